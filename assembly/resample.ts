@@ -1,0 +1,248 @@
+// Resampling of f32 planes, and the two fused passes the watermark uses on full-size pixels.
+// Geometry: along an axis with scale s (input pixels per output pixel), output pixel o covers
+// the input interval [o*s, (o+1)*s) (area) and its centre sits at input coordinate
+// (o + 0.5) * s - 0.5 (bilinear, clamped to the edge).
+
+import { loadRgb4, luma4, grey4, luma1 } from "./color";
+
+/** dst[i] += w * src[i] for i < n (f32). */
+// @ts-ignore: decorator
+@inline function axpy(dst: usize, src: usize, w: f32, n: i32): void {
+  const wv = f32x4.splat(w);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dst + o, f32x4.add(v128.load(dst + o), f32x4.mul(v128.load(src + o), wv)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(dst + o, load<f32>(dst + o) + w * load<f32>(src + o));
+  }
+}
+
+/** dst[i] *= w for i < n (f32). */
+// @ts-ignore: decorator
+@inline function scale(dst: usize, w: f32, n: i32): void {
+  const wv = f32x4.splat(w);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dst + o, f32x4.mul(v128.load(dst + o), wv));
+  }
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(dst + (<usize>i << 2)) * w);
+}
+
+/** Area-resample each of `rows` rows from width sw to width dw (horizontal pass). */
+function areaRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, sx: f64): void {
+  for (let r = 0; r < rows; r++) {
+    const s = src + (<usize>(r * sw) << 2);
+    const d = dst + (<usize>(r * dw) << 2);
+    for (let o = 0; o < dw; o++) {
+      const a = <f64>o * sx;
+      const b = Math.min(<f64>(o + 1) * sx, <f64>sw);
+      const i0 = <i32>Math.floor(a);
+      const i1 = <i32>Math.ceil(b);
+      let acc: f32 = 0;
+      for (let i = i0; i < i1; i++) {
+        const w = <f32>(Math.min(b, <f64>(i + 1)) - Math.max(a, <f64>i));
+        acc += w * load<f32>(s + (<usize>i << 2));
+      }
+      store<f32>(d + (<usize>o << 2), b > a ? acc / <f32>(b - a) : 0);
+    }
+  }
+}
+
+/**
+ * Area (box) resampling of a plane, up or down. `tmp` holds dh * sw floats.
+ * sx, sy: input pixels per output pixel.
+ */
+export function areaResize(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32, sx: f64, sy: f64, tmp: usize): void {
+  for (let o = 0; o < dh; o++) {
+    const d = tmp + (<usize>(o * sw) << 2);
+    memory.fill(d, 0, <usize>sw << 2);
+    const a = <f64>o * sy;
+    const b = Math.min(<f64>(o + 1) * sy, <f64>sh);
+    const i0 = <i32>Math.floor(a);
+    const i1 = <i32>Math.ceil(b);
+    for (let i = i0; i < i1; i++) {
+      const w = <f32>((Math.min(b, <f64>(i + 1)) - Math.max(a, <f64>i)) / (b - a));
+      axpy(d, src + (<usize>(i * sw) << 2), w, sw);
+    }
+  }
+  areaRows(tmp, sw, dh, dst, dw, sx);
+}
+
+/** Luma of one row of pixels into `dst` (f32). */
+// @ts-ignore: decorator
+@inline function lumaRow(p: usize, w: i32, ch: i32, dst: usize): void {
+  let x = 0;
+  if (ch == 1) {
+    for (; x + 4 <= w; x += 4) v128.store(dst + (<usize>x << 2), grey4(p + <usize>x));
+  } else {
+    for (; x + 4 <= w; x += 4) v128.store(dst + (<usize>x << 2), luma4(loadRgb4(p + <usize>(x * ch), ch)));
+  }
+  for (; x < w; x++) store<f32>(dst + (<usize>x << 2), luma1(p + <usize>(x * ch), ch));
+}
+
+/**
+ * Fused luma + area downscale (s >= 1 on both axes): pixels (w x h, ch channels) to the f32
+ * plane dst (dw x dh) in one read of the pixels. `tmp` holds (dh + 1) * w + w + dh + 1 floats.
+ * Equivalent to rgbToY followed by areaResize.
+ */
+export function lumaArea(src: usize, w: i32, h: i32, ch: i32, dst: usize, dw: i32, dh: i32, sx: f64, sy: f64, tmp: usize): void {
+  const rows = tmp;
+  const yrow = rows + (<usize>((dh + 1) * w) << 2);
+  const cov = yrow + (<usize>w << 2);
+  memory.fill(rows, 0, <usize>((dh + 1) * w) << 2);
+  memory.fill(cov, 0, <usize>(dh + 1) << 2);
+  const inv = 1.0 / sy;
+  const stride = <usize>(w * ch);
+  for (let i = 0; i < h; i++) {
+    const a = <f64>i * inv;
+    const o = <i32>Math.floor(a);
+    if (o >= dh) break;
+    const b = <f64>(i + 1) * inv;
+    lumaRow(src + <usize>i * stride, w, ch, yrow);
+    const w0 = <f32>(Math.min(b, <f64>(o + 1)) - a);
+    axpy(rows + (<usize>(o * w) << 2), yrow, w0, w);
+    store<f32>(cov + (<usize>o << 2), load<f32>(cov + (<usize>o << 2)) + w0);
+    if (b > <f64>(o + 1) && o + 1 < dh) {
+      const w1 = <f32>(b - <f64>(o + 1));
+      axpy(rows + (<usize>((o + 1) * w) << 2), yrow, w1, w);
+      store<f32>(cov + (<usize>(o + 1) << 2), load<f32>(cov + (<usize>(o + 1) << 2)) + w1);
+    }
+  }
+  for (let o = 0; o < dh; o++) {
+    const c = load<f32>(cov + (<usize>o << 2));
+    if (c > 0) scale(rows + (<usize>(o * w) << 2), 1 / c, w);
+  }
+  areaRows(rows, w, dh, dst, dw, sx);
+}
+
+/** Bilinear source position table for n outputs: index i32 at tab[o], weight f32 at tab[n + o]. */
+function bilinearTable(n: i32, sn: i32, s: f64, tab: usize): void {
+  for (let o = 0; o < n; o++) {
+    let f = (<f64>o + 0.5) * s - 0.5;
+    if (f < 0) f = 0;
+    const top = <f64>(sn - 1);
+    if (f > top) f = top;
+    const i = <i32>Math.floor(f);
+    store<i32>(tab + (<usize>o << 2), i);
+    store<f32>(tab + (<usize>(n + o) << 2), <f32>(f - <f64>i));
+  }
+}
+
+/** Horizontal bilinear pass: rows x sw -> rows x dw, using a bilinearTable for dw. */
+function bilinearRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: usize): void {
+  for (let r = 0; r < rows; r++) {
+    const s = src + (<usize>(r * sw) << 2);
+    const d = dst + (<usize>(r * dw) << 2);
+    for (let o = 0; o < dw; o++) {
+      const i = load<i32>(tab + (<usize>o << 2));
+      const t = load<f32>(tab + (<usize>(dw + o) << 2));
+      const j = i + 1 < sw ? i + 1 : i;
+      const v0 = load<f32>(s + (<usize>i << 2));
+      store<f32>(d + (<usize>o << 2), v0 + t * (load<f32>(s + (<usize>j << 2)) - v0));
+    }
+  }
+}
+
+/** out[i] = a[i] + t * (b[i] - a[i]) for n floats. */
+// @ts-ignore: decorator
+@inline function lerpRow(a: usize, b: usize, t: f32, out: usize, n: i32): void {
+  const tv = f32x4.splat(t);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const va = v128.load(a + o);
+    v128.store(out + o, f32x4.add(va, f32x4.mul(tv, f32x4.sub(v128.load(b + o), va))));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const va = load<f32>(a + o);
+    store<f32>(out + o, va + t * (load<f32>(b + o) - va));
+  }
+}
+
+/**
+ * Bilinear resampling of a plane (pixel centres aligned, edges clamped).
+ * `tmp` holds sh * dw + 2 * (dw + dh) floats.
+ */
+export function bilinearResize(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32, sx: f64, sy: f64, tmp: usize): void {
+  const xt = tmp;
+  const yt = xt + (<usize>(2 * dw) << 2);
+  const rows = yt + (<usize>(2 * dh) << 2);
+  bilinearTable(dw, sw, sx, xt);
+  bilinearTable(dh, sh, sy, yt);
+  bilinearRows(src, sw, sh, rows, dw, xt);
+  for (let o = 0; o < dh; o++) {
+    const i = load<i32>(yt + (<usize>o << 2));
+    const t = load<f32>(yt + (<usize>(dh + o) << 2));
+    const j = i + 1 < sh ? i + 1 : i;
+    lerpRow(rows + (<usize>(i * dw) << 2), rows + (<usize>(j * dw) << 2), t, dst + (<usize>(o * dw) << 2), dw);
+  }
+}
+
+/**
+ * Upsample the luma residual `res` (rw x rh) bilinearly to the pixel grid (w x h; the residual
+ * has scale sx, sy = residual pixels per image pixel) and add it to R, G and B (a change of Y
+ * with Cb and Cr kept), rounded and saturated to 0..255. Alpha is untouched.
+ * `tmp` holds rh * w + 2 * (w + h) + w floats.
+ */
+export function addLuma(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32, rh: i32, sx: f64, sy: f64, tmp: usize): void {
+  const xt = tmp;
+  const yt = xt + (<usize>(2 * w) << 2);
+  const rows = yt + (<usize>(2 * h) << 2);
+  const line = rows + (<usize>(rh * w) << 2);
+  bilinearTable(w, rw, sx, xt);
+  bilinearTable(h, rh, sy, yt);
+  bilinearRows(res, rw, rh, rows, w, xt);
+  const zero = i32x4.splat(0);
+  const stride = <usize>(w * ch);
+  for (let y = 0; y < h; y++) {
+    const i = load<i32>(yt + (<usize>y << 2));
+    const t = load<f32>(yt + (<usize>(h + y) << 2));
+    const j = i + 1 < rh ? i + 1 : i;
+    lerpRow(rows + (<usize>(i * w) << 2), rows + (<usize>(j * w) << 2), t, line, w);
+    const p = pix + <usize>y * stride;
+    let x = 0;
+    if (ch == 4) {
+      for (; x + 4 <= w; x += 4) {
+        const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(v128.load(line + (<usize>x << 2))));
+        const n = i16x8.narrow_i32x4_s(d, d);
+        const q = p + (<usize>x << 2);
+        const v = v128.load(q);
+        const lo = i16x8.add(i16x8.extend_low_i8x16_u(v), i8x16.shuffle(n, zero, 0, 1, 0, 1, 0, 1, 16, 16, 2, 3, 2, 3, 2, 3, 16, 16));
+        const hi = i16x8.add(i16x8.extend_high_i8x16_u(v), i8x16.shuffle(n, zero, 4, 5, 4, 5, 4, 5, 16, 16, 6, 7, 6, 7, 6, 7, 16, 16));
+        v128.store(q, i8x16.narrow_i16x8_u(lo, hi));
+      }
+    } else if (ch == 3) {
+      for (; x + 4 <= w; x += 4) {
+        const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(v128.load(line + (<usize>x << 2))));
+        const n = i16x8.narrow_i32x4_s(d, d);
+        const q = p + <usize>(x * 3);
+        const v = v128.load(q);
+        const lo = i16x8.add(i16x8.extend_low_i8x16_u(v), i8x16.shuffle(n, zero, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 4, 5, 4, 5));
+        const hi = i16x8.add(i16x8.extend_high_i8x16_u(v), i8x16.shuffle(n, zero, 4, 5, 6, 7, 6, 7, 6, 7, 16, 16, 16, 16, 16, 16, 16, 16));
+        v128.store(q, i8x16.narrow_i16x8_u(lo, hi));
+      }
+    } else {
+      for (; x + 4 <= w; x += 4) {
+        const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(v128.load(line + (<usize>x << 2))));
+        const n = i16x8.narrow_i32x4_s(d, d);
+        const q = p + <usize>x;
+        const v = i16x8.add(i16x8.extend_low_i8x16_u(v128.load32_zero(q)), n);
+        store<u32>(q, i32x4.extract_lane(i8x16.narrow_i16x8_u(v, v), 0));
+      }
+    }
+    for (; x < w; x++) {
+      const d = <i32>nearest<f32>(load<f32>(line + (<usize>x << 2)));
+      const q = p + <usize>(x * ch);
+      const nc = ch == 4 ? 3 : ch;
+      for (let c = 0; c < nc; c++) {
+        const v = <i32>load<u8>(q + <usize>c) + d;
+        store<u8>(q + <usize>c, <u8>(v < 0 ? 0 : v > 255 ? 255 : v));
+      }
+    }
+  }
+}

@@ -1,0 +1,129 @@
+// Spread-spectrum embedding and detection in the 8x8 DCT domain of the luma frame.
+// Blocks are laid out in tiles of tb x tb blocks repeated over the frame; the band holds nb
+// in-block coefficient indices (v * 8 + u). Slot (tile position, band index) carries
+// chip sign[slot] times symbol sym[code[slot]].
+
+/**
+ * Per-block statistics of a transformed plane, smoothed over the 3x3 block neighbourhood:
+ * act[b] = mean square of the 63 AC coefficients (activity, for the perceptual mask) and
+ * pow[b * nb + k] = square of band coefficient k (local host power at that frequency, for the
+ * detector's weights). act: f32[bw * bh]; pow: f32[bw * bh * nb]; tmp: (1 + nb) * bw * bh floats.
+ */
+export function blockStats(coef: usize, w: i32, bw: i32, bh: i32, band: usize, nb: i32, act: usize, pow: usize, tmp: usize): void {
+  const n = bw * bh;
+  const ta = tmp, tp = tmp + (<usize>n << 2);
+  const stride = <usize>w << 2;
+  for (let by = 0; by < bh; by++) {
+    for (let bx = 0; bx < bw; bx++) {
+      const base = coef + <usize>(by * 8) * stride + (<usize>(bx * 8) << 2);
+      let e = f32x4.splat(0);
+      for (let r = 0; r < 8; r++) {
+        const a = v128.load(base + <usize>r * stride), b = v128.load(base + <usize>r * stride, 16);
+        e = f32x4.add(e, f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b)));
+      }
+      const dc = load<f32>(base);
+      const all = f32x4.extract_lane(e, 0) + f32x4.extract_lane(e, 1) + f32x4.extract_lane(e, 2) + f32x4.extract_lane(e, 3);
+      const b = by * bw + bx;
+      store<f32>(ta + (<usize>b << 2), (all - dc * dc) / 63);
+      for (let k = 0; k < nb; k++) {
+        const ix = load<i32>(band + (<usize>k << 2));
+        const c = load<f32>(base + <usize>(ix >> 3) * stride + (<usize>(ix & 7) << 2));
+        store<f32>(tp + (<usize>(b * nb + k) << 2), c * c);
+      }
+    }
+  }
+  for (let by = 0; by < bh; by++) {
+    const y0 = by > 0 ? by - 1 : 0, y1 = by + 1 < bh ? by + 1 : by;
+    for (let bx = 0; bx < bw; bx++) {
+      const x0 = bx > 0 ? bx - 1 : 0, x1 = bx + 1 < bw ? bx + 1 : bx;
+      const inv: f32 = 1 / <f32>((y1 - y0 + 1) * (x1 - x0 + 1));
+      const b = by * bw + bx;
+      let sa: f32 = 0;
+      for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) sa += load<f32>(ta + (<usize>(y * bw + x) << 2));
+      store<f32>(act + (<usize>b << 2), sa * inv);
+      for (let k = 0; k < nb; k++) {
+        let sp: f32 = 0;
+        for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) sp += load<f32>(tp + (<usize>((y * bw + x) * nb + k) << 2));
+        store<f32>(pow + (<usize>(b * nb + k) << 2), sp * inv);
+      }
+    }
+  }
+}
+
+/**
+ * Perceptual mask per block and detector weight per (block, band coefficient):
+ *   mask[b] = clamp(((act[b] + a0) / aref) ^ gamma, lo, hi)   (variance-based contrast masking)
+ *   weight[b * nb + k] = mask[b] / (pow[b * nb + k] + p0)     (matched filter, local host power)
+ */
+export function maskWeights(act: usize, pow: usize, n: i32, nb: i32, a0: f32, aref: f32, gamma: f32, lo: f32, hi: f32, p0: f32, mask: usize, weight: usize): void {
+  for (let i = 0; i < n; i++) {
+    let m = Mathf.pow((load<f32>(act + (<usize>i << 2)) + a0) / aref, gamma);
+    m = m < lo ? lo : m > hi ? hi : m;
+    store<f32>(mask + (<usize>i << 2), m);
+    for (let k = 0; k < nb; k++) {
+      const o = <usize>(i * nb + k) << 2;
+      store<f32>(weight + o, m / (load<f32>(pow + o) + p0));
+    }
+  }
+}
+
+/**
+ * Write the watermark into the (zeroed) coefficient plane `wm`:
+ * coefficient = amp * mask[block] * sign[slot] * sym[code[slot]].
+ */
+export function spreadEmbed(wm: usize, w: i32, bw: i32, bh: i32, band: usize, nb: i32, tb: i32, code: usize, sign: usize, sym: usize, mask: usize, amp: f32): void {
+  const stride = <usize>w << 2;
+  for (let by = 0; by < bh; by++) {
+    const ty = by % tb;
+    for (let bx = 0; bx < bw; bx++) {
+      const m = amp * load<f32>(mask + (<usize>(by * bw + bx) << 2));
+      const t = (ty * tb + bx % tb) * nb;
+      const base = wm + <usize>(by * 8) * stride + (<usize>(bx * 8) << 2);
+      for (let k = 0; k < nb; k++) {
+        const s = <usize>(t + k) << 2;
+        const ix = load<i32>(band + (<usize>k << 2));
+        const v = m * load<f32>(sign + s) * load<f32>(sym + (<usize>load<i32>(code + s) << 2));
+        store<f32>(base + <usize>(ix >> 3) * stride + (<usize>(ix & 7) << 2), v);
+      }
+    }
+  }
+}
+
+/**
+ * Fold the band coefficients of all blocks onto one tile, weighted:
+ * F[slot] = sum over blocks at that tile position of weight[block * nb + k] * coefficient.
+ * F: f32[tb * tb * nb] (overwritten).
+ */
+export function fold(coef: usize, w: i32, bw: i32, bh: i32, band: usize, nb: i32, tb: i32, weight: usize, F: usize): void {
+  memory.fill(F, 0, <usize>(tb * tb * nb) << 2);
+  const stride = <usize>w << 2;
+  for (let by = 0; by < bh; by++) {
+    const ty = by % tb;
+    for (let bx = 0; bx < bw; bx++) {
+      const wb = weight + (<usize>((by * bw + bx) * nb) << 2);
+      const t = (ty * tb + bx % tb) * nb;
+      const base = coef + <usize>(by * 8) * stride + (<usize>(bx * 8) << 2);
+      for (let k = 0; k < nb; k++) {
+        const ix = load<i32>(band + (<usize>k << 2));
+        const f = F + (<usize>(t + k) << 2);
+        store<f32>(f, load<f32>(f) + load<f32>(wb + (<usize>k << 2)) * load<f32>(base + <usize>(ix >> 3) * stride + (<usize>(ix & 7) << 2)));
+      }
+    }
+  }
+}
+
+/**
+ * Despread a folded tile: soft[c] = sum of F * sign over the slots of symbol c, and
+ * energy[c] = sum of F^2 over them (the null variance of soft[c]). soft, energy: f64[nsym].
+ */
+export function correlate(F: usize, code: usize, sign: usize, nslots: i32, nsym: i32, soft: usize, energy: usize): void {
+  memory.fill(soft, 0, <usize>nsym << 3);
+  memory.fill(energy, 0, <usize>nsym << 3);
+  for (let s = 0; s < nslots; s++) {
+    const o = <usize>s << 2;
+    const f = <f64>load<f32>(F + o);
+    const c = <usize>load<i32>(code + o) << 3;
+    store<f64>(soft + c, load<f64>(soft + c) + f * <f64>load<f32>(sign + o));
+    store<f64>(energy + c, load<f64>(energy + c) + f * f);
+  }
+}

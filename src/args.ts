@@ -1,0 +1,27 @@
+import { InvalidArgumentError } from './errors.js';
+
+/** Short, safe description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'string') return value.length > 40 ? `a string of length ${value.length}` : JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name} of length ${(value as unknown as { length?: number }).length ?? value.byteLength}`;
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return typeof value === 'object' ? `an object (${Object.prototype.toString.call(value).slice(8, -1)})` : typeof value;
+}
+
+/** The one argument-check error: names the parameter, what was expected and what came. */
+export function invalidParameter(name: string, expected: string, actual: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(`Expected ${expected} for ${name} but received ${describe(actual)}`);
+}
+
+/** A finite number within [min, max], or the default when undefined. */
+export function numberIn(name: string, value: unknown, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw invalidParameter(name, `a number between ${min} and ${max}`, value);
+  }
+  return value;
+}

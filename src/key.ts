@@ -1,0 +1,25 @@
+import { invalidParameter } from './args.js';
+
+const SALT = new TextEncoder().encode('modelmark/v1 salt');
+
+/**
+ * Stretch a user key (any non-empty string or bytes) with HKDF-SHA-256 (WebCrypto) into
+ * eight 32-bit words. `info` separates independent uses of one key.
+ */
+export async function deriveKey(key: unknown, info: string): Promise<Uint32Array> {
+  let bytes: Uint8Array<ArrayBuffer>;
+  if (typeof key === 'string') {
+    if (key.length === 0) throw invalidParameter('key', 'a non-empty string or byte array', key);
+    bytes = new TextEncoder().encode(key);
+  } else if (key instanceof Uint8Array) {
+    if (key.length === 0) throw invalidParameter('key', 'a non-empty string or byte array', key);
+    bytes = new Uint8Array(key);
+  } else {
+    throw invalidParameter('key', 'a non-empty string or byte array', key);
+  }
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) throw new Error('WebCrypto (crypto.subtle) is not available in this runtime; modelmark needs it to derive keys.');
+  const base = await subtle.importKey('raw', bytes, 'HKDF', false, ['deriveBits']);
+  const bits = await subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: SALT, info: new TextEncoder().encode(info) }, base, 256);
+  return new Uint32Array(bits);
+}

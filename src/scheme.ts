@@ -1,0 +1,117 @@
+// The classical watermark's layout and the analysis both embedder and detector run.
+//
+// Layout. The luma plane is area-resampled to a "frame" whose short side is FRAME pixels, so
+// the frame is tied to the image's content, not its pixel count: a copy resized to 0.5x maps
+// onto the same frame. The frame is cut into 8x8 DCT blocks; TILE x TILE blocks form a tile
+// (128 x 128 frame pixels) that repeats over the whole frame. In each block the BAND
+// coefficients (16 to 51 cycles per short side: above the smooth content, below what a 0.5x
+// copy of a small photo or JPEG at q50 destroys) hold one slot each. A keyed permutation gives
+// a quarter of the tile's 3072 slots to a pilot (a known keyed sequence used for detection and,
+// later, synchronisation) and deals the rest round-robin to the 172 coded bits. The repetition
+// over tiles is what a geometric search can later lock onto (autocorrelation period 128).
+import type { KernelExports } from './wasm.js';
+import { Arena } from './wasm.js';
+import type { CheckedImage } from './image.js';
+import { CODED_BITS } from './payload.js';
+
+export const FRAME = 256;
+export const TILE = 16;
+/** In-block coefficient indices (v * 8 + u) with 1 <= sqrt(u^2 + v^2) <= 3.2. */
+export const BAND = Int32Array.from([1, 8, 9, 2, 16, 10, 17, 18, 3, 24, 11, 25]);
+export const NB = BAND.length;
+export const NSLOTS = TILE * TILE * NB;
+export const NPILOT = NSLOTS / 4;
+/** Symbols: the coded bits, then the pilot. */
+export const NSYM = CODED_BITS + 1;
+export const PILOT = CODED_BITS;
+
+// Perceptual model (see maskWeights in assembly/spread.ts): the mark's amplitude in a block
+// grows with the block's AC activity as ((act + A0) / AREF) ^ GAMMA, clamped to [LO, HI].
+export const MASK = { a0: 4, aref: 60, gamma: 0.35, lo: 0.55, hi: 2.2, p0: 2 };
+/** DCT amplitude of one slot at strength 1 and mask 1, in frame luma levels. */
+export const BASE_AMPLITUDE = 3.2;
+
+/** Frame geometry of an image. */
+export interface Geometry {
+  /** Image pixels per frame pixel. */
+  scale: number;
+  fw: number;
+  fh: number;
+  bw: number;
+  bh: number;
+}
+
+export function geometry(width: number, height: number): Geometry {
+  const scale = Math.min(width, height) / FRAME;
+  const fw = Math.max(FRAME, Math.round(width / scale));
+  const fh = Math.max(FRAME, Math.round(height / scale));
+  return { scale, fw, fh, bw: fw >> 3, bh: fh >> 3 };
+}
+
+/** The keyed tile layout: per slot its symbol index and chip sign. */
+export interface Layout {
+  code: Int32Array;
+  sign: Float32Array;
+}
+
+export function makeLayout(k: KernelExports, words: Uint32Array): Layout {
+  const a = new Arena(k);
+  try {
+    const kp = a.put(words.subarray(0, 4));
+    const code = a.f32(NSLOTS), sign = a.f32(NSLOTS), tmp = a.f32(NSLOTS);
+    k.layout(kp, NSLOTS, NPILOT, NSYM, code, sign, tmp);
+    return { code: a.i32view(code, NSLOTS).slice(), sign: a.f32view(sign, NSLOTS).slice() };
+  } finally {
+    a.release();
+  }
+}
+
+/** Pointers to one image's analysis inside an arena. */
+export interface Analysis {
+  g: Geometry;
+  /** Pixels copied into wasm memory. */
+  pix: number;
+  /** DCT coefficients of the frame (fw x fh floats). */
+  coef: number;
+  mask: number;
+  weight: number;
+  band: number;
+}
+
+/** Copy pixels in, make the luma frame, transform it and compute the per-block model. */
+export function analyse(a: Arena, img: CheckedImage): Analysis {
+  const k = a.k;
+  const { width: w, height: h, channels: ch } = img;
+  const g = geometry(w, h);
+  const pix = a.put(img.data);
+  const coef = a.f32(g.fw * g.fh);
+  if (g.scale >= 1) {
+    const tmp = a.f32((g.fh + 1) * w + w + g.fh + 1);
+    k.lumaArea(pix, w, h, ch, coef, g.fw, g.fh, g.scale, g.scale, tmp);
+  } else {
+    const y = a.f32(w * h);
+    k.rgbToY(pix, w * h, ch, y);
+    const tmp = a.f32(g.fh * w);
+    k.areaResize(y, w, h, coef, g.fw, g.fh, g.scale, g.scale, tmp);
+  }
+  k.dct8x8(coef, coef, g.fw, g.bw, g.bh, 0);
+  const nblocks = g.bw * g.bh;
+  const band = a.put(BAND);
+  const act = a.f32(nblocks), pow = a.f32(nblocks * NB), tmp = a.f32((1 + NB) * nblocks);
+  k.blockStats(coef, g.fw, g.bw, g.bh, band, NB, act, pow, tmp);
+  const mask = a.f32(nblocks), weight = a.f32(nblocks * NB);
+  k.maskWeights(act, pow, nblocks, NB, MASK.a0, MASK.aref, MASK.gamma, MASK.lo, MASK.hi, MASK.p0, mask, weight);
+  return { g, pix, coef, mask, weight, band };
+}
+
+/** Despread an analysed image under a layout: soft values and null energies per symbol. */
+export function despread(a: Arena, an: Analysis, layout: Layout): { soft: Float64Array; energy: Float64Array } {
+  const k = a.k;
+  const { g } = an;
+  const F = a.f32(NSLOTS);
+  k.fold(an.coef, g.fw, g.bw, g.bh, an.band, NB, TILE, an.weight, F);
+  const code = a.put(layout.code), sign = a.put(layout.sign);
+  const soft = a.bytes(NSYM * 8), energy = a.bytes(NSYM * 8);
+  k.correlate(F, code, sign, NSLOTS, NSYM, soft, energy);
+  return { soft: a.f64view(soft, NSYM).slice(), energy: a.f64view(energy, NSYM).slice() };
+}

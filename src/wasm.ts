@@ -1,0 +1,112 @@
+import { WASM_BASE64 } from './generated/wasm-bytes.js';
+import { WasmError } from './errors.js';
+
+/** The raw exports of the AssemblyScript kernels (assembly/index.ts). Pointers are byte offsets. */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  alloc(bytes: number): number;
+  mark(): number;
+  release(mark: number): void;
+  zero(ptr: number, bytes: number): void;
+  touch(ptr: number, bytes: number): void;
+  rgbToY(src: number, n: number, ch: number, dst: number): void;
+  rgbToYcc(src: number, n: number, ch: number, y: number, cb: number, cr: number): void;
+  yccToRgb(y: number, cb: number, cr: number, n: number, ch: number, dst: number): void;
+  areaResize(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, sx: number, sy: number, tmp: number): void;
+  bilinearResize(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, sx: number, sy: number, tmp: number): void;
+  lumaArea(src: number, w: number, h: number, ch: number, dst: number, dw: number, dh: number, sx: number, sy: number, tmp: number): void;
+  addLuma(pix: number, w: number, h: number, ch: number, res: number, rw: number, rh: number, sx: number, sy: number, tmp: number): void;
+  dct8x8(src: number, dst: number, w: number, bw: number, bh: number, inverse: number): void;
+  hash(k: number, stream: number, i: number): number;
+  random(k: number, stream: number, n: number, dst: number): void;
+  chips(k: number, stream: number, n: number, dst: number): void;
+  layout(k: number, nslots: number, npilot: number, nsym: number, code: number, sign: number, tmp: number): void;
+  blockStats(coef: number, w: number, bw: number, bh: number, band: number, nb: number, act: number, pow: number, tmp: number): void;
+  maskWeights(act: number, pow: number, n: number, nb: number, a0: number, aref: number, gamma: number, lo: number, hi: number, p0: number, mask: number, weight: number): void;
+  spreadEmbed(wm: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, code: number, sign: number, sym: number, mask: number, amp: number): void;
+  fold(coef: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, weight: number, F: number): void;
+  correlate(F: number, code: number, sign: number, nslots: number, nsym: number, soft: number, energy: number): void;
+  sse(a: number, b: number, n: number, ch: number): number;
+  ssim(a: number, b: number, w: number, h: number, tmp: number): number;
+}
+
+let kernels: KernelExports | undefined;
+let loading: Promise<KernelExports> | undefined;
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Load the WebAssembly kernels. Optional: every API that needs them calls it. Pass a
+ * pre-compiled `WebAssembly.Module` where the runtime forbids compiling code at run time
+ * (Cloudflare Workers), or the bytes of `build/modelmark.wasm`; with no argument the
+ * module embedded in the package is used. Calling it again returns the same instance.
+ *
+ * @example
+ * import { init } from 'modelmark';
+ * import wasm from 'modelmark/modelmark.wasm'; // a WebAssembly.Module in Workers
+ * await init(wasm);
+ */
+export function init(source?: WebAssembly.Module | BufferSource): Promise<KernelExports> {
+  if (kernels) return Promise.resolve(kernels);
+  if (!loading) {
+    loading = (async () => {
+      try {
+        const module = source instanceof WebAssembly.Module
+          ? source
+          : await WebAssembly.compile((source ?? decodeBase64(WASM_BASE64)) as BufferSource);
+        const instance = await WebAssembly.instantiate(module, {});
+        kernels = instance.exports as unknown as KernelExports;
+        return kernels;
+      } catch (cause) {
+        loading = undefined;
+        throw new WasmError(`Could not load the modelmark WebAssembly kernels: ${(cause as Error).message}. ` +
+          'The runtime needs WebAssembly with SIMD (Node 16.4+, Chrome 91+, Firefox 89+, Safari 16.4+).', { cause });
+      }
+    })();
+  }
+  return loading;
+}
+
+/** The loaded kernels; throws when `init()` has not completed. */
+export function getKernels(): KernelExports {
+  if (!kernels) throw new WasmError('The WebAssembly kernels are not loaded yet: await init() (or createWatermarker) first.');
+  return kernels;
+}
+
+/**
+ * Allocations for one operation on top of the kernels' bump allocator, released together.
+ * Typed-array views are made on demand because memory growth detaches older views.
+ */
+export class Arena {
+  readonly k: KernelExports;
+  private readonly start: number;
+  constructor(k: KernelExports = getKernels()) {
+    this.k = k;
+    this.start = k.mark();
+  }
+  /** Reserve `bytes` bytes; returns the pointer. */
+  bytes(bytes: number): number {
+    const ptr = this.k.alloc(bytes);
+    if (ptr === 0) throw new WasmError(`Out of WebAssembly memory while reserving ${bytes} bytes; the image is too large for this runtime.`);
+    return ptr;
+  }
+  /** Reserve `n` floats (or i32/u32). */
+  f32(n: number): number { return this.bytes(n * 4); }
+  /** Reserve and fill from a typed array. */
+  put(src: ArrayBufferView): number {
+    const ptr = this.bytes(src.byteLength);
+    new Uint8Array(this.k.memory.buffer, ptr, src.byteLength).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    return ptr;
+  }
+  u8(ptr: number, n: number): Uint8Array { return new Uint8Array(this.k.memory.buffer, ptr, n); }
+  f32view(ptr: number, n: number): Float32Array { return new Float32Array(this.k.memory.buffer, ptr, n); }
+  f64view(ptr: number, n: number): Float64Array { return new Float64Array(this.k.memory.buffer, ptr, n); }
+  i32view(ptr: number, n: number): Int32Array { return new Int32Array(this.k.memory.buffer, ptr, n); }
+  /** Free everything this arena reserved. */
+  release(): void { this.k.release(this.start); }
+}

@@ -1,0 +1,118 @@
+import { invalidParameter, numberIn } from './args.js';
+import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
+import { deriveKey } from './key.js';
+import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
+import { analyse, BASE_AMPLITUDE, despread, makeLayout, NB, NSYM, PILOT, TILE, type Layout } from './scheme.js';
+import { normalUpperTail } from './stats.js';
+import { Arena, init } from './wasm.js';
+
+/** Options of {@link createWatermarker}. */
+export interface WatermarkerOptions {
+  /** Secret key: any non-empty string or bytes. Different keys give independent marks. */
+  key: string | Uint8Array;
+  /** Embedding strength, 1 by default (about 42-43 dB PSNR on photos). 0.25 to 4. */
+  strength?: number;
+  /** `found` needs a p-value below this (default 1e-6). */
+  threshold?: number;
+  /** Largest image accepted, in pixels (default 100 megapixels). */
+  maxPixels?: number;
+  /** A pre-compiled kernels module or its bytes, for runtimes that cannot compile (see init). */
+  module?: WebAssembly.Module | BufferSource;
+}
+
+/** Result of {@link Watermarker.detect}. */
+export interface DetectResult {
+  /** p-value below the threshold and the payload's CRC holds. */
+  found: boolean;
+  /** The 64-bit payload as 16 lowercase hex digits when found, else null. */
+  payload: string | null;
+  /**
+   * Probability of a pilot correlation at least this large in an image that carries no mark of
+   * this key (one-sided normal tail of `score`).
+   */
+  pValue: number;
+  /** Normalised pilot correlation: N(0, 1) under the null hypothesis. */
+  score: number;
+  /** Whether the decoded bits passed the CRC (can be true by chance with probability 2^-16). */
+  crcOk: boolean;
+}
+
+/** A keyed watermarker. */
+export interface Watermarker {
+  /**
+   * Return a marked copy of `image` carrying `payload` (64 bits). Alpha is left untouched.
+   * @example
+   * const marked = wm.embed({ width, height, data }, 'c0ffee0000000001');
+   */
+  embed<T extends Image>(image: T, payload: Payload): T & { channels: 1 | 3 | 4 };
+  /**
+   * Look for this key's mark in `image`, blind (no original needed).
+   * @example
+   * const { found, payload, pValue } = wm.detect(image);
+   */
+  detect(image: Image): DetectResult;
+}
+
+/**
+ * Create a keyed watermarker. Loads the WebAssembly kernels on first use.
+ * @example
+ * import { createWatermarker } from 'modelmark';
+ * const wm = await createWatermarker({ key: 'my secret' });
+ * const marked = wm.embed(image, 'deadbeefcafef00d');
+ * wm.detect(marked); // { found: true, payload: 'deadbeefcafef00d', pValue: 1e-40, ... }
+ */
+export async function createWatermarker(options: WatermarkerOptions): Promise<Watermarker> {
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object with a key', options);
+  const strength = numberIn('options.strength', options.strength, 0.25, 4, 1);
+  const threshold = numberIn('options.threshold', options.threshold, Number.MIN_VALUE, 0.5, 1e-6);
+  const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
+  const words = await deriveKey(options.key, 'modelmark classical tile v1');
+  const k = await init(options.module);
+  const layout: Layout = makeLayout(k, words);
+  const amp = BASE_AMPLITUDE * strength;
+
+  function embed<T extends Image>(image: T, payload: Payload): T & { channels: 1 | 3 | 4 } {
+    const img = checkImage(image, 'image', maxPixels);
+    const coded = convEncode(infoBits(parsePayload(payload)));
+    const sym = new Float32Array(NSYM);
+    for (let i = 0; i < coded.length; i++) sym[i] = coded[i] ? 1 : -1;
+    sym[PILOT] = 1;
+    const a = new Arena(k);
+    try {
+      const an = analyse(a, img);
+      const { g } = an;
+      const wm = a.f32(g.fw * g.fh);
+      k.zero(wm, g.fw * g.fh * 4);
+      const code = a.put(layout.code), sign = a.put(layout.sign), symp = a.put(sym);
+      k.spreadEmbed(wm, g.fw, g.bw, g.bh, an.band, NB, TILE, code, sign, symp, an.mask, amp);
+      k.dct8x8(wm, wm, g.fw, g.bw, g.bh, 1);
+      const { width: w, height: h, channels: ch } = img;
+      const tmp = a.f32(g.fh * w + 2 * (w + h) + w);
+      k.addLuma(an.pix, w, h, ch, wm, g.fw, g.fh, 1 / g.scale, 1 / g.scale, tmp);
+      const n = w * h * ch;
+      const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
+      data.set(a.u8(an.pix, n));
+      return { ...image, width: w, height: h, channels: ch, data };
+    } finally {
+      a.release();
+    }
+  }
+
+  function detect(image: Image): DetectResult {
+    const img = checkImage(image, 'image', maxPixels);
+    const a = new Arena(k);
+    let soft: Float64Array, energy: Float64Array;
+    try {
+      ({ soft, energy } = despread(a, analyse(a, img), layout));
+    } finally {
+      a.release();
+    }
+    const score = energy[PILOT] > 0 ? soft[PILOT] / Math.sqrt(energy[PILOT]) : 0;
+    const pValue = normalUpperTail(score);
+    const { bytes, crcOk } = checkInfo(viterbi(soft.subarray(0, PILOT)));
+    const found = pValue < threshold && crcOk;
+    return { found, payload: found ? payloadHex(bytes) : null, pValue, score, crcOk };
+  }
+
+  return { embed, detect };
+}
