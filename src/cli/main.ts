@@ -1,0 +1,268 @@
+// The `modelmark` command line: embed and detect marks in image files.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { invalidParameter } from '../args.js';
+import { ImageSizeError, InvalidArgumentError, ModelmarkError } from '../errors.js';
+import { createWatermarker, type Watermarker } from '../watermarker.js';
+import { parsePayload, payloadHex } from '../payload.js';
+import { psnr } from '../metrics.js';
+
+/** Where the CLI writes and what environment it reads; injectable for tests. */
+export interface CliIO {
+  stdout: { write(chunk: string): unknown };
+  stderr: { write(chunk: string): unknown };
+  env: Record<string, string | undefined>;
+}
+
+const KEY_ENV = 'MODELMARK_KEY';
+
+const USAGE = `modelmark: invisible, keyed image watermarks
+
+Usage:
+  modelmark embed IN OUT --payload HEX [--key KEY] [--strength S] [--quality Q] [--max-pixels N] [--json]
+  modelmark detect IN [--key KEY] [--threshold P] [--max-pixels N] [--json]
+  modelmark help | --help
+  modelmark --version
+
+Commands:
+  embed    Write a marked copy of IN to OUT carrying a 64-bit payload (1 to 16 hex digits).
+           OUT's extension (.png, .jpg, .jpeg, .webp) picks its format; without one, IN's
+           format is kept. IN is never overwritten; OUT is written atomically.
+  detect   Look for the key's mark in IN (blind: the original is not needed).
+           Exit status: 0 mark found, 1 not found, 2 error.
+
+Options:
+  --key KEY         secret key; by default the ${KEY_ENV} environment variable, which
+                    keeps the key out of shell history and process listings
+  --payload HEX     embed: the 64-bit payload, 1 to 16 hex digits (e.g. c0ffee0000000001)
+  --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
+  --quality Q       embed: JPEG / WebP quality, 1 to 100 (default 95); PNG is lossless
+  --threshold P     detect: p-value a mark must beat (default 1e-6)
+  --max-pixels N    largest image accepted, in pixels (default 100000000)
+  --json            print one JSON line (errors too: {"error": {"code", "message"}})
+  -h, --help        show this help
+  -v, --version     show the version
+`;
+
+const COMMON = {
+  key: { type: 'string' },
+  'max-pixels': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+const OPTIONS = {
+  embed: { ...COMMON, payload: { type: 'string' }, strength: { type: 'string' }, quality: { type: 'string' } },
+  detect: { ...COMMON, threshold: { type: 'string' } },
+} as const;
+type Command = keyof typeof OPTIONS;
+
+function usageError(message: string): InvalidArgumentError {
+  return new InvalidArgumentError(`${message} (see modelmark --help)`);
+}
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A number from a flag's text: decimal or exponent notation only. */
+function parseNumber(flag: string, text: string | undefined, expected: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(value)) throw invalidParameter(flag, expected, text);
+  return value;
+}
+
+function parseInteger(flag: string, text: string | undefined, min: number, max: number): number | undefined {
+  const value = parseNumber(flag, text, `a whole number between ${min} and ${max}`);
+  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
+    throw invalidParameter(flag, `a whole number between ${min} and ${max}`, text);
+  }
+  return value;
+}
+
+/** Rewrite the library's option names into flag names in a message. */
+function flagNames(err: unknown): unknown {
+  if (!(err instanceof InvalidArgumentError)) return err;
+  const message = err.message
+    .replace(/\boptions\.strength\b/g, '--strength')
+    .replace(/\boptions\.threshold\b/g, '--threshold')
+    .replace(/\boptions\.maxPixels\b/g, '--max-pixels');
+  return message === err.message ? err : new InvalidArgumentError(message, { cause: err });
+}
+
+/** Name the file in size errors raised on its decoded pixels ("image is 100x100; ..."). */
+function inFile(err: unknown, path: string): unknown {
+  if (err instanceof ImageSizeError && !err.message.includes(JSON.stringify(path))) {
+    return new ImageSizeError(err.code as 'ERR_IMAGE_TOO_SMALL' | 'ERR_IMAGE_TOO_LARGE',
+      `${JSON.stringify(path)}: ${err.message.replace(/^image\b/, 'the image')}`);
+  }
+  return err;
+}
+
+function resolveKey(flag: string | undefined, env: CliIO['env']): string {
+  if (flag !== undefined) {
+    if (flag === '') throw usageError(`--key is empty; pass a non-empty key or set ${KEY_ENV}`);
+    return flag;
+  }
+  const fromEnv = env[KEY_ENV];
+  if (fromEnv === undefined) {
+    throw usageError(`no key given: set the ${KEY_ENV} environment variable (keeps the key out of shell history) or pass --key KEY`);
+  }
+  if (fromEnv === '') throw usageError(`${KEY_ENV} is set but empty; set it to your secret key or pass --key KEY`);
+  return fromEnv;
+}
+
+function formatP(p: number): string {
+  return p === 0 ? '0' : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
+}
+
+async function makeWatermarker(options: { key: string; strength?: number; threshold?: number; maxPixels?: number }): Promise<Watermarker> {
+  try {
+    return await createWatermarker(options);
+  } catch (err) {
+    throw flagNames(err);
+  }
+}
+
+async function embed(values: Record<string, string | boolean | undefined>, positionals: string[], io: CliIO): Promise<number> {
+  if (positionals.length !== 2) {
+    throw usageError(`embed takes IN and OUT, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`);
+  }
+  const [input, output] = positionals;
+  if (values.payload === undefined) throw usageError('embed needs --payload HEX, the 64-bit value to hide (1 to 16 hex digits)');
+  const payload = parsePayload(values.payload, '--payload');
+  const key = resolveKey(values.key as string | undefined, io.env);
+  const strength = parseNumber('--strength', values.strength as string | undefined, 'a number between 0.25 and 4');
+  const quality = parseInteger('--quality', values.quality as string | undefined, 1, 100);
+  const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
+  // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
+  const { formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
+  const outFormat = formatFromPath(output); // unknown extension: fail before any work
+
+  const wm = await makeWatermarker({ key, strength, maxPixels });
+  const image = await readImage(input, { maxPixels });
+  if (!outFormat && !isWritableFormat(image.format)) {
+    throw new InvalidArgumentError(`Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
+  }
+  let marked;
+  try {
+    marked = wm.embed(image, payload);
+  } catch (err) {
+    throw inFile(err, input);
+  }
+  const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input });
+  // PSNR is informative only: the file is already written, so a failure here is not an error.
+  const db = await psnr(image, marked).catch(() => NaN);
+  const hex = payloadHex(payload);
+  if (values.json) {
+    io.stdout.write(JSON.stringify({
+      ok: true, input, output, payload: hex, format: written.format, width: image.width, height: image.height,
+      bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null,
+    }) + '\n');
+  } else {
+    const q = written.format === 'png' ? '' : ` quality ${quality ?? 95}`;
+    const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
+    io.stdout.write(`marked ${input} -> ${output}: payload ${hex}, ${image.width}x${image.height} ${written.format.toUpperCase()}${q}${fidelity}\n`);
+  }
+  return 0;
+}
+
+async function detect(values: Record<string, string | boolean | undefined>, positionals: string[], io: CliIO): Promise<number> {
+  if (positionals.length !== 1) throw usageError(`detect takes one image IN, got ${positionals.length} arguments`);
+  const [input] = positionals;
+  const key = resolveKey(values.key as string | undefined, io.env);
+  const threshold = parseNumber('--threshold', values.threshold as string | undefined, 'a p-value between 0 and 0.5');
+  const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
+
+  const { readImage } = await import('../node/io.js');
+  const wm = await makeWatermarker({ key, threshold, maxPixels });
+  const image = await readImage(input, { maxPixels });
+  let r;
+  try {
+    r = wm.detect(image);
+  } catch (err) {
+    throw inFile(err, input);
+  }
+  if (values.json) {
+    io.stdout.write(JSON.stringify({
+      found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk,
+      threshold: threshold ?? 1e-6, file: input, width: image.width, height: image.height, format: image.format,
+    }) + '\n');
+  } else if (r.found) {
+    io.stdout.write(`found: payload ${r.payload} in ${input} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)})\n`);
+  } else {
+    const why = r.pValue < (threshold ?? 1e-6) && !r.crcOk
+      ? `a mark-like signal (p-value ${formatP(r.pValue)}) but its payload failed the CRC check`
+      : `no mark of this key (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)})`;
+    io.stdout.write(`not found: ${why} in ${input}\n`);
+  }
+  return r.found ? 0 : 1;
+}
+
+/** Translate node:util parseArgs errors into usage errors that name the flag. */
+function parseError(err: unknown, command: Command): unknown {
+  const e = err as { code?: string; message?: string };
+  if (typeof e?.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return err;
+  const flag = /'([^' ]+)/.exec(e.message ?? '')?.[1];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return usageError(`unknown option ${flag ?? ''} for ${command}`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return usageError(/does not take/.test(e.message ?? '') ? `${flag} does not take a value` : `${flag} needs a value`);
+  }
+  return usageError(String(e.message).split('. ')[0]);
+}
+
+/**
+ * Run the command line with `argv` (without node and the script) and return the exit status:
+ * 0 success / mark found, 1 no mark found, 2 error.
+ * @example
+ * process.exitCode = await main(process.argv.slice(2));
+ */
+export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined) {
+      io.stderr.write(USAGE);
+      return 2;
+    }
+    if (first === 'help' || first === '--help' || first === '-h') {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    if (first === '--version' || first === '-v' || first === 'version') {
+      io.stdout.write(`modelmark ${version()}\n`);
+      return 0;
+    }
+    if (!Object.hasOwn(OPTIONS, first)) {
+      throw usageError(first.startsWith('-')
+        ? `expected a command (embed or detect) before ${first}`
+        : `unknown command ${JSON.stringify(first)}; the commands are embed and detect`);
+    }
+    const command = first as Command;
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: OPTIONS[command], allowPositionals: true, strict: true });
+    } catch (err) {
+      throw parseError(err, command);
+    }
+    const values = parsed.values as Record<string, string | boolean | undefined>;
+    if (values.help) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    return command === 'embed' ? await embed(values, parsed.positionals, io) : await detect(values, parsed.positionals, io);
+  } catch (err) {
+    const known = err instanceof ModelmarkError;
+    const code = known ? err.code : (typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'ERR_INTERNAL');
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr.write(`modelmark: ${message}\n`);
+    if (!known && io.env.MODELMARK_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    if (json) io.stdout.write(JSON.stringify({ error: { code, message } }) + '\n');
+    return 2;
+  }
+}

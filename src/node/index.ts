@@ -1,0 +1,4 @@
+// Node entry point (`modelmark/node`): the core API plus image file input and output with sharp.
+export * from '../index.js';
+export { readImage, writeImage } from './io.js';
+export type { ImageFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';

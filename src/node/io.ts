@@ -1,0 +1,324 @@
+// Node-only image file input and output with sharp: decoding with decompression-bomb and
+// truncation checks, and atomic, never-overwrite-the-input encoding.
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { invalidParameter, numberIn } from '../args.js';
+import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
+import { DEFAULT_MAX_PIXELS, type Image } from '../image.js';
+
+/** Formats {@link writeImage} can encode. */
+export type WriteFormat = 'jpeg' | 'png' | 'webp';
+
+/** A decoded image file: 8-bit grey, RGB or RGBA pixels plus the decoder that read it. */
+export interface ImageFile {
+  width: number;
+  height: number;
+  channels: 1 | 3 | 4;
+  data: Uint8Array;
+  /** sharp's name of the file format: 'jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', ... */
+  format: string;
+}
+
+/** Options of {@link readImage}. */
+export interface ReadImageOptions {
+  /** Largest image accepted, in pixels (default 100 megapixels): a guard against decompression bombs. */
+  maxPixels?: number;
+}
+
+/** Options of {@link writeImage}. */
+export interface WriteImageOptions {
+  /** Format used when the path's extension does not name one, e.g. the input's format. */
+  format?: string;
+  /** JPEG / WebP quality, 1 to 100 (default 95, so that the mark survives its own save). Ignored for PNG. */
+  quality?: number;
+  /** The file the image was read from: writing over it is refused. */
+  sourcePath?: string;
+}
+
+/** What {@link writeImage} wrote. */
+export interface WrittenImage {
+  path: string;
+  format: WriteFormat;
+  /** Size of the file in bytes. */
+  size: number;
+}
+
+const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' };
+const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp' };
+/** Largest side each encoder accepts. */
+const MAX_SIDE: Record<WriteFormat, number> = { jpeg: 65535, png: 0x7fffffff, webp: 16383 };
+const DEFAULT_QUALITY = 95;
+const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP' };
+
+const OS_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a component of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on device',
+  EROFS: 'read-only file system',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many symbolic links',
+  ERR_FS_FILE_TOO_LARGE: 'the file is larger than 2 GiB',
+};
+
+/** The OS's reason from a Node fs error, e.g. "no such file or directory (ENOENT)". */
+function osReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e.code === 'string') {
+    const known = OS_REASONS[e.code];
+    if (known) return `${known} (${e.code})`;
+    // "EIO: i/o error, read '/x'" -> "i/o error (EIO)"
+    const m = /^[A-Z0-9_]+: (.*?)(?:, \w+(?: '.*')?)?$/s.exec(String(e.message));
+    return `${m ? m[1] : e.message} (${e.code})`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+function checkPath(path: unknown, name: string): string {
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) throw invalidParameter(name, 'a non-empty file path string', path);
+  return path;
+}
+
+const q = (path: string) => JSON.stringify(path);
+
+/** Classify a sharp decoding failure into a short explanation. */
+function decodeReason(message: string): string {
+  const m = message.toLowerCase();
+  if (m.includes('buffer is empty')) return 'the file is empty';
+  if (m.includes('unsupported image format')) return 'it is not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIF)';
+  if (/premature end|truncat|unexpected end|read error|not enough data/.test(m)) return 'the file is truncated or corrupt';
+  if (m.includes('corrupt header') || m.includes('bad ') || m.includes('invalid')) return 'the file is corrupt';
+  return 'the image data could not be decoded';
+}
+
+function tooLarge(path: string, width: number, height: number, maxPixels: number): ImageSizeError {
+  return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
+    `${q(path)} is ${width}x${height} (${(width * height / 1e6).toFixed(1)} megapixels), over the limit of ` +
+    `${(maxPixels / 1e6).toFixed(1)} megapixels; if you trust this file, raise the limit with the maxPixels option ` +
+    '(--max-pixels on the command line). The limit protects against decompression bombs.');
+}
+
+/**
+ * Read and decode an image file into 8-bit pixels: grey stays grey (1 channel), grey with alpha
+ * becomes RGBA, 16-bit becomes 8-bit, CMYK and ICC-profiled images become sRGB, and EXIF
+ * orientation is applied. Alpha is kept.
+ * @example
+ * const img = await readImage('photo.jpg'); // { width, height, channels: 3, data, format: 'jpeg' }
+ */
+export async function readImage(path: string, options: ReadImageOptions = {}): Promise<ImageFile> {
+  checkPath(path, 'path');
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
+  const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
+
+  let bytes: Buffer;
+  try {
+    bytes = await fsp.readFile(path);
+  } catch (err) {
+    throw new FileError(`Cannot read image file ${q(path)}: ${osReason(err)}`, { cause: err });
+  }
+
+  const decodeError = (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    if (/pixel limit/i.test(message)) return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
+      `${q(path)} is over the limit of ${(maxPixels / 1e6).toFixed(1)} megapixels; if you trust this file, raise the limit ` +
+      'with the maxPixels option (--max-pixels on the command line). The limit protects against decompression bombs.');
+    return new DecodeError(`Cannot decode image file ${q(path)}: ${decodeReason(message)} (${message.trim().replace(/:$/, '')})`, { cause: err });
+  };
+
+  // The header first (no pixel limit: nothing is decoded), so an oversized image is refused with
+  // its size in the message before any pixel memory is allocated.
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { failOn: 'truncated', limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw decodeError(err);
+  }
+  const { width, height } = meta;
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+    throw new DecodeError(`Cannot decode image file ${q(path)}: its header gives no valid size (${width}x${height})`);
+  }
+  if (width * height > maxPixels) throw tooLarge(path, width, height, maxPixels);
+
+  let pipeline = sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.floor(maxPixels), autoOrient: true });
+  // Grey without alpha stays one channel; everything else (grey + alpha, CMYK, 16-bit, Lab, ...)
+  // becomes sRGB with its alpha, if any.
+  pipeline = meta.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
+  let data: Buffer, info: OutputInfo;
+  try {
+    ({ data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }));
+  } catch (err) {
+    throw decodeError(err);
+  }
+  const channels = info.channels as number;
+  if (channels !== 1 && channels !== 3 && channels !== 4) {
+    throw new DecodeError(`Cannot decode image file ${q(path)}: it decoded to ${channels} channels; expected grey, RGB or RGBA`);
+  }
+  if (data.length !== info.width * info.height * channels) {
+    throw new DecodeError(`Cannot decode image file ${q(path)}: the decoder returned ${data.length} bytes for ${info.width}x${info.height}x${channels}`);
+  }
+  return {
+    width: info.width,
+    height: info.height,
+    channels,
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    format: meta.format,
+  };
+}
+
+/**
+ * The format a path's extension names, or undefined when it has none.
+ * @throws InvalidArgumentError for an extension that is not .png, .jpg, .jpeg or .webp.
+ */
+export function formatFromPath(path: string): WriteFormat | undefined {
+  const ext = extname(path);
+  if (ext === '' || ext === '.') return undefined;
+  const f = EXTENSIONS[ext.toLowerCase()];
+  if (!f) throw invalidParameter(`the extension of ${q(path)}`, '.png, .jpg, .jpeg or .webp', ext);
+  return f;
+}
+
+/** Whether {@link writeImage} can write a format named by sharp (e.g. an input's format). */
+export function isWritableFormat(format: string): boolean {
+  return Object.hasOwn(FORMAT_NAMES, format.toLowerCase());
+}
+
+/** The format to write `path` in: from its extension, else from `format`. */
+function outputFormat(path: string, format: unknown): WriteFormat {
+  const fromExt = formatFromPath(path);
+  if (fromExt) return fromExt;
+  if (format === undefined) {
+    throw new InvalidArgumentError(`Cannot tell which format to write ${q(path)} in: give it a .png, .jpg, .jpeg or .webp extension, or pass options.format`);
+  }
+  const f = typeof format === 'string' ? FORMAT_NAMES[format.toLowerCase()] : undefined;
+  if (!f) {
+    throw invalidParameter('options.format', `"jpeg", "png" or "webp" (or a .png, .jpg or .webp extension on ${q(path)})`, format);
+  }
+  return f;
+}
+
+function checkRaw(image: unknown): { width: number; height: number; channels: 1 | 3 | 4; data: Uint8Array } {
+  if (typeof image !== 'object' || image === null) throw invalidParameter('image', 'an object { width, height, data, channels? }', image);
+  const { width, height, data, channels } = image as Partial<Image>;
+  if (!Number.isInteger(width) || (width as number) <= 0) throw invalidParameter('image.width', 'a positive integer', width);
+  if (!Number.isInteger(height) || (height as number) <= 0) throw invalidParameter('image.height', 'a positive integer', height);
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
+    throw invalidParameter('image.data', 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit pixels', data);
+  }
+  const pixels = (width as number) * (height as number);
+  const ch = channels ?? data.length / pixels;
+  if (ch !== 1 && ch !== 3 && ch !== 4) {
+    throw channels !== undefined
+      ? invalidParameter('image.channels', '1, 3 or 4', channels)
+      : invalidParameter('image.data', `${pixels}, ${pixels * 3} or ${pixels * 4} bytes (grey, RGB or RGBA)`, data);
+  }
+  if (data.length !== pixels * ch) throw invalidParameter('image.data', `${pixels * ch} bytes (${width} x ${height} x ${ch} channels)`, data);
+  return { width: width as number, height: height as number, channels: ch, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}
+
+async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string): Promise<Buffer> {
+  const { width, height, channels, data } = image;
+  const max = MAX_SIDE[format];
+  if (width > max || height > max) {
+    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `Cannot write ${q(path)}: ${width}x${height} is too large for ${DISPLAY[format]} (at most ${max} pixels a side); write PNG instead`);
+  }
+  let p = sharp(data, { raw: { width, height, channels }, limitInputPixels: false });
+  if (channels === 1) p = p.toColourspace('b-w');
+  if (format === 'jpeg') {
+    // JPEG has no alpha: composite onto white, as a viewer shows it (opaque pixels are unchanged).
+    if (channels === 4) p = p.flatten({ background: '#ffffff' });
+    p = p.jpeg({ quality });
+  } else if (format === 'webp') {
+    p = p.webp({ quality, alphaQuality: 100 });
+  } else {
+    p = p.png();
+  }
+  try {
+    return await p.toBuffer();
+  } catch (err) {
+    throw new FileError(`Cannot encode ${q(path)} as ${DISPLAY[format]}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+async function statOrNull(path: string) {
+  try {
+    return await fsp.stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new FileError(`Cannot write ${q(path)}: ${osReason(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Encode `image` and write it to `path` atomically: the file is encoded in memory, written to a
+ * temporary file beside the destination, flushed to disk and renamed over the destination, so
+ * readers never see a partial file and a failure leaves the destination as it was. The format
+ * comes from the extension (.png, .jpg, .jpeg, .webp), else from `options.format`. JPEG and WebP
+ * default to quality 95; PNG is lossless. Refuses to overwrite `options.sourcePath`.
+ * @example
+ * const img = await readImage('in.jpg');
+ * await writeImage('out.jpg', wm.embed(img, 'c0ffee'), { format: img.format, sourcePath: 'in.jpg' });
+ */
+export async function writeImage(path: string, image: Image, options: WriteImageOptions = {}): Promise<WrittenImage> {
+  checkPath(path, 'path');
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
+  const format = outputFormat(path, options.format);
+  const quality = options.quality ?? DEFAULT_QUALITY;
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
+  if (options.sourcePath !== undefined) checkPath(options.sourcePath, 'options.sourcePath');
+  const img = checkRaw(image);
+
+  // Write through a symbolic link to the file it names; refuse directories and the input file.
+  let target = path;
+  const existing = await statOrNull(path);
+  if (existing) {
+    if (existing.isDirectory()) throw new FileError(`Cannot write ${q(path)}: it is a directory`);
+    try {
+      target = await fsp.realpath(path);
+    } catch (err) {
+      throw new FileError(`Cannot write ${q(path)}: ${osReason(err)}`, { cause: err });
+    }
+    if (options.sourcePath !== undefined) {
+      const src = await fsp.stat(options.sourcePath).catch(() => null);
+      const srcReal = await fsp.realpath(options.sourcePath).catch(() => null);
+      if ((src && src.dev === existing.dev && src.ino === existing.ino) || srcReal === target) {
+        throw new FileError(`Refusing to overwrite the input file ${q(options.sourcePath)} with ${q(path)}: write the output to a different path`);
+      }
+    }
+  }
+
+  const bytes = await encode(img, format, quality, path);
+
+  const dir = dirname(target);
+  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: fsp.FileHandle | undefined;
+  let created = false;
+  try {
+    handle = await fsp.open(tmp, 'wx', existing ? existing.mode & 0o7777 : 0o666);
+    created = true;
+    await handle.writeFile(bytes);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fsp.rename(tmp, target);
+    created = false;
+  } catch (err) {
+    await handle?.close().catch(() => {});
+    if (created) await fsp.unlink(tmp).catch(() => {});
+    const e = err as NodeJS.ErrnoException;
+    const reason = e?.code === 'ENOENT' ? `the directory ${q(dir)} does not exist` : osReason(err);
+    throw new FileError(`Cannot write ${q(path)}: ${reason}`, { cause: err });
+  }
+  // Make the rename itself durable where the platform allows syncing a directory.
+  try {
+    const d = await fsp.open(dir, 'r');
+    try { await d.sync(); } finally { await d.close(); }
+  } catch {
+    // Not supported (e.g. Windows); the file's own data is already on disk.
+  }
+  return { path, format, size: bytes.length };
+}

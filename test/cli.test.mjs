@@ -1,0 +1,374 @@
+// The `modelmark` command line (spawned as `node bin/modelmark.js`) and the modelmark/node file
+// IO it is built on: round trips, exit codes, JSON output, key handling, never overwriting the
+// input, atomic output, format choice and error reporting.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { readImage } from '../dist/node/index.js';
+import { main } from '../dist/cli/main.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = path.join(ROOT, 'bin', 'modelmark.js');
+const PHOTOS = new URL('../../shared/photos/', import.meta.url);
+const KEY = 'cli test key';
+const PAYLOAD = 'c0ffee0000000001';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-cli-'));
+const file = (name) => path.join(dir, name);
+const { MODELMARK_KEY: _drop, ...baseEnv } = process.env;
+
+/** Run the CLI; returns { code, stdout, stderr }. */
+function cli(args, env = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...baseEnv, ...env }, encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run several CLI invocations concurrently (the spawns dominate this file's run time). */
+function cliAll(argsList, env = {}) {
+  return Promise.all(argsList.map((args) => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...baseEnv, ...env } });
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  })));
+}
+
+/** The single JSON line a --json run prints. */
+function jsonLine(stdout) {
+  const lines = stdout.split('\n').filter((l) => l !== '');
+  assert.is(lines.length, 1, `expected exactly one line, got ${JSON.stringify(stdout)}`);
+  assert.ok(stdout.endsWith('\n'));
+  return JSON.parse(lines[0]);
+}
+
+/** An error run: exit 2, `modelmark: ...` on stderr without a stack trace, mentioning each string. */
+function failed(r, ...mentions) {
+  assert.is(r.code, 2, `expected exit 2, got ${r.code}; stderr: ${r.stderr}`);
+  assert.match(r.stderr, /^modelmark: \S/);
+  assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+  for (const m of mentions) assert.ok(r.stderr.includes(m), `stderr ${JSON.stringify(r.stderr)} should mention ${m}`);
+}
+
+const tmpFiles = () => fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
+const bytes = (p) => fs.readFileSync(p);
+const format = async (p) => (await sharp(p).metadata()).format;
+
+const storm = file('storm.jpg');
+const flower = file('flower.png');
+test.before(async () => {
+  await sharp(fileURLToPath(new URL('mate-Storm.jpg', PHOTOS))).resize(640).jpeg({ quality: 92 }).toFile(storm);
+  await sharp(fileURLToPath(new URL('mate-YellowFlower.jpg', PHOTOS))).resize(512).png().toFile(flower);
+});
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+// ---- help and usage ----
+
+test('--help, help and --version exit 0; no arguments prints usage and exits 2', () => {
+  for (const args of [['--help'], ['-h'], ['help'], ['help', 'embed'], ['detect', '--help']]) {
+    const r = cli(args);
+    assert.is(r.code, 0, args.join(' '));
+    assert.match(r.stdout, /Usage:/);
+    assert.match(r.stdout, /modelmark embed IN OUT/);
+    assert.match(r.stdout, /MODELMARK_KEY/);
+  }
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const v = cli(['--version']);
+  assert.is(v.code, 0);
+  assert.is(v.stdout.trim(), `modelmark ${pkg.version}`);
+  const none = cli([]);
+  assert.is(none.code, 2);
+  assert.match(none.stderr, /Usage:/);
+});
+
+test('unknown command, unknown flag, missing value, extra arguments: exit 2 naming the problem', () => {
+  failed(cli(['mark', storm]), 'unknown command "mark"');
+  failed(cli(['detect', storm, '--key', KEY, '--fast']), '--fast');
+  failed(cli(['detect', storm, '--key', KEY, '--payload', PAYLOAD]), '--payload'); // embed-only flag
+  failed(cli(['detect', storm, '--key']), '--key', 'value');
+  failed(cli(['detect', storm, storm, '--key', KEY]), 'one image');
+  failed(cli(['embed', storm, '--key', KEY, '--payload', PAYLOAD]), 'IN and OUT');
+  const j = cli(['detect', storm, '--key', KEY, '--fast', '--json']);
+  failed(j, '--fast');
+  const e = jsonLine(j.stdout);
+  assert.is(e.error.code, 'ERR_INVALID_ARGUMENT');
+  assert.match(e.error.message, /--fast/);
+});
+
+// ---- round trip ----
+
+test('embed then detect: exit 0, one-line summary, --json gives found and the payload', async () => {
+  const out = file('marked.jpg');
+  const e = cli(['embed', storm, out, '--key', KEY, '--payload', PAYLOAD]);
+  assert.is(e.code, 0, e.stderr);
+  assert.is(e.stderr, '');
+  assert.is(e.stdout.split('\n').filter(Boolean).length, 1);
+  assert.ok(e.stdout.includes(PAYLOAD) && e.stdout.includes(out), e.stdout);
+  assert.match(e.stdout, /PSNR \d+\.\d dB/);
+  assert.is(await format(out), 'jpeg');
+
+  const d = cli(['detect', out, '--key', KEY, '--json']);
+  assert.is(d.code, 0, d.stderr);
+  const r = jsonLine(d.stdout);
+  assert.is(r.found, true);
+  assert.is(r.payload, PAYLOAD);
+  assert.type(r.pValue, 'number');
+  assert.ok(r.pValue < 1e-6, `pValue ${r.pValue}`);
+  assert.type(r.score, 'number');
+  assert.is(r.width, 640);
+  assert.is(r.height, (await sharp(storm).metadata()).height);
+
+  const human = cli(['detect', out, '--key', KEY]);
+  assert.is(human.code, 0);
+  assert.match(human.stdout, new RegExp(`^found: payload ${PAYLOAD}`));
+
+  // --threshold is honoured: demanding an impossible p-value turns the result into "not found".
+  const strict = cli(['detect', out, '--key', KEY, '--threshold', '1e-300', '--json']);
+  assert.is(strict.code, 1);
+  assert.is(jsonLine(strict.stdout).found, false);
+  failed(cli(['detect', out, '--key', KEY, '--threshold', 'tiny']), '--threshold', 'tiny');
+  failed(cli(['detect', out, '--key', KEY, '--threshold', '0.9']), '--threshold');
+});
+
+test('detect on an unmarked image, or with the wrong key: exit 1, found false, payload null', () => {
+  const r = cli(['detect', storm, '--key', KEY, '--json']);
+  assert.is(r.code, 1, r.stderr);
+  const j = jsonLine(r.stdout);
+  assert.is(j.found, false);
+  assert.is(j.payload, null);
+  assert.type(j.pValue, 'number');
+  assert.ok(j.pValue > 1e-6);
+  const human = cli(['detect', storm, '--key', KEY]);
+  assert.is(human.code, 1);
+  assert.match(human.stdout, /^not found/);
+
+  const out = file('wrong-key.png');
+  assert.is(cli(['embed', storm, out, '--key', KEY, '--payload', '1']).code, 0);
+  const other = cli(['detect', out, '--key', 'another key', '--json']);
+  assert.is(other.code, 1);
+  assert.is(jsonLine(other.stdout).found, false);
+});
+
+test('MODELMARK_KEY supplies the key; --key overrides it; no key at all is exit 2 with advice', () => {
+  const out = file('env.png');
+  const e = cli(['embed', storm, out, '--payload', 'abc'], { MODELMARK_KEY: KEY });
+  assert.is(e.code, 0, e.stderr);
+  const d = cli(['detect', out, '--json'], { MODELMARK_KEY: KEY });
+  assert.is(d.code, 0, d.stderr);
+  assert.is(jsonLine(d.stdout).payload, '0000000000000abc');
+  assert.is(cli(['detect', out], { MODELMARK_KEY: 'wrong' }).code, 1);
+  assert.is(cli(['detect', out, '--key', KEY], { MODELMARK_KEY: 'wrong' }).code, 0);
+
+  const none = cli(['detect', out]);
+  failed(none, 'MODELMARK_KEY', '--key');
+  const noneJson = cli(['detect', out, '--json']);
+  failed(noneJson, 'MODELMARK_KEY');
+  assert.is(jsonLine(noneJson.stdout).error.code, 'ERR_INVALID_ARGUMENT');
+  failed(cli(['detect', out], { MODELMARK_KEY: '' }), 'MODELMARK_KEY', 'empty');
+  failed(cli(['detect', out, '--key', '']), '--key', 'empty');
+});
+
+// ---- files: never overwrite IN, atomic OUT ----
+
+test('embed IN IN is refused: exit 2 and IN is byte-for-byte unchanged (also via a symlink)', () => {
+  const copy = file('precious.jpg');
+  fs.copyFileSync(storm, copy);
+  const before = bytes(copy);
+  failed(cli(['embed', copy, copy, '--key', KEY, '--payload', PAYLOAD]), 'overwrite', copy);
+  const link = file('precious-link.jpg');
+  fs.symlinkSync(copy, link);
+  failed(cli(['embed', copy, link, '--key', KEY, '--payload', PAYLOAD]), 'overwrite');
+  failed(cli(['embed', link, copy, '--key', KEY, '--payload', PAYLOAD]), 'overwrite');
+  assert.ok(bytes(copy).equals(before), 'IN must not change');
+  assert.equal(tmpFiles(), []);
+});
+
+test('a failing embed creates no OUT and leaves no temporary files', async () => {
+  const corrupt = file('corrupt.jpg');
+  fs.writeFileSync(corrupt, Buffer.concat([bytes(storm).subarray(0, 300), Buffer.alloc(2000, 0xaa)]));
+  const cases = [
+    [['embed', corrupt, file('o1.jpg'), '--key', KEY, '--payload', PAYLOAD], 'o1.jpg'],
+    [['embed', storm, file('o2.bmp'), '--key', KEY, '--payload', PAYLOAD], 'o2.bmp'],
+    [['embed', storm, file('o3.png'), '--key', KEY, '--payload', '1'.repeat(17)], 'o3.png'],
+    [['embed', storm, file('o4.png'), '--key', KEY, '--payload', PAYLOAD, '--strength', '50'], 'o4.png'],
+    [['embed', storm, file('o5.png'), '--payload', PAYLOAD], 'o5.png'],
+    [['embed', file('missing.jpg'), file('o6.png'), '--key', KEY, '--payload', PAYLOAD], 'o6.png'],
+    [['embed', storm, path.join(dir, 'no-such-dir', 'o7.png'), '--key', KEY, '--payload', PAYLOAD], 'no-such-dir'],
+  ];
+  const results = await cliAll(cases.map(([args]) => args));
+  results.forEach((r, i) => {
+    failed(r);
+    assert.not.ok(fs.existsSync(file(cases[i][1])), `${cases[i][1]} must not be created`);
+  });
+  assert.equal(tmpFiles(), []);
+});
+
+test('embed over an existing OUT replaces it completely', async () => {
+  const out = file('existing.png');
+  fs.writeFileSync(out, 'stale');
+  assert.is(cli(['embed', flower, out, '--key', KEY, '--payload', PAYLOAD]).code, 0);
+  assert.is(await format(out), 'png');
+  assert.is(cli(['detect', out, '--key', KEY]).code, 0);
+  assert.equal(tmpFiles(), []);
+});
+
+// ---- formats ----
+
+test("OUT keeps IN's format unless its extension names another; the mark survives each save", async () => {
+  const webp = file('in.webp');
+  await sharp(flower).webp({ quality: 95 }).toFile(webp);
+  const cases = [
+    [flower, file('a.png'), 'png'],
+    [flower, file('a.jpg'), 'jpeg'],
+    [storm, file('b.jpeg'), 'jpeg'],
+    [storm, file('b.webp'), 'webp'],
+    [storm, file('b.png'), 'png'],
+    [storm, file('noext-from-jpeg'), 'jpeg'],
+    [flower, file('noext-from-png'), 'png'],
+    [webp, file('noext-from-webp'), 'webp'],
+  ];
+  const embeds = await cliAll(cases.map(([input, out]) => ['embed', input, out, '--key', KEY, '--payload', PAYLOAD]));
+  const detects = await cliAll(cases.map(([, out]) => ['detect', out, '--key', KEY, '--json']));
+  for (const [i, [, out, fmt]] of cases.entries()) {
+    assert.is(embeds[i].code, 0, embeds[i].stderr);
+    assert.is(await format(out), fmt, out);
+    assert.is(detects[i].code, 0, `${out}: ${detects[i].stdout}`);
+    assert.is(jsonLine(detects[i].stdout).payload, PAYLOAD);
+  }
+  // An input format modelmark cannot write needs an explicit extension.
+  const gif = file('in.gif');
+  await sharp(flower).gif().toFile(gif);
+  failed(cli(['embed', gif, file('noext-from-gif'), '--key', KEY, '--payload', PAYLOAD]), 'gif', 'extension');
+  assert.is(cli(['embed', gif, file('from-gif.png'), '--key', KEY, '--payload', PAYLOAD]).code, 0);
+});
+
+test('--quality sets JPEG quality (default 95); out of range is exit 2', () => {
+  const hi = file('q95.jpg'), lo = file('q50.jpg');
+  assert.is(cli(['embed', storm, hi, '--key', KEY, '--payload', PAYLOAD]).code, 0);
+  assert.is(cli(['embed', storm, lo, '--key', KEY, '--payload', PAYLOAD, '--quality', '50']).code, 0);
+  assert.ok(fs.statSync(lo).size < fs.statSync(hi).size * 0.8);
+  failed(cli(['embed', storm, file('q0.jpg'), '--key', KEY, '--payload', PAYLOAD, '--quality', '0']), '--quality');
+  failed(cli(['embed', storm, file('qx.jpg'), '--key', KEY, '--payload', PAYLOAD, '--quality', 'high']), '--quality', 'high');
+});
+
+test('grey stays grey, alpha is kept, 16-bit input is read as 8-bit', async () => {
+  const { data, info } = await sharp(flower).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+  const grey = file('grey.png');
+  await sharp(data, { raw: { width: info.width, height: info.height, channels: 1 } }).toColourspace('b-w').png().toFile(grey);
+  const g = await readImage(grey);
+  assert.is(g.channels, 1);
+  const greyOut = file('grey-marked.png');
+  assert.is(cli(['embed', grey, greyOut, '--key', KEY, '--payload', PAYLOAD]).code, 0);
+  assert.is((await sharp(greyOut).metadata()).channels, 1);
+  assert.is(cli(['detect', greyOut, '--key', KEY]).code, 0);
+
+  // Grey + alpha becomes RGBA; the alpha plane comes out exactly as it went in.
+  const ga = Buffer.alloc(data.length * 2);
+  for (let i = 0; i < data.length; i++) { ga[2 * i] = data[i]; ga[2 * i + 1] = (i % info.width) & 0xff; }
+  const greyAlpha = file('grey-alpha.png');
+  await sharp(ga, { raw: { width: info.width, height: info.height, channels: 2 } }).toColourspace('b-w').png().toFile(greyAlpha);
+  const a = await readImage(greyAlpha);
+  assert.is(a.channels, 4);
+  assert.is(a.data[3], 0);
+  assert.is(a.data[4 * 7 + 3], 7);
+  const alphaOut = file('alpha-marked.png');
+  assert.is(cli(['embed', greyAlpha, alphaOut, '--key', KEY, '--payload', PAYLOAD]).code, 0);
+  const back = await readImage(alphaOut);
+  assert.is(back.channels, 4);
+  for (let i = 0; i < back.width * back.height; i++) {
+    if (back.data[4 * i + 3] !== a.data[4 * i + 3]) assert.unreachable(`alpha changed at pixel ${i}`);
+  }
+
+  const deep = file('deep.png');
+  await sharp(storm).toColourspace('rgb16').png().toFile(deep);
+  assert.is((await sharp(deep).metadata()).depth, 'ushort');
+  const d = await readImage(deep);
+  const s = await readImage(storm);
+  assert.is(d.channels, 3);
+  assert.is(d.data.length, s.data.length);
+  let diff = 0;
+  for (let i = 0; i < d.data.length; i++) diff = Math.max(diff, Math.abs(d.data[i] - s.data[i]));
+  assert.ok(diff <= 1, `16-bit to 8-bit differs by ${diff}`);
+});
+
+// ---- bad input ----
+
+test('corrupt, truncated, missing and non-image inputs: exit 2 with a message naming the file', () => {
+  const corrupt = file('bad.jpg');
+  fs.writeFileSync(corrupt, Buffer.concat([bytes(storm).subarray(0, 300), Buffer.alloc(2000, 0xaa)]));
+  failed(cli(['detect', corrupt, '--key', KEY]), corrupt, 'decode');
+  const j = cli(['detect', corrupt, '--key', KEY, '--json']);
+  failed(j, corrupt);
+  const err = jsonLine(j.stdout).error;
+  assert.is(err.code, 'ERR_DECODE');
+  assert.ok(err.message.includes(corrupt));
+
+  const half = file('half.jpg');
+  fs.writeFileSync(half, bytes(storm).subarray(0, bytes(storm).length >> 1));
+  failed(cli(['detect', half, '--key', KEY]), half, 'truncated');
+
+  const text = file('readme.png');
+  fs.writeFileSync(text, 'not an image at all');
+  failed(cli(['detect', text, '--key', KEY]), text, 'not an image');
+
+  const missing = file('nope.jpg');
+  const m = cli(['detect', missing, '--key', KEY, '--json']);
+  failed(m, missing, 'no such file');
+  assert.is(jsonLine(m.stdout).error.code, 'ERR_FILE');
+  failed(cli(['detect', dir, '--key', KEY]), dir, 'directory');
+});
+
+test('tiny image: exit 2 ERR_IMAGE_TOO_SMALL naming the file and the minimum', async () => {
+  const tiny = file('tiny.png');
+  await sharp(storm).resize(100, 100).png().toFile(tiny);
+  const r = cli(['detect', tiny, '--key', KEY, '--json']);
+  failed(r, tiny, '100x100', '128');
+  assert.is(jsonLine(r.stdout).error.code, 'ERR_IMAGE_TOO_SMALL');
+  failed(cli(['embed', tiny, file('tiny-out.png'), '--key', KEY, '--payload', PAYLOAD]), '100x100');
+  assert.not.ok(fs.existsSync(file('tiny-out.png')));
+});
+
+test('--max-pixels: large images need the opt-in; the limit is applied both ways', async () => {
+  const big = file('big.png');
+  await sharp({ create: { width: 12000, height: 9000, channels: 3, background: '#fff' } }).png().toFile(big);
+  const r = cli(['detect', big, '--key', KEY, '--json']);
+  failed(r, big, '12000x9000', '--max-pixels');
+  assert.is(jsonLine(r.stdout).error.code, 'ERR_IMAGE_TOO_LARGE');
+  failed(cli(['detect', storm, '--key', KEY, '--max-pixels', '1000']), '--max-pixels');
+  assert.is(cli(['detect', storm, '--key', KEY, '--max-pixels', '1e6']).code, 1);
+  failed(cli(['detect', storm, '--key', KEY, '--max-pixels', 'lots']), '--max-pixels', 'lots');
+  failed(cli(['detect', storm, '--key', KEY, '--max-pixels', '-5']), '--max-pixels');
+});
+
+test('payload errors name --payload and the 64-bit limit', () => {
+  failed(cli(['embed', storm, file('p.png'), '--key', KEY, '--payload', '1'.repeat(17)]), '--payload', '64 bits');
+  failed(cli(['embed', storm, file('p.png'), '--key', KEY, '--payload', 'nothex']), '--payload', 'nothex');
+  failed(cli(['embed', storm, file('p.png'), '--key', KEY]), '--payload');
+});
+
+// ---- in-process ----
+
+test('main() is testable in-process with injected streams and environment', async () => {
+  let out = '', err = '';
+  const io = { stdout: { write: (s) => { out += s; } }, stderr: { write: (s) => { err += s; } }, env: { MODELMARK_KEY: KEY } };
+  const marked = file('inproc.png');
+  assert.is(await main(['embed', storm, marked, '--payload', PAYLOAD, '--json'], io), 0);
+  const e = jsonLine(out);
+  assert.is(e.payload, PAYLOAD);
+  assert.is(e.format, 'png');
+  out = '';
+  assert.is(await main(['detect', marked, '--json'], io), 0);
+  assert.is(jsonLine(out).payload, PAYLOAD);
+  out = '';
+  assert.is(await main(['detect', file('nothing-here.png')], io), 2);
+  assert.is(out, '');
+  assert.match(err, /^modelmark: .*nothing-here\.png/);
+});
+
+test.run();

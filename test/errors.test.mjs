@@ -1,0 +1,272 @@
+// Error handling of the API and of modelmark/node's file IO: every failure is a ModelmarkError of
+// the right class and code, and its message names the problem (and the file, for files).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import sharp from 'sharp';
+import {
+  createWatermarker, readImage, writeImage, parsePayload,
+  ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError,
+} from '../dist/node/index.js';
+
+const PHOTOS = new URL('../../shared/photos/', import.meta.url);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-errors-'));
+const file = (name) => path.join(dir, name);
+
+/** Await `fn` (sync or async), expect it to throw `Class` with `code`, and return the error. */
+async function rejects(fn, Class, code, ...mentions) {
+  let error;
+  try {
+    await fn();
+  } catch (err) {
+    error = err;
+  }
+  assert.ok(error, `expected ${Class.name} ${code}, but nothing was thrown`);
+  assert.instance(error, Class, `expected ${Class.name}, got ${error?.name}: ${error?.message}`);
+  assert.instance(error, ModelmarkError);
+  assert.is(error.code, code);
+  for (const m of mentions) {
+    const ok = m instanceof RegExp ? m.test(error.message) : error.message.includes(m);
+    assert.ok(ok, `message ${JSON.stringify(error.message)} should mention ${m}`);
+  }
+  return error;
+}
+
+// A minimal PNG whose header claims any size (for decompression-bomb and zero-size checks).
+function crc32(bytes) {
+  let crc = 0xffffffff;
+  for (const b of bytes) {
+    let c = (crc ^ b) & 0xff;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    crc = (crc >>> 8) ^ c;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+function chunk(type, data) {
+  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  td.copy(out, 4);
+  out.writeUInt32BE(crc32(td), 8 + data.length);
+  return out;
+}
+function pngClaiming(width, height) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(13))), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+let wm, photo, photoJpeg;
+test.before(async () => {
+  wm = await createWatermarker({ key: 'errors test key' });
+  photoJpeg = file('storm.jpg');
+  await sharp(new URL('mate-Storm.jpg', PHOTOS).pathname).resize(640).jpeg({ quality: 92 }).toFile(photoJpeg);
+  photo = await readImage(photoJpeg);
+});
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+// ---- files that are not (whole) images ----
+
+test('truncated JPEG: DecodeError naming the file and the truncation', async () => {
+  const bytes = fs.readFileSync(photoJpeg);
+  const cut = file('truncated.jpg');
+  fs.writeFileSync(cut, bytes.subarray(0, bytes.length >> 1));
+  await rejects(() => readImage(cut), DecodeError, 'ERR_DECODE', cut, 'truncated');
+});
+
+test('truncated PNG: DecodeError', async () => {
+  const bytes = await sharp(photoJpeg).png().toBuffer();
+  const cut = file('truncated.png');
+  fs.writeFileSync(cut, bytes.subarray(0, bytes.length >> 1));
+  await rejects(() => readImage(cut), DecodeError, 'ERR_DECODE', cut, /truncated|corrupt/);
+});
+
+test('not an image / corrupt bytes / empty file: DecodeError', async () => {
+  const text = file('notes.jpg');
+  fs.writeFileSync(text, 'this is a text file, not a JPEG\n'.repeat(20));
+  await rejects(() => readImage(text), DecodeError, 'ERR_DECODE', text, 'not an image');
+
+  const bytes = fs.readFileSync(photoJpeg);
+  const garbled = file('garbled.jpg');
+  fs.writeFileSync(garbled, Buffer.concat([bytes.subarray(0, 64), Buffer.alloc(4096, 0x5a)]));
+  await rejects(() => readImage(garbled), DecodeError, 'ERR_DECODE', garbled, /corrupt|truncated/);
+
+  const empty = file('empty.png');
+  fs.writeFileSync(empty, '');
+  await rejects(() => readImage(empty), DecodeError, 'ERR_DECODE', empty, 'empty');
+});
+
+test('a PNG header with zero width or height: DecodeError', async () => {
+  for (const [w, h] of [[0, 200], [200, 0]]) {
+    const p = file(`zero-${w}x${h}.png`);
+    fs.writeFileSync(p, pngClaiming(w, h));
+    await rejects(() => readImage(p), DecodeError, 'ERR_DECODE', p);
+  }
+});
+
+test('missing path and directory: FileError naming the path and the OS reason', async () => {
+  const missing = file('no-such-image.jpg');
+  await rejects(() => readImage(missing), FileError, 'ERR_FILE', missing, 'no such file', 'ENOENT');
+  await rejects(() => readImage(dir), FileError, 'ERR_FILE', dir, 'directory');
+  await rejects(() => readImage(''), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'path');
+  await rejects(() => readImage(42), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'path', '42');
+});
+
+// ---- sizes ----
+
+test('zero or non-integer width / height in an image object: InvalidArgumentError', async () => {
+  await rejects(() => wm.embed({ width: 0, height: 200, data: new Uint8Array(0) }, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.width', 'positive integer', '0');
+  await rejects(() => wm.detect({ width: 200, height: 0, data: new Uint8Array(0) }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.height', '0');
+  await rejects(() => wm.detect({ width: 200.5, height: 200, data: new Uint8Array(0) }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.width', '200.5');
+  await rejects(() => writeImage(file('zero.png'), { width: 0, height: 10, data: new Uint8Array(0) }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.width');
+});
+
+test('tiny image (100x100): ImageSizeError ERR_IMAGE_TOO_SMALL, from objects and from files', async () => {
+  const tiny = { width: 100, height: 100, data: new Uint8Array(100 * 100 * 3) };
+  await rejects(() => wm.embed(tiny, 1n), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x100', '128');
+  await rejects(() => wm.detect(tiny), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x100', '128');
+  const p = file('tiny.png');
+  await sharp(photoJpeg).resize(100, 100).png().toFile(p);
+  const img = await readImage(p); // reading a small image is fine...
+  assert.is(img.width, 100);
+  await rejects(() => wm.detect(img), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x100'); // ...marking is not
+});
+
+test('huge image object (120 MP) without opt-in: ERR_IMAGE_TOO_LARGE before touching the data', async () => {
+  const huge = { width: 20000, height: 6000, data: new Uint8Array(3) };
+  await rejects(() => wm.embed(huge, 1n), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', '20000x6000', 'maxPixels');
+  await rejects(() => wm.detect(huge), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', '20000x6000', 'maxPixels');
+});
+
+test('huge image file without opt-in: ERR_IMAGE_TOO_LARGE from the header, naming the option and flag', async () => {
+  const big = file('big.png');
+  await sharp({ create: { width: 12000, height: 9000, channels: 3, background: '#fff' } }).png().toFile(big);
+  await rejects(() => readImage(big), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', big, '12000x9000', 'maxPixels', '--max-pixels');
+  // A decompression bomb: the header claims 2.5 gigapixels; refused without decoding.
+  const bomb = file('bomb.png');
+  fs.writeFileSync(bomb, pngClaiming(50000, 50000));
+  const t = performance.now();
+  await rejects(() => readImage(bomb), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', bomb, '50000x50000');
+  assert.ok(performance.now() - t < 1000, 'a bomb must be refused from its header');
+});
+
+test('maxPixels is an opt-in both ways', async () => {
+  const n = photo.width * photo.height;
+  await rejects(() => readImage(photoJpeg, { maxPixels: n - 1 }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'maxPixels');
+  const ok = await readImage(photoJpeg, { maxPixels: n });
+  assert.is(ok.width * ok.height, n);
+  await rejects(() => readImage(photoJpeg, { maxPixels: 0 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'maxPixels');
+  const small = await createWatermarker({ key: 'k', maxPixels: n - 1 });
+  await rejects(() => small.detect(photo), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'maxPixels');
+});
+
+test('data length mismatch: InvalidArgumentError naming image.data and the expected size', async () => {
+  const { width, height } = photo;
+  await rejects(() => wm.embed({ width, height, data: new Uint8Array(width * height * 3 - 1) }, 1n),
+    InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', `${width * height * 3}`);
+  await rejects(() => wm.detect({ width, height, channels: 4, data: photo.data }),
+    InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', `${width * height * 4} bytes`);
+  await rejects(() => wm.detect({ width, height, data: [1, 2, 3] }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', 'Uint8Array');
+  await rejects(() => writeImage(file('short.png'), { width, height, channels: 3, data: new Uint8Array(10) }),
+    InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', `${width * height * 3} bytes`);
+  assert.not.ok(fs.existsSync(file('short.png')));
+});
+
+// ---- keys and payloads ----
+
+test('empty or missing key: InvalidArgumentError naming the key', async () => {
+  await rejects(() => createWatermarker({ key: '' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'key', 'non-empty');
+  await rejects(() => createWatermarker({ key: new Uint8Array(0) }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'key', 'non-empty');
+  await rejects(() => createWatermarker({}), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'key');
+  await rejects(() => createWatermarker(), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options');
+});
+
+test('payload over 64 bits: InvalidArgumentError naming the payload and the 64-bit limit', async () => {
+  await rejects(() => wm.embed(photo, '1' + '0'.repeat(16)), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'payload', '64 bits', '10000000000000000');
+  await rejects(() => wm.embed(photo, 2n ** 64n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'payload', '2^64');
+  await rejects(() => wm.embed(photo, -1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'payload');
+  await rejects(() => wm.embed(photo, 'xyz'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'payload', 'hexadecimal');
+  await rejects(() => wm.embed(photo, new Uint8Array(9)), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'payload', '8 bytes');
+  assert.is(parsePayload(2n ** 64n - 1n).length, 8); // the largest payload is fine
+});
+
+test('strength, threshold and maxPixels out of range: InvalidArgumentError naming the option', async () => {
+  await rejects(() => createWatermarker({ key: 'k', strength: 100 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'strength', '100');
+  await rejects(() => createWatermarker({ key: 'k', threshold: 2 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'threshold');
+  await rejects(() => createWatermarker({ key: 'k', maxPixels: -5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'maxPixels');
+});
+
+// ---- writing ----
+
+const leftovers = () => fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
+
+test('unknown or missing output extension: InvalidArgumentError naming it; nothing written', async () => {
+  await rejects(() => writeImage(file('out.bmp'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '.bmp', '.png');
+  await rejects(() => writeImage(file('out.JPG2'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '.JPG2');
+  await rejects(() => writeImage(file('noext'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'noext', 'extension');
+  await rejects(() => writeImage(file('noext'), photo, { format: 'gif' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'format', 'gif');
+  await rejects(() => writeImage(file('q.jpg'), photo, { quality: 0 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'quality');
+  await rejects(() => writeImage(file('q.jpg'), photo, { quality: 95.5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'quality');
+  for (const f of ['out.bmp', 'out.JPG2', 'noext', 'q.jpg']) assert.not.ok(fs.existsSync(file(f)), f);
+  assert.equal(leftovers(), []);
+});
+
+test('writing over the source file is refused, also through a symlink; the source is unchanged', async () => {
+  const before = fs.readFileSync(photoJpeg);
+  const marked = wm.embed(photo, 7n);
+  await rejects(() => writeImage(photoJpeg, marked, { sourcePath: photoJpeg }), FileError, 'ERR_FILE', photoJpeg, 'overwrite');
+  const link = file('link.jpg');
+  fs.symlinkSync(photoJpeg, link);
+  await rejects(() => writeImage(link, marked, { sourcePath: photoJpeg }), FileError, 'ERR_FILE', 'overwrite');
+  const hard = file('hard.jpg');
+  fs.linkSync(photoJpeg, hard);
+  await rejects(() => writeImage(hard, marked, { sourcePath: photoJpeg }), FileError, 'ERR_FILE', 'overwrite');
+  assert.ok(fs.readFileSync(photoJpeg).equals(before));
+  assert.equal(leftovers(), []);
+  fs.rmSync(link);
+  fs.rmSync(hard);
+});
+
+test('unwritable destinations: FileError naming the path; no temp files left', async () => {
+  const nodir = path.join(dir, 'missing-dir', 'out.png');
+  await rejects(() => writeImage(nodir, photo), FileError, 'ERR_FILE', nodir, 'does not exist');
+  const sub = file('a-directory.png');
+  fs.mkdirSync(sub);
+  await rejects(() => writeImage(sub, photo), FileError, 'ERR_FILE', sub, 'directory');
+  if (process.getuid?.() !== 0) { // root ignores permissions
+    const ro = file('read-only');
+    fs.mkdirSync(ro, { mode: 0o555 });
+    await rejects(() => writeImage(path.join(ro, 'x.png'), photo), FileError, 'ERR_FILE', 'permission denied');
+  }
+  assert.equal(leftovers(), []);
+});
+
+test('writeImage replaces an existing file atomically and keeps its permissions', async () => {
+  const out = file('replace.png');
+  fs.writeFileSync(out, 'old contents');
+  fs.chmodSync(out, 0o640);
+  const r = await writeImage(out, photo);
+  assert.is(r.format, 'png');
+  assert.is(r.size, fs.statSync(out).size);
+  assert.is(fs.statSync(out).mode & 0o777, 0o640);
+  const back = await readImage(out);
+  assert.ok(Buffer.from(back.data).equals(Buffer.from(photo.data)), 'PNG is lossless');
+  assert.equal(leftovers(), []);
+});
+
+test('a too-large image for WebP is refused before writing', async () => {
+  const wide = { width: 17000, height: 1, channels: 1, data: new Uint8Array(17000) };
+  await rejects(() => writeImage(file('wide.webp'), wide), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'WebP', '16383');
+  assert.not.ok(fs.existsSync(file('wide.webp')));
+});
+
+test.run();
