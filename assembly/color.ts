@@ -23,16 +23,16 @@
 // @ts-ignore: decorator
 @inline export function luma4(v: v128): v128 {
   const m = i32x4.splat(0xff);
-  const r = f32x4.convert_i32x4_u(v128.and(v, m));
-  const g = f32x4.convert_i32x4_u(v128.and(i32x4.shr_u(v, 8), m));
-  const b = f32x4.convert_i32x4_u(v128.and(i32x4.shr_u(v, 16), m));
+  const r = f32x4.convert_i32x4_s(v128.and(v, m));
+  const g = f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(v, 8), m));
+  const b = f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(v, 16), m));
   return f32x4.add(f32x4.add(f32x4.mul(r, f32x4.splat(KR)), f32x4.mul(g, f32x4.splat(KG))), f32x4.mul(b, f32x4.splat(KB)));
 }
 
 /** Four grey pixels widened to f32 lanes. Reads 4 bytes. */
 // @ts-ignore: decorator
 @inline export function grey4(p: usize): v128 {
-  return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
+  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
 }
 
 /** Scalar luma of one pixel. */
@@ -61,9 +61,9 @@ export function rgbToYcc(src: usize, n: i32, ch: i32, y: usize, cb: usize, cr: u
     const m = i32x4.splat(0xff);
     for (; i + 4 <= n; i += 4) {
       const v = loadRgb4(src + <usize>(i * ch), ch);
-      const r = f32x4.convert_i32x4_u(v128.and(v, m));
-      const g = f32x4.convert_i32x4_u(v128.and(i32x4.shr_u(v, 8), m));
-      const b = f32x4.convert_i32x4_u(v128.and(i32x4.shr_u(v, 16), m));
+      const r = f32x4.convert_i32x4_s(v128.and(v, m));
+      const g = f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(v, 8), m));
+      const b = f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(v, 16), m));
       const o = <usize>i << 2;
       v128.store(y + o, f32x4.add(f32x4.add(f32x4.mul(r, f32x4.splat(KR)), f32x4.mul(g, f32x4.splat(KG))), f32x4.mul(b, f32x4.splat(KB))));
       v128.store(cb + o, f32x4.add(f32x4.add(f32x4.add(f32x4.mul(r, f32x4.splat(-0.168736)), f32x4.mul(g, f32x4.splat(-0.331264))), f32x4.mul(b, f32x4.splat(0.5))), c128));

@@ -32,29 +32,46 @@ import { loadRgb4, luma4, grey4, luma1 } from "./color";
   for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(dst + (<usize>i << 2)) * w);
 }
 
-/** Area-resample each of `rows` rows from width sw to width dw (horizontal pass). */
-function areaRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, sx: f64): void {
+/**
+ * Area-resample each of `rows` rows from width sw to width dw (horizontal pass). `tab` holds
+ * 5 * dw words: per output the first input index, the input count, the weights of the first
+ * and last inputs (partial coverage) and 1 / covered length.
+ */
+function areaRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, sx: f64, tab: usize): void {
+  for (let o = 0; o < dw; o++) {
+    const a = <f64>o * sx;
+    const b = Math.min(<f64>(o + 1) * sx, <f64>sw);
+    const i0 = <i32>Math.floor(a);
+    const i1 = <i32>Math.ceil(b);
+    const t = tab + (<usize>(o * 5) << 2);
+    store<i32>(t, i0);
+    store<i32>(t, i1 - i0, 4);
+    store<f32>(t, <f32>(Math.min(b, <f64>(i0 + 1)) - a), 8);
+    store<f32>(t, <f32>(b - Math.max(a, <f64>(i1 - 1))), 12);
+    store<f32>(t, b > a ? <f32>(1 / (b - a)) : 0, 16);
+  }
   for (let r = 0; r < rows; r++) {
     const s = src + (<usize>(r * sw) << 2);
     const d = dst + (<usize>(r * dw) << 2);
     for (let o = 0; o < dw; o++) {
-      const a = <f64>o * sx;
-      const b = Math.min(<f64>(o + 1) * sx, <f64>sw);
-      const i0 = <i32>Math.floor(a);
-      const i1 = <i32>Math.ceil(b);
-      let acc: f32 = 0;
-      for (let i = i0; i < i1; i++) {
-        const w = <f32>(Math.min(b, <f64>(i + 1)) - Math.max(a, <f64>i));
-        acc += w * load<f32>(s + (<usize>i << 2));
+      const t = tab + (<usize>(o * 5) << 2);
+      const p = s + (<usize>load<i32>(t) << 2);
+      const n = load<i32>(t, 4);
+      let acc: f32;
+      if (n == 1) {
+        acc = load<f32>(p) * load<f32>(t, 8); // one input: first == last == b - a
+      } else {
+        acc = load<f32>(p) * load<f32>(t, 8) + load<f32>(p + (<usize>(n - 1) << 2)) * load<f32>(t, 12);
+        for (let i = 1; i < n - 1; i++) acc += load<f32>(p + (<usize>i << 2));
       }
-      store<f32>(d + (<usize>o << 2), b > a ? acc / <f32>(b - a) : 0);
+      store<f32>(d + (<usize>o << 2), acc * load<f32>(t, 16));
     }
   }
 }
 
 /**
  * Area (box) resampling of a plane, up or down. `tmp` holds dh * sw floats.
- * sx, sy: input pixels per output pixel.
+ * sx, sy: input pixels per output pixel. `tmp` holds dh * sw + 5 * dw floats.
  */
 export function areaResize(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32, sx: f64, sy: f64, tmp: usize): void {
   for (let o = 0; o < dh; o++) {
@@ -69,54 +86,73 @@ export function areaResize(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh
       axpy(d, src + (<usize>(i * sw) << 2), w, sw);
     }
   }
-  areaRows(tmp, sw, dh, dst, dw, sx);
+  areaRows(tmp, sw, dh, dst, dw, sx, tmp + (<usize>(dh * sw) << 2));
 }
 
-/** Luma of one row of pixels into `dst` (f32). */
+/** Luma of four pixels at x of a row (ch 1, 3 or 4). */
 // @ts-ignore: decorator
-@inline function lumaRow(p: usize, w: i32, ch: i32, dst: usize): void {
-  let x = 0;
-  if (ch == 1) {
-    for (; x + 4 <= w; x += 4) v128.store(dst + (<usize>x << 2), grey4(p + <usize>x));
-  } else {
-    for (; x + 4 <= w; x += 4) v128.store(dst + (<usize>x << 2), luma4(loadRgb4(p + <usize>(x * ch), ch)));
-  }
-  for (; x < w; x++) store<f32>(dst + (<usize>x << 2), luma1(p + <usize>(x * ch), ch));
+@inline function luma4At(p: usize, x: i32, ch: i32): v128 {
+  return ch == 1 ? grey4(p + <usize>x) : luma4(loadRgb4(p + <usize>(x * ch), ch));
 }
 
 /**
  * Fused luma + area downscale (s >= 1 on both axes): pixels (w x h, ch channels) to the f32
- * plane dst (dw x dh) in one read of the pixels. `tmp` holds (dh + 1) * w + w + dh + 1 floats.
+ * plane dst (dw x dh) in one read of the pixels: each pixel row's luma is accumulated straight
+ * into the one or two frame rows it overlaps. `tmp` holds (dh + 1) * w + dh + 1 + 5 * dw floats.
  * Equivalent to rgbToY followed by areaResize.
  */
 export function lumaArea(src: usize, w: i32, h: i32, ch: i32, dst: usize, dw: i32, dh: i32, sx: f64, sy: f64, tmp: usize): void {
   const rows = tmp;
-  const yrow = rows + (<usize>((dh + 1) * w) << 2);
-  const cov = yrow + (<usize>w << 2);
+  const cov = rows + (<usize>((dh + 1) * w) << 2);
+  const tab = cov + (<usize>(dh + 1) << 2);
   memory.fill(rows, 0, <usize>((dh + 1) * w) << 2);
   memory.fill(cov, 0, <usize>(dh + 1) << 2);
   const inv = 1.0 / sy;
   const stride = <usize>(w * ch);
+  const w4 = w & ~3;
   for (let i = 0; i < h; i++) {
     const a = <f64>i * inv;
     const o = <i32>Math.floor(a);
     if (o >= dh) break;
     const b = <f64>(i + 1) * inv;
-    lumaRow(src + <usize>i * stride, w, ch, yrow);
+    const p = src + <usize>i * stride;
+    const r0 = rows + (<usize>(o * w) << 2);
     const w0 = <f32>(Math.min(b, <f64>(o + 1)) - a);
-    axpy(rows + (<usize>(o * w) << 2), yrow, w0, w);
     store<f32>(cov + (<usize>o << 2), load<f32>(cov + (<usize>o << 2)) + w0);
+    const v0 = f32x4.splat(w0);
     if (b > <f64>(o + 1) && o + 1 < dh) {
       const w1 = <f32>(b - <f64>(o + 1));
-      axpy(rows + (<usize>((o + 1) * w) << 2), yrow, w1, w);
       store<f32>(cov + (<usize>(o + 1) << 2), load<f32>(cov + (<usize>(o + 1) << 2)) + w1);
+      const v1 = f32x4.splat(w1);
+      const r1 = r0 + (<usize>w << 2);
+      for (let x = 0; x < w4; x += 4) {
+        const y = luma4At(p, x, ch);
+        const q = <usize>x << 2;
+        v128.store(r0 + q, f32x4.add(v128.load(r0 + q), f32x4.mul(y, v0)));
+        v128.store(r1 + q, f32x4.add(v128.load(r1 + q), f32x4.mul(y, v1)));
+      }
+      for (let x = w4; x < w; x++) {
+        const y = luma1(p + <usize>(x * ch), ch);
+        const q = <usize>x << 2;
+        store<f32>(r0 + q, load<f32>(r0 + q) + w0 * y);
+        store<f32>(r1 + q, load<f32>(r1 + q) + w1 * y);
+      }
+    } else {
+      for (let x = 0; x < w4; x += 4) {
+        const q = <usize>x << 2;
+        v128.store(r0 + q, f32x4.add(v128.load(r0 + q), f32x4.mul(luma4At(p, x, ch), v0)));
+      }
+      for (let x = w4; x < w; x++) {
+        const q = <usize>x << 2;
+        store<f32>(r0 + q, load<f32>(r0 + q) + w0 * luma1(p + <usize>(x * ch), ch));
+      }
     }
   }
   for (let o = 0; o < dh; o++) {
     const c = load<f32>(cov + (<usize>o << 2));
     if (c > 0) scale(rows + (<usize>(o * w) << 2), 1 / c, w);
   }
-  areaRows(rows, w, dh, dst, dw, sx);
+  areaRows(rows, w, dh, dst, dw, sx, tab);
 }
 
 /** Bilinear source position table for n outputs: index i32 at tab[o], weight f32 at tab[n + o]. */

@@ -17,35 +17,65 @@ import { CODED_BITS } from './payload.js';
 export const FRAME = 256;
 export const TILE = 16;
 /** In-block coefficient indices (v * 8 + u) with 1 <= sqrt(u^2 + v^2) <= 3.2. */
-export const BAND = Int32Array.from([1, 8, 9, 2, 16, 10, 17, 18, 3, 24, 11, 25]);
+export const BAND = Int32Array.from([1, 8, 9, 2, 16, 10, 17, 18, 3, 24, 11, 25, 19, 26, 4, 32]);
 export const NB = BAND.length;
 export const NSLOTS = TILE * TILE * NB;
-export const NPILOT = NSLOTS / 4;
+export const NPILOT = NSLOTS / 8;
 /** Symbols: the coded bits, then the pilot. */
 export const NSYM = CODED_BITS + 1;
 export const PILOT = CODED_BITS;
 
 // Perceptual model (see maskWeights in assembly/spread.ts): the mark's amplitude in a block
 // grows with the block's AC activity as ((act + A0) / AREF) ^ GAMMA, clamped to [LO, HI].
-export const MASK = { a0: 4, aref: 60, gamma: 0.35, lo: 0.55, hi: 2.2, p0: 2 };
+export const MASK = { a0: 4, aref: 60, gamma: 0.35, lo: 0.55, hi: 2.0, p0: 2 };
 /** DCT amplitude of one slot at strength 1 and mask 1, in frame luma levels. */
 export const BASE_AMPLITUDE = 3.2;
 
 /** Frame geometry of an image. */
 export interface Geometry {
-  /** Image pixels per frame pixel. */
-  scale: number;
+  /** Image pixels per frame pixel, horizontally and vertically. */
+  sx: number;
+  sy: number;
   fw: number;
   fh: number;
   bw: number;
   bh: number;
 }
 
+/** The long side of the frame moves in steps of STEP frame pixels (one tile row of blocks). */
+const STEP = 16;
+
+function frameOf(width: number, height: number, long: number): Geometry {
+  const fw = width >= height ? long : FRAME;
+  const fh = width >= height ? FRAME : long;
+  return { sx: width / fw, sy: height / fh, fw, fh, bw: fw >> 3, bh: fh >> 3 };
+}
+
+/**
+ * The frame of an image: short side FRAME, long side FRAME * aspect rounded to a multiple of
+ * STEP, each axis mapped with its own scale so that frame coordinates follow the content
+ * exactly (x * fw / width) whatever rounding a resize applied to the pixel counts.
+ * @example
+ * geometry(1920, 1080) // { fw: 448, fh: 256, sx: 4.2857, sy: 4.21875, ... }
+ */
 export function geometry(width: number, height: number): Geometry {
-  const scale = Math.min(width, height) / FRAME;
-  const fw = Math.max(FRAME, Math.round(width / scale));
-  const fh = Math.max(FRAME, Math.round(height / scale));
-  return { scale, fw, fh, bw: fw >> 3, bh: fh >> 3 };
+  const t = (FRAME * Math.max(width, height)) / Math.min(width, height) / STEP;
+  return frameOf(width, height, Math.max(1, Math.round(t)) * STEP);
+}
+
+/**
+ * The frames a detector must try: the canonical one, plus its neighbour when the aspect ratio
+ * is so close to a rounding boundary that a resized copy (pixel counts rounded by up to half a
+ * pixel on each axis) may have rounded the other way.
+ */
+export function candidateGeometries(width: number, height: number): Geometry[] {
+  const t = (FRAME * Math.max(width, height)) / Math.min(width, height) / STEP;
+  const eps = t * (1 / Math.min(width, height) + 1 / Math.max(width, height));
+  const lo = Math.max(1, Math.round(t - eps)), hi = Math.max(1, Math.round(t + eps));
+  const main = Math.max(1, Math.round(t));
+  const out = [frameOf(width, height, main * STEP)];
+  for (const n of [lo, hi]) if (n !== main && !out.some((g) => g.fw === frameOf(width, height, n * STEP).fw && g.fh === frameOf(width, height, n * STEP).fh)) out.push(frameOf(width, height, n * STEP));
+  return out;
 }
 
 /** The keyed tile layout: per slot its symbol index and chip sign. */
@@ -78,21 +108,19 @@ export interface Analysis {
   band: number;
 }
 
-/** Copy pixels in, make the luma frame, transform it and compute the per-block model. */
-export function analyse(a: Arena, img: CheckedImage): Analysis {
+/** Make the luma frame of pixels already in wasm memory, transform it, model each block. */
+export function analyse(a: Arena, img: CheckedImage, pix: number, g: Geometry): Analysis {
   const k = a.k;
   const { width: w, height: h, channels: ch } = img;
-  const g = geometry(w, h);
-  const pix = a.put(img.data);
   const coef = a.f32(g.fw * g.fh);
-  if (g.scale >= 1) {
-    const tmp = a.f32((g.fh + 1) * w + w + g.fh + 1);
-    k.lumaArea(pix, w, h, ch, coef, g.fw, g.fh, g.scale, g.scale, tmp);
+  if (g.sx >= 1 && g.sy >= 1) {
+    const tmp = a.f32((g.fh + 1) * w + g.fh + 1 + 5 * g.fw);
+    k.lumaArea(pix, w, h, ch, coef, g.fw, g.fh, g.sx, g.sy, tmp);
   } else {
     const y = a.f32(w * h);
     k.rgbToY(pix, w * h, ch, y);
-    const tmp = a.f32(g.fh * w);
-    k.areaResize(y, w, h, coef, g.fw, g.fh, g.scale, g.scale, tmp);
+    const tmp = a.f32(g.fh * w + 5 * g.fw);
+    k.areaResize(y, w, h, coef, g.fw, g.fh, g.sx, g.sy, tmp);
   }
   k.dct8x8(coef, coef, g.fw, g.bw, g.bh, 0);
   const nblocks = g.bw * g.bh;

@@ -15,3 +15,20 @@ export function erfc(x: number): number {
 export function normalUpperTail(z: number): number {
   return 0.5 * erfc(z / Math.SQRT2);
 }
+
+/** Probability that the CRC-16 of the decoded payload holds by chance. */
+export const CRC_CHANCE = 2 ** -16;
+
+/**
+ * Combine the pilot's one-sided p-value with the CRC check into one exact p-value. Under the
+ * null hypothesis the decoded bits are noise, so the CRC holds with probability q = 2^-16,
+ * independently of the pilot (pilot and data use disjoint keyed chips). Ranking outcomes by
+ * (CRC holds, then pilot score) gives
+ *   p = q * pPilot                 when the CRC holds,
+ *   p = q + (1 - q) * pPilot       when it does not,
+ * which is exactly uniform on [0, 1] under the null: P(p <= a) = a. A marked image therefore
+ * needs a much weaker pilot (p about 0.07 for found at 1e-6) once its payload decodes.
+ */
+export function combinedPValue(pPilot: number, crcOk: boolean): number {
+  return crcOk ? CRC_CHANCE * pPilot : CRC_CHANCE + (1 - CRC_CHANCE) * pPilot;
+}

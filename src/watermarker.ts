@@ -2,9 +2,10 @@ import { invalidParameter, numberIn } from './args.js';
 import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
 import { deriveKey } from './key.js';
 import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
-import { analyse, BASE_AMPLITUDE, despread, makeLayout, NB, NSYM, PILOT, TILE, type Layout } from './scheme.js';
-import { normalUpperTail } from './stats.js';
+import { analyse, BASE_AMPLITUDE, candidateGeometries, despread, geometry, makeLayout, NB, NSYM, PILOT, TILE, type Layout } from './scheme.js';
+import { combinedPValue, normalUpperTail } from './stats.js';
 import { Arena, init } from './wasm.js';
+import { informedGains } from './informed.js';
 
 /** Options of {@link createWatermarker}. */
 export interface WatermarkerOptions {
@@ -27,8 +28,9 @@ export interface DetectResult {
   /** The 64-bit payload as 16 lowercase hex digits when found, else null. */
   payload: string | null;
   /**
-   * Probability of a pilot correlation at least this large in an image that carries no mark of
-   * this key (one-sided normal tail of `score`).
+   * p-value of the null hypothesis "this image carries no mark of this key": the probability,
+   * in an unmarked image, of a result at least this strong (a CRC pass with a pilot score at
+   * least this high, or no CRC pass with a score at least this high). Uniform under the null.
    */
   pValue: number;
   /** Normalised pilot correlation: N(0, 1) under the null hypothesis. */
@@ -79,16 +81,17 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     sym[PILOT] = 1;
     const a = new Arena(k);
     try {
-      const an = analyse(a, img);
+      const an = analyse(a, img, a.put(img.data), geometry(img.width, img.height));
       const { g } = an;
       const wm = a.f32(g.fw * g.fh);
-      k.zero(wm, g.fw * g.fh * 4);
       const code = a.put(layout.code), sign = a.put(layout.sign), symp = a.put(sym);
+      informedGains(a, an, layout, code, symp, wm, amp);
+      k.zero(wm, g.fw * g.fh * 4);
       k.spreadEmbed(wm, g.fw, g.bw, g.bh, an.band, NB, TILE, code, sign, symp, an.mask, amp);
       k.dct8x8(wm, wm, g.fw, g.bw, g.bh, 1);
       const { width: w, height: h, channels: ch } = img;
       const tmp = a.f32(g.fh * w + 2 * (w + h) + w);
-      k.addLuma(an.pix, w, h, ch, wm, g.fw, g.fh, 1 / g.scale, 1 / g.scale, tmp);
+      k.addLuma(an.pix, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
       const n = w * h * ch;
       const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
       data.set(a.u8(an.pix, n));
@@ -101,15 +104,25 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   function detect(image: Image): DetectResult {
     const img = checkImage(image, 'image', maxPixels);
     const a = new Arena(k);
-    let soft: Float64Array, energy: Float64Array;
+    let best: { score: number; bytes: Uint8Array; crcOk: boolean; p: number } | undefined;
+    const candidates = candidateGeometries(img.width, img.height);
     try {
-      ({ soft, energy } = despread(a, analyse(a, img), layout));
+      const pix = a.put(img.data);
+      for (const g of candidates) {
+        const m = a.k.mark();
+        const { soft, energy } = despread(a, analyse(a, img, pix, g), layout);
+        a.k.release(m);
+        const score = energy[PILOT] > 0 ? soft[PILOT] / Math.sqrt(energy[PILOT]) : 0;
+        const { bytes, crcOk } = checkInfo(viterbi(soft.subarray(0, PILOT)));
+        const p = combinedPValue(normalUpperTail(score), crcOk);
+        if (!best || p < best.p) best = { score, bytes, crcOk, p };
+      }
     } finally {
       a.release();
     }
-    const score = energy[PILOT] > 0 ? soft[PILOT] / Math.sqrt(energy[PILOT]) : 0;
-    const pValue = normalUpperTail(score);
-    const { bytes, crcOk } = checkInfo(viterbi(soft.subarray(0, PILOT)));
+    const { score, bytes, crcOk } = best!;
+    // Bonferroni over the frames tried (only images whose aspect sits on a rounding boundary).
+    const pValue = Math.min(1, best!.p * candidates.length);
     const found = pValue < threshold && crcOk;
     return { found, payload: found ? payloadHex(bytes) : null, pValue, score, crcOk };
   }
