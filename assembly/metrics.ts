@@ -127,7 +127,8 @@ export function ssim(a: usize, b: usize, w: i32, h: i32, tmp: usize): f64 {
         eaa += g * load<f32>(haa + o); ebb += g * load<f32>(hbb + o); eab += g * load<f32>(hab + o);
       }
       const saa = eaa - ma * ma, sbb = ebb - mb * mb, sab = eab - ma * mb;
-      row += <f64>(((2 * ma * mb + C1) * (2 * sab + C2)) / ((ma * ma + mb * mb + C1) * (saa + sbb + C2)));
+      const two: f32 = 2;
+      row += <f64>(((two * ma * mb + C1) * (two * sab + C2)) / ((ma * ma + mb * mb + C1) * (saa + sbb + C2)));
     }
     total += row;
   }

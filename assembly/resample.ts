@@ -58,7 +58,9 @@ function areaRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, sx: f64, 
       const p = s + (<usize>load<i32>(t) << 2);
       const n = load<i32>(t, 4);
       let acc: f32;
-      if (n == 1) {
+      if (n <= 0) {
+        acc = 0; // output entirely beyond the input
+      } else if (n == 1) {
         acc = load<f32>(p) * load<f32>(t, 8); // one input: first == last == b - a
       } else {
         acc = load<f32>(p) * load<f32>(t, 8) + load<f32>(p + (<usize>(n - 1) << 2)) * load<f32>(t, 12);
@@ -248,8 +250,8 @@ export function addLuma(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32
         const n = i16x8.narrow_i32x4_s(d, d);
         const q = p + (<usize>x << 2);
         const v = v128.load(q);
-        const lo = i16x8.add(i16x8.extend_low_i8x16_u(v), i8x16.shuffle(n, zero, 0, 1, 0, 1, 0, 1, 16, 16, 2, 3, 2, 3, 2, 3, 16, 16));
-        const hi = i16x8.add(i16x8.extend_high_i8x16_u(v), i8x16.shuffle(n, zero, 4, 5, 4, 5, 4, 5, 16, 16, 6, 7, 6, 7, 6, 7, 16, 16));
+        const lo = i16x8.add_sat_s(i16x8.extend_low_i8x16_u(v), i8x16.shuffle(n, zero, 0, 1, 0, 1, 0, 1, 16, 16, 2, 3, 2, 3, 2, 3, 16, 16));
+        const hi = i16x8.add_sat_s(i16x8.extend_high_i8x16_u(v), i8x16.shuffle(n, zero, 4, 5, 4, 5, 4, 5, 16, 16, 6, 7, 6, 7, 6, 7, 16, 16));
         v128.store(q, i8x16.narrow_i16x8_u(lo, hi));
       }
     } else if (ch == 3) {
@@ -258,8 +260,8 @@ export function addLuma(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32
         const n = i16x8.narrow_i32x4_s(d, d);
         const q = p + <usize>(x * 3);
         const v = v128.load(q);
-        const lo = i16x8.add(i16x8.extend_low_i8x16_u(v), i8x16.shuffle(n, zero, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 4, 5, 4, 5));
-        const hi = i16x8.add(i16x8.extend_high_i8x16_u(v), i8x16.shuffle(n, zero, 4, 5, 6, 7, 6, 7, 6, 7, 16, 16, 16, 16, 16, 16, 16, 16));
+        const lo = i16x8.add_sat_s(i16x8.extend_low_i8x16_u(v), i8x16.shuffle(n, zero, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 4, 5, 4, 5));
+        const hi = i16x8.add_sat_s(i16x8.extend_high_i8x16_u(v), i8x16.shuffle(n, zero, 4, 5, 6, 7, 6, 7, 6, 7, 16, 16, 16, 16, 16, 16, 16, 16));
         v128.store(q, i8x16.narrow_i16x8_u(lo, hi));
       }
     } else {
@@ -267,7 +269,7 @@ export function addLuma(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32
         const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(v128.load(line + (<usize>x << 2))));
         const n = i16x8.narrow_i32x4_s(d, d);
         const q = p + <usize>x;
-        const v = i16x8.add(i16x8.extend_low_i8x16_u(v128.load32_zero(q)), n);
+        const v = i16x8.add_sat_s(i16x8.extend_low_i8x16_u(v128.load32_zero(q)), n);
         store<u32>(q, i32x4.extract_lane(i8x16.narrow_i16x8_u(v, v), 0));
       }
     }
