@@ -28,7 +28,10 @@ export const CRC_CHANCE = 2 ** -16;
  *   p = q + (1 - q) * pPilot       when it does not,
  * which is exactly uniform on [0, 1] under the null: P(p <= a) = a. A marked image therefore
  * needs a much weaker pilot (p about 0.07 for found at 1e-6) once its payload decodes.
+ * With `frames` candidate frames tried (the first CRC pass wins), the chance of a CRC pass is
+ * at most frames * 2^-16 and q takes that value.
  */
-export function combinedPValue(pPilot: number, crcOk: boolean): number {
-  return crcOk ? CRC_CHANCE * pPilot : CRC_CHANCE + (1 - CRC_CHANCE) * pPilot;
+export function combinedPValue(pPilot: number, crcOk: boolean, frames = 1): number {
+  const q = Math.min(1, frames * CRC_CHANCE);
+  return crcOk ? q * pPilot : q + (1 - q) * pPilot;
 }

@@ -1,0 +1,95 @@
+// The detector's false-positive guarantee and the honesty of its p-value, measured:
+// - >= 10,000 detections of unmarked photos and random crops of them, each with a fresh random key;
+// - >= 1,000 detections of marked photos with wrong keys;
+// zero `found` in both, and p-values close to uniform (Kolmogorov-Smirnov bound).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { webcrypto } from 'node:crypto';
+import { createWatermarker } from '../dist/index.js';
+import { fromSharp } from '../bench/attacks.mjs';
+import { samplePhotos } from '../bench/photos.mjs';
+import sharp from 'sharp';
+
+const UNMARKED = 10_000;
+const WRONG_KEY = 1_000;
+
+/** Seeded uniform numbers (mulberry32) for reproducible crops. */
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Kolmogorov-Smirnov distance of a sample from the uniform distribution on [0, 1]. */
+function ksUniform(ps) {
+  const s = [...ps].sort((a, b) => a - b);
+  let d = 0;
+  for (let i = 0; i < s.length; i++) d = Math.max(d, (i + 1) / s.length - s[i], s[i] - i / s.length);
+  return d;
+}
+// Critical value of D at significance 0.001: 1.95 / sqrt(n).
+const ksBound = (n) => 1.95 / Math.sqrt(n);
+
+const photos = await samplePhotos();
+// The pool: each photo (long side capped at 1024 to keep 10,000 detections fast) and three
+// random crops of it between 128 px and the full size.
+const rand = rng(2024);
+const pool = [];
+for (const { name, image } of photos) {
+  const raw = () => sharp(Buffer.from(image.data), { raw: { width: image.width, height: image.height, channels: image.channels } });
+  const scale = Math.min(1, 1024 / Math.max(image.width, image.height));
+  const base = scale < 1 ? await fromSharp(raw().resize(Math.round(image.width * scale), Math.round(image.height * scale))) : image;
+  pool.push({ name, image: base });
+  for (let c = 0; c < 3; c++) {
+    const w = 128 + Math.floor(rand() * (image.width - 128)), h = 128 + Math.floor(rand() * (image.height - 128));
+    const left = Math.floor(rand() * (image.width - w + 1)), top = Math.floor(rand() * (image.height - h + 1));
+    pool.push({ name: `${name} crop ${w}x${h}+${left}+${top}`, image: await fromSharp(raw().extract({ left, top, width: w, height: h })) });
+  }
+}
+const randomKey = () => webcrypto.getRandomValues(new Uint8Array(16));
+
+test(`no false found in ${UNMARKED} detections of unmarked photos and crops with random keys; p-values uniform`, async () => {
+  const ps = [];
+  let found = 0, crcPasses = 0;
+  const hits = [];
+  for (let i = 0; i < UNMARKED; i++) {
+    const { name, image } = pool[i % pool.length];
+    const wm = await createWatermarker({ key: randomKey() });
+    const r = wm.detect(image);
+    ps.push(r.pValue);
+    if (r.crcOk) crcPasses++;
+    if (r.found) { found++; hits.push(`${name}: p=${r.pValue}`); }
+  }
+  assert.is(found, 0, `false found: ${hits.join('; ')}`);
+  const d = ksUniform(ps);
+  assert.ok(d < ksBound(ps.length), `KS distance ${d.toFixed(4)} >= ${ksBound(ps.length).toFixed(4)}`);
+  // The CRC passes by chance with probability 2^-16: ~0.15 expected in 10,000 decodes.
+  assert.ok(crcPasses <= 3, `${crcPasses} chance CRC passes`);
+  console.log(`  unmarked: ${ps.length} detections, 0 found, KS D = ${d.toFixed(4)}, min p = ${Math.min(...ps).toExponential(2)}, CRC chance passes ${crcPasses}`);
+});
+
+test(`no false found in ${WRONG_KEY} detections of marked photos with wrong keys; p-values uniform`, async () => {
+  const owner = await createWatermarker({ key: 'the owner key' });
+  const marked = photos.map(({ name, image }) => ({ name, image: owner.embed(image, '0123456789abcdef') }));
+  // the owner's key does find its own mark: the wrong-key misses below are not a dead detector
+  assert.ok(marked.every(({ image }) => owner.detect(image).found));
+  const ps = [];
+  let found = 0;
+  for (let i = 0; i < WRONG_KEY; i++) {
+    const { image } = marked[i % marked.length];
+    const r = (await createWatermarker({ key: randomKey() })).detect(image);
+    ps.push(r.pValue);
+    if (r.found) found++;
+  }
+  assert.is(found, 0);
+  const d = ksUniform(ps);
+  assert.ok(d < ksBound(ps.length), `KS distance ${d.toFixed(4)} >= ${ksBound(ps.length).toFixed(4)}`);
+  console.log(`  wrong keys: ${ps.length} detections, 0 found, KS D = ${d.toFixed(4)}, min p = ${Math.min(...ps).toExponential(2)}`);
+});
+
+test.run();
