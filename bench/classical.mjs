@@ -1,0 +1,282 @@
+// Speed of the classical watermark on a 1920x1080 RGBA photo (`npm run bench`):
+//   (a) the library's embed and detect (WebAssembly SIMD kernels);
+//   (b) the same algorithm in plain JavaScript (bench/js-reference.mjs);
+//   (c) the memory floor: the kernels' `touch`, one SIMD pass reading and writing the 8 MB of
+//       pixels already in wasm memory, the least any in-place image kernel can cost;
+//   (d) the API floor: what any WASM filter with this API pays at least: copy the pixels into
+//       wasm memory, touch them, copy them out into a new array;
+// plus a per-step breakdown of the library's embed and detect, so a step that costs much more
+// than its share of the floor stands out. Every figure is the median of RUNS timed runs after
+// WARMUP untimed ones, on the main thread (the process is single threaded).
+//
+//   node bench/classical.mjs [--json] [--runs N] [--warmup N]
+//
+// --json prints one JSON object (for regenerating BENCHMARKS.md) instead of the table.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
+import { createWatermarker } from '../dist/index.js';
+import { Arena, init } from '../dist/wasm.js';
+import { deriveKey } from '../dist/key.js';
+import { checkImage } from '../dist/image.js';
+import { convEncode, infoBits, parsePayload, checkInfo, viterbi } from '../dist/payload.js';
+import { analyse, despread, geometry, makeLayout, BASE_AMPLITUDE, NB, NSYM, PILOT, TILE } from '../dist/scheme.js';
+import { informedGains } from '../dist/informed.js';
+import { createJsWatermarker, crossCheck, crossCheckLine, syntheticImage } from './js-reference.mjs';
+
+const args = process.argv.slice(2);
+const JSON_OUT = args.includes('--json');
+function intArg(name, fallback, min) {
+  const i = args.indexOf(name);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v < min) throw new Error(`${name} needs an integer >= ${min}`);
+  return v;
+}
+const RUNS = intArg('--runs', 25, 20);
+const WARMUP = intArg('--warmup', 5, 5);
+/** The floors take ~1 ms; they run FLOOR_REPS times per round so their median is as steady. */
+const FLOOR_REPS = 8;
+const FLOOR_RUNS = RUNS * FLOOR_REPS;
+
+const WIDTH = 1920, HEIGHT = 1080;
+const KEY = 'modelmark benchmark key';
+const PAYLOAD = 'c0ffee0000000001';
+const PHOTO = fileURLToPath(new URL('../../shared/photos/mate-Storm.jpg', import.meta.url));
+const WASM = fileURLToPath(new URL('../build/modelmark.wasm', import.meta.url));
+
+const log = JSON_OUT ? () => {} : (...a) => console.log(...a);
+
+/** Median, min, max and quartiles (ms) of a list of timings. */
+function summary(times) {
+  const t = Float64Array.from(times).sort();
+  const n = t.length;
+  const q = (f) => {
+    const x = f * (n - 1), i = Math.floor(x);
+    return i + 1 < n ? t[i] + (x - i) * (t[i + 1] - t[i]) : t[i];
+  };
+  return { median: q(0.5), min: t[0], p25: q(0.25), p75: q(0.75), max: t[n - 1], runs: n };
+}
+
+/** `runs` timed calls of fn after `warmup` untimed ones. */
+function measure(fn, runs = RUNS, warmup = WARMUP) {
+  for (let i = 0; i < warmup; i++) fn();
+  const t = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    t.push(performance.now() - t0);
+  }
+  return summary(t);
+}
+
+/**
+ * Time several functions round-robin: WARMUP untimed rounds, then RUNS rounds in which each
+ * item runs `reps` timed calls. Interleaving makes the items share whatever the machine was
+ * doing (other processes, the allocator's state: a fresh 8 MB result array costs ~1 ms more
+ * when its pages must be faulted in), so their ratios stay steady even when the absolute
+ * times drift. Returns { name: summary }.
+ */
+function measureInterleaved(items) {
+  for (let r = 0; r < WARMUP; r++) for (const it of items) for (let i = 0; i < it.reps; i++) it.fn();
+  const times = items.map(() => []);
+  for (let r = 0; r < RUNS; r++) {
+    items.forEach((it, j) => {
+      for (let i = 0; i < it.reps; i++) {
+        const t0 = performance.now();
+        it.fn();
+        times[j].push(performance.now() - t0);
+      }
+    });
+  }
+  return Object.fromEntries(items.map((it, j) => [it.name, summary(times[j])]));
+}
+
+async function loadImage() {
+  if (existsSync(PHOTO)) {
+    const { data, info } = await sharp(PHOTO).resize(WIDTH, HEIGHT, { fit: 'cover' }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { image: { width: info.width, height: info.height, channels: info.channels, data: new Uint8Array(data.buffer, data.byteOffset, data.length) }, source: 'mate-Storm.jpg' };
+  }
+  return { image: { width: WIDTH, height: HEIGHT, channels: 4, data: syntheticImage(WIDTH, HEIGHT, 4) }, source: 'synthetic (../shared/photos absent)' };
+}
+
+/**
+ * The library's embed and detect cut into their steps, with the same kernels and allocations as
+ * src/watermarker.ts; each step timed on its own (medians of the steps need not add up exactly
+ * to the median of the whole).
+ */
+function stepBreakdown(k, layout, image) {
+  const img = checkImage(image);
+  const { width: w, height: h, channels: ch } = img;
+  const n = w * h * ch;
+  const g = geometry(w, h);
+  const coded = convEncode(infoBits(parsePayload(PAYLOAD)));
+  const symInit = new Float32Array(NSYM);
+  for (let i = 0; i < coded.length; i++) symInit[i] = coded[i] ? 1 : -1;
+  symInit[PILOT] = 1;
+  const amp = BASE_AMPLITUDE;
+  const steps = {};
+  const a = new Arena(k);
+  try {
+    const pix = a.put(img.data);
+    const an = analyse(a, img, pix, g);
+    const base = k.mark();
+    const scoped = (fn) => () => { const m = k.mark(); try { fn(); } finally { k.release(m); } };
+    steps['copy in (Arena.put)'] = measure(scoped(() => a.put(img.data)));
+    steps['luma + area frame (lumaArea)'] = measure(scoped(() => {
+      const coef = a.f32(g.fw * g.fh), tmp = a.f32((g.fh + 1) * w + g.fh + 1 + 5 * g.fw);
+      k.lumaArea(pix, w, h, ch, coef, g.fw, g.fh, g.sx, g.sy, tmp);
+    }));
+    const coef2 = a.f32(g.fw * g.fh);
+    steps['forward DCT (dct8x8)'] = measure(() => k.dct8x8(an.coef, coef2, g.fw, g.bw, g.bh, 0));
+    steps['analyse (frame + DCT + stats + mask)'] = measure(scoped(() => analyse(a, img, pix, g)));
+    steps['despread (fold + correlate)'] = measure(scoped(() => despread(a, an, layout)));
+    const wm = a.f32(g.fw * g.fh);
+    const code = a.put(layout.code), sign = a.put(layout.sign), symp = a.put(symInit);
+    steps['informed gains'] = measure(scoped(() => {
+      a.f32view(symp, NSYM).set(symInit);
+      informedGains(a, an, layout, code, symp, wm, amp);
+    }));
+    steps['spreadEmbed + inverse DCT'] = measure(() => {
+      k.zero(wm, g.fw * g.fh * 4);
+      k.spreadEmbed(wm, g.fw, g.bw, g.bh, an.band, NB, TILE, code, sign, symp, an.mask, amp);
+      k.dct8x8(wm, wm, g.fw, g.bw, g.bh, 1);
+    });
+    // addLuma adds in place and saturates; timed on a scratch buffer (its cost does not depend
+    // on the pixel values), leaving the image's pixels alone.
+    const scratch = a.bytes(n);
+    const tmp = a.f32(g.fh * w + 2 * (w + h) + w);
+    steps['upsample + add (addLuma)'] = measure(() => {
+      k.addLuma(scratch, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
+    });
+    steps['copy out (new array + set)'] = measure(() => {
+      const out = new Uint8Array(n);
+      out.set(a.u8(pix, n));
+    });
+    const soft = new Float64Array(PILOT).fill(0.5);
+    steps['Viterbi + CRC (JS)'] = measure(() => checkInfo(viterbi(soft)));
+    k.release(base);
+  } finally {
+    a.release();
+  }
+  return steps;
+}
+
+async function main() {
+  const { image, source } = await loadImage();
+  const n = image.data.length;
+  const k = await init();
+  const lib = await createWatermarker({ key: KEY });
+  const js = await createJsWatermarker({ key: KEY });
+
+  log(`modelmark classical benchmark: ${image.width}x${image.height} RGBA (${source}), ${(n / 2 ** 20).toFixed(2)} MiB of pixels`);
+  log(`node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} logical CPUs), ${new Date().toISOString()}`);
+  log(`medians of ${RUNS} runs after ${WARMUP} warm-up runs (floors: ${FLOOR_RUNS} runs), interleaved round-robin, one thread`);
+
+  // Sanity: the two implementations compute the same mark.
+  const check = crossCheck(lib, js, image, PAYLOAD);
+  log(`sanity: ${crossCheckLine(check)}`);
+  if (!check.ok) {
+    console.error('The JS reference and the library disagree; the speed comparison would be meaningless.');
+    process.exitCode = 1;
+  }
+  const marked = lib.embed(image, PAYLOAD);
+  const jsMarked = js.embed(image, PAYLOAD);
+
+  // (c) memory floor: touch of the pixels already in wasm memory (a buffer kept allocated below
+  // the library's arenas for the whole run). (d) API floor: copy in, touch, copy out into a new
+  // array. (a) the library. Interleaved, so that the ratios compare like with like. (b) the
+  // plain-JS reference, interleaved on its own: its garbage would otherwise disturb the rest.
+  const floorArena = new Arena(k);
+  const floorPix = floorArena.put(image.data);
+  const results = measureInterleaved([
+    { name: 'touch', reps: FLOOR_REPS, fn: () => k.touch(floorPix, n) },
+    {
+      name: 'apiFloor', reps: FLOOR_REPS, fn: () => {
+        const a = new Arena(k);
+        try {
+          const p = a.put(image.data);
+          k.touch(p, n);
+          const out = new Uint8Array(n);
+          out.set(a.u8(p, n));
+          return out;
+        } finally {
+          a.release();
+        }
+      },
+    },
+    { name: 'libEmbed', reps: 1, fn: () => lib.embed(image, PAYLOAD) },
+    { name: 'libDetect', reps: 1, fn: () => lib.detect(marked) },
+  ]);
+  Object.assign(results, measureInterleaved([
+    { name: 'jsEmbed', reps: 1, fn: () => js.embed(image, PAYLOAD) },
+    { name: 'jsDetect', reps: 1, fn: () => js.detect(jsMarked) },
+  ]));
+
+  const words = await deriveKey(KEY, 'modelmark classical tile v1');
+  const steps = stepBreakdown(k, makeLayout(k, words), image);
+  floorArena.release();
+
+  const wasmBytes = readFileSync(WASM);
+  const gz = gzipSync(wasmBytes, { level: 9 }).length;
+  const med = (r) => r.median;
+  const ratios = {
+    jsOverWasmEmbed: med(results.jsEmbed) / med(results.libEmbed),
+    jsOverWasmDetect: med(results.jsDetect) / med(results.libDetect),
+    embedOverFloor: med(results.libEmbed) / med(results.touch),
+    detectOverFloor: med(results.libDetect) / med(results.touch),
+    embedOverApiFloor: med(results.libEmbed) / med(results.apiFloor),
+    detectOverApiFloor: med(results.libDetect) / med(results.apiFloor),
+  };
+
+  if (JSON_OUT) {
+    console.log(JSON.stringify({
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: cpus()[0]?.model ?? null,
+      logicalCpus: cpus().length,
+      image: { width: image.width, height: image.height, channels: image.channels, bytes: n, source },
+      runs: RUNS, warmup: WARMUP, floorRuns: FLOOR_RUNS,
+      ms: results,
+      ratios,
+      steps,
+      wasm: { bytes: wasmBytes.length, gzip9Bytes: gz },
+      sanity: {
+        ok: check.ok, jsDetectsLib: check.jsDetectsLib, libDetectsJs: check.libDetectsJs,
+        psnrLibVsJs: Number.isFinite(check.psnrLibVsJs) ? check.psnrLibVsJs : 'Infinity',
+        differingBytes: check.differingBytes, maxByteDiff: check.maxByteDiff,
+        psnrLib: check.psnrLib, psnrJs: check.psnrJs,
+      },
+    }, null, 2));
+    return;
+  }
+
+  const f = (x) => x.toFixed(x < 10 ? 2 : 1);
+  const row = (name, r, extra = '') =>
+    log(`  ${name.padEnd(40)} ${f(r.median).padStart(8)} ms   (min ${f(r.min)}, p25 ${f(r.p25)}, p75 ${f(r.p75)}, max ${f(r.max)})${extra}`);
+  log('');
+  log('Time (ms)                                    median');
+  row('(a) library embed (WASM SIMD)', results.libEmbed);
+  row('(a) library detect (WASM SIMD)', results.libDetect);
+  row('(b) plain-JS embed', results.jsEmbed);
+  row('(b) plain-JS detect', results.jsDetect);
+  row('(c) memory floor: touch 8 MB in place', results.touch);
+  row('(d) API floor: copy in + touch + copy out', results.apiFloor);
+  log('  (plain JS = bench/js-reference.mjs: the test/ref.mjs scalar kernels, Float64, separable DCT)');
+  log('');
+  log('Ratios (of medians)');
+  log(`  JS / WASM speed-up        embed ${ratios.jsOverWasmEmbed.toFixed(1)}x    detect ${ratios.jsOverWasmDetect.toFixed(1)}x`);
+  log(`  library / memory floor    embed ${ratios.embedOverFloor.toFixed(1)}x    detect ${ratios.detectOverFloor.toFixed(1)}x`);
+  log(`  library / API floor       embed ${ratios.embedOverApiFloor.toFixed(1)}x    detect ${ratios.detectOverApiFloor.toFixed(1)}x`);
+  log('');
+  log('Library steps (each timed alone; ms)');
+  for (const [name, r] of Object.entries(steps)) row(name, r, `   ${(r.median / med(results.touch)).toFixed(1)}x floor`);
+  log('');
+  log(`build/modelmark.wasm: ${wasmBytes.length} bytes, ${gz} bytes gzip -9`);
+}
+
+await main();
