@@ -10,6 +10,11 @@ const CRC_BITS = 16;
 export const INFO_BITS = PAYLOAD_BITS + CRC_BITS;
 // Convolutional code, constraint length 7, rate 1/2, generators 133 and 171 (octal): the
 // NASA/CCSDS code. Terminated with 6 zero tail bits, decoded by soft-decision Viterbi.
+// Measured gain (bench/ecc.mjs, AWGN, 2000 frames per point): 95% of 80-bit frames decode
+// exactly at a coded-symbol SNR of 2.0 dB, where sending the same bits uncoded with the same
+// total energy needs 6.75 dB: a 4.75 dB gain, i.e. the same robustness at 4.75 dB higher PSNR.
+// Chosen over BCH because the detector's per-bit correlations are soft values; hard-decision
+// BCH throws their reliability away (about 2 dB in theory).
 const K = 7;
 const G0 = 0o133;
 const G1 = 0o171;

@@ -1,0 +1,108 @@
+// The public API on real photos: image layouts, payload forms, keys, options, non-mutation.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import sharp from 'sharp';
+import { createWatermarker, psnr, parsePayload, payloadHex } from '../dist/index.js';
+import { convEncode, infoBits, viterbi, checkInfo, CODED_BITS } from '../dist/payload.js';
+import { fromSharp, gaussian } from '../bench/attacks.mjs';
+import { PHOTOS_DIR } from '../bench/photos.mjs';
+
+const photo = (file, width, height, extra = (s) => s) =>
+  fromSharp(extra(sharp(PHOTOS_DIR + file).resize(width, height, { fit: 'cover' })));
+const wm = await createWatermarker({ key: 'api test key' });
+const PAYLOAD = 'fedcba9876543210';
+
+test('RGBA (ImageData-like Uint8ClampedArray) round trip keeps type, size and alpha', async () => {
+  const img = await photo('mate-Garden.jpg', 640, 400, (s) => s.ensureAlpha(0.5));
+  const input = { width: img.width, height: img.height, data: new Uint8ClampedArray(img.data) };
+  const before = input.data.slice();
+  const marked = wm.embed(input, PAYLOAD);
+  assert.ok(marked.data instanceof Uint8ClampedArray);
+  assert.is(marked.channels, 4);
+  assert.equal(input.data, before, 'input must not be mutated');
+  let alphaSame = true, changed = 0;
+  for (let i = 0; i < before.length; i++) {
+    if ((i & 3) === 3) alphaSame &&= marked.data[i] === before[i];
+    else if (marked.data[i] !== before[i]) changed++;
+  }
+  assert.ok(alphaSame, 'alpha must be untouched');
+  assert.ok(changed > before.length / 8, `only ${changed} colour bytes changed`);
+  const r = wm.detect(marked);
+  assert.ok(r.found);
+  assert.is(r.payload, PAYLOAD);
+  assert.ok(r.pValue < 1e-6 && r.crcOk && r.score > 0);
+});
+
+test('RGB and grey images, odd sizes, and the 128 x 128 minimum', async () => {
+  for (const [w, h, grey] of [[333, 201, false], [211, 517, true], [128, 128, false], [1001, 667, true]]) {
+    const img = await photo('mate-Storm.jpg', w, h, (s) => (grey ? s.greyscale() : s));
+    assert.is(img.channels, grey ? 1 : 3);
+    const marked = wm.embed(img, PAYLOAD);
+    assert.is(marked.data.length, img.data.length);
+    const r = wm.detect(marked);
+    assert.is(r.payload, PAYLOAD, `${w}x${h} ${grey ? 'grey' : 'RGB'}: ${JSON.stringify(r)}`);
+  }
+});
+
+test('payload as bigint, hex string (any case, 0x prefix, short) or 8 bytes is the same mark', async () => {
+  const img = await photo('mate-Dune.jpg', 480, 320);
+  const forms = [0xfedcba9876543210n, 'FEDCBA9876543210', '0xfedcba9876543210', Uint8Array.from([0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10])];
+  const outs = forms.map((p) => wm.embed(img, p).data);
+  for (const o of outs.slice(1)) assert.equal(o, outs[0]);
+  assert.is(payloadHex(parsePayload('1f')), '000000000000001f');
+  assert.is(wm.detect(wm.embed(img, 0n)).payload, '0000000000000000');
+  assert.is(wm.detect(wm.embed(img, 2n ** 64n - 1n)).payload, 'ffffffffffffffff');
+});
+
+test('different keys give independent marks; two marks of different keys coexist', async () => {
+  const img = await photo('mate-Wood.jpg', 800, 600);
+  const other = await createWatermarker({ key: 'another key' });
+  const marked = wm.embed(img, PAYLOAD);
+  const r = other.detect(marked);
+  assert.not.ok(r.found);
+  assert.ok(r.pValue > 1e-3, `p ${r.pValue}`);
+  const both = other.embed(marked, '1111111111111111');
+  assert.is(wm.detect(both).payload, PAYLOAD);
+  assert.is(other.detect(both).payload, '1111111111111111');
+  // bytes keys work and equal the same string's UTF-8 bytes
+  const bytesKey = await createWatermarker({ key: new TextEncoder().encode('api test key') });
+  assert.is(bytesKey.detect(marked).payload, PAYLOAD);
+});
+
+test('an unmarked photo is not found and its p-value is not small', async () => {
+  const r = wm.detect(await photo('mate-Aqua.jpg', 900, 600));
+  assert.not.ok(r.found);
+  assert.is(r.payload, null);
+  assert.ok(r.pValue > 1e-4, `p ${r.pValue}`);
+});
+
+test('strength trades quality for margin; threshold is respected', async () => {
+  const img = await photo('mate-LadyBird.jpg', 640, 400);
+  const weak = await createWatermarker({ key: 'api test key', strength: 0.5 });
+  const strong = await createWatermarker({ key: 'api test key', strength: 2 });
+  const pw = await psnr(img, weak.embed(img, PAYLOAD)), ps = await psnr(img, strong.embed(img, PAYLOAD));
+  assert.ok(pw > ps + 4, `PSNR weak ${pw} strong ${ps}`);
+  assert.ok(wm.detect(strong.embed(img, PAYLOAD)).score > wm.detect(weak.embed(img, PAYLOAD)).score);
+  const strict = await createWatermarker({ key: 'api test key', threshold: 1e-300 });
+  const r = strict.detect(wm.embed(img, PAYLOAD));
+  assert.is(r.found, r.pValue < 1e-300);
+});
+
+test('convolutional code + soft Viterbi corrects scattered errors and the CRC catches garbage', () => {
+  const g = gaussian(7);
+  for (let t = 0; t < 50; t++) {
+    const bytes = Uint8Array.from({ length: 8 }, () => Math.floor((g() + 4) * 32) & 255);
+    const coded = convEncode(infoBits(bytes));
+    assert.is(coded.length, CODED_BITS);
+    // BPSK at Es/N0 = 1 dB (noise sigma 0.63): raw bit error rate about 6%
+    const soft = Array.from(coded, (b) => (b ? 1 : -1) + 0.63 * g());
+    const out = checkInfo(viterbi(soft));
+    assert.ok(out.crcOk);
+    assert.equal(out.bytes, bytes);
+  }
+  let passes = 0;
+  for (let t = 0; t < 2000; t++) if (checkInfo(viterbi(Array.from({ length: CODED_BITS }, () => g()))).crcOk) passes++;
+  assert.ok(passes <= 2, `${passes} CRC passes on noise`);
+});
+
+test.run();
