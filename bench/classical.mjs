@@ -248,7 +248,7 @@ async function main() {
       sanity: {
         ok: check.ok, jsDetectsLib: check.jsDetectsLib, libDetectsJs: check.libDetectsJs,
         psnrLibVsJs: Number.isFinite(check.psnrLibVsJs) ? check.psnrLibVsJs : 'Infinity',
-        differingBytes: check.differingBytes, maxByteDiff: check.maxByteDiff,
+        differingBytes: check.differingBytes, maxByteDiff: check.maxByteDiff, scoreDiff: check.scoreDiff,
         psnrLib: check.psnrLib, psnrJs: check.psnrJs,
       },
     }, null, 2));
