@@ -1,0 +1,21 @@
+// `npm run measure`: quality and exact-payload recovery of the classical mark at the default
+// strength on every photo in ../shared/photos/, under every attack of bench/attacks.mjs.
+// Prints Markdown (the tables in BENCHMARKS.md).
+import { ATTACKS } from './attacks.mjs';
+import { measure } from './measure.mjs';
+import { samplePhotos } from './photos.mjs';
+
+const attacks = Object.keys(ATTACKS);
+const photos = await samplePhotos();
+const { rows, summary } = await measure(photos, { attacks });
+console.log(`Photos: ${summary.photos}. PSNR mean ${summary.psnrMean.toFixed(2)} dB, worst ${summary.psnrMin.toFixed(2)} dB; SSIM mean ${summary.ssimMean.toFixed(4)}.\n`);
+console.log('| attack | exact payload | failed on |\n|---|---|---|');
+for (const a of attacks) {
+  const n = rows.filter((r) => r.results[a].correct).length;
+  console.log(`| ${a} | ${n}/${rows.length} (${(100 * summary.recovery[a]).toFixed(1)}%) | ${summary.failures[a].map((f) => f + (rows.find((r) => r.name === f).results[a].error ? ' (' + rows.find((r) => r.name === f).results[a].error + ')' : '')).join(', ') || '-'} |`);
+}
+console.log('\n| photo | size | PSNR dB | SSIM | pilot score (no attack) | lowest score over attacks |\n|---|---|---|---|---|---|');
+for (const r of rows) {
+  const scores = attacks.map((a) => r.results[a].score).filter(Number.isFinite);
+  console.log(`| ${r.name} | ${r.width}x${r.height} | ${r.psnr.toFixed(2)} | ${r.ssim.toFixed(4)} | ${r.results.none.score.toFixed(1)} | ${Math.min(...scores).toFixed(1)} |`);
+}
