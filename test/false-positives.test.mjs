@@ -5,24 +5,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createWatermarker } from '../dist/index.js';
-import { fromSharp } from '../bench/attacks.mjs';
+import { fromSharp, mulberry32 } from '../bench/attacks.mjs';
 import { samplePhotos } from '../bench/photos.mjs';
 import sharp from 'sharp';
 
 const UNMARKED = 10_000;
 const WRONG_KEY = 1_000;
 
-/** Seeded uniform numbers (mulberry32) for reproducible crops. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32; // seeded, so crops and keys are reproducible
 
 /** Kolmogorov-Smirnov distance of a sample from the uniform distribution on [0, 1]. */
 function ksUniform(ps) {

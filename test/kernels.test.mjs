@@ -16,6 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { init } from '../dist/index.js';
 import { Arena } from '../dist/wasm.js';
 import * as ref from './ref.mjs';
+import { mulberry32 } from '../bench/attacks.mjs';
 
 const k = await init();
 
@@ -100,16 +101,7 @@ function closeBytes(name, actual, expected, what = '', group = 1) {
 
 const SEED = Number(process.env.KERNEL_SEED ?? 0);
 
-function rng(seed) {
-  let a = (seed + Math.imul(SEED, 0x9e3779b1)) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = (seed) => mulberry32((seed + Math.imul(SEED, 0x9e3779b1)) >>> 0);
 const bytes = (rand, n) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
 const floats = (rand, n, lo, hi) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
 const randInt = (rand, lo, hi) => lo + Math.floor(rand() * (hi - lo + 1));
