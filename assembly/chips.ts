@@ -69,12 +69,12 @@ export function chips(k: usize, stream: u32, n: i32, dst: usize): void {
 
 /**
  * The keyed layout of one tile: a Fisher-Yates permutation of the `nslots` slots (stream 1)
- * gives the first `npilot` slots of the permutation to the pilot (symbol `nsym - 1`) and deals
- * the others round-robin to symbols 0 .. nsym - 2, so every coded bit gets the same number of
- * slots (+-1). Chip signs come from stream 2. code: i32[nslots]; sign: f32[nslots];
- * tmp: u32[nslots].
+ * gives the first `npilot` slots of the permutation to the `npsym` pilot symbols (the last
+ * symbols, alternating) and deals the others round-robin to the data symbols
+ * 0 .. nsym - npsym - 1, so every coded bit gets the same number of slots (+-1). Chip signs come
+ * from stream 2. code: i32[nslots]; sign: f32[nslots]; tmp: u32[nslots].
  */
-export function layout(k: usize, nslots: i32, npilot: i32, nsym: i32, code: usize, sign: usize, tmp: usize): void {
+export function layout(k: usize, nslots: i32, npilot: i32, nsym: i32, npsym: i32, code: usize, sign: usize, tmp: usize): void {
   for (let i = 0; i < nslots; i++) store<u32>(tmp + (<usize>i << 2), <u32>i);
   for (let i = nslots - 1; i > 0; i--) {
     const r = hash(k, 1, <u32>i);
@@ -83,10 +83,10 @@ export function layout(k: usize, nslots: i32, npilot: i32, nsym: i32, code: usiz
     store<u32>(tmp + (<usize>i << 2), load<u32>(tmp + (<usize>j << 2)));
     store<u32>(tmp + (<usize>j << 2), a);
   }
-  const ndata = nsym - 1;
+  const ndata = nsym - npsym;
   for (let t = 0; t < nslots; t++) {
     const s = <usize>load<u32>(tmp + (<usize>t << 2));
-    store<i32>(code + (s << 2), t < npilot ? ndata : (t - npilot) % ndata);
+    store<i32>(code + (s << 2), t < npilot ? ndata + t % npsym : (t - npilot) % ndata);
   }
   chips(k, 2, nslots, sign);
 }

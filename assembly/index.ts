@@ -6,3 +6,5 @@ export { dct8x8 } from "./dct";
 export { hash, random, chips, layout } from "./chips";
 export { blockStats, maskWeights, spreadEmbed, fold, correlate } from "./spread";
 export { sse, ssim } from "./metrics";
+export { fft2d, mulConj } from "./fft";
+export { boxBlur, whiten, affineSample, foldSpatial } from "./sync";

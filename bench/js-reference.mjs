@@ -29,7 +29,7 @@ import * as ref from '../test/ref.mjs';
 import { deriveKey } from '../dist/key.js';
 import { checkImage, DEFAULT_MAX_PIXELS } from '../dist/image.js';
 import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi } from '../dist/payload.js';
-import { BAND, BASE_AMPLITUDE, candidateGeometries, geometry, MASK, NB, NPILOT, NSLOTS, NSYM, PILOT, TILE } from '../dist/scheme.js';
+import { BAND, BASE_AMPLITUDE, candidateGeometries, geometry, MASK, NB, NPILOT, NPSYM, NSLOTS, NSYM, PILOT, PILOT_B, pilotScore, TILE } from '../dist/scheme.js';
 import { combinedPValue, normalUpperTail } from '../dist/stats.js';
 
 // Informed-embedding constants of src/informed.ts (not exported there).
@@ -94,7 +94,7 @@ export async function createJsWatermarker(options) {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const dct = options.dct === 'direct' ? ref.dct8x8 : dct8x8Separable;
   const words = await deriveKey(options.key, 'modelmark classical tile v1');
-  const layout = ref.layout(words.subarray(0, 4), NSLOTS, NPILOT, NSYM);
+  const layout = ref.layout(words.subarray(0, 4), NSLOTS, NPILOT, NSYM, NPSYM);
   const amp = BASE_AMPLITUDE * strength;
 
   /** Luma frame, DCT, block statistics, mask and weights (scheme.ts analyse). */
@@ -135,7 +135,7 @@ export async function createJsWatermarker(options) {
     const coded = convEncode(infoBits(parsePayload(payload)));
     const sym = new Float64Array(NSYM);
     for (let i = 0; i < coded.length; i++) sym[i] = coded[i] ? 1 : -1;
-    sym[PILOT] = 1;
+    sym[PILOT] = sym[PILOT_B] = 1;
     const g = geometry(img.width, img.height);
     const an = analyse(img, g);
     informedGains(an, sym);
@@ -155,7 +155,7 @@ export async function createJsWatermarker(options) {
     let chosen;
     for (const g of candidates) {
       const { soft, energy } = despread(analyse(img, g));
-      const score = energy[PILOT] > 0 ? soft[PILOT] / Math.sqrt(energy[PILOT]) : 0;
+      const score = pilotScore(soft, energy);
       const decoded = checkInfo(viterbi(soft.subarray(0, PILOT)));
       if (!chosen || decoded.crcOk) chosen = { score, ...decoded };
       if (decoded.crcOk) break;

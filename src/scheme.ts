@@ -21,9 +21,22 @@ export const BAND = Int32Array.from([1, 8, 9, 2, 16, 10, 17, 18, 3, 24, 11, 25, 
 export const NB = BAND.length;
 export const NSLOTS = TILE * TILE * NB;
 export const NPILOT = NSLOTS / 8;
-/** Symbols: the coded bits, then the pilot. */
-export const NSYM = CODED_BITS + 1;
+/**
+ * Symbols: the coded bits, then two pilot halves. Pilot A synchronises (the geometric search
+ * picks the transform that maximises it); pilot B then scores the chosen transform, so its score
+ * stays N(0, 1) under the null however hard the search looked. Unsearched frames score both.
+ */
 export const PILOT = CODED_BITS;
+export const PILOT_B = CODED_BITS + 1;
+export const NPSYM = 2;
+export const NSYM = CODED_BITS + NPSYM;
+
+/** Normalised pilot correlation (N(0, 1) without a mark) of both pilot halves or of B alone. */
+export function pilotScore(soft: ArrayLike<number>, energy: ArrayLike<number>, onlyB = false): number {
+  const s = onlyB ? soft[PILOT_B] : soft[PILOT] + soft[PILOT_B];
+  const e = onlyB ? energy[PILOT_B] : energy[PILOT] + energy[PILOT_B];
+  return e > 0 ? s / Math.sqrt(e) : 0;
+}
 
 // Perceptual model (see maskWeights in assembly/spread.ts): the mark's amplitude in a block
 // grows with the block's AC activity as ((act + A0) / AREF) ^ GAMMA, clamped to [LO, HI].
@@ -89,7 +102,7 @@ export function makeLayout(k: KernelExports, words: Uint32Array): Layout {
   try {
     const kp = a.put(words.subarray(0, 4));
     const code = a.f32(NSLOTS), sign = a.f32(NSLOTS), tmp = a.f32(NSLOTS);
-    k.layout(kp, NSLOTS, NPILOT, NSYM, code, sign, tmp);
+    k.layout(kp, NSLOTS, NPILOT, NSYM, NPSYM, code, sign, tmp);
     return { code: a.i32view(code, NSLOTS).slice(), sign: a.f32view(sign, NSLOTS).slice() };
   } finally {
     a.release();

@@ -20,13 +20,19 @@ export interface KernelExports {
   hash(k: number, stream: number, i: number): number;
   random(k: number, stream: number, n: number, dst: number): void;
   chips(k: number, stream: number, n: number, dst: number): void;
-  layout(k: number, nslots: number, npilot: number, nsym: number, code: number, sign: number, tmp: number): void;
+  layout(k: number, nslots: number, npilot: number, nsym: number, npsym: number, code: number, sign: number, tmp: number): void;
   blockStats(coef: number, w: number, bw: number, bh: number, band: number, nb: number, act: number, pow: number, tmp: number): void;
   maskWeights(act: number, pow: number, n: number, nb: number, a0: number, aref: number, gamma: number, lo: number, hi: number, p0: number, mask: number, weight: number): void;
   spreadEmbed(wm: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, code: number, sign: number, sym: number, mask: number, amp: number): void;
   fold(coef: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, weight: number, F: number): void;
   correlate(F: number, code: number, sign: number, nslots: number, nsym: number, soft: number, energy: number): void;
   sse(a: number, b: number, n: number, ch: number): number;
+  fft2d(re: number, im: number, n: number, inverse: number, tmp: number): void;
+  mulConj(ar: number, ai: number, br: number, bi: number, or: number, oi: number, n: number): void;
+  boxBlur(src: number, w: number, h: number, r: number, dst: number, tmp: number): void;
+  whiten(src: number, w: number, h: number, r1: number, r2: number, c: number, dst: number, tmp: number): void;
+  affineSample(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
+  foldSpatial(src: number, w: number, h: number, p: number, dst: number): void;
   ssim(a: number, b: number, w: number, h: number, tmp: number): number;
 }
 

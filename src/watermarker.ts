@@ -2,7 +2,7 @@ import { invalidParameter, numberIn } from './args.js';
 import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
 import { deriveKey } from './key.js';
 import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
-import { analyse, BASE_AMPLITUDE, candidateGeometries, despread, geometry, makeLayout, NB, NSYM, PILOT, TILE, type Layout } from './scheme.js';
+import { analyse, BASE_AMPLITUDE, candidateGeometries, despread, geometry, makeLayout, NB, NSYM, PILOT, PILOT_B, pilotScore, TILE, type Layout } from './scheme.js';
 import { combinedPValue, normalUpperTail } from './stats.js';
 import { Arena, init } from './wasm.js';
 import { informedGains } from './informed.js';
@@ -78,7 +78,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     const coded = convEncode(infoBits(parsePayload(payload)));
     const sym = new Float32Array(NSYM);
     for (let i = 0; i < coded.length; i++) sym[i] = coded[i] ? 1 : -1;
-    sym[PILOT] = 1;
+    sym[PILOT] = sym[PILOT_B] = 1;
     const a = new Arena(k);
     try {
       const an = analyse(a, img, a.put(img.data), geometry(img.width, img.height));
@@ -117,7 +117,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         const m = a.k.mark();
         const { soft, energy } = despread(a, analyse(a, img, pix, g), layout);
         a.k.release(m);
-        const score = energy[PILOT] > 0 ? soft[PILOT] / Math.sqrt(energy[PILOT]) : 0;
+        const score = pilotScore(soft, energy);
         const decoded = checkInfo(viterbi(soft.subarray(0, PILOT)));
         if (!chosen || decoded.crcOk) chosen = { score, ...decoded };
         if (decoded.crcOk) break;

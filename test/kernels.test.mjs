@@ -529,22 +529,25 @@ test('random and chips match the reference exactly', () => {
 
 test('layout matches the reference exactly and deals slots evenly', () => {
   for (const key of KEYS) {
-    for (const [nslots, npilot, nsym] of [[1, 0, 2], [2, 1, 2], [7, 2, 3], [64, 8, 5], [397, 40, 17], [1536, 128, 97], [4096, 300, 257]]) {
+    for (const [nslots, npilot, nsym, npsym] of [[1, 0, 2, 1], [2, 1, 2, 1], [7, 2, 3, 1], [64, 8, 5, 2], [397, 40, 17, 1], [1536, 128, 97, 2], [4096, 300, 257, 1], [4096, 512, 174, 2]]) {
       withArena((a) => {
         const pk = put(a, Uint32Array.from(key));
         const pc = out(a, nslots * 4), ps = out(a, nslots * 4), pt = out(a, nslots * 4);
-        k.layout(pk, nslots, npilot, nsym, pc, ps, pt);
-        const want = ref.layout(key, nslots, npilot, nsym);
-        const what = `${nslots} slots, ${npilot} pilot, ${nsym} symbols`;
+        k.layout(pk, nslots, npilot, nsym, npsym, pc, ps, pt);
+        const want = ref.layout(key, nslots, npilot, nsym, npsym);
+        const what = `${nslots} slots, ${npilot} pilot, ${nsym} symbols (${npsym} pilot)`;
         exact('layout code', a.i32view(pc, nslots), want.code, what);
         exact('layout sign', a.f32view(ps, nslots), want.sign, what);
         for (const [p, name] of [[pc, 'code'], [ps, 'sign'], [pt, 'tmp']]) guard(a, p, nslots * 4, `layout (${name})`);
-        // Pilot gets npilot slots; data symbols floor or ceil of the rest / (nsym - 1).
+        // The pilot symbols share npilot slots evenly; data symbols get floor or ceil of the
+        // rest / (nsym - npsym).
         const count = new Array(nsym).fill(0);
         for (const c of want.code) count[c]++;
-        assert.is(count[nsym - 1], npilot, 'pilot slot count');
-        const per = (nslots - npilot) / (nsym - 1);
-        for (let c = 0; c < nsym - 1; c++) assert.ok(Math.abs(count[c] - per) < 1, `symbol ${c} has ${count[c]} slots`);
+        let pilots = 0;
+        for (let c = nsym - npsym; c < nsym; c++) { pilots += count[c]; assert.ok(Math.abs(count[c] - npilot / npsym) < 1, `pilot ${c} has ${count[c]} slots`); }
+        assert.is(pilots, npilot, 'pilot slot count');
+        const per = (nslots - npilot) / (nsym - npsym);
+        for (let c = 0; c < nsym - npsym; c++) assert.ok(Math.abs(count[c] - per) < 1, `symbol ${c} has ${count[c]} slots`);
       });
     }
   }

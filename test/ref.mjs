@@ -249,7 +249,7 @@ export function chips(k, stream, n) {
  * (i + 1) / 2^32)); the first npilot permuted slots carry the pilot symbol nsym - 1, the rest
  * are dealt round-robin to symbols 0 .. nsym - 2. Chip signs are stream 2.
  */
-export function layout(k, nslots, npilot, nsym) {
+export function layout(k, nslots, npilot, nsym, npsym = 1) {
   const perm = new Uint32Array(nslots);
   for (let i = 0; i < nslots; i++) perm[i] = i;
   for (let i = nslots - 1; i > 0; i--) {
@@ -259,9 +259,9 @@ export function layout(k, nslots, npilot, nsym) {
     perm[i] = perm[j];
     perm[j] = a;
   }
-  const ndata = nsym - 1;
+  const ndata = nsym - npsym;
   const code = new Int32Array(nslots);
-  for (let t = 0; t < nslots; t++) code[perm[t]] = t < npilot ? ndata : (t - npilot) % ndata;
+  for (let t = 0; t < nslots; t++) code[perm[t]] = t < npilot ? ndata + (t % npsym) : (t - npilot) % ndata;
   return { code, sign: chips(k, 2, nslots) };
 }
 

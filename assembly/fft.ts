@@ -1,0 +1,115 @@
+// Complex FFT of square power-of-two planes, in place, split real / imaginary planes (f32).
+// Rows are transformed with an iterative radix-2 Cooley-Tukey FFT (v128 butterflies from the
+// third stage on, where four butterflies share contiguous twiddles), then the plane is
+// transposed, rows again, transposed back.
+
+/** Per-stage twiddles for length n: for stage len (2, 4, ..., n) the len/2 values
+ * exp(-2 pi i j / len) at offset len/2 - 1; tw holds 2 * n floats (re then im). */
+function twiddles(n: i32, tw: usize): void {
+  for (let len = 2; len <= n; len <<= 1) {
+    const half = len >> 1;
+    for (let j = 0; j < half; j++) {
+      const a = -2.0 * Math.PI * <f64>j / <f64>len;
+      store<f32>(tw + (<usize>(half - 1 + j) << 2), <f32>Math.cos(a));
+      store<f32>(tw + (<usize>(n + half - 1 + j) << 2), <f32>Math.sin(a));
+    }
+  }
+}
+
+function fftRows(re: usize, im: usize, n: i32, rows: i32, tw: usize, inverse: bool): void {
+  let bits = 0;
+  while ((1 << bits) < n) bits++;
+  const sgn: f32 = inverse ? -1 : 1;
+  const sgnv = f32x4.splat(sgn);
+  for (let r = 0; r < rows; r++) {
+    const pr = re + (<usize>(r * n) << 2), pi = im + (<usize>(r * n) << 2);
+    // bit reversal
+    for (let i = 0; i < n; i++) {
+      let j = 0, x = i;
+      for (let b = 0; b < bits; b++) { j = (j << 1) | (x & 1); x >>= 1; }
+      if (j > i) {
+        const oi = <usize>i << 2, oj = <usize>j << 2;
+        const tr = load<f32>(pr + oi); store<f32>(pr + oi, load<f32>(pr + oj)); store<f32>(pr + oj, tr);
+        const ti = load<f32>(pi + oi); store<f32>(pi + oi, load<f32>(pi + oj)); store<f32>(pi + oj, ti);
+      }
+    }
+    for (let len = 2; len <= n; len <<= 1) {
+      const half = len >> 1;
+      const twr = tw + (<usize>(half - 1) << 2), twi = tw + (<usize>(n + half - 1) << 2);
+      for (let k = 0; k < n; k += len) {
+        const ar = pr + (<usize>k << 2), ai = pi + (<usize>k << 2);
+        const br = ar + (<usize>half << 2), bi = ai + (<usize>half << 2);
+        let j = 0;
+        if (half >= 4) {
+          for (; j < half; j += 4) {
+            const o = <usize>j << 2;
+            const wr = v128.load(twr + o), wi = f32x4.mul(v128.load(twi + o), sgnv);
+            const xr = v128.load(br + o), xi = v128.load(bi + o);
+            const vr = f32x4.sub(f32x4.mul(xr, wr), f32x4.mul(xi, wi));
+            const vi = f32x4.add(f32x4.mul(xr, wi), f32x4.mul(xi, wr));
+            const ur = v128.load(ar + o), ui = v128.load(ai + o);
+            v128.store(ar + o, f32x4.add(ur, vr)); v128.store(ai + o, f32x4.add(ui, vi));
+            v128.store(br + o, f32x4.sub(ur, vr)); v128.store(bi + o, f32x4.sub(ui, vi));
+          }
+        }
+        for (; j < half; j++) {
+          const o = <usize>j << 2;
+          const wr = load<f32>(twr + o), wi = sgn * load<f32>(twi + o);
+          const xr = load<f32>(br + o), xi = load<f32>(bi + o);
+          const vr = xr * wr - xi * wi, vi = xr * wi + xi * wr;
+          const ur = load<f32>(ar + o), ui = load<f32>(ai + o);
+          store<f32>(ar + o, ur + vr); store<f32>(ai + o, ui + vi);
+          store<f32>(br + o, ur - vr); store<f32>(bi + o, ui - vi);
+        }
+      }
+    }
+  }
+}
+
+/** In-place transpose of an n x n f32 plane. */
+function transpose(p: usize, n: i32): void {
+  for (let y = 0; y < n; y++) {
+    for (let x = y + 1; x < n; x++) {
+      const a = p + (<usize>(y * n + x) << 2), b = p + (<usize>(x * n + y) << 2);
+      const t = load<f32>(a); store<f32>(a, load<f32>(b)); store<f32>(b, t);
+    }
+  }
+}
+
+/**
+ * 2-D FFT of the n x n complex plane (re, im), n a power of two, in place. inverse = 1 computes
+ * the inverse transform including the 1 / n^2 scale. tmp holds 2 * n floats.
+ */
+export function fft2d(re: usize, im: usize, n: i32, inverse: i32, tmp: usize): void {
+  twiddles(n, tmp);
+  fftRows(re, im, n, n, tmp, inverse != 0);
+  transpose(re, n); transpose(im, n);
+  fftRows(re, im, n, n, tmp, inverse != 0);
+  transpose(re, n); transpose(im, n);
+  if (inverse) {
+    const s = f32x4.splat(<f32>(1.0 / (<f64>n * <f64>n)));
+    const total = n * n;
+    for (let i = 0; i < total; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(re + o, f32x4.mul(v128.load(re + o), s));
+      v128.store(im + o, f32x4.mul(v128.load(im + o), s));
+    }
+  }
+}
+
+/** out = a * conj(b) element-wise for n complex values (split planes); out may alias a. */
+export function mulConj(ar: usize, ai: usize, br: usize, bi: usize, or: usize, oi: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const xr = v128.load(ar + o), xi = v128.load(ai + o), yr = v128.load(br + o), yi = v128.load(bi + o);
+    v128.store(or + o, f32x4.add(f32x4.mul(xr, yr), f32x4.mul(xi, yi)));
+    v128.store(oi + o, f32x4.sub(f32x4.mul(xi, yr), f32x4.mul(xr, yi)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const xr = load<f32>(ar + o), xi = load<f32>(ai + o), yr = load<f32>(br + o), yi = load<f32>(bi + o);
+    store<f32>(or + o, xr * yr + xi * yi);
+    store<f32>(oi + o, xi * yr - xr * yi);
+  }
+}

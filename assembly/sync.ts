@@ -1,0 +1,122 @@
+// Kernels for blind geometric synchronisation: a whitening filter that turns the luma frame into
+// an estimate of the (noise-like) watermark, an affine bilinear resampler, and a spatial fold.
+
+/** Box mean of radius r (window 2r + 1, shrunk at the edges) of an f32 plane. tmp: w * h floats. */
+export function boxBlur(src: usize, w: i32, h: i32, r: i32, dst: usize, tmp: usize): void {
+  // horizontal running sums
+  for (let y = 0; y < h; y++) {
+    const s = src + (<usize>(y * w) << 2), d = tmp + (<usize>(y * w) << 2);
+    let acc: f32 = 0;
+    let lo = 0, hi = -1;
+    for (let x = 0; x < w; x++) {
+      const want = x + r < w - 1 ? x + r : w - 1;
+      while (hi < want) { hi++; acc += load<f32>(s + (<usize>hi << 2)); }
+      const from = x - r > 0 ? x - r : 0;
+      while (lo < from) { acc -= load<f32>(s + (<usize>lo << 2)); lo++; }
+      store<f32>(d + (<usize>x << 2), acc / <f32>(hi - lo + 1));
+    }
+  }
+  // vertical: each output row is the mean of input rows [y - r, y + r], four columns per lane
+  for (let y = 0; y < h; y++) {
+    const y0 = y - r > 0 ? y - r : 0, y1 = y + r < h - 1 ? y + r : h - 1;
+    const inv = f32x4.splat(1 / <f32>(y1 - y0 + 1));
+    const d = dst + (<usize>(y * w) << 2);
+    let x = 0;
+    for (; x + 4 <= w; x += 4) {
+      let acc = f32x4.splat(0);
+      for (let yy = y0; yy <= y1; yy++) acc = f32x4.add(acc, v128.load(tmp + (<usize>(yy * w + x) << 2)));
+      v128.store(d + (<usize>x << 2), f32x4.mul(acc, inv));
+    }
+    for (; x < w; x++) {
+      let acc: f32 = 0;
+      for (let yy = y0; yy <= y1; yy++) acc += load<f32>(tmp + (<usize>(yy * w + x) << 2));
+      store<f32>(d + (<usize>x << 2), acc / <f32>(y1 - y0 + 1));
+    }
+  }
+}
+
+/**
+ * Whitened detail of a plane: e = y - mean_r1(y), then e / sqrt(mean_r2(e^2) + c). Smooth
+ * content and the local contrast are removed, leaving a noise-like plane in which a repeated
+ * watermark tile shows up as autocorrelation peaks. tmp: 3 * w * h floats.
+ */
+export function whiten(src: usize, w: i32, h: i32, r1: i32, r2: i32, c: f32, dst: usize, tmp: usize): void {
+  const n = w * h;
+  const a = tmp, b = tmp + (<usize>n << 2), t = tmp + (<usize>(2 * n) << 2);
+  boxBlur(src, w, h, r1, a, t);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const e = f32x4.sub(v128.load(src + o), v128.load(a + o));
+    v128.store(a + o, e);
+    v128.store(b + o, f32x4.mul(e, e));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const e = load<f32>(src + o) - load<f32>(a + o);
+    store<f32>(a + o, e);
+    store<f32>(b + o, e * e);
+  }
+  boxBlur(b, w, h, r2, dst, t);
+  const cv = f32x4.splat(c);
+  i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dst + o, f32x4.div(v128.load(a + o), f32x4.sqrt(f32x4.add(v128.load(dst + o), cv))));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(dst + o, load<f32>(a + o) / Mathf.sqrt(load<f32>(dst + o) + c));
+  }
+}
+
+/**
+ * dst(x, y) = src sampled bilinearly at (m00 x + m01 y + tx, m10 x + m11 y + ty), pixel centres
+ * at integer coordinates; 0 outside src. Returns the number of destination pixels inside.
+ */
+export function affineSample(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
+  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
+  let inside = 0;
+  const maxx = <f32>(sw - 1), maxy = <f32>(sh - 1);
+  for (let y = 0; y < dh; y++) {
+    let sx = m01 * <f32>y + tx, sy = m11 * <f32>y + ty;
+    const d = dst + (<usize>(y * dw) << 2);
+    for (let x = 0; x < dw; x++) {
+      let v: f32 = 0;
+      if (sx >= 0 && sy >= 0 && sx <= maxx && sy <= maxy) {
+        const x0 = <i32>sx, y0 = <i32>sy;
+        const fx = sx - <f32>x0, fy = sy - <f32>y0;
+        const x1 = x0 + 1 < sw ? x0 + 1 : x0, y1 = y0 + 1 < sh ? y0 + 1 : y0;
+        const r0 = src + (<usize>(y0 * sw) << 2), r1 = src + (<usize>(y1 * sw) << 2);
+        const a = load<f32>(r0 + (<usize>x0 << 2)), b = load<f32>(r0 + (<usize>x1 << 2));
+        const c = load<f32>(r1 + (<usize>x0 << 2)), e = load<f32>(r1 + (<usize>x1 << 2));
+        const top = a + fx * (b - a), bot = c + fx * (e - c);
+        v = top + fy * (bot - top);
+        inside++;
+      }
+      store<f32>(d + (<usize>x << 2), v);
+      sx += m00; sy += m10;
+    }
+  }
+  return inside;
+}
+
+/** Fold a plane onto a p x p tile: dst[(y % p) * p + x % p] = sum (dst zeroed here). */
+export function foldSpatial(src: usize, w: i32, h: i32, p: i32, dst: usize): void {
+  memory.fill(dst, 0, <usize>(p * p) << 2);
+  for (let y = 0; y < h; y++) {
+    const d = dst + (<usize>((y % p) * p) << 2);
+    const s = src + (<usize>(y * w) << 2);
+    let x = 0;
+    while (x < w) {
+      const run = (w - x) < p ? w - x : p;
+      let i = 0;
+      for (; i + 4 <= run; i += 4) {
+        const o = <usize>i << 2;
+        v128.store(d + o, f32x4.add(v128.load(d + o), v128.load(s + (<usize>(x + i) << 2))));
+      }
+      for (; i < run; i++) store<f32>(d + (<usize>i << 2), load<f32>(d + (<usize>i << 2)) + load<f32>(s + (<usize>(x + i) << 2)));
+      x += run;
+    }
+  }
+}
