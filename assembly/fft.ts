@@ -1,7 +1,7 @@
 // Complex FFT of square power-of-two planes, in place, split real / imaginary planes (f32).
 // Rows are transformed with an iterative radix-2 Cooley-Tukey FFT (v128 butterflies from the
-// third stage on, where four butterflies share contiguous twiddles), then the plane is
-// transposed, rows again, transposed back.
+// third stage on, where four butterflies share contiguous twiddles); columns with butterflies
+// between whole rows, four columns per v128 lane group.
 
 /** Per-stage twiddles for length n: for stage len (2, 4, ..., n) the len/2 values
  * exp(-2 pi i j / len) at offset len/2 - 1; tw holds 2 * n floats (re then im). */
@@ -66,34 +66,76 @@ function fftRows(re: usize, im: usize, n: i32, rows: i32, tw: usize, inverse: bo
   }
 }
 
-/** In-place transpose of an n x n f32 plane. */
-function transpose(p: usize, n: i32): void {
-  for (let y = 0; y < n; y++) {
-    for (let x = y + 1; x < n; x++) {
-      const a = p + (<usize>(y * n + x) << 2), b = p + (<usize>(x * n + y) << 2);
-      const t = load<f32>(a); store<f32>(a, load<f32>(b)); store<f32>(b, t);
+/**
+ * FFT along columns of the n x n plane, as butterflies between whole rows: every butterfly
+ * updates two rows with one scalar twiddle, four columns per v128 lane group (no transposes).
+ */
+function fftCols(re: usize, im: usize, n: i32, tw: usize, inverse: bool): void {
+  let bits = 0;
+  while ((1 << bits) < n) bits++;
+  const rowBytes = <usize>n << 2;
+  for (let i = 0; i < n; i++) {
+    let j = 0, x = i;
+    for (let b = 0; b < bits; b++) { j = (j << 1) | (x & 1); x >>= 1; }
+    if (j > i) {
+      for (let c: usize = 0; c < rowBytes; c += 16) {
+        const pa = re + <usize>i * rowBytes + c, pb = re + <usize>j * rowBytes + c;
+        const t = v128.load(pa); v128.store(pa, v128.load(pb)); v128.store(pb, t);
+        const qa = im + <usize>i * rowBytes + c, qb = im + <usize>j * rowBytes + c;
+        const u = v128.load(qa); v128.store(qa, v128.load(qb)); v128.store(qb, u);
+      }
+    }
+  }
+  const sgn: f32 = inverse ? -1 : 1;
+  for (let len = 2; len <= n; len <<= 1) {
+    const half = len >> 1;
+    for (let j = 0; j < half; j++) {
+      const wr = f32x4.splat(load<f32>(tw + (<usize>(half - 1 + j) << 2)));
+      const wi = f32x4.splat(sgn * load<f32>(tw + (<usize>(n + half - 1 + j) << 2)));
+      for (let k = 0; k < n; k += len) {
+        const ar = re + <usize>(k + j) * rowBytes, ai = im + <usize>(k + j) * rowBytes;
+        const br = re + <usize>(k + j + half) * rowBytes, bi = im + <usize>(k + j + half) * rowBytes;
+        for (let c: usize = 0; c < rowBytes; c += 16) {
+          const xr = v128.load(br + c), xi = v128.load(bi + c);
+          const vr = f32x4.sub(f32x4.mul(xr, wr), f32x4.mul(xi, wi));
+          const vi = f32x4.add(f32x4.mul(xr, wi), f32x4.mul(xi, wr));
+          const ur = v128.load(ar + c), ui = v128.load(ai + c);
+          v128.store(ar + c, f32x4.add(ur, vr)); v128.store(ai + c, f32x4.add(ui, vi));
+          v128.store(br + c, f32x4.sub(ur, vr)); v128.store(bi + c, f32x4.sub(ui, vi));
+        }
+      }
     }
   }
 }
 
 /**
- * 2-D FFT of the n x n complex plane (re, im), n a power of two, in place. inverse = 1 computes
- * the inverse transform including the 1 / n^2 scale. tmp holds 2 * n floats.
+ * 2-D FFT of the n x n complex plane (re, im), n a power of two (at least 4), in place.
+ * inverse = 1 computes the inverse transform including the 1 / n^2 scale. Forward transforms
+ * assume rows at and after `rows` are zero (they are skipped); inverse transforms compute only
+ * the output rows before `rows` and the last row (the others are left partly transformed).
+ * Pass n for a complete transform.
+ * tmp holds 2 * n floats.
  */
-export function fft2d(re: usize, im: usize, n: i32, inverse: i32, tmp: usize): void {
+export function fft2d(re: usize, im: usize, n: i32, inverse: i32, tmp: usize, rows: i32): void {
   twiddles(n, tmp);
-  fftRows(re, im, n, n, tmp, inverse != 0);
-  transpose(re, n); transpose(im, n);
-  fftRows(re, im, n, n, tmp, inverse != 0);
-  transpose(re, n); transpose(im, n);
   if (inverse) {
+    fftCols(re, im, n, tmp, true);
+    const need = rows < n ? rows : n;
+    fftRows(re, im, n, need, tmp, true);
+    const last = <usize>((n - 1) * n) << 2;
+    if (need < n) fftRows(re + last, im + last, n, 1, tmp, true);
     const s = f32x4.splat(<f32>(1.0 / (<f64>n * <f64>n)));
-    const total = n * n;
-    for (let i = 0; i < total; i += 4) {
-      const o = <usize>i << 2;
-      v128.store(re + o, f32x4.mul(v128.load(re + o), s));
-      v128.store(im + o, f32x4.mul(v128.load(im + o), s));
+    for (let r = 0; r < n; r++) {
+      if (r >= need && r != n - 1) continue;
+      for (let i = r * n; i < (r + 1) * n; i += 4) {
+        const o = <usize>i << 2;
+        v128.store(re + o, f32x4.mul(v128.load(re + o), s));
+        v128.store(im + o, f32x4.mul(v128.load(im + o), s));
+      }
     }
+  } else {
+    fftRows(re, im, n, rows < n ? rows : n, tmp, false);
+    fftCols(re, im, n, tmp, false);
   }
 }
 

@@ -120,3 +120,70 @@ export function foldSpatial(src: usize, w: i32, h: i32, p: i32, dst: usize): voi
     }
   }
 }
+
+/**
+ * Spectral whitening of a power spectrum held in `re` (n x n, DC at 0): each bin is divided by
+ * the mean power of its (2r + 1)^2 neighbourhood, and bins whose radial frequency (cycles per
+ * pixel) lies outside [fmin, fmax] are zeroed; `im` is cleared. What survives is the fine line
+ * structure a repeated tile leaves in the spectrum, not the image's smooth spectral envelope.
+ * tmp: 2 * n * n floats.
+ */
+export function whitenSpectrum(re: usize, im: usize, n: i32, r: i32, fmin: f32, fmax: f32, tmp: usize): void {
+  const s = tmp, t = tmp + (<usize>(n * n) << 2);
+  boxBlur(re, n, n, r, s, t);
+  const inv: f32 = 1 / <f32>n;
+  for (let y = 0; y < n; y++) {
+    const fy = <f32>(y < (n >> 1) ? y : y - n) * inv;
+    for (let x = 0; x < n; x++) {
+      const fx = <f32>(x < (n >> 1) ? x : x - n) * inv;
+      const f = Mathf.sqrt(fx * fx + fy * fy);
+      const o = <usize>(y * n + x) << 2;
+      store<f32>(re + o, f >= fmin && f <= fmax ? load<f32>(re + o) / (load<f32>(s + o) + 1e-20) : 0);
+    }
+  }
+  memory.fill(im, 0, <usize>(n * n) << 2);
+}
+
+/**
+ * The strongest local maxima (3x3) of an n x n autocorrelation (lag 0 at index 0, wrapping) with
+ * lag length in [rmin, rmax] and lag y >= 0 (one of each symmetric pair), by value; n is a
+ * power of two. Writes up
+ * to `max` triples (value, lag x, lag y) as f32 to `out`; returns how many.
+ */
+export function lagPeaks(src: usize, n: i32, rmin: f32, rmax: f32, out: usize, max: i32): i32 {
+  let count = 0;
+  const lim = <i32>Mathf.ceil(rmax);
+  for (let ly = 0; ly <= lim && ly < (n >> 1); ly++) {
+    for (let lx = -lim; lx <= lim && lx < (n >> 1); lx++) {
+      if (ly == 0 && lx <= 0) continue;
+      const r = Mathf.sqrt(<f32>(lx * lx + ly * ly));
+      if (r < rmin || r > rmax) continue;
+      const m = n - 1;
+      const v = load<f32>(src + (<usize>(ly * n + ((lx + n) & m)) << 2));
+      let isMax = true;
+      for (let dy = -1; dy <= 1 && isMax; dy++) {
+        const row = src + (<usize>(((ly + dy + n) & m) * n) << 2);
+        for (let dx = -1; dx <= 1; dx++) {
+          if (dx == 0 && dy == 0) continue;
+          if (load<f32>(row + (<usize>((lx + dx + n) & m) << 2)) > v) { isMax = false; break; }
+        }
+      }
+      if (!isMax) continue;
+      // insert into the sorted list
+      let pos = count < max ? count : max;
+      while (pos > 0 && load<f32>(out + (<usize>((pos - 1) * 3) << 2)) < v) {
+        if (pos < max) {
+          const d = out + (<usize>(pos * 3) << 2), sp = out + (<usize>((pos - 1) * 3) << 2);
+          store<f32>(d, load<f32>(sp)); store<f32>(d, load<f32>(sp, 4), 4); store<f32>(d, load<f32>(sp, 8), 8);
+        }
+        pos--;
+      }
+      if (pos < max) {
+        const d = out + (<usize>(pos * 3) << 2);
+        store<f32>(d, v); store<f32>(d, <f32>lx, 4); store<f32>(d, <f32>ly, 8);
+        if (count < max) count++;
+      }
+    }
+  }
+  return count;
+}

@@ -44,15 +44,19 @@ export const MASK = { a0: 4, aref: 60, gamma: 0.35, lo: 0.55, hi: 2.0, p0: 2 };
 /** DCT amplitude of one slot at strength 1 and mask 1, in frame luma levels. */
 export const BASE_AMPLITUDE = 3.2;
 
-/** Frame geometry of an image. */
-export interface Geometry {
-  /** Image pixels per frame pixel, horizontally and vertically. */
-  sx: number;
-  sy: number;
+/** A plane of fw x fh floats holding bw x bh full 8x8 blocks. */
+export interface Plane {
   fw: number;
   fh: number;
   bw: number;
   bh: number;
+}
+
+/** Frame geometry of an image. */
+export interface Geometry extends Plane {
+  /** Image pixels per frame pixel, horizontally and vertically. */
+  sx: number;
+  sy: number;
 }
 
 /** The long side of the frame moves in steps of STEP frame pixels (one tile row of blocks). */
@@ -111,9 +115,7 @@ export function makeLayout(k: KernelExports, words: Uint32Array): Layout {
 
 /** Pointers to one image's analysis inside an arena. */
 export interface Analysis {
-  g: Geometry;
-  /** Pixels copied into wasm memory. */
-  pix: number;
+  g: Plane;
   /** DCT coefficients of the frame (fw x fh floats). */
   coef: number;
   mask: number;
@@ -121,28 +123,39 @@ export interface Analysis {
   band: number;
 }
 
-/** Make the luma frame of pixels already in wasm memory, transform it, model each block. */
-export function analyse(a: Arena, img: CheckedImage, pix: number, g: Geometry): Analysis {
+/** The luma frame (fw x fh floats) of pixels already in wasm memory. */
+export function lumaFrame(a: Arena, img: CheckedImage, pix: number, g: Geometry): number {
   const k = a.k;
   const { width: w, height: h, channels: ch } = img;
-  const coef = a.f32(g.fw * g.fh);
+  const frame = a.f32(g.fw * g.fh);
   if (g.sx >= 1 && g.sy >= 1) {
     const tmp = a.f32((g.fh + 1) * w + g.fh + 1 + 5 * g.fw);
-    k.lumaArea(pix, w, h, ch, coef, g.fw, g.fh, g.sx, g.sy, tmp);
+    k.lumaArea(pix, w, h, ch, frame, g.fw, g.fh, g.sx, g.sy, tmp);
   } else {
     const y = a.f32(w * h);
     k.rgbToY(pix, w * h, ch, y);
     const tmp = a.f32(g.fh * w + 5 * g.fw);
-    k.areaResize(y, w, h, coef, g.fw, g.fh, g.sx, g.sy, tmp);
+    k.areaResize(y, w, h, frame, g.fw, g.fh, g.sx, g.sy, tmp);
   }
-  k.dct8x8(coef, coef, g.fw, g.bw, g.bh, 0);
+  return frame;
+}
+
+/** Transform a luma plane in place (8x8 DCT) and model each block: mask and detector weights. */
+export function analysePlane(a: Arena, plane: number, g: Plane): Analysis {
+  const k = a.k;
+  k.dct8x8(plane, plane, g.fw, g.bw, g.bh, 0);
   const nblocks = g.bw * g.bh;
   const band = a.put(BAND);
   const act = a.f32(nblocks), pow = a.f32(nblocks * NB), tmp = a.f32((1 + NB) * nblocks);
-  k.blockStats(coef, g.fw, g.bw, g.bh, band, NB, act, pow, tmp);
+  k.blockStats(plane, g.fw, g.bw, g.bh, band, NB, act, pow, tmp);
   const mask = a.f32(nblocks), weight = a.f32(nblocks * NB);
   k.maskWeights(act, pow, nblocks, NB, MASK.a0, MASK.aref, MASK.gamma, MASK.lo, MASK.hi, MASK.p0, mask, weight);
-  return { g, pix, coef, mask, weight, band };
+  return { g, coef: plane, mask, weight, band };
+}
+
+/** Make the luma frame of pixels already in wasm memory, transform it, model each block. */
+export function analyse(a: Arena, img: CheckedImage, pix: number, g: Geometry): Analysis {
+  return analysePlane(a, lumaFrame(a, img, pix, g), g);
 }
 
 /** Despread an analysed image under a layout: soft values and null energies per symbol. */

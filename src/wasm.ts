@@ -27,12 +27,14 @@ export interface KernelExports {
   fold(coef: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, weight: number, F: number): void;
   correlate(F: number, code: number, sign: number, nslots: number, nsym: number, soft: number, energy: number): void;
   sse(a: number, b: number, n: number, ch: number): number;
-  fft2d(re: number, im: number, n: number, inverse: number, tmp: number): void;
+  fft2d(re: number, im: number, n: number, inverse: number, tmp: number, rows: number): void;
   mulConj(ar: number, ai: number, br: number, bi: number, or: number, oi: number, n: number): void;
   boxBlur(src: number, w: number, h: number, r: number, dst: number, tmp: number): void;
   whiten(src: number, w: number, h: number, r1: number, r2: number, c: number, dst: number, tmp: number): void;
   affineSample(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
   foldSpatial(src: number, w: number, h: number, p: number, dst: number): void;
+  whitenSpectrum(re: number, im: number, n: number, r: number, fmin: number, fmax: number, tmp: number): void;
+  lagPeaks(src: number, n: number, rmin: number, rmax: number, out: number, max: number): number;
   ssim(a: number, b: number, w: number, h: number, tmp: number): number;
 }
 

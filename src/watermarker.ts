@@ -2,7 +2,9 @@ import { invalidParameter, numberIn } from './args.js';
 import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
 import { deriveKey } from './key.js';
 import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
-import { analyse, BASE_AMPLITUDE, candidateGeometries, despread, geometry, makeLayout, NB, NSYM, PILOT, PILOT_B, pilotScore, TILE, type Layout } from './scheme.js';
+import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, NSYM, PILOT, PILOT_B, pilotScore, TILE, type Layout } from './scheme.js';
+import { pilotPatterns, searchAndDespread, type PilotPatterns } from './sync.js';
+import { frameTransform, type Transform } from './transform.js';
 import { combinedPValue, normalUpperTail } from './stats.js';
 import { Arena, init } from './wasm.js';
 import { informedGains } from './informed.js';
@@ -19,6 +21,11 @@ export interface WatermarkerOptions {
   maxPixels?: number;
   /** A pre-compiled kernels module or its bytes, for runtimes that cannot compile (see init). */
   module?: WebAssembly.Module | BufferSource;
+  /**
+   * Search for crops, rescaling, aspect changes, rotations and flips when the mark is not found
+   * in place (default true). The p-value accounts for the extra candidate either way.
+   */
+  search?: boolean;
 }
 
 /** Result of {@link Watermarker.detect}. */
@@ -37,6 +44,8 @@ export interface DetectResult {
   score: number;
   /** Whether the decoded bits passed the CRC (can be true by chance with probability 2^-16). */
   crcOk: boolean;
+  /** Where the mark's grid lies in this image (when found), see {@link Transform}. */
+  transform: Transform | null;
 }
 
 /** A keyed watermarker. */
@@ -72,6 +81,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   const k = await init(options.module);
   const layout: Layout = makeLayout(k, words);
   const amp = BASE_AMPLITUDE * strength;
+  if (options.search !== undefined && typeof options.search !== 'boolean') throw invalidParameter('options.search', 'a boolean', options.search);
+  const search = options.search ?? true;
 
   function embed<T extends Image>(image: T, payload: Payload): T & { channels: 1 | 3 | 4 } {
     const img = checkImage(image, 'image', maxPixels);
@@ -81,8 +92,9 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     sym[PILOT] = sym[PILOT_B] = 1;
     const a = new Arena(k);
     try {
-      const an = analyse(a, img, a.put(img.data), geometry(img.width, img.height));
-      const { g } = an;
+      const pix = a.put(img.data);
+      const an = analyse(a, img, pix, geometry(img.width, img.height));
+      const g = geometry(img.width, img.height);
       const wm = a.f32(g.fw * g.fh);
       const code = a.put(layout.code), sign = a.put(layout.sign), symp = a.put(sym);
       informedGains(a, an, layout, code, symp, wm, amp);
@@ -91,44 +103,61 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       k.dct8x8(wm, wm, g.fw, g.bw, g.bh, 1);
       const { width: w, height: h, channels: ch } = img;
       const tmp = a.f32(g.fh * w + 2 * (w + h) + w);
-      k.addLuma(an.pix, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
+      k.addLuma(pix, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
       const n = w * h * ch;
       const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
-      data.set(a.u8(an.pix, n));
+      data.set(a.u8(pix, n));
       return { ...image, width: w, height: h, channels: ch, data };
     } finally {
       a.release();
     }
   }
 
+  let patterns: PilotPatterns | undefined;
+
   function detect(image: Image): DetectResult {
     const img = checkImage(image, 'image', maxPixels);
     const a = new Arena(k);
-    // Frame candidates (more than one only when the aspect ratio sits on a rounding boundary).
-    // The frame is chosen without looking at the pilot: the first whose payload passes its CRC,
-    // else the canonical one. Under the null the pilot score of the chosen frame stays N(0, 1)
-    // and a CRC passes in any of the m frames with probability at most m * 2^-16, which
-    // combinedPValue accounts for, so the p-value stays uniform (measured in the tests).
-    const candidates = candidateGeometries(img.width, img.height);
-    let chosen: { score: number; bytes: Uint8Array; crcOk: boolean } | undefined;
+    // Candidates, in a fixed order: the canonical frame (two when the aspect ratio sits on a
+    // rounding boundary), then, when searching, the transform found by the geometric search.
+    // The first whose payload passes its CRC is chosen, without looking at any pilot score that
+    // decides, so under the null the chosen score stays N(0, 1) and a CRC passes somewhere with
+    // probability at most m * 2^-16 (m = candidates that could be tried), which combinedPValue
+    // accounts for: the p-value stays uniform (measured in the tests).
+    const frames = candidateGeometries(img.width, img.height);
+    const m = frames.length + (search ? 1 : 0);
+    let chosen: { score: number; bytes: Uint8Array; crcOk: boolean; transform: Transform } | undefined;
     try {
       const pix = a.put(img.data);
-      for (const g of candidates) {
-        const m = a.k.mark();
-        const { soft, energy } = despread(a, analyse(a, img, pix, g), layout);
-        a.k.release(m);
-        const score = pilotScore(soft, energy);
+      let frame0 = 0;
+      for (const g of frames) {
+        const frame = lumaFrame(a, img, pix, g);
+        if (!frame0) frame0 = frame;
+        const mk = a.k.mark();
+        const plane = a.f32(g.fw * g.fh);
+        new Float32Array(a.k.memory.buffer, plane, g.fw * g.fh).set(a.f32view(frame, g.fw * g.fh));
+        const { soft, energy } = despread(a, analysePlane(a, plane, g), layout);
+        a.k.release(mk);
         const decoded = checkInfo(viterbi(soft.subarray(0, PILOT)));
-        if (!chosen || decoded.crcOk) chosen = { score, ...decoded };
+        if (!chosen || decoded.crcOk) chosen = { score: pilotScore(soft, energy), ...decoded, transform: frameTransform(g, { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 }) };
         if (decoded.crcOk) break;
+      }
+      if (search && !chosen!.crcOk) {
+        const g = frames[0];
+        patterns ??= pilotPatterns(a, layout);
+        const r = searchAndDespread(a, frame0, g.fw, g.fh, layout, patterns);
+        if (r) {
+          const decoded = checkInfo(viterbi(r.soft.subarray(0, PILOT)));
+          if (decoded.crcOk) chosen = { score: pilotScore(r.soft, r.energy, true), ...decoded, transform: frameTransform(g, r.affine) };
+        }
       }
     } finally {
       a.release();
     }
-    const { score, bytes, crcOk } = chosen!;
-    const pValue = combinedPValue(normalUpperTail(score), crcOk, candidates.length);
+    const { score, bytes, crcOk, transform } = chosen!;
+    const pValue = combinedPValue(normalUpperTail(score), crcOk, m);
     const found = pValue < threshold && crcOk;
-    return { found, payload: found ? payloadHex(bytes) : null, pValue, score, crcOk };
+    return { found, payload: found ? payloadHex(bytes) : null, pValue, score, crcOk, transform: found ? transform : null };
   }
 
   return { embed, detect };

@@ -1,0 +1,234 @@
+// Blind geometric synchronisation (issue 3). The mark is a keyed tile of 128 x 128 frame pixels
+// repeated over the whole frame, so a marked image, however it was cropped, rescaled, stretched,
+// rotated or flipped, carries a periodic pattern whose lattice reveals the transform:
+//
+// 1. Lattice. The luma frame is whitened (local detail over local contrast), its power spectrum
+//    is whitened again (each bin over its neighbourhood's mean, band-limited to the mark's band),
+//    and the inverse transform gives an autocorrelation whose sharp peaks sit on the lattice of
+//    tile periods. The two peaks that best explain a lattice (v1, v2, v1 + v2, v1 - v2) give the
+//    linear part of the transform, up to the eight symmetries of a square lattice.
+// 2. Orientation and offset. For each of the eight symmetries the whitened frame is resampled so
+//    that tiles become upright 128 x 128 squares, folded onto one tile, and cross-correlated
+//    (FFT) with the spatial pattern of pilot half A. The best peak gives the symmetry and the
+//    tile origin.
+// 3. Decode. The luma frame is resampled onto the mark's own grid and decoded as usual; pilot
+//    half B, which took no part in the search, scores the result, so its score stays N(0, 1)
+//    under the null hypothesis.
+import { analysePlane, BAND, despread, NB, PILOT, TILE, type Analysis, type Layout } from './scheme.js';
+import type { Arena } from './wasm.js';
+
+const N = 512; // autocorrelation size (frame planes are at most about 256 x 512)
+const P = TILE * 8; // tile period in frame pixels
+const LAG_MIN = 64;
+const LAG_MAX = 300;
+const PEAKS = 32;
+
+/** Affine map from mark-grid coordinates u (frame pixels of the marked original) to frame pixels. */
+export interface Affine {
+  m00: number;
+  m01: number;
+  m10: number;
+  m11: number;
+  tx: number;
+  ty: number;
+}
+
+// The eight symmetries of the square lattice, as 2x2 matrices [a, b, c, d] = [[a, b], [c, d]].
+const DIHEDRAL: [number, number, number, number][] = [
+  [1, 0, 0, 1], [0, -1, 1, 0], [-1, 0, 0, -1], [0, 1, -1, 0],
+  [-1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, -1, -1, 0],
+];
+
+/**
+ * FFTs of pilot half A's spatial pattern over one tile (P x P), one per lattice symmetry D:
+ * pattern D at tile position x is the pattern at D^-1 x (cyclically). Per layout, cached.
+ */
+export interface PilotPatterns {
+  re: Float32Array[];
+  im: Float32Array[];
+  norm: number;
+}
+
+export function pilotPatterns(a: Arena, layout: Layout): PilotPatterns {
+  const k = a.k;
+  const base = a.f32(P * P);
+  k.zero(base, P * P * 4);
+  const B = a.f32view(base, P * P);
+  for (let by = 0; by < TILE; by++) {
+    for (let bx = 0; bx < TILE; bx++) {
+      for (let j = 0; j < NB; j++) {
+        const s = (by * TILE + bx) * NB + j;
+        if (layout.code[s] !== PILOT) continue;
+        B[(by * 8 + (BAND[j] >> 3)) * P + bx * 8 + (BAND[j] & 7)] = layout.sign[s];
+      }
+    }
+  }
+  k.dct8x8(base, base, P, TILE, TILE, 1);
+  const T = a.f32view(base, P * P).slice();
+  let norm = 0;
+  for (const v of T) norm += v * v;
+  const out: PilotPatterns = { re: [], im: [], norm: Math.sqrt(norm) };
+  const re = a.f32(P * P), im = a.f32(P * P), tmp = a.f32(2 * P);
+  for (const [da, db, dc, dd] of DIHEDRAL) {
+    // D^-1 of an orthogonal +-1 matrix is its transpose
+    const R = a.f32view(re, P * P);
+    for (let y = 0; y < P; y++) {
+      for (let x = 0; x < P; x++) {
+        const gx = (da * x + dc * y + 2 * P) % P, gy = (db * x + dd * y + 2 * P) % P;
+        R[y * P + x] = T[gy * P + gx];
+      }
+    }
+    k.zero(im, P * P * 4);
+    k.fft2d(re, im, P, 0, tmp, P);
+    out.re.push(a.f32view(re, P * P).slice());
+    out.im.push(a.f32view(im, P * P).slice());
+  }
+  return out;
+}
+
+type Vec = [number, number];
+
+/** Candidate lattices (v1, v2) of tile periods in frame pixels, best first. */
+export function findLattice(a: Arena, white: number, fw: number, fh: number): { v1: Vec; v2: Vec; score: number } | undefined {
+  const k = a.k;
+  const re = a.f32(N * N), im = a.f32(N * N);
+  k.affineSample(white, fw, fh, re, N, N, 1, 0, 0, 1, 0, 0);
+  k.zero(im, N * N * 4);
+  const tmp = a.f32(Math.max(2 * N, 2 * N * N));
+  k.fft2d(re, im, N, 0, tmp, Math.min(N, fh));
+  k.mulConj(re, im, re, im, re, im, N * N);
+  k.whitenSpectrum(re, im, N, 4, 1 / 24, 0.3, tmp);
+  k.fft2d(re, im, N, 1, tmp, LAG_MAX + 2);
+  const out = a.f32(PEAKS * 3);
+  const n = k.lagPeaks(re, N, LAG_MIN, LAG_MAX, out, PEAKS);
+  const pk = a.f32view(out, n * 3).slice();
+  const A = a.f32view(re, N * N);
+  const zero = A[0] || 1;
+  // The autocorrelation is symmetric, A(-v) = A(v), and only rows 0 .. LAG_MAX + 1 (and the
+  // last) were computed: look negative lags up at their mirror.
+  const at = (x0: number, y0: number): number => {
+    const [x, y] = y0 < 0 ? [-x0, -y0] : [x0, y0];
+    const xi = Math.round(x), yi = Math.round(y);
+    if (Math.abs(xi) >= N / 2 - 1 || yi > LAG_MAX) return 0;
+    let m = -Infinity;
+    for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) m = Math.max(m, A[((yi + dy + N) % N) * N + ((xi + dx + N) % N)]);
+    return m / zero;
+  };
+  let best: { v1: Vec; v2: Vec; score: number } | undefined;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const v1: Vec = [pk[3 * i + 1], pk[3 * i + 2]], v2: Vec = [pk[3 * j + 1], pk[3 * j + 2]];
+      const l1 = Math.hypot(...v1), l2 = Math.hypot(...v2);
+      const cross = Math.abs(v1[0] * v2[1] - v1[1] * v2[0]) / (l1 * l2);
+      // The tile is square: aspect changes up to 1.25 and rotation keep the two periods within
+      // 0.7 to 1.43 of each other and more than 60 degrees apart.
+      if (cross < 0.86 || l1 > 1.43 * l2 || l2 > 1.43 * l1) continue;
+      const score = at(...v1) + at(...v2) + at(v1[0] + v2[0], v1[1] + v2[1]) + at(v1[0] - v2[0], v1[1] - v2[1]);
+      if (!best || score > best.score) best = { v1, v2, score };
+    }
+  }
+  if (!best) return undefined;
+  // Subpixel refinement of each period by a parabola through the peak and its neighbours.
+  const refine = (v: Vec): Vec => {
+    const xi = Math.round(v[0]), yi = Math.round(v[1]);
+    const g = (dx: number, dy: number) => A[((yi + dy + N) % N) * N + ((xi + dx + N) % N)];
+    const c = g(0, 0);
+    const ox = (g(-1, 0) - g(1, 0)) / (2 * (g(-1, 0) - 2 * c + g(1, 0)) || 1);
+    const oy = (g(0, -1) - g(0, 1)) / (2 * (g(0, -1) - 2 * c + g(0, 1)) || 1);
+    return [xi + Math.max(-0.5, Math.min(0.5, ox)), yi + Math.max(-0.5, Math.min(0.5, oy))];
+  };
+  return { v1: refine(best.v1), v2: refine(best.v2), score: best.score };
+}
+
+/** Bounding box, in grid coordinates, of the frame under the map u -> M u + t. */
+function gridBox(m: Affine, fw: number, fh: number) {
+  const det = m.m00 * m.m11 - m.m01 * m.m10;
+  const inv = [m.m11 / det, -m.m01 / det, -m.m10 / det, m.m00 / det];
+  const us: number[] = [], vs: number[] = [];
+  for (const [x, y] of [[0, 0], [fw, 0], [0, fh], [fw, fh]]) {
+    us.push(inv[0] * (x - m.tx) + inv[1] * (y - m.ty));
+    vs.push(inv[2] * (x - m.tx) + inv[3] * (y - m.ty));
+  }
+  return { umin: Math.min(...us), umax: Math.max(...us), vmin: Math.min(...vs), vmax: Math.max(...vs) };
+}
+
+/**
+ * Orientation and tile origin: the affine map from the mark's grid to the frame that makes the
+ * folded, whitened frame best match pilot half A. The frame is resampled once, with tiles made
+ * upright squares by the lattice (v1, v2); the eight symmetries are tried on the pilot pattern
+ * instead. Returns the map with the normalised correlation.
+ */
+export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: Vec, v2: Vec, patterns: PilotPatterns): { affine: Affine; corr: number } | undefined {
+  const k = a.k;
+  const m: Affine = { m00: v1[0] / P, m01: v2[0] / P, m10: v1[1] / P, m11: v2[1] / P, tx: 0, ty: 0 };
+  const box = gridBox(m, fw, fh);
+  const wa = Math.min(1024, Math.ceil(box.umax - box.umin)), ha = Math.min(1024, Math.ceil(box.vmax - box.vmin));
+  if (wa < 16 || ha < 16) return undefined;
+  const tmp = a.f32(2 * P);
+  const fr = a.f32(P * P), fi = a.f32(P * P), cr = a.f32(P * P), ci = a.f32(P * P);
+  const mark = k.mark();
+  const plane = a.f32(wa * ha);
+  k.affineSample(white, fw, fh, plane, wa, ha, m.m00, m.m01, m.m10, m.m11,
+    m.m00 * box.umin + m.m01 * box.vmin, m.m10 * box.umin + m.m11 * box.vmin);
+  k.foldSpatial(plane, wa, ha, P, fr);
+  k.release(mark);
+  let energy = 0;
+  for (const v of a.f32view(fr, P * P)) energy += v * v;
+  k.zero(fi, P * P * 4);
+  k.fft2d(fr, fi, P, 0, tmp, P);
+  let best: { d: number; at: number; corr: number } | undefined;
+  const pr = a.f32(P * P), pi = a.f32(P * P);
+  for (let d = 0; d < DIHEDRAL.length; d++) {
+    a.f32view(pr, P * P).set(patterns.re[d]);
+    a.f32view(pi, P * P).set(patterns.im[d]);
+    k.mulConj(fr, fi, pr, pi, cr, ci, P * P);
+    k.fft2d(cr, ci, P, 1, tmp, P);
+    const C = a.f32view(cr, P * P);
+    let bi = 0;
+    for (let i = 1; i < C.length; i++) if (C[i] > C[bi]) bi = i;
+    const corr = C[bi] / (Math.sqrt(energy) * patterns.norm || 1);
+    if (!best || corr > best.corr) best = { d, at: bi, corr };
+  }
+  // Pattern d's origin sits at fold position tau, i.e. grid origin c = (umin, vmin) + tau in
+  // the upright coordinates u; the grid is g = D^-1 (u - c), so frame = M (D g + c).
+  const [da, db, dc, dd] = DIHEDRAL[best!.d];
+  const cu = box.umin + (best!.at % P), cv = box.vmin + Math.floor(best!.at / P);
+  return {
+    affine: {
+      m00: m.m00 * da + m.m01 * dc, m01: m.m00 * db + m.m01 * dd,
+      m10: m.m10 * da + m.m11 * dc, m11: m.m10 * db + m.m11 * dd,
+      tx: m.m00 * cu + m.m01 * cv, ty: m.m10 * cu + m.m11 * cv,
+    },
+    corr: best!.corr,
+  };
+}
+
+/**
+ * Resample the luma frame onto the mark's grid (affine from locateGrid) and analyse it. The grid
+ * origin is first moved by whole tiles to the top-left of the frame's content, so the plane
+ * starts on a tile boundary and covers everything.
+ */
+export function analyseOnGrid(a: Arena, frame: number, fw: number, fh: number, affine: Affine): Analysis {
+  const box = gridBox(affine, fw, fh);
+  const su = P * Math.floor(box.umin / P), sv = P * Math.floor(box.vmin / P);
+  const tx = affine.tx + affine.m00 * su + affine.m01 * sv, ty = affine.ty + affine.m10 * su + affine.m11 * sv;
+  const wd = Math.min(2048, Math.ceil((box.umax - su) / 8) * 8), hd = Math.min(2048, Math.ceil((box.vmax - sv) / 8) * 8);
+  const plane = a.f32(wd * hd);
+  a.k.affineSample(frame, fw, fh, plane, wd, hd, affine.m00, affine.m01, affine.m10, affine.m11, tx, ty);
+  return analysePlane(a, plane, { fw: wd, fh: hd, bw: wd >> 3, bh: hd >> 3 });
+}
+
+/** The whole search on a luma frame: lattice, orientation and offset, then despread. */
+export function searchAndDespread(a: Arena, frame: number, fw: number, fh: number, layout: Layout, patterns: PilotPatterns) {
+  const k = a.k;
+  const white = a.f32(fw * fh);
+  k.whiten(frame, fw, fh, 4, 8, 1, white, a.f32(3 * fw * fh));
+  const mark = k.mark();
+  const lattice = findLattice(a, white, fw, fh);
+  k.release(mark);
+  if (!lattice) return undefined;
+  const grid = locateGrid(a, white, fw, fh, lattice.v1, lattice.v2, patterns);
+  if (!grid) return undefined;
+  const { soft, energy } = despread(a, analyseOnGrid(a, frame, fw, fh, grid.affine), layout);
+  return { soft, energy, affine: grid.affine, lattice: lattice.score, corr: grid.corr };
+}

@@ -1,0 +1,44 @@
+import type { Geometry } from './scheme.js';
+import type { Affine } from './sync.js';
+
+/**
+ * Where the mark's grid lies in an image. Grid coordinates are the frame pixels of the marked
+ * original (its short side was 256 of them); `matrix` [a, b, c, d, e, f] maps grid (u, v) to
+ * image pixel centres (x, y) = (a u + b v + e, c u + d v + f).
+ */
+export interface Transform {
+  matrix: [number, number, number, number, number, number];
+  /** Image pixels per grid pixel (geometric mean of the two axes). */
+  scale: number;
+  /** Ratio of the horizontal to the vertical scale: 1 when the aspect ratio was kept. */
+  aspect: number;
+  /** Rotation of the grid in the image, degrees counter-clockwise, in (-180, 180]. */
+  rotation: number;
+  /** Whether the image is mirrored relative to the original (left-right, before `rotation`). */
+  flipped: boolean;
+  /** Image position (x, y) of a tile origin of the grid. */
+  translation: [number, number];
+}
+
+/** The Transform of grid -> frame map `f` in the frame geometry `g` of the examined image. */
+export function frameTransform(g: Geometry, f: Affine): Transform {
+  // frame pixel o covers image [o s, (o + 1) s): its centre is at image (o + 0.5) s - 0.5
+  const a = g.sx * f.m00, b = g.sx * f.m01, c = g.sy * f.m10, d = g.sy * f.m11;
+  const e = g.sx * (f.tx + 0.5) - 0.5, h = g.sy * (f.ty + 0.5) - 0.5;
+  const det = a * d - b * c;
+  const sxl = Math.hypot(a, c), syl = Math.hypot(b, d);
+  const round = (x: number) => Math.round(x * 1e4) / 1e4;
+  // A mirrored grid is read as "mirrored left-right, then rotated": M = R diag(-1, 1), so R's
+  // first column is (-a, -c). Image y grows downwards: counter-clockwise is a negative angle.
+  const [ra, rc] = det < 0 ? [-a, -c] : [a, c];
+  let rotation = round((-Math.atan2(rc, ra) * 180) / Math.PI);
+  if (rotation <= -180) rotation += 360;
+  return {
+    matrix: [a, b, c, d, e, h].map(round) as Transform['matrix'],
+    scale: round(Math.sqrt(Math.abs(det))),
+    aspect: round(sxl / syl),
+    rotation: rotation === 0 ? 0 : rotation,
+    flipped: det < 0,
+    translation: [round(e), round(h)],
+  };
+}
