@@ -187,3 +187,27 @@ export function lagPeaks(src: usize, n: i32, rmin: f32, rmax: f32, out: usize, m
   }
   return count;
 }
+
+/**
+ * One of the eight right-angle orientations of a w x h plane into dst: 0 identity, 1 rotate 90
+ * degrees clockwise, 2 rotate 180, 3 rotate 270, 4 mirror left-right, 5 mirror top-bottom,
+ * 6 transpose, 7 anti-transpose. Odd rotations and the transposes give an h x w plane.
+ */
+export function orient(src: usize, w: i32, h: i32, op: i32, dst: usize): void {
+  const swap = op == 1 || op == 3 || op == 6 || op == 7;
+  const dw = swap ? h : w, dh = swap ? w : h;
+  for (let y = 0; y < dh; y++) {
+    const d = dst + (<usize>(y * dw) << 2);
+    for (let x = 0; x < dw; x++) {
+      let sx = x, sy = y;
+      if (op == 1) { sx = y; sy = h - 1 - x; }
+      else if (op == 2) { sx = w - 1 - x; sy = h - 1 - y; }
+      else if (op == 3) { sx = w - 1 - y; sy = x; }
+      else if (op == 4) { sx = w - 1 - x; }
+      else if (op == 5) { sy = h - 1 - y; }
+      else if (op == 6) { sx = y; sy = x; }
+      else if (op == 7) { sx = w - 1 - y; sy = h - 1 - x; }
+      store<f32>(d + (<usize>x << 2), load<f32>(src + (<usize>(sy * w + sx) << 2)));
+    }
+  }
+}

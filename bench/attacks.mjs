@@ -69,3 +69,60 @@ export const ATTACKS = {
 
 /** The attacks issue 2 requires at >= 95% exact payload recovery. */
 export const CLASSICAL_ATTACKS = Object.keys(ATTACKS).filter((n) => n !== 'none');
+
+// ---------------------------------------------------------------------------------------------
+// Geometric attacks (issue 3). Each takes (image, rand) where rand is a seeded uniform generator,
+// so random crop offsets are reproducible per photo.
+
+const rotateFitScale = (w, h, deg) => {
+  const t = Math.abs((deg * Math.PI) / 180);
+  return 1 / (Math.cos(t) + Math.sin(t) * Math.max(w / h, h / w));
+};
+
+/** Crop keeping `area` of the image (same aspect) at a random offset. */
+const cropArea = (area) => async (img, rand) => {
+  const f = Math.sqrt(area);
+  const w = Math.round(img.width * f), h = Math.round(img.height * f);
+  return fromSharp(raw(img).extract({ left: Math.floor(rand() * (img.width - w + 1)), top: Math.floor(rand() * (img.height - h + 1)), width: w, height: h }));
+};
+
+/** Rotate by `deg` degrees (positive: clockwise, as sharp), with black borders or cropped to fit. */
+const rotate = (deg, fit) => async (img) => {
+  const turned = await fromSharp(raw(img).rotate(deg, { background: { r: 0, g: 0, b: 0, alpha: 1 } }));
+  if (!fit) return turned;
+  const f = rotateFitScale(img.width, img.height, deg);
+  const w = Math.floor(img.width * f), h = Math.floor(img.height * f);
+  return fromSharp(raw(turned).extract({ left: Math.floor((turned.width - w) / 2), top: Math.floor((turned.height - h) / 2), width: w, height: h }));
+};
+
+const resizeTo = (img, w, h) => fromSharp(raw(img).resize(Math.max(1, Math.round(w)), Math.max(1, Math.round(h)), { fit: 'fill' }));
+
+/** name -> async (image, rand) => image */
+export const GEOMETRIC_ATTACKS = {
+  'crop 50% area': cropArea(0.5),
+  'crop 25% area': cropArea(0.25),
+  ...Object.fromEntries([2, -2, 5, -5, 10, -10].flatMap((d) => [
+    [`rotate ${d > 0 ? '+' : ''}${d} crop-to-fit`, rotate(d, true)],
+    [`rotate ${d > 0 ? '+' : ''}${d} borders`, rotate(d, false)],
+  ])),
+  'rotate 90': async (img) => fromSharp(raw(img).rotate(90)),
+  'rotate 180': async (img) => fromSharp(raw(img).rotate(180)),
+  'rotate 270': async (img) => fromSharp(raw(img).rotate(270)),
+  'flip left-right': async (img) => fromSharp(raw(img).flop()),
+  'flip top-bottom': async (img) => fromSharp(raw(img).flip()),
+  ...Object.fromEntries([0.3, 0.5, 0.75, 1.5, 2].map((s) => [`scale ${s}x`, (img) => resizeTo(img, img.width * s, img.height * s)])),
+  ...Object.fromEntries([0.8, 0.9, 1.1, 1.25].map((r) => [`aspect ${r}`, (img) => resizeTo(img, img.width * r, img.height)])),
+  'screenshot chain': async (img, rand) => {
+    const s = await resizeTo(img, img.width * 0.8, img.height * 0.8);
+    const l = Math.floor(rand() * 0.1 * s.width), r = Math.floor(rand() * 0.1 * s.width);
+    const t = Math.floor(rand() * 0.1 * s.height), b = Math.floor(rand() * 0.1 * s.height);
+    const c = await fromSharp(raw(s).extract({ left: l, top: t, width: s.width - l - r, height: s.height - t - b }));
+    return fromSharp(sharp(await raw(c).jpeg({ quality: 80 }).toBuffer()));
+  },
+  'social media chain': async (img) => {
+    const w = 1080, h = Math.round((img.height * 1080) / img.width);
+    const s = await fromSharp(sharp(await raw(await resizeTo(img, w, h)).jpeg({ quality: 70 }).toBuffer()));
+    const cw = Math.min(s.width, Math.round((s.height * 4) / 5)), ch = Math.min(s.height, Math.round((cw * 5) / 4));
+    return fromSharp(raw(s).extract({ left: Math.floor((s.width - cw) / 2), top: Math.floor((s.height - ch) / 2), width: cw, height: ch }));
+  },
+};

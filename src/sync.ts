@@ -88,8 +88,25 @@ export function pilotPatterns(a: Arena, layout: Layout): PilotPatterns {
 
 type Vec = [number, number];
 
-/** Candidate lattices (v1, v2) of tile periods in frame pixels, best first. */
-export function findLattice(a: Arena, white: number, fw: number, fh: number): { v1: Vec; v2: Vec; score: number } | undefined {
+/**
+ * The right-angle orientations tried before any search (see `orient` in assembly/sync.ts), with
+ * the affine map from the oriented plane (the mark's grid) back to the frame, for a w x h frame.
+ */
+export function orientations(w: number, h: number): { op: number; fw: number; fh: number; affine: Affine }[] {
+  const A = (m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): Affine => ({ m00, m01, m10, m11, tx, ty });
+  return [
+    { op: 1, fw: h, fh: w, affine: A(0, 1, -1, 0, 0, h - 1) },
+    { op: 2, fw: w, fh: h, affine: A(-1, 0, 0, -1, w - 1, h - 1) },
+    { op: 3, fw: h, fh: w, affine: A(0, -1, 1, 0, w - 1, 0) },
+    { op: 4, fw: w, fh: h, affine: A(-1, 0, 0, 1, w - 1, 0) },
+    { op: 5, fw: w, fh: h, affine: A(1, 0, 0, -1, 0, h - 1) },
+    { op: 6, fw: h, fh: w, affine: A(0, 1, 1, 0, 0, 0) },
+    { op: 7, fw: h, fh: w, affine: A(0, -1, -1, 0, w - 1, h - 1) },
+  ];
+}
+
+/** Candidate lattices (v1, v2) of tile periods in frame pixels, best first (at most `max`). */
+export function findLattices(a: Arena, white: number, fw: number, fh: number, max = 2): { v1: Vec; v2: Vec; score: number }[] {
   const k = a.k;
   const re = a.f32(N * N), im = a.f32(N * N);
   k.affineSample(white, fw, fh, re, N, N, 1, 0, 0, 1, 0, 0);
@@ -114,7 +131,7 @@ export function findLattice(a: Arena, white: number, fw: number, fh: number): { 
     for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) m = Math.max(m, A[((yi + dy + N) % N) * N + ((xi + dx + N) % N)]);
     return m / zero;
   };
-  let best: { v1: Vec; v2: Vec; score: number } | undefined;
+  const found: { v1: Vec; v2: Vec; score: number }[] = [];
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
       const v1: Vec = [pk[3 * i + 1], pk[3 * i + 2]], v2: Vec = [pk[3 * j + 1], pk[3 * j + 2]];
@@ -124,10 +141,10 @@ export function findLattice(a: Arena, white: number, fw: number, fh: number): { 
       // 0.7 to 1.43 of each other and more than 60 degrees apart.
       if (cross < 0.86 || l1 > 1.43 * l2 || l2 > 1.43 * l1) continue;
       const score = at(...v1) + at(...v2) + at(v1[0] + v2[0], v1[1] + v2[1]) + at(v1[0] - v2[0], v1[1] - v2[1]);
-      if (!best || score > best.score) best = { v1, v2, score };
+      found.push({ v1, v2, score });
     }
   }
-  if (!best) return undefined;
+  found.sort((p, q) => q.score - p.score);
   // Subpixel refinement of each period by a parabola through the peak and its neighbours.
   const refine = (v: Vec): Vec => {
     const xi = Math.round(v[0]), yi = Math.round(v[1]);
@@ -137,7 +154,7 @@ export function findLattice(a: Arena, white: number, fw: number, fh: number): { 
     const oy = (g(0, -1) - g(0, 1)) / (2 * (g(0, -1) - 2 * c + g(0, 1)) || 1);
     return [xi + Math.max(-0.5, Math.min(0.5, ox)), yi + Math.max(-0.5, Math.min(0.5, oy))];
   };
-  return { v1: refine(best.v1), v2: refine(best.v2), score: best.score };
+  return found.slice(0, max).map((l) => ({ v1: refine(l.v1), v2: refine(l.v2), score: l.score }));
 }
 
 /** Bounding box, in grid coordinates, of the frame under the map u -> M u + t. */
@@ -224,11 +241,18 @@ export function searchAndDespread(a: Arena, frame: number, fw: number, fh: numbe
   const white = a.f32(fw * fh);
   k.whiten(frame, fw, fh, 4, 8, 1, white, a.f32(3 * fw * fh));
   const mark = k.mark();
-  const lattice = findLattice(a, white, fw, fh);
+  const lattices = findLattices(a, white, fw, fh);
   k.release(mark);
-  if (!lattice) return undefined;
-  const grid = locateGrid(a, white, fw, fh, lattice.v1, lattice.v2, patterns);
+  // The lattice candidates are ranked by how well pilot half A then lines up, never by half B.
+  let grid: { affine: Affine; corr: number } | undefined;
+  let lattice = 0;
+  for (const l of lattices) {
+    const mk = k.mark();
+    const g = locateGrid(a, white, fw, fh, l.v1, l.v2, patterns);
+    k.release(mk);
+    if (g && (!grid || g.corr > grid.corr)) { grid = g; lattice = l.score; }
+  }
   if (!grid) return undefined;
   const { soft, energy } = despread(a, analyseOnGrid(a, frame, fw, fh, grid.affine), layout);
-  return { soft, energy, affine: grid.affine, lattice: lattice.score, corr: grid.corr };
+  return { soft, energy, affine: grid.affine, lattice, corr: grid.corr };
 }

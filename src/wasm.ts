@@ -35,6 +35,7 @@ export interface KernelExports {
   foldSpatial(src: number, w: number, h: number, p: number, dst: number): void;
   whitenSpectrum(re: number, im: number, n: number, r: number, fmin: number, fmax: number, tmp: number): void;
   lagPeaks(src: number, n: number, rmin: number, rmax: number, out: number, max: number): number;
+  orient(src: number, w: number, h: number, op: number, dst: number): void;
   ssim(a: number, b: number, w: number, h: number, tmp: number): number;
 }
 

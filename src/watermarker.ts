@@ -3,7 +3,7 @@ import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './im
 import { deriveKey } from './key.js';
 import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
 import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, NSYM, PILOT, PILOT_B, pilotScore, TILE, type Layout } from './scheme.js';
-import { pilotPatterns, searchAndDespread, type PilotPatterns } from './sync.js';
+import { orientations, pilotPatterns, searchAndDespread, type PilotPatterns } from './sync.js';
 import { frameTransform, type Transform } from './transform.js';
 import { combinedPValue, normalUpperTail } from './stats.js';
 import { Arena, init } from './wasm.js';
@@ -125,7 +125,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // probability at most m * 2^-16 (m = candidates that could be tried), which combinedPValue
     // accounts for: the p-value stays uniform (measured in the tests).
     const frames = candidateGeometries(img.width, img.height);
-    const m = frames.length + (search ? 1 : 0);
+    const turns = search ? orientations(frames[0].fw, frames[0].fh) : [];
+    const m = frames.length + turns.length + (search ? 1 : 0);
     let chosen: { score: number; bytes: Uint8Array; crcOk: boolean; transform: Transform } | undefined;
     try {
       const pix = a.put(img.data);
@@ -141,6 +142,17 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         const decoded = checkInfo(viterbi(soft.subarray(0, PILOT)));
         if (!chosen || decoded.crcOk) chosen = { score: pilotScore(soft, energy), ...decoded, transform: frameTransform(g, { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 }) };
         if (decoded.crcOk) break;
+      }
+      // Right-angle rotations and mirrors of the canonical frame: exact grids, both pilot halves.
+      for (const t of turns) {
+        if (chosen!.crcOk) break;
+        const mk = a.k.mark();
+        const plane = a.f32(t.fw * t.fh);
+        a.k.orient(frame0, frames[0].fw, frames[0].fh, t.op, plane);
+        const { soft, energy } = despread(a, analysePlane(a, plane, { fw: t.fw, fh: t.fh, bw: t.fw >> 3, bh: t.fh >> 3 }), layout);
+        a.k.release(mk);
+        const decoded = checkInfo(viterbi(soft.subarray(0, PILOT)));
+        if (decoded.crcOk) chosen = { score: pilotScore(soft, energy), ...decoded, transform: frameTransform(frames[0], t.affine) };
       }
       if (search && !chosen!.crcOk) {
         const g = frames[0];

@@ -190,11 +190,14 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   }
   if (values.json) {
     io.stdout.write(JSON.stringify({
-      found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk,
+      found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, transform: r.transform,
       threshold: threshold ?? 1e-6, file: input, width: image.width, height: image.height, format: image.format,
     }) + '\n');
   } else if (r.found) {
-    io.stdout.write(`found: payload ${r.payload} in ${input} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)})\n`);
+    const t = r.transform;
+    const geo = t && (t.rotation !== 0 || t.flipped || Math.abs(t.aspect - 1) > 0.01)
+      ? `; found ${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)} degrees, aspect ${t.aspect.toFixed(3)}` : '';
+    io.stdout.write(`found: payload ${r.payload} in ${input} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
   } else {
     const why = r.pValue < (threshold ?? 1e-6) && !r.crcOk
       ? `a mark-like signal (p-value ${formatP(r.pValue)}) but its payload failed the CRC check`

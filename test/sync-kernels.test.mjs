@@ -1,0 +1,121 @@
+// The synchronisation kernels (assembly/fft.ts, assembly/sync.ts) against plain-JS references
+// written here from their definitions, with asserted maximum differences.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { init } from '../dist/index.js';
+import { Arena } from '../dist/wasm.js';
+import { mulberry32 } from '../bench/attacks.mjs';
+
+const k = await init();
+const rand = mulberry32(42);
+const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const withArena = (fn) => { const a = new Arena(k); try { return fn(a); } finally { a.release(); } };
+const randomPlane = (n) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+
+test('fft2d matches a direct 2-D DFT, forward and inverse, including skipped zero rows', () => {
+  for (const [n, rows] of [[8, 8], [16, 16], [32, 20]]) {
+    const xr = randomPlane(n * n), xi = randomPlane(n * n);
+    for (let i = rows * n; i < n * n; i++) xr[i] = xi[i] = 0;
+    const wr = new Float64Array(n * n), wi = new Float64Array(n * n);
+    for (let v = 0; v < n; v++) for (let u = 0; u < n; u++) {
+      let sr = 0, si = 0;
+      for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
+        const t = (-2 * Math.PI * (u * x + v * y)) / n;
+        sr += xr[y * n + x] * Math.cos(t) - xi[y * n + x] * Math.sin(t);
+        si += xr[y * n + x] * Math.sin(t) + xi[y * n + x] * Math.cos(t);
+      }
+      wr[v * n + u] = sr; wi[v * n + u] = si;
+    }
+    withArena((a) => {
+      const re = a.put(xr), im = a.put(xi), tmp = a.f32(2 * n);
+      k.fft2d(re, im, n, 0, tmp, rows);
+      // f32 butterflies: error grows like log2(n) * eps * sum |x| (sum |x| <= 2 n^2)
+      const tol = 1e-5 * n * n;
+      assert.ok(maxDiff(a.f32view(re, n * n), wr) < tol, `re n=${n}`);
+      assert.ok(maxDiff(a.f32view(im, n * n), wi) < tol, `im n=${n}`);
+      k.fft2d(re, im, n, 1, tmp, n);
+      assert.ok(maxDiff(a.f32view(re, n * n), xr) < 1e-5, `inverse re n=${n}`);
+      assert.ok(maxDiff(a.f32view(im, n * n), xi) < 1e-5, `inverse im n=${n}`);
+    });
+  }
+});
+
+test('mulConj multiplies by the complex conjugate', () => {
+  const n = 37, ar = randomPlane(n), ai = randomPlane(n), br = randomPlane(n), bi = randomPlane(n);
+  withArena((a) => {
+    const o1 = a.f32(n), o2 = a.f32(n);
+    k.mulConj(a.put(ar), a.put(ai), a.put(br), a.put(bi), o1, o2, n);
+    assert.ok(maxDiff(a.f32view(o1, n), ar.map((x, i) => x * br[i] + ai[i] * bi[i])) < 1e-6);
+    assert.ok(maxDiff(a.f32view(o2, n), ai.map((x, i) => x * br[i] - ar[i] * bi[i])) < 1e-6);
+  });
+});
+
+test('boxBlur is the mean over the clipped (2r + 1)^2 window', () => {
+  const w = 23, h = 17, r = 3, src = randomPlane(w * h);
+  const want = new Float64Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    let s = 0, c = 0;
+    for (let yy = Math.max(0, y - r); yy <= Math.min(h - 1, y + r); yy++) for (let xx = Math.max(0, x - r); xx <= Math.min(w - 1, x + r); xx++) { s += src[yy * w + xx]; c++; }
+    want[y * w + x] = s / c;
+  }
+  withArena((a) => {
+    const dst = a.f32(w * h);
+    k.boxBlur(a.put(src), w, h, r, dst, a.f32(w * h));
+    assert.ok(maxDiff(a.f32view(dst, w * h), want) < 1e-5);
+  });
+});
+
+test('affineSample: identity copies, a half-pixel shift averages neighbours, outside is 0', () => {
+  const w = 9, h = 7, src = randomPlane(w * h);
+  withArena((a) => {
+    const s = a.put(src), d = a.f32(12 * 10);
+    const inside = k.affineSample(s, w, h, d, 12, 10, 1, 0, 0, 1, 0, 0);
+    assert.is(inside, w * h);
+    const D = a.f32view(d, 120);
+    for (let y = 0; y < 10; y++) for (let x = 0; x < 12; x++) assert.is(D[y * 12 + x], x < w && y < h ? src[y * w + x] : 0);
+    k.affineSample(s, w, h, d, 8, 7, 1, 0, 0, 1, 0.5, 0);
+    const E = a.f32view(d, 56);
+    for (let y = 0; y < 7; y++) for (let x = 0; x < 8; x++) assert.ok(Math.abs(E[y * 8 + x] - (src[y * w + x] + src[y * w + x + 1]) / 2) < 1e-6);
+  });
+});
+
+test('foldSpatial sums a plane modulo the period; orient gives the eight right-angle views', () => {
+  const w = 21, h = 13, p = 8, src = randomPlane(w * h);
+  const want = new Float64Array(p * p);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) want[(y % p) * p + (x % p)] += src[y * w + x];
+  withArena((a) => {
+    const s = a.put(src), d = a.f32(p * p);
+    k.foldSpatial(s, w, h, p, d);
+    assert.ok(maxDiff(a.f32view(d, p * p), want) < 1e-5);
+    const at = (x, y) => src[y * w + x];
+    const views = [
+      [w, h, (x, y) => at(x, y)], [h, w, (x, y) => at(y, h - 1 - x)], [w, h, (x, y) => at(w - 1 - x, h - 1 - y)], [h, w, (x, y) => at(w - 1 - y, x)],
+      [w, h, (x, y) => at(w - 1 - x, y)], [w, h, (x, y) => at(x, h - 1 - y)], [h, w, (x, y) => at(y, x)], [h, w, (x, y) => at(w - 1 - y, h - 1 - x)],
+    ];
+    const o = a.f32(w * h);
+    views.forEach(([dw, dh, f], op) => {
+      k.orient(s, w, h, op, o);
+      const O = a.f32view(o, w * h);
+      for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) assert.is(O[y * dw + x], f(x, y), `op ${op} at ${x},${y}`);
+    });
+  });
+});
+
+test('lagPeaks finds planted peaks in order and ignores the mirrored half', () => {
+  const n = 64;
+  withArena((a) => {
+    const p = a.f32(n * n);
+    const P = a.f32view(p, n * n);
+    P.fill(0);
+    P[10 * n + 20] = 5; // lag (20, 10)
+    P[0 * n + 30] = 3; // lag (30, 0)
+    P[15 * n + (n - 12)] = 4; // lag (-12, 15)
+    P[(n - 5) * n + 20] = 9; // lag (20, -5): mirrored half, skipped
+    const out = a.f32(3 * 8);
+    const c = k.lagPeaks(p, n, 10, 40, out, 8);
+    const O = a.f32view(out, 3 * c);
+    assert.equal(Array.from(O.slice(0, 9)), [5, 20, 10, 4, -12, 15, 3, 30, 0]);
+  });
+});
+
+test.run();
