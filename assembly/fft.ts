@@ -16,6 +16,17 @@ function twiddles(n: i32, tw: usize): void {
   }
 }
 
+/** Radix-2 butterfly on four lanes: (a, b) <- (a + w b, a - w b), complex, split planes. */
+// @ts-ignore: decorator
+@inline function butterfly4(ar: usize, ai: usize, br: usize, bi: usize, wr: v128, wi: v128): void {
+  const xr = v128.load(br), xi = v128.load(bi);
+  const vr = f32x4.sub(f32x4.mul(xr, wr), f32x4.mul(xi, wi));
+  const vi = f32x4.add(f32x4.mul(xr, wi), f32x4.mul(xi, wr));
+  const ur = v128.load(ar), ui = v128.load(ai);
+  v128.store(ar, f32x4.add(ur, vr)); v128.store(ai, f32x4.add(ui, vi));
+  v128.store(br, f32x4.sub(ur, vr)); v128.store(bi, f32x4.sub(ui, vi));
+}
+
 function fftRows(re: usize, im: usize, n: i32, rows: i32, tw: usize, inverse: bool): void {
   let bits = 0;
   while ((1 << bits) < n) bits++;
@@ -43,13 +54,7 @@ function fftRows(re: usize, im: usize, n: i32, rows: i32, tw: usize, inverse: bo
         if (half >= 4) {
           for (; j < half; j += 4) {
             const o = <usize>j << 2;
-            const wr = v128.load(twr + o), wi = f32x4.mul(v128.load(twi + o), sgnv);
-            const xr = v128.load(br + o), xi = v128.load(bi + o);
-            const vr = f32x4.sub(f32x4.mul(xr, wr), f32x4.mul(xi, wi));
-            const vi = f32x4.add(f32x4.mul(xr, wi), f32x4.mul(xi, wr));
-            const ur = v128.load(ar + o), ui = v128.load(ai + o);
-            v128.store(ar + o, f32x4.add(ur, vr)); v128.store(ai + o, f32x4.add(ui, vi));
-            v128.store(br + o, f32x4.sub(ur, vr)); v128.store(bi + o, f32x4.sub(ui, vi));
+            butterfly4(ar + o, ai + o, br + o, bi + o, v128.load(twr + o), f32x4.mul(v128.load(twi + o), sgnv));
           }
         }
         for (; j < half; j++) {
@@ -95,14 +100,7 @@ function fftCols(re: usize, im: usize, n: i32, tw: usize, inverse: bool): void {
       for (let k = 0; k < n; k += len) {
         const ar = re + <usize>(k + j) * rowBytes, ai = im + <usize>(k + j) * rowBytes;
         const br = re + <usize>(k + j + half) * rowBytes, bi = im + <usize>(k + j + half) * rowBytes;
-        for (let c: usize = 0; c < rowBytes; c += 16) {
-          const xr = v128.load(br + c), xi = v128.load(bi + c);
-          const vr = f32x4.sub(f32x4.mul(xr, wr), f32x4.mul(xi, wi));
-          const vi = f32x4.add(f32x4.mul(xr, wi), f32x4.mul(xi, wr));
-          const ur = v128.load(ar + c), ui = v128.load(ai + c);
-          v128.store(ar + c, f32x4.add(ur, vr)); v128.store(ai + c, f32x4.add(ui, vi));
-          v128.store(br + c, f32x4.sub(ur, vr)); v128.store(bi + c, f32x4.sub(ui, vi));
-        }
+        for (let c: usize = 0; c < rowBytes; c += 16) butterfly4(ar + c, ai + c, br + c, bi + c, wr, wi);
       }
     }
   }
