@@ -93,8 +93,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     const a = new Arena(k);
     try {
       const pix = a.put(img.data);
-      const an = analyse(a, img, pix, geometry(img.width, img.height));
       const g = geometry(img.width, img.height);
+      const an = analyse(a, img, pix, g);
       const wm = a.f32(g.fw * g.fh);
       const code = a.put(layout.code), sign = a.put(layout.sign), symp = a.put(sym);
       informedGains(a, an, layout, code, symp, wm, amp);
