@@ -4,7 +4,7 @@ export { rgbToY, rgbToYcc, yccToRgb } from "./color";
 export { areaResize, bilinearResize, lumaArea, addLuma } from "./resample";
 export { dct8x8 } from "./dct";
 export { hash, random, chips, layout } from "./chips";
-export { blockStats, maskWeights, spreadEmbed, fold, correlate } from "./spread";
+export { blockStats, maskWeights, spreadEmbed, fold, correlate, blockEvidence } from "./spread";
 export { sse, ssim } from "./metrics";
 export { fft2d, mulConj } from "./fft";
 export { boxBlur, whiten, affineSample, foldSpatial, whitenSpectrum, lagPeaks, orient } from "./sync";

@@ -1,5 +1,7 @@
 export { createWatermarker } from './watermarker.js';
 export type { Watermarker, WatermarkerOptions, DetectResult } from './watermarker.js';
+export type { Transform } from './transform.js';
+export type { RegionMap } from './regions.js';
 export { psnr, ssim } from './metrics.js';
 export { init } from './wasm.js';
 export { checkImage, MIN_SIDE, DEFAULT_MAX_PIXELS } from './image.js';

@@ -86,7 +86,7 @@ export function pilotPatterns(a: Arena, layout: Layout): PilotPatterns {
   return out;
 }
 
-type Vec = [number, number];
+export type Vec = [number, number];
 
 /**
  * The right-angle orientations tried before any search (see `orient` in assembly/sync.ts), with
@@ -225,14 +225,14 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
  * origin is first moved by whole tiles to the top-left of the frame's content, so the plane
  * starts on a tile boundary and covers everything.
  */
-export function analyseOnGrid(a: Arena, frame: number, fw: number, fh: number, affine: Affine): Analysis {
+export function analyseOnGrid(a: Arena, frame: number, fw: number, fh: number, affine: Affine): Analysis & { origin: Vec } {
   const box = gridBox(affine, fw, fh);
   const su = P * Math.floor(box.umin / P), sv = P * Math.floor(box.vmin / P);
   const tx = affine.tx + affine.m00 * su + affine.m01 * sv, ty = affine.ty + affine.m10 * su + affine.m11 * sv;
   const wd = Math.min(2048, Math.ceil((box.umax - su) / 8) * 8), hd = Math.min(2048, Math.ceil((box.vmax - sv) / 8) * 8);
   const plane = a.f32(wd * hd);
   a.k.affineSample(frame, fw, fh, plane, wd, hd, affine.m00, affine.m01, affine.m10, affine.m11, tx, ty);
-  return analysePlane(a, plane, { fw: wd, fh: hd, bw: wd >> 3, bh: hd >> 3 });
+  return { ...analysePlane(a, plane, { fw: wd, fh: hd, bw: wd >> 3, bh: hd >> 3 }), origin: [su, sv] };
 }
 
 /** The whole search on a luma frame: lattice, orientation and offset, then despread. */
@@ -253,6 +253,7 @@ export function searchAndDespread(a: Arena, frame: number, fw: number, fh: numbe
     if (g && (!grid || g.corr > grid.corr)) { grid = g; lattice = l.score; }
   }
   if (!grid) return undefined;
-  const { soft, energy } = despread(a, analyseOnGrid(a, frame, fw, fh, grid.affine), layout);
-  return { soft, energy, affine: grid.affine, lattice, corr: grid.corr };
+  const an = analyseOnGrid(a, frame, fw, fh, grid.affine);
+  const { soft, energy } = despread(a, an, layout);
+  return { soft, energy, an, affine: grid.affine, lattice, corr: grid.corr };
 }

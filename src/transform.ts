@@ -10,7 +10,10 @@ export interface Transform {
   matrix: [number, number, number, number, number, number];
   /** Image pixels per grid pixel (geometric mean of the two axes). */
   scale: number;
-  /** Ratio of the horizontal to the vertical scale: 1 when the aspect ratio was kept. */
+  /**
+   * Ratio of the horizontal to the vertical scale: within about 3% of 1 when the aspect ratio
+   * was kept (the frame's long side is rounded to 16 pixels, so its pixels are not exactly square).
+   */
   aspect: number;
   /** Rotation of the grid in the image, degrees counter-clockwise, in (-180, 180]. */
   rotation: number;

@@ -2,8 +2,9 @@ import { invalidParameter, numberIn } from './args.js';
 import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
 import { deriveKey } from './key.js';
 import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
-import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, NSYM, PILOT, PILOT_B, pilotScore, TILE, type Layout } from './scheme.js';
-import { orientations, pilotPatterns, searchAndDespread, type PilotPatterns } from './sync.js';
+import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, NSYM, PILOT, PILOT_B, pilotScore, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
+import { orientations, pilotPatterns, searchAndDespread, type Affine, type PilotPatterns, type Vec } from './sync.js';
+import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
 import { combinedPValue, normalUpperTail } from './stats.js';
 import { Arena, init } from './wasm.js';
@@ -46,6 +47,8 @@ export interface DetectResult {
   crcOk: boolean;
   /** Where the mark's grid lies in this image (when found), see {@link Transform}. */
   transform: Transform | null;
+  /** Per-region scores over the image (when found): which parts carry the mark. */
+  regions: RegionMap | null;
 }
 
 /** A keyed watermarker. */
@@ -127,49 +130,59 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     const frames = candidateGeometries(img.width, img.height);
     const turns = search ? orientations(frames[0].fw, frames[0].fh) : [];
     const m = frames.length + turns.length + (search ? 1 : 0);
-    let chosen: { score: number; bytes: Uint8Array; crcOk: boolean; transform: Transform } | undefined;
+    let result: DetectResult | undefined;
     try {
       const pix = a.put(img.data);
       let frame0 = 0;
-      for (const g of frames) {
+      /** Decode one candidate; returns the result when its CRC holds (or it is the fallback). */
+      const attempt = (an: Analysis, origin: Vec, g: Geometry, affine: Affine, onlyB: boolean, fallback: boolean): DetectResult | undefined => {
+        const { soft, energy } = despread(a, an, layout);
+        const { bytes, crcOk } = checkInfo(viterbi(soft.subarray(0, PILOT)));
+        if (!crcOk && !fallback) return undefined;
+        const score = pilotScore(soft, energy, onlyB);
+        const pValue = combinedPValue(normalUpperTail(score), crcOk, m);
+        const found = pValue < threshold && crcOk;
+        if (!found) return { found, payload: null, pValue, score, crcOk, transform: null, regions: null };
+        const transform = frameTransform(g, affine);
+        const regions = regionMap(a, an, origin, layout, bytes, transform, img.width, img.height);
+        return { found, payload: payloadHex(bytes), pValue, score, crcOk, transform, regions };
+      };
+      const identity: Affine = { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 };
+      for (const [i, g] of frames.entries()) {
         const frame = lumaFrame(a, img, pix, g);
         if (!frame0) frame0 = frame;
         const mk = a.k.mark();
         const plane = a.f32(g.fw * g.fh);
-        new Float32Array(a.k.memory.buffer, plane, g.fw * g.fh).set(a.f32view(frame, g.fw * g.fh));
-        const { soft, energy } = despread(a, analysePlane(a, plane, g), layout);
+        a.f32view(plane, g.fw * g.fh).set(a.f32view(frame, g.fw * g.fh));
+        const r = attempt(analysePlane(a, plane, g), [0, 0], g, identity, false, i === 0);
         a.k.release(mk);
-        const decoded = checkInfo(viterbi(soft.subarray(0, PILOT)));
-        if (!chosen || decoded.crcOk) chosen = { score: pilotScore(soft, energy), ...decoded, transform: frameTransform(g, { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 }) };
-        if (decoded.crcOk) break;
+        if (r && (i === 0 || r.crcOk)) result = r;
+        if (r?.crcOk) break;
       }
       // Right-angle rotations and mirrors of the canonical frame: exact grids, both pilot halves.
       for (const t of turns) {
-        if (chosen!.crcOk) break;
+        if (result!.crcOk) break;
         const mk = a.k.mark();
         const plane = a.f32(t.fw * t.fh);
         a.k.orient(frame0, frames[0].fw, frames[0].fh, t.op, plane);
-        const { soft, energy } = despread(a, analysePlane(a, plane, { fw: t.fw, fh: t.fh, bw: t.fw >> 3, bh: t.fh >> 3 }), layout);
+        const r = attempt(analysePlane(a, plane, { fw: t.fw, fh: t.fh, bw: t.fw >> 3, bh: t.fh >> 3 }), [0, 0], frames[0], t.affine, false, false);
         a.k.release(mk);
-        const decoded = checkInfo(viterbi(soft.subarray(0, PILOT)));
-        if (decoded.crcOk) chosen = { score: pilotScore(soft, energy), ...decoded, transform: frameTransform(frames[0], t.affine) };
+        if (r) result = r;
       }
-      if (search && !chosen!.crcOk) {
+      // The lattice search: pilot half A steered it, so only half B scores it.
+      if (search && !result!.crcOk) {
         const g = frames[0];
         patterns ??= pilotPatterns(a, layout);
-        const r = searchAndDespread(a, frame0, g.fw, g.fh, layout, patterns);
-        if (r) {
-          const decoded = checkInfo(viterbi(r.soft.subarray(0, PILOT)));
-          if (decoded.crcOk) chosen = { score: pilotScore(r.soft, r.energy, true), ...decoded, transform: frameTransform(g, r.affine) };
+        const s = searchAndDespread(a, frame0, g.fw, g.fh, layout, patterns);
+        if (s) {
+          const r = attempt(s.an, s.an.origin, g, s.affine, true, false);
+          if (r) result = r;
         }
       }
     } finally {
       a.release();
     }
-    const { score, bytes, crcOk, transform } = chosen!;
-    const pValue = combinedPValue(normalUpperTail(score), crcOk, m);
-    const found = pValue < threshold && crcOk;
-    return { found, payload: found ? payloadHex(bytes) : null, pValue, score, crcOk, transform: found ? transform : null };
+    return result!;
   }
 
   return { embed, detect };

@@ -62,4 +62,54 @@ test('search off: right-angle turns are not found, and the p-value counts fewer 
   assert.ok((await createWatermarker({ key: 'geometry test key' })).detect(turned).found);
 });
 
+test('the region map shows which part of a collage carries the mark', async () => {
+  const wm = await createWatermarker({ key: 'geometry test key' });
+  const img = await fromSharp(sharp(PHOTOS_DIR + 'mate-Storm.jpg'));
+  const marked = wm.embed(img, '0123456789abcdef');
+  const data = new Uint8Array(img.data);
+  const cut = Math.round(img.width * 0.6);
+  for (let y = 0; y < img.height; y++) data.set(marked.data.subarray(y * img.width * 3, (y * img.width + cut) * 3), y * img.width * 3);
+  const r = wm.detect({ ...img, data });
+  assert.is(r.payload, '0123456789abcdef');
+  const { columns, rows, cellWidth, scores } = r.regions;
+  assert.ok(Math.abs(columns * cellWidth - img.width) < 1e-6 && rows > 1);
+  const left = [], right = [];
+  for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) {
+    const s = scores[y * columns + x];
+    if (s === null) continue;
+    if ((x + 1) * cellWidth <= cut) left.push(s);
+    else if (x * cellWidth >= cut) right.push(s);
+  }
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  assert.ok(left.filter((s) => s >= 3).length >= 0.9 * left.length, `left: ${left.join(' ')}`);
+  assert.ok(right.filter((s) => s >= 3).length <= 0.1 * right.length, `right: ${right.join(' ')}`);
+  assert.ok(Math.abs(mean(right)) < 1.5, `right mean ${mean(right)}`);
+});
+
+test('modelmark detect --json carries transform and regions; --map writes a picture, never over IN', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, existsSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(tmpdir() + '/modelmark-map-');
+  const cli = (...args) => spawnSync(process.execPath, [new URL('../bin/modelmark.js', import.meta.url).pathname, ...args], { encoding: 'utf8', env: { ...process.env, MODELMARK_KEY: 'map key' } });
+  await sharp(PHOTOS_DIR + 'mate-Dune.jpg').resize(960).toFile(dir + '/in.png');
+  assert.is(cli('embed', dir + '/in.png', dir + '/marked.png', '--payload', 'abc').status, 0);
+  await sharp(dir + '/marked.png').flop().rotate(-4, { background: '#000' }).toFile(dir + '/turned.png');
+  const before = readFileSync(dir + '/turned.png');
+  const r = cli('detect', dir + '/turned.png', '--json', '--map', dir + '/map.png');
+  assert.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.is(out.payload, '0000000000000abc');
+  assert.ok(out.transform.flipped && Math.abs(out.transform.rotation) > 3 && Math.abs(out.transform.rotation) < 5, JSON.stringify(out.transform));
+  assert.ok(out.regions.scores.filter((s) => s !== null && s >= 3).length > out.regions.scores.length / 2);
+  const meta = await sharp(dir + '/map.png').metadata();
+  const turned = await sharp(dir + '/turned.png').metadata();
+  assert.equal([meta.format, meta.width, meta.height], ['png', turned.width, turned.height]);
+  assert.equal(readFileSync(dir + '/turned.png'), before);
+  const same = cli('detect', dir + '/turned.png', '--map', dir + '/turned.png');
+  assert.is(same.status, 2);
+  assert.equal(readFileSync(dir + '/turned.png'), before);
+  assert.ok(existsSync(dir + '/map.png'));
+});
+
 test.run();

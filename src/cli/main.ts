@@ -20,7 +20,7 @@ const USAGE = `modelmark: invisible, keyed image watermarks
 
 Usage:
   modelmark embed IN OUT --payload HEX [--key KEY] [--strength S] [--quality Q] [--max-pixels N] [--json]
-  modelmark detect IN [--key KEY] [--threshold P] [--max-pixels N] [--json]
+  modelmark detect IN [--key KEY] [--threshold P] [--max-pixels N] [--map OUT.png] [--json]
   modelmark help | --help
   modelmark --version
 
@@ -39,6 +39,8 @@ Options:
   --quality Q       embed: JPEG / WebP quality, 1 to 100 (default 95); PNG is lossless
   --threshold P     detect: p-value a mark must beat (default 1e-6)
   --max-pixels N    largest image accepted, in pixels (default 100000000)
+  --map OUT.png     detect: also write a picture of where the mark was found (green: mark,
+                    amber: weak, red: examined without a mark); never over IN
   --json            print one JSON line (errors too: {"error": {"code", "message"}})
   -h, --help        show this help
   -v, --version     show the version
@@ -52,7 +54,7 @@ const COMMON = {
 } as const;
 const OPTIONS = {
   embed: { ...COMMON, payload: { type: 'string' }, strength: { type: 'string' }, quality: { type: 'string' } },
-  detect: { ...COMMON, threshold: { type: 'string' } },
+  detect: { ...COMMON, threshold: { type: 'string' }, map: { type: 'string' } },
 } as const;
 type Command = keyof typeof OPTIONS;
 
@@ -179,7 +181,8 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   const threshold = parseNumber('--threshold', values.threshold as string | undefined, 'a p-value between 0 and 0.5');
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
 
-  const { readImage } = await import('../node/io.js');
+  const mapPath = values.map as string | undefined;
+  const { readImage, writeImage } = await import('../node/io.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels });
   const image = await readImage(input, { maxPixels });
   let r;
@@ -188,14 +191,18 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   } catch (err) {
     throw inFile(err, input);
   }
+  if (mapPath !== undefined) {
+    const { renderRegionMap } = await import('../node/map.js');
+    await writeImage(mapPath, await renderRegionMap(image, r.regions), { sourcePath: input, format: 'png' });
+  }
   if (values.json) {
     io.stdout.write(JSON.stringify({
-      found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, transform: r.transform,
+      found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, transform: r.transform, regions: r.regions,
       threshold: threshold ?? 1e-6, file: input, width: image.width, height: image.height, format: image.format,
     }) + '\n');
   } else if (r.found) {
     const t = r.transform;
-    const geo = t && (t.rotation !== 0 || t.flipped || Math.abs(t.aspect - 1) > 0.01)
+    const geo = t && (Math.abs(t.rotation) > 0.5 || t.flipped || Math.abs(t.aspect - 1) > 0.05)
       ? `; found ${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)} degrees, aspect ${t.aspect.toFixed(3)}` : '';
     io.stdout.write(`found: payload ${r.payload} in ${input} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
   } else {

@@ -2,3 +2,4 @@
 export * from '../index.js';
 export { readImage, writeImage } from './io.js';
 export type { ImageFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
+export { renderRegionMap } from './map.js';

@@ -1,0 +1,36 @@
+// `modelmark detect --map OUT.png`: a picture of where the mark was found. The image is shown
+// in dimmed grey; each cell of the detector's region map is tinted green where it carries the
+// mark (score >= 3), amber where the evidence is weak (1.5 to 3) and red where the cell was
+// examined and shows no mark; cells outside the examined area stay untinted.
+import sharp from 'sharp';
+import type { Image } from '../image.js';
+import type { RegionMap } from '../regions.js';
+
+/** Overlay colour (RGBA) of one cell score. */
+export function cellColour(score: number | null): [number, number, number, number] {
+  if (score === null) return [0, 0, 0, 0];
+  if (score >= 3) return [40, 210, 70, 150];
+  if (score >= 1.5) return [240, 180, 30, 120];
+  return [220, 40, 40, 70];
+}
+
+/**
+ * Render the region map over the image (RGB, same size). With no map (mark not found), the
+ * dimmed grey image alone.
+ * @example
+ * const picture = await renderRegionMap(image, result.regions);
+ */
+export async function renderRegionMap(image: Image & { channels: 1 | 3 | 4 }, regions: RegionMap | null): Promise<Image & { channels: 1 | 3 }> {
+  const { width, height, channels } = image;
+  let base = sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.length), { raw: { width, height, channels } })
+    .removeAlpha().greyscale().linear(0.6, 30).toColourspace('srgb');
+  if (regions) {
+    const overlay = Buffer.alloc(regions.columns * regions.rows * 4);
+    regions.scores.forEach((s, i) => overlay.set(cellColour(s), i * 4));
+    const tint = await sharp(overlay, { raw: { width: regions.columns, height: regions.rows, channels: 4 } })
+      .resize(width, height, { kernel: 'nearest', fit: 'fill' }).png().toBuffer();
+    base = sharp(await base.png().toBuffer()).composite([{ input: tint, blend: 'over' }]);
+  }
+  const { data, info } = await base.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, channels: info.channels as 1 | 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}
