@@ -35,10 +35,15 @@ export function boxBlur(src: usize, w: i32, h: i32, r: i32, dst: usize, tmp: usi
   }
 }
 
+// Whitened values are clipped to +-CLIP local standard deviations, so that a few strong edges
+// (the borders a rotation adds, text) cannot dominate the autocorrelation.
+// @ts-ignore: decorator
+@inline const CLIP: f32 = 2.5;
+
 /**
- * Whitened detail of a plane: e = y - mean_r1(y), then e / sqrt(mean_r2(e^2) + c). Smooth
- * content and the local contrast are removed, leaving a noise-like plane in which a repeated
- * watermark tile shows up as autocorrelation peaks. tmp: 3 * w * h floats.
+ * Whitened detail of a plane: e = y - mean_r1(y), then e / sqrt(mean_r2(e^2) + c), clipped to
+ * +-CLIP. Smooth content and the local contrast are removed, leaving a noise-like plane in which
+ * a repeated watermark tile shows up as autocorrelation peaks. tmp: 3 * w * h floats.
  */
 export function whiten(src: usize, w: i32, h: i32, r1: i32, r2: i32, c: f32, dst: usize, tmp: usize): void {
   const n = w * h;
@@ -59,14 +64,17 @@ export function whiten(src: usize, w: i32, h: i32, r1: i32, r2: i32, c: f32, dst
   }
   boxBlur(b, w, h, r2, dst, t);
   const cv = f32x4.splat(c);
+  const hi = f32x4.splat(CLIP), lo = f32x4.splat(-CLIP);
   i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(dst + o, f32x4.div(v128.load(a + o), f32x4.sqrt(f32x4.add(v128.load(dst + o), cv))));
+    const e = f32x4.div(v128.load(a + o), f32x4.sqrt(f32x4.add(v128.load(dst + o), cv)));
+    v128.store(dst + o, f32x4.max(lo, f32x4.min(hi, e)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    store<f32>(dst + o, load<f32>(a + o) / Mathf.sqrt(load<f32>(dst + o) + c));
+    const e = load<f32>(a + o) / Mathf.sqrt(load<f32>(dst + o) + c);
+    store<f32>(dst + o, e > CLIP ? CLIP : e < -CLIP ? -CLIP : e);
   }
 }
 

@@ -3,19 +3,21 @@
 // Layout. The luma plane is area-resampled to a "frame" whose short side is FRAME pixels, so
 // the frame is tied to the image's content, not its pixel count: a copy resized to 0.5x maps
 // onto the same frame. The frame is cut into 8x8 DCT blocks; TILE x TILE blocks form a tile
-// (128 x 128 frame pixels) that repeats over the whole frame. In each block the BAND
-// coefficients (16 to 51 cycles per short side: above the smooth content, below what a 0.5x
+// (64 x 64 frame pixels) that repeats over the whole frame. In each block the BAND
+// coefficients (16 to 64 cycles per short side: above the smooth content, below what a 0.5x
 // copy of a small photo or JPEG at q50 destroys) hold one slot each. A keyed permutation gives
-// a quarter of the tile's 3072 slots to a pilot (a known keyed sequence used for detection and,
-// later, synchronisation) and deals the rest round-robin to the 172 coded bits. The repetition
-// over tiles is what a geometric search can later lock onto (autocorrelation period 128).
+// an eighth of the tile's 1024 slots to the pilot (a known keyed sequence, in two halves: one
+// for synchronisation, one for the detection score) and deals the rest round-robin to the 172
+// coded bits (5 or 6 slots each, repeated in every tile). The repetition
+// over tiles is what the geometric search locks onto (autocorrelation period 64: four periods
+// across the short side, two even in a crop that keeps a quarter of the image).
 import type { KernelExports } from './wasm.js';
 import { Arena } from './wasm.js';
 import type { CheckedImage } from './image.js';
 import { CODED_BITS } from './payload.js';
 
 export const FRAME = 256;
-export const TILE = 16;
+export const TILE = 8;
 /** In-block coefficient indices (v * 8 + u) with 1 <= sqrt(u^2 + v^2) <= 3.2. */
 export const BAND = Int32Array.from([1, 8, 9, 2, 16, 10, 17, 18, 3, 24, 11, 25, 19, 26, 4, 32]);
 export const NB = BAND.length;
@@ -40,7 +42,7 @@ export function pilotScore(soft: ArrayLike<number>, energy: ArrayLike<number>, o
 
 // Perceptual model (see maskWeights in assembly/spread.ts): the mark's amplitude in a block
 // grows with the block's AC activity as ((act + A0) / AREF) ^ GAMMA, clamped to [LO, HI].
-export const MASK = { a0: 4, aref: 60, gamma: 0.35, lo: 0.55, hi: 2.0, p0: 2 };
+export const MASK = { a0: 4, aref: 60, gamma: 0.35, lo: 0.55, hi: 1.85, p0: 2 };
 /** DCT amplitude of one slot at strength 1 and mask 1, in frame luma levels. */
 export const BASE_AMPLITUDE = 3.2;
 

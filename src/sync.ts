@@ -1,4 +1,4 @@
-// Blind geometric synchronisation (issue 3). The mark is a keyed tile of 128 x 128 frame pixels
+// Blind geometric synchronisation (issue 3). The mark is a keyed tile of 64 x 64 frame pixels
 // repeated over the whole frame, so a marked image, however it was cropped, rescaled, stretched,
 // rotated or flipped, carries a periodic pattern whose lattice reveals the transform:
 //
@@ -8,7 +8,7 @@
 //    tile periods. The two peaks that best explain a lattice (v1, v2, v1 + v2, v1 - v2) give the
 //    linear part of the transform, up to the eight symmetries of a square lattice.
 // 2. Orientation and offset. For each of the eight symmetries the whitened frame is resampled so
-//    that tiles become upright 128 x 128 squares, folded onto one tile, and cross-correlated
+//    that tiles become upright 64 x 64 squares, folded onto one tile, and cross-correlated
 //    (FFT) with the spatial pattern of pilot half A. The best peak gives the symmetry and the
 //    tile origin.
 // 3. Decode. The luma frame is resampled onto the mark's own grid and decoded as usual; pilot
@@ -19,8 +19,8 @@ import type { Arena } from './wasm.js';
 
 const N = 512; // autocorrelation size (frame planes are at most about 256 x 512)
 const P = TILE * 8; // tile period in frame pixels
-const LAG_MIN = 64;
-const LAG_MAX = 300;
+const LAG_MIN = 36;
+const LAG_MAX = 200;
 const PEAKS = 32;
 
 /** Affine map from mark-grid coordinates u (frame pixels of the marked original) to frame pixels. */

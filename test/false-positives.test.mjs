@@ -59,8 +59,9 @@ test(`no false found in ${UNMARKED} detections of unmarked photos and crops with
   assert.is(found, 0, `false found: ${hits.join('; ')}`);
   const d = ksUniform(ps);
   assert.ok(d < ksBound(ps.length), `KS distance ${d.toFixed(4)} >= ${ksBound(ps.length).toFixed(4)}`);
-  // The CRC passes by chance with probability 2^-16: ~0.15 expected in 10,000 decodes.
-  assert.ok(crcPasses <= 3, `${crcPasses} chance CRC passes`);
+  // A CRC passes by chance with probability at most 10 * 2^-16 per detection (ten candidate
+  // frames with the search): about 1.5 expected in 10,000; 7 or more has probability < 0.1%.
+  assert.ok(crcPasses <= 6, `${crcPasses} chance CRC passes`);
   console.log(`  unmarked: ${ps.length} detections, 0 found, KS D = ${d.toFixed(4)}, min p = ${Math.min(...ps).toExponential(2)}, CRC chance passes ${crcPasses}`);
 });
 

@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import { createWatermarker } from '../dist/index.js';
+import { TILE } from '../dist/scheme.js';
 import { fromSharp } from '../bench/attacks.mjs';
 import { measureGeometry } from '../bench/geometry.mjs';
 import { PHOTOS_DIR, samplePhotos } from '../bench/photos.mjs';
@@ -45,8 +46,8 @@ test('the detector reports the transform: mirror, right-angle and small rotation
   const cropped = wm.detect(await fromSharp(raw().extract({ left: 200, top: 120, width: 1500, height: 1000 })));
   assert.is(cropped.payload, '0123456789abcdef');
   assert.ok(Math.abs(cropped.transform.scale - plain.scale) / plain.scale < 0.01, JSON.stringify(cropped.transform));
-  // a tile origin of the grid, 128 grid pixels apart: the crop offset modulo the tile period
-  const period = 128 * plain.scale;
+  // a tile origin of the grid, TILE * 8 grid pixels apart: the crop offset modulo the tile period
+  const period = TILE * 8 * plain.scale;
   for (const [i, off] of [[0, 200], [1, 120]]) {
     const d = ((cropped.transform.translation[i] + off - plain.translation[i]) % period + period) % period;
     assert.ok(Math.min(d, period - d) < 2, `axis ${i}: ${JSON.stringify(cropped.transform)}`);
