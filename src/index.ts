@@ -1,4 +1,4 @@
-export { createWatermarker } from './watermarker.js';
+export { createWatermarker, DEFAULT_THRESHOLD } from './watermarker.js';
 export type { Watermarker, WatermarkerOptions, DetectResult } from './watermarker.js';
 export type { Transform } from './transform.js';
 export type { RegionMap } from './regions.js';

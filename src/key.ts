@@ -1,4 +1,5 @@
 import { invalidParameter } from './args.js';
+import { ModelmarkError } from './errors.js';
 
 const SALT = new TextEncoder().encode('modelmark/v1 salt');
 
@@ -18,7 +19,7 @@ export async function deriveKey(key: unknown, info: string): Promise<Uint32Array
     throw invalidParameter('key', 'a non-empty string or byte array', key);
   }
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle) throw new Error('WebCrypto (crypto.subtle) is not available in this runtime; modelmark needs it to derive keys.');
+  if (!subtle) throw new ModelmarkError('ERR_NO_WEBCRYPTO', 'WebCrypto (crypto.subtle) is not available in this runtime; modelmark needs it to derive keys (Node 20+, browsers in a secure context, workers).');
   const base = await subtle.importKey('raw', bytes, 'HKDF', false, ['deriveBits']);
   const bits = await subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: SALT, info: new TextEncoder().encode(info) }, base, 256);
   return new Uint32Array(bits);

@@ -10,6 +10,9 @@ import { combinedPValue, normalUpperTail } from './stats.js';
 import { Arena, init } from './wasm.js';
 import { informedGains } from './informed.js';
 
+/** The p-value a mark must beat to be `found` unless `threshold` says otherwise. */
+export const DEFAULT_THRESHOLD = 1e-6;
+
 /** Options of {@link createWatermarker}. */
 export interface WatermarkerOptions {
   /** Secret key: any non-empty string or bytes. Different keys give independent marks. */
@@ -78,7 +81,7 @@ export interface Watermarker {
 export async function createWatermarker(options: WatermarkerOptions): Promise<Watermarker> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object with a key', options);
   const strength = numberIn('options.strength', options.strength, 0.25, 4, 1);
-  const threshold = numberIn('options.threshold', options.threshold, Number.MIN_VALUE, 0.5, 1e-6);
+  const threshold = numberIn('options.threshold', options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
   const words = await deriveKey(options.key, 'modelmark classical tile v1');
   const k = await init(options.module);

@@ -105,4 +105,22 @@ test('convolutional code + soft Viterbi corrects scattered errors and the CRC ca
   assert.ok(passes <= 2, `${passes} CRC passes on noise`);
 });
 
+test('a pre-compiled WebAssembly.Module from modelmark/modelmark.wasm drives the API (the Workers path)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { init, createWatermarker } from 'modelmark';
+    const url = new URL(import.meta.resolve('modelmark/modelmark.wasm'));
+    const module = await WebAssembly.compile(readFileSync(url));
+    const k = await init(module);
+    const wm = await createWatermarker({ key: 'k', module });
+    const data = new Uint8Array(256 * 256 * 3).map((_, i) => (i * 7919) % 251);
+    const r = wm.detect(wm.embed({ width: 256, height: 256, data }, 'abc'));
+    console.log(JSON.stringify({ exports: typeof k.alloc, payload: r.payload }));
+  `;
+  const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+  assert.is(out.status, 0, out.stderr);
+  assert.equal(JSON.parse(out.stdout), { exports: 'function', payload: '0000000000000abc' });
+});
+
 test.run();

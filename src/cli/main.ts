@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelmarkError } from '../errors.js';
-import { createWatermarker, type Watermarker } from '../watermarker.js';
+import { createWatermarker, DEFAULT_THRESHOLD, type Watermarker } from '../watermarker.js';
 import { parsePayload, payloadHex } from '../payload.js';
 import { psnr } from '../metrics.js';
 
@@ -198,7 +198,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   if (values.json) {
     io.stdout.write(JSON.stringify({
       found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, transform: r.transform, regions: r.regions,
-      threshold: threshold ?? 1e-6, file: input, width: image.width, height: image.height, format: image.format,
+      threshold: threshold ?? DEFAULT_THRESHOLD, file: input, width: image.width, height: image.height, format: image.format,
     }) + '\n');
   } else if (r.found) {
     const t = r.transform;
@@ -206,7 +206,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
       ? `; found ${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)} degrees, aspect ${t.aspect.toFixed(3)}` : '';
     io.stdout.write(`found: payload ${r.payload} in ${input} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
   } else {
-    const why = r.pValue < (threshold ?? 1e-6) && !r.crcOk
+    const why = r.pValue < (threshold ?? DEFAULT_THRESHOLD) && !r.crcOk
       ? `a mark-like signal (p-value ${formatP(r.pValue)}) but its payload failed the CRC check`
       : `no mark of this key (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)})`;
     io.stdout.write(`not found: ${why} in ${input}\n`);
