@@ -114,7 +114,7 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
   const tmp = a.f32(Math.max(2 * N, 2 * N * N));
   k.fft2d(re, im, N, 0, tmp, Math.min(N, fh));
   k.mulConj(re, im, re, im, re, im, N * N);
-  k.whitenSpectrum(re, im, N, 4, 1 / 24, 0.3, tmp);
+  k.whitenSpectrum(re, im, N, 4, 1 / 24, 0.35, tmp);
   k.fft2d(re, im, N, 1, tmp, LAG_MAX + 2);
   const out = a.f32(PEAKS * 3);
   const n = k.lagPeaks(re, N, LAG_MIN, LAG_MAX, out, PEAKS);
@@ -239,7 +239,7 @@ export function analyseOnGrid(a: Arena, frame: number, fw: number, fh: number, a
 export function searchAndDespread(a: Arena, frame: number, fw: number, fh: number, layout: Layout, patterns: PilotPatterns) {
   const k = a.k;
   const white = a.f32(fw * fh);
-  k.whiten(frame, fw, fh, 4, 8, 1, white, a.f32(3 * fw * fh));
+  k.whiten(frame, fw, fh, 2, 4, 1, white, a.f32(3 * fw * fh));
   const mark = k.mark();
   const lattices = findLattices(a, white, fw, fh);
   k.release(mark);
