@@ -1,7 +1,6 @@
 // Where in an image the mark is: a coarse map of per-region scores, so a user can see which
 // part of a collage or a composite came from a protected image.
-import { convEncode, infoBits } from './payload.js';
-import { NB, NSYM, PILOT, PILOT_B, TILE, type Analysis, type Layout } from './scheme.js';
+import { NB, symbols, TILE, type Analysis, type Layout } from './scheme.js';
 import type { Transform } from './transform.js';
 import type { Arena } from './wasm.js';
 
@@ -29,10 +28,7 @@ export interface RegionMap {
 export function regionMap(a: Arena, an: Analysis, origin: [number, number], layout: Layout, payload: Uint8Array, transform: Transform, width: number, height: number): RegionMap {
   const k = a.k;
   const { g } = an;
-  const coded = convEncode(infoBits(payload));
-  const sym = new Float32Array(NSYM);
-  for (let i = 0; i < coded.length; i++) sym[i] = coded[i] ? 1 : -1;
-  sym[PILOT] = sym[PILOT_B] = 1;
+  const sym = symbols(payload);
   const n = g.bw * g.bh;
   const num = a.f32(n), den = a.f32(n);
   k.blockEvidence(an.coef, g.fw, g.bw, g.bh, an.band, NB, TILE, an.weight, a.put(layout.code), a.put(layout.sign), a.put(sym), num, den);

@@ -14,7 +14,7 @@
 import type { KernelExports } from './wasm.js';
 import { Arena } from './wasm.js';
 import type { CheckedImage } from './image.js';
-import { CODED_BITS } from './payload.js';
+import { CODED_BITS, convEncode, infoBits } from './payload.js';
 
 export const FRAME = 256;
 export const TILE = 8;
@@ -32,6 +32,15 @@ export const PILOT = CODED_BITS;
 export const PILOT_B = CODED_BITS + 1;
 export const NPSYM = 2;
 export const NSYM = CODED_BITS + NPSYM;
+
+/** The symbols a payload is embedded as: its coded bits as +-1, then both pilot halves +1. */
+export function symbols(payload: Uint8Array): Float32Array {
+  const coded = convEncode(infoBits(payload));
+  const sym = new Float32Array(NSYM);
+  for (let i = 0; i < coded.length; i++) sym[i] = coded[i] ? 1 : -1;
+  sym[PILOT] = sym[PILOT_B] = 1;
+  return sym;
+}
 
 /** Normalised pilot correlation (N(0, 1) without a mark) of both pilot halves or of B alone. */
 export function pilotScore(soft: ArrayLike<number>, energy: ArrayLike<number>, onlyB = false): number {
@@ -61,10 +70,14 @@ export interface Geometry extends Plane {
   sy: number;
 }
 
-/** The long side of the frame moves in steps of STEP frame pixels (one tile row of blocks). */
+/** The long side of the frame moves in steps of STEP frame pixels (two blocks). */
 const STEP = 16;
 
-function frameOf(width: number, height: number, long: number): Geometry {
+/** The frame's long side in STEPs before rounding: FRAME * aspect / STEP. */
+const longSteps = (width: number, height: number) => (FRAME * Math.max(width, height)) / Math.min(width, height) / STEP;
+
+function frameOf(width: number, height: number, steps: number): Geometry {
+  const long = Math.max(1, steps) * STEP;
   const fw = width >= height ? long : FRAME;
   const fh = width >= height ? FRAME : long;
   return { sx: width / fw, sy: height / fh, fw, fh, bw: fw >> 3, bh: fh >> 3 };
@@ -78,8 +91,7 @@ function frameOf(width: number, height: number, long: number): Geometry {
  * geometry(1920, 1080) // { fw: 448, fh: 256, sx: 4.2857, sy: 4.21875, ... }
  */
 export function geometry(width: number, height: number): Geometry {
-  const t = (FRAME * Math.max(width, height)) / Math.min(width, height) / STEP;
-  return frameOf(width, height, Math.max(1, Math.round(t)) * STEP);
+  return frameOf(width, height, Math.round(longSteps(width, height)));
 }
 
 /**
@@ -88,13 +100,10 @@ export function geometry(width: number, height: number): Geometry {
  * pixel on each axis) may have rounded the other way.
  */
 export function candidateGeometries(width: number, height: number): Geometry[] {
-  const t = (FRAME * Math.max(width, height)) / Math.min(width, height) / STEP;
+  const t = longSteps(width, height);
   const eps = t * (1 / Math.min(width, height) + 1 / Math.max(width, height));
-  const lo = Math.max(1, Math.round(t - eps)), hi = Math.max(1, Math.round(t + eps));
-  const main = Math.max(1, Math.round(t));
-  const out = [frameOf(width, height, main * STEP)];
-  for (const n of [lo, hi]) if (n !== main && !out.some((g) => g.fw === frameOf(width, height, n * STEP).fw && g.fh === frameOf(width, height, n * STEP).fh)) out.push(frameOf(width, height, n * STEP));
-  return out;
+  const steps = new Set([t, t - eps, t + eps].map((x) => Math.max(1, Math.round(x))));
+  return [...steps].map((n) => frameOf(width, height, n));
 }
 
 /** The keyed tile layout: per slot its symbol index and chip sign. */

@@ -7,14 +7,14 @@
 //    and the inverse transform gives an autocorrelation whose sharp peaks sit on the lattice of
 //    tile periods. The two peaks that best explain a lattice (v1, v2, v1 + v2, v1 - v2) give the
 //    linear part of the transform, up to the eight symmetries of a square lattice.
-// 2. Orientation and offset. For each of the eight symmetries the whitened frame is resampled so
-//    that tiles become upright 64 x 64 squares, folded onto one tile, and cross-correlated
-//    (FFT) with the spatial pattern of pilot half A. The best peak gives the symmetry and the
-//    tile origin.
+// 2. Orientation and offset. The whitened frame is resampled once so that tiles become upright
+//    64 x 64 squares and folded onto one tile, then cross-correlated (FFT) with the spatial
+//    pattern of pilot half A in each of the eight lattice symmetries. The best peak gives the
+//    symmetry and the tile origin.
 // 3. Decode. The luma frame is resampled onto the mark's own grid and decoded as usual; pilot
 //    half B, which took no part in the search, scores the result, so its score stays N(0, 1)
 //    under the null hypothesis.
-import { analysePlane, BAND, despread, NB, PILOT, TILE, type Analysis, type Layout } from './scheme.js';
+import { analysePlane, BAND, despread, NB, NSYM, PILOT, TILE, type Analysis, type Layout } from './scheme.js';
 import type { Arena } from './wasm.js';
 
 const N = 512; // autocorrelation size (frame planes are at most about 256 x 512)
@@ -51,18 +51,14 @@ export interface PilotPatterns {
 
 export function pilotPatterns(a: Arena, layout: Layout): PilotPatterns {
   const k = a.k;
+  // One tile of pilot half A's chips (everything else zero, mask 1), back to pixels.
   const base = a.f32(P * P);
   k.zero(base, P * P * 4);
-  const B = a.f32view(base, P * P);
-  for (let by = 0; by < TILE; by++) {
-    for (let bx = 0; bx < TILE; bx++) {
-      for (let j = 0; j < NB; j++) {
-        const s = (by * TILE + bx) * NB + j;
-        if (layout.code[s] !== PILOT) continue;
-        B[(by * 8 + (BAND[j] >> 3)) * P + bx * 8 + (BAND[j] & 7)] = layout.sign[s];
-      }
-    }
-  }
+  const sym = new Float32Array(NSYM);
+  sym[PILOT] = 1;
+  const ones = a.f32(TILE * TILE);
+  a.f32view(ones, TILE * TILE).fill(1);
+  k.spreadEmbed(base, P, TILE, TILE, a.put(BAND), NB, TILE, a.put(layout.code), a.put(layout.sign), a.put(sym), ones, 1);
   k.dct8x8(base, base, P, TILE, TILE, 1);
   const T = a.f32view(base, P * P).slice();
   let norm = 0;

@@ -1,8 +1,8 @@
 import { invalidParameter, numberIn } from './args.js';
 import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
 import { deriveKey } from './key.js';
-import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
-import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, NSYM, PILOT, PILOT_B, pilotScore, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
+import { checkInfo, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
+import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, PILOT, pilotScore, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
 import { orientations, pilotPatterns, searchAndDespread, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
@@ -92,10 +92,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
 
   function embed<T extends Image>(image: T, payload: Payload): T & { channels: 1 | 3 | 4 } {
     const img = checkImage(image, 'image', maxPixels);
-    const coded = convEncode(infoBits(parsePayload(payload)));
-    const sym = new Float32Array(NSYM);
-    for (let i = 0; i < coded.length; i++) sym[i] = coded[i] ? 1 : -1;
-    sym[PILOT] = sym[PILOT_B] = 1;
+    const sym = symbols(parsePayload(payload));
     const a = new Arena(k);
     try {
       const pix = a.put(img.data);
