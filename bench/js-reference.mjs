@@ -31,11 +31,7 @@ import { checkImage, DEFAULT_MAX_PIXELS } from '../dist/image.js';
 import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi } from '../dist/payload.js';
 import { BAND, BASE_AMPLITUDE, candidateGeometries, geometry, MASK, NB, NPILOT, NPSYM, NSLOTS, NSYM, PILOT, PILOT_B, pilotScore, TILE } from '../dist/scheme.js';
 import { combinedPValue, normalUpperTail } from '../dist/stats.js';
-
-// Informed-embedding constants of src/informed.ts (not exported there).
-const LAMBDA = 1;
-const G_MIN = 0.5;
-const G_MAX = 3;
+import { LAMBDA, G_MIN, G_MAX } from '../dist/informed.js';
 
 /** The orthonormal 8x8 DCT matrix C[u][k], row-major, as Float64Array(64). */
 const C = (() => {

@@ -6,9 +6,10 @@
 import { despread, NB, NSLOTS, NSYM, TILE, type Analysis, type Layout } from './scheme.js';
 import type { Arena } from './wasm.js';
 
-const LAMBDA = 1;
-const G_MIN = 0.5;
-const G_MAX = 3;
+/** Informed-gain constants, shared with the plain-JS reference (bench/js-reference.mjs). */
+export const LAMBDA = 1;
+export const G_MIN = 0.5;
+export const G_MAX = 3;
 
 /**
  * Scale the symbols at `symp` (f32[NSYM], +-1) in place by their informed gains. `wm` is a
