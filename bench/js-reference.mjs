@@ -29,7 +29,7 @@ import * as ref from '../test/ref.mjs';
 import { deriveKey } from '../dist/key.js';
 import { checkImage, DEFAULT_MAX_PIXELS } from '../dist/image.js';
 import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi } from '../dist/payload.js';
-import { BAND, BASE_AMPLITUDE, candidateGeometries, geometry, MASK, NB, NPILOT, NPSYM, NSLOTS, NSYM, PILOT, PILOT_B, pilotScore, TILE } from '../dist/scheme.js';
+import { BAND, BASE_AMPLITUDE, candidateGeometries, geometry, MASK, NB, NPILOT, NPSYM, NSLOTS, NSYM, PILOT, PILOT_B, PILOT_B2, pilotScore, TILE } from '../dist/scheme.js';
 import { combinedPValue, normalUpperTail } from '../dist/stats.js';
 import { LAMBDA, G_MIN, G_MAX } from '../dist/informed.js';
 
@@ -131,7 +131,7 @@ export async function createJsWatermarker(options) {
     const coded = convEncode(infoBits(parsePayload(payload)));
     const sym = new Float64Array(NSYM);
     for (let i = 0; i < coded.length; i++) sym[i] = coded[i] ? 1 : -1;
-    sym[PILOT] = sym[PILOT_B] = 1;
+    sym[PILOT] = sym[PILOT_B] = sym[PILOT_B2] = 1;
     const g = geometry(img.width, img.height);
     const an = analyse(img, g);
     informedGains(an, sym);

@@ -22,7 +22,7 @@ export const TILE = 8;
 export const BAND = Int32Array.from([1, 8, 9, 2, 16, 10, 17, 18, 3, 24, 11, 25, 19, 26, 4, 32]);
 export const NB = BAND.length;
 export const NSLOTS = TILE * TILE * NB;
-export const NPILOT = NSLOTS / 8;
+export const NPILOT = (3 * NSLOTS) / 16;
 /**
  * Symbols: the coded bits, then two pilot halves. Pilot A synchronises (the geometric search
  * picks the transform that maximises it); pilot B then scores the chosen transform, so its score
@@ -30,7 +30,8 @@ export const NPILOT = NSLOTS / 8;
  */
 export const PILOT = CODED_BITS;
 export const PILOT_B = CODED_BITS + 1;
-export const NPSYM = 2;
+export const PILOT_B2 = CODED_BITS + 2;
+export const NPSYM = 3;
 export const NSYM = CODED_BITS + NPSYM;
 
 /** The symbols a payload is embedded as: its coded bits as +-1, then both pilot halves +1. */
@@ -38,14 +39,14 @@ export function symbols(payload: Uint8Array): Float32Array {
   const coded = convEncode(infoBits(payload));
   const sym = new Float32Array(NSYM);
   for (let i = 0; i < coded.length; i++) sym[i] = coded[i] ? 1 : -1;
-  sym[PILOT] = sym[PILOT_B] = 1;
+  sym[PILOT] = sym[PILOT_B] = sym[PILOT_B2] = 1;
   return sym;
 }
 
 /** Normalised pilot correlation (N(0, 1) without a mark) of both pilot halves or of B alone. */
 export function pilotScore(soft: ArrayLike<number>, energy: ArrayLike<number>, onlyB = false): number {
-  const s = onlyB ? soft[PILOT_B] : soft[PILOT] + soft[PILOT_B];
-  const e = onlyB ? energy[PILOT_B] : energy[PILOT] + energy[PILOT_B];
+  const s = soft[PILOT_B] + soft[PILOT_B2] + (onlyB ? 0 : soft[PILOT]);
+  const e = energy[PILOT_B] + energy[PILOT_B2] + (onlyB ? 0 : energy[PILOT]);
   return e > 0 ? s / Math.sqrt(e) : 0;
 }
 
@@ -149,6 +150,25 @@ export function lumaFrame(a: Arena, img: CheckedImage, pix: number, g: Geometry)
     k.areaResize(y, w, h, frame, g.fw, g.fh, g.sx, g.sy, tmp);
   }
   return frame;
+}
+
+/** A luma frame of an image at some size, with its geometry. */
+export interface Framed {
+  frame: number;
+  g: Geometry;
+}
+
+/**
+ * The luma frame remade from the image at r times the size of `base` (never finer than the
+ * image's own pixels); `base` itself when that is within 10% of its size.
+ */
+export function reframe(a: Arena, img: CheckedImage, pix: number, base: Framed, r: number): Framed {
+  const { g } = base;
+  const rr = Math.min(r, Math.max(1, Math.min(img.width / g.fw, img.height / g.fh)));
+  if (Math.abs(Math.log(rr)) < 0.1) return base;
+  const fw = Math.round(g.fw * rr), fh = Math.round(g.fh * rr);
+  const g2: Geometry = { fw, fh, bw: fw >> 3, bh: fh >> 3, sx: img.width / fw, sy: img.height / fh };
+  return { frame: lumaFrame(a, img, pix, g2), g: g2 };
 }
 
 /** Transform a luma plane in place (8x8 DCT) and model each block: mask and detector weights. */

@@ -14,7 +14,7 @@
 // 3. Decode. The luma frame is resampled onto the mark's own grid and decoded as usual; pilot
 //    half B, which took no part in the search, scores the result, so its score stays N(0, 1)
 //    under the null hypothesis.
-import { analysePlane, BAND, despread, NB, NSYM, PILOT, TILE, type Analysis, type Layout } from './scheme.js';
+import { analysePlane, BAND, NB, NSYM, PILOT, TILE, type Analysis, type Framed, type Layout } from './scheme.js';
 import type { Arena } from './wasm.js';
 
 const N = 512; // autocorrelation size (frame planes are at most about 256 x 512)
@@ -181,7 +181,7 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
   const fr = a.f32(P * P), fi = a.f32(P * P), cr = a.f32(P * P), ci = a.f32(P * P);
   const mark = k.mark();
   const plane = a.f32(wa * ha);
-  k.affineSample(white, fw, fh, plane, wa, ha, m.m00, m.m01, m.m10, m.m11,
+  k.affineSampleCubic(white, fw, fh, plane, wa, ha, m.m00, m.m01, m.m10, m.m11,
     m.m00 * box.umin + m.m01 * box.vmin, m.m10 * box.umin + m.m11 * box.vmin);
   k.foldSpatial(plane, wa, ha, P, fr);
   k.release(mark);
@@ -227,29 +227,65 @@ export function analyseOnGrid(a: Arena, frame: number, fw: number, fh: number, a
   const tx = affine.tx + affine.m00 * su + affine.m01 * sv, ty = affine.ty + affine.m10 * su + affine.m11 * sv;
   const wd = Math.min(2048, Math.ceil((box.umax - su) / 8) * 8), hd = Math.min(2048, Math.ceil((box.vmax - sv) / 8) * 8);
   const plane = a.f32(wd * hd);
-  a.k.affineSample(frame, fw, fh, plane, wd, hd, affine.m00, affine.m01, affine.m10, affine.m11, tx, ty);
+  a.k.affineSampleCubic(frame, fw, fh, plane, wd, hd, affine.m00, affine.m01, affine.m10, affine.m11, tx, ty);
   return { ...analysePlane(a, plane, { fw: wd, fh: hd, bw: wd >> 3, bh: hd >> 3 }), origin: [su, sv] };
 }
 
-/** The whole search on a luma frame: lattice, orientation and offset, then despread. */
-export function searchAndDespread(a: Arena, frame: number, fw: number, fh: number, layout: Layout, patterns: PilotPatterns) {
+/** Lattice candidates tried by the search, each a multiple comparison (see watermarker.ts). */
+export const SEARCH_LATTICES = 4;
+
+/** Lattice scales (frame pixels per grid pixel) above which the search remakes the frame. */
+const REFRAME_MIN = 1.5;
+
+/** One candidate grid: the affine map from the mark's grid to `g`'s frame pixels. */
+export interface GridCandidate extends Framed {
+  affine: Affine;
+  corr: number;
+  lattice: number;
+}
+
+/**
+ * The search on a luma frame: lattice candidates, each with its orientation and offset from
+ * pilot half A, ordered by that correlation (best first). The caller decodes them in this order.
+ *
+ * A lattice also gives the scale s of the mark's grid in frame pixels. Where s is far from 1
+ * (crops are enlarged to the frame size; added borders and stretches shrink the content), the
+ * orientation search and the decode run on a frame remade at 1/s times the size by `reframe`, from
+ * the image itself: the grid then maps about one to one onto frame pixels, so the resampling
+ * neither aliases the image's fine texture into the mark's band (a grid coarser than the frame)
+ * nor throws away detail the image had (a grid finer than the frame).
+ */
+export function searchGrids(a: Arena, base: Framed, patterns: PilotPatterns, reframe: (r: number) => Framed, max = SEARCH_LATTICES): GridCandidate[] {
   const k = a.k;
-  const white = a.f32(fw * fh);
-  k.whiten(frame, fw, fh, 2, 4, 1, white, a.f32(3 * fw * fh));
-  const mark = k.mark();
-  const lattices = findLattices(a, white, fw, fh);
-  k.release(mark);
-  // The lattice candidates are ranked by how well pilot half A then lines up, never by half B.
-  let grid: { affine: Affine; corr: number } | undefined;
-  let lattice = 0;
-  for (const l of lattices) {
+  const { fw, fh } = base.g;
+  const whiten = (f: Framed) => {
+    const white = a.f32(f.g.fw * f.g.fh);
     const mk = k.mark();
-    const g = locateGrid(a, white, fw, fh, l.v1, l.v2, patterns);
+    k.whiten(f.frame, f.g.fw, f.g.fh, 2, 4, 1, white, a.f32(3 * f.g.fw * f.g.fh));
     k.release(mk);
-    if (g && (!grid || g.corr > grid.corr)) { grid = g; lattice = l.score; }
+    return white;
+  };
+  const white = whiten(base);
+  const mk = k.mark();
+  const lattices = findLattices(a, white, fw, fh, max);
+  k.release(mk);
+  const grids: GridCandidate[] = [];
+  for (const l of lattices) {
+    const s = Math.sqrt(Math.abs(l.v1[0] * l.v2[1] - l.v1[1] * l.v2[0])) / P;
+    let f = base, w = white, v1 = l.v1, v2 = l.v2;
+    if (s > REFRAME_MIN && s > 32 / Math.min(fw, fh)) {
+      f = reframe(1 / s);
+      if (f !== base) {
+        w = whiten(f);
+        const rx = f.g.fw / fw, ry = f.g.fh / fh;
+        v1 = [l.v1[0] * rx, l.v1[1] * ry];
+        v2 = [l.v2[0] * rx, l.v2[1] * ry];
+      }
+    }
+    const mk2 = k.mark();
+    const g = locateGrid(a, w, f.g.fw, f.g.fh, v1, v2, patterns);
+    k.release(mk2);
+    if (g) grids.push({ ...g, ...f, lattice: l.score });
   }
-  if (!grid) return undefined;
-  const an = analyseOnGrid(a, frame, fw, fh, grid.affine);
-  const { soft, energy } = despread(a, an, layout);
-  return { soft, energy, an, affine: grid.affine, lattice, corr: grid.corr };
+  return grids.sort((p, q) => q.corr - p.corr);
 }

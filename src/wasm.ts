@@ -33,6 +33,7 @@ export interface KernelExports {
   boxBlur(src: number, w: number, h: number, r: number, dst: number, tmp: number): void;
   whiten(src: number, w: number, h: number, r1: number, r2: number, c: number, dst: number, tmp: number): void;
   affineSample(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
+  affineSampleCubic(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
   foldSpatial(src: number, w: number, h: number, p: number, dst: number): void;
   whitenSpectrum(re: number, im: number, n: number, r: number, fmin: number, fmax: number, tmp: number): void;
   lagPeaks(src: number, n: number, rmin: number, rmax: number, out: number, max: number): number;

@@ -2,8 +2,8 @@ import { invalidParameter, numberIn } from './args.js';
 import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
 import { deriveKey } from './key.js';
 import { checkInfo, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
-import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, PILOT, pilotScore, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
-import { orientations, pilotPatterns, searchAndDespread, type Affine, type PilotPatterns, type Vec } from './sync.js';
+import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
+import { analyseOnGrid, orientations, pilotPatterns, SEARCH_LATTICES, searchGrids, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
 import { combinedPValue, normalUpperTail } from './stats.js';
@@ -129,7 +129,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // accounts for: the p-value stays uniform (measured in the tests).
     const frames = candidateGeometries(img.width, img.height);
     const turns = search ? orientations(frames[0].fw, frames[0].fh) : [];
-    const m = frames.length + turns.length + (search ? 1 : 0);
+    const m = frames.length + turns.length + (search ? SEARCH_LATTICES : 0);
     let result: DetectResult | undefined;
     try {
       const pix = a.put(img.data);
@@ -169,14 +169,19 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         a.k.release(mk);
         if (r) result = r;
       }
-      // The lattice search: pilot half A steered it, so only half B scores it.
+      // The lattice search: pilot half A steered it, so only half B scores it. Each lattice
+      // candidate is decoded in turn and the first whose CRC holds wins.
       if (search && !result!.crcOk) {
         const g = frames[0];
         patterns ??= pilotPatterns(a, layout);
-        const s = searchAndDespread(a, frame0, g.fw, g.fh, layout, patterns);
-        if (s) {
-          const r = attempt(s.an, s.an.origin, g, s.affine, true, false);
-          if (r) result = r;
+        // A frame remade from the image at another size (not larger than the image allows).
+        const base = { frame: frame0, g };
+        for (const s of searchGrids(a, base, patterns, (r) => reframe(a, img, pix, base, r))) {
+          const mk = a.k.mark();
+          const an = analyseOnGrid(a, s.frame, s.g.fw, s.g.fh, s.affine);
+          const r = attempt(an, an.origin, s.g, s.affine, true, false);
+          a.k.release(mk);
+          if (r) { result = r; break; }
         }
       }
     } finally {

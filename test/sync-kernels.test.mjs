@@ -79,6 +79,42 @@ test('affineSample: identity copies, a half-pixel shift averages neighbours, out
   });
 });
 
+/** Plain-JS Catmull-Rom affine sampler (edges clamped, 0 outside), the reference for the kernel. */
+function cubicRef(src, sw, sh, dw, dh, [m00, m01, m10, m11, tx, ty]) {
+  const w = (t) => [0.5 * t * (t * (2 - t) - 1), 0.5 * (t * t * (3 * t - 5) + 2), 0.5 * t * (t * (4 - 3 * t) + 1), 0.5 * t * t * (t - 1)];
+  const at = (x, y) => src[Math.min(sh - 1, Math.max(0, y)) * sw + Math.min(sw - 1, Math.max(0, x))];
+  const out = new Float64Array(dw * dh);
+  for (let y = 0; y < dh; y++) {
+    for (let x = 0; x < dw; x++) {
+      const sx = m00 * x + m01 * y + tx, sy = m10 * x + m11 * y + ty;
+      if (sx < 0 || sy < 0 || sx > sw - 1 || sy > sh - 1) continue;
+      const x0 = Math.floor(sx), y0 = Math.floor(sy), wx = w(sx - x0), wy = w(sy - y0);
+      let v = 0;
+      for (let j = 0; j < 4; j++) for (let i = 0; i < 4; i++) v += wy[j] * wx[i] * at(x0 - 1 + i, y0 - 1 + j);
+      out[y * dw + x] = v;
+    }
+  }
+  return out;
+}
+
+test('affineSampleCubic matches the plain-JS Catmull-Rom reference (interior and clamped edges); integer positions copy', () => {
+  const w = 37, h = 29, src = randomPlane(w * h);
+  withArena((a) => {
+    const s = a.put(src), d = a.f32(40 * 36);
+    for (const m of [[1, 0, 0, 1, 0, 0], [0.93, 0.21, -0.19, 1.07, 0.37, -1.2], [1.6, -0.4, 0.5, 1.3, -3.1, 2.7], [-0.8123, 0.1137, 0.2031, 0.9071, 35.63, 0.4519]]) {
+      const inside = k.affineSampleCubic(s, w, h, d, 40, 36, ...m);
+      const want = cubicRef(src, w, h, 40, 36, m);
+      // The kernel steps its source coordinates in f32 (about 1e-5 px of drift over a row), so
+      // values up to 255 can differ by a few thousandths.
+      const diff = maxDiff(a.f32view(d, 40 * 36), want);
+      assert.ok(diff < 1e-2, `matrix ${m}: max difference ${diff}`);
+      assert.ok(inside > 0);
+    }
+    k.affineSampleCubic(s, w, h, d, w, h, 1, 0, 0, 1, 0, 0);
+    assert.ok(maxDiff(a.f32view(d, w * h), src) < 1e-6);
+  });
+});
+
 test('foldSpatial sums a plane modulo the period; orient gives the eight right-angle views', () => {
   const w = 21, h = 13, p = 8, src = randomPlane(w * h);
   const want = new Float64Array(p * p);
