@@ -1,8 +1,8 @@
 // Rebuild (npm run build) when the build outputs are missing or older than their sources.
 // Shared by scripts/test.mjs (npm test) and scripts/ensure-built.mjs (npm run demo, bench, ...).
 //
-// Outputs: build/modelmark.wasm and dist/index.js. Sources: every file under assembly/ and src/
-// (except src/generated/, which the build itself writes), plus the compiler configurations.
+// Outputs: build/modelmark.wasm and dist/index.js. Sources: every file under assembly/, src/ and
+// plugins/ (except src/generated/, which the build itself writes), plus the compiler configurations.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const OUTPUTS = ['build/modelmark.wasm', 'dist/index.js'];
-const SOURCE_DIRS = ['assembly', 'src'];
-const SOURCE_FILES = ['asconfig.json', 'tsconfig.json', 'package.json'];
+const SOURCE_DIRS = ['assembly', 'src', 'plugins'];
+const SOURCE_FILES = ['asconfig.json', 'tsconfig.json', 'tsconfig.plugins.json', 'package.json'];
 const IGNORED = [join('src', 'generated')];
 
 /** Newest modification time under `dir` (recursive), with the file it belongs to. */

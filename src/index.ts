@@ -9,3 +9,4 @@ export type { Image, PixelData } from './image.js';
 export { parsePayload, payloadHex } from './payload.js';
 export type { Payload } from './payload.js';
 export { ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError, WasmError } from './errors.js';
+export { invalidParameter } from './args.js';

@@ -1,0 +1,55 @@
+// Shared by every plug-in: the options a host passes (key, payload, strength, ...) and one cached
+// watermarker per key and settings, so a filter that runs on every frame or file derives its key
+// (HKDF) and loads the kernels once.
+import { createWatermarker, invalidParameter, parsePayload, type Payload, type Watermarker, type WatermarkerOptions } from 'modelmark';
+
+/** Options of every plug-in that embeds: the watermarker's options plus the payload. */
+export interface EmbedOptions extends WatermarkerOptions {
+  /** 64 bits to embed: bigint, 16 hex digits or 8 bytes. */
+  payload: Payload;
+}
+
+const cache = new Map<string, Promise<Watermarker>>();
+const MAX_CACHED = 16;
+
+function cacheKey(o: WatermarkerOptions): string | undefined {
+  if (o.module !== undefined) return undefined; // a caller-supplied module: no sharing
+  const key = typeof o.key === 'string' ? `s:${o.key}` : o.key instanceof Uint8Array ? `b:${Array.from(o.key, (b) => b.toString(16).padStart(2, '0')).join('')}` : undefined;
+  if (key === undefined) return undefined; // let createWatermarker report the bad key
+  return [key, o.strength, o.threshold, o.maxPixels, o.search].join('|');
+}
+
+/**
+ * The watermarker for these options, created once per key and settings (at most 16 kept).
+ * @example
+ * const wm = await watermarkerFor({ key: 'secret', strength: 1 });
+ */
+export function watermarkerFor(options: WatermarkerOptions): Promise<Watermarker> {
+  if (typeof options !== 'object' || options === null) {
+    return Promise.reject(invalidParameter('options', 'an object with a key', options));
+  }
+  const id = cacheKey(options);
+  if (id === undefined) return createWatermarker(options);
+  let wm = cache.get(id);
+  if (!wm) {
+    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+    wm = createWatermarker(options);
+    cache.set(id, wm);
+    wm.catch(() => cache.delete(id));
+  }
+  return wm;
+}
+
+/**
+ * Check an embedding plug-in's options before any pixels move: a bad payload fails here, with
+ * the parameter named, rather than after a decode.
+ * @example
+ * const { wm, payload } = await embedSetup({ key: 'secret', payload: 'c0ffee0000000001' });
+ */
+export async function embedSetup(options: EmbedOptions): Promise<{ wm: Watermarker; payload: Payload }> {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidParameter('options', 'an object { key, payload, strength? }', options);
+  }
+  parsePayload(options.payload);
+  return { wm: await watermarkerFor(options), payload: options.payload };
+}
