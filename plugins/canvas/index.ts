@@ -1,0 +1,135 @@
+// modelmark/canvas: watermark and detect ImageData and 2D canvases. Works wherever a 2D canvas
+// does: browser pages (HTMLCanvasElement), Web Workers (OffscreenCanvas) and Node with
+// @napi-rs/canvas (its ImageData has the same { width, height, data } shape). No Node built-ins.
+import { invalidParameter, type DetectResult, type WatermarkerOptions } from 'modelmark';
+import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
+
+export type { EmbedOptions } from '../shared/options.js';
+
+/**
+ * Anything shaped like ImageData: the DOM's ImageData, @napi-rs/canvas's ImageData, or a plain
+ * `{ width, height, data }` of RGBA bytes (4 bytes a pixel, rows top to bottom).
+ */
+export interface ImageDataLike {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8ClampedArray | Uint8Array;
+}
+
+/** The part of a 2D context this plug-in uses (DOM, OffscreenCanvas and @napi-rs/canvas alike). */
+export interface Context2DLike {
+  getImageData(sx: number, sy: number, sw: number, sh: number): ImageDataLike;
+  putImageData(imageData: any, dx: number, dy: number): void;
+}
+
+/** A canvas with a 2D context: HTMLCanvasElement, OffscreenCanvas or an @napi-rs/canvas Canvas. */
+export interface CanvasLike {
+  readonly width: number;
+  readonly height: number;
+  getContext(contextId: '2d', options?: any): unknown;
+}
+
+/**
+ * Check an ImageData-like argument and view it as a core RGBA image (no copy), with argument
+ * errors naming `name`.
+ * @example
+ * const image = rgbaImage(ctx.getImageData(0, 0, 640, 480)); // { width, height, channels: 4, data }
+ */
+export function rgbaImage(imageData: unknown, name = 'imageData'): { width: number; height: number; channels: 4; data: Uint8ClampedArray | Uint8Array } {
+  if (typeof imageData !== 'object' || imageData === null) {
+    throw invalidParameter(name, 'an ImageData or { width, height, data } of RGBA bytes', imageData);
+  }
+  const { width, height, data } = imageData as ImageDataLike;
+  if (!Number.isInteger(width) || width <= 0) throw invalidParameter(`${name}.width`, 'a positive integer', width);
+  if (!Number.isInteger(height) || height <= 0) throw invalidParameter(`${name}.height`, 'a positive integer', height);
+  if (!(data instanceof Uint8ClampedArray || data instanceof Uint8Array)) {
+    // Another realm's typed array (an iframe, a vm context) still has the right shape.
+    const tag = Object.prototype.toString.call(data);
+    if (tag !== '[object Uint8ClampedArray]' && tag !== '[object Uint8Array]') {
+      throw invalidParameter(`${name}.data`, 'a Uint8ClampedArray of RGBA bytes', data);
+    }
+  }
+  if (data.length !== width * height * 4) {
+    throw invalidParameter(`${name}.data`, `${width * height * 4} bytes (${width} x ${height} RGBA)`, data);
+  }
+  return { width, height, channels: 4, data };
+}
+
+/**
+ * Watermark an ImageData IN PLACE: its `data` is overwritten with the marked pixels, and the
+ * same ImageData is returned (handy for chaining into `putImageData`). Alpha is untouched; the
+ * mark lives in the colour channels. Validates the payload before touching any pixel.
+ *
+ * Note: a canvas stores premultiplied alpha, so on semi-transparent pixels a
+ * `putImageData`/`getImageData` round trip may lose some of the mark; opaque images are exact.
+ * @example
+ * import { watermarkImageData } from 'modelmark/canvas';
+ * const ctx = canvas.getContext('2d');
+ * const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
+ * await watermarkImageData(imageData, { key: 'my secret', payload: 'c0ffee0000000001' });
+ * ctx.putImageData(imageData, 0, 0);
+ */
+export async function watermarkImageData<T extends ImageDataLike>(imageData: T, options: EmbedOptions): Promise<T> {
+  const image = rgbaImage(imageData);
+  const { wm, payload } = await embedSetup(options);
+  const marked = wm.embed(image, payload);
+  image.data.set(marked.data);
+  return imageData;
+}
+
+/**
+ * Look for the key's mark in an ImageData (blind: no original needed). Returns the core's
+ * DetectResult: `{ found, payload, pValue, score, crcOk, transform, regions }`.
+ * @example
+ * import { detectImageData } from 'modelmark/canvas';
+ * const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
+ * const { found, payload, pValue } = await detectImageData(imageData, { key: 'my secret' });
+ */
+export async function detectImageData(imageData: ImageDataLike, options: WatermarkerOptions): Promise<DetectResult> {
+  const image = rgbaImage(imageData);
+  const wm = await watermarkerFor(options);
+  return wm.detect(image);
+}
+
+function context2d(canvas: unknown, name: string): Context2DLike {
+  if (typeof canvas !== 'object' || canvas === null || typeof (canvas as CanvasLike).getContext !== 'function') {
+    throw invalidParameter(name, 'an HTMLCanvasElement, OffscreenCanvas or @napi-rs/canvas Canvas', canvas);
+  }
+  const ctx = (canvas as CanvasLike).getContext('2d') as Context2DLike | null;
+  if (!ctx || typeof ctx.getImageData !== 'function' || typeof ctx.putImageData !== 'function') {
+    throw invalidParameter(name, 'a canvas with a 2D context (this one has another context or none)', canvas);
+  }
+  return ctx;
+}
+
+/**
+ * Watermark a canvas in place: reads its pixels through the 2D context, marks them and writes
+ * them back. Works with HTMLCanvasElement, OffscreenCanvas (also inside a Web Worker) and
+ * @napi-rs/canvas in Node. Returns the canvas.
+ * @example
+ * import { watermarkCanvas } from 'modelmark/canvas';
+ * ctx.drawImage(photo, 0, 0);
+ * await watermarkCanvas(canvas, { key: 'my secret', payload: 0xc0ffee0000000001n });
+ * const blob = await canvas.convertToBlob({ type: 'image/png' }); // OffscreenCanvas
+ */
+export async function watermarkCanvas<C extends CanvasLike>(canvas: C, options: EmbedOptions): Promise<C> {
+  const ctx = context2d(canvas, 'canvas');
+  const { wm, payload } = await embedSetup(options); // a bad payload fails before any readback
+  const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const image = rgbaImage(imageData, 'canvas');
+  image.data.set(wm.embed(image, payload).data);
+  ctx.putImageData(imageData, 0, 0);
+  return canvas;
+}
+
+/**
+ * Look for the key's mark in what a canvas shows (its whole 2D surface).
+ * @example
+ * import { detectCanvas } from 'modelmark/canvas';
+ * const { found, payload } = await detectCanvas(canvas, { key: 'my secret' });
+ */
+export async function detectCanvas(canvas: CanvasLike, options: WatermarkerOptions): Promise<DetectResult> {
+  const ctx = context2d(canvas, 'canvas');
+  const wm = await watermarkerFor(options);
+  return wm.detect(rgbaImage(ctx.getImageData(0, 0, canvas.width, canvas.height), 'canvas'));
+}

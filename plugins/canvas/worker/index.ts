@@ -1,0 +1,230 @@
+// modelmark/canvas/worker: run embedding and detection in a Web Worker so the UI thread stays
+// free. Two halves in one module:
+//
+//  - the client, createWatermarkWorker(), used on the page: promise-based embed/detect that post
+//    requests (with ids) to the worker, transferring the pixel buffers rather than copying them;
+//  - the worker side, serveWatermarkWorker(), which a worker script calls once to answer those
+//    requests (the package ships such a script as ./entry.js next to this module).
+//
+// Building the worker with a bundler: write a two-line worker module of your own,
+//
+//     // watermark.worker.ts
+//     import { serveWatermarkWorker } from 'modelmark/canvas/worker';
+//     serveWatermarkWorker();
+//
+// and hand the client a Worker built from it with the pattern every modern bundler (Vite,
+// webpack 5, Parcel, Rollup with @web/rollup-plugin-import-meta-assets, esbuild with a worker
+// plug-in) recognises and emits as a separate chunk:
+//
+//     const client = createWatermarkWorker(
+//       new Worker(new URL('./watermark.worker.ts', import.meta.url), { type: 'module' }));
+//
+// Without an argument, createWatermarkWorker() starts the bundled entry with that same pattern
+// (new URL('./entry.js', import.meta.url)), which works unbundled and with Vite and webpack 5.
+import { DecodeError, FileError, ImageSizeError, InvalidArgumentError, ModelmarkError, WasmError, invalidParameter, type DetectResult, type WatermarkerOptions } from 'modelmark';
+import { detectImageData, rgbaImage, watermarkImageData, type ImageDataLike } from '../index.js';
+import type { EmbedOptions } from '../../shared/options.js';
+
+/** Per-call options of the client. */
+export interface TransferOptions {
+  /**
+   * Transfer the pixel buffer to the worker instead of copying it: the ImageData you pass is
+   * left empty (detached). Default: true for embed (use the returned ImageData), false for detect.
+   */
+  transfer?: boolean;
+}
+
+/** The page-side handle on a watermark worker. */
+export interface WatermarkWorkerClient {
+  /**
+   * Mark a copy of `imageData` in the worker and resolve to a new ImageData (a plain
+   * `{ width, height, data }` where ImageData does not exist).
+   */
+  embed<T extends ImageDataLike>(imageData: T, options: EmbedOptions, call?: TransferOptions): Promise<T>;
+  /** Detect in the worker; resolves to the core's DetectResult. */
+  detect(imageData: ImageDataLike, options: WatermarkerOptions, call?: TransferOptions): Promise<DetectResult>;
+  /** Stop the worker; pending calls reject with code ERR_WORKER_TERMINATED. */
+  terminate(): void;
+}
+
+/** The part of a Worker (page side) or a worker's global scope (worker side) used here. */
+export interface WorkerPort {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
+  removeEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
+}
+
+type Op = 'embed' | 'detect';
+interface Request { __modelmark: 1; id: number; op: Op; width: number; height: number; data: Uint8ClampedArray | Uint8Array; options: WatermarkerOptions }
+interface SerializedError { name: string; code?: string; message: string }
+type Response =
+  | { __modelmark: 1; id: number; ok: true; data?: Uint8ClampedArray | Uint8Array; result?: DetectResult }
+  | { __modelmark: 1; id: number; ok: false; error: SerializedError };
+
+/** A buffer safe to transfer: the view must own its whole (non-shared) buffer, else copy it. */
+function transferable<D extends Uint8ClampedArray | Uint8Array>(data: D, transfer: boolean): { data: D; list: Transferable[] } {
+  if (!transfer) return { data, list: [] };
+  const owns = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+  const d = owns ? data : (data.slice() as D);
+  return { data: d, list: [d.buffer as ArrayBuffer] };
+}
+
+function serializeError(e: unknown): SerializedError {
+  if (e instanceof Error) return { name: e.name, code: (e as { code?: unknown }).code as string | undefined, message: e.message };
+  return { name: 'Error', message: String(e) };
+}
+
+/** Rebuild an error from the worker as the same class and code the core would have thrown. */
+function reviveError(s: SerializedError): Error {
+  switch (s.code) {
+    case 'ERR_INVALID_ARGUMENT': return new InvalidArgumentError(s.message);
+    case 'ERR_IMAGE_TOO_SMALL': case 'ERR_IMAGE_TOO_LARGE': return new ImageSizeError(s.code, s.message);
+    case 'ERR_DECODE': return new DecodeError(s.message);
+    case 'ERR_FILE': return new FileError(s.message);
+    case 'ERR_WASM': return new WasmError(s.message);
+    case undefined: { const e = new Error(s.message); e.name = s.name; return e; }
+    default: { const e = new ModelmarkError(s.code, s.message); e.name = s.name; return e; }
+  }
+}
+
+function isPort(x: unknown): x is WorkerPort {
+  return typeof x === 'object' && x !== null && typeof (x as WorkerPort).postMessage === 'function' && typeof (x as WorkerPort).addEventListener === 'function';
+}
+
+/**
+ * Start (or wrap) a watermark worker and get a promise-based client. Pass a Worker you built
+ * (recommended with bundlers, see the module comment), a URL of a worker script, or nothing to
+ * start the package's own entry (`./entry.js` beside this module, as an ES module worker).
+ * Errors thrown in the worker reject with the same class and `.code` (e.g. ERR_INVALID_ARGUMENT).
+ * @example
+ * import { createWatermarkWorker } from 'modelmark/canvas/worker';
+ * const client = createWatermarkWorker(new Worker(new URL('./watermark.worker.js', import.meta.url), { type: 'module' }));
+ * const marked = await client.embed(ctx.getImageData(0, 0, w, h), { key: 'my secret', payload: 'c0ffee0000000001' });
+ * ctx.putImageData(marked, 0, 0);
+ * const { found, payload } = await client.detect(marked, { key: 'my secret' });
+ */
+export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string | URL): WatermarkWorkerClient {
+  let worker: WorkerPort & { terminate?: () => void };
+  if (workerOrUrl === undefined) {
+    worker = new Worker(new URL('./entry.js', import.meta.url), { type: 'module' });
+  } else if (typeof workerOrUrl === 'string' || workerOrUrl instanceof URL) {
+    worker = new Worker(workerOrUrl, { type: 'module' });
+  } else if (isPort(workerOrUrl)) {
+    worker = workerOrUrl;
+  } else {
+    throw invalidParameter('workerOrUrl', 'a Worker, a worker script URL or nothing', workerOrUrl);
+  }
+
+  let nextId = 1;
+  let closed: ModelmarkError | undefined;
+  const pending = new Map<number, { resolve: (r: Response & { ok: true }) => void; reject: (e: Error) => void }>();
+  const failAll = (e: ModelmarkError) => { for (const p of pending.values()) p.reject(e); pending.clear(); };
+
+  const onMessage = (event: MessageEvent) => {
+    const r = event.data as Response;
+    if (!r || r.__modelmark !== 1) return;
+    const p = pending.get(r.id);
+    if (!p) return;
+    pending.delete(r.id);
+    if (r.ok) p.resolve(r); else p.reject(reviveError(r.error));
+  };
+  worker.addEventListener('message', onMessage);
+  const w = worker as unknown as { addEventListener?: (t: string, f: (e: Event) => void) => void };
+  w.addEventListener?.('error', (e: Event) => {
+    const msg = (e as ErrorEvent).message || 'the worker script failed to load or threw';
+    e.preventDefault?.();
+    failAll(new ModelmarkError('ERR_WORKER', `modelmark worker error: ${msg}`));
+  });
+  w.addEventListener?.('messageerror', () => failAll(new ModelmarkError('ERR_WORKER', 'modelmark worker: a message could not be deserialised')));
+
+  function call(op: Op, imageData: ImageDataLike, options: WatermarkerOptions, transfer: boolean): Promise<Response & { ok: true }> {
+    if (closed) return Promise.reject(closed);
+    let image;
+    try {
+      image = rgbaImage(imageData);
+      if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object with a key', options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { data, list } = transferable(image.data, transfer);
+    const id = nextId++;
+    const req: Request = { __modelmark: 1, id, op, width: image.width, height: image.height, data, options };
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      try {
+        worker.postMessage(req, list);
+      } catch (e) {
+        pending.delete(id);
+        reject(e instanceof DOMException && e.name === 'DataCloneError'
+          ? invalidParameter('options', 'structured-cloneable options (strings, bigints, bytes, a WebAssembly.Module)', options)
+          : e);
+      }
+    });
+  }
+
+  return {
+    async embed<T extends ImageDataLike>(imageData: T, options: EmbedOptions, c: TransferOptions = {}): Promise<T> {
+      const r = await call('embed', imageData, options, c.transfer ?? true);
+      const data = r.data!;
+      const IData = (globalThis as { ImageData?: typeof ImageData }).ImageData;
+      if (IData && imageData instanceof IData && data instanceof Uint8ClampedArray) {
+        return new IData(data as Uint8ClampedArray<ArrayBuffer>, imageData.width, imageData.height) as unknown as T;
+      }
+      return { width: imageData.width, height: imageData.height, data } as unknown as T;
+    },
+    async detect(imageData: ImageDataLike, options: WatermarkerOptions, c: TransferOptions = {}): Promise<DetectResult> {
+      return (await call('detect', imageData, options, c.transfer ?? false)).result!;
+    },
+    terminate() {
+      closed = new ModelmarkError('ERR_WORKER_TERMINATED', 'modelmark worker was terminated');
+      failAll(closed);
+      worker.removeEventListener('message', onMessage);
+      worker.terminate?.();
+    },
+  };
+}
+
+/**
+ * Answer one request (the worker-side logic without the messaging): useful to host the
+ * protocol on another transport. Resolves to the response and the buffers to transfer.
+ * @example
+ * const { response, transfer } = await handleWatermarkRequest(event.data);
+ * port.postMessage(response, transfer);
+ */
+export async function handleWatermarkRequest(request: unknown): Promise<{ response: Response; transfer: Transferable[] } | undefined> {
+  const q = request as Request;
+  if (!q || q.__modelmark !== 1) return undefined;
+  try {
+    const image = { width: q.width, height: q.height, data: q.data };
+    if (q.op === 'embed') {
+      await watermarkImageData(image, q.options as EmbedOptions);
+      const { data, list } = transferable(image.data, true);
+      return { response: { __modelmark: 1, id: q.id, ok: true, data }, transfer: list };
+    }
+    if (q.op === 'detect') {
+      return { response: { __modelmark: 1, id: q.id, ok: true, result: await detectImageData(image, q.options) }, transfer: [] };
+    }
+    throw invalidParameter('op', '"embed" or "detect"', q.op);
+  } catch (e) {
+    return { response: { __modelmark: 1, id: q.id, ok: false, error: serializeError(e) }, transfer: [] };
+  }
+}
+
+/**
+ * Worker side: answer the client's requests on `scope` (the worker's global scope by default).
+ * Call once at the top of your worker module. Messages that are not modelmark requests are
+ * ignored, so the worker can host other code. Returns a function that stops answering.
+ * @example
+ * // watermark.worker.js
+ * import { serveWatermarkWorker } from 'modelmark/canvas/worker';
+ * serveWatermarkWorker();
+ */
+export function serveWatermarkWorker(scope: WorkerPort = globalThis as unknown as WorkerPort): () => void {
+  if (!isPort(scope)) throw invalidParameter('scope', "a worker's global scope or a MessagePort", scope);
+  const listener = (event: MessageEvent) => {
+    void handleWatermarkRequest(event.data).then((r) => { if (r) scope.postMessage(r.response, r.transfer); });
+  };
+  scope.addEventListener('message', listener);
+  (scope as unknown as { start?: () => void }).start?.();
+  return () => scope.removeEventListener('message', listener);
+}

@@ -1,0 +1,95 @@
+// Page for test/plugin-canvas.test.mjs: modelmark/canvas on ImageData and HTMLCanvasElement, and
+// the modelmark/canvas/worker client against a real Web Worker (./canvas-worker.js, bundled from
+// canvas-worker.mjs; ./entry.js is the package's own worker entry, for the no-argument client).
+import { watermarkImageData, detectImageData, watermarkCanvas, detectCanvas } from 'modelmark/canvas';
+import { createWatermarkWorker } from 'modelmark/canvas/worker';
+import { InvalidArgumentError } from 'modelmark';
+
+async function photoCanvas(url) {
+  const bitmap = await createImageBitmap(await (await fetch(url)).blob());
+  const canvas = document.createElement('canvas');
+  canvas.width = bitmap.width; canvas.height = bitmap.height;
+  canvas.getContext('2d', { willReadFrequently: true }).drawImage(bitmap, 0, 0);
+  return canvas;
+}
+
+async function pngRoundTrip(canvas) {
+  const blob = await new Promise((ok) => canvas.toBlob(ok, 'image/png'));
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  const bitmap = await createImageBitmap(blob);
+  const back = document.createElement('canvas');
+  back.width = bitmap.width; back.height = bitmap.height;
+  back.getContext('2d').drawImage(bitmap, 0, 0);
+  return { back, bytes };
+}
+
+const errorInfo = (e) => ({ code: e?.code, name: e?.name, message: String(e?.message ?? e), invalidArgument: e instanceof InvalidArgumentError });
+
+window.runImageData = async (url, key, payload) => {
+  const canvas = await photoCanvas(url);
+  const ctx = canvas.getContext('2d');
+  const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const before = imageData.data.slice();
+  const returned = await watermarkImageData(imageData, { key, payload });
+  let changed = 0;
+  for (let i = 0; i < before.length; i++) if (before[i] !== imageData.data[i]) changed++;
+  ctx.putImageData(imageData, 0, 0);
+  const { back, bytes } = await pngRoundTrip(canvas);
+  const bctx = back.getContext('2d');
+  const r = await detectImageData(bctx.getImageData(0, 0, back.width, back.height), { key });
+  const wrong = await detectImageData(bctx.getImageData(0, 0, back.width, back.height), { key: key + '-other' });
+  let badPayload;
+  try { await watermarkImageData(imageData, { key, payload: 'not hex' }); } catch (e) { badPayload = errorInfo(e); }
+  return { same: returned === imageData, changed, alphaKept: imageData.data[3] === 255, found: r.found, payload: r.payload, pValue: r.pValue,
+    wrongFound: wrong.found, png: Array.from(bytes), badPayload, width: back.width, height: back.height };
+};
+
+window.runCanvas = async (url, key, payload) => {
+  const canvas = await photoCanvas(url);
+  const before = await detectCanvas(canvas, { key });
+  const returned = await watermarkCanvas(canvas, { key, payload });
+  const { back } = await pngRoundTrip(canvas);
+  const after = await detectCanvas(back, { key });
+  return { same: returned === canvas, before: before.found, found: after.found, payload: after.payload };
+};
+
+window.runWorker = async (url, key, payload) => {
+  const canvas = await photoCanvas(url);
+  const imageData = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  const client = createWatermarkWorker(new Worker(new URL('./canvas-worker.js', import.meta.url), { type: 'module' }));
+  // The UI thread must stay free while the worker marks: count timer ticks meanwhile.
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 2);
+  const t0 = performance.now();
+  const marked = await client.embed(imageData, { key, payload });
+  const embedMs = performance.now() - t0;
+  clearInterval(timer);
+  const out = { ticks, embedMs, detached: imageData.data.length === 0, isImageData: marked instanceof ImageData, width: marked.width, height: marked.height };
+  const r = await client.detect(marked, { key });
+  Object.assign(out, { found: r.found, payload: r.payload, pValue: r.pValue, stillThere: marked.data.length > 0 });
+  // Parallel requests are matched by id.
+  const [a, b] = await Promise.all([client.detect(marked, { key }), client.detect(marked, { key: key + '-other' })]);
+  Object.assign(out, { parallel: [a.found, b.found] });
+  // Errors come back with the core's class and code.
+  const small = new ImageData(64, 64);
+  try { await client.embed(small, { key, payload }); } catch (e) { out.tooSmall = errorInfo(e); }
+  try { await client.embed(marked, { key, payload: 'zz' }, { transfer: false }); } catch (e) { out.badPayload = errorInfo(e); }
+  // OffscreenCanvas inside the worker: a message the worker answers itself, beside the modelmark ones.
+  const worker = new Worker(new URL('./canvas-worker.js', import.meta.url), { type: 'module' });
+  out.offscreen = await new Promise((ok, fail) => {
+    worker.onmessage = (e) => { if (e.data?.offscreen) ok(e.data.offscreen); };
+    worker.onerror = (e) => fail(new Error(e.message));
+    worker.postMessage({ offscreen: { url: new URL(url, location.href).href, key, payload } });
+  });
+  worker.terminate();
+  client.terminate();
+  try { await client.detect(marked, { key }); } catch (e) { out.terminated = errorInfo(e); }
+  // The package's own entry (./entry.js beside the bundle), with no argument.
+  const own = createWatermarkWorker();
+  const r2 = await own.detect(marked, { key });
+  own.terminate();
+  out.defaultEntry = { found: r2.found, payload: r2.payload };
+  return out;
+};
+
+window.ready = true;

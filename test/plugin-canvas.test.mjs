@@ -1,0 +1,156 @@
+// modelmark/canvas and modelmark/canvas/worker in real hosts: Node with @napi-rs/canvas, and
+// Chromium (ImageData and HTMLCanvasElement on a page, the worker client against a real Web
+// Worker, OffscreenCanvas inside that worker).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { createCanvas, loadImage, ImageData as NapiImageData } from '@napi-rs/canvas';
+import { createWatermarker } from 'modelmark';
+import { watermarkCanvas, watermarkImageData, detectImageData, detectCanvas } from 'modelmark/canvas';
+import { bundle, launchChromium, serveStatic, watchErrors } from './helpers/browser.mjs';
+
+const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
+const KEY = 'canvas plug-in test key';
+const PAYLOAD = 'c0ffee0000000001';
+
+let browser, server, dir, page, errors;
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'modelmark-canvas-'));
+  await Promise.all([
+    bundle('test/pages/canvas.mjs', join(dir, 'canvas.js')),
+    bundle('test/pages/canvas-worker.mjs', join(dir, 'canvas-worker.js')),
+    // The package's own worker entry, where createWatermarkWorker() looks for it (beside the bundle).
+    bundle('dist/plugins/canvas/worker/entry.js', join(dir, 'entry.js')),
+  ]);
+  const photo = (req, res) => import('node:fs/promises').then(async ({ readFile }) => {
+    const name = decodeURIComponent(req.url.slice('/photos/'.length).split('?')[0]);
+    if (!/^[\w.-]+$/.test(name)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'image/jpeg' }).end(await readFile(join(PHOTOS, name)));
+  });
+  server = await serveStatic(dir, {
+    '/index.html': (req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="canvas.js"></script>'),
+    '/favicon.ico': (req, res) => res.writeHead(204).end(),
+    '/photos/mate-GreenMeadow.jpg': photo,
+    '/photos/skimage-coffee.png': photo,
+    '/photos/mate-Dune.jpg': photo,
+  });
+  browser = await launchChromium();
+  page = await browser.newPage();
+  errors = watchErrors(page);
+  await page.goto(server.url + '/index.html');
+  await page.waitForFunction(() => window.ready === true);
+});
+
+test.after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+// ---- Node, @napi-rs/canvas ----
+
+async function napiCanvas(file) {
+  const img = await loadImage(join(PHOTOS, file));
+  const canvas = createCanvas(img.width, img.height);
+  canvas.getContext('2d').drawImage(img, 0, 0);
+  return canvas;
+}
+
+test('node @napi-rs/canvas: watermarkCanvas marks a real photo; the PNG it encodes decodes (sharp) to the right payload', async () => {
+  const canvas = await napiCanvas('mate-Storm.jpg');
+  assert.is((await detectCanvas(canvas, { key: KEY })).found, false, 'the photo is unmarked before');
+  const returned = await watermarkCanvas(canvas, { key: KEY, payload: PAYLOAD });
+  assert.is(returned, canvas);
+  const png = await canvas.encode('png');
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  const wm = await createWatermarker({ key: KEY });
+  const r = wm.detect({ width: info.width, height: info.height, channels: info.channels, data });
+  assert.ok(r.found, `found (p=${r.pValue})`);
+  assert.is(r.payload, PAYLOAD);
+  assert.ok(r.pValue < 1e-12);
+  assert.is((await createWatermarker({ key: KEY + '!' })).detect({ width: info.width, height: info.height, channels: info.channels, data }).found, false, 'another key finds nothing');
+});
+
+test('node @napi-rs/canvas: watermarkImageData marks its ImageData in place and returns it; detectImageData reads it back', async () => {
+  const canvas = await napiCanvas('skimage-coffee.png');
+  const ctx = canvas.getContext('2d');
+  const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  assert.instance(imageData, NapiImageData);
+  const before = imageData.data.slice();
+  const returned = await watermarkImageData(imageData, { key: KEY, payload: 0xc0ffee0000000002n });
+  assert.is(returned, imageData);
+  assert.not.equal(Array.from(imageData.data.subarray(0, 4096)), Array.from(before.subarray(0, 4096)), 'pixels changed in place');
+  for (let i = 3; i < imageData.data.length; i += 4096) assert.is(imageData.data[i], before[i], 'alpha untouched');
+  ctx.putImageData(imageData, 0, 0);
+  const r = await detectImageData(ctx.getImageData(0, 0, canvas.width, canvas.height), { key: KEY });
+  assert.is(r.payload, 'c0ffee0000000002');
+  assert.ok(r.found);
+});
+
+test('node: argument errors are typed, and a bad payload fails before any pixel moves', async () => {
+  const canvas = await napiCanvas('skimage-coffee.png');
+  const imageData = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  const before = imageData.data.slice();
+  const codeOf = (p) => p.then(() => 'resolved', (e) => e.code);
+  assert.is(await codeOf(watermarkImageData(imageData, { key: KEY, payload: 'xyz' })), 'ERR_INVALID_ARGUMENT');
+  assert.equal(imageData.data, before, 'untouched after a bad payload');
+  assert.is(await codeOf(watermarkImageData({ width: 10, height: 10, data: new Uint8ClampedArray(7) }, { key: KEY, payload: PAYLOAD })), 'ERR_INVALID_ARGUMENT');
+  assert.is(await codeOf(watermarkImageData(new NapiImageData(64, 64), { key: KEY, payload: PAYLOAD })), 'ERR_IMAGE_TOO_SMALL');
+  assert.is(await codeOf(watermarkCanvas({}, { key: KEY, payload: PAYLOAD })), 'ERR_INVALID_ARGUMENT');
+  assert.is(await codeOf(detectImageData(null, { key: KEY })), 'ERR_INVALID_ARGUMENT');
+  const msg = await watermarkImageData(imageData, { key: KEY, payload: 'xyz' }).catch((e) => e.message);
+  assert.match(msg, /payload/);
+});
+
+// ---- Chromium ----
+
+test('chromium: ImageData marked in place on a page survives putImageData, PNG export and re-decoding', async () => {
+  const r = await page.evaluate(([k, p]) => window.runImageData('/photos/mate-GreenMeadow.jpg', k, p), [KEY, PAYLOAD]);
+  assert.ok(r.same, 'returns the same ImageData');
+  assert.ok(r.changed > 100000, `pixels changed in place (${r.changed})`);
+  assert.ok(r.alphaKept);
+  assert.ok(r.found, `found in the page (p=${r.pValue})`);
+  assert.is(r.payload, PAYLOAD);
+  assert.is(r.wrongFound, false);
+  assert.is(r.badPayload?.code, 'ERR_INVALID_ARGUMENT');
+  assert.ok(r.badPayload.invalidArgument);
+  // The PNG the browser encoded, decoded in Node by sharp and checked by the core.
+  const { data, info } = await sharp(Buffer.from(r.png)).raw().toBuffer({ resolveWithObject: true });
+  assert.is(info.width, r.width);
+  const d = (await createWatermarker({ key: KEY })).detect({ width: info.width, height: info.height, channels: info.channels, data });
+  assert.is(d.payload, PAYLOAD);
+});
+
+test('chromium: watermarkCanvas on an HTMLCanvasElement', async () => {
+  const r = await page.evaluate(([k, p]) => window.runCanvas('/photos/skimage-coffee.png', k, '00000000deadbeef'), [KEY, PAYLOAD]);
+  assert.ok(r.same);
+  assert.is(r.before, false);
+  assert.ok(r.found);
+  assert.is(r.payload, '00000000deadbeef');
+});
+
+test('chromium: the worker client marks and detects in a real Web Worker; OffscreenCanvas in a worker; errors keep their codes', async () => {
+  const r = await page.evaluate(([k, p]) => window.runWorker('/photos/mate-Dune.jpg', k, p), [KEY, PAYLOAD]);
+  assert.ok(r.detached, 'the input buffer was transferred, not copied');
+  assert.ok(r.isImageData);
+  assert.equal([r.width, r.height], [1680, 1050]);
+  assert.ok(r.ticks >= 3, `the UI thread kept running during embed (${r.ticks} ticks in ${r.embedMs.toFixed(0)} ms)`);
+  assert.ok(r.found, `found (p=${r.pValue})`);
+  assert.is(r.payload, PAYLOAD);
+  assert.ok(r.stillThere, 'detect copies by default');
+  assert.equal(r.parallel, [true, false], 'parallel requests answered by id');
+  assert.is(r.tooSmall?.code, 'ERR_IMAGE_TOO_SMALL');
+  assert.is(r.badPayload?.code, 'ERR_INVALID_ARGUMENT');
+  assert.ok(r.badPayload.invalidArgument, 'rebuilt as InvalidArgumentError');
+  assert.is(r.terminated?.code, 'ERR_WORKER_TERMINATED');
+  assert.equal(r.offscreen, { same: true, found: true, payload: PAYLOAD, inWorker: true });
+  assert.equal(r.defaultEntry, { found: true, payload: PAYLOAD });
+  assert.equal(errors, []);
+});
+
+test.run();
