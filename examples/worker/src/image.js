@@ -1,0 +1,94 @@
+// Image container sniffing and decoding/encoding with jSquash's wasm codecs (PNG: Rust png
+// crate via wasm-bindgen; JPEG: MozJPEG via Emscripten). Every codec is handed its
+// pre-compiled WebAssembly.Module: Workers refuse to compile wasm from bytes at run time.
+import decodePng, { init as initPngDecode } from '@jsquash/png/decode.js';
+import encodePng, { init as initPngEncode } from '@jsquash/png/encode.js';
+import decodeJpeg, { init as initJpegDecode } from '@jsquash/jpeg/decode.js';
+import encodeJpeg, { init as initJpegEncode } from '@jsquash/jpeg/encode.js';
+import pngWasm from '@jsquash/png/codec/pkg/squoosh_png_bg.wasm';
+import jpegDecWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
+import jpegEncWasm from '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm';
+import { HttpError } from './errors.js';
+
+export const TYPES = { png: 'image/png', jpeg: 'image/jpeg' };
+
+let png;
+let jpegDec;
+let jpegEnc;
+
+/** Instantiate the codecs a format needs, once per isolate (lazily: JPEG-only traffic never loads PNG). */
+function codecs(format) {
+  if (format === 'png') {
+    // Decode and encode share one wasm-bindgen instance: the second init returns the first's.
+    png ??= initPngDecode(pngWasm).then(() => initPngEncode(pngWasm));
+    return png;
+  }
+  jpegDec ??= initJpegDecode(jpegDecWasm);
+  jpegEnc ??= initJpegEncode(jpegEncWasm);
+  return Promise.all([jpegDec, jpegEnc]);
+}
+
+const be16 = (b, i) => (b[i] << 8) | b[i + 1];
+const be32 = (b, i) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+
+/**
+ * Format and dimensions from the container header alone, so the pixel limit is enforced before
+ * anything is decoded (decompression bombs). Returns null when the bytes are neither PNG nor JPEG.
+ * @example
+ * probe(bytes); // { format: 'png', width: 512, height: 512 }
+ */
+export function probe(b) {
+  if (b.length >= 24 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 &&
+      b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a &&
+      b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52) {
+    return { format: 'png', width: be32(b, 16), height: be32(b, 20) };
+  }
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) {
+    // Walk the marker segments to the first start-of-frame (SOF0-15 except DHT, JPG, DAC).
+    let i = 2;
+    while (i + 4 <= b.length) {
+      if (b[i] !== 0xff) return null;
+      const m = b[i + 1];
+      if (m === 0xff) { i++; continue; } // fill byte
+      if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { i += 2; continue; } // no length
+      const len = be16(b, i + 2);
+      if (len < 2) return null;
+      if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+        if (i + 9 > b.length) return null;
+        return { format: 'jpeg', width: be16(b, i + 7), height: be16(b, i + 5) };
+      }
+      if (m === 0xd9 || m === 0xda) return null; // end of image or scan data before any frame
+      i += 2 + len;
+    }
+    return null;
+  }
+  return null;
+}
+
+/** Decode to RGBA `{ width, height, data }`; a corrupt file is a 400 ERR_DECODE, never a crash. */
+export async function decode(format, bytes) {
+  await codecs(format);
+  let image;
+  try {
+    image = format === 'png' ? await decodePng(bytes) : await decodeJpeg(bytes);
+  } catch (cause) {
+    // MozJPEG reports a corrupt file through Emscripten's exit(): start the next request on a
+    // fresh decoder instance rather than one that died mid-call.
+    if (format === 'jpeg') jpegDec = undefined;
+    throw new HttpError(400, 'ERR_DECODE', `The ${format.toUpperCase()} image could not be decoded (${cause?.message ?? cause}).`);
+  }
+  if (!image || !image.width || !image.height) {
+    throw new HttpError(400, 'ERR_DECODE', `The ${format.toUpperCase()} image could not be decoded.`);
+  }
+  return { width: image.width, height: image.height, channels: 4, data: image.data };
+}
+
+/** Encode RGBA pixels; `quality` (1-100) is for JPEG. Returns an ArrayBuffer. */
+export async function encode(format, image, quality) {
+  await codecs(format);
+  const d = image.data;
+  // jSquash's PNG encoder reads `data.buffer` whole, so hand it a view that owns its buffer.
+  const data = d.byteOffset === 0 && d.buffer.byteLength === d.length ? new Uint8ClampedArray(d.buffer) : new Uint8ClampedArray(d);
+  const frame = { width: image.width, height: image.height, data };
+  return format === 'png' ? encodePng(frame) : encodeJpeg(frame, { quality });
+}

@@ -1,0 +1,139 @@
+// modelmark on Cloudflare Workers (module syntax). Routes:
+//
+//   POST /embed?payload=HEX16[&format=png|jpeg][&quality=1-100]   body: a PNG or JPEG
+//        -> the marked image, in the upload's format unless `format` says otherwise
+//   POST /detect                                                  body: a PNG or JPEG
+//        -> { found, payload, pValue, transform }
+//
+// The key is the secret `MODELMARK_KEY` (`wrangler secret put MODELMARK_KEY`). Errors are JSON
+// `{ error: { code, message } }` with a 4xx status. Optional vars: MAX_BODY_BYTES (default
+// 16 MiB) and MAX_PIXELS (default 8 megapixels: a Worker has 128 MB of memory, and the pixels
+// live in JS, in the codec's wasm memory and in modelmark's).
+//
+// Workers cannot compile WebAssembly from bytes at run time, so every wasm module (modelmark's
+// kernels and the codecs) is imported as a pre-compiled WebAssembly.Module: wrangler and
+// examples/worker/build.mjs turn `.wasm` imports into wasm modules of the Worker.
+import './polyfill.js';
+import { createWatermarker, ModelmarkError } from 'modelmark';
+import modelmarkWasm from 'modelmark/modelmark.wasm';
+import { decode, encode, probe, TYPES } from './image.js';
+import { HttpError, STATUS } from './errors.js';
+
+const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_PIXELS = 8_000_000;
+
+/** One watermarker per isolate and key (creating one derives the key's layout). */
+let cached;
+function watermarker(key, maxPixels) {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new HttpError(500, 'ERR_CONFIG', 'The Worker has no MODELMARK_KEY secret: set one with `wrangler secret put MODELMARK_KEY`.');
+  }
+  if (!cached || cached.key !== key || cached.maxPixels !== maxPixels) {
+    const promise = createWatermarker({ key, maxPixels, module: modelmarkWasm });
+    cached = { key, maxPixels, promise };
+    promise.catch(() => { if (cached?.promise === promise) cached = undefined; });
+  }
+  return cached.promise;
+}
+
+function positiveInt(value, fallback, name) {
+  if (value === undefined || value === null || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new HttpError(500, 'ERR_CONFIG', `${name} must be a positive integer, not ${JSON.stringify(value)}.`);
+  return n;
+}
+
+/** The request body as bytes, refusing (413) more than `limit` bytes without buffering them. */
+async function readBody(request, limit) {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) {
+    throw new HttpError(413, 'ERR_BODY_TOO_LARGE', `The body is ${declared} bytes, over the limit of ${limit} bytes.`);
+  }
+  if (!request.body) throw new HttpError(400, 'ERR_NO_BODY', 'Send the image as the request body (a PNG or JPEG).');
+  const reader = request.body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw new HttpError(413, 'ERR_BODY_TOO_LARGE', `The body is over the limit of ${limit} bytes.`);
+    }
+    chunks.push(value);
+  }
+  if (total === 0) throw new HttpError(400, 'ERR_NO_BODY', 'Send the image as the request body (a PNG or JPEG).');
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) { bytes.set(c, at); at += c.byteLength; }
+  return bytes;
+}
+
+/** Read, sniff, check the pixel limit from the header, then decode. */
+async function readImage(request, env) {
+  const maxBody = positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, 'MAX_BODY_BYTES');
+  const maxPixels = positiveInt(env.MAX_PIXELS, DEFAULT_MAX_PIXELS, 'MAX_PIXELS');
+  const bytes = await readBody(request, maxBody);
+  const info = probe(bytes);
+  if (!info) throw new HttpError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'The body is not a PNG or JPEG image.');
+  if (info.width === 0 || info.height === 0) throw new HttpError(400, 'ERR_DECODE', 'The image header gives a zero width or height.');
+  if (info.width * info.height > maxPixels) {
+    throw new HttpError(413, 'ERR_IMAGE_TOO_LARGE',
+      `The image is ${info.width}x${info.height} (${(info.width * info.height / 1e6).toFixed(1)} megapixels), over this Worker's limit of ${(maxPixels / 1e6).toFixed(1)} megapixels.`);
+  }
+  const image = await decode(info.format, bytes);
+  return { format: info.format, image, maxPixels };
+}
+
+function json(body, status = 200) {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8' } });
+}
+
+async function embedRoute(request, env, url) {
+  const payload = url.searchParams.get('payload');
+  if (!payload || !/^[0-9a-fA-F]{16}$/.test(payload)) {
+    throw new HttpError(400, 'ERR_INVALID_ARGUMENT', 'Give the 64-bit payload as ?payload= and 16 hex digits, e.g. ?payload=c0ffee0000000001.');
+  }
+  const format = url.searchParams.get('format');
+  if (format !== null && !(format in TYPES)) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?format= must be png or jpeg.');
+  const q = url.searchParams.get('quality');
+  const quality = q === null ? 92 : Number(q);
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?quality= must be an integer from 1 to 100.');
+  const { format: inFormat, image, maxPixels } = await readImage(request, env);
+  const wm = await watermarker(env.MODELMARK_KEY, maxPixels);
+  const marked = wm.embed(image, payload.toLowerCase());
+  const outFormat = format ?? inFormat;
+  const body = await encode(outFormat, marked, quality);
+  return new Response(body, {
+    headers: { 'content-type': TYPES[outFormat], 'x-modelmark-payload': payload.toLowerCase(), 'cache-control': 'no-store' },
+  });
+}
+
+async function detectRoute(request, env) {
+  const { image, maxPixels } = await readImage(request, env);
+  const wm = await watermarker(env.MODELMARK_KEY, maxPixels);
+  const { found, payload, pValue, transform } = wm.detect(image);
+  return json({ found, payload, pValue, transform });
+}
+
+const ROUTES = { '/embed': embedRoute, '/detect': detectRoute };
+
+export default {
+  async fetch(request, env) {
+    try {
+      const url = new URL(request.url);
+      const route = ROUTES[url.pathname];
+      if (!route) throw new HttpError(404, 'ERR_NOT_FOUND', 'Use POST /embed?payload=HEX16 or POST /detect with a PNG or JPEG body.');
+      if (request.method !== 'POST') throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${url.pathname} takes POST.`);
+      return await route(request, env, url);
+    } catch (err) {
+      if (err instanceof HttpError) return json({ error: { code: err.code, message: err.message } }, err.status);
+      if (err instanceof ModelmarkError) {
+        return json({ error: { code: err.code, message: err.message } }, STATUS[err.code] ?? 500);
+      }
+      console.error(err);
+      return json({ error: { code: 'ERR_INTERNAL', message: 'Internal error.' } }, 500);
+    }
+  },
+};

@@ -1,0 +1,169 @@
+// The example Cloudflare Worker (examples/worker) on workerd, the open-source Workers runtime:
+// build the bundle (one ES module + every .wasm as a pre-compiled wasm module, as wrangler
+// uploads it), serve it on loopback with the shipped config.capnp, mark real photos (PNG and
+// JPEG) through POST /embed, check them with the Node core, read them back through POST /detect,
+// and check that bad input gets a JSON error with a 4xx status. workerd refuses to compile wasm
+// from bytes at run time, like Cloudflare, so this also proves the core runs from a passed Module.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { createWatermarker } from '../dist/index.js';
+import { buildWorker } from '../examples/worker/build.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CONFIG = fileURLToPath(new URL('../examples/worker/config.capnp', import.meta.url));
+const WORKERD = fileURLToPath(new URL('../node_modules/.bin/workerd', import.meta.url));
+const PHOTOS = new URL('../../shared/photos/', import.meta.url);
+const PAYLOAD = 'c0ffee00d15ea5e1';
+
+// The Worker's key is the text binding in config.capnp; the Node side detects with the same one.
+const config = await readFile(CONFIG, 'utf8');
+const KEY = /name = "MODELMARK_KEY", text = "([^"]*)"/.exec(config)?.[1];
+
+let workerd;
+let base;
+let stderr = '';
+let bundle;
+
+function stop() {
+  if (workerd && workerd.exitCode === null && workerd.signalCode === null) workerd.kill('SIGTERM');
+  workerd = undefined;
+}
+// Never leave workerd behind, whatever ends this process (the suite runs in one process).
+process.once('exit', stop);
+
+test.before(async () => {
+  assert.ok(KEY, 'config.capnp must bind MODELMARK_KEY as text');
+  bundle = await buildWorker();
+  workerd = spawn(WORKERD, ['serve', CONFIG, '--socket-addr', 'http=127.0.0.1:0', '--control-fd', '3'], {
+    cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  });
+  workerd.stderr.on('data', (d) => { stderr += d; });
+  // workerd reports each socket's port on the control descriptor once it listens.
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`workerd did not listen within 20 s:\n${stderr}`)), 20_000);
+    let buf = '';
+    workerd.stdio[3].on('data', (d) => {
+      buf += d;
+      for (const line of buf.split('\n')) {
+        try {
+          const msg = JSON.parse(line);
+          if (msg.event === 'listen' && msg.socket === 'http') { clearTimeout(timer); resolve(msg.port); }
+        } catch { /* partial line */ }
+      }
+    });
+    workerd.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`workerd exited (${code ?? signal}):\n${stderr}`)); });
+    workerd.once('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+  base = `http://127.0.0.1:${port}`;
+});
+
+test.after(() => stop());
+
+async function post(path, body) {
+  const res = await fetch(base + path, { method: 'POST', body });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  return { res, bytes, type: res.headers.get('content-type') ?? '' };
+}
+
+const jsonOf = (bytes) => JSON.parse(new TextDecoder().decode(bytes));
+
+const node = await createWatermarker({ key: KEY ?? 'unset' });
+
+/** Decode a file's bytes with sharp and detect with the Node core. */
+async function detectInNode(bytes) {
+  const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+  return node.detect({ width: info.width, height: info.height, channels: info.channels, data });
+}
+
+for (const [file, format, mime] of [['skimage-astronaut.png', 'png', 'image/png'], ['mate-FreshFlower.jpg', 'jpeg', 'image/jpeg']]) {
+  test(`POST /embed marks a ${format.toUpperCase()} photo (${file}); Node and /detect read the payload`, async () => {
+    const original = new Uint8Array(await readFile(new URL(file, PHOTOS)));
+    const { res, bytes, type } = await post(`/embed?payload=${PAYLOAD}`, original);
+    assert.is(res.status, 200, `embed answered ${res.status}: ${new TextDecoder().decode(bytes.slice(0, 300))}\n${stderr}`);
+    assert.is(type, mime);
+    assert.is(res.headers.get('x-modelmark-payload'), PAYLOAD);
+    const meta = await sharp(bytes).metadata();
+    const src = await sharp(original).metadata();
+    assert.is(meta.format, format);
+    assert.equal([meta.width, meta.height], [src.width, src.height]);
+
+    const inNode = await detectInNode(bytes);
+    assert.ok(inNode.found, `Node core did not find the mark: p = ${inNode.pValue}`);
+    assert.is(inNode.payload, PAYLOAD);
+
+    const unmarked = await post('/detect', original);
+    assert.is(unmarked.res.status, 200);
+    assert.is(jsonOf(unmarked.bytes).found, false, 'the original must not test as marked');
+
+    const back = await post('/detect', bytes);
+    assert.is(back.res.status, 200);
+    assert.ok(back.type.startsWith('application/json'));
+    const r = jsonOf(back.bytes);
+    assert.equal(Object.keys(r).sort(), ['found', 'pValue', 'payload', 'transform']);
+    assert.is(r.found, true);
+    assert.is(r.payload, PAYLOAD);
+    assert.ok(r.pValue < 1e-6, `pValue ${r.pValue}`);
+    assert.is(typeof r.transform, 'object');
+  });
+}
+
+test('bad input gets a JSON error with a 4xx status and a code, and the Worker keeps serving', async () => {
+  const png = new Uint8Array(await readFile(new URL('skimage-camera.png', PHOTOS)));
+  const jpeg = new Uint8Array(await readFile(new URL('skimage-rocket.jpg', PHOTOS)));
+  const corrupt = jpeg.slice();
+  for (let i = 800; i < corrupt.length; i++) corrupt[i] = (i * 2654435761) >>> 24; // header intact, scan garbage
+  // A PNG header claiming 100000 x 100000 pixels: refused before any decoding.
+  const bomb = png.slice(0, 64);
+  new DataView(bomb.buffer).setUint32(16, 100_000);
+  new DataView(bomb.buffer).setUint32(20, 100_000);
+  const tiny = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).png().toBuffer();
+  const cases = [
+    ['/embed?payload=c0ffee', png, 400, 'ERR_INVALID_ARGUMENT'],
+    ['/embed', png, 400, 'ERR_INVALID_ARGUMENT'],
+    [`/embed?payload=${PAYLOAD}&quality=0`, jpeg, 400, 'ERR_INVALID_ARGUMENT'],
+    [`/embed?payload=${PAYLOAD}`, new TextEncoder().encode('this is not an image at all'), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+    ['/detect', crypto.getRandomValues(new Uint8Array(4096)), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+    ['/detect', png.slice(0, 2000), 400, 'ERR_DECODE'],
+    ['/detect', corrupt, 400, 'ERR_DECODE'],
+    ['/detect', bomb, 413, 'ERR_IMAGE_TOO_LARGE'],
+    ['/detect', new Uint8Array(16 * 1024 * 1024 + 1), 413, 'ERR_BODY_TOO_LARGE'],
+    ['/detect', new Uint8Array(tiny), 422, 'ERR_IMAGE_TOO_SMALL'],
+    ['/detect', new Uint8Array(0), 400, 'ERR_NO_BODY'],
+    ['/nowhere', png, 404, 'ERR_NOT_FOUND'],
+  ];
+  for (const [path, body, status, code] of cases) {
+    const { res, bytes, type } = await post(path, body);
+    const text = new TextDecoder().decode(bytes.slice(0, 300));
+    assert.is(res.status, status, `${path} (${body.length} bytes): ${res.status} ${text}`);
+    assert.ok(type.startsWith('application/json'), `${path}: content-type ${type}`);
+    const { error } = JSON.parse(text);
+    assert.is(error.code, code, `${path}: ${text}`);
+    assert.type(error.message, 'string');
+  }
+  const get = await fetch(`${base}/detect`);
+  assert.is(get.status, 405);
+  assert.is((await get.json()).error.code, 'ERR_METHOD_NOT_ALLOWED');
+  // After a corrupt JPEG the decoder is replaced: good files still work.
+  const after = await post('/detect', jpeg);
+  assert.is(after.res.status, 200, new TextDecoder().decode(after.bytes.slice(0, 300)));
+  assert.is(jsonOf(after.bytes).found, false);
+});
+
+test('the Worker ships under the 1 MB gzip budget (JS + all wasm modules)', () => {
+  let raw = 0, gz = 0;
+  for (const f of bundle.files) {
+    raw += f.bytes;
+  }
+  return Promise.all(bundle.files.map((f) => readFile(f.path))).then((bufs) => {
+    for (const b of bufs) gz += gzipSync(b).length;
+    assert.ok(bundle.files.some((f) => f.name === 'modelmark.wasm'));
+    assert.ok(gz <= 1_000_000, `worker is ${gz} bytes gzip (raw ${raw})`);
+  });
+});
+
+test.run();
