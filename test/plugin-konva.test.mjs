@@ -1,0 +1,83 @@
+// modelmark/konva in real Konva, in Chromium: stage + Konva.Image of a real photo, cache(), the
+// Modelmark filter, export at pixel ratio 1, detect (in the page and, from the PNG, in Node).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { createWatermarker } from 'modelmark';
+import { bundle, launchChromium, serveStatic, watchErrors, ROOT } from './helpers/browser.mjs';
+
+const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
+const KEY = 'konva plug-in test key';
+const PAYLOAD = 'c0ffee000000000a';
+
+let browser, server, dir, page, errors;
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'modelmark-konva-'));
+  await bundle('test/pages/konva.mjs', join(dir, 'konva.js'));
+  const photo = await readFile(join(PHOTOS, 'mate-FreshFlower.jpg'));
+  server = await serveStatic(dir, {
+    '/index.html': (req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><body><script type="module" src="konva.js"></script>'),
+    '/favicon.ico': (req, res) => res.writeHead(204).end(),
+    '/photo.jpg': (req, res) => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo),
+  });
+  browser = await launchChromium();
+  page = await browser.newPage();
+  errors = watchErrors(page);
+  await page.goto(server.url + '/index.html');
+  await page.waitForFunction(() => window.ready === true);
+});
+
+test.after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('the plug-in does not import Konva (it takes yours, so Konva is never bundled twice)', async () => {
+  const js = await readFile(join(ROOT, 'dist/plugins/konva/index.js'), 'utf8');
+  const code = js.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+  assert.match(code, /^import .* from 'modelmark';$/m, 'the import statements are where this test looks');
+  assert.not.match(code, /^\s*(import|export)\b[^;\n]*['"]konva/m);
+  assert.not.match(code, /\bimport\s*\(\s*['"]konva/);
+  assert.not.match(code, /require\(\s*['"]konva/);
+});
+
+let result;
+
+test('konva: Konva.Image of a real photo, cache(), the filter, stage export at pixel ratio 1 -> right payload', async () => {
+  result = await page.evaluate(([k, p]) => window.runKonva('/photo.jpg', k, p, '00000000000000ff'), [KEY, PAYLOAD]);
+  assert.ok(result.isFunction);
+  assert.equal(result.size, [1600, 1203]);
+  assert.ok(result.found, `found (p=${result.pValue})`);
+  assert.is(result.payload, PAYLOAD);
+  assert.ok(result.pValue < 1e-12);
+  assert.is(result.plainFound, false, 'the unfiltered photo is unmarked');
+});
+
+test('konva: the PNG from stage.toDataURL decodes (sharp) to the right payload in Node', async () => {
+  const png = Buffer.from(result.png.replace(/^data:image\/png;base64,/, ''), 'base64');
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  const r = (await createWatermarker({ key: KEY })).detect({ width: info.width, height: info.height, channels: info.channels, data });
+  assert.ok(r.found);
+  assert.is(r.payload, PAYLOAD);
+});
+
+test('konva: modelmarkPayload getter/setter, serialisation, re-filtering on change, fallback payload, typed errors', () => {
+  assert.is(result.attr, PAYLOAD, 'set from the constructor config, read by the getter');
+  assert.is(result.json, PAYLOAD, 'in node.toJSON()');
+  assert.is(result.attrAfterBigint, '0000000000001234', 'a bigint is stored as 16 hex digits');
+  assert.is(result.afterSet, '0000000000001234', 'setting the attribute re-ran the filter');
+  assert.is(result.badSet?.code, 'ERR_INVALID_ARGUMENT');
+  assert.is(result.attrAfterBad, '0000000000001234', 'a refused value leaves the attribute');
+  assert.is(result.fallback, '00000000000000ff', 'options.payload when the node has none');
+  assert.is(result.badKonva?.code, 'ERR_INVALID_ARGUMENT');
+  assert.is(result.badPayload?.code, 'ERR_INVALID_ARGUMENT');
+  assert.equal(errors, []);
+});
+
+test.run();
