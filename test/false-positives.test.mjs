@@ -8,6 +8,8 @@ import { createWatermarker } from '../dist/index.js';
 import { fromSharp, mulberry32 } from '../bench/attacks.mjs';
 import { samplePhotos } from '../bench/photos.mjs';
 import sharp from 'sharp';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
 const UNMARKED = 10_000;
 const WRONG_KEY = 1_000;
@@ -44,18 +46,33 @@ for (const { name, image } of photos) {
 const keyRand = rng(777);
 const randomKey = () => Uint8Array.from({ length: 16 }, () => Math.floor(keyRand() * 256));
 
+/**
+ * Detect images[index] with key, for every [index, key] job, spread over worker threads (one per
+ * core, at most 4); results come back in job order, the same whatever the number of threads.
+ */
+async function detectAll(images, jobs) {
+  const n = Math.max(1, Math.min(4, availableParallelism()));
+  const shares = Array.from({ length: n }, (_, w) => jobs.filter((_, i) => i % n === w));
+  const results = await Promise.all(shares.map((share) => new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./helpers/detect-worker.mjs', import.meta.url), { workerData: { images, jobs: share } });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => { if (code !== 0) reject(new Error(`detect worker exited with ${code}`)); });
+  })));
+  return jobs.map((_, i) => results[i % n][Math.floor(i / n)]);
+}
+
 test(`no false found in ${UNMARKED} detections of unmarked photos and crops with random keys; p-values uniform`, async () => {
+  const jobs = Array.from({ length: UNMARKED }, (_, i) => [i % pool.length, randomKey()]);
+  const results = await detectAll(pool.map((p) => p.image), jobs);
   const ps = [];
   let found = 0, crcPasses = 0;
   const hits = [];
-  for (let i = 0; i < UNMARKED; i++) {
-    const { name, image } = pool[i % pool.length];
-    const wm = await createWatermarker({ key: randomKey() });
-    const r = wm.detect(image);
-    ps.push(r.pValue);
-    if (r.crcOk) crcPasses++;
-    if (r.found) { found++; hits.push(`${name}: p=${r.pValue}`); }
-  }
+  results.forEach(([pValue, crcOk, isFound], i) => {
+    ps.push(pValue);
+    if (crcOk) crcPasses++;
+    if (isFound) { found++; hits.push(`${pool[jobs[i][0]].name}: p=${pValue}`); }
+  });
   assert.is(found, 0, `false found: ${hits.join('; ')}`);
   const d = ksUniform(ps);
   assert.ok(d < ksBound(ps.length), `KS distance ${d.toFixed(4)} >= ${ksBound(ps.length).toFixed(4)}`);
@@ -71,14 +88,10 @@ test(`no false found in ${WRONG_KEY} detections of marked photos with wrong keys
   const marked = photos.map(({ name, image }) => ({ name, image: owner.embed(image, '0123456789abcdef') }));
   // the owner's key does find its own mark: the wrong-key misses below are not a dead detector
   assert.ok(marked.every(({ image }) => owner.detect(image).found));
-  const ps = [];
-  let found = 0;
-  for (let i = 0; i < WRONG_KEY; i++) {
-    const { image } = marked[i % marked.length];
-    const r = (await createWatermarker({ key: randomKey() })).detect(image);
-    ps.push(r.pValue);
-    if (r.found) found++;
-  }
+  const jobs = Array.from({ length: WRONG_KEY }, (_, i) => [i % marked.length, randomKey()]);
+  const results = await detectAll(marked.map((m) => m.image), jobs);
+  const ps = results.map(([pValue]) => pValue);
+  const found = results.filter(([, , isFound]) => isFound).length;
   assert.is(found, 0);
   const d = ksUniform(ps);
   assert.ok(d < ksBound(ps.length), `KS distance ${d.toFixed(4)} >= ${ksBound(ps.length).toFixed(4)}`);
