@@ -1,0 +1,113 @@
+// modelmark/fabric in real Fabric 7, in Chromium: FabricImage + ModelmarkFilter, applyFilters()
+// on the Canvas 2D backend (and WebGL where the browser has it), exports, serialisation without
+// the key, fromObject round trips.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { createWatermarker } from 'modelmark';
+import { bundle, launchChromium, serveStatic, watchErrors } from './helpers/browser.mjs';
+
+const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
+const KEY = 'fabric plug-in test key';
+const PAYLOAD = 'c0ffee00000000fb';
+
+let browser, server, dir, page, errors, result;
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'modelmark-fabric-'));
+  await bundle('test/pages/fabric.mjs', join(dir, 'fabric.js'));
+  const photo = await readFile(join(PHOTOS, 'skimage-motorcycle_left.png'));
+  server = await serveStatic(dir, {
+    '/index.html': (req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><body><script type="module" src="fabric.js"></script>'),
+    '/favicon.ico': (req, res) => res.writeHead(204).end(),
+    '/photo.png': (req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(photo),
+  });
+  browser = await launchChromium();
+  page = await browser.newPage();
+  errors = watchErrors(page);
+  await page.goto(server.url + '/index.html');
+  await page.waitForFunction(() => window.ready === true);
+  result = await page.evaluate(([k, p]) => window.runFabric('/photo.png', k, p), [KEY, PAYLOAD]);
+});
+
+test.after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function detectPng(dataUrl) {
+  const png = Buffer.from(dataUrl.replace(/^data:image\/png;base64,/, ''), 'base64');
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  return (await createWatermarker({ key: KEY })).detect({ width: info.width, height: info.height, channels: info.channels, data });
+}
+
+test('fabric: registered in classRegistry as Modelmark', () => {
+  assert.ok(result.registered);
+});
+
+test('fabric (Canvas 2D backend): FabricImage + filter, applyFilters, export -> right payload', async () => {
+  const r = result.twoD;
+  assert.is(r.backend, '2d');
+  assert.equal(r.chain, ['Brightness', 'Modelmark']);
+  assert.equal(r.size, [741, 500]);
+  assert.is(r.onElement, PAYLOAD, 'on the filtered element');
+  assert.equal(r.placement, { rotation: 0, flipped: false, scale: r.placement.scale });
+  assert.is(r.exported, PAYLOAD, 'on a StaticCanvas rendering it');
+  const d = await detectPng(r.png);
+  assert.ok(d.found);
+  assert.is(d.payload, PAYLOAD, 'in the PNG from toDataURL, decoded by sharp');
+});
+
+test('fabric (WebGL backend, when the browser has WebGL): readback path marks too', async () => {
+  if (!result.webgl) {
+    console.log(`  (no WebGL in this Chromium; default backend ${result.defaultBackend}: WebGL path not exercised)`);
+    assert.is(result.defaultBackend, '2d');
+    return;
+  }
+  assert.is(result.defaultBackend, 'webgl', "Fabric's default where WebGL works");
+  const r = result.gl;
+  assert.is(r.backend, 'webgl');
+  assert.equal(r.chain, ['Modelmark']);
+  assert.is(r.onElement, '1111222233334444', 'last pass, drawn to the GL canvas');
+  assert.equal(r.placement, result.twoD.placement, 'upright, not mirrored, same grid as the 2D backend');
+  assert.is(r.exported, '1111222233334444');
+  assert.is((await detectPng(r.png)).payload, '1111222233334444');
+  const c = result.glChain;
+  assert.equal(c.chain, ['Brightness', 'Modelmark', 'Brightness']);
+  assert.equal(c.size, [741, 500]);
+  assert.is(c.onElement, '5555666677778888', 'mid-chain, through textures');
+  assert.equal(c.placement, result.twoD.placement);
+  assert.is((await detectPng(c.png)).payload, '5555666677778888');
+});
+
+test('fabric: toObject keeps payload and strength, never the key', () => {
+  assert.equal(result.filterJson, { type: 'Modelmark', payload: PAYLOAD, strength: 1 });
+  assert.is(result.jsonHasKey, false);
+  assert.is(result.instanceHasKey, false);
+  assert.not.ok(result.ownKeys.includes('key'));
+});
+
+test('fabric: fromObject round trips (key provider, or key option); missing key and unprepared filters give typed errors', () => {
+  assert.is(result.noKey?.code, 'ERR_INVALID_ARGUMENT', 'no provider and no key');
+  assert.equal(result.withoutKeyFilters, ['Brightness'], 'Fabric drops the filter it could not revive...');
+  assert.is(result.reviverError?.code, 'ERR_INVALID_ARGUMENT', '...and tells the reviver why');
+  assert.equal(result.asked, { payload: PAYLOAD, strength: 1 }, 'the provider was asked');
+  assert.ok(result.revivedIsFilter);
+  assert.equal(result.revivedJson, { type: 'Modelmark', payload: PAYLOAD, strength: 1 });
+  assert.is(result.revived, PAYLOAD, 'the revived filter marks');
+  assert.equal(result.direct, { payload: 'abcdef0123456789', strength: 1.5 });
+  assert.is(result.notReady?.code, 'ERR_NOT_READY');
+  assert.is(result.strengthChanged?.code, 'ERR_NOT_READY');
+  assert.match(result.strengthChanged.message, /strength/);
+  assert.is(result.badPayload?.code, 'ERR_INVALID_ARGUMENT');
+  assert.is(result.keyInConstructor?.code, 'ERR_INVALID_ARGUMENT');
+  assert.not.match(result.keyInConstructor.message, new RegExp(KEY), 'the key is not echoed in the error');
+  assert.equal(errors, []);
+});
+
+test.run();
