@@ -148,6 +148,21 @@ test('errors are shown in the panel: no document, bad payload, empty key', async
   assert.equal(errors, []);
 });
 
+test('opened outside Photopea, the page says how to install it and does not post to itself', async () => {
+  const alone = await browser.newPage();
+  const aloneErrors = watchErrors(alone);
+  await alone.goto(`${server.url}/photopea/index.html`);
+  const status = alone.getByRole('status');
+  await status.waitFor();
+  assert.match(await status.textContent(), /inside Photopea.*More > Plugins/);
+  await alone.getByLabel('Secret key').fill(KEY);
+  await alone.getByRole('button', { name: 'Detect' }).click();
+  await alone.waitForSelector('form[data-state="error"]');
+  assert.match(await status.textContent(), /not inside Photopea/);
+  assert.equal(aloneErrors, []);
+  await alone.close();
+});
+
 test('argument checks are typed errors', async () => {
   const { connectPhotopea, encodePng, openInPhotopea } = await import('modelmark/photopea');
   assert.throws(() => connectPhotopea({ target: 5 }), (e) => e.code === 'ERR_INVALID_ARGUMENT' && /endpoints\.target/.test(e.message));
@@ -158,6 +173,15 @@ test('argument checks are typed errors', async () => {
   await pp.run('app.echoToOE(1)').then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_PHOTOPEA_TIMEOUT'));
   await openInPhotopea(pp, new ArrayBuffer(4), 'elsewhere').then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_INVALID_ARGUMENT'));
   await encodePng({ width: 2, height: 2, data: new Uint8Array(3) }).then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_INVALID_ARGUMENT'));
+  const { formatPValue, cellColour } = await import('modelmark/photopea');
+  assert.is(formatPValue(0), '< 1e-300');
+  assert.is(formatPValue(2.5e-41), '2.5e-41');
+  assert.is(formatPValue(0.4213), '0.42');
+  assert.throws(() => formatPValue('small'), (e) => e.code === 'ERR_INVALID_ARGUMENT');
+  assert.is(cellColour(null), null);
+  assert.match(cellColour(3.5), /^rgba\(40, 210, 70/);
+  assert.match(cellColour(2), /^rgba\(240, 180, 30/);
+  assert.match(cellColour(-1), /^rgba\(220, 40, 40/);
   pp.close();
 });
 

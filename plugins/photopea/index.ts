@@ -208,9 +208,15 @@ export async function encodePng(image: { width: number; height: number; data: Ui
   return blob.arrayBuffer();
 }
 
-/** Overlay colour (CSS) of one region-map cell, as the CLI's `--map`: green >= 3, amber 1.5 to 3, red below. */
+/**
+ * Overlay colour (CSS) of one region-map cell, as the CLI's `--map`: green >= 3, amber 1.5 to 3,
+ * red below; null for a cell the detector did not examine.
+ * @example
+ * cellColour(4.2); // 'rgba(40, 210, 70, 0.59)'
+ */
 export function cellColour(score: number | null): string | null {
   if (score === null) return null;
+  if (typeof score !== 'number' || Number.isNaN(score)) throw invalidParameter('score', 'a number or null', score);
   if (score >= 3) return 'rgba(40, 210, 70, 0.59)';
   if (score >= 1.5) return 'rgba(240, 180, 30, 0.47)';
   return 'rgba(220, 40, 40, 0.27)';
@@ -315,9 +321,13 @@ function randomPayload(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
-/** Format a p-value for people: `< 1e-300`, `3.2e-41`, `0.42`. */
+/**
+ * Format a p-value for people: `< 1e-300`, `3.2e-41`, `0.42`.
+ * @example
+ * formatPValue(result.pValue); // '1.6e-35'
+ */
 export function formatPValue(p: number): string {
-  if (!Number.isFinite(p)) return String(p);
+  if (typeof p !== 'number' || Number.isNaN(p) || p < 0) throw invalidParameter('p', 'a probability (a number from 0 to 1)', p);
   if (p === 0) return '< 1e-300';
   return p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
 }
@@ -340,6 +350,9 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
   if (options.payload !== undefined) parsePayload(options.payload, 'options.payload');
   const placement = options.placement ?? 'document';
   if (placement !== 'document' && placement !== 'layer') throw invalidParameter('options.placement', "'document' or 'layer'", placement);
+  if (options.strength !== undefined && !(typeof options.strength === 'number' && options.strength >= 0.25 && options.strength <= 4)) {
+    throw invalidParameter('options.strength', 'a number between 0.25 and 4', options.strength);
+  }
   const connection = connectPhotopea(options);
 
   if (options.styles !== false && !document.getElementById('mm-pp-styles')) {
@@ -362,7 +375,7 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
       <input id="${id}-payload" name="payload" type="text" inputmode="text" autocomplete="off" spellcheck="false" maxlength="18" aria-describedby="${id}-payload-hint">
       <p class="mm-hint" id="${id}-payload-hint">64 bits to hide, e.g. an owner or licence number.</p></div>
     <div><label for="${id}-strength">Strength</label>
-      <input id="${id}-strength" name="strength" type="number" min="0.25" max="4" step="0.25" value="${options.strength ?? 1}"></div>
+      <input id="${id}-strength" name="strength" type="number" min="0.25" max="4" step="0.25"></div>
     <fieldset><legend>Put the marked image in</legend>
       <input type="radio" id="${id}-doc" name="placement" value="document"><label for="${id}-doc">a new document</label>
       <input type="radio" id="${id}-layer" name="placement" value="layer"><label for="${id}-layer">a new layer</label></fieldset>
@@ -385,6 +398,7 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
   const resultList = q<HTMLElement>('[data-field=result]');
   const map = q<HTMLCanvasElement>('[data-field=map]');
   keyInput.value = options.key ?? '';
+  strengthInput.value = String(options.strength ?? 1);
   payloadInput.value = options.payload ?? randomPayload();
   q<HTMLInputElement>(`[name=placement][value=${placement}]`).checked = true;
 
@@ -456,6 +470,9 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
       buttons.forEach((b) => (b.disabled = false));
     }
   };
+  if ((options.target ?? window.parent) === (window as unknown)) {
+    say('This page works inside Photopea: add its address as a plug-in there (More > Plugins), then open it from the plug-in panel.');
+  }
   const quiet = (p: Promise<unknown>) => void p.catch(() => undefined); // shown in the status line
   form.addEventListener('submit', (e) => { e.preventDefault(); quiet(act('mark')); });
   q<HTMLButtonElement>('[data-action=detect]').addEventListener('click', () => quiet(act('detect')));
