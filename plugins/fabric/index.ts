@@ -71,6 +71,15 @@ function notReady(why: string): ModelmarkError {
  * `image.filters` and call `image.applyFilters()`. `type` is 'Modelmark'; it is registered in
  * Fabric's classRegistry, so `FabricImage.fromObject` / `canvas.loadFromJSON` revive it (the
  * key from {@link setModelmarkKeyProvider} or fromObject's `{ key }` option).
+ * @example
+ * import { FabricImage } from 'fabric';
+ * import { ModelmarkFilter, setModelmarkKeyProvider } from 'modelmark/fabric';
+ * const image = await FabricImage.fromURL('photo.jpg');
+ * image.filters.push(await ModelmarkFilter.create({ key: 'my secret', payload: 'c0ffee0000000001' }));
+ * image.applyFilters();
+ * const json = image.toObject(); // filters: [{ type: 'Modelmark', payload: 'c0ffee0000000001', strength: 1 }]
+ * setModelmarkKeyProvider(() => 'my secret');
+ * const again = await FabricImage.fromObject(json);
  */
 export class ModelmarkFilter extends BaseFilter<'Modelmark', ModelmarkFilterProps> {
   static override type = 'Modelmark';
