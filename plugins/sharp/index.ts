@@ -1,0 +1,516 @@
+// modelmark/sharp: watermark and detect inside sharp pipelines, and a stream filter for encoded
+// image bytes. The pixel work is the core's (one embed per image); this file moves pixels between
+// sharp and the core and carries the input's metadata, depth and colour kind over to the result.
+import { Transform } from 'node:stream';
+import { deflateSync } from 'node:zlib';
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
+import {
+  DecodeError,
+  FileError,
+  ImageSizeError,
+  invalidParameter,
+  ModelmarkError,
+  parsePayload,
+  type DetectResult,
+  type Image,
+  type Payload,
+  type Watermarker,
+  type WatermarkerOptions,
+} from 'modelmark';
+import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
+
+/** Options of {@link watermark}: the watermarker's options, the payload, and `carryMetadata`. */
+export interface SharpWatermarkOptions extends EmbedOptions {
+  /**
+   * Carry the input's EXIF, ICC profile and XMP over to the returned instance, so that
+   * `.keepMetadata()`, `.withMetadata()`, `.keepExif()` and `.keepIccProfile()` work on it as on
+   * the input (default true). The metadata travels in a lossless in-memory PNG with the marked
+   * pixels (about 15 ms more at 1080p), made only when the input has an ICC profile (its pixels
+   * stay in the profile's colours, which sharp converts or keeps as for the input) or when the
+   * pipeline keeps EXIF or XMP; otherwise the pixels go back to sharp as raw memory. With false,
+   * always raw memory: an ICC-profiled input is converted to sRGB first, and nothing is kept.
+   */
+  carryMetadata?: boolean;
+}
+
+/** Formats {@link watermarkStream} can write. */
+export type StreamFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'heif' | 'jp2' | 'jxl';
+
+/** Options of {@link watermarkStream}. */
+export interface WatermarkStreamOptions extends SharpWatermarkOptions {
+  /** Output format (default: the input's format; PNG when sharp cannot write that format). */
+  format?: StreamFormat;
+  /** Output quality, 1 to 100, for lossy formats (JPEG, WebP, AVIF, HEIF, TIFF; default: sharp's). */
+  quality?: number;
+  /** Keep the input's EXIF, ICC profile and XMP in the output (default false, as sharp does). */
+  keepMetadata?: boolean;
+  /** Largest encoded input accepted, in bytes (default 256 MiB): the stream buffers the whole file. */
+  maxInputBytes?: number;
+}
+
+/** What sharp's toFormat() accepts. */
+type OutFormat = Parameters<Sharp['toFormat']>[0];
+
+const DEFAULT_MAX_INPUT_BYTES = 256 * 1024 * 1024;
+
+/** What {@link prepare} learned and made. */
+interface Marked {
+  out: Sharp;
+  /** The format the result is written in unless the caller chooses one. */
+  format: OutFormat;
+}
+
+/**
+ * Internals of a sharp instance that this plug-in reads (sharp 0.34-0.35). Where they differ, the
+ * hooks stand aside: the default format is then set up front and the metadata carrier made eagerly.
+ */
+type SharpInternals = Sharp & {
+  options?: { formatOut?: unknown; fileOut?: unknown; keepMetadata?: number; streamOut?: boolean; input?: Record<string, unknown> };
+  _pipeline?: (...args: unknown[]) => unknown;
+};
+
+function isSharp(value: unknown): value is Sharp {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return ['metadata', 'raw', 'toBuffer', 'autoOrient', 'keepIccProfile', 'toColourspace'].every((m) => typeof v[m] === 'function');
+}
+
+function checkSharp(value: unknown, name: string): Sharp {
+  if (!isSharp(value)) throw invalidParameter(name, 'a sharp instance, e.g. sharp(input) (sharp 0.34 or later)', value);
+  return value;
+}
+
+function checkOptions(options: unknown, expected: string): Record<string, unknown> {
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', expected, options);
+  return options as Record<string, unknown>;
+}
+
+function checkBoolean(name: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw invalidParameter(name, 'a boolean', value);
+  return value;
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).trim().replace(/:$/, '');
+
+/** A typed error for a sharp failure while reading the input. */
+function readFailure(err: unknown): ModelmarkError {
+  if (err instanceof ModelmarkError) return err;
+  const text = message(err);
+  const m = text.toLowerCase();
+  if (m.includes('pixel limit')) {
+    return new ImageSizeError('ERR_IMAGE_TOO_LARGE', `The input image is over sharp's pixel limit (${text}); if you trust it, raise limitInputPixels when creating the sharp instance`);
+  }
+  if (m.includes('input file is missing') || m.includes('no such file')) return new FileError(`Cannot read the input image: ${text}`, { cause: err });
+  let reason = 'the image data could not be decoded';
+  if (m.includes('buffer is empty') || m.includes('empty input')) reason = 'the input is empty';
+  else if (m.includes('unsupported image format')) reason = 'it is not an image in a format sharp can read';
+  else if (/premature end|truncat|unexpected end|read error|not enough data/.test(m)) reason = 'the input is truncated or corrupt';
+  else if (/corrupt|bad |invalid/.test(m)) reason = 'the input is corrupt';
+  return new DecodeError(`Cannot decode the input image: ${reason} (${text})`, { cause: err });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pixels
+
+/** Mark 8-bit grey, RGB or RGBA samples with the core (a new array comes back). */
+function mark8(wm: Watermarker, payload: Payload, data: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Uint8Array {
+  return wm.embed({ width, height, channels, data }, payload).data as Uint8Array;
+}
+
+/**
+ * Mark raw samples of any layout sharp gives: 1 to 4 channels, 8 or 16 bits. Grey + alpha is
+ * split (alpha never reaches the core); 16-bit samples are marked through an 8-bit copy whose
+ * change, times 257, is added back to the 16-bit samples, so that the 8-bit view of the result is
+ * exactly the marked 8-bit copy and the precision of the rest is kept. Alpha is left untouched.
+ */
+function markSamples(wm: Watermarker, payload: Payload, samples: Uint8Array | Uint16Array, width: number, height: number, channels: number): Uint8Array | Uint16Array {
+  const n = width * height;
+  if (samples instanceof Uint8Array && channels !== 2) return mark8(wm, payload, samples, width, height, channels as 1 | 3 | 4);
+  // The colour channels as an 8-bit image for the core (grey + alpha: the grey plane only).
+  const colour = channels === 2 ? 1 : channels;
+  let base: Uint8Array;
+  if (samples instanceof Uint8Array) { // 8-bit grey + alpha
+    base = new Uint8Array(n);
+    for (let i = 0, j = 0; i < n; i++, j += 2) base[i] = samples[j];
+  } else if (channels === 2) {
+    base = new Uint8Array(n);
+    for (let i = 0, j = 0; i < n; i++, j += 2) base[i] = ((samples[j] + 128) / 257) | 0;
+  } else {
+    base = new Uint8Array(samples.length);
+    for (let i = 0; i < samples.length; i++) base[i] = ((samples[i] + 128) / 257) | 0;
+  }
+  const marked = mark8(wm, payload, base, width, height, colour as 1 | 3 | 4);
+  if (samples instanceof Uint8Array) {
+    const out = new Uint8Array(samples.length);
+    out.set(samples);
+    for (let i = 0, j = 0; i < n; i++, j += 2) out[j] = marked[i];
+    return out;
+  }
+  const out = new Uint16Array(samples.length);
+  out.set(samples);
+  if (channels === 2) {
+    for (let i = 0, j = 0; i < n; i++, j += 2) {
+      const d = marked[i] - base[i];
+      if (d !== 0) out[j] = Math.min(65535, Math.max(0, samples[j] + d * 257));
+    }
+  } else {
+    // Alpha (channel 4) is unchanged by the core, so its difference is 0.
+    for (let i = 0; i < samples.length; i++) {
+      const d = marked[i] - base[i];
+      if (d !== 0) out[i] = Math.min(65535, Math.max(0, samples[i] + d * 257));
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A lossless PNG that carries the input's metadata, so that sharp can keep it on output
+
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+function crc32(bytes: Uint8Array): number {
+  let c = -1;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+function chunk(type: string, data: Uint8Array): Buffer {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  out.set(data, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+}
+
+/**
+ * The EXIF block without its "Exif\0\0" prefix and with its Orientation set to 1 (top-left):
+ * the pixels it will describe have been turned upright already.
+ */
+function uprightExif(exif: Buffer): Buffer | undefined {
+  let tiff = Buffer.from(exif);
+  if (tiff.length >= 6 && tiff.toString('latin1', 0, 4) === 'Exif') tiff = tiff.subarray(6);
+  if (tiff.length < 8) return undefined;
+  const order = tiff.toString('latin1', 0, 2);
+  if (order !== 'II' && order !== 'MM') return undefined;
+  const le = order === 'II';
+  const u16 = (o: number) => (le ? tiff.readUInt16LE(o) : tiff.readUInt16BE(o));
+  const u32 = (o: number) => (le ? tiff.readUInt32LE(o) : tiff.readUInt32BE(o));
+  const ifd = u32(4);
+  if (ifd + 2 <= tiff.length) {
+    const count = u16(ifd);
+    for (let i = 0; i < count; i++) {
+      const e = ifd + 2 + 12 * i;
+      if (e + 12 > tiff.length) break;
+      if (u16(e) === 0x0112 && u16(e + 2) === 3) { // Orientation, SHORT
+        if (le) tiff.writeUInt16LE(1, e + 8); else tiff.writeUInt16BE(1, e + 8);
+        break;
+      }
+    }
+  }
+  return tiff;
+}
+
+/** The input's metadata as PNG chunks (iCCP, eXIf, iTXt XMP); empty when there is none to carry. */
+function metadataChunks(meta: Metadata, keepIcc: boolean): Buffer[] {
+  const chunks: Buffer[] = [];
+  if (keepIcc && meta.icc && meta.icc.length > 0) {
+    chunks.push(chunk('iCCP', Buffer.concat([Buffer.from('ICC profile\0\0', 'latin1'), deflateSync(meta.icc)])));
+  }
+  if (meta.exif && meta.exif.length > 0) {
+    const tiff = uprightExif(meta.exif);
+    if (tiff) chunks.push(chunk('eXIf', tiff));
+  }
+  if (meta.xmp && meta.xmp.length > 0) {
+    chunks.push(chunk('iTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0\0\0\0', 'latin1'), meta.xmp])));
+  }
+  return chunks;
+}
+
+/** Insert chunks right after IHDR of a PNG that sharp wrote. */
+function withChunks(png: Buffer, chunks: Buffer[]): Buffer {
+  const ihdrEnd = 8 + 12 + png.readUInt32BE(8);
+  return Buffer.concat([png.subarray(0, ihdrEnd), ...chunks, png.subarray(ihdrEnd)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The returned instance
+
+/** Extensions sharp's toFile() recognises (lower or upper case, as sharp compares them). */
+const FILE_EXTENSIONS = /\.(jpe?g|png|webp|gif|jp2|jpx|j2k|j2c|tiff?|heic|heif|avif|jxl|dzi|zip|szi|v|vips)$/;
+
+function namesFormat(fileOut: unknown): boolean {
+  if (typeof fileOut !== 'string' || fileOut === '') return false;
+  const ext = /\.[^./\\]*$/.exec(fileOut)?.[0] ?? '';
+  return (ext === ext.toLowerCase() || ext === ext.toUpperCase()) && FILE_EXTENSIONS.test(ext.toLowerCase());
+}
+
+/** sharp's keepMetadata bits for EXIF and XMP, the metadata a lazily made carrier brings. */
+const KEEP_EXIF_OR_XMP = 0b00011;
+
+/** Whether the instance's internals are as this plug-in expects, so its raw input can be swapped. */
+function canSwapInput(s: SharpInternals): boolean {
+  const input = s.options?.input;
+  return typeof s._pipeline === 'function' && typeof s.options?.keepMetadata === 'number' &&
+    typeof input === 'object' && input !== null && 'rawChannels' in input && ArrayBuffer.isView(input.buffer);
+}
+
+/**
+ * Hook the returned instance at sharp's one entry to its native pipeline (toBuffer(), toFile()
+ * and stream output all go through it), just before it runs:
+ * - write `format` when the caller chose none (sharp would write its own input's: raw pixels or
+ *   the carrier PNG); a file name with a known extension still picks its format, as in sharp;
+ * - when `carrier` is given (an input with EXIF or XMP but no ICC profile) and the caller asked
+ *   for EXIF or XMP to be kept, swap the raw pixels for the carrier PNG that holds them first, so
+ *   the lossless re-encode is paid only by pipelines that keep metadata.
+ * clone() passes the hook on.
+ */
+function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffer>): Sharp {
+  const s = out as SharpInternals;
+  const run = s._pipeline;
+  if (typeof run !== 'function' || typeof s.options !== 'object') out.toFormat(format);
+  else {
+    Object.defineProperty(s, '_pipeline', {
+      configurable: true,
+      writable: true,
+      value(this: SharpInternals, ...args: unknown[]) {
+        const o = this.options!;
+        if (o.formatOut === 'input' && !namesFormat(o.fileOut)) this.toFormat(format);
+        if (!carrier || !((o.keepMetadata ?? 0) & KEEP_EXIF_OR_XMP) || !canSwapInput(this)) return run.apply(this, args);
+        const ready = carrier().then((png) => {
+          const input = o.input!;
+          for (const k of Object.keys(input)) if (k.startsWith('raw')) delete input[k];
+          input.buffer = png;
+        });
+        const callback = args[0];
+        if (typeof callback === 'function') {
+          ready.then(() => run.apply(this, args), (err) => callback(err));
+          return this;
+        }
+        if (o.streamOut) {
+          ready.then(() => run.apply(this, args), (err) => this.emit('error', err));
+          return this;
+        }
+        return ready.then(() => run.apply(this, args));
+      },
+    });
+  }
+  const clone = s.clone;
+  Object.defineProperty(s, 'clone', {
+    configurable: true,
+    writable: true,
+    value(this: Sharp) { return continueAs(clone.call(this), format, carrier); },
+  });
+  return out;
+}
+
+/** The format to write by default: the input's, when sharp can write it to a buffer. */
+function outputFormatFor(inputFormat: string): OutFormat {
+  const f = (sharp.format as unknown as Record<string, { output?: { buffer?: boolean } } | undefined>)[inputFormat];
+  return f?.output?.buffer ? (inputFormat as OutFormat) : 'png';
+}
+
+async function readMetadata(image: Sharp): Promise<Metadata> {
+  try {
+    return await image.metadata();
+  } catch (err) {
+    throw readFailure(err);
+  }
+}
+
+async function rawPixels(pipeline: Sharp): Promise<{ data: Buffer; info: OutputInfo }> {
+  try {
+    return await pipeline.toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw readFailure(err);
+  }
+}
+
+const isGrey = (meta: Metadata) => meta.space === 'b-w' || meta.space === 'grey16' || meta.channels === 1 || meta.channels === 2;
+
+async function prepare(image: Sharp, options: SharpWatermarkOptions): Promise<Marked> {
+  checkSharp(image, 'image');
+  checkOptions(options, 'an object { key, payload, strength?, carryMetadata? }');
+  const carry = checkBoolean('options.carryMetadata', options.carryMetadata) ?? true;
+  const { wm, payload } = await embedSetup(options); // the payload is checked before any decoding
+  const meta = await readMetadata(image);
+  const format = outputFormatFor(meta.format);
+  const deep = meta.depth === 'ushort';
+  const grey = isGrey(meta);
+  const cmyk = meta.space === 'cmyk';
+  // Keep the input's colours (no ICC transform) when its profile travels with the pixels.
+  const keepIcc = carry && !cmyk && meta.hasProfile === true;
+
+  // Mark the image as it will be seen: EXIF orientation applied (the carried EXIF then says 1).
+  let p = image.autoOrient();
+  if (keepIcc) p = p.keepIccProfile();
+  if (deep) p = p.toColourspace(grey ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
+  else p = (grey && meta.channels !== 2 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
+  const { data, info } = await rawPixels(p);
+  const { width, height } = info;
+  let channels: number = info.channels;
+  const bytes = data.length / (width * height * channels);
+  let samples: Uint8Array | Uint16Array = bytes === 2
+    ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
+    : new Uint8Array(data.buffer, data.byteOffset, data.length);
+  if (bytes === 2 && data.byteOffset % 2 !== 0) samples = new Uint16Array(samples); // aligned copy
+
+  // 8-bit grey + alpha comes out of sharp as RGBA with R = G = B: back to grey + alpha.
+  if (grey && meta.channels === 2 && !deep && channels === 4) {
+    const n = width * height, rgba = samples as Uint8Array;
+    let same = true;
+    for (let i = 0; i < rgba.length; i += 4) if (rgba[i] !== rgba[i + 1] || rgba[i] !== rgba[i + 2]) { same = false; break; }
+    if (same) {
+      const ga = new Uint8Array(n * 2);
+      for (let i = 0, j = 0; i < n; i++, j += 4) { ga[2 * i] = rgba[j]; ga[2 * i + 1] = rgba[j + 3]; }
+      samples = ga;
+      channels = 2;
+    }
+  }
+  if (channels < 1 || channels > 4) {
+    throw new DecodeError(`Cannot watermark an image of ${channels} channels: expected grey, grey + alpha, RGB or RGBA`);
+  }
+
+  const marked = markSamples(wm, payload, samples, width, height, channels);
+  const depth16 = marked instanceof Uint16Array;
+  const raw = { width, height, channels: channels as 1 | 2 | 3 | 4 };
+  const chunks = carry ? metadataChunks(meta, keepIcc) : [];
+  const space = depth16 ? (channels < 3 ? 'grey16' : 'rgb16') : channels < 3 ? 'b-w' : 'srgb';
+  let png: Promise<Buffer> | undefined;
+  /** The marked pixels as a lossless PNG (level 0: fast) with the input's metadata chunks. */
+  const carrier = () => png ??= sharp(marked, { raw, limitInputPixels: false }).toColourspace(space)
+    .png({ compressionLevel: 0, adaptiveFiltering: false }).toBuffer().then((b) => withChunks(b, chunks));
+  let out = sharp(marked, { raw, limitInputPixels: false });
+  let lazy: typeof carrier | undefined;
+  if (chunks.length > 0) {
+    // With an ICC profile the carrier is needed either way (sharp converts the kept colours with
+    // it when the profile is not kept); without, only pipelines that keep EXIF or XMP need it.
+    if (!keepIcc && canSwapInput(out as SharpInternals)) lazy = carrier;
+    else out = sharp(await carrier(), { limitInputPixels: false });
+  }
+  // Keep the input's kind on output: 16-bit stays 16-bit, grey stays grey.
+  if (depth16 || channels < 3) out = out.toColourspace(space);
+  return { out: continueAs(out, format, lazy), format };
+}
+
+/**
+ * Watermark the image of a sharp pipeline. The operations already on `image` (resize, crop, ...)
+ * are applied first and their result is marked, upright: EXIF orientation is applied before
+ * marking (the carried EXIF then says orientation 1), so the mark sits in the pixels as viewers
+ * show them. Resolves with a NEW sharp instance holding the marked pixels, on which the pipeline
+ * continues: further operations (`.resize()`, ...), an output format (`.jpeg()`, `.png()`, ...;
+ * set output options after this call), `.toBuffer()`, `.toFile()`, streaming, `.metadata()`.
+ *
+ * - Output format: the input's unless you choose one (or `toFile` names one by its extension).
+ * - Metadata: as with sharp, stripped unless you ask: `.keepMetadata()` / `.withMetadata()` /
+ *   `.keepExif()` / `.keepIccProfile()` / `.keepXmp()` keep the input's EXIF, ICC profile and XMP
+ *   (not IPTC). See {@link SharpWatermarkOptions.carryMetadata}.
+ * - Depth and kind: 16-bit stays 16-bit, grey stays grey, alpha is kept byte for byte.
+ *   CMYK and other colour spaces are converted to sRGB.
+ * - `image` itself is used up (its output is set to raw pixels); keep using the returned one.
+ *
+ * @throws InvalidArgumentError for bad options (a bad payload before anything is decoded),
+ *   DecodeError for an input sharp cannot decode, ImageSizeError for an image too small
+ *   (under 128 px a side) or over `maxPixels`.
+ * @example
+ * import sharp from 'sharp';
+ * import { watermark } from 'modelmark/sharp';
+ * const marked = await watermark(sharp('in.jpg'), { key: 'my secret', payload: 'c0ffee0000000001' });
+ * await marked.resize(1280).keepMetadata().jpeg({ quality: 90 }).toFile('out.jpg');
+ */
+export async function watermark(image: Sharp, options: SharpWatermarkOptions): Promise<Sharp> {
+  return (await prepare(image, options)).out;
+}
+
+/**
+ * Look for the mark of `options.key` in the image of a sharp pipeline (after its operations and
+ * EXIF orientation), blind. Resolves with the core's DetectResult. `image` is used up.
+ * @throws InvalidArgumentError for bad options, DecodeError for an input sharp cannot decode.
+ * @example
+ * import sharp from 'sharp';
+ * import { detect } from 'modelmark/sharp';
+ * const { found, payload, pValue } = await detect(sharp('out.jpg'), { key: 'my secret' });
+ */
+export async function detect(image: Sharp, options: WatermarkerOptions): Promise<DetectResult> {
+  checkSharp(image, 'image');
+  checkOptions(options, 'an object { key, strength?, threshold?, search? }');
+  const wm = await watermarkerFor(options);
+  const meta = await readMetadata(image);
+  let p = image.autoOrient();
+  if (meta.space !== 'cmyk' && meta.hasProfile) p = p.keepIccProfile(); // the colours the mark went into
+  p = (meta.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
+  const { data, info } = await rawPixels(p);
+  const img: Image = { width: info.width, height: info.height, channels: info.channels as 1 | 3 | 4, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  return wm.detect(img);
+}
+
+const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
+
+/**
+ * A stream filter for encoded images: write one image file's bytes in, read the marked image's
+ * bytes out, in the input's format unless `options.format` says otherwise. The whole input is
+ * buffered (at most `options.maxInputBytes`, 256 MiB by default); errors (bad input, corrupt
+ * image, image too large) end the stream with a typed error, so `pipeline()` rejects with it.
+ * Options are checked when the stream is made (a bad payload throws here, synchronously).
+ * @example
+ * import { createReadStream, createWriteStream } from 'node:fs';
+ * import { pipeline } from 'node:stream/promises';
+ * import { watermarkStream } from 'modelmark/sharp';
+ * await pipeline(createReadStream('in.jpg'), watermarkStream({ key: 'my secret', payload: 'c0ffee0000000001' }), createWriteStream('out.jpg'));
+ */
+export function watermarkStream(options: WatermarkStreamOptions): Transform {
+  const o = checkOptions(options, 'an object { key, payload, format?, quality?, keepMetadata?, maxInputBytes? }');
+  parsePayload(options.payload);
+  checkBoolean('options.carryMetadata', o.carryMetadata);
+  const keep = checkBoolean('options.keepMetadata', o.keepMetadata) ?? false;
+  const { format, quality } = options;
+  if (format !== undefined && (typeof format !== 'string' || !FORMAT_NAMES.has(format))) {
+    throw invalidParameter('options.format', `one of ${[...FORMAT_NAMES].join(', ')}`, format);
+  }
+  if (quality !== undefined && !(Number.isInteger(quality) && quality >= 1 && quality <= 100)) {
+    throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
+  }
+  const limit = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
+  if (!(Number.isSafeInteger(limit) && limit > 0)) throw invalidParameter('options.maxInputBytes', 'a positive integer', limit);
+  // Load the watermarker now (cached); a bad key or strength is reported when the input ends.
+  watermarkerFor(options).catch(() => {});
+
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      size += chunk.length;
+      if (size > limit) {
+        chunks.length = 0;
+        callback(new ImageSizeError('ERR_IMAGE_TOO_LARGE', `The input is over the stream's limit of ${limit} bytes; raise options.maxInputBytes if you trust it`));
+        return;
+      }
+      chunks.push(chunk);
+      callback();
+    },
+    flush(callback) {
+      const input = Buffer.concat(chunks, size);
+      chunks.length = 0;
+      (async () => {
+        if (input.length === 0) throw new DecodeError('Cannot decode the input image: the input is empty');
+        const { out, format: own } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true }), options);
+        let p = keep ? out.keepMetadata() : out;
+        const f: OutFormat = format ?? own;
+        p = p.toFormat(f, quality !== undefined ? { quality } : undefined);
+        try {
+          return await p.toBuffer();
+        } catch (err) {
+          throw new FileError(`Cannot encode the marked image as ${f}: ${message(err)}`, { cause: err });
+        }
+      })().then((bytes) => callback(null, bytes), (err) => callback(err));
+    },
+  });
+}

@@ -1,0 +1,293 @@
+// modelmark/sharp: the mark goes in through a sharp pipeline and comes out with the payload that
+// went in, across pipeline steps, formats, metadata, bit depths, channel layouts and streams.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pipeline } from 'node:stream/promises';
+import sharp from 'sharp';
+import { DecodeError, ImageSizeError, InvalidArgumentError, psnr } from 'modelmark';
+import { watermark, detect, watermarkStream } from 'modelmark/sharp';
+
+const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
+const photo = (name) => join(PHOTOS, name);
+const KEY = 'plugin-sharp test key';
+const PAYLOAD = 'c0ffee0000000001';
+const opts = { key: KEY, payload: PAYLOAD };
+
+let dir;
+test.before(async () => { dir = await mkdtemp(join(tmpdir(), 'modelmark-sharp-')); });
+test.after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+
+/** Detect in encoded bytes (or a path) and assert the payload came back. */
+async function assertMarked(input, what) {
+  const r = await detect(sharp(input), { key: KEY });
+  assert.ok(r.found, `${what}: not found (p = ${r.pValue})`);
+  assert.is(r.payload, PAYLOAD, what);
+  return r;
+}
+
+async function rawOf(input, colourspace) {
+  let p = sharp(input);
+  if (colourspace) p = p.toColourspace(colourspace);
+  const { data, info } = await p.raw({ depth: colourspace?.endsWith('16') ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
+  return { data, info };
+}
+
+test('plain JPEG in, JPEG out (format defaults to the input\'s)', async () => {
+  const input = await readFile(photo('mate-Storm.jpg'));
+  const out = await (await watermark(sharp(input), opts)).toBuffer();
+  const meta = await sharp(out).metadata();
+  const inMeta = await sharp(input).metadata();
+  assert.is(meta.format, 'jpeg');
+  assert.is(meta.width, inMeta.width);
+  assert.is(meta.height, inMeta.height);
+  await assertMarked(out, 'JPEG round trip');
+});
+
+test('the pipeline continues: resize to 0.75x after watermark, then detect', async () => {
+  const { width } = await sharp(photo('mate-Garden.jpg')).metadata();
+  const marked = await watermark(sharp(photo('mate-Garden.jpg')), opts);
+  const out = await marked.resize(Math.round(width * 0.75)).jpeg({ quality: 90 }).toBuffer();
+  assert.is((await sharp(out).metadata()).width, Math.round(width * 0.75));
+  await assertMarked(out, 'resized 0.75x');
+  // Operations before watermark() are applied to the pixels that get marked.
+  const pre = await (await watermark(sharp(photo('skimage-rocket.jpg')).extract({ left: 10, top: 10, width: 400, height: 300 }), opts)).toBuffer();
+  const m = await sharp(pre).metadata();
+  assert.equal([m.width, m.height], [400, 300]);
+  await assertMarked(pre, 'extract before watermark');
+});
+
+test('format change: JPEG in, WebP and PNG out; toFile picks the extension\'s format', async () => {
+  const webp = await (await watermark(sharp(photo('skimage-rocket.jpg')), opts)).webp({ quality: 90 }).toBuffer();
+  assert.is((await sharp(webp).metadata()).format, 'webp');
+  await assertMarked(webp, 'JPEG -> WebP');
+  const file = join(dir, 'format.png');
+  await (await watermark(sharp(photo('skimage-rocket.jpg')), opts)).toFile(file);
+  assert.is((await sharp(file).metadata()).format, 'png');
+  await assertMarked(file, 'JPEG -> PNG by extension');
+  // clone() keeps the default format.
+  const clone = (await watermark(sharp(photo('skimage-rocket.jpg')), opts)).clone();
+  assert.is((await sharp(await clone.toBuffer()).metadata()).format, 'jpeg');
+});
+
+test('metadata: EXIF and ICC kept with keepMetadata(), orientation applied before marking', async () => {
+  // A portrait photo stored sideways: EXIF orientation 6, a camera make, and an ICC profile.
+  const input = await sharp(photo('skimage-rocket.jpg')).keepIccProfile()
+    .withExif({ IFD0: { Make: 'ModelmarkCam', Model: 'Test 1' } }).withMetadata({ orientation: 6 })
+    .jpeg({ quality: 95 }).toBuffer();
+  const inMeta = await sharp(input).metadata();
+  assert.is(inMeta.orientation, 6);
+  assert.ok(inMeta.icc && inMeta.exif, 'the test input has ICC and EXIF');
+
+  const out = await (await watermark(sharp(input), opts)).keepMetadata().toBuffer();
+  const meta = await sharp(out).metadata();
+  assert.is(meta.format, 'jpeg');
+  assert.ok(meta.exif && meta.exif.includes('ModelmarkCam'), 'EXIF kept');
+  assert.ok(meta.icc && meta.icc.length === inMeta.icc.length, 'ICC profile kept');
+  assert.equal(Buffer.compare(meta.icc, inMeta.icc), 0);
+  // Marked upright: the pixels are turned and the orientation tag says so.
+  assert.equal([meta.width, meta.height], [inMeta.height, inMeta.width]);
+  assert.ok(meta.orientation === undefined || meta.orientation === 1, `orientation ${meta.orientation}`);
+  const r = await assertMarked(out, 'keepMetadata');
+  assert.is(r.transform.rotation, 0, 'found upright, not by the rotation search');
+
+  // Without keepMetadata, as in sharp, metadata is stripped.
+  const plain = await (await watermark(sharp(input), opts)).toBuffer();
+  const pm = await sharp(plain).metadata();
+  assert.is(pm.exif, undefined);
+  assert.is(pm.icc, undefined);
+  await assertMarked(plain, 'metadata stripped');
+});
+
+test('metadata: EXIF without ICC (carried only when kept), XMP, and the stream\'s keepMetadata', async () => {
+  const xmp = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>ModelmarkXmp</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>';
+  const withOrientation = await sharp(photo('skimage-rocket.jpg')).withExif({ IFD0: { Make: 'ExifOnlyCam' } })
+    .withMetadata({ orientation: 8 }).jpeg({ quality: 95 }).toBuffer();
+  const input = await sharp(withOrientation).keepExif().withXmp(xmp).jpeg({ quality: 95 }).toBuffer(); // no ICC
+  const inMeta = await sharp(input).metadata();
+  assert.is(inMeta.icc, undefined);
+  assert.is(inMeta.orientation, 8);
+  const marked = await watermark(sharp(input), opts);
+  const kept = await marked.clone().keepExif().keepXmp().toBuffer();
+  const km = await sharp(kept).metadata();
+  assert.ok(km.exif && km.exif.includes('ExifOnlyCam'), 'EXIF kept');
+  assert.ok(km.xmp && km.xmp.toString().includes('ModelmarkXmp'), 'XMP kept');
+  assert.ok(km.orientation === undefined || km.orientation === 1);
+  assert.equal([km.width, km.height], [inMeta.height, inMeta.width]);
+  await assertMarked(kept, 'EXIF kept');
+  const stripped = await marked.toBuffer();
+  assert.is((await sharp(stripped).metadata()).exif, undefined);
+  await assertMarked(stripped, 'EXIF not kept');
+  // The same pixels either way.
+  const [a, b] = await Promise.all([rawOf(kept), rawOf(stripped)]);
+  assert.equal(Buffer.compare(a.data, b.data), 0);
+
+  const dst = join(dir, 'stream-meta.jpg');
+  await pipeline(createReadStream(photo('skimage-rocket.jpg')), watermarkStream({ ...opts, keepMetadata: true, quality: 92 }), createWriteStream(dst));
+  const sm = await sharp(dst).metadata();
+  assert.ok(sm.icc && sm.icc.length === (await sharp(photo('skimage-rocket.jpg')).metadata()).icc.length, 'stream kept the ICC profile');
+  await assertMarked(dst, 'stream keepMetadata');
+});
+
+test('ICC profile (Display P3): colours as sharp gives them, profile kept or converted', async () => {
+  const input = await sharp(photo('skimage-rocket.jpg')).withIccProfile('p3').png().toBuffer();
+  const image = async (p) => { const { data, info } = await p.raw().toBuffer({ resolveWithObject: true }); return { width: info.width, height: info.height, channels: info.channels, data }; };
+  const srgb = await image(sharp(input)), native = await image(sharp(input).keepIccProfile());
+  assert.ok(await psnr(srgb, native) < 38, 'the profile matters for this input');
+  // Default (profile not kept): converted to sRGB as sharp does, plus the mark.
+  const plain = await (await watermark(sharp(input), opts)).toBuffer();
+  assert.ok(await psnr(srgb, await image(sharp(plain))) > 40);
+  // Profile kept: the input's own colours, plus the mark.
+  const kept = await (await watermark(sharp(input), opts)).keepIccProfile().toBuffer();
+  assert.ok((await sharp(kept).metadata()).icc, 'profile kept');
+  assert.ok(await psnr(native, await image(sharp(kept).keepIccProfile())) > 40);
+  await assertMarked(plain, 'P3 converted');
+  await assertMarked(kept, 'P3 kept');
+});
+
+test('16-bit PNG stays 16-bit and keeps the mark, also once converted to 8 bits', async () => {
+  const input = await sharp(photo('mate-Wood.jpg')).resize(900).toColourspace('rgb16').png().toBuffer();
+  assert.is((await sharp(input).metadata()).depth, 'ushort');
+  const out = await (await watermark(sharp(input), opts)).toBuffer();
+  const meta = await sharp(out).metadata();
+  assert.is(meta.format, 'png');
+  assert.is(meta.depth, 'ushort');
+  await assertMarked(out, '16-bit PNG');
+  // The 16-bit change is small and smooth: each sample moves by a multiple of 257.
+  const a = await rawOf(input, 'rgb16'), b = await rawOf(out, 'rgb16');
+  const x = new Uint16Array(a.data.buffer, a.data.byteOffset, a.data.length / 2);
+  const y = new Uint16Array(b.data.buffer, b.data.byteOffset, b.data.length / 2);
+  let changed = 0, odd = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = y[i] - x[i];
+    if (d !== 0) changed++;
+    if (d % 257 !== 0 && y[i] !== 0 && y[i] !== 65535) odd++;
+  }
+  assert.ok(changed > x.length / 10, `${changed} samples changed`);
+  assert.is(odd, 0);
+  const eight = await sharp(out).jpeg({ quality: 90 }).toBuffer();
+  assert.is((await sharp(eight).metadata()).depth, 'uchar');
+  await assertMarked(eight, '16-bit PNG -> 8-bit JPEG');
+  const eightPng = await sharp(out).toColourspace('srgb').png().toBuffer();
+  assert.is((await sharp(eightPng).metadata()).depth, 'uchar');
+  await assertMarked(eightPng, '16-bit PNG -> 8-bit PNG');
+});
+
+test('RGBA: alpha unchanged byte for byte', async () => {
+  // An RGB photo with an alpha ramp in every value 0..255 (transparent pixels included).
+  const rgb = await rawOf(photo('skimage-chelsea.png'), 'srgb');
+  const { width, height } = rgb.info;
+  const rgba = Buffer.alloc(width * height * 4);
+  for (let i = 0; i < width * height; i++) {
+    rgba.set(rgb.data.subarray(i * 3, i * 3 + 3), i * 4);
+    rgba[i * 4 + 3] = ((i % width) * 7 + Math.floor(i / width) * 3) % 256;
+  }
+  const input = await sharp(rgba, { raw: { width, height, channels: 4 } }).png().toBuffer();
+  assert.is((await sharp(input).metadata()).channels, 4);
+  const out = await (await watermark(sharp(input), opts)).toBuffer();
+  const a = await rawOf(input), b = await rawOf(out);
+  assert.is(b.info.channels, 4);
+  let same = true, colourChanged = 0;
+  for (let i = 0; i < a.data.length; i += 4) {
+    if (a.data[i + 3] !== b.data[i + 3]) { same = false; break; }
+    if (a.data[i] !== b.data[i]) colourChanged++;
+  }
+  assert.ok(same, 'alpha unchanged');
+  assert.ok(colourChanged > 0);
+  await assertMarked(out, 'RGBA');
+});
+
+test('grey stays grey; grey + alpha keeps its alpha', async () => {
+  const out = await (await watermark(sharp(photo('skimage-camera.png')), opts)).toBuffer();
+  const meta = await sharp(out).metadata();
+  assert.is(meta.channels, 1);
+  assert.is(meta.format, 'png');
+  await assertMarked(out, 'grey');
+
+  const { width, height } = await sharp(photo('skimage-moon.png')).metadata();
+  const alpha = Buffer.alloc(width * height);
+  for (let i = 0; i < alpha.length; i++) alpha[i] = (i * 13) % 251;
+  const ga = await sharp(photo('skimage-moon.png')).toColourspace('b-w').joinChannel(alpha, { raw: { width, height, channels: 1 } }).png().toBuffer();
+  assert.is((await sharp(ga).metadata()).channels, 2);
+  const gaOut = await (await watermark(sharp(ga), opts)).toBuffer();
+  const gm = await sharp(gaOut).metadata();
+  assert.is(gm.channels, 2);
+  const { data } = await sharp(gaOut).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  for (let i = 0, j = 3; i < alpha.length; i++, j += 4) if (data[j] !== alpha[i]) assert.unreachable(`alpha differs at ${i}`);
+  await assertMarked(gaOut, 'grey + alpha');
+});
+
+test('CMYK JPEG is converted to sRGB and marked', async () => {
+  const input = await sharp(photo('skimage-rocket.jpg')).toColourspace('cmyk').jpeg({ quality: 95 }).toBuffer();
+  assert.is((await sharp(input).metadata()).space, 'cmyk');
+  const out = await (await watermark(sharp(input), opts)).toBuffer();
+  const meta = await sharp(out).metadata();
+  assert.is(meta.space, 'srgb');
+  await assertMarked(out, 'CMYK');
+});
+
+test('stream: pipeline() from file to file, same format; format option', async () => {
+  const src = photo('skimage-rocket.jpg');
+  const dst = join(dir, 'stream.jpg');
+  await pipeline(createReadStream(src), watermarkStream(opts), createWriteStream(dst));
+  assert.is((await sharp(dst).metadata()).format, 'jpeg');
+  await assertMarked(dst, 'stream JPEG');
+  // A sharp instance fed by a stream works as well.
+  const fed = await (await watermark(createReadStream(src).pipe(sharp()), opts)).toBuffer();
+  assert.is((await sharp(fed).metadata()).format, 'jpeg');
+  await assertMarked(fed, 'sharp() fed by a stream');
+  const dstWebp = join(dir, 'stream.webp');
+  await pipeline(createReadStream(photo('skimage-coffee.png')), watermarkStream({ ...opts, format: 'webp', quality: 90 }), createWriteStream(dstWebp));
+  assert.is((await sharp(dstWebp).metadata()).format, 'webp');
+  await assertMarked(dstWebp, 'stream PNG -> WebP');
+});
+
+test('a bad payload is rejected before anything is decoded', async () => {
+  // The input file does not exist: decoding first would give a FileError.
+  const missing = sharp(join(dir, 'does-not-exist.jpg'));
+  try {
+    await watermark(missing, { key: KEY, payload: 'not hex' });
+    assert.unreachable('should have thrown');
+  } catch (err) {
+    assert.instance(err, InvalidArgumentError);
+    assert.match(err.message, /payload/);
+  }
+  assert.throws(() => watermarkStream({ key: KEY, payload: 12 }), (err) => err instanceof InvalidArgumentError);
+  assert.throws(() => watermarkStream({ ...opts, format: 'bmp' }), (err) => err instanceof InvalidArgumentError && /options\.format/.test(err.message));
+  await watermark({}, opts).then(() => assert.unreachable(), (err) => {
+    assert.instance(err, InvalidArgumentError);
+    assert.match(err.message, /sharp instance/);
+  });
+});
+
+test('corrupt input: DecodeError from watermark(), detect() and the stream', async () => {
+  const good = await readFile(photo('skimage-rocket.jpg'));
+  const truncated = good.subarray(0, Math.floor(good.length / 3));
+  const garbage = Buffer.from('this is not an image, just some bytes '.repeat(20));
+  for (const bad of [truncated, garbage]) {
+    await watermark(sharp(bad), opts).then(() => assert.unreachable('watermark'), (err) => assert.instance(err, DecodeError));
+    await detect(sharp(bad), { key: KEY }).then(() => assert.unreachable('detect'), (err) => assert.instance(err, DecodeError));
+  }
+  const badFile = join(dir, 'corrupt.jpg');
+  await writeFile(badFile, truncated);
+  const dst = join(dir, 'corrupt-out.jpg');
+  await pipeline(createReadStream(badFile), watermarkStream(opts), createWriteStream(dst))
+    .then(() => assert.unreachable('stream'), (err) => assert.instance(err, DecodeError));
+  // An empty input is a DecodeError too, and an input over the limit an ImageSizeError.
+  const emptyFile = join(dir, 'empty.jpg');
+  await writeFile(emptyFile, Buffer.alloc(0));
+  await pipeline(createReadStream(emptyFile), watermarkStream(opts), createWriteStream(join(dir, 'empty-out.jpg')))
+    .then(() => assert.unreachable('empty'), (err) => assert.instance(err, DecodeError));
+  await pipeline(createReadStream(photo('skimage-rocket.jpg')), watermarkStream({ ...opts, maxInputBytes: 1000 }), createWriteStream(join(dir, 'big-out.jpg')))
+    .then(() => assert.unreachable('limit'), (err) => assert.instance(err, ImageSizeError));
+  // Too small for the mark: the core's ImageSizeError comes through.
+  const tiny = sharp({ create: { width: 100, height: 100, channels: 3, background: '#808080' } }).png();
+  await watermark(tiny, opts).then(() => assert.unreachable('tiny'), (err) => assert.instance(err, ImageSizeError));
+  assert.ok((await stat(dir)).isDirectory());
+});
+
+test.run();
