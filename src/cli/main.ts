@@ -1,5 +1,5 @@
 // The `modelmark` command line: embed and detect marks in image files.
-import { readFileSync } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelmarkError } from '../errors.js';
@@ -10,7 +10,8 @@ import { psnr } from '../metrics.js';
 /** Where the CLI writes and what environment it reads; injectable for tests. */
 export interface CliIO {
   stdout: { write(chunk: string): unknown };
-  stderr: { write(chunk: string): unknown };
+  /** `isTTY` true shows a progress bar for folders (as process.stderr on a terminal). */
+  stderr: { write(chunk: string): unknown; isTTY?: boolean };
   env: Record<string, string | undefined>;
 }
 
@@ -21,6 +22,8 @@ const USAGE = `modelmark: invisible, keyed image watermarks
 Usage:
   modelmark embed IN OUT --payload HEX [--key KEY] [--strength S] [--quality Q] [--max-pixels N] [--json]
   modelmark detect IN [--key KEY] [--threshold P] [--max-pixels N] [--map OUT.png] [--json]
+  modelmark embed DIR OUTDIR --payload HEX [--key KEY] [--jobs N] [--manifest FILE] [embed options]
+  modelmark detect DIR [--key KEY] [--jobs N] [--manifest FILE] [--json] [detect options]
   modelmark help | --help
   modelmark --version
 
@@ -30,6 +33,27 @@ Commands:
            format is kept. IN is never overwritten; OUT is written atomically.
   detect   Look for the key's mark in IN (blind: the original is not needed).
            Exit status: 0 mark found, 1 not found, 2 error.
+
+Folders:
+  When IN is a folder, every JPEG, PNG and WebP file in it and its sub-folders is processed
+  (by extension; hidden files and folders and symbolic links to folders are skipped), in
+  parallel, one worker per core. embed writes each marked copy to the same path under OUTDIR
+  (created when missing), in the same format. OUTDIR may not be DIR or contain it; when it lies
+  inside DIR its files are not taken as inputs. A file that fails is reported and the others
+  go on.
+  Resuming: embed keeps a manifest, OUTDIR/.modelmark-manifest.json (detect only with
+  --manifest), of each finished file's SHA-256, a keyed fingerprint of the key and options
+  (never the key) and its output or result; a re-run skips the files that are unchanged and
+  redoes the others. It is rewritten atomically as files finish, so Ctrl-C leaves it valid
+  (the first Ctrl-C lets the files in progress finish; a second quits at once).
+  Output: on a terminal, a progress bar on stderr and a summary line; with --json or when
+  stderr is not a terminal, one JSON line per file on stdout,
+    {"file","status":"done"|"skipped"|"error","output"?,"payload"?,"found"?,"pValue"?,
+     "score"?,"crcOk"?,"width"?,"height"?,"format"?,"bytes"?,"ms"?,"error"?:{"code","message"}}
+  then {"summary":{"command","total","done","skipped","errors","found"?,"notFound"?,
+    "pending","interrupted","jobs","elapsedSeconds","filesPerSecond","manifest"}}.
+  Exit status: embed 0 all marked or unchanged, 2 any error; detect 0 mark found in every
+  file, 1 missing from some, 2 any error; 130 interrupted.
 
 Options:
   --key KEY         secret key; by default the ${KEY_ENV} environment variable, which
@@ -41,13 +65,19 @@ Options:
   --max-pixels N    largest image accepted, in pixels (default 100000000)
   --map OUT.png     detect: also write a picture of where the mark was found (green: mark,
                     amber: weak, red: examined without a mark); never over IN
-  --json            print one JSON line (errors too: {"error": {"code", "message"}})
+  --json            print one JSON line (errors too: {"error": {"code", "message"}});
+                    for folders, one line per file and a summary line
+  --jobs N          folders: worker threads (default: the number of cores)
+  --manifest FILE   folders: where the resume manifest is kept (embed: by default
+                    OUTDIR/.modelmark-manifest.json; detect: none by default)
   -h, --help        show this help
   -v, --version     show the version
 `;
 
 const COMMON = {
   key: { type: 'string' },
+  jobs: { type: 'string' },
+  manifest: { type: 'string' },
   'max-pixels': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -93,7 +123,8 @@ function flagNames(err: unknown): unknown {
   const message = err.message
     .replace(/\boptions\.strength\b/g, '--strength')
     .replace(/\boptions\.threshold\b/g, '--threshold')
-    .replace(/\boptions\.maxPixels\b/g, '--max-pixels');
+    .replace(/\boptions\.maxPixels\b/g, '--max-pixels')
+    .replace(/\boptions\.(jobs|quality|payload|manifest)\b/g, '--$1');
   return message === err.message ? err : new InvalidArgumentError(message, { cause: err });
 }
 
@@ -131,6 +162,25 @@ async function makeWatermarker(options: { key: string; strength?: number; thresh
   }
 }
 
+/** --jobs: worker threads for folders (at most MAX_JOBS of node/batch). */
+function parseJobs(values: Record<string, string | boolean | undefined>): number | undefined {
+  return parseInteger('--jobs', values.jobs as string | undefined, 1, 256);
+}
+
+async function isFolder(path: string): Promise<boolean> {
+  return (await fsp.stat(path).catch(() => null))?.isDirectory() === true;
+}
+
+/** A folder IN: the batch runner (loaded only here: piscina and cli-progress stay out of single-file runs). */
+async function folder(options: Parameters<typeof import('./batch.js').runFolder>[0], values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
+  const { runFolder } = await import('./batch.js');
+  try {
+    return await runFolder(options, values.json === true, io);
+  } catch (err) {
+    throw flagNames(err);
+  }
+}
+
 async function embed(values: Record<string, string | boolean | undefined>, positionals: string[], io: CliIO): Promise<number> {
   if (positionals.length !== 2) {
     throw usageError(`embed takes IN and OUT, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`);
@@ -142,6 +192,10 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const strength = parseNumber('--strength', values.strength as string | undefined, 'a number between 0.25 and 4');
   const quality = parseInteger('--quality', values.quality as string | undefined, 1, 100);
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
+  const jobs = parseJobs(values);
+  if (await isFolder(input)) {
+    return folder({ command: 'embed', input, output, key, payload, strength, quality, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
+  }
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
   const { formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
   const outFormat = formatFromPath(output); // unknown extension: fail before any work
@@ -175,13 +229,18 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
 }
 
 async function detect(values: Record<string, string | boolean | undefined>, positionals: string[], io: CliIO): Promise<number> {
-  if (positionals.length !== 1) throw usageError(`detect takes one image IN, got ${positionals.length} arguments`);
+  if (positionals.length !== 1) throw usageError(`detect takes one image or folder IN, got ${positionals.length} arguments`);
   const [input] = positionals;
   const key = resolveKey(values.key as string | undefined, io.env);
   const threshold = parseNumber('--threshold', values.threshold as string | undefined, 'a p-value between 0 and 0.5');
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
 
   const mapPath = values.map as string | undefined;
+  const jobs = parseJobs(values);
+  if (await isFolder(input)) {
+    if (mapPath !== undefined) throw usageError('--map takes a single image, not a folder');
+    return folder({ command: 'detect', input, key, threshold, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
+  }
   const { readImage, writeImage } = await import('../node/io.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels });
   const image = await readImage(input, { maxPixels });

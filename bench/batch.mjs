@@ -1,0 +1,110 @@
+// Folder batch throughput: `modelmark embed DIR OUTDIR` over 40 generated 1920x1080 JPEGs with
+// --jobs 1 and --jobs 2 (each in a fresh OUTDIR, so nothing is skipped), timed around the whole
+// command (process start, worker start-up and the manifest included). The issue's target:
+// two jobs at least 1.8x one job on a 2-core machine.
+//
+//   node bench/batch.mjs [--images N] [--rounds R] [--jobs 1,2]
+//
+// Each round also measures the machine's own ceiling: a busy loop in 1 thread and in 2 threads at
+// once. On an idle 2-core machine 2 threads do 2x the work of one; on a shared machine where other
+// processes take CPU they do less, and the batch's speed-up is judged against that ceiling.
+//
+// Images come from the shared photos (cropped to 16:9 and resized; a bare checkout without them
+// uses synthetic images). Each configuration runs R rounds (default 3) and reports the best.
+import { spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { photoPaths, syntheticPhoto } from './photos.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = path.join(ROOT, 'bin', 'modelmark.js');
+const { values } = parseArgs({ options: { images: { type: 'string' }, rounds: { type: 'string' }, jobs: { type: 'string' } } });
+const N = Number(values.images ?? 40);
+const ROUNDS = Number(values.rounds ?? 3);
+const JOBS = (values.jobs ?? '1,2').split(',').map(Number);
+
+/** Work done per second by `threads` busy threads at once, relative to one thread alone (measured now). */
+async function ceiling() {
+  const code = `const { parentPort } = require('node:worker_threads'); let x = 0; const t = performance.now();
+    for (let i = 0; i < 1.5e8; i++) x = (x + i * 7) % 1000003; parentPort.postMessage(performance.now() - t + x * 0);`;
+  const run = async (n) => {
+    const t = performance.now();
+    await Promise.all(Array.from({ length: n }, () => new Promise((ok, fail) => new Worker(code, { eval: true }).on('message', ok).on('error', fail))));
+    return n / (performance.now() - t);
+  };
+  const one = await run(1);
+  const two = await run(2);
+  return two / one;
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-bench-batch-'));
+const input = path.join(dir, 'in');
+fs.mkdirSync(input);
+
+try {
+  const t0 = performance.now();
+  const photos = photoPaths();
+  await Promise.all(Array.from({ length: N }, async (_, i) => {
+    const out = path.join(input, `img-${String(i).padStart(3, '0')}.jpg`);
+    let src;
+    if (photos.length) {
+      // Different photos and, on repeats, a mirrored copy: no two files are the same.
+      src = sharp(photos[i % photos.length]);
+      if (Math.floor(i / photos.length) % 2 === 1) src = src.flop();
+    } else {
+      const img = await syntheticPhoto(960, 540, i + 1);
+      src = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } });
+    }
+    await src.resize(1920, 1080, { fit: 'cover' }).jpeg({ quality: 90 }).toFile(out);
+  }));
+  const mb = fs.readdirSync(input).reduce((s, f) => s + fs.statSync(path.join(input, f)).size, 0) / 1e6;
+  console.log(`${N} images, 1920x1080 JPEG q90 (${mb.toFixed(1)} MB), generated in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
+    `${os.availableParallelism()} cores (${os.cpus()[0]?.model?.trim() ?? 'unknown CPU'}), Node ${process.version}`);
+
+  const results = new Map();
+  const ceilings = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const c = await ceiling();
+    ceilings.push(c);
+    console.log(`round ${round + 1}: 2 busy threads do ${c.toFixed(2)}x the work of 1 on this machine now (2.00 when idle)`);
+    for (const jobs of JOBS) {
+      const output = path.join(dir, `out-${jobs}-${round}`);
+      const start = performance.now();
+      // Through sh, whose `times` gives the CPU time the command used (user + system, all threads).
+      const jsonOut = path.join(dir, `lines-${jobs}.jsonl`);
+      const r = spawnSync('/bin/sh', ['-c', '"$@" > "$OUT_FILE"; s=$?; times >&2; exit $s', 'sh',
+        process.execPath, BIN, 'embed', input, output, '--key', 'bench key', '--payload', 'c0ffee0000000001', '--jobs', String(jobs), '--json'],
+      { cwd: ROOT, encoding: 'utf8', env: { ...process.env, OUT_FILE: jsonOut } });
+      const seconds = (performance.now() - start) / 1000;
+      const cpuTimes = [...r.stderr.matchAll(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/g)].at(-1);
+      const cpu = cpuTimes ? 60 * (Number(cpuTimes[1]) + Number(cpuTimes[3])) + Number(cpuTimes[2]) + Number(cpuTimes[4]) : NaN;
+      const lines = fs.readFileSync(jsonOut, 'utf8').trim().split('\n');
+      const summary = JSON.parse(lines.at(-1)).summary;
+      if (r.status !== 0 || summary?.done !== N) throw new Error(`--jobs ${jobs}: exit ${r.status}, ${JSON.stringify(summary)}\n${r.stderr}`);
+      const perFile = lines.slice(0, -1).map((l) => JSON.parse(l).ms);
+      const workerMs = perFile.reduce((a, b) => a + b, 0) / perFile.length;
+      const rate = N / seconds;
+      console.log(`round ${round + 1} --jobs ${jobs}: ${seconds.toFixed(2)} s wall, ${rate.toFixed(2)} images/s ` +
+        `(batch's own clock ${summary.filesPerSecond} files/s; ${workerMs.toFixed(0)} ms per image in a worker; ` +
+        `CPU ${cpu.toFixed(2)} s = ${(cpu / N * 1000).toFixed(0)} ms per image, ${(cpu / seconds).toFixed(2)} cores busy on average)`);
+      const best = results.get(jobs);
+      if (!best || rate > best) results.set(jobs, rate);
+      fs.rmSync(output, { recursive: true, force: true });
+    }
+  }
+  console.log(`\nmachine ceiling for 2 threads, best of rounds: ${Math.max(...ceilings).toFixed(2)}x (${ceilings.map((x) => x.toFixed(2)).join(', ')})`);
+  console.log('best of rounds:');
+  for (const [jobs, rate] of results) console.log(`  --jobs ${jobs}: ${rate.toFixed(2)} images/s`);
+  if (results.has(1)) {
+    for (const [jobs, rate] of results) {
+      if (jobs !== 1) console.log(`  speed-up --jobs ${jobs} / --jobs 1: ${(rate / results.get(1)).toFixed(2)}x${jobs === 2 ? ' (target >= 1.8x)' : ''}`);
+    }
+  }
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,137 @@
+// Folder runs of the command line (`modelmark embed DIR OUTDIR`, `modelmark detect DIR`): progress
+// and results around runBatch (src/node/batch.ts).
+//
+// Output: with --json, or when stderr is not a terminal, one JSON object per line on stdout for
+// each file (a BatchRecord: {"file", "status": "done"|"skipped"|"error", ...}) and, last,
+// {"summary": {...}} (a BatchSummary). On a terminal without --json: a cli-progress bar on
+// stderr, per-file errors (and, for detect, each file's result) above it, and a one-line summary
+// on stdout. Per-file errors also go to stderr as "modelmark: ..." lines in JSON mode.
+//
+// Exit status: embed 0 when every file was marked or skipped, 2 when any failed; detect 0 when
+// the mark was found in every file, 1 when it was missing from some (no errors), 2 when any
+// failed; 130 when interrupted (Ctrl-C: files in progress finish and the manifest records them;
+// a second Ctrl-C quits at once, leaving the last manifest written, which is always valid).
+import { createRequire } from 'node:module';
+import type { BatchOptions, BatchRecord, BatchSummary } from '../node/batch.js';
+import type { CliIO } from './main.js';
+
+/** The part of cli-progress this file uses (it ships no type declarations). */
+interface ProgressBar {
+  increment(step: number, payload?: Record<string, unknown>): void;
+  setTotal(total: number): void;
+}
+interface MultiBar {
+  create(total: number, start: number, payload?: Record<string, unknown>): ProgressBar;
+  log(text: string): void;
+  update(): void;
+  stop(): void;
+}
+interface CliProgress {
+  MultiBar: new (options: Record<string, unknown>, preset?: unknown) => MultiBar;
+  Presets: Record<string, unknown>;
+}
+
+/** Exit status 128 + SIGINT, as shells report an interrupted command. */
+export const INTERRUPTED = 130;
+
+function formatP(p: number | undefined): string {
+  if (p === undefined) return '?';
+  return p === 0 ? '0' : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
+}
+
+/** The exit status of a finished batch (see the file comment). */
+export function batchExitCode(s: BatchSummary): number {
+  if (s.interrupted) return INTERRUPTED;
+  if (s.errors > 0) return 2;
+  return s.command === 'detect' && (s.notFound ?? 0) > 0 ? 1 : 0;
+}
+
+function humanSummary(s: BatchSummary): string {
+  const parts = [`${s.done} ${s.command === 'embed' ? 'marked' : 'checked'}`, `${s.skipped} unchanged (skipped)`, `${s.errors} failed`];
+  const marks = s.command === 'detect' ? `; mark found in ${s.found}, missing in ${s.notFound}` : '';
+  const tail = s.interrupted ? `; interrupted, ${s.pending} not started` : '';
+  const manifest = s.manifest ? `; manifest ${s.manifest}` : '';
+  return `${s.command}: ${s.total} files in ${s.elapsedSeconds.toFixed(1)} s (${s.filesPerSecond.toFixed(1)} files/s, ${s.jobs} jobs): ` +
+    `${parts.join(', ')}${marks}${tail}${manifest}\n`;
+}
+
+/**
+ * Run a folder batch for the command line and report it on `io`; returns the exit status.
+ * Installs SIGINT / SIGTERM handlers for the batch's duration (first: finish the files in
+ * progress and stop; second: quit at once).
+ * @example
+ * const code = await runFolder({ command: 'embed', input: 'in', output: 'out', key, payload: 'c0ffee' }, false, io);
+ */
+export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecord' | 'signal'>, json: boolean, io: CliIO): Promise<number> {
+  const { runBatch } = await import('../node/batch.js');
+  const tty = !json && io.stderr.isTTY === true;
+  let multibar: MultiBar | undefined;
+  let bar: ProgressBar | undefined;
+  let finished = 0;
+  const t0 = performance.now();
+  const above = (text: string) => (multibar ? multibar.log(text) : io.stderr.write(text));
+
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) {
+      multibar?.stop();
+      io.stderr.write('modelmark: interrupted again: quitting now; the manifest keeps the files recorded so far\n');
+      process.exit(INTERRUPTED);
+    }
+    controller.abort();
+    above('modelmark: interrupted: finishing the files in progress (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    const summary = await runBatch({
+      ...options,
+      signal: controller.signal,
+      onStart: ({ total, jobs }) => {
+        const where = `${JSON.stringify(options.input)} is a directory`;
+        if (total === 0) {
+          io.stderr.write(`modelmark: ${where} with no JPEG, PNG or WebP files${options.recursive === false ? '' : ' (sub-folders included)'}\n`);
+          return;
+        }
+        io.stderr.write(`modelmark: ${where}: ${options.command} in its ${total} JPEG, PNG and WebP file${total === 1 ? '' : 's'} ` +
+          `(sub-folders included) with ${jobs} job${jobs === 1 ? '' : 's'}${options.command === 'embed' ? `, into ${JSON.stringify(options.output)}` : ''}\n`);
+        if (!tty) return;
+        const { MultiBar: Bars, Presets } = createRequire(import.meta.url)('cli-progress') as CliProgress;
+        multibar = new Bars({
+          stream: io.stderr, hideCursor: true, gracefulExit: false, clearOnComplete: false, fps: 8,
+          format: `${options.command} {bar} {percentage}% | {value}/{total} files | {rate} files/s | ETA {eta_formatted} | {last}`,
+        }, Presets.shades_classic);
+        bar = multibar.create(total, 0, { rate: '0.0', last: '' });
+      },
+      onRecord: (r: BatchRecord) => {
+        finished++;
+        if (r.status === 'error') above(`modelmark: ${r.error!.message}\n`);
+        if (!tty) {
+          io.stdout.write(JSON.stringify(r) + '\n');
+          return;
+        }
+        if (options.command === 'detect' && r.status !== 'error') {
+          above(r.found
+            ? `found: payload ${r.payload} in ${r.file} (p-value ${formatP(r.pValue)})${r.status === 'skipped' ? ' [unchanged]' : ''}\n`
+            : `not found: ${r.file} (p-value ${formatP(r.pValue)})${r.status === 'skipped' ? ' [unchanged]' : ''}\n`);
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        const name = r.file.length > 40 ? '...' + r.file.slice(-37) : r.file;
+        bar?.increment(1, { rate: (finished / Math.max(seconds, 1e-3)).toFixed(1), last: name });
+      },
+    });
+    if (multibar) {
+      const done = multibar;
+      multibar = undefined;
+      done.update(); // flush the lines logged since the last redraw
+      done.stop();
+    }
+    io.stdout.write(tty ? humanSummary(summary) : JSON.stringify({ summary }) + '\n');
+    return batchExitCode(summary);
+  } finally {
+    multibar?.stop();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,147 @@
+// The piscina worker of modelmark's folder batches (src/node/batch.ts): each worker thread
+// creates its watermarker once, from the options in piscina's workerData, then embeds or detects
+// one file per task. Failures come back as values ({ status: 'error', error: { code, message } }),
+// never as exceptions, so that one bad file cannot stop a batch and its code survives the thread
+// boundary.
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { dirname, relative, isAbsolute } from 'node:path';
+import { workerData } from 'piscina';
+import sharp from 'sharp';
+import { FileError, ImageSizeError, ModelmarkError } from '../errors.js';
+import { createWatermarker, type Watermarker } from '../watermarker.js';
+import { readImage, writeImage } from './io.js';
+
+/** What every worker of a batch is created with (piscina's workerData). */
+export interface BatchWorkerData {
+  command: 'embed' | 'detect';
+  key: string | Uint8Array;
+  /** embed: 16 hex digits. */
+  payload?: string;
+  strength?: number;
+  quality?: number;
+  threshold?: number;
+  maxPixels?: number;
+  /** embed: the real path of the output folder; outputs must resolve inside it. */
+  outputRoot?: string;
+}
+
+/** One file to process. */
+export interface BatchTask {
+  /** Absolute path of the input. */
+  input: string;
+  /** embed: absolute path of the output. */
+  output?: string;
+  /** Skip the file when its SHA-256 is this (and, for embed, the output still has this size). */
+  skipIfHash?: string;
+  skipIfOutputSize?: number;
+}
+
+/** A task's outcome. */
+export type BatchTaskResult =
+  | { status: 'skipped'; hash: string }
+  | { status: 'done'; hash: string; ms: number; width: number; height: number; format: string;
+      /** embed */ bytes?: number;
+      /** detect */ found?: boolean; payload?: string | null; pValue?: number; score?: number; crcOk?: boolean }
+  | { status: 'error'; hash?: string; error: { code: string; message: string } };
+
+const data = workerData as BatchWorkerData;
+// One libvips thread per worker: the pool already runs one worker per core, and more threads
+// per image only contend with the other workers (see bench/batch.mjs).
+sharp.concurrency(1);
+
+let watermarker: Promise<Watermarker> | undefined;
+function getWatermarker(): Promise<Watermarker> {
+  watermarker ??= createWatermarker({ key: data.key, strength: data.strength, threshold: data.threshold, maxPixels: data.maxPixels });
+  return watermarker;
+}
+// Start now, while the pool's other workers start and the main thread lists the files.
+getWatermarker().catch(() => {});
+
+/** Name the file in size errors raised on decoded pixels ("image is 100x100; ..."). */
+function inFile(err: unknown, path: string): unknown {
+  if (err instanceof ImageSizeError && !err.message.includes(JSON.stringify(path))) {
+    return new ImageSizeError(err.code as 'ERR_IMAGE_TOO_SMALL' | 'ERR_IMAGE_TOO_LARGE',
+      `${JSON.stringify(path)}: ${err.message.replace(/^image\b/, 'the image')}`);
+  }
+  return err;
+}
+
+function toError(err: unknown): { code: string; message: string } {
+  const code = err instanceof ModelmarkError ? err.code
+    : typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'ERR_INTERNAL';
+  return { code, message: err instanceof Error ? err.message : String(err) };
+}
+
+async function sizeOrNull(path: string): Promise<number | null> {
+  try {
+    const s = await fsp.lstat(path);
+    return s.isFile() ? s.size : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Refuse outputs that a symbolic link would send outside the output folder (e.g. onto an input). */
+async function checkOutput(output: string): Promise<void> {
+  const root = data.outputRoot!;
+  await fsp.mkdir(dirname(output), { recursive: true }).catch((err) => {
+    throw new FileError(`Cannot create the folder of ${JSON.stringify(output)}: ${(err as Error).message}`, { cause: err });
+  });
+  const real = await fsp.realpath(dirname(output));
+  const rel = relative(root, real);
+  if (rel.startsWith('..') || isAbsolute(rel)) {
+    throw new FileError(`Refusing to write ${JSON.stringify(output)}: its folder resolves to ${JSON.stringify(real)}, outside the output folder (a symbolic link?)`);
+  }
+  const st = await fsp.lstat(output).catch(() => null);
+  if (st?.isSymbolicLink()) throw new FileError(`Refusing to write ${JSON.stringify(output)}: it is a symbolic link`);
+}
+
+/**
+ * Process one file of a batch (the piscina task function).
+ * @example
+ * // In the pool: await pool.run({ input: '/in/a.jpg', output: '/out/a.jpg' });
+ */
+export default async function run(task: BatchTask): Promise<BatchTaskResult> {
+  const start = performance.now();
+  let hash: string | undefined;
+  try {
+    let bytes: Buffer;
+    try {
+      bytes = await fsp.readFile(task.input);
+    } catch (err) {
+      throw new FileError(`Cannot read image file ${JSON.stringify(task.input)}: ${(err as Error).message}`, { cause: err });
+    }
+    hash = createHash('sha256').update(bytes).digest('hex');
+    if (task.skipIfHash === hash) {
+      if (data.command === 'detect') return { status: 'skipped', hash };
+      if (task.output && (await sizeOrNull(task.output)) === task.skipIfOutputSize) return { status: 'skipped', hash };
+    }
+    const wm = await getWatermarker();
+    const image = await readImage(task.input, { maxPixels: data.maxPixels });
+    if (data.command === 'embed') {
+      const output = task.output!;
+      await checkOutput(output);
+      let marked;
+      try {
+        marked = wm.embed(image, data.payload!);
+      } catch (err) {
+        throw inFile(err, task.input);
+      }
+      const written = await writeImage(output, marked, { format: image.format, quality: data.quality, sourcePath: task.input });
+      return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.height, format: written.format, bytes: written.size };
+    }
+    let r;
+    try {
+      r = wm.detect(image);
+    } catch (err) {
+      throw inFile(err, task.input);
+    }
+    return {
+      status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.height, format: image.format,
+      found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk,
+    };
+  } catch (err) {
+    return { status: 'error', hash, error: toError(err) };
+  }
+}

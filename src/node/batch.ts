@@ -1,0 +1,486 @@
+// Folder batches for Node: embed or detect every image of a folder (recursively) on a piscina
+// worker pool, one worker per core, with a resumable manifest. The command line's
+// `modelmark embed DIR OUTDIR` and `modelmark detect DIR` are built on runBatch.
+import { createHmac, randomBytes, scrypt } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { invalidParameter, numberIn } from '../args.js';
+import { FileError, InvalidArgumentError, ModelmarkError } from '../errors.js';
+import { deriveKey } from '../key.js';
+import { parsePayload, payloadHex, type Payload } from '../payload.js';
+import { DEFAULT_THRESHOLD } from '../watermarker.js';
+import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
+
+/** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
+export const MANIFEST_NAME = '.modelmark-manifest.json';
+/** File extensions a batch processes (case-insensitive); other files are left alone. */
+export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
+/** Most worker threads a batch accepts. */
+export const MAX_JOBS = 256;
+const MANIFEST_FORMAT = 'modelmark-batch-manifest';
+const MANIFEST_VERSION = 1;
+/** How often, at most, the manifest is rewritten while a batch runs (and always at its end). */
+const SAVE_INTERVAL_MS = 500;
+
+/** Options of {@link runBatch}. */
+export interface BatchOptions {
+  /** 'embed': write a marked copy of every image to `output`; 'detect': look for the mark in each. */
+  command: 'embed' | 'detect';
+  /** The folder to read. Sub-folders are processed too (see `recursive`); hidden files and folders are not. */
+  input: string;
+  /** embed: the output folder (created when missing); outputs mirror the input tree, same names. */
+  output?: string;
+  /** Secret key (never written anywhere: the manifest holds a keyed fingerprint of it only). */
+  key: string | Uint8Array;
+  /** embed: the 64-bit payload. */
+  payload?: Payload;
+  /** embed: strength, 0.25 to 4 (default 1). */
+  strength?: number;
+  /** embed: JPEG / WebP quality, 1 to 100 (default 95). */
+  quality?: number;
+  /** detect: p-value a mark must beat (default 1e-6). */
+  threshold?: number;
+  /** Largest image accepted, in pixels (default 100 megapixels). */
+  maxPixels?: number;
+  /** Worker threads (default `os.availableParallelism()`). */
+  jobs?: number;
+  /**
+   * The manifest's path: embed defaults to `<output>/.modelmark-manifest.json`; detect keeps
+   * none unless given. `null` disables it.
+   */
+  manifest?: string | null;
+  /** Process sub-folders, mirroring them in `output` (default true). */
+  recursive?: boolean;
+  /** Called once the files are listed, before any is processed. */
+  onStart?: (info: { total: number; jobs: number; manifest: string | null }) => void;
+  /** Called as each file finishes (in completion order). */
+  onRecord?: (record: BatchRecord) => void;
+  /** Aborting stops handing out files; those in progress finish and are recorded. */
+  signal?: AbortSignal;
+}
+
+/** What happened to one file of a batch (also its JSON line on the command line). */
+export interface BatchRecord {
+  /** The input, as `input` joined with its path inside it. */
+  file: string;
+  /** 'done': processed now; 'skipped': unchanged since the manifest recorded it; 'error': see `error`. */
+  status: 'done' | 'skipped' | 'error';
+  /** embed: where the marked copy is. */
+  output?: string;
+  /** embed: the payload written; detect: the payload found, or null. */
+  payload?: string | null;
+  /** detect: whether the mark was found (for 'skipped', as recorded in the manifest). */
+  found?: boolean;
+  pValue?: number;
+  score?: number;
+  crcOk?: boolean;
+  width?: number;
+  height?: number;
+  /** The format written (embed) or read (detect). */
+  format?: string;
+  /** embed: size of the output in bytes. */
+  bytes?: number;
+  /** Milliseconds the worker spent on the file. */
+  ms?: number;
+  error?: { code: string; message: string };
+}
+
+/** Totals of a batch (the last JSON line on the command line, under "summary"). */
+export interface BatchSummary {
+  command: 'embed' | 'detect';
+  /** Image files listed (plus folders that could not be listed). */
+  total: number;
+  done: number;
+  skipped: number;
+  errors: number;
+  /** detect: files where the mark was found / not found (done and skipped). */
+  found?: number;
+  notFound?: number;
+  /** Files not reached because the batch was interrupted. */
+  pending: number;
+  interrupted: boolean;
+  jobs: number;
+  elapsedSeconds: number;
+  /** Files finished (done, skipped or failed) per second of wall time. */
+  filesPerSecond: number;
+  manifest: string | null;
+}
+
+interface ManifestEntry {
+  /** SHA-256 of the input's bytes. */
+  hash: string;
+  /** Keyed fingerprint of the key and options (see fingerprint()). */
+  options: string;
+  /** embed: the output, relative to the output folder, and its size. */
+  output?: string;
+  bytes?: number;
+  /** detect: the result. */
+  found?: boolean;
+  payload?: string | null;
+  pValue?: number;
+  score?: number;
+  crcOk?: boolean;
+  width?: number;
+  height?: number;
+  format?: string;
+  time: string;
+}
+
+interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  version: number;
+  command: 'embed' | 'detect';
+  updated: string;
+  /** Keyed by the input's path inside the input folder, with '/' separators. */
+  files: Record<string, ManifestEntry>;
+}
+
+const q = (path: string) => JSON.stringify(path);
+
+/** Whether a file name has one of {@link BATCH_EXTENSIONS}. */
+export function isBatchImage(name: string): boolean {
+  return !name.startsWith('.') && BATCH_EXTENSIONS.includes(extname(name).toLowerCase());
+}
+
+/** Result of {@link listImages}. */
+export interface ImageListing {
+  /** Paths of the images inside the folder, '/'-separated, sorted. */
+  files: string[];
+  /** Sub-folders that could not be read, with why. */
+  errors: { path: string; error: { code: string; message: string } }[];
+}
+
+/**
+ * List the JPEG, PNG and WebP files of a folder by extension: sub-folders too unless
+ * `recursive` is false; hidden entries (names starting with a dot) and symbolic links to
+ * folders are skipped, symbolic links to files are followed. `exclude` names real paths of
+ * folders to leave out (e.g. an output folder inside the input).
+ * @example
+ * const { files } = await listImages('photos'); // ['a.jpg', 'trip/b.png', ...]
+ */
+export async function listImages(dir: string, options: { recursive?: boolean; exclude?: string[] } = {}): Promise<ImageListing> {
+  if (typeof dir !== 'string' || dir === '') throw invalidParameter('dir', 'a folder path', dir);
+  const exclude = new Set(options.exclude ?? []);
+  const files: string[] = [];
+  const errors: ImageListing['errors'] = [];
+  const root = await fsp.realpath(dir).catch((err) => {
+    throw new FileError(`Cannot read the folder ${q(dir)}: ${(err as Error).message}`, { cause: err });
+  });
+  async function walk(abs: string, rel: string): Promise<void> {
+    let entries;
+    try {
+      entries = await fsp.readdir(abs, { withFileTypes: true });
+    } catch (err) {
+      if (rel === '') throw new FileError(`Cannot read the folder ${q(dir)}: ${(err as Error).message}`, { cause: err });
+      errors.push({ path: rel, error: { code: 'ERR_FILE', message: `Cannot read the folder ${q(join(dir, rel))}: ${(err as Error).message}` } });
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const childAbs = join(abs, e.name);
+      const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+      let isFile = e.isFile(), isDir = e.isDirectory();
+      if (e.isSymbolicLink()) {
+        const st = await fsp.stat(childAbs).catch(() => null);
+        isFile = !!st?.isFile();
+        isDir = false; // never follow links to folders: no loops, no escaping the tree
+      }
+      if (isDir && options.recursive !== false && !exclude.has(childAbs)) await walk(childAbs, childRel);
+      else if (isFile && isBatchImage(e.name)) files.push(childRel);
+    }
+  }
+  await walk(root, '');
+  return { files, errors };
+}
+
+/** The real path of `p`, or, when it does not exist, that of its nearest existing parent joined with the rest. */
+async function realOrResolved(p: string): Promise<string> {
+  const abs = resolve(p);
+  try {
+    return await fsp.realpath(abs);
+  } catch {
+    const parent = dirname(abs);
+    return parent === abs ? abs : join(await realOrResolved(parent), basename(abs));
+  }
+}
+
+const inside = (child: string, parent: string) => {
+  const rel = relative(parent, child);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+};
+
+/**
+ * A fingerprint of the key and the options that decide a file's result: HMAC-SHA-256 of the
+ * options under a key stretched from the user's key (HKDF with its own label, then scrypt with
+ * N = 4096, about 10 ms), so a manifest tells whether a file was processed with the same key and
+ * options without revealing the key, and guessing a weak key from it costs a scrypt per guess.
+ */
+async function fingerprint(key: string | Uint8Array, params: Record<string, unknown>): Promise<string> {
+  const material = await deriveKey(key, 'modelmark batch manifest fingerprint v1');
+  const stretched = await new Promise<Buffer>((ok, fail) => {
+    scrypt(Buffer.from(material.buffer, material.byteOffset, material.byteLength), 'modelmark manifest', 32, { N: 1 << 12, r: 8, p: 1 },
+      (err, out) => (err ? fail(err) : ok(out)));
+  });
+  return 'hmac-sha256:' + createHmac('sha256', stretched).update(JSON.stringify(params)).digest('hex');
+}
+
+async function loadManifest(path: string, command: 'embed' | 'detect'): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await fsp.readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, command, updated: new Date().toISOString(), files: {} };
+    }
+    throw new FileError(`Cannot read the manifest ${q(path)}: ${(err as Error).message}`, { cause: err });
+  }
+  let m: Manifest;
+  try {
+    m = JSON.parse(text) as Manifest;
+  } catch (err) {
+    throw new FileError(`The manifest ${q(path)} is not valid JSON (${(err as Error).message}); delete it to start over`, { cause: err });
+  }
+  if (m?.format !== MANIFEST_FORMAT || typeof m.files !== 'object' || m.files === null) {
+    throw new FileError(`${q(path)} is not a modelmark batch manifest; give another manifest path or delete it`);
+  }
+  if (m.version !== MANIFEST_VERSION) {
+    throw new FileError(`The manifest ${q(path)} has version ${m.version}; this modelmark writes version ${MANIFEST_VERSION}; delete it to start over`);
+  }
+  if (m.command !== command) {
+    throw new FileError(`The manifest ${q(path)} records a ${m.command} batch, not ${command}; give another manifest path`);
+  }
+  return m;
+}
+
+/** Write `text` to `path` atomically: a temporary file beside it, flushed, then renamed over it. */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(tmp, 'wx', 0o600);
+    await handle.writeFile(text);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fsp.rename(tmp, path);
+  } catch (err) {
+    await handle?.close().catch(() => {});
+    await fsp.unlink(tmp).catch(() => {});
+    throw new FileError(`Cannot write the manifest ${q(path)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Saves the manifest at most every SAVE_INTERVAL_MS while files finish, one write at a time. */
+class ManifestSaver {
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  constructor(private readonly path: string, private readonly manifest: Manifest) {}
+  changed(): void {
+    this.timer ??= setTimeout(() => { this.timer = undefined; void this.save(); }, SAVE_INTERVAL_MS);
+  }
+  save(): Promise<void> {
+    this.manifest.updated = new Date().toISOString();
+    const text = JSON.stringify(this.manifest, null, 1) + '\n';
+    this.chain = this.chain.then(() => writeAtomic(this.path, text)).then(() => { this.failure = undefined; }, (err) => { this.failure = err; });
+    return this.chain;
+  }
+  /** The last save, after any pending one; throws when it failed. */
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.save();
+    if (this.failure) throw this.failure;
+  }
+}
+
+/** The command line's name for an option in messages. */
+const flag = (name: string) => `options.${name}`;
+
+/**
+ * Embed a mark in, or detect it in, every image of a folder, in parallel on a piscina worker
+ * pool (each worker creates its watermarker once). Per-file failures are reported through
+ * `onRecord` and counted; they never stop the batch. With a manifest, files whose content
+ * (SHA-256) and options are unchanged since it recorded them are skipped; it is rewritten
+ * atomically as files finish, so an interrupted batch leaves a valid record of what finished.
+ * Never writes over an input: an output folder equal to the input folder or containing it is
+ * refused, and one inside it is left out of the listing.
+ * @example
+ * import { runBatch } from 'modelmark/node';
+ * const summary = await runBatch({
+ *   command: 'embed', input: 'photos', output: 'marked', key: process.env.MODELMARK_KEY!, payload: 'c0ffee',
+ *   onRecord: (r) => { if (r.status === 'error') console.error(r.file, r.error!.message); },
+ * });
+ * console.log(`${summary.done} marked, ${summary.skipped} unchanged, ${summary.errors} failed`);
+ */
+export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
+  const started = performance.now();
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
+  const { command } = options;
+  if (command !== 'embed' && command !== 'detect') throw invalidParameter('options.command', '"embed" or "detect"', command);
+  if (typeof options.input !== 'string' || options.input === '') throw invalidParameter('options.input', 'a folder path', options.input);
+  const key = options.key;
+  if (!((typeof key === 'string' || key instanceof Uint8Array) && key.length > 0)) {
+    throw invalidParameter('options.key', 'a non-empty string or byte array', typeof key === 'string' ? '' : key);
+  }
+  const jobs = numberIn(flag('jobs'), options.jobs, 1, MAX_JOBS, Math.min(MAX_JOBS, availableParallelism()));
+  if (!Number.isInteger(jobs)) throw invalidParameter(flag('jobs'), `a whole number between 1 and ${MAX_JOBS}`, jobs);
+  const maxPixels = options.maxPixels === undefined ? undefined : numberIn(flag('maxPixels'), options.maxPixels, 1, Number.MAX_SAFE_INTEGER, 0);
+  if (options.recursive !== undefined && typeof options.recursive !== 'boolean') throw invalidParameter('options.recursive', 'a boolean', options.recursive);
+  if (options.manifest !== undefined && options.manifest !== null && (typeof options.manifest !== 'string' || options.manifest === '')) {
+    throw invalidParameter('options.manifest', 'a file path or null', options.manifest);
+  }
+  for (const name of ['onStart', 'onRecord'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') throw invalidParameter(`options.${name}`, 'a function', options[name]);
+  }
+
+  let params: Record<string, unknown>;
+  const workerData: BatchWorkerData = { command, key, maxPixels };
+  if (command === 'embed') {
+    if (options.payload === undefined) throw invalidParameter('options.payload', 'a 64-bit payload (1 to 16 hex digits, a bigint or 8 bytes)', undefined);
+    const payload = payloadHex(parsePayload(options.payload, 'options.payload'));
+    const strength = numberIn(flag('strength'), options.strength, 0.25, 4, 1);
+    const quality = numberIn(flag('quality'), options.quality, 1, 100, 95);
+    if (!Number.isInteger(quality)) throw invalidParameter(flag('quality'), 'a whole number between 1 and 100', quality);
+    if (typeof options.output !== 'string' || options.output === '') throw invalidParameter('options.output', 'an output folder path', options.output);
+    Object.assign(workerData, { payload, strength, quality });
+    params = { command, payload, strength, quality };
+  } else {
+    const threshold = numberIn(flag('threshold'), options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
+    workerData.threshold = threshold;
+    params = { command, threshold };
+  }
+
+  // On libuv's thread pool, alongside the checks and the workers' start-up below.
+  const fingerprinting = fingerprint(key, params);
+  fingerprinting.catch(() => {}); // awaited below; not an unhandled rejection if a check throws first
+
+  // Folders: the input must be one; the output must neither be it nor contain it.
+  const inStat = await fsp.stat(options.input).catch((err) => {
+    throw new FileError(`Cannot read the folder ${q(options.input)}: ${(err as Error).message}`, { cause: err });
+  });
+  if (!inStat.isDirectory()) throw new InvalidArgumentError(`${q(options.input)} is not a folder`);
+  const realIn = await fsp.realpath(options.input);
+  const exclude: string[] = [];
+  let realOut: string | undefined;
+  if (command === 'embed') {
+    const out = options.output!;
+    const candidate = await realOrResolved(out);
+    if (candidate === realIn) {
+      throw new InvalidArgumentError(`The output folder ${q(out)} is the input folder: that would overwrite the inputs; give another OUTDIR`);
+    }
+    if (inside(realIn, candidate)) {
+      throw new InvalidArgumentError(`The output folder ${q(out)} contains the input folder ${q(options.input)}: outputs could overwrite inputs; give another OUTDIR`);
+    }
+    const outStat = await fsp.stat(out).catch(() => null);
+    if (outStat && !outStat.isDirectory()) throw new InvalidArgumentError(`The output ${q(out)} exists and is not a folder; a folder IN needs an output folder`);
+    await fsp.mkdir(out, { recursive: true }).catch((err) => {
+      throw new FileError(`Cannot create the output folder ${q(out)}: ${(err as Error).message}`, { cause: err });
+    });
+    realOut = await fsp.realpath(out);
+    workerData.outputRoot = realOut;
+    exclude.push(realOut); // an output folder inside the input: its own files are not inputs
+  }
+  const manifestPath = options.manifest === null ? null
+    : options.manifest ?? (command === 'embed' ? join(options.output!, MANIFEST_NAME) : null);
+
+  const summary: BatchSummary = {
+    command, total: 0, done: 0, skipped: 0, errors: 0, pending: 0,
+    interrupted: false, jobs, elapsedSeconds: 0, filesPerSecond: 0, manifest: manifestPath,
+    ...(command === 'detect' ? { found: 0, notFound: 0 } : {}),
+  };
+  const emit = (r: BatchRecord) => {
+    if (r.status === 'done') summary.done++;
+    else if (r.status === 'skipped') summary.skipped++;
+    else summary.errors++;
+    if (command === 'detect' && r.status !== 'error') {
+      if (r.found) summary.found!++;
+      else summary.notFound!++;
+    }
+    options.onRecord?.(r);
+  };
+  // Start the workers first: loading sharp and the kernels in each overlaps the listing, the
+  // manifest and the fingerprint here (worker start-up is most of a small batch's fixed cost).
+  const pool = new Piscina<BatchTask, BatchTaskResult>({
+    filename: fileURLToPath(new URL('./batch-worker.js', import.meta.url)),
+    workerData, minThreads: jobs, maxThreads: jobs, idleTimeout: 1000,
+  });
+  let saver: ManifestSaver | null = null;
+  try {
+    const listing = await listImages(options.input, { recursive: options.recursive, exclude });
+    let files = listing.files;
+    if (manifestPath !== null) {
+      const realManifest = await realOrResolved(manifestPath);
+      files = files.filter((f) => join(realIn, ...f.split('/')) !== realManifest);
+    }
+    const manifest = manifestPath === null ? null : await loadManifest(manifestPath, command);
+    if (manifest && manifestPath !== null) {
+      // Fail now, not after the first file, when the manifest cannot be written.
+      await fsp.access(dirname(resolve(manifestPath))).catch((err) => {
+        throw new FileError(`Cannot write the manifest ${q(manifestPath)}: its folder is missing or unreadable (${(err as Error).message})`, { cause: err });
+      });
+      saver = new ManifestSaver(manifestPath, manifest);
+    }
+    const optionsPrint = await fingerprinting;
+
+    summary.total = files.length + listing.errors.length;
+    options.onStart?.({ total: summary.total, jobs, manifest: manifestPath });
+    for (const e of listing.errors) emit({ file: join(options.input, e.path), status: 'error', error: e.error });
+
+    let next = 0;
+    const processOne = async (rel: string) => {
+      const parts = rel.split('/');
+      const input = join(realIn, ...parts);
+      const output = realOut === undefined ? undefined : join(realOut, ...parts);
+      const prior = manifest?.files[rel];
+      const usable = prior && prior.options === optionsPrint ? prior : undefined;
+      const file = join(options.input, ...parts);
+      const shownOutput = command === 'embed' ? join(options.output!, ...parts) : undefined;
+      let result: BatchTaskResult;
+      try {
+        result = await pool.run({ input, output, skipIfHash: usable?.hash, skipIfOutputSize: usable?.bytes });
+      } catch (err) {
+        result = { status: 'error', error: { code: err instanceof ModelmarkError ? err.code : 'ERR_INTERNAL', message: `worker failed: ${(err as Error)?.message ?? err}` } };
+      }
+      if (result.status === 'error') {
+        emit({ file, status: 'error', ...(shownOutput ? { output: shownOutput } : {}), error: result.error });
+      } else if (result.status === 'skipped') {
+        const p = usable!;
+        emit(command === 'embed'
+          ? { file, status: 'skipped', output: shownOutput, payload: workerData.payload, width: p.width, height: p.height, format: p.format, bytes: p.bytes }
+          : { file, status: 'skipped', found: p.found, payload: p.payload, pValue: p.pValue, score: p.score, crcOk: p.crcOk, width: p.width, height: p.height, format: p.format });
+      } else {
+        const base = { width: result.width, height: result.height, format: result.format };
+        const ms = Math.round(result.ms);
+        if (command === 'embed') {
+          if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, output: parts.join('/'), bytes: result.bytes, ...base, time: new Date().toISOString() };
+          emit({ file, status: 'done', output: shownOutput, payload: workerData.payload, ...base, bytes: result.bytes, ms });
+        } else {
+          const found = { found: result.found!, payload: result.payload ?? null, pValue: result.pValue, score: result.score, crcOk: result.crcOk };
+          if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, ...found, ...base, time: new Date().toISOString() };
+          emit({ file, status: 'done', ...found, ...base, ms });
+        }
+        saver?.changed();
+      }
+    };
+    // Keep two files per worker in flight, so no worker waits on this thread, and stop handing
+    // out files as soon as the signal aborts (those in progress finish and are recorded).
+    const lane = async () => {
+      while (next < files.length && !options.signal?.aborted) await processOne(files[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(files.length, jobs * 2) }, lane));
+    summary.pending = files.length - next;
+    summary.interrupted = summary.pending > 0;
+  } finally {
+    await pool.destroy().catch(() => {});
+    await saver?.close();
+  }
+  summary.elapsedSeconds = Math.round((performance.now() - started)) / 1000;
+  const finished = summary.done + summary.skipped + summary.errors;
+  summary.filesPerSecond = summary.elapsedSeconds > 0 ? Math.round((finished / summary.elapsedSeconds) * 100) / 100 : 0;
+  return summary;
+}

@@ -1,0 +1,273 @@
+// Folder batches of the command line (`modelmark embed DIR OUTDIR`, `modelmark detect DIR`),
+// spawned as `node bin/modelmark.js`: every image marked and detected with its payload, per-file
+// errors that do not stop the batch, exit codes, JSON lines, the resume manifest (skip unchanged,
+// redo changed, survive Ctrl-C), --jobs 1 and 2 giving the same bytes, and never writing over an
+// input.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { main } from '../dist/cli/main.js';
+import { listImages } from '../dist/node/batch.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = path.join(ROOT, 'bin', 'modelmark.js');
+const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
+const KEY = 'batch test key';
+const PAYLOAD = 'c0ffee0000000042';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-batch-'));
+const IN = path.join(dir, 'in');
+const OUT = path.join(dir, 'out');
+const { MODELMARK_KEY: _drop, ...baseEnv } = process.env;
+
+/** The good images (path inside IN), the per-file failures and a file that is not an image. */
+const GOOD = ['aqua.jpg', 'chelsea.png', 'coffee.webp', 'moon.png', 'sub/flower.jpg', 'sub/deeper/rocket.jpg'];
+const BAD = { 'corrupt.jpg': 'ERR_DECODE', 'tiny.png': 'ERR_IMAGE_TOO_SMALL' };
+
+function cli(args, env = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...baseEnv, ...env }, encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Parse JSON-lines output into { records, summary } (summary: the last line). */
+function lines(stdout) {
+  assert.ok(stdout.endsWith('\n'), 'output ends with a newline');
+  const all = stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const last = all.pop();
+  assert.ok(last.summary, `the last line is the summary: ${JSON.stringify(last)}`);
+  for (const r of all) assert.type(r.file, 'string');
+  return { records: all, summary: last.summary };
+}
+const byFile = (records) => Object.fromEntries(records.map((r) => [path.relative(IN, r.file).split(path.sep).join('/'), r]));
+const sha = (p) => createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+const tree = (root) => fs.readdirSync(root, { recursive: true }).map(String).filter((f) => fs.statSync(path.join(root, f)).isFile()).sort();
+const embedArgs = (input, output, ...extra) => ['embed', input, output, '--key', KEY, '--payload', PAYLOAD, '--json', ...extra];
+
+let inputHashes;
+test.before(async () => {
+  fs.mkdirSync(path.join(IN, 'sub', 'deeper'), { recursive: true });
+  const make = [
+    ['mate-Aqua.jpg', 'aqua.jpg', (s) => s.resize(480).jpeg({ quality: 92 })],
+    ['skimage-chelsea.png', 'chelsea.png', (s) => s.png()],
+    ['skimage-coffee.png', 'coffee.webp', (s) => s.resize(400).webp({ quality: 95 })],
+    ['skimage-moon.png', 'moon.png', (s) => s.resize(384).png()],
+    ['mate-YellowFlower.jpg', 'sub/flower.jpg', (s) => s.resize(448).jpeg({ quality: 92 })],
+    ['skimage-rocket.jpg', 'sub/deeper/rocket.jpg', (s) => s.resize(384).jpeg({ quality: 92 })],
+    ['skimage-brick.png', 'tiny.png', (s) => s.resize(100, 100).png()],
+  ];
+  await Promise.all(make.map(([src, dst, f]) => f(sharp(path.join(PHOTOS, src))).toFile(path.join(IN, dst))));
+  const jpeg = fs.readFileSync(path.join(IN, 'aqua.jpg'));
+  fs.writeFileSync(path.join(IN, 'corrupt.jpg'), Buffer.concat([jpeg.subarray(0, 300), Buffer.alloc(4000, 0xaa)]));
+  fs.writeFileSync(path.join(IN, 'notes.txt'), 'not an image, not listed');
+  fs.writeFileSync(path.join(IN, '.hidden.jpg'), 'hidden files are skipped');
+  inputHashes = Object.fromEntries(tree(IN).map((f) => [f, sha(path.join(IN, f))]));
+});
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const inputsUnchanged = () => {
+  for (const [f, h] of Object.entries(inputHashes)) assert.is(sha(path.join(IN, f)), h, `input ${f} must not change`);
+};
+
+test('listImages: JPEG, PNG and WebP by extension, recursive, sorted; hidden and other files skipped', async () => {
+  const { files, errors } = await listImages(IN);
+  assert.equal(files, [...GOOD, ...Object.keys(BAD)].sort());
+  assert.equal(errors, []);
+  assert.equal((await listImages(IN, { recursive: false })).files, ['aqua.jpg', 'chelsea.png', 'coffee.webp', 'corrupt.jpg', 'moon.png', 'tiny.png']);
+});
+
+test('embed DIR OUTDIR: every image marked at its mirrored path; corrupt and tiny files fail alone, exit 2', () => {
+  const r = cli(embedArgs(IN, OUT, '--jobs', '2'));
+  assert.is(r.code, 2, r.stderr);
+  const { records, summary } = lines(r.stdout);
+  const m = byFile(records);
+  assert.equal(Object.keys(m).sort(), [...GOOD, ...Object.keys(BAD)].sort(), 'one line per image file');
+  for (const f of GOOD) {
+    assert.is(m[f].status, 'done', `${f}: ${JSON.stringify(m[f])}`);
+    assert.is(m[f].payload, PAYLOAD);
+    assert.is(m[f].output, path.join(OUT, f));
+    assert.ok(fs.existsSync(path.join(OUT, f)), `${f} written`);
+    assert.type(m[f].width, 'number');
+  }
+  for (const [f, code] of Object.entries(BAD)) {
+    assert.is(m[f].status, 'error');
+    assert.is(m[f].error.code, code, f);
+    assert.ok(m[f].error.message.includes(f), m[f].error.message);
+    assert.not.ok(fs.existsSync(path.join(OUT, f)), `${f} must not be written`);
+    assert.ok(r.stderr.includes(f), 'the error is on stderr too');
+  }
+  assert.is(summary.command, 'embed');
+  assert.is(summary.total, 8);
+  assert.is(summary.done, 6);
+  assert.is(summary.errors, 2);
+  assert.is(summary.skipped, 0);
+  assert.is(summary.interrupted, false);
+  assert.type(summary.elapsedSeconds, 'number');
+  assert.type(summary.filesPerSecond, 'number');
+  // Formats are kept, no temporary file is left, the manifest never holds the key.
+  assert.equal(tree(OUT), ['.modelmark-manifest.json', ...GOOD].sort());
+  const manifestText = fs.readFileSync(path.join(OUT, '.modelmark-manifest.json'), 'utf8');
+  const manifest = JSON.parse(manifestText);
+  assert.equal(Object.keys(manifest.files).sort(), [...GOOD].sort());
+  assert.is(manifest.files['aqua.jpg'].hash, inputHashes['aqua.jpg']);
+  assert.not.ok(manifestText.includes(KEY), 'the key is never written');
+  inputsUnchanged();
+});
+
+test('detect OUTDIR --json: one line per file with found true and the payload, then the summary; exit 0', () => {
+  const r = cli(['detect', OUT, '--key', KEY, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const { records, summary } = lines(r.stdout);
+  assert.is(records.length, GOOD.length);
+  for (const rec of records) {
+    assert.is(rec.status, 'done');
+    assert.is(rec.found, true, rec.file);
+    assert.is(rec.payload, PAYLOAD);
+    assert.ok(rec.pValue < 1e-6, `${rec.file}: ${rec.pValue}`);
+  }
+  assert.equal(records.map((x) => path.relative(OUT, x.file)).sort(), [...GOOD].sort());
+  assert.equal([summary.total, summary.done, summary.found, summary.notFound, summary.errors], [6, 6, 6, 0, 0]);
+  assert.is(summary.manifest, null, 'detect keeps no manifest unless asked');
+});
+
+test('--jobs 1 and --jobs 2 write byte-identical outputs', () => {
+  const out1 = path.join(dir, 'out-jobs1');
+  const r = cli(embedArgs(IN, out1, '--jobs', '1'));
+  assert.is(r.code, 2);
+  assert.is(lines(r.stdout).summary.jobs, 1);
+  for (const f of GOOD) assert.ok(fs.readFileSync(path.join(out1, f)).equals(fs.readFileSync(path.join(OUT, f))), `${f} differs`);
+});
+
+test('re-run skips every finished file (manifest); a changed input is redone alone; other options redo all', async () => {
+  const again = cli(embedArgs(IN, OUT));
+  assert.is(again.code, 2, 'the corrupt and tiny files still fail');
+  let { records, summary } = lines(again.stdout);
+  let m = byFile(records);
+  for (const f of GOOD) assert.is(m[f].status, 'skipped', f);
+  assert.equal([summary.done, summary.skipped, summary.errors], [0, 6, 2]);
+
+  // Change one input and remove one output: only those two are redone.
+  const changed = path.join(IN, 'moon.png');
+  await sharp(path.join(PHOTOS, 'skimage-moon.png')).resize(384).flop().png().toFile(changed + '.new');
+  fs.renameSync(changed + '.new', changed);
+  const before = fs.readFileSync(path.join(OUT, 'moon.png'));
+  fs.rmSync(path.join(OUT, 'sub', 'flower.jpg'));
+  const redo = cli(embedArgs(IN, OUT));
+  ({ records, summary } = lines(redo.stdout));
+  m = byFile(records);
+  assert.equal(GOOD.filter((f) => m[f].status === 'done').sort(), ['moon.png', 'sub/flower.jpg']);
+  assert.equal([summary.done, summary.skipped, summary.errors], [2, 4, 2]);
+  assert.not.ok(fs.readFileSync(path.join(OUT, 'moon.png')).equals(before), 'the changed input was re-marked');
+  const manifest = JSON.parse(fs.readFileSync(path.join(OUT, '.modelmark-manifest.json'), 'utf8'));
+  assert.is(manifest.files['moon.png'].hash, sha(changed));
+  inputHashes['moon.png'] = sha(changed);
+
+  // Another payload (or key) is another fingerprint: everything is redone.
+  const other = cli(['embed', IN, OUT, '--key', KEY, '--payload', '1', '--json']);
+  assert.is(lines(other.stdout).summary.done, 6);
+  const back = cli(embedArgs(IN, OUT));
+  assert.is(lines(back.stdout).summary.done, 6);
+  const d = cli(['detect', path.join(OUT, 'moon.png'), '--key', KEY, '--json']);
+  assert.is(JSON.parse(d.stdout).payload, PAYLOAD);
+  inputsUnchanged();
+});
+
+test('detect --manifest: a re-run skips unchanged files and reports their recorded results', () => {
+  const manifest = path.join(dir, 'detect-manifest.json');
+  const first = cli(['detect', OUT, '--key', KEY, '--json', '--manifest', manifest]);
+  assert.is(first.code, 0, first.stderr);
+  assert.is(lines(first.stdout).summary.done, 6);
+  const second = cli(['detect', OUT, '--key', KEY, '--json', '--manifest', manifest]);
+  assert.is(second.code, 0);
+  const { records, summary } = lines(second.stdout);
+  assert.equal([summary.skipped, summary.found, summary.done], [6, 6, 0]);
+  for (const r of records) assert.equal([r.status, r.found, r.payload], ['skipped', true, PAYLOAD]);
+  // Another key is another fingerprint: checked again, and not found (exit 1).
+  const wrong = cli(['detect', OUT, '--key', 'another key', '--json', '--manifest', manifest]);
+  assert.is(wrong.code, 1);
+  assert.equal([lines(wrong.stdout).summary.done, lines(wrong.stdout).summary.notFound], [6, 6]);
+  // An embed manifest is not a detect manifest.
+  const mixed = cli(['detect', OUT, '--key', KEY, '--manifest', path.join(OUT, '.modelmark-manifest.json')]);
+  assert.is(mixed.code, 2);
+  assert.match(mixed.stderr, /embed batch/);
+});
+
+test('OUTDIR == DIR and OUTDIR containing DIR are refused; an OUTDIR inside DIR is not read as input', () => {
+  for (const out of [IN, path.join(IN, 'sub', '..'), dir]) {
+    const r = cli(embedArgs(IN, out));
+    assert.is(r.code, 2, out);
+    assert.is(JSON.parse(r.stdout).error.code, 'ERR_INVALID_ARGUMENT');
+    assert.match(r.stderr, /input folder/);
+  }
+  const inner = path.join(IN, 'marked');
+  const r = cli(embedArgs(IN, inner));
+  assert.is(r.code, 2);
+  assert.is(lines(r.stdout).summary.done, 6);
+  const again = cli(embedArgs(IN, inner));
+  const { records } = lines(again.stdout);
+  assert.is(records.length, 8, 'the files under OUTDIR are not inputs');
+  assert.not.ok(records.some((x) => x.file.includes('marked')));
+  fs.rmSync(inner, { recursive: true });
+  inputsUnchanged();
+});
+
+test('argument errors: --jobs, --map with a folder, OUTDIR that is a file, a missing folder', () => {
+  const bad = [
+    [embedArgs(IN, path.join(dir, 'o'), '--jobs', '0'), '--jobs'],
+    [embedArgs(IN, path.join(dir, 'o'), '--jobs', 'many'), '--jobs'],
+    [['detect', IN, '--key', KEY, '--map', path.join(dir, 'map.png')], '--map'],
+    [embedArgs(IN, path.join(IN, 'notes.txt')), 'not a folder'],
+    [['detect', path.join(dir, 'nope'), '--key', KEY], 'nope'],
+  ];
+  for (const [args, mention] of bad) {
+    const r = cli(args);
+    assert.is(r.code, 2, args.join(' '));
+    assert.ok(r.stderr.includes(mention), `${JSON.stringify(r.stderr)} should mention ${mention}`);
+  }
+  assert.not.ok(fs.existsSync(path.join(dir, 'o')));
+});
+
+test('Ctrl-C (SIGINT) mid-batch: files in progress finish, exit 130, the manifest is valid; the re-run does the rest', async () => {
+  const many = path.join(dir, 'many');
+  fs.mkdirSync(many);
+  for (let i = 0; i < 40; i++) fs.copyFileSync(path.join(IN, GOOD[i % 4]), path.join(many, `${String(i).padStart(2, '0')}-${GOOD[i % 4]}`));
+  const out = path.join(dir, 'many-out');
+  const child = spawn(process.execPath, [BIN, ...embedArgs(many, out, '--jobs', '1')], { cwd: ROOT, env: baseEnv });
+  let stdout = '';
+  let sent = false;
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    stdout += d;
+    if (!sent && stdout.includes('\n')) { sent = true; child.kill('SIGINT'); }
+  });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.is(code, 130);
+  const { records, summary } = lines(stdout);
+  assert.is(summary.interrupted, true);
+  assert.ok(summary.pending > 0, `pending ${summary.pending}`);
+  assert.is(records.length + summary.pending, 40);
+  const manifest = JSON.parse(fs.readFileSync(path.join(out, '.modelmark-manifest.json'), 'utf8'));
+  const done = records.filter((x) => x.status === 'done').map((x) => path.basename(x.file)).sort();
+  assert.equal(Object.keys(manifest.files).sort(), done, 'the manifest records exactly the finished files');
+  assert.equal(fs.readdirSync(out).filter((f) => f.endsWith('.tmp')), []);
+
+  const rest = cli(embedArgs(many, out, '--jobs', '2'));
+  assert.is(rest.code, 0, rest.stderr);
+  const s = lines(rest.stdout).summary;
+  assert.equal([s.skipped, s.done, s.errors], [done.length, 40 - done.length, 0]);
+});
+
+test('on a terminal: a progress bar on stderr, each result above it, a summary line on stdout', async () => {
+  let out = '', err = '';
+  const io = { stdout: { write: (s) => { out += s; } }, stderr: { isTTY: true, write: (s) => { err += s; } }, env: { MODELMARK_KEY: KEY } };
+  assert.is(await main(['detect', OUT, '--jobs', '2'], io), 0);
+  assert.match(out, /^detect: 6 files in [\d.]+ s \([\d.]+ files\/s, 2 jobs\): 6 checked, 0 unchanged \(skipped\), 0 failed; mark found in 6, missing in 0\n$/);
+  assert.match(err, /100% \| 6\/6 files/);
+  assert.is(err.split(`found: payload ${PAYLOAD}`).length - 1, 6);
+});
+
+test.run();
