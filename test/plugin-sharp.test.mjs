@@ -246,7 +246,7 @@ test('stream: pipeline() from file to file, same format; format option', async (
   await assertMarked(dstWebp, 'stream PNG -> WebP');
 });
 
-test('a bad payload is rejected before anything is decoded', async () => {
+test('argument checks: a bad payload before anything is decoded, not a sharp instance, animated', async () => {
   // The input file does not exist: decoding first would give a FileError.
   const missing = sharp(join(dir, 'does-not-exist.jpg'));
   try {
@@ -261,6 +261,13 @@ test('a bad payload is rejected before anything is decoded', async () => {
   await watermark({}, opts).then(() => assert.unreachable(), (err) => {
     assert.instance(err, InvalidArgumentError);
     assert.match(err.message, /sharp instance/);
+  });
+  // An animated image read as all its frames is refused with a typed error.
+  const { data } = await sharp(photo('skimage-rocket.jpg')).resize(300, 400, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  const gif = await sharp(data, { raw: { width: 300, height: 400, channels: 3, pageHeight: 200 } }).gif().toBuffer();
+  await watermark(sharp(gif, { animated: true }), opts).then(() => assert.unreachable(), (err) => {
+    assert.instance(err, InvalidArgumentError);
+    assert.match(err.message, /animated/);
   });
 });
 

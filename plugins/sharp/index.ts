@@ -355,6 +355,9 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions): Promise<Ma
   if (deep) p = p.toColourspace(grey ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (grey && meta.channels !== 2 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
   const { data, info } = await rawPixels(p);
+  if ((info.pages ?? 1) > 1) {
+    throw invalidParameter('image', 'a sharp instance reading one frame (animated images are not supported: leave out animated / pages)', `${info.pages} pages`);
+  }
   const { width, height } = info;
   let channels: number = info.channels;
   const bytes = data.length / (width * height * channels);
@@ -416,6 +419,10 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions): Promise<Ma
  * - Depth and kind: 16-bit stays 16-bit, grey stays grey, alpha is kept byte for byte.
  *   CMYK and other colour spaces are converted to sRGB.
  * - `image` itself is used up (its output is set to raw pixels); keep using the returned one.
+ *   `.metadata()` on the returned instance describes what it holds (raw pixels, or the PNG that
+ *   carries the metadata), not the input file; read the input's metadata before this call.
+ * - Animated images are marked one frame at a time only: an instance made with `animated: true`
+ *   or `pages` over 1 is refused (sharp reads the first frame by default).
  *
  * @throws InvalidArgumentError for bad options (a bad payload before anything is decoded),
  *   DecodeError for an input sharp cannot decode, ImageSizeError for an image too small
