@@ -39,7 +39,11 @@ function formatP(p: number | undefined): string {
   return p === 0 ? '0' : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
 }
 
-/** The exit status of a finished batch (see the file comment). */
+/**
+ * The exit status of a finished batch (see the file comment).
+ * @example
+ * process.exitCode = batchExitCode(await runBatch(options));
+ */
 export function batchExitCode(s: BatchSummary): number {
   if (s.interrupted) return INTERRUPTED;
   if (s.errors > 0) return 2;

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, relative, isAbsolute } from 'node:path';
-import { workerData } from 'piscina';
+// piscina hands its workerData option to each worker as node's own: no need to load piscina here.
+import { workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { FileError, ImageSizeError, ModelmarkError } from '../errors.js';
 import { createWatermarker, type Watermarker } from '../watermarker.js';

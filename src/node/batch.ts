@@ -140,7 +140,12 @@ interface Manifest {
 
 const q = (path: string) => JSON.stringify(path);
 
-/** Whether a file name has one of {@link BATCH_EXTENSIONS}. */
+/**
+ * Whether a batch takes a file, by its name: one of {@link BATCH_EXTENSIONS}, not hidden.
+ * @example
+ * isBatchImage('IMG_0001.JPG'); // true
+ * isBatchImage('.IMG_0001.jpg.123.tmp'); // false
+ */
 export function isBatchImage(name: string): boolean {
   return !name.startsWith('.') && BATCH_EXTENSIONS.includes(extname(name).toLowerCase());
 }
