@@ -135,12 +135,14 @@ test('detect OUTDIR --json: one line per file with found true and the payload, t
   assert.is(summary.manifest, null, 'detect keeps no manifest unless asked');
 });
 
-test('--jobs 1 and --jobs 2 write byte-identical outputs', () => {
-  const out1 = path.join(dir, 'out-jobs1');
-  const r = cli(embedArgs(IN, out1, '--jobs', '1'));
-  assert.is(r.code, 2);
-  assert.is(lines(r.stdout).summary.jobs, 1);
-  for (const f of GOOD) assert.ok(fs.readFileSync(path.join(out1, f)).equals(fs.readFileSync(path.join(OUT, f))), `${f} differs`);
+test('--jobs 1 and --jobs 2 (and 3: bin/ re-runs itself with a larger thread pool) write byte-identical outputs', () => {
+  for (const jobs of [1, 3]) {
+    const out = path.join(dir, `out-jobs${jobs}`);
+    const r = cli(embedArgs(IN, out, `--jobs=${jobs}`));
+    assert.is(r.code, 2);
+    assert.is(lines(r.stdout).summary.jobs, jobs);
+    for (const f of GOOD) assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(OUT, f))), `--jobs ${jobs}: ${f} differs`);
+  }
 });
 
 test('re-run skips every finished file (manifest); a changed input is redone alone; other options redo all', async () => {
