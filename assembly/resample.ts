@@ -185,6 +185,63 @@ function bilinearRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: 
   }
 }
 
+/**
+ * Horizontal bilinear pass for upsampling, four outputs per step: the four outputs' two source
+ * samples all lie in one 4-float window of the row, picked out with byte swizzles. `tab` is a
+ * bilinearTable for dw; `blk` receives 16 words per block of four outputs (window start, or -1
+ * where the window does not cover them, then the two swizzle masks and the weights). Needs
+ * sw >= 4; blocks that do not fit (downsampling) take the scalar path.
+ */
+function bilinearRowsSimd(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: usize, blk: usize): void {
+  const nb = dw >> 2;
+  for (let b = 0; b < nb; b++) {
+    const o = b << 2;
+    let i0 = load<i32>(tab + (<usize>o << 2));
+    if (i0 + 4 > sw) i0 = sw - 4;
+    const e = blk + (<usize>b << 6);
+    let ok = true;
+    for (let k = 0; k < 4; k++) {
+      const i = load<i32>(tab + (<usize>(o + k) << 2));
+      const j = i + 1 < sw ? i + 1 : i;
+      const ia = i - i0, ib = j - i0;
+      if (ia < 0 || ib > 3) ok = false;
+      for (let c = 0; c < 4; c++) {
+        store<u8>(e + <usize>(16 + k * 4 + c), <u8>((ia & 3) * 4 + c));
+        store<u8>(e + <usize>(32 + k * 4 + c), <u8>((ib & 3) * 4 + c));
+      }
+      store<f32>(e + <usize>(48 + k * 4), load<f32>(tab + (<usize>(dw + o + k) << 2)));
+    }
+    store<i32>(e, ok ? i0 : -1);
+  }
+  for (let r = 0; r < rows; r++) {
+    const s = src + (<usize>(r * sw) << 2);
+    const d = dst + (<usize>(r * dw) << 2);
+    for (let b = 0; b < nb; b++) {
+      const e = blk + (<usize>b << 6);
+      const i0 = load<i32>(e);
+      if (i0 >= 0) {
+        const v = v128.load(s + (<usize>i0 << 2));
+        const a = i8x16.swizzle(v, v128.load(e, 16));
+        const c = i8x16.swizzle(v, v128.load(e, 32));
+        v128.store(d + (<usize>b << 4), f32x4.add(a, f32x4.mul(v128.load(e, 48), f32x4.sub(c, a))));
+      } else {
+        for (let o = b << 2; o < (b << 2) + 4; o++) bilinearOne(s, sw, d, dw, tab, o);
+      }
+    }
+    for (let o = nb << 2; o < dw; o++) bilinearOne(s, sw, d, dw, tab, o);
+  }
+}
+
+/** One output of the horizontal bilinear pass (see bilinearRows). */
+// @ts-ignore: decorator
+@inline function bilinearOne(s: usize, sw: i32, d: usize, dw: i32, tab: usize, o: i32): void {
+  const i = load<i32>(tab + (<usize>o << 2));
+  const t = load<f32>(tab + (<usize>(dw + o) << 2));
+  const j = i + 1 < sw ? i + 1 : i;
+  const v0 = load<f32>(s + (<usize>i << 2));
+  store<f32>(d + (<usize>o << 2), v0 + t * (load<f32>(s + (<usize>j << 2)) - v0));
+}
+
 /** out[i] = a[i] + t * (b[i] - a[i]) for n floats. */
 // @ts-ignore: decorator
 @inline function lerpRow(a: usize, b: usize, t: f32, out: usize, n: i32): void {
@@ -221,32 +278,43 @@ export function bilinearResize(src: usize, sw: i32, sh: i32, dst: usize, dw: i32
   }
 }
 
+/** Four floats at x of the rows a and b, interpolated: a + t (b - a). */
+// @ts-ignore: decorator
+@inline function lerp4(a: usize, b: usize, t: v128, x: i32): v128 {
+  const o = <usize>x << 2;
+  const va = v128.load(a + o);
+  return f32x4.add(va, f32x4.mul(t, f32x4.sub(v128.load(b + o), va)));
+}
+
 /**
  * Upsample the luma residual `res` (rw x rh) bilinearly to the pixel grid (w x h; the residual
  * has scale sx, sy = residual pixels per image pixel) and add it to R, G and B (a change of Y
  * with Cb and Cr kept), rounded and saturated to 0..255. Alpha is untouched.
- * `tmp` holds rh * w + 2 * (w + h) + w floats.
+ * `tmp` holds rh * w + 2 * (w + h) + 4 * w + 8 floats.
  */
 export function addLuma(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32, rh: i32, sx: f64, sy: f64, tmp: usize): void {
   const xt = tmp;
   const yt = xt + (<usize>(2 * w) << 2);
   const rows = yt + (<usize>(2 * h) << 2);
-  const line = rows + (<usize>(rh * w) << 2);
+  const blk = (rows + (<usize>(rh * w) << 2) + 15) & ~(<usize>15);
   bilinearTable(w, rw, sx, xt);
   bilinearTable(h, rh, sy, yt);
-  bilinearRows(res, rw, rh, rows, w, xt);
+  if (rw >= 4) bilinearRowsSimd(res, rw, rh, rows, w, xt, blk);
+  else bilinearRows(res, rw, rh, rows, w, xt);
   const zero = i32x4.splat(0);
   const stride = <usize>(w * ch);
   for (let y = 0; y < h; y++) {
     const i = load<i32>(yt + (<usize>y << 2));
     const t = load<f32>(yt + (<usize>(h + y) << 2));
     const j = i + 1 < rh ? i + 1 : i;
-    lerpRow(rows + (<usize>(i * w) << 2), rows + (<usize>(j * w) << 2), t, line, w);
+    // The vertical interpolation between residual rows i and j, fused into the add.
+    const ri = rows + (<usize>(i * w) << 2), rj = rows + (<usize>(j * w) << 2);
+    const tv = f32x4.splat(t);
     const p = pix + <usize>y * stride;
     let x = 0;
     if (ch == 4) {
       for (; x + 4 <= w; x += 4) {
-        const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(v128.load(line + (<usize>x << 2))));
+        const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(lerp4(ri, rj, tv, x)));
         const n = i16x8.narrow_i32x4_s(d, d);
         const q = p + (<usize>x << 2);
         const v = v128.load(q);
@@ -256,17 +324,21 @@ export function addLuma(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32
       }
     } else if (ch == 3) {
       for (; x + 4 <= w; x += 4) {
-        const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(v128.load(line + (<usize>x << 2))));
+        const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(lerp4(ri, rj, tv, x)));
         const n = i16x8.narrow_i32x4_s(d, d);
         const q = p + <usize>(x * 3);
         const v = v128.load(q);
         const lo = i16x8.add_sat_s(i16x8.extend_low_i8x16_u(v), i8x16.shuffle(n, zero, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 4, 5, 4, 5));
         const hi = i16x8.add_sat_s(i16x8.extend_high_i8x16_u(v), i8x16.shuffle(n, zero, 4, 5, 6, 7, 6, 7, 6, 7, 16, 16, 16, 16, 16, 16, 16, 16));
-        v128.store(q, i8x16.narrow_i16x8_u(lo, hi));
+        // Store the 12 bytes of these 4 pixels only: a 16-byte store would overlap the next
+        // load, and a load that overlaps a pending store stalls (measured 4x slower).
+        const r = i8x16.narrow_i16x8_u(lo, hi);
+        v128.store64_lane(q, r, 0);
+        v128.store32_lane(q, r, 2, 8);
       }
     } else {
       for (; x + 4 <= w; x += 4) {
-        const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(v128.load(line + (<usize>x << 2))));
+        const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(lerp4(ri, rj, tv, x)));
         const n = i16x8.narrow_i32x4_s(d, d);
         const q = p + <usize>x;
         const v = i16x8.add_sat_s(i16x8.extend_low_i8x16_u(v128.load32_zero(q)), n);
@@ -274,7 +346,8 @@ export function addLuma(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32
       }
     }
     for (; x < w; x++) {
-      const d = <i32>nearest<f32>(load<f32>(line + (<usize>x << 2)));
+      const a = load<f32>(ri + (<usize>x << 2));
+      const d = <i32>nearest<f32>(a + t * (load<f32>(rj + (<usize>x << 2)) - a));
       const q = p + <usize>(x * ch);
       const nc = ch == 4 ? 3 : ch;
       for (let c = 0; c < nc; c++) {

@@ -149,7 +149,7 @@ function stepBreakdown(k, layout, image) {
     // addLuma adds in place and saturates; timed on a scratch buffer (its cost does not depend
     // on the pixel values), leaving the image's pixels alone.
     const scratch = a.bytes(n);
-    const tmp = a.f32(g.fh * w + 2 * (w + h) + w);
+    const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 8);
     steps['upsample + add (addLuma)'] = measure(() => {
       k.addLuma(scratch, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
     });

@@ -1,5 +1,5 @@
 export { createWatermarker, DEFAULT_THRESHOLD } from './watermarker.js';
-export type { Watermarker, WatermarkerOptions, DetectResult } from './watermarker.js';
+export type { Watermarker, WatermarkerOptions, DetectResult, EmbedCallOptions } from './watermarker.js';
 export type { Transform } from './transform.js';
 export type { RegionMap } from './regions.js';
 export { psnr, ssim } from './metrics.js';

@@ -32,6 +32,12 @@ export interface WatermarkerOptions {
   search?: boolean;
 }
 
+/** Per-call options of {@link Watermarker.embed}. */
+export interface EmbedCallOptions {
+  /** Write the marked pixels into `image.data` and return `image` (default false: a copy). */
+  inPlace?: boolean;
+}
+
 /** Result of {@link Watermarker.detect}. */
 export interface DetectResult {
   /** p-value below the threshold and the payload's CRC holds. */
@@ -58,10 +64,13 @@ export interface DetectResult {
 export interface Watermarker {
   /**
    * Return a marked copy of `image` carrying `payload` (64 bits). Alpha is left untouched.
+   * With `{ inPlace: true }` the pixels of `image.data` are overwritten instead and `image`
+   * itself is returned, unchanged otherwise: no new pixel buffer, one copy less.
    * @example
    * const marked = wm.embed({ width, height, data }, 'c0ffee0000000001');
+   * wm.embed(imageData, 'c0ffee0000000001', { inPlace: true }); // imageData now carries the mark
    */
-  embed<T extends Image>(image: T, payload: Payload): T & { channels: 1 | 3 | 4 };
+  embed<T extends Image>(image: T, payload: Payload, options?: EmbedCallOptions): T & { channels: 1 | 3 | 4 };
   /**
    * Look for this key's mark in `image`, blind (no original needed).
    * @example
@@ -90,9 +99,12 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   if (options.search !== undefined && typeof options.search !== 'boolean') throw invalidParameter('options.search', 'a boolean', options.search);
   const search = options.search ?? true;
 
-  function embed<T extends Image>(image: T, payload: Payload): T & { channels: 1 | 3 | 4 } {
+  function embed<T extends Image>(image: T, payload: Payload, callOptions?: EmbedCallOptions): T & { channels: 1 | 3 | 4 } {
     const img = checkImage(image, 'image', maxPixels);
     const sym = symbols(parsePayload(payload));
+    if (callOptions !== undefined && (typeof callOptions !== 'object' || callOptions === null)) throw invalidParameter('options', 'an object { inPlace? }', callOptions);
+    const inPlace = callOptions?.inPlace ?? false;
+    if (typeof inPlace !== 'boolean') throw invalidParameter('options.inPlace', 'a boolean', inPlace);
     const a = new Arena(k);
     try {
       const pix = a.put(img.data);
@@ -105,9 +117,13 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       k.spreadEmbed(wm, g.fw, g.bw, g.bh, an.band, NB, TILE, code, sign, symp, an.mask, amp);
       k.dct8x8(wm, wm, g.fw, g.bw, g.bh, 1);
       const { width: w, height: h, channels: ch } = img;
-      const tmp = a.f32(g.fh * w + 2 * (w + h) + w);
+      const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 8);
       k.addLuma(pix, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
       const n = w * h * ch;
+      if (inPlace) {
+        img.data.set(a.u8(pix, n));
+        return image as T & { channels: 1 | 3 | 4 };
+      }
       const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
       data.set(a.u8(pix, n));
       return { ...image, width: w, height: h, channels: ch, data };

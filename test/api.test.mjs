@@ -12,6 +12,19 @@ const photo = (file, width, height, extra = (s) => s) =>
 const wm = await createWatermarker({ key: 'api test key' });
 const PAYLOAD = 'fedcba9876543210';
 
+test('embed with { inPlace: true } writes the same pixels into the input and returns it', async () => {
+  for (const channels of [3, 4]) {
+    const img = await photo('mate-Dune.jpg', 500, 331, (s) => (channels === 4 ? s.ensureAlpha(0.7) : s.removeAlpha()));
+    const input = { width: img.width, height: img.height, channels, data: new Uint8Array(img.data) };
+    const copy = wm.embed(input, PAYLOAD);
+    const same = wm.embed(input, PAYLOAD, { inPlace: true });
+    assert.ok(same === input, 'returns the input object');
+    assert.equal(input.data, copy.data, 'same pixels as the copying embed');
+    assert.is(wm.detect(input).payload, PAYLOAD);
+  }
+  assert.throws(() => wm.embed({ width: 200, height: 200, data: new Uint8Array(200 * 200 * 4) }, PAYLOAD, { inPlace: 'yes' }), /options\.inPlace/);
+});
+
 test('RGBA (ImageData-like Uint8ClampedArray) round trip keeps type, size and alpha', async () => {
   const img = await photo('mate-Garden.jpg', 640, 400, (s) => s.ensureAlpha(0.5));
   const input = { width: img.width, height: img.height, data: new Uint8ClampedArray(img.data) };

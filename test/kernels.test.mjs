@@ -322,7 +322,7 @@ test('addLuma matches the reference, saturates, keeps alpha (1, 3, 4 channels)',
   const rand = rng(9);
   const cases = [
     [37, 29, 10, 8], [37, 29, 37, 29], [64, 48, 16, 12], [5, 3, 2, 1], [1, 1, 1, 1], [7, 1, 3, 1],
-    [1, 6, 1, 2], [101, 7, 26, 2], [33, 17, 9, 5],
+    [1, 6, 1, 2], [101, 7, 26, 2], [33, 17, 9, 5], [203, 9, 41, 3], [96, 11, 22, 4], [50, 6, 33, 3],
   ];
   for (const ch of CHANNELS) {
     for (const [w, h, rw, rh] of cases) {
@@ -332,7 +332,7 @@ test('addLuma matches the reference, saturates, keeps alpha (1, 3, 4 channels)',
           const pix = bytes(rand, w * h * ch);
           // Residuals of +-amp: 300 pushes every pixel into saturation on one side.
           const res = floats(rand, rw * rh, -amp, amp);
-          const pp = put(a, pix), pr = put(a, res), tmp = scratch(a, rh * w + 2 * (w + h) + w);
+          const pp = put(a, pix), pr = put(a, res), tmp = scratch(a, rh * w + 2 * (w + h) + 4 * w + 8);
           k.addLuma(pp, w, h, ch, pr, rw, rh, sx, sy, tmp);
           const got = Uint8Array.from(a.u8(pp, w * h * ch));
           const want = ref.addLuma(pix, w, h, ch, res, rw, rh, sx, sy);

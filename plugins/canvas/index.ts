@@ -72,8 +72,7 @@ export function rgbaImage(imageData: unknown, name = 'imageData'): { width: numb
 export async function watermarkImageData<T extends ImageDataLike>(imageData: T, options: EmbedOptions): Promise<T> {
   const image = rgbaImage(imageData);
   const { wm, payload } = await embedSetup(options);
-  const marked = wm.embed(image, payload);
-  image.data.set(marked.data);
+  wm.embed(image, payload, { inPlace: true });
   return imageData;
 }
 
@@ -117,7 +116,7 @@ export async function watermarkCanvas<C extends CanvasLike>(canvas: C, options: 
   const { wm, payload } = await embedSetup(options); // a bad payload fails before any readback
   const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
   const image = rgbaImage(imageData, 'canvas');
-  image.data.set(wm.embed(image, payload).data);
+  wm.embed(image, payload, { inPlace: true });
   ctx.putImageData(imageData, 0, 0);
   return canvas;
 }

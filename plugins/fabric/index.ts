@@ -176,7 +176,7 @@ export class ModelmarkFilter extends BaseFilter<'Modelmark', ModelmarkFilterProp
     const wm = this.#ready();
     const { imageData } = options;
     const image = { width: imageData.width, height: imageData.height, channels: 4 as const, data: imageData.data };
-    imageData.data.set(wm.embed(image, this.payload).data);
+    wm.embed(image, this.payload, { inPlace: true });
   }
 
   /**
@@ -197,7 +197,7 @@ export class ModelmarkFilter extends BaseFilter<'Modelmark', ModelmarkFilterProp
     gl.bindFramebuffer(gl.FRAMEBUFFER, previous);
     gl.deleteFramebuffer(fbo);
     // Rows come back in texture order, the order they were uploaded in: no flip either way.
-    const marked = wm.embed({ width: w, height: h, channels: 4, data: pixels }, this.payload).data;
+    const marked = wm.embed({ width: w, height: h, channels: 4, data: pixels }, this.payload, { inPlace: true }).data;
     const texture = options.filterBackend.createTexture(gl, w, h);
     gl.bindTexture(gl.TEXTURE_2D, texture);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, w, h, 0, gl.RGBA, gl.UNSIGNED_BYTE, marked);

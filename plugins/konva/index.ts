@@ -127,6 +127,6 @@ export async function createModelmarkFilter(options: KonvaFilterOptions): Promis
       throw invalidParameter('modelmarkPayload', 'a payload on the node (node.modelmarkPayload(...)) or options.payload', payload);
     }
     const image = { width: imageData.width, height: imageData.height, channels: 4 as const, data: imageData.data };
-    imageData.data.set(wm.embed(image, payload).data);
+    wm.embed(image, payload, { inPlace: true });
   };
 }

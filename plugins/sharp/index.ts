@@ -112,9 +112,9 @@ function readFailure(err: unknown): ModelmarkError {
 // ---------------------------------------------------------------------------------------------
 // Pixels
 
-/** Mark 8-bit grey, RGB or RGBA samples with the core (a new array comes back). */
-function mark8(wm: Watermarker, payload: Payload, data: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Uint8Array {
-  return wm.embed({ width, height, channels, data }, payload).data as Uint8Array;
+/** Mark 8-bit grey, RGB or RGBA samples with the core (a new array, or `data` itself in place). */
+function mark8(wm: Watermarker, payload: Payload, data: Uint8Array, width: number, height: number, channels: 1 | 3 | 4, inPlace = false): Uint8Array {
+  return wm.embed({ width, height, channels, data }, payload, { inPlace }).data as Uint8Array;
 }
 
 /**
@@ -125,7 +125,8 @@ function mark8(wm: Watermarker, payload: Payload, data: Uint8Array, width: numbe
  */
 function markSamples(wm: Watermarker, payload: Payload, samples: Uint8Array | Uint16Array, width: number, height: number, channels: number): Uint8Array | Uint16Array {
   const n = width * height;
-  if (samples instanceof Uint8Array && channels !== 2) return mark8(wm, payload, samples, width, height, channels as 1 | 3 | 4);
+  // 8-bit samples are sharp's own fresh buffer: mark them in place (no second 6 MB array).
+  if (samples instanceof Uint8Array && channels !== 2) return mark8(wm, payload, samples, width, height, channels as 1 | 3 | 4, true);
   // The colour channels as an 8-bit image for the core (grey + alpha: the grey plane only).
   const colour = channels === 2 ? 1 : channels;
   let base: Uint8Array;
