@@ -124,8 +124,11 @@ try {
       const best = results.get(jobs);
       if (!best || rate > best.rate) results.set(jobs, { rate, steady: Math.max(steady, best?.steady ?? 0) });
       else best.steady = Math.max(steady, best.steady);
-      fs.rmSync(output, { recursive: true, force: true });
     }
+    // Removed only once every configuration of the round ran: deleting a run's 40 files just
+    // before the next run slows that run's own writes (their fsyncs wait on the file system's
+    // journal), which skewed whichever configuration came second.
+    for (const jobs of JOBS) fs.rmSync(path.join(dir, `out-${jobs}-${round}`), { recursive: true, force: true });
   }
   console.log(`\nmachine ceiling for 2 threads, best of rounds: ${Math.max(...ceilings).toFixed(2)}x (${ceilings.map((x) => x.toFixed(2)).join(', ')})`);
   console.log('best of rounds (whole command; from the first file on):');
