@@ -3,53 +3,41 @@
 // Worker, OffscreenCanvas inside that worker).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createCanvas, loadImage, ImageData as NapiImageData } from '@napi-rs/canvas';
 import { createWatermarker } from 'modelmark';
 import { watermarkCanvas, watermarkImageData, detectImageData, detectCanvas } from 'modelmark/canvas';
-import { bundle, launchChromium, serveStatic, watchErrors } from './helpers/browser.mjs';
+import { openTestPage } from './helpers/browser.mjs';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const KEY = 'canvas plug-in test key';
 const PAYLOAD = 'c0ffee0000000001';
 
-let browser, server, dir, page, errors;
+let t, page, errors;
 
 test.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'modelmark-canvas-'));
-  await Promise.all([
-    bundle('test/pages/canvas.mjs', join(dir, 'canvas.js')),
-    bundle('test/pages/canvas-worker.mjs', join(dir, 'canvas-worker.js')),
-    // The package's own worker entry, where createWatermarkWorker() looks for it (beside the bundle).
-    bundle('dist/plugins/canvas/worker/entry.js', join(dir, 'entry.js')),
-  ]);
   const photo = (req, res) => import('node:fs/promises').then(async ({ readFile }) => {
     const name = decodeURIComponent(req.url.slice('/photos/'.length).split('?')[0]);
     if (!/^[\w.-]+$/.test(name)) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'image/jpeg' }).end(await readFile(join(PHOTOS, name)));
   });
-  server = await serveStatic(dir, {
-    '/index.html': (req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="canvas.js"></script>'),
-    '/favicon.ico': (req, res) => res.writeHead(204).end(),
-    '/photos/mate-GreenMeadow.jpg': photo,
-    '/photos/skimage-coffee.png': photo,
-    '/photos/mate-Dune.jpg': photo,
+  t = await openTestPage({
+    name: 'canvas',
+    entries: {
+      'canvas.js': 'test/pages/canvas.mjs',
+      'canvas-worker.js': 'test/pages/canvas-worker.mjs',
+      // The package's own worker entry, where createWatermarkWorker() looks for it (beside the bundle).
+      'entry.js': 'dist/plugins/canvas/worker/entry.js',
+    },
+    routes: { '/photos/mate-GreenMeadow.jpg': photo, '/photos/skimage-coffee.png': photo, '/photos/mate-Dune.jpg': photo },
   });
-  browser = await launchChromium();
-  page = await browser.newPage();
-  errors = watchErrors(page);
-  await page.goto(server.url + '/index.html');
-  await page.waitForFunction(() => window.ready === true);
+  ({ page, errors } = t);
 });
 
 test.after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await t?.close();
 });
 
 // ---- Node, @napi-rs/canvas ----

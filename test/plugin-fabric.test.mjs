@@ -3,41 +3,28 @@
 // the key, fromObject round trips.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker } from 'modelmark';
-import { bundle, launchChromium, serveStatic, watchErrors } from './helpers/browser.mjs';
+import { fileRoute, openTestPage } from './helpers/browser.mjs';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const KEY = 'fabric plug-in test key';
 const PAYLOAD = 'c0ffee00000000fb';
 
-let browser, server, dir, page, errors, result;
+let t, page, errors, result;
 
 test.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'modelmark-fabric-'));
-  await bundle('test/pages/fabric.mjs', join(dir, 'fabric.js'));
   const photo = await readFile(join(PHOTOS, 'skimage-motorcycle_left.png'));
-  server = await serveStatic(dir, {
-    '/index.html': (req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><body><script type="module" src="fabric.js"></script>'),
-    '/favicon.ico': (req, res) => res.writeHead(204).end(),
-    '/photo.png': (req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(photo),
-  });
-  browser = await launchChromium();
-  page = await browser.newPage();
-  errors = watchErrors(page);
-  await page.goto(server.url + '/index.html');
-  await page.waitForFunction(() => window.ready === true);
+  t = await openTestPage({ name: 'fabric', entries: { 'fabric.js': 'test/pages/fabric.mjs' }, routes: { '/photo.png': fileRoute(photo, 'image/png') } });
+  ({ page, errors } = t);
   result = await page.evaluate(([k, p]) => window.runFabric('/photo.png', k, p), [KEY, PAYLOAD]);
 });
 
 test.after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await t?.close();
 });
 
 async function detectPng(dataUrl) {

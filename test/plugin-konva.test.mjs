@@ -2,40 +2,27 @@
 // Modelmark filter, export at pixel ratio 1, detect (in the page and, from the PNG, in Node).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker } from 'modelmark';
-import { bundle, launchChromium, serveStatic, watchErrors, ROOT } from './helpers/browser.mjs';
+import { fileRoute, openTestPage, ROOT } from './helpers/browser.mjs';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const KEY = 'konva plug-in test key';
 const PAYLOAD = 'c0ffee000000000a';
 
-let browser, server, dir, page, errors;
+let t, page, errors;
 
 test.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'modelmark-konva-'));
-  await bundle('test/pages/konva.mjs', join(dir, 'konva.js'));
   const photo = await readFile(join(PHOTOS, 'mate-FreshFlower.jpg'));
-  server = await serveStatic(dir, {
-    '/index.html': (req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><body><script type="module" src="konva.js"></script>'),
-    '/favicon.ico': (req, res) => res.writeHead(204).end(),
-    '/photo.jpg': (req, res) => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo),
-  });
-  browser = await launchChromium();
-  page = await browser.newPage();
-  errors = watchErrors(page);
-  await page.goto(server.url + '/index.html');
-  await page.waitForFunction(() => window.ready === true);
+  t = await openTestPage({ name: 'konva', entries: { 'konva.js': 'test/pages/konva.mjs' }, routes: { '/photo.jpg': fileRoute(photo, 'image/jpeg') } });
+  ({ page, errors } = t);
 });
 
 test.after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await t?.close();
 });
 
 test('the plug-in does not import Konva (it takes yours, so Konva is never bundled twice)', async () => {

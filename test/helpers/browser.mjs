@@ -96,3 +96,47 @@ export function watchErrors(page) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   return errors;
 }
+
+/**
+ * One test page in one fresh Chromium: bundles `entries` ({ 'name.js': 'path/to/entry.mjs' })
+ * into a temporary folder, serves it with an index.html that loads `main` as a module plus the
+ * given extra `routes`, opens the page and waits until it sets `window.ready = true`.
+ * Returns { page, errors, url, dir, close } (close the browser, the server and the folder).
+ * @example
+ * const t = await openTestPage({ name: 'konva', entries: { 'konva.js': 'test/pages/konva.mjs' } });
+ */
+export async function openTestPage({ name, entries, main = Object.keys(entries)[0], routes = {} }) {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), `modelmark-${name}-`));
+  let browser, server;
+  const close = async () => {
+    await browser?.close();
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(Object.entries(entries).map(([out, entry]) => bundle(entry, join(dir, out))));
+    server = await serveStatic(dir, {
+      '/index.html': (req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><body><script type="module" src="${main}"></script>`),
+      '/favicon.ico': (req, res) => res.writeHead(204).end(),
+      ...routes,
+    });
+    browser = await launchChromium();
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url + '/index.html');
+    await page.waitForFunction(() => window.ready === true);
+    return { page, errors, url: server.url, dir, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/**
+ * A route handler that serves one file's bytes with a content type.
+ * @example
+ * routes: { '/photo.jpg': fileRoute(bytes, 'image/jpeg') }
+ */
+export const fileRoute = (bytes, type) => (req, res) => res.writeHead(200, { 'content-type': type }).end(bytes);
