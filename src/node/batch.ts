@@ -303,15 +303,18 @@ class ManifestSaver {
   }
 }
 
-/** The command line's name for an option in messages. */
+/** An option's name in messages (the command line turns `options.jobs` into `--jobs`). */
 const flag = (name: string) => `options.${name}`;
 
 /**
  * Embed a mark in, or detect it in, every image of a folder, in parallel on a piscina worker
  * pool (each worker creates its watermarker once). Per-file failures are reported through
  * `onRecord` and counted; they never stop the batch. With a manifest, files whose content
- * (SHA-256) and options are unchanged since it recorded them are skipped; it is rewritten
- * atomically as files finish, so an interrupted batch leaves a valid record of what finished.
+ * (SHA-256) and options are unchanged since it recorded them are skipped (embed: and whose
+ * output is still there, at the size recorded); it is rewritten atomically, at most every half
+ * second as files finish and at the end, so an interrupted batch leaves a valid record of what
+ * finished. Workers set `sharp.concurrency(1)`, which is process-wide: with one worker per core,
+ * more libvips threads per image only contend.
  * Never writes over an input: an output folder equal to the input folder or containing it is
  * refused, and one inside it is left out of the listing.
  * @example
