@@ -76,8 +76,9 @@ export function init(source?: WebAssembly.Module | BufferSource): Promise<Kernel
       } catch (cause) {
         loading = undefined;
         const message = (cause as Error).message;
-        // Cloudflare Workers and pages with a strict CSP refuse to compile WebAssembly at run time.
-        const hint = /disallowed|code generation|unsafe-eval|Content Security Policy/i.test(message)
+        // Cloudflare Workers and pages with a strict CSP (no 'wasm-unsafe-…' source) refuse to
+        // compile WebAssembly at run time.
+        const hint = /disallowed|code generation|unsafe-|Content Security Policy/i.test(message)
           ? "This runtime forbids compiling WebAssembly at run time (Cloudflare Workers, a strict CSP): pass the pre-compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm })."
           : 'The runtime needs WebAssembly with SIMD (Node 16.4+, Chrome 91+, Firefox 89+, Safari 16.4+).';
         throw new WasmError(`Could not load the modelmark WebAssembly kernels: ${message}. ${hint}`, { cause });
