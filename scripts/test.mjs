@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { buildIfStale, ROOT } from './build-if-stale.mjs';
+import { ensureChromium } from './ensure-chromium.mjs';
 
 const PATTERN = '\\.test\\.mjs$';
 
@@ -33,6 +34,8 @@ if (!build.ok) {
   console.error('npm test: the build failed, so no tests ran');
   finish(0, 1);
 }
+
+ensureChromium();
 
 const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
 const uvu = join(ROOT, 'node_modules', 'uvu', 'bin.js');
