@@ -1,12 +1,6 @@
-export { createWatermarker, DEFAULT_THRESHOLD } from './watermarker.js';
-export type { Watermarker, WatermarkerOptions, DetectResult, EmbedCallOptions } from './watermarker.js';
-export type { Transform } from './transform.js';
-export type { RegionMap } from './regions.js';
-export { psnr, ssim } from './metrics.js';
-export { init } from './wasm.js';
-export { checkImage, MIN_SIDE, DEFAULT_MAX_PIXELS } from './image.js';
-export type { Image, PixelData } from './image.js';
-export { parsePayload, payloadHex } from './payload.js';
-export type { Payload } from './payload.js';
-export { ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError, WasmError } from './errors.js';
-export { invalidParameter } from './args.js';
+// The package's main entry (`modelmark`): the whole core API, with the WebAssembly kernels
+// built in. `modelmark/lite` (src/lite.ts) is the same API without them, for runtimes that are
+// handed a pre-compiled module anyway (Cloudflare Workers resolve to it by the "workerd"
+// export condition).
+import './inline.js';
+export * from './lite.js';

@@ -1,4 +1,3 @@
-import { WASM_BASE64 } from './generated/wasm-bytes.js';
 import { WasmError } from './errors.js';
 
 /** The raw exports of the AssemblyScript kernels (assembly/index.ts). Pointers are byte offsets. */
@@ -43,8 +42,16 @@ export interface KernelExports {
 
 let kernels: KernelExports | undefined;
 let loading: Promise<KernelExports> | undefined;
+/** The kernels built into the default entry (src/inline.ts); none in `modelmark/lite`. */
+let builtIn: (() => BufferSource) | undefined;
 
-function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+/** @internal Called by the default entry (src/inline.ts) with its inlined kernels. */
+export function setBuiltInKernels(load: () => BufferSource): void {
+  builtIn = load;
+}
+
+/** Bytes of a base64 string (atob: present in Node, browsers and workers). */
+export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
@@ -55,7 +62,8 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
  * Load the WebAssembly kernels. Optional: every API that needs them calls it. Pass a
  * pre-compiled `WebAssembly.Module` where the runtime forbids compiling code at run time
  * (Cloudflare Workers), or the bytes of `build/modelmark.wasm`; with no argument the
- * module embedded in the package is used. Calling it again returns the same instance.
+ * module embedded in the package is used (the `modelmark/lite` entry has none: there the module
+ * is required). Calling it again returns the same instance.
  *
  * @example
  * import { init } from 'modelmark';
@@ -64,12 +72,15 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
  */
 export function init(source?: WebAssembly.Module | BufferSource): Promise<KernelExports> {
   if (kernels) return Promise.resolve(kernels);
+  if (source === undefined && !builtIn) {
+    return Promise.reject(new WasmError("modelmark/lite has no built-in kernels: pass the compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm }) (or init(wasm)), or import 'modelmark' instead."));
+  }
   if (!loading) {
     loading = (async () => {
       try {
         const module = source instanceof WebAssembly.Module
           ? source
-          : await WebAssembly.compile((source ?? decodeBase64(WASM_BASE64)) as BufferSource);
+          : await WebAssembly.compile((source ?? builtIn!()) as BufferSource);
         const instance = await WebAssembly.instantiate(module, {});
         kernels = instance.exports as unknown as KernelExports;
         return kernels;

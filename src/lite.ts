@@ -1,0 +1,14 @@
+// `modelmark/lite`: the core API without the built-in kernels. Pass the compiled module
+// (`createWatermarker({ key, module })` or `init(module)`); `modelmark` is the same with them.
+export { createWatermarker, DEFAULT_THRESHOLD } from './watermarker.js';
+export type { Watermarker, WatermarkerOptions, DetectResult, EmbedCallOptions } from './watermarker.js';
+export type { Transform } from './transform.js';
+export type { RegionMap } from './regions.js';
+export { psnr, ssim } from './metrics.js';
+export { init } from './wasm.js';
+export { checkImage, MIN_SIDE, DEFAULT_MAX_PIXELS } from './image.js';
+export type { Image, PixelData } from './image.js';
+export { parsePayload, payloadHex } from './payload.js';
+export type { Payload } from './payload.js';
+export { ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError, WasmError } from './errors.js';
+export { invalidParameter } from './args.js';
