@@ -2,6 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createWatermarker, psnr, parsePayload, payloadHex } from '../dist/index.js';
 import { convEncode, infoBits, viterbi, checkInfo, CODED_BITS } from '../dist/payload.js';
 import { fromSharp, gaussian } from '../bench/attacks.mjs';
@@ -11,6 +13,7 @@ const photo = (file, width, height, extra = (s) => s) =>
   fromSharp(extra(sharp(PHOTOS_DIR + file).resize(width, height, { fit: 'cover' })));
 const wm = await createWatermarker({ key: 'api test key' });
 const PAYLOAD = 'fedcba9876543210';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 test('embed with { inPlace: true } writes the same pixels into the input and returns it', async () => {
   for (const channels of [3, 4]) {
@@ -23,6 +26,25 @@ test('embed with { inPlace: true } writes the same pixels into the input and ret
     assert.is(wm.detect(input).payload, PAYLOAD);
   }
   assert.throws(() => wm.embed({ width: 200, height: 200, data: new Uint8Array(200 * 200 * 4) }, PAYLOAD, { inPlace: 'yes' }), /options\.inPlace/);
+});
+
+test('modelmark/lite has no built-in kernels: a clear ERR_WASM without a module, the same marks with one', () => {
+  // A fresh process: this one has loaded the default entry, whose kernels every entry then shares.
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { createWatermarker } from 'modelmark/lite';
+    let code = null;
+    try { await createWatermarker({ key: 'k' }); } catch (e) { code = e.code + ': ' + e.message; }
+    const module = new WebAssembly.Module(readFileSync('build/modelmark.wasm'));
+    const wm = await createWatermarker({ key: 'k', module });
+    const data = new Uint8Array(256 * 256 * 3).map((_, i) => (i * 37 + (i >> 9) * 11) & 255);
+    const r = wm.detect(wm.embed({ width: 256, height: 256, channels: 3, data }, '0123456789abcdef'));
+    console.log(JSON.stringify({ code, payload: r.payload }));`;
+  const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  assert.is(out.status, 0, out.stderr);
+  const { code, payload } = JSON.parse(out.stdout.trim());
+  assert.match(code, /^ERR_WASM: modelmark\/lite has no built-in kernels: pass the compiled module/);
+  assert.is(payload, '0123456789abcdef');
 });
 
 test('RGBA (ImageData-like Uint8ClampedArray) round trip keeps type, size and alpha', async () => {
