@@ -3,7 +3,7 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelmarkError } from '../errors.js';
-import { createWatermarker, DEFAULT_THRESHOLD, type Watermarker } from '../watermarker.js';
+import { createWatermarker, DEFAULT_THRESHOLD, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { parsePayload, payloadHex } from '../payload.js';
 import { psnr } from '../metrics.js';
 

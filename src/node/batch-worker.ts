@@ -10,7 +10,7 @@ import { dirname, relative, isAbsolute } from 'node:path';
 import { workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { FileError, ImageSizeError, ModelmarkError } from '../errors.js';
-import { createWatermarker, type Watermarker } from '../watermarker.js';
+import { createWatermarker, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { readImage, writeImage } from './io.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
