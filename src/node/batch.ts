@@ -70,14 +70,8 @@ export interface BatchOptions {
   signal?: AbortSignal;
 }
 
-/** What happened to one file of a batch (also its JSON line on the command line). */
-export interface BatchRecord {
-  /** The input, as `input` joined with its path inside it. */
-  file: string;
-  /** 'done': processed now; 'skipped': unchanged since the manifest recorded it; 'error': see `error`. */
-  status: 'done' | 'skipped' | 'error';
-  /** embed: where the marked copy is. */
-  output?: string;
+/** The outcome of one file, as a record reports it and the manifest keeps it. */
+export interface BatchFileResult {
   /** embed: the payload written; detect: the payload found, or null. */
   payload?: string | null;
   /** detect: whether the mark was found (for 'skipped', as recorded in the manifest). */
@@ -91,6 +85,16 @@ export interface BatchRecord {
   format?: string;
   /** embed: size of the output in bytes. */
   bytes?: number;
+}
+
+/** What happened to one file of a batch (also its JSON line on the command line). */
+export interface BatchRecord extends BatchFileResult {
+  /** The input, as `input` joined with its path inside it. */
+  file: string;
+  /** 'done': processed now; 'skipped': unchanged since the manifest recorded it; 'error': see `error`. */
+  status: 'done' | 'skipped' | 'error';
+  /** embed: where the marked copy is. */
+  output?: string;
   /** Milliseconds the worker spent on the file. */
   ms?: number;
   error?: { code: string; message: string };
@@ -117,23 +121,13 @@ export interface BatchSummary {
   manifest: string | null;
 }
 
-interface ManifestEntry {
+interface ManifestEntry extends BatchFileResult {
   /** SHA-256 of the input's bytes. */
   hash: string;
   /** Keyed fingerprint of the key and options (see fingerprint()). */
   options: string;
-  /** embed: the output, relative to the output folder, and its size. */
+  /** embed: the output, relative to the output folder. */
   output?: string;
-  bytes?: number;
-  /** detect: the result. */
-  found?: boolean;
-  payload?: string | null;
-  pValue?: number;
-  score?: number;
-  crcOk?: boolean;
-  width?: number;
-  height?: number;
-  format?: string;
   time: string;
 }
 

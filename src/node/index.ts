@@ -4,4 +4,4 @@ export { readImage, writeImage } from './io.js';
 export type { ImageFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
 export { renderRegionMap } from './map.js';
 export { runBatch, listImages, isBatchImage, MANIFEST_NAME, BATCH_EXTENSIONS } from './batch.js';
-export type { BatchOptions, BatchRecord, BatchSummary, ImageListing } from './batch.js';
+export type { BatchFileResult, BatchOptions, BatchRecord, BatchSummary, ImageListing } from './batch.js';
