@@ -240,8 +240,8 @@ const REFRAME_MIN = 1.5;
 /** One candidate grid: the affine map from the mark's grid to `g`'s frame pixels. */
 export interface GridCandidate extends Framed {
   affine: Affine;
+  /** Pilot half A's normalised correlation at this grid (the order candidates are tried in). */
   corr: number;
-  lattice: number;
 }
 
 /**
@@ -285,7 +285,7 @@ export function searchGrids(a: Arena, base: Framed, patterns: PilotPatterns, ref
     const mk2 = k.mark();
     const g = locateGrid(a, w, f.g.fw, f.g.fh, v1, v2, patterns);
     k.release(mk2);
-    if (g) grids.push({ ...g, ...f, lattice: l.score });
+    if (g) grids.push({ ...g, ...f });
   }
   return grids.sort((p, q) => q.corr - p.corr);
 }

@@ -190,7 +190,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       if (search && !result!.crcOk) {
         const g = frames[0];
         patterns ??= pilotPatterns(a, layout);
-        // A frame remade from the image at another size (not larger than the image allows).
+        // Candidates may remake the frame from the image at another scale (see searchGrids).
         const base = { frame: frame0, g };
         for (const s of searchGrids(a, base, patterns, (r) => reframe(a, img, pix, base, r))) {
           const mk = a.k.mark();
