@@ -78,35 +78,17 @@ export function whiten(src: usize, w: i32, h: i32, r1: i32, r2: i32, c: f32, dst
   }
 }
 
-/**
- * dst(x, y) = src sampled bilinearly at (m00 x + m01 y + tx, m10 x + m11 y + ty), pixel centres
- * at integer coordinates; 0 outside src. Returns the number of destination pixels inside.
- */
-export function affineSample(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
-  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
-  let inside = 0;
-  const maxx = <f32>(sw - 1), maxy = <f32>(sh - 1);
-  for (let y = 0; y < dh; y++) {
-    let sx = m01 * <f32>y + tx, sy = m11 * <f32>y + ty;
-    const d = dst + (<usize>(y * dw) << 2);
-    for (let x = 0; x < dw; x++) {
-      let v: f32 = 0;
-      if (sx >= 0 && sy >= 0 && sx <= maxx && sy <= maxy) {
-        const x0 = <i32>sx, y0 = <i32>sy;
-        const fx = sx - <f32>x0, fy = sy - <f32>y0;
-        const x1 = x0 + 1 < sw ? x0 + 1 : x0, y1 = y0 + 1 < sh ? y0 + 1 : y0;
-        const r0 = src + (<usize>(y0 * sw) << 2), r1 = src + (<usize>(y1 * sw) << 2);
-        const a = load<f32>(r0 + (<usize>x0 << 2)), b = load<f32>(r0 + (<usize>x1 << 2));
-        const c = load<f32>(r1 + (<usize>x0 << 2)), e = load<f32>(r1 + (<usize>x1 << 2));
-        const top = a + fx * (b - a), bot = c + fx * (e - c);
-        v = top + fy * (bot - top);
-        inside++;
-      }
-      store<f32>(d + (<usize>x << 2), v);
-      sx += m00; sy += m10;
-    }
-  }
-  return inside;
+/** src sampled bilinearly at (sx, sy), inside [0, sw - 1] x [0, sh - 1]. */
+// @ts-ignore: decorator
+@inline function bilinearAt(src: usize, sw: i32, sh: i32, sx: f32, sy: f32): f32 {
+  const x0 = <i32>sx, y0 = <i32>sy;
+  const fx = sx - <f32>x0, fy = sy - <f32>y0;
+  const x1 = x0 + 1 < sw ? x0 + 1 : x0, y1 = y0 + 1 < sh ? y0 + 1 : y0;
+  const r0 = src + (<usize>(y0 * sw) << 2), r1 = src + (<usize>(y1 * sw) << 2);
+  const a = load<f32>(r0 + (<usize>x0 << 2)), b = load<f32>(r0 + (<usize>x1 << 2));
+  const c = load<f32>(r1 + (<usize>x0 << 2)), e = load<f32>(r1 + (<usize>x1 << 2));
+  const top = a + fx * (b - a), bot = c + fx * (e - c);
+  return top + fy * (bot - top);
 }
 
 // Catmull-Rom weights of the four taps around a sample at fraction t past tap 1.
@@ -124,13 +106,38 @@ export function affineSample(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, 
   return load<f32>(row + (<usize>(x < 0 ? 0 : x >= w ? w - 1 : x) << 2));
 }
 
-/**
- * As affineSample, with Catmull-Rom (Keys a = -0.5) cubic interpolation, edges clamped: it keeps
- * the mark's upper band (a quarter cycle per pixel) at about 0.9 of its amplitude where the
- * bilinear kernel keeps about 0.7 (half-pixel offsets).
- */
-export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
-  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
+/** src sampled with Catmull-Rom weights at (sx, sy), inside the plane; edge taps clamped. */
+// @ts-ignore: decorator
+@inline function cubicAt(src: usize, sw: i32, sh: i32, sx: f32, sy: f32): f32 {
+  const x0 = <i32>sx, y0 = <i32>sy;
+  const fx = sx - <f32>x0, fy = sy - <f32>y0;
+  const wx0 = cr0(fx), wx1 = cr1(fx), wx2 = cr2(fx), wx3 = cr3(fx);
+  if (x0 >= 1 && y0 >= 1 && x0 + 2 < sw && y0 + 2 < sh) {
+    // Interior: the four taps of a row are one v128 load.
+    const p = src + (<usize>((y0 - 1) * sw + x0 - 1) << 2), stride = <usize>sw << 2;
+    let r = f32x4.mul(v128.load(p), f32x4.splat(cr0(fy)));
+    r = f32x4.add(r, f32x4.mul(v128.load(p + stride), f32x4.splat(cr1(fy))));
+    r = f32x4.add(r, f32x4.mul(v128.load(p + 2 * stride), f32x4.splat(cr2(fy))));
+    r = f32x4.add(r, f32x4.mul(v128.load(p + 3 * stride), f32x4.splat(cr3(fy))));
+    r = f32x4.mul(r, f32x4(wx0, wx1, wx2, wx3));
+    return f32x4.extract_lane(r, 0) + f32x4.extract_lane(r, 1) + f32x4.extract_lane(r, 2) + f32x4.extract_lane(r, 3);
+  }
+  let acc: f32 = 0;
+  for (let j = -1; j <= 2; j++) {
+    let yy = y0 + j;
+    yy = yy < 0 ? 0 : yy >= sh ? sh - 1 : yy;
+    const row = src + (<usize>(yy * sw) << 2);
+    const h = wx0 * tap(row, x0 - 1, sw) + wx1 * tap(row, x0, sw) + wx2 * tap(row, x0 + 1, sw) + wx3 * tap(row, x0 + 2, sw);
+    const wy = j == -1 ? cr0(fy) : j == 0 ? cr1(fy) : j == 1 ? cr2(fy) : cr3(fy);
+    acc += wy * h;
+  }
+  return acc;
+}
+
+/** The affine sampling loop shared by both kernels below (`cubic` is a constant once inlined). */
+// @ts-ignore: decorator
+@inline function affineLoop(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
+  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32, cubic: bool): i32 {
   let inside = 0;
   const maxx = <f32>(sw - 1), maxy = <f32>(sh - 1);
   for (let y = 0; y < dh; y++) {
@@ -139,33 +146,7 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
     for (let x = 0; x < dw; x++) {
       let v: f32 = 0;
       if (sx >= 0 && sy >= 0 && sx <= maxx && sy <= maxy) {
-        const x0 = <i32>sx, y0 = <i32>sy;
-        const fx = sx - <f32>x0, fy = sy - <f32>y0;
-        const wx0 = cr0(fx), wx1 = cr1(fx), wx2 = cr2(fx), wx3 = cr3(fx);
-        let acc: f32 = 0;
-        if (x0 >= 1 && y0 >= 1 && x0 + 2 < sw && y0 + 2 < sh) {
-          // Interior: the four taps of a row are one v128 load.
-          const p = src + (<usize>((y0 - 1) * sw + x0 - 1) << 2), stride = <usize>sw << 2;
-          let r = f32x4.mul(v128.load(p), f32x4.splat(cr0(fy)));
-          r = f32x4.add(r, f32x4.mul(v128.load(p + stride), f32x4.splat(cr1(fy))));
-          r = f32x4.add(r, f32x4.mul(v128.load(p + 2 * stride), f32x4.splat(cr2(fy))));
-          r = f32x4.add(r, f32x4.mul(v128.load(p + 3 * stride), f32x4.splat(cr3(fy))));
-          r = f32x4.mul(r, f32x4(wx0, wx1, wx2, wx3));
-          v = f32x4.extract_lane(r, 0) + f32x4.extract_lane(r, 1) + f32x4.extract_lane(r, 2) + f32x4.extract_lane(r, 3);
-          inside++;
-          store<f32>(d + (<usize>x << 2), v);
-          sx += m00; sy += m10;
-          continue;
-        }
-        for (let j = -1; j <= 2; j++) {
-          let yy = y0 + j;
-          yy = yy < 0 ? 0 : yy >= sh ? sh - 1 : yy;
-          const row = src + (<usize>(yy * sw) << 2);
-          const h = wx0 * tap(row, x0 - 1, sw) + wx1 * tap(row, x0, sw) + wx2 * tap(row, x0 + 1, sw) + wx3 * tap(row, x0 + 2, sw);
-          const wy = j == -1 ? cr0(fy) : j == 0 ? cr1(fy) : j == 1 ? cr2(fy) : cr3(fy);
-          acc += wy * h;
-        }
-        v = acc;
+        v = cubic ? cubicAt(src, sw, sh, sx, sy) : bilinearAt(src, sw, sh, sx, sy);
         inside++;
       }
       store<f32>(d + (<usize>x << 2), v);
@@ -173,6 +154,25 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
     }
   }
   return inside;
+}
+
+/**
+ * dst(x, y) = src sampled bilinearly at (m00 x + m01 y + tx, m10 x + m11 y + ty), pixel centres
+ * at integer coordinates; 0 outside src. Returns the number of destination pixels inside.
+ */
+export function affineSample(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
+  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
+  return affineLoop(src, sw, sh, dst, dw, dh, m00, m01, m10, m11, tx, ty, false);
+}
+
+/**
+ * As affineSample, with Catmull-Rom (Keys a = -0.5) cubic interpolation, edges clamped: it keeps
+ * the mark's upper band (a quarter cycle per pixel) at about 0.9 of its amplitude where the
+ * bilinear kernel keeps about 0.7 (half-pixel offsets).
+ */
+export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
+  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
+  return affineLoop(src, sw, sh, dst, dw, dh, m00, m01, m10, m11, tx, ty, true);
 }
 
 /** Fold a plane onto a p x p tile: dst[(y % p) * p + x % p] = sum (dst zeroed here). */
