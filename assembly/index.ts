@@ -8,3 +8,4 @@ export { blockStats, maskWeights, spreadEmbed, fold, correlate, blockEvidence } 
 export { sse, ssim } from "./metrics";
 export { fft2d, mulConj } from "./fft";
 export { boxBlur, whiten, affineSample, affineSampleCubic, foldSpatial, whitenSpectrum, lagPeaks, orient } from "./sync";
+export { deepInput, deepTiles, addResidual, tileNc } from "./deep";

@@ -33,11 +33,11 @@ import { loadRgb4, luma4, grey4, luma1 } from "./color";
 }
 
 /**
- * Area-resample each of `rows` rows from width sw to width dw (horizontal pass). `tab` holds
- * 5 * dw words: per output the first input index, the input count, the weights of the first
- * and last inputs (partial coverage) and 1 / covered length.
+ * The table of a horizontal area pass from width sw to width dw: 5 * dw words, per output the
+ * first input index, the input count, the weights of the first and last inputs (partial
+ * coverage) and 1 / covered length.
  */
-function areaRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, sx: f64, tab: usize): void {
+export function areaTable(sw: i32, dw: i32, sx: f64, tab: usize): void {
   for (let o = 0; o < dw; o++) {
     const a = <f64>o * sx;
     const b = Math.min(<f64>(o + 1) * sx, <f64>sw);
@@ -50,6 +50,10 @@ function areaRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, sx: f64, 
     store<f32>(t, <f32>(b - Math.max(a, <f64>(i1 - 1))), 12);
     store<f32>(t, b > a ? <f32>(1 / (b - a)) : 0, 16);
   }
+}
+
+/** Area-resample each of `rows` rows from width sw to width dw with an {@link areaTable}. */
+export function areaApply(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: usize): void {
   for (let r = 0; r < rows; r++) {
     const s = src + (<usize>(r * sw) << 2);
     const d = dst + (<usize>(r * dw) << 2);
@@ -69,6 +73,15 @@ function areaRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, sx: f64, 
       store<f32>(d + (<usize>o << 2), acc * load<f32>(t, 16));
     }
   }
+}
+
+/**
+ * Area-resample each of `rows` rows from width sw to width dw (horizontal pass). `tab` holds
+ * the 5 * dw words of an {@link areaTable}.
+ */
+function areaRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, sx: f64, tab: usize): void {
+  areaTable(sw, dw, sx, tab);
+  areaApply(src, sw, rows, dst, dw, tab);
 }
 
 /**
@@ -158,7 +171,7 @@ export function lumaArea(src: usize, w: i32, h: i32, ch: i32, dst: usize, dw: i3
 }
 
 /** Bilinear source position table for n outputs: index i32 at tab[o], weight f32 at tab[n + o]. */
-function bilinearTable(n: i32, sn: i32, s: f64, tab: usize): void {
+export function bilinearTable(n: i32, sn: i32, s: f64, tab: usize): void {
   for (let o = 0; o < n; o++) {
     let f = (<f64>o + 0.5) * s - 0.5;
     if (f < 0) f = 0;
@@ -171,7 +184,7 @@ function bilinearTable(n: i32, sn: i32, s: f64, tab: usize): void {
 }
 
 /** Horizontal bilinear pass: rows x sw -> rows x dw, using a bilinearTable for dw. */
-function bilinearRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: usize): void {
+export function bilinearRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: usize): void {
   for (let r = 0; r < rows; r++) {
     const s = src + (<usize>(r * sw) << 2);
     const d = dst + (<usize>(r * dw) << 2);
@@ -192,7 +205,7 @@ function bilinearRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: 
  * where the window does not cover them, then the two swizzle masks and the weights). Needs
  * sw >= 4; blocks that do not fit (downsampling) take the scalar path.
  */
-function bilinearRowsSimd(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: usize, blk: usize): void {
+export function bilinearRowsSimd(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: usize, blk: usize): void {
   const nb = dw >> 2;
   for (let b = 0; b < nb; b++) {
     const o = b << 2;
@@ -280,7 +293,7 @@ export function bilinearResize(src: usize, sw: i32, sh: i32, dst: usize, dw: i32
 
 /** Four floats at x of the rows a and b, interpolated: a + t (b - a). */
 // @ts-ignore: decorator
-@inline function lerp4(a: usize, b: usize, t: v128, x: i32): v128 {
+@inline export function lerp4(a: usize, b: usize, t: v128, x: i32): v128 {
   const o = <usize>x << 2;
   const va = v128.load(a + o);
   return f32x4.add(va, f32x4.mul(t, f32x4.sub(v128.load(b + o), va)));

@@ -38,6 +38,10 @@ export interface KernelExports {
   lagPeaks(src: number, n: number, rmin: number, rmax: number, out: number, max: number): number;
   orient(src: number, w: number, h: number, op: number, dst: number): void;
   ssim(a: number, b: number, w: number, h: number, tmp: number): number;
+  deepInput(src: number, w: number, h: number, ch: number, dst: number, dw: number, dh: number, tmp: number): void;
+  deepTiles(src: number, w: number, h: number, c: number, tile: number, dst: number): void;
+  addResidual(pix: number, w: number, h: number, ch: number, res: number, rw: number, rh: number, tmp: number): void;
+  tileNc(src: number, tiles: number, n: number, logo: number, e: number): number;
 }
 
 let kernels: KernelExports | undefined;

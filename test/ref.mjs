@@ -419,3 +419,100 @@ export function ssim(a, b, w, h) {
   }
   return total / count;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deep watermark pre- and post-processing (assembly/deep.ts). Planar images are [c][h][w].
+
+/** Taps along one axis from n inputs to m outputs: area when shrinking (m <= n), else bilinear. */
+function axisTaps(o, n, m) {
+  const s = n / m;
+  if (m <= n) return areaTaps(o, s, n);
+  const [i, j, t] = bilinearTap(o, s, n);
+  return i === j ? [[i, 1]] : [[i, 1 - t], [j, t]];
+}
+
+/**
+ * Pixels (w x h, ch channels) to planar RGB [3][dh][dw] in [0, 1]: per axis area resampling when
+ * shrinking and bilinear when enlarging (scale w / dw, h / dh), grey replicated, alpha ignored.
+ */
+export function deepInput(src, w, h, ch, dw, dh) {
+  const dst = new Float64Array(3 * dw * dh);
+  for (let c = 0; c < 3; c++) {
+    const off = ch === 1 ? 0 : c;
+    const tmp = new Float64Array(dh * w);
+    for (let o = 0; o < dh; o++) {
+      for (const [i, wt] of axisTaps(o, h, dh)) {
+        for (let x = 0; x < w; x++) tmp[o * w + x] += wt * src[(i * w + x) * ch + off] / 255;
+      }
+    }
+    for (let r = 0; r < dh; r++) {
+      for (let o = 0; o < dw; o++) {
+        let acc = 0;
+        for (const [i, wt] of axisTaps(o, w, dw)) acc += wt * tmp[r * w + i];
+        dst[(c * dh + r) * dw + o] = acc;
+      }
+    }
+  }
+  return dst;
+}
+
+/** Planar [c][h][w] to tiles [T][c][tile][tile], T = floor(h / tile) * floor(w / tile), row-major. */
+export function deepTiles(src, w, h, c, tile) {
+  const tx = Math.floor(w / tile), ty = Math.floor(h / tile);
+  const dst = new Float64Array(tx * ty * c * tile * tile);
+  let d = 0;
+  for (let j = 0; j < ty; j++) {
+    for (let i = 0; i < tx; i++) {
+      for (let k = 0; k < c; k++) {
+        for (let y = 0; y < tile; y++) {
+          for (let x = 0; x < tile; x++) dst[d++] = src[(k * h + j * tile + y) * w + i * tile + x];
+        }
+      }
+    }
+  }
+  return dst;
+}
+
+/**
+ * Residual planes [3][rh][rw] in [0, 1] units: each upsampled bilinearly to w x h (scale rw / w,
+ * rh / h), x 255, rounded half to even and added to R, G, B with saturation (grey: the luma of
+ * the three planes, taken at the residual's size); alpha untouched. Returns new pixels.
+ */
+export function addResidual(pix, w, h, ch, res, rw, rh) {
+  const n = rw * rh;
+  const planes = ch === 1
+    ? [Float64Array.from({ length: n }, (_, i) => KR * res[i] + KG * res[n + i] + KB * res[2 * n + i])]
+    : [0, 1, 2].map((c) => Float64Array.from(res.subarray(c * n, (c + 1) * n)));
+  const up = planes.map((p) => bilinearResize(p.map((v) => v * 255), rw, rh, w, h, rw / w, rh / h));
+  const out = Uint8Array.from(pix.subarray(0, w * h * ch));
+  for (let i = 0; i < w * h; i++) {
+    for (let c = 0; c < (ch === 1 ? 1 : 3); c++) {
+      const v = out[i * ch + c] + roundEven(up[c][i]);
+      out[i * ch + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return out;
+}
+
+/** Pearson correlation of two equal-length arrays (0 when either is constant). */
+export function pearson(a, b) {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) { ma += a[i]; mb += b[i]; }
+  ma /= n; mb /= n;
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const da = a[i] - ma, db = b[i] - mb;
+    sab += da * db; saa += da * da; sbb += db * db;
+  }
+  if (!(saa > 0) || !(sbb > 0)) return 0;
+  return Math.max(-1, Math.min(1, sab / Math.sqrt(saa * sbb)));
+}
+
+/** The mean e of `tiles` logos of n values laid out one after another, and pearson(e, logo). */
+export function tileNc(src, tiles, n, logo) {
+  const e = new Float64Array(n);
+  for (let t = 0; t < tiles; t++) for (let i = 0; i < n; i++) e[i] += src[t * n + i];
+  for (let i = 0; i < n; i++) e[i] /= tiles;
+  return { e, nc: pearson(e, logo) };
+}

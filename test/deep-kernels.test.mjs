@@ -1,0 +1,243 @@
+// The deep watermark's WebAssembly SIMD kernels (assembly/deep.ts) against the scalar Float64
+// references in test/ref.mjs, in the manner of test/kernels.test.mjs: seeded random inputs with
+// odd sizes (tails after the 4-wide SIMD loops), 1, 3 and 4 channels, an asserted maximum
+// absolute difference per kernel, and guard bytes after every output and after the scratch
+// space (allocated at exactly the size each kernel documents). KERNEL_DIFFS=1 prints the
+// measured maxima.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { init } from '../dist/index.js';
+import { Arena } from '../dist/wasm.js';
+import * as ref from './ref.mjs';
+import { mulberry32 } from '../bench/attacks.mjs';
+
+const k = await init();
+
+// Tolerances (u = 2^-24, the f32 unit roundoff; see test/kernels.test.mjs).
+const U = 2 ** -24;
+/** Taps per axis of deepInput: area covers ceil(s) + 1 inputs, bilinear 2. */
+const taps = (n, m) => (m <= n ? Math.ceil(n / m) + 1 : 2);
+/**
+ * deepInput: per output a weighted sum of tapsX * tapsY bytes / 255 with f32 weights (the 1/255
+ * folded into the vertical weights: one more rounding), values <= 1: bound
+ * (2 * (tapsX + tapsY) + 8) u.
+ */
+const tolInput = (w, h, dw, dh) => (2 * (taps(w, dw) + taps(h, dh)) + 8) * U;
+/** tileNc's mean: T - 1 f32 additions of values <= M and a product: (T + 2) u M. */
+const tolMean = (tiles, M) => (tiles + 2) * U * M;
+
+const measured = new Map();
+function record(name, diff, tol) {
+  const m = measured.get(name);
+  if (!m || diff > m.diff) measured.set(name, { diff, tol });
+}
+function maxDiff(actual, expected) {
+  assert.is(actual.length, expected.length, 'lengths differ');
+  let max = 0, at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= max)) { max = Number.isNaN(d) ? Infinity : d; at = i; }
+  }
+  return { max, at };
+}
+function close(name, actual, expected, tol, what = '') {
+  const { max, at } = maxDiff(actual, expected);
+  record(name, max, tol);
+  assert.ok(max <= tol, `${name}${what ? ` (${what})` : ''}: max |wasm - ref| = ${max} at index ${at} ` +
+    `(wasm ${actual[at]}, ref ${expected[at]}) exceeds ${tol}`);
+}
+/**
+ * u8 results: at most 1 apart (an f32 value within its rounding error of a .5 boundary), and only
+ * rarely: at most 1 in 1000 values (never more than 3 in a small image) may differ.
+ */
+function closeBytes(name, actual, expected, what = '') {
+  close(name, actual, expected, 1, what);
+  let differ = 0;
+  for (let i = 0; i < expected.length; i++) if (actual[i] !== expected[i]) differ++;
+  const allowed = Math.max(3, expected.length / 1000);
+  record(`${name} (values off by 1, fraction of allowed)`, differ / allowed, 1);
+  assert.ok(differ <= allowed, `${name}${what ? ` (${what})` : ''}: ${differ} of ${expected.length} values differ by 1`);
+}
+
+const rng = (seed) => mulberry32((seed + Math.imul(Number(process.env.KERNEL_SEED ?? 0), 0x9e3779b1)) >>> 0);
+const bytes = (rand, n) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+const floats = (rand, n, lo, hi) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
+const CHANNELS = [1, 3, 4];
+
+const GUARD = 64;
+const SENTINEL = 0xa5;
+function put(a, src) {
+  const ptr = a.bytes(src.byteLength + GUARD);
+  const mem = a.u8(ptr, src.byteLength + GUARD);
+  mem.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+  mem.fill(SENTINEL, src.byteLength);
+  return ptr;
+}
+function out(a, n, fill = 0) {
+  const ptr = a.bytes(n + GUARD);
+  a.u8(ptr, n).fill(fill);
+  a.u8(ptr + n, GUARD).fill(SENTINEL);
+  return ptr;
+}
+function guard(a, ptr, n, name) {
+  const g = a.u8(ptr + n, GUARD);
+  for (let i = 0; i < GUARD; i++) {
+    if (g[i] !== SENTINEL) assert.unreachable(`${name} wrote past ${n} bytes: byte ${n + i} of the buffer at ${ptr}`);
+  }
+}
+function withArena(fn) {
+  const a = new Arena(k);
+  try { return fn(a); } finally { a.release(); }
+}
+const f32 = (a, ptr, n) => Float32Array.from(a.f32view(ptr, n));
+
+// Sizes: shrink, enlarge, mixed per axis, identity, odd, tiny, single rows and columns.
+const INPUT_SIZES = [
+  [37, 29, 16, 12], [64, 48, 64, 48], [13, 11, 40, 32], [37, 29, 20, 40], [33, 17, 12, 20],
+  [101, 3, 8, 8], [1, 1, 4, 4], [5, 7, 3, 2], [3, 2, 5, 9], [7, 1, 4, 4], [1, 9, 4, 4],
+  [301, 203, 64, 64], [150, 130, 256, 128], [257, 131, 128, 128],
+];
+
+test('deepInput matches the reference (1, 3, 4 channels; shrink, enlarge, mixed)', () => {
+  const rand = rng(21);
+  for (const ch of CHANNELS) {
+    for (const [w, h, dw, dh] of INPUT_SIZES) {
+      withArena((a) => {
+        const src = bytes(rand, w * h * ch);
+        const ps = put(a, src), pd = out(a, 3 * dw * dh * 4);
+        const nt = (3 * dh * w + 6 * dw + 2 * dh + 16) * 4, tmp = out(a, nt);
+        k.deepInput(ps, w, h, ch, pd, dw, dh, tmp);
+        const what = `${w}x${h}x${ch} -> ${dw}x${dh}`;
+        close('deepInput', f32(a, pd, 3 * dw * dh), ref.deepInput(src, w, h, ch, dw, dh), tolInput(w, h, dw, dh), what);
+        guard(a, pd, 3 * dw * dh * 4, 'deepInput');
+        guard(a, tmp, nt, 'deepInput (scratch)');
+        guard(a, ps, src.length, 'deepInput (input)');
+        assert.equal(a.u8(ps, src.length), src, `deepInput changed its input (${what})`);
+      });
+    }
+  }
+});
+
+test('deepInput: a constant image gives constant planes; grey planes are equal', () => {
+  withArena((a) => {
+    const w = 53, h = 41, dw = 16, dh = 24;
+    const src = new Uint8Array(w * h * 4);
+    for (let i = 0; i < w * h; i++) src.set([200, 100, 50, 7], i * 4);
+    const ps = put(a, src), pd = out(a, 3 * dw * dh * 4), tmp = out(a, (3 * dh * w + 6 * dw + 2 * dh + 16) * 4);
+    k.deepInput(ps, w, h, 4, pd, dw, dh, tmp);
+    const got = f32(a, pd, 3 * dw * dh);
+    [200, 100, 50].forEach((v, c) => close('deepInput', got.subarray(c * dw * dh, (c + 1) * dw * dh), new Float64Array(dw * dh).fill(v / 255), tolInput(w, h, dw, dh), 'constant'));
+  });
+  withArena((a) => {
+    const rand = rng(22);
+    const w = 45, h = 38, dw = 32, dh = 48;
+    const src = bytes(rand, w * h);
+    const ps = put(a, src), pd = out(a, 3 * dw * dh * 4), tmp = out(a, (3 * dh * w + 6 * dw + 2 * dh + 16) * 4);
+    k.deepInput(ps, w, h, 1, pd, dw, dh, tmp);
+    const got = f32(a, pd, 3 * dw * dh), n = dw * dh;
+    assert.equal(got.subarray(n, 2 * n), got.subarray(0, n), 'grey: G plane differs from R');
+    assert.equal(got.subarray(2 * n), got.subarray(0, n), 'grey: B plane differs from R');
+  });
+});
+
+test('deepTiles matches the reference exactly (partial tiles left out)', () => {
+  const rand = rng(23);
+  for (const [w, h, c, tile] of [[256, 256, 3, 64], [128, 64, 3, 64], [37, 29, 3, 9], [13, 13, 1, 13], [20, 12, 2, 3], [11, 7, 3, 5], [9, 9, 3, 1]]) {
+    withArena((a) => {
+      const src = floats(rand, c * w * h, -1, 1);
+      const T = Math.floor(w / tile) * Math.floor(h / tile), n = T * c * tile * tile;
+      const ps = put(a, src), pd = out(a, n * 4);
+      k.deepTiles(ps, w, h, c, tile, pd);
+      const want = ref.deepTiles(src, w, h, c, tile);
+      close('deepTiles', f32(a, pd, n), want, 0, `${w}x${h}x${c}, tile ${tile}`);
+      guard(a, pd, n * 4, 'deepTiles');
+    });
+  }
+});
+
+// Residual sizes against image sizes: enlarging (the usual case), shrinking (small images),
+// equal, odd, single rows and columns.
+const RESIDUAL_SIZES = [
+  [37, 29, 10, 8], [37, 29, 37, 29], [64, 48, 16, 12], [5, 3, 2, 1], [1, 1, 1, 1], [7, 1, 3, 1],
+  [1, 6, 1, 2], [101, 7, 26, 2], [203, 9, 41, 3], [96, 11, 22, 4], [50, 6, 33, 3], [20, 14, 32, 24],
+  [131, 67, 64, 64],
+];
+
+test('addResidual matches the reference, saturates, keeps alpha and the residual (1, 3, 4 channels)', () => {
+  const rand = rng(24);
+  for (const ch of CHANNELS) {
+    for (const [w, h, rw, rh] of RESIDUAL_SIZES) {
+      // Amplitudes in [0, 1] units: 0.01 (~2.5 levels), 0.15, and 1.2 (saturation both ways).
+      for (const amp of [0.01, 0.15, 1.2]) {
+        withArena((a) => {
+          const pix = bytes(rand, w * h * ch);
+          const res = floats(rand, 3 * rw * rh, -amp, amp);
+          const pp = put(a, pix), pr = put(a, res);
+          const nt = (3 * rw * rh + 3 * rh * w + 6 * w + 2 * h + 32) * 4, tmp = out(a, nt);
+          k.addResidual(pp, w, h, ch, pr, rw, rh, tmp);
+          const got = Uint8Array.from(a.u8(pp, w * h * ch));
+          const want = ref.addResidual(pix, w, h, ch, res, rw, rh);
+          closeBytes('addResidual', got, want, `${w}x${h}x${ch}, residual ${rw}x${rh} +-${amp}`);
+          if (ch === 4) for (let i = 3; i < w * h * 4; i += 4) assert.is(got[i], pix[i], `alpha of pixel ${i >> 2} changed`);
+          guard(a, pp, w * h * ch, 'addResidual');
+          guard(a, tmp, nt, 'addResidual (scratch)');
+          close('addResidual residual untouched', a.f32view(pr, 3 * rw * rh), res, 0);
+        });
+      }
+    }
+  }
+});
+
+test('addResidual: a zero residual changes nothing', () => {
+  for (const ch of CHANNELS) {
+    withArena((a) => {
+      const w = 67, h = 35, rw = 32, rh = 32;
+      const pix = bytes(rng(25), w * h * ch);
+      const pp = put(a, pix), pr = out(a, 3 * rw * rh * 4), tmp = out(a, (3 * rw * rh + 3 * rh * w + 6 * w + 2 * h + 32) * 4);
+      k.addResidual(pp, w, h, ch, pr, rw, rh, tmp);
+      assert.equal(Uint8Array.from(a.u8(pp, w * h * ch)), pix, `ch ${ch}`);
+    });
+  }
+});
+
+test('tileNc matches the reference (mean of tiles and Pearson correlation)', () => {
+  const rand = rng(26);
+  for (const [tiles, n] of [[16, 1024], [1, 1024], [4, 37], [3, 5], [7, 1], [2, 3]]) {
+    withArena((a) => {
+      const src = floats(rand, tiles * n, -1.5, 1.5);
+      const logo = Float32Array.from({ length: n }, () => Math.floor(rand() * 256) / 255);
+      // Half the cases: extractions that carry the logo, so the correlation is high.
+      if (tiles % 2 === 0) for (let i = 0; i < tiles * n; i++) src[i] = 0.3 * src[i] + 2 * logo[i % n] - 1;
+      const ps = put(a, src), pl = put(a, logo), pe = out(a, n * 4);
+      const nc = k.tileNc(ps, tiles, n, pl, pe);
+      const want = ref.tileNc(src, tiles, n, logo);
+      const e = f32(a, pe, n);
+      close('tileNc mean', e, want.e, tolMean(tiles, 1.5 + 2), `${tiles} tiles of ${n}`);
+      guard(a, pe, n * 4, 'tileNc');
+      // The correlation of the kernel's own mean, computed in Float64: only summation order differs.
+      close('tileNc nc', [nc], [ref.pearson(e, logo)], 1e-12, `${tiles} tiles of ${n}`);
+      close('tileNc nc vs ref mean', [nc], [want.nc], 1e-5, `${tiles} tiles of ${n}`);
+      assert.ok(nc >= -1 && nc <= 1);
+    });
+  }
+});
+
+test('tileNc: constant extraction or logo gives 0; the logo itself gives 1', () => {
+  withArena((a) => {
+    const n = 1024;
+    const logo = Float32Array.from({ length: n }, (_, i) => (i % 7) / 6);
+    const pl = put(a, logo), pe = out(a, n * 4);
+    assert.is(k.tileNc(put(a, new Float32Array(4 * n).fill(0.25)), 4, n, pl, pe), 0);
+    assert.is(k.tileNc(put(a, logo), 1, n, put(a, new Float32Array(n).fill(0.5)), pe), 0);
+    const marked = Float32Array.from({ length: 2 * n }, (_, i) => 2 * logo[i % n] - 1);
+    assert.ok(Math.abs(k.tileNc(put(a, marked), 2, n, pl, pe) - 1) < 1e-9);
+  });
+});
+
+test.after(() => {
+  if (!process.env.KERNEL_DIFFS) return;
+  for (const [name, { diff, tol }] of measured) console.log(`${name.padEnd(50)} max ${diff.toExponential(2)}  tol ${tol.toExponential(2)}`);
+});
+
+test.run();
