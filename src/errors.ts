@@ -46,3 +46,13 @@ export class WasmError extends ModelmarkError {
     super('ERR_WASM', message, options);
   }
 }
+
+/**
+ * A deep-watermark model could not be used: unreadable or corrupt ONNX bytes, inputs or outputs
+ * other than the contract's (names, channels), or a bad `deep.json` (meta).
+ */
+export class ModelError extends ModelmarkError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_MODEL', message, options);
+  }
+}

@@ -10,5 +10,5 @@ export { checkImage, MIN_SIDE, DEFAULT_MAX_PIXELS } from './image.js';
 export type { Image, PixelData } from './image.js';
 export { parsePayload, payloadHex } from './payload.js';
 export type { Payload } from './payload.js';
-export { ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError, WasmError } from './errors.js';
+export { ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError, WasmError, ModelError } from './errors.js';
 export { invalidParameter } from './args.js';

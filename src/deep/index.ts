@@ -1,0 +1,386 @@
+// `modelmark/deep`: the deep watermark. An embedder network H hides a logo in an image and an
+// extractor R recovers it; both run with onnxruntime-web (WebAssembly in Node and workers,
+// WebGPU in browsers that have it). H and R work at a fixed size (meta.workSize): the image is
+// resized to it, and H's residual is upsampled and added at full resolution, so any image size
+// works. Pre- and post-processing run in the WebAssembly SIMD kernels (assembly/deep.ts).
+// Core code: no Node built-ins (the Node loader of the model files is src/node/deep.ts).
+import '../inline.js';
+import * as ort from 'onnxruntime-web';
+import { invalidParameter, numberIn } from '../args.js';
+import { ModelError, ModelmarkError } from '../errors.js';
+import { checkImage, type Image, type PixelData } from '../image.js';
+import { Arena, decodeBase64, init, type KernelExports } from '../wasm.js';
+
+/** The `deep.json` that comes with `h.onnx` and `r.onnx`. Other fields are ignored. */
+export interface DeepMeta {
+  /** Version of this format: 1. */
+  format: 1;
+  /** Side of the square working size H and R run at (a multiple of `tile`). */
+  workSize: number;
+  /** Side of R's tiles (a multiple of 4). */
+  tile: number;
+  /** Side of the logo: tile / 2 (R's output per tile). */
+  logoSize: number;
+  /** `found` needs an NC at least this high (chosen from measured distributions). */
+  threshold: number;
+  /** The logo the models were trained on: base64 of logoSize × logoSize grey bytes, row-major. */
+  logo: string;
+  [field: string]: unknown;
+}
+
+/** The two networks (ONNX bytes) and their meta. */
+export interface DeepModels {
+  /** The embedder H (`h.onnx`). */
+  h: Uint8Array | ArrayBuffer;
+  /** The extractor R (`r.onnx`). */
+  r: Uint8Array | ArrayBuffer;
+  /** The parsed `deep.json`. */
+  meta: DeepMeta;
+}
+
+/** Options of {@link createDeepWatermarker}. */
+export interface DeepWatermarkerOptions {
+  /** The models: `loadDeepModels()` from `modelmark/node` reads the package's own. */
+  models: DeepModels;
+  /** Embed this logo instead of the models' own (any size; converted to grey logoSize²). */
+  logo?: Image;
+  /** `found` needs an NC at least this high (default: the models' meta.threshold). -1 to 1. */
+  threshold?: number;
+  /** A pre-compiled kernels module or its bytes, for runtimes that cannot compile (see init). */
+  module?: WebAssembly.Module | BufferSource;
+  /**
+   * onnxruntime-web execution providers, in order of preference. Default: ['wasm'] in Node;
+   * ['webgpu', 'wasm'] in browsers that have WebGPU (`navigator.gpu`), else ['wasm'].
+   */
+  executionProviders?: string[];
+  /**
+   * Threads of onnxruntime-web's WebAssembly backend (ort.env.wasm.numThreads, 1 to 64).
+   * Default: {@link DEFAULT_NODE_THREADS} in Node, onnxruntime's own choice elsewhere. The
+   * setting is process-wide and takes effect only before onnxruntime's first session.
+   */
+  numThreads?: number;
+}
+
+/** Result of {@link DeepWatermarker.extract}. */
+export interface DeepExtractResult {
+  /** The extracted logo: grey, logoSize × logoSize (mid-grey on clean images). */
+  logo: Image & { channels: 1 };
+  /** Pearson correlation (normalised correlation) of the extraction with the logo, -1 to 1. */
+  nc: number;
+  /** nc >= threshold. */
+  found: boolean;
+  /** The threshold used. */
+  threshold: number;
+}
+
+/** A deep watermarker: the loaded networks and logo. */
+export interface DeepWatermarker {
+  /**
+   * Return a copy of `image` (grey, RGB or RGBA, any size from 128 × 128) carrying the logo.
+   * Size, channels and alpha are unchanged; `image` itself is not modified.
+   * @example
+   * const marked = await deep.embed({ width, height, data }); // RGBA, e.g. an ImageData
+   */
+  embed<T extends Image>(image: T): Promise<T & { channels: 1 | 3 | 4 }>;
+  /**
+   * Extract the logo from `image` and compare it with the watermarker's logo.
+   * @example
+   * const { found, nc, logo } = await deep.extract(image);
+   * if (found) console.log(`deep mark found, NC ${nc.toFixed(3)}`);
+   */
+  extract(image: Image): Promise<DeepExtractResult>;
+  /**
+   * Release the networks' sessions. The watermarker cannot be used afterwards.
+   * @example
+   * await deep.dispose();
+   */
+  dispose(): Promise<void>;
+  /** The models' meta (work size, tile, logo size, their threshold). */
+  readonly meta: Readonly<DeepMeta>;
+  /** The execution providers the sessions were created with. */
+  readonly executionProviders: readonly string[];
+}
+
+/**
+ * onnxruntime-web threads in Node by default. Measured with bench/deep.mjs on the 2-core
+ * development machine: one thread was faster than two (see BENCHMARKS.md).
+ */
+export const DEFAULT_NODE_THREADS = 1;
+
+/** The validated numbers of a {@link DeepMeta}, and its logo as floats in [0, 1]. */
+export interface CheckedDeepMeta {
+  workSize: number;
+  tile: number;
+  logoSize: number;
+  threshold: number;
+  logo: Float32Array;
+}
+
+const MODELS_HINT = 'Use the h.onnx, r.onnx and deep.json written together by the training (npm run train:deep or modelmark train-deep).';
+
+/**
+ * Validate a deep.json object: format 1, work size a multiple of the tile, tile a multiple of 4,
+ * logo size tile / 2, a threshold in [-1, 1] and a logo of logoSize² bytes. Throws a
+ * ModelError (code ERR_MODEL) naming the field otherwise.
+ * @example
+ * const meta = checkDeepMeta(JSON.parse(text)); // { workSize: 256, tile: 64, logoSize: 32, ... }
+ */
+export function checkDeepMeta(meta: unknown): CheckedDeepMeta {
+  const bad = (field: string, expected: string, actual: unknown): ModelError =>
+    new ModelError(`deep.json: expected ${expected} for ${field} but found ${JSON.stringify(actual) ?? String(actual)}. ${MODELS_HINT}`);
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw bad('the meta', 'an object', typeof meta);
+  const m = meta as Record<string, unknown>;
+  if (m.format !== 1) throw bad('format', '1 (this version of modelmark reads format 1)', m.format);
+  const int = (field: string, lo: number, hi: number): number => {
+    const v = m[field];
+    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) throw bad(field, `an integer from ${lo} to ${hi}`, v);
+    return v as number;
+  };
+  const tile = int('tile', 4, 4096);
+  if (tile % 4 !== 0) throw bad('tile', 'a multiple of 4', tile);
+  const workSize = int('workSize', tile, 8192);
+  if (workSize % tile !== 0) throw bad('workSize', `a multiple of tile (${tile})`, workSize);
+  const logoSize = int('logoSize', 1, 4096);
+  if (logoSize * 2 !== tile) throw bad('logoSize', `tile / 2 = ${tile / 2} (R returns half the tile size)`, logoSize);
+  const threshold = m.threshold;
+  if (typeof threshold !== 'number' || !(threshold >= -1 && threshold <= 1)) throw bad('threshold', 'a number from -1 to 1', threshold);
+  if (typeof m.logo !== 'string') throw bad('logo', `base64 of ${logoSize}x${logoSize} grey bytes`, typeof m.logo);
+  let bytes: Uint8Array;
+  try {
+    bytes = decodeBase64(m.logo);
+  } catch (cause) {
+    throw new ModelError(`deep.json: logo is not valid base64 (${(cause as Error).message}). ${MODELS_HINT}`, { cause });
+  }
+  if (bytes.length !== logoSize * logoSize) throw bad('logo', `base64 of ${logoSize * logoSize} bytes (${logoSize}x${logoSize} grey)`, `${bytes.length} bytes`);
+  return { workSize, tile, logoSize, threshold, logo: Float32Array.from(bytes, (v) => v / 255) };
+}
+
+/** Bytes of an ONNX model argument. */
+function modelBytes(value: unknown, name: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  throw invalidParameter(name, 'the ONNX model as a Uint8Array or ArrayBuffer', value);
+}
+
+const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+/** Default execution providers for this runtime. */
+function defaultProviders(): string[] {
+  if (isNode) return ['wasm'];
+  const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
+  return nav?.gpu ? ['webgpu', 'wasm'] : ['wasm'];
+}
+
+/** A logo image to logoSize² grey floats in [0, 1] (area/bilinear resize, then luma, quantised to bytes). */
+function logoFromImage(k: KernelExports, image: unknown, size: number): Float32Array {
+  if (typeof image !== 'object' || image === null) throw invalidParameter('options.logo', 'an image { width, height, data, channels? }', image);
+  const { width: w, height: h, data, channels } = image as Partial<Image>;
+  if (!Number.isInteger(w) || (w as number) <= 0) throw invalidParameter('options.logo.width', 'a positive integer', w);
+  if (!Number.isInteger(h) || (h as number) <= 0) throw invalidParameter('options.logo.height', 'a positive integer', h);
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) throw invalidParameter('options.logo.data', 'a Uint8Array or Uint8ClampedArray of 8-bit pixels', data);
+  const n = (w as number) * (h as number);
+  if (n > 16_777_216) throw invalidParameter('options.logo', 'an image of at most 16 megapixels', `${w}x${h}`);
+  const ch = channels ?? data.length / n;
+  if (ch !== 1 && ch !== 3 && ch !== 4) throw invalidParameter('options.logo.channels', '1, 3 or 4', channels);
+  if (data.length !== n * ch) throw invalidParameter('options.logo.data', `${n * ch} bytes (${w} x ${h} x ${ch} channels)`, data);
+  const a = new Arena(k);
+  try {
+    const pix = a.put(data);
+    const planes = a.f32(3 * size * size);
+    const tmp = a.f32(3 * size * (w as number) + 8 * size + 16);
+    k.deepInput(pix, w as number, h as number, ch, planes, size, size, tmp);
+    const p = a.f32view(planes, 3 * size * size), m = size * size;
+    const out = new Float32Array(m);
+    for (let i = 0; i < m; i++) out[i] = Math.round(255 * (0.299 * p[i]! + 0.587 * p[m + i]! + 0.114 * p[2 * m + i]!)) / 255;
+    return out;
+  } finally {
+    a.release();
+  }
+}
+
+/** The logo map H takes: the logo nearest-upsampled to the tile and repeated over W × W. */
+function logoMap(logo: Float32Array, logoSize: number, tile: number, W: number): Float32Array {
+  const f = tile / logoSize;
+  const map = new Float32Array(W * W);
+  for (let y = 0; y < W; y++) {
+    const ly = Math.floor((y % tile) / f) * logoSize;
+    for (let x = 0; x < W; x++) map[y * W + x] = logo[ly + Math.floor((x % tile) / f)]!;
+  }
+  return map;
+}
+
+/** Open one network and check its inputs and outputs against the contract. */
+async function openSession(bytes: Uint8Array, which: 'h' | 'r', inputs: [string, number][], output: string, providers: string[]): Promise<ort.InferenceSession> {
+  const label = which === 'h' ? 'models.h (the embedder H, h.onnx)' : 'models.r (the extractor R, r.onnx)';
+  if (bytes.length === 0) throw new ModelError(`${label} is empty. ${MODELS_HINT}`);
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, { executionProviders: providers, graphOptimizationLevel: 'all' });
+  } catch (cause) {
+    throw new ModelError(`Could not load ${label} with onnxruntime-web (${providers.join(', ')}): ${(cause as Error)?.message ?? cause}. ${MODELS_HINT}`, { cause });
+  }
+  const fail = (what: string): never => {
+    void session.release().catch(() => {});
+    throw new ModelError(`${label} ${what}. ${MODELS_HINT}`);
+  };
+  const expected = inputs.map(([n, c]) => `${n} [N,${c},H,W]`).join(' and ');
+  for (const [name, channels] of inputs) {
+    if (!session.inputNames.includes(name)) fail(`has inputs ${JSON.stringify(session.inputNames)}, expected ${expected}`);
+    const meta = (session.inputMetadata as unknown as { name: string; shape?: unknown[] }[] | undefined)?.find?.((m) => m.name === name);
+    const shape = meta?.shape;
+    if (Array.isArray(shape) && (shape.length !== 4 || (typeof shape[1] === 'number' && shape[1] !== channels))) {
+      fail(`input ${name} has shape [${shape.join(',')}], expected [N,${channels},H,W]`);
+    }
+  }
+  if (session.inputNames.length !== inputs.length) fail(`has inputs ${JSON.stringify(session.inputNames)}, expected ${expected}`);
+  if (!session.outputNames.includes(output)) fail(`has outputs ${JSON.stringify(session.outputNames)}, expected ${output}`);
+  return session;
+}
+
+/**
+ * Create a deep watermarker from the ONNX networks H and R and their meta: `embed` hides the
+ * logo in any image, `extract` recovers it and reports the normalised correlation (NC) with the
+ * logo. Loads the WebAssembly kernels and onnxruntime-web sessions. In Node,
+ * `createDeepWatermarker()` from `modelmark/node` loads the package's own models.
+ * @example
+ * import { createDeepWatermarker } from 'modelmark/deep';
+ * const models = { h: hBytes, r: rBytes, meta: JSON.parse(deepJsonText) };
+ * const deep = await createDeepWatermarker({ models });
+ * const marked = await deep.embed(imageData);
+ * const { found, nc, logo } = await deep.extract(marked); // found: true, nc ~ 0.99
+ * await deep.dispose();
+ */
+export async function createDeepWatermarker(options: DeepWatermarkerOptions): Promise<DeepWatermarker> {
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { models, logo?, threshold?, ... }', options);
+  const models = options.models;
+  if (typeof models !== 'object' || models === null) throw invalidParameter('options.models', 'an object { h, r, meta } (loadDeepModels() from modelmark/node reads them)', models);
+  const hBytes = modelBytes(models.h, 'options.models.h');
+  const rBytes = modelBytes(models.r, 'options.models.r');
+  const meta = checkDeepMeta(models.meta);
+  const threshold = numberIn('options.threshold', options.threshold, -1, 1, meta.threshold);
+  let providers = defaultProviders();
+  if (options.executionProviders !== undefined) {
+    const ep = options.executionProviders;
+    if (!Array.isArray(ep) || ep.length === 0 || !ep.every((e) => typeof e === 'string' && e.length > 0)) {
+      throw invalidParameter('options.executionProviders', "a non-empty array of provider names, e.g. ['webgpu', 'wasm']", ep);
+    }
+    providers = [...ep];
+  }
+  if (options.numThreads !== undefined) {
+    const t = options.numThreads;
+    if (!Number.isInteger(t) || t < 1 || t > 64) throw invalidParameter('options.numThreads', 'an integer from 1 to 64', t);
+    ort.env.wasm.numThreads = t;
+  } else if (isNode && ort.env.wasm.numThreads === undefined) {
+    ort.env.wasm.numThreads = DEFAULT_NODE_THREADS;
+  }
+  const k = await init(options.module);
+  const logo = options.logo !== undefined ? logoFromImage(k, options.logo, meta.logoSize) : meta.logo;
+  const W = meta.workSize, tile = meta.tile, ls = meta.logoSize;
+  const T = (W / tile) ** 2;
+
+  const h = await openSession(hBytes, 'h', [['image', 3], ['logo', 1]], 'residual', providers);
+  let r: ort.InferenceSession;
+  try {
+    r = await openSession(rBytes, 'r', [['image', 3]], 'logo', providers);
+  } catch (err) {
+    await h.release().catch(() => {});
+    throw err;
+  }
+  const logoTensor = new ort.Tensor('float32', logoMap(logo, ls, tile, W), [1, 1, W, W]);
+  let disposed = false;
+  // One run at a time per session (onnxruntime-web sessions do not run concurrently).
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <R>(job: () => Promise<R>): Promise<R> => {
+    const next = queue.then(job, job);
+    queue = next.catch(() => {});
+    return next;
+  };
+
+  const live = (): void => {
+    if (disposed) throw new ModelmarkError('ERR_DISPOSED', 'This deep watermarker was disposed: create a new one with createDeepWatermarker().');
+  };
+
+  /** The image resized to W × W, planar RGB in [0, 1]; and, with `tiles`, cut into tiles. */
+  function prepare(img: ReturnType<typeof checkImage>, tiles: boolean): Float32Array {
+    // Kernel memory is never held across an await: other operations may run in between.
+    const a = new Arena(k);
+    try {
+      const pix = a.put(img.data);
+      const planes = a.f32(3 * W * W);
+      k.deepInput(pix, img.width, img.height, img.channels, planes, W, W, a.f32(3 * W * img.width + 8 * W + 16));
+      if (!tiles) return a.f32view(planes, 3 * W * W).slice();
+      const t = a.f32(3 * W * W);
+      k.deepTiles(planes, W, W, 3, tile, t);
+      return a.f32view(t, 3 * W * W).slice();
+    } finally {
+      a.release();
+    }
+  }
+
+  /** Run a session and return its output, checked against the expected dims. */
+  async function run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, output: string, dims: number[], label: string): Promise<Float32Array> {
+    const results = await serial(() => session.run(feeds));
+    const out = results[output]!;
+    try {
+      if (out.type !== 'float32' || out.dims.length !== dims.length || out.dims.some((d, i) => d !== dims[i])) {
+        throw new ModelError(`${label} returned ${output} ${out.type} [${out.dims.join(',')}], expected float32 [${dims.join(',')}] for the meta's sizes (workSize ${W}, tile ${tile}, logoSize ${ls}). ${MODELS_HINT}`);
+      }
+      return (await out.getData()) as Float32Array;
+    } finally {
+      for (const t of Object.values(results)) if (t !== out) t.dispose();
+    }
+  }
+
+  async function embed<T extends Image>(image: T): Promise<T & { channels: 1 | 3 | 4 }> {
+    live();
+    const img = checkImage(image, 'image');
+    const input = new ort.Tensor('float32', prepare(img, false), [1, 3, W, W]);
+    const residual = await run(h, { image: input, logo: logoTensor }, 'residual', [1, 3, W, W], 'The embedder H (h.onnx)');
+    const { width: w, height: hh, channels: ch } = img;
+    const a = new Arena(k);
+    try {
+      const pix = a.put(img.data);
+      const res = a.put(residual);
+      k.addResidual(pix, w, hh, ch, res, W, W, a.f32(3 * W * W + 3 * W * w + 6 * w + 2 * hh + 32));
+      const n = w * hh * ch;
+      const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
+      data.set(a.u8(pix, n));
+      return { ...image, width: w, height: hh, channels: ch, data };
+    } finally {
+      a.release();
+    }
+  }
+
+  async function extract(image: Image): Promise<DeepExtractResult> {
+    live();
+    const img = checkImage(image, 'image');
+    const input = new ort.Tensor('float32', prepare(img, true), [T, 3, tile, tile]);
+    const out = await run(r, { image: input }, 'logo', [T, 1, ls, ls], 'The extractor R (r.onnx)');
+    const n = ls * ls;
+    const a = new Arena(k);
+    let nc: number, e: Float32Array;
+    try {
+      const src = a.put(out), lp = a.put(logo), ep = a.f32(n);
+      nc = k.tileNc(src, T, n, lp, ep);
+      e = a.f32view(ep, n).slice();
+    } finally {
+      a.release();
+    }
+    const data = new Uint8Array(n);
+    for (let i = 0; i < n; i++) data[i] = Math.max(0, Math.min(255, Math.round((e[i]! + 1) * 127.5)));
+    return { logo: { width: ls, height: ls, channels: 1, data }, nc, found: nc >= threshold, threshold };
+  }
+
+  async function dispose(): Promise<void> {
+    if (disposed) return;
+    disposed = true;
+    await queue;
+    logoTensor.dispose();
+    await Promise.all([h.release(), r.release()]);
+  }
+
+  return { embed, extract, dispose, meta: Object.freeze({ ...(models.meta as DeepMeta) }), executionProviders: Object.freeze([...providers]) };
+}
+
+export { ModelError } from '../errors.js';
+export type { Image, PixelData } from '../image.js';

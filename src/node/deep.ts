@@ -1,0 +1,74 @@
+// Node-only part of the deep watermark: reading h.onnx, r.onnx and deep.json from a folder (by
+// default the package's own models/), and createDeepWatermarker with those as default models.
+import { promises as fsp } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { invalidParameter } from '../args.js';
+import { FileError, ModelError } from '../errors.js';
+import {
+  checkDeepMeta,
+  createDeepWatermarker as createCore,
+  type DeepMeta,
+  type DeepModels,
+  type DeepWatermarker,
+  type DeepWatermarkerOptions,
+} from '../deep/index.js';
+
+/** The package's models folder: dist/node/deep.js → ../../models. */
+export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models/', import.meta.url));
+
+/** The three files of a models folder. */
+export const DEEP_MODEL_FILES = ['h.onnx', 'r.onnx', 'deep.json'] as const;
+
+/**
+ * Read the deep watermark's models from a folder holding `h.onnx`, `r.onnx` and `deep.json`
+ * (default: the models shipped in the package). Throws a FileError (ERR_FILE) naming the
+ * missing file, or a ModelError (ERR_MODEL) when deep.json is not valid.
+ * @example
+ * import { loadDeepModels, createDeepWatermarker } from 'modelmark/node';
+ * const models = await loadDeepModels('./my-models'); // written by modelmark train-deep
+ * const deep = await createDeepWatermarker({ models });
+ */
+export async function loadDeepModels(dir: string = DEFAULT_MODELS_DIR): Promise<DeepModels> {
+  if (typeof dir !== 'string' || dir.length === 0) throw invalidParameter('dir', 'the path of a folder with h.onnx, r.onnx and deep.json', dir);
+  const folder = resolve(dir);
+  const read = async (name: string): Promise<Buffer> => {
+    const path = join(folder, name);
+    try {
+      return await fsp.readFile(path);
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code;
+      const hint = code === 'ENOENT'
+        ? dir === DEFAULT_MODELS_DIR
+          ? `: the package's models are missing (train them with npm run train:deep), or pass the folder of your own models`
+          : `: a models folder holds ${DEEP_MODEL_FILES.join(', ')} (written by modelmark train-deep)`
+        : '';
+      throw new FileError(`Cannot read the deep model file ${JSON.stringify(path)} (${code ?? (cause as Error).message})${hint}.`, { cause });
+    }
+  };
+  const [h, r, json] = await Promise.all(DEEP_MODEL_FILES.map(read));
+  let meta: unknown;
+  try {
+    meta = JSON.parse(json!.toString('utf8'));
+  } catch (cause) {
+    throw new ModelError(`${JSON.stringify(join(folder, 'deep.json'))} is not valid JSON (${(cause as Error).message}); use the deep.json written with h.onnx and r.onnx by the training.`, { cause });
+  }
+  checkDeepMeta(meta);
+  const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return { h: bytes(h!), r: bytes(r!), meta: meta as DeepMeta };
+}
+
+/**
+ * Create a deep watermarker in Node: as `createDeepWatermarker` from `modelmark/deep`, with
+ * `models` read by {@link loadDeepModels} (the package's own) when not given.
+ * @example
+ * import { createDeepWatermarker, readImage } from 'modelmark/node';
+ * const deep = await createDeepWatermarker();
+ * const marked = await deep.embed(await readImage('photo.jpg'));
+ * console.log((await deep.extract(marked)).found); // true
+ */
+export async function createDeepWatermarker(options: Partial<DeepWatermarkerOptions> = {}): Promise<DeepWatermarker> {
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { models?, logo?, threshold?, ... }', options);
+  const models = options.models ?? await loadDeepModels();
+  return createCore({ ...options, models });
+}

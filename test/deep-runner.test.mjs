@@ -1,0 +1,269 @@
+// The deep watermark's runner (modelmark/deep, and modelmark/node's loader): embed and extract
+// around the ONNX networks, checked against plain-JS references (test/ref.mjs) that call
+// onnxruntime-web directly. Uses the shipped models in models/ when they are there
+// (models/deep.json); otherwise development models with random weights, exported into a
+// temporary folder by our own exporter (the contract, shapes and plumbing are the same).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-web';
+import { createDeepWatermarker as createCore, checkDeepMeta, ModelError } from '../dist/deep/index.js';
+import {
+  createDeepWatermarker, loadDeepModels, ModelmarkError, InvalidArgumentError, ImageSizeError, FileError,
+} from '../dist/node/index.js';
+import * as ref from './ref.mjs';
+import { mulberry32 } from '../bench/attacks.mjs';
+
+const MODELS = new URL('../models/', import.meta.url);
+const REAL = fs.existsSync(new URL('deep.json', MODELS));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-deep-'));
+
+/** He-initialised random weights for a network description (no tfjs needed). */
+function randomWeights(spec, shapes, seed) {
+  const rand = mulberry32(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const weights = {};
+  for (const { name, shape } of shapes(spec)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const std = shape.length === 4 ? Math.sqrt(2 / (shape[0] * shape[1] * shape[2])) : 0;
+    weights[name] = Float32Array.from({ length: n }, () => std * normal());
+  }
+  return weights;
+}
+
+/** A 32x32 test logo: a ring and a bar. */
+function devLogo() {
+  const logo = new Uint8Array(32 * 32);
+  for (let y = 0; y < 32; y++) {
+    for (let x = 0; x < 32; x++) {
+      const r = Math.hypot(x - 15.5, y - 15.5);
+      logo[y * 32 + x] = (r > 8 && r < 13) || (x > 13 && x < 18 && y > 4 && y < 27) ? 255 : 0;
+    }
+  }
+  return logo;
+}
+
+async function modelsDir() {
+  if (REAL) return path.dirname(new URL('deep.json', MODELS).pathname);
+  const { buildH, buildR, parameterShapes } = await import('../dist/deep/spec.js');
+  const { exportOnnx } = await import('../dist/train/onnx-export.js');
+  const dir = path.join(tmp, 'models');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'h.onnx'), exportOnnx(buildH(), randomWeights(buildH(), parameterShapes, 1)));
+  fs.writeFileSync(path.join(dir, 'r.onnx'), exportOnnx(buildR(), randomWeights(buildR(), parameterShapes, 2)));
+  const meta = { format: 1, workSize: 256, tile: 64, logoSize: 32, threshold: 0.5, logo: Buffer.from(devLogo()).toString('base64'), note: 'development models, random weights' };
+  fs.writeFileSync(path.join(dir, 'deep.json'), JSON.stringify(meta));
+  return dir;
+}
+
+const dir = await modelsDir();
+const models = await loadDeepModels(dir);
+const meta = checkDeepMeta(models.meta);
+const W = meta.workSize;
+const deep = await createCore({ models });
+// Reference sessions, created directly with onnxruntime-web.
+const hRef = await ort.InferenceSession.create(models.h, { executionProviders: ['wasm'] });
+const rRef = await ort.InferenceSession.create(models.r, { executionProviders: ['wasm'] });
+
+/** A natural-looking image: smooth colour gradients, edges and some noise; alpha varies. */
+function makeImage(w, h, ch, seed = 1, Array = Uint8Array) {
+  const rand = mulberry32(seed);
+  const data = new Array(w * h * ch);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const p = (y * w + x) * ch;
+      const base = [
+        128 + 90 * Math.sin(x / 17 + seed) * Math.cos(y / 23),
+        120 + 80 * Math.cos((x + y) / 31),
+        110 + 70 * Math.sin((x - 2 * y) / 13) + (x > w / 2 ? 40 : -20),
+      ];
+      for (let c = 0; c < Math.min(ch, 3); c++) data[p + c] = Math.max(0, Math.min(255, Math.round(base[c] + 20 * (rand() - 0.5))));
+      if (ch === 4) data[p + 3] = (x * 5 + y * 3) & 255;
+    }
+  }
+  return { width: w, height: h, data, channels: ch };
+}
+
+/** The logo map H takes, written independently of the runner: logo upsampled and tiled. */
+function logoMap(logo, ls, tile, W) {
+  const map = new Float32Array(W * W);
+  const f = tile / ls;
+  for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) map[y * W + x] = logo[Math.floor((y % tile) / f) * ls + Math.floor((x % tile) / f)];
+  return map;
+}
+
+/** The reference embed: ref.deepInput, H through onnxruntime directly, ref.addResidual. */
+async function refEmbed(img, logo = meta.logo) {
+  const input = Float32Array.from(ref.deepInput(img.data, img.width, img.height, img.channels, W, W));
+  const out = await hRef.run({
+    image: new ort.Tensor('float32', input, [1, 3, W, W]),
+    logo: new ort.Tensor('float32', logoMap(logo, meta.logoSize, meta.tile, W), [1, 1, W, W]),
+  });
+  return ref.addResidual(img.data, img.width, img.height, img.channels, out.residual.data, W, W);
+}
+
+/** The reference extraction: tiles of ref.deepInput, R directly, the tile mean and its Pearson NC. */
+async function refExtract(img) {
+  const planes = ref.deepInput(img.data, img.width, img.height, img.channels, W, W);
+  const tiles = Float32Array.from(ref.deepTiles(planes, W, W, 3, meta.tile));
+  const T = (W / meta.tile) ** 2, n = meta.logoSize ** 2;
+  const out = await rRef.run({ image: new ort.Tensor('float32', tiles, [T, 3, meta.tile, meta.tile]) });
+  return ref.tileNc(out.logo.data, T, n, meta.logo);
+}
+
+/** At most 1 apart, and at most 1 in 1000 values (3 in a small image) off by one. */
+function closeBytes(actual, expected, what) {
+  assert.is(actual.length, expected.length, `${what}: lengths differ`);
+  let differ = 0, max = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (d) differ++;
+    if (d > max) max = d;
+  }
+  assert.ok(max <= 1, `${what}: max |runner - reference| = ${max}`);
+  assert.ok(differ <= Math.max(3, expected.length / 1000), `${what}: ${differ} of ${expected.length} values differ by 1`);
+}
+
+const CASES = [
+  [301, 203, 4, Uint8ClampedArray], [257, 131, 3, Uint8Array], [130, 517, 1, Uint8Array],
+  [256, 256, 4, Uint8Array], [640, 360, 3, Uint8Array],
+];
+
+test(`embed: size, channels, alpha kept, input untouched; the residual matches the reference (${REAL ? 'shipped' : 'development'} models)`, async () => {
+  for (const [w, h, ch, Array] of CASES) {
+    const img = makeImage(w, h, ch, w, Array);
+    const copy = img.data.slice();
+    const marked = await deep.embed(img);
+    const what = `${w}x${h}x${ch}`;
+    assert.is(marked.width, w);
+    assert.is(marked.height, h);
+    assert.is(marked.channels, ch);
+    assert.instance(marked.data, Array, `${what}: pixel array type kept`);
+    assert.ok(marked.data !== img.data, `${what}: a new pixel array`);
+    assert.equal(img.data, copy, `${what}: the input was modified`);
+    if (ch === 4) for (let i = 3; i < w * h * 4; i += 4) assert.is(marked.data[i], img.data[i], `${what}: alpha of pixel ${i >> 2}`);
+    let changed = 0;
+    for (let i = 0; i < copy.length; i++) if (marked.data[i] !== copy[i]) changed++;
+    assert.ok(changed > 0, `${what}: nothing was added`);
+    closeBytes(marked.data, await refEmbed(img), `${what} embed`);
+  }
+});
+
+test('embed with options.logo equal to the models\' logo gives the same pixels', async () => {
+  const logoImage = { width: meta.logoSize, height: meta.logoSize, data: Buffer.from(models.meta.logo, 'base64') };
+  const withLogo = await createCore({ models, logo: logoImage });
+  try {
+    const img = makeImage(200, 150, 3, 7);
+    assert.equal((await withLogo.embed(img)).data, (await deep.embed(img)).data);
+  } finally {
+    await withLogo.dispose();
+  }
+});
+
+test('extract: a logoSize² grey logo and an NC in [-1, 1] matching the reference', async () => {
+  for (const [w, h, ch, Array] of CASES.slice(0, 3)) {
+    const img = makeImage(w, h, ch, w + 1, Array);
+    for (const image of [img, await deep.embed(img)]) {
+      const res = await deep.extract(image);
+      assert.is(res.logo.width, meta.logoSize);
+      assert.is(res.logo.height, meta.logoSize);
+      assert.is(res.logo.channels, 1);
+      assert.is(res.logo.data.length, meta.logoSize ** 2);
+      assert.ok(res.nc >= -1 && res.nc <= 1, `nc ${res.nc}`);
+      assert.is(res.threshold, meta.threshold);
+      assert.is(res.found, res.nc >= meta.threshold);
+      const want = await refExtract(image);
+      assert.ok(Math.abs(res.nc - want.nc) < 1e-4, `${w}x${h}x${ch}: nc ${res.nc}, reference ${want.nc}`);
+      const logo = Uint8Array.from(want.e, (v) => Math.max(0, Math.min(255, Math.round((v + 1) * 127.5))));
+      closeBytes(res.logo.data, logo, `${w}x${h}x${ch} extracted logo`);
+    }
+  }
+});
+
+if (REAL) {
+  test('shipped models: a marked image is found, with the models\' threshold', async () => {
+    const marked = await deep.embed(makeImage(640, 480, 3, 3));
+    const res = await deep.extract(marked);
+    assert.ok(res.found, `nc ${res.nc} below the threshold ${res.threshold}`);
+  });
+}
+
+/** Await fn, expect a ModelmarkError of `Class` with `code` whose message mentions `mentions`. */
+async function rejects(fn, Class, code, ...mentions) {
+  let error;
+  try { await fn(); } catch (err) { error = err; }
+  assert.ok(error, `expected ${Class.name} ${code}, but nothing was thrown`);
+  assert.instance(error, Class, `expected ${Class.name}, got ${error?.name}: ${error?.message}`);
+  assert.instance(error, ModelmarkError);
+  assert.is(error.code, code);
+  for (const m of mentions) assert.ok(m instanceof RegExp ? m.test(error.message) : error.message.includes(m), `message ${JSON.stringify(error.message)} should mention ${m}`);
+  return error;
+}
+
+test('bad arguments give typed errors naming the parameter', async () => {
+  await rejects(() => createCore(null), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options');
+  await rejects(() => createCore({}), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.models');
+  await rejects(() => createCore({ models: { ...models, h: 'h.onnx' } }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.models.h');
+  await rejects(() => createCore({ models, threshold: 2 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.threshold');
+  await rejects(() => createCore({ models, executionProviders: [] }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.executionProviders');
+  await rejects(() => createCore({ models, numThreads: 0 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.numThreads');
+  await rejects(() => createCore({ models, logo: { width: 4, height: 4, data: new Uint8Array(5) } }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.logo');
+  await rejects(() => deep.embed({ width: 100, height: 100, data: new Uint8Array(100 * 100 * 4) }), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x100');
+  await rejects(() => deep.embed({ width: 200, height: 200, data: new Uint8Array(7) }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data');
+  await rejects(() => deep.extract('photo.jpg'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image');
+});
+
+test('corrupt or incompatible models and bad meta give ModelError (ERR_MODEL)', async () => {
+  const corrupt = models.h.slice(0, models.h.length >> 1);
+  await rejects(() => createCore({ models: { ...models, h: corrupt } }), ModelError, 'ERR_MODEL', 'models.h', 'h.onnx');
+  await rejects(() => createCore({ models: { ...models, r: new Uint8Array(1000).fill(7) } }), ModelError, 'ERR_MODEL', 'models.r');
+  await rejects(() => createCore({ models: { ...models, h: new Uint8Array(0) } }), ModelError, 'ERR_MODEL', 'empty');
+  // The networks swapped: R where H belongs has the wrong inputs.
+  await rejects(() => createCore({ models: { ...models, h: models.r } }), ModelError, 'ERR_MODEL', 'inputs', 'logo');
+  await rejects(() => createCore({ models: { ...models, r: models.h } }), ModelError, 'ERR_MODEL', 'models.r');
+  for (const [field, value, mention] of [['format', 2, 'format'], ['workSize', 200, 'workSize'], ['tile', 62, 'tile'], ['logoSize', 16, 'logoSize'], ['threshold', 'high', 'threshold'], ['logo', 'AAAA', 'logo']]) {
+    await rejects(() => createCore({ models: { ...models, meta: { ...models.meta, [field]: value } } }), ModelError, 'ERR_MODEL', 'deep.json', mention);
+  }
+  await rejects(() => createCore({ models: { ...models, meta: null } }), ModelError, 'ERR_MODEL', 'deep.json');
+});
+
+test('a disposed watermarker refuses to run', async () => {
+  const d = await createCore({ models });
+  await d.dispose();
+  await d.dispose();
+  await rejects(() => d.embed(makeImage(128, 128, 3)), ModelmarkError, 'ERR_DISPOSED', 'disposed');
+});
+
+test('modelmark/node: loadDeepModels errors name the file; createDeepWatermarker reads a folder', async () => {
+  const empty = path.join(tmp, 'empty');
+  fs.mkdirSync(empty);
+  await rejects(() => loadDeepModels(empty), FileError, 'ERR_FILE', 'h.onnx', 'ENOENT');
+  const broken = path.join(tmp, 'broken');
+  fs.mkdirSync(broken);
+  for (const f of ['h.onnx', 'r.onnx']) fs.copyFileSync(path.join(dir, f), path.join(broken, f));
+  await rejects(() => loadDeepModels(broken), FileError, 'ERR_FILE', 'deep.json');
+  fs.writeFileSync(path.join(broken, 'deep.json'), '{ "format": 1, ');
+  await rejects(() => loadDeepModels(broken), ModelError, 'ERR_MODEL', 'deep.json', 'JSON');
+  fs.writeFileSync(path.join(broken, 'deep.json'), JSON.stringify({ ...models.meta, tile: 128 }));
+  await rejects(() => loadDeepModels(broken), ModelError, 'ERR_MODEL', 'logoSize');
+  await rejects(() => loadDeepModels(''), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'dir');
+  const d = await createDeepWatermarker({ models: await loadDeepModels(dir), threshold: -1 });
+  try {
+    const res = await d.extract(makeImage(160, 140, 4, 9));
+    assert.is(res.found, true, 'threshold -1: always found');
+    assert.is(res.threshold, -1);
+  } finally {
+    await d.dispose();
+  }
+});
+
+test.after(async () => {
+  await deep.dispose();
+  await hRef.release();
+  await rRef.release();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test.run();
