@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-web';
 import { createDeepWatermarker as createCore, checkDeepMeta, ModelError } from '../dist/deep/index.js';
 import {
@@ -15,46 +16,16 @@ import {
 } from '../dist/node/index.js';
 import * as ref from './ref.mjs';
 import { mulberry32 } from '../bench/attacks.mjs';
+import { writeDevModels } from '../bench/deep-dev-models.mjs';
 
 const MODELS = new URL('../models/', import.meta.url);
 const REAL = fs.existsSync(new URL('deep.json', MODELS));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-deep-'));
 
-/** He-initialised random weights for a network description (no tfjs needed). */
-function randomWeights(spec, shapes, seed) {
-  const rand = mulberry32(seed);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-  const weights = {};
-  for (const { name, shape } of shapes(spec)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const std = shape.length === 4 ? Math.sqrt(2 / (shape[0] * shape[1] * shape[2])) : 0;
-    weights[name] = Float32Array.from({ length: n }, () => std * normal());
-  }
-  return weights;
-}
-
-/** A 32x32 test logo: a ring and a bar. */
-function devLogo() {
-  const logo = new Uint8Array(32 * 32);
-  for (let y = 0; y < 32; y++) {
-    for (let x = 0; x < 32; x++) {
-      const r = Math.hypot(x - 15.5, y - 15.5);
-      logo[y * 32 + x] = (r > 8 && r < 13) || (x > 13 && x < 18 && y > 4 && y < 27) ? 255 : 0;
-    }
-  }
-  return logo;
-}
-
 async function modelsDir() {
-  if (REAL) return path.dirname(new URL('deep.json', MODELS).pathname);
-  const { buildH, buildR, parameterShapes } = await import('../dist/deep/spec.js');
-  const { exportOnnx } = await import('../dist/train/onnx-export.js');
+  if (REAL) return fileURLToPath(MODELS);
   const dir = path.join(tmp, 'models');
-  fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, 'h.onnx'), exportOnnx(buildH(), randomWeights(buildH(), parameterShapes, 1)));
-  fs.writeFileSync(path.join(dir, 'r.onnx'), exportOnnx(buildR(), randomWeights(buildR(), parameterShapes, 2)));
-  const meta = { format: 1, workSize: 256, tile: 64, logoSize: 32, threshold: 0.5, logo: Buffer.from(devLogo()).toString('base64'), note: 'development models, random weights' };
-  fs.writeFileSync(path.join(dir, 'deep.json'), JSON.stringify(meta));
+  await writeDevModels(dir);
   return dir;
 }
 

@@ -103,7 +103,9 @@ export interface DeepWatermarker {
 
 /**
  * onnxruntime-web threads in Node by default. Measured with bench/deep.mjs on the 2-core
- * development machine: one thread was faster than two (see BENCHMARKS.md).
+ * development machine (one core busy with another process): one thread was faster than two
+ * (H at 256² 124 ms vs 143-155 ms, R on 16 tiles 92 ms vs 101-109 ms; the second thread's
+ * spinning also slowed the kernels around it).
  */
 export const DEFAULT_NODE_THREADS = 1;
 
