@@ -153,6 +153,17 @@ test('extract: a logoSize² grey logo and an NC in [-1, 1] matching the referenc
   }
 });
 
+test('concurrent calls give the same results as one at a time', async () => {
+  const imgs = [makeImage(300, 200, 4, 11), makeImage(180, 260, 3, 12), makeImage(200, 200, 1, 13)];
+  const one = [];
+  for (const img of imgs) one.push([(await deep.embed(img)).data, (await deep.extract(img)).nc]);
+  const all = await Promise.all(imgs.flatMap((img) => [deep.embed(img), deep.extract(img)]));
+  imgs.forEach((_, i) => {
+    assert.equal(all[2 * i].data, one[i][0], `embed ${i}`);
+    assert.is(all[2 * i + 1].nc, one[i][1], `extract ${i}`);
+  });
+});
+
 if (REAL) {
   test('shipped models: a marked image is found, with the models\' threshold', async () => {
     const marked = await deep.embed(makeImage(640, 480, 3, 3));
