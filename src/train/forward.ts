@@ -36,7 +36,7 @@ export function initParams(spec: NetSpec, seed: number): Params {
       const sd = Math.sqrt(2 / fanIn);
       for (let i = 0; i < size; i++) data[i] = g() * sd;
     }
-    params[name] = tf.variable(tf.tensor(data, shape), true, `${spec.name}.${name}`);
+    params[name] = tf.variable(tf.tensor(data, shape), true);
   }
   return params;
 }
@@ -47,7 +47,7 @@ export function paramsFromWeights(spec: NetSpec, weights: Weights): Params {
   for (const { name, shape } of parameterShapes(spec)) {
     const data = weights[name];
     if (!data || data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`weights for ${spec.name}.${name} missing or of the wrong size`);
-    params[name] = tf.variable(tf.tensor(data, shape), true, `${spec.name}.${name}`);
+    params[name] = tf.variable(tf.tensor(data, shape), true);
   }
   return params;
 }

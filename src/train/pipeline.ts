@@ -1,0 +1,41 @@
+/**
+ * The whole training job behind `npm run train:deep` and `modelmark train-deep`: train (or
+ * resume), export the models, then calibrate the detection threshold on clean images. Node-only.
+ */
+import { trainDeep, defaultLogo, type Progress } from './train.js';
+import { writeModels } from './export.js';
+
+export interface PipelineOptions {
+  photos: string;
+  /** Models folder to write. */
+  out: string;
+  /** Checkpoint folder (resumable). */
+  work: string;
+  minutes: number;
+  seed?: number;
+  logo?: Uint8Array;
+  holdOut?: boolean;
+  onProgress?: (p: Progress) => void;
+  onLog?: (line: string) => void;
+}
+
+export interface PipelineResult { summary: Record<string, unknown> }
+
+/**
+ * Trains, exports and calibrates.
+ *
+ * @example
+ * await trainAndExport({ photos: 'photos', out: 'my-models', work: '.train/mine', minutes: 60 });
+ */
+export async function trainAndExport(o: PipelineOptions): Promise<PipelineResult> {
+  const logo = o.logo ?? defaultLogo();
+  const t = await trainDeep({ photos: o.photos, out: o.work, minutes: o.minutes, seed: o.seed, logo, holdOut: o.holdOut, onProgress: o.onProgress });
+  const training = { minutes: o.minutes, steps: t.steps, elapsedS: Math.round(t.elapsedS), seed: o.seed ?? 1, trainPsnr: Number(t.psnr.toFixed(2)), trainNc: Number(t.nc.toFixed(3)) };
+  await writeModels(o.out, t, logo, 0.5, { training });
+  o.onLog?.(`models written to ${o.out}; calibrating the threshold on clean images`);
+  // Loaded late so that a long training run picks up the calibration code present at its end.
+  const { calibrate } = await import('./calibrate.js');
+  const cal = await calibrate({ models: o.out, photos: o.photos, holdOut: o.holdOut ?? true, onLog: o.onLog });
+  await writeModels(o.out, t, logo, cal.threshold, { training, calibration: cal.record });
+  return { summary: { ...training, threshold: cal.threshold } };
+}
