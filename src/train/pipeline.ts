@@ -4,6 +4,7 @@
  */
 import { trainDeep, defaultLogo, type Progress } from './train.js';
 import { writeModels } from './export.js';
+import type { Weights } from '../deep/spec.js';
 
 export interface PipelineOptions {
   photos: string;
@@ -15,6 +16,8 @@ export interface PipelineOptions {
   seed?: number;
   logo?: Uint8Array;
   holdOut?: boolean;
+  /** Start from these weights (fine-tuning) when `work` holds no checkpoint; see TrainOptions.initFrom. */
+  initFrom?: { h: Weights; r: Weights };
   onProgress?: (p: Progress) => void;
   onLog?: (line: string) => void;
 }
@@ -29,7 +32,7 @@ export interface PipelineResult { summary: Record<string, unknown> }
  */
 export async function trainAndExport(o: PipelineOptions): Promise<PipelineResult> {
   const logo = o.logo ?? defaultLogo();
-  const t = await trainDeep({ photos: o.photos, out: o.work, minutes: o.minutes, seed: o.seed, logo, holdOut: o.holdOut, onProgress: o.onProgress });
+  const t = await trainDeep({ photos: o.photos, out: o.work, minutes: o.minutes, seed: o.seed, logo, holdOut: o.holdOut, initFrom: o.initFrom, onProgress: o.onProgress });
   const training = { minutes: o.minutes, steps: t.steps, elapsedS: Math.round(t.elapsedS), seed: o.seed ?? 1, trainPsnr: Number(t.psnr.toFixed(2)), trainNc: Number(t.nc.toFixed(3)) };
   await writeModels(o.out, t, logo, 0.5, { training });
   o.onLog?.(`models written to ${o.out}; calibrating the threshold on clean images`);
