@@ -1,3 +1,92 @@
-export async function calibrate(_o: { models: string; photos: string; holdOut: boolean; onLog?: (l: string) => void }): Promise<{ threshold: number; record: Record<string, unknown> }> {
-  return { threshold: 0.5, record: { placeholder: true } };
+/**
+ * Chooses the deep extractor's `found` threshold from measured NC distributions. Node-only.
+ *
+ * Clean samples: every training photo (held-out photos excluded, they are kept for the figures)
+ * and edited copies of it (JPEG q75, 0.5× resize, crops, a flip, a quarter turn, blur, grey,
+ * contrast). Marked samples: the same photos marked by the models and given the same edits.
+ * The threshold is the largest clean NC plus a margin (so no clean sample of the calibration
+ * set is `found`), but at least {@link MIN_THRESHOLD}. Both distributions are recorded in
+ * deep.json so that users can see what the threshold rests on.
+ */
+import sharp, { type Sharp } from 'sharp';
+import { listPhotos } from './data.js';
+import { createDeepWatermarker, loadDeepModels } from '../node/deep.js';
+import type { Image } from '../image.js';
+
+/** Below this the NC of a blank extraction against a structured logo is too easily reached. */
+export const MIN_THRESHOLD = 0.5;
+/** Added to the largest clean NC. */
+export const MARGIN = 0.1;
+
+/** Edits that move pixels: the deep mark is not meant to survive them, so only clean copies get them. */
+export const GEOMETRIC = new Set(['crop', 'flip', 'rotate90']);
+
+/** Named edits applied to clean copies (all) and marked copies (all but {@link GEOMETRIC}). */
+export const EDITS: Record<string, (s: Sharp, w: number, h: number) => Sharp> = {
+  none: (s) => s.png(),
+  jpeg75: (s) => s.jpeg({ quality: 75 }),
+  half: (s, w, h) => s.resize(Math.max(1, Math.round(w / 2)), Math.max(1, Math.round(h / 2))).png(),
+  crop: (s, w, h) => s.extract({ left: Math.floor(w / 8), top: Math.floor(h / 8), width: Math.floor((w * 3) / 4), height: Math.floor((h * 3) / 4) }).png(),
+  flip: (s) => s.flop().png(),
+  rotate90: (s) => s.rotate(90).png(),
+  blur: (s) => s.blur(1.2).png(),
+  grey: (s) => s.greyscale().toColourspace('srgb').png(),
+  contrast: (s) => s.linear(1.2, -20).png(),
+};
+
+/** Decodes to 8-bit RGB pixels. */
+export async function rgbOf(input: Buffer | string): Promise<Image> {
+  const { data, info } = await sharp(input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/** Applies a named edit to RGB pixels and decodes the result. */
+export async function edit(img: Image, name: string): Promise<Image> {
+  const f = EDITS[name];
+  if (!f) throw new Error(`unknown edit ${name}`);
+  const enc = await f(sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } }), img.width, img.height).toBuffer();
+  return rgbOf(enc);
+}
+
+const q = (a: number[], p: number) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]!; };
+const summary = (a: number[]) => ({ n: a.length, min: +Math.min(...a).toFixed(4), p01: +q(a, 0.01).toFixed(4), median: +q(a, 0.5).toFixed(4), p99: +q(a, 0.99).toFixed(4), max: +Math.max(...a).toFixed(4) });
+
+/**
+ * Measures clean and marked NC on the training photos and returns the threshold.
+ *
+ * @example
+ * const { threshold } = await calibrate({ models: 'models', photos: '../shared/photos', holdOut: true });
+ */
+export async function calibrate(o: { models: string; photos: string; holdOut: boolean; onLog?: (l: string) => void }): Promise<{ threshold: number; record: Record<string, unknown> }> {
+  const models = await loadDeepModels(o.models);
+  const deep = await createDeepWatermarker({ models, threshold: 1 });
+  const { train } = await listPhotos(o.photos, o.holdOut);
+  const clean: number[] = [], marked: number[] = [];
+  const markedByEdit: Record<string, number[]> = {};
+  try {
+    for (const file of train) {
+      const img = await rgbOf(file);
+      const m = await deep.embed(img);
+      for (const name of Object.keys(EDITS)) {
+        clean.push((await deep.extract(await edit(img, name))).nc);
+        if (GEOMETRIC.has(name)) continue;
+        const nc = (await deep.extract(await edit(m, name))).nc;
+        marked.push(nc);
+        (markedByEdit[name] ??= []).push(nc);
+      }
+    }
+  } finally {
+    await deep.dispose();
+  }
+  const maxClean = Math.max(...clean);
+  const threshold = +Math.max(MIN_THRESHOLD, Math.min(0.95, maxClean + MARGIN)).toFixed(3);
+  const record = {
+    method: `max clean NC + ${MARGIN}, at least ${MIN_THRESHOLD}, on ${train.length} training photos x ${Object.keys(EDITS).length} edits (${Object.keys(EDITS).join(', ')}); marked copies skip ${[...GEOMETRIC].join(', ')}`,
+    clean: summary(clean),
+    marked: summary(marked),
+    markedByEdit: Object.fromEntries(Object.entries(markedByEdit).map(([k, v]) => [k, summary(v)])),
+    markedBelowThreshold: marked.filter((v) => v < threshold).length,
+  };
+  o.onLog?.(`calibration: clean NC ${JSON.stringify(record.clean)}; marked NC ${JSON.stringify(record.marked)}; threshold ${threshold}`);
+  return { threshold, record };
 }

@@ -127,7 +127,7 @@ async function saveCheckpoint(dir: string, c: Checkpoint): Promise<void> {
   await atomicWrite(join(dir, 'checkpoint.json'), JSON.stringify(meta));
 }
 
-async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
+export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
   const jp = join(dir, 'checkpoint.json');
   if (!existsSync(jp)) return undefined;
   const meta = JSON.parse(await readFile(jp, 'utf8'));

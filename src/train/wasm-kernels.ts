@@ -16,6 +16,7 @@
  * downsample with average pooling (whose gradient the backend has) rather than strides.
  */
 import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
 
 type Info = tf.TensorInfo;
 interface RefBackend { incRef(dataId: object): void }
@@ -108,6 +109,8 @@ export function registerWasmGradientKernels(): void {
   tf.registerKernel({
     kernelName: 'Conv2DBackpropInput',
     backendName: 'wasm',
+    // The original's setup binds its wasm function, which the stride > 1 fallback calls.
+    ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
     kernelFunc: (args) => {
       const a = args.attrs as unknown as Attrs & { inputShape: [number, number, number, number] };
       if (!stride1(a)) {
