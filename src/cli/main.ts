@@ -1,4 +1,5 @@
-// The `modelmark` command line: embed and detect marks in image files.
+// The `modelmark` command line: embed and detect marks in image files (the deep watermark's
+// embed --deep, extract and train-deep are in ./deep.ts).
 import { promises as fsp, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
@@ -24,6 +25,10 @@ Usage:
   modelmark detect IN [--key KEY] [--threshold P] [--max-pixels N] [--map OUT.png] [--json]
   modelmark embed DIR OUTDIR --payload HEX [--key KEY] [--jobs N] [--manifest FILE] [embed options]
   modelmark detect DIR [--key KEY] [--jobs N] [--manifest FILE] [--json] [detect options]
+  modelmark embed IN OUT --deep [--models DIR] [--quality Q] [--max-pixels N] [--json]
+  modelmark extract IN [--out LOGO.png] [--scale N] [--models DIR] [--threshold T] [--json]
+  modelmark train-deep --logo LOGO.png --photos DIR --minutes M [--out DIR] [--work DIR]
+                       [--seed N] [--init DIR|none] [--json]
   modelmark help | --help
   modelmark --version
 
@@ -33,6 +38,30 @@ Commands:
            format is kept. IN is never overwritten; OUT is written atomically.
   detect   Look for the key's mark in IN (blind: the original is not needed).
            Exit status: 0 mark found, 1 not found, 2 error.
+
+Deep watermark (a logo image hidden by trained networks; no key, no payload):
+  embed --deep  Write a copy of IN to OUT carrying the logo of the models (default: the
+           package's own; --models DIR for models written by train-deep). Single files only;
+           OUT's format as for embed; IN is never overwritten; OUT is written atomically.
+  extract  Recover the logo from IN and compare it with the models' logo: found when the
+           normalised correlation (NC) reaches the threshold (default: the models' own,
+           calibrated on clean photos). --json prints one line
+             {"found","nc","threshold","file","width","height","format","models","logoSize",
+              "out"?,"outWidth"?,"outHeight"?}
+           Exit status: 0 logo found, 1 not found, 2 error.
+  train-deep  Train models for your own logo and write them to --out (default
+           ./modelmark-models): h.onnx, r.onnx, deep.json and logo.png, for --models DIR.
+           The logo (any image sharp reads) is reduced to 32x32 grey, contained on black:
+           bright is ink, so invert a dark logo on a light background first; transparent
+           parts count as background. --photos: a folder of at least 2 photos (at least
+           256x256) like the ones you will mark (more is better). --minutes: the training time (both stages; the
+           export and threshold calibration come after). By default training starts from the
+           package's models (much faster than from scratch for a new logo); --init DIR starts
+           from another models folder, --init none from random weights (hours, not minutes).
+           Progress: a bar on a terminal, otherwise a line every 10 seconds on stderr.
+           Resuming: checkpoints are written to --work (default OUT/.checkpoints) every 3
+           minutes; rerun the same command after an interruption to go on from the last one.
+           --minutes counts the whole training, earlier runs included.
 
 Folders:
   When IN is a folder, every JPEG, PNG and WebP file in it and its sub-folders is processed
@@ -67,6 +96,19 @@ Options:
                     amber: weak, red: examined without a mark); never over IN
   --json            print one JSON line (errors too: {"error": {"code", "message"}});
                     for folders, one line per file and a summary line
+  --deep            embed: the deep watermark (the models' logo) instead of a keyed payload
+  --models DIR      embed --deep, extract: folder with h.onnx, r.onnx and deep.json
+                    (default: the models shipped in the package)
+  --threshold T     extract: NC the extraction must reach, -1 to 1 (default: the models')
+  --out FILE        extract: write the extracted logo as a PNG (never over IN)
+                    train-deep: the models folder to write (default ./modelmark-models)
+  --scale N         extract: enlarge the --out picture N times, 1 to 64 (default 8: 256x256)
+  --logo FILE       train-deep: the logo image (bright ink on dark or transparent)
+  --photos DIR      train-deep: folder of at least 2 training photos, 256x256 or larger
+  --minutes M       train-deep: training time in minutes (above 0)
+  --work DIR        train-deep: checkpoint folder (default OUT/.checkpoints)
+  --seed N          train-deep: seed of the data sampling and initial weights (default 1)
+  --init DIR|none   train-deep: models to start from (default: the package's, when present)
   --jobs N          folders: worker threads (default: the number of cores)
   --manifest FILE   folders: where the resume manifest is kept (embed: by default
                     OUTDIR/.modelmark-manifest.json; detect: none by default)
@@ -83,12 +125,20 @@ const COMMON = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 const OPTIONS = {
-  embed: { ...COMMON, payload: { type: 'string' }, strength: { type: 'string' }, quality: { type: 'string' } },
+  embed: { ...COMMON, payload: { type: 'string' }, strength: { type: 'string' }, quality: { type: 'string' }, deep: { type: 'boolean' }, models: { type: 'string' } },
   detect: { ...COMMON, threshold: { type: 'string' }, map: { type: 'string' } },
+  extract: {
+    models: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' }, scale: { type: 'string' },
+    'max-pixels': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  },
+  'train-deep': {
+    logo: { type: 'string' }, photos: { type: 'string' }, minutes: { type: 'string' }, out: { type: 'string' }, work: { type: 'string' },
+    seed: { type: 'string' }, init: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  },
 } as const;
 type Command = keyof typeof OPTIONS;
 
-function usageError(message: string): InvalidArgumentError {
+export function usageError(message: string): InvalidArgumentError {
   return new InvalidArgumentError(`${message} (see modelmark --help)`);
 }
 
@@ -102,14 +152,14 @@ function version(): string {
 }
 
 /** A number from a flag's text: decimal or exponent notation only. */
-function parseNumber(flag: string, text: string | undefined, expected: string): number | undefined {
+export function parseNumber(flag: string, text: string | undefined, expected: string): number | undefined {
   if (text === undefined) return undefined;
   const value = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(text) ? Number(text) : NaN;
   if (!Number.isFinite(value)) throw invalidParameter(flag, expected, text);
   return value;
 }
 
-function parseInteger(flag: string, text: string | undefined, min: number, max: number): number | undefined {
+export function parseInteger(flag: string, text: string | undefined, min: number, max: number): number | undefined {
   const value = parseNumber(flag, text, `a whole number between ${min} and ${max}`);
   if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
     throw invalidParameter(flag, `a whole number between ${min} and ${max}`, text);
@@ -129,7 +179,7 @@ function flagNames(err: unknown): unknown {
 }
 
 /** Name the file in size errors raised on its decoded pixels ("image is 100x100; ..."). */
-function inFile(err: unknown, path: string): unknown {
+export function inFile(err: unknown, path: string): unknown {
   if (err instanceof ImageSizeError && !err.message.includes(JSON.stringify(path))) {
     return new ImageSizeError(err.code as 'ERR_IMAGE_TOO_SMALL' | 'ERR_IMAGE_TOO_LARGE',
       `${JSON.stringify(path)}: ${err.message.replace(/^image\b/, 'the image')}`);
@@ -167,7 +217,7 @@ function parseJobs(values: Record<string, string | boolean | undefined>): number
   return parseInteger('--jobs', values.jobs as string | undefined, 1, 256);
 }
 
-async function isFolder(path: string): Promise<boolean> {
+export async function isFolder(path: string): Promise<boolean> {
   return (await fsp.stat(path).catch(() => null))?.isDirectory() === true;
 }
 
@@ -182,9 +232,11 @@ async function folder(options: Parameters<typeof import('./batch.js').runFolder>
 }
 
 async function embed(values: Record<string, string | boolean | undefined>, positionals: string[], io: CliIO): Promise<number> {
-  if (positionals.length !== 2) {
+  if (positionals.length !== 2 && !values.deep) {
     throw usageError(`embed takes IN and OUT, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`);
   }
+  if (values.models !== undefined && !values.deep) throw usageError('--models is an option of the deep watermark: add --deep (modelmark embed IN OUT --deep --models DIR)');
+  if (values.deep) return (await import('./deep.js')).embedDeep(values, positionals, io);
   const [input, output] = positionals;
   if (values.payload === undefined) throw usageError('embed needs --payload HEX, the 64-bit value to hide (1 to 16 hex digits)');
   const payload = parsePayload(values.payload, '--payload');
@@ -309,8 +361,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     }
     if (!Object.hasOwn(OPTIONS, first)) {
       throw usageError(first.startsWith('-')
-        ? `expected a command (embed or detect) before ${first}`
-        : `unknown command ${JSON.stringify(first)}; the commands are embed and detect`);
+        ? `expected a command (embed, detect, extract or train-deep) before ${first}`
+        : `unknown command ${JSON.stringify(first)}; the commands are embed, detect, extract and train-deep`);
     }
     const command = first as Command;
     let parsed;
@@ -324,7 +376,12 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       io.stdout.write(USAGE);
       return 0;
     }
-    return command === 'embed' ? await embed(values, parsed.positionals, io) : await detect(values, parsed.positionals, io);
+    switch (command) {
+      case 'embed': return await embed(values, parsed.positionals, io);
+      case 'detect': return await detect(values, parsed.positionals, io);
+      case 'extract': return await (await import('./deep.js')).extract(values, parsed.positionals, io);
+      case 'train-deep': return await (await import('./deep.js')).trainDeepCommand(values, parsed.positionals, io);
+    }
   } catch (err) {
     const known = err instanceof ModelmarkError;
     const code = known ? err.code : (typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'ERR_INTERNAL');

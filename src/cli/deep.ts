@@ -1,0 +1,369 @@
+// The deep watermark on the command line (loaded by main.ts only for these commands, so that
+// onnxruntime-web and tfjs stay out of the classical ones):
+//   modelmark embed IN OUT --deep [--models DIR]      hide the models' logo in an image file
+//   modelmark extract IN [--out LOGO.png] [--json]    recover it; exit 0 found, 1 not found, 2 error
+//   modelmark train-deep --logo L --photos DIR --minutes M   train models for one's own logo
+import { promises as fsp } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { invalidParameter } from '../args.js';
+import { FileError, InvalidArgumentError, ModelError } from '../errors.js';
+import type { DeepModels } from '../deep/index.js';
+import { inFile, isFolder, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** Seconds between two plain progress lines of train-deep when stderr is not a terminal. */
+const PLAIN_PROGRESS_S = 10;
+/** Smallest side of a training photo: calibration halves them, and the runner needs 128. */
+const MIN_PHOTO_SIDE = 256;
+/** The fine-tuning record train-deep keeps beside its checkpoints (which logo they were made for). */
+const RUN_FILE = 'train-deep.json';
+
+const q = (s: string) => JSON.stringify(s);
+
+/** Flags of the classical embed that have no meaning with --deep. */
+const CLASSICAL_ONLY = ['key', 'payload', 'strength', 'jobs', 'manifest'] as const;
+
+/** The models folder to use: --models DIR (checked to be a folder) or the package's own. */
+async function modelsFolder(values: Values): Promise<{ dir: string; models: DeepModels }> {
+  const { loadDeepModels, DEFAULT_MODELS_DIR } = await import('../node/deep.js');
+  const given = values.models as string | undefined;
+  if (given !== undefined) {
+    if (given === '') throw usageError('--models is empty; pass the folder holding h.onnx, r.onnx and deep.json');
+    const st = await fsp.stat(given).catch(() => null);
+    if (!st) throw new FileError(`--models: expected a folder holding h.onnx, r.onnx and deep.json (written by modelmark train-deep), but ${q(given)} does not exist`);
+    if (!st.isDirectory()) throw new FileError(`--models: expected a folder holding h.onnx, r.onnx and deep.json, but ${q(given)} is a file`);
+  }
+  const dir = given ?? DEFAULT_MODELS_DIR;
+  return { dir, models: await loadDeepModels(dir) };
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([fsp.stat(a).catch(() => null), fsp.stat(b).catch(() => null)]);
+  return sa !== null && sb !== null && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+/**
+ * `modelmark embed IN OUT --deep [--models DIR] [--quality Q] [--max-pixels N] [--json]`.
+ * @example
+ * process.exitCode = await embedDeep({ deep: true }, ['in.jpg', 'out.jpg'], io);
+ */
+export async function embedDeep(values: Values, positionals: string[], io: CliIO): Promise<number> {
+  if (positionals.length !== 2) {
+    throw usageError(`embed --deep takes IN and OUT, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`);
+  }
+  for (const flag of CLASSICAL_ONLY) {
+    if (values[flag] !== undefined) {
+      throw usageError(`--${flag} is an option of the classical (keyed) mark; --deep embeds the logo of its models and takes no --key, --payload, --strength, --jobs or --manifest`);
+    }
+  }
+  const [input, output] = positionals as [string, string];
+  const quality = parseInteger('--quality', values.quality as string | undefined, 1, 100);
+  const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
+  if (await isFolder(input)) throw usageError(`--deep takes a single image file, and ${q(input)} is a folder`);
+  const { formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
+  const outFormat = formatFromPath(output); // unknown extension: fail before any work
+  // Checked again (atomically) when writing; checked here too so that nothing is loaded for nothing.
+  if (await sameFile(input, output)) throw new FileError(`Refusing to overwrite the input file ${q(input)} with ${q(output)}: write the output to a different path`);
+
+  const image = await readImage(input, { maxPixels });
+  if (!outFormat && !isWritableFormat(image.format)) {
+    throw new InvalidArgumentError(`Cannot write ${q(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
+  }
+  const { dir, models } = await modelsFolder(values);
+  const { createDeepWatermarker } = await import('../node/deep.js');
+  const deep = await createDeepWatermarker({ models });
+  let marked;
+  try {
+    marked = await deep.embed(image);
+  } catch (err) {
+    throw inFile(err, input);
+  } finally {
+    await deep.dispose();
+  }
+  const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input });
+  const { psnr } = await import('../metrics.js');
+  const db = await psnr(image, marked).catch(() => NaN);
+  if (values.json) {
+    io.stdout.write(JSON.stringify({
+      ok: true, mode: 'deep', input, output, models: resolve(dir), format: written.format, width: image.width, height: image.height,
+      bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null,
+    }) + '\n');
+  } else {
+    const qual = written.format === 'png' ? '' : ` quality ${quality ?? 95}`;
+    const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
+    io.stdout.write(`deep-marked ${input} -> ${output}: the logo of ${dir}, ${image.width}x${image.height} ${written.format.toUpperCase()}${qual}${fidelity}\n`);
+  }
+  return 0;
+}
+
+/** A grey image enlarged `scale` times by pixel repetition (nearest). */
+function enlarge(img: { width: number; height: number; data: ArrayLike<number> }, scale: number) {
+  const w = img.width * scale, h = img.height * scale, data = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const row = Math.floor(y / scale) * img.width;
+    for (let x = 0; x < w; x++) data[y * w + x] = img.data[row + Math.floor(x / scale)]!;
+  }
+  return { width: w, height: h, channels: 1 as const, data };
+}
+
+/**
+ * `modelmark extract IN [--out LOGO.png] [--scale N] [--json] [--models DIR] [--threshold T]`:
+ * exit 0 when the logo is found (NC at or above the threshold), 1 when not.
+ * @example
+ * process.exitCode = await extract({ json: true }, ['photo.jpg'], io);
+ */
+export async function extract(values: Values, positionals: string[], io: CliIO): Promise<number> {
+  if (positionals.length !== 1) throw usageError(`extract takes one image IN, got ${positionals.length} arguments`);
+  const [input] = positionals as [string];
+  const threshold = parseNumber('--threshold', values.threshold as string | undefined, 'a normalised correlation between -1 and 1');
+  if (threshold !== undefined && (threshold < -1 || threshold > 1)) throw invalidParameter('--threshold', 'a normalised correlation between -1 and 1', values.threshold);
+  const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
+  const outPath = values.out as string | undefined;
+  if (outPath === '') throw usageError('--out is empty; pass the path of the PNG to write the extracted logo to');
+  if (values.scale !== undefined && outPath === undefined) throw usageError('--scale enlarges the picture written by --out; give --out LOGO.png too');
+  const scale = parseInteger('--scale', values.scale as string | undefined, 1, 64) ?? 8;
+  if (await isFolder(input)) throw usageError(`extract takes a single image file, and ${q(input)} is a folder`);
+  const { formatFromPath, readImage, writeImage } = await import('../node/io.js');
+  if (outPath !== undefined) {
+    formatFromPath(outPath); // unknown extension: fail before any work
+    if (await sameFile(input, outPath)) throw new FileError(`Refusing to overwrite the input file ${q(input)} with ${q(outPath)}: write the logo to a different path`);
+  }
+
+  const image = await readImage(input, { maxPixels });
+  const { dir, models } = await modelsFolder(values);
+  const { createDeepWatermarker } = await import('../node/deep.js');
+  const deep = await createDeepWatermarker({ models, threshold });
+  let r;
+  try {
+    r = await deep.extract(image);
+  } catch (err) {
+    throw inFile(err, input);
+  } finally {
+    await deep.dispose();
+  }
+  let written: { path: string; width: number; height: number } | undefined;
+  if (outPath !== undefined) {
+    const big = enlarge(r.logo, scale);
+    await writeImage(outPath, big, { format: 'png', sourcePath: input });
+    written = { path: outPath, width: big.width, height: big.height };
+  }
+  const nc = Math.round(r.nc * 1e4) / 1e4;
+  if (values.json) {
+    io.stdout.write(JSON.stringify({
+      found: r.found, nc, threshold: r.threshold, file: input, width: image.width, height: image.height, format: image.format,
+      models: resolve(dir), logoSize: r.logo.width, ...(written ? { out: written.path, outWidth: written.width, outHeight: written.height } : {}),
+    }) + '\n');
+  } else {
+    const saved = written ? `; logo written to ${written.path} (${written.width}x${written.height})` : '';
+    io.stdout.write(r.found
+      ? `found: the deep mark's logo in ${input} (NC ${r.nc.toFixed(3)}, threshold ${r.threshold})${saved}\n`
+      : `not found: no deep mark of these models in ${input} (NC ${r.nc.toFixed(3)}, below the threshold ${r.threshold})${saved}\n`);
+  }
+  return r.found ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// train-deep
+
+/** The part of cli-progress train-deep uses (it ships no type declarations). */
+interface Bar { update(value: number, payload?: Record<string, unknown>): void }
+interface MultiBar { create(total: number, start: number, payload?: Record<string, unknown>): Bar; log(text: string): void; update(): void; stop(): void }
+interface CliProgress { MultiBar: new (options: Record<string, unknown>, preset?: unknown) => MultiBar; Presets: Record<string, unknown> }
+
+/** "1h02m", "4m05s", "9s". */
+function duration(s: number): string {
+  const t = Math.max(0, Math.round(s));
+  const h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), sec = t % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+/**
+ * The logo for training: decoded (any format sharp reads), transparent parts on black, contained
+ * in LOGO × LOGO on black and converted to grey. Bright is ink.
+ */
+async function readLogo(path: string, size: number, io: CliIO): Promise<Uint8Array> {
+  const { readImage } = await import('../node/io.js');
+  const img = await readImage(path, { maxPixels: 16_777_216 });
+  const sharp = (await import('sharp')).default;
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
+    .flatten({ background: '#000000' })
+    .resize(size, size, { fit: 'contain', background: '#000000', kernel: 'lanczos3' })
+    .grayscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const logo = new Uint8Array(size * size);
+  for (let i = 0; i < logo.length; i++) logo[i] = data[i * info.channels]!;
+  let min = 255, max = 0, sum = 0;
+  for (const v of logo) { min = Math.min(min, v); max = Math.max(max, v); sum += v; }
+  if (max - min < 32) {
+    throw new InvalidArgumentError(`Expected a logo with bright ink on a dark (or transparent) background for --logo but ${q(path)} reduced to ${size}x${size} grey is nearly uniform (grey levels ${min} to ${max})`);
+  }
+  if (sum / logo.length > 160) {
+    io.stderr.write(`modelmark: note: the logo ${q(path)} is mostly bright once reduced to ${size}x${size}, and bright is ink: for a dark logo on a light background, invert it first\n`);
+  }
+  return logo;
+}
+
+/** The weights of an existing models folder, for fine-tuning (--init). */
+async function initWeights(dir: string) {
+  const [{ buildH, buildR }, { readOnnxWeights }] = await Promise.all([import('../deep/spec.js'), import('../train/onnx-import.js')]);
+  const read = async (name: 'h.onnx' | 'r.onnx') => {
+    const path = join(dir, name);
+    let bytes: Buffer;
+    try {
+      bytes = await fsp.readFile(path);
+    } catch (cause) {
+      throw new FileError(`--init: cannot read ${q(path)} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}); pass a models folder written by modelmark train-deep, or --init none to train from scratch`, { cause });
+    }
+    try {
+      return readOnnxWeights(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), name === 'h.onnx' ? buildH() : buildR());
+    } catch (cause) {
+      throw new ModelError(`--init: ${q(path)} cannot be used to start from: ${(cause as Error).message}; pass a models folder written by modelmark train-deep, or --init none`, { cause });
+    }
+  };
+  return { h: await read('h.onnx'), r: await read('r.onnx') };
+}
+
+/**
+ * `modelmark train-deep --logo LOGO --photos DIR --minutes M [--out DIR] [--work DIR] [--seed N]
+ * [--init DIR|none] [--json]`: train (or resume training) H and R for a logo and write a models
+ * folder for `--models`.
+ * @example
+ * process.exitCode = await trainDeepCommand({ logo: 'logo.png', photos: 'photos', minutes: '30' }, [], io);
+ */
+export async function trainDeepCommand(values: Values, positionals: string[], io: CliIO): Promise<number> {
+  if (positionals.length !== 0) throw usageError(`train-deep takes no positional arguments (got ${positionals.map(q).join(' ')}); use --logo, --photos and --minutes`);
+  const logoPath = values.logo as string | undefined;
+  const photos = values.photos as string | undefined;
+  if (!logoPath) throw usageError('train-deep needs --logo LOGO.png, the logo to hide (bright ink on a dark or transparent background)');
+  if (!photos) throw usageError('train-deep needs --photos DIR, a folder of at least 2 photos (JPEG, PNG, WebP, TIFF; at least 256x256) to train on');
+  if (values.minutes === undefined) throw usageError('train-deep needs --minutes M, the training time in minutes (e.g. 60)');
+  const minutes = parseNumber('--minutes', values.minutes as string, 'a number of minutes above 0 (at most 10080, a week)')!;
+  if (!(minutes > 0 && minutes <= 10080)) throw invalidParameter('--minutes', 'a number of minutes above 0 (at most 10080, a week)', values.minutes);
+  const seed = parseInteger('--seed', values.seed as string | undefined, 0, 2 ** 31 - 1) ?? 1;
+  const out = resolve((values.out as string | undefined) || 'modelmark-models');
+  const work = resolve((values.work as string | undefined) || join(out, '.checkpoints'));
+
+  // The photos: a folder with at least 2 images whose headers decode.
+  const photosDir = resolve(photos);
+  const st = await fsp.stat(photosDir).catch(() => null);
+  if (!st?.isDirectory()) throw new FileError(`--photos: expected a folder of photos, but ${q(photos)} ${st ? 'is a file' : 'does not exist'}`);
+  if (out === photosDir || work === photosDir) throw usageError(`--${out === photosDir ? 'out' : 'work'} may not be the --photos folder ${q(photos)}: the models' logo.png would become a training photo`);
+  const [{ listPhotos }, sharp] = await Promise.all([import('../train/data.js'), import('sharp').then((m) => m.default)]);
+  // A user's folder: every photo trains (the project's held-out list is for its own measurements).
+  const { train: files } = await listPhotos(photosDir, false);
+  if (files.length < 2) {
+    throw new InvalidArgumentError(`Expected a folder with at least 2 photos (.jpg, .jpeg, .png, .webp, .tif, .tiff; at least ${MIN_PHOTO_SIDE}x${MIN_PHOTO_SIDE}) for --photos but ${q(photos)} has ${files.length}`);
+  }
+  const { DecodeError } = await import('../errors.js');
+  for (const f of files) {
+    const meta = await sharp(f).metadata().catch((cause: Error) => { throw new DecodeError(`--photos: cannot decode ${q(f)} (${cause.message}); remove it from the folder or replace it`, { cause }); });
+    if (!meta.width || !meta.height) throw new DecodeError(`--photos: cannot read the size of ${q(f)}; remove it from the folder or replace it`);
+    if (Math.min(meta.width, meta.height) < MIN_PHOTO_SIDE) {
+      throw new InvalidArgumentError(`Expected photos of at least ${MIN_PHOTO_SIDE}x${MIN_PHOTO_SIDE} pixels for --photos (the threshold is calibrated on half-size copies too) but ${q(f)} is ${meta.width}x${meta.height}; remove it or use larger photos`);
+    }
+  }
+
+  const { LOGO } = await import('../train/train.js');
+  const logo = await readLogo(logoPath, LOGO, io);
+  const logoB64 = Buffer.from(logo).toString('base64');
+
+  // Resuming: the checkpoints in --work must have been made for this logo.
+  const note = (line: string) => io.stderr.write(`modelmark: ${line}\n`);
+  const run = await fsp.readFile(join(work, RUN_FILE), 'utf8').then((t) => JSON.parse(t) as { logo?: string }).catch(() => null);
+  const ck = await fsp.readFile(join(work, 'checkpoint.json'), 'utf8').then((t) => JSON.parse(t) as { step?: number; elapsedS?: number }).catch(() => null);
+  if (ck && run && run.logo !== logoB64) {
+    throw usageError(`the checkpoints in ${q(work)} were made for another logo; pass another --work (or --out) folder, or delete that one to start over`);
+  }
+
+  // Where to start from when there is no checkpoint: --init DIR, none, or the package's models.
+  let initFrom: Awaited<ReturnType<typeof initWeights>> | undefined;
+  let initFromDir: string | undefined;
+  const init = values.init as string | undefined;
+  if (init === '') throw usageError('--init is empty; pass a models folder to start from, or none');
+  if (ck) {
+    note(`resuming from the checkpoint in ${work} (step ${ck.step ?? '?'}, ${duration(ck.elapsedS ?? 0)} of ${duration(minutes * 60)} trained)` +
+      (init !== undefined ? '; --init is not used when resuming' : ''));
+    if ((ck.elapsedS ?? 0) >= minutes * 60) note(`that checkpoint has already trained for --minutes ${minutes}: exporting it (raise --minutes to train longer)`);
+  } else if (init !== undefined && init.toLowerCase() === 'none') {
+    note('training from scratch (--init none): expect hours rather than minutes for a usable model');
+  } else {
+    const { DEFAULT_MODELS_DIR } = await import('../node/deep.js');
+    if (init !== undefined) {
+      const s = await fsp.stat(init).catch(() => null);
+      if (!s?.isDirectory()) throw new FileError(`--init: expected a models folder (h.onnx, r.onnx) or none, but ${q(init)} ${s ? 'is a file' : 'does not exist'}`);
+      initFromDir = resolve(init);
+    } else if (await fsp.stat(join(DEFAULT_MODELS_DIR, 'h.onnx')).then(() => true, () => false)) {
+      initFromDir = DEFAULT_MODELS_DIR;
+    } else {
+      note(`the package's models (${DEFAULT_MODELS_DIR}) are not there to start from: training from scratch`);
+    }
+    if (initFromDir) {
+      initFrom = await initWeights(initFromDir);
+      note(`fine-tuning the models in ${initFromDir} for this logo`);
+    }
+  }
+  await fsp.mkdir(work, { recursive: true });
+  if (!run || run.logo !== logoB64) {
+    await fsp.writeFile(join(work, RUN_FILE), JSON.stringify({ logo: logoB64, logoFile: resolve(logoPath), photos: photosDir, seed, init: initFromDir ?? null }) + '\n');
+  }
+  note(`training on ${files.length} photos from ${photosDir} for ${duration(minutes * 60)} (checkpoints in ${work}, every 3 minutes; rerun the same command to resume)`);
+
+  // Progress: a bar on a terminal, otherwise a plain line every PLAIN_PROGRESS_S seconds.
+  const tty = io.stderr.isTTY === true;
+  let multibar: MultiBar | undefined;
+  let bar: Bar | undefined;
+  let lastLine = -Infinity;
+  const payload = (p: { stage: number; step: number; psnr: number; nc: number; ncClean: number; etaS: number }) => {
+    // A resumed run that had nothing left to train reports no measurement (all zeros).
+    const measured = p.psnr !== 0 || p.nc !== 0 || p.ncClean !== 0;
+    return {
+      stage: p.stage, step: p.step, psnr: measured ? p.psnr.toFixed(1) : '-', nc: measured ? p.nc.toFixed(3) : '-',
+      clean: measured ? p.ncClean.toFixed(3) : '-', left: duration(p.etaS),
+    };
+  };
+  if (tty) {
+    const { MultiBar: Bars, Presets } = createRequire(import.meta.url)('cli-progress') as CliProgress;
+    multibar = new Bars({
+      stream: io.stderr, hideCursor: true, gracefulExit: false, clearOnComplete: false, fps: 4,
+      format: 'train-deep {bar} {percentage}% | stage {stage} step {step} | PSNR {psnr} dB | NC {nc} (clean {clean}) | ETA {left}',
+    }, Presets.shades_classic);
+    bar = multibar.create(Math.round(minutes * 60), 0, { stage: 1, step: 0, psnr: '-', nc: '-', clean: '-', left: duration(minutes * 60) });
+  }
+  const log = (line: string) => (multibar ? multibar.log(`modelmark: ${line}\n`) : note(line));
+  const { trainAndExport } = await import('../train/pipeline.js');
+  const started = performance.now();
+  let result;
+  try {
+    result = await trainAndExport({
+      photos: photosDir, out, work, minutes, seed, logo, holdOut: false, initFrom,
+      onProgress: (p) => {
+        if (bar) {
+          bar.update(Math.min(Math.round(p.elapsedS), Math.round(p.totalS)), payload(p));
+          return;
+        }
+        const now = performance.now() / 1000;
+        if (now - lastLine < PLAIN_PROGRESS_S && p.elapsedS < p.totalS) return;
+        lastLine = now;
+        const v = payload(p);
+        note(`train-deep: stage ${v.stage} step ${v.step}, ${duration(p.elapsedS)} of ${duration(p.totalS)} (${Math.min(100, Math.floor(100 * p.elapsedS / p.totalS))}%), ` +
+          `PSNR ${v.psnr} dB, NC ${v.nc} (clean ${v.clean}), ETA ${v.left}`);
+      },
+      onLog: log,
+    });
+  } finally {
+    if (multibar) { multibar.update(); multibar.stop(); }
+  }
+  const s = result.summary as { steps?: number; trainPsnr?: number; trainNc?: number; threshold?: number };
+  const seconds = (performance.now() - started) / 1000;
+  if (values.json) {
+    io.stdout.write(JSON.stringify({ ok: true, out, work, logo: resolve(logoPath), photos: files.length, init: initFromDir ?? null, seconds: Math.round(seconds), ...result.summary }) + '\n');
+  } else {
+    io.stdout.write(`models written to ${out} (h.onnx, r.onnx, deep.json, logo.png) after ${s.steps ?? '?'} steps: ` +
+      `training PSNR ${s.trainPsnr ?? '?'} dB, NC ${s.trainNc ?? '?'}, threshold ${s.threshold ?? '?'}; ` +
+      `use them with modelmark embed IN OUT --deep --models ${q(out)} and modelmark extract IN --models ${q(out)}\n`);
+  }
+  return 0;
+}
