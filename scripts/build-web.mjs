@@ -1,7 +1,10 @@
-// Build the browser demo (examples/web) into dist/web: index.html, style.css, main.js and
-// worker.js (the core and its inlined WebAssembly bundled in). Needs `npm run build:ts` first.
+// Build the browser demo (examples/web) into dist/web: index.html, style.css, main.js,
+// worker.js (the core and its inlined WebAssembly bundled in) and deep-worker.js (the deep
+// watermark on onnxruntime-web), with onnxruntime-web's WebAssembly runtime
+// (ort-wasm-simd-threaded.jsep.wasm: WebAssembly and WebGPU) and the deep models in
+// models/ (h.onnx, r.onnx, deep.json copied from the package's models/). Needs `npm run build:ts`.
 //
-//   node scripts/build-web.mjs [--out DIR] [--serve [PORT]]
+//   node scripts/build-web.mjs [--out DIR] [--models DIR] [--serve [PORT]]
 //
 // --serve then serves the folder on http://127.0.0.1:PORT (8080 by default); module workers
 // need http(s), not file://.
@@ -13,25 +16,60 @@ import { build } from 'esbuild';
 import { ROOT, selfReference } from './build-photopea.mjs';
 
 const SRC = join(ROOT, 'examples', 'web');
+/** The deep watermark's models the page loads (fetched from models/ next to index.html). */
+export const MODEL_FILES = ['h.onnx', 'r.onnx', 'deep.json'];
+/**
+ * onnxruntime-web's runtime for the bundled default entry (ort.bundle.min.mjs): the JSEP build's
+ * WebAssembly, which runs both the 'wasm' and the 'webgpu' execution providers (its JavaScript
+ * glue is inside the bundle). Served next to deep-worker.js, which points
+ * ort.env.wasm.wasmPaths at it: nothing comes from a CDN.
+ */
+export const ORT_FILES = ['ort-wasm-simd-threaded.jsep.wasm'];
+const ORT_DIST = join(ROOT, 'node_modules', 'onnxruntime-web', 'dist');
 
 /**
- * Build the demo into `outDir` (default dist/web). Returns the folder.
+ * Build the demo into `outDir` (default dist/web), with the deep models from `models` (default
+ * the package's models/). Throws when a model file or onnxruntime-web's runtime is missing.
+ * Returns the folder.
  * @example
- * await buildWeb('/tmp/web');
+ * await buildWeb('/tmp/web', { models: '/tmp/my-models' });
  */
-export async function buildWeb(outDir = join(ROOT, 'dist', 'web')) {
-  await mkdir(outDir, { recursive: true });
+export async function buildWeb(outDir = join(ROOT, 'dist', 'web'), { models = join(ROOT, 'models') } = {}) {
+  const missing = [];
+  for (const name of MODEL_FILES) if (!(await isFile(join(models, name)))) missing.push(name);
+  if (missing.length > 0) {
+    throw new Error(`build-web: the deep watermark's models are missing: ${missing.join(', ')} not found in ${models}. ` +
+      'The demo page needs h.onnx, r.onnx and deep.json: train them with `npm run train:deep` (writes models/), ' +
+      'or pass a folder written by `modelmark train-deep` with --models DIR.');
+  }
+  for (const name of ORT_FILES) {
+    if (!(await isFile(join(ORT_DIST, name)))) throw new Error(`build-web: onnxruntime-web's runtime file ${join(ORT_DIST, name)} is missing: run npm ci.`);
+  }
+  await mkdir(join(outDir, 'models'), { recursive: true });
   await build({
-    entryPoints: { main: join(SRC, 'main.js'), worker: join(SRC, 'worker.js') },
+    entryPoints: { main: join(SRC, 'main.js'), worker: join(SRC, 'worker.js'), 'deep-worker': join(SRC, 'deep-worker.js') },
     outdir: outDir, bundle: true, format: 'esm', platform: 'browser', target: 'chrome110',
     minify: true, sourcemap: 'linked', logLevel: 'warning', absWorkingDir: ROOT, plugins: [selfReference],
   });
   await copyFile(join(SRC, 'index.html'), join(outDir, 'index.html'));
   await copyFile(join(SRC, 'style.css'), join(outDir, 'style.css'));
+  for (const name of ORT_FILES) await copyFile(join(ORT_DIST, name), join(outDir, name));
+  for (const name of MODEL_FILES) await copyFile(join(models, name), join(outDir, 'models', name));
   return outDir;
 }
 
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
+async function isFile(path) {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
+  '.map': 'application/json', '.json': 'application/json', '.wasm': 'application/wasm',
+};
 
 function serve(dir, port) {
   const base = resolve(dir);
@@ -49,7 +87,14 @@ function serve(dir, port) {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const arg = (name) => process.argv.indexOf(name);
-  const out = await buildWeb(arg('--out') > 0 ? resolve(process.argv[arg('--out') + 1]) : undefined);
+  let out;
+  try {
+    out = await buildWeb(arg('--out') > 0 ? resolve(process.argv[arg('--out') + 1]) : undefined,
+      arg('--models') > 0 ? { models: resolve(process.argv[arg('--models') + 1]) } : {});
+  } catch (err) {
+    console.error(err.message);
+    process.exit(1);
+  }
   console.log(`Demo page built: ${out}/index.html`);
   if (arg('--serve') > 0) {
     const p = Number(process.argv[arg('--serve') + 1]);

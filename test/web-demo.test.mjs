@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker } from 'modelmark';
 import { launchChromium, serveStatic, watchErrors } from './helpers/browser.mjs';
+import { deepModelsForTest } from './helpers/deep-models.mjs';
 import { buildWeb } from '../scripts/build-web.mjs';
 
 const PHOTO = fileURLToPath(new URL('../../shared/photos/mate-LadyBird.jpg', import.meta.url));
@@ -18,11 +19,13 @@ const OTHER = fileURLToPath(new URL('../../shared/photos/mate-Storm.jpg', import
 const KEY = 'web demo key';
 const PAYLOAD = 'feedface12345678';
 
-let browser, context, server, dir, page, errors, wm, downloaded;
+let browser, context, server, dir, page, errors, wm, downloaded, models;
 
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mm-web-'));
-  await buildWeb(join(dir, 'web'));
+  // The page carries the deep models too (its deep section: test/deep-browser.test.mjs).
+  models = await deepModelsForTest();
+  await buildWeb(join(dir, 'web'), { models: models.dir });
   const other = await readFile(OTHER);
   server = await serveStatic(join(dir, 'web'), {
     '/fixture/other.jpg': (req, res) => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(other),
@@ -40,6 +43,7 @@ test.after(async () => {
   await context?.close();
   await browser?.close();
   await server?.close();
+  await models?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

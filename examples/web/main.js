@@ -1,7 +1,9 @@
 // The demo page: load an image (drop, file input or keyboard), mark it in a Web Worker, show the
 // marked image, an amplified difference view and the PSNR, offer the PNG for download; detect
-// in any image and draw the region map (green where the mark is) over a dimmed copy.
+// in any image and draw the region map (green where the mark is) over a dimmed copy. The deep
+// (logo) watermark's section is in deep.js.
 import { parsePayload, payloadHex } from 'modelmark';
+import { setupDeep } from './deep.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -116,6 +118,7 @@ async function load(file) {
     fail(err);
   } finally {
     busy(false);
+    deep.imageChanged();
   }
 }
 
@@ -134,7 +137,7 @@ async function mark() {
     const { key, strength } = settings();
     let payload;
     try { payload = payloadHex(parsePayload(ui.payload.value.trim(), 'payload')); } catch (e) { ui.payload.focus(); throw e; }
-    const amplify = Math.min(100, Math.max(1, Number(ui.amplify.value) || 20));
+    const amplify = amplifyFactor();
     const { image, name } = current;
     say('Marking…');
     const out = await call({ op: 'mark', key, strength, payload, amplify, image: { width: image.width, height: image.height, data: image.data } });
@@ -192,6 +195,10 @@ async function detect(source) {
     busy(false);
   }
 }
+
+// ---- The deep (logo) watermark: the image of step 1 and the difference view's factor.
+const amplifyFactor = () => Math.min(100, Math.max(1, Number(ui.amplify.value) || 20));
+const deep = setupDeep({ getImage: () => current, getAmplify: amplifyFactor });
 
 // ---- Wiring
 ui.file.addEventListener('change', () => load(ui.file.files[0]));

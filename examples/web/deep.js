@@ -1,0 +1,155 @@
+// The demo page's "Logo watermark (deep)" section: mark the image of step 1 with the models'
+// logo (marked image, amplified difference, PSNR, download) and extract the logo from any image
+// (the extraction enlarged and pixelated next to the models' logo, NC, found, and the execution
+// provider that ran: webgpu or wasm). The work runs in deep-worker.js, created on first use.
+// The section's data-state: idle, loading, working, marked, found, not-found, error.
+
+const $ = (id) => document.getElementById(id);
+
+/**
+ * Wire the deep section. `getImage()` returns the image loaded in step 1 ({ name, image }) or
+ * null; `getAmplify()` the difference view's factor. Returns { imageChanged() } to call when
+ * step 1 loads another image.
+ */
+export function setupDeep({ getImage, getAmplify }) {
+  const ui = {
+    section: $('deep'), provider: $('deep-provider'), mark: $('deep-mark'), extract: $('deep-extract'),
+    status: $('deep-status'), error: $('deep-error'), markResult: $('deep-mark-result'), psnr: $('deep-psnr'),
+    markProvider: $('deep-mark-provider'), original: $('deep-original'), marked: $('deep-marked'), diff: $('deep-diff'),
+    diffCaption: $('deep-diff-caption'), download: $('deep-download'), extractMarked: $('deep-extract-marked'),
+    extractResult: $('deep-extract-result'), verdict: $('deep-verdict'), extracted: $('deep-extracted'),
+    expected: $('deep-expected'), found: $('deep-found'), nc: $('deep-nc'), threshold: $('deep-threshold'),
+    providerUsed: $('deep-provider-used'), providerNote: $('deep-provider-note'), source: $('deep-source'),
+  };
+  let worker = null, lastMarked = null, downloadUrl = null, working = false, nextId = 0;
+  const waiting = new Map();
+
+  function call(message, transfer = []) {
+    if (!worker) {
+      worker = new Worker(new URL('./deep-worker.js', import.meta.url), { type: 'module' });
+      worker.onmessage = ({ data }) => {
+        const w = waiting.get(data.id);
+        waiting.delete(data.id);
+        if (data.ok) w.resolve(data);
+        else w.reject(Object.assign(new Error(data.error.message), data.error));
+      };
+      worker.onerror = (e) => {
+        for (const w of waiting.values()) w.reject(new Error(e.message || 'The deep watermark worker failed to start.'));
+        waiting.clear();
+        worker = null;
+      };
+    }
+    const id = ++nextId;
+    return new Promise((resolve, reject) => { waiting.set(id, { resolve, reject }); worker.postMessage({ id, ...message }, transfer); });
+  }
+
+  const setState = (s) => { ui.section.dataset.state = s; };
+  const say = (text) => { ui.status.textContent = text; };
+  function fail(err) {
+    ui.error.textContent = err?.code ? `${err.message} (${err.code})` : String(err?.message ?? err);
+    setState('error');
+  }
+  function buttons() {
+    const image = getImage();
+    ui.mark.disabled = working || !image;
+    ui.extract.disabled = working || !image;
+    ui.extractMarked.disabled = working || !lastMarked;
+  }
+  function busy(on) {
+    working = on;
+    ui.section.setAttribute('aria-busy', String(on));
+    buttons();
+  }
+
+  function paint(canvas, image) {
+    canvas.width = image.width; canvas.height = image.height;
+    canvas.getContext('2d').putImageData(image, 0, 0);
+  }
+
+  /** A grey size² logo (bytes) drawn enlarged, without smoothing, on a square canvas. */
+  function paintLogo(canvas, grey, size) {
+    const rgba = new ImageData(size, size);
+    for (let i = 0; i < size * size; i++) {
+      rgba.data[4 * i] = rgba.data[4 * i + 1] = rgba.data[4 * i + 2] = grey[i];
+      rgba.data[4 * i + 3] = 255;
+    }
+    const small = new OffscreenCanvas(size, size);
+    small.getContext('2d').putImageData(rgba, 0, 0);
+    const ctx = canvas.getContext('2d');
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+  }
+
+  function showProvider(out) {
+    ui.providerUsed.textContent = out.provider;
+    ui.section.dataset.provider = out.provider;
+    const notes = [];
+    if (out.adapter && out.provider === 'webgpu') notes.push(`adapter: ${out.adapter}`);
+    if (out.fallback) notes.push(out.fallback);
+    if (out.meta?.development) notes.push('development models (random weights): "found" means nothing with them');
+    ui.providerNote.textContent = notes.join('; ');
+  }
+
+  const plain = (image) => ({ width: image.width, height: image.height, data: image.data });
+
+  async function run(label, job) {
+    ui.error.textContent = '';
+    setState(worker ? 'working' : 'loading');
+    busy(true);
+    try {
+      say(worker ? `${label}…` : `Loading the deep models and onnxruntime-web, then ${label.toLowerCase()}…`);
+      await job();
+    } catch (err) {
+      fail(err);
+    } finally {
+      busy(false);
+    }
+  }
+
+  const mark = () => run('Marking with the logo', async () => {
+    const { image, name } = getImage();
+    const amplify = getAmplify();
+    const out = await call({ op: 'embed', provider: ui.provider.value, amplify, image: plain(image) });
+    const marked = new ImageData(out.marked, image.width, image.height);
+    paint(ui.original, image);
+    paint(ui.marked, marked);
+    paint(ui.diff, new ImageData(out.diff, image.width, image.height));
+    ui.diffCaption.textContent = `|marked − original| × ${amplify}`;
+    ui.psnr.textContent = out.psnr.toFixed(2);
+    ui.markProvider.textContent = out.provider;
+    showProvider(out);
+    const blob = await new Promise((ok) => ui.marked.toBlob(ok, 'image/png'));
+    if (downloadUrl) URL.revokeObjectURL(downloadUrl);
+    downloadUrl = URL.createObjectURL(blob);
+    ui.download.href = downloadUrl;
+    ui.download.download = `${name.replace(/\.[^.]+$/, '') || 'image'}-logo.png`;
+    lastMarked = { image: marked, name: ui.download.download };
+    ui.markResult.hidden = false;
+    say(`Marked with the logo on ${out.provider} in ${Math.round(out.ms)} ms (PSNR ${out.psnr.toFixed(2)} dB). Download the PNG below.`);
+    setState('marked');
+  });
+
+  const extract = (source) => run(`Extracting the logo from ${source.name}`, async () => {
+    const out = await call({ op: 'extract', provider: ui.provider.value, image: plain(source.image) });
+    paintLogo(ui.extracted, out.logo, out.logoSize);
+    const expected = Uint8Array.from(atob(out.meta.logo), (c) => c.charCodeAt(0));
+    paintLogo(ui.expected, expected, out.meta.logoSize);
+    ui.found.textContent = out.found ? 'yes' : 'no';
+    ui.nc.textContent = out.nc.toFixed(4);
+    ui.threshold.textContent = out.threshold.toFixed(4);
+    ui.source.textContent = `${source.name} (${source.image.width} × ${source.image.height})`;
+    showProvider(out);
+    ui.verdict.textContent = out.found
+      ? `Logo found in ${source.name}: NC ${out.nc.toFixed(3)} ≥ ${out.threshold.toFixed(3)}.`
+      : `No logo in ${source.name}: NC ${out.nc.toFixed(3)} < ${out.threshold.toFixed(3)}.`;
+    ui.extractResult.hidden = false;
+    say(`Extracted on ${out.provider} in ${Math.round(out.ms)} ms: ${out.found ? 'found' : 'not found'} (NC ${out.nc.toFixed(3)}).`);
+    setState(out.found ? 'found' : 'not-found');
+  });
+
+  ui.mark.addEventListener('click', mark);
+  ui.extract.addEventListener('click', () => extract(getImage()));
+  ui.extractMarked.addEventListener('click', () => extract(lastMarked));
+  buttons();
+  return { imageChanged: buttons };
+}
