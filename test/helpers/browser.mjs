@@ -16,12 +16,17 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
 /**
- * Launch headless Chromium. Close it when done (`await browser.close()`).
+ * Launch headless Chromium. Close it when done (`await browser.close()`). With `webgpu: true`
+ * the GPU process stays on and WebGPU is enabled (--enable-unsafe-webgpu: Linux builds keep it
+ * behind the flag); without a GPU, Chromium's adapter is then SwiftShader (a software fallback
+ * adapter). By default (--disable-gpu) navigator.gpu exists but gives no adapter.
  * @example
  * const browser = await launchChromium();
+ * const gpuBrowser = await launchChromium({ webgpu: true });
  */
-export async function launchChromium() {
-  return chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+export async function launchChromium({ webgpu = false } = {}) {
+  const args = webgpu ? [...ARGS.filter((a) => a !== '--disable-gpu'), '--enable-unsafe-webgpu'] : ARGS;
+  return chromium.launch({ executablePath: CHROMIUM, args, headless: true });
 }
 
 const TYPES = {
