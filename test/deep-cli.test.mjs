@@ -1,0 +1,276 @@
+// The deep watermark on the command line (spawned as `node bin/modelmark.js`): embed --deep then
+// extract (exit 0, found, one JSON line, the --out picture), extract on an unmarked photo
+// (exit 1), errors (exit 2 with a message), train-deep fine-tuning for a few seconds from
+// existing models (never from scratch) into a models folder that loads; and readOnnxWeights,
+// the inverse of the ONNX export that --init rests on.
+//
+// Models: the shipped ones in models/. While they are being trained, MODELMARK_TEST_MODELS=DIR
+// points the file at another models folder (e.g. the random-weight development models of
+// bench/deep-dev-models.mjs): the plumbing is then checked, but not that marked photos are found.
+// Without either, the first test fails saying so and the others run on development models.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { loadDeepModels } from '../dist/node/index.js';
+import { buildH, buildR, parameterShapes } from '../dist/deep/spec.js';
+import { exportOnnx } from '../dist/train/onnx-export.js';
+import { readOnnxWeights } from '../dist/train/onnx-import.js';
+import { HELD_OUT } from '../dist/train/data.js';
+import { randomWeights, writeDevModels } from '../bench/deep-dev-models.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = path.join(ROOT, 'bin', 'modelmark.js');
+const PHOTOS = path.join(ROOT, '..', 'shared', 'photos');
+const SHIPPED = path.join(ROOT, 'models');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-deep-cli-'));
+const file = (name) => path.join(dir, name);
+
+const override = process.env.MODELMARK_TEST_MODELS;
+const shippedThere = fs.existsSync(path.join(SHIPPED, 'deep.json'));
+/** Whether the models are the trained ones, so that marked photos must be found. */
+const REAL = !override && shippedThere;
+let MODELS;
+if (override) MODELS = path.resolve(override);
+else if (shippedThere) MODELS = SHIPPED;
+else MODELS = await writeDevModels(file('dev-models'));
+
+// Held-out photos only (never seen in training): a JPEG to mark, a PNG left clean.
+const MARK = 'mate-LadyBird.jpg', CLEAN = 'skimage-coffee.png';
+assert.ok(HELD_OUT.includes('mate-LadyBird') && HELD_OUT.includes('skimage-coffee'), 'the test photos are held out of training');
+const photo = (name) => path.join(PHOTOS, name);
+
+/** Run CLI invocations concurrently; each resolves to { code, stdout, stderr }. */
+function cliAll(argsList) {
+  return Promise.all(argsList.map((args) => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, MODELMARK_DEBUG: '' } });
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  })));
+}
+const cli = async (args) => (await cliAll([args]))[0];
+
+/** The single JSON line a --json run prints. */
+function jsonLine(stdout) {
+  const lines = stdout.split('\n').filter((l) => l !== '');
+  assert.is(lines.length, 1, `expected exactly one line, got ${JSON.stringify(stdout)}`);
+  assert.ok(stdout.endsWith('\n'));
+  return JSON.parse(lines[0]);
+}
+
+/** An error run: exit 2, `modelmark: ...` on stderr without a stack trace, mentioning each string. */
+function failed(r, ...mentions) {
+  assert.is(r.code, 2, `expected exit 2, got ${r.code}; stdout: ${r.stdout} stderr: ${r.stderr}`);
+  assert.match(r.stderr, /^modelmark: \S/m);
+  assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+  for (const m of mentions) assert.ok(r.stderr.includes(m), `stderr ${JSON.stringify(r.stderr)} should mention ${m}`);
+}
+
+test('the shipped models are there (models/deep.json), or MODELMARK_TEST_MODELS names others', () => {
+  assert.ok(override || shippedThere, `${SHIPPED} has no deep.json: train the models (npm run train:deep), or set MODELMARK_TEST_MODELS=DIR while developing`);
+});
+
+test('readOnnxWeights reads back exactly the weights exportOnnx wrote (H and R), and names a missing or mis-shaped weight', () => {
+  for (const [spec, seed] of [[buildH(), 11], [buildR(), 12]]) {
+    const w = randomWeights(spec, parameterShapes, seed);
+    const back = readOnnxWeights(exportOnnx(spec, w), spec);
+    assert.equal(Object.keys(back).sort(), Object.keys(w).sort());
+    for (const { name, shape } of parameterShapes(spec)) {
+      assert.instance(back[name], Float32Array);
+      assert.is(back[name].length, shape.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < w[name].length; i++) if (!Object.is(back[name][i], w[name][i])) assert.unreachable(`${spec.name} ${name}[${i}]: ${back[name][i]} != ${w[name][i]}`);
+    }
+  }
+  // R's weights read as H: the first conv of H is not in R's model.
+  const r = exportOnnx(buildR(), randomWeights(buildR(), parameterShapes, 1));
+  assert.throws(() => readOnnxWeights(r, buildH()), (e) => /H: weight c\d+\.w .*missing/.test(e.message));
+  // Other widths: same names, other shapes.
+  const wide = buildR({ w1: 8 });
+  assert.throws(() => readOnnxWeights(exportOnnx(wide, randomWeights(wide, parameterShapes, 1)), buildR()), (e) => /weight c0\.w has shape \[8, 3, 3, 3\], expected \[16, 3, 3, 3\]/.test(e.message));
+  assert.throws(() => readOnnxWeights(new Uint8Array([1, 2, 3, 4, 5]), buildR()), (e) => /R: not an ONNX model/.test(e.message));
+});
+
+test(`embed --deep then extract: found${REAL ? '' : ' (not asserted: development models)'}, one JSON line, --out picture; a clean photo: exit 1`, async () => {
+  const marked = file('marked.jpg');
+  const e = await cli(['embed', photo(MARK), marked, '--deep', '--models', MODELS, '--json']);
+  assert.is(e.code, 0, e.stderr);
+  const ej = jsonLine(e.stdout);
+  assert.is(ej.ok, true);
+  assert.is(ej.format, 'jpeg', 'the input format is kept');
+  assert.is(ej.output, marked);
+  const meta = await sharp(marked).metadata();
+  const src = await sharp(photo(MARK)).metadata();
+  assert.equal([meta.format, meta.width, meta.height], ['jpeg', src.width, src.height]);
+  if (REAL) assert.ok(ej.psnr >= 35, `PSNR ${ej.psnr}`);
+
+  const logoOut = file('logo.png'), logoSmall = file('logo-small.png');
+  const [x, c, plain, small] = await cliAll([
+    ['extract', marked, '--models', MODELS, '--json', '--out', logoOut],
+    ['extract', photo(CLEAN), '--models', MODELS, '--json'],
+    ['extract', marked, '--models', MODELS],
+    ['extract', marked, '--models', MODELS, '--out', logoSmall, '--scale', '1', '--threshold=-1'],
+  ]);
+  const xj = jsonLine(x.stdout);
+  assert.type(xj.found, 'boolean');
+  assert.type(xj.nc, 'number');
+  assert.type(xj.threshold, 'number');
+  assert.is(x.code, xj.found ? 0 : 1, 'exit status follows found');
+  assert.is(xj.found, xj.nc >= xj.threshold);
+  if (REAL) {
+    assert.is(x.code, 0, x.stderr);
+    assert.ok(xj.found && xj.nc >= xj.threshold, `NC ${xj.nc}, threshold ${xj.threshold}`);
+  } else {
+    console.log(`  (development models: NC of the marked photo ${xj.nc}, found ${xj.found})`);
+  }
+  const lm = await sharp(logoOut).metadata();
+  assert.equal([lm.format, lm.width, lm.height, xj.out, xj.outWidth], ['png', 256, 256, logoOut, 256], 'the 32x32 logo enlarged 8 times');
+
+  const cj = jsonLine(c.stdout);
+  assert.is(c.code, 1, c.stderr);
+  assert.is(cj.found, false);
+  assert.ok(cj.nc < cj.threshold);
+
+  assert.is(plain.code, x.code);
+  assert.match(plain.stdout, REAL ? /^found: .* \(NC [\d.]+, threshold [\d.]+\)\n$/ : /^(not )?found: .*NC -?[\d.]+/);
+  assert.is(small.code, 0, 'threshold -1: always found');
+  assert.match(small.stdout, /^found: .*logo written to .*\(32x32\)/);
+  const sm = await sharp(logoSmall).metadata();
+  assert.equal([sm.width, sm.height], [32, 32]);
+});
+
+test('deep CLI errors: exit 2 and a message (missing file, corrupt image, incomplete --models, --payload with --deep, OUT == IN)', async () => {
+  const corrupt = file('corrupt.jpg');
+  const jpeg = fs.readFileSync(photo(MARK));
+  fs.writeFileSync(corrupt, jpeg.subarray(0, 2000));
+  const noise = file('noise.png');
+  fs.writeFileSync(noise, Buffer.from('this is not an image at all'));
+  const partial = file('partial-models');
+  fs.mkdirSync(partial);
+  fs.copyFileSync(path.join(MODELS, 'deep.json'), path.join(partial, 'deep.json'));
+  fs.copyFileSync(path.join(MODELS, 'r.onnx'), path.join(partial, 'r.onnx'));
+  const same = file('same.jpg');
+  fs.copyFileSync(photo(MARK), same);
+  const before = fs.readFileSync(same);
+
+  const [missing, missingJson, trunc, notImage, models, payload, key, sameOut, badThreshold, scaleAlone, noModelsDir, modelsNoDeep, folder] = await cliAll([
+    ['extract', file('nope.jpg'), '--models', MODELS],
+    ['extract', file('nope.jpg'), '--models', MODELS, '--json'],
+    ['extract', corrupt, '--models', MODELS],
+    ['embed', noise, file('noise-out.png'), '--deep', '--models', MODELS],
+    ['embed', photo(MARK), file('m.jpg'), '--deep', '--models', partial],
+    ['embed', photo(MARK), file('p.jpg'), '--deep', '--payload', 'c0ffee'],
+    ['embed', photo(MARK), file('k.jpg'), '--deep', '--key', 'k'],
+    ['embed', same, same, '--deep', '--models', MODELS],
+    ['extract', photo(CLEAN), '--threshold', '2', '--models', MODELS],
+    ['extract', photo(CLEAN), '--scale', '4', '--models', MODELS],
+    ['extract', photo(CLEAN), '--models', file('no-such-models')],
+    ['embed', photo(MARK), file('n.jpg'), '--models', MODELS, '--payload', '1', '--key', 'k'],
+    ['extract', PHOTOS, '--models', MODELS],
+  ]);
+  failed(missing, 'nope.jpg', 'no such file');
+  assert.is(jsonLine(missingJson.stdout).error.code, 'ERR_FILE');
+  failed(trunc, 'corrupt.jpg');
+  failed(notImage, 'noise.png');
+  failed(models, 'h.onnx');
+  failed(payload, '--payload', '--deep');
+  failed(key, '--key');
+  failed(sameOut, 'Refusing to overwrite the input file');
+  assert.ok(fs.readFileSync(same).equals(before), 'the input is unchanged');
+  assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary files left');
+  failed(badThreshold, '--threshold', '-1 and 1');
+  failed(scaleAlone, '--scale', '--out');
+  failed(noModelsDir, '--models', 'does not exist');
+  failed(modelsNoDeep, '--models', '--deep');
+  failed(folder, 'folder');
+  for (const name of ['m.jpg', 'p.jpg', 'k.jpg', 'n.jpg', 'noise-out.png']) assert.not.ok(fs.existsSync(file(name)), `${name} not written`);
+});
+
+// train-deep: a temporary photos folder of 3 small training photos (not held out) and a logo.
+const trainPhotos = file('train-photos');
+fs.mkdirSync(trainPhotos);
+for (const name of ['mate-Aqua.jpg', 'mate-Garden.jpg', 'skimage-chelsea.png']) {
+  assert.not.ok(HELD_OUT.includes(name.replace(/\.\w+$/, '')));
+  await sharp(photo(name)).resize(384, 288, { fit: 'cover' }).jpeg({ quality: 92 }).toFile(path.join(trainPhotos, name.replace(/\.\w+$/, '.jpg')));
+}
+/** A 96x64 RGBA logo: a white triangle and bar on transparency (contained in 32x32 on black). */
+async function writeLogo(path_, variant = 0) {
+  const w = 96, h = 64, px = Buffer.alloc(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const tri = y > 8 && Math.abs(x - 30) < (y - 8) / 1.4;
+      const bar = variant === 0 ? x > 62 && x < 74 && y > 6 && y < 58 : y > 40 && y < 50 && x > 50;
+      if (tri || bar) px.set([255, 255, 255, 255], (y * w + x) * 4);
+    }
+  }
+  await sharp(px, { raw: { width: w, height: h, channels: 4 } }).png().toFile(path_);
+}
+const logoFile = file('my-logo.png');
+await writeLogo(logoFile);
+
+test('train-deep: fine-tunes from existing models for a few seconds into a models folder that loads, with progress lines', async () => {
+  const out = file('trained');
+  const r = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.15', '--init', MODELS, '--out', out, '--seed', '3']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /fine-tuning the models in /);
+  assert.not.match(r.stderr, /from scratch/);
+  assert.match(r.stderr, /train-deep: stage [12] step \d+, .* PSNR [\d.-]+ dB, NC -?[\d.-]+ .*ETA /, 'a plain progress line (stderr is not a terminal)');
+  assert.match(r.stdout, /^models written to .*trained/);
+  for (const f of ['h.onnx', 'r.onnx', 'deep.json', 'logo.png']) assert.ok(fs.existsSync(path.join(out, f)), f);
+  assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'checkpoint.json')), 'checkpoints in OUT/.checkpoints');
+  const models = await loadDeepModels(out);
+  assert.is(models.meta.logoSize, 32);
+  // The logo as trained: contained on black, bright ink; its top-left corner is background.
+  const logo = Buffer.from(models.meta.logo, 'base64');
+  assert.is(logo.length, 32 * 32);
+  assert.is(logo[0], 0);
+  assert.ok(Math.max(...logo) > 200, 'the ink is bright');
+  // And the CLI runs on them.
+  const x = await cli(['extract', photo(CLEAN), '--models', out, '--json']);
+  assert.ok(x.code === 0 || x.code === 1, x.stderr);
+  assert.type(jsonLine(x.stdout).nc, 'number');
+
+  // The same --out with another logo: its checkpoints are refused (they were made for the first).
+  const other = file('other-logo.png');
+  await writeLogo(other, 1);
+  failed(await cli(['train-deep', '--logo', other, '--photos', trainPhotos, '--minutes', '0.15', '--init', MODELS, '--out', out]), 'another logo');
+});
+
+test('train-deep errors: exit 2 before any training (minutes, photos, logo, --init)', async () => {
+  const one = file('one-photo');
+  fs.mkdirSync(one);
+  fs.copyFileSync(path.join(trainPhotos, 'mate-Aqua.jpg'), path.join(one, 'a.jpg'));
+  const blank = file('blank.png');
+  await sharp({ create: { width: 40, height: 40, channels: 3, background: '#000000' } }).png().toFile(blank);
+  const brokenLogo = file('broken-logo.png');
+  fs.writeFileSync(brokenLogo, Buffer.from('not a png'));
+  const base = ['--photos', trainPhotos, '--minutes', '0.1', '--out', file('never')];
+  const rs = await cliAll([
+    ['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0', '--out', file('never')],
+    ['train-deep', '--logo', logoFile, '--photos', one, '--minutes', '1', '--out', file('never')],
+    ['train-deep', '--logo', logoFile, '--photos', file('nowhere'), '--minutes', '1', '--out', file('never')],
+    ['train-deep', '--logo', brokenLogo, ...base],
+    ['train-deep', '--logo', blank, ...base],
+    ['train-deep', '--logo', logoFile, ...base, '--init', file('no-models')],
+    ['train-deep', '--photos', trainPhotos, '--minutes', '1'],
+  ]);
+  failed(rs[0], '--minutes', 'above 0');
+  failed(rs[1], '--photos', 'at least 2 photos', 'has 1');
+  failed(rs[2], '--photos', 'does not exist');
+  failed(rs[3], 'broken-logo.png');
+  failed(rs[4], '--logo', 'nearly uniform');
+  failed(rs[5], '--init', 'does not exist');
+  failed(rs[6], '--logo');
+  assert.not.ok(fs.existsSync(file('never')), 'nothing written');
+});
+
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test.run();
