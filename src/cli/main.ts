@@ -54,10 +54,11 @@ Deep watermark (a logo image hidden by trained networks; no key, no payload):
            The logo (any image sharp reads) is reduced to 32x32 grey, contained on black:
            bright is ink, so invert a dark logo on a light background first; transparent
            parts count as background. --photos: a folder of at least 2 photos (at least
-           256x256) like the ones you will mark (more is better). --minutes: the training time (both stages; the
-           export and threshold calibration come after). By default training starts from the
-           package's models (much faster than from scratch for a new logo); --init DIR starts
-           from another models folder, --init none from random weights (hours, not minutes).
+           256x256) like the ones you will mark (more is better). --minutes: the training
+           time (both stages; the export and threshold calibration come after). By default
+           training starts from the package's models (much faster than from scratch for a
+           new logo); --init DIR starts from another models folder, --init none from random
+           weights (hours, not minutes).
            Progress: a bar on a terminal, otherwise a line every 10 seconds on stderr.
            Resuming: checkpoints are written to --work (default OUT/.checkpoints) every 3
            minutes; rerun the same command after an interruption to go on from the last one.
@@ -99,7 +100,8 @@ Options:
   --deep            embed: the deep watermark (the models' logo) instead of a keyed payload
   --models DIR      embed --deep, extract: folder with h.onnx, r.onnx and deep.json
                     (default: the models shipped in the package)
-  --threshold T     extract: NC the extraction must reach, -1 to 1 (default: the models')
+  --threshold T     extract: NC the extraction must reach, -1 to 1 (default: the models';
+                    a negative one as --threshold=-0.2)
   --out FILE        extract: write the extracted logo as a PNG (never over IN)
                     train-deep: the models folder to write (default ./modelmark-models)
   --scale N         extract: enlarge the --out picture N times, 1 to 64 (default 8: 256x256)
