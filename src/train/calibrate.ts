@@ -11,7 +11,7 @@
 import sharp, { type Sharp } from 'sharp';
 import { listPhotos } from './data.js';
 import { createDeepWatermarker, loadDeepModels } from '../node/deep.js';
-import type { Image } from '../image.js';
+import { MIN_SIDE, type Image } from '../image.js';
 
 /** Below this the NC of a blank extraction against a structured logo is too easily reached. */
 export const MIN_THRESHOLD = 0.5;
@@ -68,7 +68,9 @@ export async function calibrate(o: { models: string; photos: string; holdOut: bo
       const img = await rgbOf(file);
       const m = await deep.embed(img);
       for (const name of Object.keys(EDITS)) {
-        clean.push((await deep.extract(await edit(img, name))).nc);
+        const c = await edit(img, name);
+        if (Math.min(c.width, c.height) < MIN_SIDE) continue; // e.g. a half-size copy of a small photo
+        clean.push((await deep.extract(c)).nc);
         if (GEOMETRIC.has(name)) continue;
         const nc = (await deep.extract(await edit(m, name))).nc;
         marked.push(nc);
