@@ -1,7 +1,8 @@
 // `npm run demo`: marks every photo in ../shared/photos/ (three synthetic samples when that
 // folder is absent), attacks each marked copy (JPEG q50, resize 0.5x, Gaussian noise sigma 5),
 // detects, and prints a table: PSNR, SSIM, whether the exact payload came back after each attack,
-// and the embed / detect times.
+// and the embed / detect times; then, when models/ holds the deep models, marks six photos with
+// the deep (logo) watermark and extracts the logo from the marked and the clean copies.
 import { measure, MEASURE_PAYLOAD } from '../bench/measure.mjs';
 import { samplePhotos, photoPaths, PHOTOS_DIR } from '../bench/photos.mjs';
 
@@ -22,3 +23,25 @@ console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const row of table) console.log(line(row));
 console.log(`\nPSNR mean ${summary.psnrMean.toFixed(2)} dB (worst ${summary.psnrMin.toFixed(2)}), SSIM mean ${summary.ssimMean.toFixed(4)}`);
 for (const a of ATTACKS) console.log(`exact payload after ${a.padEnd(14)} ${(100 * summary.recovery[a]).toFixed(1)}%`);
+
+// The deep (logo) watermark on a few photos, when the shipped models are present.
+const { existsSync } = await import('node:fs');
+if (existsSync(new URL('../models/deep.json', import.meta.url))) {
+  const { createDeepWatermarker } = await import('../dist/node/index.js');
+  const { psnr } = await import('../dist/index.js');
+  const deep = await createDeepWatermarker();
+  console.log(`\nDeep logo watermark (models/, threshold NC >= ${deep.meta.threshold}):`);
+  console.log('photo'.padEnd(30), 'PSNR dB', '  NC marked', ' NC clean', ' embed ms', ' extract ms');
+  for (const { name, image } of photos.slice(0, 6)) {
+    let t = performance.now();
+    const marked = await deep.embed(image);
+    const embedMs = performance.now() - t;
+    t = performance.now();
+    const m = await deep.extract(marked);
+    const extractMs = performance.now() - t;
+    const c = await deep.extract(image);
+    const flag = (r) => `${r.nc.toFixed(3)} ${r.found ? 'found' : 'not found'}`.padStart(11);
+    console.log(name.padEnd(30), (await psnr(image, marked)).toFixed(2).padStart(7), flag(m), flag(c), embedMs.toFixed(0).padStart(9), extractMs.toFixed(0).padStart(11));
+  }
+  await deep.dispose();
+}
