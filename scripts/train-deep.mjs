@@ -11,6 +11,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: {
   minutes: { type: 'string', default: '80' },
   seed: { type: 'string', default: '1' },
+  'target-psnr': { type: 'string', default: '42.5' },
   out: { type: 'string', default: join(ROOT, 'models') },
   work: { type: 'string', default: join(ROOT, '.train', 'default') },
   photos: { type: 'string', default: resolve(ROOT, '..', 'shared', 'photos') },
@@ -19,7 +20,7 @@ const started = Date.now();
 let lastLine = 0;
 const result = await trainAndExport({
   photos: values.photos, out: values.out, work: values.work,
-  minutes: Number(values.minutes), seed: Number(values.seed), holdOut: true,
+  minutes: Number(values.minutes), seed: Number(values.seed), targetPsnr: Number(values['target-psnr']), holdOut: true,
   onProgress: (p) => {
     if (Date.now() - lastLine < 15000) return;
     lastLine = Date.now();

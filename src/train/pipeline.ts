@@ -16,6 +16,8 @@ export interface PipelineOptions {
   seed?: number;
   logo?: Uint8Array;
   holdOut?: boolean;
+  /** PSNR target of the marked tiles (dB); see TrainOptions.targetPsnr. */
+  targetPsnr?: number;
   /** Start from these weights (fine-tuning) when `work` holds no checkpoint; see TrainOptions.initFrom. */
   initFrom?: { h: Weights; r: Weights };
   onProgress?: (p: Progress) => void;
@@ -32,8 +34,8 @@ export interface PipelineResult { summary: Record<string, unknown> }
  */
 export async function trainAndExport(o: PipelineOptions): Promise<PipelineResult> {
   const logo = o.logo ?? defaultLogo();
-  const t = await trainDeep({ photos: o.photos, out: o.work, minutes: o.minutes, seed: o.seed, logo, holdOut: o.holdOut, initFrom: o.initFrom, onProgress: o.onProgress });
-  const training = { minutes: o.minutes, steps: t.steps, elapsedS: Math.round(t.elapsedS), seed: o.seed ?? 1, trainPsnr: Number(t.psnr.toFixed(2)), trainNc: Number(t.nc.toFixed(3)) };
+  const t = await trainDeep({ photos: o.photos, out: o.work, minutes: o.minutes, seed: o.seed, logo, holdOut: o.holdOut, targetPsnr: o.targetPsnr, initFrom: o.initFrom, onProgress: o.onProgress });
+  const training = { minutes: o.minutes, targetPsnr: o.targetPsnr ?? 42.5, steps: t.steps, elapsedS: Math.round(t.elapsedS), seed: o.seed ?? 1, trainPsnr: Number(t.psnr.toFixed(2)), trainNc: Number(t.nc.toFixed(3)) };
   await writeModels(o.out, t, logo, 0.5, { training });
   o.onLog?.(`models written to ${o.out}; calibrating the threshold on clean images`);
   // Loaded late so that a long training run picks up the calibration code present at its end.
