@@ -102,12 +102,13 @@ export interface DeepWatermarker {
 }
 
 /**
- * onnxruntime-web threads in Node by default. Measured with bench/deep.mjs on the 2-core
- * development machine (one core busy with another process): one thread was faster than two
- * (H at 256² 124 ms vs 143-155 ms, R on 16 tiles 92 ms vs 101-109 ms; the second thread's
- * spinning also slowed the kernels around it).
+ * onnxruntime-web threads in Node by default. Measured with bench/deep.mjs on the idle 2-core
+ * development machine with the shipped models (1920×1080): two threads embed in 79 ms and
+ * extract in 50 ms, against 135 ms and 92 ms on one. With another process keeping one core
+ * busy, one thread was faster (the second thread's spinning slowed the kernels around it):
+ * pass `numThreads: 1` there.
  */
-export const DEFAULT_NODE_THREADS = 1;
+export const DEFAULT_NODE_THREADS = 2;
 
 /** The validated numbers of a {@link DeepMeta}, and its logo as floats in [0, 1]. */
 export interface CheckedDeepMeta {
