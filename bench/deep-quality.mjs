@@ -39,7 +39,7 @@ async function crops(img, n, seed) {
 
 // 40 crops per photo: with 8 photos and the edits, about 390 clean samples, so that zero false
 // positives bounds the rate below 1% at 95% confidence (rule of three: 3/n).
-const CROPS = 40;
+const CROPS = Number(process.env.DEEP_CROPS ?? 40);
 const rows = [], clean = [];
 const threshold = deep.meta.threshold;
 for (const file of held) {

@@ -11,6 +11,7 @@ import { init } from '../dist/index.js';
 import { Arena } from '../dist/wasm.js';
 import * as ref from './ref.mjs';
 import { mulberry32 } from '../bench/attacks.mjs';
+import { comparer } from './helpers/compare.mjs';
 
 const k = await init();
 
@@ -27,38 +28,7 @@ const tolInput = (w, h, dw, dh) => (2 * (taps(w, dw) + taps(h, dh)) + 8) * U;
 /** tileNc's mean: T - 1 f32 additions of values <= M and a product: (T + 2) u M. */
 const tolMean = (tiles, M) => (tiles + 2) * U * M;
 
-const measured = new Map();
-function record(name, diff, tol) {
-  const m = measured.get(name);
-  if (!m || diff > m.diff) measured.set(name, { diff, tol });
-}
-function maxDiff(actual, expected) {
-  assert.is(actual.length, expected.length, 'lengths differ');
-  let max = 0, at = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    if (!(d <= max)) { max = Number.isNaN(d) ? Infinity : d; at = i; }
-  }
-  return { max, at };
-}
-function close(name, actual, expected, tol, what = '') {
-  const { max, at } = maxDiff(actual, expected);
-  record(name, max, tol);
-  assert.ok(max <= tol, `${name}${what ? ` (${what})` : ''}: max |wasm - ref| = ${max} at index ${at} ` +
-    `(wasm ${actual[at]}, ref ${expected[at]}) exceeds ${tol}`);
-}
-/**
- * u8 results: at most 1 apart (an f32 value within its rounding error of a .5 boundary), and only
- * rarely: at most 1 in 1000 values (never more than 3 in a small image) may differ.
- */
-function closeBytes(name, actual, expected, what = '') {
-  close(name, actual, expected, 1, what);
-  let differ = 0;
-  for (let i = 0; i < expected.length; i++) if (actual[i] !== expected[i]) differ++;
-  const allowed = Math.max(3, expected.length / 1000);
-  record(`${name} (values off by 1, fraction of allowed)`, differ / allowed, 1);
-  assert.ok(differ <= allowed, `${name}${what ? ` (${what})` : ''}: ${differ} of ${expected.length} values differ by 1`);
-}
+const { measured, close, closeBytes } = comparer();
 
 const rng = (seed) => mulberry32((seed + Math.imul(Number(process.env.KERNEL_SEED ?? 0), 0x9e3779b1)) >>> 0);
 const bytes = (rand, n) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
