@@ -8,10 +8,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { init } from '../dist/index.js';
-import { Arena } from '../dist/wasm.js';
 import * as ref from './ref.mjs';
 import { mulberry32 } from '../bench/attacks.mjs';
 import { comparer } from './helpers/compare.mjs';
+import { wasmMemory } from './helpers/wasm-memory.mjs';
 
 const k = await init();
 
@@ -35,32 +35,7 @@ const bytes = (rand, n) => Uint8Array.from({ length: n }, () => Math.floor(rand(
 const floats = (rand, n, lo, hi) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
 const CHANNELS = [1, 3, 4];
 
-const GUARD = 64;
-const SENTINEL = 0xa5;
-function put(a, src) {
-  const ptr = a.bytes(src.byteLength + GUARD);
-  const mem = a.u8(ptr, src.byteLength + GUARD);
-  mem.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
-  mem.fill(SENTINEL, src.byteLength);
-  return ptr;
-}
-function out(a, n, fill = 0) {
-  const ptr = a.bytes(n + GUARD);
-  a.u8(ptr, n).fill(fill);
-  a.u8(ptr + n, GUARD).fill(SENTINEL);
-  return ptr;
-}
-function guard(a, ptr, n, name) {
-  const g = a.u8(ptr + n, GUARD);
-  for (let i = 0; i < GUARD; i++) {
-    if (g[i] !== SENTINEL) assert.unreachable(`${name} wrote past ${n} bytes: byte ${n + i} of the buffer at ${ptr}`);
-  }
-}
-function withArena(fn) {
-  const a = new Arena(k);
-  try { return fn(a); } finally { a.release(); }
-}
-const f32 = (a, ptr, n) => Float32Array.from(a.f32view(ptr, n));
+const { put, out, guard, withArena, f32 } = wasmMemory(k);
 
 // Sizes: shrink, enlarge, mixed per axis, identity, odd, tiny, single rows and columns.
 const INPUT_SIZES = [

@@ -14,9 +14,9 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { init } from '../dist/index.js';
-import { Arena } from '../dist/wasm.js';
 import * as ref from './ref.mjs';
 import { comparer } from './helpers/compare.mjs';
+import { wasmMemory } from './helpers/wasm-memory.mjs';
 import { mulberry32 } from '../bench/attacks.mjs';
 
 const k = await init();
@@ -74,31 +74,8 @@ const CHANNELS = [1, 3, 4];
 // ---------------------------------------------------------------------------------------------
 // Wasm memory helpers: outputs and inputs get GUARD sentinel bytes after them.
 
-const GUARD = 64;
-const SENTINEL = 0xa5;
+const { put, out, guard, withArena, f32 } = wasmMemory(k);
 
-/** Copy a typed array into wasm memory, followed by guard bytes; returns the pointer. */
-function put(a, src) {
-  const ptr = a.bytes(src.byteLength + GUARD);
-  const mem = a.u8(ptr, src.byteLength + GUARD);
-  mem.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
-  mem.fill(SENTINEL, src.byteLength);
-  return ptr;
-}
-/** Reserve `n` bytes filled with `fill`, followed by guard bytes. */
-function out(a, n, fill = 0) {
-  const ptr = a.bytes(n + GUARD);
-  a.u8(ptr, n).fill(fill);
-  a.u8(ptr + n, GUARD).fill(SENTINEL);
-  return ptr;
-}
-/** Assert the guard bytes after the n bytes at ptr are intact. */
-function guard(a, ptr, n, name) {
-  const g = a.u8(ptr + n, GUARD);
-  for (let i = 0; i < GUARD; i++) {
-    if (g[i] !== SENTINEL) assert.unreachable(`${name} wrote past its output: byte ${n + i} of the buffer at ${ptr}`);
-  }
-}
 /**
  * Reserve scratch space (`tmp` arguments) for `floats` floats, the size the kernel documents.
  * Scratch layouts are the kernels' own business and change as they are tuned, so the tests
@@ -107,12 +84,6 @@ function guard(a, ptr, n, name) {
 function scratch(a, floats) {
   return a.f32(2 * floats + 1024);
 }
-/** Run fn with a fresh arena, released afterwards. */
-function withArena(fn) {
-  const a = new Arena(k);
-  try { return fn(a); } finally { a.release(); }
-}
-const f32 = (a, ptr, n) => Float32Array.from(a.f32view(ptr, n));
 
 // ---------------------------------------------------------------------------------------------
 // Colour.
