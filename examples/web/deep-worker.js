@@ -15,6 +15,7 @@
 import * as ort from 'onnxruntime-web';
 import { createDeepWatermarker } from 'modelmark/deep';
 import { psnr } from 'modelmark';
+import { difference } from './difference.js';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = { wasm: new URL('./ort-wasm-simd-threaded.jsep.wasm', import.meta.url).href };
@@ -115,18 +116,6 @@ async function withDeep(preference, job) {
     void w.deep.dispose().catch(() => {});
     return { ...next, out: await job(deep) };
   }
-}
-
-/** |a - b| x amplify on the colour channels, opaque. */
-function difference(a, b, amplify) {
-  const out = new Uint8ClampedArray(a.length);
-  for (let i = 0; i < a.length; i += 4) {
-    out[i] = Math.abs(a[i] - b[i]) * amplify;
-    out[i + 1] = Math.abs(a[i + 1] - b[i + 1]) * amplify;
-    out[i + 2] = Math.abs(a[i + 2] - b[i + 2]) * amplify;
-    out[i + 3] = 255;
-  }
-  return out;
 }
 
 const info = ({ provider, fallback, adapter, deep }) => ({ provider, fallback, adapter, meta: {

@@ -3,6 +3,7 @@
 //               { id, op: 'detect', key, strength, image }
 // Messages out: { id, ok: true, ... } or { id, ok: false, error: { name, code, message } }
 import { createWatermarker, payloadHex, parsePayload, psnr } from 'modelmark';
+import { difference } from './difference.js';
 
 const watermarkers = new Map();
 
@@ -15,18 +16,6 @@ function watermarker(key, strength) {
     watermarkers.set(id, wm);
   }
   return watermarkers.get(id);
-}
-
-/** |a - b| x amplify on the colour channels, opaque. */
-function difference(a, b, amplify) {
-  const out = new Uint8ClampedArray(a.length);
-  for (let i = 0; i < a.length; i += 4) {
-    out[i] = Math.abs(a[i] - b[i]) * amplify;
-    out[i + 1] = Math.abs(a[i + 1] - b[i + 1]) * amplify;
-    out[i + 2] = Math.abs(a[i + 2] - b[i + 2]) * amplify;
-    out[i + 3] = 255;
-  }
-  return out;
 }
 
 async function handle(msg) {

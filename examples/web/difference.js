@@ -1,0 +1,11 @@
+/** |a - b| x amplify on the colour channels, opaque: the demo's difference view (RGBA bytes). */
+export function difference(a, b, amplify) {
+  const out = new Uint8ClampedArray(a.length);
+  for (let i = 0; i < a.length; i += 4) {
+    out[i] = Math.abs(a[i] - b[i]) * amplify;
+    out[i + 1] = Math.abs(a[i + 1] - b[i + 1]) * amplify;
+    out[i + 2] = Math.abs(a[i + 2] - b[i + 2]) * amplify;
+    out[i + 3] = 255;
+  }
+  return out;
+}
