@@ -1,7 +1,7 @@
 // Folder batches for Node: embed or detect every image of a folder (recursively) on a piscina
 // worker pool, one worker per core, with a resumable manifest. The command line's
 // `modelmark embed DIR OUTDIR` and `modelmark detect DIR` are built on runBatch.
-import { createHmac, randomBytes, scrypt } from 'node:crypto';
+import { createHmac, scrypt } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { deriveKey } from '../key.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
 import { DEFAULT_THRESHOLD } from '../watermarker.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
+import { writeFileAtomic } from './io.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
 export const MANIFEST_NAME = '.modelmark-manifest.json';
@@ -263,24 +264,6 @@ async function loadManifest(path: string, command: 'embed' | 'detect'): Promise<
   return m;
 }
 
-/** Write `text` to `path` atomically: a temporary file beside it, flushed, then renamed over it. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(tmp, 'wx', 0o600);
-    await handle.writeFile(text);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await fsp.rename(tmp, path);
-  } catch (err) {
-    await handle?.close().catch(() => {});
-    await fsp.unlink(tmp).catch(() => {});
-    throw new FileError(`Cannot write the manifest ${q(path)}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
 /** Saves the manifest at most every SAVE_INTERVAL_MS while files finish, one write at a time. */
 class ManifestSaver {
   private timer: NodeJS.Timeout | undefined;
@@ -293,7 +276,7 @@ class ManifestSaver {
   save(): Promise<void> {
     this.manifest.updated = new Date().toISOString();
     const text = JSON.stringify(this.manifest, null, 1) + '\n';
-    this.chain = this.chain.then(() => writeAtomic(this.path, text)).then(() => { this.failure = undefined; }, (err) => { this.failure = err; });
+    this.chain = this.chain.then(() => writeFileAtomic(this.path, text, { mode: 0o600, label: `the manifest ${q(this.path)}` })).then(() => { this.failure = undefined; }, (err) => { this.failure = err; });
     return this.chain;
   }
   /** The last save, after any pending one; throws when it failed. */

@@ -253,6 +253,52 @@ async function statOrNull(path: string) {
   }
 }
 
+/** Options of {@link writeFileAtomic}. */
+export interface WriteFileAtomicOptions {
+  /** Permissions of a new file (default 0o666, less the umask). */
+  mode?: number;
+  /** How the file is named in an error message (default: its quoted path). */
+  label?: string;
+}
+
+/**
+ * Write `data` to `target` atomically: a temporary file beside it (created exclusively), flushed
+ * to disk, then renamed over the target, and the directory synced where the platform allows.
+ * Readers see the old file or the new one, never a part; a failure removes the temporary file and
+ * throws a FileError naming the file and the OS's reason.
+ * @example
+ * await writeFileAtomic('models/deep.json', JSON.stringify(meta));
+ */
+export async function writeFileAtomic(target: string, data: string | Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
+  const dir = dirname(target);
+  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: fsp.FileHandle | undefined;
+  let created = false;
+  try {
+    handle = await fsp.open(tmp, 'wx', options.mode ?? 0o666);
+    created = true;
+    await handle.writeFile(data);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fsp.rename(tmp, target);
+    created = false;
+  } catch (err) {
+    await handle?.close().catch(() => {});
+    if (created) await fsp.unlink(tmp).catch(() => {});
+    const e = err as NodeJS.ErrnoException;
+    const reason = e?.code === 'ENOENT' ? `the directory ${q(dir)} does not exist` : osReason(err);
+    throw new FileError(`Cannot write ${options.label ?? q(target)}: ${reason}`, { cause: err });
+  }
+  // Make the rename itself durable where the platform allows syncing a directory.
+  try {
+    const d = await fsp.open(dir, 'r');
+    try { await d.sync(); } finally { await d.close(); }
+  } catch {
+    // Not supported (e.g. Windows); the file's own data is already on disk.
+  }
+}
+
 /**
  * Encode `image` and write it to `path` atomically: the file is encoded in memory, written to a
  * temporary file beside the destination, flushed to disk and renamed over the destination, so
@@ -293,32 +339,6 @@ export async function writeImage(path: string, image: Image, options: WriteImage
 
   const bytes = await encode(img, format, quality, path);
 
-  const dir = dirname(target);
-  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: fsp.FileHandle | undefined;
-  let created = false;
-  try {
-    handle = await fsp.open(tmp, 'wx', existing ? existing.mode & 0o7777 : 0o666);
-    created = true;
-    await handle.writeFile(bytes);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await fsp.rename(tmp, target);
-    created = false;
-  } catch (err) {
-    await handle?.close().catch(() => {});
-    if (created) await fsp.unlink(tmp).catch(() => {});
-    const e = err as NodeJS.ErrnoException;
-    const reason = e?.code === 'ENOENT' ? `the directory ${q(dir)} does not exist` : osReason(err);
-    throw new FileError(`Cannot write ${q(path)}: ${reason}`, { cause: err });
-  }
-  // Make the rename itself durable where the platform allows syncing a directory.
-  try {
-    const d = await fsp.open(dir, 'r');
-    try { await d.sync(); } finally { await d.close(); }
-  } catch {
-    // Not supported (e.g. Windows); the file's own data is already on disk.
-  }
+  await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path) });
   return { path, format, size: bytes.length };
 }

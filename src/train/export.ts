@@ -2,17 +2,13 @@
  * Writes a models folder (h.onnx, r.onnx, deep.json, logo.png) from trained weights. Node-only.
  */
 import sharp from 'sharp';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildH, buildR, type Weights } from '../deep/spec.js';
 import { exportOnnx } from './onnx-export.js';
+import { writeFileAtomic } from '../node/io.js';
 import { LOGO, TILE, WORK } from './train.js';
 
-async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
 
 /** Extra fields recorded in deep.json next to the ones the runner reads. */
 export type MetaExtras = Record<string, unknown>;
@@ -26,10 +22,10 @@ export type MetaExtras = Record<string, unknown>;
 export async function writeModels(dir: string, w: { h: Weights; r: Weights }, logo: Uint8Array, threshold: number, extras: MetaExtras = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
   const metadata = { workSize: String(WORK), tile: String(TILE), logoSize: String(LOGO) };
-  await atomicWrite(join(dir, 'h.onnx'), exportOnnx(buildH(), w.h, { docString: 'modelmark deep watermark embedder H: image [N,3,H,W] in [0,1] + logo map [N,1,H,W] -> residual [N,3,H,W]', metadata }));
-  await atomicWrite(join(dir, 'r.onnx'), exportOnnx(buildR(), w.r, { docString: 'modelmark deep watermark extractor R: image [N,3,H,W] in [0,1] -> logo [N,1,H/2,W/2] (2L-1 on marked images, 0 on clean ones)', metadata }));
+  await writeFileAtomic(join(dir, 'h.onnx'), exportOnnx(buildH(), w.h, { docString: 'modelmark deep watermark embedder H: image [N,3,H,W] in [0,1] + logo map [N,1,H,W] -> residual [N,3,H,W]', metadata }));
+  await writeFileAtomic(join(dir, 'r.onnx'), exportOnnx(buildR(), w.r, { docString: 'modelmark deep watermark extractor R: image [N,3,H,W] in [0,1] -> logo [N,1,H/2,W/2] (2L-1 on marked images, 0 on clean ones)', metadata }));
   const png = await sharp(Buffer.from(logo), { raw: { width: LOGO, height: LOGO, channels: 1 } }).png().toBuffer();
-  await atomicWrite(join(dir, 'logo.png'), png);
+  await writeFileAtomic(join(dir, 'logo.png'), png);
   const meta = { format: 1, workSize: WORK, tile: TILE, logoSize: LOGO, threshold, logo: Buffer.from(logo).toString('base64'), ...extras };
-  await atomicWrite(join(dir, 'deep.json'), JSON.stringify(meta, null, 2) + '\n');
+  await writeFileAtomic(join(dir, 'deep.json'), JSON.stringify(meta, null, 2) + '\n');
 }

@@ -21,13 +21,14 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import sharp, { type Sharp } from 'sharp';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildD, buildH, buildR, type NetSpec, type Weights } from '../deep/spec.js';
 import { forward, initParams, paramsFromWeights, rng, weightsOf, type Params } from './forward.js';
 import { registerWasmGradientKernels } from './wasm-kernels.js';
 import { listPhotos, loadPlanes, TileSampler, type Plane } from './data.js';
+import { writeFileAtomic } from '../node/io.js';
 
 export const TILE = 64;
 export const LOGO = 32;
@@ -106,11 +107,6 @@ interface Checkpoint {
   h: Weights; r: Weights; d: Weights; opt: Record<string, Float32Array[]>;
 }
 
-async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
 
 async function saveCheckpoint(dir: string, c: Checkpoint): Promise<void> {
   const parts: Float32Array[] = [];
@@ -122,9 +118,9 @@ async function saveCheckpoint(dir: string, c: Checkpoint): Promise<void> {
   const blob = new Float32Array(off);
   let p = 0;
   for (const a of parts) { blob.set(a, p); p += a.length; }
-  await atomicWrite(join(dir, 'checkpoint.bin'), new Uint8Array(blob.buffer));
+  await writeFileAtomic(join(dir, 'checkpoint.bin'), new Uint8Array(blob.buffer));
   const meta = { stage: c.stage, step: c.step, elapsedS: c.elapsedS, weight: c.weight, seed: c.seed, index };
-  await atomicWrite(join(dir, 'checkpoint.json'), JSON.stringify(meta));
+  await writeFileAtomic(join(dir, 'checkpoint.json'), JSON.stringify(meta));
 }
 
 export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
