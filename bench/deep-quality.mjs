@@ -9,11 +9,10 @@
 // Prints one table row per photo and a summary; --json writes everything measured.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
-import sharp from 'sharp';
 import { psnr, ssim, MIN_SIDE } from '../dist/index.js';
 import { createDeepWatermarker, loadDeepModels } from '../dist/node/index.js';
 import { listPhotos } from '../dist/train/data.js';
-import { rgbOf, edit, EDITS } from '../dist/train/calibrate.js';
+import { rgbOf, edit, reencode as enc, EDITS } from '../dist/train/calibrate.js';
 import { PHOTOS_DIR } from './photos.mjs';
 
 const { values } = parseArgs({ options: { models: { type: 'string' }, json: { type: 'string' } } });
@@ -21,7 +20,6 @@ const models = await loadDeepModels(values.models);
 const deep = await createDeepWatermarker({ models });
 const { held } = await listPhotos(PHOTOS_DIR, true);
 
-const enc = async (img, f) => rgbOf(await f(sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })).toBuffer());
 
 /** Crops of a clean photo at several sizes and places: more clean samples for the FP rate. */
 async function crops(img, n, seed) {

@@ -15,7 +15,7 @@
 import * as ort from 'onnxruntime-web';
 import { createDeepWatermarker } from 'modelmark/deep';
 import { psnr } from 'modelmark';
-import { difference } from './difference.js';
+import { difference, serve } from './worker-common.js';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = { wasm: new URL('./ort-wasm-simd-threaded.jsep.wasm', import.meta.url).href };
@@ -146,11 +146,4 @@ async function handle(msg) {
   throw new Error(`unknown operation ${op}`);
 }
 
-self.onmessage = async ({ data: msg }) => {
-  try {
-    const { transfer = [], ...out } = await handle(msg);
-    self.postMessage({ id: msg.id, ok: true, ...out }, transfer);
-  } catch (e) {
-    self.postMessage({ id: msg.id, ok: false, error: { name: e?.name ?? 'Error', code: e?.code, message: e?.message ?? String(e) } });
-  }
-};
+serve(handle);

@@ -3,7 +3,7 @@
 //               { id, op: 'detect', key, strength, image }
 // Messages out: { id, ok: true, ... } or { id, ok: false, error: { name, code, message } }
 import { createWatermarker, payloadHex, parsePayload, psnr } from 'modelmark';
-import { difference } from './difference.js';
+import { difference, serve } from './worker-common.js';
 
 const watermarkers = new Map();
 
@@ -32,11 +32,4 @@ async function handle(msg) {
   throw new Error(`unknown operation ${op}`);
 }
 
-self.onmessage = async ({ data: msg }) => {
-  try {
-    const { transfer = [], ...out } = await handle(msg);
-    self.postMessage({ id: msg.id, ok: true, ...out }, transfer);
-  } catch (e) {
-    self.postMessage({ id: msg.id, ok: false, error: { name: e?.name ?? 'Error', code: e?.code, message: e?.message ?? String(e) } });
-  }
-};
+serve(handle);

@@ -10,6 +10,7 @@ import { invalidParameter, numberIn } from '../args.js';
 import { ModelError, ModelmarkError } from '../errors.js';
 import { checkImage, type Image, type PixelData } from '../image.js';
 import { Arena, decodeBase64, init, type KernelExports } from '../wasm.js';
+import { logoMap } from './spec.js';
 
 /** The `deep.json` that comes with `h.onnx` and `r.onnx`. Other fields are ignored. */
 export interface DeepMeta {
@@ -199,17 +200,6 @@ function logoFromImage(k: KernelExports, image: unknown, size: number): Float32A
   } finally {
     a.release();
   }
-}
-
-/** The logo map H takes: the logo nearest-upsampled to the tile and repeated over W × W. */
-function logoMap(logo: Float32Array, logoSize: number, tile: number, W: number): Float32Array {
-  const f = tile / logoSize;
-  const map = new Float32Array(W * W);
-  for (let y = 0; y < W; y++) {
-    const ly = Math.floor((y % tile) / f) * logoSize;
-    for (let x = 0; x < W; x++) map[y * W + x] = logo[ly + Math.floor((x % tile) / f)]!;
-  }
-  return map;
 }
 
 /** Open one network and check its inputs and outputs against the contract. */

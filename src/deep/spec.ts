@@ -115,5 +115,19 @@ export function parameterShapes(spec: NetSpec): { name: string; shape: number[] 
   return out;
 }
 
+/**
+ * The logo map H takes: the logo (logoSize², values in [0, 1]) nearest-upsampled to the tile and
+ * repeated over size × size. The runner and the training build it here, so they cannot differ.
+ */
+export function logoMap(logo: ArrayLike<number>, logoSize: number, tile: number, size: number): Float32Array {
+  const f = tile / logoSize;
+  const map = new Float32Array(size * size);
+  for (let y = 0; y < size; y++) {
+    const ly = Math.floor((y % tile) / f) * logoSize;
+    for (let x = 0; x < size; x++) map[y * size + x] = logo[ly + Math.floor((x % tile) / f)]!;
+  }
+  return map;
+}
+
 /** Weights of a network: parameter name to float data (shapes from {@link parameterShapes}). */
 export type Weights = Record<string, Float32Array>;

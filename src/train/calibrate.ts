@@ -40,12 +40,17 @@ export async function rgbOf(input: Buffer | string): Promise<Image> {
   return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
+/** Runs RGB pixels through a sharp pipeline (an edit, an encoder) and decodes the result. */
+export async function reencode(img: Image, f: (s: Sharp, w: number, h: number) => Sharp): Promise<Image> {
+  const input = sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } });
+  return rgbOf(await f(input, img.width, img.height).toBuffer());
+}
+
 /** Applies a named edit to RGB pixels and decodes the result. */
 export async function edit(img: Image, name: string): Promise<Image> {
   const f = EDITS[name];
   if (!f) throw new Error(`unknown edit ${name}`);
-  const enc = await f(sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } }), img.width, img.height).toBuffer();
-  return rgbOf(enc);
+  return reencode(img, f);
 }
 
 const q = (a: number[], p: number) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]!; };

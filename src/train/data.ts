@@ -27,14 +27,17 @@ export async function listPhotos(dir: string, holdOut = true): Promise<{ train: 
 /** One photo squeezed to size×size, RGB float in [0, 1], HWC. */
 export interface Plane { size: number; data: Float32Array }
 
+/** A plane from size×size 8-bit RGB pixels. */
+export function planeOf(rgb: Uint8Array, size: number): Plane {
+  return { size, data: Float32Array.from(rgb.subarray(0, size * size * 3), (v) => v / 255) };
+}
+
 /** Decodes a photo and resizes it (whole, aspect not kept) to each of `sizes`. */
 export async function loadPlanes(file: string, sizes: number[]): Promise<Plane[]> {
   const out: Plane[] = [];
   for (const size of sizes) {
-    const { data } = await sharp(file).removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
-    const f = new Float32Array(size * size * 3);
-    for (let i = 0; i < f.length; i++) f[i] = data[i]! / 255;
-    out.push({ size, data: f });
+    const data = await sharp(file).removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill' }).raw().toBuffer();
+    out.push(planeOf(data, size));
   }
   return out;
 }

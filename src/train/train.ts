@@ -24,10 +24,10 @@ import sharp, { type Sharp } from 'sharp';
 import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildD, buildH, buildR, type NetSpec, type Weights } from '../deep/spec.js';
+import { buildD, buildH, buildR, logoMap, type NetSpec, type Weights } from '../deep/spec.js';
 import { forward, initParams, paramsFromWeights, rng, weightsOf, type Params } from './forward.js';
 import { registerWasmGradientKernels } from './wasm-kernels.js';
-import { listPhotos, loadPlanes, TileSampler, type Plane } from './data.js';
+import { listPhotos, loadPlanes, planeOf, TileSampler, type Plane } from './data.js';
 import { writeFileAtomic } from '../node/io.js';
 
 export const TILE = 64;
@@ -86,15 +86,6 @@ export function defaultLogo(): Uint8Array {
       }
       out[y * n + x] = ink * 255;
     }
-  }
-  return out;
-}
-
-/** The logo map for H: the logo nearest-upsampled to the tile and repeated over size×size. */
-export function logoMap(logo: Uint8Array, size: number): Float32Array {
-  const out = new Float32Array(size * size), f = TILE / LOGO;
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) out[y * size + x] = logo[Math.floor((y % TILE) / f) * LOGO + Math.floor((x % TILE) / f)]! / 255;
   }
   return out;
 }
@@ -242,9 +233,10 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   const sampler = new TileSampler(planes, TILE, seed * 7919 + step);
   const rand = rng(seed * 104729 + step);
 
-  const L = new Float32Array(LOGO * LOGO);
-  for (let i = 0; i < L.length; i++) L[i] = logo[i]! / 255;
-  const logoIn = tf.keep(tf.tile(tf.tensor4d(logoMap(logo, TILE), [1, TILE, TILE, 1]), [B, 1, 1, 1]) as tf.Tensor4D);
+  const L = Float32Array.from(logo, (v) => v / 255);
+  /** The first B logos of a batch of R outputs as rows [B, LOGO²], kept out of the tidy (for NC). */
+  const logoRows = (t: tf.Tensor4D): tf.Tensor => tf.keep(tf.reshape(tf.slice(t, [0, 0, 0, 0], [B, LOGO, LOGO, 1]), [B, LOGO * LOGO]));
+  const logoIn = tf.keep(tf.tile(tf.tensor4d(logoMap(L, LOGO, TILE, TILE), [1, TILE, TILE, 1]), [B, 1, 1, 1]) as tf.Tensor4D);
   const target2 = tf.keep(tf.tile(tf.tensor4d(L.map((v) => 2 * v - 1), [1, LOGO, LOGO, 1]), [B, 1, 1, 1]) as tf.Tensor4D);
 
   const hv = Object.values(hp), rv = Object.values(rp), dv = Object.values(dp);
@@ -273,7 +265,7 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
     let mKeep: tf.Tensor4D | undefined;
     const out = tf.tidy(() => {
       const x = tf.tensor4d(xs, [B, TILE, TILE, 3]);
-      let parts: tf.Scalar[] = [];
+      let parts: tf.Tensor[] = [];
       const cost = optG.minimize(() => {
         const res = forward(H, hp, { image: x, logo: logoIn }).residual!;
         const m = tf.add(x, res) as tf.Tensor4D;
@@ -289,7 +281,7 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
         const lLogo = tf.mean(tf.squaredDifference(em, target2));
         const lClean = tf.mean(tf.square(ec));
         const lCons = tf.mean(tf.square(tf.sub(em, tf.mean(em, 0, true))));
-        parts = [tf.keep(mse) as tf.Scalar, tf.keep(tf.reshape(em, [B, LOGO * LOGO])) as unknown as tf.Scalar, tf.keep(tf.reshape(tf.slice(ec, [0, 0, 0, 0], [B, LOGO, LOGO, 1]), [B, LOGO * LOGO])) as unknown as tf.Scalar];
+        parts = [tf.keep(mse), logoRows(em), logoRows(ec)];
         return tf.addN([lImg, tf.mul(0.01, adv), lLogo, lClean, tf.mul(0.5, lCons)]) as tf.Scalar;
       }, true, [...hv, ...rv] as tf.Variable[])!;
       optD.minimize(() => {
@@ -299,7 +291,7 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
       return { cost, parts };
     });
     mKeep?.dispose();
-    const [mseT, emT, ecT] = out.parts as unknown as tf.Tensor[];
+    const [mseT, emT, ecT] = out.parts;
     const mse = (await mseT!.data())[0]!;
     const ncs = ncRows((await emT!.data()) as Float32Array, B, L), ncc = ncRows((await ecT!.data()) as Float32Array, B, L);
     const loss = (await out.cost.data())[0]!;
@@ -321,7 +313,7 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   // ---- Stage 2: R alone on really marked and really attacked whole photos.
   if (stage === 1) { stage = 2; await snapshot(); }
   if (elapsed < totalS) {
-    const pool = await stage2Pool(photos.train, hp, logo, seed + step);
+    const pool = await stage2Pool(photos.train, hp, L, seed + step);
     const mk = new TileSampler(pool.marked, TILE, seed + 31), cl = new TileSampler(pool.clean, TILE, seed + 37);
     const targetR = target2;
     while (elapsed < totalS) {
@@ -338,7 +330,7 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
           const lLogo = tf.mean(tf.squaredDifference(em, t2));
           const lClean = tf.mean(tf.square(ec));
           const lCons = tf.mean(tf.square(tf.sub(em, tf.mean(em, 0, true))));
-          parts = [tf.keep(tf.reshape(tf.slice(em, [0, 0, 0, 0], [B, LOGO, LOGO, 1]), [B, LOGO * LOGO])), tf.keep(tf.reshape(tf.slice(ec, [0, 0, 0, 0], [B, LOGO, LOGO, 1]), [B, LOGO * LOGO]))];
+          parts = [logoRows(em), logoRows(ec)];
           return tf.addN([lLogo, lClean, tf.mul(0.5, lCons)]) as tf.Scalar;
         }, true, rv as tf.Variable[])!;
         return { cost, parts };
@@ -368,10 +360,10 @@ const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.lengt
  * work size, the residual upsampled bilinearly and added, rounded to 8 bits), then attacked with
  * sharp, and squeezed back to the work size; the same attacks on the clean photo give blanks.
  */
-async function stage2Pool(files: string[], hp: Params, logo: Uint8Array, seed: number): Promise<{ marked: Plane[]; clean: Plane[] }> {
+async function stage2Pool(files: string[], hp: Params, L: Float32Array, seed: number): Promise<{ marked: Plane[]; clean: Plane[] }> {
   const rand = rng(seed);
   const H = buildH();
-  const map = tf.tensor4d(logoMap(logo, WORK), [1, WORK, WORK, 1]);
+  const map = tf.tensor4d(logoMap(L, LOGO, TILE, WORK), [1, WORK, WORK, 1]);
   const marked: Plane[] = [], clean: Plane[] = [];
   const attacks: ((s: Sharp, w: number, h: number) => Sharp)[] = [
     (s) => s.png(),
@@ -398,9 +390,7 @@ async function stage2Pool(files: string[], hp: Params, logo: Uint8Array, seed: n
       for (const [bytes, into] of [[markedBytes, marked], [data, clean]] as const) {
         const enc = await a(sharp(bytes, { raw: { width: w, height: h, channels: 3 } }), w, h).toBuffer();
         const { data: d2 } = await sharp(enc).removeAlpha().resize(WORK, WORK, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
-        const f = new Float32Array(WORK * WORK * 3);
-        for (let i = 0; i < f.length; i++) f[i] = d2[i]! / 255;
-        into.push({ size: WORK, data: f });
+        into.push(planeOf(d2, WORK));
       }
     }
   }
