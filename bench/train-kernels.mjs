@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { conv2dBackpropFilter } from '../dist/train/wasm-kernels.js';
+import { filterGradientKernel } from '../dist/train/wasm-kernels.js';
 
 const { values } = parseArgs({ options: { 'cpu-steps': { type: 'string', default: '1' }, steps: { type: 'string', default: '5' } } });
 const B = 8, S = 64;
@@ -44,14 +44,7 @@ results.cpu = await stepTime(Number(values['cpu-steps']));
 
 await tf.setBackend('wasm');
 // Our filter gradient only.
-tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: ({ inputs, backend, attrs }) => {
-  backend.incRef(inputs.x.dataId); backend.incRef(inputs.dy.dataId);
-  const x = tf.engine().makeTensorFromTensorInfo(inputs.x), dy = tf.engine().makeTensorFromTensorInfo(inputs.dy);
-  const r = conv2dBackpropFilter(x, dy, attrs.filterShape, attrs.pad, attrs.dimRoundingMode);
-  x.dispose(); dy.dispose();
-  backend.incRef(r.dataId); const info = { dataId: r.dataId, shape: r.shape, dtype: r.dtype }; r.dispose();
-  return info;
-} });
+tf.registerKernel(filterGradientKernel);
 results.wasmFilter = await stepTime(Number(values.steps));
 tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
 

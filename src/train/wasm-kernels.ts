@@ -75,6 +75,21 @@ export function conv2dBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, inputS
   });
 }
 
+/** The `Conv2DBackpropFilter` kernel for the wasm backend (registered by {@link registerWasmGradientKernels}). */
+export const filterGradientKernel: tf.KernelConfig = {
+  kernelName: 'Conv2DBackpropFilter',
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const a = attrs as unknown as Attrs & { filterShape: [number, number, number, number] };
+    if (!stride1(a)) throw new Error('modelmark: the wasm Conv2DBackpropFilter kernel supports stride 1, dilation 1, NHWC only; downsample with pooling');
+    const b = backend as unknown as RefBackend;
+    const x = borrow(b, inputs.x as Info) as tf.Tensor4D, dy = borrow(b, inputs.dy as Info) as tf.Tensor4D;
+    try {
+      return handOver(b, conv2dBackpropFilter(x, dy, a.filterShape, a.pad, a.dimRoundingMode));
+    } finally { x.dispose(); dy.dispose(); }
+  },
+};
+
 let registered = false;
 
 /**
@@ -92,19 +107,7 @@ export function registerWasmGradientKernels(): void {
   registered = true;
   const original = tf.getKernel('Conv2DBackpropInput', 'wasm');
   if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropFilter',
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const a = attrs as unknown as Attrs & { filterShape: [number, number, number, number] };
-      if (!stride1(a)) throw new Error('modelmark: the wasm Conv2DBackpropFilter kernel supports stride 1, dilation 1, NHWC only; downsample with pooling');
-      const b = backend as unknown as RefBackend;
-      const x = borrow(b, inputs.x as Info) as tf.Tensor4D, dy = borrow(b, inputs.dy as Info) as tf.Tensor4D;
-      try {
-        return handOver(b, conv2dBackpropFilter(x, dy, a.filterShape, a.pad, a.dimRoundingMode));
-      } finally { x.dispose(); dy.dispose(); }
-    },
-  });
+  tf.registerKernel(filterGradientKernel);
   if (original) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
   tf.registerKernel({
     kernelName: 'Conv2DBackpropInput',
