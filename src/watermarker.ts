@@ -3,7 +3,7 @@ import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './im
 import { deriveKey } from './key.js';
 import { checkInfo, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
 import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
-import { analyseOnGrid, orientations, pilotPatterns, SEARCH_LATTICES, searchGrids, type Affine, type PilotPatterns, type Vec } from './sync.js';
+import { analyseOnGrid, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
 import { combinedPValue, normalUpperTail } from './stats.js';
@@ -145,7 +145,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // accounts for: the p-value stays uniform (measured in the tests).
     const frames = candidateGeometries(img.width, img.height);
     const turns = search ? orientations(frames[0].fw, frames[0].fh) : [];
-    const m = frames.length + turns.length + (search ? SEARCH_LATTICES : 0);
+    const m = frames.length + turns.length + (search ? SEARCH_LATTICES * DECODES_PER_LATTICE : 0);
     let result: DetectResult | undefined;
     try {
       const pix = a.put(img.data);
@@ -186,7 +186,9 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         if (r) result = r;
       }
       // The lattice search: pilot half A steered it, so only half B scores it. Each lattice
-      // candidate is decoded in turn and the first whose CRC holds wins.
+      // candidate is decoded in turn and the first whose CRC holds wins. A candidate whose
+      // payload fails but whose data symbols carry energy (never looking at pilot B) has its
+      // origin refined by a pixel or two and is decoded once more.
       if (search && !result!.crcOk) {
         const g = frames[0];
         patterns ??= pilotPatterns(a, layout);
@@ -195,7 +197,15 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         for (const s of searchGrids(a, base, patterns, (r) => reframe(a, img, pix, base, r))) {
           const mk = a.k.mark();
           const an = analyseOnGrid(a, s.frame, s.g.fw, s.g.fh, s.affine);
-          const r = attempt(an, an.origin, s.g, s.affine, true, false);
+          let r = attempt(an, an.origin, s.g, s.affine, true, false);
+          if (!r) {
+            const { soft, energy } = despread(a, an, layout);
+            const refined = dataEnergyScore(soft, energy) >= REFINE_MIN ? refineGrid(a, s, layout) : undefined;
+            if (refined) {
+              const an2 = analyseOnGrid(a, s.frame, s.g.fw, s.g.fh, refined);
+              r = attempt(an2, an2.origin, s.g, refined, true, false);
+            }
+          }
           a.k.release(mk);
           if (r) { result = r; break; }
         }

@@ -76,9 +76,10 @@ test(`no false found in ${UNMARKED} detections of unmarked photos and crops with
   assert.is(found, 0, `false found: ${hits.join('; ')}`);
   const d = ksUniform(ps);
   assert.ok(d < ksBound(ps.length), `KS distance ${d.toFixed(4)} >= ${ksBound(ps.length).toFixed(4)}`);
-  // A CRC passes by chance with probability at most m * 2^-16 per detection, m <= 14 candidates
-  // with the search (up to 3 frames, 7 right-angle views, 4 lattices): at most 2.1 expected in
-  // 10,000; 8 or more has probability < 0.2%.
+  // A CRC passes by chance with probability 2^-16 per decode. With the search a detection
+  // decodes up to 3 frames, 7 right-angle views and 4 lattices, each lattice once more when its
+  // origin is refined (about 1% of null candidates): about 12 decodes, 1.9 chance passes
+  // expected in 10,000; 8 or more has probability < 0.2%.
   assert.ok(crcPasses <= 7, `${crcPasses} chance CRC passes`);
   console.log(`  unmarked: ${ps.length} detections, 0 found, KS D = ${d.toFixed(4)}, min p = ${Math.min(...ps).toExponential(2)}, CRC chance passes ${crcPasses}`);
 });

@@ -5,8 +5,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
-import { createWatermarker } from '../dist/index.js';
-import { TILE } from '../dist/scheme.js';
+import { createWatermarker, init } from '../dist/index.js';
+import { candidateGeometries, despread, lumaFrame, makeLayout, PILOT, reframe, TILE } from '../dist/scheme.js';
+import { analyseOnGrid, dataEnergyScore, pilotPatterns, refineGrid, searchGrids } from '../dist/sync.js';
+import { checkInfo, viterbi } from '../dist/payload.js';
+import { deriveKey } from '../dist/key.js';
+import { Arena } from '../dist/wasm.js';
 import { fromSharp } from '../bench/attacks.mjs';
 import { measureGeometry } from '../bench/geometry.mjs';
 import { PHOTOS_DIR, samplePhotos } from '../bench/photos.mjs';
@@ -60,6 +64,46 @@ test('the detector reports the transform: mirror, right-angle and small rotation
   for (const [i, off] of [[0, 200], [1, 120]]) {
     const d = ((cropped.transform.translation[i] + off - plain.translation[i]) % period + period) % period;
     assert.ok(Math.min(d, period - d) < 2, `axis ${i}: ${JSON.stringify(cropped.transform)}`);
+  }
+});
+
+test('a lattice candidate whose origin is a pixel or two off is refined back onto the mark', async () => {
+  const key = 'geometry refine key';
+  const wm = await createWatermarker({ key });
+  const k = await init();
+  const layout = makeLayout(k, await deriveKey(key, 'modelmark classical tile v1'));
+  const { data, info } = await sharp(PHOTOS_DIR + 'mate-Garden.jpg').resize(900).raw().toBuffer({ resolveWithObject: true });
+  const marked = wm.embed({ width: info.width, height: info.height, channels: info.channels, data }, '0123456789abcdef');
+  const img = await fromSharp(sharp(Buffer.from(marked.data), { raw: { width: marked.width, height: marked.height, channels: 3 } })
+    .rotate(-4, { background: '#000' }).extract({ left: 60, top: 60, width: 760, height: 500 }));
+  const a = new Arena(k);
+  try {
+    const pix = a.put(img.data);
+    const g = candidateGeometries(img.width, img.height)[0];
+    const base = { frame: lumaFrame(a, img, pix, g), g };
+    const read = (c, affine) => {
+      const mk = k.mark();
+      try {
+        const { soft, energy } = despread(a, analyseOnGrid(a, c.frame, c.g.fw, c.g.fh, affine), layout);
+        return { crc: checkInfo(viterbi(soft.subarray(0, PILOT))).crcOk, energy: dataEnergyScore(soft, energy) };
+      } finally { k.release(mk); }
+    };
+    const found = searchGrids(a, base, pilotPatterns(a, layout), (r) => reframe(a, img, pix, base, r)).find((c) => read(c, c.affine).crc);
+    assert.ok(found, 'the search finds the rotated crop');
+    for (const [du, dv] of [[2, 0], [0, -2], [2, 2], [-1, 2]]) {
+      const f = found.affine;
+      const off = { ...found, affine: { ...f, tx: f.tx + f.m00 * du + f.m01 * dv, ty: f.ty + f.m10 * du + f.m11 * dv } };
+      const before = read(off, off.affine);
+      assert.not.ok(before.crc, `${du},${dv}: the payload is lost ${Math.hypot(du, dv).toFixed(1)} grid pixels off`);
+      const refined = refineGrid(a, off, layout);
+      assert.ok(refined, `${du},${dv}: refined`);
+      const after = read(off, refined);
+      assert.ok(after.crc && after.energy > before.energy, `${du},${dv}: refined grid decodes (energy ${before.energy.toFixed(1)} -> ${after.energy.toFixed(1)})`);
+      // back within a pixel of the grid the search located
+      assert.ok(Math.hypot(refined.tx - f.tx, refined.ty - f.ty) < 1.5 * Math.hypot(f.m00, f.m10), `${du},${dv}: ${JSON.stringify(refined)}`);
+    }
+  } finally {
+    a.release();
   }
 });
 
