@@ -22,6 +22,13 @@ const P = TILE * 8; // tile period in frame pixels
 const LAG_MIN = 36;
 const LAG_MAX = 200;
 const PEAKS = 32;
+/** Extra period candidates from the harmonic-enhanced autocorrelation (see findLattices). */
+const HARMONIC_PEAKS = 16;
+/**
+ * Shortest period taken from the harmonic map: in the canonical frame the tile period is 64 and
+ * shrinks only with added borders or a squeeze (to 51 at aspect 0.8).
+ */
+const HARMONIC_MIN = 45;
 
 /** Affine map from mark-grid coordinates u (frame pixels of the marked original) to frame pixels. */
 export interface Affine {
@@ -120,23 +127,62 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
   // The autocorrelation is symmetric, A(-v) = A(v), and only rows 0 .. LAG_MAX + 1 (and the
   // last) were computed: look negative lags up at their mirror.
   const at = (x0: number, y0: number): number => {
-    const [x, y] = y0 < 0 ? [-x0, -y0] : [x0, y0];
-    const xi = Math.round(x), yi = Math.round(y);
+    const xi = Math.round(y0 < 0 ? -x0 : x0), yi = Math.round(y0 < 0 ? -y0 : y0);
     if (Math.abs(xi) >= N / 2 - 1 || yi > LAG_MAX) return 0;
     let m = -Infinity;
     for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) m = Math.max(m, A[((yi + dy + N) % N) * N + ((xi + dx + N) % N)]);
     return m / zero;
   };
+  // A tile period v is also a period at 2v: where 2v lies inside the computed lags, its peak is
+  // added as evidence, h(v) = at(2v) - (at's mean over the lags, what noise alone gives), and
+  // 0 where 2v lies outside. Periods whose own peak is lost in the texture but whose harmonic
+  // shows become candidates too: the HARMONIC_PEAKS best local maxima of at(v) + h(v).
+  const inside = (x: number, y: number) => Math.abs(y) <= LAG_MAX && Math.abs(x) < N / 2 - 1;
+  let sum = 0, count = 0;
+  for (let y = 0; y <= LAG_MAX; y += 3) for (let x = -LAG_MAX; x <= LAG_MAX; x += 3) { sum += at(x, y); count++; }
+  const noise = sum / count;
+  const h = (x: number, y: number) => (inside(2 * x, 2 * y) ? at(2 * x, 2 * y) - noise : 0);
+  const vecs: Vec[] = [];
+  for (let i = 0; i < n; i++) vecs.push([pk[3 * i + 1], pk[3 * i + 2]]);
+  const reach = Math.floor(LAG_MAX / 2);
+  const E = new Float32Array((reach + 1) * (2 * reach + 1)).fill(-Infinity);
+  const ei = (x: number, y: number) => y * (2 * reach + 1) + x + reach;
+  for (let y = 0; y <= reach; y++) {
+    for (let x = -reach; x <= reach; x++) {
+      const r = Math.hypot(x, y);
+      if ((y === 0 && x <= 0) || r < HARMONIC_MIN || !inside(2 * x, 2 * y)) continue;
+      E[ei(x, y)] = A[y * N + ((x + N) % N)]! / zero + h(x, y);
+    }
+  }
+  const extra: [number, number, number][] = [];
+  for (let y = 0; y <= reach; y++) {
+    for (let x = -reach; x <= reach; x++) {
+      const v = E[ei(x, y)]!;
+      if (v === -Infinity) continue;
+      let isMax = true;
+      for (let dy = -1; dy <= 1 && isMax; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const yy = y + dy, xx = x + dx;
+          if ((dx || dy) && yy >= 0 && yy <= reach && Math.abs(xx) <= reach && E[ei(xx, yy)]! > v) { isMax = false; break; }
+        }
+      }
+      if (isMax) extra.push([v, x, y]);
+    }
+  }
+  extra.sort((p, q) => q[0] - p[0]);
+  for (const [, x, y] of extra.slice(0, HARMONIC_PEAKS)) {
+    if (!vecs.some((v) => Math.hypot(v[0] - x, v[1] - y) < 1.5)) vecs.push([x, y]);
+  }
   const found: { v1: Vec; v2: Vec; score: number }[] = [];
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const v1: Vec = [pk[3 * i + 1], pk[3 * i + 2]], v2: Vec = [pk[3 * j + 1], pk[3 * j + 2]];
+  for (let i = 0; i < vecs.length; i++) {
+    for (let j = i + 1; j < vecs.length; j++) {
+      const v1 = vecs[i]!, v2 = vecs[j]!;
       const l1 = Math.hypot(...v1), l2 = Math.hypot(...v2);
       const cross = Math.abs(v1[0] * v2[1] - v1[1] * v2[0]) / (l1 * l2);
       // The tile is square: aspect changes up to 1.25 and rotation keep the two periods within
       // 0.7 to 1.43 of each other and more than 60 degrees apart.
       if (cross < 0.86 || l1 > 1.43 * l2 || l2 > 1.43 * l1) continue;
-      const score = at(...v1) + at(...v2) + at(v1[0] + v2[0], v1[1] + v2[1]) + at(v1[0] - v2[0], v1[1] - v2[1]);
+      const score = at(...v1) + at(...v2) + at(v1[0] + v2[0], v1[1] + v2[1]) + at(v1[0] - v2[0], v1[1] - v2[1]) + h(...v1) + h(...v2);
       found.push({ v1, v2, score });
     }
   }
