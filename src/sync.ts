@@ -54,6 +54,8 @@ export interface PilotPatterns {
   re: Float32Array[];
   im: Float32Array[];
   norm: number;
+  /** The layout the patterns were made from. */
+  layout: Layout;
 }
 
 export function pilotPatterns(a: Arena, layout: Layout): PilotPatterns {
@@ -70,7 +72,7 @@ export function pilotPatterns(a: Arena, layout: Layout): PilotPatterns {
   const T = a.f32view(base, P * P).slice();
   let norm = 0;
   for (const v of T) norm += v * v;
-  const out: PilotPatterns = { re: [], im: [], norm: Math.sqrt(norm) };
+  const out: PilotPatterns = { re: [], im: [], norm: Math.sqrt(norm), layout };
   const re = a.f32(P * P), im = a.f32(P * P), tmp = a.f32(2 * P);
   for (const [da, db, dc, dd] of DIHEDRAL) {
     // D^-1 of an orthogonal +-1 matrix is its transpose
@@ -212,10 +214,14 @@ function gridBox(m: Affine, fw: number, fh: number) {
 }
 
 /**
- * Orientation and tile origin: the affine map from the mark's grid to the frame that makes the
- * folded, whitened frame best match pilot half A. The frame is resampled once, with tiles made
- * upright squares by the lattice (v1, v2); the eight symmetries are tried on the pilot pattern
- * instead. Returns the map with the normalised correlation.
+ * Orientation and tile origin: the affine map from the mark's grid to the frame. The whitened
+ * frame is resampled once, with tiles made upright squares by the lattice (v1, v2), and folded
+ * onto one tile; its cross-correlation with pilot half A's pattern in each of the eight lattice
+ * symmetries gives each symmetry's tile origin. The folded tile is then read on each symmetry's
+ * grid (DCT, despread) and the symmetry that reads best by pilot A plus the data symbols' energy
+ * wins: pilot A's 64 slots alone sometimes picked a wrong symmetry, the data symbols add the
+ * alignment of the other 832 whatever the payload bits are (pilot B is never looked at).
+ * Returns the map with pilot A's normalised correlation.
  */
 export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: Vec, v2: Vec, patterns: PilotPatterns): { affine: Affine; corr: number } | undefined {
   const k = a.k;
@@ -231,12 +237,13 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
     m.m00 * box.umin + m.m01 * box.vmin, m.m10 * box.umin + m.m11 * box.vmin);
   k.foldSpatial(plane, wa, ha, P, fr);
   k.release(mark);
+  const folded = a.f32view(fr, P * P).slice();
   let energy = 0;
-  for (const v of a.f32view(fr, P * P)) energy += v * v;
+  for (const v of folded) energy += v * v;
   k.zero(fi, P * P * 4);
   k.fft2d(fr, fi, P, 0, tmp, P);
-  let best: { d: number; at: number; corr: number } | undefined;
-  const pr = a.f32(P * P), pi = a.f32(P * P);
+  let best: { d: number; at: number; corr: number; score: number } | undefined;
+  const pr = a.f32(P * P), pi = a.f32(P * P), tile = a.f32(P * P);
   for (let d = 0; d < DIHEDRAL.length; d++) {
     a.f32view(pr, P * P).set(patterns.re[d]);
     a.f32view(pi, P * P).set(patterns.im[d]);
@@ -246,7 +253,22 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
     let bi = 0;
     for (let i = 1; i < C.length; i++) if (C[i] > C[bi]) bi = i;
     const corr = C[bi] / (Math.sqrt(energy) * patterns.norm || 1);
-    if (!best || corr > best.corr) best = { d, at: bi, corr };
+    // How the folded tile reads in this symmetry at this origin: pilot A and the data symbols'
+    // energy (never pilot B), from the tile put on the mark's grid, g -> fold position tau + D g.
+    const [da, db, dc, dd] = DIHEDRAL[d]!;
+    const tx = bi % P, ty = Math.floor(bi / P);
+    const T = a.f32view(tile, P * P);
+    for (let gy = 0; gy < P; gy++) {
+      for (let gx = 0; gx < P; gx++) {
+        const x = (tx + da * gx + db * gy + 2 * P) % P, y = (ty + dc * gx + dd * gy + 2 * P) % P;
+        T[gy * P + gx] = folded[y * P + x]!;
+      }
+    }
+    const mk = k.mark();
+    const { soft, energy: en } = despread(a, analysePlane(a, tile, { fw: P, fh: P, bw: TILE, bh: TILE }), patterns.layout);
+    k.release(mk);
+    const score = alignmentScore(soft, en);
+    if (!best || score > best.score) best = { d, at: bi, corr, score };
   }
   // Pattern d's origin sits at fold position tau, i.e. grid origin c = (umin, vmin) + tau in
   // the upright coordinates u; the grid is g = D^-1 (u - c), so frame = M (D g + c).
