@@ -7,5 +7,5 @@ export { hash, random, chips, layout } from "./chips";
 export { blockStats, maskWeights, spreadEmbed, fold, correlate, blockEvidence } from "./spread";
 export { sse, ssim } from "./metrics";
 export { fft2d, mulConj } from "./fft";
-export { boxBlur, whiten, affineSample, affineSampleCubic, foldSpatial, whitenSpectrum, lagPeaks, orient } from "./sync";
+export { boxBlur, whiten, affineSample, affineSampleCubic, foldSpatial, whitenSpectrum, harmonicMap, lagPeaks, orient, tileOnGrid } from "./sync";
 export { deepInput, deepTiles, addResidual, tileNc } from "./deep";

@@ -218,6 +218,66 @@ export function whitenSpectrum(re: usize, im: usize, n: i32, r: i32, fmin: f32, 
   memory.fill(im, 0, <usize>(n * n) << 2);
 }
 
+/** The largest of the 3 x 3 values around lag (x, y) of an n x n wrapping plane (n a power of two). */
+// @ts-ignore: decorator
+@inline function max3(src: usize, n: i32, x: i32, y: i32): f32 {
+  const m = n - 1;
+  let best: f32 = -Infinity;
+  for (let dy = -1; dy <= 1; dy++) {
+    const row = src + (<usize>(((y + dy + n) & m) * n) << 2);
+    for (let dx = -1; dx <= 1; dx++) best = Mathf.max(best, load<f32>(row + (<usize>((x + dx + n) & m) << 2)));
+  }
+  return best;
+}
+
+/**
+ * The autocorrelation with each lag's second harmonic added: a tile period v is also a period at
+ * 2v. src is an n x n autocorrelation (lag 0 at index 0, wrapping) whose rows 0 .. ymax + 1 and
+ * n - 1 are computed. Returns `noise`, the mean of the 3 x 3 maximum over the lags
+ * (x, y) = (-ymax .. ymax, 0 .. ymax) in steps of 3: what a lag's 3 x 3 maximum is without a
+ * period there. Writes dst (n x n, wrapping like src) = src(v) + max3(src(2v)) - noise for every
+ * lag v = (x, y) with 0 <= y <= ymax / 2, |x| <= ymax / 2, |v| >= rmin and 2v inside the
+ * computed lags (|2x| < n / 2 - 1), and -Infinity everywhere else, ready for {@link lagPeaks}.
+ */
+export function harmonicMap(src: usize, n: i32, ymax: i32, rmin: f32, dst: usize): f32 {
+  let sum: f64 = 0;
+  let count = 0;
+  for (let y = 0; y <= ymax; y += 3) {
+    for (let x = -ymax; x <= ymax; x += 3) {
+      sum += <f64>max3(src, n, x, y);
+      count++;
+    }
+  }
+  const noise = <f32>(sum / <f64>count);
+  const all = <usize>(n * n);
+  for (let i: usize = 0; i < all; i++) store<f32>(dst + (i << 2), -Infinity);
+  const m = n - 1;
+  const xlim = (n >> 1) - 1;
+  const reach = ymax >> 1;
+  for (let y = 0; y <= reach; y++) {
+    for (let x = -reach; x <= reach; x++) {
+      if (2 * x >= xlim || -2 * x >= xlim) continue;
+      if ((y == 0 && x <= 0) || <f32>Mathf.sqrt(<f32>(x * x + y * y)) < rmin) continue;
+      const o = <usize>(y * n + ((x + n) & m)) << 2;
+      store<f32>(dst + o, load<f32>(src + o) + max3(src, n, 2 * x, 2 * y) - noise);
+    }
+  }
+  return noise;
+}
+
+/**
+ * A folded p x p tile put on the mark's grid in one lattice symmetry D = [[a, b], [c, d]] with
+ * its origin at fold position (tx, ty): dst[g] = src[(t + D g) mod p] for g = (gx, gy).
+ */
+export function tileOnGrid(src: usize, p: i32, a: i32, b: i32, c: i32, d: i32, tx: i32, ty: i32, dst: usize): void {
+  for (let gy = 0; gy < p; gy++) {
+    for (let gx = 0; gx < p; gx++) {
+      const x = (tx + a * gx + b * gy + 2 * p) % p, y = (ty + c * gx + d * gy + 2 * p) % p;
+      store<f32>(dst + (<usize>(gy * p + gx) << 2), load<f32>(src + (<usize>(y * p + x) << 2)));
+    }
+  }
+}
+
 /**
  * The strongest local maxima (3x3) of an n x n autocorrelation (lag 0 at index 0, wrapping) with
  * lag length in [rmin, rmax] and lag y >= 0 (one of each symmetric pair), by value; n is a

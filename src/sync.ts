@@ -113,7 +113,7 @@ export function orientations(w: number, h: number): { op: number; fw: number; fh
 /** Candidate lattices (v1, v2) of tile periods in frame pixels, best first (at most `max`). */
 export function findLattices(a: Arena, white: number, fw: number, fh: number, max = 2): { v1: Vec; v2: Vec; score: number }[] {
   const k = a.k;
-  const re = a.f32(N * N), im = a.f32(N * N);
+  const re = a.f32(N * N), im = a.f32(N * N), H = a.f32(N * N);
   k.affineSample(white, fw, fh, re, N, N, 1, 0, 0, 1, 0, 0);
   k.zero(im, N * N * 4);
   const tmp = a.f32(Math.max(2 * N, 2 * N * N));
@@ -136,44 +136,18 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
     return m / zero;
   };
   // A tile period v is also a period at 2v: where 2v lies inside the computed lags, its peak is
-  // added as evidence, h(v) = at(2v) - (at's mean over the lags, what noise alone gives), and
-  // 0 where 2v lies outside. Periods whose own peak is lost in the texture but whose harmonic
-  // shows become candidates too: the HARMONIC_PEAKS best local maxima of at(v) + h(v).
-  const inside = (x: number, y: number) => Math.abs(y) <= LAG_MAX && Math.abs(x) < N / 2 - 1;
-  let sum = 0, count = 0;
-  for (let y = 0; y <= LAG_MAX; y += 3) for (let x = -LAG_MAX; x <= LAG_MAX; x += 3) { sum += at(x, y); count++; }
-  const noise = sum / count;
-  const h = (x: number, y: number) => (inside(2 * x, 2 * y) ? at(2 * x, 2 * y) - noise : 0);
+  // added as evidence, h(v) = at(2v) - (what a lag's 3 x 3 maximum is without a period there),
+  // and 0 where 2v lies outside. Periods whose own peak is lost in the texture but whose harmonic
+  // shows become candidates too: the HARMONIC_PEAKS best local maxima of that map (harmonicMap).
+  const noise = k.harmonicMap(re, N, LAG_MAX, HARMONIC_MIN, H) / zero;
+  const h = (x: number, y: number) => (Math.abs(2 * y) <= LAG_MAX && Math.abs(2 * x) < N / 2 - 1 ? at(2 * x, 2 * y) - noise : 0);
   const vecs: Vec[] = [];
-  for (let i = 0; i < n; i++) vecs.push([pk[3 * i + 1], pk[3 * i + 2]]);
-  const reach = Math.floor(LAG_MAX / 2);
-  const E = new Float32Array((reach + 1) * (2 * reach + 1)).fill(-Infinity);
-  const ei = (x: number, y: number) => y * (2 * reach + 1) + x + reach;
-  for (let y = 0; y <= reach; y++) {
-    for (let x = -reach; x <= reach; x++) {
-      const r = Math.hypot(x, y);
-      if ((y === 0 && x <= 0) || r < HARMONIC_MIN || !inside(2 * x, 2 * y)) continue;
-      E[ei(x, y)] = A[y * N + ((x + N) % N)]! / zero + h(x, y);
-    }
-  }
-  const extra: [number, number, number][] = [];
-  for (let y = 0; y <= reach; y++) {
-    for (let x = -reach; x <= reach; x++) {
-      const v = E[ei(x, y)]!;
-      if (v === -Infinity) continue;
-      let isMax = true;
-      for (let dy = -1; dy <= 1 && isMax; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          const yy = y + dy, xx = x + dx;
-          if ((dx || dy) && yy >= 0 && yy <= reach && Math.abs(xx) <= reach && E[ei(xx, yy)]! > v) { isMax = false; break; }
-        }
-      }
-      if (isMax) extra.push([v, x, y]);
-    }
-  }
-  extra.sort((p, q) => q[0] - p[0]);
-  for (const [, x, y] of extra.slice(0, HARMONIC_PEAKS)) {
-    if (!vecs.some((v) => Math.hypot(v[0] - x, v[1] - y) < 1.5)) vecs.push([x, y]);
+  for (let i = 0; i < n; i++) vecs.push([pk[3 * i + 1]!, pk[3 * i + 2]!]);
+  const hn = k.lagPeaks(H, N, HARMONIC_MIN, LAG_MAX, out, HARMONIC_PEAKS);
+  const hk = a.f32view(out, hn * 3);
+  for (let i = 0; i < hn; i++) {
+    const x = hk[3 * i + 1]!, y = hk[3 * i + 2]!;
+    if (hk[3 * i]! > -Infinity && !vecs.some((v) => Math.hypot(v[0] - x, v[1] - y) < 1.5)) vecs.push([x, y]);
   }
   const found: { v1: Vec; v2: Vec; score: number }[] = [];
   for (let i = 0; i < vecs.length; i++) {
@@ -237,9 +211,10 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
     m.m00 * box.umin + m.m01 * box.vmin, m.m10 * box.umin + m.m11 * box.vmin);
   k.foldSpatial(plane, wa, ha, P, fr);
   k.release(mark);
-  const folded = a.f32view(fr, P * P).slice();
+  const folded = a.f32(P * P);
+  a.f32view(folded, P * P).set(a.f32view(fr, P * P));
   let energy = 0;
-  for (const v of folded) energy += v * v;
+  for (const v of a.f32view(fr, P * P)) energy += v * v;
   k.zero(fi, P * P * 4);
   k.fft2d(fr, fi, P, 0, tmp, P);
   let best: { d: number; at: number; corr: number; score: number } | undefined;
@@ -256,14 +231,7 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
     // How the folded tile reads in this symmetry at this origin: pilot A and the data symbols'
     // energy (never pilot B), from the tile put on the mark's grid, g -> fold position tau + D g.
     const [da, db, dc, dd] = DIHEDRAL[d]!;
-    const tx = bi % P, ty = Math.floor(bi / P);
-    const T = a.f32view(tile, P * P);
-    for (let gy = 0; gy < P; gy++) {
-      for (let gx = 0; gx < P; gx++) {
-        const x = (tx + da * gx + db * gy + 2 * P) % P, y = (ty + dc * gx + dd * gy + 2 * P) % P;
-        T[gy * P + gx] = folded[y * P + x]!;
-      }
-    }
+    k.tileOnGrid(folded, P, da, db, dc, dd, bi % P, Math.floor(bi / P), tile);
     const mk = k.mark();
     const { soft, energy: en } = despread(a, analysePlane(a, tile, { fw: P, fh: P, bw: TILE, bh: TILE }), patterns.layout);
     k.release(mk);

@@ -35,7 +35,9 @@ export interface KernelExports {
   affineSampleCubic(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
   foldSpatial(src: number, w: number, h: number, p: number, dst: number): void;
   whitenSpectrum(re: number, im: number, n: number, r: number, fmin: number, fmax: number, tmp: number): void;
+  harmonicMap(src: number, n: number, ymax: number, rmin: number, dst: number): number;
   lagPeaks(src: number, n: number, rmin: number, rmax: number, out: number, max: number): number;
+  tileOnGrid(src: number, p: number, a: number, b: number, c: number, d: number, tx: number, ty: number, dst: number): void;
   orient(src: number, w: number, h: number, op: number, dst: number): void;
   ssim(a: number, b: number, w: number, h: number, tmp: number): number;
   deepInput(src: number, w: number, h: number, ch: number, dst: number, dw: number, dh: number, tmp: number): void;

@@ -154,4 +154,60 @@ test('lagPeaks finds planted peaks in order and ignores the mirrored half', () =
   });
 });
 
+test('harmonicMap adds each lag\'s 3x3-maximum second harmonic less the noise mean; -Infinity elsewhere', () => {
+  const n = 64, ymax = 24, rmin = 5;
+  const src = randomPlane(n * n);
+  const m = n - 1;
+  const at = (x, y) => src[((y + n) & m) * n + ((x + n) & m)];
+  const max3 = (x, y) => { let b = -Infinity; for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) b = Math.max(b, at(x + dx, y + dy)); return b; };
+  let sum = 0, count = 0;
+  for (let y = 0; y <= ymax; y += 3) for (let x = -ymax; x <= ymax; x += 3) { sum += max3(x, y); count++; }
+  const noise = sum / count;
+  const want = new Float64Array(n * n).fill(-Infinity);
+  const reach = ymax >> 1;
+  for (let y = 0; y <= reach; y++) for (let x = -reach; x <= reach; x++) {
+    if ((y === 0 && x <= 0) || Math.hypot(x, y) < rmin || Math.abs(2 * x) >= n / 2 - 1) continue;
+    want[y * n + ((x + n) & m)] = at(x, y) + max3(2 * x, 2 * y) - noise;
+  }
+  withArena((a) => {
+    const s = a.put(src), d = a.f32(n * n);
+    const got = k.harmonicMap(s, n, ymax, rmin, d);
+    assert.ok(Math.abs(got - noise) < 1e-6, `noise ${got} vs ${noise}`);
+    const D = a.f32view(d, n * n);
+    let finite = 0, diff = 0;
+    for (let i = 0; i < n * n; i++) {
+      if (want[i] === -Infinity) { assert.is(D[i], -Infinity, `index ${i} should be -Infinity`); continue; }
+      finite++;
+      diff = Math.max(diff, Math.abs(D[i] - want[i]));
+    }
+    assert.ok(finite > 100 && diff < 1e-5, `${finite} lags, max difference ${diff}`);
+    // a planted period with its harmonic becomes the map's strongest peak
+    const P = a.f32view(s, n * n);
+    P[6 * n + 9] += 10; // lag (9, 6)
+    P[12 * n + 18] += 10; // lag (18, 12)
+    k.harmonicMap(s, n, ymax, rmin, d);
+    const out = a.f32(3);
+    assert.is(k.lagPeaks(d, n, rmin, ymax, out, 1), 1);
+    assert.equal(Array.from(a.f32view(out, 3)).slice(1), [9, 6]);
+  });
+});
+
+test('tileOnGrid reads a folded tile on each of the eight lattice symmetries, cyclically', () => {
+  const p = 8, src = randomPlane(p * p);
+  const symmetries = [[1, 0, 0, 1], [0, -1, 1, 0], [-1, 0, 0, -1], [0, 1, -1, 0], [-1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, -1, -1, 0]];
+  withArena((a) => {
+    const s = a.put(src), d = a.f32(p * p);
+    for (const [da, db, dc, dd] of symmetries) {
+      for (const [tx, ty] of [[0, 0], [3, 5], [7, 1]]) {
+        k.tileOnGrid(s, p, da, db, dc, dd, tx, ty, d);
+        const D = a.f32view(d, p * p);
+        for (let gy = 0; gy < p; gy++) for (let gx = 0; gx < p; gx++) {
+          const x = (((tx + da * gx + db * gy) % p) + p) % p, y = (((ty + dc * gx + dd * gy) % p) + p) % p;
+          assert.is(D[gy * p + gx], src[y * p + x], `D ${[da, db, dc, dd]} t ${[tx, ty]} g ${[gx, gy]}`);
+        }
+      }
+    }
+  });
+});
+
 test.run();
