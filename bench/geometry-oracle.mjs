@@ -16,10 +16,9 @@
 import { init, createWatermarker } from '../dist/index.js';
 import { Arena } from '../dist/wasm.js';
 import { candidateGeometries, lumaFrame, despread, makeLayout, pilotScore, reframe, PILOT } from '../dist/scheme.js';
-import { pilotPatterns, searchGrids, analyseOnGrid } from '../dist/sync.js';
+import { pilotPatterns, searchGrids, analyseOnGrid, orientations, SEARCH_LATTICES, DECODES_PER_LATTICE } from '../dist/sync.js';
 import { viterbi, checkInfo } from '../dist/payload.js';
 import { combinedPValue, normalUpperTail } from '../dist/stats.js';
-import { orientations, SEARCH_LATTICES, DECODES_PER_LATTICE } from '../dist/sync.js';
 import { deriveKey } from '../dist/key.js';
 import { GEOMETRIC_ATTACKS, mulberry32, load } from './attacks.mjs';
 import { MEASURE_KEY, MEASURE_PAYLOAD } from './measure.mjs';

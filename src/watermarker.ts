@@ -150,9 +150,13 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     try {
       const pix = a.put(img.data);
       let frame0 = 0;
-      /** Decode one candidate; returns the result when its CRC holds (or it is the fallback). */
-      const attempt = (an: Analysis, origin: Vec, g: Geometry, affine: Affine, onlyB: boolean, fallback: boolean): DetectResult | undefined => {
-        const { soft, energy } = despread(a, an, layout);
+      /** Despread symbols of an analysis. */
+      type Read = ReturnType<typeof despread>;
+      /**
+       * Decode one candidate from its analysis and despread symbols; returns the result when its
+       * CRC holds (or it is the fallback).
+       */
+      const attempt = (an: Analysis, { soft, energy }: Read, origin: Vec, g: Geometry, affine: Affine, onlyB: boolean, fallback: boolean): DetectResult | undefined => {
         const { bytes, crcOk } = checkInfo(viterbi(soft.subarray(0, PILOT)));
         if (!crcOk && !fallback) return undefined;
         const score = pilotScore(soft, energy, onlyB);
@@ -170,7 +174,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         const mk = a.k.mark();
         const plane = a.f32(g.fw * g.fh);
         a.f32view(plane, g.fw * g.fh).set(a.f32view(frame, g.fw * g.fh));
-        const r = attempt(analysePlane(a, plane, g), [0, 0], g, identity, false, i === 0);
+        const an = analysePlane(a, plane, g);
+        const r = attempt(an, despread(a, an, layout), [0, 0], g, identity, false, i === 0);
         a.k.release(mk);
         if (r && (i === 0 || r.crcOk)) result = r;
         if (r?.crcOk) break;
@@ -181,7 +186,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         const mk = a.k.mark();
         const plane = a.f32(t.fw * t.fh);
         a.k.orient(frame0, frames[0].fw, frames[0].fh, t.op, plane);
-        const r = attempt(analysePlane(a, plane, { fw: t.fw, fh: t.fh, bw: t.fw >> 3, bh: t.fh >> 3 }), [0, 0], frames[0], t.affine, false, false);
+        const an = analysePlane(a, plane, { fw: t.fw, fh: t.fh, bw: t.fw >> 3, bh: t.fh >> 3 });
+        const r = attempt(an, despread(a, an, layout), [0, 0], frames[0], t.affine, false, false);
         a.k.release(mk);
         if (r) result = r;
       }
@@ -197,13 +203,13 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         for (const s of searchGrids(a, base, patterns, (r) => reframe(a, img, pix, base, r))) {
           const mk = a.k.mark();
           const an = analyseOnGrid(a, s.frame, s.g.fw, s.g.fh, s.affine);
-          let r = attempt(an, an.origin, s.g, s.affine, true, false);
+          const read = despread(a, an, layout);
+          let r = attempt(an, read, an.origin, s.g, s.affine, true, false);
           if (!r) {
-            const { soft, energy } = despread(a, an, layout);
-            const refined = dataEnergyScore(soft, energy) >= REFINE_MIN ? refineGrid(a, s, layout) : undefined;
+            const refined = dataEnergyScore(read.soft, read.energy) >= REFINE_MIN ? refineGrid(a, s, layout) : undefined;
             if (refined) {
               const an2 = analyseOnGrid(a, s.frame, s.g.fw, s.g.fh, refined);
-              r = attempt(an2, an2.origin, s.g, refined, true, false);
+              r = attempt(an2, despread(a, an2, layout), an2.origin, s.g, refined, true, false);
             }
           }
           a.k.release(mk);
