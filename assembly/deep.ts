@@ -187,8 +187,9 @@ export function deepTiles(src: usize, w: i32, h: i32, c: i32, tile: i32, dst: us
  * Add the residual `res` (planes [3][rh][rw], in [0, 1] units) to the pixels (w x h, ch = 1, 3
  * or 4 interleaved u8), in place: each plane is upsampled bilinearly to w x h (scale rw / w,
  * rh / h), multiplied by 255, rounded (half to even) and added to R, G, B with saturation to
- * 0..255; grey pixels get the luma (0.299, 0.587, 0.114) of the three planes. Alpha and `res`
- * are untouched. `tmp` holds 3 * rw * rh + 3 * rh * w + 6 * w + 2 * h + 32 floats.
+ * 0..255; grey pixels get the luma (0.299, 0.587, 0.114) of the three planes, through addLuma
+ * (a change beyond +-127 counts as +-127). Alpha and `res` are untouched. `tmp` holds
+ * 3 * rw * rh + 3 * rh * w + 6 * w + 2 * h + 32 floats.
  */
 export function addResidual(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32, rh: i32, tmp: usize): void {
   const sx = <f64>rw / <f64>w, sy = <f64>rh / <f64>h;

@@ -150,14 +150,15 @@ export function bilinearResize(src, sw, sh, dw, dh, sx, sy) {
 /**
  * Upsample the residual (rw x rh, scale sx, sy) bilinearly to w x h, round it, and add it to
  * the colour channels (all of them for grey/RGB, R, G, B for RGBA) with saturation to 0..255.
- * Returns the new pixels.
+ * Deltas are clamped to +-127 first, as the kernel's. Returns the new pixels.
  */
 export function addLuma(pix, w, h, ch, res, rw, rh, sx, sy) {
   const up = bilinearResize(res, rw, rh, w, h, sx, sy);
   const out = Uint8Array.from(pix.subarray(0, w * h * ch));
   const colours = ch === 4 ? 3 : ch;
   for (let i = 0; i < w * h; i++) {
-    const d = roundEven(up[i]);
+    // The kernel's deltas are signed bytes: residuals beyond +-127 count as +-127.
+    const d = Math.max(-127, Math.min(127, roundEven(up[i])));
     for (let c = 0; c < colours; c++) {
       const v = out[i * ch + c] + d;
       out[i * ch + c] = v < 0 ? 0 : v > 255 ? 255 : v;
@@ -487,7 +488,9 @@ export function addResidual(pix, w, h, ch, res, rw, rh) {
   const out = Uint8Array.from(pix.subarray(0, w * h * ch));
   for (let i = 0; i < w * h; i++) {
     for (let c = 0; c < (ch === 1 ? 1 : 3); c++) {
-      const v = out[i * ch + c] + roundEven(up[c][i]);
+      // The grey path is addLuma's, whose deltas are clamped to +-127.
+      const d = roundEven(up[c][i]);
+      const v = out[i * ch + c] + (ch === 1 ? Math.max(-127, Math.min(127, d)) : d);
       out[i * ch + c] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
   }
