@@ -128,7 +128,7 @@ function stepBreakdown(k, layout, image) {
     const scoped = (fn) => () => { const m = k.mark(); try { fn(); } finally { k.release(m); } };
     steps['copy in (Arena.put)'] = measure(scoped(() => a.put(img.data)));
     steps['luma + area frame (lumaArea)'] = measure(scoped(() => {
-      const coef = a.f32(g.fw * g.fh), tmp = a.f32((g.fh + 1) * w + g.fh + 1 + 5 * g.fw);
+      const coef = a.f32(g.fw * g.fh), tmp = a.f32(8 * (w + 4) + 5 * (g.fw + g.fh) + 8);
       k.lumaArea(pix, w, h, ch, coef, g.fw, g.fh, g.sx, g.sy, tmp);
     }));
     const coef2 = a.f32(g.fw * g.fh);

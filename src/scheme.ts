@@ -141,7 +141,7 @@ export function lumaFrame(a: Arena, img: CheckedImage, pix: number, g: Geometry)
   const { width: w, height: h, channels: ch } = img;
   const frame = a.f32(g.fw * g.fh);
   if (g.sx >= 1 && g.sy >= 1) {
-    const tmp = a.f32((g.fh + 1) * w + g.fh + 1 + 5 * g.fw);
+    const tmp = a.f32(8 * (w + 4) + 5 * (g.fw + g.fh) + 8);
     k.lumaArea(pix, w, h, ch, frame, g.fw, g.fh, g.sx, g.sy, tmp);
   } else {
     const y = a.f32(w * h);

@@ -202,22 +202,38 @@ test('areaResize preserves a constant plane and the mean of an exact downscale',
   });
 });
 
-test('lumaArea matches rgbToY + areaResize (1, 3, 4 channels)', () => {
+test('lumaArea matches fixed-point luma + areaResize (1, 3, 4 channels)', () => {
   const rand = rng(7);
   // Downscales only (s >= 1 on both axes), as documented.
   const cases = RESIZES.filter(([sw, sh, dw, dh]) => dw <= sw && dh <= sh).map(([sw, sh, dw, dh]) => [sw, sh, dw, dh, sw / dw, sh / dh]);
   cases.push([37, 29, 10, 8, 3.7, 3.6], [37, 29, 9, 7, 4, 4], [50, 30, 14, 9, 3.5, 3.25]);
+  // Frame rows over more than 130 pixel rows: the packed 16-bit sums run in several passes.
+  cases.push([21, 700, 6, 2, 3.5, 350], [35, 300, 5, 1, 7, 300]);
+  // Wide rows in every channel count: the 16-pixel grey steps and their tails.
+  cases.push([83, 40, 19, 9, 83 / 19, 40 / 9], [64, 33, 16, 7, 4, 33 / 7]);
   for (const ch of CHANNELS) {
     for (const [w, h, dw, dh, sx, sy] of cases) {
       withArena((a) => {
         const src = bytes(rand, w * h * ch);
-        const ps = put(a, src), pd = out(a, dw * dh * 4), tmp = scratch(a, (dh + 1) * w + w + dh + 1 + 5 * dw);
+        const ps = put(a, src), pd = out(a, dw * dh * 4), tmp = scratch(a, 8 * (w + 4) + 5 * (dw + dh) + 8);
         k.lumaArea(ps, w, h, ch, pd, dw, dh, sx, sy, tmp);
         close('lumaArea', f32(a, pd, dw * dh), ref.lumaArea(src, w, h, ch, dw, dh, sx, sy), tolArea(sx, sy) + TOL_COLOUR,
           `${w}x${h}x${ch} -> ${dw}x${dh}, s=${sx},${sy}`);
         guard(a, pd, dw * dh * 4, 'lumaArea');
       });
     }
+  }
+});
+
+test('lumaArea keeps white at 255 over frame rows of many pixel rows (no integer overflow)', () => {
+  // 1000 white rows per frame row: a single 32-bit fixed-point sum would overflow past 257.
+  for (const ch of CHANNELS) {
+    withArena((a) => {
+      const w = 23, h = 2000, dw = 5, dh = 2;
+      const ps = put(a, new Uint8Array(w * h * ch).fill(255)), pd = out(a, dw * dh * 4), tmp = scratch(a, 8 * (w + 4) + 5 * (dw + dh) + 8);
+      k.lumaArea(ps, w, h, ch, pd, dw, dh, w / dw, h / dh, tmp);
+      for (const v of f32(a, pd, dw * dh)) assert.ok(Math.abs(v - 255) < 1e-3, `white frame value ${v} (ch ${ch})`);
+    });
   }
 });
 

@@ -35,6 +35,20 @@ export function rgbToY(src, n, ch) {
   return y;
 }
 
+/**
+ * Luma in lumaArea's 15-bit fixed point: the BT.601 weights times 32768 rounded to integers that
+ * sum to 32768 (9798, 19235, 3735), the sum divided by 32768. Grey is the sample itself.
+ */
+export const YFIX = [9798, 19235, 3735];
+export function lumaFixed(src, n, ch) {
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = i * ch;
+    y[i] = ch >= 3 ? (YFIX[0] * src[p] + YFIX[1] * src[p + 1] + YFIX[2] * src[p + 2]) / 32768 : src[p];
+  }
+  return y;
+}
+
 /** Pixels to Y, Cb, Cr planes; grey gives Cb = Cr = 128. */
 export function rgbToYcc(src, n, ch) {
   const y = new Float64Array(n), cb = new Float64Array(n), cr = new Float64Array(n);
@@ -111,9 +125,9 @@ export function areaResize(src, sw, sh, dw, dh, sx, sy) {
   return dst;
 }
 
-/** Luma of the pixels, area-resampled: rgbToY followed by areaResize. */
+/** Luma of the pixels, area-resampled: lumaFixed followed by areaResize. */
 export function lumaArea(src, w, h, ch, dw, dh, sx, sy) {
-  return areaResize(rgbToY(src, w * h, ch), w, h, dw, dh, sx, sy);
+  return areaResize(lumaFixed(src, w * h, ch), w, h, dw, dh, sx, sy);
 }
 
 /** Bilinear taps of output o: [i, j, t] with value = v[i] + t * (v[j] - v[i]). */
