@@ -3,15 +3,62 @@
 // in-block coefficient indices (v * 8 + u). Slot (tile position, band index) carries
 // chip sign[slot] times symbol sym[code[slot]].
 
+/** dst[i] = (a[i] + b[i] + c[i]) * k for n floats; b and c may be 0 (absent). */
+// @ts-ignore: decorator
+@inline function sum3(dst: usize, a: usize, b: usize, c: usize, n: i32, k: f32): void {
+  const kv = f32x4.splat(k);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    let v = v128.load(a + o);
+    if (b) v = f32x4.add(v, v128.load(b + o));
+    if (c) v = f32x4.add(v, v128.load(c + o));
+    v128.store(dst + o, f32x4.mul(v, kv));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    let v = load<f32>(a + o);
+    if (b) v += load<f32>(b + o);
+    if (c) v += load<f32>(c + o);
+    store<f32>(dst + o, v * k);
+  }
+}
+
+/**
+ * Mean over the 3x3 neighbourhood (the blocks that exist) of a bw x bh grid of records of m
+ * floats each: src -> dst, separable (horizontal sums into tmp, then vertical sums scaled by
+ * 1 / count), m floats at a time in v128 lanes. tmp holds bw * bh * m floats.
+ */
+function smooth3x3(src: usize, dst: usize, tmp: usize, bw: i32, bh: i32, m: i32): void {
+  const rec = <usize>m << 2;
+  const row = <usize>bw * rec;
+  for (let by = 0; by < bh; by++) {
+    for (let bx = 0; bx < bw; bx++) {
+      const o = <usize>(by * bw + bx) * rec;
+      sum3(tmp + o, src + o, bx > 0 ? src + o - rec : 0, bx + 1 < bw ? src + o + rec : 0, m, 1);
+    }
+  }
+  for (let by = 0; by < bh; by++) {
+    const cy = 1 + (by > 0 ? 1 : 0) + (by + 1 < bh ? 1 : 0);
+    for (let bx = 0; bx < bw; bx++) {
+      const cx = 1 + (bx > 0 ? 1 : 0) + (bx + 1 < bw ? 1 : 0);
+      const o = <usize>(by * bw + bx) * rec;
+      sum3(dst + o, tmp + o, by > 0 ? tmp + o - row : 0, by + 1 < bh ? tmp + o + row : 0, m, 1 / <f32>(cx * cy));
+    }
+  }
+}
+
 /**
  * Per-block statistics of a transformed plane, smoothed over the 3x3 block neighbourhood:
  * act[b] = mean square of the 63 AC coefficients (activity, for the perceptual mask) and
  * pow[b * nb + k] = square of band coefficient k (local host power at that frequency, for the
- * detector's weights). act: f32[bw * bh]; pow: f32[bw * bh * nb]; tmp: (1 + nb) * bw * bh floats.
+ * detector's weights). act: f32[bw * bh]; pow: f32[bw * bh * nb]; tmp: 2 * (1 + nb) * bw * bh
+ * floats.
  */
 export function blockStats(coef: usize, w: i32, bw: i32, bh: i32, band: usize, nb: i32, act: usize, pow: usize, tmp: usize): void {
   const n = bw * bh;
   const ta = tmp, tp = tmp + (<usize>n << 2);
+  const th = tp + (<usize>(n * nb) << 2);
   const stride = <usize>w << 2;
   for (let by = 0; by < bh; by++) {
     for (let bx = 0; bx < bw; bx++) {
@@ -32,22 +79,8 @@ export function blockStats(coef: usize, w: i32, bw: i32, bh: i32, band: usize, n
       }
     }
   }
-  for (let by = 0; by < bh; by++) {
-    const y0 = by > 0 ? by - 1 : 0, y1 = by + 1 < bh ? by + 1 : by;
-    for (let bx = 0; bx < bw; bx++) {
-      const x0 = bx > 0 ? bx - 1 : 0, x1 = bx + 1 < bw ? bx + 1 : bx;
-      const inv: f32 = 1 / <f32>((y1 - y0 + 1) * (x1 - x0 + 1));
-      const b = by * bw + bx;
-      let sa: f32 = 0;
-      for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) sa += load<f32>(ta + (<usize>(y * bw + x) << 2));
-      store<f32>(act + (<usize>b << 2), sa * inv);
-      for (let k = 0; k < nb; k++) {
-        let sp: f32 = 0;
-        for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) sp += load<f32>(tp + (<usize>((y * bw + x) * nb + k) << 2));
-        store<f32>(pow + (<usize>(b * nb + k) << 2), sp * inv);
-      }
-    }
-  }
+  smooth3x3(ta, act, th, bw, bh, 1);
+  smooth3x3(tp, pow, th, bw, bh, nb);
 }
 
 /**
@@ -56,11 +89,18 @@ export function blockStats(coef: usize, w: i32, bw: i32, bh: i32, band: usize, n
  *   weight[b * nb + k] = mask[b] / (pow[b * nb + k] + p0)     (matched filter, local host power)
  */
 export function maskWeights(act: usize, pow: usize, n: i32, nb: i32, a0: f32, aref: f32, gamma: f32, lo: f32, hi: f32, p0: f32, mask: usize, weight: usize): void {
+  const pv = f32x4.splat(p0);
   for (let i = 0; i < n; i++) {
     let m = Mathf.pow((load<f32>(act + (<usize>i << 2)) + a0) / aref, gamma);
     m = m < lo ? lo : m > hi ? hi : m;
     store<f32>(mask + (<usize>i << 2), m);
-    for (let k = 0; k < nb; k++) {
+    const mv = f32x4.splat(m);
+    let k = 0;
+    for (; k + 4 <= nb; k += 4) {
+      const o = <usize>(i * nb + k) << 2;
+      v128.store(weight + o, f32x4.div(mv, f32x4.add(v128.load(pow + o), pv)));
+    }
+    for (; k < nb; k++) {
       const o = <usize>(i * nb + k) << 2;
       store<f32>(weight + o, m / (load<f32>(pow + o) + p0));
     }

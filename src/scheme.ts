@@ -177,7 +177,7 @@ export function analysePlane(a: Arena, plane: number, g: Plane): Analysis {
   k.dct8x8(plane, plane, g.fw, g.bw, g.bh, 0);
   const nblocks = g.bw * g.bh;
   const band = a.put(BAND);
-  const act = a.f32(nblocks), pow = a.f32(nblocks * NB), tmp = a.f32((1 + NB) * nblocks);
+  const act = a.f32(nblocks), pow = a.f32(nblocks * NB), tmp = a.f32(2 * (1 + NB) * nblocks);
   k.blockStats(plane, g.fw, g.bw, g.bh, band, NB, act, pow, tmp);
   const mask = a.f32(nblocks), weight = a.f32(nblocks * NB);
   k.maskWeights(act, pow, nblocks, NB, MASK.a0, MASK.aref, MASK.gamma, MASK.lo, MASK.hi, MASK.p0, mask, weight);

@@ -519,7 +519,7 @@ test('blockStats matches the reference', () => {
       const coef = coefPlane(rand, w, h);
       const band = randomBand(rand, nb);
       const pc = put(a, coef), pb = put(a, band);
-      const pa = out(a, n * 4), pp = out(a, n * nb * 4), tmp = scratch(a, (1 + nb) * n);
+      const pa = out(a, n * 4), pp = out(a, n * nb * 4), tmp = scratch(a, 2 * (1 + nb) * n);
       k.blockStats(pc, w, bw, bh, pb, nb, pa, pp, tmp);
       const want = ref.blockStats(coef, w, bw, bh, band, nb);
       // act = (sum of all 64 squares - DC^2) / 63 in f32: the sum of 64 terms and the
