@@ -172,7 +172,108 @@ export function affineSample(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, 
  */
 export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
   m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
-  return affineLoop(src, sw, sh, dst, dw, dh, m00, m01, m10, m11, tx, ty, true);
+  let inside = 0;
+  const maxx = <f32>(sw - 1), maxy = <f32>(sh - 1);
+  const stride = <usize>sw << 2;
+  const lanes = f32x4(0, 1, 2, 3);
+  const v00 = f32x4.splat(m00), v10 = f32x4.splat(m10);
+  // Four outputs whose 4 x 4 taps all lie inside the plane take the vector path.
+  const xlo = f32x4.splat(1), xhi = f32x4.splat(<f32>(sw - 2)), ylo = f32x4.splat(1), yhi = f32x4.splat(<f32>(sh - 2));
+  const magic = f32x4.splat(12582912.0), magicBits = i32x4.splat(0x4b400000);
+  const swv = i32x4.splat(sw), one = i32x4.splat(1);
+  for (let y = 0; y < dh; y++) {
+    const bx = m01 * <f32>y + tx, by = m11 * <f32>y + ty;
+    const d = dst + (<usize>(y * dw) << 2);
+    let x = 0;
+    for (; x + 4 <= dw; x += 4) {
+      const xv = f32x4.add(f32x4.splat(<f32>x), lanes);
+      const sxv = f32x4.add(f32x4.mul(xv, v00), f32x4.splat(bx));
+      const syv = f32x4.add(f32x4.mul(xv, v10), f32x4.splat(by));
+      const ok = v128.and(v128.and(f32x4.ge(sxv, xlo), f32x4.lt(sxv, xhi)), v128.and(f32x4.ge(syv, ylo), f32x4.lt(syv, yhi)));
+      if (!i32x4.all_true(ok)) {
+        for (let k = 0; k < 4; k++) {
+          const sx = m00 * <f32>(x + k) + bx, sy = m10 * <f32>(x + k) + by;
+          let v: f32 = 0;
+          if (sx >= 0 && sy >= 0 && sx <= maxx && sy <= maxy) {
+            v = cubicAt(src, sw, sh, sx, sy);
+            inside++;
+          }
+          store<f32>(d + (<usize>(x + k) << 2), v);
+        }
+        continue;
+      }
+      inside += 4;
+      const flx = f32x4.floor(sxv), fly = f32x4.floor(syv);
+      const fx = f32x4.sub(sxv, flx), fy = f32x4.sub(syv, fly);
+      // Integer parts (< 2^22) from the mantissa bits of floor + 1.5 * 2^23.
+      const x0 = i32x4.sub(f32x4.add(flx, magic), magicBits), y0 = i32x4.sub(f32x4.add(fly, magic), magicBits);
+      const idx = i32x4.shl(i32x4.add(i32x4.mul(i32x4.sub(y0, one), swv), i32x4.sub(x0, one)), 2);
+      const wx0 = cr0v(fx), wx1 = cr1v(fx), wx2 = cr2v(fx), wx3 = cr3v(fx);
+      const wy0 = cr0v(fy), wy1 = cr1v(fy), wy2 = cr2v(fy), wy3 = cr3v(fy);
+      // Per output k: the horizontal weights as one vector (a transpose of wx0..wx3).
+      const a01 = v128.shuffle<i32>(wx0, wx1, 0, 4, 1, 5), a23 = v128.shuffle<i32>(wx2, wx3, 0, 4, 1, 5);
+      const b01 = v128.shuffle<i32>(wx0, wx1, 2, 6, 3, 7), b23 = v128.shuffle<i32>(wx2, wx3, 2, 6, 3, 7);
+      const h0 = v128.shuffle<i64>(a01, a23, 0, 2), h1 = v128.shuffle<i64>(a01, a23, 1, 3);
+      const h2 = v128.shuffle<i64>(b01, b23, 0, 2), h3 = v128.shuffle<i64>(b01, b23, 1, 3);
+      const r0 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 0), stride, wy0, wy1, wy2, wy3, 0), h0);
+      const r1 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 1), stride, wy0, wy1, wy2, wy3, 1), h1);
+      const r2 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 2), stride, wy0, wy1, wy2, wy3, 2), h2);
+      const r3 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 3), stride, wy0, wy1, wy2, wy3, 3), h3);
+      // Sum each r_k's four lanes: transpose, then add the four rows.
+      const c01 = v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), c23 = v128.shuffle<i32>(r2, r3, 0, 4, 1, 5);
+      const e01 = v128.shuffle<i32>(r0, r1, 2, 6, 3, 7), e23 = v128.shuffle<i32>(r2, r3, 2, 6, 3, 7);
+      const sum = f32x4.add(f32x4.add(v128.shuffle<i64>(c01, c23, 0, 2), v128.shuffle<i64>(c01, c23, 1, 3)),
+        f32x4.add(v128.shuffle<i64>(e01, e23, 0, 2), v128.shuffle<i64>(e01, e23, 1, 3)));
+      v128.store(d + (<usize>x << 2), sum);
+    }
+    for (; x < dw; x++) {
+      const sx = m00 * <f32>x + bx, sy = m10 * <f32>x + by;
+      let v: f32 = 0;
+      if (sx >= 0 && sy >= 0 && sx <= maxx && sy <= maxy) {
+        v = cubicAt(src, sw, sh, sx, sy);
+        inside++;
+      }
+      store<f32>(d + (<usize>x << 2), v);
+    }
+  }
+  return inside;
+}
+
+// The Catmull-Rom weights above, four samples at a time.
+// @ts-ignore: decorator
+@inline function cr0v(t: v128): v128 {
+  return f32x4.mul(f32x4.mul(f32x4.splat(0.5), t), f32x4.sub(f32x4.mul(t, f32x4.sub(f32x4.splat(2), t)), f32x4.splat(1)));
+}
+// @ts-ignore: decorator
+@inline function cr1v(t: v128): v128 {
+  return f32x4.mul(f32x4.splat(0.5), f32x4.add(f32x4.mul(f32x4.mul(t, t), f32x4.sub(f32x4.mul(f32x4.splat(3), t), f32x4.splat(5))), f32x4.splat(2)));
+}
+// @ts-ignore: decorator
+@inline function cr2v(t: v128): v128 {
+  return f32x4.mul(f32x4.mul(f32x4.splat(0.5), t), f32x4.add(f32x4.mul(t, f32x4.sub(f32x4.splat(4), f32x4.mul(f32x4.splat(3), t))), f32x4.splat(1)));
+}
+// @ts-ignore: decorator
+@inline function cr3v(t: v128): v128 {
+  return f32x4.mul(f32x4.mul(f32x4.mul(f32x4.splat(0.5), t), t), f32x4.sub(t, f32x4.splat(1)));
+}
+
+/**
+ * The four rows of taps at p (stride apart) combined with the vertical weights of output k
+ * (lane k of wy0..wy3): the four horizontal taps of that output, one per lane.
+ */
+// @ts-ignore: decorator
+@inline function rowsAt(p: usize, stride: usize, wy0: v128, wy1: v128, wy2: v128, wy3: v128, k: i32): v128 {
+  let r = f32x4.mul(v128.load(p), laneSplat(wy0, k));
+  r = f32x4.add(r, f32x4.mul(v128.load(p + stride), laneSplat(wy1, k)));
+  r = f32x4.add(r, f32x4.mul(v128.load(p + 2 * stride), laneSplat(wy2, k)));
+  return f32x4.add(r, f32x4.mul(v128.load(p + 3 * stride), laneSplat(wy3, k)));
+}
+
+/** Lane k (a constant once inlined) of v in all four lanes. */
+// @ts-ignore: decorator
+@inline function laneSplat(v: v128, k: i32): v128 {
+  return k == 0 ? v128.shuffle<i32>(v, v, 0, 0, 0, 0) : k == 1 ? v128.shuffle<i32>(v, v, 1, 1, 1, 1)
+    : k == 2 ? v128.shuffle<i32>(v, v, 2, 2, 2, 2) : v128.shuffle<i32>(v, v, 3, 3, 3, 3);
 }
 
 /** Fold a plane onto a p x p tile: dst[(y % p) * p + x % p] = sum (dst zeroed here). */
