@@ -1,6 +1,7 @@
 // Complex FFT of square power-of-two planes, in place, split real / imaginary planes (f32).
-// Rows are transformed with an iterative radix-2 Cooley-Tukey FFT (v128 butterflies from the
-// third stage on, where four butterflies share contiguous twiddles); columns with butterflies
+// Rows are transformed with an iterative radix-2 Cooley-Tukey FFT (the first two stages fused
+// into one pass over groups of four, then v128 butterflies, where four butterflies share
+// contiguous twiddles); columns with butterflies
 // between whole rows, four columns per v128 lane group.
 
 /** Per-stage twiddles for length n: for stage len (2, 4, ..., n) the len/2 values
@@ -27,24 +28,52 @@ function twiddles(n: i32, tw: usize): void {
   v128.store(br, f32x4.sub(ur, vr)); v128.store(bi, f32x4.sub(ui, vi));
 }
 
-function fftRows(re: usize, im: usize, n: i32, rows: i32, tw: usize, inverse: bool): void {
+/**
+ * The bit-reversal permutation of length n as the list of swaps it takes: pairs (i, j), i < j,
+ * at rev (2 words each); returns the number of pairs (at most n / 2).
+ */
+function reversalPairs(n: i32, rev: usize): i32 {
   let bits = 0;
   while ((1 << bits) < n) bits++;
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    let j = 0, x = i;
+    for (let b = 0; b < bits; b++) { j = (j << 1) | (x & 1); x >>= 1; }
+    if (j > i) {
+      store<i32>(rev + (<usize>m << 3), i);
+      store<i32>(rev + (<usize>m << 3), j, 4);
+      m++;
+    }
+  }
+  return m;
+}
+
+function fftRows(re: usize, im: usize, n: i32, rows: i32, tw: usize, inverse: bool, rev: usize, pairs: i32): void {
   const sgn: f32 = inverse ? -1 : 1;
   const sgnv = f32x4.splat(sgn);
+  const s2 = f32x4(1, -1, 1, -1);
+  const sr4 = f32x4(1, sgn, -1, -sgn), si4 = f32x4(1, -sgn, -1, sgn);
   for (let r = 0; r < rows; r++) {
     const pr = re + (<usize>(r * n) << 2), pi = im + (<usize>(r * n) << 2);
-    // bit reversal
-    for (let i = 0; i < n; i++) {
-      let j = 0, x = i;
-      for (let b = 0; b < bits; b++) { j = (j << 1) | (x & 1); x >>= 1; }
-      if (j > i) {
-        const oi = <usize>i << 2, oj = <usize>j << 2;
-        const tr = load<f32>(pr + oi); store<f32>(pr + oi, load<f32>(pr + oj)); store<f32>(pr + oj, tr);
-        const ti = load<f32>(pi + oi); store<f32>(pi + oi, load<f32>(pi + oj)); store<f32>(pi + oj, ti);
-      }
+    // bit reversal: the swaps, listed once per transform
+    for (let m = 0; m < pairs; m++) {
+      const oi = <usize>load<i32>(rev + (<usize>m << 3)) << 2, oj = <usize>load<i32>(rev + (<usize>m << 3), 4) << 2;
+      const tr = load<f32>(pr + oi); store<f32>(pr + oi, load<f32>(pr + oj)); store<f32>(pr + oj, tr);
+      const ti = load<f32>(pi + oi); store<f32>(pi + oi, load<f32>(pi + oj)); store<f32>(pi + oj, ti);
     }
-    for (let len = 2; len <= n; len <<= 1) {
+    // The first two stages (lengths 2 and 4) together, one group of four per step: their
+    // twiddles are 1 and -i (forward) or +i (inverse), so they are sums, swaps and signs.
+    for (let k = 0; k < n; k += 4) {
+      const o = <usize>k << 2;
+      const r = v128.load(pr + o), i = v128.load(pi + o);
+      // length 2: (x0 + x1, x0 - x1, x2 + x3, x2 - x3)
+      const ar = f32x4.add(v128.shuffle<f32>(r, r, 0, 0, 2, 2), f32x4.mul(v128.shuffle<f32>(r, r, 1, 1, 3, 3), s2));
+      const ai = f32x4.add(v128.shuffle<f32>(i, i, 0, 0, 2, 2), f32x4.mul(v128.shuffle<f32>(i, i, 1, 1, 3, 3), s2));
+      // length 4: (a0 + a2, a1 + w a3, a0 - a2, a1 - w a3), w a3 = (s ai3, -s ar3)
+      v128.store(pr + o, f32x4.add(v128.shuffle<f32>(ar, ar, 0, 1, 0, 1), f32x4.mul(v128.shuffle<f32>(ar, ai, 2, 7, 2, 7), sr4)));
+      v128.store(pi + o, f32x4.add(v128.shuffle<f32>(ai, ai, 0, 1, 0, 1), f32x4.mul(v128.shuffle<f32>(ai, ar, 2, 7, 2, 7), si4)));
+    }
+    for (let len = 8; len <= n; len <<= 1) {
       const half = len >> 1;
       const twr = tw + (<usize>(half - 1) << 2), twi = tw + (<usize>(n + half - 1) << 2);
       for (let k = 0; k < n; k += len) {
@@ -75,20 +104,15 @@ function fftRows(re: usize, im: usize, n: i32, rows: i32, tw: usize, inverse: bo
  * FFT along columns of the n x n plane, as butterflies between whole rows: every butterfly
  * updates two rows with one scalar twiddle, four columns per v128 lane group (no transposes).
  */
-function fftCols(re: usize, im: usize, n: i32, tw: usize, inverse: bool): void {
-  let bits = 0;
-  while ((1 << bits) < n) bits++;
+function fftCols(re: usize, im: usize, n: i32, tw: usize, inverse: bool, rev: usize, pairs: i32): void {
   const rowBytes = <usize>n << 2;
-  for (let i = 0; i < n; i++) {
-    let j = 0, x = i;
-    for (let b = 0; b < bits; b++) { j = (j << 1) | (x & 1); x >>= 1; }
-    if (j > i) {
-      for (let c: usize = 0; c < rowBytes; c += 16) {
-        const pa = re + <usize>i * rowBytes + c, pb = re + <usize>j * rowBytes + c;
-        const t = v128.load(pa); v128.store(pa, v128.load(pb)); v128.store(pb, t);
-        const qa = im + <usize>i * rowBytes + c, qb = im + <usize>j * rowBytes + c;
-        const u = v128.load(qa); v128.store(qa, v128.load(qb)); v128.store(qb, u);
-      }
+  for (let m = 0; m < pairs; m++) {
+    const i = load<i32>(rev + (<usize>m << 3)), j = load<i32>(rev + (<usize>m << 3), 4);
+    for (let c: usize = 0; c < rowBytes; c += 16) {
+      const pa = re + <usize>i * rowBytes + c, pb = re + <usize>j * rowBytes + c;
+      const t = v128.load(pa); v128.store(pa, v128.load(pb)); v128.store(pb, t);
+      const qa = im + <usize>i * rowBytes + c, qb = im + <usize>j * rowBytes + c;
+      const u = v128.load(qa); v128.store(qa, v128.load(qb)); v128.store(qb, u);
     }
   }
   const sgn: f32 = inverse ? -1 : 1;
@@ -112,16 +136,18 @@ function fftCols(re: usize, im: usize, n: i32, tw: usize, inverse: bool): void {
  * assume rows at and after `rows` are zero (they are skipped); inverse transforms compute only
  * the output rows before `rows` and the last row (the others are left partly transformed).
  * Pass n for a complete transform.
- * tmp holds 2 * n floats.
+ * tmp holds 3 * n floats.
  */
 export function fft2d(re: usize, im: usize, n: i32, inverse: i32, tmp: usize, rows: i32): void {
   twiddles(n, tmp);
+  const rev = tmp + (<usize>(2 * n) << 2);
+  const pairs = reversalPairs(n, rev);
   if (inverse) {
-    fftCols(re, im, n, tmp, true);
+    fftCols(re, im, n, tmp, true, rev, pairs);
     const need = rows < n ? rows : n;
-    fftRows(re, im, n, need, tmp, true);
+    fftRows(re, im, n, need, tmp, true, rev, pairs);
     const last = <usize>((n - 1) * n) << 2;
-    if (need < n) fftRows(re + last, im + last, n, 1, tmp, true);
+    if (need < n) fftRows(re + last, im + last, n, 1, tmp, true, rev, pairs);
     const s = f32x4.splat(<f32>(1.0 / (<f64>n * <f64>n)));
     for (let r = 0; r < n; r++) {
       if (r >= need && r != n - 1) continue;
@@ -132,8 +158,8 @@ export function fft2d(re: usize, im: usize, n: i32, inverse: i32, tmp: usize, ro
       }
     }
   } else {
-    fftRows(re, im, n, rows < n ? rows : n, tmp, false);
-    fftCols(re, im, n, tmp, false);
+    fftRows(re, im, n, rows < n ? rows : n, tmp, false, rev, pairs);
+    fftCols(re, im, n, tmp, false, rev, pairs);
   }
 }
 

@@ -73,7 +73,7 @@ export function pilotPatterns(a: Arena, layout: Layout): PilotPatterns {
   let norm = 0;
   for (const v of T) norm += v * v;
   const out: PilotPatterns = { re: [], im: [], norm: Math.sqrt(norm), layout };
-  const re = a.f32(P * P), im = a.f32(P * P), tmp = a.f32(2 * P);
+  const re = a.f32(P * P), im = a.f32(P * P), tmp = a.f32(3 * P);
   for (const [da, db, dc, dd] of DIHEDRAL) {
     // D^-1 of an orthogonal +-1 matrix is its transpose
     const R = a.f32view(re, P * P);
@@ -116,7 +116,7 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
   const re = a.f32(N * N), im = a.f32(N * N), H = a.f32(N * N);
   k.affineSample(white, fw, fh, re, N, N, 1, 0, 0, 1, 0, 0);
   k.zero(im, N * N * 4);
-  const tmp = a.f32(Math.max(2 * N, 2 * N * N));
+  const tmp = a.f32(Math.max(3 * N, 2 * N * N));
   k.fft2d(re, im, N, 0, tmp, Math.min(N, fh));
   k.mulConj(re, im, re, im, re, im, N * N);
   k.whitenSpectrum(re, im, N, 4, 1 / 24, 0.35, tmp);
@@ -203,7 +203,7 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
   const box = gridBox(m, fw, fh);
   const wa = Math.min(1024, Math.ceil(box.umax - box.umin)), ha = Math.min(1024, Math.ceil(box.vmax - box.vmin));
   if (wa < 16 || ha < 16) return undefined;
-  const tmp = a.f32(2 * P);
+  const tmp = a.f32(3 * P);
   const fr = a.f32(P * P), fi = a.f32(P * P), cr = a.f32(P * P), ci = a.f32(P * P);
   const mark = k.mark();
   const plane = a.f32(wa * ha);
