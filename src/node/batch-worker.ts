@@ -125,7 +125,8 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       await checkOutput(output);
       let marked;
       try {
-        marked = wm.embed(image, data.payload!);
+        // The decoded pixels are this task's own: mark them in place (no second pixel array).
+        marked = wm.embed(image, data.payload!, { inPlace: true });
       } catch (err) {
         throw inFile(err, task.input);
       }
