@@ -134,10 +134,12 @@ export function whiten(src: usize, w: i32, h: i32, r1: i32, r2: i32, c: f32, dst
   return acc;
 }
 
-/** The affine sampling loop shared by both kernels below (`cubic` is a constant once inlined). */
-// @ts-ignore: decorator
-@inline function affineLoop(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
-  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32, cubic: bool): i32 {
+/**
+ * dst(x, y) = src sampled bilinearly at (m00 x + m01 y + tx, m10 x + m11 y + ty), pixel centres
+ * at integer coordinates; 0 outside src. Returns the number of destination pixels inside.
+ */
+export function affineSample(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
+  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
   let inside = 0;
   const maxx = <f32>(sw - 1), maxy = <f32>(sh - 1);
   for (let y = 0; y < dh; y++) {
@@ -146,7 +148,7 @@ export function whiten(src: usize, w: i32, h: i32, r1: i32, r2: i32, c: f32, dst
     for (let x = 0; x < dw; x++) {
       let v: f32 = 0;
       if (sx >= 0 && sy >= 0 && sx <= maxx && sy <= maxy) {
-        v = cubic ? cubicAt(src, sw, sh, sx, sy) : bilinearAt(src, sw, sh, sx, sy);
+        v = bilinearAt(src, sw, sh, sx, sy);
         inside++;
       }
       store<f32>(d + (<usize>x << 2), v);
@@ -156,24 +158,28 @@ export function whiten(src: usize, w: i32, h: i32, r1: i32, r2: i32, c: f32, dst
   return inside;
 }
 
-/**
- * dst(x, y) = src sampled bilinearly at (m00 x + m01 y + tx, m10 x + m11 y + ty), pixel centres
- * at integer coordinates; 0 outside src. Returns the number of destination pixels inside.
- */
-export function affineSample(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
-  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
-  return affineLoop(src, sw, sh, dst, dw, dh, m00, m01, m10, m11, tx, ty, false);
+/** One output of affineSampleCubic by the scalar path, written at d; 1 when it lies inside. */
+// @ts-ignore: decorator
+@inline function cubicOne(src: usize, sw: i32, sh: i32, sx: f32, sy: f32, d: usize): i32 {
+  if (sx >= 0 && sy >= 0 && sx <= <f32>(sw - 1) && sy <= <f32>(sh - 1)) {
+    store<f32>(d, cubicAt(src, sw, sh, sx, sy));
+    return 1;
+  }
+  store<f32>(d, 0);
+  return 0;
 }
 
 /**
  * As affineSample, with Catmull-Rom (Keys a = -0.5) cubic interpolation, edges clamped: it keeps
  * the mark's upper band (a quarter cycle per pixel) at about 0.9 of its amplitude where the
- * bilinear kernel keeps about 0.7 (half-pixel offsets).
+ * bilinear kernel keeps about 0.7 (half-pixel offsets). Source positions are m00 x + base per
+ * row (no running sum, so no drift along a row). Four outputs whose 4 x 4 taps all lie inside
+ * go together: positions and weights as f32x4, each output's four tap rows combined with its
+ * lane of the vertical weights, one transpose for the horizontal weights and one for the sums.
  */
 export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
   m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
   let inside = 0;
-  const maxx = <f32>(sw - 1), maxy = <f32>(sh - 1);
   const stride = <usize>sw << 2;
   const lanes = f32x4(0, 1, 2, 3);
   const v00 = f32x4.splat(m00), v10 = f32x4.splat(m10);
@@ -191,15 +197,7 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
       const syv = f32x4.add(f32x4.mul(xv, v10), f32x4.splat(by));
       const ok = v128.and(v128.and(f32x4.ge(sxv, xlo), f32x4.lt(sxv, xhi)), v128.and(f32x4.ge(syv, ylo), f32x4.lt(syv, yhi)));
       if (!i32x4.all_true(ok)) {
-        for (let k = 0; k < 4; k++) {
-          const sx = m00 * <f32>(x + k) + bx, sy = m10 * <f32>(x + k) + by;
-          let v: f32 = 0;
-          if (sx >= 0 && sy >= 0 && sx <= maxx && sy <= maxy) {
-            v = cubicAt(src, sw, sh, sx, sy);
-            inside++;
-          }
-          store<f32>(d + (<usize>(x + k) << 2), v);
-        }
+        for (let k = x; k < x + 4; k++) inside += cubicOne(src, sw, sh, m00 * <f32>k + bx, m10 * <f32>k + by, d + (<usize>k << 2));
         continue;
       }
       inside += 4;
@@ -226,15 +224,7 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
         f32x4.add(v128.shuffle<i64>(e01, e23, 0, 2), v128.shuffle<i64>(e01, e23, 1, 3)));
       v128.store(d + (<usize>x << 2), sum);
     }
-    for (; x < dw; x++) {
-      const sx = m00 * <f32>x + bx, sy = m10 * <f32>x + by;
-      let v: f32 = 0;
-      if (sx >= 0 && sy >= 0 && sx <= maxx && sy <= maxy) {
-        v = cubicAt(src, sw, sh, sx, sy);
-        inside++;
-      }
-      store<f32>(d + (<usize>x << 2), v);
-    }
+    for (; x < dw; x++) inside += cubicOne(src, sw, sh, m00 * <f32>x + bx, m10 * <f32>x + by, d + (<usize>x << 2));
   }
   return inside;
 }
