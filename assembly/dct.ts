@@ -6,6 +6,8 @@
 // multiplies), the odd ones a symmetric 4 x 4 matrix times d (16). The rows are done the same
 // way between two 8 x 8 transposes. 24 multiplies per 8 points where the matrix form takes 64.
 
+import { storeTransposed } from "./simd";
+
 // @ts-ignore: decorator
 @inline const H4: f32 = 0.35355339059327373; // cos(pi/4) / 2 = sqrt(1/8)
 // @ts-ignore: decorator
@@ -90,21 +92,10 @@ const BUF: usize = memory.data(256, 16);
   const c0 = v128.load(BUF, 128), c1 = v128.load(BUF, 160), c2 = v128.load(BUF, 192), c3 = v128.load(BUF, 224);
   const d0 = v128.load(BUF, 144), d1 = v128.load(BUF, 176), d2 = v128.load(BUF, 208), d3 = v128.load(BUF, 240);
   // [A B; C D]^T = [A^T C^T; B^T D^T]
-  quad(a0, a1, a2, a3, o, os);
-  quad(c0, c1, c2, c3, o + 16, os);
-  quad(b0, b1, b2, b3, o + 4 * os, os);
-  quad(d0, d1, d2, d3, o + 4 * os + 16, os);
-}
-
-/** Store the transpose of the 4 x 4 block with rows r0..r3 at o, o + os, o + 2 os, o + 3 os. */
-// @ts-ignore: decorator
-@inline function quad(r0: v128, r1: v128, r2: v128, r3: v128, o: usize, os: usize): void {
-  const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
-  const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
-  v128.store(o, i64x2.shuffle(t0, t1, 0, 2));
-  v128.store(o + os, i64x2.shuffle(t0, t1, 1, 3));
-  v128.store(o + 2 * os, i64x2.shuffle(t2, t3, 0, 2));
-  v128.store(o + 3 * os, i64x2.shuffle(t2, t3, 1, 3));
+  storeTransposed(a0, a1, a2, a3, o, os);
+  storeTransposed(c0, c1, c2, c3, o + 16, os);
+  storeTransposed(b0, b1, b2, b3, o + 4 * os, os);
+  storeTransposed(d0, d1, d2, d3, o + 4 * os + 16, os);
 }
 
 /**

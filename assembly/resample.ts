@@ -3,6 +3,7 @@
 // the input interval [o*s, (o+1)*s) (area) and its centre sits at input coordinate
 // (o + 0.5) * s - 0.5 (bilinear, clamped to the edge).
 
+import { unpackLo, unpackHi, lo64, hi64, storeTransposed } from "./simd";
 
 /** dst[i] += w * src[i] for i < n (f32). */
 // @ts-ignore: decorator
@@ -266,16 +267,6 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
   }
 }
 
-// The four shuffles of a 4x4 transpose of f32x4 rows: unpack low / high pairs, then halves.
-// @ts-ignore: decorator
-@inline function t01(a: v128, b: v128): v128 { return v128.shuffle<i32>(a, b, 0, 4, 1, 5); }
-// @ts-ignore: decorator
-@inline function t23(a: v128, b: v128): v128 { return v128.shuffle<i32>(a, b, 2, 6, 3, 7); }
-// @ts-ignore: decorator
-@inline function lo64(a: v128, b: v128): v128 { return v128.shuffle<i64>(a, b, 0, 2); }
-// @ts-ignore: decorator
-@inline function hi64(a: v128, b: v128): v128 { return v128.shuffle<i64>(a, b, 1, 3); }
-
 /**
  * Interleave four f32 rows of n floats (r, r + rs, r + 2 rs, r + 3 rs) into blk: column x's
  * four values at blk + 16 x, row k in lane k. 4x4 transposes of unpack shuffles.
@@ -285,13 +276,7 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
   let x = 0;
   for (; x + 4 <= n; x += 4) {
     const q = <usize>x << 2;
-    const a = v128.load(r + q), b = v128.load(r + rs + q), c = v128.load(r + 2 * rs + q), d = v128.load(r + 3 * rs + q);
-    const ab0 = t01(a, b), cd0 = t01(c, d), ab1 = t23(a, b), cd1 = t23(c, d);
-    const o = blk + (<usize>x << 4);
-    v128.store(o, lo64(ab0, cd0));
-    v128.store(o, hi64(ab0, cd0), 16);
-    v128.store(o, lo64(ab1, cd1), 32);
-    v128.store(o, hi64(ab1, cd1), 48);
+    storeTransposed(v128.load(r + q), v128.load(r + rs + q), v128.load(r + 2 * rs + q), v128.load(r + 3 * rs + q), blk + (<usize>x << 4), 16);
   }
   for (; x < n; x++) {
     const q = <usize>x << 2;
@@ -329,7 +314,7 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
   let o = 0;
   for (; o + 4 <= dw; o += 4) {
     const a = areaOut4(blk, tab, o), b = areaOut4(blk, tab, o + 1), c = areaOut4(blk, tab, o + 2), d = areaOut4(blk, tab, o + 3);
-    const ab0 = t01(a, b), cd0 = t01(c, d), ab1 = t23(a, b), cd1 = t23(c, d);
+    const ab0 = unpackLo(a, b), cd0 = unpackLo(c, d), ab1 = unpackHi(a, b), cd1 = unpackHi(c, d);
     const q = d0 + (<usize>o << 2);
     v128.store(q, lo64(ab0, cd0));
     if (nr > 1) v128.store(q + st, hi64(ab0, cd0));

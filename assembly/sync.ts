@@ -1,6 +1,8 @@
 // Kernels for blind geometric synchronisation: a whitening filter that turns the luma frame into
 // an estimate of the (noise-like) watermark, an affine bilinear resampler, and a spatial fold.
 
+import { unpackLo, unpackHi, lo64, hi64, laneSums } from "./simd";
+
 /** Box mean of radius r (window 2r + 1, shrunk at the edges) of an f32 plane. tmp: w * h floats. */
 export function boxBlur(src: usize, w: i32, h: i32, r: i32, dst: usize, tmp: usize): void {
   // horizontal running sums
@@ -209,20 +211,13 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
       const wx0 = cr0v(fx), wx1 = cr1v(fx), wx2 = cr2v(fx), wx3 = cr3v(fx);
       const wy0 = cr0v(fy), wy1 = cr1v(fy), wy2 = cr2v(fy), wy3 = cr3v(fy);
       // Per output k: the horizontal weights as one vector (a transpose of wx0..wx3).
-      const a01 = v128.shuffle<i32>(wx0, wx1, 0, 4, 1, 5), a23 = v128.shuffle<i32>(wx2, wx3, 0, 4, 1, 5);
-      const b01 = v128.shuffle<i32>(wx0, wx1, 2, 6, 3, 7), b23 = v128.shuffle<i32>(wx2, wx3, 2, 6, 3, 7);
-      const h0 = v128.shuffle<i64>(a01, a23, 0, 2), h1 = v128.shuffle<i64>(a01, a23, 1, 3);
-      const h2 = v128.shuffle<i64>(b01, b23, 0, 2), h3 = v128.shuffle<i64>(b01, b23, 1, 3);
+      const a01 = unpackLo(wx0, wx1), a23 = unpackLo(wx2, wx3), b01 = unpackHi(wx0, wx1), b23 = unpackHi(wx2, wx3);
+      const h0 = lo64(a01, a23), h1 = hi64(a01, a23), h2 = lo64(b01, b23), h3 = hi64(b01, b23);
       const r0 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 0), stride, wy0, wy1, wy2, wy3, 0), h0);
       const r1 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 1), stride, wy0, wy1, wy2, wy3, 1), h1);
       const r2 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 2), stride, wy0, wy1, wy2, wy3, 2), h2);
       const r3 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 3), stride, wy0, wy1, wy2, wy3, 3), h3);
-      // Sum each r_k's four lanes: transpose, then add the four rows.
-      const c01 = v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), c23 = v128.shuffle<i32>(r2, r3, 0, 4, 1, 5);
-      const e01 = v128.shuffle<i32>(r0, r1, 2, 6, 3, 7), e23 = v128.shuffle<i32>(r2, r3, 2, 6, 3, 7);
-      const sum = f32x4.add(f32x4.add(v128.shuffle<i64>(c01, c23, 0, 2), v128.shuffle<i64>(c01, c23, 1, 3)),
-        f32x4.add(v128.shuffle<i64>(e01, e23, 0, 2), v128.shuffle<i64>(e01, e23, 1, 3)));
-      v128.store(d + (<usize>x << 2), sum);
+      v128.store(d + (<usize>x << 2), laneSums(r0, r1, r2, r3));
     }
     for (; x < dw; x++) inside += cubicOne(src, sw, sh, m00 * <f32>x + bx, m10 * <f32>x + by, d + (<usize>x << 2));
   }
