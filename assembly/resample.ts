@@ -342,33 +342,58 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
  * Equivalent (within float rounding) to fixed-point luma followed by areaResize.
  */
 export function lumaArea(src: usize, w: i32, h: i32, ch: i32, dst: usize, dw: i32, dh: i32, sx: f64, sy: f64, tmp: usize): void {
+  lumaAreaTables(w, h, dw, dh, sx, sy, tmp);
+  lumaAreaRows(src, 0, w, h, ch, dst, dw, dh, 0, dh, tmp);
+}
+
+/** Where lumaArea keeps its parts of `tmp`: four rows, their interleaved block, two tables. */
+// @ts-ignore: decorator
+@inline function blockRowsAt(tmp: usize): usize { return (tmp + 15) & ~(<usize>15); }
+// @ts-ignore: decorator
+@inline function htabAt(tmp: usize, w: i32): usize { return blockRowsAt(tmp) + 8 * (<usize>(w + 4) << 2); }
+// @ts-ignore: decorator
+@inline function vtabAt(tmp: usize, w: i32, dw: i32): usize { return htabAt(tmp, w) + (<usize>(5 * dw) << 2); }
+
+/** The horizontal and vertical area tables of lumaArea (w x h to dw x dh), into `tmp`. */
+export function lumaAreaTables(w: i32, h: i32, dw: i32, dh: i32, sx: f64, sy: f64, tmp: usize): void {
+  areaTable(w, dw, sx, htabAt(tmp, w));
+  areaTable(h, dh, sy, vtabAt(tmp, w, dw));
+}
+
+/**
+ * lumaArea for the frame rows o0 .. o1 - 1 only (o0 a multiple of 4), with the tables that
+ * lumaAreaTables left in `tmp`, from a buffer `src` that holds the image's pixel rows from
+ * `first` on: all the rows those frame rows cover, i.e. from floor(o0 * sy) to
+ * ceil(min(o1 * sy, h)) - 1. Lets a caller stream an image through a small buffer instead of
+ * copying it whole; the rows are those lumaArea gives.
+ */
+export function lumaAreaRows(src: usize, first: i32, w: i32, h: i32, ch: i32, dst: usize, dw: i32, dh: i32,
+  o0: i32, o1: i32, tmp: usize): void {
   const rs = <usize>(w + 4) << 2;
-  const rows = (tmp + 15) & ~(<usize>15); // four rows of w + 4 floats
+  const rows = blockRowsAt(tmp); // four rows of w + 4 floats
   const blk = rows + 4 * rs; // the same four rows interleaved
-  const htab = blk + 4 * rs;
-  const vtab = htab + (<usize>(5 * dw) << 2);
-  areaTable(w, dw, sx, htab);
-  areaTable(h, dh, sy, vtab);
+  const htab = htabAt(tmp, w), vtab = vtabAt(tmp, w, dw);
   const mrb = v128.load(MASK_RB), krb = v128.load(Y_RB), kg0 = v128.load(Y_G0), rgbx = v128.load(RGB_TO_RGBX);
   const stride = <usize>(w * ch);
-  for (let o0 = 0; o0 < dh; o0 += 4) {
-    const nr = min(4, dh - o0);
+  const end = min(o1, dh);
+  for (let b = o0; b < end; b += 4) {
+    const nr = min(4, end - b);
     for (let k = 0; k < 4; k++) {
       const row = rows + <usize>k * rs;
-      const t = vtab + (<usize>((o0 + k) * 5) << 2);
+      const t = vtab + (<usize>((b + k) * 5) << 2);
       const n = k < nr ? load<i32>(t, 4) : 0;
       if (n <= 0) {
-        memory.fill(row, 0, <usize>w << 2); // beyond the image, or beyond dh in the last block
+        memory.fill(row, 0, <usize>w << 2); // beyond the image, or beyond the last row asked for
         continue;
       }
       const wf = load<f32>(t, 8), wl = load<f32>(t, 12), inv = load<f32>(t, 16);
-      const p0 = src + <usize>load<i32>(t) * stride;
+      const p0 = src + <usize>(load<i32>(t) - first) * stride;
       if (ch == 4) frameRowRgb(p0, stride, n, wf, wl, w, 4, inv * <f32>YSCALE, row, mrb, krb, kg0, rgbx);
       else if (ch == 3) frameRowRgb(p0, stride, n, wf, wl, w, 3, inv * <f32>YSCALE, row, mrb, krb, kg0, rgbx);
       else frameRowGrey(p0, stride, n, wf, wl, w, inv, row);
     }
     interleave4(rows, rs, w, blk);
-    areaBlock4(blk, dst, dw, o0, nr, htab);
+    areaBlock4(blk, dst, dw, b, nr, htab);
   }
 }
 

@@ -14,6 +14,8 @@ export interface KernelExports {
   areaResize(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, sx: number, sy: number, tmp: number): void;
   bilinearResize(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, sx: number, sy: number, tmp: number): void;
   lumaArea(src: number, w: number, h: number, ch: number, dst: number, dw: number, dh: number, sx: number, sy: number, tmp: number): void;
+  lumaAreaTables(w: number, h: number, dw: number, dh: number, sx: number, sy: number, tmp: number): void;
+  lumaAreaRows(src: number, first: number, w: number, h: number, ch: number, dst: number, dw: number, dh: number, o0: number, o1: number, tmp: number): void;
   addLuma(pix: number, w: number, h: number, ch: number, res: number, rw: number, rh: number, sx: number, sy: number, tmp: number): void;
   dct8x8(src: number, dst: number, w: number, bw: number, bh: number, inverse: number): void;
   hash(k: number, stream: number, i: number): number;

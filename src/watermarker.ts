@@ -2,7 +2,7 @@ import { invalidParameter, numberIn } from './args.js';
 import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
 import { deriveKey } from './key.js';
 import { checkInfo, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
-import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
+import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
 import { analyseOnGrid, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
@@ -148,7 +148,6 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     const m = frames.length + turns.length + (search ? SEARCH_LATTICES * DECODES_PER_LATTICE : 0);
     let result: DetectResult | undefined;
     try {
-      const pix = a.put(img.data);
       let frame0 = 0;
       /** Despread symbols of an analysis. */
       type Read = ReturnType<typeof despread>;
@@ -169,7 +168,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       };
       const identity: Affine = { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 };
       for (const [i, g] of frames.entries()) {
-        const frame = lumaFrame(a, img, pix, g);
+        // Streamed from the caller's array: the whole image is copied only if the search runs.
+        const frame = lumaFrameStreamed(a, img, g);
         if (!frame0) frame0 = frame;
         const mk = a.k.mark();
         const plane = a.f32(g.fw * g.fh);
@@ -198,6 +198,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       if (search && !result!.crcOk) {
         const g = frames[0];
         patterns ??= pilotPatterns(a, layout);
+        const pix = a.put(img.data);
         // Candidates may remake the frame from the image at another scale (see searchGrids).
         const base = { frame: frame0, g };
         for (const s of searchGrids(a, base, patterns, (r) => reframe(a, img, pix, base, r))) {

@@ -225,6 +225,34 @@ test('lumaArea matches fixed-point luma + areaResize (1, 3, 4 channels)', () => 
   }
 });
 
+test('lumaAreaRows gives lumaArea\'s frame bit for bit from a buffer of only the rows each band covers', () => {
+  const rand = rng(71);
+  for (const ch of CHANNELS) {
+    for (const [w, h, dw, dh, band] of [[83, 61, 19, 13, 4], [64, 300, 16, 9, 8], [37, 29, 10, 8, 4], [50, 97, 12, 24, 12]]) {
+      withArena((a) => {
+        const sx = w / dw, sy = h / dh;
+        const src = bytes(rand, w * h * ch);
+        const tmpN = 8 * (w + 4) + 5 * (dw + dh) + 8;
+        const ps = put(a, src), whole = out(a, dw * dh * 4), tmp = scratch(a, tmpN);
+        k.lumaArea(ps, w, h, ch, whole, dw, dh, sx, sy, tmp);
+        const want = Float32Array.from(a.f32view(whole, dw * dh));
+        const banded = out(a, dw * dh * 4);
+        k.lumaAreaTables(w, h, dw, dh, sx, sy, tmp);
+        for (let o0 = 0; o0 < dh; o0 += band) {
+          const o1 = Math.min(dh, o0 + band);
+          const first = Math.min(h, Math.floor(o0 * sy)), end = Math.min(h, Math.ceil(Math.min(o1 * sy, h)));
+          // A fresh buffer holding only rows first..end - 1, poisoned around them.
+          const buf = a.bytes((end - first) * w * ch + 64);
+          a.u8(buf, (end - first) * w * ch + 64).fill(0xa5);
+          a.u8(buf, (end - first) * w * ch).set(src.subarray(first * w * ch, end * w * ch));
+          k.lumaAreaRows(buf, first, w, h, ch, banded, dw, dh, o0, o1, tmp);
+        }
+        exact(`lumaAreaRows ${w}x${h}x${ch} -> ${dw}x${dh}, bands of ${band}`, a.f32view(banded, dw * dh), want);
+      });
+    }
+  }
+});
+
 test('lumaArea keeps white at 255 over frame rows of many pixel rows (no integer overflow)', () => {
   // 1000 white rows per frame row: a single 32-bit fixed-point sum would overflow past 257.
   for (const ch of CHANNELS) {
