@@ -571,6 +571,15 @@ const SPREAD1 = memory.data<u8>([0, 4, 8, 12, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80
  * `tmp` holds rh * w + 2 * (w + h) + 4 * w + 8 floats.
  */
 export function addLuma(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32, rh: i32, sx: f64, sy: f64, tmp: usize): void {
+  addLumaPrepare(w, h, res, rw, rh, sx, sy, tmp);
+  addLumaRows(pix, 0, w, h, ch, rh, 0, h, tmp);
+}
+
+/**
+ * The first half of addLuma: the position tables and the residual upsampled along x (rh rows of
+ * w floats), into `tmp` (as addLuma's).
+ */
+export function addLumaPrepare(w: i32, h: i32, res: usize, rw: i32, rh: i32, sx: f64, sy: f64, tmp: usize): void {
   const xt = tmp;
   const yt = xt + (<usize>(2 * w) << 2);
   const rows = yt + (<usize>(2 * h) << 2);
@@ -579,18 +588,28 @@ export function addLuma(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32
   bilinearTable(h, rh, sy, yt);
   if (rw >= 4) bilinearRowsSimd(res, rw, rh, rows, w, xt, blk);
   else bilinearRows(res, rw, rh, rows, w, xt);
+}
+
+/**
+ * The second half of addLuma, for image rows y0 .. y1 - 1 only, after addLumaPrepare: `pix`
+ * holds the image's rows from `first` on (first <= y0). Lets a caller stream an image through a
+ * small buffer; the bytes are those addLuma gives.
+ */
+export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh: i32, y0: i32, y1: i32, tmp: usize): void {
+  const yt = tmp + (<usize>(2 * w) << 2);
+  const rows = yt + (<usize>(2 * h) << 2);
   const zero = i32x4.splat(0);
   const hi = f32x4.splat(MAX_DELTA), lo = f32x4.splat(-MAX_DELTA);
   const spread = v128.load(ch == 4 ? SPREAD4 : ch == 3 ? SPREAD3 : SPREAD1);
   const stride = <usize>(w * ch);
-  for (let y = 0; y < h; y++) {
+  for (let y = y0; y < y1; y++) {
     const i = load<i32>(yt + (<usize>y << 2));
     const t = load<f32>(yt + (<usize>(h + y) << 2));
     const j = i + 1 < rh ? i + 1 : i;
     // The vertical interpolation between residual rows i and j, fused into the add.
     const ri = rows + (<usize>(i * w) << 2), rj = rows + (<usize>(j * w) << 2);
     const tv = f32x4.splat(t);
-    const p = pix + <usize>y * stride;
+    const p = pix + <usize>(y - first) * stride;
     let x = 0;
     if (ch == 4) {
       for (; x + 4 <= w; x += 4) {

@@ -171,7 +171,7 @@ export function lumaFrameStreamed(a: Arena, img: CheckedImage, g: Geometry): num
     const tmp = a.f32(8 * (w + 4) + 5 * (g.fw + g.fh) + 8);
     const stride = w * ch;
     const buf = a.bytes(Math.min(h, Math.ceil(STREAM_FRAME_ROWS * g.sy) + 2) * stride);
-    const src = new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
+    const src = bytesOf(img.data);
     const view = new Uint8Array(k.memory.buffer); // no allocation below: the view stays attached
     k.lumaAreaTables(w, h, g.fw, g.fh, g.sx, g.sy, tmp);
     for (let o0 = 0; o0 < g.fh; o0 += STREAM_FRAME_ROWS) {
@@ -185,6 +185,41 @@ export function lumaFrameStreamed(a: Arena, img: CheckedImage, g: Geometry): num
     k.release(mark);
   }
   return frame;
+}
+
+/** Bytes of image rows per pass when the mark is added by streaming (addLumaStreamed). */
+const STREAM_BYTES = 512 * 1024;
+
+/** The bytes of a pixel array. */
+const bytesOf = (data: CheckedImage['data']) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+
+/**
+ * Add the luma residual `res` (a frame-sized plane, geometry g) to the image's pixels and write
+ * the result to `out` (the image's own array for an in-place embed): rows are streamed through a
+ * buffer of about 512 KB (addLumaPrepare once, then addLumaRows per pass), so the image is never
+ * held whole in wasm memory. The bytes are addLuma's.
+ */
+export function addLumaStreamed(a: Arena, img: CheckedImage, res: number, g: Geometry, out: CheckedImage['data']): void {
+  const k = a.k;
+  const { width: w, height: h, channels: ch } = img;
+  const mark = k.mark();
+  try {
+    const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 8);
+    k.addLumaPrepare(w, h, res, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
+    const stride = w * ch;
+    const rowsPer = Math.max(1, Math.floor(STREAM_BYTES / stride));
+    const buf = a.bytes(Math.min(h, rowsPer) * stride);
+    const src = bytesOf(img.data), dst = bytesOf(out);
+    const view = new Uint8Array(k.memory.buffer); // no allocation below: the view stays attached
+    for (let y0 = 0; y0 < h; y0 += rowsPer) {
+      const y1 = Math.min(h, y0 + rowsPer);
+      view.set(src.subarray(y0 * stride, y1 * stride), buf);
+      k.addLumaRows(buf, y0, w, h, ch, g.fh, y0, y1, tmp);
+      dst.set(view.subarray(buf, buf + (y1 - y0) * stride), y0 * stride);
+    }
+  } finally {
+    k.release(mark);
+  }
 }
 
 /** A luma frame of an image at some size, with its geometry. */

@@ -17,6 +17,8 @@ export interface KernelExports {
   lumaAreaTables(w: number, h: number, dw: number, dh: number, sx: number, sy: number, tmp: number): void;
   lumaAreaRows(src: number, first: number, w: number, h: number, ch: number, dst: number, dw: number, dh: number, o0: number, o1: number, tmp: number): void;
   addLuma(pix: number, w: number, h: number, ch: number, res: number, rw: number, rh: number, sx: number, sy: number, tmp: number): void;
+  addLumaPrepare(w: number, h: number, res: number, rw: number, rh: number, sx: number, sy: number, tmp: number): void;
+  addLumaRows(pix: number, first: number, w: number, h: number, ch: number, rh: number, y0: number, y1: number, tmp: number): void;
   dct8x8(src: number, dst: number, w: number, bw: number, bh: number, inverse: number): void;
   hash(k: number, stream: number, i: number): number;
   random(k: number, stream: number, n: number, dst: number): void;

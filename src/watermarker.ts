@@ -2,7 +2,7 @@ import { invalidParameter, numberIn } from './args.js';
 import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
 import { deriveKey } from './key.js';
 import { checkInfo, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
-import { analyse, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
+import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
 import { analyseOnGrid, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
@@ -107,9 +107,10 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     if (typeof inPlace !== 'boolean') throw invalidParameter('options.inPlace', 'a boolean', inPlace);
     const a = new Arena(k);
     try {
-      const pix = a.put(img.data);
+      // The pixels are streamed from the caller's array twice (frame, then add), through small
+      // buffers: never copied whole into wasm memory.
       const g = geometry(img.width, img.height);
-      const an = analyse(a, img, pix, g);
+      const an = analysePlane(a, lumaFrameStreamed(a, img, g), g);
       const wm = a.f32(g.fw * g.fh);
       const code = a.put(layout.code), sign = a.put(layout.sign), symp = a.put(sym);
       informedGains(a, an, layout, code, symp, wm, amp);
@@ -117,15 +118,13 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       k.spreadEmbed(wm, g.fw, g.bw, g.bh, an.band, NB, TILE, code, sign, symp, an.mask, amp);
       k.dct8x8(wm, wm, g.fw, g.bw, g.bh, 1);
       const { width: w, height: h, channels: ch } = img;
-      const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 8);
-      k.addLuma(pix, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
-      const n = w * h * ch;
       if (inPlace) {
-        img.data.set(a.u8(pix, n));
+        addLumaStreamed(a, img, wm, g, img.data);
         return image as T & { channels: 1 | 3 | 4 };
       }
+      const n = w * h * ch;
       const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
-      data.set(a.u8(pix, n));
+      addLumaStreamed(a, img, wm, g, data);
       return { ...image, width: w, height: h, channels: ch, data };
     } finally {
       a.release();
