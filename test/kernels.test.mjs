@@ -309,6 +309,34 @@ test('addLuma matches the reference, saturates, keeps alpha (1, 3, 4 channels)',
   }
 });
 
+test('addLumaRows over bands of rows gives addLuma\'s bytes, from buffers holding only those rows', () => {
+  const rand = rng(72);
+  for (const ch of CHANNELS) {
+    for (const [w, h, rw, rh, band] of [[37, 29, 10, 8, 5], [101, 70, 26, 18, 16], [64, 48, 16, 12, 1], [9, 40, 3, 11, 7]]) {
+      withArena((a) => {
+        const sx = rw / w, sy = rh / h;
+        const pix = bytes(rand, w * h * ch);
+        const res = floats(rand, rw * rh, -40, 40);
+        const pr = put(a, res), tmp = scratch(a, rh * w + 2 * (w + h) + 4 * w + 8);
+        const whole = put(a, pix);
+        k.addLuma(whole, w, h, ch, pr, rw, rh, sx, sy, tmp);
+        const want = Uint8Array.from(a.u8(whole, w * h * ch));
+        k.addLumaPrepare(w, h, pr, rw, rh, sx, sy, tmp);
+        const got = new Uint8Array(w * h * ch);
+        const stride = w * ch;
+        for (let y0 = 0; y0 < h; y0 += band) {
+          const y1 = Math.min(h, y0 + band);
+          const buf = a.bytes((y1 - y0) * stride + 16);
+          a.u8(buf, (y1 - y0) * stride).set(pix.subarray(y0 * stride, y1 * stride));
+          k.addLumaRows(buf, y0, w, h, ch, rh, y0, y1, tmp);
+          got.set(a.u8(buf, (y1 - y0) * stride), y0 * stride);
+        }
+        exact(`addLumaRows ${w}x${h}x${ch}, residual ${rw}x${rh}, bands of ${band}`, got, want);
+      });
+    }
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // DCT.
 
