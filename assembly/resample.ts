@@ -361,7 +361,7 @@ export function lumaAreaTables(w: i32, h: i32, dw: i32, dh: i32, sx: f64, sy: f6
 }
 
 /**
- * lumaArea for the frame rows o0 .. o1 - 1 only (o0 a multiple of 4), with the tables that
+ * lumaArea for the frame rows o0 .. o1 - 1 only, with the tables that
  * lumaAreaTables left in `tmp`, from a buffer `src` that holds the image's pixel rows from
  * `first` on: all the rows those frame rows cover, i.e. from floor(o0 * sy) to
  * ceil(min(o1 * sy, h)) - 1. Lets a caller stream an image through a small buffer instead of

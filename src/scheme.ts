@@ -152,14 +152,16 @@ export function lumaFrame(a: Arena, img: CheckedImage, pix: number, g: Geometry)
   return frame;
 }
 
-/** Frame rows made per pass when an image is streamed through a small buffer (lumaFrameStreamed). */
+/** Pixel bytes per pass when an image is streamed through a small buffer (lumaFrameStreamed). */
+const STREAM_FRAME_BYTES = 1 << 20;
+/** At most this many frame rows per pass (16 at 1080p: fewer kernel calls gain nothing more). */
 const STREAM_FRAME_ROWS = 16;
 
 /**
  * The luma frame of an image still in JavaScript memory: its pixel rows are streamed through a
- * buffer of a few rows (about 16 frame rows' worth, under 1 MB at 1080p), which stays in cache,
- * instead of being copied whole into wasm memory. Same frame as lumaFrame, bit for bit. Images
- * smaller than their frame (upsampled) are copied whole as before.
+ * buffer of about 1 MB (16 frame rows' worth at 1080p; at least one frame row's worth for huge
+ * images), which stays in cache, instead of being copied whole into wasm memory. Same frame as
+ * lumaFrame, bit for bit. Images smaller than their frame (upsampled) are copied whole as before.
  */
 export function lumaFrameStreamed(a: Arena, img: CheckedImage, g: Geometry): number {
   if (!(g.sx >= 1 && g.sy >= 1)) return lumaFrame(a, img, a.put(img.data), g);
@@ -170,12 +172,13 @@ export function lumaFrameStreamed(a: Arena, img: CheckedImage, g: Geometry): num
   try {
     const tmp = a.f32(8 * (w + 4) + 5 * (g.fw + g.fh) + 8);
     const stride = w * ch;
-    const buf = a.bytes(Math.min(h, Math.ceil(STREAM_FRAME_ROWS * g.sy) + 2) * stride);
+    const band = Math.max(1, Math.min(STREAM_FRAME_ROWS, Math.floor(STREAM_FRAME_BYTES / (g.sy * stride))));
+    const buf = a.bytes(Math.min(h, Math.ceil(band * g.sy) + 2) * stride);
     const src = bytesOf(img.data);
     const view = new Uint8Array(k.memory.buffer); // no allocation below: the view stays attached
     k.lumaAreaTables(w, h, g.fw, g.fh, g.sx, g.sy, tmp);
-    for (let o0 = 0; o0 < g.fh; o0 += STREAM_FRAME_ROWS) {
-      const o1 = Math.min(g.fh, o0 + STREAM_FRAME_ROWS);
+    for (let o0 = 0; o0 < g.fh; o0 += band) {
+      const o1 = Math.min(g.fh, o0 + band);
       // The rows lumaAreaRows reads for frame rows o0..o1 - 1 (areaTable's bounds, in f64 as there).
       const first = Math.min(h, Math.floor(o0 * g.sy)), end = Math.min(h, Math.ceil(Math.min(o1 * g.sy, h)));
       view.set(src.subarray(first * stride, end * stride), buf);

@@ -14,6 +14,8 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { init } from '../dist/index.js';
+import { geometry, lumaFrame, lumaFrameStreamed } from '../dist/scheme.js';
+import { Arena } from '../dist/wasm.js';
 import * as ref from './ref.mjs';
 import { comparer } from './helpers/compare.mjs';
 import { wasmMemory } from './helpers/wasm-memory.mjs';
@@ -228,7 +230,7 @@ test('lumaArea matches fixed-point luma + areaResize (1, 3, 4 channels)', () => 
 test('lumaAreaRows gives lumaArea\'s frame bit for bit from a buffer of only the rows each band covers', () => {
   const rand = rng(71);
   for (const ch of CHANNELS) {
-    for (const [w, h, dw, dh, band] of [[83, 61, 19, 13, 4], [64, 300, 16, 9, 8], [37, 29, 10, 8, 4], [50, 97, 12, 24, 12]]) {
+    for (const [w, h, dw, dh, band] of [[83, 61, 19, 13, 4], [83, 61, 19, 13, 3], [64, 300, 16, 9, 8], [37, 29, 10, 8, 4], [50, 97, 12, 24, 12], [50, 97, 12, 24, 1]]) {
       withArena((a) => {
         const sx = w / dw, sy = h / dh;
         const src = bytes(rand, w * h * ch);
@@ -305,6 +307,23 @@ test('addLuma matches the reference, saturates, keeps alpha (1, 3, 4 channels)',
           exact('addLuma residual untouched', a.f32view(pr, rw * rh), res);
         });
       }
+    }
+  }
+});
+
+test('lumaFrameStreamed gives lumaFrame\'s frame bit for bit, also when a pass holds fewer than 16 frame rows', () => {
+  const rand = rng(73);
+  // 1920 x 1080 RGB: 16 frame rows a pass; 6000 x 1500 RGBA: 7 (the 1 MB pass limit).
+  for (const [w, h, ch] of [[1920, 1080, 3], [6000, 1500, 4], [300, 200, 1]]) {
+    const img = { width: w, height: h, channels: ch, data: bytes(rand, w * h * ch) };
+    const g = geometry(w, h);
+    const a = new Arena(k);
+    try {
+      const streamed = Float32Array.from(a.f32view(lumaFrameStreamed(a, img, g), g.fw * g.fh));
+      const whole = a.f32view(lumaFrame(a, img, a.put(img.data), g), g.fw * g.fh);
+      exact(`lumaFrameStreamed ${w}x${h}x${ch}`, streamed, whole);
+    } finally {
+      a.release();
     }
   }
 });
