@@ -38,7 +38,7 @@ function cands(img) {
     const frame = lumaFrame(a, img, pix, g);
     patterns ??= pilotPatterns(a, layout);
     const base = { frame, g };
-    return searchGrids(a, base, patterns, (r) => reframe(a, img, pix, base, r)).map((s) => {
+    return searchGrids(a, base, patterns, (r) => reframe(a, img, base, r)).map((s) => {
       const an = analyseOnGrid(a, s.frame, s.g.fw, s.g.fh, s.affine);
       const { soft, energy } = despread(a, an, layout);
       // affine in image pixels

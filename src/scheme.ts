@@ -235,13 +235,13 @@ export interface Framed {
  * The luma frame remade from the image at r times the size of `base` (never finer than the
  * image's own pixels); `base` itself when that is within 10% of its size.
  */
-export function reframe(a: Arena, img: CheckedImage, pix: number, base: Framed, r: number): Framed {
+export function reframe(a: Arena, img: CheckedImage, base: Framed, r: number): Framed {
   const { g } = base;
   const rr = Math.min(r, Math.max(1, Math.min(img.width / g.fw, img.height / g.fh)));
   if (Math.abs(Math.log(rr)) < 0.1) return base;
   const fw = Math.round(g.fw * rr), fh = Math.round(g.fh * rr);
   const g2: Geometry = { fw, fh, bw: fw >> 3, bh: fh >> 3, sx: img.width / fw, sy: img.height / fh };
-  return { frame: lumaFrame(a, img, pix, g2), g: g2 };
+  return { frame: lumaFrameStreamed(a, img, g2), g: g2 };
 }
 
 /** Transform a luma plane in place (8x8 DCT) and model each block: mask and detector weights. */

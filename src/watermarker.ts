@@ -167,7 +167,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       };
       const identity: Affine = { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 };
       for (const [i, g] of frames.entries()) {
-        // Streamed from the caller's array: the whole image is copied only if the search runs.
+        // Streamed from the caller's array: the image is never copied whole into wasm memory.
         const frame = lumaFrameStreamed(a, img, g);
         if (!frame0) frame0 = frame;
         const mk = a.k.mark();
@@ -197,10 +197,9 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       if (search && !result!.crcOk) {
         const g = frames[0];
         patterns ??= pilotPatterns(a, layout);
-        const pix = a.put(img.data);
         // Candidates may remake the frame from the image at another scale (see searchGrids).
         const base = { frame: frame0, g };
-        for (const s of searchGrids(a, base, patterns, (r) => reframe(a, img, pix, base, r))) {
+        for (const s of searchGrids(a, base, patterns, (r) => reframe(a, img, base, r))) {
           const mk = a.k.mark();
           const an = analyseOnGrid(a, s.frame, s.g.fw, s.g.fh, s.affine);
           const read = despread(a, an, layout);

@@ -88,7 +88,7 @@ test('a lattice candidate whose origin is a pixel or two off is refined back ont
         return { crc: checkInfo(viterbi(soft.subarray(0, PILOT))).crcOk, energy: dataEnergyScore(soft, energy) };
       } finally { k.release(mk); }
     };
-    const found = searchGrids(a, base, pilotPatterns(a, layout), (r) => reframe(a, img, pix, base, r)).find((c) => read(c, c.affine).crc);
+    const found = searchGrids(a, base, pilotPatterns(a, layout), (r) => reframe(a, img, base, r)).find((c) => read(c, c.affine).crc);
     assert.ok(found, 'the search finds the rotated crop');
     for (const [du, dv] of [[2, 0], [0, -2], [2, 2], [-1, 2]]) {
       const f = found.affine;
