@@ -307,7 +307,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   }
   await fsp.mkdir(work, { recursive: true });
   if (!run || run.logo !== logoB64) {
-    const { writeFileAtomic } = await import('../node/io.js');
+    const { writeFileAtomic } = await import('../node/files.js');
     await writeFileAtomic(join(work, RUN_FILE), JSON.stringify({ logo: logoB64, logoFile: resolve(logoPath), photos: photosDir, seed, init: initFromDir ?? null }) + '\n');
   }
   note(`training on ${files.length} photos from ${photosDir} for ${duration(minutes * 60)} (checkpoints in ${work}, every 3 minutes; rerun the same command to resume)`);

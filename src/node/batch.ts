@@ -13,7 +13,7 @@ import { deriveKey } from '../key.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
 import { DEFAULT_THRESHOLD } from '../watermarker.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
-import { writeFileAtomic } from './io.js';
+import { writeFileAtomic } from './files.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
 export const MANIFEST_NAME = '.modelmark-manifest.json';

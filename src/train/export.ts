@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildH, buildR, type Weights } from '../deep/spec.js';
 import { exportOnnx } from './onnx-export.js';
-import { writeFileAtomic } from '../node/io.js';
+import { writeFileAtomic } from '../node/files.js';
 import { LOGO, TILE, WORK } from './train.js';
 
 

@@ -28,7 +28,7 @@ import { buildD, buildH, buildR, logoMap, type NetSpec, type Weights } from '../
 import { forward, initParams, paramsFromWeights, rng, weightsOf, type Params } from './forward.js';
 import { registerWasmGradientKernels } from './wasm-kernels.js';
 import { listPhotos, loadPlanes, planeOf, TileSampler, type Plane } from './data.js';
-import { writeFileAtomic } from '../node/io.js';
+import { writeFileAtomic } from '../node/files.js';
 
 export const TILE = 64;
 export const LOGO = 32;
