@@ -257,11 +257,6 @@ export function analysePlane(a: Arena, plane: number, g: Plane): Analysis {
   return { g, coef: plane, mask, weight, band };
 }
 
-/** Make the luma frame of pixels already in wasm memory, transform it, model each block. */
-export function analyse(a: Arena, img: CheckedImage, pix: number, g: Geometry): Analysis {
-  return analysePlane(a, lumaFrame(a, img, pix, g), g);
-}
-
 /** Despread an analysed image under a layout: soft values and null energies per symbol. */
 export function despread(a: Arena, an: Analysis, layout: Layout): { soft: Float64Array; energy: Float64Array } {
   const k = a.k;
