@@ -3,7 +3,7 @@
 // the input interval [o*s, (o+1)*s) (area) and its centre sits at input coordinate
 // (o + 0.5) * s - 0.5 (bilinear, clamped to the edge).
 
-import { unpackLo, unpackHi, lo64, hi64, storeTransposed } from "./simd";
+import { unpackLo, unpackHi, lo64, hi64, storeTransposed, ROUND_MAGIC } from "./simd";
 
 /** dst[i] += w * src[i] for i < n (f32). */
 // @ts-ignore: decorator
@@ -136,6 +136,23 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
 }
 
 /**
+ * Fixed-point luma (x 32768) of `count` pixel rows summed, four pixels from p on, row by row
+ * down `stride`: packed 16-bit R|B and G|A sums in registers, then two i16 dot products. At
+ * most CHUNK rows, so no 16-bit lane overflows.
+ */
+// @ts-ignore: decorator
+@inline function rowSum4(p: usize, stride: usize, count: i32, ch: i32, mrb: v128, krb: v128, kg0: v128, rgbx: v128): v128 {
+  let rb = i32x4.splat(0), ga = i32x4.splat(0);
+  for (let r = 0; r < count; r++) {
+    const v = px4(p, ch, rgbx);
+    rb = i16x8.add(rb, v128.and(v, mrb));
+    ga = i16x8.add(ga, v128.and(i32x4.shr_u(v, 8), mrb));
+    p += stride;
+  }
+  return i32x4.add(i32x4.dot_i16x8_s(rb, krb), i32x4.dot_i16x8_s(ga, kg0));
+}
+
+/**
  * One frame row of lumaArea for 3 or 4 channels: out[x] = area-weighted fixed-point luma of
  * the n pixel rows from p0 (first weight wf, last wl, the rows between 1) times `norm`.
  * Four pixels per step, the rows between summed as packed 16-bit R|B and G|A lanes in
@@ -157,15 +174,7 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
     const pm = p0 + stride;
     for (; x + 4 <= w; x += 4) {
       const q = <usize>(x * ch);
-      let rb = i32x4.splat(0), ga = i32x4.splat(0);
-      let p = pm + q;
-      for (let r = 2; r < n; r++) {
-        const v = px4(p, ch, rgbx);
-        rb = i16x8.add(rb, v128.and(v, mrb));
-        ga = i16x8.add(ga, v128.and(i32x4.shr_u(v, 8), mrb));
-        p += stride;
-      }
-      const mid = i32x4.add(i32x4.dot_i16x8_s(rb, krb), i32x4.dot_i16x8_s(ga, kg0));
+      const mid = rowSum4(pm + q, stride, n - 2, ch, mrb, krb, kg0, rgbx);
       const yf = f32x4.convert_i32x4_s(yfix4(px4(p0 + q, ch, rgbx), mrb, krb, kg0));
       const yl = f32x4.convert_i32x4_s(yfix4(px4(pl + q, ch, rgbx), mrb, krb, kg0));
       v128.store(out + (<usize>x << 2), f32x4.add(f32x4.add(f32x4.mul(yf, vf), f32x4.mul(yl, vl)), f32x4.mul(f32x4.convert_i32x4_s(mid), vn)));
@@ -177,16 +186,7 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
         f32x4.mul(f32x4.convert_i32x4_s(yfix4(px4(pl + q, ch, rgbx), mrb, krb, kg0)), vl));
       // Each pass's sum is at most 128 * 255 * 32768 < 2^31; the passes add up as floats.
       for (let r0 = 1; r0 < n - 1; r0 += CHUNK) {
-        const r1 = min(r0 + CHUNK, n - 1);
-        let rb = i32x4.splat(0), ga = i32x4.splat(0);
-        let p = p0 + <usize>r0 * stride + q;
-        for (let r = r0; r < r1; r++) {
-          const v = px4(p, ch, rgbx);
-          rb = i16x8.add(rb, v128.and(v, mrb));
-          ga = i16x8.add(ga, v128.and(i32x4.shr_u(v, 8), mrb));
-          p += stride;
-        }
-        const mid = i32x4.add(i32x4.dot_i16x8_s(rb, krb), i32x4.dot_i16x8_s(ga, kg0));
+        const mid = rowSum4(p0 + <usize>r0 * stride + q, stride, min(CHUNK, n - 1 - r0), ch, mrb, krb, kg0, rgbx);
         f = f32x4.add(f, f32x4.mul(f32x4.convert_i32x4_s(mid), vn));
       }
       v128.store(out + (<usize>x << 2), f);
@@ -205,7 +205,7 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
   }
 }
 
-/** Sixteen grey bytes widened to four f32x4 and added, times `k`, to acc[0..3]. */
+/** Sixteen grey samples (u16 lanes of lo, hi) as f32, times `k`, stored at or added to out[0..15]. */
 // @ts-ignore: decorator
 @inline function grey16(lo: v128, hi: v128, k: v128, out: usize, add: bool): void {
   const a = f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), k);
@@ -526,10 +526,6 @@ export function bilinearResize(src: usize, sw: i32, sh: i32, dst: usize, dw: i32
   return f32x4.add(va, f32x4.mul(t, f32x4.sub(v128.load(b + o), va)));
 }
 
-/** 1.5 * 2^23: adding it to |x| < 2^22 leaves round-half-even(x) in the low mantissa bits. */
-// @ts-ignore: decorator
-@inline const ROUND_MAGIC: f32 = 12582912.0;
-
 /** The largest change addLuma makes to a sample: its deltas are signed bytes. */
 // @ts-ignore: decorator
 @inline const MAX_DELTA: f32 = 127.0;
@@ -542,6 +538,15 @@ export function bilinearResize(src: usize, sw: i32, sh: i32, dst: usize, dw: i32
 // @ts-ignore: decorator
 @inline function rounded4(x: v128): v128 {
   return f32x4.add(x, f32x4.splat(ROUND_MAGIC));
+}
+
+/**
+ * The rounded deltas of four pixels at x: residual rows ri and rj interpolated by tv, clamped
+ * to +-MAX_DELTA (lo, hi), rounded and spread over the colour samples by the `spread` swizzle.
+ */
+// @ts-ignore: decorator
+@inline function delta4(ri: usize, rj: usize, tv: v128, x: i32, lo: v128, hi: v128, spread: v128): v128 {
+  return i8x16.swizzle(rounded4(f32x4.pmax(f32x4.pmin(lerp4(ri, rj, tv, x), hi), lo)), spread);
 }
 
 // Swizzle masks that spread the low byte of each rounded lane over a pixel's colour samples
@@ -613,13 +618,13 @@ export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh:
     let x = 0;
     if (ch == 4) {
       for (; x + 4 <= w; x += 4) {
-        const d = i8x16.swizzle(rounded4(f32x4.pmax(f32x4.pmin(lerp4(ri, rj, tv, x), hi), lo)), spread);
+        const d = delta4(ri, rj, tv, x, lo, hi, spread);
         const q = p + (<usize>x << 2);
         v128.store(q, addSat(v128.load(q), d, zero));
       }
     } else if (ch == 3) {
       for (; x + 4 <= w; x += 4) {
-        const d = i8x16.swizzle(rounded4(f32x4.pmax(f32x4.pmin(lerp4(ri, rj, tv, x), hi), lo)), spread);
+        const d = delta4(ri, rj, tv, x, lo, hi, spread);
         const q = p + <usize>(x * 3);
         // Store the 12 bytes of these 4 pixels only: a 16-byte store would overlap the next
         // load, and a load that overlaps a pending store stalls (measured 4x slower).
@@ -629,7 +634,7 @@ export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh:
       }
     } else {
       for (; x + 4 <= w; x += 4) {
-        const d = i8x16.swizzle(rounded4(f32x4.pmax(f32x4.pmin(lerp4(ri, rj, tv, x), hi), lo)), spread);
+        const d = delta4(ri, rj, tv, x, lo, hi, spread);
         const q = p + <usize>x;
         v128.store32_lane(q, addSat(v128.load32_zero(q), d, zero), 0);
       }

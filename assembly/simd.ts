@@ -1,6 +1,16 @@
-// Lane shuffles the kernels share: the pieces of a 4 x 4 transpose of f32x4 rows (unpack the
-// low or high pairs of two rows, then take the low or high halves of two such results; V8
-// compiles each to one x86 unpack instruction), and two uses of the whole transpose.
+// What the kernels share: a rounding constant, the pieces of a 4 x 4 transpose of f32x4 rows
+// (unpack the low or high pairs of two rows, then take the low or high halves of two such
+// results; V8 compiles each to one x86 unpack instruction), and two uses of the transpose.
+
+/**
+ * 1.5 * 2^23: adding it to a float |x| < 2^22 leaves round-half-even(x) in the low mantissa
+ * bits, i.e. the float's bits are ROUND_MAGIC_BITS + round(x) (one add instead of nearest +
+ * saturating truncation, which on x86 take about ten instructions).
+ */
+// @ts-ignore: decorator
+@inline export const ROUND_MAGIC: f32 = 12582912.0;
+// @ts-ignore: decorator
+@inline export const ROUND_MAGIC_BITS: i32 = 0x4b400000;
 
 // @ts-ignore: decorator
 @inline export function unpackLo(a: v128, b: v128): v128 { return v128.shuffle<i32>(a, b, 0, 4, 1, 5); }

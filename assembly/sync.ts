@@ -1,7 +1,7 @@
 // Kernels for blind geometric synchronisation: a whitening filter that turns the luma frame into
 // an estimate of the (noise-like) watermark, an affine bilinear resampler, and a spatial fold.
 
-import { unpackLo, unpackHi, lo64, hi64, laneSums } from "./simd";
+import { unpackLo, unpackHi, lo64, hi64, laneSums, ROUND_MAGIC, ROUND_MAGIC_BITS } from "./simd";
 
 /** Box mean of radius r (window 2r + 1, shrunk at the edges) of an f32 plane. tmp: w * h floats. */
 export function boxBlur(src: usize, w: i32, h: i32, r: i32, dst: usize, tmp: usize): void {
@@ -187,7 +187,7 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
   const v00 = f32x4.splat(m00), v10 = f32x4.splat(m10);
   // Four outputs whose 4 x 4 taps all lie inside the plane take the vector path.
   const xlo = f32x4.splat(1), xhi = f32x4.splat(<f32>(sw - 2)), ylo = f32x4.splat(1), yhi = f32x4.splat(<f32>(sh - 2));
-  const magic = f32x4.splat(12582912.0), magicBits = i32x4.splat(0x4b400000);
+  const magic = f32x4.splat(ROUND_MAGIC), magicBits = i32x4.splat(ROUND_MAGIC_BITS);
   const swv = i32x4.splat(sw), one = i32x4.splat(1);
   for (let y = 0; y < dh; y++) {
     const bx = m01 * <f32>y + tx, by = m11 * <f32>y + ty;
@@ -205,7 +205,7 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
       inside += 4;
       const flx = f32x4.floor(sxv), fly = f32x4.floor(syv);
       const fx = f32x4.sub(sxv, flx), fy = f32x4.sub(syv, fly);
-      // Integer parts (< 2^22) from the mantissa bits of floor + 1.5 * 2^23.
+      // Integer parts (< 2^22) from the mantissa bits of floor + ROUND_MAGIC.
       const x0 = i32x4.sub(f32x4.add(flx, magic), magicBits), y0 = i32x4.sub(f32x4.add(fly, magic), magicBits);
       const idx = i32x4.shl(i32x4.add(i32x4.mul(i32x4.sub(y0, one), swv), i32x4.sub(x0, one)), 2);
       const wx0 = cr0v(fx), wx1 = cr1v(fx), wx2 = cr2v(fx), wx3 = cr3v(fx);
