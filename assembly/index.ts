@@ -9,3 +9,4 @@ export { sse, ssim } from "./metrics";
 export { fft2d, mulConj } from "./fft";
 export { boxBlur, whiten, affineSample, affineSampleCubic, foldSpatial, whitenSpectrum, harmonicMap, lagPeaks, orient, tileOnGrid } from "./sync";
 export { deepInput, deepTiles, addResidual, tileNc } from "./deep";
+export { listViterbi } from "./viterbi";

@@ -48,6 +48,7 @@ export interface KernelExports {
   deepTiles(src: number, w: number, h: number, c: number, tile: number, dst: number): void;
   addResidual(pix: number, w: number, h: number, ch: number, res: number, rw: number, rh: number, tmp: number): void;
   tileNc(src: number, tiles: number, n: number, logo: number, e: number): number;
+  listViterbi(soft: number, infoLength: number, L: number, out: number, metricOut: number, tmp: number): number;
 }
 
 let kernels: KernelExports | undefined;

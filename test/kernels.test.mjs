@@ -17,6 +17,7 @@ import { init } from '../dist/index.js';
 import { geometry, lumaFrame, lumaFrameStreamed } from '../dist/scheme.js';
 import { Arena } from '../dist/wasm.js';
 import * as ref from './ref.mjs';
+import { convEncode, viterbi } from '../dist/payload.js';
 import { comparer } from './helpers/compare.mjs';
 import { wasmMemory } from './helpers/wasm-memory.mjs';
 import { mulberry32 } from '../bench/attacks.mjs';
@@ -744,6 +745,73 @@ test('correlate matches the reference exactly', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Payload decoding (assembly/viterbi.ts).
+
+/** Run the listViterbi kernel: { count, paths: Uint8Array[] (bits), metrics: number[] }. */
+function kernelList(a, soft, L, infoLength) {
+  const steps = infoLength + 6;
+  const ps = put(a, Float64Array.from(soft));
+  const pOut = out(a, L * infoLength, 0xff), pMet = out(a, L * 8, 0xff);
+  const tmp = a.bytes(2 * 64 * L * 8 + steps * 64 * L * 2);
+  const count = k.listViterbi(ps, infoLength, L, pOut, pMet, tmp);
+  const paths = Array.from({ length: count }, (_, r) => a.u8(pOut + r * infoLength, infoLength).slice());
+  const metrics = Array.from(a.f64view(pMet, count));
+  guard(a, pOut, L * infoLength, 'listViterbi (paths)');
+  guard(a, pMet, L * 8, 'listViterbi (metrics)');
+  return { count, paths, metrics };
+}
+
+test('listViterbi matches the reference list decoder: the same paths, in the same order, with the same metrics', () => {
+  const rand = rng(30);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  for (const [infoLength, L] of [[80, 1], [80, 2], [80, 8], [80, 16], [12, 5], [3, 8], [1, 4]]) {
+    for (const noise of [0.3, 1, 3]) {
+      withArena((a) => {
+        // a codeword of random bits plus Gaussian noise: from easy to hopeless
+        const info = Uint8Array.from({ length: infoLength }, () => (rand() < 0.5 ? 1 : 0));
+        const soft = Array.from(convEncode(info), (c) => (c ? 1 : -1) + noise * gauss());
+        const got = kernelList(a, soft, L, infoLength);
+        const want = ref.listViterbi(soft, L, infoLength);
+        assert.is(got.count, want.length, `${infoLength} bits, L ${L}: path count`);
+        for (let r = 0; r < want.length; r++) {
+          assert.equal(Array.from(got.paths[r]), Array.from(want[r].bits), `${infoLength} bits, L ${L}, noise ${noise}: path ${r + 1}`);
+          // same additions in the same order: bit-identical
+          assert.is(got.metrics[r], want[r].metric, `${infoLength} bits, L ${L}: metric ${r + 1}`);
+        }
+        for (let r = 1; r < got.count; r++) assert.ok(got.metrics[r] <= got.metrics[r - 1], 'metrics sorted best first');
+      });
+    }
+  }
+});
+
+test('listViterbi finds the L best codewords of all 2^n (exhaustive check on short codes); rank 1 is viterbi\'s decision', () => {
+  const rand = rng(31);
+  for (const infoLength of [4, 7, 10]) {
+    const words = Array.from({ length: 1 << infoLength }, (_, w) => {
+      const info = Uint8Array.from({ length: infoLength }, (_, i) => (w >> (infoLength - 1 - i)) & 1);
+      return { info, coded: convEncode(info) };
+    });
+    for (let trial = 0; trial < 5; trial++) {
+      const soft = Array.from({ length: (infoLength + 6) * 2 }, () => 2 * rand() - 1);
+      const scored = words.map(({ info, coded }) => ({ info, metric: coded.reduce((s, c, j) => s + (c ? soft[j] : -soft[j]), 0) }))
+        .sort((x, y) => y.metric - x.metric);
+      withArena((a) => {
+        const L = 6;
+        const got = kernelList(a, soft, L, infoLength);
+        assert.is(got.count, L);
+        for (let r = 0; r < L; r++) {
+          // sums in another order: equal to rounding
+          assert.ok(Math.abs(got.metrics[r] - scored[r].metric) < 1e-9, `${infoLength} bits: metric ${r + 1} ${got.metrics[r]} vs ${scored[r].metric}`);
+          // continuous random soft values: no ties, the same codewords
+          assert.equal(Array.from(got.paths[r]), Array.from(scored[r].info), `${infoLength} bits: path ${r + 1}`);
+        }
+        assert.equal(Array.from(got.paths[0]), Array.from(viterbi(soft, infoLength)), 'rank 1 is the single-path decision');
+      });
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // Metrics.
 
 test('sse matches the reference exactly (1, 3, 4 channels)', () => {
@@ -825,7 +893,7 @@ test('the module imports nothing and exports every kernel', () => {
   const exports = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
   for (const name of ['memory', 'alloc', 'mark', 'release', 'zero', 'touch', 'rgbToY', 'rgbToYcc', 'yccToRgb',
     'areaResize', 'bilinearResize', 'lumaArea', 'addLuma', 'dct8x8', 'hash', 'random', 'chips', 'layout',
-    'blockStats', 'maskWeights', 'spreadEmbed', 'fold', 'correlate', 'sse', 'ssim']) {
+    'blockStats', 'maskWeights', 'spreadEmbed', 'fold', 'correlate', 'sse', 'ssim', 'listViterbi']) {
     assert.ok(exports.has(name), `missing export ${name}`);
   }
 });

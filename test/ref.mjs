@@ -533,3 +533,36 @@ export function tileNc(src, tiles, n, logo) {
   for (let i = 0; i < n; i++) e[i] /= tiles;
   return { e, nc: pearson(e, logo) };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Payload code (assembly/viterbi.ts): K = 7, rate 1/2, generators 133 and 171 (octal), 6 tail bits.
+
+const parity = (x) => { let p = 0; for (; x; x &= x - 1) p ^= 1; return p; };
+
+/**
+ * List Viterbi decoding, written the plain way: every state keeps its L best paths, and each step
+ * inserts every extension of every predecessor path into the successor's sorted list (states in
+ * ascending order, so ties go to the lower predecessor). Returns the surviving paths into state 0
+ * after the tail, best first: { bits, metric }[], with metric = sum of soft * (2 * coded - 1).
+ */
+export function listViterbi(soft, L, infoLength) {
+  const S = 64, steps = infoLength + 6;
+  let paths = Array.from({ length: S }, (_, s) => (s === 0 ? [{ metric: 0, bits: [] }] : []));
+  for (let i = 0; i < steps; i++) {
+    const next = Array.from({ length: S }, () => []);
+    for (let s = 0; s < S; s++) {
+      for (const b of i < infoLength ? [0, 1] : [0]) {
+        const reg = (s << 1) | b, ns = reg & 63;
+        const d = (parity(reg & 0o133) ? 1 : -1) * soft[2 * i] + (parity(reg & 0o171) ? 1 : -1) * soft[2 * i + 1];
+        for (const p of paths[s]) {
+          const list = next[ns], v = p.metric + d;
+          let j = list.length;
+          while (j > 0 && list[j - 1].metric < v) j--;
+          if (j < L) { list.splice(j, 0, { metric: v, bits: i < infoLength ? [...p.bits, b] : p.bits }); list.length = Math.min(list.length, L); }
+        }
+      }
+    }
+    paths = next;
+  }
+  return paths[0].map((p) => ({ bits: Uint8Array.from(p.bits), metric: p.metric }));
+}
