@@ -17,7 +17,7 @@ import { init, createWatermarker } from '../dist/index.js';
 import { Arena } from '../dist/wasm.js';
 import { candidateGeometries, lumaFrame, despread, makeLayout, pilotScore, reframe, PILOT } from '../dist/scheme.js';
 import { pilotPatterns, searchGrids, analyseOnGrid, orientations, SEARCH_LATTICES, DECODES_PER_LATTICE } from '../dist/sync.js';
-import { viterbi, checkInfo } from '../dist/payload.js';
+import { decodePayload, LIST_SIZE } from '../dist/payload.js';
 import { combinedPValue, normalUpperTail } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
 import { GEOMETRIC_ATTACKS, mulberry32, load } from './attacks.mjs';
@@ -43,7 +43,7 @@ function cands(img) {
       const { soft, energy } = despread(a, an, layout);
       // affine in image pixels
       const A = [s.affine.m00 * s.g.sx, s.affine.m01 * s.g.sx, s.affine.m10 * s.g.sy, s.affine.m11 * s.g.sy, s.affine.tx * s.g.sx, s.affine.ty * s.g.sy];
-      return { A, g: s.g, affine: s.affine, crc: checkInfo(viterbi(soft.subarray(0, PILOT))).crcOk, sB: pilotScore(soft, energy, true), sAll: pilotScore(soft, energy) };
+      return { A, g: s.g, affine: s.affine, crc: decodePayload(a, soft.subarray(0, PILOT)).crcOk, sB: pilotScore(soft, energy, true), sAll: pilotScore(soft, energy) };
     });
   } finally { a.release(); }
 }
@@ -54,9 +54,9 @@ function onGrid(img, c) {
     const pix = a.put(img.data);
     const frame = lumaFrame(a, img, pix, c.g);
     const { soft, energy } = despread(a, analyseOnGrid(a, frame, c.g.fw, c.g.fh, c.affine), layout);
-    const crc = checkInfo(viterbi(soft.subarray(0, PILOT))).crcOk;
+    const { crcOk, rank } = decodePayload(a, soft.subarray(0, PILOT));
     const m = candidateGeometries(img.width, img.height).length + orientations(c.g.fw, c.g.fh).length + SEARCH_LATTICES * DECODES_PER_LATTICE;
-    return crc && combinedPValue(normalUpperTail(pilotScore(soft, energy, true)), true, m) < 1e-6;
+    return crcOk && combinedPValue(normalUpperTail(pilotScore(soft, energy, true)), true, m, rank, LIST_SIZE) < 1e-6;
   } finally { a.release(); }
 }
 const SEARCHED = Object.keys(GEOMETRIC_ATTACKS).filter((n) => !/^(rotate (90|180|270)|flip|scale)/.test(n));

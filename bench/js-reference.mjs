@@ -11,7 +11,8 @@
 //   - the "plain JS" baseline of bench/classical.mjs (JS / WASM speed-up).
 //
 // The JavaScript parts of the library that are not kernels (key derivation, frame geometry,
-// payload coding, Viterbi, p-values) are imported from dist/: they are JS in the library too.
+// payload coding, Viterbi, p-values) are imported from dist/ (the list decoder, a kernel in the
+// library, is test/ref.mjs's): they are JS in the library too.
 //
 // One deliberate departure from test/ref.mjs: the 8x8 DCT. ref.dct8x8 evaluates the definition
 // directly (64 products per coefficient, 4096 per block), which is right for checking by eye but
@@ -28,7 +29,7 @@
 import * as ref from '../test/ref.mjs';
 import { deriveKey } from '../dist/key.js';
 import { checkImage, DEFAULT_MAX_PIXELS } from '../dist/image.js';
-import { checkInfo, convEncode, infoBits, parsePayload, payloadHex, viterbi } from '../dist/payload.js';
+import { checkInfo, convEncode, infoBits, INFO_BITS, LIST_SIZE, parsePayload, payloadHex, viterbi } from '../dist/payload.js';
 import { BAND, BASE_AMPLITUDE, candidateGeometries, geometry, MASK, NB, NPILOT, NPSYM, NSLOTS, NSYM, PILOT, PILOT_B, PILOT_B2, pilotScore, TILE } from '../dist/scheme.js';
 import { combinedPValue, normalUpperTail } from '../dist/stats.js';
 import { LAMBDA, G_MIN, G_MAX } from '../dist/informed.js';
@@ -145,19 +146,27 @@ export async function createJsWatermarker(options) {
 
   function detect(image) {
     const img = checkImage(image, 'image', maxPixels);
-    // As the library: the first frame candidate whose payload passes its CRC, else the
-    // canonical one; the p-value accounts for the number of frames tried.
+    // As the library: the first frame candidate whose best path passes its CRC, else the
+    // first pass lower in a candidate's list (test/ref.mjs's list decoder), else the canonical
+    // frame; the p-value accounts for the frames tried and the rank.
     const candidates = candidateGeometries(img.width, img.height);
-    let chosen;
+    let chosen, second;
     for (const g of candidates) {
       const { soft, energy } = despread(analyse(img, g));
       const score = pilotScore(soft, energy);
-      const decoded = checkInfo(viterbi(soft.subarray(0, PILOT)));
+      const data = soft.subarray(0, PILOT);
+      const decoded = { ...checkInfo(viterbi(data)), rank: 1 };
       if (!chosen || decoded.crcOk) chosen = { score, ...decoded };
       if (decoded.crcOk) break;
+      if (!second) {
+        const list = ref.listViterbi(data, LIST_SIZE, INFO_BITS);
+        const r = list.findIndex((p) => checkInfo(p.bits).crcOk);
+        if (r > 0) second = { score, ...checkInfo(list[r].bits), rank: r + 1 };
+      }
     }
-    const { score, bytes, crcOk } = chosen;
-    const pValue = combinedPValue(normalUpperTail(score), crcOk, candidates.length);
+    if (!chosen.crcOk && second) chosen = second;
+    const { score, bytes, crcOk, rank } = chosen;
+    const pValue = combinedPValue(normalUpperTail(score), crcOk, candidates.length, rank, LIST_SIZE);
     const found = pValue < threshold && crcOk;
     return { found, payload: found ? payloadHex(bytes) : null, pValue, score, crcOk };
   }

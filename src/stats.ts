@@ -20,7 +20,13 @@ export function normalUpperTail(z: number): number {
 export const CRC_CHANCE = 2 ** -16;
 
 /**
- * Combine the pilot's one-sided p-value with the CRC check into one exact p-value. Under the
+ * Share of the false-positive budget that a list decoder (`listSize` > 1) spends on paths
+ * ranked 2 and lower; the best path keeps the rest.
+ */
+export const LIST_SHARE = 0.2;
+
+/**
+ * Combine the pilot's one-sided p-value with the CRC check into one valid p-value. Under the
  * null hypothesis the decoded bits are noise, so the CRC holds with probability q = 2^-16,
  * independently of the pilot (pilot and data use disjoint keyed chips). Ranking outcomes by
  * (CRC holds, then pilot score) gives
@@ -30,8 +36,32 @@ export const CRC_CHANCE = 2 ** -16;
  * needs a much weaker pilot (p about 0.07 for found at 1e-6) once its payload decodes.
  * With `frames` candidate frames tried (the first CRC pass wins), the chance of a CRC pass is
  * at most frames * 2^-16 and q takes that value.
+ *
+ * A list decoder checks up to `listSize` paths per frame in rank order, each one more chance
+ * for the CRC to pass on noise. A pass at rank r is weighted by w(r) with sum over r of 1/w(r)
+ * = 1 (a weighted Bonferroni bound): w(1) = 1 / (1 - s) and w(r) = r * H / s for r >= 2, where
+ * s = LIST_SHARE and H = 1/2 + ... + 1/listSize. Then P(p <= a) <= a for the CRC-pass
+ * outcomes, whichever frame and rank the CRC picked, and a failed CRC (probability at most
+ * frames * listSize * 2^-16 =: Q of a pass anywhere) reports Q + (1 - Q) * pPilot: the p-value
+ * stays valid (P(p <= a) <= a under the null). With listSize 1 this is the formula above.
+ * @example
+ * combinedPValue(1e-3, true, 17);        // best path passes its CRC, 17 candidates tried
+ * combinedPValue(1e-5, true, 17, 2, 8);  // second-best path of a list of 8 passes
  */
-export function combinedPValue(pPilot: number, crcOk: boolean, frames = 1): number {
-  const q = Math.min(1, frames * CRC_CHANCE);
-  return crcOk ? q * pPilot : q + (1 - q) * pPilot;
+export function combinedPValue(pPilot: number, crcOk: boolean, frames = 1, rank = 1, listSize = 1): number {
+  const q = frames * CRC_CHANCE;
+  if (!crcOk) {
+    const Q = Math.min(1, q * listSize);
+    return Q + (1 - Q) * pPilot;
+  }
+  return Math.min(1, q * rankWeight(rank, listSize) * pPilot);
+}
+
+/** w(rank) of combinedPValue: how much a CRC pass at this rank of a list of `listSize` costs. */
+export function rankWeight(rank: number, listSize: number): number {
+  if (listSize <= 1) return 1;
+  if (rank === 1) return 1 / (1 - LIST_SHARE);
+  let h = 0;
+  for (let r = 2; r <= listSize; r++) h += 1 / r;
+  return (rank * h) / LIST_SHARE;
 }

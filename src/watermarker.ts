@@ -1,7 +1,7 @@
 import { invalidParameter, numberIn } from './args.js';
 import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
 import { deriveKey } from './key.js';
-import { checkInfo, parsePayload, payloadHex, viterbi, type Payload } from './payload.js';
+import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
 import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
 import { analyseOnGrid, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
@@ -140,7 +140,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // rounding boundary), then, when searching, the transform found by the geometric search.
     // The first whose payload passes its CRC is chosen, without looking at any pilot score that
     // decides, so under the null the chosen score stays N(0, 1) and a CRC passes somewhere with
-    // probability at most m * 2^-16 (m = candidates that could be tried), which combinedPValue
+    // probability at most m * LIST_SIZE * 2^-16 (m = candidates that could be tried), which combinedPValue
     // accounts for: the p-value stays uniform (measured in the tests).
     const frames = candidateGeometries(img.width, img.height);
     const turns = search ? orientations(frames[0].fw, frames[0].fh) : [];
@@ -154,16 +154,28 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
        * Decode one candidate from its analysis and despread symbols; returns the result when its
        * CRC holds (or it is the fallback).
        */
+      // A candidate whose best path fails its CRC is list-decoded (LIST_SIZE paths); the first
+      // pass at a lower rank is kept aside and chosen only if no candidate's best path passes.
+      // Every pass is priced by its rank in the p-value (combinedPValue).
+      let second: DetectResult | undefined;
       const attempt = (an: Analysis, { soft, energy }: Read, origin: Vec, g: Geometry, affine: Affine, onlyB: boolean, fallback: boolean): DetectResult | undefined => {
-        const { bytes, crcOk } = checkInfo(viterbi(soft.subarray(0, PILOT)));
-        if (!crcOk && !fallback) return undefined;
+        const data = soft.subarray(0, PILOT);
         const score = pilotScore(soft, energy, onlyB);
-        const pValue = combinedPValue(normalUpperTail(score), crcOk, m);
-        const found = pValue < threshold && crcOk;
-        if (!found) return { found, payload: null, pValue, score, crcOk, transform: null, regions: null };
-        const transform = frameTransform(g, affine);
-        const regions = regionMap(a, an, origin, layout, bytes, transform, img.width, img.height);
-        return { found, payload: payloadHex(bytes), pValue, score, crcOk, transform, regions };
+        const result = ({ bytes, crcOk, rank }: Decoded): DetectResult => {
+          const pValue = combinedPValue(normalUpperTail(score), crcOk, m, rank, LIST_SIZE);
+          const found = pValue < threshold && crcOk;
+          if (!found) return { found, payload: null, pValue, score, crcOk, transform: null, regions: null };
+          const transform = frameTransform(g, affine);
+          const regions = regionMap(a, an, origin, layout, bytes, transform, img.width, img.height);
+          return { found, payload: payloadHex(bytes), pValue, score, crcOk, transform, regions };
+        };
+        const best = decodeList(a, data, 1)[0];
+        if (best.crcOk) return result(best);
+        if (!second) {
+          const lower = decodeList(a, data, LIST_SIZE).find((d) => d.crcOk);
+          if (lower) second = result(lower);
+        }
+        return fallback ? result(best) : undefined;
       };
       const identity: Affine = { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 };
       for (const [i, g] of frames.entries()) {
@@ -215,6 +227,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
           if (r) { result = r; break; }
         }
       }
+      if (!result!.crcOk && second) result = second;
     } finally {
       a.release();
     }
