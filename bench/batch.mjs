@@ -12,6 +12,11 @@
 // once. On an idle 2-core machine 2 threads do 2x the work of one; on a shared machine where other
 // processes take CPU they do less, and the batch's speed-up is judged against that ceiling.
 //
+// Each round also runs the same files through sharp alone (bench/sharp-pool.mjs: decode and
+// re-encode, no marking, in the same pool shape: one worker per core, two files in flight each,
+// one libvips thread per worker, timed from process start): the speed-up the platform itself
+// gives this work, the ceiling for the batch's.
+//
 // Images come from the shared photos (cropped to 16:9 and resized; a bare checkout without them
 // uses synthetic images). Each configuration runs R rounds (default 3) and reports the best.
 import { spawn } from 'node:child_process';
@@ -84,6 +89,21 @@ function runEmbed(input, output, cores) {
   });
 }
 
+/** bench/sharp-pool.mjs on `cores` cores: { seconds, cpuMs }. */
+function sharpPool(input, cores) {
+  const pool = path.join(ROOT, 'bench', 'sharp-pool.mjs');
+  const command = [process.execPath, pool, input, String(cores), 'pass'];
+  const limited = TASKSET ? [TASKSET, '-c', Array.from({ length: cores }, (_, i) => i).join(','), ...command] : command;
+  return new Promise((resolve, reject) => {
+    const child = spawn(limited[0], limited.slice(1), { cwd: ROOT });
+    let out = '', err = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d) => { err += d; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`sharp-pool exit ${code}: ${err}`))));
+  });
+}
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-bench-batch-'));
 const input = path.join(dir, 'in');
 fs.mkdirSync(input);
@@ -110,10 +130,17 @@ try {
 
   const results = new Map();
   const ceilings = [];
+  const sharpRatios = [];
   for (let round = 0; round < ROUNDS; round++) {
     const c = await ceiling();
     ceilings.push(c);
     console.log(`round ${round + 1}: 2 busy threads do ${c.toFixed(2)}x the work of 1 on this machine now (2.00 when idle)`);
+    if (JOBS.includes(1) && JOBS.includes(2)) {
+      const [one, two] = [await sharpPool(input, 1), await sharpPool(input, 2)];
+      sharpRatios.push(one.seconds / two.seconds);
+      console.log(`round ${round + 1}: sharp alone (decode + encode, no marking, same pool shape): 1 core ${one.seconds.toFixed(2)} s ` +
+        `(${one.cpuMs.toFixed(0)} ms CPU per image), 2 cores ${two.seconds.toFixed(2)} s (${two.cpuMs.toFixed(0)} ms): ${(one.seconds / two.seconds).toFixed(2)}x`);
+    }
     for (const jobs of JOBS) {
       const output = path.join(dir, `out-${jobs}-${round}`);
       const r = await runEmbed(input, output, jobs);
@@ -135,6 +162,7 @@ try {
     for (const jobs of JOBS) fs.rmSync(path.join(dir, `out-${jobs}-${round}`), { recursive: true, force: true });
   }
   console.log(`\nmachine ceiling for 2 threads, best of rounds: ${Math.max(...ceilings).toFixed(2)}x (${ceilings.map((x) => x.toFixed(2)).join(', ')})`);
+  if (sharpRatios.length) console.log(`sharp alone, 2 cores / 1 core, whole process: ${sharpRatios.map((x) => x.toFixed(2)).join(', ')} (best ${Math.max(...sharpRatios).toFixed(2)}x)`);
   console.log('best of rounds (whole command; from the first file on):');
   for (const [jobs, { rate, steady }] of results) console.log(`  ${jobs} core${jobs > 1 ? 's' : ''}${TASKSET ? '' : ' (--jobs, no taskset)'}: ${rate.toFixed(2)} images/s; ${steady.toFixed(2)} images/s`);
   if (results.has(1)) {
