@@ -140,8 +140,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // rounding boundary), then, when searching, the transform found by the geometric search.
     // The first whose payload passes its CRC is chosen, without looking at any pilot score that
     // decides, so under the null the chosen score stays N(0, 1) and a CRC passes somewhere with
-    // probability at most m * LIST_SIZE * 2^-16 (m = candidates that could be tried), which combinedPValue
-    // accounts for: the p-value stays uniform (measured in the tests).
+    // probability at most m * LIST_SIZE * 2^-16 (m = candidates that could be tried), which
+    // combinedPValue accounts for: the p-value stays valid (measured in the tests).
     const frames = candidateGeometries(img.width, img.height);
     const turns = search ? orientations(frames[0].fw, frames[0].fh) : [];
     const m = frames.length + turns.length + (search ? SEARCH_LATTICES * DECODES_PER_LATTICE : 0);
@@ -150,18 +150,18 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       let frame0 = 0;
       /** Despread symbols of an analysis. */
       type Read = ReturnType<typeof despread>;
-      /**
-       * Decode one candidate from its analysis and despread symbols; returns the result when its
-       * CRC holds (or it is the fallback).
-       */
       // A candidate whose best path fails its CRC is list-decoded (LIST_SIZE paths); the first
       // pass at a lower rank is kept aside and chosen only if no candidate's best path passes.
       // Every pass is priced by its rank in the p-value (combinedPValue).
       let second: DetectResult | undefined;
+      /**
+       * Decode one candidate from its analysis and despread symbols; returns the result when its
+       * best path passes its CRC (or it is the fallback), and keeps a lower-ranked pass aside.
+       */
       const attempt = (an: Analysis, { soft, energy }: Read, origin: Vec, g: Geometry, affine: Affine, onlyB: boolean, fallback: boolean): DetectResult | undefined => {
         const data = soft.subarray(0, PILOT);
-        const score = pilotScore(soft, energy, onlyB);
         const result = ({ bytes, crcOk, rank }: Decoded): DetectResult => {
+          const score = pilotScore(soft, energy, onlyB);
           const pValue = combinedPValue(normalUpperTail(score), crcOk, m, rank, LIST_SIZE);
           const found = pValue < threshold && crcOk;
           if (!found) return { found, payload: null, pValue, score, crcOk, transform: null, regions: null };
