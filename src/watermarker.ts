@@ -45,14 +45,18 @@ export interface DetectResult {
   /** The 64-bit payload as 16 lowercase hex digits when found, else null. */
   payload: string | null;
   /**
-   * p-value of the null hypothesis "this image carries no mark of this key": the probability,
-   * in an unmarked image, of a result at least this strong (a CRC pass with a pilot score at
-   * least this high, or no CRC pass with a score at least this high). Uniform under the null.
+   * p-value of the null hypothesis "this image carries no mark of this key": at most the
+   * probability, in an unmarked image, of a result at least this strong (a CRC pass, weighted
+   * by the rank of the decoded path in the list decoder, with a pilot score at least this high,
+   * or no CRC pass with a score at least this high). Valid under the null: P(p <= a) <= a.
    */
   pValue: number;
   /** Normalised pilot correlation: N(0, 1) under the null hypothesis. */
   score: number;
-  /** Whether the decoded bits passed the CRC (can be true by chance with probability 2^-16). */
+  /**
+   * Whether a decoded path passed the CRC: the best one or, failing that, one of the next 7
+   * of the list decoder (true by chance with probability about 2^-16 per path checked).
+   */
   crcOk: boolean;
   /** Where the mark's grid lies in this image (when found), see {@link Transform}. */
   transform: Transform | null;
