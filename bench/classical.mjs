@@ -234,18 +234,22 @@ async function main() {
   const wasmBytes = readFileSync(WASM);
   const gz = gzipSync(wasmBytes, { level: 9 }).length;
   const med = (r) => r.median;
+  /** The floor ratios of one cache state's medians; `prefix` names the state in the keys. */
+  const floorRatios = (set, prefix) => {
+    const key = (name) => (prefix ? prefix + name[0].toUpperCase() + name.slice(1) : name);
+    return {
+      [key('embedOverFloor')]: med(set.libEmbed) / med(set.touch),
+      [key('detectOverFloor')]: med(set.libDetect) / med(set.touch),
+      [key('embedOverApiFloor')]: med(set.libEmbed) / med(set.apiFloor),
+      [key('detectOverApiFloor')]: med(set.libDetect) / med(set.apiFloor),
+    };
+  };
   const ratios = {
     // the plain-JS calls run once per round (they take 40-100 ms): against the library's cold figures
     jsOverWasmEmbed: med(results.jsEmbed) / med(cold.libEmbed),
     jsOverWasmDetect: med(results.jsDetect) / med(cold.libDetect),
-    embedOverFloor: med(results.libEmbed) / med(results.touch),
-    detectOverFloor: med(results.libDetect) / med(results.touch),
-    embedOverApiFloor: med(results.libEmbed) / med(results.apiFloor),
-    detectOverApiFloor: med(results.libDetect) / med(results.apiFloor),
-    coldEmbedOverFloor: med(cold.libEmbed) / med(cold.touch),
-    coldDetectOverFloor: med(cold.libDetect) / med(cold.touch),
-    coldEmbedOverApiFloor: med(cold.libEmbed) / med(cold.apiFloor),
-    coldDetectOverApiFloor: med(cold.libDetect) / med(cold.apiFloor),
+    ...floorRatios(results, ''),
+    ...floorRatios(cold, 'cold'),
   };
 
   if (JSON_OUT) {
@@ -275,27 +279,27 @@ async function main() {
   const row = (name, r, extra = '') =>
     log(`  ${name.padEnd(50)} ${f(r.median).padStart(8)} ms   (min ${f(r.min)}, p25 ${f(r.p25)}, p75 ${f(r.p75)}, max ${f(r.max)})${extra}`);
   log('');
-  log(`Time (ms), warm: each item ${REPS} times back to back per round         median`);
-  row('(a) library embed (WASM SIMD)', results.libEmbed);
-  row('(a) library detect (WASM SIMD)', results.libDetect);
+  const states = [['warm', `each item ${REPS} times back to back per round`, results], ['cold', 'each item once per round, after the others', cold]];
+  for (const [state, how, set] of states) {
+    log(`Time (ms), ${state}: ${how}`);
+    row('(a) library embed (WASM SIMD)', set.libEmbed);
+    row('(a) library detect (WASM SIMD)', set.libDetect);
+    row('(c) memory floor: touch 8 MB in place', set.touch);
+    row('(d) API floor: copy in + touch + copy out', set.apiFloor);
+    log('');
+  }
+  log('Time (ms), plain JS, once per round');
   row('(b) plain-JS embed', results.jsEmbed);
   row('(b) plain-JS detect', results.jsDetect);
-  row('(c) memory floor: touch 8 MB in place', results.touch);
-  row('(d) API floor: copy in + touch + copy out', results.apiFloor);
   log('  (plain JS = bench/js-reference.mjs: the test/ref.mjs scalar kernels, Float64, separable DCT)');
-  log('');
-  log('Time (ms), cold: each item once per round, after the others');
-  row('library embed', cold.libEmbed);
-  row('library detect', cold.libDetect);
-  row('memory floor', cold.touch);
-  row('API floor', cold.apiFloor);
   log('');
   log('Ratios (of medians; the floors and the library in the same cache state)');
   log(`  JS / WASM speed-up (cold)           embed ${ratios.jsOverWasmEmbed.toFixed(1)}x    detect ${ratios.jsOverWasmDetect.toFixed(1)}x`);
-  log(`  library / memory floor, warm        embed ${ratios.embedOverFloor.toFixed(1)}x    detect ${ratios.detectOverFloor.toFixed(1)}x`);
-  log(`  library / memory floor, cold        embed ${ratios.coldEmbedOverFloor.toFixed(1)}x    detect ${ratios.coldDetectOverFloor.toFixed(1)}x`);
-  log(`  library / API floor, warm           embed ${ratios.embedOverApiFloor.toFixed(1)}x    detect ${ratios.detectOverApiFloor.toFixed(1)}x`);
-  log(`  library / API floor, cold           embed ${ratios.coldEmbedOverApiFloor.toFixed(1)}x    detect ${ratios.coldDetectOverApiFloor.toFixed(1)}x`);
+  for (const [state, , set] of states) {
+    const r = floorRatios(set, '');
+    log(`  library / memory floor, ${state.padEnd(10)} embed ${r.embedOverFloor.toFixed(1)}x    detect ${r.detectOverFloor.toFixed(1)}x`);
+    log(`  library / API floor, ${state.padEnd(13)} embed ${r.embedOverApiFloor.toFixed(1)}x    detect ${r.detectOverApiFloor.toFixed(1)}x`);
+  }
   log('');
   log('Library steps (each timed alone; ms)');
   for (const [name, r] of Object.entries(steps)) row(name, r, `   ${(r.median / med(results.touch)).toFixed(1)}x floor`);
