@@ -16,6 +16,31 @@ export interface Image {
   channels?: 1 | 3 | 4;
 }
 
+/** 16-bit samples, as sharp's `.raw({ depth: 'ushort' })` gives them (as a Uint16Array). */
+export type SampleData = PixelData | Uint16Array;
+
+/**
+ * An image as `embed` and `detect` take it: {@link Image}, or 16-bit samples (a Uint16Array),
+ * or grey + alpha (2 channels), as sharp's raw output can be. For sharp's 16-bit Buffer, wrap it:
+ * `new Uint16Array(data.buffer, data.byteOffset, data.length / 2)` (copy it first when its
+ * byteOffset is odd).
+ */
+export interface SampleImage {
+  width: number;
+  height: number;
+  data: SampleData;
+  /** 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA). Inferred from data.length when omitted. */
+  channels?: 1 | 2 | 3 | 4;
+}
+
+/** A validated {@link SampleImage}: 8 or 16 bits, 1 to 4 channels. */
+export interface CheckedSamples {
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+  data: SampleData;
+}
+
 /** A validated image with known channel count. */
 export interface CheckedImage {
   width: number;
@@ -35,14 +60,36 @@ export const DEFAULT_MAX_PIXELS = 100_000_000;
  * const img = checkImage({ width: 640, height: 480, data }, 'image');
  */
 export function checkImage(image: unknown, name = 'image', maxPixels = DEFAULT_MAX_PIXELS): CheckedImage {
+  return check(image, name, maxPixels, false) as CheckedImage;
+}
+
+/**
+ * Validate an image argument that may also hold 16-bit samples (a Uint16Array) or grey + alpha
+ * (2 channels); `name` is the parameter name used in errors.
+ * @example
+ * const img = checkSamples({ width: 640, height: 480, data: new Uint16Array(640 * 480 * 3) }, 'image');
+ */
+export function checkSamples(image: unknown, name = 'image', maxPixels = DEFAULT_MAX_PIXELS): CheckedSamples {
+  return check(image, name, maxPixels, true);
+}
+
+/** Whether a checked image needs the 8-bit working copy (16-bit samples or grey + alpha). */
+export function isWide(img: CheckedSamples): boolean {
+  return img.data instanceof Uint16Array || img.channels === 2;
+}
+
+function check(image: unknown, name: string, maxPixels: number, wide: boolean): CheckedSamples {
   if (typeof image !== 'object' || image === null) {
     throw invalidParameter(name, 'an object { width, height, data, channels? }', image);
   }
-  const { width, height, data, channels } = image as Partial<Image>;
+  const { width, height, data, channels } = image as Partial<SampleImage>;
   if (!Number.isInteger(width) || (width as number) <= 0) throw invalidParameter(`${name}.width`, 'a positive integer', width);
   if (!Number.isInteger(height) || (height as number) <= 0) throw invalidParameter(`${name}.height`, 'a positive integer', height);
-  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
-    throw invalidParameter(`${name}.data`, 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit pixels', data);
+  const sixteen = wide && data instanceof Uint16Array;
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray || sixteen)) {
+    throw invalidParameter(`${name}.data`, wide
+      ? 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit samples, or a Uint16Array of 16-bit samples'
+      : 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit pixels', data);
   }
   const w = width as number, h = height as number;
   const pixels = w * h;
@@ -51,21 +98,25 @@ export function checkImage(image: unknown, name = 'image', maxPixels = DEFAULT_M
       `${name} is ${w}x${h} (${(pixels / 1e6).toFixed(1)} megapixels), over the limit of ${(maxPixels / 1e6).toFixed(1)} megapixels; ` +
       'pass a larger maxPixels option if you trust this input (the limit protects against decompression bombs).');
   }
+  const unit = sixteen ? 'samples' : 'bytes';
+  const ok = (c: number) => c === 1 || c === 3 || c === 4 || (wide && c === 2);
   let ch: number;
   if (channels !== undefined) {
-    if (channels !== 1 && channels !== 3 && channels !== 4) throw invalidParameter(`${name}.channels`, '1, 3 or 4', channels);
+    if (!ok(channels)) throw invalidParameter(`${name}.channels`, wide ? '1, 2, 3 or 4' : '1, 3 or 4', channels);
     ch = channels;
     if (data.length !== pixels * ch) {
-      throw invalidParameter(`${name}.data`, `${pixels * ch} bytes (${w} x ${h} x ${ch} channels)`, data);
+      throw invalidParameter(`${name}.data`, `${pixels * ch} ${unit} (${w} x ${h} x ${ch} channels)`, data);
     }
   } else {
     ch = data.length / pixels;
-    if (ch !== 1 && ch !== 3 && ch !== 4) {
-      throw invalidParameter(`${name}.data`, `${pixels}, ${pixels * 3} or ${pixels * 4} bytes (${w} x ${h} grey, RGB or RGBA)`, data);
+    if (!ok(ch)) {
+      throw invalidParameter(`${name}.data`, wide
+        ? `${pixels}, ${pixels * 2}, ${pixels * 3} or ${pixels * 4} ${unit} (${w} x ${h} grey, grey + alpha, RGB or RGBA)`
+        : `${pixels}, ${pixels * 3} or ${pixels * 4} bytes (${w} x ${h} grey, RGB or RGBA)`, data);
     }
   }
   if (w < MIN_SIDE || h < MIN_SIDE) {
     throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', `${name} is ${w}x${h}; the watermark needs at least ${MIN_SIDE}x${MIN_SIDE} pixels.`);
   }
-  return { width: w, height: h, channels: ch as 1 | 3 | 4, data };
+  return { width: w, height: h, channels: ch as 1 | 2 | 3 | 4, data };
 }

@@ -49,6 +49,12 @@ export interface KernelExports {
   addResidual(pix: number, w: number, h: number, ch: number, res: number, rw: number, rh: number, tmp: number): void;
   tileNc(src: number, tiles: number, n: number, logo: number, e: number): number;
   listViterbi(soft: number, infoLength: number, L: number, out: number, metricOut: number, tmp: number): number;
+  narrow16(src: number, n: number, dst: number): void;
+  apply16(src: number, marked: number, n: number): void;
+  narrow16ga(src: number, n: number, dst: number): void;
+  apply16ga(src: number, marked: number, n: number): void;
+  narrowGa8(src: number, n: number, dst: number): void;
+  applyGa8(src: number, marked: number, n: number): void;
 }
 
 let kernels: KernelExports | undefined;

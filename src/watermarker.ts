@@ -1,5 +1,6 @@
 import { invalidParameter, numberIn } from './args.js';
-import { checkImage, DEFAULT_MAX_PIXELS, type Image, type PixelData } from './image.js';
+import { checkSamples, DEFAULT_MAX_PIXELS, isWide, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
+import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
 import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
@@ -70,17 +71,22 @@ export interface Watermarker {
    * Return a marked copy of `image` carrying `payload` (64 bits). Alpha is left untouched.
    * With `{ inPlace: true }` the pixels of `image.data` are overwritten instead and `image`
    * itself is returned, unchanged otherwise: no new pixel buffer, one copy less.
+   * 16-bit samples (a Uint16Array) stay 16-bit: the mark is that of their 8-bit view
+   * (round(s / 257)), added back times 257, so the low bits keep their precision; grey + alpha
+   * (2 channels) is marked through its grey plane. The copy has the input's array type.
    * @example
    * const marked = wm.embed({ width, height, data }, 'c0ffee0000000001');
    * wm.embed(imageData, 'c0ffee0000000001', { inPlace: true }); // imageData now carries the mark
+   * wm.embed({ width, height, channels: 3, data: rgb16 }, 'c0ffee0000000001'); // Uint16Array in and out
    */
-  embed<T extends Image>(image: T, payload: Payload, options?: EmbedCallOptions): T & { channels: 1 | 3 | 4 };
+  embed<T extends SampleImage>(image: T, payload: Payload, options?: EmbedCallOptions): T & { channels: 1 | 2 | 3 | 4 };
   /**
-   * Look for this key's mark in `image`, blind (no original needed).
+   * Look for this key's mark in `image`, blind (no original needed). Takes what `embed` takes
+   * (16-bit samples are read through their 8-bit view).
    * @example
    * const { found, payload, pValue } = wm.detect(image);
    */
-  detect(image: Image): DetectResult;
+  detect(image: SampleImage): DetectResult;
 }
 
 /**
@@ -103,12 +109,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   if (options.search !== undefined && typeof options.search !== 'boolean') throw invalidParameter('options.search', 'a boolean', options.search);
   const search = options.search ?? true;
 
-  function embed<T extends Image>(image: T, payload: Payload, callOptions?: EmbedCallOptions): T & { channels: 1 | 3 | 4 } {
-    const img = checkImage(image, 'image', maxPixels);
-    const sym = symbols(parsePayload(payload));
-    if (callOptions !== undefined && (typeof callOptions !== 'object' || callOptions === null)) throw invalidParameter('options', 'an object { inPlace? }', callOptions);
-    const inPlace = callOptions?.inPlace ?? false;
-    if (typeof inPlace !== 'boolean') throw invalidParameter('options.inPlace', 'a boolean', inPlace);
+  /** Mark an 8-bit image, in place or into a new array of the same type. */
+  function embed8(img: CheckedImage, sym: Float32Array, inPlace: boolean): PixelData {
     const a = new Arena(k);
     try {
       // The pixels are streamed from the caller's array twice (frame, then add), through small
@@ -121,24 +123,50 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       k.zero(wm, g.fw * g.fh * 4);
       k.spreadEmbed(wm, g.fw, g.bw, g.bh, an.band, NB, TILE, code, sign, symp, an.mask, amp);
       k.dct8x8(wm, wm, g.fw, g.bw, g.bh, 1);
-      const { width: w, height: h, channels: ch } = img;
       if (inPlace) {
         addLumaStreamed(a, img, wm, g, img.data);
-        return image as T & { channels: 1 | 3 | 4 };
+        return img.data;
       }
-      const n = w * h * ch;
+      const n = img.data.length;
       const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
       addLumaStreamed(a, img, wm, g, data);
-      return { ...image, width: w, height: h, channels: ch, data };
+      return data;
     } finally {
       a.release();
     }
   }
 
+  function embed<T extends SampleImage>(image: T, payload: Payload, callOptions?: EmbedCallOptions): T & { channels: 1 | 2 | 3 | 4 } {
+    const img = checkSamples(image, 'image', maxPixels);
+    const sym = symbols(parsePayload(payload));
+    if (callOptions !== undefined && (typeof callOptions !== 'object' || callOptions === null)) throw invalidParameter('options', 'an object { inPlace? }', callOptions);
+    const inPlace = callOptions?.inPlace ?? false;
+    if (typeof inPlace !== 'boolean') throw invalidParameter('options.inPlace', 'a boolean', inPlace);
+    let data: SampleData;
+    if (isWide(img)) {
+      // 16-bit or grey + alpha: mark the 8-bit working copy, then carry the change back.
+      const a = new Arena(k);
+      try {
+        const work = narrowSamples(a, img);
+        embed8(work, sym, true);
+        data = inPlace ? img.data : img.data instanceof Uint16Array ? new Uint16Array(img.data.length)
+          : img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(img.data.length) : new Uint8Array(img.data.length);
+        applySamples(a, img, work.data as Uint8Array, data);
+      } finally {
+        a.release();
+      }
+    } else {
+      data = embed8(img as CheckedImage, sym, inPlace);
+    }
+    if (inPlace) return image as T & { channels: 1 | 2 | 3 | 4 };
+    return { ...image, width: img.width, height: img.height, channels: img.channels, data };
+  }
+
   let patterns: PilotPatterns | undefined;
 
-  function detect(image: Image): DetectResult {
-    const img = checkImage(image, 'image', maxPixels);
+  function detect(image: SampleImage): DetectResult {
+    const checked = checkSamples(image, 'image', maxPixels);
+    const img = isWide(checked) ? narrowSamples(new Arena(k), checked) : checked as CheckedImage;
     const a = new Arena(k);
     // Candidates, in a fixed order: the canonical frame (two when the aspect ratio sits on a
     // rounding boundary), then, when searching, the transform found by the geometric search.

@@ -81,6 +81,70 @@ test('RGB and grey images, odd sizes, and the 128 x 128 minimum', async () => {
   }
 });
 
+/** A photo as raw 16-bit samples from sharp: { width, height, channels, data: Uint16Array }. */
+async function photo16(file, width, height, extra) {
+  const { data, info } = await extra(sharp(PHOTOS_DIR + file).resize(width, height, { fit: 'cover' }))
+    .raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, channels: info.channels, data: new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length)) };
+}
+
+test('16-bit samples (Uint16Array) and grey + alpha: marked through their 8-bit view, depth and alpha kept', async () => {
+  const cases = [
+    ['RGB 16-bit', await photo16('mate-Garden.jpg', 501, 333, (s) => s.toColourspace('rgb16'))],
+    ['RGBA 16-bit', await photo16('mate-Garden.jpg', 501, 333, (s) => s.toColourspace('rgb16').ensureAlpha(0.6))],
+    ['grey 16-bit', await photo16('mate-Storm.jpg', 400, 300, (s) => s.toColourspace('grey16'))],
+    ['grey + alpha 16-bit', await photo16('mate-Storm.jpg', 400, 300, (s) => s.toColourspace('grey16').ensureAlpha(0.6))],
+  ];
+  { // grey + alpha, 8-bit: sharp gives it for grey PNGs with transparency; alpha here varies per pixel
+    const g = await photo('mate-Storm.jpg', 400, 300, (s) => s.greyscale());
+    const data = new Uint8Array(g.width * g.height * 2);
+    for (let i = 0; i < g.width * g.height; i++) { data[2 * i] = g.data[i]; data[2 * i + 1] = (i * 7) & 255; }
+    cases.push(['grey + alpha 8-bit', { width: g.width, height: g.height, data }]);
+  }
+  for (const [name, img] of cases) {
+    const ch = img.channels ?? 2, n = img.width * img.height, colour = ch === 2 ? 1 : ch === 4 ? 3 : ch;
+    const sixteen = img.data instanceof Uint16Array;
+    const view8 = (d) => { // the 8-bit working view: round(s / 257) of the colour samples
+      const out = new Uint8Array(n * (ch === 2 ? 1 : ch));
+      for (let i = 0; i < out.length; i++) { const v = ch === 2 ? d[2 * i] : d[i]; out[i] = sixteen ? Math.round(v / 257) : v; }
+      return out;
+    };
+    if (sixteen) assert.ok(img.data.some((v) => v % 257 !== 0), `${name}: the input has 16-bit precision`);
+    const before = img.data.slice();
+    const marked = wm.embed(img, PAYLOAD);
+    assert.ok(marked.data.constructor === img.data.constructor, `${name}: same array type`);
+    assert.is(marked.channels, ch);
+    assert.equal(img.data, before, `${name}: input not mutated`);
+    // The 8-bit view of the result is exactly the 8-bit image marked.
+    const want = wm.embed({ width: img.width, height: img.height, channels: ch === 2 ? 1 : ch, data: view8(before) }, PAYLOAD).data;
+    assert.equal(view8(marked.data), want, `${name}: 8-bit view is the marked 8-bit view`);
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < ch; c++) {
+        const j = i * ch + c, d = marked.data[j] - before[j];
+        if (c >= colour) { if (d !== 0) assert.unreachable(`${name}: alpha of pixel ${i} changed`); continue; }
+        if (d !== 0) changed++;
+        // 16-bit: the change is a whole number of 8-bit steps (x 257) unless it saturated, so
+        // the low bits of the input are kept
+        if (sixteen && d % 257 !== 0 && marked.data[j] !== 0 && marked.data[j] !== 65535) assert.unreachable(`${name}: sample ${j} moved by ${d}`);
+      }
+    }
+    assert.ok(changed > (n * colour) / 8, `${name}: only ${changed} samples changed`);
+    const r = wm.detect(marked);
+    assert.ok(r.found, `${name}: ${JSON.stringify(r)}`);
+    assert.is(r.payload, PAYLOAD, name);
+    assert.not.ok(wm.detect(img).found, `${name}: the unmarked input is not found`);
+    // in place: the same samples, into the input
+    const input = { ...img, data: img.data.slice() };
+    assert.ok(wm.embed(input, PAYLOAD, { inPlace: true }) === input);
+    assert.equal(input.data, marked.data, `${name}: in place gives the same samples`);
+  }
+  assert.throws(() => wm.embed({ width: 200, height: 200, channels: 2, data: new Uint16Array(200 * 200 * 3) }, PAYLOAD), /80000 samples \(200 x 200 x 2 channels\)/);
+  // The metrics take 8-bit images only, and say so.
+  const err = await psnr({ width: 200, height: 200, data: new Uint16Array(200 * 200) }, { width: 200, height: 200, data: new Uint8Array(200 * 200) }).catch((e) => e);
+  assert.match(String(err?.message), /8-bit pixels for a\.data/);
+});
+
 test('payload as bigint, hex string (any case, 0x prefix, short) or 8 bytes is the same mark', async () => {
   const img = await photo('mate-Dune.jpg', 480, 320);
   const forms = [0xfedcba9876543210n, 'FEDCBA9876543210', '0xfedcba9876543210', Uint8Array.from([0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10])];

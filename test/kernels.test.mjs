@@ -883,6 +883,51 @@ test('ssim of flat and unrelated planes', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// 16-bit samples and grey + alpha (assembly/depth.ts).
+
+test('narrow16 is round(s / 257) for every 16-bit value (exhaustive), with SIMD lanes and tail', () => {
+  withArena((a) => {
+    const all = Uint16Array.from({ length: 65536 + 5 }, (_, i) => i % 65536); // 65541: a 5-sample tail
+    const ps = put(a, all), pd = out(a, all.length);
+    k.narrow16(ps, all.length, pd);
+    exact('narrow16 (all 65536 values)', a.u8(pd, all.length), ref.narrowSamples(all, all.length, 'rgb16'));
+    guard(a, pd, all.length, 'narrow16');
+  });
+});
+
+test('apply16, narrow16ga, apply16ga, narrowGa8 and applyGa8 match the references; alpha is never changed', () => {
+  const rand = rng(40);
+  for (const n of [1, 7, 8, 15, 16, 17, 33, 1000, 4099]) {
+    for (const layout of ['rgb16', 'ga16', 'ga8']) {
+      withArena((a) => {
+        const per = layout === 'rgb16' ? 1 : 2;
+        const T = layout === 'ga8' ? Uint8Array : Uint16Array;
+        const max = layout === 'ga8' ? 255 : 65535;
+        // Edge values often: 0, max, and values whose 8-bit view is 0 or 255, so that the
+        // saturation in apply is exercised.
+        const edges = [0, max, 127, 128, 129, 65407, 65408, 65535 - 127].filter((v) => v <= max);
+        const src = T.from({ length: n * per }, () => (rand() < 0.2 ? edges[randInt(rand, 0, edges.length - 1)] : randInt(rand, 0, max)));
+        const work = ref.narrowSamples(src, n, layout);
+        const ps = put(a, src), pw = out(a, n);
+        (layout === 'rgb16' ? k.narrow16 : layout === 'ga16' ? k.narrow16ga : k.narrowGa8)(ps, n, pw);
+        exact(`narrow ${layout}`, a.u8(pw, n), work, `${n} pixels`);
+        guard(a, pw, n, `narrow ${layout}`);
+        // the "marked" copy: the working copy moved by up to +-20, saturated at 0 and 255
+        const marked = Uint8Array.from(work, (v) => Math.min(255, Math.max(0, v + randInt(rand, -20, 20))));
+        const pm = put(a, marked);
+        (layout === 'rgb16' ? k.apply16 : layout === 'ga16' ? k.apply16ga : k.applyGa8)(ps, pm, n);
+        const got = (layout === 'ga8' ? a.u8(ps, n * per) : new Uint16Array(k.memory.buffer, ps, n * per)).slice();
+        exact(`apply ${layout}`, got, ref.applySamples(src, marked, n, layout), `${n} pixels`);
+        guard(a, ps, src.byteLength, `apply ${layout}`);
+        // the 8-bit view of the result is the marked copy, exactly
+        exact(`apply ${layout}: 8-bit view`, ref.narrowSamples(got, n, layout), marked, `${n} pixels`);
+        if (per === 2) for (let i = 0; i < n; i++) assert.is(got[2 * i + 1], src[2 * i + 1], `apply ${layout}: alpha of pixel ${i}`);
+      });
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // The module itself.
 
 const wasmBytes = readFileSync(new URL('../build/modelmark.wasm', import.meta.url));

@@ -566,3 +566,31 @@ export function listViterbi(soft, L, infoLength) {
   }
   return paths[0].map((p) => ({ bits: Uint8Array.from(p.bits), metric: p.metric }));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 16-bit samples and grey + alpha through an 8-bit working copy (assembly/depth.ts).
+
+/** round(s / 257) of a 16-bit sample: its 8-bit value. */
+export const narrowSample = (s) => Math.round(s / 257);
+
+/** The 8-bit working copy: every sample (16-bit, any layout), or the grey of grey + alpha. */
+export function narrowSamples(src, n, layout) {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    if (layout === 'ga16') out[i] = narrowSample(src[2 * i]);
+    else if (layout === 'ga8') out[i] = src[2 * i];
+    else out[i] = narrowSample(src[i]);
+  }
+  return out;
+}
+
+/** The samples with the marked working copy's change applied (a new array; alpha unchanged). */
+export function applySamples(src, marked, n, layout) {
+  const out = src.slice();
+  for (let i = 0; i < n; i++) {
+    if (layout === 'ga8') { out[2 * i] = marked[i]; continue; }
+    const j = layout === 'ga16' ? 2 * i : i;
+    out[j] = Math.min(65535, Math.max(0, src[j] + 257 * (marked[i] - narrowSample(src[j]))));
+  }
+  return out;
+}

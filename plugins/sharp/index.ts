@@ -112,56 +112,14 @@ function readFailure(err: unknown): ModelmarkError {
 // ---------------------------------------------------------------------------------------------
 // Pixels
 
-/** Mark 8-bit grey, RGB or RGBA samples with the core (a new array, or `data` itself in place). */
-function mark8(wm: Watermarker, payload: Payload, data: Uint8Array, width: number, height: number, channels: 1 | 3 | 4, inPlace = false): Uint8Array {
-  return wm.embed({ width, height, channels, data }, payload, { inPlace }).data as Uint8Array;
-}
-
 /**
- * Mark raw samples of any layout sharp gives: 1 to 4 channels, 8 or 16 bits. Grey + alpha is
- * split (alpha never reaches the core); 16-bit samples are marked through an 8-bit copy whose
- * change, times 257, is added back to the 16-bit samples, so that the 8-bit view of the result is
- * exactly the marked 8-bit copy and the precision of the rest is kept. Alpha is left untouched.
+ * Mark raw samples of any layout sharp gives: 1 to 4 channels, 8 or 16 bits, in place (they are
+ * sharp's fresh buffer, or this plug-in's aligned copy of it). The core takes them all: 16-bit
+ * samples are marked through their 8-bit view and keep their precision, grey + alpha through
+ * its grey plane; alpha is left untouched.
  */
 function markSamples(wm: Watermarker, payload: Payload, samples: Uint8Array | Uint16Array, width: number, height: number, channels: number): Uint8Array | Uint16Array {
-  const n = width * height;
-  // 8-bit samples are sharp's own fresh buffer: mark them in place (no second 6 MB array).
-  if (samples instanceof Uint8Array && channels !== 2) return mark8(wm, payload, samples, width, height, channels as 1 | 3 | 4, true);
-  // The colour channels as an 8-bit image for the core (grey + alpha: the grey plane only).
-  const colour = channels === 2 ? 1 : channels;
-  let base: Uint8Array;
-  if (samples instanceof Uint8Array) { // 8-bit grey + alpha
-    base = new Uint8Array(n);
-    for (let i = 0, j = 0; i < n; i++, j += 2) base[i] = samples[j];
-  } else if (channels === 2) {
-    base = new Uint8Array(n);
-    for (let i = 0, j = 0; i < n; i++, j += 2) base[i] = ((samples[j] + 128) / 257) | 0;
-  } else {
-    base = new Uint8Array(samples.length);
-    for (let i = 0; i < samples.length; i++) base[i] = ((samples[i] + 128) / 257) | 0;
-  }
-  const marked = mark8(wm, payload, base, width, height, colour as 1 | 3 | 4);
-  if (samples instanceof Uint8Array) {
-    const out = new Uint8Array(samples.length);
-    out.set(samples);
-    for (let i = 0, j = 0; i < n; i++, j += 2) out[j] = marked[i];
-    return out;
-  }
-  const out = new Uint16Array(samples.length);
-  out.set(samples);
-  if (channels === 2) {
-    for (let i = 0, j = 0; i < n; i++, j += 2) {
-      const d = marked[i] - base[i];
-      if (d !== 0) out[j] = Math.min(65535, Math.max(0, samples[j] + d * 257));
-    }
-  } else {
-    // Alpha (channel 4) is unchanged by the core, so its difference is 0.
-    for (let i = 0; i < samples.length; i++) {
-      const d = marked[i] - base[i];
-      if (d !== 0) out[i] = Math.min(65535, Math.max(0, samples[i] + d * 257));
-    }
-  }
-  return out;
+  return wm.embed({ width, height, channels: channels as 1 | 2 | 3 | 4, data: samples }, payload, { inPlace: true }).data as Uint8Array | Uint16Array;
 }
 
 // ---------------------------------------------------------------------------------------------
