@@ -5,7 +5,7 @@ export { areaResize, bilinearResize, lumaArea, lumaAreaTables, lumaAreaRows, add
 export { dct8x8 } from "./dct";
 export { hash, random, chips, layout } from "./chips";
 export { blockStats, maskWeights, spreadEmbed, fold, correlate, blockEvidence } from "./spread";
-export { sse, ssim } from "./metrics";
+export { sse, sse16, ssim } from "./metrics";
 export { fft2d, mulConj } from "./fft";
 export { boxBlur, whiten, affineSample, affineSampleCubic, foldSpatial, whitenSpectrum, harmonicMap, lagPeaks, orient, tileOnGrid } from "./sync";
 export { deepInput, deepTiles, addResidual, tileNc } from "./deep";

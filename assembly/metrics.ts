@@ -30,6 +30,32 @@ export function sse(a: usize, b: usize, n: i32, ch: i32): f64 {
   return total;
 }
 
+/**
+ * Sum of squared differences of two u16 buffers of n pixels (16-bit samples); alpha (ch = 4) is
+ * skipped. Exact: the squares (up to 2^32) are summed in i64 lanes.
+ */
+export function sse16(a: usize, b: usize, n: i32, ch: i32): f64 {
+  const count = n * ch;
+  const keep = ch == 4 ? i32x4(-1, -1, -1, 0) : i32x4.splat(-1);
+  let acc = i64x2.splat(0);
+  let i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const o = <usize>i << 1;
+    const va = v128.load(a + o), vb = v128.load(b + o);
+    const dl = v128.and(i32x4.sub(i32x4.extend_low_i16x8_u(va), i32x4.extend_low_i16x8_u(vb)), keep);
+    const dh = v128.and(i32x4.sub(i32x4.extend_high_i16x8_u(va), i32x4.extend_high_i16x8_u(vb)), keep);
+    acc = i64x2.add(acc, i64x2.add(i64x2.extmul_low_i32x4_s(dl, dl), i64x2.extmul_high_i32x4_s(dl, dl)));
+    acc = i64x2.add(acc, i64x2.add(i64x2.extmul_low_i32x4_s(dh, dh), i64x2.extmul_high_i32x4_s(dh, dh)));
+  }
+  let total = i64x2.extract_lane(acc, 0) + i64x2.extract_lane(acc, 1);
+  for (; i < count; i++) {
+    if (ch == 4 && (i & 3) == 3) continue;
+    const d = <i64>load<u16>(a + (<usize>i << 1)) - <i64>load<u16>(b + (<usize>i << 1));
+    total += d * d;
+  }
+  return <f64>total;
+}
+
 // Normalised 11-tap Gaussian, sigma 1.5.
 const GAUSS: usize = memory.data<f32>([
   0.00102838, 0.00759876, 0.03600077, 0.10936069, 0.21300554, 0.26601172,

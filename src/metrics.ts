@@ -1,5 +1,5 @@
 import { invalidParameter } from './args.js';
-import { checkImage, type Image } from './image.js';
+import { checkImage, checkSamples, type Image, type SampleImage } from './image.js';
 import { Arena, init } from './wasm.js';
 
 function pair(a: Image, b: Image) {
@@ -12,16 +12,24 @@ function pair(a: Image, b: Image) {
 
 /**
  * Peak signal-to-noise ratio in dB over the colour channels (alpha ignored); Infinity when equal.
+ * Grey, RGB or RGBA, 8-bit or 16-bit samples (a Uint16Array: peak 65535), both alike.
  * @example
  * const db = await psnr(original, marked);
  */
-export async function psnr(a: Image, b: Image): Promise<number> {
-  const [x, y] = pair(a, b);
+export async function psnr(a: SampleImage, b: SampleImage): Promise<number> {
+  const x = checkSamples(a, 'a', Number.MAX_SAFE_INTEGER), y = checkSamples(b, 'b', Number.MAX_SAFE_INTEGER);
+  const sixteen = x.data instanceof Uint16Array;
+  const kind = (i: typeof x) => `${i.width}x${i.height}x${i.channels}${i.data instanceof Uint16Array ? ' 16-bit' : ''}`;
+  if (x.width !== y.width || x.height !== y.height || x.channels !== y.channels || sixteen !== y.data instanceof Uint16Array) {
+    throw invalidParameter('b', `an image of ${kind(x)} like a`, kind(y));
+  }
+  if (x.channels === 2) throw invalidParameter('a.channels', '1, 3 or 4', 2);
   const ar = new Arena(await init());
   try {
-    const err = ar.k.sse(ar.put(x.data), ar.put(y.data), x.width * x.height, x.channels);
-    const count = x.width * x.height * Math.min(x.channels, 3);
-    return err === 0 ? Infinity : 10 * Math.log10((255 * 255 * count) / err);
+    const n = x.width * x.height;
+    const err = (sixteen ? ar.k.sse16 : ar.k.sse)(ar.put(x.data), ar.put(y.data), n, x.channels);
+    const peak = sixteen ? 65535 : 255;
+    return err === 0 ? Infinity : 10 * Math.log10((peak * peak * n * Math.min(x.channels, 3)) / err);
   } finally {
     ar.release();
   }

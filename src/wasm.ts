@@ -31,6 +31,7 @@ export interface KernelExports {
   correlate(F: number, code: number, sign: number, nslots: number, nsym: number, soft: number, energy: number): void;
   blockEvidence(coef: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, weight: number, code: number, sign: number, sym: number, num: number, den: number): void;
   sse(a: number, b: number, n: number, ch: number): number;
+  sse16(a: number, b: number, n: number, ch: number): number;
   fft2d(re: number, im: number, n: number, inverse: number, tmp: number, rows: number): void;
   mulConj(ar: number, ai: number, br: number, bi: number, or: number, oi: number, n: number): void;
   boxBlur(src: number, w: number, h: number, r: number, dst: number, tmp: number): void;

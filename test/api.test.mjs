@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { init, createWatermarker, psnr, parsePayload, payloadHex } from '../dist/index.js';
+import { init, createWatermarker, psnr, ssim, parsePayload, payloadHex } from '../dist/index.js';
 import { convEncode, infoBits, viterbi, checkInfo, decodePayload, LIST_SIZE, CODED_BITS } from '../dist/payload.js';
 import { combinedPValue, rankWeight } from '../dist/stats.js';
 import { Arena } from '../dist/wasm.js';
@@ -118,6 +118,10 @@ test('16-bit samples (Uint16Array) and grey + alpha: marked through their 8-bit 
     // The 8-bit view of the result is exactly the 8-bit image marked.
     const want = wm.embed({ width: img.width, height: img.height, channels: ch === 2 ? 1 : ch, data: view8(before) }, PAYLOAD).data;
     assert.equal(view8(marked.data), want, `${name}: 8-bit view is the marked 8-bit view`);
+    if (sixteen && ch !== 2) { // the same PSNR as the 8-bit view's (16-bit: the change is x 257)
+      const db16 = await psnr(img, marked), db8 = await psnr({ ...img, data: view8(before) }, { ...img, data: want });
+      assert.ok(Math.abs(db16 - db8) < 0.05 && db16 > 38, `${name}: PSNR ${db16} (16-bit) vs ${db8} (8-bit view)`);
+    }
     let changed = 0;
     for (let i = 0; i < n; i++) {
       for (let c = 0; c < ch; c++) {
@@ -140,9 +144,11 @@ test('16-bit samples (Uint16Array) and grey + alpha: marked through their 8-bit 
     assert.equal(input.data, marked.data, `${name}: in place gives the same samples`);
   }
   assert.throws(() => wm.embed({ width: 200, height: 200, channels: 2, data: new Uint16Array(200 * 200 * 3) }, PAYLOAD), /80000 samples \(200 x 200 x 2 channels\)/);
-  // The metrics take 8-bit images only, and say so.
-  const err = await psnr({ width: 200, height: 200, data: new Uint16Array(200 * 200) }, { width: 200, height: 200, data: new Uint8Array(200 * 200) }).catch((e) => e);
-  assert.match(String(err?.message), /8-bit pixels for a\.data/);
+  // psnr takes 16-bit pairs (peak 65535) and refuses mixed depths; ssim takes 8-bit only, and says so.
+  const mixed = await psnr({ width: 200, height: 200, data: new Uint16Array(200 * 200) }, { width: 200, height: 200, data: new Uint8Array(200 * 200) }).catch((e) => e);
+  assert.match(String(mixed?.message), /an image of 200x200x1 16-bit like a for b/);
+  const ssimErr = await ssim({ width: 200, height: 200, data: new Uint16Array(200 * 200) }, { width: 200, height: 200, data: new Uint16Array(200 * 200) }).catch((e) => e);
+  assert.match(String(ssimErr?.message), /8-bit pixels for a\.data/);
 });
 
 test('payload as bigint, hex string (any case, 0x prefix, short) or 8 bytes is the same mark', async () => {

@@ -56,7 +56,7 @@ test.before(async () => {
     ['mate-Aqua.jpg', 'aqua.jpg', (s) => s.resize(480).jpeg({ quality: 92 })],
     ['skimage-chelsea.png', 'chelsea.png', (s) => s.png()],
     ['skimage-coffee.png', 'coffee.webp', (s) => s.resize(400).webp({ quality: 95 })],
-    ['skimage-moon.png', 'moon.png', (s) => s.resize(384).png()],
+    ['skimage-moon.png', 'moon.png', (s) => s.resize(384).toColourspace('grey16').png()], // 16-bit grey
     ['mate-YellowFlower.jpg', 'sub/flower.jpg', (s) => s.resize(448).jpeg({ quality: 92 })],
     ['skimage-rocket.jpg', 'sub/deeper/rocket.jpg', (s) => s.resize(384).jpeg({ quality: 92 })],
     ['skimage-brick.png', 'tiny.png', (s) => s.resize(100, 100).png()],
@@ -81,7 +81,7 @@ test('listImages: JPEG, PNG and WebP by extension, recursive, sorted; hidden and
   assert.equal((await listImages(IN, { recursive: false })).files, ['aqua.jpg', 'chelsea.png', 'coffee.webp', 'corrupt.jpg', 'moon.png', 'tiny.png']);
 });
 
-test('embed DIR OUTDIR: every image marked at its mirrored path; corrupt and tiny files fail alone, exit 2', () => {
+test('embed DIR OUTDIR: every image marked at its mirrored path, 16-bit stays 16-bit; corrupt and tiny files fail alone, exit 2', async () => {
   const r = cli(embedArgs(IN, OUT, '--jobs', '2'));
   assert.is(r.code, 2, r.stderr);
   const { records, summary } = lines(r.stdout);
@@ -116,6 +116,8 @@ test('embed DIR OUTDIR: every image marked at its mirrored path; corrupt and tin
   assert.equal(Object.keys(manifest.files).sort(), [...GOOD].sort());
   assert.is(manifest.files['aqua.jpg'].hash, inputHashes['aqua.jpg']);
   assert.not.ok(manifestText.includes(KEY), 'the key is never written');
+  const moon = await sharp(path.join(OUT, 'moon.png')).metadata();
+  assert.ok(moon.depth === 'ushort' && moon.channels === 1, `moon.png: ${moon.depth}, ${moon.channels} channels`);
   inputsUnchanged();
 });
 

@@ -297,6 +297,43 @@ test('grey stays grey, alpha is kept, 16-bit input is read as 8-bit', async () =
   assert.ok(diff <= 1, `16-bit to 8-bit differs by ${diff}`);
 });
 
+test('16-bit PNG in: 16-bit PNG out with its low bits kept (JPEG out: 8-bit); detect reads both', async () => {
+  const deep = file('deep16.png');
+  await sharp(storm).toColourspace('rgb16').png().toFile(deep);
+  const d = await readImage(deep, { keepDepth: true });
+  assert.ok(d.data instanceof Uint16Array && d.channels === 3);
+  assert.ok(d.data.some((v) => v % 257 !== 0), 'the input uses all 16 bits');
+  const out = file('deep16-marked.png'), jpg = file('deep16-marked.jpg');
+  const [png, toJpeg] = await cliAll([
+    ['embed', deep, out, '--key', KEY, '--payload', PAYLOAD, '--json'],
+    ['embed', deep, jpg, '--key', KEY, '--payload', PAYLOAD],
+  ]);
+  assert.is(png.code, 0, png.stderr);
+  const j = jsonLine(png.stdout);
+  assert.is(j.bits, 16);
+  assert.ok(j.psnr > 38, `PSNR ${j.psnr}`);
+  assert.is(toJpeg.code, 0, toJpeg.stderr);
+  assert.match(toJpeg.stdout, /JPEG quality 95/);
+  const meta = await sharp(out).metadata();
+  assert.is(meta.depth, 'ushort');
+  const m = await readImage(out, { keepDepth: true });
+  assert.ok(m.data instanceof Uint16Array && m.data.length === d.data.length);
+  let changed = 0;
+  for (let i = 0; i < m.data.length; i++) {
+    const diff = m.data[i] - d.data[i];
+    if (diff !== 0) changed++;
+    if (diff % 257 !== 0 && m.data[i] !== 0 && m.data[i] !== 65535) assert.unreachable(`sample ${i} moved by ${diff}: not a whole 8-bit step`);
+  }
+  assert.ok(changed > m.data.length / 8, `only ${changed} samples changed`);
+  assert.is((await sharp(jpg).metadata()).depth, 'uchar');
+  for (const f of [out, jpg]) {
+    const r = jsonLine(cli(['detect', f, '--key', KEY, '--json']).stdout);
+    assert.ok(r.found && r.payload === PAYLOAD, `${f}: ${JSON.stringify(r)}`);
+  }
+  // readImage keeps 8-bit files 8-bit with keepDepth
+  assert.ok((await readImage(storm, { keepDepth: true })).data instanceof Uint8Array);
+});
+
 // ---- bad input ----
 
 test('corrupt, truncated, missing and non-image inputs: exit 2 with a message naming the file', () => {

@@ -814,6 +814,22 @@ test('listViterbi finds the L best codewords of all 2^n (exhaustive check on sho
 // ---------------------------------------------------------------------------------------------
 // Metrics.
 
+test('sse16 matches the reference exactly (1, 3, 4 channels), the largest differences included', () => {
+  const rand = rng(41);
+  for (const ch of CHANNELS) {
+    for (const n of [1, 2, 3, 5, 7, 8, 9, 17, 37 * 29, 5000]) {
+      withArena((a) => {
+        const x = Uint16Array.from({ length: n * ch }, () => randInt(rand, 0, 65535));
+        const y = Uint16Array.from({ length: n * ch }, () => randInt(rand, 0, 65535));
+        assert.is(k.sse16(put(a, x), put(a, y), n, ch), ref.sse(x, y, n, ch), `sse16 n=${n} ch=${ch}`);
+        // 65535 against 0 everywhere: squares of 2^32 - 2^17 + 1, beyond any 32-bit lane
+        const zero = new Uint16Array(n * ch), full = new Uint16Array(n * ch).fill(65535);
+        assert.is(k.sse16(put(a, full), put(a, zero), n, ch), ref.sse(full, zero, n, ch), `sse16 extremes n=${n} ch=${ch}`);
+      });
+    }
+  }
+});
+
 test('sse matches the reference exactly (1, 3, 4 channels)', () => {
   const rand = rng(19);
   for (const ch of CHANNELS) {

@@ -255,7 +255,8 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const outFormat = formatFromPath(output); // unknown extension: fail before any work
 
   const wm = await makeWatermarker({ key, strength, maxPixels });
-  const image = await readImage(input, { maxPixels });
+  // 16-bit files stay 16-bit when written as PNG (JPEG and WebP are 8-bit formats).
+  const image = await readImage(input, { maxPixels, keepDepth: true });
   if (!outFormat && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(`Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
   }
@@ -269,15 +270,17 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   // PSNR is informative only: the file is already written, so a failure here is not an error.
   const db = await psnr(image, marked).catch(() => NaN);
   const hex = payloadHex(payload);
+  /** Bits per sample written: 16 for a 16-bit input written as PNG. */
+  const bits = image.data instanceof Uint16Array && written.format === 'png' ? 16 : 8;
   if (values.json) {
     io.stdout.write(JSON.stringify({
       ok: true, input, output, payload: hex, format: written.format, width: image.width, height: image.height,
-      bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null,
+      bits, bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null,
     }) + '\n');
   } else {
     const q = written.format === 'png' ? '' : ` quality ${quality ?? 95}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
-    io.stdout.write(`marked ${input} -> ${output}: payload ${hex}, ${image.width}x${image.height} ${written.format.toUpperCase()}${q}${fidelity}\n`);
+    io.stdout.write(`marked ${input} -> ${output}: payload ${hex}, ${image.width}x${image.height} ${written.format.toUpperCase()}${bits === 16 ? ' 16-bit' : ''}${q}${fidelity}\n`);
   }
   return 0;
 }
@@ -297,7 +300,8 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   }
   const { readImage, writeImage } = await import('../node/io.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels });
-  const image = await readImage(input, { maxPixels });
+  // 16-bit samples are read through their 8-bit view, exactly as embed marked it.
+  const image = await readImage(input, { maxPixels, keepDepth: true });
   let r;
   try {
     r = wm.detect(image);

@@ -119,7 +119,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       if (task.output && (await sizeOrNull(task.output)) === task.skipIfOutputSize) return { status: 'skipped', hash };
     }
     const wm = await getWatermarker();
-    const image = await readImage(task.input, { maxPixels: data.maxPixels });
+    const image = await readImage(task.input, { maxPixels: data.maxPixels, keepDepth: true });
     if (data.command === 'embed') {
       const output = task.output!;
       await checkOutput(output);

@@ -5,7 +5,7 @@ import { extname } from 'node:path';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
-import { DEFAULT_MAX_PIXELS, type Image } from '../image.js';
+import { DEFAULT_MAX_PIXELS, type SampleImage } from '../image.js';
 import { osReason, writeFileAtomic } from './files.js';
 
 /** Formats {@link writeImage} can encode. */
@@ -21,10 +21,22 @@ export interface ImageFile {
   format: string;
 }
 
+/** A decoded image file whose 16-bit samples were kept (see {@link ReadImageOptions.keepDepth}). */
+export interface SampleFile extends Omit<ImageFile, 'data'> {
+  /** 8-bit samples, or 16-bit ones for a 16-bit file. */
+  data: Uint8Array | Uint16Array;
+}
+
 /** Options of {@link readImage}. */
 export interface ReadImageOptions {
   /** Largest image accepted, in pixels (default 100 megapixels): a guard against decompression bombs. */
   maxPixels?: number;
+  /**
+   * Keep 16 bits: a 16-bit file (PNG, TIFF, ...) decodes to a Uint16Array of 16-bit samples
+   * (grey, RGB or RGBA, as for 8 bits) instead of 8-bit ones (default false). The classical
+   * watermarker takes them, and {@link writeImage} writes them back as 16-bit PNG.
+   */
+  keepDepth?: boolean;
 }
 
 /** Options of {@link writeImage}. */
@@ -83,10 +95,18 @@ function tooLarge(path: string, width: number, height: number, maxPixels: number
  * @example
  * const img = await readImage('photo.jpg'); // { width, height, channels: 3, data, format: 'jpeg' }
  */
-export async function readImage(path: string, options: ReadImageOptions = {}): Promise<ImageFile> {
+export async function readImage(path: string, options?: ReadImageOptions & { keepDepth?: false }): Promise<ImageFile>;
+/**
+ * Read and decode an image file, keeping 16-bit samples of a 16-bit file (a Uint16Array).
+ * @example
+ * const img = await readImage('scan.png', { keepDepth: true }); // data: Uint16Array for a 16-bit PNG
+ */
+export async function readImage(path: string, options: ReadImageOptions & { keepDepth: boolean }): Promise<SampleFile>;
+export async function readImage(path: string, options: ReadImageOptions = {}): Promise<SampleFile> {
   checkPath(path, 'path');
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
+  if (options.keepDepth !== undefined && typeof options.keepDepth !== 'boolean') throw invalidParameter('options.keepDepth', 'a boolean', options.keepDepth);
 
   let bytes: Buffer;
   try {
@@ -119,11 +139,14 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
 
   let pipeline = sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.floor(maxPixels), autoOrient: true });
   // Grey without alpha stays one channel; everything else (grey + alpha, CMYK, 16-bit, Lab, ...)
-  // becomes sRGB with its alpha, if any.
-  pipeline = meta.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
+  // becomes sRGB with its alpha, if any. With keepDepth a 16-bit file stays 16-bit (its 16-bit
+  // colour space must be asked for before the raw output, or sharp scales it to 8 bits).
+  const deep = options.keepDepth === true && meta.depth === 'ushort';
+  if (deep) pipeline = (meta.channels === 1 ? pipeline.toColourspace('grey16') : pipeline.toColourspace('rgb16')).raw({ depth: 'ushort' });
+  else pipeline = (meta.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb')).raw({ depth: 'uchar' });
   let data: Buffer, info: OutputInfo;
   try {
-    ({ data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }));
+    ({ data, info } = await pipeline.toBuffer({ resolveWithObject: true }));
   } catch (err) {
     throw decodeError(err);
   }
@@ -131,16 +154,17 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
   if (channels !== 1 && channels !== 3 && channels !== 4) {
     throw new DecodeError(`Cannot decode image file ${q(path)}: it decoded to ${channels} channels; expected grey, RGB or RGBA`);
   }
-  if (data.length !== info.width * info.height * channels) {
-    throw new DecodeError(`Cannot decode image file ${q(path)}: the decoder returned ${data.length} bytes for ${info.width}x${info.height}x${channels}`);
+  const bytesPer = deep ? 2 : 1;
+  if (data.length !== info.width * info.height * channels * bytesPer) {
+    throw new DecodeError(`Cannot decode image file ${q(path)}: the decoder returned ${data.length} bytes for ${info.width}x${info.height}x${channels}${deep ? ' 16-bit samples' : ''}`);
   }
-  return {
-    width: info.width,
-    height: info.height,
-    channels,
-    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-    format: meta.format,
-  };
+  let samples: Uint8Array | Uint16Array = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  if (deep) {
+    samples = data.byteOffset % 2 === 0
+      ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
+      : new Uint16Array(samples.slice().buffer); // an aligned copy
+  }
+  return { width: info.width, height: info.height, channels, data: samples, format: meta.format };
 }
 
 /**
@@ -174,23 +198,27 @@ function outputFormat(path: string, format: unknown): WriteFormat {
   return f;
 }
 
-function checkRaw(image: unknown): { width: number; height: number; channels: 1 | 3 | 4; data: Uint8Array } {
+function checkRaw(image: unknown): { width: number; height: number; channels: 1 | 3 | 4; data: Uint8Array | Uint16Array } {
   if (typeof image !== 'object' || image === null) throw invalidParameter('image', 'an object { width, height, data, channels? }', image);
-  const { width, height, data, channels } = image as Partial<Image>;
+  const { width, height, data, channels } = image as Partial<SampleImage>;
   if (!Number.isInteger(width) || (width as number) <= 0) throw invalidParameter('image.width', 'a positive integer', width);
   if (!Number.isInteger(height) || (height as number) <= 0) throw invalidParameter('image.height', 'a positive integer', height);
-  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
-    throw invalidParameter('image.data', 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit pixels', data);
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray || data instanceof Uint16Array)) {
+    throw invalidParameter('image.data', 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit samples, or a Uint16Array of 16-bit samples', data);
   }
+  const unit = data instanceof Uint16Array ? 'samples' : 'bytes';
   const pixels = (width as number) * (height as number);
   const ch = channels ?? data.length / pixels;
   if (ch !== 1 && ch !== 3 && ch !== 4) {
     throw channels !== undefined
       ? invalidParameter('image.channels', '1, 3 or 4', channels)
-      : invalidParameter('image.data', `${pixels}, ${pixels * 3} or ${pixels * 4} bytes (grey, RGB or RGBA)`, data);
+      : invalidParameter('image.data', `${pixels}, ${pixels * 3} or ${pixels * 4} ${unit} (grey, RGB or RGBA)`, data);
   }
-  if (data.length !== pixels * ch) throw invalidParameter('image.data', `${pixels * ch} bytes (${width} x ${height} x ${ch} channels)`, data);
-  return { width: width as number, height: height as number, channels: ch, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  if (data.length !== pixels * ch) throw invalidParameter('image.data', `${pixels * ch} ${unit} (${width} x ${height} x ${ch} channels)`, data);
+  return {
+    width: width as number, height: height as number, channels: ch,
+    data: data instanceof Uint16Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.length),
+  };
 }
 
 async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string): Promise<Buffer> {
@@ -199,8 +227,12 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
   if (width > max || height > max) {
     throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `Cannot write ${q(path)}: ${width}x${height} is too large for ${DISPLAY[format]} (at most ${max} pixels a side); write PNG instead`);
   }
+  // A Uint16Array is read as 16-bit samples (sharp takes its depth from the array type).
   let p = sharp(data, { raw: { width, height, channels }, limitInputPixels: false });
-  if (channels === 1) p = p.toColourspace('b-w');
+  if (data instanceof Uint16Array) {
+    // PNG keeps the 16 bits; JPEG and WebP are 8-bit formats.
+    p = format === 'png' ? p.toColourspace(channels === 1 ? 'grey16' : 'rgb16') : p.toColourspace(channels === 1 ? 'b-w' : 'srgb');
+  } else if (channels === 1) p = p.toColourspace('b-w');
   if (format === 'jpeg') {
     // JPEG has no alpha: composite onto white, as a viewer shows it (opaque pixels are unchanged).
     if (channels === 4) p = p.flatten({ background: '#ffffff' });
@@ -231,12 +263,13 @@ async function statOrNull(path: string) {
  * temporary file beside the destination, flushed to disk and renamed over the destination, so
  * readers never see a partial file and a failure leaves the destination as it was. The format
  * comes from the extension (.png, .jpg, .jpeg, .webp), else from `options.format`. JPEG and WebP
- * default to quality 95; PNG is lossless. Refuses to overwrite `options.sourcePath`.
+ * default to quality 95; PNG is lossless. 16-bit samples (a Uint16Array) are written as 16-bit
+ * PNG, or scaled to 8 bits for JPEG and WebP. Refuses to overwrite `options.sourcePath`.
  * @example
  * const img = await readImage('in.jpg');
  * await writeImage('out.jpg', wm.embed(img, 'c0ffee'), { format: img.format, sourcePath: 'in.jpg' });
  */
-export async function writeImage(path: string, image: Image, options: WriteImageOptions = {}): Promise<WrittenImage> {
+export async function writeImage(path: string, image: SampleImage, options: WriteImageOptions = {}): Promise<WrittenImage> {
   checkPath(path, 'path');
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
   const format = outputFormat(path, options.format);

@@ -3,7 +3,7 @@
 // mark (score >= 3), amber where the evidence is weak (1.5 to 3) and red where the cell was
 // examined and shows no mark; cells outside the examined area stay untinted.
 import sharp from 'sharp';
-import type { Image } from '../image.js';
+import type { Image, SampleImage } from '../image.js';
 import type { RegionMap } from '../regions.js';
 
 /** Overlay colour (RGBA) of one cell score. */
@@ -20,9 +20,13 @@ export function cellColour(score: number | null): [number, number, number, numbe
  * @example
  * const picture = await renderRegionMap(image, result.regions);
  */
-export async function renderRegionMap(image: Image & { channels: 1 | 3 | 4 }, regions: RegionMap | null): Promise<Image & { channels: 1 | 3 }> {
+export async function renderRegionMap(image: SampleImage & { channels: 1 | 3 | 4 }, regions: RegionMap | null): Promise<Image & { channels: 1 | 3 }> {
   const { width, height, channels } = image;
-  let base = sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.length), { raw: { width, height, channels } })
+  // 16-bit samples (a Uint16Array, read as such by sharp) are shown through their 8-bit view.
+  const pixels = image.data instanceof Uint16Array
+    ? await sharp(image.data, { raw: { width, height, channels } }).toColourspace(channels === 1 ? 'b-w' : 'srgb').raw({ depth: 'uchar' }).toBuffer()
+    : Buffer.from(image.data.buffer, image.data.byteOffset, image.data.length);
+  let base = sharp(pixels, { raw: { width, height, channels } })
     .removeAlpha().greyscale().linear(0.6, 30).toColourspace('srgb');
   if (regions) {
     const overlay = Buffer.alloc(regions.columns * regions.rows * 4);
