@@ -12,7 +12,6 @@ import {
   ModelmarkError,
   parsePayload,
   type DetectResult,
-  type Image,
   type Payload,
   type Watermarker,
   type WatermarkerOptions,
@@ -412,10 +411,15 @@ export async function detect(image: Sharp, options: WatermarkerOptions): Promise
   const meta = await readMetadata(image);
   let p = image.autoOrient();
   if (meta.space !== 'cmyk' && meta.hasProfile) p = p.keepIccProfile(); // the colours the mark went into
-  p = (meta.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
+  // 16-bit samples are read as such: the core reads them through the same 8-bit view that
+  // watermark() marked (round(s / 257); sharp's own conversion to 8 bits truncates).
+  const deep = meta.depth === 'ushort';
+  if (deep) p = p.toColourspace(isGrey(meta) ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
+  else p = (meta.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
   const { data, info } = await rawPixels(p);
-  const img: Image = { width: info.width, height: info.height, channels: info.channels as 1 | 3 | 4, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
-  return wm.detect(img);
+  let samples: Uint8Array | Uint16Array = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  if (deep) samples = data.byteOffset % 2 === 0 ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : new Uint16Array(samples.slice().buffer);
+  return wm.detect({ width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4, data: samples });
 }
 
 const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
