@@ -166,8 +166,10 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
 
   function detect(image: SampleImage): DetectResult {
     const checked = checkSamples(image, 'image', maxPixels);
-    const img = isWide(checked) ? narrowSamples(new Arena(k), checked) : checked as CheckedImage;
     const a = new Arena(k);
+    // 16-bit samples and grey + alpha are read through their 8-bit working copy (the view embed
+    // marked); narrowSamples releases its own wasm buffers.
+    const img = isWide(checked) ? narrowSamples(a, checked) : checked as CheckedImage;
     // Candidates, in a fixed order: the canonical frame (two when the aspect ratio sits on a
     // rounding boundary), then, when searching, the transform found by the geometric search.
     // The first whose payload passes its CRC is chosen, without looking at any pilot score that
