@@ -4,13 +4,11 @@
 // s + 257 * (marked - round(s / 257)), saturated; alpha never changes). The 8-bit view of a
 // marked 16-bit image is therefore exactly the working copy as marked. Both stream the pixels
 // through wasm memory in bands of rows, like the 8-bit path: never copied whole into it.
-import type { CheckedImage, CheckedSamples, SampleData } from './image.js';
+import { bytesOf, type CheckedImage, type CheckedSamples, type SampleData } from './image.js';
 import type { Arena } from './wasm.js';
 
 /** Bytes of source samples per band. */
 const BAND_BYTES = 512 * 1024;
-
-const bytesOf = (d: SampleData) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 
 /** Channels of the working copy: grey + alpha is marked through its grey plane. */
 function workChannels(img: CheckedSamples): 1 | 3 | 4 {

@@ -33,6 +33,9 @@ export interface SampleImage {
   channels?: 1 | 2 | 3 | 4;
 }
 
+/** The bytes of a sample array (a view, no copy). */
+export const bytesOf = (data: SampleData): Uint8Array => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+
 /** A validated {@link SampleImage}: 8 or 16 bits, 1 to 4 channels. */
 export interface CheckedSamples {
   width: number;

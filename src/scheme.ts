@@ -13,7 +13,7 @@
 // across the short side, two even in a crop that keeps a quarter of the image).
 import type { KernelExports } from './wasm.js';
 import { Arena } from './wasm.js';
-import type { CheckedImage } from './image.js';
+import { bytesOf, type CheckedImage } from './image.js';
 import { CODED_BITS, convEncode, infoBits } from './payload.js';
 
 export const FRAME = 256;
@@ -192,9 +192,6 @@ export function lumaFrameStreamed(a: Arena, img: CheckedImage, g: Geometry): num
 
 /** Bytes of image rows per pass when the mark is added by streaming (addLumaStreamed). */
 const STREAM_BYTES = 512 * 1024;
-
-/** The bytes of a pixel array. */
-const bytesOf = (data: CheckedImage['data']) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 
 /**
  * Add the luma residual `res` (a frame-sized plane, geometry g) to the image's pixels and write

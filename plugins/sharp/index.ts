@@ -292,6 +292,13 @@ async function rawPixels(pipeline: Sharp): Promise<{ data: Buffer; info: OutputI
   }
 }
 
+/** sharp's raw output as samples: 16-bit ones as a Uint16Array (an aligned copy where the Buffer's offset is odd). */
+function samplesOf(data: Buffer, sixteen: boolean): Uint8Array | Uint16Array {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  if (!sixteen) return bytes;
+  return data.byteOffset % 2 === 0 ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : new Uint16Array(bytes.slice().buffer);
+}
+
 const isGrey = (meta: Metadata) => meta.space === 'b-w' || meta.space === 'grey16' || meta.channels === 1 || meta.channels === 2;
 
 async function prepare(image: Sharp, options: SharpWatermarkOptions): Promise<Marked> {
@@ -318,11 +325,7 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions): Promise<Ma
   }
   const { width, height } = info;
   let channels: number = info.channels;
-  const bytes = data.length / (width * height * channels);
-  let samples: Uint8Array | Uint16Array = bytes === 2
-    ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
-    : new Uint8Array(data.buffer, data.byteOffset, data.length);
-  if (bytes === 2 && data.byteOffset % 2 !== 0) samples = new Uint16Array(samples); // aligned copy
+  let samples = samplesOf(data, data.length === width * height * channels * 2);
 
   // 8-bit grey + alpha comes out of sharp as RGBA with R = G = B: back to grey + alpha.
   if (grey && meta.channels === 2 && !deep && channels === 4) {
@@ -417,9 +420,7 @@ export async function detect(image: Sharp, options: WatermarkerOptions): Promise
   if (deep) p = p.toColourspace(isGrey(meta) ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (meta.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
   const { data, info } = await rawPixels(p);
-  let samples: Uint8Array | Uint16Array = new Uint8Array(data.buffer, data.byteOffset, data.length);
-  if (deep) samples = data.byteOffset % 2 === 0 ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : new Uint16Array(samples.slice().buffer);
-  return wm.detect({ width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4, data: samples });
+  return wm.detect({ width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4, data: samplesOf(data, deep) });
 }
 
 const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
