@@ -12,12 +12,21 @@ export function describe(value: unknown): string {
   return typeof value === 'object' ? `an object (${Object.prototype.toString.call(value).slice(8, -1)})` : typeof value;
 }
 
-/** The one argument-check error: names the parameter, what was expected and what came. */
+/**
+ * The one argument-check error: names the parameter, what was expected and what came.
+ * @example
+ * throw invalidParameter('options.quality', 'an integer between 1 and 100', 120);
+ * // InvalidArgumentError: Expected an integer between 1 and 100 for options.quality but received 120
+ */
 export function invalidParameter(name: string, expected: string, actual: unknown): InvalidArgumentError {
   return new InvalidArgumentError(`Expected ${expected} for ${name} but received ${describe(actual)}`);
 }
 
-/** A finite number within [min, max], or the default when undefined. */
+/**
+ * A finite number within [min, max], or the default when undefined.
+ * @example
+ * const strength = numberIn('options.strength', options.strength, 0.25, 4, 1);
+ */
 export function numberIn(name: string, value: unknown, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {

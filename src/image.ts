@@ -76,7 +76,11 @@ export function checkSamples(image: unknown, name = 'image', maxPixels = DEFAULT
   return check(image, name, maxPixels, true);
 }
 
-/** Whether a checked image needs the 8-bit working copy (16-bit samples or grey + alpha). */
+/**
+ * Whether a checked image needs the 8-bit working copy (16-bit samples or grey + alpha).
+ * @example
+ * if (isWide(img)) work = narrowSamples(arena, img);
+ */
 export function isWide(img: CheckedSamples): boolean {
   return img.data instanceof Uint16Array || img.channels === 2;
 }

@@ -51,7 +51,11 @@ export function parsePayload(payload: unknown, name = 'payload'): Uint8Array {
   throw invalidParameter(name, 'a bigint, a hex string of up to 16 digits or 8 bytes', payload);
 }
 
-/** 16 lowercase hex digits. */
+/**
+ * A payload's 8 bytes as 16 lowercase hex digits.
+ * @example
+ * payloadHex(parsePayload('C0FFEE')); // '0000000000c0ffee'
+ */
 export function payloadHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
