@@ -1,11 +1,15 @@
 import { invalidParameter } from './args.js';
-import { checkImage, checkSamples, type Image, type SampleImage } from './image.js';
+import { checkImage, checkSamples, type CheckedSamples, type Image, type SampleImage } from './image.js';
 import { Arena, init } from './wasm.js';
 
-function pair(a: Image, b: Image) {
-  const x = checkImage(a, 'a', Number.MAX_SAFE_INTEGER), y = checkImage(b, 'b', Number.MAX_SAFE_INTEGER);
-  if (x.width !== y.width || x.height !== y.height || x.channels !== y.channels) {
-    throw invalidParameter('b', `an image of ${x.width}x${x.height}x${x.channels} like a`, `${y.width}x${y.height}x${y.channels}`);
+/** A short description of a checked image for mismatch messages: 640x480x3, 640x480x3 16-bit. */
+const kind = (i: CheckedSamples) => `${i.width}x${i.height}x${i.channels}${i.data instanceof Uint16Array ? ' 16-bit' : ''}`;
+
+/** Check two images of the same size, channels and depth (`check`: 8-bit only, or 16-bit too). */
+function pair<C extends CheckedSamples>(a: unknown, b: unknown, check: (image: unknown, name: string, maxPixels: number) => C) {
+  const x = check(a, 'a', Number.MAX_SAFE_INTEGER), y = check(b, 'b', Number.MAX_SAFE_INTEGER);
+  if (x.width !== y.width || x.height !== y.height || x.channels !== y.channels || (x.data instanceof Uint16Array) !== (y.data instanceof Uint16Array)) {
+    throw invalidParameter('b', `an image of ${kind(x)} like a`, kind(y));
   }
   return [x, y] as const;
 }
@@ -17,12 +21,8 @@ function pair(a: Image, b: Image) {
  * const db = await psnr(original, marked);
  */
 export async function psnr(a: SampleImage, b: SampleImage): Promise<number> {
-  const x = checkSamples(a, 'a', Number.MAX_SAFE_INTEGER), y = checkSamples(b, 'b', Number.MAX_SAFE_INTEGER);
+  const [x, y] = pair(a, b, checkSamples);
   const sixteen = x.data instanceof Uint16Array;
-  const kind = (i: typeof x) => `${i.width}x${i.height}x${i.channels}${i.data instanceof Uint16Array ? ' 16-bit' : ''}`;
-  if (x.width !== y.width || x.height !== y.height || x.channels !== y.channels || sixteen !== y.data instanceof Uint16Array) {
-    throw invalidParameter('b', `an image of ${kind(x)} like a`, kind(y));
-  }
   if (x.channels === 2) throw invalidParameter('a.channels', '1, 3 or 4', 2);
   const ar = new Arena(await init());
   try {
@@ -41,7 +41,7 @@ export async function psnr(a: SampleImage, b: SampleImage): Promise<number> {
  * const s = await ssim(original, marked); // 0.99...
  */
 export async function ssim(a: Image, b: Image): Promise<number> {
-  const [x, y] = pair(a, b);
+  const [x, y] = pair(a, b, checkImage);
   const ar = new Arena(await init());
   try {
     const n = x.width * x.height;
