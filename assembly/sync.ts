@@ -261,15 +261,18 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
     : k == 2 ? v128.shuffle<i32>(v, v, 2, 2, 2, 2) : v128.shuffle<i32>(v, v, 3, 3, 3, 3);
 }
 
-/** Fold a plane onto a p x p tile: dst[(y % p) * p + x % p] = sum (dst zeroed here). */
-export function foldSpatial(src: usize, w: i32, h: i32, p: i32, dst: usize): void {
-  memory.fill(dst, 0, <usize>(p * p) << 2);
+/**
+ * Fold a plane onto a px x py tile: dst[(y % py) * px + x % px] = sum (dst zeroed here). With
+ * px = w it folds rows only (a py-row strip), with py = h columns only.
+ */
+export function foldSpatial(src: usize, w: i32, h: i32, px: i32, py: i32, dst: usize): void {
+  memory.fill(dst, 0, <usize>(px * py) << 2);
   for (let y = 0; y < h; y++) {
-    const d = dst + (<usize>((y % p) * p) << 2);
+    const d = dst + (<usize>((y % py) * px) << 2);
     const s = src + (<usize>(y * w) << 2);
     let x = 0;
     while (x < w) {
-      const run = (w - x) < p ? w - x : p;
+      const run = (w - x) < px ? w - x : px;
       let i = 0;
       for (; i + 4 <= run; i += 4) {
         const o = <usize>i << 2;
@@ -277,6 +280,36 @@ export function foldSpatial(src: usize, w: i32, h: i32, p: i32, dst: usize): voi
       }
       for (; i < run; i++) store<f32>(d + (<usize>i << 2), load<f32>(d + (<usize>i << 2)) + load<f32>(s + (<usize>(x + i) << 2)));
       x += run;
+    }
+  }
+}
+
+/**
+ * Resample a plane of w-float rows (w a multiple of 4) along its rows with Catmull-Rom weights
+ * and fold the result onto p rows: output row u (0 <= u < n) is src sampled at row position
+ * u * step (edge taps clamped; rows past the last source row are left out), added into
+ * dst row u % p (dst, p x w, zeroed here). Each output row is four whole source rows weighted,
+ * all in v128 lanes: the aspect search (src/sync.ts) resamples a folded strip this way once per
+ * candidate, 64 floats a row.
+ */
+export function foldResampledRows(src: usize, w: i32, sh: i32, step: f32, n: i32, p: i32, dst: usize): void {
+  const rowBytes = <usize>w << 2;
+  memory.fill(dst, 0, <usize>p * rowBytes);
+  const last = <f32>(sh - 1);
+  for (let u = 0; u < n; u++) {
+    const pos = <f32>u * step;
+    if (pos > last) break;
+    const y0 = <i32>pos, t = pos - <f32>y0;
+    const w0 = f32x4.splat(cr0(t)), w1 = f32x4.splat(cr1(t)), w2 = f32x4.splat(cr2(t)), w3 = f32x4.splat(cr3(t));
+    const r0 = src + <usize>(y0 < 1 ? 0 : y0 - 1) * rowBytes, r1 = src + <usize>y0 * rowBytes;
+    const r2 = src + <usize>(y0 + 1 < sh ? y0 + 1 : sh - 1) * rowBytes, r3 = src + <usize>(y0 + 2 < sh ? y0 + 2 : sh - 1) * rowBytes;
+    const d = dst + <usize>(u % p) * rowBytes;
+    for (let x: usize = 0; x < rowBytes; x += 16) {
+      let v = f32x4.mul(v128.load(r0 + x), w0);
+      v = f32x4.add(v, f32x4.mul(v128.load(r1 + x), w1));
+      v = f32x4.add(v, f32x4.mul(v128.load(r2 + x), w2));
+      v = f32x4.add(v, f32x4.mul(v128.load(r3 + x), w3));
+      v128.store(d + x, f32x4.add(v128.load(d + x), v));
     }
   }
 }

@@ -38,7 +38,8 @@ export interface KernelExports {
   whiten(src: number, w: number, h: number, r1: number, r2: number, c: number, dst: number, tmp: number): void;
   affineSample(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
   affineSampleCubic(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
-  foldSpatial(src: number, w: number, h: number, p: number, dst: number): void;
+  foldSpatial(src: number, w: number, h: number, px: number, py: number, dst: number): void;
+  foldResampledRows(src: number, w: number, sh: number, step: number, n: number, p: number, dst: number): void;
   whitenSpectrum(re: number, im: number, n: number, r: number, fmin: number, fmax: number, tmp: number): void;
   harmonicMap(src: number, n: number, ymax: number, rmin: number, dst: number): number;
   lagPeaks(src: number, n: number, rmin: number, rmax: number, out: number, max: number): number;

@@ -4,7 +4,7 @@ import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
 import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
-import { analyseOnGrid, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, type Affine, type PilotPatterns, type Vec } from './sync.js';
+import { analyseOnGrid, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrame, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
 import { combinedPValue, normalUpperTail } from './stats.js';
@@ -178,7 +178,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // combinedPValue accounts for: the p-value stays valid (measured in the tests).
     const frames = candidateGeometries(img.width, img.height);
     const turns = search ? orientations(frames[0].fw, frames[0].fh) : [];
-    const m = frames.length + turns.length + (search ? SEARCH_LATTICES * DECODES_PER_LATTICE : 0);
+    const m = frames.length + turns.length + (search ? ASPECT_DECODES + SEARCH_LATTICES * DECODES_PER_LATTICE : 0);
     let result: DetectResult | undefined;
     try {
       let frame0 = 0;
@@ -236,16 +236,29 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         a.k.release(mk);
         if (r) result = r;
       }
-      // The lattice search: pilot half A steered it, so only half B scores it. Each lattice
+      // The aspect search, then the lattice search: pilot half A steered them, so only half B
+      // scores their candidates. The aspect search's best original frame size (an image
+      // stretched or squeezed as a whole) is remade from the image and decoded. Then each lattice
       // candidate is decoded in turn and the first whose CRC holds wins. A candidate whose
       // payload fails but whose data symbols carry energy (never looking at pilot B) has its
       // origin refined by a pixel or two and is decoded once more.
       if (search && !result!.crcOk) {
-        const g = frames[0];
+        const base = { frame: frame0, g: frames[0] };
+        const white = whitenFrame(a, base);
+        const stretched = aspectGrid(a, base, white, layout);
+        if (stretched && stretched.score >= ASPECT_MIN_SCORE) {
+          const mk = a.k.mark();
+          const { fw, fh } = stretched;
+          const g0: Geometry = { fw, fh, bw: fw >> 3, bh: fh >> 3, sx: img.width / fw, sy: img.height / fh };
+          const an = analysePlane(a, lumaFrameStreamed(a, img, g0), g0);
+          const r = attempt(an, despread(a, an, layout), [0, 0], g0, identity, true, false);
+          a.k.release(mk);
+          if (r) result = r;
+        }
         patterns ??= pilotPatterns(a, layout);
         // Candidates may remake the frame from the image at another scale (see searchGrids).
-        const base = { frame: frame0, g };
-        for (const s of searchGrids(a, base, patterns, (r) => reframe(a, img, base, r))) {
+        const grids = result!.crcOk ? [] : searchGrids(a, base, patterns, (r) => reframe(a, img, base, r), SEARCH_LATTICES, white);
+        for (const s of grids) {
           const mk = a.k.mark();
           const an = analyseOnGrid(a, s.frame, s.g.fw, s.g.fh, s.affine);
           const read = despread(a, an, layout);

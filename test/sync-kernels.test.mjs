@@ -115,14 +115,19 @@ test('affineSampleCubic matches the plain-JS Catmull-Rom reference (interior and
   });
 });
 
-test('foldSpatial sums a plane modulo the period; orient gives the eight right-angle views', () => {
+test('foldSpatial sums a plane modulo the periods; orient gives the eight right-angle views', () => {
   const w = 21, h = 13, p = 8, src = randomPlane(w * h);
-  const want = new Float64Array(p * p);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) want[(y % p) * p + (x % p)] += src[y * w + x];
   withArena((a) => {
-    const s = a.put(src), d = a.f32(p * p);
-    k.foldSpatial(s, w, h, p, d);
-    assert.ok(maxDiff(a.f32view(d, p * p), want) < 1e-5);
+    const s = a.put(src);
+    // Square tiles, rows only (a p-row strip as wide as the plane), columns only, and periods
+    // that do not divide the plane (partial runs and the scalar tail).
+    for (const [px, py] of [[p, p], [w, p], [p, h], [6, 5], [5, 3]]) {
+      const want = new Float64Array(px * py);
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) want[(y % py) * px + (x % px)] += src[y * w + x];
+      const d = a.f32(px * py);
+      k.foldSpatial(s, w, h, px, py, d);
+      assert.ok(maxDiff(a.f32view(d, px * py), want) < 1e-5, `periods ${px} x ${py}`);
+    }
     const at = (x, y) => src[y * w + x];
     const views = [
       [w, h, (x, y) => at(x, y)], [h, w, (x, y) => at(y, h - 1 - x)], [w, h, (x, y) => at(w - 1 - x, h - 1 - y)], [h, w, (x, y) => at(w - 1 - y, x)],
@@ -134,6 +139,22 @@ test('foldSpatial sums a plane modulo the period; orient gives the eight right-a
       const O = a.f32view(o, w * h);
       for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) assert.is(O[y * dw + x], f(x, y), `op ${op} at ${x},${y}`);
     });
+  });
+});
+
+test('foldResampledRows resamples rows with Catmull-Rom weights and folds them, as affineSampleCubic then foldSpatial', () => {
+  const w = 12, sh = 37, p = 8, src = randomPlane(w * sh);
+  withArena((a) => {
+    const s = a.put(src);
+    // Shrinking, enlarging and unit steps; n past the last source row (those outputs are left out).
+    for (const [step, n] of [[0.8, 40], [1.3, 30], [1, 37], [0.55, 80]]) {
+      const rows = cubicRef(src, w, sh, w, n, [1, 0, 0, step, 0, 0]);
+      const want = new Float64Array(p * w);
+      for (let u = 0; u < n; u++) for (let x = 0; x < w; x++) want[(u % p) * w + x] += rows[u * w + x];
+      const d = a.f32(p * w);
+      k.foldResampledRows(s, w, sh, step, n, p, d);
+      assert.ok(maxDiff(a.f32view(d, p * w), want) < 1e-4, `step ${step}: max difference ${maxDiff(a.f32view(d, p * w), want)}`);
+    }
   });
 });
 
