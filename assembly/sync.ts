@@ -421,21 +421,190 @@ export function lagPeaks(src: usize, n: i32, rmin: f32, rmax: f32, out: usize, m
           if (load<f32>(row + (<usize>((lx + dx + n) & m) << 2)) > v) { isMax = false; break; }
         }
       }
-      if (!isMax) continue;
-      // insert into the sorted list
-      let pos = count < max ? count : max;
-      while (pos > 0 && load<f32>(out + (<usize>((pos - 1) * 3) << 2)) < v) {
-        if (pos < max) {
-          const d = out + (<usize>(pos * 3) << 2), sp = out + (<usize>((pos - 1) * 3) << 2);
-          store<f32>(d, load<f32>(sp)); store<f32>(d, load<f32>(sp, 4), 4); store<f32>(d, load<f32>(sp, 8), 8);
+      if (isMax) count = insertPeak(out, count, max, v, lx, ly);
+    }
+  }
+  return count;
+}
+
+/**
+ * Insert (v, x, y) into the list of `count` triples at out, kept sorted by v (largest first) and
+ * at most `max` long; returns the new count.
+ */
+// @ts-ignore: decorator
+@inline function insertPeak(out: usize, count: i32, max: i32, v: f32, x: i32, y: i32): i32 {
+  let pos = count < max ? count : max;
+  while (pos > 0 && load<f32>(out + (<usize>((pos - 1) * 3) << 2)) < v) {
+    if (pos < max) {
+      const d = out + (<usize>(pos * 3) << 2), sp = out + (<usize>((pos - 1) * 3) << 2);
+      store<f32>(d, load<f32>(sp)); store<f32>(d, load<f32>(sp, 4), 4); store<f32>(d, load<f32>(sp, 8), 8);
+    }
+    pos--;
+  }
+  if (pos < max) {
+    const d = out + (<usize>(pos * 3) << 2);
+    store<f32>(d, v); store<f32>(d, <f32>x, 4); store<f32>(d, <f32>y, 8);
+    if (count < max) count++;
+  }
+  return count;
+}
+
+/**
+ * Lag (x, y) of a wrapping autocorrelation (n x n, n a power of two; rows 0 .. ceil(|y|) + 1
+ * valid), bilinearly; negative y read at the mirror lag, A(-v) = A(v).
+ */
+// @ts-ignore: decorator
+@inline function lagAt(src: usize, n: i32, x: f32, y: f32): f32 {
+  if (y < 0) { x = -x; y = -y; }
+  const fx0 = Mathf.floor(x), fy0 = Mathf.floor(y);
+  const fx = x - fx0, fy = y - fy0;
+  const m = n - 1;
+  const x0 = <i32>fx0 & m, x1 = (<i32>fx0 + 1) & m, y0 = <i32>fy0;
+  const r0 = src + (<usize>(y0 * n) << 2), r1 = r0 + (<usize>n << 2);
+  const a = load<f32>(r0 + (<usize>x0 << 2)), b = load<f32>(r0 + (<usize>x1 << 2));
+  const c = load<f32>(r1 + (<usize>x0 << 2)), d = load<f32>(r1 + (<usize>x1 << 2));
+  return (a + (b - a) * fx) * (1 - fy) + (c + (d - c) * fx) * fy;
+}
+
+/** Lattice points of the comb's half-plane for one rotation: (x, y, |.|^2) at unit period, by radius. */
+const combPoints = new StaticArray<f32>(3 * 2048);
+
+/**
+ * The lattice comb: for each square lattice of rotation th0 + i dth (radians) and period
+ * p0 + j dp (frame pixels along x; the frame's y axis stretched by rho = sx / sy, its pixels' aspect),
+ * the autocorrelation summed over every lattice point v != 0 of one half-plane with |v| <= lagMax,
+ * divided by the square root of their number: out[i * np + j] (lags read bilinearly). A tile's
+ * lattice shows at all its points at once, where the
+ * pair search looks at four. Per rotation the points are listed once at unit period, sorted by
+ * radius, so each period reads them in order until it passes lagMax; four periods go together
+ * in v128 lanes (positions, bilinear weights, the lanes past their own radius masked off), only
+ * the sixteen taps are loaded one by one.
+ */
+export function latticeComb(src: usize, n: i32, lagMax: f32, rho: f32, th0: f32, dth: f32, nth: i32,
+  p0: f32, dp: f32, np: i32, out: usize): void {
+  const lag2 = lagMax * lagMax;
+  const shrink = rho < 1 ? rho : <f32>1;
+  let K = <i32>Mathf.ceil(lagMax / (p0 * shrink));
+  if (K > 31) K = 31;
+  for (let i = 0; i < nth; i++) {
+    const th = th0 + <f32>i * dth;
+    const c = Mathf.cos(th), s = Mathf.sin(th);
+    // The half-plane's points at unit period, insertion-sorted by squared radius.
+    let count = 0;
+    for (let b = 0; b <= K; b++) {
+      for (let a = -K; a <= K; a++) {
+        if (b == 0 && a <= 0) continue;
+        const x = <f32>a * c - <f32>b * s, y = rho * (<f32>a * s + <f32>b * c);
+        const r2 = x * x + y * y;
+        if (r2 * p0 * p0 > lag2) continue;
+        let pos = count;
+        while (pos > 0 && unchecked(combPoints[3 * (pos - 1) + 2]) > r2) {
+          unchecked(combPoints[3 * pos] = combPoints[3 * (pos - 1)]);
+          unchecked(combPoints[3 * pos + 1] = combPoints[3 * (pos - 1) + 1]);
+          unchecked(combPoints[3 * pos + 2] = combPoints[3 * (pos - 1) + 2]);
+          pos--;
         }
-        pos--;
+        unchecked(combPoints[3 * pos] = x);
+        unchecked(combPoints[3 * pos + 1] = y);
+        unchecked(combPoints[3 * pos + 2] = r2);
+        count++;
       }
-      if (pos < max) {
-        const d = out + (<usize>(pos * 3) << 2);
-        store<f32>(d, v); store<f32>(d, <f32>lx, 4); store<f32>(d, <f32>ly, 8);
-        if (count < max) count++;
+    }
+    // Four periods at a time: positions, fractions and weights in lanes, the gathers scalar.
+    let j = 0;
+    for (; j + 4 <= np; j += 4) {
+      const pv = f32x4.add(f32x4.splat(p0 + <f32>j * dp), f32x4.mul(f32x4(0, 1, 2, 3), f32x4.splat(dp)));
+      const limv = f32x4.div(f32x4.splat(lag2), f32x4.mul(pv, pv));
+      const lim0 = f32x4.extract_lane(limv, 0);
+      let sumv = f32x4.splat(0), cntv = f32x4.splat(0);
+      for (let m = 0; m < count; m++) {
+        const r2 = unchecked(combPoints[3 * m + 2]);
+        if (r2 > lim0) break;
+        const inside = f32x4.le(f32x4.splat(r2), limv);
+        sumv = f32x4.add(sumv, v128.and(lagAt4(src, n, f32x4.mul(pv, f32x4.splat(unchecked(combPoints[3 * m]))),
+          f32x4.mul(pv, f32x4.splat(unchecked(combPoints[3 * m + 1])))), inside));
+        cntv = f32x4.add(cntv, v128.and(f32x4.splat(1), inside));
       }
+      const res = f32x4.div(sumv, f32x4.sqrt(f32x4.max(cntv, f32x4.splat(1))));
+      v128.store(out + (<usize>(i * np + j) << 2), res);
+    }
+    for (; j < np; j++) {
+      const p = p0 + <f32>j * dp;
+      const lim = lag2 / (p * p);
+      let sum: f32 = 0;
+      let m = 0;
+      for (; m < count; m++) {
+        if (unchecked(combPoints[3 * m + 2]) > lim) break;
+        sum += lagAt(src, n, p * unchecked(combPoints[3 * m]), p * unchecked(combPoints[3 * m + 1]));
+      }
+      store<f32>(out + (<usize>(i * np + j) << 2), m > 0 ? sum / Mathf.sqrt(<f32>m) : 0);
+    }
+  }
+}
+
+/** The floats at src + lane + off for the four byte offsets in the lanes of idx. */
+// @ts-ignore: decorator
+@inline function gather4(src: usize, idx: v128, off: usize): v128 {
+  let r = f32x4.splat(load<f32>(src + <usize>i32x4.extract_lane(idx, 0) + off));
+  r = f32x4.replace_lane(r, 1, load<f32>(src + <usize>i32x4.extract_lane(idx, 1) + off));
+  r = f32x4.replace_lane(r, 2, load<f32>(src + <usize>i32x4.extract_lane(idx, 2) + off));
+  return f32x4.replace_lane(r, 3, load<f32>(src + <usize>i32x4.extract_lane(idx, 3) + off));
+}
+
+/** lagAt for four lags at once (lanes of x and y). */
+// @ts-ignore: decorator
+@inline function lagAt4(src: usize, n: i32, x: v128, y: v128): v128 {
+  // Negative y read at the mirror lag.
+  const neg = f32x4.lt(y, f32x4.splat(0));
+  x = v128.bitselect(f32x4.neg(x), x, neg);
+  y = f32x4.abs(y);
+  const fx0 = f32x4.floor(x), fy0 = f32x4.floor(y);
+  const fx = f32x4.sub(x, fx0), fy = f32x4.sub(y, fy0);
+  const mask = i32x4.splat(n - 1);
+  const xi = v128.and(i32x4.trunc_sat_f32x4_s(fx0), mask), xi1 = v128.and(i32x4.add(xi, i32x4.splat(1)), mask);
+  const row = i32x4.mul(i32x4.trunc_sat_f32x4_s(fy0), i32x4.splat(n));
+  const i0 = i32x4.shl(i32x4.add(row, xi), 2), i1 = i32x4.shl(i32x4.add(row, xi1), 2);
+  const down = <usize>n << 2;
+  const a = gather4(src, i0, 0), b = gather4(src, i1, 0), c = gather4(src, i0, down), d = gather4(src, i1, down);
+  const top = f32x4.add(a, f32x4.mul(f32x4.sub(b, a), fx)), bottom = f32x4.add(c, f32x4.mul(f32x4.sub(d, c), fx));
+  return f32x4.add(top, f32x4.mul(f32x4.sub(bottom, top), fy));
+}
+
+/** Mean and standard deviation of n floats at src, into out[0] and out[1]. */
+export function meanStd(src: usize, n: i32, out: usize): void {
+  let sum: f64 = 0, sum2: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    const v = <f64>load<f32>(src + (<usize>i << 2));
+    sum += v;
+    sum2 += v * v;
+  }
+  const mean = n > 0 ? sum / <f64>n : 0;
+  store<f32>(out, <f32>mean);
+  store<f32>(out, <f32>Math.sqrt(Math.max(0, n > 0 ? sum2 / <f64>n - mean * mean : 0)), 4);
+}
+
+/**
+ * The `max` largest local maxima of a w x h plane whose rows wrap (each value at least its eight
+ * neighbours; columns do not wrap), best first, as (value, column, row) triples in out. Returns
+ * how many were found.
+ */
+export function gridPeaks(src: usize, w: i32, h: i32, out: usize, max: i32): i32 {
+  let count = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const v = load<f32>(src + (<usize>(y * w + x) << 2));
+      // Not above the list's last entry once it is full: no need to look around.
+      if (count == max && (max == 0 || v <= load<f32>(out + (<usize>((max - 1) * 3) << 2)))) continue;
+      let isMax = true;
+      for (let dy = -1; dy <= 1 && isMax; dy++) {
+        const row = src + (<usize>(((y + dy + h) % h) * w) << 2);
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          if ((dx == 0 && dy == 0) || xx < 0 || xx >= w) continue;
+          if (load<f32>(row + (<usize>xx << 2)) > v) { isMax = false; break; }
+        }
+      }
+      if (isMax) count = insertPeak(out, count, max, v, x, y);
     }
   }
   return count;

@@ -16,7 +16,7 @@
 import { init, createWatermarker } from '../dist/index.js';
 import { Arena } from '../dist/wasm.js';
 import { candidateGeometries, lumaFrame, despread, makeLayout, pilotScore, reframe, PILOT } from '../dist/scheme.js';
-import { pilotPatterns, searchGrids, analyseOnGrid, orientations, ASPECT_DECODES, SEARCH_LATTICES, DECODES_PER_LATTICE } from '../dist/sync.js';
+import { pilotPatterns, searchGrids, analyseOnGrid, orientations, ASPECT_DECODES, COMB_LATTICES, SEARCH_LATTICES, DECODES_PER_LATTICE } from '../dist/sync.js';
 import { decodePayload, LIST_SIZE } from '../dist/payload.js';
 import { combinedPValue, normalUpperTail } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
@@ -55,7 +55,7 @@ function onGrid(img, c) {
     const frame = lumaFrame(a, img, pix, c.g);
     const { soft, energy } = despread(a, analyseOnGrid(a, frame, c.g.fw, c.g.fh, c.affine), layout);
     const { crcOk, rank } = decodePayload(a, soft.subarray(0, PILOT));
-    const m = candidateGeometries(img.width, img.height).length + orientations(c.g.fw, c.g.fh).length + ASPECT_DECODES + SEARCH_LATTICES * DECODES_PER_LATTICE;
+    const m = candidateGeometries(img.width, img.height).length + orientations(c.g.fw, c.g.fh).length + ASPECT_DECODES + (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE;
     return crcOk && combinedPValue(normalUpperTail(pilotScore(soft, energy, true)), true, m, rank, LIST_SIZE) < 1e-6;
   } finally { a.release(); }
 }

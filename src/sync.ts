@@ -111,7 +111,7 @@ export function orientations(w: number, h: number): { op: number; fw: number; fh
 }
 
 /** Candidate lattices (v1, v2) of tile periods in frame pixels, best first (at most `max`). */
-export function findLattices(a: Arena, white: number, fw: number, fh: number, max = 2): { v1: Vec; v2: Vec; score: number }[] {
+export function findLattices(a: Arena, white: number, fw: number, fh: number, max = 2, rho = 1, combMax = 0): { v1: Vec; v2: Vec; score: number }[] {
   const k = a.k;
   const re = a.f32(N * N), im = a.f32(N * N), H = a.f32(N * N);
   k.affineSample(white, fw, fh, re, N, N, 1, 0, 0, 1, 0, 0);
@@ -172,7 +172,93 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
     const oy = (g(0, -1) - g(0, 1)) / (2 * (g(0, -1) - 2 * c + g(0, 1)) || 1);
     return [xi + Math.max(-0.5, Math.min(0.5, ox)), yi + Math.max(-0.5, Math.min(0.5, oy))];
   };
-  return found.slice(0, max).map((l) => ({ v1: refine(l.v1), v2: refine(l.v2), score: l.score }));
+  const pairs = found.slice(0, max).map((l) => ({ v1: refine(l.v1), v2: refine(l.v2), score: l.score }));
+  // The comb's square lattices, where no pair lattice already has them (same points within 1.5
+  // frame pixels, in any of the lattice's symmetries).
+  const near = (u: Vec, v: Vec) => Math.hypot(u[0] - v[0], u[1] - v[1]) < 1.5 || Math.hypot(u[0] + v[0], u[1] + v[1]) < 1.5;
+  const same = (l: { v1: Vec; v2: Vec }, q: { v1: Vec; v2: Vec }) => [q.v1, q.v2].every((v) => near(v, l.v1) || near(v, l.v2));
+  const combs = combMax > 0 ? combLattices(a, re, rho, combMax).filter((c) => !pairs.some((l) => same(l, c))) : [];
+  return [...pairs, ...combs];
+}
+
+/**
+ * z a comb lattice needs to be tried (see combLattices): the ihc photo's true lattices after
+ * rotations and chains scored 6.8 to 12.7; without the mark, 15 of 108 detections (27 photos as
+ * they are, rotated 5 degrees with borders and -10 cropped to fit, and cropped to half) had a
+ * best lattice of 7 or more, from textures and straight edges of their own (at most 10.2).
+ */
+export const COMB_MIN_Z = 6.5;
+/**
+ * The comb's scan: rotations over a quarter turn (the lattice's symmetry) and periods in frame
+ * pixels, coarse over lags up to `coarseLag`, refined around the best `seeds` over all lags; the
+ * null sample spans the same range on a sparse grid.
+ */
+const COMB = {
+  pMin: 40, pMax: 136, coarseLag: 128, coarseTh: (0.3 * Math.PI) / 180, coarseP: 0.4, refineSteps: 5, seeds: 16,
+  nullTh: (3.1 * Math.PI) / 180, nullP: 3.3,
+};
+
+/**
+ * Square lattices from the lattice comb (`latticeComb` in assembly/sync.ts). A rotated, rescaled
+ * or cropped copy keeps the tile lattice square in image pixels (`rho`, the frame's pixel aspect
+ * sx / sy, makes it square in frame pixels): one rotation and one period. Every rotation in a
+ * quarter turn (0.3 degree steps) and period from 40 to 136 frame pixels (0.4) is scored by the
+ * autocorrelation summed over its lattice points within 128 pixels; the 16 best local maxima are
+ * refined (a fifth of a step) over all computed lags, and each is scored as a z against the comb
+ * over a sparse grid of all rotations and periods. Where texture hides the four strongest peaks
+ * of a lattice from the pair search, its 20 to 50 points together still show it: the ihc photo's
+ * lattice after rotations of 2 to 10 degrees scored z 7.8 to 12.7, first among the comb's
+ * hypotheses in 8 of its 10 searched attacks. Returns at most `max` distinct lattices with z of
+ * at least `minZ`, best first.
+ */
+export function combLattices(a: Arena, A: number, rho: number, max: number, minZ = COMB_MIN_Z): { v1: Vec; v2: Vec; score: number; z: number }[] {
+  const k = a.k;
+  const lag = LAG_MAX - 1;
+  const span = (step: number) => Math.floor((COMB.pMax - COMB.pMin) / step) + 1;
+  const mk = k.mark();
+  // The null reference: the comb over a sparse grid of every rotation and period.
+  const nth0 = Math.ceil(Math.PI / 2 / COMB.nullTh), np0 = span(COMB.nullP);
+  const sample = a.f32(nth0 * np0), stats = a.f32(2);
+  k.latticeComb(A, N, lag, rho, -Math.PI / 4, COMB.nullTh, nth0, COMB.pMin, COMB.nullP, np0, sample);
+  k.meanStd(sample, nth0 * np0, stats);
+  const [mean, sd] = a.f32view(stats, 2);
+  // The coarse map and its best local maxima.
+  const nth = Math.round(Math.PI / 2 / COMB.coarseTh), np = span(COMB.coarseP);
+  const map = a.f32(nth * np);
+  k.latticeComb(A, N, COMB.coarseLag, rho, -Math.PI / 4, COMB.coarseTh, nth, COMB.pMin, COMB.coarseP, np, map);
+  const peaks = a.f32(COMB.seeds * 3);
+  const n = k.gridPeaks(map, np, nth, peaks, COMB.seeds);
+  const seeds = a.f32view(peaks, n * 3).slice();
+  // Each refined over all lags, a fifth of a coarse step apart.
+  const fine = 2 * COMB.refineSteps + 1, dth = COMB.coarseTh / COMB.refineSteps, dp = COMB.coarseP / COMB.refineSteps;
+  const local = a.f32(fine * fine);
+  const found: { th: number; p: number; score: number; z: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const th0 = -Math.PI / 4 + seeds[3 * i + 2]! * COMB.coarseTh - COMB.refineSteps * dth;
+    const p0 = COMB.pMin + seeds[3 * i + 1]! * COMB.coarseP - COMB.refineSteps * dp;
+    k.latticeComb(A, N, lag, rho, th0, dth, fine, p0, dp, fine, local);
+    const L = a.f32view(local, fine * fine);
+    let b = 0;
+    for (let j = 1; j < L.length; j++) if (L[j]! > L[b]!) b = j;
+    found.push({ th: th0 + Math.floor(b / fine) * dth, p: p0 + (b % fine) * dp, score: L[b]!, z: (L[b]! - mean!) / (sd! || 1) });
+  }
+  k.release(mk);
+  found.sort((x, y) => y.z - x.z);
+  // Distinct lattices (rotations a quarter turn apart are the same lattice).
+  const quarter = Math.PI / 2;
+  const out: typeof found = [];
+  for (const f of found) {
+    if (f.z < minZ || out.length >= max) break;
+    const dup = out.some((o) => {
+      const d = Math.abs(((f.th - o.th) % quarter + 1.5 * quarter) % quarter - quarter / 2);
+      return d < 0.01 && Math.abs(f.p - o.p) < 1;
+    });
+    if (!dup) out.push(f);
+  }
+  return out.map(({ th, p, score, z }) => {
+    const c = Math.cos(th), s = Math.sin(th);
+    return { v1: [p * c, rho * p * s] as Vec, v2: [-p * s, rho * p * c] as Vec, score, z };
+  });
 }
 
 /** Bounding box, in grid coordinates, of the frame under the map u -> M u + t. */
@@ -424,6 +510,8 @@ export const ASPECT_DECODES = 1;
 
 /** Lattice candidates tried by the search, each a multiple comparison (see watermarker.ts). */
 export const SEARCH_LATTICES = 4;
+/** Lattice candidates the comb adds (where the pair search has not found the same lattice). */
+export const COMB_LATTICES = 1;
 /** Decodes a lattice candidate may take: its located grid, then possibly its refined grid. */
 export const DECODES_PER_LATTICE = 2;
 
@@ -454,7 +542,7 @@ export function searchGrids(a: Arena, base: Framed, patterns: PilotPatterns, ref
   const { fw, fh } = base.g;
   const whiten = (f: Framed) => whitenFrame(a, f);
   const mk = k.mark();
-  const lattices = findLattices(a, white, fw, fh, max);
+  const lattices = findLattices(a, white, fw, fh, max, base.g.sx / base.g.sy, COMB_LATTICES);
   k.release(mk);
   const grids: GridCandidate[] = [];
   for (const l of lattices) {

@@ -39,6 +39,9 @@ export interface KernelExports {
   affineSample(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
   affineSampleCubic(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
   foldSpatial(src: number, w: number, h: number, px: number, py: number, dst: number): void;
+  meanStd(src: number, n: number, out: number): void;
+  latticeComb(src: number, n: number, lagMax: number, rho: number, th0: number, dth: number, nth: number, p0: number, dp: number, np: number, out: number): void;
+  gridPeaks(src: number, w: number, h: number, out: number, max: number): number;
   foldResampledRows(src: number, w: number, sh: number, step: number, n: number, p: number, dst: number): void;
   whitenSpectrum(re: number, im: number, n: number, r: number, fmin: number, fmax: number, tmp: number): void;
   harmonicMap(src: number, n: number, ymax: number, rmin: number, dst: number): number;

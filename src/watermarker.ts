@@ -4,7 +4,7 @@ import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
 import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframe, symbols, TILE, type Analysis, type Geometry, type Layout } from './scheme.js';
-import { analyseOnGrid, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrame, type Affine, type PilotPatterns, type Vec } from './sync.js';
+import { analyseOnGrid, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_LATTICES, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrame, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
 import { combinedPValue, normalUpperTail } from './stats.js';
@@ -178,7 +178,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // combinedPValue accounts for: the p-value stays valid (measured in the tests).
     const frames = candidateGeometries(img.width, img.height);
     const turns = search ? orientations(frames[0].fw, frames[0].fh) : [];
-    const m = frames.length + turns.length + (search ? ASPECT_DECODES + SEARCH_LATTICES * DECODES_PER_LATTICE : 0);
+    const m = frames.length + turns.length + (search ? ASPECT_DECODES + (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE : 0);
     let result: DetectResult | undefined;
     try {
       let frame0 = 0;

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import { createWatermarker, init } from '../dist/index.js';
 import { candidateGeometries, despread, lumaFrame, makeLayout, PILOT, reframe, TILE } from '../dist/scheme.js';
-import { analyseOnGrid, dataEnergyScore, pilotPatterns, refineGrid, searchGrids } from '../dist/sync.js';
+import { analyseOnGrid, COMB_LATTICES, COMB_MIN_Z, dataEnergyScore, findLattices, pilotPatterns, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrame } from '../dist/sync.js';
 import { checkInfo, viterbi, LIST_SIZE } from '../dist/payload.js';
 import { normalUpperTail, rankWeight } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
@@ -23,8 +23,10 @@ const exact = ['rotate 90', 'rotate 180', 'rotate 270', 'flip left-right', 'flip
 const scales = ['scale 0.5x', 'scale 0.75x', 'scale 1.5x', 'scale 2x', 'aspect 0.8', 'aspect 0.9', 'aspect 1.1', 'aspect 1.25'];
 // Regression floors for the attacks that do not reach the issue's targets yet: a little under
 // what bench/geometry.mjs measures today (BENCHMARKS.md), so a change that loses ground fails.
-const floors = { 'crop 50% area': 22, 'crop 25% area': 17, 'rotate +5 crop-to-fit': 22, 'rotate -10 borders': 21, 'screenshot chain': 21, 'social media chain': 21 };
-const results = await measureGeometry(photos, [...exact, ...scales, ...Object.keys(floors)]);
+const floors = { 'crop 50% area': 22, 'crop 25% area': 17, 'rotate +5 crop-to-fit': 24, 'rotate -10 borders': 21, 'screenshot chain': 23, 'social media chain': 24 };
+// Attacks whose issue target (90%) is met.
+const ninety = ['rotate -10 crop-to-fit'];
+const results = await measureGeometry(photos, [...exact, ...scales, ...ninety, ...Object.keys(floors)]);
 
 for (const name of exact) {
   test(`exact payload on 100% of photos after ${name}`, () => {
@@ -34,6 +36,12 @@ for (const name of exact) {
 for (const name of scales) {
   test(`exact payload on >= 95% of photos after ${name}`, () => {
     assert.ok(results[name].ok / photos.length >= 0.95, `${results[name].ok}/${photos.length}; failed: ${results[name].failed.join(', ')}`);
+  });
+}
+
+for (const name of ninety) {
+  test(`exact payload on >= 90% of photos after ${name}`, () => {
+    assert.ok(results[name].ok / photos.length >= 0.9, `${results[name].ok}/${photos.length}; failed: ${results[name].failed.join(', ')}`);
   });
 }
 
@@ -152,6 +160,33 @@ test('an image stretched into a square is found whichever axis was stretched (th
     const round = (x) => Math.round(x * 1e4) / 1e4;
     assert.equal(r.transform.matrix, [sx, 0, 0, sy, sx / 2 - 0.5, sy / 2 - 0.5].map(round), JSON.stringify(r.transform));
   }
+});
+
+test('the lattice comb finds a square lattice that the pair search misses under texture (skimage-ihc.png rotated 2 degrees)', async () => {
+  const i = photos.findIndex((p) => p.name === 'skimage-ihc.png');
+  if (i < 0) { console.log('  (skimage-ihc.png not in the photos: skipped)'); return; }
+  const k = await init();
+  const attack = 'rotate +2 crop-to-fit';
+  const wm = await createWatermarker({ key: MEASURE_KEY });
+  const attacked = await GEOMETRIC_ATTACKS[attack](wm.embed(photos[i].image, MEASURE_PAYLOAD), mulberry32(1000 + i * 31 + attack.length));
+  const a = new Arena(k);
+  try {
+    const g = candidateGeometries(attacked.width, attacked.height)[0];
+    const white = whitenFrame(a, { frame: lumaFrame(a, attacked, a.put(attacked.data), g), g });
+    // The tile period after a 2-degree rotation cropped to fit: 64 frame pixels, enlarged by the crop.
+    const period = 64 * (Math.cos(Math.PI / 90) + Math.sin(Math.PI / 90));
+    const isTrue = (l) => [l.v1, l.v2].some((v) => Math.abs(Math.hypot(...v) - period) < 1.5 && Math.abs(Math.atan2(v[1], v[0]) * 180 / Math.PI - 2) < 0.3);
+    const pairs = findLattices(a, white, g.fw, g.fh, SEARCH_LATTICES, g.sx / g.sy, 0);
+    assert.not.ok(pairs.some(isTrue), 'the pair search alone finds it: the test no longer shows the comb');
+    const withComb = findLattices(a, white, g.fw, g.fh, SEARCH_LATTICES, g.sx / g.sy, COMB_LATTICES);
+    const comb = withComb.slice(pairs.length);
+    assert.ok(comb.length === 1 && isTrue(comb[0]) && comb[0].z >= COMB_MIN_Z, JSON.stringify(comb));
+  } finally {
+    a.release();
+  }
+  const r = wm.detect(attacked);
+  assert.is(r.payload, MEASURE_PAYLOAD);
+  assert.ok(Math.abs(Math.abs(r.transform.rotation) - 2) < 0.2, JSON.stringify(r.transform));
 });
 
 test('search off: right-angle turns are not found, and the p-value counts fewer candidates', async () => {

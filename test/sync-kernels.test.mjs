@@ -158,6 +158,68 @@ test('foldResampledRows resamples rows with Catmull-Rom weights and folds them, 
   });
 });
 
+test('latticeComb sums an autocorrelation over each square lattice\'s points (bilinear, mirrored), as a plain-JS reference', () => {
+  const n = 128, lag = 50, A = randomPlane(n * n);
+  // Plain JS: every half-plane point of the lattice within the radius, bilinear, A(-v) = A(v).
+  const at = (x, y) => {
+    if (y < 0) { x = -x; y = -y; }
+    const x0 = Math.floor(x), y0 = Math.floor(y), fx = x - x0, fy = y - y0;
+    const g = (xx, yy) => A[yy * n + (((xx % n) + n) % n)];
+    const top = g(x0, y0) + (g(x0 + 1, y0) - g(x0, y0)) * fx, bottom = g(x0, y0 + 1) + (g(x0 + 1, y0 + 1) - g(x0, y0 + 1)) * fx;
+    return top + (bottom - top) * fy;
+  };
+  const ref = (rho, th, p) => {
+    const c = Math.cos(th), s = Math.sin(th), K = Math.ceil(lag / (p * Math.min(1, rho)));
+    let sum = 0, count = 0;
+    for (let b = 0; b <= K; b++) for (let a = -K; a <= K; a++) {
+      if (b === 0 && a <= 0) continue;
+      const x = p * (a * c - b * s), y = rho * p * (a * s + b * c);
+      if (x * x + y * y > lag * lag) continue;
+      sum += at(x, y); count++;
+    }
+    return count ? sum / Math.sqrt(count) : 0;
+  };
+  withArena((a) => {
+    const src = a.put(A);
+    // Seven periods: one group of four lanes and a scalar tail; pixel aspects on both sides of 1.
+    for (const [rho, th0, dth, p0, dp] of [[1, -0.7, 0.05, 9.3, 0.37], [1.03, 0.2, 0.11, 12, 1.9], [0.96, -0.05, 0.01, 20.5, 0.25]]) {
+      const nth = 5, np = 7, out = a.f32(nth * np);
+      k.latticeComb(src, n, lag, rho, th0, dth, nth, p0, dp, np, out);
+      const got = a.f32view(out, nth * np);
+      let diff = 0;
+      for (let i = 0; i < nth; i++) for (let j = 0; j < np; j++) diff = Math.max(diff, Math.abs(got[i * np + j] - ref(rho, th0 + i * dth, p0 + j * dp)));
+      assert.ok(diff < 1e-4, `rho ${rho}: max difference ${diff}`);
+    }
+  });
+});
+
+test('gridPeaks lists the largest local maxima of a plane whose rows wrap; meanStd its mean and deviation', () => {
+  const w = 13, h = 9, src = randomPlane(w * h);
+  const want = [];
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const v = src[y * w + x];
+    let isMax = true;
+    for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+      const xx = x + dx;
+      if ((dx || dy) && xx >= 0 && xx < w && src[((y + dy + h) % h) * w + xx] > v) isMax = false;
+    }
+    if (isMax) want.push([v, x, y]);
+  }
+  want.sort((p, q) => q[0] - p[0]);
+  withArena((a) => {
+    const s = a.put(src), out = a.f32(3 * 5);
+    const count = k.gridPeaks(s, w, h, out, 5);
+    assert.is(count, Math.min(5, want.length));
+    const got = a.f32view(out, 3 * count);
+    for (let i = 0; i < count; i++) assert.equal([got[3 * i], got[3 * i + 1], got[3 * i + 2]], [Math.fround(want[i][0]), want[i][1], want[i][2]]);
+    const stats = a.f32(2);
+    k.meanStd(s, w * h, stats);
+    const mean = src.reduce((p, v) => p + v, 0) / src.length;
+    const sd = Math.sqrt(src.reduce((p, v) => p + (v - mean) ** 2, 0) / src.length);
+    assert.ok(Math.abs(a.f32view(stats, 2)[0] - mean) < 1e-6 && Math.abs(a.f32view(stats, 2)[1] - sd) < 1e-5);
+  });
+});
+
 test('lagPeaks finds planted peaks in order and ignores the mirrored half', () => {
   const n = 64;
   withArena((a) => {
