@@ -173,9 +173,12 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
     return [xi + Math.max(-0.5, Math.min(0.5, ox)), yi + Math.max(-0.5, Math.min(0.5, oy))];
   };
   const pairs = found.slice(0, max).map((l) => ({ v1: refine(l.v1), v2: refine(l.v2), score: l.score }));
-  // The comb's square lattices, where no pair lattice already has them (same points within 1.5
-  // frame pixels, in any of the lattice's symmetries).
-  const near = (u: Vec, v: Vec) => Math.hypot(u[0] - v[0], u[1] - v[1]) < 1.5 || Math.hypot(u[0] + v[0], u[1] + v[1]) < 1.5;
+  // The comb's square lattices, where no pair lattice already has them: the same points within
+  // 0.3 frame pixels, in any of the lattice's symmetries. A pair lattice a pixel off (a peak
+  // refined on its own, about a pixel long on the ihc photo after a 10-degree rotation with borders) is
+  // not the comb's, fitted over all its points: the fold over the frame puts the far tiles a few
+  // pixels off, and only the comb's decodes.
+  const near = (u: Vec, v: Vec) => Math.hypot(u[0] - v[0], u[1] - v[1]) < 0.3 || Math.hypot(u[0] + v[0], u[1] + v[1]) < 0.3;
   const same = (l: { v1: Vec; v2: Vec }, q: { v1: Vec; v2: Vec }) => [q.v1, q.v2].every((v) => near(v, l.v1) || near(v, l.v2));
   const combs = combMax > 0 ? combLattices(a, re, rho, combMax).filter((c) => !pairs.some((l) => same(l, c))) : [];
   return [...pairs, ...combs];
