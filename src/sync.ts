@@ -186,9 +186,10 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
 
 /**
  * z a comb lattice needs to be tried (see combLattices): the ihc photo's true lattices after
- * rotations and chains scored 6.8 to 12.7; without the mark, 15 of 108 detections (27 photos as
- * they are, rotated 5 degrees with borders and -10 cropped to fit, and cropped to half) had a
- * best lattice of 7 or more, from textures and straight edges of their own (at most 10.2).
+ * rotations and chains scored 6.8 to 12.7; without the mark, 80 of 297 detections (27 photos as
+ * they are and after ten crops, rotations and chains) had a best lattice of 6.5 or more, from
+ * textures and straight edges of their own (at most 10.4). Below it the lattice is not located
+ * or decoded; the p-value counts it either way.
  */
 export const COMB_MIN_Z = 6.5;
 /**
@@ -210,9 +211,9 @@ const COMB = {
  * refined (a fifth of a step) over all computed lags, and each is scored as a z against the comb
  * over a sparse grid of all rotations and periods. Where texture hides the four strongest peaks
  * of a lattice from the pair search, its 20 to 50 points together still show it: the ihc photo's
- * lattice after rotations of 2 to 10 degrees scored z 7.8 to 12.7, first among the comb's
- * hypotheses in 8 of its 10 searched attacks. Returns at most `max` distinct lattices with z of
- * at least `minZ`, best first.
+ * lattice after rotations of 2 to 10 degrees and the two chains scored z 6.8 to 12.7, first among
+ * the comb's hypotheses in 8 of its 10 searched attacks. Returns at most `max` distinct lattices
+ * with z of at least `minZ`, best first.
  */
 export function combLattices(a: Arena, A: number, rho: number, max: number, minZ = COMB_MIN_Z): { v1: Vec; v2: Vec; score: number; z: number }[] {
   const k = a.k;
@@ -468,9 +469,10 @@ const LONG_STEP = 16;
  *
  * Returns the best original frame size when it is not the canonical frame itself (that one was
  * decoded first), with its score; where the score reaches ASPECT_MIN_SCORE the caller remakes
- * the frame from the image at that size and decodes it as one more candidate. On the 27 shared photos the true L0 ranked first after every
- * aspect change of 0.8 to 1.25 whose long side stayed the long side, scores 5.5 to 39 against at
- * most 4.2 for the best wrong L0; the lattice search had missed grass, gravel and ihc.
+ * the frame from the image at that size and decodes it as one more candidate. On the 27 shared
+ * photos the true L0 ranked first after every aspect change of 0.8 to 1.25 whose long side stayed
+ * the long side, scores 5.5 to 39 against at most 4.2 for the best wrong L0; the lattice search
+ * had missed grass, gravel and ihc.
  */
 export function aspectGrid(a: Arena, base: Framed, white: number, layout: Layout): { fw: number; fh: number; score: number } | undefined {
   const k = a.k;
