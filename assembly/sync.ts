@@ -474,11 +474,10 @@ const combPoints = new StaticArray<f32>(3 * 2048);
  * p0 + j dp (frame pixels along x; the frame's y axis stretched by rho = sx / sy, its pixels' aspect),
  * the autocorrelation summed over every lattice point v != 0 of one half-plane with |v| <= lagMax,
  * divided by the square root of their number: out[i * np + j] (lags read bilinearly). A tile's
- * lattice shows at all its points at once, where the
- * pair search looks at four. Per rotation the points are listed once at unit period, sorted by
- * radius, so each period reads them in order until it passes lagMax; four periods go together
- * in v128 lanes (positions, bilinear weights, the lanes past their own radius masked off), only
- * the sixteen taps are loaded one by one.
+ * lattice shows at all its points at once, where the pair search looks at four. Per rotation the
+ * points are listed once at unit period, sorted by radius, so each period reads them in order
+ * until it passes lagMax; four periods go together in v128 lanes (positions, bilinear weights,
+ * the lanes past their own radius masked off), only the sixteen taps are loaded one by one.
  */
 export function latticeComb(src: usize, n: i32, lagMax: f32, rho: f32, th0: f32, dth: f32, nth: i32,
   p0: f32, dp: f32, np: i32, out: usize): void {

@@ -12,19 +12,9 @@ const W = 1920, H = 1080;
 const wm = await createWatermarker({ key: 'bench key' });
 const PAYLOAD = 'c0ffee0000000001';
 
-function median(f, runs = 21, warmup = 5) {
-  for (let i = 0; i < warmup; i++) f();
-  const xs = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    f();
-    xs.push(performance.now() - t);
-  }
-  return xs.sort((a, b) => a - b)[runs >> 1];
-}
-
-async function medianAsync(f, runs = 9) {
-  await f();
+/** Median ms of `runs` timed calls of f (awaited, so it may be async) after `warmup` untimed ones. */
+async function median(f, runs = 21, warmup = 5) {
+  for (let i = 0; i < warmup; i++) await f();
   const xs = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
@@ -60,9 +50,9 @@ console.log('layout                 embed (copy)  embed (in place)  detect');
 for (const [name, ch, sixteen] of [['grey 8-bit', 1, false], ['grey + alpha 8-bit', 2, false], ['RGB 8-bit', 3, false], ['RGBA 8-bit', 4, false],
   ['grey 16-bit', 1, true], ['grey + alpha 16-bit', 2, true], ['RGB 16-bit', 3, true], ['RGBA 16-bit', 4, true]]) {
   const img = layout(ch, sixteen);
-  const copy = median(() => wm.embed(img, PAYLOAD));
-  const inPlace = median(() => wm.embed(img, PAYLOAD, { inPlace: true }));
-  const detect = median(() => wm.detect(img));
+  const copy = await median(() => wm.embed(img, PAYLOAD));
+  const inPlace = await median(() => wm.embed(img, PAYLOAD, { inPlace: true }));
+  const detect = await median(() => wm.detect(img));
   console.log(`${name.padEnd(22)} ${copy.toFixed(2).padStart(12)}  ${inPlace.toFixed(2).padStart(16)}  ${detect.toFixed(2).padStart(6)}`);
 }
 
@@ -71,7 +61,7 @@ for (const [name, png, depth] of [
   ['RGB 8-bit PNG', await base.clone().png({ compressionLevel: 1 }).toBuffer(), 'uchar'],
   ['RGB 16-bit PNG', await base.clone().toColourspace('rgb16').png({ compressionLevel: 1 }).toBuffer(), 'ushort'],
 ]) {
-  const mark = await medianAsync(() => watermark(sharp(png), { key: 'bench key', payload: PAYLOAD }));
-  const decode = await medianAsync(() => sharp(png).raw({ depth }).toBuffer());
+  const mark = await median(() => watermark(sharp(png), { key: 'bench key', payload: PAYLOAD }), 9, 1);
+  const decode = await median(() => sharp(png).raw({ depth }).toBuffer(), 9, 1);
   console.log(`${name.padEnd(22)} watermark() ${mark.toFixed(1)} ms, decode to raw alone ${decode.toFixed(1)} ms`);
 }

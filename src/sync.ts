@@ -545,7 +545,6 @@ export function searchGrids(a: Arena, base: Framed, patterns: PilotPatterns, ref
   white = whitenFrame(a, base)): GridCandidate[] {
   const k = a.k;
   const { fw, fh } = base.g;
-  const whiten = (f: Framed) => whitenFrame(a, f);
   const mk = k.mark();
   const lattices = findLattices(a, white, fw, fh, max, base.g.sx / base.g.sy, COMB_LATTICES);
   k.release(mk);
@@ -556,7 +555,7 @@ export function searchGrids(a: Arena, base: Framed, patterns: PilotPatterns, ref
     if (s > REFRAME_MIN && s > 32 / Math.min(fw, fh)) {
       f = reframe(1 / s);
       if (f !== base) {
-        w = whiten(f);
+        w = whitenFrame(a, f);
         const rx = f.g.fw / fw, ry = f.g.fh / fh;
         v1 = [l.v1[0] * rx, l.v1[1] * ry];
         v2 = [l.v2[0] * rx, l.v2[1] * ry];
