@@ -186,7 +186,7 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
 
 /**
  * z a comb lattice needs to be tried (see combLattices): the ihc photo's true lattices after
- * rotations and chains scored 6.8 to 12.7; without the mark, 80 of 297 detections (27 photos as
+ * rotations and chains scored 6.8 to 12.7; without the mark, 84 of 297 detections (27 photos as
  * they are and after ten crops, rotations and chains) had a best lattice of 6.5 or more, from
  * textures and straight edges of their own (at most 10.4). Below it the lattice is not located
  * or decoded; the p-value counts it either way.
@@ -198,7 +198,7 @@ export const COMB_MIN_Z = 6.5;
  * null sample spans the same range on a sparse grid.
  */
 const COMB = {
-  pMin: 40, pMax: 136, coarseLag: 128, coarseTh: (0.3 * Math.PI) / 180, coarseP: 0.4, refineSteps: 5, seeds: 16,
+  pMin: 40, pMax: 136, coarseLag: 128, coarseTh: (0.3 * Math.PI) / 180, coarseP: 0.4, refineSteps: 5, recentre: 2, seeds: 16,
   nullTh: (3.1 * Math.PI) / 180, nullP: 3.3,
 };
 
@@ -208,11 +208,11 @@ const COMB = {
  * sx / sy, makes it square in frame pixels): one rotation and one period. Every rotation in a
  * quarter turn (0.3 degree steps) and period from 40 to 136 frame pixels (0.4) is scored by the
  * autocorrelation summed over its lattice points within 128 pixels; the 16 best local maxima are
- * refined (a fifth of a step) over all computed lags, and each is scored as a z against the comb
- * over a sparse grid of all rotations and periods. Where texture hides the four strongest peaks
+ * refined (a fifth of a step) over all computed lags, the window following a maximum on its
+ * edge, and each is scored as a z against the comb over a sparse grid of all rotations and periods. Where texture hides the four strongest peaks
  * of a lattice from the pair search, its 20 to 50 points together still show it: the ihc photo's
  * lattice after rotations of 2 to 10 degrees and the two chains scored z 6.8 to 12.7, first among
- * the comb's hypotheses in 8 of its 10 searched attacks. Returns at most `max` distinct lattices
+ * the comb's hypotheses in 9 of its 10 searched attacks. Returns at most `max` distinct lattices
  * with z of at least `minZ`, best first.
  */
 export function combLattices(a: Arena, A: number, rho: number, max: number, minZ = COMB_MIN_Z): { v1: Vec; v2: Vec; score: number; z: number }[] {
@@ -238,13 +238,25 @@ export function combLattices(a: Arena, A: number, rho: number, max: number, minZ
   const local = a.f32(fine * fine);
   const found: { th: number; p: number; score: number; z: number }[] = [];
   for (let i = 0; i < n; i++) {
-    const th0 = -Math.PI / 4 + seeds[3 * i + 2]! * COMB.coarseTh - COMB.refineSteps * dth;
-    const p0 = COMB.pMin + seeds[3 * i + 1]! * COMB.coarseP - COMB.refineSteps * dp;
-    k.latticeComb(A, N, lag, rho, th0, dth, fine, p0, dp, fine, local);
-    const L = a.f32view(local, fine * fine);
-    let b = 0;
-    for (let j = 1; j < L.length; j++) if (L[j]! > L[b]!) b = j;
-    found.push({ th: th0 + Math.floor(b / fine) * dth, p: p0 + (b % fine) * dp, score: L[b]!, z: (L[b]! - mean!) / (sd! || 1) });
+    let th = -Math.PI / 4 + seeds[3 * i + 2]! * COMB.coarseTh, p = COMB.pMin + seeds[3 * i + 1]! * COMB.coarseP;
+    let score = -Infinity;
+    // The coarse map sees lags up to 128 only: over all lags the maximum can lie more than a
+    // coarse step away (ihc after +10 degrees cropped to fit: 0.64 pixels of period). A
+    // maximum on the window's edge moves the window there, up to COMB.recentre times.
+    for (let step = 0; step <= COMB.recentre; step++) {
+      const th0 = th - COMB.refineSteps * dth, p0 = p - COMB.refineSteps * dp;
+      k.latticeComb(A, N, lag, rho, th0, dth, fine, p0, dp, fine, local);
+      const L = a.f32view(local, fine * fine);
+      let b = 0;
+      for (let j = 1; j < L.length; j++) if (L[j]! > L[b]!) b = j;
+      if (L[b]! <= score) break;
+      const bt = Math.floor(b / fine), bp = b % fine;
+      th = th0 + bt * dth;
+      p = p0 + bp * dp;
+      score = L[b]!;
+      if (bt > 0 && bt < fine - 1 && bp > 0 && bp < fine - 1) break;
+    }
+    found.push({ th, p, score, z: (score - mean!) / (sd! || 1) });
   }
   k.release(mk);
   found.sort((x, y) => y.z - x.z);
