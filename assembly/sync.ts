@@ -224,6 +224,72 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
   return inside;
 }
 
+/**
+ * Fill the outside pixels of the 8 x 8 blocks that straddle the edge of an affine resampling
+ * (dst, dw x dh, as affineSampleCubic wrote it from a sw x sh source with this map: 0 outside)
+ * with the mean of the block's inside pixels. A block cut by the edge of a crop or of a rotated
+ * frame otherwise holds a step from the image to 0: its DCT coefficients, and through the 3 x 3
+ * smoothing of the block statistics its neighbours' weights, take the step's energy. Blocks
+ * wholly inside (all four corners: the inside region is convex) or wholly beyond one edge of
+ * the source are left as they are. The inside test is the sampler's, in the same f32 arithmetic. Returns the number of
+ * blocks filled.
+ */
+export function fillOutside(dst: usize, dw: i32, dh: i32, sw: i32, sh: i32,
+  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
+  const maxx = <f32>(sw - 1), maxy = <f32>(sh - 1);
+  const lanes = f32x4(0, 1, 2, 3);
+  const v00 = f32x4.splat(m00), v10 = f32x4.splat(m10);
+  const zero = f32x4.splat(0), mx = f32x4.splat(maxx), my = f32x4.splat(maxy);
+  let filled = 0;
+  for (let by = 0; by + 8 <= dh; by += 8) {
+    for (let bx = 0; bx + 8 <= dw; bx += 8) {
+      // The block's corners in source coordinates: all inside, or all beyond one edge of the
+      // source, settle the block without looking at its pixels.
+      const x0 = <f32>bx, x1 = <f32>(bx + 7), r0 = <f32>by, r1 = <f32>(by + 7);
+      const ax = m01 * r0 + tx, ay = m11 * r0 + ty, bxr = m01 * r1 + tx, byr = m11 * r1 + ty;
+      const s0 = x0 * m00 + ax, s1 = x1 * m00 + ax, s2 = x0 * m00 + bxr, s3 = x1 * m00 + bxr;
+      const t0 = x0 * m10 + ay, t1 = x1 * m10 + ay, t2 = x0 * m10 + byr, t3 = x1 * m10 + byr;
+      const lo = min(min(s0, s1), min(s2, s3)), hi = max(max(s0, s1), max(s2, s3));
+      const lt = min(min(t0, t1), min(t2, t3)), ht = max(max(t0, t1), max(t2, t3));
+      if (lo >= 0 && hi <= maxx && lt >= 0 && ht <= maxy) continue;
+      if (hi < 0 || lo > maxx || ht < 0 || lt > maxy) continue;
+      let sum = f32x4.splat(0), cnt = i32x4.splat(0);
+      for (let y = by; y < by + 8; y++) {
+        const rx = f32x4.splat(m01 * <f32>y + tx), ry = f32x4.splat(m11 * <f32>y + ty);
+        const row = dst + (<usize>(y * dw + bx) << 2);
+        for (let h = 0; h < 8; h += 4) {
+          const xv = f32x4.add(f32x4.splat(<f32>(bx + h)), lanes);
+          const ok = insideV(f32x4.add(f32x4.mul(xv, v00), rx), f32x4.add(f32x4.mul(xv, v10), ry), zero, mx, my);
+          sum = f32x4.add(sum, v128.and(v128.load(row + (<usize>h << 2)), ok));
+          cnt = i32x4.sub(cnt, ok);
+        }
+      }
+      const n = i32x4.extract_lane(cnt, 0) + i32x4.extract_lane(cnt, 1) + i32x4.extract_lane(cnt, 2) + i32x4.extract_lane(cnt, 3);
+      if (n == 0 || n == 64) continue;
+      const total = f32x4.extract_lane(sum, 0) + f32x4.extract_lane(sum, 1) + f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3);
+      const mean = f32x4.splat(total / <f32>n);
+      for (let y = by; y < by + 8; y++) {
+        const rx = f32x4.splat(m01 * <f32>y + tx), ry = f32x4.splat(m11 * <f32>y + ty);
+        const row = dst + (<usize>(y * dw + bx) << 2);
+        for (let h = 0; h < 8; h += 4) {
+          const xv = f32x4.add(f32x4.splat(<f32>(bx + h)), lanes);
+          const ok = insideV(f32x4.add(f32x4.mul(xv, v00), rx), f32x4.add(f32x4.mul(xv, v10), ry), zero, mx, my);
+          const p = row + (<usize>h << 2);
+          v128.store(p, v128.bitselect(v128.load(p), mean, ok));
+        }
+      }
+      filled++;
+    }
+  }
+  return filled;
+}
+
+/** Lane mask (all ones) of the source positions inside [0, mx] x [0, my]. */
+// @ts-ignore: decorator
+@inline function insideV(sx: v128, sy: v128, zero: v128, mx: v128, my: v128): v128 {
+  return v128.and(v128.and(f32x4.ge(sx, zero), f32x4.le(sx, mx)), v128.and(f32x4.ge(sy, zero), f32x4.le(sy, my)));
+}
+
 // The Catmull-Rom weights above, four samples at a time.
 // @ts-ignore: decorator
 @inline function cr0v(t: v128): v128 {

@@ -370,6 +370,7 @@ export function analyseOnGrid(a: Arena, frame: number, fw: number, fh: number, a
   const tx = affine.tx + affine.m00 * su + affine.m01 * sv, ty = affine.ty + affine.m10 * su + affine.m11 * sv;
   const plane = a.f32(wd * hd);
   a.k.affineSampleCubic(frame, fw, fh, plane, wd, hd, affine.m00, affine.m01, affine.m10, affine.m11, tx, ty);
+  a.k.fillOutside(plane, wd, hd, fw, fh, affine.m00, affine.m01, affine.m10, affine.m11, tx, ty);
   return { ...analysePlane(a, plane, { fw: wd, fh: hd, bw: wd >> 3, bh: hd >> 3 }), origin: [su, sv] };
 }
 

@@ -115,6 +115,36 @@ test('affineSampleCubic matches the plain-JS Catmull-Rom reference (interior and
   });
 });
 
+test('fillOutside fills the outside pixels of blocks cut by the edge with the mean of their inside pixels, as the plain-JS reference', () => {
+  const w = 61, h = 45, dw = 96, dh = 80, src = Float32Array.from({ length: w * h }, () => 255 * rand());
+  const f = Math.fround;
+  // The kernel's inside test in its own f32 arithmetic (wasm rounds every operation).
+  const inside = (x, y, m) => {
+    const sx = f(f(x * m[0]) + f(f(m[1] * y) + m[4])), sy = f(f(x * m[2]) + f(f(m[3] * y) + m[5]));
+    return sx >= 0 && sy >= 0 && sx <= w - 1 && sy <= h - 1;
+  };
+  withArena((a) => {
+    const s = a.put(src), d = a.f32(dw * dh);
+    for (const m of [[1, 0, 0, 1, -13.37, -9.71], [0.93, 0.21, -0.19, 1.07, -20.3, -3.1], [0.8, 0, 0, 0.8, -5.5, -4.3]].map((r) => r.map(f))) {
+      k.affineSampleCubic(s, w, h, d, dw, dh, ...m);
+      const want = a.f32view(d, dw * dh).slice();
+      let cut = 0;
+      for (let by = 0; by < dh; by += 8) for (let bx = 0; bx < dw; bx += 8) {
+        let n = 0, sum = 0;
+        for (let y = by; y < by + 8; y++) for (let x = bx; x < bx + 8; x++) if (inside(x, y, m)) { n++; sum += want[y * dw + x]; }
+        if (n === 0 || n === 64) continue;
+        cut++;
+        for (let y = by; y < by + 8; y++) for (let x = bx; x < bx + 8; x++) if (!inside(x, y, m)) want[y * dw + x] = sum / n;
+      }
+      const filled = k.fillOutside(d, dw, dh, w, h, ...m);
+      assert.ok(cut > 0, `matrix ${m}: no block is cut by the edge: the test shows nothing`);
+      assert.is(filled, cut, `matrix ${m}: blocks filled`);
+      const diff = maxDiff(a.f32view(d, dw * dh), want);
+      assert.ok(diff < 1e-3, `matrix ${m}: max difference ${diff}`);
+    }
+  });
+});
+
 test('foldSpatial sums a plane modulo the periods; orient gives the eight right-angle views', () => {
   const w = 21, h = 13, p = 8, src = randomPlane(w * h);
   withArena((a) => {
