@@ -290,6 +290,19 @@ function gridBox(m: Affine, fw: number, fh: number) {
 }
 
 /**
+ * Sub-pixel position of the peak at index i of a P x P periodic correlation along one axis
+ * (stride 1: u, stride P: v), from the parabola through it and its two neighbours (wrapping),
+ * within half a pixel.
+ */
+export function peakOffset(C: Float32Array, i: number, stride: number): number {
+  const u = i % P, v = Math.floor(i / P);
+  const at = (d: number) => (stride === 1 ? C[v * P + ((u + d + P) % P)]! : C[((v + d + P) % P) * P + u]!);
+  const l = at(-1), c = at(0), r = at(1);
+  const den = l - 2 * c + r;
+  return den < 0 ? Math.max(-0.5, Math.min(0.5, (l - r) / (2 * den))) : 0;
+}
+
+/**
  * Orientation and tile origin: the affine map from the mark's grid to the frame. The whitened
  * frame is resampled once, with tiles made upright squares by the lattice (v1, v2), and folded
  * onto one tile; its cross-correlation with pilot half A's pattern in each of the eight lattice
@@ -319,7 +332,7 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
   for (const v of a.f32view(fr, P * P)) energy += v * v;
   k.zero(fi, P * P * 4);
   k.fft2d(fr, fi, P, 0, tmp, P);
-  let best: { d: number; at: number; corr: number; score: number } | undefined;
+  let best: { d: number; at: number; corr: number; score: number; du: number; dv: number } | undefined;
   const pr = a.f32(P * P), pi = a.f32(P * P), tile = a.f32(P * P);
   for (let d = 0; d < DIHEDRAL.length; d++) {
     a.f32view(pr, P * P).set(patterns.re[d]);
@@ -338,12 +351,12 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
     const { soft, energy: en } = despread(a, analysePlane(a, tile, { fw: P, fh: P, bw: TILE, bh: TILE }), patterns.layout);
     k.release(mk);
     const score = alignmentScore(soft, en);
-    if (!best || score > best.score) best = { d, at: bi, corr, score };
+    if (!best || score > best.score) best = { d, at: bi, corr, score, du: peakOffset(C, bi, 1), dv: peakOffset(C, bi, P) };
   }
   // Pattern d's origin sits at fold position tau, i.e. grid origin c = (umin, vmin) + tau in
   // the upright coordinates u; the grid is g = D^-1 (u - c), so frame = M (D g + c).
   const [da, db, dc, dd] = DIHEDRAL[best!.d];
-  const cu = box.umin + (best!.at % P), cv = box.vmin + Math.floor(best!.at / P);
+  const cu = box.umin + (best!.at % P) + best!.du, cv = box.vmin + Math.floor(best!.at / P) + best!.dv;
   return {
     affine: {
       m00: m.m00 * da + m.m01 * dc, m01: m.m00 * db + m.m01 * dd,
