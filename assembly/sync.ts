@@ -224,6 +224,9 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
   return inside;
 }
 
+/** fillOutside's inside masks of one block, 16 v128 (static: no allocation in the kernel). */
+const FILL_MASKS = memory.data(16 * 16, 16);
+
 /**
  * Fill the outside pixels of the 8 x 8 blocks that straddle the edge of an affine resampling
  * (dst, dw x dh, as affineSampleCubic wrote it from a sw x sh source with this map: 0 outside)
@@ -231,8 +234,8 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
  * frame otherwise holds a step from the image to 0: its DCT coefficients, and through the 3 x 3
  * smoothing of the block statistics its neighbours' weights, take the step's energy. Blocks
  * wholly inside (all four corners: the inside region is convex) or wholly beyond one edge of
- * the source are left as they are. The inside test is the sampler's, in the same f32 arithmetic. Returns the number of
- * blocks filled.
+ * the source are left as they are. The inside test is the sampler's, in the same f32
+ * arithmetic. Returns the number of blocks filled.
  */
 export function fillOutside(dst: usize, dw: i32, dh: i32, sw: i32, sh: i32,
   m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
@@ -253,13 +256,15 @@ export function fillOutside(dst: usize, dw: i32, dh: i32, sw: i32, sh: i32,
       const lt = min(min(t0, t1), min(t2, t3)), ht = max(max(t0, t1), max(t2, t3));
       if (lo >= 0 && hi <= maxx && lt >= 0 && ht <= maxy) continue;
       if (hi < 0 || lo > maxx || ht < 0 || lt > maxy) continue;
+      // The inside masks of the block's 16 quarter rows, kept for the fill.
       let sum = f32x4.splat(0), cnt = i32x4.splat(0);
-      for (let y = by; y < by + 8; y++) {
-        const rx = f32x4.splat(m01 * <f32>y + tx), ry = f32x4.splat(m11 * <f32>y + ty);
-        const row = dst + (<usize>(y * dw + bx) << 2);
+      for (let y = 0; y < 8; y++) {
+        const rx = f32x4.splat(m01 * <f32>(by + y) + tx), ry = f32x4.splat(m11 * <f32>(by + y) + ty);
+        const row = dst + (<usize>((by + y) * dw + bx) << 2);
         for (let h = 0; h < 8; h += 4) {
           const xv = f32x4.add(f32x4.splat(<f32>(bx + h)), lanes);
           const ok = insideV(f32x4.add(f32x4.mul(xv, v00), rx), f32x4.add(f32x4.mul(xv, v10), ry), zero, mx, my);
+          v128.store(FILL_MASKS + (<usize>(2 * y + (h >> 2)) << 4), ok);
           sum = f32x4.add(sum, v128.and(v128.load(row + (<usize>h << 2)), ok));
           cnt = i32x4.sub(cnt, ok);
         }
@@ -268,15 +273,9 @@ export function fillOutside(dst: usize, dw: i32, dh: i32, sw: i32, sh: i32,
       if (n == 0 || n == 64) continue;
       const total = f32x4.extract_lane(sum, 0) + f32x4.extract_lane(sum, 1) + f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3);
       const mean = f32x4.splat(total / <f32>n);
-      for (let y = by; y < by + 8; y++) {
-        const rx = f32x4.splat(m01 * <f32>y + tx), ry = f32x4.splat(m11 * <f32>y + ty);
-        const row = dst + (<usize>(y * dw + bx) << 2);
-        for (let h = 0; h < 8; h += 4) {
-          const xv = f32x4.add(f32x4.splat(<f32>(bx + h)), lanes);
-          const ok = insideV(f32x4.add(f32x4.mul(xv, v00), rx), f32x4.add(f32x4.mul(xv, v10), ry), zero, mx, my);
-          const p = row + (<usize>h << 2);
-          v128.store(p, v128.bitselect(v128.load(p), mean, ok));
-        }
+      for (let q = 0; q < 16; q++) {
+        const p = dst + (<usize>((by + (q >> 1)) * dw + bx + ((q & 1) << 2)) << 2);
+        v128.store(p, v128.bitselect(v128.load(p), mean, v128.load(FILL_MASKS + (<usize>q << 4))));
       }
       filled++;
     }
