@@ -209,8 +209,9 @@ const COMB = {
  * quarter turn (0.3 degree steps) and period from 40 to 136 frame pixels (0.4) is scored by the
  * autocorrelation summed over its lattice points within 128 pixels; the 16 best local maxima are
  * refined (a fifth of a step) over all computed lags, the window following a maximum on its
- * edge, and each is scored as a z against the comb over a sparse grid of all rotations and periods. Where texture hides the four strongest peaks
- * of a lattice from the pair search, its 20 to 50 points together still show it: the ihc photo's
+ * edge, and each is scored as a z against the comb over a sparse grid of all rotations and
+ * periods. Where texture hides the four strongest peaks of a lattice from the pair search, its
+ * 20 to 50 points together still show it: the ihc photo's
  * lattice after rotations of 2 to 10 degrees and the two chains scored z 6.8 to 12.7, first among
  * the comb's hypotheses in 9 of its 10 searched attacks. Returns at most `max` distinct lattices
  * with z of at least `minZ`, best first.
@@ -371,7 +372,8 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
  * Resample the luma frame onto the mark's grid (affine from locateGrid) and analyse it. The grid
  * origin is first moved by whole tiles to the top-left of the frame's content, so the plane
  * starts on a tile boundary and covers everything (or, with `window`, at most window x window
- * tiles from the middle).
+ * tiles from the middle). The blocks the frame's edge cuts get the mean of their inside pixels
+ * outside it (fillOutside), not the sampler's 0.
  */
 export function analyseOnGrid(a: Arena, frame: number, fw: number, fh: number, affine: Affine, window = Infinity): Analysis & { origin: Vec } {
   const box = gridBox(affine, fw, fh);
