@@ -211,10 +211,10 @@ const COMB = {
  * refined (a fifth of a step) over all computed lags, the window following a maximum on its
  * edge, and each is scored as a z against the comb over a sparse grid of all rotations and
  * periods. Where texture hides the four strongest peaks of a lattice from the pair search, its
- * 20 to 50 points together still show it: the ihc photo's
- * lattice after rotations of 2 to 10 degrees and the two chains scored z 6.8 to 12.7, first among
- * the comb's hypotheses in 9 of its 10 searched attacks. Returns at most `max` distinct lattices
- * with z of at least `minZ`, best first.
+ * 20 to 50 points together still show it: the ihc photo's lattice after rotations of 2 to 10
+ * degrees and the two chains scored z 6.8 to 12.7, first among the comb's hypotheses in 9 of its
+ * 10 searched attacks. Returns at most `max` distinct lattices with z of at least `minZ`, best
+ * first.
  */
 export function combLattices(a: Arena, A: number, rho: number, max: number, minZ = COMB_MIN_Z): { v1: Vec; v2: Vec; score: number; z: number }[] {
   const k = a.k;
