@@ -126,3 +126,112 @@ export const GEOMETRIC_ATTACKS = {
     return fromSharp(raw(s).extract({ left: Math.floor((s.width - cw) / 2), top: Math.floor((s.height - ch) / 2), width: cw, height: ch }));
   },
 };
+
+// ---------------------------------------------------------------------------------------------
+// Other edits (issue 3's suite: blur, sharpening, colour changes, overlays, noise and chains
+// beyond issue 2's list). Same signature as the geometric attacks: (image, rand) => image.
+
+/**
+ * A 5 x 7 bitmap font for the overlay captions: one string per glyph row, '#' lit. Drawn as SVG
+ * rectangles, so the overlay needs no font installed (librsvg in sharp renders it anywhere).
+ */
+const GLYPHS = {
+  A: ['.###.', '#...#', '#...#', '#####', '#...#', '#...#', '#...#'],
+  C: ['.###.', '#...#', '#....', '#....', '#....', '#...#', '.###.'],
+  D: ['####.', '#...#', '#...#', '#...#', '#...#', '#...#', '####.'],
+  E: ['#####', '#....', '#....', '####.', '#....', '#....', '#####'],
+  H: ['#...#', '#...#', '#...#', '#####', '#...#', '#...#', '#...#'],
+  I: ['.###.', '..#..', '..#..', '..#..', '..#..', '..#..', '.###.'],
+  K: ['#...#', '#..#.', '#.#..', '##...', '#.#..', '#..#.', '#...#'],
+  L: ['#....', '#....', '#....', '#....', '#....', '#....', '#####'],
+  M: ['#...#', '##.##', '#.#.#', '#.#.#', '#...#', '#...#', '#...#'],
+  N: ['#...#', '##..#', '#.#.#', '#..##', '#...#', '#...#', '#...#'],
+  O: ['.###.', '#...#', '#...#', '#...#', '#...#', '#...#', '.###.'],
+  P: ['####.', '#...#', '#...#', '####.', '#....', '#....', '#....'],
+  R: ['####.', '#...#', '#...#', '####.', '#.#..', '#..#.', '#...#'],
+  S: ['.####', '#....', '#....', '.###.', '....#', '....#', '####.'],
+  T: ['#####', '..#..', '..#..', '..#..', '..#..', '..#..', '..#..'],
+  U: ['#...#', '#...#', '#...#', '#...#', '#...#', '#...#', '.###.'],
+  W: ['#...#', '#...#', '#...#', '#.#.#', '#.#.#', '##.##', '#...#'],
+  Y: ['#...#', '#...#', '.#.#.', '..#..', '..#..', '..#..', '..#..'],
+  0: ['.###.', '#...#', '#..##', '#.#.#', '##..#', '#...#', '.###.'],
+  2: ['.###.', '#...#', '....#', '...#.', '..#..', '.#...', '#####'],
+  6: ['..##.', '.#...', '#....', '####.', '#...#', '#...#', '.###.'],
+  ' ': ['.....', '.....', '.....', '.....', '.....', '.....', '.....'],
+};
+
+/**
+ * SVG of `text` in the bitmap font, `cell` pixels per font pixel, its top left at (x, y): white
+ * glyphs with a black outline, as a caption or a meme line is drawn.
+ */
+function captionSvg(text, x, y, cell) {
+  const rects = [];
+  [...text].forEach((c, i) => {
+    GLYPHS[c].forEach((row, r) => {
+      for (let col = 0; col < 5; col++) {
+        if (row[col] === '#') rects.push(`<rect x="${(x + (i * 6 + col) * cell).toFixed(1)}" y="${(y + r * cell).toFixed(1)}" width="${(cell + 0.6).toFixed(1)}" height="${(cell + 0.6).toFixed(1)}"/>`); // + 0.6: no seams
+      }
+    });
+  });
+  // The outline first (every lit cell stroked in black), then the white cells over it, so that
+  // the strokes show only around the glyphs.
+  const outline = Math.max(1, cell / 2);
+  return `<g fill="black" stroke="black" stroke-width="${outline.toFixed(1)}">${rects.join('')}</g><g fill="white">${rects.join('')}</g>`;
+}
+
+/** Draw SVG `body` (in image pixels) over the image, alpha and channel count kept. */
+async function overlaySvg(img, body) {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${img.width}" height="${img.height}">${body}</svg>`;
+  const out = await fromSharp(raw(img).composite([{ input: Buffer.from(svg), top: 0, left: 0 }]));
+  return out.channels === img.channels ? out : fromSharp(raw(out)[img.channels === 4 ? 'ensureAlpha' : 'removeAlpha']());
+}
+
+/**
+ * Meme-style captions: a line across the top and one across the bottom, each about a tenth of
+ * the image's height (5 x 7 glyphs scaled up; glyphs and outlines change about 10% of the
+ * pixels at 3:2).
+ */
+const captions = (top, bottom) => async (img) => {
+  const fit = (text) => Math.min(img.height * 0.1 / 7, (img.width * 0.9) / (text.length * 6));
+  const line = (text, y) => {
+    const cell = fit(text);
+    return captionSvg(text, (img.width - (text.length * 6 - 1) * cell) / 2, y(cell), cell);
+  };
+  return overlaySvg(img, line(top, (c) => img.height * 0.04) + line(bottom, (c) => img.height * 0.96 - 7 * c));
+};
+
+/** A badge in a corner: a half-transparent white rounded box holding a caption, as a platform adds (about 1.3% of the pixels at 3:2). */
+const badge = async (img) => {
+  const text = 'SHARED ON MODELMARK';
+  const cell = Math.max(1, (img.width * 0.3) / (text.length * 6));
+  const w = (text.length * 6 + 3) * cell, h = 11 * cell;
+  const x = img.width - w - img.width * 0.03, y = img.height - h - img.height * 0.03;
+  return overlaySvg(img, `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${w.toFixed(1)}" height="${h.toFixed(1)}" rx="${(2 * cell).toFixed(1)}" fill="white" fill-opacity="0.5"/>${captionSvg(text, x + 2 * cell, y + 2 * cell, cell)}`);
+};
+
+/** Keep the channel layout (sharp's colour operations may add or drop channels). */
+const sameLayout = async (img, pipeline) => {
+  const out = await fromSharp(pipeline);
+  if (out.channels === img.channels) return out;
+  const p = raw(out);
+  if (img.channels === 1) return fromSharp(p.greyscale().extractChannel(0));
+  return fromSharp(img.channels === 4 ? p.toColourspace('srgb').ensureAlpha() : p.toColourspace('srgb').removeAlpha());
+};
+
+/** name -> async (image, rand) => image */
+export const EDIT_ATTACKS = {
+  'blur sigma 1': async (img) => fromSharp(raw(img).blur(1)),
+  'blur sigma 2': async (img) => fromSharp(raw(img).blur(2)),
+  'median 3x3': async (img) => fromSharp(raw(img).median(3)),
+  'sharpen': async (img) => fromSharp(raw(img).sharpen({ sigma: 1 })),
+  'noise sigma 10': async (img) => { const g = gaussian(6789); return mapColour(img, (v) => v + 10 * g()); },
+  'saturation x1.5': async (img) => sameLayout(img, raw(img).modulate({ saturation: 1.5 })),
+  'hue +45°': async (img) => sameLayout(img, raw(img).modulate({ hue: 45 })),
+  'greyscale': async (img) => sameLayout(img, raw(img).greyscale()),
+  'sepia': async (img) => sameLayout(img, raw(img).recomb([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])),
+  'white balance (1.1, 1, 0.85)': async (img) => mapColour(img, (v, i) => v * [1.1, 1, 0.85, 1][img.channels >= 3 ? i % img.channels : 1]),
+  'overlay captions': captions('MODELMARK 2026', 'PROTECTED COPY'),
+  'overlay corner badge': badge,
+  'captions then jpeg q75': async (img) => ATTACKS['jpeg q75'](await captions('WHEN THE MARK', 'STAYS PUT')(img)),
+  'edit chain: saturation 1.3, sharpen, jpeg q85': async (img) => fromSharp(sharp(await raw(img).modulate({ saturation: 1.3 }).sharpen({ sigma: 1 }).jpeg({ quality: 85 }).toBuffer())),
+};

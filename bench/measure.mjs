@@ -2,7 +2,7 @@
 // strength, measure PSNR / SSIM, apply every named attack and detect. Shared by the robustness
 // test (which asserts the issue's thresholds), `npm run measure` (BENCHMARKS.md) and the demo.
 import { createWatermarker, psnr, ssim } from '../dist/index.js';
-import { ATTACKS } from './attacks.mjs';
+import { ATTACKS, mulberry32 } from './attacks.mjs';
 
 export const MEASURE_KEY = 'modelmark robustness key';
 export const MEASURE_PAYLOAD = 'c0ffee00deadbeef';
@@ -44,4 +44,42 @@ export async function measure(photos, { attacks = Object.keys(ATTACKS), key = ME
     failures: Object.fromEntries(attacks.map((a) => [a, rows.filter((r) => !r.results[a].correct).map((r) => r.name)])),
   };
   return { rows, summary };
+}
+
+/**
+ * Exact-payload recovery under a table of attacks that take (image, rand) (bench/attacks.mjs:
+ * GEOMETRIC_ATTACKS, EDIT_ATTACKS), each photo marked once at the default strength and every
+ * attack seeded per photo and attack, with detection times and a margin: the sum of -log10 p
+ * over the photos found (a change that keeps the counts can still move it).
+ * @returns { attack: { ok, failed: [names], ms: [detect ms], margin } }
+ */
+export async function measureAttacks(photos, table, names = Object.keys(table)) {
+  const wm = await createWatermarker({ key: MEASURE_KEY });
+  const results = Object.fromEntries(names.map((n) => [n, { ok: 0, failed: [], ms: [], margin: 0 }]));
+  for (const [i, { name, image }] of photos.entries()) {
+    const marked = wm.embed(image, MEASURE_PAYLOAD);
+    for (const attack of names) {
+      const rand = mulberry32(1000 + i * 31 + attack.length);
+      let r;
+      const attacked = await table[attack](marked, rand);
+      const t = performance.now();
+      try { r = wm.detect(attacked); } catch (e) { r = { found: false, error: e.code ?? String(e) }; }
+      results[attack].ms.push(performance.now() - t);
+      if (r.found && r.payload === MEASURE_PAYLOAD) {
+        results[attack].ok++;
+        results[attack].margin += -Math.log10(r.pValue);
+      } else results[attack].failed.push(name + (r.error ? ` (${r.error})` : ''));
+    }
+  }
+  return results;
+}
+
+/** measureAttacks' results as the Markdown table of BENCHMARKS.md. */
+export function attackTable(results, photoCount) {
+  const lines = [`| attack | exact payload (${photoCount} photos) | Σ −log₁₀ p of the finds | median detect ms | failed on |`, '|---|---|---|---|---|'];
+  for (const [n, r] of Object.entries(results)) {
+    const ms = [...r.ms].sort((a, b) => a - b)[r.ms.length >> 1];
+    lines.push(`| ${n} | ${r.ok}/${photoCount} (${((100 * r.ok) / photoCount).toFixed(1)}%) | ${r.margin.toFixed(0)} | ${ms.toFixed(1)} | ${r.failed.join(', ') || '-'} |`);
+  }
+  return lines.join('\n');
 }
