@@ -558,13 +558,24 @@ const SPREAD1 = memory.data<u8>([0, 4, 8, 12, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80
 
 /**
  * Add signed byte deltas `d` (i8 lanes, |d| <= 127) to the u8 samples `v` with saturation to
- * 0..255: the positive part is added and the negative part subtracted, both saturating, so no
- * widening to 16 bits is needed.
+ * 0..255, with no widening to 16 bits: `v` xor 0x80 (`bias`) is v - 128 as a signed byte, the
+ * signed saturating add clamps v - 128 + d to -128..127, and xor 0x80 again adds the 128 back.
+ * Three operations (a positive part added and a negative part subtracted took four).
  */
 // @ts-ignore: decorator
-@inline function addSat(v: v128, d: v128, zero: v128): v128 {
-  const pos = i8x16.max_s(d, zero);
-  return i8x16.sub_sat_u(i8x16.add_sat_u(v, pos), i8x16.sub(pos, d));
+@inline function addSat(v: v128, d: v128, bias: v128): v128 {
+  return v128.xor(i8x16.add_sat_s(v128.xor(v, bias), d), bias);
+}
+
+/**
+ * Where addLumaPrepare leaves its verdict for addLumaRows: 1 when every residual value is
+ * within +-MAX_DELTA, so no interpolated delta can leave it and the clamp can be skipped. The
+ * last float of addLuma's `tmp` (rh * w + 2 * (w + h) + 4 * w + 8 floats), past what the
+ * tables, rows and blocks use.
+ */
+// @ts-ignore: decorator
+@inline function inRangeAt(tmp: usize, w: i32, h: i32, rh: i32): usize {
+  return tmp + (<usize>(rh * w + 2 * (w + h) + 4 * w + 7) << 2);
 }
 
 /**
@@ -593,6 +604,15 @@ export function addLumaPrepare(w: i32, h: i32, res: usize, rw: i32, rh: i32, sx:
   bilinearTable(h, rh, sy, yt);
   if (rw >= 4) bilinearRowsSimd(res, rw, rh, rows, w, xt, blk);
   else bilinearRows(res, rw, rh, rows, w, xt);
+  // Interpolation stays within the residual's range: when that is within +-MAX_DELTA, the
+  // rows need no clamp.
+  const n = rw * rh;
+  let m = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) m = f32x4.pmax(m, f32x4.abs(v128.load(res + (<usize>i << 2))));
+  let top = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  for (; i < n; i++) top = max(top, abs(load<f32>(res + (<usize>i << 2))));
+  store<i32>(inRangeAt(tmp, w, h, rh), top <= MAX_DELTA ? 1 : 0); // NaN: 0, the clamped path
 }
 
 /**
@@ -603,10 +623,11 @@ export function addLumaPrepare(w: i32, h: i32, res: usize, rw: i32, rh: i32, sx:
 export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh: i32, y0: i32, y1: i32, tmp: usize): void {
   const yt = tmp + (<usize>(2 * w) << 2);
   const rows = yt + (<usize>(2 * h) << 2);
-  const zero = i32x4.splat(0);
+  const bias = i8x16.splat(-128);
   const hi = f32x4.splat(MAX_DELTA), lo = f32x4.splat(-MAX_DELTA);
   const spread = v128.load(ch == 4 ? SPREAD4 : ch == 3 ? SPREAD3 : SPREAD1);
   const stride = <usize>(w * ch);
+  const inRange = load<i32>(inRangeAt(tmp, w, h, rh)) != 0;
   for (let y = y0; y < y1; y++) {
     const i = load<i32>(yt + (<usize>y << 2));
     const t = load<f32>(yt + (<usize>(h + y) << 2));
@@ -616,11 +637,26 @@ export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh:
     const tv = f32x4.splat(t);
     const p = pix + <usize>(y - first) * stride;
     let x = 0;
-    if (ch == 4) {
+    if (ch == 4 && inRange) {
+      // The usual case (RGBA, the deltas within range): no clamp.
+      for (; x + 4 <= w; x += 4) {
+        const d = i8x16.swizzle(rounded4(lerp4(ri, rj, tv, x)), spread);
+        const q = p + (<usize>x << 2);
+        v128.store(q, addSat(v128.load(q), d, bias));
+      }
+    } else if (ch == 4) {
       for (; x + 4 <= w; x += 4) {
         const d = delta4(ri, rj, tv, x, lo, hi, spread);
         const q = p + (<usize>x << 2);
-        v128.store(q, addSat(v128.load(q), d, zero));
+        v128.store(q, addSat(v128.load(q), d, bias));
+      }
+    } else if (ch == 3 && inRange) {
+      for (; x + 4 <= w; x += 4) {
+        const d = i8x16.swizzle(rounded4(lerp4(ri, rj, tv, x)), spread);
+        const q = p + <usize>(x * 3);
+        const r = addSat(v128.load(q), d, bias);
+        v128.store64_lane(q, r, 0);
+        v128.store32_lane(q, r, 2, 8);
       }
     } else if (ch == 3) {
       for (; x + 4 <= w; x += 4) {
@@ -628,7 +664,7 @@ export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh:
         const q = p + <usize>(x * 3);
         // Store the 12 bytes of these 4 pixels only: a 16-byte store would overlap the next
         // load, and a load that overlaps a pending store stalls (measured 4x slower).
-        const r = addSat(v128.load(q), d, zero);
+        const r = addSat(v128.load(q), d, bias);
         v128.store64_lane(q, r, 0);
         v128.store32_lane(q, r, 2, 8);
       }
@@ -636,7 +672,7 @@ export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh:
       for (; x + 4 <= w; x += 4) {
         const d = delta4(ri, rj, tv, x, lo, hi, spread);
         const q = p + <usize>x;
-        v128.store32_lane(q, addSat(v128.load32_zero(q), d, zero), 0);
+        v128.store32_lane(q, addSat(v128.load32_zero(q), d, bias), 0);
       }
     }
     for (; x < w; x++) {
