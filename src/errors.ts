@@ -1,6 +1,13 @@
 /**
  * Every error modelmark throws on purpose is a ModelmarkError with a stable `code`, so callers
  * can branch on `err.code` instead of parsing messages.
+ * @example
+ * try {
+ *   wm.detect(image);
+ * } catch (err) {
+ *   if (err instanceof ModelmarkError) console.error(err.code, err.message); // e.g. ERR_IMAGE_TOO_SMALL
+ *   else throw err;
+ * }
  */
 export class ModelmarkError extends Error {
   /** Stable machine-readable code, e.g. `ERR_INVALID_ARGUMENT`. */
@@ -12,35 +19,81 @@ export class ModelmarkError extends Error {
   }
 }
 
-/** An argument has the wrong type, range or shape. */
+/**
+ * An argument has the wrong type, range or shape (`ERR_INVALID_ARGUMENT`); the message names the
+ * parameter, what it expects and what it got.
+ * @example
+ * try {
+ *   wm.embed(image, 'not hex');
+ * } catch (err) {
+ *   if (err instanceof InvalidArgumentError) showFormError(err.message);
+ * }
+ */
 export class InvalidArgumentError extends ModelmarkError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_INVALID_ARGUMENT', message, options);
   }
 }
 
-/** The image is too small to carry the mark, or larger than the configured pixel limit. */
+/**
+ * The image is too small to carry the mark (`ERR_IMAGE_TOO_SMALL`, under 128 pixels a side), or
+ * larger than the configured pixel limit (`ERR_IMAGE_TOO_LARGE`, see `maxPixels`).
+ * @example
+ * try {
+ *   marked = wm.embed(image, payload);
+ * } catch (err) {
+ *   if (err instanceof ImageSizeError && err.code === 'ERR_IMAGE_TOO_SMALL') marked = image; // thumbnails stay unmarked
+ *   else throw err;
+ * }
+ */
 export class ImageSizeError extends ModelmarkError {
   constructor(code: 'ERR_IMAGE_TOO_SMALL' | 'ERR_IMAGE_TOO_LARGE', message: string) {
     super(code, message);
   }
 }
 
-/** An image file could not be decoded (truncated, corrupt or not an image). */
+/**
+ * An image file could not be decoded (`ERR_DECODE`: truncated, corrupt or not an image).
+ * @example
+ * import { readImage } from 'modelmark/node';
+ * try {
+ *   await readImage('upload.jpg');
+ * } catch (err) {
+ *   if (err instanceof DecodeError) reply(400, 'That file is not a readable image');
+ * }
+ */
 export class DecodeError extends ModelmarkError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_DECODE', message, options);
   }
 }
 
-/** A file could not be read or written. */
+/**
+ * A file could not be read or written (`ERR_FILE`); nothing was overwritten.
+ * @example
+ * import { writeImage } from 'modelmark/node';
+ * try {
+ *   await writeImage('out/marked.png', marked);
+ * } catch (err) {
+ *   if (err instanceof FileError) console.error(`could not save: ${err.message}`);
+ * }
+ */
 export class FileError extends ModelmarkError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_FILE', message, options);
   }
 }
 
-/** The WebAssembly kernels could not be loaded or ran out of memory. */
+/**
+ * The WebAssembly kernels could not be loaded or ran out of memory (`ERR_WASM`).
+ * @example
+ * import { createWatermarker, WasmError } from 'modelmark/lite';
+ * try {
+ *   wm = await createWatermarker({ key, module: wasmModule });
+ * } catch (err) {
+ *   if (err instanceof WasmError) console.error('pass the compiled modelmark.wasm as `module`');
+ * }
+ */
 export class WasmError extends ModelmarkError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_WASM', message, options);
@@ -48,8 +101,15 @@ export class WasmError extends ModelmarkError {
 }
 
 /**
- * A deep-watermark model could not be used: unreadable or corrupt ONNX bytes, inputs or outputs
- * other than the contract's (names, channels), or a bad `deep.json` (meta).
+ * A deep-watermark model could not be used (`ERR_MODEL`): unreadable or corrupt ONNX bytes,
+ * inputs or outputs other than the contract's (names, channels), or a bad `deep.json` (meta).
+ * @example
+ * import { loadDeepModels } from 'modelmark/node';
+ * try {
+ *   models = await loadDeepModels('my-models/');
+ * } catch (err) {
+ *   if (err instanceof ModelError) console.error(`retrain or re-export: ${err.message}`);
+ * }
  */
 export class ModelError extends ModelmarkError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -10,7 +10,15 @@ import {
 } from 'modelmark';
 import { watermarkerFor } from '../shared/options.js';
 
-/** A failure talking to Photopea: `ERR_PHOTOPEA_NOT_EMBEDDED`, `ERR_PHOTOPEA_TIMEOUT` or `ERR_PHOTOPEA_NO_DOCUMENT`. */
+/**
+ * A failure talking to Photopea: `ERR_PHOTOPEA_NOT_EMBEDDED`, `ERR_PHOTOPEA_TIMEOUT` or `ERR_PHOTOPEA_NO_DOCUMENT`.
+ * @example
+ * try {
+ *   png = await exportDocumentPng(connection);
+ * } catch (err) {
+ *   if (err instanceof PhotopeaError && err.code === 'ERR_PHOTOPEA_NO_DOCUMENT') status.textContent = 'Open an image first';
+ * }
+ */
 export class PhotopeaError extends ModelmarkError {
   constructor(code: 'ERR_PHOTOPEA_NOT_EMBEDDED' | 'ERR_PHOTOPEA_TIMEOUT' | 'ERR_PHOTOPEA_NO_DOCUMENT', message: string) {
     super(code, message);
