@@ -4,14 +4,8 @@
 // full search on, detection times and the margin (sum of -log10 p over the photos found).
 // Prints Markdown. `--only NAME` (repeatable substring) restricts the attacks.
 import { EDIT_ATTACKS } from './attacks.mjs';
-import { attackTable, measureAttacks } from './measure.mjs';
-import { samplePhotos } from './photos.mjs';
+import { attackTableMain, measureAttacks } from './measure.mjs';
 
 export const measureEdits = (photos, names = Object.keys(EDIT_ATTACKS)) => measureAttacks(photos, EDIT_ATTACKS, names);
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const only = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--only' ? [a] : []));
-  const names = Object.keys(EDIT_ATTACKS).filter((n) => !only.length || only.some((o) => n.includes(o)));
-  const photos = await samplePhotos();
-  console.log(attackTable(await measureEdits(photos, names), photos.length));
-}
+if (import.meta.url === `file://${process.argv[1]}`) await attackTableMain(EDIT_ATTACKS);
