@@ -104,9 +104,20 @@ export function areaResize(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh
 // @ts-ignore: decorator
 @inline const YSCALE: f64 = 1.0 / 32768.0;
 
+// Cb (BT.601 full range, without its 128 offset) in the same fixed point: -0.168736, -0.331264
+// and 0.5 times 32768, summing to 0 (grey has no Cb).
+// @ts-ignore: decorator
+@inline const CBR: i32 = -5529;
+// @ts-ignore: decorator
+@inline const CBG: i32 = -10855;
+// @ts-ignore: decorator
+@inline const CBB: i32 = 16384;
+
 // Constants the loops load from memory (V8 rebuilds v128 constants in every iteration).
 const Y_RB = memory.data<i16>([9798, 3735, 9798, 3735, 9798, 3735, 9798, 3735]); // YR, YB
 const Y_G0 = memory.data<i16>([19235, 0, 19235, 0, 19235, 0, 19235, 0]); // YG, 0
+const CB_RB = memory.data<i16>([-5529, 16384, -5529, 16384, -5529, 16384, -5529, 16384]); // CBR, CBB
+const CB_G0 = memory.data<i16>([-10855, 0, -10855, 0, -10855, 0, -10855, 0]); // CBG, 0
 const MASK_RB = memory.data<u32>([0x00ff00ff, 0x00ff00ff, 0x00ff00ff, 0x00ff00ff]);
 const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80, 9, 10, 11, 0x80]);
 
@@ -118,9 +129,10 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
   return i32x4.add(i32x4.dot_i16x8_s(rb, krb), i32x4.dot_i16x8_s(ga, kg0));
 }
 
-/** Fixed-point luma (x 32768) of the pixel at p (ch 1, 3 or 4). */
+/** Fixed-point luma (x 32768) of the pixel at p (ch 1, 3 or 4), or its Cb (`cb`; ch 3 or 4). */
 // @ts-ignore: decorator
-@inline function yfix1(p: usize, ch: i32): i32 {
+@inline function yfix1(p: usize, ch: i32, cb: bool = false): i32 {
+  if (cb) return CBR * <i32>load<u8>(p) + CBG * <i32>load<u8>(p, 1) + CBB * <i32>load<u8>(p, 2);
   if (ch < 3) return <i32>load<u8>(p) << 15;
   return YR * <i32>load<u8>(p) + YG * <i32>load<u8>(p, 1) + YB * <i32>load<u8>(p, 2);
 }
@@ -160,7 +172,7 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
  */
 // @ts-ignore: decorator
 @inline function frameRowRgb(p0: usize, stride: usize, n: i32, wf: f32, wl: f32, w: i32, ch: i32, norm: f32, out: usize,
-  mrb: v128, krb: v128, kg0: v128, rgbx: v128): void {
+  mrb: v128, krb: v128, kg0: v128, rgbx: v128, cb: bool): void {
   const vf = f32x4.splat(wf * norm), vl = f32x4.splat(wl * norm), vn = f32x4.splat(norm);
   const pl = p0 + <usize>(n - 1) * stride;
   let x = 0;
@@ -194,11 +206,11 @@ const RGB_TO_RGBX = memory.data<u8>([0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80
   }
   for (; x < w; x++) {
     const q = <usize>(x * ch);
-    let f = <f32>yfix1(p0 + q, ch) * wf;
+    let f = <f32>yfix1(p0 + q, ch, cb) * wf;
     if (n > 1) {
-      f += <f32>yfix1(pl + q, ch) * wl;
+      f += <f32>yfix1(pl + q, ch, cb) * wl;
       let mid: f64 = 0; // an i32 sum would overflow past 257 white rows
-      for (let r = 1; r < n - 1; r++) mid += <f64>yfix1(p0 + <usize>r * stride + q, ch);
+      for (let r = 1; r < n - 1; r++) mid += <f64>yfix1(p0 + <usize>r * stride + q, ch, cb);
       f += <f32>mid;
     }
     store<f32>(out + (<usize>x << 2), f * norm);
@@ -369,11 +381,33 @@ export function lumaAreaTables(w: i32, h: i32, dw: i32, dh: i32, sx: f64, sy: f6
  */
 export function lumaAreaRows(src: usize, first: i32, w: i32, h: i32, ch: i32, dst: usize, dw: i32, dh: i32,
   o0: i32, o1: i32, tmp: usize): void {
+  frameRows(src, first, w, h, ch, dst, dw, dh, o0, o1, tmp, false);
+}
+
+/**
+ * As lumaArea, for the Cb plane (BT.601 full range, without its offset of 128: grey is 0) of 3-
+ * or 4-channel pixels, in the same fixed point (weights -5529, -10855 and 16384 / 32768).
+ */
+export function cbArea(src: usize, w: i32, h: i32, ch: i32, dst: usize, dw: i32, dh: i32, sx: f64, sy: f64, tmp: usize): void {
+  lumaAreaTables(w, h, dw, dh, sx, sy, tmp);
+  frameRows(src, 0, w, h, ch, dst, dw, dh, 0, dh, tmp, true);
+}
+
+/** As lumaAreaRows, for cbArea (the tables from lumaAreaTables). */
+export function cbAreaRows(src: usize, first: i32, w: i32, h: i32, ch: i32, dst: usize, dw: i32, dh: i32,
+  o0: i32, o1: i32, tmp: usize): void {
+  frameRows(src, first, w, h, ch, dst, dw, dh, o0, o1, tmp, true);
+}
+
+/** lumaAreaRows (cb false) or cbAreaRows (cb true). */
+// @ts-ignore: decorator
+@inline function frameRows(src: usize, first: i32, w: i32, h: i32, ch: i32, dst: usize, dw: i32, dh: i32,
+  o0: i32, o1: i32, tmp: usize, cb: bool): void {
   const rs = <usize>(w + 4) << 2;
   const rows = blockRowsAt(tmp); // four rows of w + 4 floats
   const blk = rows + 4 * rs; // the same four rows interleaved
   const htab = htabAt(tmp, w), vtab = vtabAt(tmp, w, dw);
-  const mrb = v128.load(MASK_RB), krb = v128.load(Y_RB), kg0 = v128.load(Y_G0), rgbx = v128.load(RGB_TO_RGBX);
+  const mrb = v128.load(MASK_RB), krb = v128.load(cb ? CB_RB : Y_RB), kg0 = v128.load(cb ? CB_G0 : Y_G0), rgbx = v128.load(RGB_TO_RGBX);
   const stride = <usize>(w * ch);
   const end = min(o1, dh);
   for (let b = o0; b < end; b += 4) {
@@ -382,14 +416,14 @@ export function lumaAreaRows(src: usize, first: i32, w: i32, h: i32, ch: i32, ds
       const row = rows + <usize>k * rs;
       const t = vtab + (<usize>((b + k) * 5) << 2);
       const n = k < nr ? load<i32>(t, 4) : 0;
-      if (n <= 0) {
-        memory.fill(row, 0, <usize>w << 2); // beyond the image, or beyond the last row asked for
+      if (n <= 0 || (cb && ch < 3)) {
+        memory.fill(row, 0, <usize>w << 2); // beyond the image, or beyond the last row asked for; grey has no Cb
         continue;
       }
       const wf = load<f32>(t, 8), wl = load<f32>(t, 12), inv = load<f32>(t, 16);
       const p0 = src + <usize>(load<i32>(t) - first) * stride;
-      if (ch == 4) frameRowRgb(p0, stride, n, wf, wl, w, 4, inv * <f32>YSCALE, row, mrb, krb, kg0, rgbx);
-      else if (ch == 3) frameRowRgb(p0, stride, n, wf, wl, w, 3, inv * <f32>YSCALE, row, mrb, krb, kg0, rgbx);
+      if (ch == 4) frameRowRgb(p0, stride, n, wf, wl, w, 4, inv * <f32>YSCALE, row, mrb, krb, kg0, rgbx, cb);
+      else if (ch == 3) frameRowRgb(p0, stride, n, wf, wl, w, 3, inv * <f32>YSCALE, row, mrb, krb, kg0, rgbx, cb);
       else frameRowGrey(p0, stride, n, wf, wl, w, inv, row);
     }
     interleave4(rows, rs, w, blk);
@@ -568,10 +602,10 @@ const SPREAD1 = memory.data<u8>([0, 4, 8, 12, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80
 }
 
 /**
- * Where addLumaPrepare leaves its verdict for addLumaRows: 1 when every residual value is
- * within +-MAX_DELTA, so no interpolated delta can leave it and the clamp can be skipped. The
- * last float of addLuma's `tmp` (rh * w + 2 * (w + h) + 4 * w + 8 floats), past what the
- * tables, rows and blocks use.
+ * Where addLumaPrepare leaves the residual's largest magnitude for addLumaRows and addMarkRows:
+ * when it (times the largest channel gain) is within +-MAX_DELTA, no interpolated delta can
+ * leave that range and the clamp can be skipped. The last float of addLuma's `tmp`
+ * (rh * w + 2 * (w + h) + 4 * w + 8 floats), past what the tables, rows and blocks use.
  */
 // @ts-ignore: decorator
 @inline function inRangeAt(tmp: usize, w: i32, h: i32, rh: i32): usize {
@@ -612,7 +646,7 @@ export function addLumaPrepare(w: i32, h: i32, res: usize, rw: i32, rh: i32, sx:
   for (; i + 4 <= n; i += 4) m = f32x4.pmax(m, f32x4.abs(v128.load(res + (<usize>i << 2))));
   let top = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
   for (; i < n; i++) top = max(top, abs(load<f32>(res + (<usize>i << 2))));
-  store<i32>(inRangeAt(tmp, w, h, rh), top <= MAX_DELTA ? 1 : 0); // NaN: 0, the clamped path
+  store<f32>(inRangeAt(tmp, w, h, rh), top == top ? top : Infinity); // NaN: the clamped path
 }
 
 /**
@@ -627,7 +661,7 @@ export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh:
   const hi = f32x4.splat(MAX_DELTA), lo = f32x4.splat(-MAX_DELTA);
   const spread = v128.load(ch == 4 ? SPREAD4 : ch == 3 ? SPREAD3 : SPREAD1);
   const stride = <usize>(w * ch);
-  const inRange = load<i32>(inRangeAt(tmp, w, h, rh)) != 0;
+  const inRange = load<f32>(inRangeAt(tmp, w, h, rh)) <= MAX_DELTA;
   for (let y = y0; y < y1; y++) {
     const i = load<i32>(yt + (<usize>y << 2));
     const t = load<f32>(yt + (<usize>(h + y) << 2));
@@ -683,6 +717,76 @@ export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh:
       for (let c = 0; c < nc; c++) {
         const v = <i32>load<u8>(q + <usize>c) + d;
         store<u8>(q + <usize>c, <u8>(v < 0 ? 0 : v > 255 ? 255 : v));
+      }
+    }
+  }
+}
+
+// Swizzle masks that put the low byte of each rounded lane on one colour sample of its pixel
+// (R, G or B) and zero elsewhere: three of them, or-ed, give a pixel group's channel deltas.
+const SPREAD4_R = memory.data<u8>([0, 0x80, 0x80, 0x80, 4, 0x80, 0x80, 0x80, 8, 0x80, 0x80, 0x80, 12, 0x80, 0x80, 0x80]);
+const SPREAD4_G = memory.data<u8>([0x80, 0, 0x80, 0x80, 0x80, 4, 0x80, 0x80, 0x80, 8, 0x80, 0x80, 0x80, 12, 0x80, 0x80]);
+const SPREAD4_B = memory.data<u8>([0x80, 0x80, 0, 0x80, 0x80, 0x80, 4, 0x80, 0x80, 0x80, 8, 0x80, 0x80, 0x80, 12, 0x80]);
+const SPREAD3_R = memory.data<u8>([0, 0x80, 0x80, 4, 0x80, 0x80, 8, 0x80, 0x80, 12, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]);
+const SPREAD3_G = memory.data<u8>([0x80, 0, 0x80, 0x80, 4, 0x80, 0x80, 8, 0x80, 0x80, 12, 0x80, 0x80, 0x80, 0x80, 0x80]);
+const SPREAD3_B = memory.data<u8>([0x80, 0x80, 0, 0x80, 0x80, 4, 0x80, 0x80, 8, 0x80, 0x80, 12, 0x80, 0x80, 0x80, 0x80]);
+
+/** The rounded delta k * v of four pixels (clamped to +-MAX_DELTA first when `clamp`), spread by `mask`. */
+// @ts-ignore: decorator
+@inline function channel4(v: v128, k: v128, clamp: bool, lo: v128, hi: v128, mask: v128): v128 {
+  const x = f32x4.mul(v, k);
+  return i8x16.swizzle(rounded4(clamp ? f32x4.pmax(f32x4.pmin(x, hi), lo) : x), mask);
+}
+
+/**
+ * As addLumaRows, for 3 or 4 channels, with a gain per colour channel: R, G and B get the
+ * interpolated residual times kr, kg and kb, each rounded (to nearest, ties to even) and
+ * clamped to +-MAX_DELTA, and added with saturation. A luma change d with a Cb change c is
+ * (kr, kg, kb) = (d, d - 0.344136 c, d + 1.772 c). Same `tmp` as addLumaRows (after
+ * addLumaPrepare).
+ */
+export function addMarkRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh: i32, y0: i32, y1: i32, tmp: usize,
+  kr: f32, kg: f32, kb: f32): void {
+  const yt = tmp + (<usize>(2 * w) << 2);
+  const rows = yt + (<usize>(2 * h) << 2);
+  const bias = i8x16.splat(-128);
+  const hi = f32x4.splat(MAX_DELTA), lo = f32x4.splat(-MAX_DELTA);
+  const vr = f32x4.splat(kr), vg = f32x4.splat(kg), vb = f32x4.splat(kb);
+  const sr = v128.load(ch == 4 ? SPREAD4_R : SPREAD3_R), sg = v128.load(ch == 4 ? SPREAD4_G : SPREAD3_G), sb = v128.load(ch == 4 ? SPREAD4_B : SPREAD3_B);
+  const stride = <usize>(w * ch);
+  const kmax = max(max(abs(kr), abs(kg)), abs(kb));
+  const clamp = !(load<f32>(inRangeAt(tmp, w, h, rh)) * kmax <= MAX_DELTA);
+  for (let y = y0; y < y1; y++) {
+    const i = load<i32>(yt + (<usize>y << 2));
+    const t = load<f32>(yt + (<usize>(h + y) << 2));
+    const j = i + 1 < rh ? i + 1 : i;
+    const ri = rows + (<usize>(i * w) << 2), rj = rows + (<usize>(j * w) << 2);
+    const tv = f32x4.splat(t);
+    const p = pix + <usize>(y - first) * stride;
+    let x = 0;
+    for (; x + 4 <= w; x += 4) {
+      const v = lerp4(ri, rj, tv, x);
+      const d = v128.or(v128.or(channel4(v, vr, clamp, lo, hi, sr), channel4(v, vg, clamp, lo, hi, sg)), channel4(v, vb, clamp, lo, hi, sb));
+      if (ch == 4) {
+        const q = p + (<usize>x << 2);
+        v128.store(q, addSat(v128.load(q), d, bias));
+      } else {
+        // 12 bytes only: a 16-byte store would overlap the next load (see addLumaRows).
+        const q = p + <usize>(x * 3);
+        const r = addSat(v128.load(q), d, bias);
+        v128.store64_lane(q, r, 0);
+        v128.store32_lane(q, r, 2, 8);
+      }
+    }
+    for (; x < w; x++) {
+      const a = load<f32>(ri + (<usize>x << 2));
+      const v = a + t * (load<f32>(rj + (<usize>x << 2)) - a);
+      const q = p + <usize>(x * ch);
+      for (let c = 0; c < 3; c++) {
+        const k = c == 0 ? kr : c == 1 ? kg : kb;
+        const d = <i32>nearest<f32>(max(min(v * k, MAX_DELTA), -MAX_DELTA));
+        const s = <i32>load<u8>(q + <usize>c) + d;
+        store<u8>(q + <usize>c, <u8>(s < 0 ? 0 : s > 255 ? 255 : s));
       }
     }
   }

@@ -256,6 +256,47 @@ test('lumaAreaRows gives lumaArea\'s frame bit for bit from a buffer of only the
   }
 });
 
+test('cbArea matches fixed-point Cb + areaResize (3, 4 channels; grey gives 0), and cbAreaRows gives it bit for bit by bands', () => {
+  const rand = rng(77);
+  const cases = [[37, 29, 10, 8, 3.7, 3.6], [50, 30, 14, 9, 3.5, 3.25], [21, 700, 6, 2, 3.5, 350], [83, 40, 19, 9, 83 / 19, 40 / 9], [64, 33, 16, 7, 4, 33 / 7]];
+  for (const ch of CHANNELS) {
+    for (const [w, h, dw, dh, sx, sy] of cases) {
+      withArena((a) => {
+        const src = bytes(rand, w * h * ch);
+        const tmpN = 8 * (w + 4) + 5 * (dw + dh) + 8;
+        const ps = put(a, src), pd = out(a, dw * dh * 4), tmp = scratch(a, tmpN);
+        k.cbArea(ps, w, h, ch, pd, dw, dh, sx, sy, tmp);
+        const got = Float32Array.from(f32(a, pd, dw * dh));
+        close('cbArea', got, ref.cbArea(src, w, h, ch, dw, dh, sx, sy), tolArea(sx, sy) + TOL_COLOUR, `${w}x${h}x${ch} -> ${dw}x${dh}`);
+        if (ch < 3) assert.ok(got.every((v) => v === 0), 'grey has no Cb');
+        guard(a, pd, dw * dh * 4, 'cbArea');
+        // By bands of 3 frame rows, each from a buffer of only its pixel rows.
+        const banded = out(a, dw * dh * 4);
+        k.lumaAreaTables(w, h, dw, dh, sx, sy, tmp);
+        for (let o0 = 0; o0 < dh; o0 += 3) {
+          const o1 = Math.min(dh, o0 + 3);
+          const first = Math.min(h, Math.floor(o0 * sy)), end = Math.min(h, Math.ceil(Math.min(o1 * sy, h)));
+          const buf = a.bytes((end - first) * w * ch + 64);
+          a.u8(buf, (end - first) * w * ch + 64).fill(0xa5);
+          a.u8(buf, (end - first) * w * ch).set(src.subarray(first * w * ch, end * w * ch));
+          k.cbAreaRows(buf, first, w, h, ch, banded, dw, dh, o0, o1, tmp);
+        }
+        exact(`cbAreaRows ${w}x${h}x${ch}`, a.f32view(banded, dw * dh), got);
+      });
+    }
+  }
+  // A grey colour image (R = G = B) has Cb 0 exactly; pure blue has Cb 127.5 (0.5 * 255).
+  withArena((a) => {
+    const w = 16, h = 8, dw = 4, dh = 2, tmp = scratch(a, 8 * (w + 4) + 5 * (dw + dh) + 8), pd = out(a, dw * dh * 4);
+    const grey = new Uint8Array(w * h * 3).map((_, i) => (Math.floor(i / 3) * 37) & 255);
+    k.cbArea(put(a, grey), w, h, 3, pd, dw, dh, 4, 4, tmp);
+    assert.ok(f32(a, pd, dw * dh).every((v) => v === 0), 'grey RGB has Cb 0');
+    const blue = new Uint8Array(w * h * 3).map((_, i) => (i % 3 === 2 ? 255 : 0));
+    k.cbArea(put(a, blue), w, h, 3, pd, dw, dh, 4, 4, tmp);
+    assert.ok(f32(a, pd, dw * dh).every((v) => Math.abs(v - 127.5) < 1e-3), 'blue has Cb 127.5');
+  });
+});
+
 test('lumaArea keeps white at 255 over frame rows of many pixel rows (no integer overflow)', () => {
   // 1000 white rows per frame row: a single 32-bit fixed-point sum would overflow past 257.
   for (const ch of CHANNELS) {
@@ -325,6 +366,39 @@ test('lumaFrameStreamed gives lumaFrame\'s frame bit for bit, also when a pass h
       exact(`lumaFrameStreamed ${w}x${h}x${ch}`, streamed, whole);
     } finally {
       a.release();
+    }
+  }
+});
+
+test('addMarkRows adds the residual times a gain per colour channel, as the reference (3, 4 channels), saturating, alpha kept', () => {
+  const rand = rng(91);
+  const cases = [[37, 29, 10, 8], [64, 48, 16, 12], [5, 3, 2, 1], [101, 7, 26, 2], [203, 9, 41, 3]];
+  // The chroma-share gains (luma 0.863, Cb 0.244), then uneven and negative ones.
+  const gainSets = [[0.8633, 0.7792, 1.2961], [1, 1, 1], [0.5, -0.25, 2]];
+  for (const ch of [3, 4]) {
+    for (const [w, h, rw, rh] of cases) {
+      for (const amp of [3, 40, 300]) {
+        for (const gains of gainSets) {
+          withArena((a) => {
+            const sx = rw / w, sy = rh / h;
+            const pix = bytes(rand, w * h * ch);
+            const res = floats(rand, rw * rh, -amp, amp);
+            const pp = put(a, pix), pr = put(a, res), tmp = scratch(a, rh * w + 2 * (w + h) + 4 * w + 8);
+            k.addLumaPrepare(w, h, pr, rw, rh, sx, sy, tmp);
+            k.addMarkRows(pp, 0, w, h, ch, rh, 0, h, tmp, ...gains);
+            const got = Uint8Array.from(a.u8(pp, w * h * ch));
+            closeBytes('addMarkRows', got, ref.addLuma(pix, w, h, ch, res, rw, rh, sx, sy, gains), `${w}x${h}x${ch}, +-${amp}, gains ${gains}`, ch);
+            if (ch === 4) for (let i = 3; i < w * h * 4; i += 4) assert.is(got[i], pix[i], `alpha of pixel ${i >> 2} changed`);
+            guard(a, pp, w * h * ch, 'addMarkRows');
+            if (gains.every((g) => g === 1)) {
+              // Gains 1 are addLuma's bytes exactly.
+              const p2 = put(a, pix), t2 = scratch(a, rh * w + 2 * (w + h) + 4 * w + 8);
+              k.addLuma(p2, w, h, ch, pr, rw, rh, sx, sy, t2);
+              exact('addMarkRows with gains 1 vs addLuma', got, a.u8(p2, w * h * ch));
+            }
+          });
+        }
+      }
     }
   }
 });
@@ -953,7 +1027,7 @@ test('the module imports nothing and exports every kernel', () => {
   assert.equal(WebAssembly.Module.imports(module), [], 'the module has imports');
   const exports = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
   for (const name of ['memory', 'alloc', 'mark', 'release', 'zero', 'touch', 'rgbToY', 'rgbToYcc', 'yccToRgb',
-    'areaResize', 'bilinearResize', 'lumaArea', 'addLuma', 'dct8x8', 'hash', 'random', 'chips', 'layout',
+    'areaResize', 'bilinearResize', 'lumaArea', 'cbArea', 'addLuma', 'addMarkRows', 'dct8x8', 'hash', 'random', 'chips', 'layout',
     'blockStats', 'maskWeights', 'spreadEmbed', 'fold', 'correlate', 'sse', 'ssim', 'listViterbi']) {
     assert.ok(exports.has(name), `missing export ${name}`);
   }

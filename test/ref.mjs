@@ -49,6 +49,20 @@ export function lumaFixed(src, n, ch) {
   return y;
 }
 
+/**
+ * Cb without its offset of 128, in the same fixed point: -0.168736, -0.331264 and 0.5 times
+ * 32768, rounded to integers that sum to 0 (grey has no Cb), the sum divided by 32768.
+ */
+export const CBFIX = [-5529, -10855, 16384];
+export function cbFixed(src, n, ch) {
+  const c = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = i * ch;
+    c[i] = ch >= 3 ? (CBFIX[0] * src[p] + CBFIX[1] * src[p + 1] + CBFIX[2] * src[p + 2]) / 32768 : 0;
+  }
+  return c;
+}
+
 /** Pixels to Y, Cb, Cr planes; grey gives Cb = Cr = 128. */
 export function rgbToYcc(src, n, ch) {
   const y = new Float64Array(n), cb = new Float64Array(n), cr = new Float64Array(n);
@@ -130,6 +144,11 @@ export function lumaArea(src, w, h, ch, dw, dh, sx, sy) {
   return areaResize(lumaFixed(src, w * h, ch), w, h, dw, dh, sx, sy);
 }
 
+/** Cb of the pixels (no offset), area-resampled: cbFixed followed by areaResize. */
+export function cbArea(src, w, h, ch, dw, dh, sx, sy) {
+  return areaResize(cbFixed(src, w * h, ch), w, h, dw, dh, sx, sy);
+}
+
 /** Bilinear taps of output o: [i, j, t] with value = v[i] + t * (v[j] - v[i]). */
 export function bilinearTap(o, s, n) {
   let f = (o + 0.5) * s - 0.5;
@@ -166,14 +185,17 @@ export function bilinearResize(src, sw, sh, dw, dh, sx, sy) {
  * the colour channels (all of them for grey/RGB, R, G, B for RGBA) with saturation to 0..255.
  * Deltas are clamped to +-127 first, as the kernel's. Returns the new pixels.
  */
-export function addLuma(pix, w, h, ch, res, rw, rh, sx, sy) {
+export function addLuma(pix, w, h, ch, res, rw, rh, sx, sy, gains) {
   const up = bilinearResize(res, rw, rh, w, h, sx, sy);
   const out = Uint8Array.from(pix.subarray(0, w * h * ch));
   const colours = ch === 4 ? 3 : ch;
   for (let i = 0; i < w * h; i++) {
-    // The kernel's deltas are signed bytes: residuals beyond +-127 count as +-127.
-    const d = Math.max(-127, Math.min(127, roundEven(up[i])));
     for (let c = 0; c < colours; c++) {
+      // The kernel's deltas are signed bytes: residuals beyond +-127 count as +-127. With
+      // per-channel gains (addMarkRows), each channel's delta is the residual times its gain in
+      // f32, rounded.
+      const x = gains ? Math.fround(Math.fround(up[i]) * Math.fround(gains[c])) : up[i];
+      const d = Math.max(-127, Math.min(127, roundEven(x)));
       const v = out[i * ch + c] + d;
       out[i * ch + c] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
