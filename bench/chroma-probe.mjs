@@ -1,8 +1,10 @@
-// `node bench/chroma-probe.mjs [--snr | --oracle | --blind]`: a probe, not a feature. Would a
-// chroma share of the mark lift the photos that cap issue 3's rows (grey, heavily textured:
-// grass, gravel)? Grey texture is all luma: a mark on Cb meets no host there.
+// `node bench/chroma-probe.mjs [--snr | --oracle | --blind]`: the probe that chose the mark's
+// chroma share (src/scheme.ts LUMA_SHARE, CHROMA_AMP). Would a chroma share lift the photos that
+// capped issue 3's rows (grey, heavily textured: grass, gravel)? Grey texture is all luma: a mark
+// on Cb meets no host there. The copies here are made from the luma-only mark's float deltas
+// (the embed before the chroma share), so F = 1 is the mark as it was.
 //
-//   --snr (default): each photo marked as today, and a copy with the very same per-pixel deltas
+//   --snr (default): each photo marked on luma alone, and a copy with the very same per-pixel deltas
 //     on Cb instead of Y at the same mean squared error (R unchanged, G - 0.344 c, B + 1.772 c);
 //     both read on the exact grid (the transform the search finds on a strength-4 copy, as
 //     bench/geometry-oracle.mjs does), the luma copy through its luma, the chroma copy through
@@ -11,10 +13,10 @@
 //     pattern), everything scaled by AMP (to give back the PSNR that rounding three different
 //     channel deltas costs), read on the exact grid in Y and in Cb and combined with weights from
 //     pilot half A alone (w = max(0, pilot A) / mean square of the data symbols, per channel):
-//     exact payloads per attack over every photo. F=1 is today's mark.
+//     exact payloads per attack over every photo. F = 1 is the luma-only mark.
 //   --blind: the hybrid copy (one F) found by the search itself: the lattice search run on the
-//     luma frame as today and on the Cb plane, each candidate grid read in both channels and
-//     combined as above.
+//     luma frame and on the Cb plane, each candidate grid read in both channels and combined as
+//     above. (The detector now searches the sum of the two whitened planes instead, once.)
 //
 //   PHOTOS=a.png,b.jpg ATTACKS='none,jpeg q75' node bench/chroma-probe.mjs --snr
 //   F=1,0.92 AMP=0.9 node bench/chroma-probe.mjs --oracle
@@ -32,7 +34,6 @@ import { PHOTOS_DIR, samplePhotos } from './photos.mjs';
 
 const k = await init();
 const layout = makeLayout(k, await deriveKey(MEASURE_KEY, 'modelmark classical tile v1'));
-const wm = await createWatermarker({ key: MEASURE_KEY });
 const strong = await createWatermarker({ key: MEASURE_KEY, strength: 4 });
 const coded = convEncode(infoBits(parsePayload(MEASURE_PAYLOAD)));
 const patterns = (() => { const a = new Arena(k); return pilotPatterns(a, layout); })();
@@ -87,7 +88,7 @@ function cbAsGrey(img) {
   return { width: img.width, height: img.height, channels: 3, data: out };
 }
 
-/** The embed's luma delta per pixel before rounding (embed8 up to the add, then addLuma's bilinear upsampling in JS). */
+/** The luma-only embed's delta per pixel before rounding (embed8 up to the add, then addLuma's bilinear upsampling in JS). */
 function floatDelta(img) {
   const a = new Arena(k);
   try {
@@ -165,8 +166,9 @@ if (mode === 'snr') {
   console.log(`|---|---|${attacks.map(() => '---').join('|')}|`);
   for (const name of photos) {
     const original = await load(PHOTOS_DIR + name);
-    const marked = wm.embed(original, MEASURE_PAYLOAD), marked4 = strong.embed(original, MEASURE_PAYLOAD);
-    const chroma = hybrid(original, floatDelta(original), 0);
+    const marked4 = strong.embed(original, MEASURE_PAYLOAD);
+    const delta = floatDelta(original);
+    const marked = hybrid(original, delta, 1), chroma = hybrid(original, delta, 0);
     const cells = [];
     for (const at of attacks) {
       const grid = truth(await attackOf(at)(marked4, mulberry32(5)), at in GEOMETRIC_ATTACKS);

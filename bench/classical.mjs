@@ -24,7 +24,7 @@ import { Arena, init } from '../dist/wasm.js';
 import { deriveKey } from '../dist/key.js';
 import { checkImage } from '../dist/image.js';
 import { convEncode, infoBits, parsePayload, decodeList, LIST_SIZE } from '../dist/payload.js';
-import { addLumaStreamed, analysePlane, despread, geometry, lumaFrameStreamed, makeLayout, BASE_AMPLITUDE, NB, NSYM, PILOT, TILE } from '../dist/scheme.js';
+import { addLumaStreamed, analysePlane, channelGains, despread, framesStreamed, geometry, lumaFrameStreamed, makeLayout, BASE_AMPLITUDE, NB, NSYM, PILOT, TILE } from '../dist/scheme.js';
 import { informedGains } from '../dist/informed.js';
 import { createJsWatermarker, crossCheck, crossCheckLine, syntheticImage } from './js-reference.mjs';
 
@@ -135,6 +135,7 @@ function stepBreakdown(k, layout, image) {
     const base = k.mark();
     const scoped = (fn) => () => { const m = k.mark(); try { fn(); } finally { k.release(m); } };
     steps['frame, streamed (lumaFrameStreamed)'] = measure(scoped(() => lumaFrameStreamed(a, img, g)));
+    steps['luma and Cb frames, streamed (framesStreamed; detect)'] = measure(scoped(() => framesStreamed(a, img, g)));
     const coef2 = a.f32(g.fw * g.fh);
     steps['forward DCT (dct8x8)'] = measure(() => k.dct8x8(an.coef, coef2, g.fw, g.bw, g.bh, 0));
     steps['analyse (frame + DCT + stats + mask)'] = measure(scoped(() => analysePlane(a, lumaFrameStreamed(a, img, g), g)));
@@ -160,7 +161,13 @@ function stepBreakdown(k, layout, image) {
       k.lumaArea(pix, w, h, ch, coef, g.fw, g.fh, g.sx, g.sy, tmp);
     }));
     const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 8);
-    steps['  kernel alone: addLuma, pixels in wasm memory'] = measure(() => {
+    // The add a colour image gets: the residual on R, G and B with the chroma share's gains.
+    const gains = channelGains(ch)?.rgb ?? [1, 1, 1];
+    steps['  kernel alone: addMarkRows (luma + Cb), pixels in wasm memory'] = measure(() => {
+      k.addLumaPrepare(w, h, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
+      k.addMarkRows(pix, 0, w, h, ch, g.fh, 0, h, tmp, gains[0], gains[1], gains[2]);
+    });
+    steps['  kernel alone: addLuma (luma only, grey images), pixels in wasm memory'] = measure(() => {
       k.addLuma(pix, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
     });
     // noise: the list decoder's paths all fail their CRC, as on an unmarked image

@@ -1,7 +1,8 @@
 // A plain-JavaScript implementation of the classical watermark, end to end: the same embed and
-// detect as src/watermarker.ts (same frame geometry, luma/area frame, 8x8 DCT, block statistics,
-// perceptual mask and detector weights, informed gains, spread-spectrum embedding, inverse DCT,
-// bilinear upsample and add, fold, correlate, Viterbi), with every WebAssembly kernel replaced
+// detect as src/watermarker.ts (same frame geometry, luma/area and Cb/area frames, 8x8 DCT, block
+// statistics, perceptual mask and detector weights, informed gains, spread-spectrum embedding,
+// inverse DCT, bilinear upsample and add on luma and Cb, fold, correlate, the two channels
+// combined, Viterbi), with every WebAssembly kernel replaced
 // by its scalar reference in test/ref.mjs (plain loops in Float64 arithmetic on ordinary typed
 // arrays). It serves two purposes:
 //
@@ -30,7 +31,7 @@ import * as ref from '../test/ref.mjs';
 import { deriveKey } from '../dist/key.js';
 import { checkImage, DEFAULT_MAX_PIXELS } from '../dist/image.js';
 import { checkInfo, convEncode, infoBits, INFO_BITS, LIST_SIZE, parsePayload, payloadHex, viterbi } from '../dist/payload.js';
-import { BAND, BASE_AMPLITUDE, candidateGeometries, geometry, MASK, NB, NPILOT, NPSYM, NSLOTS, NSYM, PILOT, PILOT_B, PILOT_B2, pilotScore, TILE } from '../dist/scheme.js';
+import { BAND, BASE_AMPLITUDE, candidateGeometries, channelGains, combineReads, geometry, MASK, NB, NPILOT, NPSYM, NSLOTS, NSYM, PILOT, PILOT_B, PILOT_B2, pilotScore, TILE } from '../dist/scheme.js';
 import { combinedPValue, normalUpperTail } from '../dist/stats.js';
 import { LAMBDA, G_MIN, G_MAX } from '../dist/informed.js';
 
@@ -98,7 +99,17 @@ export async function createJsWatermarker(options) {
   function analyse(img, g) {
     const { width: w, height: h, channels: ch } = img;
     // ref.lumaArea is rgbToY followed by areaResize: what both branches of analyse compute.
-    const frame = ref.lumaArea(img.data, w, h, ch, g.fw, g.fh, g.sx, g.sy);
+    return analysePlane(ref.lumaArea(img.data, w, h, ch, g.fw, g.fh, g.sx, g.sy), g);
+  }
+
+  /** The Cb frame of a colour image (no offset), analysed as analyse's luma frame. */
+  function analyseCb(img, g) {
+    const { width: w, height: h, channels: ch } = img;
+    return analysePlane(ref.cbArea(img.data, w, h, ch, g.fw, g.fh, g.sx, g.sy), g);
+  }
+
+  /** DCT and block model of a frame-sized plane (scheme.ts analysePlane). */
+  function analysePlane(frame, g) {
     const coef = dct(frame, g.fw, g.bw, g.bh, 0);
     const nblocks = g.bw * g.bh;
     const { act, pow } = ref.blockStats(coef, g.fw, g.bw, g.bh, BAND, NB);
@@ -139,7 +150,8 @@ export async function createJsWatermarker(options) {
     let wm = ref.spreadEmbed(new Float64Array(g.fw * g.fh), g.fw, g.bw, g.bh, BAND, NB, TILE, layout.code, layout.sign, sym, an.mask, amp);
     wm = dct(wm, g.fw, g.bw, g.bh, 1);
     const { width: w, height: h, channels: ch } = img;
-    const out = ref.addLuma(img.data, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy);
+    // Colour images: the same pattern on luma and Cb (scheme.ts channelGains).
+    const out = ref.addLuma(img.data, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, channelGains(ch)?.rgb);
     const data = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(out.buffer, out.byteOffset, out.length) : out;
     return { ...image, width: w, height: h, channels: ch, data };
   }
@@ -151,22 +163,31 @@ export async function createJsWatermarker(options) {
     // frame; the p-value accounts for the frames tried and the rank.
     const candidates = candidateGeometries(img.width, img.height);
     let chosen, second;
-    for (const g of candidates) {
-      const { soft, energy } = despread(analyse(img, g));
-      const score = pilotScore(soft, energy);
+    const colour = img.channels >= 3;
+    /** Decode one read; true when its best path passes (it is then chosen). */
+    const tryRead = ({ soft, energy }, onlyB, fallback) => {
+      const score = pilotScore(soft, energy, onlyB);
       const data = soft.subarray(0, PILOT);
       const decoded = { ...checkInfo(viterbi(data)), rank: 1 };
-      if (!chosen || decoded.crcOk) chosen = { score, ...decoded };
-      if (decoded.crcOk) break;
+      if (fallback || decoded.crcOk) chosen = { score, ...decoded };
+      if (decoded.crcOk) return true;
       if (!second) {
         const list = ref.listViterbi(data, LIST_SIZE, INFO_BITS);
         const r = list.findIndex((p) => checkInfo(p.bits).crcOk);
         if (r > 0) second = { score, ...checkInfo(list[r].bits), rank: r + 1 };
       }
+      return false;
+    };
+    for (const [i, g] of candidates.entries()) {
+      // The luma read alone (both pilot halves), then for a colour image luma and Cb combined
+      // (scheme.ts combineReads), scored by pilot B alone.
+      const y = despread(analyse(img, g));
+      if (tryRead(y, false, i === 0 && !colour)) break;
+      if (colour && tryRead(combineReads(y, despread(analyseCb(img, g))), true, i === 0)) break;
     }
     if (!chosen.crcOk && second) chosen = second;
     const { score, bytes, crcOk, rank } = chosen;
-    const pValue = combinedPValue(normalUpperTail(score), crcOk, candidates.length, rank, LIST_SIZE);
+    const pValue = combinedPValue(normalUpperTail(score), crcOk, candidates.length * (colour ? 2 : 1), rank, LIST_SIZE);
     const found = pValue < threshold && crcOk;
     return { found, payload: found ? payloadHex(bytes) : null, pValue, score, crcOk };
   }

@@ -22,17 +22,24 @@ export interface RegionMap {
 }
 
 /**
- * Region map of a decoded mark. `an` is the analysed plane the payload came from, whose pixel
- * (0, 0) is grid point `origin`; `transform` maps grid coordinates to image pixels.
+ * Region map of a decoded mark. `parts` are the analysed planes the payload came from (luma, and
+ * Cb for a colour image) with combineReads' weights; their pixel (0, 0) is grid point `origin`;
+ * `transform` maps grid coordinates to image pixels.
  */
-export function regionMap(a: Arena, an: Analysis, origin: [number, number], layout: Layout, payload: Uint8Array, transform: Transform, width: number, height: number): RegionMap {
+export function regionMap(a: Arena, parts: { an: Analysis; w: number }[], origin: [number, number], layout: Layout, payload: Uint8Array, transform: Transform, width: number, height: number): RegionMap {
   const k = a.k;
-  const { g } = an;
+  const { g } = parts[0]!.an;
   const sym = symbols(payload);
   const n = g.bw * g.bh;
-  const num = a.f32(n), den = a.f32(n);
-  k.blockEvidence(an.coef, g.fw, g.bw, g.bh, an.band, NB, TILE, an.weight, a.put(layout.code), a.put(layout.sign), a.put(sym), num, den);
-  const N = a.f32view(num, n).slice(), D = a.f32view(den, n).slice();
+  // Each read's block evidence, weighted as combineReads weights its symbols (luma and Cb).
+  const N = new Float64Array(n), D = new Float64Array(n);
+  for (const { an, w } of parts) {
+    if (!(w > 0)) continue;
+    const num = a.f32(n), den = a.f32(n);
+    k.blockEvidence(an.coef, g.fw, g.bw, g.bh, an.band, NB, TILE, an.weight, a.put(layout.code), a.put(layout.sign), a.put(sym), num, den);
+    const vn = a.f32view(num, n), vd = a.f32view(den, n);
+    for (let b = 0; b < n; b++) { N[b]! += w * vn[b]!; D[b]! += w * w * vd[b]!; }
+  }
   const [m00, m01, m10, m11, e, f] = transform.matrix;
   const cell = Math.max(8, CELL * transform.scale);
   const columns = Math.max(1, Math.round(width / cell)), rows = Math.max(1, Math.round(height / cell));

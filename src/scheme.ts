@@ -26,7 +26,9 @@ export const NPILOT = (3 * NSLOTS) / 16;
 /**
  * Symbols: the coded bits, then two pilot halves. Pilot A synchronises (the geometric search
  * picks the transform that maximises it); pilot B then scores the chosen transform, so its score
- * stays N(0, 1) under the null however hard the search looked. Unsearched frames score both.
+ * stays N(0, 1) under the null however hard the search looked. Unsearched frames of grey images
+ * score both; a colour image's luma and Cb reads are combined with weights from pilot A
+ * (combineReads), so they are scored by half B alone.
  */
 export const PILOT = CODED_BITS;
 export const PILOT_B = CODED_BITS + 1;
@@ -55,6 +57,30 @@ export function pilotScore(soft: ArrayLike<number>, energy: ArrayLike<number>, o
 export const MASK = { a0: 4, aref: 60, gamma: 0.35, lo: 0.55, hi: 1.85, p0: 2 };
 /** DCT amplitude of one slot at strength 1 and mask 1, in frame luma levels. */
 export const BASE_AMPLITUDE = 3.2;
+
+/**
+ * The chroma share of the mark in colour images: the same pattern goes on Y and on Cb, with
+ * LUMA_SHARE of its squared error on Y and the rest on Cb, all scaled by CHROMA_AMP, which gives
+ * back the PSNR that rounding three different channel deltas costs (measured on the 27 shared
+ * photos: 42.77 dB mean, 38.36 dB worst, against 42.78 and 38.42 for luma alone). Grey texture
+ * has no Cb at all, so there the Cb share meets no host: it is what lets grey, heavily textured
+ * photos survive crops and rotations (bench/chroma-probe.mjs, docs/geometry.md). Grey images
+ * (1 or 2 channels) carry the luma mark alone, at full amplitude.
+ */
+export const LUMA_SHARE = 0.92;
+export const CHROMA_AMP = 0.9;
+/** Squared error of a Cb change c (R, G, B change by 0, -0.344136 c, 1.772 c) per unit of a luma change's. */
+const CB_COST = (0.344136 ** 2 + 1.772 ** 2) / 3;
+
+/**
+ * Gains of the residual on R, G and B for an image with `channels` channels: (ky, ky - 0.344136
+ * kc, ky + 1.772 kc), ky and kc the luma and Cb amplitudes; undefined for grey (luma alone, gain 1).
+ */
+export function channelGains(channels: number): { ky: number; rgb: [number, number, number] } | undefined {
+  if (channels < 3) return undefined;
+  const ky = CHROMA_AMP * Math.sqrt(LUMA_SHARE), kc = CHROMA_AMP * Math.sqrt((1 - LUMA_SHARE) / CB_COST);
+  return { ky, rgb: [ky, ky - 0.344136 * kc, ky + 1.772 * kc] };
+}
 
 /** A plane of fw x fh floats holding bw x bh full 8x8 blocks. */
 export interface Plane {
@@ -164,10 +190,52 @@ const STREAM_FRAME_ROWS = 16;
  * lumaFrame, bit for bit. Images smaller than their frame (upsampled) are copied whole as before.
  */
 export function lumaFrameStreamed(a: Arena, img: CheckedImage, g: Geometry): number {
-  if (!(g.sx >= 1 && g.sy >= 1)) return lumaFrame(a, img, a.put(img.data), g);
+  return framesStreamed(a, img, g, false).y;
+}
+
+/** A colour image's luma and Cb frames at one geometry (cb undefined for grey images). */
+export interface Frames {
+  y: number;
+  cb?: number;
+}
+
+/**
+ * The luma frame, as lumaFrameStreamed, and, with `withCb` and 3 or 4 channels, the Cb frame
+ * (no offset: grey is 0) from the same pass over the pixels.
+ */
+export function framesStreamed(a: Arena, img: CheckedImage, g: Geometry, withCb = true): Frames {
+  return streamFrames(a, img, g, true, withCb) as Frames;
+}
+
+/** The Cb frame alone (as framesStreamed's), for a colour image whose luma frame is made already. */
+export function cbFrameStreamed(a: Arena, img: CheckedImage, g: Geometry): number {
+  return streamFrames(a, img, g, false, true).cb!;
+}
+
+/** framesStreamed, with the luma frame optional (y 0 when not made). */
+function streamFrames(a: Arena, img: CheckedImage, g: Geometry, withY: boolean, withCb: boolean): { y: number; cb?: number } {
   const k = a.k;
   const { width: w, height: h, channels: ch } = img;
-  const frame = a.f32(g.fw * g.fh);
+  const cbWanted = withCb && ch >= 3;
+  if (!(g.sx >= 1 && g.sy >= 1)) {
+    // Smaller than its frame (upsampled): copied whole.
+    const pix = a.put(img.data);
+    const y = withY ? lumaFrame(a, img, pix, g) : 0;
+    if (!cbWanted) return { y };
+    const cb = a.f32(g.fw * g.fh);
+    const mark = k.mark();
+    try {
+      const yy = a.f32(w * h), cbp = a.f32(w * h), cr = a.f32(w * h);
+      k.rgbToYcc(pix, w * h, ch, yy, cbp, cr);
+      const tmp = a.f32(g.fh * w + 5 * g.fw);
+      k.areaResize(cbp, w, h, cb, g.fw, g.fh, g.sx, g.sy, tmp);
+    } finally {
+      k.release(mark);
+    }
+    return { y, cb };
+  }
+  const frame = withY ? a.f32(g.fw * g.fh) : 0;
+  const cbFrame = cbWanted ? a.f32(g.fw * g.fh) : 0;
   const mark = k.mark();
   try {
     const tmp = a.f32(8 * (w + 4) + 5 * (g.fw + g.fh) + 8);
@@ -182,26 +250,29 @@ export function lumaFrameStreamed(a: Arena, img: CheckedImage, g: Geometry): num
       // The rows lumaAreaRows reads for frame rows o0..o1 - 1 (areaTable's bounds, in f64 as there).
       const first = Math.min(h, Math.floor(o0 * g.sy)), end = Math.min(h, Math.ceil(Math.min(o1 * g.sy, h)));
       view.set(src.subarray(first * stride, end * stride), buf);
-      k.lumaAreaRows(buf, first, w, h, ch, frame, g.fw, g.fh, o0, o1, tmp);
+      if (withY) k.lumaAreaRows(buf, first, w, h, ch, frame, g.fw, g.fh, o0, o1, tmp);
+      if (cbWanted) k.cbAreaRows(buf, first, w, h, ch, cbFrame, g.fw, g.fh, o0, o1, tmp);
     }
   } finally {
     k.release(mark);
   }
-  return frame;
+  return cbWanted ? { y: frame, cb: cbFrame } : { y: frame };
 }
 
 /** Bytes of image rows per pass when the mark is added by streaming (addLumaStreamed). */
 const STREAM_BYTES = 512 * 1024;
 
 /**
- * Add the luma residual `res` (a frame-sized plane, geometry g) to the image's pixels and write
- * the result to `out` (the image's own array for an in-place embed): rows are streamed through a
- * buffer of about 512 KB (addLumaPrepare once, then addLumaRows per pass), so the image is never
- * held whole in wasm memory. The bytes are addLuma's.
+ * Add the residual `res` (a frame-sized plane, geometry g) to the image's pixels and write the
+ * result to `out` (the image's own array for an in-place embed): on luma alone for grey images
+ * (addLumaRows), on luma and Cb for colour ones (addMarkRows with channelGains). Rows are streamed
+ * through a buffer of about 512 KB (addLumaPrepare once, then the rows per pass), so the image
+ * is never held whole in wasm memory.
  */
 export function addLumaStreamed(a: Arena, img: CheckedImage, res: number, g: Geometry, out: CheckedImage['data']): void {
   const k = a.k;
   const { width: w, height: h, channels: ch } = img;
+  const gains = channelGains(ch)?.rgb;
   const mark = k.mark();
   try {
     const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 8);
@@ -214,7 +285,8 @@ export function addLumaStreamed(a: Arena, img: CheckedImage, res: number, g: Geo
     for (let y0 = 0; y0 < h; y0 += rowsPer) {
       const y1 = Math.min(h, y0 + rowsPer);
       view.set(src.subarray(y0 * stride, y1 * stride), buf);
-      k.addLumaRows(buf, y0, w, h, ch, g.fh, y0, y1, tmp);
+      if (gains) k.addMarkRows(buf, y0, w, h, ch, g.fh, y0, y1, tmp, gains[0], gains[1], gains[2]);
+      else k.addLumaRows(buf, y0, w, h, ch, g.fh, y0, y1, tmp);
       dst.set(view.subarray(buf, buf + (y1 - y0) * stride), y0 * stride);
     }
   } finally {
@@ -233,12 +305,19 @@ export interface Framed {
  * image's own pixels); `base` itself when that is within 10% of its size.
  */
 export function reframe(a: Arena, img: CheckedImage, base: Framed, r: number): Framed {
-  const { g } = base;
+  const g2 = reframeGeometry(img, base.g, r);
+  return g2 ? { frame: lumaFrameStreamed(a, img, g2), g: g2 } : base;
+}
+
+/**
+ * The geometry of reframe's frame at r times the size of `g` (never finer than the image's own
+ * pixels), or undefined when that is within 10% of `g` (reframe keeps `base`).
+ */
+export function reframeGeometry(img: CheckedImage, g: Geometry, r: number): Geometry | undefined {
   const rr = Math.min(r, Math.max(1, Math.min(img.width / g.fw, img.height / g.fh)));
-  if (Math.abs(Math.log(rr)) < 0.1) return base;
+  if (Math.abs(Math.log(rr)) < 0.1) return undefined;
   const fw = Math.round(g.fw * rr), fh = Math.round(g.fh * rr);
-  const g2: Geometry = { fw, fh, bw: fw >> 3, bh: fh >> 3, sx: img.width / fw, sy: img.height / fh };
-  return { frame: lumaFrameStreamed(a, img, g2), g: g2 };
+  return { fw, fh, bw: fw >> 3, bh: fh >> 3, sx: img.width / fw, sy: img.height / fh };
 }
 
 /** Transform a luma plane in place (8x8 DCT) and model each block: mask and detector weights. */
@@ -252,6 +331,37 @@ export function analysePlane(a: Arena, plane: number, g: Plane): Analysis {
   const mask = a.f32(nblocks), weight = a.f32(nblocks * NB);
   k.maskWeights(act, pow, nblocks, NB, MASK.a0, MASK.aref, MASK.gamma, MASK.lo, MASK.hi, MASK.p0, mask, weight);
   return { g, coef: plane, mask, weight, band };
+}
+
+/**
+ * Two channels' despread symbols (luma and Cb) as one: soft = wY softY + wC softC and energy =
+ * wY^2 energyY + wC^2 energyC per symbol, each channel weighted by its estimated amplitude over
+ * its spread: pilot half A's soft value (floored at 0) over the mean square of the data symbols'
+ * soft values. Pilot half B is never looked at, so its score stays N(0, 1) without the mark
+ * whatever the weights (a combined read is scored by half B alone, like the search's grids);
+ * the data symbols' signs are not looked at either, so a CRC still passes by chance as often.
+ * Pilot A was chosen over the data symbols' excess energy, which WebP's artefacts on a grey
+ * photo's flat Cb plane inflate (measured: WebP q80 26/27 against 24/27). When neither channel's
+ * pilot A is positive, luma alone.
+ */
+export function combineReads(y: { soft: Float64Array; energy: Float64Array }, cb?: { soft: Float64Array; energy: Float64Array }): { soft: Float64Array; energy: Float64Array; wY: number; wC: number } {
+  if (!cb) return { ...y, wY: 1, wC: 0 };
+  /** A channel's weight: pilot A's soft value (floored at 0) over the data symbols' mean square. */
+  const weight = (r: { soft: Float64Array; energy: Float64Array }): number => {
+    let s2 = 0;
+    for (let i = 0; i < PILOT; i++) s2 += r.soft[i]! * r.soft[i]!;
+    s2 /= PILOT;
+    return s2 > 0 && Number.isFinite(s2) ? Math.max(0, r.soft[PILOT]!) / s2 : 0;
+  };
+  let wY = weight(y);
+  const wC = weight(cb);
+  if (!(wY > 0) && !(wC > 0)) wY = 1;
+  const soft = new Float64Array(NSYM), energy = new Float64Array(NSYM);
+  for (let i = 0; i < NSYM; i++) {
+    soft[i] = wY * y.soft[i]! + wC * cb.soft[i]!;
+    energy[i] = wY * wY * y.energy[i]! + wC * wC * cb.energy[i]!;
+  }
+  return { soft, energy, wY, wC };
 }
 
 /** Despread an analysed image under a layout: soft values and null energies per symbol. */

@@ -460,6 +460,20 @@ export function refineGrid(a: Arena, c: GridCandidate, layout: Layout): Affine |
 }
 
 /**
+ * The search's plane for a colour image: its whitened luma frame plus its whitened Cb frame
+ * (both carry the mark's pattern on the same grid, docs/classical.md); the whitened luma alone
+ * without a Cb frame. `white`, when given, is the luma's, already whitened (it is added to in
+ * place). Returns the plane's pointer.
+ */
+export function whitenFrames(a: Arena, f: Framed, cb?: number, white = whitenFrame(a, f)): number {
+  if (cb === undefined) return white;
+  const wc = whitenFrame(a, { frame: cb, g: f.g });
+  const n = f.g.fw * f.g.fh, vy = a.f32view(white, n), vc = a.f32view(wc, n);
+  for (let i = 0; i < n; i++) vy[i]! += vc[i]!;
+  return white;
+}
+
+/**
  * A luma frame whitened for the search: detail over a 5 x 5 mean, divided by the local contrast
  * over 9 x 9, clipped (see `whiten` in assembly/sync.ts). Returns the plane's pointer.
  */
@@ -570,7 +584,7 @@ export interface GridCandidate extends Framed {
  * nor throws away detail the image had (a grid finer than the frame).
  */
 export function searchGrids(a: Arena, base: Framed, patterns: PilotPatterns, reframe: (r: number) => Framed, max = SEARCH_LATTICES,
-  white = whitenFrame(a, base)): GridCandidate[] {
+  white = whitenFrame(a, base), whiten: (f: Framed) => number = (f) => whitenFrame(a, f)): GridCandidate[] {
   const k = a.k;
   const { fw, fh } = base.g;
   const mk = k.mark();
@@ -583,7 +597,7 @@ export function searchGrids(a: Arena, base: Framed, patterns: PilotPatterns, ref
     if (s > REFRAME_MIN && s > 32 / Math.min(fw, fh)) {
       f = reframe(1 / s);
       if (f !== base) {
-        w = whitenFrame(a, f);
+        w = whiten(f);
         const rx = f.g.fw / fw, ry = f.g.fh / fh;
         v1 = [l.v1[0] * rx, l.v1[1] * ry];
         v2 = [l.v2[0] * rx, l.v2[1] * ry];

@@ -1,14 +1,13 @@
-// Issue 3 (geometric robustness), the parts that hold today, measured on every shared photo:
-// right-angle rotations and mirrors, rescaling, aspect changes, and the transform the detector
-// reports.
-// The full table, including the attacks that do not reach the issue's targets yet, is
-// `node bench/geometry.mjs` (BENCHMARKS.md).
+// Issue 3 (geometric robustness), measured on every shared photo: the issue's targets per
+// attack, regression floors where a target is not met (the screenshot chain; scale 0.3x, whose
+// failures must all be photos under the 128-pixel minimum), and the transform the detector
+// reports. The full table is `node bench/geometry.mjs` (BENCHMARKS.md).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
-import { createWatermarker, init } from '../dist/index.js';
-import { candidateGeometries, despread, lumaFrame, makeLayout, PILOT, reframe, TILE } from '../dist/scheme.js';
-import { analyseOnGrid, COMB_LATTICES, COMB_MIN_Z, dataEnergyScore, findLattices, peakOffset, pilotPatterns, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrame } from '../dist/sync.js';
+import { checkImage, createWatermarker, init } from '../dist/index.js';
+import { candidateGeometries, despread, framesStreamed, lumaFrame, makeLayout, PILOT, reframe, TILE } from '../dist/scheme.js';
+import { analyseOnGrid, COMB_LATTICES, COMB_MIN_Z, dataEnergyScore, findLattices, peakOffset, pilotPatterns, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrame, whitenFrames } from '../dist/sync.js';
 import { checkInfo, viterbi, LIST_SIZE } from '../dist/payload.js';
 import { normalUpperTail, rankWeight } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
@@ -21,12 +20,14 @@ import { PHOTOS_DIR, samplePhotos } from '../bench/photos.mjs';
 const photos = await samplePhotos();
 const exact = ['rotate 90', 'rotate 180', 'rotate 270', 'flip left-right', 'flip top-bottom'];
 const scales = ['scale 0.5x', 'scale 0.75x', 'scale 1.5x', 'scale 2x', 'aspect 0.8', 'aspect 0.9', 'aspect 1.1', 'aspect 1.25'];
-// Regression floors for the attacks that do not reach the issue's targets yet: a little under
-// what bench/geometry.mjs measures today (BENCHMARKS.md), so a change that loses ground fails.
-const floors = { 'crop 50% area': 22, 'crop 25% area': 17, 'rotate +5 crop-to-fit': 24, 'rotate -5 borders': 24, 'screenshot chain': 23, 'social media chain': 24 };
+// Attacks whose issue target is 95%, met since the mark's chroma share (docs/geometry.md).
+const ninetyFive = ['crop 50% area', 'social media chain', ...[2, -2, 5, -5].flatMap((d) => [`rotate ${d > 0 ? '+' : ''}${d} crop-to-fit`, `rotate ${d > 0 ? '+' : ''}${d} borders`])];
 // Attacks whose issue target (90%) is met.
 const ninety = ['rotate +10 crop-to-fit', 'rotate -10 crop-to-fit', 'rotate +10 borders', 'rotate -10 borders'];
-const results = await measureGeometry(photos, [...exact, ...scales, ...ninety, ...Object.keys(floors)]);
+// Regression floors where the target is not met: a little under what bench/geometry.mjs
+// measures (BENCHMARKS.md), so a change that loses ground fails.
+const floors = { 'screenshot chain': 22 };
+const results = await measureGeometry(photos, [...exact, ...scales, ...ninetyFive, ...ninety, 'crop 25% area', 'scale 0.3x', ...Object.keys(floors)]);
 
 for (const name of exact) {
   test(`exact payload on 100% of photos after ${name}`, () => {
@@ -38,6 +39,24 @@ for (const name of scales) {
     assert.ok(results[name].ok / photos.length >= 0.95, `${results[name].ok}/${photos.length}; failed: ${results[name].failed.join(', ')}`);
   });
 }
+
+for (const name of ninetyFive) {
+  test(`exact payload on >= 95% of photos after ${name}`, () => {
+    assert.ok(results[name].ok / photos.length >= 0.95, `${results[name].ok}/${photos.length}; failed: ${results[name].failed.join(', ')}`);
+  });
+}
+
+test('exact payload on >= 80% of photos after crop 25% area', () => {
+  const r = results['crop 25% area'];
+  assert.ok(r.ok / photos.length >= 0.8, `${r.ok}/${photos.length}; failed: ${r.failed.join(', ')}`);
+});
+
+test('scale 0.3x: every photo whose copy keeps 128 pixels a side is read (the rest are refused as too small)', () => {
+  const r = results['scale 0.3x'];
+  const other = r.failed.filter((f) => !f.endsWith('(ERR_IMAGE_TOO_SMALL)'));
+  assert.equal(other, [], `failed: ${r.failed.join(', ')}`);
+  assert.ok(r.ok >= Math.min(20, photos.length - 4), `${r.ok}/${photos.length}`);
+});
 
 for (const name of ninety) {
   test(`exact payload on >= 90% of photos after ${name}`, () => {
@@ -123,13 +142,17 @@ test('a lattice candidate whose origin is a pixel or two off is refined back ont
 });
 
 test('a payload whose best path fails its CRC on the found grid is list-decoded, and its rank is priced in the p-value', async () => {
-  // coins.png resized to half and back, then cropped to half its area: the best path fails its
-  // CRC on the grid the search finds, a lower-ranked path passes. (The suite's own 25% crop of
-  // coins was such a case until the detector read the blocks cut by the crop's edge better.)
+  // coins.png as a one-channel grey image (the luma mark alone), resized to half and back, then
+  // cropped to half its area: the best path fails its CRC on the grid the search finds, a
+  // lower-ranked path passes. (The suite's own 25% crop of coins was such a case until the
+  // detector read the blocks cut by the crop's edge better; the RGB copy of this one until the
+  // mark's chroma share.)
   const i = photos.findIndex((p) => p.name === 'skimage-coins.png');
   if (i < 0) { console.log('  (skimage-coins.png not in the photos: skipped)'); return; }
   const wm = await createWatermarker({ key: MEASURE_KEY });
-  const soft = await ATTACKS['resize 0.5x and back'](wm.embed(photos[i].image, MEASURE_PAYLOAD));
+  const rgb = photos[i].image, grey = new Uint8Array(rgb.width * rgb.height);
+  for (let p = 0; p < grey.length; p++) grey[p] = rgb.data[p * rgb.channels]; // coins is grey: R = G = B
+  const soft = await ATTACKS['resize 0.5x and back'](wm.embed({ width: rgb.width, height: rgb.height, channels: 1, data: grey }, MEASURE_PAYLOAD));
   const attacked = await GEOMETRIC_ATTACKS['crop 50% area'](soft, mulberry32(7 + i));
   const r = wm.detect(attacked);
   assert.ok(r.found, `not found: p ${r.pValue}`);
@@ -168,16 +191,23 @@ test('an image stretched into a square is found whichever axis was stretched (th
 // coarse map (lags up to 128) peaks 0.64 pixels of period from the maximum over all lags: its
 // refinement window has to move there.
 for (const [attack, degrees] of [['rotate +2 crop-to-fit', 2], ['rotate +10 crop-to-fit', 10]]) {
-  test(`the lattice comb finds a square lattice that the pair search misses under texture (skimage-ihc.png, ${attack})`, async () => {
+  test(`the lattice comb finds a square lattice that the pair search misses under texture (skimage-ihc.png in grey, ${attack})`, async () => {
     const i = photos.findIndex((p) => p.name === 'skimage-ihc.png');
     if (i < 0) { console.log('  (skimage-ihc.png not in the photos: skipped)'); return; }
     const k = await init();
     const wm = await createWatermarker({ key: MEASURE_KEY });
-    const attacked = await GEOMETRIC_ATTACKS[attack](wm.embed(photos[i].image, MEASURE_PAYLOAD), mulberry32(1000 + i * 31 + attack.length));
+    // The photo's luma as a one-channel image: the luma mark alone. (In colour, the mark's chroma
+    // share makes ihc's lattice plain enough for the pair search.)
+    const rgb = photos[i].image, grey = new Uint8Array(rgb.width * rgb.height);
+    for (let p = 0; p < grey.length; p++) grey[p] = Math.round(0.299 * rgb.data[p * rgb.channels] + 0.587 * rgb.data[p * rgb.channels + 1] + 0.114 * rgb.data[p * rgb.channels + 2]);
+    const image = { width: rgb.width, height: rgb.height, channels: 1, data: grey };
+    const attacked = await GEOMETRIC_ATTACKS[attack](wm.embed(image, MEASURE_PAYLOAD), mulberry32(1000 + i * 31 + attack.length));
     const a = new Arena(k);
     try {
       const g = candidateGeometries(attacked.width, attacked.height)[0];
-      const white = whitenFrame(a, { frame: lumaFrame(a, attacked, a.put(attacked.data), g), g });
+      // As the detector (a grey image has no Cb frame: the whitened luma alone).
+      const fr = framesStreamed(a, checkImage(attacked), g);
+      const white = whitenFrames(a, { frame: fr.y, g }, fr.cb);
       // The tile period after a rotation cropped to fit: 64 frame pixels, enlarged by the crop.
       const rad = (degrees * Math.PI) / 180;
       const period = 64 * (Math.cos(rad) + Math.sin(rad));
