@@ -191,10 +191,13 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       type Read = ReturnType<typeof despread>;
       /** The analysed planes a read came from, with their weights in it (for the region map). */
       type Parts = { an: Analysis; w: number }[];
-      /** One read from a luma analysis and, for colour images, a Cb analysis. */
-      const readBoth = (anY: Analysis, anC?: Analysis): { parts: Parts; read: Read } => {
-        if (!anC) return { parts: [{ an: anY, w: 1 }], read: despread(a, anY, layout) };
-        const read = combineReads(despread(a, anY, layout), despread(a, anC, layout));
+      /**
+       * One read from a luma analysis and, for colour images, a Cb analysis; `yRead` is the luma
+       * analysis's despread symbols when they are at hand already.
+       */
+      const readBoth = (anY: Analysis, anC?: Analysis, yRead = despread(a, anY, layout)): { parts: Parts; read: Read } => {
+        if (!anC) return { parts: [{ an: anY, w: 1 }], read: yRead };
+        const read = combineReads(yRead, despread(a, anC, layout));
         return { parts: [{ an: anY, w: read.wY }, { an: anC, w: read.wC }], read };
       };
       // A candidate whose best path fails its CRC is list-decoded (LIST_SIZE paths); the first
@@ -246,13 +249,12 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         // (No mark and release here: the Cb frame made after the luma analysis is read again by
         // the turns and the search; a frame's analysis is well under 1 MB.)
         const anY = analysePlane(a, copy(fr.y, n), g);
-        const lumaRead = despread(a, anY, layout);
-        let r = attempt([{ an: anY, w: 1 }], lumaRead, [0, 0], g, identity, false, i === 0 && !colour);
+        const luma = readBoth(anY);
+        let r = attempt(luma.parts, luma.read, [0, 0], g, identity, false, i === 0 && !colour);
         if (!r?.crcOk && colour) {
           fr.cb = cbFrameStreamed(a, img, g);
-          const anC = analysePlane(a, copy(fr.cb, n), g);
-          const both = combineReads(lumaRead, despread(a, anC, layout));
-          r = attempt([{ an: anY, w: both.wY }, { an: anC, w: both.wC }], both, [0, 0], g, identity, true, i === 0);
+          const both = readBoth(anY, analysePlane(a, copy(fr.cb, n), g), luma.read);
+          r = attempt(both.parts, both.read, [0, 0], g, identity, true, i === 0);
         }
         if (r && (i === 0 || r.crcOk)) result = r;
         if (r?.crcOk) break;
