@@ -1,7 +1,7 @@
 import "./env";
 export { alloc, mark, release, zero, touch } from "./memory";
 export { rgbToY, rgbToYcc, yccToRgb } from "./color";
-export { areaResize, bilinearResize, lumaArea, lumaAreaTables, lumaAreaRows, cbArea, cbAreaRows, addLuma, addLumaPrepare, addLumaRows, addMarkRows } from "./resample";
+export { areaResize, bilinearResize, lumaArea, lumaAreaTables, lumaAreaRows, cbArea, cbAreaRows, addLuma, addLumaPrepare, addLumaRows, addMarkPrepare, addMarkRows } from "./resample";
 export { dct8x8 } from "./dct";
 export { hash, random, chips, layout } from "./chips";
 export { blockStats, maskWeights, spreadEmbed, fold, correlate, blockEvidence } from "./spread";

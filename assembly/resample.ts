@@ -722,70 +722,228 @@ export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh:
   }
 }
 
-// Swizzle masks that put the low byte of each rounded lane on one colour sample of its pixel
-// (R, G or B) and zero elsewhere: three of them, or-ed, give a pixel group's channel deltas.
-const SPREAD4_R = memory.data<u8>([0, 0x80, 0x80, 0x80, 4, 0x80, 0x80, 0x80, 8, 0x80, 0x80, 0x80, 12, 0x80, 0x80, 0x80]);
-const SPREAD4_G = memory.data<u8>([0x80, 0, 0x80, 0x80, 0x80, 4, 0x80, 0x80, 0x80, 8, 0x80, 0x80, 0x80, 12, 0x80, 0x80]);
-const SPREAD4_B = memory.data<u8>([0x80, 0x80, 0, 0x80, 0x80, 0x80, 4, 0x80, 0x80, 0x80, 8, 0x80, 0x80, 0x80, 12, 0x80]);
-const SPREAD3_R = memory.data<u8>([0, 0x80, 0x80, 4, 0x80, 0x80, 8, 0x80, 0x80, 12, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]);
-const SPREAD3_G = memory.data<u8>([0x80, 0, 0x80, 0x80, 4, 0x80, 0x80, 8, 0x80, 0x80, 12, 0x80, 0x80, 0x80, 0x80, 0x80]);
-const SPREAD3_B = memory.data<u8>([0x80, 0x80, 0, 0x80, 0x80, 4, 0x80, 0x80, 8, 0x80, 0x80, 12, 0x80, 0x80, 0x80, 0x80]);
-
-/** The rounded delta k * v of four pixels (clamped to +-MAX_DELTA first when `clamp`), spread by `mask`. */
-// @ts-ignore: decorator
-@inline function channel4(v: v128, k: v128, clamp: bool, lo: v128, hi: v128, mask: v128): v128 {
-  const x = f32x4.mul(v, k);
-  return i8x16.swizzle(rounded4(clamp ? f32x4.pmax(f32x4.pmin(x, hi), lo) : x), mask);
+/**
+ * The first half of addMark: the position tables (as addLumaPrepare's), the residual in 16-bit
+ * fixed point with 7 fraction bits (round(128 v), ties to even, saturated: residuals beyond +-255
+ * count as +-255) and the horizontal pass's blocks, into `tmp` (as addLumaPrepare's: rh * w +
+ * 2 * (w + h) + 4 * w + 8 floats). addMarkRows upsamples each residual row along x when it first
+ * needs it, into a ring of two rows that stays in cache (the rows of a whole 1080p residual would
+ * be a megabyte written and read back). After this, `tmp` serves addMarkRows only.
+ */
+export function addMarkPrepare(w: i32, h: i32, res: usize, rw: i32, rh: i32, sx: f64, sy: f64, tmp: usize): void {
+  const xt = tmp;
+  const yt = xt + (<usize>(2 * w) << 2);
+  const head = yt + (<usize>(2 * h) << 2);
+  bilinearTable(w, rw, sx, xt);
+  bilinearTable(h, rh, sy, yt);
+  store<i32>(head, -1);
+  store<i32>(head, -1, 4);
+  store<u32>(head, <u32>res, 8);
+  const simd = rw <= w && rw >= 8;
+  store<i32>(head, simd ? 1 : 0, 12);
+  store<i32>(head, rw, 16);
+  if (!simd) return; // downsampling along x, or narrower than a window: one output at a time
+  const q = markQ7(head, w), blk = markBlocks(q, rw, rh);
+  const n = rw * rh;
+  const q7 = f32x4.splat(128);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(res + (<usize>i << 2)), q7)));
+    const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(res + (<usize>i << 2), 16), q7)));
+    v128.store(q + (<usize>i << 1), i16x8.narrow_i32x4_s(a, b));
+  }
+  for (; i < n; i++) store<i16>(q + (<usize>i << 1), q7Of(load<f32>(res + (<usize>i << 2))));
+  // Blocks of eight outputs: window start (-1: not in one window), two byte masks, the weights.
+  const nb = w >> 3;
+  for (let b = 0; b < nb; b++) {
+    const o = b << 3;
+    let i0 = load<i32>(xt + (<usize>o << 2));
+    if (i0 + 8 > rw) i0 = rw - 8;
+    const e = blk + (<usize>b << 6);
+    let ok = true;
+    for (let k = 0; k < 8; k++) {
+      const ii = load<i32>(xt + (<usize>(o + k) << 2));
+      const jj = ii + 1 < rw ? ii + 1 : ii;
+      const ia = ii - i0, ib = jj - i0;
+      if (ia < 0 || ib > 7) ok = false;
+      for (let c = 0; c < 2; c++) {
+        store<u8>(e + <usize>(16 + k * 2 + c), <u8>((ia & 7) * 2 + c));
+        store<u8>(e + <usize>(32 + k * 2 + c), <u8>((ib & 7) * 2 + c));
+      }
+      store<i16>(e + <usize>(48 + k * 2), <i16>t15Of(load<f32>(xt + (<usize>(w + o + k) << 2))));
+    }
+    store<i32>(e, ok ? i0 : -1);
+  }
 }
 
+// addMark's tmp after the two tables: a 128-byte head (the residual rows in the ring's two
+// slots, the residual's address, whether the fixed-point copy exists, the residual's width;
+// from byte 32, addMarkRows' constants), the ring (two rows of w
+// i16), the fixed-point residual (rw * rh i16), the blocks (64 bytes per eight outputs).
+// @ts-ignore: decorator
+@inline function markRing(head: usize): usize { return head + 128; }
+// @ts-ignore: decorator
+@inline function markQ7(head: usize, w: i32): usize { return (head + 128 + (<usize>(4 * w)) + 15) & ~(<usize>15); }
+// @ts-ignore: decorator
+@inline function markBlocks(q: usize, rw: i32, rh: i32): usize { return (q + (<usize>(rw * rh) << 1) + 15) & ~(<usize>15); }
+
+/** Residual row r upsampled along x into the ring (slot r & 1), unless it is there already; its address. */
+function markRow(head: usize, xt: usize, w: i32, rw: i32, rh: i32, r: i32): usize {
+  const slot = <usize>(r & 1);
+  const d = markRing(head) + slot * (<usize>w << 1);
+  if (load<i32>(head + (slot << 2)) == r) return d;
+  store<i32>(head + (slot << 2), r);
+  if (load<i32>(head, 12) == 0) {
+    const s = <usize>load<u32>(head, 8) + (<usize>(r * rw) << 2);
+    for (let o = 0; o < w; o++) {
+      const i = load<i32>(xt + (<usize>o << 2));
+      const j = i + 1 < rw ? i + 1 : i;
+      store<i16>(d + (<usize>o << 1), <i16>q7Lerp(q7Of(load<f32>(s + (<usize>i << 2))), q7Of(load<f32>(s + (<usize>j << 2))), t15Of(load<f32>(xt + (<usize>(w + o) << 2)))));
+    }
+    return d;
+  }
+  const q = markQ7(head, w), blk = markBlocks(q, rw, rh);
+  const s = q + (<usize>(r * rw) << 1);
+  const nb = w >> 3;
+  for (let b = 0; b < nb; b++) {
+    const e = blk + (<usize>b << 6);
+    const i0 = load<i32>(e);
+    if (i0 >= 0) {
+      const v = v128.load(s + (<usize>i0 << 1));
+      const a = i8x16.swizzle(v, v128.load(e, 16));
+      v128.store(d + (<usize>b << 4), i16x8.add_sat_s(a, i16x8.q15mulr_sat_s(i16x8.sub_sat_s(i8x16.swizzle(v, v128.load(e, 32)), a), v128.load(e, 48))));
+    } else {
+      for (let o = b << 3; o < (b << 3) + 8; o++) markRowOne(s, rw, d, w, xt, o);
+    }
+  }
+  for (let o = nb << 3; o < w; o++) markRowOne(s, rw, d, w, xt, o);
+  return d;
+}
+
+/** One output of addMarkPrepare's horizontal pass, from the fixed-point residual row `s`. */
+// @ts-ignore: decorator
+@inline function markRowOne(s: usize, sw: i32, d: usize, dw: i32, tab: usize, o: i32): void {
+  const i = load<i32>(tab + (<usize>o << 2));
+  const j = i + 1 < sw ? i + 1 : i;
+  store<i16>(d + (<usize>o << 1), <i16>q7Lerp(load<i16>(s + (<usize>i << 1)), load<i16>(s + (<usize>j << 1)), t15Of(load<f32>(tab + (<usize>(dw + o) << 2)))));
+}
+
+/** An interpolation weight in [0, 1] in 15 fraction bits: round(32768 t) (ties to even), at most 32767. */
+// @ts-ignore: decorator
+@inline function t15Of(t: f32): i32 {
+  return min(<i32>nearest<f32>(t * 32768), 32767);
+}
+
+/** a + q15mulr(b - a, t) on 16-bit lanes, the difference and the sum saturated (one lane of the SIMD steps). */
+// @ts-ignore: decorator
+@inline function q7Lerp(a: i32, b: i32, t: i32): i32 {
+  let diff = b - a;
+  diff = diff > 32767 ? 32767 : diff < -32768 ? -32768 : diff;
+  const v = a + q15mulr(diff, t);
+  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+}
+
+/** round(128 v), ties to even, saturated to i16 (as addMarkPrepare's SIMD steps). */
+// @ts-ignore: decorator
+@inline function q7Of(v: f32): i16 {
+  const x = nearest<f32>(v * 128);
+  return <i16>(x != x ? 0 : x >= 32767 ? 32767 : x <= -32768 ? -32768 : <i32>x);
+}
+
+/** i16x8.q15mulr_sat_s for one lane: (a b + 2^14) >> 15, saturated. */
+// @ts-ignore: decorator
+@inline function q15mulr(a: i32, b: i32): i32 {
+  const r = (a * b + 0x4000) >> 15;
+  return r > 32767 ? 32767 : r;
+}
+
+/** One lane's channel delta: q15mulr(v, gain), clamped to +-MAX_DELTA. */
+// @ts-ignore: decorator
+@inline function markDelta(v: i32, g: i32): i32 {
+  const d = q15mulr(v, g);
+  return d > 127 ? 127 : d < -127 ? -127 : d;
+}
+
+/** A gain in addMarkRows' fixed point: round(256 k), within i16. */
+// @ts-ignore: decorator
+@inline function gainQ8(k: f32): i32 {
+  const g = <i32>nearest<f32>(max(min(k, 127), -127) * 256);
+  return g;
+}
+
+// Byte masks that lay the packed deltas [R0..R7 B0..B7] (first operand) and [G0..G7 0..0]
+// (second) out as 3-channel pixels: 16 bytes of pixels 0..5, then 8 bytes of pixels 5..7
+// (0x80: zero). Loaded before the loops: V8 rebuilds constant shuffle masks in every iteration.
+const RGB_LO_RB = memory.data<u8>([0, 0x80, 8, 1, 0x80, 9, 2, 0x80, 10, 3, 0x80, 11, 4, 0x80, 12, 5]);
+const RGB_LO_G = memory.data<u8>([0x80, 0, 0x80, 0x80, 1, 0x80, 0x80, 2, 0x80, 0x80, 3, 0x80, 0x80, 4, 0x80, 0x80]);
+const RGB_HI_RB = memory.data<u8>([0x80, 13, 6, 0x80, 14, 7, 0x80, 15, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]);
+const RGB_HI_G = memory.data<u8>([5, 0x80, 0x80, 6, 0x80, 0x80, 7, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]);
+
 /**
- * As addLumaRows, for 3 or 4 channels, with a gain per colour channel: R, G and B get the
- * interpolated residual times kr, kg and kb, each rounded (to nearest, ties to even) and
- * clamped to +-MAX_DELTA, and added with saturation. A luma change d with a Cb change c is
- * (kr, kg, kb) = (d, d - 0.344136 c, d + 1.772 c). Same `tmp` as addLumaRows (after
- * addLumaPrepare).
+ * Add the residual to R, G and B with a gain per colour channel, for image rows y0 .. y1 - 1
+ * of 3- or 4-channel pixels (`pix` holds the image's rows from `first` on), after
+ * addMarkPrepare. All in 16-bit fixed point, eight pixels a step: the residual rows (7 fraction
+ * bits) interpolated vertically as a + q15mulr(b - a, t) (t in 15 fraction bits, rounded; the
+ * difference saturated), each channel's delta q15mulr(v, round(256 k)) = round(v k) (ties
+ * up), clamped to +-MAX_DELTA, and added with saturation. Alpha is untouched. A luma change d
+ * with a Cb change c is (kr, kg, kb) = (d, d - 0.344136 c, d + 1.772 c). Gains beyond +-127
+ * count as +-127. test/ref.mjs addMark is the same arithmetic in plain JS.
  */
 export function addMarkRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh: i32, y0: i32, y1: i32, tmp: usize,
   kr: f32, kg: f32, kb: f32): void {
   const yt = tmp + (<usize>(2 * w) << 2);
-  const rows = yt + (<usize>(2 * h) << 2);
-  const bias = i8x16.splat(-128);
-  const hi = f32x4.splat(MAX_DELTA), lo = f32x4.splat(-MAX_DELTA);
-  const vr = f32x4.splat(kr), vg = f32x4.splat(kg), vb = f32x4.splat(kb);
-  const sr = v128.load(ch == 4 ? SPREAD4_R : SPREAD3_R), sg = v128.load(ch == 4 ? SPREAD4_G : SPREAD3_G), sb = v128.load(ch == 4 ? SPREAD4_B : SPREAD3_B);
+  const head = yt + (<usize>(2 * h) << 2);
+  const rw = load<i32>(head, 16);
+  const gr = gainQ8(kr), gg = gainQ8(kg), gb = gainQ8(kb);
+  // The loop's constants, in memory: V8 rebuilds splats and constants at every use inside the
+  // loop (two or three instructions each), where a load folds into the instruction using it.
+  const cst = head + 32;
+  v128.store(cst, i8x16.splat(-128));
+  v128.store(cst, i8x16.splat(-127), 16);
+  v128.store(cst, i16x8.splat(<i16>gr), 32);
+  v128.store(cst, i16x8.splat(<i16>gg), 48);
+  v128.store(cst, i16x8.splat(<i16>gb), 64);
+  v128.store(cst, i16x8.splat(0), 80);
+  const loRB = v128.load(RGB_LO_RB), loG = v128.load(RGB_LO_G), hiRB = v128.load(RGB_HI_RB), hiG = v128.load(RGB_HI_G);
   const stride = <usize>(w * ch);
-  const kmax = max(max(abs(kr), abs(kg)), abs(kb));
-  const clamp = !(load<f32>(inRangeAt(tmp, w, h, rh)) * kmax <= MAX_DELTA);
   for (let y = y0; y < y1; y++) {
     const i = load<i32>(yt + (<usize>y << 2));
     const t = load<f32>(yt + (<usize>(h + y) << 2));
     const j = i + 1 < rh ? i + 1 : i;
-    const ri = rows + (<usize>(i * w) << 2), rj = rows + (<usize>(j * w) << 2);
-    const tv = f32x4.splat(t);
+    const t15 = t15Of(t);
+    const ri = markRow(head, tmp, w, rw, rh, i), rj = markRow(head, tmp, w, rw, rh, j);
+    const tv = i16x8.splat(<i16>t15);
     const p = pix + <usize>(y - first) * stride;
     let x = 0;
-    for (; x + 4 <= w; x += 4) {
-      const v = lerp4(ri, rj, tv, x);
-      const d = v128.or(v128.or(channel4(v, vr, clamp, lo, hi, sr), channel4(v, vg, clamp, lo, hi, sg)), channel4(v, vb, clamp, lo, hi, sb));
+    for (; x + 8 <= w; x += 8) {
+      const o = <usize>x << 1;
+      const a = v128.load(ri + o);
+      const v = i16x8.add_sat_s(a, i16x8.q15mulr_sat_s(i16x8.sub_sat_s(v128.load(rj + o), a), tv));
+      // [R0..R7 B0..B7] and [G0..G7 0..0], each delta clamped to -127..127.
+      const floor = v128.load(cst, 16), bias = v128.load(cst);
+      const rb = i8x16.max_s(i8x16.narrow_i16x8_s(i16x8.q15mulr_sat_s(v, v128.load(cst, 32)), i16x8.q15mulr_sat_s(v, v128.load(cst, 64))), floor);
+      const g0 = i8x16.max_s(i8x16.narrow_i16x8_s(i16x8.q15mulr_sat_s(v, v128.load(cst, 48)), v128.load(cst, 80)), floor);
       if (ch == 4) {
+        // Interleaved by unpacks: R G pairs and B 0 pairs, then the pairs into pixels.
+        const rg = i8x16.shuffle(rb, g0, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const b0 = i8x16.shuffle(rb, g0, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
         const q = p + (<usize>x << 2);
-        v128.store(q, addSat(v128.load(q), d, bias));
+        v128.store(q, addSat(v128.load(q), v128.shuffle<i16>(rg, b0, 0, 8, 1, 9, 2, 10, 3, 11), bias));
+        v128.store(q, addSat(v128.load(q, 16), v128.shuffle<i16>(rg, b0, 4, 12, 5, 13, 6, 14, 7, 15), bias), 16);
       } else {
-        // 12 bytes only: a 16-byte store would overlap the next load (see addLumaRows).
+        // 24 bytes exactly: a wider store would overlap the next step's load (see addLumaRows).
         const q = p + <usize>(x * 3);
-        const r = addSat(v128.load(q), d, bias);
-        v128.store64_lane(q, r, 0);
-        v128.store32_lane(q, r, 2, 8);
+        const lo = v128.or(i8x16.swizzle(rb, loRB), i8x16.swizzle(g0, loG));
+        const hi = v128.or(i8x16.swizzle(rb, hiRB), i8x16.swizzle(g0, hiG));
+        v128.store(q, addSat(v128.load(q), lo, bias));
+        v128.store64_lane(q, addSat(v128.load64_zero(q, 16), hi, bias), 0, 16);
       }
     }
     for (; x < w; x++) {
-      const a = load<f32>(ri + (<usize>x << 2));
-      const v = a + t * (load<f32>(rj + (<usize>x << 2)) - a);
+      const v = q7Lerp(load<i16>(ri + (<usize>x << 1)), load<i16>(rj + (<usize>x << 1)), t15);
       const q = p + <usize>(x * ch);
       for (let c = 0; c < 3; c++) {
-        const k = c == 0 ? kr : c == 1 ? kg : kb;
-        const d = <i32>nearest<f32>(max(min(v * k, MAX_DELTA), -MAX_DELTA));
-        const s = <i32>load<u8>(q + <usize>c) + d;
+        const s = <i32>load<u8>(q + <usize>c) + markDelta(v, c == 0 ? gr : c == 1 ? gg : gb);
         store<u8>(q + <usize>c, <u8>(s < 0 ? 0 : s > 255 ? 255 : s));
       }
     }

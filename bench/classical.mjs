@@ -164,7 +164,7 @@ function stepBreakdown(k, layout, image) {
     // The add a colour image gets: the residual on R, G and B with the chroma share's gains.
     const gains = channelGains(ch)?.rgb ?? [1, 1, 1];
     steps['  kernel alone: addMarkRows (luma + Cb), pixels in wasm memory'] = measure(() => {
-      k.addLumaPrepare(w, h, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
+      k.addMarkPrepare(w, h, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
       k.addMarkRows(pix, 0, w, h, ch, g.fh, 0, h, tmp, gains[0], gains[1], gains[2]);
     });
     steps['  kernel alone: addLuma (luma only, grey images), pixels in wasm memory'] = measure(() => {

@@ -151,7 +151,7 @@ export async function createJsWatermarker(options) {
     wm = dct(wm, g.fw, g.bw, g.bh, 1);
     const { width: w, height: h, channels: ch } = img;
     // Colour images: the same pattern on luma and Cb (scheme.ts channelGains).
-    const out = ref.addLuma(img.data, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, channelGains(ch)?.rgb);
+    const out = (channelGains(ch) ? ref.addMark(img.data, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy, channelGains(ch).rgb) : ref.addLuma(img.data, w, h, ch, wm, g.fw, g.fh, 1 / g.sx, 1 / g.sy));
     const data = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(out.buffer, out.byteOffset, out.length) : out;
     return { ...image, width: w, height: h, channels: ch, data };
   }

@@ -266,7 +266,7 @@ const STREAM_BYTES = 512 * 1024;
  * Add the residual `res` (a frame-sized plane, geometry g) to the image's pixels and write the
  * result to `out` (the image's own array for an in-place embed): on luma alone for grey images
  * (addLumaRows), on luma and Cb for colour ones (addMarkRows with channelGains). Rows are streamed
- * through a buffer of about 512 KB (addLumaPrepare once, then the rows per pass), so the image
+ * through a buffer of about 512 KB (addLumaPrepare or addMarkPrepare once, then the rows per pass), so the image
  * is never held whole in wasm memory.
  */
 export function addLumaStreamed(a: Arena, img: CheckedImage, res: number, g: Geometry, out: CheckedImage['data']): void {
@@ -276,7 +276,8 @@ export function addLumaStreamed(a: Arena, img: CheckedImage, res: number, g: Geo
   const mark = k.mark();
   try {
     const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 8);
-    k.addLumaPrepare(w, h, res, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
+    if (gains) k.addMarkPrepare(w, h, res, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
+    else k.addLumaPrepare(w, h, res, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
     const stride = w * ch;
     const rowsPer = Math.max(1, Math.floor(STREAM_BYTES / stride));
     const buf = a.bytes(Math.min(h, rowsPer) * stride);

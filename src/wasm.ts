@@ -19,6 +19,7 @@ export interface KernelExports {
   addLuma(pix: number, w: number, h: number, ch: number, res: number, rw: number, rh: number, sx: number, sy: number, tmp: number): void;
   addLumaPrepare(w: number, h: number, res: number, rw: number, rh: number, sx: number, sy: number, tmp: number): void;
   addLumaRows(pix: number, first: number, w: number, h: number, ch: number, rh: number, y0: number, y1: number, tmp: number): void;
+  addMarkPrepare(w: number, h: number, res: number, rw: number, rh: number, sx: number, sy: number, tmp: number): void;
   addMarkRows(pix: number, first: number, w: number, h: number, ch: number, rh: number, y0: number, y1: number, tmp: number, kr: number, kg: number, kb: number): void;
   cbArea(src: number, w: number, h: number, ch: number, dst: number, dw: number, dh: number, sx: number, sy: number, tmp: number): void;
   cbAreaRows(src: number, first: number, w: number, h: number, ch: number, dst: number, dw: number, dh: number, o0: number, o1: number, tmp: number): void;

@@ -185,19 +185,57 @@ export function bilinearResize(src, sw, sh, dw, dh, sx, sy) {
  * the colour channels (all of them for grey/RGB, R, G, B for RGBA) with saturation to 0..255.
  * Deltas are clamped to +-127 first, as the kernel's. Returns the new pixels.
  */
-export function addLuma(pix, w, h, ch, res, rw, rh, sx, sy, gains) {
+export function addLuma(pix, w, h, ch, res, rw, rh, sx, sy) {
   const up = bilinearResize(res, rw, rh, w, h, sx, sy);
   const out = Uint8Array.from(pix.subarray(0, w * h * ch));
   const colours = ch === 4 ? 3 : ch;
   for (let i = 0; i < w * h; i++) {
+    // The kernel's deltas are signed bytes: residuals beyond +-127 count as +-127.
+    const d = Math.max(-127, Math.min(127, roundEven(up[i])));
     for (let c = 0; c < colours; c++) {
-      // The kernel's deltas are signed bytes: residuals beyond +-127 count as +-127. With
-      // per-channel gains (addMarkRows), each channel's delta is the residual times its gain in
-      // f32, rounded.
-      const x = gains ? Math.fround(Math.fround(up[i]) * Math.fround(gains[c])) : up[i];
-      const d = Math.max(-127, Math.min(127, roundEven(x)));
       const v = out[i * ch + c] + d;
       out[i * ch + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return out;
+}
+
+const sat16 = (x) => Math.max(-32768, Math.min(32767, x));
+/** WebAssembly's i16x8.q15mulr_sat_s on one lane: (a b + 2^14) >> 15, saturated. */
+export const q15mulr = (a, b) => sat16(Math.floor((a * b + 0x4000) / 32768));
+
+/** An interpolation weight in 15 fraction bits, from the kernels' f32 weight: round(32768 t), at most 32767. */
+const t15Of = (t) => Math.min(32767, roundEven(Math.fround(t) * 32768));
+/** a + q15mulr(b - a, t15), the difference and the sum saturated (16-bit lanes). */
+const q7Lerp = (a, b, t15) => sat16(a + q15mulr(sat16(b - a), t15));
+
+/**
+ * addMarkPrepare + addMarkRows (3 or 4 channels), in 16-bit fixed point: the residual as
+ * round(128 v) (ties to even, saturated), upsampled along x and then along y by q7Lerp with
+ * weights t15Of; the delta of channel c is q15mulr(v, round(256 gains[c])) clamped to +-127,
+ * added with saturation to 0..255. Alpha is kept. Returns the new pixels.
+ */
+export function addMark(pix, w, h, ch, res, rw, rh, sx, sy, gains) {
+  const q7 = Int32Array.from(res, (v) => sat16(roundEven(Math.fround(v) * 128)));
+  const rows = new Int32Array(rh * w);
+  for (let r = 0; r < rh; r++) {
+    for (let o = 0; o < w; o++) {
+      const [i, j, t] = bilinearTap(o, sx, rw);
+      rows[r * w + o] = q7Lerp(q7[r * rw + i], q7[r * rw + j], t15Of(t));
+    }
+  }
+  const g = gains.map((k) => roundEven(Math.max(-127, Math.min(127, Math.fround(k))) * 256));
+  const out = Uint8Array.from(pix.subarray(0, w * h * ch));
+  for (let y = 0; y < h; y++) {
+    const [i, j, t] = bilinearTap(y, sy, rh);
+    const t15 = t15Of(t);
+    for (let x = 0; x < w; x++) {
+      const v = q7Lerp(rows[i * w + x], rows[j * w + x], t15);
+      for (let c = 0; c < 3; c++) {
+        const d = Math.max(-127, Math.min(127, q15mulr(v, g[c])));
+        const s = out[(y * w + x) * ch + c] + d;
+        out[(y * w + x) * ch + c] = s < 0 ? 0 : s > 255 ? 255 : s;
+      }
     }
   }
   return out;
