@@ -15,7 +15,7 @@
 // needs the lattice search), PHOTOS (comma list of names).
 import { init, createWatermarker } from '../dist/index.js';
 import { Arena } from '../dist/wasm.js';
-import { candidateGeometries, lumaFrame, despread, makeLayout, pilotScore, reframe, PILOT } from '../dist/scheme.js';
+import { candidateGeometries, combineReads, framesStreamed, lumaFrame, despread, makeLayout, pilotScore, reframe, PILOT } from '../dist/scheme.js';
 import { pilotPatterns, searchGrids, analyseOnGrid, orientations, ASPECT_DECODES, COMB_LATTICES, SEARCH_LATTICES, DECODES_PER_LATTICE } from '../dist/sync.js';
 import { decodePayload, LIST_SIZE } from '../dist/payload.js';
 import { combinedPValue, normalUpperTail } from '../dist/stats.js';
@@ -47,16 +47,23 @@ function cands(img) {
     });
   } finally { a.release(); }
 }
-/** Decode `img` on the grid `c` found on another copy (same size): found at the default threshold? */
+/**
+ * Decode `img` on the grid `c` found on another copy (same size): found at the default
+ * threshold? Luma alone and, for colour images, luma and Cb combined as the detector reads a
+ * grid (scored by pilot half B); either counts.
+ */
 function onGrid(img, c) {
   const a = new Arena(k);
   try {
-    const pix = a.put(img.data);
-    const frame = lumaFrame(a, img, pix, c.g);
-    const { soft, energy } = despread(a, analyseOnGrid(a, frame, c.g.fw, c.g.fh, c.affine), layout);
-    const { crcOk, rank } = decodePayload(a, soft.subarray(0, PILOT));
+    const fr = framesStreamed(a, img, c.g);
+    const read = (plane) => despread(a, analyseOnGrid(a, plane, c.g.fw, c.g.fh, c.affine), layout);
+    const y = read(fr.y);
     const m = candidateGeometries(img.width, img.height).length + orientations(c.g.fw, c.g.fh).length + ASPECT_DECODES + (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE;
-    return crcOk && combinedPValue(normalUpperTail(pilotScore(soft, energy, true)), true, m, rank, LIST_SIZE) < 1e-6;
+    const found = ({ soft, energy }, onlyB) => {
+      const { crcOk, rank } = decodePayload(a, soft.subarray(0, PILOT));
+      return crcOk && combinedPValue(normalUpperTail(pilotScore(soft, energy, onlyB)), true, m, rank, LIST_SIZE) < 1e-6;
+    };
+    return found(y, false) || (fr.cb !== undefined && found(combineReads(y, read(fr.cb)), true));
   } finally { a.release(); }
 }
 const SEARCHED = Object.keys(GEOMETRIC_ATTACKS).filter((n) => !/^(rotate (90|180|270)|flip|scale)/.test(n));
