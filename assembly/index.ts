@@ -7,7 +7,7 @@ export { hash, random, chips, layout } from "./chips";
 export { blockStats, maskWeights, spreadEmbed, fold, correlate, blockEvidence } from "./spread";
 export { sse, sse16, ssim } from "./metrics";
 export { fft2d, mulConj } from "./fft";
-export { boxBlur, whiten, affineSample, affineSampleCubic, fillOutside, foldSpatial, foldResampledRows, whitenSpectrum, harmonicMap, lagPeaks, latticeComb, meanStd, gridPeaks, orient, tileOnGrid } from "./sync";
+export { boxBlur, whiten, affineSample, affineSampleCubic, affineSampleCubic2, fillOutside, foldSpatial, foldResampledRows, whitenSpectrum, harmonicMap, lagPeaks, latticeComb, meanStd, gridPeaks, orient, tileOnGrid } from "./sync";
 export { deepInput, deepTiles, addResidual, tileNc } from "./deep";
 export { listViterbi } from "./viterbi";
 export { narrow16, apply16, narrow16ga, apply16ga, narrowGa8, applyGa8 } from "./depth";

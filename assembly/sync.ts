@@ -181,6 +181,23 @@ export function affineSample(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, 
  */
 export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: i32, dh: i32,
   m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
+  return sampleCubic(src, 0, sw, sh, dst, 0, dw, dh, m00, m01, m10, m11, tx, ty, false);
+}
+
+/**
+ * affineSampleCubic of two planes of the same size under the same map (a colour image's luma
+ * and Cb frames, read on every grid of the search) in one pass: positions, weights and their
+ * transposes made once for both. Each output is the one-plane kernel's, bit for bit.
+ */
+export function affineSampleCubic2(src: usize, src2: usize, sw: i32, sh: i32, dst: usize, dst2: usize, dw: i32, dh: i32,
+  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32): i32 {
+  return sampleCubic(src, src2, sw, sh, dst, dst2, dw, dh, m00, m01, m10, m11, tx, ty, true);
+}
+
+/** The cubic sampler of one plane or (`two`, a constant at each use) two. */
+// @ts-ignore: decorator
+@inline function sampleCubic(src: usize, src2: usize, sw: i32, sh: i32, dst: usize, dst2: usize, dw: i32, dh: i32,
+  m00: f32, m01: f32, m10: f32, m11: f32, tx: f32, ty: f32, two: bool): i32 {
   let inside = 0;
   const stride = <usize>sw << 2;
   const lanes = f32x4(0, 1, 2, 3);
@@ -191,7 +208,8 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
   const swv = i32x4.splat(sw), one = i32x4.splat(1);
   for (let y = 0; y < dh; y++) {
     const bx = m01 * <f32>y + tx, by = m11 * <f32>y + ty;
-    const d = dst + (<usize>(y * dw) << 2);
+    const row = <usize>(y * dw) << 2;
+    const d = dst + row;
     let x = 0;
     for (; x + 4 <= dw; x += 4) {
       const xv = f32x4.add(f32x4.splat(<f32>x), lanes);
@@ -199,7 +217,11 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
       const syv = f32x4.add(f32x4.mul(xv, v10), f32x4.splat(by));
       const ok = v128.and(v128.and(f32x4.ge(sxv, xlo), f32x4.lt(sxv, xhi)), v128.and(f32x4.ge(syv, ylo), f32x4.lt(syv, yhi)));
       if (!i32x4.all_true(ok)) {
-        for (let k = x; k < x + 4; k++) inside += cubicOne(src, sw, sh, m00 * <f32>k + bx, m10 * <f32>k + by, d + (<usize>k << 2));
+        for (let k = x; k < x + 4; k++) {
+          const sx = m00 * <f32>k + bx, sy = m10 * <f32>k + by;
+          inside += cubicOne(src, sw, sh, sx, sy, d + (<usize>k << 2));
+          if (two) cubicOne(src2, sw, sh, sx, sy, dst2 + row + (<usize>k << 2));
+        }
         continue;
       }
       inside += 4;
@@ -213,13 +235,26 @@ export function affineSampleCubic(src: usize, sw: i32, sh: i32, dst: usize, dw: 
       // Per output k: the horizontal weights as one vector (a transpose of wx0..wx3).
       const a01 = unpackLo(wx0, wx1), a23 = unpackLo(wx2, wx3), b01 = unpackHi(wx0, wx1), b23 = unpackHi(wx2, wx3);
       const h0 = lo64(a01, a23), h1 = hi64(a01, a23), h2 = lo64(b01, b23), h3 = hi64(b01, b23);
-      const r0 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 0), stride, wy0, wy1, wy2, wy3, 0), h0);
-      const r1 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 1), stride, wy0, wy1, wy2, wy3, 1), h1);
-      const r2 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 2), stride, wy0, wy1, wy2, wy3, 2), h2);
-      const r3 = f32x4.mul(rowsAt(src + <usize>i32x4.extract_lane(idx, 3), stride, wy0, wy1, wy2, wy3, 3), h3);
+      const i0 = <usize>i32x4.extract_lane(idx, 0), i1 = <usize>i32x4.extract_lane(idx, 1);
+      const i2 = <usize>i32x4.extract_lane(idx, 2), i3 = <usize>i32x4.extract_lane(idx, 3);
+      const r0 = f32x4.mul(rowsAt(src + i0, stride, wy0, wy1, wy2, wy3, 0), h0);
+      const r1 = f32x4.mul(rowsAt(src + i1, stride, wy0, wy1, wy2, wy3, 1), h1);
+      const r2 = f32x4.mul(rowsAt(src + i2, stride, wy0, wy1, wy2, wy3, 2), h2);
+      const r3 = f32x4.mul(rowsAt(src + i3, stride, wy0, wy1, wy2, wy3, 3), h3);
       v128.store(d + (<usize>x << 2), laneSums(r0, r1, r2, r3));
+      if (two) {
+        const q0 = f32x4.mul(rowsAt(src2 + i0, stride, wy0, wy1, wy2, wy3, 0), h0);
+        const q1 = f32x4.mul(rowsAt(src2 + i1, stride, wy0, wy1, wy2, wy3, 1), h1);
+        const q2 = f32x4.mul(rowsAt(src2 + i2, stride, wy0, wy1, wy2, wy3, 2), h2);
+        const q3 = f32x4.mul(rowsAt(src2 + i3, stride, wy0, wy1, wy2, wy3, 3), h3);
+        v128.store(dst2 + row + (<usize>x << 2), laneSums(q0, q1, q2, q3));
+      }
     }
-    for (; x < dw; x++) inside += cubicOne(src, sw, sh, m00 * <f32>x + bx, m10 * <f32>x + by, d + (<usize>x << 2));
+    for (; x < dw; x++) {
+      const sx = m00 * <f32>x + bx, sy = m10 * <f32>x + by;
+      inside += cubicOne(src, sw, sh, sx, sy, d + (<usize>x << 2));
+      if (two) cubicOne(src2, sw, sh, sx, sy, dst2 + row + (<usize>x << 2));
+    }
   }
   return inside;
 }

@@ -376,6 +376,15 @@ export function locateGrid(a: Arena, white: number, fw: number, fh: number, v1: 
  * outside it (fillOutside), not the sampler's 0.
  */
 export function analyseOnGrid(a: Arena, frame: number, fw: number, fh: number, affine: Affine, window = Infinity): Analysis & { origin: Vec } {
+  return analyseOnGridBoth(a, frame, undefined, fw, fh, affine, window)[0];
+}
+
+/**
+ * analyseOnGrid of a frame and, when `frame2` is given (a colour image's Cb frame, same size),
+ * of that frame on the same grid: both resampled in one pass (affineSampleCubic2), each
+ * analysis the one analyseOnGrid gives.
+ */
+export function analyseOnGridBoth(a: Arena, frame: number, frame2: number | undefined, fw: number, fh: number, affine: Affine, window = Infinity): (Analysis & { origin: Vec })[] {
   const box = gridBox(affine, fw, fh);
   let su = P * Math.floor(box.umin / P), sv = P * Math.floor(box.vmin / P);
   let wd = Math.min(2048, Math.ceil((box.umax - su) / 8) * 8), hd = Math.min(2048, Math.ceil((box.vmax - sv) / 8) * 8);
@@ -383,10 +392,17 @@ export function analyseOnGrid(a: Arena, frame: number, fw: number, fh: number, a
   if (wd > window * P) { su += P * Math.floor((Math.ceil(wd / P) - window) / 2); wd = window * P; }
   if (hd > window * P) { sv += P * Math.floor((Math.ceil(hd / P) - window) / 2); hd = window * P; }
   const tx = affine.tx + affine.m00 * su + affine.m01 * sv, ty = affine.ty + affine.m10 * su + affine.m11 * sv;
+  const { m00, m01, m10, m11 } = affine;
   const plane = a.f32(wd * hd);
-  a.k.affineSampleCubic(frame, fw, fh, plane, wd, hd, affine.m00, affine.m01, affine.m10, affine.m11, tx, ty);
-  a.k.fillOutside(plane, wd, hd, fw, fh, affine.m00, affine.m01, affine.m10, affine.m11, tx, ty);
-  return { ...analysePlane(a, plane, { fw: wd, fh: hd, bw: wd >> 3, bh: hd >> 3 }), origin: [su, sv] };
+  const plane2 = frame2 === undefined ? 0 : a.f32(wd * hd);
+  if (frame2 === undefined) a.k.affineSampleCubic(frame, fw, fh, plane, wd, hd, m00, m01, m10, m11, tx, ty);
+  else a.k.affineSampleCubic2(frame, frame2, fw, fh, plane, plane2, wd, hd, m00, m01, m10, m11, tx, ty);
+  const planes = frame2 === undefined ? [plane] : [plane, plane2];
+  const g = { fw: wd, fh: hd, bw: wd >> 3, bh: hd >> 3 };
+  return planes.map((p) => {
+    a.k.fillOutside(p, wd, hd, fw, fh, m00, m01, m10, m11, tx, ty);
+    return { ...analysePlane(a, p, g), origin: [su, sv] as Vec };
+  });
 }
 
 /**

@@ -42,6 +42,7 @@ export interface KernelExports {
   whiten(src: number, w: number, h: number, r1: number, r2: number, c: number, dst: number, tmp: number): void;
   affineSample(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
   affineSampleCubic(src: number, sw: number, sh: number, dst: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
+  affineSampleCubic2(src: number, src2: number, sw: number, sh: number, dst: number, dst2: number, dw: number, dh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
   fillOutside(dst: number, dw: number, dh: number, sw: number, sh: number, m00: number, m01: number, m10: number, m11: number, tx: number, ty: number): number;
   foldSpatial(src: number, w: number, h: number, px: number, py: number, dst: number): void;
   meanStd(src: number, n: number, out: number): void;

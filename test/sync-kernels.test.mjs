@@ -115,6 +115,23 @@ test('affineSampleCubic matches the plain-JS Catmull-Rom reference (interior and
   });
 });
 
+test('affineSampleCubic2 gives each plane the bytes of affineSampleCubic on it alone (same map, one pass)', () => {
+  const w = 37, h = 29, src = randomPlane(w * h), src2 = randomPlane(w * h);
+  withArena((a) => {
+    const s = a.put(src), s2 = a.put(src2);
+    for (const [dw, dh] of [[40, 36], [41, 7], [3, 5]]) {
+      const d = a.f32(dw * dh), d2 = a.f32(dw * dh), e = a.f32(dw * dh), e2 = a.f32(dw * dh);
+      for (const m of [[1, 0, 0, 1, 0, 0], [0.93, 0.21, -0.19, 1.07, 0.37, -1.2], [1.6, -0.4, 0.5, 1.3, -3.1, 2.7], [-0.8123, 0.1137, 0.2031, 0.9071, 35.63, 0.4519]]) {
+        const inside = k.affineSampleCubic2(s, s2, w, h, d, d2, dw, dh, ...m);
+        assert.is(inside, k.affineSampleCubic(s, w, h, e, dw, dh, ...m), `inside count, matrix ${m}`);
+        k.affineSampleCubic(s2, w, h, e2, dw, dh, ...m);
+        assert.equal(a.f32view(d, dw * dh), a.f32view(e, dw * dh), `first plane, ${dw}x${dh}, matrix ${m}`);
+        assert.equal(a.f32view(d2, dw * dh), a.f32view(e2, dw * dh), `second plane, ${dw}x${dh}, matrix ${m}`);
+      }
+    }
+  });
+});
+
 test('fillOutside fills the outside pixels of blocks cut by the edge with the mean of their inside pixels, as the plain-JS reference', () => {
   const w = 61, h = 45, dw = 96, dh = 80, src = Float32Array.from({ length: w * h }, () => 255 * rand());
   const f = Math.fround;
