@@ -717,6 +717,42 @@ export function gridPeaks(src: usize, w: i32, h: i32, out: usize, max: i32): i32
 export function orient(src: usize, w: i32, h: i32, op: i32, dst: usize): void {
   const swap = op == 1 || op == 3 || op == 6 || op == 7;
   const dw = swap ? h : w, dh = swap ? w : h;
+  if ((w & 3) == 0 && (h & 3) == 0) {
+    // Four floats a step: rows copied (reversed for the mirrors), or 4 x 4 blocks transposed
+    // for the views that swap the axes (a source row is a destination column).
+    const rev = v128(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+    if (!swap) {
+      const flipY = op == 2 || op == 5, flipX = op == 2 || op == 4;
+      for (let y = 0; y < h; y++) {
+        const sr = src + (<usize>((flipY ? h - 1 - y : y) * w) << 2), d = dst + (<usize>(y * w) << 2);
+        for (let x = 0; x < w; x += 4) {
+          const v = v128.load(sr + (<usize>(flipX ? w - 4 - x : x) << 2));
+          v128.store(d + (<usize>x << 2), flipX ? i8x16.swizzle(v, rev) : v);
+        }
+      }
+      return;
+    }
+    // dst(x0 + i, y0 + j) = src(col, row): row h - 1 - x0 - i (ops 1, 7) or x0 + i (3, 6),
+    // col y0 + j (1, 6) or w - 1 - y0 - j (3, 7, a reversed load).
+    const flipRow = op == 1 || op == 7, flipCol = op == 3 || op == 7;
+    const stride = <usize>w << 2;
+    for (let x0 = 0; x0 < dw; x0 += 4) {
+      const r0 = flipRow ? h - 1 - x0 : x0;
+      const step: isize = flipRow ? -(<isize>stride) : <isize>stride;
+      for (let y0 = 0; y0 < dh; y0 += 4) {
+        const p = src + <usize>r0 * stride + (<usize>(flipCol ? w - 4 - y0 : y0) << 2);
+        let a = v128.load(p), b = v128.load(p + step), c = v128.load(p + 2 * step), e = v128.load(p + 3 * step);
+        if (flipCol) { a = i8x16.swizzle(a, rev); b = i8x16.swizzle(b, rev); c = i8x16.swizzle(c, rev); e = i8x16.swizzle(e, rev); }
+        const ab0 = unpackLo(a, b), ce0 = unpackLo(c, e), ab1 = unpackHi(a, b), ce1 = unpackHi(c, e);
+        const d = dst + (<usize>(y0 * dw + x0) << 2), ds = <usize>dw << 2;
+        v128.store(d, lo64(ab0, ce0));
+        v128.store(d + ds, hi64(ab0, ce0));
+        v128.store(d + 2 * ds, lo64(ab1, ce1));
+        v128.store(d + 3 * ds, hi64(ab1, ce1));
+      }
+    }
+    return;
+  }
   for (let y = 0; y < dh; y++) {
     const d = dst + (<usize>(y * dw) << 2);
     for (let x = 0; x < dw; x++) {

@@ -175,18 +175,25 @@ test('foldSpatial sums a plane modulo the periods; orient gives the eight right-
       k.foldSpatial(s, w, h, px, py, d);
       assert.ok(maxDiff(a.f32view(d, px * py), want) < 1e-5, `periods ${px} x ${py}`);
     }
-    const at = (x, y) => src[y * w + x];
-    const views = [
-      [w, h, (x, y) => at(x, y)], [h, w, (x, y) => at(y, h - 1 - x)], [w, h, (x, y) => at(w - 1 - x, h - 1 - y)], [h, w, (x, y) => at(w - 1 - y, x)],
-      [w, h, (x, y) => at(w - 1 - x, y)], [w, h, (x, y) => at(x, h - 1 - y)], [h, w, (x, y) => at(y, x)], [h, w, (x, y) => at(w - 1 - y, h - 1 - x)],
-    ];
-    const o = a.f32(w * h);
-    views.forEach(([dw, dh, f], op) => {
-      k.orient(s, w, h, op, o);
-      const O = a.f32view(o, w * h);
-      for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) assert.is(O[y * dw + x], f(x, y), `op ${op} at ${x},${y}`);
-    });
   });
+  // Sizes in whole groups of four (the SIMD path: rows, or 4 x 4 blocks transposed) and not.
+  for (const [w, h] of [[21, 13], [24, 16], [8, 20], [4, 4], [12, 7]]) {
+    const src = randomPlane(w * h);
+    withArena((a) => {
+      const s = a.put(src);
+      const at = (x, y) => src[y * w + x];
+      const views = [
+        [w, h, (x, y) => at(x, y)], [h, w, (x, y) => at(y, h - 1 - x)], [w, h, (x, y) => at(w - 1 - x, h - 1 - y)], [h, w, (x, y) => at(w - 1 - y, x)],
+        [w, h, (x, y) => at(w - 1 - x, y)], [w, h, (x, y) => at(x, h - 1 - y)], [h, w, (x, y) => at(y, x)], [h, w, (x, y) => at(w - 1 - y, h - 1 - x)],
+      ];
+      const o = a.f32(w * h);
+      views.forEach(([dw, dh, f], op) => {
+        k.orient(s, w, h, op, o);
+        const O = a.f32view(o, w * h);
+        for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) assert.is(O[y * dw + x], f(x, y), `${w}x${h} op ${op} at ${x},${y}`);
+      });
+    });
+  }
 });
 
 test('foldResampledRows resamples rows with Catmull-Rom weights and folds them, as affineSampleCubic then foldSpatial', () => {
