@@ -725,8 +725,8 @@ export function addLumaRows(pix: usize, first: i32, w: i32, h: i32, ch: i32, rh:
 /**
  * The first half of addMark: the position tables (as addLumaPrepare's), the residual in 16-bit
  * fixed point with 7 fraction bits (round(128 v), ties to even, saturated: residuals beyond +-255
- * count as +-255) and the horizontal pass's blocks, into `tmp` (as addLumaPrepare's: rh * w +
- * 2 * (w + h) + 4 * w + 8 floats). addMarkRows upsamples each residual row along x when it first
+ * count as +-255) and the horizontal pass's blocks, into `tmp` (rh * w + 2 * (w + h) + 4 * w + 72
+ * floats: addLumaPrepare's and 64 more). addMarkRows upsamples each residual row along x when it first
  * needs it, into a ring of two rows that stays in cache (the rows of a whole 1080p residual would
  * be a megabyte written and read back). After this, `tmp` serves addMarkRows only.
  */

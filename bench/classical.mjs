@@ -160,7 +160,7 @@ function stepBreakdown(k, layout, image) {
       const coef = a.f32(g.fw * g.fh), tmp = a.f32(8 * (w + 4) + 5 * (g.fw + g.fh) + 8);
       k.lumaArea(pix, w, h, ch, coef, g.fw, g.fh, g.sx, g.sy, tmp);
     }));
-    const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 8);
+    const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 72); // addMarkPrepare's size (addLuma's and 64)
     // The add a colour image gets: the residual on R, G and B with the chroma share's gains.
     const gains = channelGains(ch)?.rgb ?? [1, 1, 1];
     steps['  kernel alone: addMarkRows (luma + Cb), pixels in wasm memory'] = measure(() => {

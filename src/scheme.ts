@@ -275,7 +275,8 @@ export function addLumaStreamed(a: Arena, img: CheckedImage, res: number, g: Geo
   const gains = channelGains(ch)?.rgb;
   const mark = k.mark();
   try {
-    const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 8);
+    // addMarkPrepare's scratch is addLumaPrepare's and 64 floats more.
+    const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 72);
     if (gains) k.addMarkPrepare(w, h, res, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
     else k.addLumaPrepare(w, h, res, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
     const stride = w * ch;

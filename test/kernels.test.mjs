@@ -372,7 +372,10 @@ test('lumaFrameStreamed gives lumaFrame\'s frame bit for bit, also when a pass h
 
 test('addMarkRows adds the residual times a gain per colour channel, as the reference (3, 4 channels), saturating, alpha kept', () => {
   const rand = rng(91);
-  const cases = [[37, 29, 10, 8], [64, 48, 16, 12], [5, 3, 2, 1], [101, 7, 26, 2], [203, 9, 41, 3], [8, 8, 2, 2], [17, 5, 5, 2]];
+  // Residuals narrower than the image (the SIMD horizontal pass), narrower than one window of
+  // eight, and wider than the image (images smaller than their frame: one output at a time).
+  const cases = [[37, 29, 10, 8], [64, 48, 16, 12], [5, 3, 2, 1], [101, 7, 26, 2], [203, 9, 41, 3], [8, 8, 2, 2], [17, 5, 5, 2],
+    [20, 10, 33, 12], [37, 29, 74, 58], [9, 9, 9, 9]];
   // The chroma-share gains (luma 0.863, Cb 0.244), then uneven and negative ones.
   const gainSets = [[0.8633, 0.7792, 1.2961], [1, 1, 1], [0.5, -0.25, 2]];
   const vsFloat = { differ: 0, total: 0 };
@@ -413,10 +416,27 @@ test('addMarkRows adds the residual times a gain per colour channel, as the refe
   assert.ok(vsFloat.differ <= 0.03 * vsFloat.total, `addMarkRows with gains 1 vs addLuma: ${vsFloat.differ} of ${vsFloat.total} samples differ by 1`);
 });
 
+test('addMarkPrepare and addMarkRows stay inside their documented scratch (rh * w + 2 * (w + h) + 4 * w + 72 floats)', () => {
+  const rand = rng(95);
+  // Small and narrow residuals, where the fixed head and the block table weigh most, on both
+  // horizontal paths (window of eight, one output at a time).
+  for (const [w, h, rw, rh] of [[8, 1, 8, 1], [16, 2, 8, 1], [9, 3, 9, 1], [5, 2, 9, 3], [64, 4, 16, 1], [24, 24, 48, 48]]) {
+    withArena((a) => {
+      const n = (rh * w + 2 * (w + h) + 4 * w + 72) * 4;
+      const pix = bytes(rand, w * h * 4);
+      const pr = put(a, floats(rand, rw * rh, -20, 20)), pp = put(a, pix), tmp = out(a, n);
+      k.addMarkPrepare(w, h, pr, rw, rh, rw / w, rh / h, tmp);
+      k.addMarkRows(pp, 0, w, h, 4, rh, 0, h, tmp, 0.8633, 0.7792, 1.2961);
+      guard(a, tmp, n, `addMark scratch (${w}x${h}, residual ${rw}x${rh})`);
+      guard(a, pp, w * h * 4, 'addMarkRows');
+    });
+  }
+});
+
 test('addMarkRows over bands of rows gives the bytes of one call, from buffers holding only those rows', () => {
   const rand = rng(93);
   for (const ch of [3, 4]) {
-    for (const [w, h, rw, rh, band] of [[37, 29, 10, 8, 5], [101, 70, 26, 18, 16], [64, 48, 16, 12, 1]]) {
+    for (const [w, h, rw, rh, band] of [[37, 29, 10, 8, 5], [101, 70, 26, 18, 16], [64, 48, 16, 12, 1], [30, 20, 60, 40, 3]]) {
       withArena((a) => {
         const sx = rw / w, sy = rh / h, gains = [0.8633, 0.7792, 1.2961];
         const pix = bytes(rand, w * h * ch);
