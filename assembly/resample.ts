@@ -468,25 +468,7 @@ export function bilinearRows(src: usize, sw: i32, rows: i32, dst: usize, dw: i32
  */
 export function bilinearRowsSimd(src: usize, sw: i32, rows: i32, dst: usize, dw: i32, tab: usize, blk: usize): void {
   const nb = dw >> 2;
-  for (let b = 0; b < nb; b++) {
-    const o = b << 2;
-    let i0 = load<i32>(tab + (<usize>o << 2));
-    if (i0 + 4 > sw) i0 = sw - 4;
-    const e = blk + (<usize>b << 6);
-    let ok = true;
-    for (let k = 0; k < 4; k++) {
-      const i = load<i32>(tab + (<usize>(o + k) << 2));
-      const j = i + 1 < sw ? i + 1 : i;
-      const ia = i - i0, ib = j - i0;
-      if (ia < 0 || ib > 3) ok = false;
-      for (let c = 0; c < 4; c++) {
-        store<u8>(e + <usize>(16 + k * 4 + c), <u8>((ia & 3) * 4 + c));
-        store<u8>(e + <usize>(32 + k * 4 + c), <u8>((ib & 3) * 4 + c));
-      }
-      store<f32>(e + <usize>(48 + k * 4), load<f32>(tab + (<usize>(dw + o + k) << 2)));
-    }
-    store<i32>(e, ok ? i0 : -1);
-  }
+  windowBlocks(tab, sw, dw, blk, 4, false);
   for (let r = 0; r < rows; r++) {
     const s = src + (<usize>(r * sw) << 2);
     const d = dst + (<usize>(r * dw) << 2);
@@ -503,6 +485,41 @@ export function bilinearRowsSimd(src: usize, sw: i32, rows: i32, dst: usize, dw:
       }
     }
     for (let o = nb << 2; o < dw; o++) bilinearOne(s, sw, d, dw, tab, o);
+  }
+}
+
+/**
+ * The block table of a horizontal bilinear pass that makes `lanes` outputs a step (4: f32
+ * lanes, bilinearRowsSimd; 8: i16 lanes, addMarkPrepare) from one window of `lanes` source
+ * samples: per block of outputs, 64 bytes at blk: the window's start (-1 where the window does
+ * not hold every output's two sources), the byte masks picking each lane's first and second
+ * source out of the window, and the weights (f32, or `q15`: i16 in 15 fraction bits). `tab` is
+ * a bilinearTable for dw; needs sw >= lanes. Constant `lanes` and `q15` at each use.
+ */
+// @ts-ignore: decorator
+@inline function windowBlocks(tab: usize, sw: i32, dw: i32, blk: usize, lanes: i32, q15: bool): void {
+  const size = 16 / lanes;
+  const nb = dw / lanes;
+  for (let b = 0; b < nb; b++) {
+    const o = b * lanes;
+    let i0 = load<i32>(tab + (<usize>o << 2));
+    if (i0 + lanes > sw) i0 = sw - lanes;
+    const e = blk + (<usize>b << 6);
+    let ok = true;
+    for (let k = 0; k < lanes; k++) {
+      const i = load<i32>(tab + (<usize>(o + k) << 2));
+      const j = i + 1 < sw ? i + 1 : i;
+      const ia = i - i0, ib = j - i0;
+      if (ia < 0 || ib > lanes - 1) ok = false;
+      for (let c = 0; c < size; c++) {
+        store<u8>(e + <usize>(16 + k * size + c), <u8>((ia & (lanes - 1)) * size + c));
+        store<u8>(e + <usize>(32 + k * size + c), <u8>((ib & (lanes - 1)) * size + c));
+      }
+      const t = load<f32>(tab + (<usize>(dw + o + k) << 2));
+      if (q15) store<i16>(e + <usize>(48 + k * 2), <i16>t15Of(t));
+      else store<f32>(e + <usize>(48 + k * 4), t);
+    }
+    store<i32>(e, ok ? i0 : -1);
   }
 }
 
@@ -753,27 +770,7 @@ export function addMarkPrepare(w: i32, h: i32, res: usize, rw: i32, rh: i32, sx:
     v128.store(q + (<usize>i << 1), i16x8.narrow_i32x4_s(a, b));
   }
   for (; i < n; i++) store<i16>(q + (<usize>i << 1), q7Of(load<f32>(res + (<usize>i << 2))));
-  // Blocks of eight outputs: window start (-1: not in one window), two byte masks, the weights.
-  const nb = w >> 3;
-  for (let b = 0; b < nb; b++) {
-    const o = b << 3;
-    let i0 = load<i32>(xt + (<usize>o << 2));
-    if (i0 + 8 > rw) i0 = rw - 8;
-    const e = blk + (<usize>b << 6);
-    let ok = true;
-    for (let k = 0; k < 8; k++) {
-      const ii = load<i32>(xt + (<usize>(o + k) << 2));
-      const jj = ii + 1 < rw ? ii + 1 : ii;
-      const ia = ii - i0, ib = jj - i0;
-      if (ia < 0 || ib > 7) ok = false;
-      for (let c = 0; c < 2; c++) {
-        store<u8>(e + <usize>(16 + k * 2 + c), <u8>((ia & 7) * 2 + c));
-        store<u8>(e + <usize>(32 + k * 2 + c), <u8>((ib & 7) * 2 + c));
-      }
-      store<i16>(e + <usize>(48 + k * 2), <i16>t15Of(load<f32>(xt + (<usize>(w + o + k) << 2))));
-    }
-    store<i32>(e, ok ? i0 : -1);
-  }
+  windowBlocks(xt, rw, w, blk, 8, true);
 }
 
 // addMark's tmp after the two tables: a 128-byte head (the residual rows in the ring's two
