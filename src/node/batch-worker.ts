@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import { dirname, relative, isAbsolute } from 'node:path';
 // piscina hands its workerData option to each worker as node's own: no need to load piscina here.
 import { workerData } from 'node:worker_threads';
-import sharp from 'sharp';
+import sharp from './sharp.js';
 import { FileError, ImageSizeError, ModelmarkError } from '../errors.js';
 import { createWatermarker, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { readImage, writeImage } from './io.js';

@@ -2,7 +2,8 @@
 // truncation checks, and atomic, never-overwrite-the-input encoding.
 import { promises as fsp } from 'node:fs';
 import { extname } from 'node:path';
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import type { Metadata, OutputInfo } from 'sharp';
+import sharp from './sharp.js';
 import { invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, type SampleImage } from '../image.js';

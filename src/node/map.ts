@@ -2,7 +2,7 @@
 // in dimmed grey; each cell of the detector's region map is tinted green where it carries the
 // mark (score >= 3), amber where the evidence is weak (1.5 to 3) and red where the cell was
 // examined and shows no mark; cells outside the examined area stay untinted.
-import sharp from 'sharp';
+import sharp from './sharp.js';
 import type { Image, SampleImage } from '../image.js';
 import type { RegionMap } from '../regions.js';
 
