@@ -864,8 +864,7 @@ function markRow(head: usize, xt: usize, w: i32, rw: i32, rh: i32, r: i32): usiz
 /** A gain in addMarkRows' fixed point: round(256 k), within i16. */
 // @ts-ignore: decorator
 @inline function gainQ8(k: f32): i32 {
-  const g = <i32>nearest<f32>(max(min(k, 127), -127) * 256);
-  return g;
+  return <i32>nearest<f32>(max(min(k, 127), -127) * 256);
 }
 
 // Byte masks that lay the packed deltas [R0..R7 B0..B7] (first operand) and [G0..G7 0..0]

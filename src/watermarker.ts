@@ -304,19 +304,19 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         }
         patterns ??= pilotPatterns(a, layout);
         // Frames remade at other scales (see searchGrids), both channels, made once per size.
-        const remade = new Map<string, { g: Geometry; frames: Frames }>([[`${g0.fw}x${g0.fh}`, { g: g0, frames: base0 }]]);
+        const sizeKey = (g: Plane) => `${g.fw}x${g.fh}`;
+        const remade = new Map<string, { g: Geometry; frames: Frames }>([[sizeKey(g0), { g: g0, frames: base0 }]]);
         const framesAt = (r: number) => {
           const g2 = reframeGeometry(img, g0, r) ?? g0;
-          const key = `${g2.fw}x${g2.fh}`;
-          let f = remade.get(key);
-          if (!f) remade.set(key, f = { g: g2, frames: framesStreamed(a, img, g2, colour) });
+          let f = remade.get(sizeKey(g2));
+          if (!f) remade.set(sizeKey(g2), f = { g: g2, frames: framesStreamed(a, img, g2, colour) });
           return f;
         };
         const grids = result!.crcOk ? [] : searchGrids(a, { frame: base0.y, g: g0 }, patterns, (r) => { const f = framesAt(r); return { frame: f.frames.y, g: f.g }; },
-          SEARCH_LATTICES, white, (f) => whitenFrames(a, f, remade.get(`${f.g.fw}x${f.g.fh}`)?.frames.cb));
+          SEARCH_LATTICES, white, (f) => whitenFrames(a, f, remade.get(sizeKey(f.g))?.frames.cb));
         for (const s of grids) {
           const mk = a.k.mark();
-          const fr = remade.get(`${s.g.fw}x${s.g.fh}`)!.frames;
+          const fr = remade.get(sizeKey(s.g))!.frames;
           const readGrid = (affine: Affine) => {
             const [anY, anC] = analyseOnGridBoth(a, fr.y, fr.cb, s.g.fw, s.g.fh, affine);
             return { ...readBoth(anY!, anC), origin: anY!.origin };
