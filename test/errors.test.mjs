@@ -8,7 +8,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import {
-  createWatermarker, readImage, writeImage, parsePayload,
+  createWatermarker, readImage, decodeImageFile, writeImage, parsePayload,
   ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError,
 } from '../dist/node/index.js';
 
@@ -103,6 +103,20 @@ test('not an image / corrupt bytes / empty file: DecodeError', async () => {
   const empty = file('empty.png');
   fs.writeFileSync(empty, '');
   await rejects(() => readImage(empty), DecodeError, 'ERR_DECODE', empty, 'empty');
+});
+
+test('decodeImageFile: the bytes already read decode as readImage decodes the file; bad bytes and arguments are refused', async () => {
+  const bytes = fs.readFileSync(photoJpeg);
+  const fromBytes = await decodeImageFile(bytes, 'upload.jpg');
+  assert.equal([fromBytes.width, fromBytes.height, fromBytes.channels, fromBytes.format], [photo.width, photo.height, photo.channels, photo.format]);
+  assert.ok(Buffer.compare(Buffer.from(fromBytes.data), Buffer.from(photo.data)) === 0, 'the same pixels as readImage');
+  // The errors name the label given for the bytes.
+  await rejects(() => decodeImageFile(bytes.subarray(0, bytes.length >> 1), 'upload.jpg'), DecodeError, 'ERR_DECODE', 'upload.jpg', 'truncated');
+  await rejects(() => decodeImageFile(bytes, 'upload.jpg', { maxPixels: 1000 }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'upload.jpg', 'maxPixels');
+  const plain = await decodeImageFile(new Uint8Array(bytes), 'upload.jpg'); // a plain Uint8Array works too
+  assert.is(plain.width, photo.width);
+  await rejects(() => decodeImageFile('upload.jpg', 'upload.jpg'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'bytes', 'Uint8Array');
+  await rejects(() => decodeImageFile(bytes, ''), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'path');
 });
 
 test('a PNG header with zero width or height: DecodeError', async () => {

@@ -2,7 +2,6 @@
 // image bytes. The pixel work is the core's (one embed per image); this file moves pixels between
 // sharp and the core and carries the input's metadata, depth and colour kind over to the result.
 import { Transform } from 'node:stream';
-import { deflateSync } from 'node:zlib';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import {
   DecodeError,
@@ -16,6 +15,7 @@ import {
   type Watermarker,
   type WatermarkerOptions,
 } from 'modelmark';
+import { embedMetadata, metadataOf } from 'modelmark/metadata';
 import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
 
 /** Options of {@link watermark}: the watermarker's options, the payload, and `carryMetadata`. */
@@ -119,84 +119,6 @@ function readFailure(err: unknown): ModelmarkError {
  */
 function markSamples(wm: Watermarker, payload: Payload, samples: Uint8Array | Uint16Array, width: number, height: number, channels: number): Uint8Array | Uint16Array {
   return wm.embed({ width, height, channels: channels as 1 | 2 | 3 | 4, data: samples }, payload, { inPlace: true }).data as Uint8Array | Uint16Array;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A lossless PNG that carries the input's metadata, so that sharp can keep it on output
-
-const CRC_TABLE = (() => {
-  const t = new Int32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  return t;
-})();
-
-function crc32(bytes: Uint8Array): number {
-  let c = -1;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
-}
-
-function chunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  out.set(data, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
-
-/**
- * The EXIF block without its "Exif\0\0" prefix and with its Orientation set to 1 (top-left):
- * the pixels it will describe have been turned upright already.
- */
-function uprightExif(exif: Buffer): Buffer | undefined {
-  let tiff = Buffer.from(exif);
-  if (tiff.length >= 6 && tiff.toString('latin1', 0, 4) === 'Exif') tiff = tiff.subarray(6);
-  if (tiff.length < 8) return undefined;
-  const order = tiff.toString('latin1', 0, 2);
-  if (order !== 'II' && order !== 'MM') return undefined;
-  const le = order === 'II';
-  const u16 = (o: number) => (le ? tiff.readUInt16LE(o) : tiff.readUInt16BE(o));
-  const u32 = (o: number) => (le ? tiff.readUInt32LE(o) : tiff.readUInt32BE(o));
-  const ifd = u32(4);
-  if (ifd + 2 <= tiff.length) {
-    const count = u16(ifd);
-    for (let i = 0; i < count; i++) {
-      const e = ifd + 2 + 12 * i;
-      if (e + 12 > tiff.length) break;
-      if (u16(e) === 0x0112 && u16(e + 2) === 3) { // Orientation, SHORT
-        if (le) tiff.writeUInt16LE(1, e + 8); else tiff.writeUInt16BE(1, e + 8);
-        break;
-      }
-    }
-  }
-  return tiff;
-}
-
-/** The input's metadata as PNG chunks (iCCP, eXIf, iTXt XMP); empty when there is none to carry. */
-function metadataChunks(meta: Metadata, keepIcc: boolean): Buffer[] {
-  const chunks: Buffer[] = [];
-  if (keepIcc && meta.icc && meta.icc.length > 0) {
-    chunks.push(chunk('iCCP', Buffer.concat([Buffer.from('ICC profile\0\0', 'latin1'), deflateSync(meta.icc)])));
-  }
-  if (meta.exif && meta.exif.length > 0) {
-    const tiff = uprightExif(meta.exif);
-    if (tiff) chunks.push(chunk('eXIf', tiff));
-  }
-  if (meta.xmp && meta.xmp.length > 0) {
-    chunks.push(chunk('iTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0\0\0\0', 'latin1'), meta.xmp])));
-  }
-  return chunks;
-}
-
-/** Insert chunks right after IHDR of a PNG that sharp wrote. */
-function withChunks(png: Buffer, chunks: Buffer[]): Buffer {
-  const ihdrEnd = 8 + 12 + png.readUInt32BE(8);
-  return Buffer.concat([png.subarray(0, ihdrEnd), ...chunks, png.subarray(ihdrEnd)]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,15 +268,16 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions): Promise<Ma
   const marked = markSamples(wm, payload, samples, width, height, channels);
   const depth16 = marked instanceof Uint16Array;
   const raw = { width, height, channels: channels as 1 | 2 | 3 | 4 };
-  const chunks = carry ? metadataChunks(meta, keepIcc) : [];
+  const kept = carry ? metadataOf(meta, keepIcc) : {};
+  const hasMetadata = Object.keys(kept).length > 0;
   const space = depth16 ? (channels < 3 ? 'grey16' : 'rgb16') : channels < 3 ? 'b-w' : 'srgb';
   let png: Promise<Buffer> | undefined;
   /** The marked pixels as a lossless PNG (level 0: fast) with the input's metadata chunks. */
   const carrier = () => png ??= sharp(marked, { raw, limitInputPixels: false }).toColourspace(space)
-    .png({ compressionLevel: 0, adaptiveFiltering: false }).toBuffer().then((b) => withChunks(b, chunks));
+    .png({ compressionLevel: 0, adaptiveFiltering: false }).toBuffer().then((b) => embedMetadata(b, 'png', kept, { width, height, alpha: false }));
   let out = sharp(marked, { raw, limitInputPixels: false });
   let lazy: typeof carrier | undefined;
-  if (chunks.length > 0) {
+  if (hasMetadata) {
     // With an ICC profile the carrier is needed either way (sharp converts the kept colours with
     // it when the profile is not kept); without, only pipelines that keep EXIF or XMP need it.
     if (!keepIcc && canSwapInput(out as SharpInternals)) lazy = carrier;

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { invalidParameter } from '../args.js';
 import { FileError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
-import { inFile, isFolder, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
+import { inFile, isFolder, keptMetadata, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -67,7 +67,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   // Checked again (atomically) when writing; checked here too so that nothing is loaded for nothing.
   if (await sameFile(input, output)) throw new FileError(`Refusing to overwrite the input file ${q(input)} with ${q(output)}: write the output to a different path`);
 
-  const image = await readImage(input, { maxPixels });
+  const image = await readImage(input, { maxPixels, metadata: values['strip-metadata'] !== true });
   if (!outFormat && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(`Cannot write ${q(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
   }
@@ -82,13 +82,13 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   } finally {
     await deep.dispose();
   }
-  const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input });
+  const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input, metadata: image.metadata });
   const { psnr } = await import('../metrics.js');
   const db = await psnr(image, marked).catch(() => NaN);
   if (values.json) {
     io.stdout.write(JSON.stringify({
       ok: true, mode: 'deep', input, output, models: resolve(dir), format: written.format, width: image.width, height: image.height,
-      bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null,
+      bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: keptMetadata(image.metadata),
     }) + '\n');
   } else {
     const qual = written.format === 'png' ? '' : ` quality ${quality ?? 95}`;
@@ -131,7 +131,8 @@ export async function extract(values: Values, positionals: string[], io: CliIO):
     if (await sameFile(input, outPath)) throw new FileError(`Refusing to overwrite the input file ${q(input)} with ${q(outPath)}: write the logo to a different path`);
   }
 
-  const image = await readImage(input, { maxPixels });
+  // ICC-profiled colours as they are stored (no transform to sRGB), as embed --deep marked them.
+  const image = await readImage(input, { maxPixels, metadata: true });
   const { dir, models } = await modelsFolder(values);
   const { createDeepWatermarker } = await import('../node/deep.js');
   const deep = await createDeepWatermarker({ models, threshold });

@@ -91,6 +91,9 @@ Options:
   --payload HEX     embed: the 64-bit payload, 1 to 16 hex digits (e.g. c0ffee0000000001)
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
   --quality Q       embed: JPEG / WebP quality, 1 to 100 (default 95); PNG is lossless
+  --strip-metadata  embed: leave out the input's EXIF, ICC profile and XMP, which are kept by
+                    default (EXIF with its orientation set upright, since the marked pixels
+                    are; the pixels stay in the ICC profile's colours). IPTC is never kept.
   --threshold P     detect: p-value a mark must beat (default 1e-6)
   --max-pixels N    largest image accepted, in pixels (default 100000000)
   --map OUT.png     detect: also write a picture of where the mark was found (green: mark,
@@ -127,7 +130,10 @@ const COMMON = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 const OPTIONS = {
-  embed: { ...COMMON, payload: { type: 'string' }, strength: { type: 'string' }, quality: { type: 'string' }, deep: { type: 'boolean' }, models: { type: 'string' } },
+  embed: {
+    ...COMMON, payload: { type: 'string' }, strength: { type: 'string' }, quality: { type: 'string' }, 'strip-metadata': { type: 'boolean' },
+    deep: { type: 'boolean' }, models: { type: 'string' },
+  },
   detect: { ...COMMON, threshold: { type: 'string' }, map: { type: 'string' } },
   extract: {
     models: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' }, scale: { type: 'string' },
@@ -202,6 +208,11 @@ function resolveKey(flag: string | undefined, env: CliIO['env']): string {
   return fromEnv;
 }
 
+/** The kinds of metadata a copy kept, for --json: e.g. ['exif', 'icc']. */
+export function keptMetadata(m: { exif?: Uint8Array; icc?: Uint8Array; xmp?: Uint8Array } | undefined): string[] {
+  return m ? (['exif', 'icc', 'xmp'] as const).filter((k) => (m[k]?.length ?? 0) > 0) : [];
+}
+
 function formatP(p: number): string {
   return p === 0 ? '0' : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
 }
@@ -247,16 +258,18 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const quality = parseInteger('--quality', values.quality as string | undefined, 1, 100);
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
   const jobs = parseJobs(values);
+  const keepMetadata = values['strip-metadata'] !== true;
   if (await isFolder(input)) {
-    return folder({ command: 'embed', input, output, key, payload, strength, quality, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
+    return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
   }
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
   const { formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
   const outFormat = formatFromPath(output); // unknown extension: fail before any work
 
   const wm = await makeWatermarker({ key, strength, maxPixels });
-  // 16-bit files stay 16-bit when written as PNG (JPEG and WebP are 8-bit formats).
-  const image = await readImage(input, { maxPixels, keepDepth: true });
+  // 16-bit files stay 16-bit when written as PNG (JPEG and WebP are 8-bit formats). With the
+  // metadata kept, the pixels stay in the colours of the file's ICC profile.
+  const image = await readImage(input, { maxPixels, keepDepth: true, metadata: keepMetadata });
   if (!outFormat && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(`Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
   }
@@ -266,7 +279,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   } catch (err) {
     throw inFile(err, input);
   }
-  const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input });
+  const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input, metadata: image.metadata });
   // PSNR is informative only: the file is already written, so a failure here is not an error.
   const db = await psnr(image, marked).catch(() => NaN);
   const hex = payloadHex(payload);
@@ -275,7 +288,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   if (values.json) {
     io.stdout.write(JSON.stringify({
       ok: true, input, output, payload: hex, format: written.format, width: image.width, height: image.height,
-      bits, bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null,
+      bits, bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: keptMetadata(image.metadata),
     }) + '\n');
   } else {
     const q = written.format === 'png' ? '' : ` quality ${quality ?? 95}`;
@@ -300,8 +313,9 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   }
   const { readImage, writeImage } = await import('../node/io.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels });
-  // 16-bit samples are read through their 8-bit view, exactly as embed marked it.
-  const image = await readImage(input, { maxPixels, keepDepth: true });
+  // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
+  // stored (no transform to sRGB), exactly as embed marked them.
+  const image = await readImage(input, { maxPixels, keepDepth: true, metadata: true });
   let r;
   try {
     r = wm.detect(image);

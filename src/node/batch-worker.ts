@@ -11,7 +11,7 @@ import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
 import { FileError, ImageSizeError, ModelmarkError } from '../errors.js';
 import { createWatermarker, type Watermarker } from '../index.js'; // the default entry: kernels built in
-import { readImage, writeImage } from './io.js';
+import { decodeImageFile, writeImage } from './io.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
 export interface BatchWorkerData {
@@ -21,6 +21,8 @@ export interface BatchWorkerData {
   payload?: string;
   strength?: number;
   quality?: number;
+  /** embed: keep the inputs' EXIF, ICC profile and XMP. */
+  keepMetadata?: boolean;
   threshold?: number;
   maxPixels?: number;
   /** embed: the real path of the output folder; outputs must resolve inside it. */
@@ -119,7 +121,9 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       if (task.output && (await sizeOrNull(task.output)) === task.skipIfOutputSize) return { status: 'skipped', hash };
     }
     const wm = await getWatermarker();
-    const image = await readImage(task.input, { maxPixels: data.maxPixels, keepDepth: true });
+    // The bytes just hashed, not a second read: the manifest's hash is of what was marked. With
+    // the metadata kept (and always for detect), ICC-profiled colours are read as stored.
+    const image = await decodeImageFile(bytes, task.input, { maxPixels: data.maxPixels, keepDepth: true, metadata: data.keepMetadata !== false });
     if (data.command === 'embed') {
       const output = task.output!;
       await checkOutput(output);
@@ -130,7 +134,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       } catch (err) {
         throw inFile(err, task.input);
       }
-      const written = await writeImage(output, marked, { format: image.format, quality: data.quality, sourcePath: task.input });
+      const written = await writeImage(output, marked, { format: image.format, quality: data.quality, sourcePath: task.input, metadata: image.metadata });
       return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.height, format: written.format, bytes: written.size };
     }
     let r;

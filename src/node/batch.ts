@@ -50,6 +50,11 @@ export interface BatchOptions {
   strength?: number;
   /** embed: JPEG / WebP quality, 1 to 100 (default 95). */
   quality?: number;
+  /**
+   * embed: keep each input's EXIF (orientation set upright), ICC profile (the pixels stay in its
+   * colours) and XMP in its marked copy (default true); false writes copies without metadata.
+   */
+  keepMetadata?: boolean;
   /** detect: p-value a mark must beat (default 1e-6). */
   threshold?: number;
   /** Largest image accepted, in pixels (default 100 megapixels). */
@@ -340,8 +345,11 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     const quality = numberIn(flag('quality'), options.quality, 1, 100, 95);
     if (!Number.isInteger(quality)) throw invalidParameter(flag('quality'), 'a whole number between 1 and 100', quality);
     if (typeof options.output !== 'string' || options.output === '') throw invalidParameter('options.output', 'an output folder path', options.output);
-    Object.assign(workerData, { payload, strength, quality });
-    params = { command, payload, strength, quality };
+    if (options.keepMetadata !== undefined && typeof options.keepMetadata !== 'boolean') throw invalidParameter('options.keepMetadata', 'a boolean', options.keepMetadata);
+    const keepMetadata = options.keepMetadata ?? true;
+    Object.assign(workerData, { payload, strength, quality, keepMetadata });
+    // The copies differ with and without metadata: a change of it redoes the files.
+    params = { command, payload, strength, quality, keepMetadata };
   } else {
     const threshold = numberIn(flag('threshold'), options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
     workerData.threshold = threshold;

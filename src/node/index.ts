@@ -1,7 +1,9 @@
 // Node entry point (`modelmark/node`): the core API plus image file input and output with sharp.
 export * from '../index.js';
-export { readImage, writeImage } from './io.js';
+export { readImage, decodeImageFile, writeImage } from './io.js';
 export type { ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
+export { embedMetadata, metadataOf, uprightExif, iccColourSpace, profileFits } from './metadata.js';
+export type { ImageMetadata, MetadataFormat } from './metadata.js';
 export { renderRegionMap } from './map.js';
 export { runBatch, listImages, isBatchImage, MANIFEST_NAME, BATCH_EXTENSIONS } from './batch.js';
 export type { BatchFileResult, BatchOptions, BatchRecord, BatchSummary, ImageListing } from './batch.js';

@@ -8,6 +8,7 @@ import { invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, type SampleImage } from '../image.js';
 import { osReason, writeFileAtomic } from './files.js';
+import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from './metadata.js';
 
 /** Formats {@link writeImage} can encode. */
 export type WriteFormat = 'jpeg' | 'png' | 'webp';
@@ -20,6 +21,8 @@ export interface ImageFile {
   data: Uint8Array;
   /** sharp's name of the file format: 'jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', ... */
   format: string;
+  /** With {@link ReadImageOptions.metadata}: the file's EXIF (upright), ICC profile and XMP, for {@link writeImage}. */
+  metadata?: ImageMetadata;
 }
 
 /** A decoded image file whose 16-bit samples were kept (see {@link ReadImageOptions.keepDepth}). */
@@ -38,6 +41,16 @@ export interface ReadImageOptions {
    * watermarker takes them, and {@link writeImage} writes them back as 16-bit PNG.
    */
   keepDepth?: boolean;
+  /**
+   * Keep the file's metadata (default false): the result's `metadata` holds its EXIF (with the
+   * orientation set to upright, since the pixels are turned upright), its XMP and its ICC
+   * profile, for {@link writeImage} to write into a copy. The pixels then stay in the ICC
+   * profile's colours (a Display P3 photo keeps its P3 values, and its wide gamut) instead of
+   * being converted to sRGB; profiles that cannot travel with the decoded pixels (CMYK, or a grey
+   * profile on grey + alpha, which decodes as RGBA) are converted to sRGB as without this
+   * option, and left out. IPTC is not kept.
+   */
+  metadata?: boolean;
 }
 
 /** Options of {@link writeImage}. */
@@ -48,6 +61,13 @@ export interface WriteImageOptions {
   quality?: number;
   /** The file the image was read from: writing over it is refused. */
   sourcePath?: string;
+  /**
+   * Metadata to write into the file (EXIF, ICC profile, XMP), e.g. `readImage(..., { metadata:
+   * true })`'s: written into the encoded file as it is (nothing re-encoded). The ICC profile must
+   * fit the pixels (an RGB profile for RGB or RGBA, a grey one for grey). EXIF or XMP over 64 KB
+   * does not fit a JPEG segment and is left out of JPEG files.
+   */
+  metadata?: ImageMetadata;
 }
 
 /** What {@link writeImage} wrote. */
@@ -105,17 +125,42 @@ export async function readImage(path: string, options?: ReadImageOptions & { kee
 export async function readImage(path: string, options: ReadImageOptions & { keepDepth: boolean }): Promise<SampleFile>;
 export async function readImage(path: string, options: ReadImageOptions = {}): Promise<SampleFile> {
   checkPath(path, 'path');
-  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
-  const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
-  if (options.keepDepth !== undefined && typeof options.keepDepth !== 'boolean') throw invalidParameter('options.keepDepth', 'a boolean', options.keepDepth);
-
+  const checked = checkReadOptions(options);
   let bytes: Buffer;
   try {
     bytes = await fsp.readFile(path);
   } catch (err) {
     throw new FileError(`Cannot read image file ${q(path)}: ${osReason(err)}`, { cause: err });
   }
+  return decode(bytes, path, checked);
+}
 
+interface ReadChecked { maxPixels: number; keepDepth: boolean; metadata: boolean }
+
+function checkReadOptions(options: ReadImageOptions): ReadChecked {
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
+  const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
+  if (options.keepDepth !== undefined && typeof options.keepDepth !== 'boolean') throw invalidParameter('options.keepDepth', 'a boolean', options.keepDepth);
+  if (options.metadata !== undefined && typeof options.metadata !== 'boolean') throw invalidParameter('options.metadata', 'a boolean', options.metadata);
+  return { maxPixels, keepDepth: options.keepDepth === true, metadata: options.metadata === true };
+}
+
+/**
+ * Decode the bytes of an image file that the caller has already read, as {@link readImage} does
+ * (the same conversions, limits and errors, which name `path`). The folder batch uses it to
+ * decode exactly the bytes whose hash its manifest records, without reading the file twice.
+ * @example
+ * const bytes = await fsp.readFile('photo.jpg');
+ * const img = await decodeImageFile(bytes, 'photo.jpg', { keepDepth: true });
+ */
+export async function decodeImageFile(bytes: Uint8Array, path: string, options: ReadImageOptions = {}): Promise<SampleFile> {
+  if (!(bytes instanceof Uint8Array)) throw invalidParameter('bytes', 'a Buffer or Uint8Array of the file\'s bytes', bytes);
+  checkPath(path, 'path');
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return decode(buffer, path, checkReadOptions(options));
+}
+
+async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata }: ReadChecked): Promise<SampleFile> {
   const decodeError = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     if (/pixel limit/i.test(message)) return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
@@ -139,10 +184,14 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
   if (width * height > maxPixels) throw tooLarge(path, width, height, maxPixels);
 
   let pipeline = sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.floor(maxPixels), autoOrient: true });
+  // With metadata kept, a profile that fits the decoded pixels (RGB for RGB / RGBA, grey for
+  // grey) stays with them: no transform to sRGB (sharp's keepIccProfile).
+  const keepIcc = metadata && meta.space !== 'cmyk' && profileFits(meta.icc, meta.channels === 1 ? 1 : 3);
+  if (keepIcc) pipeline = pipeline.keepIccProfile();
   // Grey without alpha stays one channel; everything else (grey + alpha, CMYK, 16-bit, Lab, ...)
   // becomes sRGB with its alpha, if any. With keepDepth a 16-bit file stays 16-bit (its 16-bit
   // colour space must be asked for before the raw output, or sharp scales it to 8 bits).
-  const deep = options.keepDepth === true && meta.depth === 'ushort';
+  const deep = keepDepth && meta.depth === 'ushort';
   if (deep) pipeline = (meta.channels === 1 ? pipeline.toColourspace('grey16') : pipeline.toColourspace('rgb16')).raw({ depth: 'ushort' });
   else pipeline = (meta.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb')).raw({ depth: 'uchar' });
   let data: Buffer, info: OutputInfo;
@@ -165,7 +214,9 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
       ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
       : new Uint16Array(samples.slice().buffer); // an aligned copy
   }
-  return { width: info.width, height: info.height, channels, data: samples, format: meta.format };
+  const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format: meta.format };
+  if (metadata) file.metadata = metadataOf(meta, keepIcc);
+  return file;
 }
 
 /**
@@ -220,6 +271,21 @@ function checkRaw(image: unknown): { width: number; height: number; channels: 1 
     width: width as number, height: height as number, channels: ch,
     data: data instanceof Uint16Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.length),
   };
+}
+
+function checkMetadata(metadata: unknown, channels: number): ImageMetadata | undefined {
+  if (metadata === undefined) return undefined;
+  if (typeof metadata !== 'object' || metadata === null) throw invalidParameter('options.metadata', 'an object { exif?, icc?, xmp? }', metadata);
+  const m = metadata as Record<string, unknown>;
+  for (const k of ['exif', 'icc', 'xmp']) {
+    if (m[k] !== undefined && !(m[k] instanceof Uint8Array)) throw invalidParameter(`options.metadata.${k}`, 'a Buffer or Uint8Array', m[k]);
+  }
+  const md = metadata as ImageMetadata;
+  if (md.icc?.length && !profileFits(md.icc, channels)) {
+    throw new InvalidArgumentError(`options.metadata.icc: the ICC profile does not fit an image of ${channels} channel${channels > 1 ? 's' : ''} ` +
+      '(an RGB profile goes with RGB or RGBA pixels, a grey one with grey pixels); leave it out, or convert the pixels');
+  }
+  return md;
 }
 
 async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string): Promise<Buffer> {
@@ -278,6 +344,7 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
   if (options.sourcePath !== undefined) checkPath(options.sourcePath, 'options.sourcePath');
   const img = checkRaw(image);
+  const metadata = checkMetadata(options.metadata, img.channels);
 
   // Write through a symbolic link to the file it names; refuse directories and the input file.
   let target = path;
@@ -298,7 +365,8 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
     }
   }
 
-  const bytes = await encode(img, format, quality, path);
+  let bytes = await encode(img, format, quality, path);
+  bytes = embedMetadata(bytes, format, metadata, { width: img.width, height: img.height, alpha: img.channels === 4 && format !== 'jpeg' });
 
   await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path) });
   return { path, format, size: bytes.length };

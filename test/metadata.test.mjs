@@ -1,0 +1,203 @@
+// Metadata of marked copies: modelmark/metadata writes EXIF, ICC profiles and XMP into encoded
+// JPEG, PNG and WebP bytes (read back here by sharp, i.e. libvips' own parsers); readImage /
+// writeImage carry them from a file to its copy; the command line keeps them by default (single
+// files and folders), with the pixels left in the ICC profile's colours and EXIF's orientation
+// set upright, and leaves them out with --strip-metadata.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { embedMetadata, metadataOf, iccColourSpace, uprightExif } from '../dist/node/metadata.js';
+import { readImage, writeImage, InvalidArgumentError } from '../dist/node/index.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = path.join(ROOT, 'bin', 'modelmark.js');
+const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
+const KEY = 'metadata test key';
+const PAYLOAD = 'c0ffee00000000aa';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-metadata-'));
+const file = (name) => path.join(dir, name);
+const { MODELMARK_KEY: _drop, ...baseEnv } = process.env;
+
+function cli(args) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: baseEnv, encoding: 'utf8', timeout: 120_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const XMP = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' +
+  '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>Ada Lovelace</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>';
+const COPYRIGHT = 'Ada Lovelace 2026';
+
+/** PSNR of two equal-length 8-bit buffers. */
+function psnr(a, b) {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+  return 10 * Math.log10((255 * 255) / (s / a.length));
+}
+
+let p3Jpeg, sideways, p3Icc;
+test.before(async () => {
+  // A saturated Display P3 photo with EXIF and XMP, and one stored sideways (EXIF orientation 6).
+  const base = sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(640, 400).modulate({ saturation: 1.8 });
+  p3Jpeg = file('p3.jpg');
+  await base.clone().withIccProfile('p3').withExif({ IFD0: { Copyright: COPYRIGHT } }).withXmp(XMP).jpeg({ quality: 92 }).toFile(p3Jpeg);
+  p3Icc = (await sharp(p3Jpeg).metadata()).icc;
+  sideways = file('sideways.jpg');
+  await base.clone().withExif({ IFD0: { Copyright: COPYRIGHT } }).jpeg({ quality: 92 }).toBuffer()
+    .then((b) => sharp(b).keepExif().withMetadata({ orientation: 6 }).jpeg({ quality: 92 }).toFile(sideways));
+});
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('embedMetadata: JPEG, PNG and WebP carry EXIF, ICC and XMP that sharp reads back; the pixels are untouched', async () => {
+  const meta = await sharp(p3Jpeg).metadata();
+  const kept = metadataOf(meta, true);
+  assert.equal(Object.keys(kept).sort(), ['exif', 'icc', 'xmp']);
+  assert.is(iccColourSpace(kept.icc), 'RGB');
+  const pixels = await sharp(p3Jpeg).keepIccProfile().raw().toBuffer({ resolveWithObject: true });
+  const { width, height, channels } = pixels.info;
+  for (const [format, encoder] of [['jpeg', (s) => s.jpeg()], ['png', (s) => s.png()], ['webp', (s) => s.webp()]]) {
+    const plain = await encoder(sharp(pixels.data, { raw: { width, height, channels } })).toBuffer();
+    const out = embedMetadata(plain, format, kept, { width, height, alpha: false });
+    const m = await sharp(out).metadata();
+    assert.is(m.format, format);
+    assert.ok(m.icc && Buffer.compare(m.icc, kept.icc) === 0, `${format}: the ICC profile, byte for byte`);
+    assert.ok(m.exif?.toString('latin1').includes(COPYRIGHT), `${format}: EXIF Copyright`);
+    assert.ok(m.xmp?.toString('utf8').includes('Ada Lovelace'), `${format}: XMP`);
+    // The encoded image is the same: decoding ignores the metadata.
+    const a = await sharp(plain).raw().toBuffer(), b = await sharp(out).keepIccProfile().raw().toBuffer();
+    assert.ok(Buffer.compare(a, b) === 0, `${format}: same pixels`);
+  }
+  // Nothing to add: the very same buffer.
+  const png = await sharp(pixels.data, { raw: { width, height, channels } }).png().toBuffer();
+  assert.is(embedMetadata(png, 'png', {}, { width, height, alpha: false }), png);
+  assert.throws(() => embedMetadata(png, 'jpeg', kept, { width, height, alpha: false }), /not a JPEG/);
+});
+
+test('embedMetadata: a large ICC profile spans several JPEG APP2 segments; WebP with alpha keeps its alpha', async () => {
+  // A profile over 64 KB (an RGB header followed by padding): split into numbered segments and
+  // joined again by the reader.
+  const big = Buffer.alloc(150_000, 7);
+  p3Icc.copy(big, 0, 0, 128);
+  big.writeUInt32BE(big.length, 0);
+  const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+  const out = embedMetadata(jpeg, 'jpeg', { icc: big }, { width: 64, height: 64, alpha: false });
+  let app2 = 0;
+  for (let i = 2; i + 4 < out.length && out[i] === 0xff && out[i + 1] !== 0xda; i += 2 + out.readUInt16BE(i + 2)) if (out[i + 1] === 0xe2) app2++;
+  assert.is(app2, 3, 'three APP2 segments');
+  const m = await sharp(out).metadata();
+  assert.ok(m.icc && Buffer.compare(m.icc, big) === 0, 'joined back byte for byte');
+
+  const rgba = await sharp({ create: { width: 64, height: 48, channels: 4, background: { r: 200, g: 30, b: 30, alpha: 0.5 } } }).webp({ lossless: true }).toBuffer();
+  const withMeta = embedMetadata(rgba, 'webp', { exif: uprightExif(Buffer.from((await sharp(p3Jpeg).metadata()).exif)) }, { width: 64, height: 48, alpha: true });
+  const wm = await sharp(withMeta).metadata();
+  assert.is(wm.hasAlpha, true);
+  assert.equal([wm.width, wm.height], [64, 48]);
+  assert.ok(wm.exif?.toString('latin1').includes(COPYRIGHT));
+  const px = await sharp(withMeta).raw().toBuffer();
+  assert.equal([...px.subarray(0, 4)], [200, 30, 30, 128]);
+});
+
+test('readImage({ metadata: true }): P3 pixels stay P3 (not converted), EXIF upright, and writeImage puts them back', async () => {
+  const kept = await readImage(p3Jpeg, { metadata: true });
+  const plain = await readImage(p3Jpeg);
+  const native = await sharp(p3Jpeg).keepIccProfile().raw().toBuffer();
+  assert.ok(Buffer.compare(Buffer.from(kept.data), native) === 0, 'the stored values');
+  assert.ok(Buffer.compare(Buffer.from(plain.data), native) !== 0, 'without metadata: converted to sRGB');
+  assert.is(plain.metadata, undefined);
+  const out = file('copy.png');
+  await writeImage(out, kept, { metadata: kept.metadata });
+  const m = await sharp(out).metadata();
+  assert.ok(Buffer.compare(m.icc, p3Icc) === 0);
+  assert.ok(Buffer.compare(await sharp(out).keepIccProfile().raw().toBuffer(), native) === 0, 'PNG: the same P3 values');
+
+  // Orientation 6: the pixels come upright (portrait) and the EXIF that goes with them says 1.
+  const up = await readImage(sideways, { metadata: true });
+  const src = await sharp(sideways).metadata();
+  assert.is(src.orientation, 6);
+  assert.equal([up.width, up.height], [src.height, src.width]);
+  const upOut = file('upright.jpg');
+  await writeImage(upOut, up, { metadata: up.metadata });
+  const um = await sharp(upOut).metadata();
+  assert.is(um.orientation, 1);
+  assert.equal([um.width, um.height], [up.width, up.height]);
+  assert.ok(um.exif.toString('latin1').includes(COPYRIGHT));
+
+  // A profile that does not fit the pixels is refused, and so are metadata blocks of the wrong type.
+  const grey = { width: 128, height: 128, channels: 1, data: new Uint8Array(128 * 128).fill(90) };
+  try {
+    await writeImage(file('grey.png'), grey, { metadata: { icc: p3Icc } });
+    assert.unreachable('an RGB profile on grey pixels');
+  } catch (err) {
+    assert.instance(err, InvalidArgumentError);
+    assert.match(err.message, /ICC profile does not fit/);
+  }
+  try {
+    await writeImage(file('grey.png'), grey, { metadata: { exif: 'Copyright' } });
+    assert.unreachable('a string as EXIF');
+  } catch (err) {
+    assert.instance(err, InvalidArgumentError);
+    assert.match(err.message, /options\.metadata\.exif/);
+  }
+  assert.not.ok(fs.existsSync(file('grey.png')), 'nothing written');
+});
+
+test('CLI embed keeps EXIF, ICC and XMP by default, marks the P3 values, and detect finds the payload; --strip-metadata leaves them out', async () => {
+  const kept = file('kept.jpg'), stripped = file('stripped.jpg');
+  const a = cli(['embed', p3Jpeg, kept, '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(a.code, 0, a.stderr);
+  assert.equal(JSON.parse(a.stdout).metadata, ['exif', 'icc', 'xmp']);
+  const m = await sharp(kept).metadata();
+  assert.ok(Buffer.compare(m.icc, p3Icc) === 0, 'the P3 profile');
+  assert.ok(m.exif.toString('latin1').includes(COPYRIGHT), 'EXIF Copyright');
+  assert.ok(m.xmp.toString('utf8').includes('Ada Lovelace'), 'XMP');
+  // The marked values are the P3 ones plus the mark: close to the input's stored values, far
+  // from their sRGB conversion (which the saturated colours of this photo move a lot).
+  const stored = await sharp(p3Jpeg).keepIccProfile().raw().toBuffer();
+  const srgb = await sharp(p3Jpeg).raw().toBuffer();
+  const marked = await sharp(kept).keepIccProfile().raw().toBuffer();
+  const near = psnr(marked, stored), far = psnr(marked, srgb);
+  assert.ok(near > 36 && far < near - 6, `PSNR to the P3 values ${near.toFixed(1)} dB, to their sRGB conversion ${far.toFixed(1)} dB`);
+  const d = cli(['detect', kept, '--key', KEY, '--json']);
+  assert.is(d.code, 0, d.stdout + d.stderr);
+  assert.is(JSON.parse(d.stdout).payload, PAYLOAD);
+
+  const b = cli(['embed', p3Jpeg, stripped, '--key', KEY, '--payload', PAYLOAD, '--strip-metadata', '--json']);
+  assert.is(b.code, 0, b.stderr);
+  assert.equal(JSON.parse(b.stdout).metadata, []);
+  const sm = await sharp(stripped).metadata();
+  assert.is(sm.icc, undefined);
+  assert.is(sm.exif, undefined);
+  assert.is(sm.xmp, undefined);
+  assert.is(cli(['detect', stripped, '--key', KEY]).code, 0);
+});
+
+test('folder batch keeps metadata per file (upright EXIF too); --strip-metadata is an option change that redoes the files', async () => {
+  const input = file('in'), output = file('out');
+  fs.mkdirSync(input);
+  fs.copyFileSync(p3Jpeg, path.join(input, 'p3.jpg'));
+  fs.copyFileSync(sideways, path.join(input, 'sideways.jpg'));
+  const first = cli(['embed', input, output, '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(first.code, 0, first.stderr);
+  const p3 = await sharp(path.join(output, 'p3.jpg')).metadata();
+  assert.ok(Buffer.compare(p3.icc, p3Icc) === 0);
+  assert.ok(p3.xmp.toString('utf8').includes('Ada Lovelace'));
+  const side = await sharp(path.join(output, 'sideways.jpg')).metadata();
+  assert.is(side.orientation, 1);
+  assert.ok(side.exif.toString('latin1').includes(COPYRIGHT));
+  assert.ok(side.height > side.width, 'stored upright (portrait)');
+
+  const again = cli(['embed', input, output, '--key', KEY, '--payload', PAYLOAD, '--strip-metadata', '--json']);
+  assert.is(again.code, 0, again.stderr);
+  const summary = JSON.parse(again.stdout.trim().split('\n').at(-1)).summary;
+  assert.is(summary.done, 2, 'both redone, none skipped');
+  assert.is((await sharp(path.join(output, 'p3.jpg')).metadata()).icc, undefined);
+  const det = cli(['detect', output, '--key', KEY, '--json']);
+  assert.is(det.code, 0, det.stdout + det.stderr);
+});
+
+test.run();
