@@ -53,7 +53,8 @@ export class ImageSizeError extends ModelmarkError {
 }
 
 /**
- * An image file could not be decoded (`ERR_DECODE`: truncated, corrupt or not an image).
+ * An image file could not be decoded (`ERR_DECODE`: truncated, corrupt or not an image), or it is
+ * animated where a still image is needed (`ERR_ANIMATED`: a marked copy would keep one frame).
  * @example
  * import { readImage } from 'modelmark/node';
  * try {
@@ -63,8 +64,8 @@ export class ImageSizeError extends ModelmarkError {
  * }
  */
 export class DecodeError extends ModelmarkError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_DECODE', message, options);
+  constructor(message: string, options?: { cause?: unknown; code?: 'ERR_DECODE' | 'ERR_ANIMATED' }) {
+    super(options?.code ?? 'ERR_DECODE', message, options);
   }
 }
 

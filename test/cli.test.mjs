@@ -361,6 +361,31 @@ test('corrupt, truncated, missing and non-image inputs: exit 2 with a message na
   failed(cli(['detect', dir, '--key', KEY]), dir, 'directory');
 });
 
+test('animated input: embed refuses it (exit 2 ERR_ANIMATED, no OUT); detect reads its first frame', async () => {
+  // Three frames of the photo, each marked through the API, as an animated WebP.
+  const { createWatermarker } = await import('../dist/index.js');
+  const wm = await createWatermarker({ key: KEY });
+  const still = await readImage(storm);
+  const h = still.height, frame = still.width * h * 3;
+  const frames = Buffer.alloc(frame * 3);
+  for (let i = 0; i < 3; i++) {
+    const shifted = { ...still, data: still.data.map((v) => Math.min(255, v + 10 * i)) };
+    frames.set(wm.embed(shifted, BigInt('0x' + PAYLOAD)).data, i * frame);
+  }
+  const anim = file('anim.webp');
+  await sharp(frames, { raw: { width: still.width, height: 3 * h, channels: 3, pageHeight: h } }).webp({ quality: 95, delay: [100, 100, 100] }).toFile(anim);
+  assert.is((await sharp(anim).metadata()).pages, 3);
+
+  const out = file('anim-out.webp');
+  const e = cli(['embed', anim, out, '--key', KEY, '--payload', PAYLOAD, '--json']);
+  failed(e, anim, 'animated (3 frames)');
+  assert.is(jsonLine(e.stdout).error.code, 'ERR_ANIMATED');
+  assert.not.ok(fs.existsSync(out), 'no output written');
+  const d = cli(['detect', anim, '--key', KEY, '--json']);
+  assert.is(d.code, 0, d.stdout + d.stderr);
+  assert.is(jsonLine(d.stdout).payload, PAYLOAD);
+});
+
 test('tiny image: exit 2 ERR_IMAGE_TOO_SMALL naming the file and the minimum', async () => {
   const tiny = file('tiny.png');
   await sharp(storm).resize(100, 100).png().toFile(tiny);

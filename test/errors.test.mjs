@@ -119,6 +119,19 @@ test('decodeImageFile: the bytes already read decode as readImage decodes the fi
   await rejects(() => decodeImageFile(bytes, ''), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'path');
 });
 
+test('animated GIF: DecodeError ERR_ANIMATED naming the frames, unless firstFrame is asked for', async () => {
+  const w = 160, h = 140, n = 4;
+  const frames = Buffer.alloc(w * h * n * 3);
+  for (let i = 0; i < frames.length; i++) frames[i] = (i * 7 + Math.floor(i / (w * h * 3)) * 50) & 255;
+  const gif = file('anim.gif');
+  await sharp(frames, { raw: { width: w, height: h * n, channels: 3, pageHeight: h } }).gif().toFile(gif);
+  await rejects(() => readImage(gif), DecodeError, 'ERR_ANIMATED', gif, 'animated (4 frames)');
+  const first = await readImage(gif, { firstFrame: true });
+  assert.equal([first.width, first.height, first.pages], [w, h, 4]);
+  assert.is((await readImage(photoJpeg, { firstFrame: true })).pages, undefined, 'a still image has no pages');
+  await rejects(() => readImage(gif, { firstFrame: 'yes' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.firstFrame');
+});
+
 test('a PNG header with zero width or height: DecodeError', async () => {
   for (const [w, h] of [[0, 200], [200, 0]]) {
     const p = file(`zero-${w}x${h}.png`);

@@ -132,7 +132,7 @@ export async function extract(values: Values, positionals: string[], io: CliIO):
   }
 
   // ICC-profiled colours as they are stored (no transform to sRGB), as embed --deep marked them.
-  const image = await readImage(input, { maxPixels, metadata: true });
+  const image = await readImage(input, { maxPixels, metadata: true, firstFrame: true });
   const { dir, models } = await modelsFolder(values);
   const { createDeepWatermarker } = await import('../node/deep.js');
   const deep = await createDeepWatermarker({ models, threshold });
@@ -186,7 +186,7 @@ function duration(s: number): string {
  */
 async function readLogo(path: string, size: number, io: CliIO): Promise<Uint8Array> {
   const { readImage } = await import('../node/io.js');
-  const img = await readImage(path, { maxPixels: 16_777_216 });
+  const img = await readImage(path, { maxPixels: 16_777_216, firstFrame: true });
   const sharp = (await import('sharp')).default;
   const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
     .flatten({ background: '#000000' })

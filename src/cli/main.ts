@@ -35,7 +35,9 @@ Usage:
 Commands:
   embed    Write a marked copy of IN to OUT carrying a 64-bit payload (1 to 16 hex digits).
            OUT's extension (.png, .jpg, .jpeg, .webp) picks its format; without one, IN's
-           format is kept. IN is never overwritten; OUT is written atomically.
+           format is kept. IN is never overwritten; OUT is written atomically. IN's
+           EXIF, ICC profile and XMP are kept (see --strip-metadata). Animated images are
+           refused (a copy of one frame would lose the others).
   detect   Look for the key's mark in IN (blind: the original is not needed).
            Exit status: 0 mark found, 1 not found, 2 error.
 
@@ -315,7 +317,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   const wm = await makeWatermarker({ key, threshold, maxPixels });
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
   // stored (no transform to sRGB), exactly as embed marked them.
-  const image = await readImage(input, { maxPixels, keepDepth: true, metadata: true });
+  const image = await readImage(input, { maxPixels, keepDepth: true, metadata: true, firstFrame: true });
   let r;
   try {
     r = wm.detect(image);

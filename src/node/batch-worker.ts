@@ -123,7 +123,10 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
     const wm = await getWatermarker();
     // The bytes just hashed, not a second read: the manifest's hash is of what was marked. With
     // the metadata kept (and always for detect), ICC-profiled colours are read as stored.
-    const image = await decodeImageFile(bytes, task.input, { maxPixels: data.maxPixels, keepDepth: true, metadata: data.keepMetadata !== false });
+    const image = await decodeImageFile(bytes, task.input, {
+      maxPixels: data.maxPixels, keepDepth: true, metadata: data.keepMetadata !== false,
+      firstFrame: data.command === 'detect', // a copy of one frame would lose the others; reading one is fine
+    });
     if (data.command === 'embed') {
       const output = task.output!;
       await checkOutput(output);

@@ -23,6 +23,8 @@ export interface ImageFile {
   format: string;
   /** With {@link ReadImageOptions.metadata}: the file's EXIF (upright), ICC profile and XMP, for {@link writeImage}. */
   metadata?: ImageMetadata;
+  /** With {@link ReadImageOptions.firstFrame}, for an animated file: its number of frames (only the first was decoded). */
+  pages?: number;
 }
 
 /** A decoded image file whose 16-bit samples were kept (see {@link ReadImageOptions.keepDepth}). */
@@ -51,6 +53,12 @@ export interface ReadImageOptions {
    * option, and left out. IPTC is not kept.
    */
   metadata?: boolean;
+  /**
+   * Accept an animated file (GIF, WebP) and decode its first frame (default false: refused with
+   * DecodeError `ERR_ANIMATED`, since a copy made from one frame would lose the others). For
+   * reading only, as detection does: every frame of a marked animation carries the mark.
+   */
+  firstFrame?: boolean;
 }
 
 /** Options of {@link writeImage}. */
@@ -135,14 +143,16 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
   return decode(bytes, path, checked);
 }
 
-interface ReadChecked { maxPixels: number; keepDepth: boolean; metadata: boolean }
+interface ReadChecked { maxPixels: number; keepDepth: boolean; metadata: boolean; firstFrame: boolean }
 
 function checkReadOptions(options: ReadImageOptions): ReadChecked {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
   if (options.keepDepth !== undefined && typeof options.keepDepth !== 'boolean') throw invalidParameter('options.keepDepth', 'a boolean', options.keepDepth);
-  if (options.metadata !== undefined && typeof options.metadata !== 'boolean') throw invalidParameter('options.metadata', 'a boolean', options.metadata);
-  return { maxPixels, keepDepth: options.keepDepth === true, metadata: options.metadata === true };
+  for (const name of ['metadata', 'firstFrame'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw invalidParameter(`options.${name}`, 'a boolean', options[name]);
+  }
+  return { maxPixels, keepDepth: options.keepDepth === true, metadata: options.metadata === true, firstFrame: options.firstFrame === true };
 }
 
 /**
@@ -160,7 +170,7 @@ export async function decodeImageFile(bytes: Uint8Array, path: string, options: 
   return decode(buffer, path, checkReadOptions(options));
 }
 
-async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata }: ReadChecked): Promise<SampleFile> {
+async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame }: ReadChecked): Promise<SampleFile> {
   const decodeError = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     if (/pixel limit/i.test(message)) return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
@@ -182,6 +192,11 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     throw new DecodeError(`Cannot decode image file ${q(path)}: its header gives no valid size (${width}x${height})`);
   }
   if (width * height > maxPixels) throw tooLarge(path, width, height, maxPixels);
+  const pages = meta.pages ?? 1;
+  if (pages > 1 && !firstFrame) {
+    throw new DecodeError(`${q(path)} is animated (${pages} frames): modelmark marks still images, and a copy made from its first ` +
+      'frame would lose the others. Mark a still image instead (e.g. one frame saved as PNG).', { code: 'ERR_ANIMATED' });
+  }
 
   let pipeline = sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.floor(maxPixels), autoOrient: true });
   // With metadata kept, a profile that fits the decoded pixels (RGB for RGB / RGBA, grey for
@@ -216,6 +231,7 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   }
   const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format: meta.format };
   if (metadata) file.metadata = metadataOf(meta, keepIcc);
+  if (pages > 1) file.pages = pages;
   return file;
 }
 
