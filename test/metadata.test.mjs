@@ -78,6 +78,31 @@ test('embedMetadata: JPEG, PNG and WebP carry EXIF, ICC and XMP that sharp reads
   assert.throws(() => embedMetadata(png, 'jpeg', kept, { width, height, alpha: false }), /not a JPEG/);
 });
 
+test('uprightExif: Orientation becomes 1 in either byte order; a turned thumbnail (IFD1) is unlinked, an upright one kept', () => {
+  /** A TIFF block: IFD0 with Orientation = `o`, linked to an IFD1 with one entry. */
+  const tiff = (le, o) => {
+    const b = Buffer.alloc(8 + 2 + 12 + 4 + 2 + 12 + 4);
+    const u16 = (v, at) => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
+    const u32 = (v, at) => (le ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at));
+    b.write(le ? 'II' : 'MM', 0, 'latin1'); u16(42, 2); u32(8, 4);
+    u16(1, 8); u16(0x0112, 10); u16(3, 12); u32(1, 14); u16(o, 18); u32(26, 22); // IFD0 -> IFD1 at 26
+    u16(1, 26); u16(0x0103, 28); u16(3, 30); u32(1, 32); u16(6, 36); u32(0, 38); // IFD1: Compression
+    return b;
+  };
+  for (const le of [true, false]) {
+    const read16 = (b, at) => (le ? b.readUInt16LE(at) : b.readUInt16BE(at));
+    const read32 = (b, at) => (le ? b.readUInt32LE(at) : b.readUInt32BE(at));
+    const src = tiff(le, 6);
+    const up = uprightExif(Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), src]));
+    assert.is(read16(up, 18), 1, 'orientation 1');
+    assert.is(read32(up, 22), 0, 'thumbnail unlinked');
+    assert.is(read16(src, 18), 6, 'the input is not changed');
+    const kept = uprightExif(tiff(le, 1));
+    assert.is(read32(kept, 22), 26, 'an upright thumbnail stays');
+  }
+  assert.is(uprightExif(Buffer.from('not exif at all')), undefined);
+});
+
 test('embedMetadata: a large ICC profile spans several JPEG APP2 segments; WebP with alpha keeps its alpha', async () => {
   // A profile over 64 KB (an RGB header followed by padding): split into numbered segments and
   // joined again by the reader.

@@ -48,7 +48,9 @@ export function profileFits(icc: Uint8Array | undefined, channels: number): bool
 
 /**
  * The EXIF block as a TIFF structure (its "Exif\0\0" prefix removed) with its Orientation set to
- * 1 (top-left), or undefined when it is not a TIFF structure. A copy: `exif` is not changed.
+ * 1 (top-left), or undefined when it is not a TIFF structure. When the orientation was another,
+ * the embedded thumbnail (IFD1), which is still stored turned, is unlinked too. A copy: `exif`
+ * is not changed.
  * @example
  * const tiff = uprightExif(meta.exif); // for pixels already turned upright (autoOrient)
  */
@@ -68,7 +70,10 @@ export function uprightExif(exif: Uint8Array): Buffer | undefined {
       const e = ifd + 2 + 12 * i;
       if (e + 12 > tiff.length) break;
       if (u16(e) === 0x0112 && u16(e + 2) === 3) { // Orientation, SHORT
+        const turned = u16(e + 8) !== 1;
         if (le) tiff.writeUInt16LE(1, e + 8); else tiff.writeUInt16BE(1, e + 8);
+        const next = ifd + 2 + 12 * count; // IFD0's link to IFD1, the thumbnail
+        if (turned && next + 4 <= tiff.length) tiff.writeUInt32LE(0, next); // 0 in either byte order
         break;
       }
     }
