@@ -361,6 +361,52 @@ test('corrupt, truncated, missing and non-image inputs: exit 2 with a message na
   failed(cli(['detect', dir, '--key', KEY]), dir, 'directory');
 });
 
+test('- as IN and OUT: the image through standard input and output, the report on standard error', async () => {
+  const run = (args, input) => {
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: baseEnv, input, timeout: 60_000 });
+    if (r.error) throw r.error;
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
+  };
+  const e = run(['embed', '-', '-', '--key', KEY, '--payload', PAYLOAD], bytes(storm));
+  assert.is(e.code, 0, e.stderr);
+  const m = await sharp(e.stdout).metadata();
+  assert.equal([m.format, m.width], ['jpeg', 640], 'a JPEG, as IN');
+  assert.match(e.stderr, /^marked standard input -> standard output: payload c0ffee0000000001/);
+  const d = run(['detect', '-', '--key', KEY, '--json'], e.stdout);
+  assert.is(d.code, 0, d.stderr);
+  assert.is(JSON.parse(d.stdout.toString('utf8')).payload, PAYLOAD);
+
+  // --format picks the format on standard output; --json then goes to standard error.
+  const p = run(['embed', storm, '-', '--key', KEY, '--payload', PAYLOAD, '--format', 'png', '--json'], Buffer.alloc(0));
+  assert.is(p.code, 0, p.stderr);
+  assert.is((await sharp(p.stdout).metadata()).format, 'png');
+  assert.is(JSON.parse(p.stderr).format, 'png');
+  // and names the format of an OUT without an extension.
+  const noExt = file('no-extension');
+  assert.is(run(['embed', '-', noExt, '--key', KEY, '--payload', PAYLOAD, '--format', 'webp'], bytes(storm)).code, 0);
+  assert.is(await format(noExt), 'webp');
+
+  // Not an image: exit 2 naming standard input, nothing on standard output, the JSON error on standard error.
+  const bad = run(['embed', '-', '-', '--key', KEY, '--payload', PAYLOAD, '--json'], Buffer.from('not an image'));
+  assert.is(bad.code, 2);
+  assert.is(bad.stdout.length, 0);
+  assert.ok(bad.stderr.includes('"standard input"'));
+  assert.is(JSON.parse(bad.stderr.split('\n').filter(Boolean).at(-1)).error.code, 'ERR_DECODE');
+
+  // --format errors: an unknown one, one that contradicts OUT's extension, one for a folder.
+  failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'gif']), '--format', 'jpeg, png or webp');
+  failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'jpeg']), '--format jpeg', 'png');
+  failed(cli(['embed', dir, file('outdir'), '--key', KEY, '--payload', PAYLOAD, '--format', 'png']), '--format', 'folder');
+
+  // main() in-process: a terminal as standard input is refused with advice.
+  let err = '';
+  const code = await main(['detect', '-', '--key', KEY], {
+    stdout: { write: () => true }, stderr: { write: (t) => { err += t; } }, env: {}, stdin: { isTTY: true, async *[Symbol.asyncIterator]() {} },
+  });
+  assert.is(code, 2);
+  assert.match(err, /standard input.*terminal/);
+});
+
 test('animated input: embed refuses it (exit 2 ERR_ANIMATED, no OUT); detect reads its first frame', async () => {
   // Three frames of the photo, each marked through the API, as an animated WebP.
   const { createWatermarker } = await import('../dist/index.js');

@@ -59,6 +59,9 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
     }
   }
   const [input, output] = positionals as [string, string];
+  if (input === '-' || output === '-' || values.format !== undefined) {
+    throw usageError('embed --deep reads and writes files: - (standard input or output) and --format are options of the classical mark');
+  }
   const quality = parseInteger('--quality', values.quality as string | undefined, 1, 100);
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
   if (await isFolder(input)) throw usageError(`--deep takes a single image file, and ${q(input)} is a folder`);

@@ -3,17 +3,56 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
-import { ImageSizeError, InvalidArgumentError, ModelmarkError } from '../errors.js';
+import { FileError, ImageSizeError, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { createWatermarker, DEFAULT_THRESHOLD, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { parsePayload, payloadHex } from '../payload.js';
 import { psnr } from '../metrics.js';
 
 /** Where the CLI writes and what environment it reads; injectable for tests. */
 export interface CliIO {
-  stdout: { write(chunk: string): unknown };
+  /** Text, and the image bytes of `embed IN -` (written with a callback where write takes one). */
+  stdout: { write(chunk: string | Uint8Array, callback?: (err?: Error | null) => void): unknown };
   /** `isTTY` true shows a progress bar for folders (as process.stderr on a terminal). */
   stderr: { write(chunk: string): unknown; isTTY?: boolean };
   env: Record<string, string | undefined>;
+  /** Where `-` as IN reads the image from (default process.stdin). */
+  stdin?: AsyncIterable<Uint8Array> & { isTTY?: boolean };
+}
+
+/** `-` as IN or OUT: standard input or output. */
+const STDIO = '-';
+const STDIN_LABEL = 'standard input';
+/** Largest image file read from standard input. */
+const STDIN_MAX_BYTES = 1 << 30;
+const FORMATS = ['jpeg', 'png', 'webp'] as const;
+
+/** The whole of standard input, refused when it is a terminal, empty or over 1 GiB. */
+async function readStdin(io: CliIO): Promise<Buffer> {
+  const stdin = io.stdin ?? process.stdin;
+  if (stdin.isTTY) throw usageError('IN is - (standard input), which is a terminal: pipe an image in (modelmark ... - < photo.jpg)');
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of stdin) {
+    n += chunk.length;
+    if (n > STDIN_MAX_BYTES) throw new FileError(`Standard input is over ${STDIN_MAX_BYTES >> 20} MB; write the image to a file and pass its path`);
+    parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  }
+  return Buffer.concat(parts, n);
+}
+
+/** Write image bytes to standard output, resolving once they are handed to the system. */
+function writeStdout(io: CliIO, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err?: Error | null) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(new FileError(`Cannot write the image to standard output: ${err.message}`, { cause: err })); else resolve();
+    };
+    const r = io.stdout.write(bytes, done);
+    // A writer without callbacks (a test double) has taken the bytes when write returns.
+    if (io.stdout.write.length < 2 && r !== false) done();
+  });
 }
 
 const KEY_ENV = 'MODELMARK_KEY';
@@ -38,7 +77,10 @@ Commands:
            format is kept. IN is never overwritten; OUT is written atomically. IN's
            EXIF, ICC profile and XMP are kept (see --strip-metadata). Animated images are
            refused (a copy of one frame would lose the others).
-  detect   Look for the key's mark in IN (blind: the original is not needed).
+           IN - reads the image from standard input; OUT - writes it to standard output
+           (the report then goes to standard error).
+  detect   Look for the key's mark in IN (blind: the original is not needed); IN - reads
+           standard input.
            Exit status: 0 mark found, 1 not found, 2 error.
 
 Deep watermark (a logo image hidden by trained networks; no key, no payload):
@@ -93,6 +135,8 @@ Options:
   --payload HEX     embed: the 64-bit payload, 1 to 16 hex digits (e.g. c0ffee0000000001)
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
   --quality Q       embed: JPEG / WebP quality, 1 to 100 (default 95); PNG is lossless
+  --format F        embed: jpeg, png or webp, for OUT - or an OUT without an extension
+                    (default: IN's format)
   --strip-metadata  embed: leave out the input's EXIF, ICC profile and XMP, which are kept by
                     default (EXIF with its orientation set upright, since the marked pixels
                     are; the pixels stay in the ICC profile's colours). IPTC is never kept.
@@ -134,6 +178,7 @@ const COMMON = {
 const OPTIONS = {
   embed: {
     ...COMMON, payload: { type: 'string' }, strength: { type: 'string' }, quality: { type: 'string' }, 'strip-metadata': { type: 'boolean' },
+    format: { type: 'string' },
     deep: { type: 'boolean' }, models: { type: 'string' },
   },
   detect: { ...COMMON, threshold: { type: 'string' }, map: { type: 'string' } },
@@ -261,19 +306,31 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
   const jobs = parseJobs(values);
   const keepMetadata = values['strip-metadata'] !== true;
-  if (await isFolder(input)) {
+  const formatFlag = values.format as string | undefined;
+  if (formatFlag !== undefined && !(FORMATS as readonly string[]).includes(formatFlag)) {
+    throw usageError(`--format must be jpeg, png or webp, got ${JSON.stringify(formatFlag)}`);
+  }
+  if (input !== STDIO && await isFolder(input)) {
+    if (formatFlag !== undefined) throw usageError('--format takes a single image: a folder keeps each file\'s format');
     return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
   }
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
-  const { formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
-  const outFormat = formatFromPath(output); // unknown extension: fail before any work
+  const { decodeImageFile, encodeImage, formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
+  const toStdout = output === STDIO;
+  const outFormat = toStdout ? undefined : formatFromPath(output); // unknown extension: fail before any work
+  if (formatFlag !== undefined && outFormat !== undefined && outFormat !== formatFlag) {
+    throw usageError(`--format ${formatFlag} contradicts the extension of ${JSON.stringify(output)} (${outFormat}); leave one out`);
+  }
 
   const wm = await makeWatermarker({ key, strength, maxPixels });
   // 16-bit files stay 16-bit when written as PNG (JPEG and WebP are 8-bit formats). With the
   // metadata kept, the pixels stay in the colours of the file's ICC profile.
-  const image = await readImage(input, { maxPixels, keepDepth: true, metadata: keepMetadata });
-  if (!outFormat && !isWritableFormat(image.format)) {
-    throw new InvalidArgumentError(`Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
+  const readOptions = { maxPixels, keepDepth: true, metadata: keepMetadata };
+  const image = input === STDIO ? await decodeImageFile(await readStdin(io), STDIN_LABEL, readOptions) : await readImage(input, readOptions);
+  if (!outFormat && !formatFlag && !isWritableFormat(image.format)) {
+    throw new InvalidArgumentError(toStdout
+      ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png or webp`
+      : `Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
   }
   let marked;
   try {
@@ -281,21 +338,31 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   } catch (err) {
     throw inFile(err, input);
   }
-  const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input, metadata: image.metadata });
+  const format = formatFlag ?? image.format;
+  let written: { format: string; size: number };
+  if (toStdout) {
+    const encoded = await encodeImage(marked, { format, quality, metadata: image.metadata });
+    await writeStdout(io, encoded.data);
+    written = { format: encoded.format, size: encoded.data.length };
+  } else {
+    written = await writeImage(output, marked, { format, quality, sourcePath: input === STDIO ? undefined : input, metadata: image.metadata });
+  }
+  // With the image on standard output, the report goes to standard error.
+  const report = toStdout ? io.stderr : io.stdout;
   // PSNR is informative only: the file is already written, so a failure here is not an error.
   const db = await psnr(image, marked).catch(() => NaN);
   const hex = payloadHex(payload);
   /** Bits per sample written: 16 for a 16-bit input written as PNG. */
   const bits = image.data instanceof Uint16Array && written.format === 'png' ? 16 : 8;
   if (values.json) {
-    io.stdout.write(JSON.stringify({
+    report.write(JSON.stringify({
       ok: true, input, output, payload: hex, format: written.format, width: image.width, height: image.height,
       bits, bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: keptMetadata(image.metadata),
     }) + '\n');
   } else {
     const q = written.format === 'png' ? '' : ` quality ${quality ?? 95}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
-    io.stdout.write(`marked ${input} -> ${output}: payload ${hex}, ${image.width}x${image.height} ${written.format.toUpperCase()}${bits === 16 ? ' 16-bit' : ''}${q}${fidelity}\n`);
+    report.write(`marked ${input === STDIO ? STDIN_LABEL : input} -> ${toStdout ? 'standard output' : output}: payload ${hex}, ${image.width}x${image.height} ${written.format.toUpperCase()}${bits === 16 ? ' 16-bit' : ''}${q}${fidelity}\n`);
   }
   return 0;
 }
@@ -309,15 +376,16 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
 
   const mapPath = values.map as string | undefined;
   const jobs = parseJobs(values);
-  if (await isFolder(input)) {
+  if (input !== STDIO && await isFolder(input)) {
     if (mapPath !== undefined) throw usageError('--map takes a single image, not a folder');
     return folder({ command: 'detect', input, key, threshold, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
   }
-  const { readImage, writeImage } = await import('../node/io.js');
+  const { decodeImageFile, readImage, writeImage } = await import('../node/io.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels });
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
   // stored (no transform to sRGB), exactly as embed marked them.
-  const image = await readImage(input, { maxPixels, keepDepth: true, metadata: true, firstFrame: true });
+  const readOptions = { maxPixels, keepDepth: true, metadata: true, firstFrame: true };
+  const image = input === STDIO ? await decodeImageFile(await readStdin(io), STDIN_LABEL, readOptions) : await readImage(input, readOptions);
   let r;
   try {
     r = wm.detect(image);
@@ -326,7 +394,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   }
   if (mapPath !== undefined) {
     const { renderRegionMap } = await import('../node/map.js');
-    await writeImage(mapPath, await renderRegionMap(image, r.regions), { sourcePath: input, format: 'png' });
+    await writeImage(mapPath, await renderRegionMap(image, r.regions), { sourcePath: input === STDIO ? undefined : input, format: 'png' });
   }
   if (values.json) {
     io.stdout.write(JSON.stringify({
@@ -337,12 +405,12 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
     const t = r.transform;
     const geo = t && (Math.abs(t.rotation) > 0.5 || t.flipped || Math.abs(t.aspect - 1) > 0.05)
       ? `; found ${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)} degrees, aspect ${t.aspect.toFixed(3)}` : '';
-    io.stdout.write(`found: payload ${r.payload} in ${input} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
+    io.stdout.write(`found: payload ${r.payload} in ${input === STDIO ? STDIN_LABEL : input} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
   } else {
     const why = r.pValue < (threshold ?? DEFAULT_THRESHOLD) && !r.crcOk
       ? `a mark-like signal (p-value ${formatP(r.pValue)}) but its payload failed the CRC check`
       : `no mark of this key (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)})`;
-    io.stdout.write(`not found: ${why} in ${input}\n`);
+    io.stdout.write(`not found: ${why} in ${input === STDIO ? STDIN_LABEL : input}\n`);
   }
   return r.found ? 0 : 1;
 }
@@ -367,6 +435,8 @@ function parseError(err: unknown, command: Command): unknown {
  */
 export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
   const json = argv.includes('--json');
+  /** `embed IN -`: standard output carries the image, so reports (errors too) go to standard error. */
+  let imageOnStdout = false;
   try {
     const [first, ...rest] = argv;
     if (first === undefined) {
@@ -394,6 +464,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       throw parseError(err, command);
     }
     const values = parsed.values as Record<string, string | boolean | undefined>;
+    imageOnStdout = command === 'embed' && parsed.positionals[1] === STDIO;
     if (values.help) {
       io.stdout.write(USAGE);
       return 0;
@@ -410,7 +481,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`modelmark: ${message}\n`);
     if (!known && io.env.MODELMARK_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
-    if (json) io.stdout.write(JSON.stringify({ error: { code, message } }) + '\n');
+    if (json) (imageOnStdout ? io.stderr : io.stdout).write(JSON.stringify({ error: { code, message } }) + '\n');
     return 2;
   }
 }

@@ -1,6 +1,6 @@
 // Node entry point (`modelmark/node`): the core API plus image file input and output with sharp.
 export * from '../index.js';
-export { readImage, decodeImageFile, writeImage } from './io.js';
+export { readImage, decodeImageFile, encodeImage, writeImage } from './io.js';
 export type { ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
 export { embedMetadata, metadataOf, uprightExif, iccColourSpace, profileFits } from './metadata.js';
 export type { ImageMetadata, MetadataFormat } from './metadata.js';

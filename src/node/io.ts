@@ -341,6 +341,29 @@ async function statOrNull(path: string) {
   }
 }
 
+async function encodeChecked(img: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, metadata: ImageMetadata | undefined, label: string): Promise<Buffer> {
+  const bytes = await encode(img, format, quality, label);
+  return embedMetadata(bytes, format, metadata, { width: img.width, height: img.height, alpha: img.channels === 4 && format !== 'jpeg' });
+}
+
+/**
+ * Encode `image` in memory as {@link writeImage} encodes files (the same formats, quality default,
+ * 16-bit and alpha handling and metadata), e.g. for standard output or an HTTP response.
+ * `options.format` is required: 'jpeg', 'png' or 'webp' (or a format name such as an input's).
+ * @example
+ * const jpeg = await encodeImage(wm.embed(img, 'c0ffee'), { format: 'jpeg', quality: 90 });
+ */
+export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath'> & { format: string }): Promise<{ data: Buffer; format: WriteFormat }> {
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
+  const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;
+  if (!f) throw invalidParameter('options.format', '"jpeg", "png" or "webp"', options.format);
+  const quality = options.quality ?? DEFAULT_QUALITY;
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
+  const img = checkRaw(image);
+  const metadata = checkMetadata(options.metadata, img.channels);
+  return { data: await encodeChecked(img, f, quality, metadata, 'the encoded image'), format: f };
+}
+
 /**
  * Encode `image` and write it to `path` atomically: the file is encoded in memory, written to a
  * temporary file beside the destination, flushed to disk and renamed over the destination, so
@@ -381,9 +404,7 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
     }
   }
 
-  let bytes = await encode(img, format, quality, path);
-  bytes = embedMetadata(bytes, format, metadata, { width: img.width, height: img.height, alpha: img.channels === 4 && format !== 'jpeg' });
-
+  const bytes = await encodeChecked(img, format, quality, metadata, path);
   await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path) });
   return { path, format, size: bytes.length };
 }
