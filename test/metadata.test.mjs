@@ -1,5 +1,6 @@
-// Metadata of marked copies: modelmark/metadata writes EXIF, ICC profiles and XMP into encoded
-// JPEG, PNG and WebP bytes (read back here by sharp, i.e. libvips' own parsers); readImage /
+// Metadata of marked copies: modelmark/metadata (core: any runtime) reads and writes EXIF, ICC
+// profiles and XMP in encoded JPEG, PNG and WebP bytes (checked against sharp, i.e. libvips' own
+// parsers and writers); readImage /
 // writeImage carry them from a file to its copy; the command line keeps them by default (single
 // files and folders), with the pixels left in the ICC profile's colours and EXIF's orientation
 // set upright, and leaves them out with --strip-metadata.
@@ -11,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { embedMetadata, metadataOf, iccColourSpace, uprightExif } from '../dist/node/metadata.js';
+import { embedMetadata, metadataOf, iccColourSpace, readMetadata, uprightExif } from '../dist/metadata.js';
 import { readImage, writeImage, InvalidArgumentError } from '../dist/node/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -55,14 +56,14 @@ test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test('embedMetadata: JPEG, PNG and WebP carry EXIF, ICC and XMP that sharp reads back; the pixels are untouched', async () => {
   const meta = await sharp(p3Jpeg).metadata();
-  const kept = metadataOf(meta, true);
+  const kept = metadataOf(meta, true, { upright: true });
   assert.equal(Object.keys(kept).sort(), ['exif', 'icc', 'xmp']);
   assert.is(iccColourSpace(kept.icc), 'RGB');
   const pixels = await sharp(p3Jpeg).keepIccProfile().raw().toBuffer({ resolveWithObject: true });
   const { width, height, channels } = pixels.info;
   for (const [format, encoder] of [['jpeg', (s) => s.jpeg()], ['png', (s) => s.png()], ['webp', (s) => s.webp()]]) {
     const plain = await encoder(sharp(pixels.data, { raw: { width, height, channels } })).toBuffer();
-    const out = embedMetadata(plain, format, kept, { width, height, alpha: false });
+    const out = await embedMetadata(plain, format, kept, { width, height, alpha: false });
     const m = await sharp(out).metadata();
     assert.is(m.format, format);
     assert.ok(m.icc && Buffer.compare(m.icc, kept.icc) === 0, `${format}: the ICC profile, byte for byte`);
@@ -74,8 +75,13 @@ test('embedMetadata: JPEG, PNG and WebP carry EXIF, ICC and XMP that sharp reads
   }
   // Nothing to add: the very same buffer.
   const png = await sharp(pixels.data, { raw: { width, height, channels } }).png().toBuffer();
-  assert.is(embedMetadata(png, 'png', {}, { width, height, alpha: false }), png);
-  assert.throws(() => embedMetadata(png, 'jpeg', kept, { width, height, alpha: false }), /not a JPEG/);
+  assert.is(await embedMetadata(png, 'png', {}, { width, height, alpha: false }), png);
+  try {
+    await embedMetadata(png, 'jpeg', kept, { width, height, alpha: false });
+    assert.unreachable('PNG bytes given as JPEG');
+  } catch (err) {
+    assert.match(err.message, /not a JPEG/);
+  }
 });
 
 test('uprightExif: Orientation becomes 1 in either byte order; a turned thumbnail (IFD1) is unlinked, an upright one kept', () => {
@@ -103,6 +109,23 @@ test('uprightExif: Orientation becomes 1 in either byte order; a turned thumbnai
   assert.is(uprightExif(Buffer.from('not exif at all')), undefined);
 });
 
+test('readMetadata: the EXIF, ICC, XMP and orientation that sharp wrote, from JPEG, PNG (compressed iCCP) and WebP', async () => {
+  for (const format of ['jpeg', 'png', 'webp']) {
+    const bytes = await sharp(p3Jpeg).keepMetadata().withMetadata({ orientation: 8 }).toFormat(format).toBuffer();
+    const m = await readMetadata(bytes);
+    const s = await sharp(bytes).metadata();
+    assert.is(m.format, format);
+    assert.is(m.orientation, 8, `${format}: orientation`);
+    assert.ok(s.icc.length > 128 && Buffer.compare(Buffer.from(m.icc), s.icc) === 0, `${format}: ICC as sharp reads it`);
+    assert.ok(Buffer.from(m.exif).toString('latin1').includes(COPYRIGHT), `${format}: EXIF`);
+    assert.is(Buffer.from(m.exif).toString('latin1', 0, 2).match(/II|MM/)?.[0].length, 2, `${format}: EXIF as a TIFF structure`);
+    assert.ok(Buffer.from(m.xmp).toString('utf8').includes('Ada Lovelace'), `${format}: XMP`);
+  }
+  assert.equal(await readMetadata(new Uint8Array([1, 2, 3, 4])), {}, 'not an image: nothing');
+  const bare = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).png().toBuffer();
+  assert.equal(await readMetadata(bare), { format: 'png' });
+});
+
 test('embedMetadata: a large ICC profile spans several JPEG APP2 segments; WebP with alpha keeps its alpha', async () => {
   // A profile over 64 KB (an RGB header followed by padding): split into numbered segments and
   // joined again by the reader.
@@ -110,15 +133,16 @@ test('embedMetadata: a large ICC profile spans several JPEG APP2 segments; WebP 
   p3Icc.copy(big, 0, 0, 128);
   big.writeUInt32BE(big.length, 0);
   const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).jpeg().toBuffer();
-  const out = embedMetadata(jpeg, 'jpeg', { icc: big }, { width: 64, height: 64, alpha: false });
+  const out = Buffer.from(await embedMetadata(jpeg, 'jpeg', { icc: big }, { width: 64, height: 64, alpha: false }));
   let app2 = 0;
   for (let i = 2; i + 4 < out.length && out[i] === 0xff && out[i + 1] !== 0xda; i += 2 + out.readUInt16BE(i + 2)) if (out[i + 1] === 0xe2) app2++;
   assert.is(app2, 3, 'three APP2 segments');
   const m = await sharp(out).metadata();
   assert.ok(m.icc && Buffer.compare(m.icc, big) === 0, 'joined back byte for byte');
+  assert.ok(Buffer.compare((await readMetadata(out)).icc, big) === 0, 'readMetadata joins them too');
 
   const rgba = await sharp({ create: { width: 64, height: 48, channels: 4, background: { r: 200, g: 30, b: 30, alpha: 0.5 } } }).webp({ lossless: true }).toBuffer();
-  const withMeta = embedMetadata(rgba, 'webp', { exif: uprightExif(Buffer.from((await sharp(p3Jpeg).metadata()).exif)) }, { width: 64, height: 48, alpha: true });
+  const withMeta = await embedMetadata(rgba, 'webp', { exif: uprightExif(Buffer.from((await sharp(p3Jpeg).metadata()).exif)) }, { width: 64, height: 48, alpha: true });
   const wm = await sharp(withMeta).metadata();
   assert.is(wm.hasAlpha, true);
   assert.equal([wm.width, wm.height], [64, 48]);

@@ -133,6 +133,37 @@ for (const [file, format, mime] of [['skimage-astronaut.png', 'png', 'image/png'
   });
 }
 
+test('POST /embed keeps the upload\'s EXIF (orientation as stored), ICC profile and XMP; metadata=strip drops them', async () => {
+  const xmp = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>Worker Test</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>';
+  for (const format of ['jpeg', 'png']) {
+    const upload = await sharp(fileURLToPath(new URL('mate-Storm.jpg', PHOTOS))).resize(800)
+      .withIccProfile('p3').withExif({ IFD0: { Copyright: 'Worker Test 2026' } }).withXmp(xmp).toFormat(format).toBuffer()
+      .then((b) => sharp(b).keepMetadata().withMetadata({ orientation: 6 }).toFormat(format).toBuffer());
+    const src = await sharp(upload).metadata();
+    assert.is(src.orientation, 6);
+    const { res, bytes } = await post(`/embed?payload=${PAYLOAD}`, new Uint8Array(upload));
+    assert.is(res.status, 200, new TextDecoder().decode(bytes.slice(0, 300)));
+    const m = await sharp(bytes).metadata();
+    assert.ok(m.icc && Buffer.compare(m.icc, src.icc) === 0, `${format}: the P3 profile`);
+    assert.is(m.orientation, 6, `${format}: the stored pixels are not turned, so the orientation stays`);
+    assert.equal([m.width, m.height], [src.width, src.height]);
+    assert.ok(m.exif.toString('latin1').includes('Worker Test 2026'), `${format}: EXIF`);
+    assert.ok(m.xmp.toString('utf8').includes('Worker Test'), `${format}: XMP`);
+    // The mark is in the stored pixels: read them as stored (no rotation, no conversion).
+    const { data, info } = await sharp(bytes).keepIccProfile().raw().toBuffer({ resolveWithObject: true });
+    const r = node.detect({ width: info.width, height: info.height, channels: info.channels, data });
+    assert.is(r.payload, PAYLOAD);
+
+    const stripped = await post(`/embed?payload=${PAYLOAD}&metadata=strip`, new Uint8Array(upload));
+    assert.is(stripped.res.status, 200);
+    const sm = await sharp(stripped.bytes).metadata();
+    assert.equal([sm.icc, sm.exif, sm.xmp], [undefined, undefined, undefined]);
+  }
+  const bad = await post(`/embed?payload=${PAYLOAD}&metadata=maybe`, new Uint8Array(await readFile(new URL('skimage-astronaut.png', PHOTOS))));
+  assert.is(bad.res.status, 400);
+  assert.is(jsonOf(bad.bytes).error.code, 'ERR_INVALID_ARGUMENT');
+});
+
 test('bad input gets a JSON error with a 4xx status and a code, and the Worker keeps serving', async () => {
   const png = new Uint8Array(await readFile(new URL('skimage-camera.png', PHOTOS)));
   const jpeg = new Uint8Array(await readFile(new URL('skimage-rocket.jpg', PHOTOS)));

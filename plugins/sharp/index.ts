@@ -268,13 +268,15 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions): Promise<Ma
   const marked = markSamples(wm, payload, samples, width, height, channels);
   const depth16 = marked instanceof Uint16Array;
   const raw = { width, height, channels: channels as 1 | 2 | 3 | 4 };
-  const kept = carry ? metadataOf(meta, keepIcc) : {};
+  const kept = carry ? metadataOf(meta, keepIcc, { upright: true }) : {};
   const hasMetadata = Object.keys(kept).length > 0;
   const space = depth16 ? (channels < 3 ? 'grey16' : 'rgb16') : channels < 3 ? 'b-w' : 'srgb';
   let png: Promise<Buffer> | undefined;
   /** The marked pixels as a lossless PNG (level 0: fast) with the input's metadata chunks. */
   const carrier = () => png ??= sharp(marked, { raw, limitInputPixels: false }).toColourspace(space)
-    .png({ compressionLevel: 0, adaptiveFiltering: false }).toBuffer().then((b) => embedMetadata(b, 'png', kept, { width, height, alpha: false }));
+    .png({ compressionLevel: 0, adaptiveFiltering: false }).toBuffer()
+    .then((b) => embedMetadata(b, 'png', kept, { width, height, alpha: false }))
+    .then((u) => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)));
   let out = sharp(marked, { raw, limitInputPixels: false });
   let lazy: typeof carrier | undefined;
   if (hasMetadata) {

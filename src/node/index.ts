@@ -2,8 +2,8 @@
 export * from '../index.js';
 export { readImage, decodeImageFile, encodeImage, writeImage } from './io.js';
 export type { ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
-export { embedMetadata, metadataOf, uprightExif, iccColourSpace, profileFits } from './metadata.js';
-export type { ImageMetadata, MetadataFormat } from './metadata.js';
+export { readMetadata, embedMetadata, metadataOf, uprightExif, iccColourSpace, profileFits } from '../metadata.js';
+export type { ImageMetadata, MetadataFormat, ReadMetadata } from '../metadata.js';
 export { renderRegionMap } from './map.js';
 export { runBatch, listImages, isBatchImage, MANIFEST_NAME, BATCH_EXTENSIONS } from './batch.js';
 export type { BatchFileResult, BatchOptions, BatchRecord, BatchSummary, ImageListing } from './batch.js';

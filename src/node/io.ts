@@ -8,7 +8,7 @@ import { invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, type SampleImage } from '../image.js';
 import { osReason, writeFileAtomic } from './files.js';
-import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from './metadata.js';
+import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
 export type WriteFormat = 'jpeg' | 'png' | 'webp';
@@ -230,7 +230,7 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
       : new Uint16Array(samples.slice().buffer); // an aligned copy
   }
   const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format: meta.format };
-  if (metadata) file.metadata = metadataOf(meta, keepIcc);
+  if (metadata) file.metadata = metadataOf(meta, keepIcc, { upright: true });
   if (pages > 1) file.pages = pages;
   return file;
 }
@@ -343,7 +343,8 @@ async function statOrNull(path: string) {
 
 async function encodeChecked(img: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, metadata: ImageMetadata | undefined, label: string): Promise<Buffer> {
   const bytes = await encode(img, format, quality, label);
-  return embedMetadata(bytes, format, metadata, { width: img.width, height: img.height, alpha: img.channels === 4 && format !== 'jpeg' });
+  const out = await embedMetadata(bytes, format, metadata, { width: img.width, height: img.height, alpha: img.channels === 4 && format !== 'jpeg' });
+  return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /**

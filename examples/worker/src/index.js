@@ -1,7 +1,8 @@
 // modelmark on Cloudflare Workers (module syntax). Routes:
 //
-//   POST /embed?payload=HEX16[&format=png|jpeg][&quality=1-100]   body: a PNG or JPEG
-//        -> the marked image, in the upload's format unless `format` says otherwise
+//   POST /embed?payload=HEX16[&format=png|jpeg][&quality=1-100][&metadata=strip]   body: a PNG or JPEG
+//        -> the marked image, in the upload's format unless `format` says otherwise, with the
+//           upload's EXIF, ICC profile and XMP unless `metadata=strip`
 //   POST /detect                                                  body: a PNG or JPEG
 //        -> { found, payload, pValue, transform }
 //
@@ -15,6 +16,7 @@
 // examples/worker/build.mjs turn `.wasm` imports into wasm modules of the Worker.
 import './polyfill.js';
 import { createWatermarker, ModelmarkError } from 'modelmark';
+import { embedMetadata, metadataOf, profileFits, readMetadata } from 'modelmark/metadata';
 import modelmarkWasm from 'modelmark/modelmark.wasm';
 import { decode, encode, probe, TYPES } from './image.js';
 import { HttpError, STATUS } from './errors.js';
@@ -83,7 +85,7 @@ async function readImage(request, env) {
       `The image is ${info.width}x${info.height} (${(info.width * info.height / 1e6).toFixed(1)} megapixels), over this Worker's limit of ${(maxPixels / 1e6).toFixed(1)} megapixels.`);
   }
   const image = await decode(info.format, bytes);
-  return { format: info.format, image, maxPixels };
+  return { format: info.format, image, maxPixels, bytes };
 }
 
 function json(body, status = 200) {
@@ -100,11 +102,19 @@ async function embedRoute(request, env, url) {
   const q = url.searchParams.get('quality');
   const quality = q === null ? 92 : Number(q);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?quality= must be an integer from 1 to 100.');
-  const { format: inFormat, image, maxPixels } = await readImage(request, env);
+  const keep = url.searchParams.get('metadata');
+  if (keep !== null && keep !== 'keep' && keep !== 'strip') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?metadata= must be keep (the default) or strip.');
+  const { format: inFormat, image, maxPixels, bytes } = await readImage(request, env);
   const wm = await watermarker(env.MODELMARK_KEY, maxPixels);
   const marked = wm.embed(image, payload.toLowerCase());
   const outFormat = format ?? inFormat;
-  const body = await encode(outFormat, marked, quality);
+  let body = new Uint8Array(await encode(outFormat, marked, quality));
+  if (keep !== 'strip') {
+    // The codecs decode the stored pixels as they are (no EXIF rotation, no colour conversion),
+    // so the upload's EXIF and ICC profile still describe the marked pixels: carried over as is.
+    const meta = await readMetadata(bytes);
+    body = await embedMetadata(body, outFormat, metadataOf(meta, profileFits(meta.icc, 4)), { width: marked.width, height: marked.height, alpha: outFormat === 'png' });
+  }
   return new Response(body, {
     headers: { 'content-type': TYPES[outFormat], 'x-modelmark-payload': payload.toLowerCase(), 'cache-control': 'no-store' },
   });

@@ -1,0 +1,395 @@
+// An image file's metadata (EXIF, ICC profile, XMP) read from encoded JPEG, PNG and WebP bytes and
+// written into others, so that a marked copy keeps what its original carried. Pixels are marked
+// as raw samples and re-encoded, and no encoder here carries metadata through raw samples: the
+// blocks go into the encoded container instead (JPEG APP1 / APP2 segments, PNG chunks, WebP's
+// extended-format chunks), and nothing is re-encoded. Plain Uint8Array work plus the web's
+// CompressionStream for PNG's compressed profiles: runs in Node, browsers and workers alike.
+
+/**
+ * The metadata of an image file that a copy keeps.
+ * - `exif`: the EXIF block as a TIFF structure (no "Exif\0\0" prefix).
+ * - `icc`: the ICC profile; it describes the colours of the pixels it travels with.
+ * - `xmp`: the XMP packet (XML, UTF-8).
+ */
+export interface ImageMetadata {
+  exif?: Uint8Array;
+  icc?: Uint8Array;
+  xmp?: Uint8Array;
+}
+
+/** Formats whose metadata {@link readMetadata} reads and {@link embedMetadata} writes. */
+export type MetadataFormat = 'jpeg' | 'png' | 'webp';
+
+/** What {@link readMetadata} found: the blocks, the container's format and EXIF's orientation (1 to 8). */
+export interface ReadMetadata extends ImageMetadata {
+  format?: MetadataFormat;
+  orientation?: number;
+}
+
+const latin1 = (b: Uint8Array, from: number, to: number) => String.fromCharCode(...b.subarray(from, Math.min(to, b.length)));
+const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** Largest inflated block (a compressed ICC profile or XMP packet in PNG) that is read. */
+const MAX_INFLATED = 16 << 20;
+
+async function transform(bytes: Uint8Array, stream: CompressionStream | DecompressionStream, limit = Infinity): Promise<Uint8Array> {
+  const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(stream).getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > limit) {
+      await reader.cancel();
+      throw new Error(`inflated metadata over ${limit} bytes`);
+    }
+    parts.push(value);
+  }
+  return concat(parts);
+}
+
+/**
+ * The colour space an ICC profile describes ('RGB', 'GRAY', 'CMYK', 'Lab', ...), from its header;
+ * undefined for a block too short to be a profile.
+ * @example
+ * iccColourSpace(meta.icc); // 'RGB' for a Display P3 or Adobe RGB profile
+ */
+export function iccColourSpace(icc: Uint8Array | undefined): string | undefined {
+  if (!icc || icc.length < 128) return undefined;
+  return latin1(icc, 16, 20).trim();
+}
+
+/**
+ * Whether pixels with `channels` channels can keep an ICC profile of this colour space: an RGB
+ * profile for RGB or RGBA pixels, a grey one for grey pixels. Others (CMYK, Lab, a grey profile
+ * on grey + alpha read as RGBA) are converted to sRGB instead, and the profile is dropped.
+ * @example
+ * profileFits(meta.icc, 3); // true for a Display P3 profile and RGB pixels
+ */
+export function profileFits(icc: Uint8Array | undefined, channels: number): boolean {
+  const space = iccColourSpace(icc);
+  return (space === 'RGB' && (channels === 3 || channels === 4)) || (space === 'GRAY' && channels === 1);
+}
+
+/** The TIFF structure of an EXIF block (an "Exif\0\0" prefix removed), or undefined when it is none. */
+function tiffOf(exif: Uint8Array): Uint8Array | undefined {
+  const tiff = exif.length >= 6 && latin1(exif, 0, 4) === 'Exif' ? exif.subarray(6) : exif;
+  if (tiff.length < 8) return undefined;
+  const order = latin1(tiff, 0, 2);
+  return order === 'II' || order === 'MM' ? tiff : undefined;
+}
+
+/** IFD0's Orientation entry: its value's offset in `tiff`, and the IFD's end (where its link to IFD1 is). */
+function orientationEntry(tiff: Uint8Array): { at: number; value: number; next: number } | undefined {
+  const d = view(tiff);
+  const le = tiff[0] === 0x49;
+  const ifd = d.getUint32(4, le);
+  if (ifd + 2 > tiff.length) return undefined;
+  const count = d.getUint16(ifd, le);
+  for (let i = 0; i < count; i++) {
+    const e = ifd + 2 + 12 * i;
+    if (e + 12 > tiff.length) break;
+    if (d.getUint16(e, le) === 0x0112 && d.getUint16(e + 2, le) === 3) { // Orientation, SHORT
+      return { at: e + 8, value: d.getUint16(e + 8, le), next: ifd + 2 + 12 * count };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The EXIF block as a TIFF structure (its "Exif\0\0" prefix removed) with its Orientation set to
+ * 1 (top-left), for pixels that were turned upright; undefined when it is not a TIFF structure.
+ * When the orientation was another, the embedded thumbnail (IFD1), which is still stored turned,
+ * is unlinked too. A copy: `exif` is not changed.
+ * @example
+ * const tiff = uprightExif(meta.exif); // for pixels already turned upright (autoOrient)
+ */
+export function uprightExif(exif: Uint8Array): Uint8Array | undefined {
+  const src = tiffOf(exif);
+  if (!src) return undefined;
+  const tiff = src.slice();
+  const o = orientationEntry(tiff);
+  if (o) {
+    const d = view(tiff), le = tiff[0] === 0x49;
+    d.setUint16(o.at, 1, le);
+    if (o.value !== 1 && o.next + 4 <= tiff.length) d.setUint32(o.next, 0, le); // unlink IFD1
+  }
+  return tiff;
+}
+
+/**
+ * What a copy keeps of a file's metadata (as sharp's `metadata()` or {@link readMetadata} give
+ * it): its EXIF, as a TIFF structure (set upright with `upright`, for pixels turned upright), its
+ * XMP, and its ICC profile when `keepIcc` (the copy's pixels are in the profile's colours).
+ * @example
+ * const meta = await sharp(bytes).metadata();
+ * const kept = metadataOf(meta, profileFits(meta.icc, 3), { upright: true });
+ */
+export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upright?: boolean } = {}): ImageMetadata {
+  const out: ImageMetadata = {};
+  if (meta.exif && meta.exif.length > 0) {
+    const tiff = options.upright ? uprightExif(meta.exif) : tiffOf(meta.exif);
+    if (tiff) out.exif = tiff;
+  }
+  if (keepIcc && meta.icc && meta.icc.length > 0) out.icc = meta.icc;
+  if (meta.xmp && meta.xmp.length > 0) out.xmp = meta.xmp;
+  return out;
+}
+
+const hasAny = (m: ImageMetadata | undefined): m is ImageMetadata => !!m && !!(m.exif?.length || m.icc?.length || m.xmp?.length);
+
+// ---- JPEG: APP1 EXIF, APP1 XMP and APP2 ICC_PROFILE segments ----
+
+const JPEG_SEGMENT_MAX = 65533; // the length field counts itself: 65535 - 2 bytes of payload
+const EXIF_TAG = ascii('Exif\0\0');
+const XMP_NS = ascii('http://ns.adobe.com/xap/1.0/\0');
+const ICC_TAG = ascii('ICC_PROFILE\0');
+const startsWith = (b: Uint8Array, at: number, tag: Uint8Array) => b.length >= at + tag.length && tag.every((v, i) => b[at + i] === v);
+
+function segment(marker: number, ...parts: Uint8Array[]): Uint8Array {
+  const length = 2 + parts.reduce((n, p) => n + p.length, 0);
+  return concat([Uint8Array.of(0xff, marker, length >> 8, length & 0xff), ...parts]);
+}
+
+function jpegWith(jpeg: Uint8Array, m: ImageMetadata): Uint8Array {
+  const segments: Uint8Array[] = [];
+  if (m.exif?.length && m.exif.length + EXIF_TAG.length <= JPEG_SEGMENT_MAX) segments.push(segment(0xe1, EXIF_TAG, m.exif));
+  if (m.xmp?.length && m.xmp.length + XMP_NS.length <= JPEG_SEGMENT_MAX) segments.push(segment(0xe1, XMP_NS, m.xmp));
+  if (m.icc?.length) {
+    const room = JPEG_SEGMENT_MAX - ICC_TAG.length - 2;
+    const count = Math.ceil(m.icc.length / room);
+    if (count <= 255) {
+      for (let i = 0; i < count; i++) segments.push(segment(0xe2, ICC_TAG, Uint8Array.of(i + 1, count), m.icc.subarray(i * room, (i + 1) * room)));
+    }
+  }
+  // After SOI, and after a JFIF APP0 when the encoder wrote one (JFIF wants to come first).
+  let at = 2;
+  if (jpeg[2] === 0xff && jpeg[3] === 0xe0 && jpeg.length >= 6) at = 4 + ((jpeg[4] << 8) | jpeg[5]);
+  return concat([jpeg.subarray(0, at), ...segments, jpeg.subarray(at)]);
+}
+
+function jpegRead(jpeg: Uint8Array): ImageMetadata {
+  const out: ImageMetadata = {};
+  const icc: Uint8Array[] = [];
+  let iccCount = 0;
+  for (let at = 2; at + 4 <= jpeg.length;) {
+    if (jpeg[at] !== 0xff) break;
+    const marker = jpeg[at + 1];
+    if (marker === 0xff) { at++; continue; } // fill byte
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { at += 2; continue; }
+    if (marker === 0xda || marker === 0xd9) break; // the scan: no metadata after it here
+    const length = (jpeg[at + 2] << 8) | jpeg[at + 3];
+    const body = jpeg.subarray(at + 4, Math.min(jpeg.length, at + 2 + length));
+    if (marker === 0xe1 && !out.exif && startsWith(body, 0, EXIF_TAG)) out.exif = body.subarray(EXIF_TAG.length);
+    else if (marker === 0xe1 && !out.xmp && startsWith(body, 0, XMP_NS)) out.xmp = body.subarray(XMP_NS.length);
+    else if (marker === 0xe2 && startsWith(body, 0, ICC_TAG) && body.length > ICC_TAG.length + 2) {
+      const seq = body[ICC_TAG.length], count = body[ICC_TAG.length + 1];
+      if (seq >= 1 && seq <= count) { icc[seq - 1] = body.subarray(ICC_TAG.length + 2); iccCount = count; }
+    }
+    at += 2 + length;
+  }
+  if (iccCount > 0 && icc.length === iccCount && icc.every(Boolean)) out.icc = concat(icc);
+  return out;
+}
+
+// ---- PNG: iCCP, eXIf and iTXt (XMP) chunks (XMP read from zTXt / tEXt too) ----
+
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+function crc32(bytes: Uint8Array): number {
+  let c = -1;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+function pngChunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const d = view(out);
+  d.setUint32(0, data.length);
+  out.set(ascii(type), 4);
+  out.set(data, 8);
+  d.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+const PNG_SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
+const XMP_KEYWORD = 'XML:com.adobe.xmp';
+
+/**
+ * `metadata` as PNG chunks: iCCP (the profile deflated), eXIf and iTXt (XMP), in that order.
+ * @example
+ * const chunks = await pngMetadataChunks({ icc }); // [iCCP chunk]
+ */
+export async function pngMetadataChunks(m: ImageMetadata): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  if (m.icc?.length) chunks.push(pngChunk('iCCP', concat([ascii('ICC profile\0\0'), await transform(m.icc, new CompressionStream('deflate'))])));
+  if (m.exif?.length) chunks.push(pngChunk('eXIf', m.exif));
+  if (m.xmp?.length) chunks.push(pngChunk('iTXt', concat([ascii(`${XMP_KEYWORD}\0\0\0\0\0`), m.xmp])));
+  return chunks;
+}
+
+async function pngWith(png: Uint8Array, m: ImageMetadata): Promise<Uint8Array> {
+  const ihdrEnd = 8 + 12 + view(png).getUint32(8);
+  return concat([png.subarray(0, ihdrEnd), ...(await pngMetadataChunks(m)), png.subarray(ihdrEnd)]);
+}
+
+async function pngRead(png: Uint8Array): Promise<ImageMetadata> {
+  const out: ImageMetadata = {};
+  const d = view(png);
+  for (let at = 8; at + 12 <= png.length;) {
+    const n = d.getUint32(at);
+    const type = latin1(png, at + 4, at + 8);
+    const body = png.subarray(at + 8, Math.min(png.length, at + 8 + n));
+    if (type === 'IEND') break;
+    if (type === 'eXIf' && !out.exif) out.exif = body;
+    else if (type === 'iCCP' && !out.icc) {
+      const nul = body.indexOf(0);
+      if (nul > 0 && body[nul + 1] === 0) out.icc = await transform(body.subarray(nul + 2), new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined);
+    } else if (type === 'iTXt' && !out.xmp && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {
+      const flag = body[XMP_KEYWORD.length + 1];
+      let p = XMP_KEYWORD.length + 3;
+      p = body.indexOf(0, p) + 1; // language tag
+      p = body.indexOf(0, p) + 1; // translated keyword
+      if (p > 0) {
+        const text = body.subarray(p);
+        out.xmp = flag === 1 ? await transform(text, new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined) : text;
+      }
+    } else if ((type === 'zTXt' || type === 'tEXt') && !out.xmp && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {
+      // libvips writes XMP as compressed Latin-1 text (zTXt: keyword, 0, method 0, zlib data).
+      const text = body.subarray(XMP_KEYWORD.length + (type === 'zTXt' ? 2 : 1));
+      out.xmp = type === 'zTXt' ? await transform(text, new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined) : text;
+    }
+    at += 12 + n;
+  }
+  for (const k of ['exif', 'icc', 'xmp'] as const) if (out[k] === undefined) delete out[k];
+  return out;
+}
+
+// ---- WebP: the extended format (VP8X) with ICCP, EXIF and XMP chunks ----
+
+function riffChunk(fourcc: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + data.length + (data.length & 1)); // padded to an even size
+  out.set(ascii(fourcc), 0);
+  view(out).setUint32(4, data.length, true);
+  out.set(data, 8);
+  return out;
+}
+
+function riffChunks(webp: Uint8Array): { fourcc: string; data: Uint8Array }[] {
+  const chunks: { fourcc: string; data: Uint8Array }[] = [];
+  const d = view(webp);
+  for (let at = 12; at + 8 <= webp.length;) {
+    const n = d.getUint32(at + 4, true);
+    chunks.push({ fourcc: latin1(webp, at, at + 4), data: webp.subarray(at + 8, Math.min(webp.length, at + 8 + n)) });
+    at += 8 + n + (n & 1);
+  }
+  return chunks;
+}
+
+function webpWith(webp: Uint8Array, m: ImageMetadata, size: { width: number; height: number; alpha: boolean }): Uint8Array {
+  const chunks = riffChunks(webp);
+  const old = chunks.find((c) => c.fourcc === 'VP8X');
+  let flags = old && old.data.length >= 1 ? old.data[0] : 0;
+  const image = chunks.filter((c) => c.fourcc !== 'VP8X' && c.fourcc !== 'ICCP' && c.fourcc !== 'EXIF' && c.fourcc !== 'XMP ');
+  if (m.icc?.length) flags |= 0x20;
+  if (size.alpha) flags |= 0x10;
+  if (m.exif?.length) flags |= 0x08;
+  if (m.xmp?.length) flags |= 0x04;
+  const vp8x = new Uint8Array(10);
+  vp8x[0] = flags;
+  const w = size.width - 1, h = size.height - 1;
+  vp8x.set([w & 0xff, (w >> 8) & 0xff, (w >> 16) & 0xff, h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff], 4);
+  const parts = [riffChunk('VP8X', vp8x)];
+  if (m.icc?.length) parts.push(riffChunk('ICCP', m.icc));
+  for (const c of image) parts.push(riffChunk(c.fourcc, c.data));
+  if (m.exif?.length) parts.push(riffChunk('EXIF', m.exif));
+  if (m.xmp?.length) parts.push(riffChunk('XMP ', m.xmp));
+  const body = concat(parts);
+  const head = new Uint8Array(12);
+  head.set(ascii('RIFF'), 0);
+  view(head).setUint32(4, 4 + body.length, true);
+  head.set(ascii('WEBP'), 8);
+  return concat([head, body]);
+}
+
+function webpRead(webp: Uint8Array): ImageMetadata {
+  const out: ImageMetadata = {};
+  for (const c of riffChunks(webp)) {
+    if (c.fourcc === 'ICCP' && !out.icc) out.icc = c.data;
+    else if (c.fourcc === 'EXIF' && !out.exif) out.exif = c.data;
+    else if (c.fourcc === 'XMP ' && !out.xmp) out.xmp = c.data;
+  }
+  return out;
+}
+
+// ---- The entry points ----
+
+/** The container format of encoded bytes, from their signature. */
+function sniff(bytes: Uint8Array): MetadataFormat | undefined {
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (startsWith(bytes, 0, PNG_SIGNATURE) && latin1(bytes, 12, 16) === 'IHDR') return 'png';
+  if (bytes.length >= 20 && latin1(bytes, 0, 4) === 'RIFF' && latin1(bytes, 8, 12) === 'WEBP') return 'webp';
+  return undefined;
+}
+
+/**
+ * The EXIF (a TIFF structure), ICC profile and XMP of an encoded JPEG, PNG or WebP file, with
+ * its format and EXIF orientation; an empty result for other bytes. Blocks are views into
+ * `bytes` where they are stored whole (a JPEG profile split over segments, or a compressed PNG
+ * one, is a new array). Reads the containers only: nothing is decoded.
+ * @example
+ * const meta = await readMetadata(new Uint8Array(await request.arrayBuffer()));
+ * // { format: 'jpeg', exif, icc, orientation: 6 }
+ */
+export async function readMetadata(bytes: Uint8Array): Promise<ReadMetadata> {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('readMetadata: expected the bytes of an encoded image (a Uint8Array)');
+  const format = sniff(bytes);
+  if (!format) return {};
+  const m = format === 'jpeg' ? jpegRead(bytes) : format === 'png' ? await pngRead(bytes) : webpRead(bytes);
+  const out: ReadMetadata = { format };
+  const tiff = m.exif && tiffOf(m.exif);
+  if (tiff) {
+    out.exif = tiff;
+    const o = orientationEntry(tiff);
+    if (o && o.value >= 1 && o.value <= 8) out.orientation = o.value;
+  }
+  if (m.icc?.length) out.icc = m.icc;
+  if (m.xmp?.length) out.xmp = m.xmp;
+  return out;
+}
+
+/**
+ * Put `metadata` into an encoded image (as encoders write them from raw pixels: no metadata of
+ * their own) without re-encoding it. `size` gives the image's width, height and whether it has
+ * alpha (for WebP's extended header). A block too large for its container's segment (EXIF or XMP
+ * over 64 KB in JPEG) is left out. Resolves with `encoded` itself when there is nothing to add.
+ * @throws TypeError when `encoded` is not in `format`.
+ * @example
+ * const jpeg = await encodeJpeg(marked);
+ * const withMeta = await embedMetadata(new Uint8Array(jpeg), 'jpeg', { exif, icc }, { width, height, alpha: false });
+ */
+export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat, metadata: ImageMetadata | undefined,
+  size: { width: number; height: number; alpha: boolean }): Promise<Uint8Array> {
+  if (!hasAny(metadata)) return encoded;
+  if (sniff(encoded) !== format) throw new TypeError(`embedMetadata: the bytes are not a ${format.toUpperCase()} stream`);
+  if (format === 'jpeg') return jpegWith(encoded, metadata);
+  if (format === 'png') return pngWith(encoded, metadata);
+  return webpWith(encoded, metadata, size);
+}
