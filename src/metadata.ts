@@ -264,11 +264,10 @@ async function pngRead(png: Uint8Array): Promise<ImageMetadata> {
       if (nul > 0 && body[nul + 1] === 0) out.icc = await transform(body.subarray(nul + 2), new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined);
     } else if (type === 'iTXt' && !out.xmp && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {
       const flag = body[XMP_KEYWORD.length + 1];
-      let p = XMP_KEYWORD.length + 3;
-      p = body.indexOf(0, p) + 1; // language tag
-      p = body.indexOf(0, p) + 1; // translated keyword
-      if (p > 0) {
-        const text = body.subarray(p);
+      const lang = body.indexOf(0, XMP_KEYWORD.length + 3); // end of the language tag
+      const translated = lang < 0 ? -1 : body.indexOf(0, lang + 1); // end of the translated keyword
+      if (translated > 0) {
+        const text = body.subarray(translated + 1);
         out.xmp = flag === 1 ? await transform(text, new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined) : text;
       }
     } else if ((type === 'zTXt' || type === 'tEXt') && !out.xmp && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {

@@ -126,6 +126,27 @@ test('readMetadata: the EXIF, ICC, XMP and orientation that sharp wrote, from JP
   assert.equal(await readMetadata(bare), { format: 'png' });
 });
 
+test('readMetadata on truncated and corrupted containers: always resolves, never throws or hangs', async () => {
+  let seed = 7;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  for (const format of ['jpeg', 'png', 'webp']) {
+    const b = new Uint8Array(await sharp(p3Jpeg).keepMetadata().toFormat(format).toBuffer());
+    for (let cut = 0; cut < Math.min(b.length, 3000); cut += 11) assert.type(await readMetadata(b.subarray(0, cut)), 'object');
+    for (let k = 0; k < 300; k++) {
+      const c = b.slice(0, 2500);
+      for (let j = 0; j < 4; j++) c[Math.floor(rnd() * c.length)] = Math.floor(rnd() * 256);
+      const m = await readMetadata(c);
+      for (const key of ['exif', 'icc', 'xmp']) if (m[key] !== undefined) assert.instance(m[key], Uint8Array);
+    }
+  }
+  try {
+    await readMetadata('not bytes');
+    assert.unreachable('a string');
+  } catch (err) {
+    assert.instance(err, TypeError);
+  }
+});
+
 test('embedMetadata: a large ICC profile spans several JPEG APP2 segments; WebP with alpha keeps its alpha', async () => {
   // A profile over 64 KB (an RGB header followed by padding): split into numbered segments and
   // joined again by the reader.
