@@ -164,6 +164,19 @@ test('POST /embed keeps the upload\'s EXIF (orientation as stored), ICC profile 
   assert.is(jsonOf(bad.bytes).error.code, 'ERR_INVALID_ARGUMENT');
 });
 
+test('POST /embed writes sequential JPEG (half MozJPEG\'s CPU) unless progressive=1; both carry the payload', async () => {
+  const upload = new Uint8Array(await sharp(fileURLToPath(new URL('mate-Storm.jpg', PHOTOS))).resize(640).jpeg({ quality: 90 }).toBuffer());
+  for (const [query, progressive] of [['', false], ['&progressive=1', true], ['&progressive=0', false]]) {
+    const { res, bytes } = await post(`/embed?payload=${PAYLOAD}${query}`, upload);
+    assert.is(res.status, 200);
+    assert.is((await sharp(bytes).metadata()).isProgressive, progressive, `progressive${query}`);
+    assert.is((await detectInNode(bytes)).payload, PAYLOAD);
+  }
+  const bad = await post(`/embed?payload=${PAYLOAD}&progressive=yes`, upload);
+  assert.is(bad.res.status, 400);
+  assert.is(jsonOf(bad.bytes).error.code, 'ERR_INVALID_ARGUMENT');
+});
+
 test('bad input gets a JSON error with a 4xx status and a code, and the Worker keeps serving', async () => {
   const png = new Uint8Array(await readFile(new URL('skimage-camera.png', PHOTOS)));
   const jpeg = new Uint8Array(await readFile(new URL('skimage-rocket.jpg', PHOTOS)));

@@ -1,8 +1,10 @@
 // modelmark on Cloudflare Workers (module syntax). Routes:
 //
-//   POST /embed?payload=HEX16[&format=png|jpeg][&quality=1-100][&metadata=strip]   body: a PNG or JPEG
-//        -> the marked image, in the upload's format unless `format` says otherwise, with the
-//           upload's EXIF, ICC profile and XMP unless `metadata=strip`
+//   POST /embed?payload=HEX16[&format=png|jpeg][&quality=1-100][&progressive=1][&metadata=strip]
+//        body: a PNG or JPEG
+//        -> the marked image, in the upload's format unless `format` says otherwise (JPEG:
+//           sequential, half the CPU of progressive, unless `progressive=1`), with the upload's
+//           EXIF, ICC profile and XMP unless `metadata=strip`
 //   POST /detect                                                  body: a PNG or JPEG
 //        -> { found, payload, pValue, transform }
 //
@@ -102,13 +104,15 @@ async function embedRoute(request, env, url) {
   const q = url.searchParams.get('quality');
   const quality = q === null ? 92 : Number(q);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?quality= must be an integer from 1 to 100.');
+  const prog = url.searchParams.get('progressive');
+  if (prog !== null && prog !== '0' && prog !== '1') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?progressive= must be 0 or 1.');
   const keep = url.searchParams.get('metadata');
   if (keep !== null && keep !== 'keep' && keep !== 'strip') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?metadata= must be keep (the default) or strip.');
   const { format: inFormat, image, maxPixels, bytes } = await readImage(request, env);
   const wm = await watermarker(env.MODELMARK_KEY, maxPixels);
   const marked = wm.embed(image, payload.toLowerCase());
   const outFormat = format ?? inFormat;
-  let body = new Uint8Array(await encode(outFormat, marked, quality));
+  let body = new Uint8Array(await encode(outFormat, marked, quality, prog === '1'));
   if (keep !== 'strip') {
     // The codecs decode the stored pixels as they are (no EXIF rotation, no colour conversion),
     // so the upload's EXIF and ICC profile still describe the marked pixels: carried over as is.
