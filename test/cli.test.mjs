@@ -242,10 +242,10 @@ test("OUT keeps IN's format unless its extension names another; the mark survive
     assert.is(jsonLine(detects[i].stdout).payload, PAYLOAD);
   }
   // An input format modelmark cannot write needs an explicit extension.
-  const gif = file('in.gif');
-  await sharp(flower).gif().toFile(gif);
-  failed(cli(['embed', gif, file('noext-from-gif'), '--key', KEY, '--payload', PAYLOAD]), 'gif', 'extension');
-  assert.is(cli(['embed', gif, file('from-gif.png'), '--key', KEY, '--payload', PAYLOAD]).code, 0);
+  const tiff = file('in.tiff');
+  await sharp(flower).tiff().toFile(tiff);
+  failed(cli(['embed', tiff, file('noext-from-tiff'), '--key', KEY, '--payload', PAYLOAD]), 'tiff', 'extension');
+  assert.is(cli(['embed', tiff, file('from-tiff.png'), '--key', KEY, '--payload', PAYLOAD]).code, 0);
 });
 
 test('--quality sets JPEG quality (default 95); out of range is exit 2', () => {
@@ -394,7 +394,7 @@ test('- as IN and OUT: the image through standard input and output, the report o
   assert.is(JSON.parse(bad.stderr.split('\n').filter(Boolean).at(-1)).error.code, 'ERR_DECODE');
 
   // --format errors: an unknown one, one that contradicts OUT's extension, one for a folder.
-  failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'gif']), '--format', 'jpeg, png or webp');
+  failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'bmp']), '--format', 'jpeg, png, webp or gif');
   failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'jpeg']), '--format jpeg', 'png');
   failed(cli(['embed', dir, file('outdir'), '--key', KEY, '--payload', PAYLOAD, '--format', 'png']), '--format', 'folder');
 
@@ -407,29 +407,63 @@ test('- as IN and OUT: the image through standard input and output, the report o
   assert.match(err, /standard input.*terminal/);
 });
 
-test('animated input: embed refuses it (exit 2 ERR_ANIMATED, no OUT); detect reads its first frame', async () => {
-  // Three frames of the photo, each marked through the API, as an animated WebP.
+test('animated WebP and GIF: every frame marked on its own (timing kept); detect reads the first; not to PNG or JPEG', async () => {
+  const still = await readImage(storm);
+  const h = still.height, frameBytes = still.width * h * 3;
+  const frames = Buffer.alloc(frameBytes * 3);
+  for (let i = 0; i < 3; i++) frames.set(still.data.map((v) => Math.min(255, v + 25 * i)), i * frameBytes);
+  const raw = { width: still.width, height: 3 * h, channels: 3, pageHeight: h };
+  const anim = file('anim.webp'), gif = file('anim.gif');
+  await sharp(frames, { raw }).webp({ quality: 95, delay: [100, 200, 300], loop: 2 }).toFile(anim);
+  await sharp(frames, { raw }).gif({ delay: [120, 120, 240] }).toFile(gif);
+
   const { createWatermarker } = await import('../dist/index.js');
   const wm = await createWatermarker({ key: KEY });
-  const still = await readImage(storm);
-  const h = still.height, frame = still.width * h * 3;
-  const frames = Buffer.alloc(frame * 3);
-  for (let i = 0; i < 3; i++) {
-    const shifted = { ...still, data: still.data.map((v) => Math.min(255, v + 10 * i)) };
-    frames.set(wm.embed(shifted, BigInt('0x' + PAYLOAD)).data, i * frame);
-  }
-  const anim = file('anim.webp');
-  await sharp(frames, { raw: { width: still.width, height: 3 * h, channels: 3, pageHeight: h } }).webp({ quality: 95, delay: [100, 100, 100] }).toFile(anim);
-  assert.is((await sharp(anim).metadata()).pages, 3);
-
-  const out = file('anim-out.webp');
-  const e = cli(['embed', anim, out, '--key', KEY, '--payload', PAYLOAD, '--json']);
-  failed(e, anim, 'animated (3 frames)');
-  assert.is(jsonLine(e.stdout).error.code, 'ERR_ANIMATED');
-  assert.not.ok(fs.existsSync(out), 'no output written');
-  const d = cli(['detect', anim, '--key', KEY, '--json']);
+  /** Each frame of `path`, decoded alone, must carry the payload. */
+  const everyFrame = async (path, n) => {
+    for (let page = 0; page < n; page++) {
+      const { data, info } = await sharp(path, { page }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const r = wm.detect({ width: info.width, height: info.height, channels: 3, data });
+      assert.is(r.payload, PAYLOAD, `${path} frame ${page}: p = ${r.pValue}`);
+    }
+  };
+  const outWebp = file('anim-out.webp');
+  const e = cli(['embed', anim, outWebp, '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(e.code, 0, e.stderr);
+  const j = jsonLine(e.stdout);
+  assert.equal([j.frames, j.width, j.height, j.format], [3, still.width, h, 'webp']);
+  const m = await sharp(outWebp).metadata();
+  assert.equal([m.pages, m.height, m.delay, m.loop], [3, h, [100, 200, 300], 2]);
+  await everyFrame(outWebp, 3);
+  const d = cli(['detect', outWebp, '--key', KEY, '--json']);
   assert.is(d.code, 0, d.stdout + d.stderr);
   assert.is(jsonLine(d.stdout).payload, PAYLOAD);
+
+  const outGif = file('anim-out.gif');
+  const g = cli(['embed', gif, outGif, '--key', KEY, '--payload', PAYLOAD]);
+  assert.is(g.code, 0, g.stderr);
+  assert.match(g.stdout, /GIF, 3 frames each marked/);
+  const gm = await sharp(outGif).metadata();
+  assert.equal([gm.format, gm.pages, gm.delay], ['gif', 3, [120, 120, 240]]);
+  await everyFrame(outGif, 3);
+
+  // A folder batch marks every frame too.
+  const folderIn = file('anim-folder'), folderOut = file('anim-folder-out');
+  fs.mkdirSync(folderIn);
+  fs.copyFileSync(anim, path.join(folderIn, 'loop.webp'));
+  const b = cli(['embed', folderIn, folderOut, '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(b.code, 0, b.stdout + b.stderr);
+  assert.is((await sharp(path.join(folderOut, 'loop.webp')).metadata()).pages, 3);
+  await everyFrame(path.join(folderOut, 'loop.webp'), 3);
+
+  // An animation cannot become a PNG or a JPEG; the pixel limit counts every frame.
+  const png = file('anim-out.png');
+  failed(cli(['embed', anim, png, '--key', KEY, '--payload', PAYLOAD]), '3 frames', 'WebP or GIF');
+  assert.not.ok(fs.existsSync(png), 'no output written');
+  const limit = String(still.width * h * 2);
+  const big = cli(['embed', anim, file('anim-big.webp'), '--key', KEY, '--payload', PAYLOAD, '--max-pixels', limit, '--json']);
+  failed(big, '3 frames');
+  assert.is(jsonLine(big.stdout).error.code, 'ERR_IMAGE_TOO_LARGE');
 });
 
 test('tiny image: exit 2 ERR_IMAGE_TOO_SMALL naming the file and the minimum', async () => {

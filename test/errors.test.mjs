@@ -119,17 +119,29 @@ test('decodeImageFile: the bytes already read decode as readImage decodes the fi
   await rejects(() => decodeImageFile(bytes, ''), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'path');
 });
 
-test('animated GIF: DecodeError ERR_ANIMATED naming the frames, unless firstFrame is asked for', async () => {
+test('animated GIF: DecodeError ERR_ANIMATED unless firstFrame or allFrames; animations are written as WebP or GIF only', async () => {
   const w = 160, h = 140, n = 4;
   const frames = Buffer.alloc(w * h * n * 3);
   for (let i = 0; i < frames.length; i++) frames[i] = (i * 7 + Math.floor(i / (w * h * 3)) * 50) & 255;
   const gif = file('anim.gif');
-  await sharp(frames, { raw: { width: w, height: h * n, channels: 3, pageHeight: h } }).gif().toFile(gif);
-  await rejects(() => readImage(gif), DecodeError, 'ERR_ANIMATED', gif, 'animated (4 frames)');
+  await sharp(frames, { raw: { width: w, height: h * n, channels: 3, pageHeight: h } }).gif({ delay: [50, 60, 70, 80] }).toFile(gif);
+  await rejects(() => readImage(gif), DecodeError, 'ERR_ANIMATED', gif, 'animated (4 frames)', 'allFrames');
   const first = await readImage(gif, { firstFrame: true });
-  assert.equal([first.width, first.height, first.pages], [w, h, 4]);
+  assert.equal([first.width, first.height, first.pages, first.animation], [w, h, 4, undefined]);
+  const all = await readImage(gif, { allFrames: true });
+  assert.equal([all.width, all.height, all.animation], [w, h * n, { frames: 4, frameHeight: h, delay: [50, 60, 70, 80], loop: 0 }]);
   assert.is((await readImage(photoJpeg, { firstFrame: true })).pages, undefined, 'a still image has no pages');
   await rejects(() => readImage(gif, { firstFrame: 'yes' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.firstFrame');
+  await rejects(() => readImage(gif, { firstFrame: true, allFrames: true }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.allFrames');
+  await rejects(() => readImage(gif, { allFrames: true, maxPixels: w * h * 3 }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', '4 frames');
+
+  await rejects(() => writeImage(file('anim.png'), all, { animation: all.animation }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '4 frames', 'WebP or GIF');
+  await rejects(() => writeImage(file('anim.webp'), all, { animation: { frames: 3, frameHeight: h } }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'frameHeight');
+  await rejects(() => writeImage(file('anim.webp'), all, { animation: { ...all.animation, delay: [1] } }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'delay');
+  assert.not.ok(fs.existsSync(file('anim.png')) || fs.existsSync(file('anim.webp')), 'nothing written');
+  const back = await writeImage(file('anim-back.webp'), all, { animation: all.animation });
+  const m = await sharp(back.path).metadata();
+  assert.equal([m.pages, m.height, m.delay], [4, h, [50, 60, 70, 80]]);
 });
 
 test('a PNG header with zero width or height: DecodeError', async () => {
@@ -240,7 +252,7 @@ test('unknown or missing output extension: InvalidArgumentError naming it; nothi
   await rejects(() => writeImage(file('out.bmp'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '.bmp', '.png');
   await rejects(() => writeImage(file('out.JPG2'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '.JPG2');
   await rejects(() => writeImage(file('noext'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'noext', 'extension');
-  await rejects(() => writeImage(file('noext'), photo, { format: 'gif' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'format', 'gif');
+  await rejects(() => writeImage(file('noext'), photo, { format: 'tiff' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'format', 'tiff');
   await rejects(() => writeImage(file('q.jpg'), photo, { quality: 0 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'quality');
   await rejects(() => writeImage(file('q.jpg'), photo, { quality: 95.5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'quality');
   for (const f of ['out.bmp', 'out.JPG2', 'noext', 'q.jpg']) assert.not.ok(fs.existsSync(file(f)), f);

@@ -24,7 +24,7 @@ const STDIO = '-';
 const STDIN_LABEL = 'standard input';
 /** Largest image file read from standard input. */
 const STDIN_MAX_BYTES = 1 << 30;
-const FORMATS = ['jpeg', 'png', 'webp'] as const;
+const FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
 
 /** The whole of standard input, refused when it is a terminal, empty or over 1 GiB. */
 async function readStdin(io: CliIO): Promise<Buffer> {
@@ -73,10 +73,10 @@ Usage:
 
 Commands:
   embed    Write a marked copy of IN to OUT carrying a 64-bit payload (1 to 16 hex digits).
-           OUT's extension (.png, .jpg, .jpeg, .webp) picks its format; without one, IN's
+           OUT's extension (.png, .jpg, .jpeg, .webp, .gif) picks its format; without one, IN's
            format is kept. IN is never overwritten; OUT is written atomically. IN's
-           EXIF, ICC profile and XMP are kept (see --strip-metadata). Animated images are
-           refused (a copy of one frame would lose the others).
+           EXIF, ICC profile and XMP are kept (see --strip-metadata). Every frame of an
+           animated GIF or WebP is marked on its own (write it as .gif or .webp).
            IN - reads the image from standard input; OUT - writes it to standard output
            (the report then goes to standard error).
   detect   Look for the key's mark in IN (blind: the original is not needed); IN - reads
@@ -135,7 +135,7 @@ Options:
   --payload HEX     embed: the 64-bit payload, 1 to 16 hex digits (e.g. c0ffee0000000001)
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
   --quality Q       embed: JPEG / WebP quality, 1 to 100 (default 95); PNG is lossless
-  --format F        embed: jpeg, png or webp, for OUT - or an OUT without an extension
+  --format F        embed: jpeg, png, webp or gif, for OUT - or an OUT without an extension
                     (default: IN's format)
   --strip-metadata  embed: leave out the input's EXIF, ICC profile and XMP, which are kept by
                     default (EXIF with its orientation set upright, since the marked pixels
@@ -308,7 +308,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const keepMetadata = values['strip-metadata'] !== true;
   const formatFlag = values.format as string | undefined;
   if (formatFlag !== undefined && !(FORMATS as readonly string[]).includes(formatFlag)) {
-    throw usageError(`--format must be jpeg, png or webp, got ${JSON.stringify(formatFlag)}`);
+    throw usageError(`--format must be jpeg, png, webp or gif, got ${JSON.stringify(formatFlag)}`);
   }
   if (input !== STDIO && await isFolder(input)) {
     if (formatFlag !== undefined) throw usageError('--format takes a single image: a folder keeps each file\'s format');
@@ -316,6 +316,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   }
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
   const { decodeImageFile, encodeImage, formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
+  const { markFile } = await import('../node/frames.js');
   const toStdout = output === STDIO;
   const outFormat = toStdout ? undefined : formatFromPath(output); // unknown extension: fail before any work
   if (formatFlag !== undefined && outFormat !== undefined && outFormat !== formatFlag) {
@@ -325,27 +326,31 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const wm = await makeWatermarker({ key, strength, maxPixels });
   // 16-bit files stay 16-bit when written as PNG (JPEG and WebP are 8-bit formats). With the
   // metadata kept, the pixels stay in the colours of the file's ICC profile.
-  const readOptions = { maxPixels, keepDepth: true, metadata: keepMetadata };
+  // Every frame of an animation is read, and marked on its own.
+  const readOptions = { maxPixels, keepDepth: true, metadata: keepMetadata, allFrames: true };
   const image = input === STDIO ? await decodeImageFile(await readStdin(io), STDIN_LABEL, readOptions) : await readImage(input, readOptions);
   if (!outFormat && !formatFlag && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(toStdout
-      ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png or webp`
-      : `Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
+      ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png, webp or gif`
+      : `Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg, .webp or .gif extension`);
   }
   let marked;
   try {
-    marked = wm.embed(image, payload);
+    marked = markFile(wm, image, payload);
   } catch (err) {
     throw inFile(err, input);
   }
   const format = formatFlag ?? image.format;
+  const { animation } = image;
+  const frames = animation?.frames ?? 1;
+  const height = animation?.frameHeight ?? image.height;
   let written: { format: string; size: number };
   if (toStdout) {
-    const encoded = await encodeImage(marked, { format, quality, metadata: image.metadata });
+    const encoded = await encodeImage(marked, { format, quality, metadata: image.metadata, animation });
     await writeStdout(io, encoded.data);
     written = { format: encoded.format, size: encoded.data.length };
   } else {
-    written = await writeImage(output, marked, { format, quality, sourcePath: input === STDIO ? undefined : input, metadata: image.metadata });
+    written = await writeImage(output, marked, { format, quality, sourcePath: input === STDIO ? undefined : input, metadata: image.metadata, animation });
   }
   // With the image on standard output, the report goes to standard error.
   const report = toStdout ? io.stderr : io.stdout;
@@ -356,13 +361,14 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const bits = image.data instanceof Uint16Array && written.format === 'png' ? 16 : 8;
   if (values.json) {
     report.write(JSON.stringify({
-      ok: true, input, output, payload: hex, format: written.format, width: image.width, height: image.height,
+      ok: true, input, output, payload: hex, format: written.format, width: image.width, height, frames,
       bits, bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: keptMetadata(image.metadata),
     }) + '\n');
   } else {
-    const q = written.format === 'png' ? '' : ` quality ${quality ?? 95}`;
+    const q = written.format === 'png' || written.format === 'gif' ? '' : ` quality ${quality ?? 95}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
-    report.write(`marked ${input === STDIO ? STDIN_LABEL : input} -> ${toStdout ? 'standard output' : output}: payload ${hex}, ${image.width}x${image.height} ${written.format.toUpperCase()}${bits === 16 ? ' 16-bit' : ''}${q}${fidelity}\n`);
+    const kind = `${written.format.toUpperCase()}${bits === 16 ? ' 16-bit' : ''}${frames > 1 ? `, ${frames} frames each marked` : ''}`;
+    report.write(`marked ${input === STDIO ? STDIN_LABEL : input} -> ${toStdout ? 'standard output' : output}: payload ${hex}, ${image.width}x${height} ${kind}${q}${fidelity}\n`);
   }
   return 0;
 }

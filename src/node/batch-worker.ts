@@ -12,6 +12,7 @@ import sharp from './sharp.js';
 import { FileError, ImageSizeError, ModelmarkError } from '../errors.js';
 import { createWatermarker, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeImageFile, writeImage } from './io.js';
+import { markFile } from './frames.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
 export interface BatchWorkerData {
@@ -125,7 +126,8 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
     // the metadata kept (and always for detect), ICC-profiled colours are read as stored.
     const image = await decodeImageFile(bytes, task.input, {
       maxPixels: data.maxPixels, keepDepth: true, metadata: data.keepMetadata !== false,
-      firstFrame: data.command === 'detect', // a copy of one frame would lose the others; reading one is fine
+      // embed marks every frame of an animation; detect reads the first.
+      firstFrame: data.command === 'detect', allFrames: data.command === 'embed',
     });
     if (data.command === 'embed') {
       const output = task.output!;
@@ -133,12 +135,14 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       let marked;
       try {
         // The decoded pixels are this task's own: mark them in place (no second pixel array).
-        marked = wm.embed(image, data.payload!, { inPlace: true });
+        marked = markFile(wm, image, data.payload!, { inPlace: true });
       } catch (err) {
         throw inFile(err, task.input);
       }
-      const written = await writeImage(output, marked, { format: image.format, quality: data.quality, sourcePath: task.input, metadata: image.metadata });
-      return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.height, format: written.format, bytes: written.size };
+      const written = await writeImage(output, marked, {
+        format: image.format, quality: data.quality, sourcePath: task.input, metadata: image.metadata, animation: image.animation,
+      });
+      return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size };
     }
     let r;
     try {

@@ -1,7 +1,8 @@
 // Node entry point (`modelmark/node`): the core API plus image file input and output with sharp.
 export * from '../index.js';
 export { readImage, decodeImageFile, encodeImage, writeImage } from './io.js';
-export type { ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
+export { markFile } from './frames.js';
+export type { Animation, ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
 export { readMetadata, embedMetadata, metadataOf, uprightExif, iccColourSpace, profileFits } from '../metadata.js';
 export type { ImageMetadata, MetadataFormat, ReadMetadata } from '../metadata.js';
 export { renderRegionMap } from './map.js';

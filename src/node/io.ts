@@ -11,7 +11,21 @@ import { osReason, writeFileAtomic } from './files.js';
 import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
-export type WriteFormat = 'jpeg' | 'png' | 'webp';
+export type WriteFormat = 'jpeg' | 'png' | 'webp' | 'gif';
+
+/**
+ * The frames of an animated file, stacked top to bottom in one image (`height` = `frames` x
+ * `frameHeight`, as sharp lays them out): {@link ReadImageOptions.allFrames} returns it, and
+ * {@link writeImage} writes such a stack back as an animated WebP or GIF.
+ */
+export interface Animation {
+  frames: number;
+  frameHeight: number;
+  /** Each frame's display time in milliseconds (absent: the encoder's default). */
+  delay?: number[];
+  /** Times to play: 0 loops forever. */
+  loop?: number;
+}
 
 /** A decoded image file: 8-bit grey, RGB or RGBA pixels plus the decoder that read it. */
 export interface ImageFile {
@@ -25,6 +39,8 @@ export interface ImageFile {
   metadata?: ImageMetadata;
   /** With {@link ReadImageOptions.firstFrame}, for an animated file: its number of frames (only the first was decoded). */
   pages?: number;
+  /** With {@link ReadImageOptions.allFrames}, for an animated file: its frames, stacked in `data`. */
+  animation?: Animation;
 }
 
 /** A decoded image file whose 16-bit samples were kept (see {@link ReadImageOptions.keepDepth}). */
@@ -59,6 +75,13 @@ export interface ReadImageOptions {
    * reading only, as detection does: every frame of a marked animation carries the mark.
    */
   firstFrame?: boolean;
+  /**
+   * Accept an animated file (GIF, WebP) and decode every frame (default false): `data` holds the
+   * frames stacked top to bottom and `animation` says how many, their height, delays and loop
+   * count; mark each frame on its own (a view of `frameHeight` rows) and write the stack back
+   * with writeImage's `animation` option. `maxPixels` counts the pixels of all frames.
+   */
+  allFrames?: boolean;
 }
 
 /** Options of {@link writeImage}. */
@@ -73,9 +96,14 @@ export interface WriteImageOptions {
    * Metadata to write into the file (EXIF, ICC profile, XMP), e.g. `readImage(..., { metadata:
    * true })`'s: written into the encoded file as it is (nothing re-encoded). The ICC profile must
    * fit the pixels (an RGB profile for RGB or RGBA, a grey one for grey). EXIF or XMP over 64 KB
-   * does not fit a JPEG segment and is left out of JPEG files.
+   * does not fit a JPEG segment and is left out of JPEG files. GIF files carry none of it.
    */
   metadata?: ImageMetadata;
+  /**
+   * Write `image` as an animation: its rows are `frames` frames of `frameHeight` rows, stacked
+   * (as readImage's `allFrames` returns them). WebP and GIF only.
+   */
+  animation?: Animation;
 }
 
 /** What {@link writeImage} wrote. */
@@ -86,12 +114,12 @@ export interface WrittenImage {
   size: number;
 }
 
-const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp' };
-const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp' };
+const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif' };
+const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif' };
 /** Largest side each encoder accepts. */
-const MAX_SIDE: Record<WriteFormat, number> = { jpeg: 65535, png: 0x7fffffff, webp: 16383 };
+const MAX_SIDE: Record<WriteFormat, number> = { jpeg: 65535, png: 0x7fffffff, webp: 16383, gif: 65535 };
 const DEFAULT_QUALITY = 95;
-const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP' };
+const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF' };
 
 function checkPath(path: unknown, name: string): string {
   if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) throw invalidParameter(name, 'a non-empty file path string', path);
@@ -143,16 +171,17 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
   return decode(bytes, path, checked);
 }
 
-interface ReadChecked { maxPixels: number; keepDepth: boolean; metadata: boolean; firstFrame: boolean }
+interface ReadChecked { maxPixels: number; keepDepth: boolean; metadata: boolean; firstFrame: boolean; allFrames: boolean }
 
 function checkReadOptions(options: ReadImageOptions): ReadChecked {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
   if (options.keepDepth !== undefined && typeof options.keepDepth !== 'boolean') throw invalidParameter('options.keepDepth', 'a boolean', options.keepDepth);
-  for (const name of ['metadata', 'firstFrame'] as const) {
+  for (const name of ['metadata', 'firstFrame', 'allFrames'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'boolean') throw invalidParameter(`options.${name}`, 'a boolean', options[name]);
   }
-  return { maxPixels, keepDepth: options.keepDepth === true, metadata: options.metadata === true, firstFrame: options.firstFrame === true };
+  if (options.firstFrame === true && options.allFrames === true) throw invalidParameter('options.allFrames', 'false when options.firstFrame is true (one or the other)', true);
+  return { maxPixels, keepDepth: options.keepDepth === true, metadata: options.metadata === true, firstFrame: options.firstFrame === true, allFrames: options.allFrames === true };
 }
 
 /**
@@ -170,7 +199,7 @@ export async function decodeImageFile(bytes: Uint8Array, path: string, options: 
   return decode(buffer, path, checkReadOptions(options));
 }
 
-async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame }: ReadChecked): Promise<SampleFile> {
+async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames }: ReadChecked): Promise<SampleFile> {
   const decodeError = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     if (/pixel limit/i.test(message)) return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
@@ -193,12 +222,19 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   }
   if (width * height > maxPixels) throw tooLarge(path, width, height, maxPixels);
   const pages = meta.pages ?? 1;
-  if (pages > 1 && !firstFrame) {
-    throw new DecodeError(`${q(path)} is animated (${pages} frames): modelmark marks still images, and a copy made from its first ` +
-      'frame would lose the others. Mark a still image instead (e.g. one frame saved as PNG).', { code: 'ERR_ANIMATED' });
+  const animated = pages > 1 && allFrames;
+  if (pages > 1 && !firstFrame && !allFrames) {
+    throw new DecodeError(`${q(path)} is animated (${pages} frames), and a copy made from its first frame would lose the others ` +
+      '(readImage: { allFrames: true } reads every frame, { firstFrame: true } the first only)', { code: 'ERR_ANIMATED' });
+  }
+  if (animated && width * height * pages > maxPixels) {
+    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE',
+      `${q(path)} is ${pages} frames of ${width}x${height} (${(width * height * pages / 1e6).toFixed(1)} megapixels in all), over the limit of ` +
+      `${(maxPixels / 1e6).toFixed(1)} megapixels; if you trust this file, raise the limit with the maxPixels option ` +
+      '(--max-pixels on the command line). The limit protects against decompression bombs.');
   }
 
-  let pipeline = sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.floor(maxPixels), autoOrient: true });
+  let pipeline = sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.floor(maxPixels), autoOrient: true, ...(animated ? { pages: -1 } : {}) });
   // With metadata kept, a profile that fits the decoded pixels (RGB for RGB / RGBA, grey for
   // grey) stays with them: no transform to sRGB (sharp's keepIccProfile).
   const keepIcc = metadata && meta.space !== 'cmyk' && profileFits(meta.icc, meta.channels === 1 ? 1 : 3);
@@ -232,18 +268,25 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format: meta.format };
   if (metadata) file.metadata = metadataOf(meta, keepIcc, { upright: true });
   if (pages > 1) file.pages = pages;
+  if (animated) {
+    const frameHeight = info.height / pages;
+    if (!Number.isInteger(frameHeight) || frameHeight !== height) {
+      throw new DecodeError(`Cannot decode image file ${q(path)}: its ${pages} frames decoded to ${info.width}x${info.height} pixels, not ${pages} frames of ${width}x${height}`);
+    }
+    file.animation = { frames: pages, frameHeight, ...(meta.delay ? { delay: [...meta.delay] } : {}), ...(meta.loop !== undefined ? { loop: meta.loop } : {}) };
+  }
   return file;
 }
 
 /**
  * The format a path's extension names, or undefined when it has none.
- * @throws InvalidArgumentError for an extension that is not .png, .jpg, .jpeg or .webp.
+ * @throws InvalidArgumentError for an extension that is not .png, .jpg, .jpeg, .webp or .gif.
  */
 export function formatFromPath(path: string): WriteFormat | undefined {
   const ext = extname(path);
   if (ext === '' || ext === '.') return undefined;
   const f = EXTENSIONS[ext.toLowerCase()];
-  if (!f) throw invalidParameter(`the extension of ${q(path)}`, '.png, .jpg, .jpeg or .webp', ext);
+  if (!f) throw invalidParameter(`the extension of ${q(path)}`, '.png, .jpg, .jpeg, .webp or .gif', ext);
   return f;
 }
 
@@ -257,7 +300,7 @@ function outputFormat(path: string, format: unknown): WriteFormat {
   const fromExt = formatFromPath(path);
   if (fromExt) return fromExt;
   if (format === undefined) {
-    throw new InvalidArgumentError(`Cannot tell which format to write ${q(path)} in: give it a .png, .jpg, .jpeg or .webp extension, or pass options.format`);
+    throw new InvalidArgumentError(`Cannot tell which format to write ${q(path)} in: give it a .png, .jpg, .jpeg, .webp or .gif extension, or pass options.format`);
   }
   const f = typeof format === 'string' ? FORMAT_NAMES[format.toLowerCase()] : undefined;
   if (!f) {
@@ -304,14 +347,35 @@ function checkMetadata(metadata: unknown, channels: number): ImageMetadata | und
   return md;
 }
 
-async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string): Promise<Buffer> {
+function checkAnimation(animation: unknown, format: WriteFormat, height: number): Animation | undefined {
+  if (animation === undefined) return undefined;
+  if (typeof animation !== 'object' || animation === null) throw invalidParameter('options.animation', 'an object { frames, frameHeight, delay?, loop? }', animation);
+  const a = animation as Animation;
+  if (!Number.isInteger(a.frames) || a.frames < 1) throw invalidParameter('options.animation.frames', 'a positive integer', a.frames);
+  if (!Number.isInteger(a.frameHeight) || a.frameHeight * a.frames !== height) {
+    throw invalidParameter('options.animation.frameHeight', `the height of one frame (the image's ${height} rows / ${a.frames} frames)`, a.frameHeight);
+  }
+  if (a.delay !== undefined && !(Array.isArray(a.delay) && a.delay.length === a.frames && a.delay.every((d) => Number.isInteger(d) && d >= 0))) {
+    throw invalidParameter('options.animation.delay', `${a.frames} display times in milliseconds`, a.delay);
+  }
+  if (a.loop !== undefined && !(Number.isInteger(a.loop) && a.loop >= 0 && a.loop <= 65535)) throw invalidParameter('options.animation.loop', 'an integer from 0 (forever) to 65535', a.loop);
+  if (a.frames > 1 && format !== 'webp' && format !== 'gif') {
+    throw new InvalidArgumentError(`An animation (${a.frames} frames) cannot be written as ${DISPLAY[format]}: write WebP or GIF (a .webp or .gif extension)`);
+  }
+  return a;
+}
+
+async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string, animation?: Animation): Promise<Buffer> {
   const { width, height, channels, data } = image;
   const max = MAX_SIDE[format];
-  if (width > max || height > max) {
-    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `Cannot write ${q(path)}: ${width}x${height} is too large for ${DISPLAY[format]} (at most ${max} pixels a side); write PNG instead`);
+  const frameHeight = animation?.frameHeight ?? height;
+  if (width > max || frameHeight > max) {
+    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `Cannot write ${q(path)}: ${width}x${frameHeight} is too large for ${DISPLAY[format]} (at most ${max} pixels a side); write PNG instead`);
   }
-  // A Uint16Array is read as 16-bit samples (sharp takes its depth from the array type).
-  let p = sharp(data, { raw: { width, height, channels }, limitInputPixels: false });
+  // A Uint16Array is read as 16-bit samples (sharp takes its depth from the array type). The
+  // frames of an animation are pages of one tall image.
+  let p = sharp(data, { raw: { width, height, channels, ...(animation ? { pageHeight: frameHeight } : {}) }, limitInputPixels: false });
+  const timing = animation ? { ...(animation.delay ? { delay: animation.delay } : {}), ...(animation.loop !== undefined ? { loop: animation.loop } : {}) } : {};
   if (data instanceof Uint16Array) {
     // PNG keeps the 16 bits; JPEG and WebP are 8-bit formats.
     p = format === 'png' ? p.toColourspace(channels === 1 ? 'grey16' : 'rgb16') : p.toColourspace(channels === 1 ? 'b-w' : 'srgb');
@@ -321,7 +385,9 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
     if (channels === 4) p = p.flatten({ background: '#ffffff' });
     p = p.jpeg({ quality });
   } else if (format === 'webp') {
-    p = p.webp({ quality, alphaQuality: 100 });
+    p = p.webp({ quality, alphaQuality: 100, ...timing });
+  } else if (format === 'gif') {
+    p = p.gif(timing);
   } else {
     p = p.png();
   }
@@ -341,37 +407,43 @@ async function statOrNull(path: string) {
   }
 }
 
-async function encodeChecked(img: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, metadata: ImageMetadata | undefined, label: string): Promise<Buffer> {
-  const bytes = await encode(img, format, quality, label);
-  const out = await embedMetadata(bytes, format, metadata, { width: img.width, height: img.height, alpha: img.channels === 4 && format !== 'jpeg' });
+async function encodeChecked(img: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, metadata: ImageMetadata | undefined,
+  label: string, animation?: Animation): Promise<Buffer> {
+  const bytes = await encode(img, format, quality, label, animation);
+  if (format === 'gif') return bytes; // GIF has no place for EXIF or ICC here
+  const height = animation?.frameHeight ?? img.height;
+  const out = await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: img.channels === 4 && format !== 'jpeg' });
   return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /**
  * Encode `image` in memory as {@link writeImage} encodes files (the same formats, quality default,
  * 16-bit and alpha handling and metadata), e.g. for standard output or an HTTP response.
- * `options.format` is required: 'jpeg', 'png' or 'webp' (or a format name such as an input's).
+ * `options.format` is required: 'jpeg', 'png', 'webp' or 'gif' (or a format name such as an input's).
  * @example
  * const jpeg = await encodeImage(wm.embed(img, 'c0ffee'), { format: 'jpeg', quality: 90 });
  */
 export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath'> & { format: string }): Promise<{ data: Buffer; format: WriteFormat }> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
   const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;
-  if (!f) throw invalidParameter('options.format', '"jpeg", "png" or "webp"', options.format);
+  if (!f) throw invalidParameter('options.format', '"jpeg", "png", "webp" or "gif"', options.format);
   const quality = options.quality ?? DEFAULT_QUALITY;
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
   const img = checkRaw(image);
   const metadata = checkMetadata(options.metadata, img.channels);
-  return { data: await encodeChecked(img, f, quality, metadata, 'the encoded image'), format: f };
+  const animation = checkAnimation(options.animation, f, img.height);
+  return { data: await encodeChecked(img, f, quality, metadata, 'the encoded image', animation), format: f };
 }
 
 /**
  * Encode `image` and write it to `path` atomically: the file is encoded in memory, written to a
  * temporary file beside the destination, flushed to disk and renamed over the destination, so
  * readers never see a partial file and a failure leaves the destination as it was. The format
- * comes from the extension (.png, .jpg, .jpeg, .webp), else from `options.format`. JPEG and WebP
- * default to quality 95; PNG is lossless. 16-bit samples (a Uint16Array) are written as 16-bit
- * PNG, or scaled to 8 bits for JPEG and WebP. Refuses to overwrite `options.sourcePath`.
+ * comes from the extension (.png, .jpg, .jpeg, .webp, .gif), else from `options.format`. JPEG and
+ * WebP default to quality 95; PNG is lossless; GIF is quantised to 256 colours. 16-bit samples (a
+ * Uint16Array) are written as 16-bit PNG, or scaled to 8 bits for the other formats. With
+ * `options.animation`, the image's stacked frames are written as an animated WebP or GIF.
+ * Refuses to overwrite `options.sourcePath`.
  * @example
  * const img = await readImage('in.jpg');
  * await writeImage('out.jpg', wm.embed(img, 'c0ffee'), { format: img.format, sourcePath: 'in.jpg' });
@@ -385,6 +457,7 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
   if (options.sourcePath !== undefined) checkPath(options.sourcePath, 'options.sourcePath');
   const img = checkRaw(image);
   const metadata = checkMetadata(options.metadata, img.channels);
+  const animation = checkAnimation(options.animation, format, img.height);
 
   // Write through a symbolic link to the file it names; refuse directories and the input file.
   let target = path;
@@ -405,7 +478,7 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
     }
   }
 
-  const bytes = await encodeChecked(img, format, quality, metadata, path);
+  const bytes = await encodeChecked(img, format, quality, metadata, path, animation);
   await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path) });
   return { path, format, size: bytes.length };
 }

@@ -1,0 +1,29 @@
+// Marking a decoded file: a still image as it is, an animation (readImage's `allFrames`) one frame
+// at a time, each frame a view of `frameHeight` rows of the stacked pixels, so that every frame
+// carries the whole mark on its own (a detector reads the first frame, and any frame taken out of
+// the animation still holds the payload).
+import type { Payload } from '../payload.js';
+import type { Watermarker } from '../watermarker.js';
+import type { SampleFile } from './io.js';
+
+/**
+ * Mark a file read by readImage / decodeImageFile: every frame of an animation on its own, a
+ * still image as `wm.embed` marks it. Returns the file with marked pixels (a new array unless
+ * `inPlace`), its animation and metadata kept, ready for writeImage.
+ * @throws ImageSizeError when the frames are under 128 pixels a side, as for a still image.
+ * @example
+ * const file = await readImage('loop.webp', { allFrames: true });
+ * const marked = markFile(wm, file, 'c0ffee0000000001');
+ * await writeImage('marked.webp', marked, { animation: marked.animation });
+ */
+export function markFile<T extends SampleFile>(wm: Watermarker, file: T, payload: Payload, options: { inPlace?: boolean } = {}): T {
+  const a = file.animation;
+  if (!a || a.frames <= 1) return { ...file, data: wm.embed(file, payload, options).data };
+  const data = options.inPlace ? file.data : file.data.slice();
+  const frameLength = file.width * a.frameHeight * file.channels;
+  for (let i = 0; i < a.frames; i++) {
+    const frame = data.subarray(i * frameLength, (i + 1) * frameLength);
+    wm.embed({ width: file.width, height: a.frameHeight, channels: file.channels, data: frame }, payload, { inPlace: true });
+  }
+  return { ...file, data };
+}
