@@ -451,10 +451,13 @@ test('animated WebP and GIF: every frame marked on its own (timing kept); detect
   const folderIn = file('anim-folder'), folderOut = file('anim-folder-out');
   fs.mkdirSync(folderIn);
   fs.copyFileSync(anim, path.join(folderIn, 'loop.webp'));
+  fs.copyFileSync(gif, path.join(folderIn, 'loop.gif'));
   const b = cli(['embed', folderIn, folderOut, '--key', KEY, '--payload', PAYLOAD, '--json']);
   assert.is(b.code, 0, b.stdout + b.stderr);
-  assert.is((await sharp(path.join(folderOut, 'loop.webp')).metadata()).pages, 3);
-  await everyFrame(path.join(folderOut, 'loop.webp'), 3);
+  for (const name of ['loop.webp', 'loop.gif']) {
+    assert.is((await sharp(path.join(folderOut, name)).metadata()).pages, 3, name);
+    await everyFrame(path.join(folderOut, name), 3);
+  }
 
   // An animation cannot become a PNG or a JPEG; the pixel limit counts every frame.
   const png = file('anim-out.png');

@@ -98,7 +98,7 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
           io.stderr.write(`modelmark: ${where} with no JPEG, PNG or WebP files${options.recursive === false ? '' : ' (sub-folders included)'}\n`);
           return;
         }
-        io.stderr.write(`modelmark: ${where}: ${options.command} in its ${total} JPEG, PNG and WebP file${total === 1 ? '' : 's'} ` +
+        io.stderr.write(`modelmark: ${where}: ${options.command} in its ${total} JPEG, PNG, WebP and GIF file${total === 1 ? '' : 's'} ` +
           `(sub-folders included) with ${jobs} job${jobs === 1 ? '' : 's'}${options.command === 'embed' ? `, into ${JSON.stringify(options.output)}` : ''}\n`);
         if (!tty) return;
         const { MultiBar: Bars, Presets } = createRequire(import.meta.url)('cli-progress') as CliProgress;

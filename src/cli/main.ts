@@ -109,7 +109,7 @@ Deep watermark (a logo image hidden by trained networks; no key, no payload):
            --minutes counts the whole training, earlier runs included.
 
 Folders:
-  When IN is a folder, every JPEG, PNG and WebP file in it and its sub-folders is processed
+  When IN is a folder, every JPEG, PNG, WebP and GIF file in it and its sub-folders is processed
   (by extension; hidden files and folders and symbolic links to folders are skipped), in
   parallel, one worker per core. embed writes each marked copy to the same path under OUTDIR
   (created when missing), in the same format. OUTDIR may not be DIR or contain it; when it lies

@@ -18,7 +18,7 @@ import { writeFileAtomic } from './files.js';
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
 export const MANIFEST_NAME = '.modelmark-manifest.json';
 /** File extensions a batch processes (case-insensitive); other files are left alone. */
-export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
+export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif'];
 /** Most worker threads a batch accepts. */
 /**
  * Files each worker thread works on at once. One file alternates between the worker's thread
@@ -167,7 +167,7 @@ export interface ImageListing {
 }
 
 /**
- * List the JPEG, PNG and WebP files of a folder by extension: sub-folders too unless
+ * List the JPEG, PNG, WebP and GIF files of a folder by extension: sub-folders too unless
  * `recursive` is false; hidden entries (names starting with a dot) and symbolic links to
  * folders are skipped, symbolic links to files are followed. `exclude` names real paths of
  * folders to leave out (e.g. an output folder inside the input).
