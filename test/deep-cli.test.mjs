@@ -146,7 +146,7 @@ test(`embed --deep then extract: found${REAL ? '' : ' (not asserted: development
   assert.equal([sm.width, sm.height], [32, 32]);
 });
 
-test('deep CLI errors: exit 2 and a message (missing file, corrupt image, incomplete --models, --payload with --deep, OUT == IN)', async () => {
+test('deep CLI errors: exit 2 and a message (missing file, corrupt image, incomplete --models, --payload with --deep, OUT == IN, animated input)', async () => {
   const corrupt = file('corrupt.jpg');
   const jpeg = fs.readFileSync(photo(MARK));
   fs.writeFileSync(corrupt, jpeg.subarray(0, 2000));
@@ -159,8 +159,12 @@ test('deep CLI errors: exit 2 and a message (missing file, corrupt image, incomp
   const same = file('same.jpg');
   fs.copyFileSync(photo(MARK), same);
   const before = fs.readFileSync(same);
+  const anim = file('anim.webp');
+  const { data: still, info } = await sharp(photo(MARK)).resize(320).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const brighter = still.map((v) => Math.min(255, v + 40)); // two different frames (an encoder merges equal ones)
+  await sharp(Buffer.concat([still, brighter]), { raw: { width: info.width, height: 2 * info.height, channels: 3, pageHeight: info.height } }).webp().toFile(anim);
 
-  const [missing, missingJson, trunc, notImage, models, payload, key, sameOut, badThreshold, scaleAlone, noModelsDir, modelsNoDeep, folder] = await cliAll([
+  const [missing, missingJson, trunc, notImage, models, payload, key, sameOut, badThreshold, scaleAlone, noModelsDir, modelsNoDeep, folder, animated] = await cliAll([
     ['extract', file('nope.jpg'), '--models', MODELS],
     ['extract', file('nope.jpg'), '--models', MODELS, '--json'],
     ['extract', corrupt, '--models', MODELS],
@@ -174,6 +178,7 @@ test('deep CLI errors: exit 2 and a message (missing file, corrupt image, incomp
     ['extract', photo(CLEAN), '--models', file('no-such-models')],
     ['embed', photo(MARK), file('n.jpg'), '--models', MODELS, '--payload', '1', '--key', 'k'],
     ['extract', PHOTOS, '--models', MODELS],
+    ['embed', anim, file('anim-out.webp'), '--deep', '--models', MODELS, '--json'],
   ]);
   failed(missing, 'nope.jpg', 'no such file');
   assert.is(jsonLine(missingJson.stdout).error.code, 'ERR_FILE');
@@ -190,7 +195,9 @@ test('deep CLI errors: exit 2 and a message (missing file, corrupt image, incomp
   failed(noModelsDir, '--models', 'does not exist');
   failed(modelsNoDeep, '--models', '--deep');
   failed(folder, 'folder');
-  for (const name of ['m.jpg', 'p.jpg', 'k.jpg', 'n.jpg', 'noise-out.png']) assert.not.ok(fs.existsSync(file(name)), `${name} not written`);
+  failed(animated, 'animated (2 frames)', 'still images', 'without --deep');
+  assert.is(jsonLine(animated.stdout).error.code, 'ERR_ANIMATED');
+  for (const name of ['m.jpg', 'p.jpg', 'k.jpg', 'n.jpg', 'noise-out.png', 'anim-out.webp']) assert.not.ok(fs.existsSync(file(name)), `${name} not written`);
 });
 
 // train-deep: a temporary photos folder of 3 small training photos (not held out) and a logo.

@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { invalidParameter } from '../args.js';
-import { FileError, InvalidArgumentError, ModelError } from '../errors.js';
+import { DecodeError, FileError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
 import { inFile, isFolder, keptMetadata, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
 
@@ -70,7 +70,13 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   // Checked again (atomically) when writing; checked here too so that nothing is loaded for nothing.
   if (await sameFile(input, output)) throw new FileError(`Refusing to overwrite the input file ${q(input)} with ${q(output)}: write the output to a different path`);
 
-  const image = await readImage(input, { maxPixels, metadata: values['strip-metadata'] !== true });
+  const image = await readImage(input, { maxPixels, metadata: values['strip-metadata'] !== true }).catch((err) => {
+    if (err instanceof DecodeError && err.code === 'ERR_ANIMATED') {
+      throw new DecodeError(`${q(input)} is animated (${/\((\d+) frames\)/.exec(err.message)?.[1] ?? 'several'} frames): embed --deep marks still ` +
+        'images only (the classical mark, without --deep, marks every frame)', { code: 'ERR_ANIMATED', cause: err });
+    }
+    throw err;
+  });
   if (!outFormat && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(`Cannot write ${q(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
   }
