@@ -70,13 +70,11 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   // Checked again (atomically) when writing; checked here too so that nothing is loaded for nothing.
   if (await sameFile(input, output)) throw new FileError(`Refusing to overwrite the input file ${q(input)} with ${q(output)}: write the output to a different path`);
 
-  const image = await readImage(input, { maxPixels, metadata: values['strip-metadata'] !== true }).catch((err) => {
-    if (err instanceof DecodeError && err.code === 'ERR_ANIMATED') {
-      throw new DecodeError(`${q(input)} is animated (${/\((\d+) frames\)/.exec(err.message)?.[1] ?? 'several'} frames): embed --deep marks still ` +
-        'images only (the classical mark, without --deep, marks every frame)', { code: 'ERR_ANIMATED', cause: err });
-    }
-    throw err;
-  });
+  const image = await readImage(input, { maxPixels, metadata: values['strip-metadata'] !== true, firstFrame: true });
+  if ((image.pages ?? 1) > 1) {
+    throw new DecodeError(`${q(input)} is animated (${image.pages} frames): embed --deep marks still images only ` +
+      '(the classical mark, without --deep, marks every frame)', { code: 'ERR_ANIMATED' });
+  }
   if (!outFormat && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(`Cannot write ${q(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
   }

@@ -40,6 +40,15 @@ async function readStdin(io: CliIO): Promise<Buffer> {
   return Buffer.concat(parts, n);
 }
 
+/** IN as messages name it: the path, or "standard input" for -. */
+const inputName = (input: string) => (input === STDIO ? STDIN_LABEL : input);
+
+/** Read and decode IN: the file, or all of standard input for -. */
+async function readInput(input: string, options: import('../node/io.js').ReadImageOptions & { keepDepth: true }, io: CliIO) {
+  const { decodeImageFile, readImage } = await import('../node/io.js');
+  return input === STDIO ? decodeImageFile(await readStdin(io), STDIN_LABEL, options) : readImage(input, options);
+}
+
 /** Write image bytes to standard output, resolving once they are handed to the system. */
 function writeStdout(io: CliIO, bytes: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -315,7 +324,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
     return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
   }
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
-  const { decodeImageFile, encodeImage, formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
+  const { encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
   const { markFile } = await import('../node/frames.js');
   const toStdout = output === STDIO;
   const outFormat = toStdout ? undefined : formatFromPath(output); // unknown extension: fail before any work
@@ -327,8 +336,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   // 16-bit files stay 16-bit when written as PNG (JPEG and WebP are 8-bit formats). With the
   // metadata kept, the pixels stay in the colours of the file's ICC profile.
   // Every frame of an animation is read, and marked on its own.
-  const readOptions = { maxPixels, keepDepth: true, metadata: keepMetadata, allFrames: true };
-  const image = input === STDIO ? await decodeImageFile(await readStdin(io), STDIN_LABEL, readOptions) : await readImage(input, readOptions);
+  const image = await readInput(input, { maxPixels, keepDepth: true, metadata: keepMetadata, allFrames: true }, io);
   if (!outFormat && !formatFlag && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(toStdout
       ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png, webp or gif`
@@ -368,7 +376,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
     const q = written.format === 'png' || written.format === 'gif' ? '' : ` quality ${quality ?? 95}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
     const kind = `${written.format.toUpperCase()}${bits === 16 ? ' 16-bit' : ''}${frames > 1 ? `, ${frames} frames each marked` : ''}`;
-    report.write(`marked ${input === STDIO ? STDIN_LABEL : input} -> ${toStdout ? 'standard output' : output}: payload ${hex}, ${image.width}x${height} ${kind}${q}${fidelity}\n`);
+    report.write(`marked ${inputName(input)} -> ${toStdout ? 'standard output' : output}: payload ${hex}, ${image.width}x${height} ${kind}${q}${fidelity}\n`);
   }
   return 0;
 }
@@ -386,12 +394,11 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
     if (mapPath !== undefined) throw usageError('--map takes a single image, not a folder');
     return folder({ command: 'detect', input, key, threshold, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
   }
-  const { decodeImageFile, readImage, writeImage } = await import('../node/io.js');
+  const { writeImage } = await import('../node/io.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels });
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
   // stored (no transform to sRGB), exactly as embed marked them.
-  const readOptions = { maxPixels, keepDepth: true, metadata: true, firstFrame: true };
-  const image = input === STDIO ? await decodeImageFile(await readStdin(io), STDIN_LABEL, readOptions) : await readImage(input, readOptions);
+  const image = await readInput(input, { maxPixels, keepDepth: true, metadata: true, firstFrame: true }, io);
   let r;
   try {
     r = wm.detect(image);
@@ -411,12 +418,12 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
     const t = r.transform;
     const geo = t && (Math.abs(t.rotation) > 0.5 || t.flipped || Math.abs(t.aspect - 1) > 0.05)
       ? `; found ${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)} degrees, aspect ${t.aspect.toFixed(3)}` : '';
-    io.stdout.write(`found: payload ${r.payload} in ${input === STDIO ? STDIN_LABEL : input} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
+    io.stdout.write(`found: payload ${r.payload} in ${inputName(input)} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
   } else {
     const why = r.pValue < (threshold ?? DEFAULT_THRESHOLD) && !r.crcOk
       ? `a mark-like signal (p-value ${formatP(r.pValue)}) but its payload failed the CRC check`
       : `no mark of this key (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)})`;
-    io.stdout.write(`not found: ${why} in ${input === STDIO ? STDIN_LABEL : input}\n`);
+    io.stdout.write(`not found: ${why} in ${inputName(input)}\n`);
   }
   return r.found ? 0 : 1;
 }
