@@ -195,8 +195,7 @@ function checkReadOptions(options: ReadImageOptions): ReadChecked {
 export async function decodeImageFile(bytes: Uint8Array, path: string, options: ReadImageOptions = {}): Promise<SampleFile> {
   if (!(bytes instanceof Uint8Array)) throw invalidParameter('bytes', 'a Buffer or Uint8Array of the file\'s bytes', bytes);
   checkPath(path, 'path');
-  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return decode(buffer, path, checkReadOptions(options));
+  return decode(asBuffer(bytes), path, checkReadOptions(options));
 }
 
 async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames }: ReadChecked): Promise<SampleFile> {
@@ -407,13 +406,22 @@ async function statOrNull(path: string) {
   }
 }
 
-async function encodeChecked(img: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, metadata: ImageMetadata | undefined,
-  label: string, animation?: Animation): Promise<Buffer> {
+/** A Buffer over the same bytes (no copy). */
+const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+
+/** What writeImage and encodeImage check before encoding: the pixels, the quality, the metadata and the animation. */
+function checkEncoding(image: SampleImage, format: WriteFormat, options: Omit<WriteImageOptions, 'sourcePath' | 'format'>) {
+  const quality = options.quality ?? DEFAULT_QUALITY;
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
+  const img = checkRaw(image);
+  return { img, format, quality, metadata: checkMetadata(options.metadata, img.channels), animation: checkAnimation(options.animation, format, img.height) };
+}
+
+async function encodeChecked({ img, format, quality, metadata, animation }: ReturnType<typeof checkEncoding>, label: string): Promise<Buffer> {
   const bytes = await encode(img, format, quality, label, animation);
   if (format === 'gif') return bytes; // GIF has no place for EXIF or ICC here
   const height = animation?.frameHeight ?? img.height;
-  const out = await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: img.channels === 4 && format !== 'jpeg' });
-  return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  return asBuffer(await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: img.channels === 4 && format !== 'jpeg' }));
 }
 
 /**
@@ -427,12 +435,7 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
   const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;
   if (!f) throw invalidParameter('options.format', '"jpeg", "png", "webp" or "gif"', options.format);
-  const quality = options.quality ?? DEFAULT_QUALITY;
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
-  const img = checkRaw(image);
-  const metadata = checkMetadata(options.metadata, img.channels);
-  const animation = checkAnimation(options.animation, f, img.height);
-  return { data: await encodeChecked(img, f, quality, metadata, 'the encoded image', animation), format: f };
+  return { data: await encodeChecked(checkEncoding(image, f, options), 'the encoded image'), format: f };
 }
 
 /**
@@ -451,13 +454,8 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
 export async function writeImage(path: string, image: SampleImage, options: WriteImageOptions = {}): Promise<WrittenImage> {
   checkPath(path, 'path');
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
-  const format = outputFormat(path, options.format);
-  const quality = options.quality ?? DEFAULT_QUALITY;
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
+  const encoding = checkEncoding(image, outputFormat(path, options.format), options);
   if (options.sourcePath !== undefined) checkPath(options.sourcePath, 'options.sourcePath');
-  const img = checkRaw(image);
-  const metadata = checkMetadata(options.metadata, img.channels);
-  const animation = checkAnimation(options.animation, format, img.height);
 
   // Write through a symbolic link to the file it names; refuse directories and the input file.
   let target = path;
@@ -478,7 +476,7 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
     }
   }
 
-  const bytes = await encodeChecked(img, format, quality, metadata, path, animation);
+  const bytes = await encodeChecked(encoding, path);
   await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path) });
-  return { path, format, size: bytes.length };
+  return { path, format: encoding.format, size: bytes.length };
 }
