@@ -36,7 +36,8 @@ export class InvalidArgumentError extends ModelmarkError {
 }
 
 /**
- * The image is too small to carry the mark (`ERR_IMAGE_TOO_SMALL`, under 128 pixels a side), or
+ * The image is too small to carry the mark (`ERR_IMAGE_TOO_SMALL`: under 128 pixels a side to
+ * embed, under 48 to detect), or
  * larger than the configured pixel limit (`ERR_IMAGE_TOO_LARGE`, see `maxPixels`).
  * @example
  * try {

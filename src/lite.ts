@@ -6,7 +6,7 @@ export type { Transform } from './transform.js';
 export type { RegionMap } from './regions.js';
 export { psnr, ssim } from './metrics.js';
 export { init } from './wasm.js';
-export { checkImage, checkSamples, MIN_SIDE, DEFAULT_MAX_PIXELS } from './image.js';
+export { checkImage, checkSamples, MIN_SIDE, MIN_DETECT_SIDE, DEFAULT_MAX_PIXELS } from './image.js';
 export type { Image, PixelData, SampleImage, SampleData } from './image.js';
 export { parsePayload, payloadHex } from './payload.js';
 export type { Payload } from './payload.js';

@@ -1,5 +1,5 @@
 import { invalidParameter, numberIn } from './args.js';
-import { checkSamples, DEFAULT_MAX_PIXELS, isWide, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
+import { checkSamples, DEFAULT_MAX_PIXELS, isWide, MIN_DETECT_SIDE, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
@@ -69,6 +69,7 @@ export interface DetectResult {
 export interface Watermarker {
   /**
    * Return a marked copy of `image` carrying `payload` (64 bits). Alpha is left untouched.
+   * The image needs at least 128 pixels a side (`ERR_IMAGE_TOO_SMALL` below).
    * With `{ inPlace: true }` the pixels of `image.data` are overwritten instead and `image`
    * itself is returned, unchanged otherwise: no new pixel buffer, one copy less.
    * 16-bit samples (a Uint16Array) stay 16-bit: the mark is that of their 8-bit view
@@ -82,7 +83,9 @@ export interface Watermarker {
   embed<T extends SampleImage>(image: T, payload: Payload, options?: EmbedCallOptions): T & { channels: 1 | 2 | 3 | 4 };
   /**
    * Look for this key's mark in `image`, blind (no original needed). Takes what `embed` takes
-   * (16-bit samples are read through their 8-bit view).
+   * (16-bit samples are read through their 8-bit view), and smaller images too: a marked image's
+   * downscaled copies (thumbnails) are read down to 48 pixels a side (`ERR_IMAGE_TOO_SMALL`
+   * below; the p-value stays honest at every size).
    * @example
    * const { found, payload, pValue } = wm.detect(image);
    */
@@ -165,7 +168,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   let patterns: PilotPatterns | undefined;
 
   function detect(image: SampleImage): DetectResult {
-    const checked = checkSamples(image, 'image', maxPixels);
+    const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE);
     const a = new Arena(k);
     // 16-bit samples and grey + alpha are read through their 8-bit working copy (the view embed
     // marked); narrowSamples releases its own wasm buffers.

@@ -469,14 +469,22 @@ test('animated WebP and GIF: every frame marked on its own (timing kept); detect
   assert.is(jsonLine(big.stdout).error.code, 'ERR_IMAGE_TOO_LARGE');
 });
 
-test('tiny image: exit 2 ERR_IMAGE_TOO_SMALL naming the file and the minimum', async () => {
+test('tiny image: exit 2 ERR_IMAGE_TOO_SMALL naming the file and the minimum (128 to embed, 48 to detect)', async () => {
   const tiny = file('tiny.png');
-  await sharp(storm).resize(100, 100).png().toFile(tiny);
+  await sharp(storm).resize(100, 40).png().toFile(tiny);
   const r = cli(['detect', tiny, '--key', KEY, '--json']);
-  failed(r, tiny, '100x100', '128');
+  failed(r, tiny, '100x40', '48x48');
   assert.is(jsonLine(r.stdout).error.code, 'ERR_IMAGE_TOO_SMALL');
-  failed(cli(['embed', tiny, file('tiny-out.png'), '--key', KEY, '--payload', PAYLOAD]), '100x100');
+  const thumb = file('thumb.png');
+  await sharp(storm).resize(100, 100).png().toFile(thumb);
+  const e = cli(['embed', thumb, file('tiny-out.png'), '--key', KEY, '--payload', PAYLOAD, '--json']);
+  failed(e, '100x100', '128x128');
+  assert.is(jsonLine(e.stdout).error.code, 'ERR_IMAGE_TOO_SMALL');
   assert.not.ok(fs.existsSync(file('tiny-out.png')));
+  // a 100x100 image is read (a marked image's thumbnail would be): not found, exit 1
+  const d = cli(['detect', thumb, '--key', KEY, '--json']);
+  assert.is(d.code, 1, d.stderr);
+  assert.is(jsonLine(d.stdout).found, false);
 });
 
 test('--max-pixels: large images need the opt-in; the limit is applied both ways', async () => {

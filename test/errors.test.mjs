@@ -169,15 +169,21 @@ test('zero or non-integer width / height in an image object: InvalidArgumentErro
   await rejects(() => writeImage(file('zero.png'), { width: 0, height: 10, data: new Uint8Array(0) }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.width');
 });
 
-test('tiny image (100x100): ImageSizeError ERR_IMAGE_TOO_SMALL, from objects and from files', async () => {
+test('tiny image: ImageSizeError ERR_IMAGE_TOO_SMALL under 128 px to embed and under 48 px to detect, from objects and from files', async () => {
   const tiny = { width: 100, height: 100, data: new Uint8Array(100 * 100 * 3) };
-  await rejects(() => wm.embed(tiny, 1n), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x100', '128');
-  await rejects(() => wm.detect(tiny), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x100', '128');
+  await rejects(() => wm.embed(tiny, 1n), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x100', '128x128', 'embedded');
+  // a 100x100 copy can still be read (thumbnails of marked images are): an honest "not found"
+  const r = wm.detect(tiny);
+  assert.is(r.found, false);
+  assert.ok(r.pValue > 0 && r.pValue <= 1, String(r.pValue));
+  const smaller = { width: 60, height: 47, data: new Uint8Array(60 * 47 * 3) };
+  await rejects(() => wm.detect(smaller), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '60x47', '48x48', 'read');
   const p = file('tiny.png');
-  await sharp(photoJpeg).resize(100, 100).png().toFile(p);
+  await sharp(photoJpeg).resize(100, 40).png().toFile(p);
   const img = await readImage(p); // reading a small image is fine...
   assert.is(img.width, 100);
-  await rejects(() => wm.detect(img), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x100'); // ...marking is not
+  await rejects(() => wm.detect(img), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x40'); // ...detecting on it is not
+  await rejects(() => wm.embed(img, 1n), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x40'); // nor marking it
 });
 
 test('huge image object (120 MP) without opt-in: ERR_IMAGE_TOO_LARGE before touching the data', async () => {

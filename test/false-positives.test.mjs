@@ -1,6 +1,7 @@
 // The detector's false-positive guarantee and the honesty of its p-value, measured:
-// - >= 10,000 detections of unmarked photos and random crops of them, each with a fresh random key;
-// - >= 1,000 detections of marked photos with wrong keys;
+// - >= 10,000 detections of unmarked photos, random crops and small copies of them (down to the
+//   48-pixel detection minimum), each with a fresh random key;
+// - >= 1,000 detections of marked photos and their thumbnails with wrong keys;
 // zero `found` in both, and p-values close to uniform (Kolmogorov-Smirnov bound).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -27,8 +28,10 @@ function ksUniform(ps) {
 const ksBound = (n) => 1.95 / Math.sqrt(n);
 
 const photos = await samplePhotos();
-// The pool: each photo (long side capped at 1024 to keep 10,000 detections fast) and three
-// random crops of it between 128 px and the full size.
+// The pool: each photo (long side capped at 1024 to keep 10,000 detections fast), three random
+// crops of it between 128 px and the full size, and two small images under the 128 pixels a
+// marked image needs, which detect still reads (thumbnails of marked images): the photo
+// downscaled to a short side of 48 to 127 px, and a crop of 48 to 127 px a side.
 const rand = rng(2024);
 const pool = [];
 for (const { name, image } of photos) {
@@ -41,7 +44,14 @@ for (const { name, image } of photos) {
     const left = Math.floor(rand() * (image.width - w + 1)), top = Math.floor(rand() * (image.height - h + 1));
     pool.push({ name: `${name} crop ${w}x${h}+${left}+${top}`, image: await fromSharp(raw().extract({ left, top, width: w, height: h })) });
   }
+  const side = 48 + Math.floor(rand() * 80), k = side / Math.min(image.width, image.height);
+  const tw = Math.max(side, Math.round(image.width * k)), th = Math.max(side, Math.round(image.height * k));
+  pool.push({ name: `${name} thumbnail ${tw}x${th}`, image: await fromSharp(raw().resize(tw, th, { fit: 'fill' })) });
+  const w = 48 + Math.floor(rand() * 80), h = 48 + Math.floor(rand() * 80);
+  const left = Math.floor(rand() * (image.width - w + 1)), top = Math.floor(rand() * (image.height - h + 1));
+  pool.push({ name: `${name} small crop ${w}x${h}+${left}+${top}`, image: await fromSharp(raw().extract({ left, top, width: w, height: h })) });
 }
+assert.ok(pool.filter((p) => Math.min(p.image.width, p.image.height) < 128).length >= photos.length * 2, 'small images in the pool');
 // Keys are random but seeded, so a failure can be reproduced.
 const keyRand = rng(777);
 const randomKey = () => Uint8Array.from({ length: 16 }, () => Math.floor(keyRand() * 256));
@@ -84,7 +94,11 @@ test(`no false found in ${UNMARKED} detections of unmarked photos and crops with
   // has probability < 0.2%. Every one of them must still come out not found: the p-value
   // prices a pass at rank r by its weight (src/stats.ts).
   assert.ok(crcPasses <= 27, `${crcPasses} chance CRC passes`);
-  console.log(`  unmarked: ${ps.length} detections, 0 found, KS D = ${d.toFixed(4)}, min p = ${Math.min(...ps).toExponential(2)}, CRC chance passes ${crcPasses}`);
+  // The small images alone (a third of the detections): the p-value stays honest under 128 px.
+  const small = ps.filter((_, i) => Math.min(pool[jobs[i][0]].image.width, pool[jobs[i][0]].image.height) < 128);
+  const ds = ksUniform(small);
+  assert.ok(ds < ksBound(small.length), `small images: KS distance ${ds.toFixed(4)} >= ${ksBound(small.length).toFixed(4)}`);
+  console.log(`  unmarked: ${ps.length} detections, 0 found, KS D = ${d.toFixed(4)} (${small.length} under 128 px: ${ds.toFixed(4)}), min p = ${Math.min(...ps).toExponential(2)}, CRC chance passes ${crcPasses}`);
 });
 
 test(`no false found in ${WRONG_KEY} detections of marked photos with wrong keys; p-values uniform`, async () => {
@@ -92,6 +106,13 @@ test(`no false found in ${WRONG_KEY} detections of marked photos with wrong keys
   const marked = photos.map(({ name, image }) => ({ name, image: owner.embed(image, '0123456789abcdef') }));
   // the owner's key does find its own mark: the wrong-key misses below are not a dead detector
   assert.ok(marked.every(({ image }) => owner.detect(image).found));
+  // and thumbnails of the marked photos, 96 px on the short side
+  for (const { name, image } of photos.map((p, i) => ({ name: p.name, image: marked[i].image }))) {
+    const k = 96 / Math.min(image.width, image.height);
+    const thumb = await fromSharp(sharp(Buffer.from(image.data), { raw: { width: image.width, height: image.height, channels: image.channels } })
+      .resize(Math.max(96, Math.round(image.width * k)), Math.max(96, Math.round(image.height * k)), { fit: 'fill' }));
+    marked.push({ name: `${name} thumbnail`, image: thumb });
+  }
   const jobs = Array.from({ length: WRONG_KEY }, (_, i) => [i % marked.length, randomKey()]);
   const results = await detectAll(marked.map((m) => m.image), jobs);
   const ps = results.map(([pValue]) => pValue);

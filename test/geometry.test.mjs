@@ -1,7 +1,6 @@
 // Issue 3 (geometric robustness), measured on every shared photo: the issue's targets per
-// attack, regression floors where a target is not met (the screenshot chain; scale 0.3x, whose
-// failures must all be photos under the 128-pixel minimum), and the transform the detector
-// reports. The full table is `node bench/geometry.mjs` (BENCHMARKS.md).
+// attack, a regression floor where the target is not met (the screenshot chain), and the
+// transform the detector reports. The full table is `node bench/geometry.mjs` (BENCHMARKS.md).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
@@ -19,7 +18,7 @@ import { PHOTOS_DIR, samplePhotos } from '../bench/photos.mjs';
 
 const photos = await samplePhotos();
 const exact = ['rotate 90', 'rotate 180', 'rotate 270', 'flip left-right', 'flip top-bottom'];
-const scales = ['scale 0.5x', 'scale 0.75x', 'scale 1.5x', 'scale 2x', 'aspect 0.8', 'aspect 0.9', 'aspect 1.1', 'aspect 1.25'];
+const scales = ['scale 0.3x', 'scale 0.5x', 'scale 0.75x', 'scale 1.5x', 'scale 2x', 'aspect 0.8', 'aspect 0.9', 'aspect 1.1', 'aspect 1.25'];
 // Attacks whose issue target is 95%, met since the mark's chroma share (docs/geometry.md).
 const ninetyFive = ['crop 50% area', 'social media chain', ...[2, -2, 5, -5].flatMap((d) => [`rotate ${d > 0 ? '+' : ''}${d} crop-to-fit`, `rotate ${d > 0 ? '+' : ''}${d} borders`])];
 // Attacks whose issue target (90%) is met.
@@ -27,7 +26,7 @@ const ninety = ['rotate +10 crop-to-fit', 'rotate -10 crop-to-fit', 'rotate +10 
 // Regression floors where the target is not met: a little under what bench/geometry.mjs
 // measures (BENCHMARKS.md), so a change that loses ground fails.
 const floors = { 'screenshot chain': 22 };
-const results = await measureGeometry(photos, [...exact, ...scales, ...ninetyFive, ...ninety, 'crop 25% area', 'scale 0.3x', ...Object.keys(floors)]);
+const results = await measureGeometry(photos, [...exact, ...scales, ...ninetyFive, ...ninety, 'crop 25% area', ...Object.keys(floors)]);
 
 for (const name of exact) {
   test(`exact payload on 100% of photos after ${name}`, () => {
@@ -49,13 +48,6 @@ for (const name of ninetyFive) {
 test('exact payload on >= 80% of photos after crop 25% area', () => {
   const r = results['crop 25% area'];
   assert.ok(r.ok / photos.length >= 0.8, `${r.ok}/${photos.length}; failed: ${r.failed.join(', ')}`);
-});
-
-test('scale 0.3x: every photo whose copy keeps 128 pixels a side is read (the rest are refused as too small)', () => {
-  const r = results['scale 0.3x'];
-  const other = r.failed.filter((f) => !f.endsWith('(ERR_IMAGE_TOO_SMALL)'));
-  assert.equal(other, [], `failed: ${r.failed.join(', ')}`);
-  assert.ok(r.ok >= Math.min(20, photos.length - 4), `${r.ok}/${photos.length}`);
 });
 
 for (const name of ninety) {
