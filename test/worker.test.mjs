@@ -186,7 +186,9 @@ test('bad input gets a JSON error with a 4xx status and a code, and the Worker k
   const bomb = png.slice(0, 64);
   new DataView(bomb.buffer).setUint32(16, 100_000);
   new DataView(bomb.buffer).setUint32(20, 100_000);
-  const tiny = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).png().toBuffer();
+  // 100 x 100 is too small to mark (128) but not to read (48); 40 x 40 is too small for both
+  const thumb = await sharp({ create: { width: 100, height: 100, channels: 3, background: '#808080' } }).png().toBuffer();
+  const tiny = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#808080' } }).png().toBuffer();
   const cases = [
     ['/embed?payload=c0ffee', png, 400, 'ERR_INVALID_ARGUMENT'],
     ['/embed', png, 400, 'ERR_INVALID_ARGUMENT'],
@@ -197,6 +199,7 @@ test('bad input gets a JSON error with a 4xx status and a code, and the Worker k
     ['/detect', corrupt, 400, 'ERR_DECODE'],
     ['/detect', bomb, 413, 'ERR_IMAGE_TOO_LARGE'],
     ['/detect', new Uint8Array(16 * 1024 * 1024 + 1), 413, 'ERR_BODY_TOO_LARGE'],
+    [`/embed?payload=${PAYLOAD}`, new Uint8Array(thumb), 422, 'ERR_IMAGE_TOO_SMALL'],
     ['/detect', new Uint8Array(tiny), 422, 'ERR_IMAGE_TOO_SMALL'],
     ['/detect', new Uint8Array(0), 400, 'ERR_NO_BODY'],
     ['/nowhere', png, 404, 'ERR_NOT_FOUND'],
@@ -210,6 +213,10 @@ test('bad input gets a JSON error with a 4xx status and a code, and the Worker k
     assert.is(error.code, code, `${path}: ${text}`);
     assert.type(error.message, 'string');
   }
+  // the 100 x 100 image is read: an answer, not an error
+  const small = await post('/detect', new Uint8Array(thumb));
+  assert.is(small.res.status, 200);
+  assert.is(JSON.parse(new TextDecoder().decode(small.bytes)).found, false);
   const get = await fetch(`${base}/detect`);
   assert.is(get.status, 405);
   assert.is((await get.json()).error.code, 'ERR_METHOD_NOT_ALLOWED');
