@@ -35,9 +35,13 @@ export class InvalidArgumentError extends ModelmarkError {
   }
 }
 
+/** The codes of {@link ImageSizeError}. */
+export type ImageSizeCode = 'ERR_IMAGE_TOO_SMALL' | 'ERR_IMAGE_TOO_LARGE' | 'ERR_IMAGE_ASPECT';
+
 /**
  * The image is too small to carry the mark (`ERR_IMAGE_TOO_SMALL`: under 128 pixels a side to
- * embed, under 48 to detect), or
+ * embed, under 48 to detect), too elongated (`ERR_IMAGE_ASPECT`: an aspect ratio over
+ * `maxAspect`, 32:1 by default), or
  * larger than the configured pixel limit (`ERR_IMAGE_TOO_LARGE`, see `maxPixels`).
  * @example
  * try {
@@ -48,7 +52,7 @@ export class InvalidArgumentError extends ModelmarkError {
  * }
  */
 export class ImageSizeError extends ModelmarkError {
-  constructor(code: 'ERR_IMAGE_TOO_SMALL' | 'ERR_IMAGE_TOO_LARGE', message: string) {
+  constructor(code: ImageSizeCode, message: string) {
     super(code, message);
   }
 }

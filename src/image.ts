@@ -61,28 +61,38 @@ export const MIN_SIDE = 128;
  * would read as "not marked".
  */
 export const MIN_DETECT_SIDE = 48;
+/**
+ * Default limit on the aspect ratio (long side / short side). The mark's frame keeps a
+ * 256-pixel short side, so its size, and the search's memory, grow with the ratio: a colour
+ * image's full search took 9 MB of WebAssembly memory at 16:9, 18 MB at 4:1, 75 MB at 8:1,
+ * 269 MB at 32:1 and 475 MB at 64:1 (beyond about 400:1 it ran out of 32-bit addresses).
+ */
+export const DEFAULT_MAX_ASPECT = 32;
+/** Largest `maxAspect` accepted: at 128:1 a colour image's search took about 900 MB. */
+export const MAX_ASPECT_LIMIT = 128;
 /** Default decompression-bomb limit: images above it need an explicit `maxPixels`. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 
 /**
  * Validate an image argument; `name` is the parameter name used in errors, `minSide` the
- * smallest side accepted (MIN_SIDE to embed, MIN_DETECT_SIDE to read).
+ * smallest side accepted (MIN_SIDE to embed, MIN_DETECT_SIDE to read), `maxAspect` the largest
+ * aspect ratio.
  * @example
  * const img = checkImage({ width: 640, height: 480, data }, 'image');
  */
-export function checkImage(image: unknown, name = 'image', maxPixels = DEFAULT_MAX_PIXELS, minSide = MIN_SIDE): CheckedImage {
-  return check(image, name, maxPixels, false, minSide) as CheckedImage;
+export function checkImage(image: unknown, name = 'image', maxPixels = DEFAULT_MAX_PIXELS, minSide = MIN_SIDE, maxAspect = DEFAULT_MAX_ASPECT): CheckedImage {
+  return check(image, name, maxPixels, false, minSide, maxAspect) as CheckedImage;
 }
 
 /**
  * Validate an image argument that may also hold 16-bit samples (a Uint16Array) or grey + alpha
  * (2 channels); `name` is the parameter name used in errors, `minSide` the smallest side
- * accepted (MIN_SIDE to embed, MIN_DETECT_SIDE to read).
+ * accepted (MIN_SIDE to embed, MIN_DETECT_SIDE to read), `maxAspect` the largest aspect ratio.
  * @example
  * const img = checkSamples({ width: 640, height: 480, data: new Uint16Array(640 * 480 * 3) }, 'image');
  */
-export function checkSamples(image: unknown, name = 'image', maxPixels = DEFAULT_MAX_PIXELS, minSide = MIN_SIDE): CheckedSamples {
-  return check(image, name, maxPixels, true, minSide);
+export function checkSamples(image: unknown, name = 'image', maxPixels = DEFAULT_MAX_PIXELS, minSide = MIN_SIDE, maxAspect = DEFAULT_MAX_ASPECT): CheckedSamples {
+  return check(image, name, maxPixels, true, minSide, maxAspect);
 }
 
 /**
@@ -94,7 +104,7 @@ export function isWide(img: CheckedSamples): boolean {
   return img.data instanceof Uint16Array || img.channels === 2;
 }
 
-function check(image: unknown, name: string, maxPixels: number, wide: boolean, minSide: number): CheckedSamples {
+function check(image: unknown, name: string, maxPixels: number, wide: boolean, minSide: number, maxAspect: number): CheckedSamples {
   if (typeof image !== 'object' || image === null) {
     throw invalidParameter(name, 'an object { width, height, data, channels? }', image);
   }
@@ -114,6 +124,17 @@ function check(image: unknown, name: string, maxPixels: number, wide: boolean, m
       `${name} is ${w}x${h} (${(pixels / 1e6).toFixed(1)} megapixels), over the limit of ${(maxPixels / 1e6).toFixed(1)} megapixels; ` +
       'pass a larger maxPixels option if you trust this input (the limit protects against decompression bombs).');
   }
+  if (w < minSide || h < minSide) {
+    throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', minSide === MIN_SIDE
+      ? `${name} is ${w}x${h}; the watermark needs at least ${MIN_SIDE}x${MIN_SIDE} pixels to be embedded.`
+      : `${name} is ${w}x${h}; a watermark can only be read from images of at least ${minSide}x${minSide} pixels.`);
+  }
+  const aspect = Math.max(w, h) / Math.min(w, h);
+  if (aspect > maxAspect) {
+    throw new ImageSizeError('ERR_IMAGE_ASPECT',
+      `${name} is ${w}x${h}, an aspect ratio of ${aspect.toFixed(1)}:1, over the limit of ${maxAspect}:1; ` +
+      `crop or split it, or raise the maxAspect option (--max-aspect on the command line; up to ${MAX_ASPECT_LIMIT}, the memory the mark needs grows with the ratio).`);
+  }
   const unit = sixteen ? 'samples' : 'bytes';
   const ok = (c: number) => c === 1 || c === 3 || c === 4 || (wide && c === 2);
   let ch: number;
@@ -130,11 +151,6 @@ function check(image: unknown, name: string, maxPixels: number, wide: boolean, m
         ? `${pixels}, ${pixels * 2}, ${pixels * 3} or ${pixels * 4} ${unit} (${w} x ${h} grey, grey + alpha, RGB or RGBA)`
         : `${pixels}, ${pixels * 3} or ${pixels * 4} bytes (${w} x ${h} grey, RGB or RGBA)`, data);
     }
-  }
-  if (w < minSide || h < minSide) {
-    throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', minSide === MIN_SIDE
-      ? `${name} is ${w}x${h}; the watermark needs at least ${MIN_SIDE}x${MIN_SIDE} pixels to be embedded.`
-      : `${name} is ${w}x${h}; a watermark can only be read from images of at least ${minSide}x${minSide} pixels.`);
   }
   return { width: w, height: h, channels: ch as 1 | 2 | 3 | 4, data };
 }

@@ -1,5 +1,5 @@
 import { invalidParameter, numberIn } from './args.js';
-import { checkSamples, DEFAULT_MAX_PIXELS, isWide, MIN_DETECT_SIDE, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
+import { checkSamples, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide, MAX_ASPECT_LIMIT, MIN_DETECT_SIDE, MIN_SIDE, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
@@ -24,6 +24,12 @@ export interface WatermarkerOptions {
   threshold?: number;
   /** Largest image accepted, in pixels (default 100 megapixels). */
   maxPixels?: number;
+  /**
+   * Largest aspect ratio accepted, long side / short side (default 32, at most 128). The
+   * detector's memory grows with it: 9 MB of WebAssembly memory at 16:9, 75 MB at 8:1, 269 MB
+   * at 32:1, about 900 MB at 128:1.
+   */
+  maxAspect?: number;
   /** A pre-compiled kernels module or its bytes, for runtimes that cannot compile (see init). */
   module?: WebAssembly.Module | BufferSource;
   /**
@@ -105,6 +111,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   const strength = numberIn('options.strength', options.strength, 0.25, 4, 1);
   const threshold = numberIn('options.threshold', options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
+  const maxAspect = numberIn('options.maxAspect', options.maxAspect, 1, MAX_ASPECT_LIMIT, DEFAULT_MAX_ASPECT);
   const words = await deriveKey(options.key, 'modelmark classical tile v1');
   const k = await init(options.module);
   const layout: Layout = makeLayout(k, words);
@@ -140,7 +147,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   }
 
   function embed<T extends SampleImage>(image: T, payload: Payload, callOptions?: EmbedCallOptions): T & { channels: 1 | 2 | 3 | 4 } {
-    const img = checkSamples(image, 'image', maxPixels);
+    const img = checkSamples(image, 'image', maxPixels, MIN_SIDE, maxAspect);
     const sym = symbols(parsePayload(payload));
     if (callOptions !== undefined && (typeof callOptions !== 'object' || callOptions === null)) throw invalidParameter('options', 'an object { inPlace? }', callOptions);
     const inPlace = callOptions?.inPlace ?? false;
@@ -168,7 +175,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   let patterns: PilotPatterns | undefined;
 
   function detect(image: SampleImage): DetectResult {
-    const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE);
+    const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE, maxAspect);
     const a = new Arena(k);
     // 16-bit samples and grey + alpha are read through their 8-bit working copy (the view embed
     // marked); narrowSamples releases its own wasm buffers.

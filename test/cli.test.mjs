@@ -487,6 +487,29 @@ test('tiny image: exit 2 ERR_IMAGE_TOO_SMALL naming the file and the minimum (12
   assert.is(jsonLine(d.stdout).found, false);
 });
 
+test('--max-aspect: an image over 32:1 is refused naming the flag; the flag raises the limit for single files and folders', async () => {
+  const strip = file('strip.png');
+  await sharp(storm).resize(4200, 128, { fit: 'fill' }).png().toFile(strip);
+  const out = file('strip-marked.png');
+  const refused = cli(['embed', strip, out, '--key', KEY, '--payload', PAYLOAD, '--json']);
+  failed(refused, '4200x128', '32.8:1', '--max-aspect');
+  assert.is(jsonLine(refused.stdout).error.code, 'ERR_IMAGE_ASPECT');
+  assert.not.ok(fs.existsSync(out));
+  const marked = cli(['embed', strip, out, '--key', KEY, '--payload', PAYLOAD, '--max-aspect', '40']);
+  assert.is(marked.code, 0, marked.stderr);
+  failed(cli(['detect', out, '--key', KEY]), '--max-aspect');
+  const found = cli(['detect', out, '--key', KEY, '--max-aspect', '40', '--json']);
+  assert.is(found.code, 0, found.stderr);
+  assert.is(jsonLine(found.stdout).payload, PAYLOAD);
+  failed(cli(['detect', out, '--key', KEY, '--max-aspect', '200']), '--max-aspect', '128', '200');
+  const folder = file('strips');
+  fs.mkdirSync(folder);
+  fs.copyFileSync(out, path.join(folder, 'strip.png'));
+  const batch = cli(['detect', folder, '--key', KEY, '--max-aspect', '40', '--json']);
+  assert.is(batch.code, 0, batch.stderr);
+  assert.is(JSON.parse(batch.stdout.trim().split('\n')[0]).payload, PAYLOAD);
+});
+
 test('--max-pixels: large images need the opt-in; the limit is applied both ways', async () => {
   const big = file('big.png');
   await sharp({ create: { width: 12000, height: 9000, channels: 3, background: '#fff' } }).png().toFile(big);

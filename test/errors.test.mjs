@@ -186,6 +186,24 @@ test('tiny image: ImageSizeError ERR_IMAGE_TOO_SMALL under 128 px to embed and u
   await rejects(() => wm.embed(img, 1n), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x40'); // nor marking it
 });
 
+test('elongated image (over 32:1 by default): ImageSizeError ERR_IMAGE_ASPECT naming the ratio and the option; maxAspect raises it, up to 128', async () => {
+  // Before the limit, a 128x200000 image made detect throw a RangeError from a wasm offset past
+  // 2 GB: the mark's frame keeps a 256-pixel short side, so it grows with the ratio.
+  const strip = { width: 4200, height: 128, data: new Uint8Array(4200 * 128 * 3).fill(90) };
+  await rejects(() => wm.embed(strip, 1n), ImageSizeError, 'ERR_IMAGE_ASPECT', '4200x128', '32.8:1', '32:1', 'maxAspect');
+  await rejects(() => wm.detect(strip), ImageSizeError, 'ERR_IMAGE_ASPECT', '4200x128', 'maxAspect');
+  const huge = { width: 128, height: 200000, data: new Uint8Array(3) }; // refused before the data is looked at
+  await rejects(() => wm.detect(huge), ImageSizeError, 'ERR_IMAGE_ASPECT', '1562.5:1');
+  const wide = await createWatermarker({ key: 'k', maxAspect: 40 });
+  const marked = wide.embed(strip, 'c0ffee0000000042');
+  const r = wide.detect(marked);
+  assert.ok(r.found, `found at 32.8:1 with maxAspect 40 (p=${r.pValue})`);
+  assert.is(r.payload, 'c0ffee0000000042');
+  for (const bad of [0, 0.5, 129, 1e9, NaN, '8']) {
+    await rejects(() => createWatermarker({ key: 'k', maxAspect: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.maxAspect');
+  }
+});
+
 test('huge image object (120 MP) without opt-in: ERR_IMAGE_TOO_LARGE before touching the data', async () => {
   const huge = { width: 20000, height: 6000, data: new Uint8Array(3) };
   await rejects(() => wm.embed(huge, 1n), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', '20000x6000', 'maxPixels');

@@ -189,6 +189,8 @@ test('bad input gets a JSON error with a 4xx status and a code, and the Worker k
   // 100 x 100 is too small to mark (128) but not to read (48); 40 x 40 is too small for both
   const thumb = await sharp({ create: { width: 100, height: 100, channels: 3, background: '#808080' } }).png().toBuffer();
   const tiny = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#808080' } }).png().toBuffer();
+  // 5:1, over the Worker's default aspect limit (4:1), refused from the header
+  const strip = await sharp({ create: { width: 1000, height: 200, channels: 3, background: '#808080' } }).png().toBuffer();
   const cases = [
     ['/embed?payload=c0ffee', png, 400, 'ERR_INVALID_ARGUMENT'],
     ['/embed', png, 400, 'ERR_INVALID_ARGUMENT'],
@@ -201,6 +203,7 @@ test('bad input gets a JSON error with a 4xx status and a code, and the Worker k
     ['/detect', new Uint8Array(16 * 1024 * 1024 + 1), 413, 'ERR_BODY_TOO_LARGE'],
     [`/embed?payload=${PAYLOAD}`, new Uint8Array(thumb), 422, 'ERR_IMAGE_TOO_SMALL'],
     ['/detect', new Uint8Array(tiny), 422, 'ERR_IMAGE_TOO_SMALL'],
+    ['/detect', new Uint8Array(strip), 422, 'ERR_IMAGE_ASPECT'],
     ['/detect', new Uint8Array(0), 400, 'ERR_NO_BODY'],
     ['/nowhere', png, 404, 'ERR_NOT_FOUND'],
   ];

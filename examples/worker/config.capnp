@@ -28,5 +28,6 @@ const modelmarkWorker :Workerd.Worker = (
     (name = "MODELMARK_KEY", text = "modelmark worker example key"),
     (name = "MAX_BODY_BYTES", text = "16777216"),
     (name = "MAX_PIXELS", text = "8000000"),
+    (name = "MAX_ASPECT", text = "4"),
   ],
 );

@@ -418,7 +418,7 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
     const key = keyInput.value;
     if (!key) { keyInput.focus(); throw invalidParameter('key', 'a non-empty secret key', key); }
     const strength = Number(strengthInput.value);
-    const o: WatermarkerOptions = { key, strength, threshold: options.threshold, maxPixels: options.maxPixels, search: options.search };
+    const o: WatermarkerOptions = { key, strength, threshold: options.threshold, maxPixels: options.maxPixels, maxAspect: options.maxAspect, search: options.search };
     const wm = watermarkerFor(o);
     wm.catch(() => undefined); // awaited later; reported there
     return wm;

@@ -16,7 +16,7 @@ function cacheKey(o: WatermarkerOptions): string | undefined {
   if (o.module !== undefined) return undefined; // a caller-supplied module: no sharing
   const key = typeof o.key === 'string' ? `s:${o.key}` : o.key instanceof Uint8Array ? `b:${Array.from(o.key, (b) => b.toString(16).padStart(2, '0')).join('')}` : undefined;
   if (key === undefined) return undefined; // let createWatermarker report the bad key
-  return [key, o.strength, o.threshold, o.maxPixels, o.search].join('|');
+  return [key, o.strength, o.threshold, o.maxPixels, o.maxAspect, o.search].join('|');
 }
 
 /**

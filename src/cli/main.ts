@@ -3,8 +3,8 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
-import { FileError, ImageSizeError, InvalidArgumentError, ModelmarkError } from '../errors.js';
-import { createWatermarker, DEFAULT_THRESHOLD, type Watermarker } from '../index.js'; // the default entry: kernels built in
+import { FileError, ImageSizeError, InvalidArgumentError, ModelmarkError, type ImageSizeCode } from '../errors.js';
+import { createWatermarker, DEFAULT_THRESHOLD, MAX_ASPECT_LIMIT, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { parsePayload, payloadHex } from '../payload.js';
 import { psnr } from '../metrics.js';
 
@@ -151,6 +151,8 @@ Options:
                     are; the pixels stay in the ICC profile's colours). IPTC is never kept.
   --threshold P     detect: p-value a mark must beat (default 1e-6)
   --max-pixels N    largest image accepted, in pixels (default 100000000)
+  --max-aspect N    embed, detect: largest aspect ratio accepted, long side / short side,
+                    1 to 128 (default 32; the memory the mark needs grows with it)
   --map OUT.png     detect: also write a picture of where the mark was found (green: mark,
                     amber: weak, red: examined without a mark); never over IN
   --json            print one JSON line (errors too: {"error": {"code", "message"}});
@@ -186,11 +188,11 @@ const COMMON = {
 } as const;
 const OPTIONS = {
   embed: {
-    ...COMMON, payload: { type: 'string' }, strength: { type: 'string' }, quality: { type: 'string' }, 'strip-metadata': { type: 'boolean' },
+    ...COMMON, 'max-aspect': { type: 'string' }, payload: { type: 'string' }, strength: { type: 'string' }, quality: { type: 'string' }, 'strip-metadata': { type: 'boolean' },
     format: { type: 'string' },
     deep: { type: 'boolean' }, models: { type: 'string' },
   },
-  detect: { ...COMMON, threshold: { type: 'string' }, map: { type: 'string' } },
+  detect: { ...COMMON, 'max-aspect': { type: 'string' }, threshold: { type: 'string' }, map: { type: 'string' } },
   extract: {
     models: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' }, scale: { type: 'string' },
     'max-pixels': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -238,6 +240,7 @@ function flagNames(err: unknown): unknown {
     .replace(/\boptions\.strength\b/g, '--strength')
     .replace(/\boptions\.threshold\b/g, '--threshold')
     .replace(/\boptions\.maxPixels\b/g, '--max-pixels')
+    .replace(/\boptions\.maxAspect\b/g, '--max-aspect')
     .replace(/\boptions\.(jobs|quality|payload|manifest)\b/g, '--$1');
   return message === err.message ? err : new InvalidArgumentError(message, { cause: err });
 }
@@ -245,7 +248,7 @@ function flagNames(err: unknown): unknown {
 /** Name the file in size errors raised on its decoded pixels ("image is 100x100; ..."). */
 export function inFile(err: unknown, path: string): unknown {
   if (err instanceof ImageSizeError && !err.message.includes(JSON.stringify(path))) {
-    return new ImageSizeError(err.code as 'ERR_IMAGE_TOO_SMALL' | 'ERR_IMAGE_TOO_LARGE',
+    return new ImageSizeError(err.code as ImageSizeCode,
       `${JSON.stringify(path)}: ${err.message.replace(/^image\b/, 'the image')}`);
   }
   return err;
@@ -273,12 +276,17 @@ function formatP(p: number): string {
   return p === 0 ? '0' : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
 }
 
-async function makeWatermarker(options: { key: string; strength?: number; threshold?: number; maxPixels?: number }): Promise<Watermarker> {
+async function makeWatermarker(options: { key: string; strength?: number; threshold?: number; maxPixels?: number; maxAspect?: number }): Promise<Watermarker> {
   try {
     return await createWatermarker(options);
   } catch (err) {
     throw flagNames(err);
   }
+}
+
+/** --max-aspect: largest aspect ratio, 1 to 128 (checked by createWatermarker, named as the flag). */
+function parseMaxAspect(values: Record<string, string | boolean | undefined>): number | undefined {
+  return parseNumber('--max-aspect', values['max-aspect'] as string | undefined, `a number between 1 and ${MAX_ASPECT_LIMIT}`);
 }
 
 /** --jobs: worker threads for folders (at most MAX_JOBS of node/batch). */
@@ -313,6 +321,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const strength = parseNumber('--strength', values.strength as string | undefined, 'a number between 0.25 and 4');
   const quality = parseInteger('--quality', values.quality as string | undefined, 1, 100);
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
+  const maxAspect = parseMaxAspect(values);
   const jobs = parseJobs(values);
   const keepMetadata = values['strip-metadata'] !== true;
   const formatFlag = values.format as string | undefined;
@@ -321,7 +330,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   }
   if (input !== STDIO && await isFolder(input)) {
     if (formatFlag !== undefined) throw usageError('--format takes a single image: a folder keeps each file\'s format');
-    return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
+    return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined }, values, io);
   }
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
   const { encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
@@ -332,7 +341,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
     throw usageError(`--format ${formatFlag} contradicts the extension of ${JSON.stringify(output)} (${outFormat}); leave one out`);
   }
 
-  const wm = await makeWatermarker({ key, strength, maxPixels });
+  const wm = await makeWatermarker({ key, strength, maxPixels, maxAspect });
   // 16-bit files stay 16-bit when written as PNG (JPEG and WebP are 8-bit formats). With the
   // metadata kept, the pixels stay in the colours of the file's ICC profile.
   // Every frame of an animation is read, and marked on its own.
@@ -387,15 +396,15 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   const key = resolveKey(values.key as string | undefined, io.env);
   const threshold = parseNumber('--threshold', values.threshold as string | undefined, 'a p-value between 0 and 0.5');
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
-
+  const maxAspect = parseMaxAspect(values);
   const mapPath = values.map as string | undefined;
   const jobs = parseJobs(values);
   if (input !== STDIO && await isFolder(input)) {
     if (mapPath !== undefined) throw usageError('--map takes a single image, not a folder');
-    return folder({ command: 'detect', input, key, threshold, maxPixels, jobs, manifest: values.manifest as string | undefined }, values, io);
+    return folder({ command: 'detect', input, key, threshold, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined }, values, io);
   }
   const { writeImage } = await import('../node/io.js');
-  const wm = await makeWatermarker({ key, threshold, maxPixels });
+  const wm = await makeWatermarker({ key, threshold, maxPixels, maxAspect });
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
   // stored (no transform to sRGB), exactly as embed marked them.
   const image = await readInput(input, { maxPixels, keepDepth: true, metadata: true, firstFrame: true }, io);

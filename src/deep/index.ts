@@ -8,7 +8,7 @@ import '../inline.js';
 import * as ort from 'onnxruntime-web';
 import { invalidParameter, numberIn } from '../args.js';
 import { ModelError, ModelmarkError } from '../errors.js';
-import { checkImage, type Image, type PixelData } from '../image.js';
+import { checkImage, DEFAULT_MAX_PIXELS, MIN_SIDE, type Image, type PixelData } from '../image.js';
 import { Arena, decodeBase64, init, type KernelExports } from '../wasm.js';
 import { logoMap } from './spec.js';
 
@@ -326,7 +326,8 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
 
   async function embed<T extends Image>(image: T): Promise<T & { channels: 1 | 3 | 4 }> {
     live();
-    const img = checkImage(image, 'image');
+    // No aspect limit: the networks see the image resized to W x W, whatever its shape.
+    const img = checkImage(image, 'image', DEFAULT_MAX_PIXELS, MIN_SIDE, Infinity);
     const input = new ort.Tensor('float32', prepare(img, false), [1, 3, W, W]);
     const residual = await run(h, { image: input, logo: logoTensor }, 'residual', [1, 3, W, W], 'The embedder H (h.onnx)');
     const { width: w, height: hh, channels: ch } = img;
@@ -346,7 +347,7 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
 
   async function extract(image: Image): Promise<DeepExtractResult> {
     live();
-    const img = checkImage(image, 'image');
+    const img = checkImage(image, 'image', DEFAULT_MAX_PIXELS, MIN_SIDE, Infinity);
     const input = new ort.Tensor('float32', prepare(img, true), [T, 3, tile, tile]);
     const out = await run(r, { image: input }, 'logo', [T, 1, ls, ls], 'The extractor R (r.onnx)');
     const n = ls * ls;

@@ -9,7 +9,7 @@ import { dirname, relative, isAbsolute } from 'node:path';
 // piscina hands its workerData option to each worker as node's own: no need to load piscina here.
 import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
-import { FileError, ImageSizeError, ModelmarkError } from '../errors.js';
+import { FileError, ImageSizeError, ModelmarkError, type ImageSizeCode } from '../errors.js';
 import { createWatermarker, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeImageFile, writeImage } from './io.js';
 import { markFile } from './frames.js';
@@ -26,6 +26,7 @@ export interface BatchWorkerData {
   keepMetadata?: boolean;
   threshold?: number;
   maxPixels?: number;
+  maxAspect?: number;
   /** embed: the real path of the output folder; outputs must resolve inside it. */
   outputRoot?: string;
 }
@@ -56,7 +57,7 @@ sharp.concurrency(1);
 
 let watermarker: Promise<Watermarker> | undefined;
 function getWatermarker(): Promise<Watermarker> {
-  watermarker ??= createWatermarker({ key: data.key, strength: data.strength, threshold: data.threshold, maxPixels: data.maxPixels });
+  watermarker ??= createWatermarker({ key: data.key, strength: data.strength, threshold: data.threshold, maxPixels: data.maxPixels, maxAspect: data.maxAspect });
   return watermarker;
 }
 // Start now, while the pool's other workers start and the main thread lists the files.
@@ -65,7 +66,7 @@ getWatermarker().catch(() => {});
 /** Name the file in size errors raised on decoded pixels ("image is 100x100; ..."). */
 function inFile(err: unknown, path: string): unknown {
   if (err instanceof ImageSizeError && !err.message.includes(JSON.stringify(path))) {
-    return new ImageSizeError(err.code as 'ERR_IMAGE_TOO_SMALL' | 'ERR_IMAGE_TOO_LARGE',
+    return new ImageSizeError(err.code as ImageSizeCode,
       `${JSON.stringify(path)}: ${err.message.replace(/^image\b/, 'the image')}`);
   }
   return err;

@@ -12,6 +12,7 @@ import { FileError, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { deriveKey } from '../key.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
 import { DEFAULT_THRESHOLD } from '../watermarker.js';
+import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
 import { writeFileAtomic } from './files.js';
 
@@ -59,6 +60,8 @@ export interface BatchOptions {
   threshold?: number;
   /** Largest image accepted, in pixels (default 100 megapixels). */
   maxPixels?: number;
+  /** Largest aspect ratio accepted, long side / short side (default 32, at most 128). */
+  maxAspect?: number;
   /** Worker threads (default `os.availableParallelism()`). */
   jobs?: number;
   /**
@@ -328,6 +331,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const jobs = numberIn(flag('jobs'), options.jobs, 1, MAX_JOBS, Math.min(MAX_JOBS, availableParallelism()));
   if (!Number.isInteger(jobs)) throw invalidParameter(flag('jobs'), `a whole number between 1 and ${MAX_JOBS}`, jobs);
   const maxPixels = options.maxPixels === undefined ? undefined : numberIn(flag('maxPixels'), options.maxPixels, 1, Number.MAX_SAFE_INTEGER, 0);
+  const maxAspect = options.maxAspect === undefined ? undefined : numberIn(flag('maxAspect'), options.maxAspect, 1, MAX_ASPECT_LIMIT, 0);
   if (options.recursive !== undefined && typeof options.recursive !== 'boolean') throw invalidParameter('options.recursive', 'a boolean', options.recursive);
   if (options.manifest !== undefined && options.manifest !== null && (typeof options.manifest !== 'string' || options.manifest === '')) {
     throw invalidParameter('options.manifest', 'a file path or null', options.manifest);
@@ -337,7 +341,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   }
 
   let params: Record<string, unknown>;
-  const workerData: BatchWorkerData = { command, key, maxPixels };
+  const workerData: BatchWorkerData = { command, key, maxPixels, maxAspect };
   if (command === 'embed') {
     if (options.payload === undefined) throw invalidParameter('options.payload', 'a 64-bit payload (1 to 16 hex digits, a bigint or 8 bytes)', undefined);
     const payload = payloadHex(parsePayload(options.payload, 'options.payload'));

@@ -10,14 +10,15 @@
 //
 // The key is the secret `MODELMARK_KEY` (`wrangler secret put MODELMARK_KEY`). Errors are JSON
 // `{ error: { code, message } }` with a 4xx status. Optional vars: MAX_BODY_BYTES (default
-// 16 MiB) and MAX_PIXELS (default 8 megapixels: a Worker has 128 MB of memory, and the pixels
-// live in JS, in the codec's wasm memory and in modelmark's).
+// 16 MiB), MAX_PIXELS (default 8 megapixels: a Worker has 128 MB of memory, and the pixels
+// live in JS, in the codec's wasm memory and in modelmark's) and MAX_ASPECT (default 4: the
+// detector's search took 18 MB of wasm memory at 4:1 and 75 MB at 8:1).
 //
 // Workers cannot compile WebAssembly from bytes at run time, so every wasm module (modelmark's
 // kernels and the codecs) is imported as a pre-compiled WebAssembly.Module: wrangler and
 // examples/worker/build.mjs turn `.wasm` imports into wasm modules of the Worker.
 import './polyfill.js';
-import { createWatermarker, ModelmarkError } from 'modelmark';
+import { createWatermarker, MAX_ASPECT_LIMIT, ModelmarkError } from 'modelmark';
 import { embedMetadata, metadataOf, profileFits, readMetadata } from 'modelmark/metadata';
 import modelmarkWasm from 'modelmark/modelmark.wasm';
 import { decode, encode, probe, TYPES } from './image.js';
@@ -25,16 +26,17 @@ import { HttpError, STATUS } from './errors.js';
 
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_PIXELS = 8_000_000;
+const DEFAULT_MAX_ASPECT = 4;
 
 /** One watermarker per isolate and key (creating one derives the key's layout). */
 let cached;
-function watermarker(key, maxPixels) {
+function watermarker(key, { maxPixels, maxAspect }) {
   if (typeof key !== 'string' || key.length === 0) {
     throw new HttpError(500, 'ERR_CONFIG', 'The Worker has no MODELMARK_KEY secret: set one with `wrangler secret put MODELMARK_KEY`.');
   }
-  if (!cached || cached.key !== key || cached.maxPixels !== maxPixels) {
-    const promise = createWatermarker({ key, maxPixels, module: modelmarkWasm });
-    cached = { key, maxPixels, promise };
+  if (!cached || cached.key !== key || cached.maxPixels !== maxPixels || cached.maxAspect !== maxAspect) {
+    const promise = createWatermarker({ key, maxPixels, maxAspect, module: modelmarkWasm });
+    cached = { key, maxPixels, maxAspect, promise };
     promise.catch(() => { if (cached?.promise === promise) cached = undefined; });
   }
   return cached.promise;
@@ -74,10 +76,12 @@ async function readBody(request, limit) {
   return bytes;
 }
 
-/** Read, sniff, check the pixel limit from the header, then decode. */
+/** Read, sniff, check the pixel and aspect limits from the header, then decode. */
 async function readImage(request, env) {
   const maxBody = positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, 'MAX_BODY_BYTES');
   const maxPixels = positiveInt(env.MAX_PIXELS, DEFAULT_MAX_PIXELS, 'MAX_PIXELS');
+  const maxAspect = positiveInt(env.MAX_ASPECT, DEFAULT_MAX_ASPECT, 'MAX_ASPECT');
+  if (maxAspect > MAX_ASPECT_LIMIT) throw new HttpError(500, 'ERR_CONFIG', `MAX_ASPECT must be at most ${MAX_ASPECT_LIMIT}, not ${maxAspect}.`);
   const bytes = await readBody(request, maxBody);
   const info = probe(bytes);
   if (!info) throw new HttpError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'The body is not a PNG or JPEG image.');
@@ -86,8 +90,13 @@ async function readImage(request, env) {
     throw new HttpError(413, 'ERR_IMAGE_TOO_LARGE',
       `The image is ${info.width}x${info.height} (${(info.width * info.height / 1e6).toFixed(1)} megapixels), over this Worker's limit of ${(maxPixels / 1e6).toFixed(1)} megapixels.`);
   }
+  const aspect = Math.max(info.width, info.height) / Math.min(info.width, info.height);
+  if (aspect > maxAspect) {
+    throw new HttpError(422, 'ERR_IMAGE_ASPECT',
+      `The image is ${info.width}x${info.height}, an aspect ratio of ${aspect.toFixed(1)}:1, over this Worker's limit of ${maxAspect}:1 (the mark's memory grows with the ratio); crop or split it.`);
+  }
   const image = await decode(info.format, bytes);
-  return { format: info.format, image, maxPixels, bytes };
+  return { format: info.format, image, limits: { maxPixels, maxAspect }, bytes };
 }
 
 function json(body, status = 200) {
@@ -108,8 +117,8 @@ async function embedRoute(request, env, url) {
   if (prog !== null && prog !== '0' && prog !== '1') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?progressive= must be 0 or 1.');
   const keep = url.searchParams.get('metadata');
   if (keep !== null && keep !== 'keep' && keep !== 'strip') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?metadata= must be keep (the default) or strip.');
-  const { format: inFormat, image, maxPixels, bytes } = await readImage(request, env);
-  const wm = await watermarker(env.MODELMARK_KEY, maxPixels);
+  const { format: inFormat, image, limits, bytes } = await readImage(request, env);
+  const wm = await watermarker(env.MODELMARK_KEY, limits);
   const marked = wm.embed(image, payload.toLowerCase());
   const outFormat = format ?? inFormat;
   let body = new Uint8Array(await encode(outFormat, marked, quality, prog === '1'));
@@ -125,8 +134,8 @@ async function embedRoute(request, env, url) {
 }
 
 async function detectRoute(request, env) {
-  const { image, maxPixels } = await readImage(request, env);
-  const wm = await watermarker(env.MODELMARK_KEY, maxPixels);
+  const { image, limits } = await readImage(request, env);
+  const wm = await watermarker(env.MODELMARK_KEY, limits);
   const { found, payload, pValue, transform } = wm.detect(image);
   return json({ found, payload, pValue, transform });
 }

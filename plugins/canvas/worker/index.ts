@@ -78,7 +78,7 @@ function serializeError(e: unknown): SerializedError {
 function reviveError(s: SerializedError): Error {
   switch (s.code) {
     case 'ERR_INVALID_ARGUMENT': return new InvalidArgumentError(s.message);
-    case 'ERR_IMAGE_TOO_SMALL': case 'ERR_IMAGE_TOO_LARGE': return new ImageSizeError(s.code, s.message);
+    case 'ERR_IMAGE_TOO_SMALL': case 'ERR_IMAGE_TOO_LARGE': case 'ERR_IMAGE_ASPECT': return new ImageSizeError(s.code, s.message);
     case 'ERR_DECODE': return new DecodeError(s.message);
     case 'ERR_FILE': return new FileError(s.message);
     case 'ERR_WASM': return new WasmError(s.message);
