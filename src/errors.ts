@@ -58,6 +58,19 @@ export class ImageSizeError extends ModelmarkError {
 }
 
 /**
+ * Name the file in a size error raised on its decoded pixels ("image is 100x100; ..." becomes
+ * "\"a.png\": the image is 100x100; ..."); any other error comes back as it is.
+ * @example
+ * try { wm.embed(await readImage(path), payload); } catch (err) { throw inFile(err, path); }
+ */
+export function inFile(err: unknown, path: string): unknown {
+  if (err instanceof ImageSizeError && !err.message.includes(JSON.stringify(path))) {
+    return new ImageSizeError(err.code as ImageSizeCode, `${JSON.stringify(path)}: ${err.message.replace(/^image\b/, 'the image')}`);
+  }
+  return err;
+}
+
+/**
  * An image file could not be decoded (`ERR_DECODE`: truncated, corrupt or not an image), or it is
  * animated where a still image is needed (`ERR_ANIMATED`: a marked copy would keep one frame).
  * @example

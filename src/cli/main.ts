@@ -3,7 +3,7 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
-import { FileError, ImageSizeError, InvalidArgumentError, ModelmarkError, type ImageSizeCode } from '../errors.js';
+import { FileError, inFile, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { createWatermarker, DEFAULT_THRESHOLD, MAX_ASPECT_LIMIT, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { parsePayload, payloadHex } from '../payload.js';
 import { psnr } from '../metrics.js';
@@ -245,14 +245,7 @@ function flagNames(err: unknown): unknown {
   return message === err.message ? err : new InvalidArgumentError(message, { cause: err });
 }
 
-/** Name the file in size errors raised on its decoded pixels ("image is 100x100; ..."). */
-export function inFile(err: unknown, path: string): unknown {
-  if (err instanceof ImageSizeError && !err.message.includes(JSON.stringify(path))) {
-    return new ImageSizeError(err.code as ImageSizeCode,
-      `${JSON.stringify(path)}: ${err.message.replace(/^image\b/, 'the image')}`);
-  }
-  return err;
-}
+export { inFile } from '../errors.js';
 
 function resolveKey(flag: string | undefined, env: CliIO['env']): string {
   if (flag !== undefined) {

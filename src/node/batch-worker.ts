@@ -9,7 +9,7 @@ import { dirname, relative, isAbsolute } from 'node:path';
 // piscina hands its workerData option to each worker as node's own: no need to load piscina here.
 import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
-import { FileError, ImageSizeError, ModelmarkError, type ImageSizeCode } from '../errors.js';
+import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeImageFile, writeImage } from './io.js';
 import { markFile } from './frames.js';
@@ -62,15 +62,6 @@ function getWatermarker(): Promise<Watermarker> {
 }
 // Start now, while the pool's other workers start and the main thread lists the files.
 getWatermarker().catch(() => {});
-
-/** Name the file in size errors raised on decoded pixels ("image is 100x100; ..."). */
-function inFile(err: unknown, path: string): unknown {
-  if (err instanceof ImageSizeError && !err.message.includes(JSON.stringify(path))) {
-    return new ImageSizeError(err.code as ImageSizeCode,
-      `${JSON.stringify(path)}: ${err.message.replace(/^image\b/, 'the image')}`);
-  }
-  return err;
-}
 
 function toError(err: unknown): { code: string; message: string } {
   const code = err instanceof ModelmarkError ? err.code
