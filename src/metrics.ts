@@ -5,9 +5,13 @@ import { Arena, init } from './wasm.js';
 /** A short description of a checked image for mismatch messages: 640x480x3, 640x480x3 16-bit. */
 const kind = (i: CheckedSamples) => `${i.width}x${i.height}x${i.channels}${i.data instanceof Uint16Array ? ' 16-bit' : ''}`;
 
-/** Check two images of the same size, channels and depth (`check`: 8-bit only, or 16-bit too). */
-function pair<C extends CheckedSamples>(a: unknown, b: unknown, check: (image: unknown, name: string, maxPixels: number) => C) {
-  const x = check(a, 'a', Number.MAX_SAFE_INTEGER), y = check(b, 'b', Number.MAX_SAFE_INTEGER);
+/**
+ * Check two images of the same size, channels and depth (`check`: 8-bit only, or 16-bit too).
+ * Any size and shape: the mark's limits (128 pixels a side, the aspect ratio) are not the
+ * metrics' (an animation's frames, stacked, are one tall image).
+ */
+function pair<C extends CheckedSamples>(a: unknown, b: unknown, check: (image: unknown, name: string, maxPixels: number, minSide: number, maxAspect: number) => C) {
+  const x = check(a, 'a', Number.MAX_SAFE_INTEGER, 1, Infinity), y = check(b, 'b', Number.MAX_SAFE_INTEGER, 1, Infinity);
   if (x.width !== y.width || x.height !== y.height || x.channels !== y.channels || (x.data instanceof Uint16Array) !== (y.data instanceof Uint16Array)) {
     throw invalidParameter('b', `an image of ${kind(x)} like a`, kind(y));
   }

@@ -149,6 +149,15 @@ test('16-bit samples (Uint16Array) and grey + alpha: marked through their 8-bit 
   assert.match(String(mixed?.message), /an image of 200x200x1 16-bit like a for b/);
   const ssimErr = await ssim({ width: 200, height: 200, data: new Uint16Array(200 * 200) }, { width: 200, height: 200, data: new Uint16Array(200 * 200) }).catch((e) => e);
   assert.match(String(ssimErr?.message), /8-bit pixels for a\.data/);
+  // The metrics take any size and shape (the mark's 128-pixel minimum and aspect limit are not
+  // theirs): a small image, and a 100-frame animation's frames stacked into one tall image.
+  for (const [w, h] of [[60, 40], [120, 8000]]) {
+    const a = { width: w, height: h, channels: 3, data: new Uint8Array(w * h * 3).fill(100) };
+    const b = { ...a, data: a.data.map((v, i) => (i % 7 === 0 ? v + 2 : v)) };
+    const db = await psnr(a, b);
+    assert.ok(Math.abs(db - 10 * Math.log10((255 * 255 * 7) / 4)) < 0.1, `${w}x${h}: PSNR ${db}`);
+    assert.ok((await ssim(a, a)) > 0.9999, `${w}x${h}: SSIM of an image with itself`);
+  }
 });
 
 test('payload as bigint, hex string (any case, 0x prefix, short) or 8 bytes is the same mark', async () => {
