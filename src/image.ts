@@ -126,7 +126,7 @@ function check(image: unknown, name: string, maxPixels: number, wide: boolean, m
   }
   if (w < minSide || h < minSide) {
     throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', minSide === MIN_SIDE
-      ? `${name} is ${w}x${h}; the watermark needs at least ${MIN_SIDE}x${MIN_SIDE} pixels to be embedded.`
+      ? `${name} is ${w}x${h}; the watermark needs at least ${MIN_SIDE}x${MIN_SIDE} pixels.`
       : `${name} is ${w}x${h}; a watermark can only be read from images of at least ${minSide}x${minSide} pixels.`);
   }
   const aspect = Math.max(w, h) / Math.min(w, h);
