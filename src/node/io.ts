@@ -138,9 +138,12 @@ function decodeReason(message: string): string {
   return 'the image data could not be decoded';
 }
 
-function tooLarge(path: string, width: number, height: number, maxPixels: number): ImageSizeError {
+/** The pixel-limit error of a file of `pages` frames of width x height (one for a still image). */
+function tooLarge(path: string, width: number, height: number, maxPixels: number, pages = 1): ImageSizeError {
+  const mp = (width * height * pages / 1e6).toFixed(1);
+  const size = pages > 1 ? `${pages} frames of ${width}x${height} (${mp} megapixels in all)` : `${width}x${height} (${mp} megapixels)`;
   return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
-    `${q(path)} is ${width}x${height} (${(width * height / 1e6).toFixed(1)} megapixels), over the limit of ` +
+    `${q(path)} is ${size}, over the limit of ` +
     `${(maxPixels / 1e6).toFixed(1)} megapixels; if you trust this file, raise the limit with the maxPixels option ` +
     '(--max-pixels on the command line). The limit protects against decompression bombs.');
 }
@@ -226,12 +229,7 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     throw new DecodeError(`${q(path)} is animated (${pages} frames), and a copy made from its first frame would lose the others ` +
       '(readImage: { allFrames: true } reads every frame, { firstFrame: true } the first only)', { code: 'ERR_ANIMATED' });
   }
-  if (animated && width * height * pages > maxPixels) {
-    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE',
-      `${q(path)} is ${pages} frames of ${width}x${height} (${(width * height * pages / 1e6).toFixed(1)} megapixels in all), over the limit of ` +
-      `${(maxPixels / 1e6).toFixed(1)} megapixels; if you trust this file, raise the limit with the maxPixels option ` +
-      '(--max-pixels on the command line). The limit protects against decompression bombs.');
-  }
+  if (animated && width * height * pages > maxPixels) throw tooLarge(path, width, height, maxPixels, pages);
 
   let pipeline = sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.floor(maxPixels), autoOrient: true, ...(animated ? { pages: -1 } : {}) });
   // With metadata kept, a profile that fits the decoded pixels (RGB for RGB / RGBA, grey for
