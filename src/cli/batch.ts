@@ -95,7 +95,7 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
       onStart: ({ total, jobs }) => {
         const where = `${JSON.stringify(options.input)} is a directory`;
         if (total === 0) {
-          io.stderr.write(`modelmark: ${where} with no JPEG, PNG or WebP files${options.recursive === false ? '' : ' (sub-folders included)'}\n`);
+          io.stderr.write(`modelmark: ${where} with no JPEG, PNG, WebP or GIF files${options.recursive === false ? '' : ' (sub-folders included)'}\n`);
           return;
         }
         io.stderr.write(`modelmark: ${where}: ${options.command} in its ${total} JPEG, PNG, WebP and GIF file${total === 1 ? '' : 's'} ` +
