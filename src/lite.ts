@@ -3,6 +3,8 @@
 export { createWatermarker, DEFAULT_THRESHOLD } from './watermarker.js';
 export type { Watermarker, WatermarkerOptions, DetectResult, EmbedCallOptions } from './watermarker.js';
 export type { Transform } from './transform.js';
+export { combineEvidence, EvidenceSum, REFERENCE_PATTERNS } from './evidence.js';
+export type { Evidence, CombinedEvidence } from './evidence.js';
 export type { RegionMap } from './regions.js';
 export { psnr, ssim } from './metrics.js';
 export { init } from './wasm.js';

@@ -366,6 +366,14 @@ export function combineReads(y: { soft: Float64Array; energy: Float64Array }, cb
   return { soft, energy, wY, wC };
 }
 
+/** The band coefficients of an analysed image folded onto one tile (fold): NSLOTS floats, a copy. */
+export function foldAnalysis(a: Arena, an: Analysis): Float32Array {
+  const { g } = an;
+  const F = a.f32(NSLOTS);
+  a.k.fold(an.coef, g.fw, g.bw, g.bh, an.band, NB, TILE, an.weight, F);
+  return a.f32view(F, NSLOTS).slice();
+}
+
 /** Despread an analysed image under a layout: soft values and null energies per symbol. */
 export function despread(a: Arena, an: Analysis, layout: Layout): { soft: Float64Array; energy: Float64Array } {
   const k = a.k;

@@ -3,13 +3,14 @@ import { checkSamples, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide, MAX_ASPEC
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
-import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbFrameStreamed, combineReads, despread, framesStreamed, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframeGeometry, symbols, TILE, type Analysis, type Frames, type Geometry, type Layout, type Plane } from './scheme.js';
+import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbFrameStreamed, combineReads, despread, foldAnalysis, framesStreamed, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframeGeometry, symbols, TILE, type Analysis, type Frames, type Geometry, type Layout, type Plane } from './scheme.js';
 import { analyseOnGridBoth, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_LATTICES, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrames, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
 import { combinedPValue, normalUpperTail } from './stats.js';
 import { Arena, init } from './wasm.js';
 import { informedGains } from './informed.js';
+import { evidenceOf, referencePatterns, type Evidence, type References } from './evidence.js';
 
 /** The p-value a mark must beat to be `found` unless `threshold` says otherwise. */
 export const DEFAULT_THRESHOLD = 1e-6;
@@ -96,6 +97,16 @@ export interface Watermarker {
    * const { found, payload, pValue } = wm.detect(image);
    */
   detect(image: SampleImage): DetectResult;
+  /**
+   * This image's evidence for the key's mark, to be pooled over a set of images with
+   * {@link combineEvidence}: the key's pilot correlation in the image as it is (no geometric
+   * search) and the same with sign-flipped reference patterns. One image rarely decides
+   * anything; a set of them can where `detect` finds the mark in none (a dataset recompressed
+   * hard, the outputs of a model trained on marked images). Takes what `detect` takes.
+   * @example
+   * const result = combineEvidence(images.map((image) => wm.evidence(image)));
+   */
+  evidence(image: SampleImage): Evidence;
 }
 
 /**
@@ -351,5 +362,22 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     return result!;
   }
 
-  return { embed, detect };
+  let references: References | undefined;
+
+  function evidence(image: SampleImage): Evidence {
+    const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE, maxAspect);
+    const a = new Arena(k);
+    try {
+      const img = isWide(checked) ? narrowSamples(a, checked) : checked as CheckedImage;
+      const g = candidateGeometries(img.width, img.height)[0];
+      const fr = framesStreamed(a, img, g, img.channels >= 3);
+      const folds = [fr.y, fr.cb].filter((p) => p !== undefined).map((p) => foldAnalysis(a, analysePlane(a, p, g)));
+      references ??= referencePatterns(layout);
+      return evidenceOf(folds, references);
+    } finally {
+      a.release();
+    }
+  }
+
+  return { embed, detect, evidence };
 }

@@ -1,0 +1,108 @@
+// Evidence pooled over a set of images (src/evidence.ts): the t test's tail function, its
+// calibration on sets of unmarked photos with random keys (independent photos, and the same
+// photo 27 times, where a plain sum of scores would be far off), its power on a marked set whose
+// images detect() misses one by one, and its argument checks.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createWatermarker, combineEvidence, EvidenceSum, REFERENCE_PATTERNS, InvalidArgumentError, ImageSizeError } from '../dist/index.js';
+import { studentUpperTail } from '../dist/stats.js';
+import { fromSharp } from '../bench/attacks.mjs';
+import { samplePhotos } from '../bench/photos.mjs';
+import sharp from 'sharp';
+
+const photos = (await samplePhotos()).map((p) => p.image);
+
+/** Kolmogorov-Smirnov distance of a sample from the uniform distribution on [0, 1]. */
+function ksUniform(ps) {
+  const s = [...ps].sort((a, b) => a - b);
+  let d = 0;
+  for (let i = 0; i < s.length; i++) d = Math.max(d, (i + 1) / s.length - s[i], s[i] - i / s.length);
+  return d;
+}
+// Critical value of D at significance 0.001: 1.95 / sqrt(n).
+const ksBound = (n) => 1.95 / Math.sqrt(n);
+
+test("Student's t upper tail: reference values, symmetry, and the normal limit", () => {
+  // Reference values (numerical integration of the density).
+  assert.ok(Math.abs(studentUpperTail(2, 10) - 0.036694017385370) < 1e-12);
+  assert.ok(Math.abs(studentUpperTail(1, 1) - 0.25) < 1e-12); // Cauchy
+  assert.ok(Math.abs(studentUpperTail(3, 63) - 0.00193191923805) / 0.00193191923805 < 1e-9);
+  assert.ok(Math.abs(studentUpperTail(6, 63) - 5.30746402764927e-8) / 5.30746402764927e-8 < 1e-9);
+  assert.is(studentUpperTail(0, 63), 0.5);
+  assert.ok(Math.abs(studentUpperTail(-2, 10) - (1 - 0.036694017385370)) < 1e-12);
+  // With many degrees of freedom it is the normal tail: P(Z >= 1.96) = 0.0249979.
+  assert.ok(Math.abs(studentUpperTail(1.96, 1e7) - 0.0249979) < 1e-6);
+  // Far tails stay accurate and monotone (no cancellation to 0 or 1).
+  const far = [6, 10, 20, 40].map((t) => studentUpperTail(t, 63));
+  for (let i = 1; i < far.length; i++) assert.ok(far[i] < far[i - 1] && far[i] > 0, `tail at ${i}`);
+});
+
+test('null sets: unmarked photos with random keys give uniform p-values, also for 27 copies of one photo', async () => {
+  const KEYS = 120;
+  const independent = [], copies = [], naive = [];
+  for (let i = 0; i < KEYS; i++) {
+    const wm = await createWatermarker({ key: `evidence null key ${i}` });
+    const ev = photos.map((image) => wm.evidence(image));
+    for (const e of ev) {
+      assert.is(e.reference.length, REFERENCE_PATTERNS);
+      assert.ok(Number.isFinite(e.score) && e.reference.every(Number.isFinite));
+    }
+    const r = combineEvidence(ev);
+    assert.is(r.count, photos.length);
+    assert.not.ok(r.found, `key ${i}: p ${r.pValue}`);
+    independent.push(r.pValue);
+    // The same photo 27 times: the key's sum is 27 times one score, and so is each reference's.
+    const same = combineEvidence(Array(27).fill(ev[i % ev.length]));
+    assert.not.ok(same.found);
+    copies.push(same.pValue);
+    naive.push(same.score);
+  }
+  const d1 = ksUniform(independent), d2 = ksUniform(copies);
+  assert.ok(d1 < ksBound(KEYS), `independent photos: KS D ${d1.toFixed(3)} >= ${ksBound(KEYS).toFixed(3)}`);
+  assert.ok(d2 < ksBound(KEYS), `copies of one photo: KS D ${d2.toFixed(3)} >= ${ksBound(KEYS).toFixed(3)}`);
+  // What the references are for: a plain Stouffer sum over the 27 copies would have claimed
+  // the mark (Z above 4.75, p < 1e-6) for many of these keys.
+  assert.ok(naive.filter((z) => z > 4.75).length >= 5, `naive sums over 4.75: ${naive.filter((z) => z > 4.75).length}`);
+});
+
+test('a weakly marked set: found pooled over the images that detect() misses one by one', async () => {
+  const wm = await createWatermarker({ key: 'evidence power key', strength: 0.25 });
+  const missed = [];
+  for (const image of photos) {
+    const marked = wm.embed(image, 'c0ffee0000000001');
+    const copy = await fromSharp(sharp(await sharp(Buffer.from(marked.data), { raw: { width: marked.width, height: marked.height, channels: marked.channels } }).jpeg({ quality: 50 }).toBuffer()));
+    if (!wm.detect(copy).found) missed.push(copy);
+  }
+  assert.ok(missed.length >= 10, `detect missed only ${missed.length} of ${photos.length}`);
+  const r = combineEvidence(missed.map((image) => wm.evidence(image)));
+  assert.ok(r.found, `pooled over ${missed.length} missed images: t ${r.t.toFixed(2)}, p ${r.pValue}`);
+  assert.ok(r.pValue < 1e-8, `p ${r.pValue}`);
+  // The wrong key sees nothing in the same set.
+  const other = await createWatermarker({ key: 'evidence other key' });
+  const w = combineEvidence(missed.map((image) => other.evidence(image)));
+  assert.not.ok(w.found);
+  assert.ok(w.pValue > 1e-3, `wrong key: p ${w.pValue}`);
+});
+
+test('EvidenceSum adds as combineEvidence does, and its argument checks name the parameter', async () => {
+  const wm = await createWatermarker({ key: 'evidence sum key' });
+  const ev = photos.slice(0, 5).map((image) => wm.evidence(image));
+  const sum = new EvidenceSum();
+  for (const e of ev) sum.add(e);
+  assert.equal(sum.result(), combineEvidence(ev));
+  // Evidence survives JSON (the batch manifest stores it).
+  assert.equal(combineEvidence(JSON.parse(JSON.stringify(ev))), combineEvidence(ev));
+  assert.throws(() => combineEvidence([]), (e) => e instanceof InvalidArgumentError && /at least one/.test(e.message));
+  assert.throws(() => combineEvidence(null), (e) => e instanceof InvalidArgumentError && /items/.test(e.message));
+  assert.throws(() => combineEvidence([ev[0], { score: 1, reference: [1, 2] }]), (e) => e instanceof InvalidArgumentError && /items\[1\]\.reference/.test(e.message) && /63/.test(e.message));
+  assert.throws(() => combineEvidence([{ score: NaN, reference: ev[0].reference }]), (e) => e instanceof InvalidArgumentError && /items\[0\]/.test(e.message));
+  assert.throws(() => combineEvidence(ev, { threshold: 2 }), (e) => e instanceof InvalidArgumentError && /threshold/.test(e.message));
+  assert.throws(() => wm.evidence({ width: 40, height: 40, data: new Uint8Array(40 * 40 * 4) }), (e) => e instanceof ImageSizeError && e.code === 'ERR_IMAGE_TOO_SMALL');
+  assert.throws(() => wm.evidence({ width: 200, height: 200, data: new Uint8Array(10) }), (e) => e instanceof InvalidArgumentError);
+  // A flat image carries no evidence either way: all zeros, and adding it changes no sum.
+  const flat = wm.evidence({ width: 300, height: 200, data: new Uint8Array(300 * 200 * 4).fill(128) });
+  assert.is(flat.score, 0);
+  assert.ok(flat.reference.every((v) => v === 0));
+});
+
+test.run();
