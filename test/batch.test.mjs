@@ -135,6 +135,11 @@ test('detect OUTDIR --json: one line per file with found true and the payload, t
   assert.equal(records.map((x) => path.relative(OUT, x.file)).sort(), [...GOOD].sort());
   assert.equal([summary.total, summary.done, summary.found, summary.notFound, summary.errors], [6, 6, 6, 0, 0]);
   assert.is(summary.manifest, null, 'detect keeps no manifest unless asked');
+  // The files' evidence pooled: the mark is in the set, with a p-value of its own.
+  const ev = summary.evidence;
+  assert.equal([ev.count, ev.dof, ev.found], [6, 63, true]);
+  assert.ok(ev.pValue < 1e-6 && ev.t > 5, JSON.stringify(ev));
+  assert.not.ok('evidence' in records[0], 'the per-file lines do not carry the 64 numbers');
 });
 
 test('--jobs 1 and --jobs 2 (and 3: bin/ re-runs itself with a larger thread pool) write byte-identical outputs', () => {
@@ -191,10 +196,15 @@ test('detect --manifest: a re-run skips unchanged files and reports their record
   const { records, summary } = lines(second.stdout);
   assert.equal([summary.skipped, summary.found, summary.done], [6, 6, 0]);
   for (const r of records) assert.equal([r.status, r.found, r.payload], ['skipped', true, PAYLOAD]);
+  // Skipped files count in the pooled evidence from their manifest records, to the last digit.
+  assert.equal(summary.evidence, lines(first.stdout).summary.evidence);
+  const recorded = Object.values(JSON.parse(fs.readFileSync(manifest, 'utf8')).files);
+  assert.ok(recorded.every((f) => f.evidence.split(' ').length === 64), 'each record keeps its score and 63 references on one line');
   // Another key is another fingerprint: checked again, and not found (exit 1).
   const wrong = cli(['detect', OUT, '--key', 'another key', '--json', '--manifest', manifest]);
   assert.is(wrong.code, 1);
   assert.equal([lines(wrong.stdout).summary.done, lines(wrong.stdout).summary.notFound], [6, 6]);
+  assert.is(lines(wrong.stdout).summary.evidence.found, false);
   // An embed manifest is not a detect manifest.
   const mixed = cli(['detect', OUT, '--key', KEY, '--manifest', path.join(OUT, '.modelmark-manifest.json')]);
   assert.is(mixed.code, 2);
@@ -269,7 +279,7 @@ test('on a terminal: a progress bar on stderr, each result above it, a summary l
   let out = '', err = '';
   const io = { stdout: { write: (s) => { out += s; } }, stderr: { isTTY: true, write: (s) => { err += s; } }, env: { MODELMARK_KEY: KEY } };
   assert.is(await main(['detect', OUT, '--jobs', '2'], io), 0);
-  assert.match(out, /^detect: 6 files in [\d.]+ s \([\d.]+ files\/s, 2 jobs\): 6 checked, 0 unchanged \(skipped\), 0 failed; mark found in 6, missing in 0\n$/);
+  assert.match(out, /^detect: 6 files in [\d.]+ s \([\d.]+ files\/s, 2 jobs\): 6 checked, 0 unchanged \(skipped\), 0 failed; mark found in 6, missing in 0; pooled over 6 files, the key's mark is in the set \(t [\d.]+, p-value [\d.]+e-\d+\)\n$/);
   assert.match(err, /100% \| 6\/6 files/);
   assert.is(err.split(`found: payload ${PAYLOAD}`).length - 1, 6);
 });

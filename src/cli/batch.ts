@@ -52,7 +52,11 @@ export function batchExitCode(s: BatchSummary): number {
 
 function humanSummary(s: BatchSummary): string {
   const parts = [`${s.done} ${s.command === 'embed' ? 'marked' : 'checked'}`, `${s.skipped} unchanged (skipped)`, `${s.errors} failed`];
-  const marks = s.command === 'detect' ? `; mark found in ${s.found}, missing in ${s.notFound}` : '';
+  const ev = s.evidence;
+  const pooled = !ev ? '' : ev.found
+    ? `; pooled over ${ev.count} files, the key's mark is in the set (t ${ev.t.toFixed(1)}, p-value ${ev.pValue.toExponential(1)})`
+    : `; pooled over ${ev.count} files, no evidence of the key's mark in the set (t ${ev.t.toFixed(1)}, p-value ${ev.pValue < 0.001 ? ev.pValue.toExponential(1) : ev.pValue.toFixed(3)})`;
+  const marks = s.command === 'detect' ? `; mark found in ${s.found}, missing in ${s.notFound}${pooled}` : '';
   const tail = s.interrupted ? `; interrupted, ${s.pending} not started` : '';
   const manifest = s.manifest ? `; manifest ${s.manifest}` : '';
   return `${s.command}: ${s.total} files in ${s.elapsedSeconds.toFixed(1)} s (${s.filesPerSecond.toFixed(1)} files/s, ${s.jobs} jobs): ` +

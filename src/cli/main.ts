@@ -134,7 +134,13 @@ Folders:
     {"file","status":"done"|"skipped"|"error","output"?,"payload"?,"found"?,"pValue"?,
      "score"?,"crcOk"?,"width"?,"height"?,"format"?,"bytes"?,"ms"?,"error"?:{"code","message"}}
   then {"summary":{"command","total","done","skipped","errors","found"?,"notFound"?,
-    "pending","interrupted","jobs","elapsedSeconds","filesPerSecond","manifest"}}.
+    "pending","interrupted","jobs","elapsedSeconds","filesPerSecond","manifest","evidence"?}}.
+  Pooled evidence (detect): every file read also gives its evidence for the key's mark, and
+  the summary tests the whole set at once, "evidence":{"count","score","spread","t","dof",
+  "pValue","found"}: found when the set carries the mark even if no single file shows it (a
+  dataset recompressed hard, the outputs of a model trained on marked images). The p-value
+  stays valid for near-duplicate files (it is measured against sign-flipped reference
+  patterns of the same files). Files are read as they are: no search for crops or rotations.
   Exit status: embed 0 all marked or unchanged, 2 any error; detect 0 mark found in every
   file, 1 missing from some, 2 any error; 130 interrupted.
 

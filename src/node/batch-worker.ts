@@ -10,7 +10,7 @@ import { dirname, relative, isAbsolute } from 'node:path';
 import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
 import { FileError, inFile, ModelmarkError } from '../errors.js';
-import { createWatermarker, type Watermarker } from '../index.js'; // the default entry: kernels built in
+import { createWatermarker, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeImageFile, writeImage } from './io.js';
 import { markFile } from './frames.js';
 
@@ -47,7 +47,8 @@ export type BatchTaskResult =
   | { status: 'skipped'; hash: string }
   | { status: 'done'; hash: string; ms: number; width: number; height: number; format: string;
       /** embed */ bytes?: number;
-      /** detect */ found?: boolean; payload?: string | null; pValue?: number; score?: number; crcOk?: boolean }
+      /** detect */ found?: boolean; payload?: string | null; pValue?: number; score?: number; crcOk?: boolean;
+      /** detect: the file's evidence for pooling (rounded to 4 decimals), see combineEvidence. */ evidence?: Evidence }
   | { status: 'error'; hash?: string; error: { code: string; message: string } };
 
 const data = workerData as BatchWorkerData;
@@ -136,15 +137,18 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       });
       return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size };
     }
-    let r;
+    let r, ev: Evidence;
     try {
       r = wm.detect(image);
+      ev = wm.evidence(image);
     } catch (err) {
       throw inFile(err, task.input);
     }
+    const round = (v: number) => Math.round(v * 1e4) / 1e4;
     return {
       status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.height, format: image.format,
       found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk,
+      evidence: { score: round(ev.score), reference: ev.reference.map(round) },
     };
   } catch (err) {
     return { status: 'error', hash, error: toError(err) };

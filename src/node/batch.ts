@@ -12,6 +12,7 @@ import { FileError, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { deriveKey } from '../key.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
 import { DEFAULT_THRESHOLD } from '../watermarker.js';
+import { EvidenceSum, type CombinedEvidence, type Evidence } from '../evidence.js';
 import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
 import { writeFileAtomic } from './files.js';
@@ -128,9 +129,20 @@ export interface BatchSummary {
   /** Files finished (done, skipped or failed) per second of wall time. */
   filesPerSecond: number;
   manifest: string | null;
+  /**
+   * detect: the key's mark tested over all the files at once (combineEvidence over each file's
+   * evidence, skipped files included from the manifest): found where the set carries the mark
+   * even when no single file shows it; null when no file was read.
+   */
+  evidence?: CombinedEvidence | null;
 }
 
 interface ManifestEntry extends BatchFileResult {
+  /**
+   * detect: the file's evidence for pooling, its score then its references, as one line of
+   * numbers separated by spaces (64 numbers: one array element per line would swell the file).
+   */
+  evidence?: string;
   /** SHA-256 of the input's bytes. */
   hash: string;
   /** Keyed fingerprint of the key and options (see fingerprint()). */
@@ -320,6 +332,7 @@ const flag = (name: string) => `options.${name}`;
  */
 export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const started = performance.now();
+  let threshold = DEFAULT_THRESHOLD;
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
   const { command } = options;
   if (command !== 'embed' && command !== 'detect') throw invalidParameter('options.command', '"embed" or "detect"', command);
@@ -355,7 +368,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     // The copies differ with and without metadata: a change of it redoes the files.
     params = { command, payload, strength, quality, keepMetadata };
   } else {
-    const threshold = numberIn(flag('threshold'), options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
+    threshold = numberIn(flag('threshold'), options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
     workerData.threshold = threshold;
     params = { command, threshold };
   }
@@ -396,7 +409,20 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const summary: BatchSummary = {
     command, total: 0, done: 0, skipped: 0, errors: 0, pending: 0,
     interrupted: false, jobs, elapsedSeconds: 0, filesPerSecond: 0, manifest: manifestPath,
-    ...(command === 'detect' ? { found: 0, notFound: 0 } : {}),
+    ...(command === 'detect' ? { found: 0, notFound: 0, evidence: null } : {}),
+  };
+  // detect: every file's evidence, pooled (skipped files' from the manifest).
+  const pooled = new EvidenceSum();
+  const pool_ = (e: Evidence | string | undefined) => {
+    try {
+      if (typeof e === 'string') {
+        const [score, ...reference] = e.split(' ').map(Number);
+        e = { score, reference };
+      }
+      if (e) pooled.add(e);
+    } catch {
+      // A manifest record whose evidence was edited or cut: that file is left out of the count.
+    }
   };
   const emit = (r: BatchRecord) => {
     if (r.status === 'done') summary.done++;
@@ -455,6 +481,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         emit({ file, status: 'error', ...(shownOutput ? { output: shownOutput } : {}), error: result.error });
       } else if (result.status === 'skipped') {
         const p = usable!;
+        pool_(p.evidence);
         emit(command === 'embed'
           ? { file, status: 'skipped', output: shownOutput, payload: workerData.payload, width: p.width, height: p.height, format: p.format, bytes: p.bytes }
           : { file, status: 'skipped', found: p.found, payload: p.payload, pValue: p.pValue, score: p.score, crcOk: p.crcOk, width: p.width, height: p.height, format: p.format });
@@ -466,7 +493,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
           emit({ file, status: 'done', output: shownOutput, payload: workerData.payload, ...base, bytes: result.bytes, ms });
         } else {
           const found = { found: result.found!, payload: result.payload ?? null, pValue: result.pValue, score: result.score, crcOk: result.crcOk };
-          if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, ...found, ...base, time: new Date().toISOString() };
+          pool_(result.evidence);
+          if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, ...found, ...base, evidence: result.evidence && [result.evidence.score, ...result.evidence.reference].join(' '), time: new Date().toISOString() };
           emit({ file, status: 'done', ...found, ...base, ms });
         }
         saver?.changed();
@@ -485,6 +513,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     await pool.destroy().catch(() => {});
     await saver?.close();
   }
+  if (command === 'detect') summary.evidence = pooled.count > 0 ? pooled.result(threshold) : null;
   summary.elapsedSeconds = Math.round((performance.now() - started)) / 1000;
   const finished = summary.done + summary.skipped + summary.errors;
   summary.filesPerSecond = summary.elapsedSeconds > 0 ? Math.round((finished / summary.elapsedSeconds) * 100) / 100 : 0;
