@@ -138,7 +138,7 @@ Folders:
   Pooled evidence (detect): every file read also gives its evidence for the key's mark, and
   the summary tests the whole set at once, "evidence":{"count","score","spread","t","dof",
   "pValue","found"}: found when the set carries the mark even if no single file shows it (a
-  dataset recompressed hard, the outputs of a model trained on marked images). The p-value
+  dataset recompressed hard, a folder of thumbnails). The p-value
   stays valid for near-duplicate files (it is measured against sign-flipped reference
   patterns of the same files). Files are read as they are: no search for crops or rotations.
   Exit status: embed 0 all marked or unchanged, 2 any error; detect 0 mark found in every
