@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import sharp from 'sharp';
-import { DecodeError, ImageSizeError, InvalidArgumentError, psnr } from 'modelmark';
-import { watermark, detect, watermarkStream } from 'modelmark/sharp';
+import { DecodeError, ImageSizeError, InvalidArgumentError, combineEvidence, createWatermarker, psnr } from 'modelmark';
+import { watermark, detect, evidence, watermarkStream } from 'modelmark/sharp';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const photo = (name) => join(PHOTOS, name);
@@ -59,6 +59,25 @@ test('the pipeline continues: resize to 0.75x after watermark, then detect', asy
   const m = await sharp(pre).metadata();
   assert.equal([m.width, m.height], [400, 300]);
   await assertMarked(pre, 'extract before watermark');
+});
+
+test('evidence(): what the core gives for the same pixels; pooled over weakly marked JPEGs that detect() misses', async () => {
+  const names = ['mate-Storm.jpg', 'mate-Dune.jpg', 'skimage-astronaut.png', 'skimage-coffee.png', 'skimage-rocket.jpg', 'skimage-brick.png'];
+  const weak = { ...opts, strength: 0.25 };
+  const files = [];
+  for (const n of names) files.push(await (await watermark(sharp(photo(n)), weak)).jpeg({ quality: 20 }).toBuffer());
+  const found = await Promise.all(files.map(async (f) => (await detect(sharp(f), { key: KEY })).found));
+  assert.ok(found.filter(Boolean).length <= 1, `detect found ${found.filter(Boolean).length} of ${files.length}`);
+  const ev = await Promise.all(files.map((f) => evidence(sharp(f), { key: KEY })));
+  // The plug-in reads the pixels as the core's own caller would.
+  const { data, info } = await sharp(files[0]).raw().toBuffer({ resolveWithObject: true });
+  const core = (await createWatermarker({ key: KEY })).evidence({ width: info.width, height: info.height, channels: info.channels, data });
+  assert.equal(ev[0], core);
+  const pooled = combineEvidence(ev);
+  assert.ok(pooled.found, `pooled over ${ev.length}: t ${pooled.t}, p ${pooled.pValue}`);
+  assert.not.ok(combineEvidence(await Promise.all(files.map((f) => evidence(sharp(f), { key: 'another key' })))).found);
+  const err = await evidence(sharp(Buffer.from('not an image')), { key: KEY }).then(() => null, (e) => e);
+  assert.instance(err, DecodeError);
 });
 
 test('format change: JPEG in, WebP and PNG out; toFile picks the extension\'s format', async () => {

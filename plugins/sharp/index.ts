@@ -11,7 +11,9 @@ import {
   ModelmarkError,
   parsePayload,
   type DetectResult,
+  type Evidence,
   type Payload,
+  type SampleImage,
   type Watermarker,
   type WatermarkerOptions,
 } from 'modelmark';
@@ -333,6 +335,29 @@ export async function watermark(image: Sharp, options: SharpWatermarkOptions): P
  * const { found, payload, pValue } = await detect(sharp('out.jpg'), { key: 'my secret' });
  */
 export async function detect(image: Sharp, options: WatermarkerOptions): Promise<DetectResult> {
+  const { wm, pixels } = await readForDetection(image, options);
+  return wm.detect(pixels);
+}
+
+/**
+ * This image's evidence for the mark of `options.key` (read as `detect` reads it), to be
+ * pooled over a set of images with `combineEvidence` from `modelmark`: found where the set
+ * carries the mark even when no single image shows it. `image` is used up.
+ * @throws InvalidArgumentError for bad options, DecodeError for an input sharp cannot decode.
+ * @example
+ * import sharp from 'sharp';
+ * import { combineEvidence } from 'modelmark';
+ * import { evidence } from 'modelmark/sharp';
+ * const all = await Promise.all(files.map((f) => evidence(sharp(f), { key: 'my secret' })));
+ * combineEvidence(all); // { found, pValue, t, ... }
+ */
+export async function evidence(image: Sharp, options: WatermarkerOptions): Promise<Evidence> {
+  const { wm, pixels } = await readForDetection(image, options);
+  return wm.evidence(pixels);
+}
+
+/** The watermarker for `options` and the pipeline's pixels as the detector reads them. */
+async function readForDetection(image: Sharp, options: WatermarkerOptions): Promise<{ wm: Watermarker; pixels: SampleImage }> {
   checkSharp(image, 'image');
   checkOptions(options, 'an object { key, strength?, threshold?, search? }');
   const wm = await watermarkerFor(options);
@@ -345,7 +370,7 @@ export async function detect(image: Sharp, options: WatermarkerOptions): Promise
   if (deep) p = p.toColourspace(isGrey(meta) ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (meta.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
   const { data, info } = await rawPixels(p);
-  return wm.detect({ width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4, data: samplesOf(data, deep) });
+  return { wm, pixels: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4, data: samplesOf(data, deep) } };
 }
 
 const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
