@@ -348,7 +348,7 @@ export async function detect(image: Sharp, options: WatermarkerOptions): Promise
  * import sharp from 'sharp';
  * import { combineEvidence } from 'modelmark';
  * import { evidence } from 'modelmark/sharp';
- * const all = await Promise.all(files.map((f) => evidence(sharp(f), { key: 'my secret' })));
+ * const all = await Promise.all(['a.jpg', 'b.jpg'].map((f) => evidence(sharp(f), { key: 'my secret' })));
  * combineEvidence(all); // { found, pValue, t, ... }
  */
 export async function evidence(image: Sharp, options: WatermarkerOptions): Promise<Evidence> {
