@@ -24,6 +24,7 @@ import { invalidParameter, numberIn } from './args.js';
 import { PILOT, type Layout } from './scheme.js';
 import { NB } from './scheme.js';
 import { studentUpperTail } from './stats.js';
+import { rng } from './random.js';
 
 /** How many sign-flipped reference patterns each image is scored with (the t test's degrees of freedom). */
 export const REFERENCE_PATTERNS = 63;
@@ -62,18 +63,6 @@ export interface References {
   signs: Int8Array;
 }
 
-/** mulberry32: a small seeded generator; the references need not be secret, only fixed. */
-function generator(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The pilot slots of `layout` and the reference sign patterns: in each band frequency (slot %
  * NB) a shuffled half of the pilot slots gets +1 and the other half -1 (an odd one out a random
@@ -87,7 +76,7 @@ export function referencePatterns(layout: Layout): References {
   const byBand: number[][] = Array.from({ length: NB }, () => []);
   slots.forEach((s, i) => byBand[s % NB].push(i));
   for (let j = 0; j < REFERENCE_PATTERNS; j++) {
-    const rand = generator(0x6d6d0000 + j);
+    const rand = rng(0x6d6d0000 + j); // fixed: the references need not be secret
     const row = signs.subarray(j * n, (j + 1) * n);
     for (const group of byBand) {
       const g = [...group];

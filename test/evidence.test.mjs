@@ -9,18 +9,10 @@ import { studentUpperTail } from '../dist/stats.js';
 import { fromSharp } from '../bench/attacks.mjs';
 import { samplePhotos } from '../bench/photos.mjs';
 import sharp from 'sharp';
+import { ksBound, ksUniform } from './helpers/ks.mjs';
 
 const photos = (await samplePhotos()).map((p) => p.image);
 
-/** Kolmogorov-Smirnov distance of a sample from the uniform distribution on [0, 1]. */
-function ksUniform(ps) {
-  const s = [...ps].sort((a, b) => a - b);
-  let d = 0;
-  for (let i = 0; i < s.length; i++) d = Math.max(d, (i + 1) / s.length - s[i], s[i] - i / s.length);
-  return d;
-}
-// Critical value of D at significance 0.001: 1.95 / sqrt(n).
-const ksBound = (n) => 1.95 / Math.sqrt(n);
 
 test("Student's t upper tail: reference values, symmetry, and the normal limit", () => {
   // Reference values (numerical integration of the density).

@@ -9,6 +9,7 @@ import { createWatermarker } from '../dist/index.js';
 import { fromSharp, mulberry32 } from '../bench/attacks.mjs';
 import { samplePhotos } from '../bench/photos.mjs';
 import sharp from 'sharp';
+import { ksBound, ksUniform } from './helpers/ks.mjs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -17,15 +18,6 @@ const WRONG_KEY = 1_000;
 
 const rng = mulberry32; // seeded, so crops and keys are reproducible
 
-/** Kolmogorov-Smirnov distance of a sample from the uniform distribution on [0, 1]. */
-function ksUniform(ps) {
-  const s = [...ps].sort((a, b) => a - b);
-  let d = 0;
-  for (let i = 0; i < s.length; i++) d = Math.max(d, (i + 1) / s.length - s[i], s[i] - i / s.length);
-  return d;
-}
-// Critical value of D at significance 0.001: 1.95 / sqrt(n).
-const ksBound = (n) => 1.95 / Math.sqrt(n);
 
 const photos = await samplePhotos();
 // The pool: each photo (long side capped at 1024 to keep 10,000 detections fast), three random

@@ -7,17 +7,9 @@ import { LRELU_ALPHA, parameterShapes, type NetSpec, type Weights } from '../dee
 
 export type Params = Record<string, tf.Variable>;
 
-/** A small counter-based PRNG (mulberry32) so that runs with one seed are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The seeded PRNG lives in core code (the evidence's reference patterns use it too).
+import { rng } from '../random.js';
+export { rng };
 
 /** Gaussian samples from a uniform PRNG (Box–Muller). */
 export function gaussian(rand: () => number): () => number {
