@@ -413,7 +413,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   };
   // detect: every file's evidence, pooled (skipped files' from the manifest).
   const pooled = new EvidenceSum();
-  const pool_ = (e: Evidence | string | undefined) => {
+  const addEvidence = (e: Evidence | string | undefined) => {
     try {
       if (typeof e === 'string') {
         const [score, ...reference] = e.split(' ').map(Number);
@@ -481,7 +481,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         emit({ file, status: 'error', ...(shownOutput ? { output: shownOutput } : {}), error: result.error });
       } else if (result.status === 'skipped') {
         const p = usable!;
-        pool_(p.evidence);
+        addEvidence(p.evidence);
         emit(command === 'embed'
           ? { file, status: 'skipped', output: shownOutput, payload: workerData.payload, width: p.width, height: p.height, format: p.format, bytes: p.bytes }
           : { file, status: 'skipped', found: p.found, payload: p.payload, pValue: p.pValue, score: p.score, crcOk: p.crcOk, width: p.width, height: p.height, format: p.format });
@@ -493,7 +493,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
           emit({ file, status: 'done', output: shownOutput, payload: workerData.payload, ...base, bytes: result.bytes, ms });
         } else {
           const found = { found: result.found!, payload: result.payload ?? null, pValue: result.pValue, score: result.score, crcOk: result.crcOk };
-          pool_(result.evidence);
+          addEvidence(result.evidence);
           if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, ...found, ...base, evidence: result.evidence && [result.evidence.score, ...result.evidence.reference].join(' '), time: new Date().toISOString() };
           emit({ file, status: 'done', ...found, ...base, ms });
         }
