@@ -200,6 +200,14 @@ test('detect --manifest: a re-run skips unchanged files and reports their record
   assert.equal(summary.evidence, lines(first.stdout).summary.evidence);
   const recorded = Object.values(JSON.parse(fs.readFileSync(manifest, 'utf8')).files);
   assert.ok(recorded.every((f) => f.evidence.split(' ').length === 64), 'each record keeps its score and 63 references on one line');
+  // A record whose evidence was cut (edited by hand) leaves that file out of the pooled count
+  // and nothing else: the file is still skipped and reported.
+  const m = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+  const first_ = Object.keys(m.files)[0];
+  m.files[first_].evidence = m.files[first_].evidence.split(' ').slice(0, 10).join(' ');
+  fs.writeFileSync(manifest, JSON.stringify(m));
+  const cut = lines(cli(['detect', OUT, '--key', KEY, '--json', '--manifest', manifest]).stdout).summary;
+  assert.equal([cut.skipped, cut.found, cut.evidence.count, cut.evidence.found], [6, 6, 5, true]);
   // Another key is another fingerprint: checked again, and not found (exit 1).
   const wrong = cli(['detect', OUT, '--key', 'another key', '--json', '--manifest', manifest]);
   assert.is(wrong.code, 1);
