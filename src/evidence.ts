@@ -122,9 +122,13 @@ export function evidenceOf(folds: Float32Array[], refs: References): Evidence {
   return { score, reference };
 }
 
+/** Evidence is summed in whole units of 1e-6, exactly, so no order of adding changes a digit. */
+const UNIT = 1e6;
+
 /**
  * Running sums of evidence, for sets too large to hold (a folder batch adds each file as it
- * finishes).
+ * finishes, in whatever order its workers finish: the sums are exact integers of 1e-6, so the
+ * result does not depend on that order).
  * @example
  * const sum = new EvidenceSum();
  * for (const image of images) sum.add(wm.evidence(image));
@@ -145,8 +149,8 @@ export class EvidenceSum {
       throw invalidParameter(`${name}.reference`, `an array of ${REFERENCE_PATTERNS} finite numbers`, ref);
     }
     this.count++;
-    this.score += evidence.score;
-    for (let j = 0; j < REFERENCE_PATTERNS; j++) this.reference[j] += ref[j];
+    this.score += Math.round(evidence.score * UNIT);
+    for (let j = 0; j < REFERENCE_PATTERNS; j++) this.reference[j] += Math.round(ref[j] * UNIT);
   }
 
   /** The test over the images added so far (threshold: found below it, default 1e-6). */
@@ -154,9 +158,9 @@ export class EvidenceSum {
     threshold = numberIn('threshold', threshold, Number.MIN_VALUE, 0.5, 1e-6);
     const root = Math.sqrt(Math.max(1, this.count));
     let ms = 0;
-    for (const r of this.reference) ms += r * r;
+    for (const r of this.reference) ms += (r / UNIT) ** 2;
     const spread = Math.sqrt(ms / REFERENCE_PATTERNS) / root;
-    const score = this.score / root;
+    const score = this.score / UNIT / root;
     const t = spread > 0 ? score / spread : 0;
     const pValue = spread > 0 ? studentUpperTail(t, REFERENCE_PATTERNS) : 1;
     return { count: this.count, score, spread, t, dof: REFERENCE_PATTERNS, pValue, found: pValue < threshold };

@@ -82,6 +82,10 @@ test('EvidenceSum adds as combineEvidence does, and its argument checks name the
   const sum = new EvidenceSum();
   for (const e of ev) sum.add(e);
   assert.equal(sum.result(), combineEvidence(ev));
+  // Any order of adding gives the same result to the last digit (a parallel batch adds files as
+  // its workers finish them).
+  assert.equal(combineEvidence([...ev].reverse()), combineEvidence(ev));
+  assert.equal(combineEvidence([ev[2], ev[0], ev[4], ev[1], ev[3]]), combineEvidence(ev));
   // Evidence survives JSON (the batch manifest stores it).
   assert.equal(combineEvidence(JSON.parse(JSON.stringify(ev))), combineEvidence(ev));
   assert.throws(() => combineEvidence([]), (e) => e instanceof InvalidArgumentError && /at least one/.test(e.message));
