@@ -21,8 +21,7 @@
 // strength, which is the same in every marked image, does not correlate with them: in a marked
 // set they stay near their null spread instead of growing with the set.
 import { invalidParameter, numberIn } from './args.js';
-import { PILOT, type Layout } from './scheme.js';
-import { NB } from './scheme.js';
+import { NB, PILOT, type Layout } from './scheme.js';
 import { studentUpperTail } from './stats.js';
 import { rng } from './random.js';
 
