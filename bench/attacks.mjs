@@ -17,17 +17,8 @@ export async function load(path) {
   return fromSharp(sharp(path));
 }
 
-/** Seeded uniform numbers in [0, 1) (mulberry32). */
-export function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform numbers in [0, 1) (mulberry32): the library's own generator (src/random.ts). */
+export { rng as mulberry32 } from '../dist/random.js';
 
 /** Seeded standard normal numbers (xorshift32 + Box-Muller). */
 export function gaussian(seed) {
