@@ -80,8 +80,9 @@ export function logGamma(x: number): number {
 
 /**
  * Regularised incomplete beta function I_x(a, b), by its continued fraction (modified Lentz),
- * evaluated on the side where it converges fast; accurate to about 1e-14 relative, tails
- * included (the prefactor is computed in logs, so values far below 1e-300 come out as 0).
+ * evaluated on the side where it converges fast (to 1e-15 per step); the prefactor is computed
+ * in logs, so tails stay accurate down to about 1e-300 (checked in test/evidence.test.mjs
+ * against numerical integration of Student's t density to 1e-9 relative).
  */
 export function incompleteBeta(x: number, a: number, b: number): number {
   if (x <= 0) return 0;
