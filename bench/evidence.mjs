@@ -7,7 +7,9 @@
 // 2. Power: the 27 photos marked (at the default strength and at 0.25), then attacked; per
 //    attack, how many files detect() finds one by one, and the pooled test over all 27 and over
 //    the files detect() missed (count: t, the references' spread, p-value).
-// 3. Speed: wm.evidence on a 1920x1080 RGBA image (median of 30 after warm-up).
+// 3. Speed: wm.evidence on a 1920x1080 RGBA image (median of 30 after warm-up), and what
+//    detect(image, { evidence: true }) saves over detect() and evidence() called apart (on an
+//    unmarked and a marked copy; interleaved, medians). `--speed` runs this part alone.
 import sharp from 'sharp';
 import { createWatermarker, combineEvidence } from 'modelmark';
 import { fromSharp, gaussian } from './attacks.mjs';
@@ -15,12 +17,14 @@ import { samplePhotos } from './photos.mjs';
 
 const arg = (name, d) => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const KEYS = arg('--keys', 500);
+const SPEED_ONLY = process.argv.includes('--speed');
 const photos = (await samplePhotos()).map((p) => p.image);
 const raw = (img) => sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length), { raw: { width: img.width, height: img.height, channels: img.channels } });
 const jpeg = async (pipeline, q) => fromSharp(sharp(await pipeline.jpeg({ quality: q }).toBuffer()));
 const ks = (ps) => { const s = [...ps].sort((a, b) => a - b); let d = 0; s.forEach((p, i) => { d = Math.max(d, (i + 1) / s.length - p, p - i / s.length); }); return d; };
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
 
+if (!SPEED_ONLY) {
 console.log(`## 1. Calibration: ${KEYS} random keys per set, mark-free images\n`);
 const base = photos[0];
 const noise = gaussian(7);
@@ -73,6 +77,8 @@ for (const strength of [1, 0.25]) {
   }
 }
 
+}
+
 console.log('\n## 3. Speed\n');
 const wm = await createWatermarker({ key: 'evidence bench key' });
 const hd = await fromSharp(raw(photos[0]).resize(1920, 1080, { fit: 'cover' }).ensureAlpha());
@@ -80,3 +86,17 @@ for (let i = 0; i < 5; i++) wm.evidence(hd);
 const ts = [];
 for (let i = 0; i < 30; i++) { const t = performance.now(); wm.evidence(hd); ts.push(performance.now() - t); }
 console.log(`wm.evidence at 1920x1080 RGBA: ${median(ts).toFixed(2)} ms median of 30`);
+
+// Both answers for a folder batch (modelmark detect DIR): apart, or from detect's one read.
+const markedHd = wm.embed(hd, 'c0ffee0000000001');
+for (const [name, img] of [['unmarked (full search)', hd], ['marked', markedHd]]) {
+  const apart = [], together = [], alone = [];
+  for (let i = 0; i < 3; i++) { wm.detect(img); wm.evidence(img); wm.detect(img, { evidence: true }); }
+  for (let i = 0; i < 30; i++) {
+    let t = performance.now(); wm.detect(img); alone.push(performance.now() - t);
+    t = performance.now(); wm.detect(img); wm.evidence(img); apart.push(performance.now() - t);
+    t = performance.now(); wm.detect(img, { evidence: true }); together.push(performance.now() - t);
+  }
+  const [d, a, b] = [alone, apart, together].map(median);
+  console.log(`${name}: detect ${d.toFixed(2)} ms; detect + evidence apart ${a.toFixed(2)} ms; detect(image, { evidence: true }) ${b.toFixed(2)} ms (saves ${(a - b).toFixed(2)} ms)`);
+}

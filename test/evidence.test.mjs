@@ -101,4 +101,44 @@ test('EvidenceSum adds as combineEvidence does, and its argument checks name the
   assert.ok(flat.reference.every((v) => v === 0));
 });
 
+test('detect(image, { evidence: true }) gives evidence() exactly, beside the same detection', async () => {
+  const wm = await createWatermarker({ key: 'evidence detect key' });
+  const marked = wm.embed(photos[3], 'c0ffee0000000001');
+  const grey = { width: 301, height: 217, channels: 1, data: Uint8Array.from({ length: 301 * 217 }, (_, i) => (i * 7919) % 251) };
+  const cases = {
+    'unmarked colour photo': photos[0],
+    'marked colour photo (found in luma alone)': marked,
+    // A weak JPEG copy: luma alone fails, so detect reads luma and Cb.
+    'marked at strength 0.25, JPEG q40': await (async () => {
+      const weak = (await createWatermarker({ key: 'evidence detect key', strength: 0.25 })).embed(photos[5], 'c0ffee0000000002');
+      return fromSharp(sharp(await sharp(Buffer.from(weak.data), { raw: { width: weak.width, height: weak.height, channels: weak.channels } }).jpeg({ quality: 40 }).toBuffer()));
+    })(),
+    'marked and cropped (found by the search)': (() => {
+      const { width, height, data, channels: c } = marked, x0 = Math.floor(width * 0.2), y0 = Math.floor(height * 0.15), w = Math.floor(width * 0.7), h = Math.floor(height * 0.7);
+      const out = new Uint8Array(w * h * c);
+      for (let y = 0; y < h; y++) out.set(data.subarray(((y0 + y) * width + x0) * c, ((y0 + y) * width + x0 + w) * c), y * w * c);
+      return { width: w, height: h, channels: c, data: out };
+    })(),
+    'grey, odd size': grey,
+    'marked grey': wm.embed(grey, 'c0ffee0000000003'),
+    '16-bit RGB': { width: 160, height: 140, channels: 3, data: Uint16Array.from({ length: 160 * 140 * 3 }, (_, i) => (i * 40503) % 65536) },
+  };
+  let foundCount = 0;
+  for (const [name, image] of Object.entries(cases)) {
+    const plain = wm.detect(image);
+    const both = wm.detect(image, { evidence: true });
+    assert.equal(both.evidence, wm.evidence(image), `${name}: evidence`);
+    const { evidence, ...rest } = both;
+    assert.equal(rest, plain, `${name}: the detection itself`);
+    assert.is(plain.evidence, undefined, name);
+    if (plain.found) foundCount++;
+  }
+  // The cases cover both outcomes (and the search: the crop is found only through it).
+  assert.ok(foundCount >= 3 && foundCount < Object.keys(cases).length, `found ${foundCount}`);
+  assert.is(wm.detect(cases['marked and cropped (found by the search)']).found, true);
+  assert.equal(wm.detect(photos[0], {}), wm.detect(photos[0]));
+  assert.throws(() => wm.detect(photos[0], { evidence: 'yes' }), (e) => e instanceof InvalidArgumentError && /options\.evidence/.test(e.message));
+  assert.throws(() => wm.detect(photos[0], 5), (e) => e instanceof InvalidArgumentError && /options/.test(e.message));
+});
+
 test.run();

@@ -69,6 +69,10 @@ test('evidence(): what the core gives for the same pixels; pooled over weakly ma
   const found = await Promise.all(files.map(async (f) => (await detect(sharp(f), { key: KEY })).found));
   assert.ok(found.filter(Boolean).length <= 1, `detect found ${found.filter(Boolean).length} of ${files.length}`);
   const ev = await Promise.all(files.map((f) => evidence(sharp(f), { key: KEY })));
+  // detect's evidence option gives the same from its own read.
+  const both = await Promise.all(files.map((f) => detect(sharp(f), { key: KEY, evidence: true })));
+  assert.equal(both.map((r) => r.evidence), ev);
+  assert.equal(both.map((r) => r.found), found);
   // The plug-in reads the pixels as the core's own caller would.
   const { data, info } = await sharp(files[0]).raw().toBuffer({ resolveWithObject: true });
   const core = (await createWatermarker({ key: KEY })).evidence({ width: info.width, height: info.height, channels: info.channels, data });

@@ -10,6 +10,7 @@ import {
   invalidParameter,
   ModelmarkError,
   parsePayload,
+  type DetectCallOptions,
   type DetectResult,
   type Evidence,
   type Payload,
@@ -328,15 +329,17 @@ export async function watermark(image: Sharp, options: SharpWatermarkOptions): P
 /**
  * Look for the mark of `options.key` in the image of a sharp pipeline (after its operations and
  * EXIF orientation), blind. Resolves with the core's DetectResult. `image` is used up.
+ * With `evidence: true` the result also holds the image's evidence (see `evidence` below),
+ * from the same read.
  * @throws InvalidArgumentError for bad options, DecodeError for an input sharp cannot decode.
  * @example
  * import sharp from 'sharp';
  * import { detect } from 'modelmark/sharp';
  * const { found, payload, pValue } = await detect(sharp('out.jpg'), { key: 'my secret' });
  */
-export async function detect(image: Sharp, options: WatermarkerOptions): Promise<DetectResult> {
+export async function detect(image: Sharp, options: WatermarkerOptions & DetectCallOptions): Promise<DetectResult> {
   const { wm, pixels } = await readForDetection(image, options);
-  return wm.detect(pixels);
+  return wm.detect(pixels, { evidence: options.evidence });
 }
 
 /**

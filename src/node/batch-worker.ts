@@ -139,8 +139,9 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
     }
     let r, ev: Evidence;
     try {
-      r = wm.detect(image);
-      ev = wm.evidence(image);
+      // One read of the canonical frame serves both (detect's evidence option).
+      r = wm.detect(image, { evidence: true });
+      ev = r.evidence!;
     } catch (err) {
       throw inFile(err, task.input);
     }
