@@ -157,6 +157,7 @@ async function evaluate(dirs) {
   console.log('|---|---|---|---|---|');
   row('A, marked (the barrier\'s own outputs)', test.map((t) => t.marked));
   row('A, unmarked', test.map((t) => t.clean));
+  const outputs = new Map(); // `${dir}/${file}` -> the outputs
   for (const dir of dirs) {
     const files = fs.readdirSync(dir).filter((f) => /^step-\d+\.json$/.test(f)).sort();
     for (const f of files) {
@@ -172,6 +173,26 @@ async function evaluate(dirs) {
       }
       tf.dispose(Object.values(params));
       row(`S from ${path.basename(dir)}, ${f.replace('.json', '')}`, outs);
+      outputs.set(`${path.basename(dir)}/${f}`, outs);
+    }
+  }
+  // A diagnostic, not an attacker's output: the twin surrogates (same seed, same batches, one
+  // trained on marked and one on unmarked outputs) differ only through the mark. Their
+  // difference, 8x and on mid-grey (no host image in it), shows whether S has begun to learn the
+  // mark's pattern long before its outputs carry enough of it.
+  if (dirs.length === 2) {
+    // Checkpoints are taken by time, so the twins' n-th checkpoints are paired (a few steps apart).
+    const [m, c] = dirs.map((d) => path.basename(d));
+    const of = (name) => [...outputs].filter(([k]) => k.startsWith(`${name}/`));
+    const twins = of(c);
+    for (const [n, [k, outs]] of of(m).entries()) {
+      const twin = twins[n]?.[1];
+      if (!twin) continue;
+      const diff = outs.map((o, i) => Uint8Array.from(o, (v, j) => Math.max(0, Math.min(255, Math.round(128 + 8 * (v - twin[i][j]))))));
+      const ev = combineEvidence(diff.map((d) => wm.evidence({ width: SIZE, height: SIZE, channels: 3, data: d })));
+      const evo = combineEvidence(diff.map((d) => other.evidence({ width: SIZE, height: SIZE, channels: 3, data: d })));
+      const found = diff.filter((d) => wm.detect({ width: SIZE, height: SIZE, channels: 3, data: d }).found).length;
+      console.log(`| twin difference ${m} - ${c}, ${k.split('/')[1].replace('.json', '')}, 8x on grey (diagnostic) | - | ${found}/${diff.length} | t ${ev.t.toFixed(2)}, p ${ev.pValue.toExponential(1)}${ev.found ? ' (found)' : ''} | t ${evo.t.toFixed(2)}, p ${evo.pValue.toExponential(1)}${evo.found ? ' (found)' : ''} |`);
     }
   }
 }
