@@ -104,12 +104,11 @@ export interface Watermarker {
    * (16-bit samples are read through their 8-bit view), and smaller images too: a marked image's
    * downscaled copies (thumbnails) are read down to 48 pixels a side (`ERR_IMAGE_TOO_SMALL`
    * below; the p-value stays honest at every size).
-   * @example
    * With `{ evidence: true }` the result also holds the image's {@link Evidence}, exactly what
    * {@link Watermarker.evidence} returns, for less than the two calls cost.
    * @example
    * const { found, payload, pValue } = wm.detect(image);
-   * const { found, evidence } = wm.detect(image, { evidence: true }); // found here; evidence pooled later
+   * const r = wm.detect(image, { evidence: true }); // r.found now; r.evidence for combineEvidence later
    */
   detect(image: SampleImage, options?: DetectCallOptions): DetectResult;
   /**
