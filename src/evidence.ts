@@ -22,7 +22,7 @@
 // set they stay near their null spread instead of growing with the set.
 import { invalidParameter, numberIn } from './args.js';
 import { NB, PILOT, type Layout } from './scheme.js';
-import { studentUpperTail } from './stats.js';
+import { DEFAULT_THRESHOLD, studentUpperTail } from './stats.js';
 import { rng } from './random.js';
 
 /** How many sign-flipped reference patterns each image is scored with (the t test's degrees of freedom). */
@@ -153,8 +153,8 @@ export class EvidenceSum {
   }
 
   /** The test over the images added so far (threshold: found below it, default 1e-6). */
-  result(threshold = 1e-6): CombinedEvidence {
-    threshold = numberIn('threshold', threshold, Number.MIN_VALUE, 0.5, 1e-6);
+  result(threshold = DEFAULT_THRESHOLD): CombinedEvidence {
+    threshold = numberIn('threshold', threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
     const root = Math.sqrt(Math.max(1, this.count));
     let ms = 0;
     for (const r of this.reference) ms += (r / UNIT) ** 2;
@@ -184,5 +184,5 @@ export function combineEvidence(items: Iterable<Evidence>, options: { threshold?
   let i = 0;
   for (const e of items) sum.add(e, `items[${i++}]`);
   if (sum.count === 0) throw invalidParameter('items', 'at least one evidence() result', items);
-  return sum.result(options.threshold ?? 1e-6);
+  return sum.result(options.threshold ?? DEFAULT_THRESHOLD);
 }

@@ -366,20 +366,23 @@ export function combineReads(y: { soft: Float64Array; energy: Float64Array }, cb
   return { soft, energy, wY, wC };
 }
 
-/** The band coefficients of an analysed image folded onto one tile (fold): NSLOTS floats, a copy. */
-export function foldAnalysis(a: Arena, an: Analysis): Float32Array {
+/** The band coefficients of an analysed image folded onto one tile (fold), in the arena: their address. */
+function foldTile(a: Arena, an: Analysis): number {
   const { g } = an;
   const F = a.f32(NSLOTS);
   a.k.fold(an.coef, g.fw, g.bw, g.bh, an.band, NB, TILE, an.weight, F);
-  return a.f32view(F, NSLOTS).slice();
+  return F;
+}
+
+/** The band coefficients of an analysed image folded onto one tile: NSLOTS floats, a copy. */
+export function foldAnalysis(a: Arena, an: Analysis): Float32Array {
+  return a.f32view(foldTile(a, an), NSLOTS).slice();
 }
 
 /** Despread an analysed image under a layout: soft values and null energies per symbol. */
 export function despread(a: Arena, an: Analysis, layout: Layout): { soft: Float64Array; energy: Float64Array } {
   const k = a.k;
-  const { g } = an;
-  const F = a.f32(NSLOTS);
-  k.fold(an.coef, g.fw, g.bw, g.bh, an.band, NB, TILE, an.weight, F);
+  const F = foldTile(a, an);
   const code = a.put(layout.code), sign = a.put(layout.sign);
   const soft = a.bytes(NSYM * 8), energy = a.bytes(NSYM * 8);
   k.correlate(F, code, sign, NSLOTS, NSYM, soft, energy);

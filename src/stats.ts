@@ -66,6 +66,9 @@ export function rankWeight(rank: number, listSize: number): number {
   return (rank * h) / LIST_SHARE;
 }
 
+/** The p-value a mark must beat to be `found` unless `threshold` says otherwise (detect and combineEvidence). */
+export const DEFAULT_THRESHOLD = 1e-6;
+
 /** ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms: relative error about 1e-15). */
 export function logGamma(x: number): number {
   const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,

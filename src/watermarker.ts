@@ -7,13 +7,13 @@ import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbF
 import { analyseOnGridBoth, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_LATTICES, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrames, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
-import { combinedPValue, normalUpperTail } from './stats.js';
+import { combinedPValue, DEFAULT_THRESHOLD, normalUpperTail } from './stats.js';
 import { Arena, init } from './wasm.js';
 import { informedGains } from './informed.js';
 import { evidenceOf, referencePatterns, type Evidence, type References } from './evidence.js';
 
-/** The p-value a mark must beat to be `found` unless `threshold` says otherwise. */
-export const DEFAULT_THRESHOLD = 1e-6;
+// The p-value a mark must beat to be `found` (src/stats.ts, shared with combineEvidence).
+export { DEFAULT_THRESHOLD };
 
 /** Options of {@link createWatermarker}. */
 export interface WatermarkerOptions {

@@ -137,15 +137,15 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       });
       return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size };
     }
-    let r, ev: Evidence;
+    let r;
     try {
       // One read of the canonical frame serves both (detect's evidence option).
       r = wm.detect(image, { evidence: true });
-      ev = r.evidence!;
     } catch (err) {
       throw inFile(err, task.input);
     }
     const round = (v: number) => Math.round(v * 1e4) / 1e4;
+    const ev = r.evidence!;
     return {
       status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.height, format: image.format,
       found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk,
