@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { createWatermarker, combineEvidence } from 'modelmark';
+import { createWatermarker, combineEvidence, psnr } from 'modelmark';
 import { forward, initParams, paramsFromWeights, weightsOf } from '../dist/train/forward.js';
 import { useWasmBackend } from '../dist/train/train.js';
 import { listPhotos } from '../dist/train/data.js';
@@ -94,7 +94,6 @@ async function pairs(files, per, seed) {
 }
 
 const toFloat = (list) => { const f = new Float32Array(list.length * SIZE * SIZE * 3); list.forEach((a, i) => { for (let j = 0; j < a.length; j++) f[i * a.length + j] = a[j] / 255; }); return f; };
-const psnr = (a, b) => { let s = 0; for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2; return 10 * Math.log10(255 * 255 / (s / a.length)); };
 
 async function train(o) {
   await useWasmBackend();
@@ -145,18 +144,21 @@ async function evaluate(dirs) {
   const test = await pairs(held, 8, 99); // held-out photos only
   const wm = await createWatermarker({ key: KEY });
   const other = await createWatermarker({ key: 'surrogate bench, a key never used' });
-  const row = (name, outs) => {
-    const found = outs.filter((o) => wm.detect({ width: SIZE, height: SIZE, channels: 3, data: o }).found).length;
-    const ev = combineEvidence(outs.map((o) => wm.evidence({ width: SIZE, height: SIZE, channels: 3, data: o })));
-    const evo = combineEvidence(outs.map((o) => other.evidence({ width: SIZE, height: SIZE, channels: 3, data: o })));
-    const fid = outs.reduce((s, o, i) => s + psnr(o, test[i].clean), 0) / outs.length;
-    console.log(`| ${name} | ${fid.toFixed(2)} dB | ${found}/${outs.length} | t ${ev.t.toFixed(2)}, p ${ev.pValue.toExponential(1)}${ev.found ? ' (found)' : ''} | t ${evo.t.toFixed(2)}, p ${evo.pValue.toExponential(1)}${evo.found ? ' (found)' : ''} |`);
+  const rgb = (data) => ({ width: SIZE, height: SIZE, channels: 3, data });
+  /** One table row for a set of outputs (`fidelity` false: no PSNR against A, for the diagnostic). */
+  const row = async (name, outs, fidelity = true) => {
+    const found = outs.filter((o) => wm.detect(rgb(o)).found).length;
+    const ev = combineEvidence(outs.map((o) => wm.evidence(rgb(o))));
+    const evo = combineEvidence(outs.map((o) => other.evidence(rgb(o))));
+    let fid = 0;
+    if (fidelity) for (const [i, o] of outs.entries()) fid += (await psnr(rgb(o), rgb(test[i].clean))) / outs.length;
+    console.log(`| ${name} | ${fidelity ? `${fid.toFixed(2)} dB` : '-'} | ${found}/${outs.length} | t ${ev.t.toFixed(2)}, p ${ev.pValue.toExponential(1)}${ev.found ? ' (found)' : ''} | t ${evo.t.toFixed(2)}, p ${evo.pValue.toExponential(1)}${evo.found ? ' (found)' : ''} |`);
   };
   console.log(`${test.length} test crops (256x256) from the ${held.length} held-out photos\n`);
   console.log('| outputs | PSNR against A (clean) | detect() finds | pooled evidence, the key | pooled, a key never used |');
   console.log('|---|---|---|---|---|');
-  row('A, marked (the barrier\'s own outputs)', test.map((t) => t.marked));
-  row('A, unmarked', test.map((t) => t.clean));
+  await row('A, marked (the barrier\'s own outputs)', test.map((t) => t.marked));
+  await row('A, unmarked', test.map((t) => t.clean));
   const outputs = new Map(); // `${dir}/${file}` -> the outputs
   for (const dir of dirs) {
     const files = fs.readdirSync(dir).filter((f) => /^step-\d+\.json$/.test(f)).sort();
@@ -172,7 +174,7 @@ async function evaluate(dirs) {
         for (let j = 0; j < part.length; j++) outs.push(Uint8Array.from(v.subarray(j * SIZE * SIZE * 3, (j + 1) * SIZE * SIZE * 3), (q) => Math.round(q)));
       }
       tf.dispose(Object.values(params));
-      row(`S from ${path.basename(dir)}, ${f.replace('.json', '')}`, outs);
+      await row(`S from ${path.basename(dir)}, ${f.replace('.json', '')}`, outs);
       outputs.set(`${path.basename(dir)}/${f}`, outs);
     }
   }
@@ -189,10 +191,7 @@ async function evaluate(dirs) {
       const twin = twins[n]?.[1];
       if (!twin) continue;
       const diff = outs.map((o, i) => Uint8Array.from(o, (v, j) => Math.max(0, Math.min(255, Math.round(128 + 8 * (v - twin[i][j]))))));
-      const ev = combineEvidence(diff.map((d) => wm.evidence({ width: SIZE, height: SIZE, channels: 3, data: d })));
-      const evo = combineEvidence(diff.map((d) => other.evidence({ width: SIZE, height: SIZE, channels: 3, data: d })));
-      const found = diff.filter((d) => wm.detect({ width: SIZE, height: SIZE, channels: 3, data: d }).found).length;
-      console.log(`| twin difference ${m} - ${c}, ${k.split('/')[1].replace('.json', '')}, 8x on grey (diagnostic) | - | ${found}/${diff.length} | t ${ev.t.toFixed(2)}, p ${ev.pValue.toExponential(1)}${ev.found ? ' (found)' : ''} | t ${evo.t.toFixed(2)}, p ${evo.pValue.toExponential(1)}${evo.found ? ' (found)' : ''} |`);
+      await row(`twin difference ${m} - ${c}, ${k.split('/')[1].replace('.json', '')}, 8x on grey (diagnostic)`, diff, false);
     }
   }
 }
