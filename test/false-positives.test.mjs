@@ -99,7 +99,8 @@ test(`no false found in ${WRONG_KEY} detections of marked photos and their thumb
   // the owner's key does find its own mark: the wrong-key misses below are not a dead detector
   assert.ok(marked.every(({ image }) => owner.detect(image).found));
   // and thumbnails of the marked photos, 96 px on the short side
-  for (const { name, image } of marked) {
+  // A snapshot ([...marked]): the loop appends each thumbnail to `marked` itself.
+  for (const { name, image } of [...marked]) {
     const k = 96 / Math.min(image.width, image.height);
     const thumb = await fromSharp(sharp(Buffer.from(image.data), { raw: { width: image.width, height: image.height, channels: image.channels } })
       .resize(Math.max(96, Math.round(image.width * k)), Math.max(96, Math.round(image.height * k)), { fit: 'fill' }));
