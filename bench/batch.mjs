@@ -13,7 +13,7 @@
 // processes take CPU they do less, and the batch's speed-up is judged against that ceiling.
 //
 // Each round also runs the same files through sharp alone (bench/sharp-pool.mjs: decode and
-// re-encode, no marking, in the same pool shape: one worker per core, two files in flight each,
+// re-encode, no marking, in the same pool shape: one worker per core, four files in flight each,
 // one libvips thread per worker, timed from process start): the speed-up the platform itself
 // gives this work, the ceiling for the batch's.
 //

@@ -1,5 +1,5 @@
 // The batch's platform ceiling (used by bench/batch.mjs): the same JPEG files decoded and
-// re-encoded by sharp with no marking at all, by W worker threads with two files in flight
+// re-encoded by sharp with no marking at all, by W worker threads with four files in flight
 // each and one libvips thread per worker (the shape of `modelmark embed DIR OUTDIR`'s pool),
 // timed from process start to the last file. Run under taskset to pin cores.
 //   node bench/sharp-pool.mjs DIR WORKERS [pass|raw|mark]
@@ -34,6 +34,6 @@ if (isMainThread) {
   };
   let next = 0;
   const lane = async () => { while (next < workerData.files.length) await one(workerData.files[next++]); };
-  await Promise.all([lane(), lane()]);
+  await Promise.all([lane(), lane(), lane(), lane()]); // the batch's TASKS_PER_WORKER
   parentPort.postMessage('done');
 }

@@ -13,7 +13,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { main } from '../dist/cli/main.js';
-import { listImages } from '../dist/node/batch.js';
+import { listImages, runBatch } from '../dist/node/batch.js';
+import { PixelGate } from '../dist/node/gate.js';
+import { createWatermarker, readImage } from '../dist/node/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'modelmark.js');
@@ -235,6 +237,52 @@ test('OUTDIR == DIR and OUTDIR containing DIR are refused; an OUTDIR inside DIR 
   assert.is(records.length, 8, 'the files under OUTDIR are not inputs');
   assert.not.ok(records.some((x) => x.file.includes('marked')));
   fs.rmSync(inner, { recursive: true });
+  inputsUnchanged();
+});
+
+test('PixelGate: admits within the budget in order of arrival; an image alone always runs', async () => {
+  const gate = new PixelGate(10);
+  const admitted = [];
+  const take = (name, px) => gate.take(px).then(() => admitted.push(name));
+  await take('a', 4);
+  await take('b', 4);
+  const c = take('c', 5); // 8 + 5 > 10: waits
+  const d = take('d', 1); // would fit, but waits behind c (first come, first served)
+  await Promise.resolve();
+  assert.equal(admitted, ['a', 'b']);
+  assert.is(gate.holding, 8);
+  gate.give(4); // 4 + 5 fits, then 9 + 1
+  await Promise.all([c, d]);
+  assert.equal(admitted, ['a', 'b', 'c', 'd']);
+  assert.is(gate.holding, 10);
+  const big = take('big', 50); // over the budget: waits until nothing is held, then runs alone
+  gate.give(4);
+  gate.give(5);
+  await Promise.resolve();
+  assert.is(admitted.length, 4);
+  gate.give(1);
+  await big;
+  assert.equal(admitted.at(-1), 'big');
+  assert.is(gate.holding, 50);
+});
+
+test('pixelBudget 1: one file at a time per worker, failures give their pixels back (no stall); bad budgets refused', async () => {
+  const out = path.join(dir, 'out-budget');
+  const batch = runBatch({ command: 'embed', input: IN, output: out, key: KEY, payload: PAYLOAD, jobs: 1, pixelBudget: 1, manifest: null });
+  let timer;
+  const stalled = new Promise((_, fail) => { timer = setTimeout(() => fail(new Error('the batch stalled: a task kept its pixels')), 60_000); });
+  const summary = await Promise.race([batch, stalled]).finally(() => clearTimeout(timer));
+  assert.is(summary.done, GOOD.length);
+  assert.is(summary.errors, Object.keys(BAD).length); // the corrupt file fails after its header was admitted
+  const wm = await createWatermarker({ key: KEY });
+  const img = await readImage(path.join(out, 'sub', 'flower.jpg'));
+  const r = wm.detect(img);
+  assert.ok(r.found);
+  assert.is(r.payload, PAYLOAD);
+  for (const bad of [0, -1, Number.NaN, '8']) {
+    const err = await runBatch({ command: 'embed', input: IN, output: out, key: KEY, payload: PAYLOAD, pixelBudget: bad }).then(() => null, (e) => e);
+    assert.ok(err instanceof Error && /options\.pixelBudget/.test(err.message), `pixelBudget ${String(bad)}: ${err?.message}`);
+  }
   inputsUnchanged();
 });
 

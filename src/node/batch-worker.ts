@@ -11,8 +11,9 @@ import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
 import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
-import { decodeImageFile, writeImage } from './io.js';
+import { decodeAdmitted, writeImage } from './io.js';
 import { markFile } from './frames.js';
+import { PixelGate, PIXEL_BUDGET } from './gate.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
 export interface BatchWorkerData {
@@ -27,6 +28,8 @@ export interface BatchWorkerData {
   threshold?: number;
   maxPixels?: number;
   maxAspect?: number;
+  /** Decoded pixels the worker holds at once over its tasks (see PixelGate). */
+  pixelBudget?: number;
   /** embed: the real path of the output folder; outputs must resolve inside it. */
   outputRoot?: string;
 }
@@ -55,6 +58,8 @@ const data = workerData as BatchWorkerData;
 // One libvips thread per worker: the pool already runs one worker per core, and more threads
 // per image only contend with the other workers (see bench/batch.mjs).
 sharp.concurrency(1);
+
+const gate = new PixelGate(data.pixelBudget ?? PIXEL_BUDGET);
 
 let watermarker: Promise<Watermarker> | undefined;
 function getWatermarker(): Promise<Watermarker> {
@@ -102,6 +107,11 @@ async function checkOutput(output: string): Promise<void> {
 export default async function run(task: BatchTask): Promise<BatchTaskResult> {
   const start = performance.now();
   let hash: string | undefined;
+  let held = 0;
+  const admit = async (pixels: number) => {
+    await gate.take(pixels);
+    held = pixels;
+  };
   try {
     let bytes: Buffer;
     try {
@@ -117,11 +127,11 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
     const wm = await getWatermarker();
     // The bytes just hashed, not a second read: the manifest's hash is of what was marked. With
     // the metadata kept (and always for detect), ICC-profiled colours are read as stored.
-    const image = await decodeImageFile(bytes, task.input, {
+    const image = await decodeAdmitted(bytes, task.input, {
       maxPixels: data.maxPixels, keepDepth: true, metadata: data.keepMetadata !== false,
       // embed marks every frame of an animation; detect reads the first.
       firstFrame: data.command === 'detect', allFrames: data.command === 'embed',
-    });
+    }, admit);
     if (data.command === 'embed') {
       const output = task.output!;
       await checkOutput(output);
@@ -153,5 +163,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
     };
   } catch (err) {
     return { status: 'error', hash, error: toError(err) };
+  } finally {
+    if (held > 0) gate.give(held);
   }
 }

@@ -16,20 +16,24 @@ import { EvidenceSum, type CombinedEvidence, type Evidence } from '../evidence.j
 import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
 import { writeFileAtomic } from './files.js';
+import { PIXEL_BUDGET } from './gate.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
 export const MANIFEST_NAME = '.modelmark-manifest.json';
 /** File extensions a batch processes (case-insensitive); other files are left alone. */
 export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif'];
-/** Most worker threads a batch accepts. */
 /**
- * Files each worker thread works on at once. One file alternates between the worker's thread
- * (marking) and libuv's pool (sharp's decode and encode, file IO), so with one file per worker a
- * core idles half the time; two overlap those halves. Measured on 160 images of 1920x1080, CPU
- * affinity 2 cores against 1 (bench/batch.mjs): 1.51x with one file per worker, 1.70x with two.
+ * Files each worker thread works on at once (fewer when they are large: see PixelGate). One file
+ * alternates between the worker's thread (marking) and libuv's pool (sharp's decode and encode,
+ * and about a dozen file operations: read, header, output checks, the atomic write and its
+ * syncs), so with one file per worker a core idles half the time. Measured on 160 images of
+ * 1920x1080, CPU affinity 2 cores against 1 (bench/batch.mjs): 1.51x with one file per worker,
+ * 1.62-1.73x with two (whole command, three runs the same day), 1.75-1.82x with four; six gave
+ * no more (1.68x beside four's 1.75x in one run).
  */
-const TASKS_PER_WORKER = 2;
+const TASKS_PER_WORKER = 4;
 
+/** Most worker threads a batch accepts. */
 export const MAX_JOBS = 256;
 const MANIFEST_FORMAT = 'modelmark-batch-manifest';
 const MANIFEST_VERSION = 1;
@@ -65,6 +69,12 @@ export interface BatchOptions {
   maxAspect?: number;
   /** Worker threads (default `os.availableParallelism()`). */
   jobs?: number;
+  /**
+   * Decoded pixels (all frames of an animation) one worker holds at once over the files it works
+   * on together (default 64 million, about 256 MB): a file whose pixels would go over it waits
+   * until others finish; a file alone always runs. Lower it to bound memory on large images.
+   */
+  pixelBudget?: number;
   /**
    * The manifest's path: embed defaults to `<output>/.modelmark-manifest.json`; detect keeps
    * none unless given. `null` disables it.
@@ -344,6 +354,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const jobs = numberIn(flag('jobs'), options.jobs, 1, MAX_JOBS, Math.min(MAX_JOBS, availableParallelism()));
   if (!Number.isInteger(jobs)) throw invalidParameter(flag('jobs'), `a whole number between 1 and ${MAX_JOBS}`, jobs);
   const maxPixels = options.maxPixels === undefined ? undefined : numberIn(flag('maxPixels'), options.maxPixels, 1, Number.MAX_SAFE_INTEGER, 0);
+  const pixelBudget = numberIn(flag('pixelBudget'), options.pixelBudget, 1, Number.MAX_SAFE_INTEGER, PIXEL_BUDGET);
   const maxAspect = options.maxAspect === undefined ? undefined : numberIn(flag('maxAspect'), options.maxAspect, 1, MAX_ASPECT_LIMIT, 0);
   if (options.recursive !== undefined && typeof options.recursive !== 'boolean') throw invalidParameter('options.recursive', 'a boolean', options.recursive);
   if (options.manifest !== undefined && options.manifest !== null && (typeof options.manifest !== 'string' || options.manifest === '')) {
@@ -354,7 +365,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   }
 
   let params: Record<string, unknown>;
-  const workerData: BatchWorkerData = { command, key, maxPixels, maxAspect };
+  const workerData: BatchWorkerData = { command, key, maxPixels, maxAspect, pixelBudget };
   if (command === 'embed') {
     if (options.payload === undefined) throw invalidParameter('options.payload', 'a 64-bit payload (1 to 16 hex digits, a bigint or 8 bytes)', undefined);
     const payload = payloadHex(parsePayload(options.payload, 'options.payload'));

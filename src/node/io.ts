@@ -196,12 +196,22 @@ function checkReadOptions(options: ReadImageOptions): ReadChecked {
  * const img = await decodeImageFile(bytes, 'photo.jpg', { keepDepth: true });
  */
 export async function decodeImageFile(bytes: Uint8Array, path: string, options: ReadImageOptions = {}): Promise<SampleFile> {
-  if (!(bytes instanceof Uint8Array)) throw invalidParameter('bytes', 'a Buffer or Uint8Array of the file\'s bytes', bytes);
-  checkPath(path, 'path');
-  return decode(asBuffer(bytes), path, checkReadOptions(options));
+  return decodeAdmitted(bytes, path, options);
 }
 
-async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames }: ReadChecked): Promise<SampleFile> {
+/**
+ * {@link decodeImageFile} with a gate between the header and the pixels: `admit` gets the number
+ * of pixels about to be decoded (all frames) and resolves when memory for them may be taken.
+ * Not part of the public API: the folder batch's workers use it to bound the pixels they hold.
+ */
+export async function decodeAdmitted(bytes: Uint8Array, path: string, options: ReadImageOptions = {}, admit?: (pixels: number) => Promise<void>): Promise<SampleFile> {
+  if (!(bytes instanceof Uint8Array)) throw invalidParameter('bytes', 'a Buffer or Uint8Array of the file\'s bytes', bytes);
+  checkPath(path, 'path');
+  return decode(asBuffer(bytes), path, checkReadOptions(options), admit);
+}
+
+async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames }: ReadChecked,
+  admit?: (pixels: number) => Promise<void>): Promise<SampleFile> {
   const decodeError = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     if (/pixel limit/i.test(message)) return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
@@ -230,6 +240,7 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
       '(readImage: { allFrames: true } reads every frame, { firstFrame: true } the first only)', { code: 'ERR_ANIMATED' });
   }
   if (animated && width * height * pages > maxPixels) throw tooLarge(path, width, height, maxPixels, pages);
+  await admit?.(width * height * (animated ? pages : 1));
 
   let pipeline = sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.floor(maxPixels), autoOrient: true, ...(animated ? { pages: -1 } : {}) });
   // With metadata kept, a profile that fits the decoded pixels (RGB for RGB / RGBA, grey for
