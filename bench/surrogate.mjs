@@ -1,8 +1,18 @@
-// The model-watermarking experiment for the classical mark: does a surrogate model, trained on
-// the marked outputs of a protected algorithm, carry the key's mark in its own outputs?
+// The model-watermarking experiment: does a surrogate model, trained on the marked outputs of a
+// protected algorithm, carry the mark in its own outputs? For the classical mark (KEY) and for
+// the deep mark (the shipped models' logo, models/).
 //
-//   node bench/surrogate.mjs train --target marked|clean --out DIR [--minutes M] [--seed S]
-//   node bench/surrogate.mjs eval DIR [DIR ...]
+//   node bench/surrogate.mjs train --target marked|deep|clean --out DIR [--minutes M] [--seed S]
+//        [--steps N] [--save-steps N,N,...] [--drop-step N]
+//   node bench/surrogate.mjs eval [--deep] [--max-step N] DIR [DIR ...]
+//
+// `--target deep` trains on A's outputs marked by the deep embedder H instead. `--steps` stops
+// after N steps, `--save-steps` saves checkpoints at exactly those steps (so that a run can be
+// paired step for step with a twin whose checkpoints were taken by time), and `--drop-step`
+// divides the rate by 3 from that step on instead of after 70% of the time. `eval --deep` also
+// runs the deep extractor R on every set of outputs: mean NC with the logo, how many R finds, and
+// with twin DIRs (the last one trained on clean outputs) R's NC on the same test crops through
+// each marked twin minus the clean twin (a twin trained with the other mark is the control).
 //
 // The protected algorithm A is a classical one (sharpen, sigma 1, then contrast x1.15 about
 // mid-grey, through sharp); the barrier marks every output of A at the default strength with
@@ -25,6 +35,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createWatermarker, combineEvidence, psnr } from 'modelmark';
+import { createDeepWatermarker, loadDeepModels } from 'modelmark/node';
 import { forward, initParams, paramsFromWeights, weightsOf } from '../dist/train/forward.js';
 import { useWasmBackend } from '../dist/train/train.js';
 import { listPhotos } from '../dist/train/data.js';
@@ -78,16 +89,20 @@ async function crops(file, count, rand) {
   return out;
 }
 
-/** Pairs (input, A's output, A's output marked) from `files`, `per` crops each. */
-async function pairs(files, per, seed) {
+/**
+ * Pairs (input, A's output, A's output with the classical mark, and with `deep`, A's output
+ * with the deep mark) from `files`, `per` crops each.
+ */
+async function pairs(files, per, seed, deep = null) {
   const rand = rng(seed);
   const wm = await createWatermarker({ key: KEY });
   const out = [];
   for (const f of files) {
     for (const x of await crops(f, per, rand)) {
       const clean = await algorithm(x, SIZE, SIZE);
-      const marked = wm.embed({ width: SIZE, height: SIZE, channels: 3, data: clean }, PAYLOAD).data;
-      out.push({ x, clean, marked });
+      const img = { width: SIZE, height: SIZE, channels: 3, data: clean };
+      const marked = wm.embed(img, PAYLOAD).data;
+      out.push({ x, clean, marked, ...(deep ? { deep: (await deep.embed(img)).data } : {}) });
     }
   }
   return out;
@@ -100,7 +115,8 @@ async function train(o) {
   fs.mkdirSync(o.out, { recursive: true });
   const spec = surrogateSpec();
   const { train: files } = await listPhotos(PHOTOS);
-  const data = await pairs(files, 40, 1234); // the same pairs for both targets
+  const deep = o.target === 'deep' ? await createDeepWatermarker({ models: await loadDeepModels() }) : null;
+  const data = await pairs(files, 40, 1234, deep); // the same pairs for every target
   console.log(`${data.length} training pairs from ${files.length} photos; target ${o.target}`);
   const params = initParams(spec, o.seed);
   const vars = Object.values(params);
@@ -115,9 +131,10 @@ async function train(o) {
     fs.writeFileSync(file + '.tmp', JSON.stringify(Object.fromEntries(Object.entries(w).map(([k, v]) => [k, Array.from(v)]))));
     fs.renameSync(file + '.tmp', file);
   };
-  while ((performance.now() - start) / 60000 < o.minutes) {
-    // Adam at lr for the first 70% of the time, then at lr / 3.
-    opt.learningRate = (performance.now() - start) / 60000 < 0.7 * o.minutes ? o.lr : o.lr / 3;
+  while ((performance.now() - start) / 60000 < o.minutes && step < o.steps) {
+    // Adam at lr for the first 70% of the time (or up to --drop-step), then at lr / 3.
+    const early = o.dropStep ? step < o.dropStep : (performance.now() - start) / 60000 < 0.7 * o.minutes;
+    opt.learningRate = early ? o.lr : o.lr / 3;
     const idx = Array.from({ length: B }, () => Math.floor(rand() * data.length));
     const xs = tf.tensor4d(toFloat(idx.map((i) => data[i].x)), [B, SIZE, SIZE, 3]);
     const ys = tf.tensor4d(toFloat(idx.map((i) => data[i][o.target])), [B, SIZE, SIZE, 3]);
@@ -126,7 +143,7 @@ async function train(o) {
     tf.dispose([xs, ys, cost]);
     step++;
     const min = (performance.now() - start) / 60000;
-    if (min - lastSave >= o.every) {
+    if (o.saveSteps ? o.saveSteps.includes(step) : min - lastSave >= o.every) {
       lastSave = min;
       save();
       console.log(`step ${step}  ${min.toFixed(1)} min  loss ${(lossSum / lossN).toExponential(3)} (PSNR ${(10 * Math.log10(1 / (lossSum / lossN))).toFixed(2)} dB)`);
@@ -137,14 +154,28 @@ async function train(o) {
   console.log(`done: ${step} steps`);
 }
 
-async function evaluate(dirs) {
+async function evaluate(dirs, { withDeep = false, maxStep = Infinity } = {}) {
   await useWasmBackend();
   const spec = surrogateSpec();
   const { held } = await listPhotos(PHOTOS);
-  const test = await pairs(held, 8, 99); // held-out photos only
+  const deep = withDeep ? await createDeepWatermarker({ models: await loadDeepModels() }) : null;
+  const test = await pairs(held, 8, 99, deep); // held-out photos only
   const wm = await createWatermarker({ key: KEY });
   const other = await createWatermarker({ key: 'surrogate bench, a key never used' });
   const rgb = (data) => ({ width: SIZE, height: SIZE, channels: 3, data });
+  const ncs = new Map(); // outputs -> R's NC for each
+  const deepCols = async (outs) => {
+    if (!deep) return '';
+    const nc = [];
+    let found = 0;
+    for (const o of outs) {
+      const r = await deep.extract(rgb(o));
+      nc.push(r.nc);
+      if (r.found) found++;
+    }
+    ncs.set(outs, nc);
+    return ` ${(nc.reduce((a, b) => a + b, 0) / nc.length).toFixed(3)} | ${found}/${outs.length} |`;
+  };
   /** One table row for a set of outputs (`fidelity` false: no PSNR against A, for the diagnostic). */
   const row = async (name, outs, fidelity = true) => {
     const found = outs.filter((o) => wm.detect(rgb(o)).found).length;
@@ -152,16 +183,21 @@ async function evaluate(dirs) {
     const evo = combineEvidence(outs.map((o) => other.evidence(rgb(o))));
     let fid = 0;
     if (fidelity) for (const [i, o] of outs.entries()) fid += (await psnr(rgb(o), rgb(test[i].clean))) / outs.length;
-    console.log(`| ${name} | ${fidelity ? `${fid.toFixed(2)} dB` : '-'} | ${found}/${outs.length} | t ${ev.t.toFixed(2)}, p ${ev.pValue.toExponential(1)}${ev.found ? ' (found)' : ''} | t ${evo.t.toFixed(2)}, p ${evo.pValue.toExponential(1)}${evo.found ? ' (found)' : ''} |`);
+    console.log(`| ${name} | ${fidelity ? `${fid.toFixed(2)} dB` : '-'} | ${found}/${outs.length} | t ${ev.t.toFixed(2)}, p ${ev.pValue.toExponential(1)}${ev.found ? ' (found)' : ''} | t ${evo.t.toFixed(2)}, p ${evo.pValue.toExponential(1)}${evo.found ? ' (found)' : ''} |${await deepCols(outs)}`);
   };
   console.log(`${test.length} test crops (256x256) from the ${held.length} held-out photos\n`);
-  console.log('| outputs | PSNR against A (clean) | detect() finds | pooled evidence, the key | pooled, a key never used |');
-  console.log('|---|---|---|---|---|');
+  console.log(`| outputs | PSNR against A (clean) | detect() finds | pooled evidence, the key | pooled, a key never used |${deep ? ' deep: mean NC | R finds |' : ''}`);
+  console.log(`|---|---|---|---|---|${deep ? '---|---|' : ''}`);
   await row('A, marked (the barrier\'s own outputs)', test.map((t) => t.marked));
+  if (deep) await row('A, deep-marked (the deep barrier\'s own outputs)', test.map((t) => t.deep));
   await row('A, unmarked', test.map((t) => t.clean));
+  // What the twin-difference diagnostic below shows when a network reproduces a mark exactly.
+  const amplified = (a, b) => Uint8Array.from(a, (v, j) => Math.max(0, Math.min(255, Math.round(128 + 8 * (v - b[j])))));
+  await row('the classical mark itself (A marked - A), 8x on grey', test.map((t) => amplified(t.marked, t.clean)), false);
+  if (deep) await row('the deep mark itself (A deep-marked - A), 8x on grey', test.map((t) => amplified(t.deep, t.clean)), false);
   const outputs = new Map(); // `${dir}/${file}` -> the outputs
   for (const dir of dirs) {
-    const files = fs.readdirSync(dir).filter((f) => /^step-\d+\.json$/.test(f)).sort();
+    const files = fs.readdirSync(dir).filter((f) => /^step-\d+\.json$/.test(f) && Number(f.slice(5, -5)) <= maxStep).sort();
     for (const f of files) {
       const raw = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
       const params = paramsFromWeights(spec, Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Float32Array.from(v)])));
@@ -182,27 +218,49 @@ async function evaluate(dirs) {
   // trained on marked and one on unmarked outputs) differ only through the mark. Their
   // difference, 8x and on mid-grey (no host image in it), shows whether S has begun to learn the
   // mark's pattern long before its outputs carry enough of it.
-  if (dirs.length === 2) {
-    // Checkpoints are taken by time, so the twins' n-th checkpoints are paired (a few steps apart).
-    const [m, c] = dirs.map((d) => path.basename(d));
+  if (dirs.length >= 2) {
+    // The last DIR is the clean twin; each other DIR (same seed and batches, trained on marked
+    // outputs) is compared with it, checkpoint by checkpoint: the n-th checkpoints are paired
+    // (taken by time they are a few steps apart; with --save-steps, at the same step).
+    const names = dirs.map((d) => path.basename(d));
+    const c = names.at(-1);
     const of = (name) => [...outputs].filter(([k]) => k.startsWith(`${name}/`));
     const twins = of(c);
-    for (const [n, [k, outs]] of of(m).entries()) {
-      const twin = twins[n]?.[1];
-      if (!twin) continue;
-      const diff = outs.map((o, i) => Uint8Array.from(o, (v, j) => Math.max(0, Math.min(255, Math.round(128 + 8 * (v - twin[i][j]))))));
-      await row(`twin difference ${m} - ${c}, ${k.split('/')[1].replace('.json', '')}, 8x on grey (diagnostic)`, diff, false);
+    for (const m of names.slice(0, -1)) {
+      for (const [n, [k, outs]] of of(m).entries()) {
+        const twin = twins[n]?.[1];
+        if (!twin) continue;
+        const diff = outs.map((o, i) => amplified(o, twin[i]));
+        await row(`twin difference ${m} - ${c}, ${k.split('/')[1].replace('.json', '')}, 8x on grey (diagnostic)`, diff, false);
+        if (deep) {
+          // R's NC on the same test crops through the two twins. The paired t treats the crops
+          // as the samples, so it tests "these two networks give R different NC", which any two
+          // different networks may: it is not a p-value for the mark. A twin trained on
+          // outputs with another mark (the classical one, for R) shows the size of that
+          // difference with no deep mark in the targets.
+          const a = ncs.get(outs), b = ncs.get(twin);
+          const d = a.map((v, i) => v - b[i]);
+          const mean = d.reduce((x, y) => x + y, 0) / d.length;
+          const sd = Math.sqrt(d.reduce((x, y) => x + (y - mean) ** 2, 0) / (d.length - 1));
+          const t = mean / (sd / Math.sqrt(d.length));
+          console.log(`|   R's NC, ${m} twin minus ${c} twin, same crops: mean ${mean.toFixed(4)}, paired t ${t.toFixed(2)} (${d.length - 1} dof; networks, not a mark's p-value) | | | | | | |`);
+        }
+      }
     }
   }
 }
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'train') {
-  const { values } = parseArgs({ args: rest, options: { target: { type: 'string' }, out: { type: 'string' }, minutes: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, every: { type: 'string' } } });
-  if (!['marked', 'clean'].includes(values.target) || !values.out) throw new Error('usage: train --target marked|clean --out DIR [--minutes M]');
-  await train({ target: values.target, out: values.out, minutes: Number(values.minutes ?? 60), seed: Number(values.seed ?? 1), batch: Number(values.batch ?? 4), lr: Number(values.lr ?? 1e-3), every: Number(values.every ?? 5) });
+  const { values } = parseArgs({ args: rest, options: { target: { type: 'string' }, out: { type: 'string' }, minutes: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, every: { type: 'string' }, steps: { type: 'string' }, 'save-steps': { type: 'string' }, 'drop-step': { type: 'string' } } });
+  if (!['marked', 'deep', 'clean'].includes(values.target) || !values.out) throw new Error('usage: train --target marked|deep|clean --out DIR [--minutes M]');
+  await train({
+    target: values.target, out: values.out, minutes: Number(values.minutes ?? 60), seed: Number(values.seed ?? 1), batch: Number(values.batch ?? 4), lr: Number(values.lr ?? 1e-3), every: Number(values.every ?? 5),
+    steps: Number(values.steps ?? Infinity), saveSteps: values['save-steps']?.split(',').map(Number), dropStep: values['drop-step'] ? Number(values['drop-step']) : undefined,
+  });
 } else if (mode === 'eval') {
-  await evaluate(rest);
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { deep: { type: 'boolean' }, 'max-step': { type: 'string' } } });
+  await evaluate(positionals, { withDeep: !!values.deep, maxStep: Number(values['max-step'] ?? Infinity) });
 } else {
   console.error('usage: node bench/surrogate.mjs train --target marked|clean --out DIR [--minutes M] | eval DIR [DIR ...]');
   process.exit(2);
