@@ -28,8 +28,8 @@ export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.w
  * and about a dozen file operations: read, header, output checks, the atomic write and its
  * syncs), so with one file per worker a core idles half the time. Measured on 160 images of
  * 1920x1080, CPU affinity 2 cores against 1 (bench/batch.mjs): 1.51x with one file per worker,
- * 1.62-1.73x with two (whole command, three runs the same day), 1.75-1.82x with four; six gave
- * no more (1.68x beside four's 1.75x in one run).
+ * 1.62-1.73x with two (whole command, three runs the same day), 1.75-1.85x with four (five
+ * runs); six gave no more (1.68x beside four's 1.75x in one run).
  */
 const TASKS_PER_WORKER = 4;
 
