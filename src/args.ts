@@ -34,3 +34,18 @@ export function numberIn(name: string, value: unknown, min: number, max: number,
   }
   return value;
 }
+
+/**
+ * Refuse option names a function does not know (a typo such as `strenght` would otherwise be
+ * ignored silently and the default used).
+ * @example
+ * checkOptionNames('options', options, ['key', 'strength']);
+ * // InvalidArgumentError: Unknown option "strenght" in options; the known ones are: key, strength
+ */
+export function checkOptionNames(name: string, options: object, known: readonly string[]): void {
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) {
+      throw new InvalidArgumentError(`Unknown option ${JSON.stringify(k)} in ${name}; the known ones are: ${known.join(', ')}`);
+    }
+  }
+}

@@ -239,7 +239,15 @@ test('search off: right-angle turns are not found, and the p-value counts fewer 
   const marked = wm.embed({ width: info.width, height: info.height, channels: info.channels, data }, '0123456789abcdef');
   const turned = await fromSharp(sharp(Buffer.from(marked.data), { raw: { width: marked.width, height: marked.height, channels: 3 } }).rotate(90));
   assert.not.ok(wm.detect(turned).found);
-  assert.ok((await createWatermarker({ key: 'geometry test key' })).detect(turned).found);
+  const searching = await createWatermarker({ key: 'geometry test key' });
+  assert.ok(searching.detect(turned).found);
+  // Per call, either way round: the same answers, and the p-value counts the same candidates.
+  const off = searching.detect(turned, { search: false });
+  assert.not.ok(off.found);
+  assert.is(off.pValue, wm.detect(turned).pValue);
+  const on = wm.detect(turned, { search: true });
+  assert.ok(on.found);
+  assert.is(on.pValue, searching.detect(turned).pValue);
 });
 
 test('the region map shows which part of a collage carries the mark', async () => {

@@ -20,6 +20,15 @@ function cacheKey(o: WatermarkerOptions): string | undefined {
 }
 
 /**
+ * The watermarker's own options out of a plug-in's (which add the payload and their own, such
+ * as an output quality): createWatermarker refuses names it does not know.
+ */
+function watermarkerOptions(o: WatermarkerOptions): WatermarkerOptions {
+  const { key, strength, threshold, maxPixels, maxAspect, module, search } = o;
+  return { key, strength, threshold, maxPixels, maxAspect, module, search };
+}
+
+/**
  * The watermarker for these options, created once per key and settings (at most 16 kept).
  * @example
  * const wm = await watermarkerFor({ key: 'secret', strength: 1 });
@@ -29,11 +38,11 @@ export function watermarkerFor(options: WatermarkerOptions): Promise<Watermarker
     return Promise.reject(invalidParameter('options', 'an object with a key', options));
   }
   const id = cacheKey(options);
-  if (id === undefined) return createWatermarker(options);
+  if (id === undefined) return createWatermarker(watermarkerOptions(options));
   let wm = cache.get(id);
   if (!wm) {
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
-    wm = createWatermarker(options);
+    wm = createWatermarker(watermarkerOptions(options));
     cache.set(id, wm);
     wm.catch(() => cache.delete(id));
   }
