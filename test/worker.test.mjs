@@ -192,7 +192,8 @@ test('bad input gets a JSON error with a 4xx status and a code, and the Worker k
   // 5:1, over the Worker's default aspect limit (4:1), refused from the header
   const strip = await sharp({ create: { width: 1000, height: 200, channels: 3, background: '#808080' } }).png().toBuffer();
   const cases = [
-    ['/embed?payload=c0ffee', png, 400, 'ERR_INVALID_ARGUMENT'],
+    ['/embed?payload=c0ffee00000000011', png, 400, 'ERR_INVALID_ARGUMENT'],
+    ['/embed?payload=c0ffeg', png, 400, 'ERR_INVALID_ARGUMENT'],
     ['/embed', png, 400, 'ERR_INVALID_ARGUMENT'],
     [`/embed?payload=${PAYLOAD}&quality=0`, jpeg, 400, 'ERR_INVALID_ARGUMENT'],
     [`/embed?payload=${PAYLOAD}`, new TextEncoder().encode('this is not an image at all'), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
@@ -216,6 +217,11 @@ test('bad input gets a JSON error with a 4xx status and a code, and the Worker k
     assert.is(error.code, code, `${path}: ${text}`);
     assert.type(error.message, 'string');
   }
+  // A short payload is the API's: 1 to 16 hex digits, zero-padded on the left.
+  const short = await post('/embed?payload=C0FFEE', png);
+  assert.is(short.res.status, 200, new TextDecoder().decode(short.bytes.slice(0, 300)));
+  assert.is(short.res.headers.get('x-modelmark-payload'), '0000000000c0ffee');
+  assert.is((await detectInNode(short.bytes)).payload, '0000000000c0ffee');
   // the 100 x 100 image is read: an answer, not an error
   const small = await post('/detect', new Uint8Array(thumb));
   assert.is(small.res.status, 200);

@@ -1,6 +1,6 @@
 // modelmark on Cloudflare Workers (module syntax). Routes:
 //
-//   POST /embed?payload=HEX16[&format=png|jpeg][&quality=1-100][&progressive=1][&metadata=strip]
+//   POST /embed?payload=HEX (1 to 16 hex digits, as the API takes)[&format=png|jpeg][&quality=1-100][&progressive=1][&metadata=strip]
 //        body: a PNG or JPEG
 //        -> the marked image, in the upload's format unless `format` says otherwise (JPEG:
 //           sequential, half the CPU of progressive, unless `progressive=1`), with the upload's
@@ -104,9 +104,9 @@ function json(body, status = 200) {
 }
 
 async function embedRoute(request, env, url) {
-  const payload = url.searchParams.get('payload');
-  if (!payload || !/^[0-9a-fA-F]{16}$/.test(payload)) {
-    throw new HttpError(400, 'ERR_INVALID_ARGUMENT', 'Give the 64-bit payload as ?payload= and 16 hex digits, e.g. ?payload=c0ffee0000000001.');
+  const given = url.searchParams.get('payload');
+  if (!given || !/^[0-9a-fA-F]{1,16}$/.test(given)) {
+    throw new HttpError(400, 'ERR_INVALID_ARGUMENT', 'Give the 64-bit payload as ?payload= and 1 to 16 hex digits, e.g. ?payload=c0ffee0000000001.');
   }
   const format = url.searchParams.get('format');
   if (format !== null && !(format in TYPES)) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?format= must be png or jpeg.');
@@ -119,6 +119,7 @@ async function embedRoute(request, env, url) {
   if (keep !== null && keep !== 'keep' && keep !== 'strip') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?metadata= must be keep (the default) or strip.');
   const { format: inFormat, image, limits, bytes } = await readImage(request, env);
   const wm = await watermarker(env.MODELMARK_KEY, limits);
+  const payload = given.padStart(16, '0');
   const marked = wm.embed(image, payload.toLowerCase());
   const outFormat = format ?? inFormat;
   let body = new Uint8Array(await encode(outFormat, marked, quality, prog === '1'));
@@ -147,7 +148,7 @@ export default {
     try {
       const url = new URL(request.url);
       const route = ROUTES[url.pathname];
-      if (!route) throw new HttpError(404, 'ERR_NOT_FOUND', 'Use POST /embed?payload=HEX16 or POST /detect with a PNG or JPEG body.');
+      if (!route) throw new HttpError(404, 'ERR_NOT_FOUND', 'Use POST /embed?payload=HEX or POST /detect with a PNG or JPEG body.');
       if (request.method !== 'POST') throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${url.pathname} takes POST.`);
       return await route(request, env, url);
     } catch (err) {
