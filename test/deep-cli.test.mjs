@@ -207,6 +207,8 @@ for (const name of ['mate-Aqua.jpg', 'mate-Garden.jpg', 'skimage-chelsea.png']) 
   assert.not.ok(HELD_OUT.includes(name.replace(/\.\w+$/, '')));
   await sharp(photo(name)).resize(384, 288, { fit: 'cover' }).jpeg({ quality: 92 }).toFile(path.join(trainPhotos, name.replace(/\.\w+$/, '.jpg')));
 }
+// And one too small to train on (under 256 a side): left out and named, not a reason to stop.
+await sharp(photo('skimage-coins.png')).resize(200, 150, { fit: 'cover' }).jpeg({ quality: 92 }).toFile(path.join(trainPhotos, 'tiny.jpg'));
 /** A 96x64 RGBA logo: a white triangle and bar on transparency (contained in 32x32 on black). */
 async function writeLogo(path_, variant = 0) {
   const w = 96, h = 64, px = Buffer.alloc(w * h * 4);
@@ -227,6 +229,8 @@ test('train-deep: fine-tunes from existing models for a few seconds into a model
   const r = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.15', '--init', MODELS, '--out', out, '--seed', '3']);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stderr, /fine-tuning the models in /);
+  assert.match(r.stderr, /leaving out 1 photo under 256x256 .*: tiny\.jpg \(200x150\)/);
+  assert.match(r.stderr, /training on 3 photos /);
   assert.not.match(r.stderr, /from scratch/);
   assert.match(r.stderr, /train-deep: stage [12] step \d+, .* PSNR [\d.-]+ dB, NC -?[\d.-]+ .*ETA /, 'a plain progress line (stderr is not a terminal)');
   assert.match(r.stdout, /^models written to .*trained/);
@@ -254,6 +258,7 @@ test('train-deep errors: exit 2 before any training (minutes, photos, logo, --in
   const one = file('one-photo');
   fs.mkdirSync(one);
   fs.copyFileSync(path.join(trainPhotos, 'mate-Aqua.jpg'), path.join(one, 'a.jpg'));
+  fs.copyFileSync(path.join(trainPhotos, 'tiny.jpg'), path.join(one, 'tiny.jpg'));
   const blank = file('blank.png');
   await sharp({ create: { width: 40, height: 40, channels: 3, background: '#000000' } }).png().toFile(blank);
   const brokenLogo = file('broken-logo.png');
@@ -269,7 +274,7 @@ test('train-deep errors: exit 2 before any training (minutes, photos, logo, --in
     ['train-deep', '--photos', trainPhotos, '--minutes', '1'],
   ]);
   failed(rs[0], '--minutes', 'above 0');
-  failed(rs[1], '--photos', 'at least 2 photos', 'has 1');
+  failed(rs[1], '--photos', 'at least 2 photos', 'has 1 (and 1 smaller, left out)');
   failed(rs[2], '--photos', 'does not exist');
   failed(rs[3], 'broken-logo.png');
   failed(rs[4], '--logo', 'nearly uniform');

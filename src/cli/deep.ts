@@ -5,7 +5,7 @@
 //   modelmark train-deep --logo L --photos DIR --minutes M   train models for one's own logo
 import { promises as fsp } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { invalidParameter } from '../args.js';
 import { DecodeError, FileError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
@@ -261,17 +261,24 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   if (out === photosDir || work === photosDir) throw usageError(`--${out === photosDir ? 'out' : 'work'} may not be the --photos folder ${q(photos)}: the models' logo.png would become a training photo`);
   const [{ listPhotos }, sharp] = await Promise.all([import('../train/data.js'), import('sharp').then((m) => m.default)]);
   // A user's folder: every photo trains (the project's held-out list is for its own measurements).
-  const { train: files } = await listPhotos(photosDir, false);
-  if (files.length < 2) {
-    throw new InvalidArgumentError(`Expected a folder with at least 2 photos (.jpg, .jpeg, .png, .webp, .tif, .tiff; at least ${MIN_PHOTO_SIDE}x${MIN_PHOTO_SIDE}) for --photos but ${q(photos)} has ${files.length}`);
-  }
+  const { train: listed } = await listPhotos(photosDir, false);
   const { DecodeError } = await import('../errors.js');
-  for (const f of files) {
+  // Photos under MIN_PHOTO_SIDE are left out (and named); a file that does not decode stops the
+  // command, since it is more likely a damaged photo the user meant to train on.
+  const files: string[] = [], small: string[] = [];
+  for (const f of listed) {
     const meta = await sharp(f).metadata().catch((cause: Error) => { throw new DecodeError(`--photos: cannot decode ${q(f)} (${cause.message}); remove it from the folder or replace it`, { cause }); });
     if (!meta.width || !meta.height) throw new DecodeError(`--photos: cannot read the size of ${q(f)}; remove it from the folder or replace it`);
-    if (Math.min(meta.width, meta.height) < MIN_PHOTO_SIDE) {
-      throw new InvalidArgumentError(`Expected photos of at least ${MIN_PHOTO_SIDE}x${MIN_PHOTO_SIDE} pixels for --photos (the threshold is calibrated on half-size copies too) but ${q(f)} is ${meta.width}x${meta.height}; remove it or use larger photos`);
-    }
+    if (Math.min(meta.width, meta.height) < MIN_PHOTO_SIDE) small.push(`${basename(f)} (${meta.width}x${meta.height})`);
+    else files.push(f);
+  }
+  if (small.length > 0) {
+    io.stderr.write(`modelmark: leaving out ${small.length} photo${small.length === 1 ? '' : 's'} under ${MIN_PHOTO_SIDE}x${MIN_PHOTO_SIDE} ` +
+      `(the threshold is calibrated on half-size copies too): ${small.join(', ')}\n`);
+  }
+  if (files.length < 2) {
+    throw new InvalidArgumentError(`Expected a folder with at least 2 photos (.jpg, .jpeg, .png, .webp, .tif, .tiff) of at least ${MIN_PHOTO_SIDE}x${MIN_PHOTO_SIDE} pixels for --photos but ${q(photos)} has ${files.length}` +
+      (small.length > 0 ? ` (and ${small.length} smaller, left out)` : ''));
   }
 
   const { LOGO } = await import('../train/train.js');
@@ -347,7 +354,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   let result;
   try {
     result = await trainAndExport({
-      photos: photosDir, out, work, minutes, seed, logo, holdOut: false, initFrom,
+      photos: photosDir, files, out, work, minutes, seed, logo, holdOut: false, initFrom,
       onProgress: (p) => {
         if (bar) {
           bar.update(Math.min(Math.round(p.elapsedS), Math.round(p.totalS)), payload(p));

@@ -62,10 +62,10 @@ const summary = (a: number[]) => ({ n: a.length, min: +Math.min(...a).toFixed(4)
  * @example
  * const { threshold } = await calibrate({ models: 'models', photos: '../shared/photos', holdOut: true });
  */
-export async function calibrate(o: { models: string; photos: string; holdOut: boolean; onLog?: (l: string) => void }): Promise<{ threshold: number; record: Record<string, unknown> }> {
+export async function calibrate(o: { models: string; photos: string; files?: string[]; holdOut: boolean; onLog?: (l: string) => void }): Promise<{ threshold: number; record: Record<string, unknown> }> {
   const models = await loadDeepModels(o.models);
   const deep = await createDeepWatermarker({ models, threshold: 1 });
-  const { train } = await listPhotos(o.photos, o.holdOut);
+  const train = o.files ?? (await listPhotos(o.photos, o.holdOut)).train;
   const clean: number[] = [], marked: number[] = [];
   const markedByEdit: Record<string, number[]> = {};
   try {

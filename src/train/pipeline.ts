@@ -8,6 +8,8 @@ import type { Weights } from '../deep/spec.js';
 
 export interface PipelineOptions {
   photos: string;
+  /** The training photos themselves, when not every photo in `photos` (see TrainOptions.files). */
+  files?: string[];
   /** Models folder to write. */
   out: string;
   /** Checkpoint folder (resumable). */
@@ -34,13 +36,13 @@ export interface PipelineResult { summary: Record<string, unknown> }
  */
 export async function trainAndExport(o: PipelineOptions): Promise<PipelineResult> {
   const logo = o.logo ?? defaultLogo();
-  const t = await trainDeep({ photos: o.photos, out: o.work, minutes: o.minutes, seed: o.seed, logo, holdOut: o.holdOut, targetPsnr: o.targetPsnr, initFrom: o.initFrom, onProgress: o.onProgress });
+  const t = await trainDeep({ photos: o.photos, files: o.files, out: o.work, minutes: o.minutes, seed: o.seed, logo, holdOut: o.holdOut, targetPsnr: o.targetPsnr, initFrom: o.initFrom, onProgress: o.onProgress });
   const training = { minutes: o.minutes, targetPsnr: o.targetPsnr ?? 42.5, steps: t.steps, elapsedS: Math.round(t.elapsedS), seed: o.seed ?? 1, trainPsnr: Number(t.psnr.toFixed(2)), trainNc: Number(t.nc.toFixed(3)) };
   await writeModels(o.out, t, logo, 0.5, { training });
   o.onLog?.(`models written to ${o.out}; calibrating the threshold on clean images`);
   // Loaded late so that a long training run picks up the calibration code present at its end.
   const { calibrate } = await import('./calibrate.js');
-  const cal = await calibrate({ models: o.out, photos: o.photos, holdOut: o.holdOut ?? true, onLog: o.onLog });
+  const cal = await calibrate({ models: o.out, photos: o.photos, files: o.files, holdOut: o.holdOut ?? true, onLog: o.onLog });
   await writeModels(o.out, t, logo, cal.threshold, { training, calibration: cal.record });
   return { summary: { ...training, threshold: cal.threshold } };
 }

@@ -37,6 +37,11 @@ export const WORK = 256;
 export interface TrainOptions {
   /** Folder of training photos. */
   photos: string;
+  /**
+   * The training photos themselves, when not every photo in `photos` (the command line leaves
+   * out those too small to train on); `holdOut` is then not applied.
+   */
+  files?: string[];
   /** Output folder: checkpoint and exported models. */
   out: string;
   /** The logo, LOGO×LOGO grey bytes (default: {@link defaultLogo}). */
@@ -227,7 +232,7 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   };
   let restored = !ck;
 
-  const photos = await listPhotos(o.photos, o.holdOut ?? true);
+  const photos = o.files ? { train: o.files, held: [] } : await listPhotos(o.photos, o.holdOut ?? true);
   const planes: Plane[] = [];
   for (const f of photos.train) planes.push(...(await loadPlanes(f, [WORK, Math.round(WORK * 1.25), Math.round(WORK * 1.5)])));
   const sampler = new TileSampler(planes, TILE, seed * 7919 + step);
