@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 
 process.stdout.on('error', (err) => {
   // A closed pipe (e.g. `modelmark detect x.jpg | head -c1`) is not an error worth reporting.
-  if (err.code !== 'EPIPE') throw err;
+  if (err.code === 'EPIPE') return;
+  // Anything else (a full disk behind `> file`, /dev/full): an error (status 2), said plainly.
+  process.stderr.write(`modelmark: cannot write to standard output: ${err.message}\n`);
+  process.exit(2);
 });
 
 const args = process.argv.slice(2);
@@ -77,6 +80,18 @@ if (extraEnv) {
   let main;
   try {
     ({ main } = await import('../dist/cli/main.js'));
+    if (!isFolderBatch()) {
+      // Interrupted while writing a file: remove the temporary file of the atomic write before
+      // quitting, with the status a shell reports for the signal. (A folder batch has its own
+      // handlers: the first Ctrl-C finishes the files in progress.)
+      const { removePendingTempFiles } = await import('../dist/node/files.js');
+      for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+        process.on(signal, () => {
+          removePendingTempFiles();
+          process.exit(status);
+        });
+      }
+    }
   } catch (err) {
     process.stderr.write(`modelmark: cannot load dist/cli/main.js (${err.message}); run "npm run build" first\n`);
     process.exit(2);

@@ -469,6 +469,59 @@ test('animated WebP and GIF: every frame marked on its own (timing kept); detect
   assert.is(jsonLine(big.stdout).error.code, 'ERR_IMAGE_TOO_LARGE');
 });
 
+test('special files: FIFOs and devices are neither read nor replaced; IN on standard input is not overwritten; stdout errors are exit 2', () => {
+  const special = file('special');
+  fs.mkdirSync(special);
+  const fifo = path.join(special, 'pipe.png');
+  spawnSync('mkfifo', [fifo]);
+  if (fs.existsSync(fifo)) {
+    // Opening a FIFO for reading would wait for a writer forever: refused without waiting.
+    failed(cli(['detect', fifo, '--key', KEY]), 'pipe.png', 'named pipe');
+    // And a FIFO (or a device) as OUT is not replaced by a regular file.
+    failed(cli(['embed', storm, fifo, '--key', KEY, '--payload', PAYLOAD]), 'pipe.png', 'named pipe');
+    assert.ok(fs.statSync(fifo).isFIFO(), 'the FIFO is still a FIFO');
+  }
+  if (fs.existsSync('/dev/zero')) failed(cli(['detect', '/dev/zero', '--key', KEY]), '/dev/zero', 'device');
+  // embed - x.jpg < x.jpg: the file standard input reads is not written over.
+  const own = path.join(special, 'own.jpg');
+  fs.copyFileSync(storm, own);
+  const before = bytes(own);
+  const r = spawnSync(process.execPath, [BIN, 'embed', '-', own, '--key', KEY, '--payload', PAYLOAD], { input: before, stdio: ['pipe', 'pipe', 'pipe'], encoding: 'utf8' });
+  assert.is(r.status, 0, 'from a pipe: an ordinary output'); // a pipe is not the file, even with its bytes
+  fs.writeFileSync(own, before);
+  const fd = fs.openSync(own, 'r');
+  try {
+    const same = spawnSync(process.execPath, [BIN, 'embed', '-', own, '--key', KEY, '--payload', PAYLOAD], { stdio: [fd, 'pipe', 'pipe'], encoding: 'utf8' });
+    failed({ code: same.status, stdout: same.stdout, stderr: same.stderr }, 'standard input', 'own.jpg');
+  } finally {
+    fs.closeSync(fd);
+  }
+  assert.ok(bytes(own).equals(before), 'IN is byte-for-byte unchanged');
+  // A full disk behind standard output: a plain message and exit 2 (not 1, "not found").
+  if (fs.existsSync('/dev/full')) {
+    const out = fs.openSync('/dev/full', 'w');
+    try {
+      const full = spawnSync(process.execPath, [BIN, 'detect', storm, '--key', KEY], { stdio: ['ignore', out, 'pipe'], encoding: 'utf8', env: baseEnv });
+      failed({ code: full.status, stdout: '', stderr: full.stderr }, 'standard output', 'no space');
+    } finally {
+      fs.closeSync(out);
+    }
+  }
+  assert.equal(fs.readdirSync(special).filter((f) => f.endsWith('.tmp')), []);
+});
+
+test('folder arguments: an empty folder finds nothing (exit 1); OUTDIR may not be - or an image name; --manifest is for folders', () => {
+  const empty = file('empty-folder');
+  fs.mkdirSync(empty);
+  const r = cli(['detect', empty, '--key', KEY]);
+  assert.is(r.code, 1, 'no image: not "found in every file"');
+  assert.match(r.stderr, /no JPEG, PNG, WebP or GIF files/);
+  failed(cli(['embed', empty, '-', '--key', KEY, '--payload', PAYLOAD]), 'output folder');
+  failed(cli(['embed', empty, file('out.jpg'), '--key', KEY, '--payload', PAYLOAD]), 'out.jpg', 'folder name');
+  assert.not.ok(fs.existsSync(file('out.jpg')) || fs.existsSync(path.join(ROOT, '-')), 'no folder made');
+  failed(cli(['detect', storm, '--key', KEY, '--manifest', file('m.json')]), '--manifest', 'folder');
+});
+
 test('tiny image: exit 2 ERR_IMAGE_TOO_SMALL naming the file and the minimum (128 to embed, 48 to detect)', async () => {
   const tiny = file('tiny.png');
   await sharp(storm).resize(100, 40).png().toFile(tiny);

@@ -8,9 +8,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import {
-  createWatermarker, readImage, decodeImageFile, writeImage, parsePayload,
+  createWatermarker, readImage, decodeImageFile, writeImage, parsePayload, markFile, renderRegionMap, readMetadata, embedMetadata, ssim,
   ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError,
 } from '../dist/node/index.js';
+import { removePendingTempFiles, removeTempFilesUnder, writeFileAtomic } from '../dist/node/files.js';
 
 const PHOTOS = new URL('../../shared/photos/', import.meta.url);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-errors-'));
@@ -297,6 +298,101 @@ test('writing over the source file is refused, also through a symlink; the sourc
   assert.equal(leftovers(), []);
   fs.rmSync(link);
   fs.rmSync(hard);
+});
+
+test('writing a marked copy over the file readImage read is refused without sourcePath, unless overwriteSource', async () => {
+  const own = file('own.jpg');
+  fs.copyFileSync(photoJpeg, own);
+  const before = fs.readFileSync(own);
+  const read = await readImage(own);
+  const marked = wm.embed(read, 7n); // a copy: keeps readImage's record of its file
+  await rejects(() => writeImage(own, marked), FileError, 'ERR_FILE', own, 'read from', 'overwriteSource');
+  const hard = file('own-hard.jpg');
+  fs.linkSync(own, hard);
+  await rejects(() => writeImage(hard, marked), FileError, 'ERR_FILE', 'read from');
+  fs.rmSync(hard);
+  await rejects(() => writeImage(own, marked, { overwriteSource: 'yes' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'overwriteSource');
+  assert.ok(fs.readFileSync(own).equals(before), 'the original is unchanged');
+  assert.equal(leftovers(), []);
+  // Other paths are written as before, and the caller may replace the original on purpose.
+  await writeImage(file('own-copy.jpg'), marked);
+  await writeImage(own, marked, { overwriteSource: true });
+  assert.not.ok(fs.readFileSync(own).equals(before));
+  assert.is(wm.detect(await readImage(own)).payload, '0000000000000007');
+  // An image built by the caller (no record) is written where asked.
+  await writeImage(file('own-copy.jpg'), { width: marked.width, height: marked.height, channels: marked.channels, data: marked.data });
+});
+
+test('unknown option names are refused (a typo would otherwise fall back to the default silently)', async () => {
+  await rejects(() => createWatermarker({ key: 'k', strenght: 2 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"strenght"', 'strength');
+  await rejects(() => wm.embed(photo, 1n, { inplace: true }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"inplace"', 'inPlace');
+  await rejects(() => wm.detect(photo, { serach: false }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"serach"', 'search');
+  await rejects(() => wm.detect(photo, { search: 'no' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.search');
+});
+
+test('FIFOs, devices and read-only files are not written over; FIFOs and devices are not read', async () => {
+  const fifo = file('out-fifo.png');
+  const made = (await import('node:child_process')).spawnSync('mkfifo', [fifo]).status === 0;
+  if (made) {
+    await rejects(() => writeImage(fifo, photo), FileError, 'ERR_FILE', fifo, 'named pipe');
+    assert.ok(fs.statSync(fifo).isFIFO());
+    await rejects(() => readImage(fifo), FileError, 'ERR_FILE', fifo, 'named pipe'); // not a wait for a writer
+    fs.rmSync(fifo);
+  }
+  if (fs.existsSync('/dev/zero')) await rejects(() => readImage('/dev/zero'), FileError, 'ERR_FILE', '/dev/zero', 'device');
+  await rejects(() => readImage(dir), FileError, 'ERR_FILE', 'directory');
+  if (process.getuid?.() !== 0) { // root may write anything
+    const ro = file('read-only.png');
+    await writeImage(ro, photo);
+    fs.chmodSync(ro, 0o444);
+    const before = fs.readFileSync(ro);
+    await rejects(() => writeImage(ro, wm.embed(photo, 1n)), FileError, 'ERR_FILE', 'read-only');
+    assert.ok(fs.readFileSync(ro).equals(before));
+    fs.chmodSync(ro, 0o644);
+  }
+  assert.equal(leftovers(), []);
+});
+
+test('a write cut short by a signal leaves no temporary file: removePendingTempFiles, removeTempFilesUnder', async () => {
+  const target = file('cut.bin');
+  const writing = writeFileAtomic(target, new Uint8Array(64 << 20));
+  let tmp = [];
+  for (let i = 0; i < 2000 && tmp.length === 0; i++) {
+    tmp = leftovers().filter((f) => f.startsWith('.cut.bin.'));
+    if (tmp.length === 0) await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.is(tmp.length, 1, 'the temporary file exists while the write runs');
+  removePendingTempFiles(); // what the command line's signal handler does before it exits
+  assert.not.ok(fs.existsSync(file(tmp[0])));
+  await writing.then(() => {}, () => {}); // its rename then fails, or it finished first; either way:
+  assert.equal(leftovers(), []);
+  fs.rmSync(target, { force: true });
+  // A batch's workers' leftovers, found by this process's id under the output folder.
+  const sub = file('batch-out/sub');
+  fs.mkdirSync(sub, { recursive: true });
+  const mine = path.join(sub, `.a.jpg.${process.pid}.0123456789ab.tmp`);
+  const other = path.join(sub, `.a.jpg.${process.pid + 1}.0123456789ab.tmp`);
+  const kept = path.join(sub, `.a.jpg.${process.pid}.tmp`);
+  for (const f of [mine, other, kept]) fs.writeFileSync(f, 'x');
+  assert.is(removeTempFilesUnder(file('batch-out')), 1);
+  assert.equal([fs.existsSync(mine), fs.existsSync(other), fs.existsSync(kept)], [false, true, true]);
+  fs.rmSync(file('batch-out'), { recursive: true });
+});
+
+test('the Node helpers check their arguments: markFile, renderRegionMap, readMetadata, embedMetadata, ssim', async () => {
+  await rejects(() => markFile(null, photo, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'wm', 'watermarker');
+  await rejects(() => markFile(wm, null, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file');
+  await rejects(() => renderRegionMap(null, null), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image');
+  await rejects(() => renderRegionMap(photo, { columns: 1e9, rows: 1e9, scores: [] }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'regions');
+  await rejects(() => readMetadata('x'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'bytes');
+  await rejects(() => embedMetadata(new Uint8Array(10), 'jpeg', { exif: new Uint8Array(8) }, { width: 1, height: 1, alpha: false }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'encoded', 'JPEG');
+  await rejects(() => embedMetadata(new Uint8Array(10), 'bmp', {}, {}), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'format');
+  const grey = (n) => ({ width: n, height: n, channels: 1, data: new Uint8Array(n * n).fill(90) });
+  for (const n of [1, 5, 10]) await rejects(() => ssim(grey(n), grey(n)), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '11x11');
+  assert.is(await ssim(grey(11), grey(11)), 1);
+  // A pixel limit under 0.1 megapixels is said in pixels, not as "0.0 megapixels".
+  const small = await createWatermarker({ key: 'k', maxPixels: 1000 });
+  await rejects(() => small.detect(photo), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'limit of 1,000 pixels');
 });
 
 test('unwritable destinations: FileError naming the path; no temp files left', async () => {

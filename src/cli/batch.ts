@@ -8,12 +8,13 @@
 // on stdout. Per-file errors also go to stderr as "modelmark: ..." lines in JSON mode.
 //
 // Exit status: embed 0 when every file was marked or skipped, 2 when any failed; detect 0 when
-// the mark was found in every file, 1 when it was missing from some (no errors), 2 when any
-// failed; 130 when interrupted (Ctrl-C: files in progress finish and the manifest records them;
+// the mark was found in every file, 1 when it was missing from some (no errors) or the folder
+// holds no image at all, 2 when any failed; 130 when interrupted (Ctrl-C: files in progress finish and the manifest records them;
 // a second Ctrl-C quits at once, leaving the last manifest written, which is always valid).
 import { createRequire } from 'node:module';
 import type { BatchOptions, BatchRecord, BatchSummary } from '../node/batch.js';
 import type { CliIO } from './main.js';
+import { removePendingTempFiles, removeTempFilesUnder } from '../node/files.js';
 
 /** The part of cli-progress this file uses (it ships no type declarations). */
 interface ProgressBar {
@@ -47,7 +48,8 @@ function formatP(p: number | undefined): string {
 export function batchExitCode(s: BatchSummary): number {
   if (s.interrupted) return INTERRUPTED;
   if (s.errors > 0) return 2;
-  return s.command === 'detect' && (s.notFound ?? 0) > 0 ? 1 : 0;
+  // detect: 0 says "found in every file", which an empty folder does not show.
+  return s.command === 'detect' && ((s.notFound ?? 0) > 0 || s.total === 0) ? 1 : 0;
 }
 
 function humanSummary(s: BatchSummary): string {
@@ -84,6 +86,10 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
     if (controller.signal.aborted) {
       multibar?.stop();
       io.stderr.write('modelmark: interrupted again: quitting now; the manifest keeps the files recorded so far\n');
+      // The atomic writes cut short: no temporary files left behind (the workers' in OUTDIR,
+      // this thread's, the manifest's, wherever it is).
+      removePendingTempFiles();
+      if (options.output !== undefined) removeTempFilesUnder(options.output);
       process.exit(INTERRUPTED);
     }
     controller.abort();

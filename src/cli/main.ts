@@ -1,6 +1,7 @@
 // The `modelmark` command line: embed and detect marks in image files (the deep watermark's
 // embed --deep, extract and train-deep are in ./deep.ts).
-import { promises as fsp, readFileSync } from 'node:fs';
+import { fstatSync, promises as fsp, readFileSync, statSync } from 'node:fs';
+import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
 import { FileError, inFile, InvalidArgumentError, ModelmarkError } from '../errors.js';
@@ -30,6 +31,10 @@ const FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
 async function readStdin(io: CliIO): Promise<Buffer> {
   const stdin = io.stdin ?? process.stdin;
   if (stdin.isTTY) throw usageError('IN is - (standard input), which is a terminal: pipe an image in (modelmark ... - < photo.jpg)');
+  if (stdin === process.stdin) {
+    const st = (() => { try { return fstatSync(0); } catch { return null; } })();
+    if (st?.isDirectory()) throw usageError('IN is - (standard input), which is a directory: redirect an image file in (modelmark ... - < photo.jpg), or pass the folder as IN');
+  }
   const parts: Buffer[] = [];
   let n = 0;
   for await (const chunk of stdin) {
@@ -38,6 +43,26 @@ async function readStdin(io: CliIO): Promise<Buffer> {
     parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
   return Buffer.concat(parts, n);
+}
+
+/** Extensions that name an image file (a folder OUTDIR named so is more likely a mistake). */
+const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
+
+/**
+ * Refuse to write `path` when it is the file standard input is reading (`embed - x.jpg < x.jpg`):
+ * the input would be lost, and writeImage's own check only knows paths.
+ */
+function refuseStdinTarget(path: string): void {
+  let a, b;
+  try {
+    a = fstatSync(0);
+    b = statSync(path);
+  } catch {
+    return; // no such output yet, or standard input is not a file
+  }
+  if (a.isFile() && a.dev === b.dev && a.ino === b.ino) {
+    throw new FileError(`Refusing to overwrite ${JSON.stringify(path)}: it is the file being read from standard input; write the output to a different path`);
+  }
 }
 
 /** IN as messages name it: the path, or "standard input" for -. */
@@ -69,8 +94,10 @@ const KEY_ENV = 'MODELMARK_KEY';
 const USAGE = `modelmark: invisible, keyed image watermarks
 
 Usage:
-  modelmark embed IN OUT --payload HEX [--key KEY] [--strength S] [--quality Q] [--max-pixels N] [--json]
-  modelmark detect IN [--key KEY] [--threshold P] [--max-pixels N] [--map OUT.png] [--json]
+  modelmark embed IN OUT --payload HEX [--key KEY] [--strength S] [--quality Q] [--format F]
+                 [--strip-metadata] [--max-pixels N] [--max-aspect N] [--json]
+  modelmark detect IN [--key KEY] [--threshold P] [--max-pixels N] [--max-aspect N] [--map OUT.png]
+                 [--json]
   modelmark embed DIR OUTDIR --payload HEX [--key KEY] [--jobs N] [--manifest FILE] [embed options]
   modelmark detect DIR [--key KEY] [--jobs N] [--manifest FILE] [--json] [detect options]
   modelmark embed IN OUT --deep [--models DIR] [--quality Q] [--max-pixels N] [--json]
@@ -142,14 +169,15 @@ Folders:
   stays valid for near-duplicate files (it is measured against sign-flipped reference
   patterns of the same files). Files are read as they are: no search for crops or rotations.
   Exit status: embed 0 all marked or unchanged, 2 any error; detect 0 mark found in every
-  file, 1 missing from some, 2 any error; 130 interrupted.
+  file, 1 missing from some (or no image in the folder), 2 any error; 130 interrupted.
 
 Options:
   --key KEY         secret key; by default the ${KEY_ENV} environment variable, which
                     keeps the key out of shell history and process listings
   --payload HEX     embed: the 64-bit payload, 1 to 16 hex digits (e.g. c0ffee0000000001)
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
-  --quality Q       embed: JPEG / WebP quality, 1 to 100 (default 95); PNG is lossless
+  --quality Q       embed: JPEG / WebP quality, 1 to 100 (default 95); PNG and GIF outputs
+                    ignore it (PNG is lossless, GIF a 256-colour palette)
   --format F        embed: jpeg, png, webp or gif, for OUT - or an OUT without an extension
                     (default: IN's format)
   --strip-metadata  embed: leave out the input's EXIF, ICC profile and XMP, which are kept by
@@ -173,6 +201,7 @@ Options:
   --scale N         extract: enlarge the --out picture N times, 1 to 64 (default 8: 256x256)
   --logo FILE       train-deep: the logo image (bright ink on dark or transparent)
   --photos DIR      train-deep: folder of at least 2 training photos, 256x256 or larger
+                    (smaller ones in it are left out, and named)
   --minutes M       train-deep: training time in minutes (above 0)
   --work DIR        train-deep: checkpoint folder (default OUT/.checkpoints)
   --seed N          train-deep: seed of the data sampling and initial weights (default 1)
@@ -329,8 +358,14 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   }
   if (input !== STDIO && await isFolder(input)) {
     if (formatFlag !== undefined) throw usageError('--format takes a single image: a folder keeps each file\'s format');
+    if (output === STDIO) throw usageError('a folder IN needs an output folder OUTDIR, not - (standard output takes one image)');
+    const ext = extname(output).toLowerCase();
+    if (IMAGE_EXTENSIONS.includes(ext) && !(await isFolder(output))) {
+      throw usageError(`a folder IN needs an output folder, and ${JSON.stringify(output)} looks like an image file's name (${ext}); give a folder name`);
+    }
     return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined }, values, io);
   }
+  if (values.manifest !== undefined) throw usageError('--manifest is for folder runs (IN a folder); a single image has none');
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
   const { encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
   const { markFile } = await import('../node/frames.js');
@@ -366,6 +401,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
     await writeStdout(io, encoded.data);
     written = { format: encoded.format, size: encoded.data.length };
   } else {
+    if (input === STDIO) refuseStdinTarget(output);
     written = await writeImage(output, marked, { format, quality, sourcePath: input === STDIO ? undefined : input, metadata: image.metadata, animation });
   }
   // With the image on standard output, the report goes to standard error.
@@ -402,6 +438,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
     if (mapPath !== undefined) throw usageError('--map takes a single image, not a folder');
     return folder({ command: 'detect', input, key, threshold, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined }, values, io);
   }
+  if (values.manifest !== undefined) throw usageError('--manifest is for folder runs (IN a folder); a single image has none');
   const { writeImage } = await import('../node/io.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels, maxAspect });
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
@@ -415,6 +452,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   }
   if (mapPath !== undefined) {
     const { renderRegionMap } = await import('../node/map.js');
+    if (input === STDIO) refuseStdinTarget(mapPath);
     await writeImage(mapPath, await renderRegionMap(image, r.regions), { sourcePath: input === STDIO ? undefined : input, format: 'png' });
   }
   if (values.json) {
@@ -428,7 +466,9 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
       ? `; found ${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)} degrees, aspect ${t.aspect.toFixed(3)}` : '';
     io.stdout.write(`found: payload ${r.payload} in ${inputName(input)} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
   } else {
-    const why = r.pValue < (threshold ?? DEFAULT_THRESHOLD) && !r.crcOk
+    // "Mark-like" only for a p-value that means something (a --threshold of 0.5 would call
+    // every other unmarked image so).
+    const why = r.pValue < Math.min(threshold ?? DEFAULT_THRESHOLD, 1e-3) && !r.crcOk
       ? `a mark-like signal (p-value ${formatP(r.pValue)}) but its payload failed the CRC check`
       : `no mark of this key (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)})`;
     io.stdout.write(`not found: ${why} in ${inputName(input)}\n`);

@@ -280,9 +280,12 @@ async function loadManifest(path: string, command: 'embed' | 'detect'): Promise<
   try {
     m = JSON.parse(text) as Manifest;
   } catch (err) {
-    throw new FileError(`The manifest ${q(path)} is not valid JSON (${(err as Error).message}); delete it to start over`, { cause: err });
+    // Only what looks like one of ours (a JSON object) is worth deleting; anything else, such as
+    // an image given by mistake, calls for another path.
+    const advice = text.trimStart().startsWith('{') ? 'delete it to start over' : 'give another manifest path (this file is left as it is)';
+    throw new FileError(`The manifest ${q(path)} is not valid JSON (${(err as Error).message.slice(0, 80)}); ${advice}`, { cause: err });
   }
-  if (m?.format !== MANIFEST_FORMAT || typeof m.files !== 'object' || m.files === null) {
+  if (m?.format !== MANIFEST_FORMAT || typeof m.files !== 'object' || m.files === null || Array.isArray(m.files)) {
     throw new FileError(`${q(path)} is not a modelmark batch manifest; give another manifest path or delete it`);
   }
   if (m.version !== MANIFEST_VERSION) {

@@ -2,7 +2,7 @@
 // loads sharp) so that code that only writes files, like a batch's main thread with its
 // manifest, starts without loading the image codecs.
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FileError } from '../errors.js';
 
@@ -35,6 +35,60 @@ export function osReason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** This thread's temporary files that writeFileAtomic has created and not yet renamed or removed. */
+const pending = new Set<string>();
+
+/**
+ * Remove, synchronously, the temporary files of writes still in progress on this thread: for a
+ * signal handler that is about to end the process, so that no `.NAME.PID.RANDOM.tmp` is left.
+ * @example
+ * process.on('SIGINT', () => { removePendingTempFiles(); process.exit(130); });
+ */
+export function removePendingTempFiles(): void {
+  for (const tmp of pending) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Gone already (renamed or removed in between).
+    }
+  }
+  pending.clear();
+}
+
+/**
+ * Remove, synchronously, the temporary files that this process's writeFileAtomic calls (on any
+ * of its threads) left under `dir`, sub-folders included: for a batch quitting at once, whose
+ * workers' writes may be cut short. Returns how many were removed.
+ * @example
+ * removeTempFilesUnder('out'); // before process.exit
+ */
+export function removeTempFilesUnder(dir: string): number {
+  const mine = new RegExp(`^\\..+\\.${process.pid}\\.[0-9a-f]{12}\\.tmp$`);
+  let removed = 0;
+  const walk = (d: string) => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && mine.test(e.name)) {
+        try {
+          unlinkSync(p);
+          removed++;
+        } catch {
+          // Renamed or removed meanwhile.
+        }
+      }
+    }
+  };
+  walk(dir);
+  return removed;
+}
+
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
   /** Permissions of a new file (default 0o666, less the umask). */
@@ -57,6 +111,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   let handle: fsp.FileHandle | undefined;
   let created = false;
   try {
+    pending.add(tmp);
     handle = await fsp.open(tmp, 'wx', options.mode ?? 0o666);
     created = true;
     await handle.writeFile(data);
@@ -64,10 +119,12 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     await handle.close();
     handle = undefined;
     await fsp.rename(tmp, target);
+    pending.delete(tmp);
     created = false;
   } catch (err) {
     await handle?.close().catch(() => {});
     if (created) await fsp.unlink(tmp).catch(() => {});
+    pending.delete(tmp);
     const e = err as NodeJS.ErrnoException;
     const reason = e?.code === 'ENOENT' ? `the directory ${q(dir)} does not exist` : osReason(err);
     throw new FileError(`Cannot write ${options.label ?? q(target)}: ${reason}`, { cause: err });

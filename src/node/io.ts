@@ -1,12 +1,12 @@
 // Node-only image file input and output with sharp: decoding with decompression-bomb and
 // truncation checks, and atomic, never-overwrite-the-input encoding.
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { extname } from 'node:path';
 import type { Metadata, OutputInfo } from 'sharp';
 import sharp from './sharp.js';
 import { invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
-import { DEFAULT_MAX_PIXELS, type SampleImage } from '../image.js';
+import { DEFAULT_MAX_PIXELS, pixelCount, type SampleImage } from '../image.js';
 import { osReason, writeFileAtomic } from './files.js';
 import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from '../metadata.js';
 
@@ -90,8 +90,15 @@ export interface WriteImageOptions {
   format?: string;
   /** JPEG / WebP quality, 1 to 100 (default 95, so that the mark survives its own save). Ignored for PNG. */
   quality?: number;
-  /** The file the image was read from: writing over it is refused. */
+  /** A file that must not be written over, e.g. the one the image was read from: refused always. */
   sourcePath?: string;
+  /**
+   * Allow writing over the file this image was read from (default false). {@link readImage}
+   * records that file on the image it returns, and copies made from it by `wm.embed` or
+   * {@link markFile} keep the record, so `writeImage(sameFile, marked)` is refused unless this
+   * is true (the original would be lost). Does not lift `sourcePath`.
+   */
+  overwriteSource?: boolean;
   /**
    * Metadata to write into the file (EXIF, ICC profile, XMP), e.g. `readImage(..., { metadata:
    * true })`'s: written into the encoded file as it is (nothing re-encoded). The ICC profile must
@@ -140,11 +147,11 @@ function decodeReason(message: string): string {
 
 /** The pixel-limit error of a file of `pages` frames of width x height (one for a still image). */
 function tooLarge(path: string, width: number, height: number, maxPixels: number, pages = 1): ImageSizeError {
-  const mp = (width * height * pages / 1e6).toFixed(1);
-  const size = pages > 1 ? `${pages} frames of ${width}x${height} (${mp} megapixels in all)` : `${width}x${height} (${mp} megapixels)`;
+  const mp = pixelCount(width * height * pages);
+  const size = pages > 1 ? `${pages} frames of ${width}x${height} (${mp} in all)` : `${width}x${height} (${mp})`;
   return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
     `${q(path)} is ${size}, over the limit of ` +
-    `${(maxPixels / 1e6).toFixed(1)} megapixels; if you trust this file, raise the limit with the maxPixels option ` +
+    `${pixelCount(maxPixels)}; if you trust this file, raise the limit with the maxPixels option ` +
     '(--max-pixels on the command line). The limit protects against decompression bombs.');
 }
 
@@ -166,12 +173,44 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
   checkPath(path, 'path');
   const checked = checkReadOptions(options);
   let bytes: Buffer;
+  let source: SourceFile;
   try {
-    bytes = await fsp.readFile(path);
+    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer, forever.
+    const handle = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) {
+        // A device (/dev/zero never ends), a FIFO or a socket: never read as an image file.
+        const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+        throw new FileError(`Cannot read image file ${q(path)}: it is ${kind}; give a regular file (the command line reads a pipe from standard input with -)`);
+      }
+      bytes = await handle.readFile();
+      source = { path, dev: st.dev, ino: st.ino };
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
+    if (err instanceof FileError) throw err;
     throw new FileError(`Cannot read image file ${q(path)}: ${osReason(err)}`, { cause: err });
   }
-  return decode(bytes, path, checked);
+  const image = await decode(bytes, path, checked);
+  // Carried into copies made by spreading (embed's and markFile's results are), so that
+  // writeImage can refuse to write over this file.
+  (image as SampleFile & { [SOURCE_FILE]?: SourceFile })[SOURCE_FILE] = source;
+  return image;
+}
+
+/**
+ * Where readImage records the file an image came from, on the image object itself: a symbol
+ * key, so copies made with `{ ...image }` keep it and JSON leaves it out.
+ */
+export const SOURCE_FILE: unique symbol = Symbol.for('modelmark.sourceFile') as never;
+
+/** The file an image was read from, as readImage records it. */
+interface SourceFile {
+  path: string;
+  dev: number;
+  ino: number;
 }
 
 interface ReadChecked { maxPixels: number; keepDepth: boolean; metadata: boolean; firstFrame: boolean; allFrames: boolean }
@@ -215,9 +254,11 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   const decodeError = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     if (/pixel limit/i.test(message)) return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
-      `${q(path)} is over the limit of ${(maxPixels / 1e6).toFixed(1)} megapixels; if you trust this file, raise the limit ` +
+      `${q(path)} is over the limit of ${pixelCount(maxPixels)}; if you trust this file, raise the limit ` +
       'with the maxPixels option (--max-pixels on the command line). The limit protects against decompression bombs.');
-    return new DecodeError(`Cannot decode image file ${q(path)}: ${decodeReason(message)} (${message.trim().replace(/:$/, '')})`, { cause: err });
+    // libvips repeats its loader's lines as the error climbs its stack: each said once.
+    const detail = [...new Set(message.split('\n').map((l) => l.trim().replace(/:$/, '')).filter(Boolean))].join('; ');
+    return new DecodeError(`Cannot decode image file ${q(path)}: ${decodeReason(message)} (${detail})`, { cause: err });
   };
 
   // The header first (no pixel limit: nothing is decoded), so an oversized image is refused with
@@ -312,7 +353,7 @@ function outputFormat(path: string, format: unknown): WriteFormat {
   }
   const f = typeof format === 'string' ? FORMAT_NAMES[format.toLowerCase()] : undefined;
   if (!f) {
-    throw invalidParameter('options.format', `"jpeg", "png" or "webp" (or a .png, .jpg or .webp extension on ${q(path)})`, format);
+    throw invalidParameter('options.format', `"jpeg", "png", "webp" or "gif" (or a .png, .jpg, .webp or .gif extension on ${q(path)})`, format);
   }
   return f;
 }
@@ -419,7 +460,7 @@ async function statOrNull(path: string) {
 const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
 
 /** What writeImage and encodeImage check before encoding: the pixels, the quality, the metadata and the animation. */
-function checkEncoding(image: SampleImage, format: WriteFormat, options: Omit<WriteImageOptions, 'sourcePath' | 'format'>) {
+function checkEncoding(image: SampleImage, format: WriteFormat, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource' | 'format'>) {
   const quality = options.quality ?? DEFAULT_QUALITY;
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
   const img = checkRaw(image);
@@ -440,7 +481,7 @@ async function encodeChecked({ img, format, quality, metadata, animation }: Retu
  * @example
  * const jpeg = await encodeImage(wm.embed(img, 'c0ffee'), { format: 'jpeg', quality: 90 });
  */
-export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath'> & { format: string }): Promise<{ data: Buffer; format: WriteFormat }> {
+export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource'> & { format: string }): Promise<{ data: Buffer; format: WriteFormat }> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
   const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;
   if (!f) throw invalidParameter('options.format', '"jpeg", "png", "webp" or "gif"', options.format);
@@ -455,7 +496,8 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
  * WebP default to quality 95; PNG is lossless; GIF is quantised to 256 colours. 16-bit samples (a
  * Uint16Array) are written as 16-bit PNG, or scaled to 8 bits for the other formats. With
  * `options.animation`, the image's stacked frames are written as an animated WebP or GIF.
- * Refuses to overwrite `options.sourcePath`.
+ * Refuses to overwrite `options.sourcePath`, and the file the image was read from (readImage
+ * records it on the image; copies made by `wm.embed` keep it) unless `options.overwriteSource`.
  * @example
  * const img = await readImage('in.jpg');
  * await writeImage('out.jpg', wm.embed(img, 'c0ffee'), { format: img.format, sourcePath: 'in.jpg' });
@@ -465,12 +507,21 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
   const encoding = checkEncoding(image, outputFormat(path, options.format), options);
   if (options.sourcePath !== undefined) checkPath(options.sourcePath, 'options.sourcePath');
+  if (options.overwriteSource !== undefined && typeof options.overwriteSource !== 'boolean') throw invalidParameter('options.overwriteSource', 'a boolean', options.overwriteSource);
 
   // Write through a symbolic link to the file it names; refuse directories and the input file.
   let target = path;
   const existing = await statOrNull(path);
   if (existing) {
     if (existing.isDirectory()) throw new FileError(`Cannot write ${q(path)}: it is a directory`);
+    if (!existing.isFile()) {
+      // The rename would put a regular file in place of a device or a FIFO (as root, even /dev/null).
+      throw new FileError(`Cannot write ${q(path)}: it is ${existing.isFIFO() ? 'a named pipe (FIFO)' : existing.isCharacterDevice() || existing.isBlockDevice() ? 'a device' : 'not a regular file'}, ` +
+        'and only regular files are written (the command line writes to standard output with -)');
+    }
+    // A read-only file is not replaced (the rename would do it regardless of its permissions).
+    const writable = await fsp.access(path, fsConstants.W_OK).then(() => true, () => false);
+    if (!writable) throw new FileError(`Cannot write ${q(path)}: the file is read-only (permission denied); make it writable or write elsewhere`);
     try {
       target = await fsp.realpath(path);
     } catch (err) {
@@ -482,6 +533,11 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
       if ((src && src.dev === existing.dev && src.ino === existing.ino) || srcReal === target) {
         throw new FileError(`Refusing to overwrite the input file ${q(options.sourcePath)} with ${q(path)}: write the output to a different path`);
       }
+    }
+    const read = (image as SampleImage & { [SOURCE_FILE]?: SourceFile })[SOURCE_FILE];
+    if (read && options.overwriteSource !== true && read.dev === existing.dev && read.ino === existing.ino) {
+      throw new FileError(`Refusing to overwrite ${q(path)}: it is the file this image was read from (${q(read.path)}), ` +
+        'and the original would be lost; write the copy to another path, or pass { overwriteSource: true } to replace it');
     }
   }
 
