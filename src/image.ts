@@ -74,14 +74,28 @@ export const MAX_ASPECT_LIMIT = 128;
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 
 /**
+ * A pixel count for messages: megapixels to one decimal from 0.1 megapixels up, the exact count
+ * below (a limit of 1000 pixels is not "0.0 megapixels").
+ * @example
+ * pixelCount(2_073_600); // '2.1 megapixels'
+ * pixelCount(1000);      // '1,000 pixels'
+ */
+export function pixelCount(n: number): string {
+  if (n >= 1e5) return `${(n / 1e6).toFixed(1)} megapixels`;
+  return `${String(Math.round(n)).replace(/\B(?=(\d{3})+$)/g, ',')} pixel${n === 1 ? '' : 's'}`;
+}
+
+/**
  * Validate an image argument; `name` is the parameter name used in errors, `minSide` the
  * smallest side accepted (MIN_SIDE to embed, MIN_DETECT_SIDE to read), `maxAspect` the largest
- * aspect ratio.
+ * aspect ratio; `reading` words a too-small error for reading a mark rather than embedding one
+ * (by default: when `minSide` is not MIN_SIDE).
  * @example
  * const img = checkImage({ width: 640, height: 480, data }, 'image');
  */
-export function checkImage(image: unknown, name = 'image', maxPixels = DEFAULT_MAX_PIXELS, minSide = MIN_SIDE, maxAspect = DEFAULT_MAX_ASPECT): CheckedImage {
-  return check(image, name, maxPixels, false, minSide, maxAspect) as CheckedImage;
+export function checkImage(image: unknown, name = 'image', maxPixels = DEFAULT_MAX_PIXELS, minSide = MIN_SIDE, maxAspect = DEFAULT_MAX_ASPECT,
+  reading = minSide !== MIN_SIDE): CheckedImage {
+  return check(image, name, maxPixels, false, minSide, maxAspect, reading) as CheckedImage;
 }
 
 /**
@@ -92,7 +106,7 @@ export function checkImage(image: unknown, name = 'image', maxPixels = DEFAULT_M
  * const img = checkSamples({ width: 640, height: 480, data: new Uint16Array(640 * 480 * 3) }, 'image');
  */
 export function checkSamples(image: unknown, name = 'image', maxPixels = DEFAULT_MAX_PIXELS, minSide = MIN_SIDE, maxAspect = DEFAULT_MAX_ASPECT): CheckedSamples {
-  return check(image, name, maxPixels, true, minSide, maxAspect);
+  return check(image, name, maxPixels, true, minSide, maxAspect, minSide !== MIN_SIDE);
 }
 
 /**
@@ -104,7 +118,7 @@ export function isWide(img: CheckedSamples): boolean {
   return img.data instanceof Uint16Array || img.channels === 2;
 }
 
-function check(image: unknown, name: string, maxPixels: number, wide: boolean, minSide: number, maxAspect: number): CheckedSamples {
+function check(image: unknown, name: string, maxPixels: number, wide: boolean, minSide: number, maxAspect: number, reading: boolean): CheckedSamples {
   if (typeof image !== 'object' || image === null) {
     throw invalidParameter(name, 'an object { width, height, data, channels? }', image);
   }
@@ -121,11 +135,11 @@ function check(image: unknown, name: string, maxPixels: number, wide: boolean, m
   const pixels = w * h;
   if (pixels > maxPixels) {
     throw new ImageSizeError('ERR_IMAGE_TOO_LARGE',
-      `${name} is ${w}x${h} (${(pixels / 1e6).toFixed(1)} megapixels), over the limit of ${(maxPixels / 1e6).toFixed(1)} megapixels; ` +
+      `${name} is ${w}x${h} (${pixelCount(pixels)}), over the limit of ${pixelCount(maxPixels)}; ` +
       'pass a larger maxPixels option if you trust this input (the limit protects against decompression bombs).');
   }
   if (w < minSide || h < minSide) {
-    throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', minSide === MIN_SIDE
+    throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', !reading
       ? `${name} is ${w}x${h}; the watermark needs at least ${MIN_SIDE}x${MIN_SIDE} pixels.`
       : `${name} is ${w}x${h}; a watermark can only be read from images of at least ${minSide}x${minSide} pixels.`);
   }

@@ -5,6 +5,8 @@
 // extended-format chunks), and nothing is re-encoded. Plain Uint8Array work plus the web's
 // CompressionStream for PNG's compressed profiles: runs in Node, browsers and workers alike.
 
+import { invalidParameter } from './args.js';
+
 /**
  * The metadata of an image file that a copy keeps.
  * - `exif`: the EXIF block as a TIFF structure (no "Exif\0\0" prefix).
@@ -358,7 +360,7 @@ function sniff(bytes: Uint8Array): MetadataFormat | undefined {
  * // { format: 'jpeg', exif, icc, orientation: 6 }
  */
 export async function readMetadata(bytes: Uint8Array): Promise<ReadMetadata> {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError('readMetadata: expected the bytes of an encoded image (a Uint8Array)');
+  if (!(bytes instanceof Uint8Array)) throw invalidParameter('bytes', 'the bytes of an encoded image (a Uint8Array)', bytes);
   const format = sniff(bytes);
   if (!format) return {};
   const m = format === 'jpeg' ? jpegRead(bytes) : format === 'png' ? await pngRead(bytes) : webpRead(bytes);
@@ -379,15 +381,21 @@ export async function readMetadata(bytes: Uint8Array): Promise<ReadMetadata> {
  * their own) without re-encoding it. `size` gives the image's width, height and whether it has
  * alpha (for WebP's extended header). A block too large for its container's segment (EXIF or XMP
  * over 64 KB in JPEG) is left out. Resolves with `encoded` itself when there is nothing to add.
- * @throws TypeError when `encoded` is not in `format`.
+ * @throws InvalidArgumentError when `encoded` is not in `format`, or an argument is malformed.
  * @example
  * const jpeg = await encodeJpeg(marked);
  * const withMeta = await embedMetadata(new Uint8Array(jpeg), 'jpeg', { exif, icc }, { width, height, alpha: false });
  */
 export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat, metadata: ImageMetadata | undefined,
   size: { width: number; height: number; alpha: boolean }): Promise<Uint8Array> {
+  if (!(encoded instanceof Uint8Array)) throw invalidParameter('encoded', 'the bytes of an encoded image (a Uint8Array)', encoded);
+  if (format !== 'jpeg' && format !== 'png' && format !== 'webp') throw invalidParameter('format', '"jpeg", "png" or "webp"', format);
+  if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null)) throw invalidParameter('metadata', 'an object { exif?, icc?, xmp? } or undefined', metadata);
   if (!hasAny(metadata)) return encoded;
-  if (sniff(encoded) !== format) throw new TypeError(`embedMetadata: the bytes are not a ${format.toUpperCase()} stream`);
+  if (sniff(encoded) !== format) throw invalidParameter('encoded', `the bytes of a ${format.toUpperCase()} stream (as format says)`, encoded);
+  if (format === 'webp' && (typeof size !== 'object' || size === null || !Number.isInteger(size.width) || !Number.isInteger(size.height))) {
+    throw invalidParameter('size', 'an object { width, height, alpha } (WebP needs the image size)', size);
+  }
   if (format === 'jpeg') return jpegWith(encoded, metadata);
   if (format === 'png') return pngWith(encoded, metadata);
   return webpWith(encoded, metadata, size);

@@ -1,6 +1,10 @@
 import { invalidParameter } from './args.js';
 import { checkImage, checkSamples, type CheckedSamples, type Image, type SampleImage } from './image.js';
 import { Arena, init } from './wasm.js';
+import { ImageSizeError } from './errors.js';
+
+/** SSIM's Gaussian window, in pixels a side: the smallest image it is defined on. */
+const SSIM_WINDOW = 11;
 
 /** A short description of a checked image for mismatch messages: 640x480x3, 640x480x3 16-bit. */
 const kind = (i: CheckedSamples) => `${i.width}x${i.height}x${i.channels}${i.data instanceof Uint16Array ? ' 16-bit' : ''}`;
@@ -40,12 +44,16 @@ export async function psnr(a: SampleImage, b: SampleImage): Promise<number> {
 }
 
 /**
- * Mean SSIM of the luma planes (11x11 Gaussian window, sigma 1.5, as Wang et al. 2004).
+ * Mean SSIM of the luma planes (11x11 Gaussian window, sigma 1.5, as Wang et al. 2004). The
+ * images need at least 11x11 pixels, the window's size (`ERR_IMAGE_TOO_SMALL` below).
  * @example
  * const s = await ssim(original, marked); // 0.99...
  */
 export async function ssim(a: Image, b: Image): Promise<number> {
   const [x, y] = pair(a, b, checkImage);
+  if (x.width < SSIM_WINDOW || x.height < SSIM_WINDOW) {
+    throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', `a is ${x.width}x${x.height}; SSIM needs at least ${SSIM_WINDOW}x${SSIM_WINDOW} pixels, the size of its window`);
+  }
   const ar = new Arena(await init());
   try {
     const n = x.width * x.height;

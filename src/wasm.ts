@@ -1,4 +1,5 @@
 import { WasmError } from './errors.js';
+import { invalidParameter } from './args.js';
 
 /** The raw exports of the AssemblyScript kernels (assembly/index.ts). Pointers are byte offsets. */
 export interface KernelExports {
@@ -68,6 +69,9 @@ export interface KernelExports {
   applyGa8(src: number, marked: number, n: number): void;
 }
 
+/** Exports that any module passed to init must have: a module without them is not ours. */
+const REQUIRED_EXPORTS = ['memory', 'alloc', 'mark', 'release', 'zero', 'dct8x8', 'spreadEmbed', 'correlate', 'lumaAreaRows', 'addMarkRows', 'listViterbi', 'ssim', 'sse'];
+
 let kernels: KernelExports | undefined;
 let loading: Promise<KernelExports> | undefined;
 /** The kernels built into the default entry (src/inline.ts); none in `modelmark/lite`. */
@@ -100,6 +104,9 @@ export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
  */
 export function init(source?: WebAssembly.Module | BufferSource): Promise<KernelExports> {
   if (kernels) return Promise.resolve(kernels);
+  if (source !== undefined && !(source instanceof WebAssembly.Module) && !(source instanceof ArrayBuffer) && !ArrayBuffer.isView(source)) {
+    return Promise.reject(invalidParameter('module', "a WebAssembly.Module or the bytes of modelmark's .wasm file", source));
+  }
   if (source === undefined && !builtIn) {
     return Promise.reject(new WasmError("modelmark/lite has no built-in kernels: pass the compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm }) (or init(wasm)), or import 'modelmark' instead."));
   }
@@ -110,16 +117,28 @@ export function init(source?: WebAssembly.Module | BufferSource): Promise<Kernel
           ? source
           : await WebAssembly.compile((source ?? builtIn!()) as BufferSource);
         const instance = await WebAssembly.instantiate(module, {});
-        kernels = instance.exports as unknown as KernelExports;
+        const exports = instance.exports as Record<string, unknown>;
+        const missing = REQUIRED_EXPORTS.filter((name) => (name === 'memory' ? !(exports.memory instanceof WebAssembly.Memory) : typeof exports[name] !== 'function'));
+        if (missing.length > 0) {
+          // Not kept: a later call with the right module (or none) still loads.
+          throw new WasmError(`The WebAssembly module given is not modelmark's kernels (it lacks ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''}): ` +
+            "pass modelmark's own module (modelmark/modelmark.wasm, or build/modelmark.wasm of the same version).");
+        }
+        kernels = exports as unknown as KernelExports;
         return kernels;
       } catch (cause) {
         loading = undefined;
+        if (cause instanceof WasmError) throw cause;
         const message = (cause as Error).message;
         // Cloudflare Workers and pages with a strict CSP (no 'wasm-unsafe-…' source) refuse to
         // compile WebAssembly at run time.
         const hint = /disallowed|code generation|unsafe-|Content Security Policy/i.test(message)
           ? "This runtime forbids compiling WebAssembly at run time (Cloudflare Workers, a strict CSP): pass the pre-compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm })."
-          : 'The runtime needs WebAssembly with SIMD (Node 16.4+, Chrome 91+, Firefox 89+, Safari 16.4+).';
+          : /allocate|out of memory|memory/i.test(message) && !(cause instanceof WebAssembly.CompileError)
+            ? 'The process could not reserve memory for WebAssembly (a memory limit such as ulimit -v, or a container limit, may be too low).'
+            : cause instanceof WebAssembly.CompileError && source !== undefined && !(source instanceof WebAssembly.Module)
+              ? "The bytes given are not a valid WebAssembly module: pass the contents of modelmark's .wasm file (modelmark/modelmark.wasm), unchanged."
+              : 'The runtime needs WebAssembly with SIMD (Node 16.4+, Chrome 91+, Firefox 89+, Safari 16.4+).';
         throw new WasmError(`Could not load the modelmark WebAssembly kernels: ${message}. ${hint}`, { cause });
       }
     })();

@@ -37,15 +37,24 @@ test('modelmark/lite has no built-in kernels: a clear ERR_WASM without a module,
     import { createWatermarker } from 'modelmark/lite';
     let code = null;
     try { await createWatermarker({ key: 'k' }); } catch (e) { code = e.code + ': ' + e.message; }
+    // Wrong modules: garbage bytes, another valid module, a string; none of them sticks.
+    const bad = [];
+    for (const module of [new Uint8Array([1, 2, 3]), new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])), 'build/modelmark.wasm']) {
+      try { await createWatermarker({ key: 'k', module }); bad.push('accepted'); } catch (e) { bad.push(e.code + ': ' + e.message); }
+    }
     const module = new WebAssembly.Module(readFileSync('build/modelmark.wasm'));
     const wm = await createWatermarker({ key: 'k', module });
     const data = new Uint8Array(256 * 256 * 3).map((_, i) => (i * 37 + (i >> 9) * 11) & 255);
     const r = wm.detect(wm.embed({ width: 256, height: 256, channels: 3, data }, '0123456789abcdef'));
-    console.log(JSON.stringify({ code, payload: r.payload }));`;
+    console.log(JSON.stringify({ code, bad, payload: r.payload }));`;
   const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
   assert.is(out.status, 0, out.stderr);
-  const { code, payload } = JSON.parse(out.stdout.trim());
+  const { code, bad, payload } = JSON.parse(out.stdout.trim());
   assert.match(code, /^ERR_WASM: modelmark\/lite has no built-in kernels: pass the compiled module/);
+  assert.match(bad[0], /^ERR_WASM: .*not a valid WebAssembly module/);
+  assert.not.match(bad[0], /SIMD/, 'garbage bytes are not a missing-SIMD problem');
+  assert.match(bad[1], /^ERR_WASM: The WebAssembly module given is not modelmark's kernels \(it lacks memory, alloc/);
+  assert.match(bad[2], /^ERR_INVALID_ARGUMENT: Expected a WebAssembly.Module or the bytes .* for module/);
   assert.is(payload, '0123456789abcdef');
 });
 

@@ -347,7 +347,7 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
 
   async function extract(image: Image): Promise<DeepExtractResult> {
     live();
-    const img = checkImage(image, 'image', DEFAULT_MAX_PIXELS, MIN_SIDE, Infinity);
+    const img = checkImage(image, 'image', DEFAULT_MAX_PIXELS, MIN_SIDE, Infinity, true);
     const input = new ort.Tensor('float32', prepare(img, true), [T, 3, tile, tile]);
     const out = await run(r, { image: input }, 'logo', [T, 1, ls, ls], 'The extractor R (r.onnx)');
     const n = ls * ls;

@@ -2,6 +2,7 @@
 // at a time, each frame a view of `frameHeight` rows of the stacked pixels, so that every frame
 // carries the whole mark on its own (a detector reads the first frame, and any frame taken out of
 // the animation still holds the payload).
+import { invalidParameter } from '../args.js';
 import type { Payload } from '../payload.js';
 import type { Watermarker } from '../watermarker.js';
 import type { SampleFile } from './io.js';
@@ -17,6 +18,9 @@ import type { SampleFile } from './io.js';
  * await writeImage('marked.webp', marked, { animation: marked.animation });
  */
 export function markFile<T extends SampleFile>(wm: Watermarker, file: T, payload: Payload, options: { inPlace?: boolean } = {}): T {
+  if (typeof wm !== 'object' || wm === null || typeof wm.embed !== 'function') throw invalidParameter('wm', 'a watermarker (from createWatermarker)', wm);
+  if (typeof file !== 'object' || file === null) throw invalidParameter('file', 'an image file (from readImage or decodeImageFile)', file);
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { inPlace? }', options);
   const a = file.animation;
   if (!a || a.frames <= 1) return { ...file, data: wm.embed(file, payload, options).data };
   const data = options.inPlace ? file.data : file.data.slice();

@@ -3,7 +3,8 @@
 // mark (score >= 3), amber where the evidence is weak (1.5 to 3) and red where the cell was
 // examined and shows no mark; cells outside the examined area stay untinted.
 import sharp from './sharp.js';
-import type { Image, SampleImage } from '../image.js';
+import { invalidParameter } from '../args.js';
+import { checkSamples, type Image, type SampleImage } from '../image.js';
 import type { RegionMap } from '../regions.js';
 
 /** Overlay colour (RGBA) of one cell score. */
@@ -21,7 +22,14 @@ export function cellColour(score: number | null): [number, number, number, numbe
  * const picture = await renderRegionMap(image, result.regions);
  */
 export async function renderRegionMap(image: SampleImage & { channels: 1 | 3 | 4 }, regions: RegionMap | null): Promise<Image & { channels: 1 | 3 }> {
-  const { width, height, channels } = image;
+  const { width, height, channels } = checkSamples(image, 'image', Number.MAX_SAFE_INTEGER, 1, Number.POSITIVE_INFINITY);
+  if (channels === 2) throw invalidParameter('image.channels', '1, 3 or 4 (grey, RGB or RGBA)', channels);
+  if (regions !== null) {
+    const ok = typeof regions === 'object' && Number.isInteger(regions.columns) && Number.isInteger(regions.rows) &&
+      regions.columns > 0 && regions.rows > 0 && regions.columns <= width && regions.rows <= height &&
+      Array.isArray(regions.scores) && regions.scores.length === regions.columns * regions.rows;
+    if (!ok) throw invalidParameter('regions', 'null or a region map from detect ({ columns, rows, scores } with columns x rows scores, no more cells than pixels)', regions);
+  }
   // 16-bit samples (a Uint16Array, read as such by sharp) are shown through their 8-bit view.
   const pixels = image.data instanceof Uint16Array
     ? await sharp(image.data, { raw: { width, height, channels } }).toColourspace(channels === 1 ? 'b-w' : 'srgb').raw({ depth: 'uchar' }).toBuffer()
