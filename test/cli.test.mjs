@@ -522,6 +522,22 @@ test('folder arguments: an empty folder finds nothing (exit 1); OUTDIR may not b
   failed(cli(['detect', storm, '--key', KEY, '--manifest', file('m.json')]), '--manifest', 'folder');
 });
 
+test('a damaged JPEG that still decodes is marked as its decoder shows it, with a warning on stderr and in --json', async () => {
+  const damaged = file('damaged.jpg');
+  const b = bytes(storm);
+  for (let i = 20000; i < 20200; i++) b[i] ^= 0x5a; // a scan segment garbled, the file still decodes
+  fs.writeFileSync(damaged, b);
+  const out = file('damaged-marked.jpg');
+  const e = cli(['embed', damaged, out, '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(e.code, 0, e.stderr);
+  assert.match(e.stderr, /^modelmark: warning: ".*damaged\.jpg" is damaged, read as its decoder shows it: .*Corrupt JPEG data/m);
+  assert.match(jsonLine(e.stdout).warnings[0], /Corrupt JPEG data/);
+  const d = cli(['detect', out, '--key', KEY, '--json']);
+  assert.is(jsonLine(d.stdout).payload, PAYLOAD);
+  assert.is(d.stderr, '', 'the marked copy is a sound file');
+  assert.is(jsonLine(d.stdout).warnings, undefined);
+});
+
 test('tiny image: exit 2 ERR_IMAGE_TOO_SMALL naming the file and the minimum (128 to embed, 48 to detect)', async () => {
   const tiny = file('tiny.png');
   await sharp(storm).resize(100, 40).png().toFile(tiny);

@@ -65,6 +65,11 @@ function refuseStdinTarget(path: string): void {
   }
 }
 
+/** The decoder's warnings about IN (a damaged file, read all the same), on standard error. */
+function warn(io: CliIO, input: string, warnings: string[] | undefined): void {
+  for (const w of warnings ?? []) io.stderr.write(`modelmark: warning: ${input === STDIO ? STDIN_LABEL : JSON.stringify(input)} is damaged, read as its decoder shows it: ${w}\n`);
+}
+
 /** IN as messages name it: the path, or "standard input" for -. */
 const inputName = (input: string) => (input === STDIO ? STDIN_LABEL : input);
 
@@ -380,6 +385,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   // metadata kept, the pixels stay in the colours of the file's ICC profile.
   // Every frame of an animation is read, and marked on its own.
   const image = await readInput(input, { maxPixels, keepDepth: true, metadata: keepMetadata, allFrames: true }, io);
+  warn(io, input, image.warnings);
   if (!outFormat && !formatFlag && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(toStdout
       ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png, webp or gif`
@@ -415,6 +421,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
     report.write(JSON.stringify({
       ok: true, input, output, payload: hex, format: written.format, width: image.width, height, frames,
       bits, bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: keptMetadata(image.metadata),
+      ...(image.warnings ? { warnings: image.warnings } : {}),
     }) + '\n');
   } else {
     const q = written.format === 'png' || written.format === 'gif' ? '' : ` quality ${quality ?? 95}`;
@@ -444,6 +451,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
   // stored (no transform to sRGB), exactly as embed marked them.
   const image = await readInput(input, { maxPixels, keepDepth: true, metadata: true, firstFrame: true }, io);
+  warn(io, input, image.warnings);
   let r;
   try {
     r = wm.detect(image);
@@ -459,6 +467,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
     io.stdout.write(JSON.stringify({
       found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, transform: r.transform, regions: r.regions,
       threshold: threshold ?? DEFAULT_THRESHOLD, file: input, width: image.width, height: image.height, format: image.format,
+      ...(image.warnings ? { warnings: image.warnings } : {}),
     }) + '\n');
   } else if (r.found) {
     const t = r.transform;

@@ -48,7 +48,7 @@ export interface BatchTask {
 /** A task's outcome. */
 export type BatchTaskResult =
   | { status: 'skipped'; hash: string }
-  | { status: 'done'; hash: string; ms: number; width: number; height: number; format: string;
+  | { status: 'done'; hash: string; ms: number; width: number; height: number; format: string; warnings?: string[];
       /** embed */ bytes?: number;
       /** detect */ found?: boolean; payload?: string | null; pValue?: number; score?: number; crcOk?: boolean;
       /** detect: the file's evidence for pooling (rounded to 4 decimals), see combineEvidence. */ evidence?: Evidence }
@@ -145,7 +145,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       const written = await writeImage(output, marked, {
         format: image.format, quality: data.quality, sourcePath: task.input, metadata: image.metadata, animation: image.animation,
       });
-      return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size };
+      return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size, ...(image.warnings ? { warnings: image.warnings } : {}) };
     }
     let r;
     try {
@@ -160,6 +160,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.height, format: image.format,
       found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk,
       evidence: { score: round(ev.score), reference: ev.reference.map(round) },
+      ...(image.warnings ? { warnings: image.warnings } : {}),
     };
   } catch (err) {
     return { status: 'error', hash, error: toError(err) };

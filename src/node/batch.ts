@@ -117,6 +117,8 @@ export interface BatchRecord extends BatchFileResult {
   output?: string;
   /** Milliseconds the worker spent on the file. */
   ms?: number;
+  /** 'done': what the decoder warned of (a damaged file, processed as its decoder shows it). */
+  warnings?: string[];
   error?: { code: string; message: string };
 }
 
@@ -502,14 +504,15 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       } else {
         const base = { width: result.width, height: result.height, format: result.format };
         const ms = Math.round(result.ms);
+        const warned = result.warnings ? { warnings: result.warnings } : {};
         if (command === 'embed') {
           if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, output: parts.join('/'), bytes: result.bytes, ...base, time: new Date().toISOString() };
-          emit({ file, status: 'done', output: shownOutput, payload: workerData.payload, ...base, bytes: result.bytes, ms });
+          emit({ file, status: 'done', output: shownOutput, payload: workerData.payload, ...base, bytes: result.bytes, ms, ...warned });
         } else {
           const found = { found: result.found!, payload: result.payload ?? null, pValue: result.pValue, score: result.score, crcOk: result.crcOk };
           addEvidence(result.evidence);
           if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, ...found, ...base, evidence: result.evidence && [result.evidence.score, ...result.evidence.reference].join(' '), time: new Date().toISOString() };
-          emit({ file, status: 'done', ...found, ...base, ms });
+          emit({ file, status: 'done', ...found, ...base, ms, ...warned });
         }
         saver?.changed();
       }

@@ -41,6 +41,12 @@ export interface ImageFile {
   pages?: number;
   /** With {@link ReadImageOptions.allFrames}, for an animated file: its frames, stacked in `data`. */
   animation?: Animation;
+  /**
+   * What the decoder warned of, when it did (e.g. "Corrupt JPEG data: premature end of data
+   * segment"): the file is damaged, and `data` is what its decoder made of it, as a viewer would
+   * show it. Absent for a sound file.
+   */
+  warnings?: string[];
 }
 
 /** A decoded image file whose 16-bit samples were kept (see {@link ReadImageOptions.keepDepth}). */
@@ -283,22 +289,35 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   if (animated && width * height * pages > maxPixels) throw tooLarge(path, width, height, maxPixels, pages);
   await admit?.(width * height * (animated ? pages : 1));
 
-  let pipeline = sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.floor(maxPixels), autoOrient: true, ...(animated ? { pages: -1 } : {}) });
   // With metadata kept, a profile that fits the decoded pixels (RGB for RGB / RGBA, grey for
   // grey) stays with them: no transform to sRGB (sharp's keepIccProfile).
   const keepIcc = metadata && meta.space !== 'cmyk' && profileFits(meta.icc, meta.channels === 1 ? 1 : 3);
-  if (keepIcc) pipeline = pipeline.keepIccProfile();
-  // Grey without alpha stays one channel; everything else (grey + alpha, CMYK, 16-bit, Lab, ...)
-  // becomes sRGB with its alpha, if any. With keepDepth a 16-bit file stays 16-bit (its 16-bit
-  // colour space must be asked for before the raw output, or sharp scales it to 8 bits).
   const deep = keepDepth && meta.depth === 'ushort';
-  if (deep) pipeline = (meta.channels === 1 ? pipeline.toColourspace('grey16') : pipeline.toColourspace('rgb16')).raw({ depth: 'ushort' });
-  else pipeline = (meta.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb')).raw({ depth: 'uchar' });
+  const decodePixels = (failOn: 'warning' | 'truncated') => {
+    let pipeline = sharp(bytes, { failOn, limitInputPixels: Math.floor(maxPixels), autoOrient: true, ...(animated ? { pages: -1 } : {}) });
+    if (keepIcc) pipeline = pipeline.keepIccProfile();
+    // Grey without alpha stays one channel; everything else (grey + alpha, CMYK, 16-bit, Lab, ...)
+    // becomes sRGB with its alpha, if any. With keepDepth a 16-bit file stays 16-bit (its 16-bit
+    // colour space must be asked for before the raw output, or sharp scales it to 8 bits).
+    if (deep) pipeline = (meta.channels === 1 ? pipeline.toColourspace('grey16') : pipeline.toColourspace('rgb16')).raw({ depth: 'ushort' });
+    else pipeline = (meta.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb')).raw({ depth: 'uchar' });
+    return pipeline.toBuffer({ resolveWithObject: true });
+  };
   let data: Buffer, info: OutputInfo;
+  let warnings: string[] | undefined;
   try {
-    ({ data, info } = await pipeline.toBuffer({ resolveWithObject: true }));
-  } catch (err) {
-    throw decodeError(err);
+    // Strict first: a decoder warning (a corrupt JPEG segment decodes as grey blocks) fails it.
+    ({ data, info } = await decodePixels('warning'));
+  } catch (strict) {
+    // Decodable all the same (what the file's decoder makes of it, as any viewer shows it): the
+    // image is returned with the warning, for the caller to pass on.
+    try {
+      ({ data, info } = await decodePixels('truncated'));
+    } catch (err) {
+      throw decodeError(err);
+    }
+    const lines = String((strict as Error)?.message ?? strict).split('\n').map((l) => l.trim()).filter(Boolean);
+    warnings = [...new Set(lines)].slice(0, 4);
   }
   const channels = info.channels as number;
   if (channels !== 1 && channels !== 3 && channels !== 4) {
@@ -315,6 +334,7 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
       : new Uint16Array(samples.slice().buffer); // an aligned copy
   }
   const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format: meta.format };
+  if (warnings) file.warnings = warnings;
   if (metadata) file.metadata = metadataOf(meta, keepIcc, { upright: true });
   if (pages > 1) file.pages = pages;
   if (animated) {
