@@ -92,6 +92,7 @@ test('unknown command, unknown flag, missing value, extra arguments: exit 2 nami
   failed(cli(['detect', storm, '--key', KEY, '--fast']), '--fast');
   failed(cli(['detect', storm, '--key', KEY, '--payload', PAYLOAD]), '--payload'); // embed-only flag
   failed(cli(['detect', storm, '--key']), '--key', 'value');
+  failed(cli(['detect', storm, '--key', KEY, '--threshold', '-1']), '--threshold needs a value', '--threshold=-VALUE');
   failed(cli(['detect', storm, storm, '--key', KEY]), 'one image');
   failed(cli(['embed', storm, '--key', KEY, '--payload', PAYLOAD]), 'IN and OUT');
   const j = cli(['detect', storm, '--key', KEY, '--fast', '--json']);

@@ -492,7 +492,8 @@ function parseError(err: unknown, command: Command): unknown {
   const flag = /'([^' ]+)/.exec(e.message ?? '')?.[1];
   if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return usageError(`unknown option ${flag ?? ''} for ${command}`);
   if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    return usageError(/does not take/.test(e.message ?? '') ? `${flag} does not take a value` : `${flag} needs a value`);
+    return usageError(/does not take/.test(e.message ?? '') ? `${flag} does not take a value`
+      : `${flag} needs a value (one that starts with - goes after an equals sign: ${flag}=-VALUE)`);
   }
   return usageError(String(e.message).split('. ')[0]);
 }
