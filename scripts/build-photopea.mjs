@@ -45,9 +45,20 @@ const ENTRY = `
 import { startPhotopeaPlugin } from 'modelmark/photopea';
 const q = new URLSearchParams(location.search);
 const options = {};
-if (q.get('placement') === 'layer') options.placement = 'layer';
-if (q.has('strength')) options.strength = Number(q.get('strength'));
-startPhotopeaPlugin(document.getElementById('app'), options);
+if (q.has('placement')) options.placement = q.get('placement');
+if (q.has('strength')) options.strength = q.get('strength').trim() === '' ? NaN : Number(q.get('strength'));
+const app = document.getElementById('app');
+try {
+  startPhotopeaPlugin(app, options);
+} catch (err) {
+  // A bad option in the plug-in's URL: said in the panel, not a blank page.
+  const p = document.createElement('p');
+  p.setAttribute('role', 'alert');
+  p.style.cssText = 'font: 13px system-ui, sans-serif; color: #b00020; padding: 8px';
+  p.textContent = 'modelmark: this plug-in URL has a bad option: ' + (err && err.message ? err.message : err) +
+    '. Use ?placement=document or layer and ?strength=0.25 to 4.';
+  app.replaceChildren(p);
+}
 `;
 
 /**

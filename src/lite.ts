@@ -1,6 +1,6 @@
 // `modelmark/lite`: the core API without the built-in kernels. Pass the compiled module
 // (`createWatermarker({ key, module })` or `init(module)`); `modelmark` is the same with them.
-export { createWatermarker, DEFAULT_THRESHOLD } from './watermarker.js';
+export { createWatermarker, DEFAULT_THRESHOLD, WATERMARKER_OPTION_NAMES } from './watermarker.js';
 export type { Watermarker, WatermarkerOptions, DetectResult, DetectCallOptions, EmbedCallOptions } from './watermarker.js';
 export type { Transform } from './transform.js';
 export { combineEvidence, EvidenceSum, REFERENCE_PATTERNS } from './evidence.js';
@@ -14,4 +14,4 @@ export { parsePayload, payloadHex } from './payload.js';
 export type { Payload } from './payload.js';
 export { ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError, WasmError, ModelError } from './errors.js';
 export type { ImageSizeCode } from './errors.js';
-export { invalidParameter } from './args.js';
+export { checkOptionNames, invalidParameter } from './args.js';

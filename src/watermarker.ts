@@ -129,7 +129,8 @@ export interface Watermarker {
   evidence(image: SampleImage): Evidence;
 }
 
-const WATERMARKER_OPTIONS = ['key', 'strength', 'threshold', 'maxPixels', 'maxAspect', 'module', 'search'] as const;
+/** The option names {@link createWatermarker} knows (plug-ins add theirs to these). */
+export const WATERMARKER_OPTION_NAMES = ['key', 'strength', 'threshold', 'maxPixels', 'maxAspect', 'module', 'search'] as const;
 
 /**
  * Create a keyed watermarker. Loads the WebAssembly kernels on first use.
@@ -141,7 +142,7 @@ const WATERMARKER_OPTIONS = ['key', 'strength', 'threshold', 'maxPixels', 'maxAs
  */
 export async function createWatermarker(options: WatermarkerOptions): Promise<Watermarker> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object with a key', options);
-  checkOptionNames('options', options, WATERMARKER_OPTIONS);
+  checkOptionNames('options', options, WATERMARKER_OPTION_NAMES);
   const strength = numberIn('options.strength', options.strength, 0.25, 4, 1);
   const threshold = numberIn('options.threshold', options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);

@@ -294,6 +294,30 @@ test('argument checks: a bad payload before anything is decoded, not a sharp ins
   });
 });
 
+test('option names are checked, and an option\'s type is checked whatever was cached for the same key', async () => {
+  const src = () => sharp(photo('skimage-rocket.jpg'));
+  const refused = (name) => (err) => {
+    assert.instance(err, InvalidArgumentError);
+    assert.ok(err.message.includes(`"${name}"`), err.message);
+  };
+  await watermark(src(), { ...opts, strenght: 3 }).then(() => assert.unreachable('strenght'), refused('strenght'));
+  await watermark(src(), { ...opts, carryMetdata: false }).then(() => assert.unreachable('carryMetdata'), refused('carryMetdata'));
+  await detect(src(), { key: KEY, serach: false }).then(() => assert.unreachable('serach'), refused('serach'));
+  assert.throws(() => watermarkStream({ ...opts, formt: 'webp' }), (err) => err instanceof InvalidArgumentError && /"formt"/.test(err.message));
+  // The stream's own names pass through to the marking step.
+  const out = [];
+  await pipeline(createReadStream(photo('skimage-rocket.jpg')), watermarkStream({ ...opts, format: 'png', maxInputBytes: 1 << 24 }), async function* (chunks) {
+    for await (const c of chunks) out.push(c);
+  });
+  assert.is((await sharp(Buffer.concat(out)).metadata()).format, 'png');
+  // strength 2 first, then '2' (a string) for the same key: refused, not served from the cache.
+  assert.ok((await detect(src(), { key: 'cache key', strength: 2 })).pValue > 0);
+  await detect(src(), { key: 'cache key', strength: '2' }).then(() => assert.unreachable('a string strength'), (err) => {
+    assert.instance(err, InvalidArgumentError);
+    assert.match(err.message, /options\.strength/);
+  });
+});
+
 test('corrupt input: DecodeError from watermark(), detect() and the stream', async () => {
   const good = await readFile(photo('skimage-rocket.jpg'));
   const truncated = good.subarray(0, Math.floor(good.length / 3));

@@ -191,9 +191,15 @@ test('bad input gets a JSON error with a 4xx status and a code, and the Worker k
   const tiny = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#808080' } }).png().toBuffer();
   // 5:1, over the Worker's default aspect limit (4:1), refused from the header
   const strip = await sharp({ create: { width: 1000, height: 200, channels: 3, background: '#808080' } }).png().toBuffer();
+  // A JPEG cut to its first third: its decoder would fill the rest with grey, silently.
+  const cut = jpeg.slice(0, Math.floor(jpeg.length / 3));
+  const cmyk = await sharp(jpeg).toColourspace('cmyk').jpeg().toBuffer();
   const cases = [
     ['/embed?payload=c0ffee00000000011', png, 400, 'ERR_INVALID_ARGUMENT'],
     ['/embed?payload=c0ffeg', png, 400, 'ERR_INVALID_ARGUMENT'],
+    [`/embed?payload=${PAYLOAD}&format=toString`, png, 400, 'ERR_INVALID_ARGUMENT'],
+    [`/embed?payload=${PAYLOAD}`, cut, 400, 'ERR_DECODE'],
+    ['/detect', new Uint8Array(cmyk), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
     ['/embed', png, 400, 'ERR_INVALID_ARGUMENT'],
     [`/embed?payload=${PAYLOAD}&quality=0`, jpeg, 400, 'ERR_INVALID_ARGUMENT'],
     [`/embed?payload=${PAYLOAD}`, new TextEncoder().encode('this is not an image at all'), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],

@@ -86,7 +86,7 @@ export async function watermarkImageData<T extends ImageDataLike>(imageData: T, 
  */
 export async function detectImageData(imageData: ImageDataLike, options: WatermarkerOptions): Promise<DetectResult> {
   const image = rgbaImage(imageData);
-  const wm = await watermarkerFor(options);
+  const wm = await watermarkerFor(options, []);
   return wm.detect(image);
 }
 
@@ -129,6 +129,6 @@ export async function watermarkCanvas<C extends CanvasLike>(canvas: C, options: 
  */
 export async function detectCanvas(canvas: CanvasLike, options: WatermarkerOptions): Promise<DetectResult> {
   const ctx = context2d(canvas, 'canvas');
-  const wm = await watermarkerFor(options);
+  const wm = await watermarkerFor(options, []);
   return wm.detect(rgbaImage(ctx.getImageData(0, 0, canvas.width, canvas.height), 'canvas'));
 }

@@ -21,7 +21,7 @@
 // Node build ('fabric/node') is a separate copy with its own classRegistry, which this plug-in
 // does not target.
 import { classRegistry, filters } from 'fabric';
-import { ModelmarkError, invalidParameter, parsePayload, payloadHex, type Payload, type Watermarker, type WatermarkerOptions } from 'modelmark';
+import { checkOptionNames, ModelmarkError, invalidParameter, parsePayload, payloadHex, type Payload, type Watermarker, WATERMARKER_OPTION_NAMES, type WatermarkerOptions } from 'modelmark';
 import { watermarkerFor } from '../shared/options.js';
 
 /** Supplies the key when a filter is revived from JSON (or prepared without one). */
@@ -83,7 +83,8 @@ function notReady(why: string): ModelmarkError {
  */
 export class ModelmarkFilter extends BaseFilter<'Modelmark', ModelmarkFilterProps> {
   static override type = 'Modelmark';
-  static override defaults: Record<string, unknown> = { payload: '0000000000000000', strength: 1 };
+  // No default payload: a filter revived or made without one is refused when prepared, not marked with 0.
+  static override defaults: Record<string, unknown> = { strength: 1 };
   declare payload: string;
   declare strength: number;
   #wm: Watermarker | undefined;
@@ -122,7 +123,7 @@ export class ModelmarkFilter extends BaseFilter<'Modelmark', ModelmarkFilterProp
     }
     parsePayload(this.payload);
     const strength = this.strength;
-    this.#wm = await watermarkerFor({ ...options, key: k, strength });
+    this.#wm = await watermarkerFor({ ...options, key: k, strength }, []);
     this.#wmStrength = strength;
     this.#key = k;
     return this;
@@ -139,6 +140,7 @@ export class ModelmarkFilter extends BaseFilter<'Modelmark', ModelmarkFilterProp
    */
   static async create(options: ModelmarkFilterOptions): Promise<ModelmarkFilter> {
     if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { key, payload, strength? }', options);
+    checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, 'payload']);
     const { key, payload, strength, ...rest } = options;
     const filter = new ModelmarkFilter({ payload, ...(strength === undefined ? {} : { strength }) });
     return filter.prepare(key, rest);

@@ -5,7 +5,7 @@
 //
 // Konva is not imported here: pass your Konva (the default export of 'konva') so the node
 // attribute is registered on the same Konva your app uses and Konva is never bundled twice.
-import { invalidParameter, parsePayload, payloadHex, type Payload, type WatermarkerOptions } from 'modelmark';
+import { checkOptionNames, invalidParameter, parsePayload, payloadHex, type Payload, WATERMARKER_OPTION_NAMES, type WatermarkerOptions } from 'modelmark';
 import { watermarkerFor } from '../shared/options.js';
 
 /**
@@ -114,6 +114,7 @@ export async function createModelmarkFilter(options: KonvaFilterOptions): Promis
   if (typeof options !== 'object' || options === null) {
     throw invalidParameter('options', 'an object { key, payload?, Konva?, strength? }', options);
   }
+  checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, 'payload', 'Konva']);
   const fallback = options.payload === undefined ? undefined : payloadHex(parsePayload(options.payload, 'options.payload'));
   if (options.Konva !== undefined) registerModelmarkAttributes(options.Konva);
   const { Konva: _konva, payload: _payload, ...wmOptions } = options;

@@ -380,7 +380,7 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
       <input id="${id}-key" name="key" type="password" autocomplete="off" spellcheck="false" required aria-describedby="${id}-key-hint">
       <p class="mm-hint" id="${id}-key-hint">Only this key can detect the mark. It never leaves this page.</p></div>
     <div><label for="${id}-payload">Payload (16 hex digits)</label>
-      <input id="${id}-payload" name="payload" type="text" inputmode="text" autocomplete="off" spellcheck="false" maxlength="18" aria-describedby="${id}-payload-hint">
+      <input id="${id}-payload" name="payload" type="text" inputmode="text" autocomplete="off" spellcheck="false" aria-describedby="${id}-payload-hint">
       <p class="mm-hint" id="${id}-payload-hint">64 bits to hide, e.g. an owner or licence number.</p></div>
     <div><label for="${id}-strength">Strength</label>
       <input id="${id}-strength" name="strength" type="number" min="0.25" max="4" step="0.25"></div>

@@ -11,6 +11,8 @@ import {
   ModelmarkError,
   parsePayload,
   type DetectCallOptions,
+  checkOptionNames,
+  WATERMARKER_OPTION_NAMES,
   type DetectResult,
   type Evidence,
   type Payload,
@@ -226,11 +228,15 @@ function samplesOf(data: Buffer, sixteen: boolean): Uint8Array | Uint16Array {
 
 const isGrey = (meta: Metadata) => meta.space === 'b-w' || meta.space === 'grey16' || meta.channels === 1 || meta.channels === 2;
 
-async function prepare(image: Sharp, options: SharpWatermarkOptions): Promise<Marked> {
+/** watermark()'s option names beyond the watermarker's and the payload; the stream's add theirs. */
+const EMBED_NAMES = ['carryMetadata'];
+const STREAM_NAMES = [...EMBED_NAMES, 'format', 'quality', 'keepMetadata', 'maxInputBytes'];
+
+async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMBED_NAMES): Promise<Marked> {
   checkSharp(image, 'image');
   checkOptions(options, 'an object { key, payload, strength?, carryMetadata? }');
   const carry = checkBoolean('options.carryMetadata', options.carryMetadata) ?? true;
-  const { wm, payload } = await embedSetup(options); // the payload is checked before any decoding
+  const { wm, payload } = await embedSetup(options, known); // the payload and names are checked before any decoding
   const meta = await readMetadata(image);
   const format = outputFormatFor(meta.format);
   const deep = meta.depth === 'ushort';
@@ -338,7 +344,7 @@ export async function watermark(image: Sharp, options: SharpWatermarkOptions): P
  * const { found, payload, pValue } = await detect(sharp('out.jpg'), { key: 'my secret' });
  */
 export async function detect(image: Sharp, options: WatermarkerOptions & DetectCallOptions): Promise<DetectResult> {
-  const { wm, pixels } = await readForDetection(image, options);
+  const { wm, pixels } = await readForDetection(image, options, ['evidence']);
   return wm.detect(pixels, { evidence: options.evidence });
 }
 
@@ -360,10 +366,10 @@ export async function evidence(image: Sharp, options: WatermarkerOptions): Promi
 }
 
 /** The watermarker for `options` and the pipeline's pixels as the detector reads them. */
-async function readForDetection(image: Sharp, options: WatermarkerOptions): Promise<{ wm: Watermarker; pixels: SampleImage }> {
+async function readForDetection(image: Sharp, options: WatermarkerOptions, known: string[] = []): Promise<{ wm: Watermarker; pixels: SampleImage }> {
   checkSharp(image, 'image');
   checkOptions(options, 'an object { key, strength?, threshold?, search? }');
-  const wm = await watermarkerFor(options);
+  const wm = await watermarkerFor(options, known);
   const meta = await readMetadata(image);
   let p = image.autoOrient();
   if (meta.space !== 'cmyk' && meta.hasProfile) p = p.keepIccProfile(); // the colours the mark went into
@@ -392,6 +398,7 @@ const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avi
  */
 export function watermarkStream(options: WatermarkStreamOptions): Transform {
   const o = checkOptions(options, 'an object { key, payload, format?, quality?, keepMetadata?, maxInputBytes? }');
+  checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, 'payload', ...STREAM_NAMES]);
   parsePayload(options.payload);
   checkBoolean('options.carryMetadata', o.carryMetadata);
   const keep = checkBoolean('options.keepMetadata', o.keepMetadata) ?? false;
@@ -425,7 +432,7 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
       chunks.length = 0;
       (async () => {
         if (input.length === 0) throw new DecodeError('Cannot decode the input image: the input is empty');
-        const { out, format: own } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true }), options);
+        const { out, format: own } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true }), options, STREAM_NAMES);
         let p = keep ? out.keepMetadata() : out;
         const f: OutFormat = format ?? own;
         p = p.toFormat(f, quality !== undefined ? { quality } : undefined);

@@ -54,8 +54,8 @@ export function probe(b) {
       const len = be16(b, i + 2);
       if (len < 2) return null;
       if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
-        if (i + 9 > b.length) return null;
-        return { format: 'jpeg', width: be16(b, i + 7), height: be16(b, i + 5) };
+        if (i + 10 > b.length) return null;
+        return { format: 'jpeg', width: be16(b, i + 7), height: be16(b, i + 5), components: b[i + 9] };
       }
       if (m === 0xd9 || m === 0xda) return null; // end of image or scan data before any frame
       i += 2 + len;
@@ -63,6 +63,28 @@ export function probe(b) {
     return null;
   }
   return null;
+}
+
+/**
+ * Why these bytes are a cut-short file, or null: a JPEG needs an end-of-image marker after its
+ * last scan, a PNG its IEND chunk. The decoders here fill a truncated file's missing rows with
+ * grey without a word, so a cut upload would otherwise be marked and returned as if whole.
+ */
+export function truncation(format, b) {
+  if (format === 'png') {
+    for (let i = b.length - 8; i >= 8; i--) {
+      if (b[i] === 0x49 && b[i + 1] === 0x45 && b[i + 2] === 0x4e && b[i + 3] === 0x44) return null; // "IEND"
+    }
+    return 'it has no IEND chunk';
+  }
+  // The last start-of-scan (FF DA: never inside entropy-coded data, where FF is followed by 00
+  // or a restart marker) must be followed by an end-of-image marker (FF D9). A thumbnail's own
+  // markers lie before the main image's scans.
+  let sos = -1;
+  for (let i = b.length - 2; i >= 2; i--) if (b[i] === 0xff && b[i + 1] === 0xda) { sos = i; break; }
+  if (sos < 0) return 'it has no image data';
+  for (let i = b.length - 2; i > sos; i--) if (b[i] === 0xff && b[i + 1] === 0xd9) return null;
+  return 'it ends before its end-of-image marker';
 }
 
 /** Decode to RGBA `{ width, height, data }`; a corrupt file is a 400 ERR_DECODE, never a crash. */

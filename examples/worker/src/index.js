@@ -21,7 +21,7 @@ import './polyfill.js';
 import { createWatermarker, MAX_ASPECT_LIMIT, ModelmarkError } from 'modelmark';
 import { embedMetadata, metadataOf, profileFits, readMetadata } from 'modelmark/metadata';
 import modelmarkWasm from 'modelmark/modelmark.wasm';
-import { decode, encode, probe, TYPES } from './image.js';
+import { decode, encode, probe, truncation, TYPES } from './image.js';
 import { HttpError, STATUS } from './errors.js';
 
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -95,6 +95,9 @@ async function readImage(request, env) {
     throw new HttpError(422, 'ERR_IMAGE_ASPECT',
       `The image is ${info.width}x${info.height}, an aspect ratio of ${aspect.toFixed(1)}:1, over this Worker's limit of ${maxAspect}:1 (the mark's memory grows with the ratio); crop or split it.`);
   }
+  const cut = truncation(info.format, bytes);
+  if (cut) throw new HttpError(400, 'ERR_DECODE', `The ${info.format.toUpperCase()} image is truncated: ${cut}. Send the whole file.`);
+  if (info.components === 4) throw new HttpError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'CMYK JPEGs are not supported here: convert the image to RGB (sRGB) first.');
   const image = await decode(info.format, bytes);
   return { format: info.format, image, limits: { maxPixels, maxAspect }, bytes };
 }
@@ -109,7 +112,7 @@ async function embedRoute(request, env, url) {
     throw new HttpError(400, 'ERR_INVALID_ARGUMENT', 'Give the 64-bit payload as ?payload= and 1 to 16 hex digits, e.g. ?payload=c0ffee0000000001.');
   }
   const format = url.searchParams.get('format');
-  if (format !== null && !(format in TYPES)) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?format= must be png or jpeg.');
+  if (format !== null && !Object.hasOwn(TYPES, format)) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?format= must be png or jpeg.');
   const q = url.searchParams.get('quality');
   const quality = q === null ? 92 : Number(q);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?quality= must be an integer from 1 to 100.');
