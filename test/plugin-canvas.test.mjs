@@ -135,6 +135,10 @@ test('chromium: the worker client marks and detects in a real Web Worker; Offscr
   assert.is(r.tooSmall?.code, 'ERR_IMAGE_TOO_SMALL');
   assert.is(r.badPayload?.code, 'ERR_INVALID_ARGUMENT');
   assert.ok(r.badPayload.invalidArgument, 'rebuilt as InvalidArgumentError');
+  assert.equal(r.keptAfterBadPayload, { code: 'ERR_INVALID_ARGUMENT', length: 1680 * 1050 * 4 }, 'refused before the transfer');
+  assert.is(r.keptAfterTooSmall, 64 * 64 * 4);
+  assert.equal(r.broken, ['ERR_WORKER', 'ERR_WORKER']);
+  assert.is(r.emptyCanvas, 'ERR_IMAGE_TOO_SMALL');
   assert.is(r.terminated?.code, 'ERR_WORKER_TERMINATED');
   assert.equal(r.offscreen, { same: true, found: true, payload: PAYLOAD, inWorker: true });
   assert.equal(r.defaultEntry, { found: true, payload: PAYLOAD });

@@ -1,7 +1,7 @@
 // modelmark/canvas: watermark and detect ImageData and 2D canvases. Works wherever a 2D canvas
 // does: browser pages (HTMLCanvasElement), Web Workers (OffscreenCanvas) and Node with
 // @napi-rs/canvas (its ImageData has the same { width, height, data } shape). No Node built-ins.
-import { invalidParameter, type DetectResult, type WatermarkerOptions } from 'modelmark';
+import { ImageSizeError, InvalidArgumentError, invalidParameter, type DetectResult, type WatermarkerOptions } from 'modelmark';
 import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
 
 export type { EmbedOptions } from '../shared/options.js';
@@ -90,6 +90,25 @@ export async function detectImageData(imageData: ImageDataLike, options: Waterma
   return wm.detect(image);
 }
 
+/**
+ * The canvas's pixels, with the browser's refusals as typed errors: a 0-pixel canvas
+ * (IndexSizeError) and a canvas tainted by a cross-origin image (SecurityError).
+ */
+function readPixels(ctx: Context2DLike, canvas: CanvasLike): ImageDataLike {
+  if (!(canvas.width > 0 && canvas.height > 0)) {
+    throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', `canvas is ${canvas.width}x${canvas.height}: it has no pixels to mark or read`);
+  }
+  try {
+    return ctx.getImageData(0, 0, canvas.width, canvas.height);
+  } catch (err) {
+    if ((err as { name?: string })?.name === 'SecurityError') {
+      throw new InvalidArgumentError('The canvas is tainted by cross-origin data (an image drawn from another origin without CORS), so its pixels cannot be read: ' +
+        "load the image with crossOrigin = 'anonymous' from a server that sends Access-Control-Allow-Origin, or from your own origin");
+    }
+    throw err;
+  }
+}
+
 function context2d(canvas: unknown, name: string): Context2DLike {
   if (typeof canvas !== 'object' || canvas === null || typeof (canvas as CanvasLike).getContext !== 'function') {
     throw invalidParameter(name, 'an HTMLCanvasElement, OffscreenCanvas or @napi-rs/canvas Canvas', canvas);
@@ -114,7 +133,7 @@ function context2d(canvas: unknown, name: string): Context2DLike {
 export async function watermarkCanvas<C extends CanvasLike>(canvas: C, options: EmbedOptions): Promise<C> {
   const ctx = context2d(canvas, 'canvas');
   const { wm, payload } = await embedSetup(options); // a bad payload fails before any readback
-  const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const imageData = readPixels(ctx, canvas);
   const image = rgbaImage(imageData, 'canvas');
   wm.embed(image, payload, { inPlace: true });
   ctx.putImageData(imageData, 0, 0);
@@ -130,5 +149,5 @@ export async function watermarkCanvas<C extends CanvasLike>(canvas: C, options: 
 export async function detectCanvas(canvas: CanvasLike, options: WatermarkerOptions): Promise<DetectResult> {
   const ctx = context2d(canvas, 'canvas');
   const wm = await watermarkerFor(options, []);
-  return wm.detect(rgbaImage(ctx.getImageData(0, 0, canvas.width, canvas.height), 'canvas'));
+  return wm.detect(rgbaImage(readPixels(ctx, canvas), 'canvas'));
 }

@@ -74,6 +74,18 @@ window.runWorker = async (url, key, payload) => {
   const small = new ImageData(64, 64);
   try { await client.embed(small, { key, payload }); } catch (e) { out.tooSmall = errorInfo(e); }
   try { await client.embed(marked, { key, payload: 'zz' }, { transfer: false }); } catch (e) { out.badPayload = errorInfo(e); }
+  // Refused before the transfer: the caller's pixels are still there (transfer is the default).
+  const keep = new ImageData(new Uint8ClampedArray(marked.data), marked.width, marked.height);
+  try { await client.embed(keep, { key, payload: 'zz' }); } catch (e) { out.keptAfterBadPayload = { code: e.code, length: keep.data.length }; }
+  try { await client.embed(small, { key, payload }); } catch { out.keptAfterTooSmall = small.data.length; }
+  // A worker whose script fails to load: every call rejects, the later ones at once (no hang).
+  const broken = createWatermarkWorker(new Worker('/no-such.worker.js', { type: 'module' }));
+  const settle = (p) => Promise.race([p.then(() => 'resolved', (e) => e.code), new Promise((ok) => setTimeout(() => ok('hung'), 5000))]);
+  out.broken = [await settle(broken.detect(marked, { key })), await settle(broken.detect(marked, { key }))];
+  // A canvas with no pixels: a typed error, not the browser's IndexSizeError.
+  const empty = document.createElement('canvas');
+  empty.width = 0;
+  try { await watermarkCanvas(empty, { key, payload }); } catch (e) { out.emptyCanvas = e.code; }
   // OffscreenCanvas inside the worker: a message the worker answers itself, beside the modelmark ones.
   const worker = new Worker(new URL('./canvas-worker.js', import.meta.url), { type: 'module' });
   out.offscreen = await new Promise((ok, fail) => {

@@ -21,7 +21,10 @@
 //
 // Without an argument, createWatermarkWorker() starts the bundled entry with that same pattern
 // (new URL('./entry.js', import.meta.url)), which works unbundled and with Vite and webpack 5.
-import { DecodeError, FileError, ImageSizeError, InvalidArgumentError, ModelmarkError, WasmError, invalidParameter, type DetectResult, type WatermarkerOptions } from 'modelmark';
+import {
+  checkOptionNames, DecodeError, FileError, ImageSizeError, InvalidArgumentError, MIN_DETECT_SIDE, MIN_SIDE, ModelmarkError, parsePayload, WasmError,
+  WATERMARKER_OPTION_NAMES, invalidParameter, type DetectResult, type WatermarkerOptions,
+} from 'modelmark';
 import { detectImageData, rgbaImage, watermarkImageData, type ImageDataLike } from '../index.js';
 import type { EmbedOptions } from '../../shared/options.js';
 
@@ -133,7 +136,10 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
   w.addEventListener?.('error', (e: Event) => {
     const msg = (e as ErrorEvent).message || 'the worker script failed to load or threw';
     e.preventDefault?.();
-    failAll(new ModelmarkError('ERR_WORKER', `modelmark worker error: ${msg}`));
+    // The worker is not to be trusted to answer again (a script that failed to load never
+    // will): later calls reject at once instead of waiting forever.
+    closed = new ModelmarkError('ERR_WORKER', `modelmark worker error: ${msg}; create a new client`);
+    failAll(closed);
   });
   w.addEventListener?.('messageerror', () => failAll(new ModelmarkError('ERR_WORKER', 'modelmark worker: a message could not be deserialised')));
 
@@ -143,6 +149,20 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
     try {
       image = rgbaImage(imageData);
       if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object with a key', options);
+      // What the worker would refuse, refused here: before the pixels are transferred (and the
+      // caller's ImageData emptied) for nothing.
+      checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, ...(op === 'embed' ? ['payload'] : [])]);
+      const key = (options as { key?: unknown }).key;
+      if (!(typeof key === 'string' && key.length > 0) && !(key instanceof Uint8Array && key.length > 0)) {
+        throw invalidParameter('options.key', 'a non-empty string or Uint8Array', key);
+      }
+      if (op === 'embed') parsePayload((options as EmbedOptions).payload, 'options.payload');
+      const min = op === 'embed' ? MIN_SIDE : MIN_DETECT_SIDE;
+      if (image.width < min || image.height < min) {
+        throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', op === 'embed'
+          ? `image is ${image.width}x${image.height}; the watermark needs at least ${MIN_SIDE}x${MIN_SIDE} pixels.`
+          : `image is ${image.width}x${image.height}; a watermark can only be read from images of at least ${MIN_DETECT_SIDE}x${MIN_DETECT_SIDE} pixels.`);
+      }
     } catch (e) {
       return Promise.reject(e);
     }
