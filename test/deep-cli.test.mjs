@@ -146,6 +146,24 @@ test(`embed --deep then extract: found${REAL ? '' : ' (not asserted: development
   assert.equal([sm.width, sm.height], [32, 32]);
 });
 
+test(`embed --deep on a grey photo: written as RGB (the mark is a colour pattern)${REAL ? ' and found' : ''}; the clean photo is not`, async () => {
+  const marked = file('grey-marked.png');
+  const e = await cli(['embed', photo('skimage-camera.png'), marked, '--deep', '--models', MODELS, '--json']);
+  assert.is(e.code, 0, e.stderr);
+  const ej = jsonLine(e.stdout);
+  assert.is(ej.channels, 3);
+  assert.type(ej.psnr, 'number', 'measured against the grey photo made RGB');
+  assert.is((await sharp(marked).metadata()).channels, 3);
+  const [x, c] = await cliAll([
+    ['extract', marked, '--models', MODELS, '--json'],
+    ['extract', photo('skimage-camera.png'), '--models', MODELS, '--json'],
+  ]);
+  if (REAL) {
+    assert.is(jsonLine(x.stdout).found, true, `NC ${jsonLine(x.stdout).nc}`);
+    assert.is(jsonLine(c.stdout).found, false);
+  }
+});
+
 test('deep CLI errors: exit 2 and a message (missing file, corrupt image, incomplete --models, --payload with --deep, OUT == IN, animated input)', async () => {
   const corrupt = file('corrupt.jpg');
   const jpeg = fs.readFileSync(photo(MARK));

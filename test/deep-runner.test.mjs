@@ -102,7 +102,10 @@ const CASES = [
   [256, 256, 4, Uint8Array], [640, 360, 3, Uint8Array],
 ];
 
-test(`embed: size, channels, alpha kept, input untouched; the residual matches the reference (${REAL ? 'shipped' : 'development'} models)`, async () => {
+/** A grey image as RGB (each sample three times): what the deep mark turns grey into. */
+const asRgb = (img) => ({ ...img, channels: 3, data: Uint8Array.from({ length: img.data.length * 3 }, (_, i) => img.data[Math.floor(i / 3)]) });
+
+test(`embed: size, alpha kept, colour channels kept and grey made RGB, input untouched; the residual matches the reference (${REAL ? 'shipped' : 'development'} models)`, async () => {
   for (const [w, h, ch, Array] of CASES) {
     const img = makeImage(w, h, ch, w, Array);
     const copy = img.data.slice();
@@ -110,15 +113,16 @@ test(`embed: size, channels, alpha kept, input untouched; the residual matches t
     const what = `${w}x${h}x${ch}`;
     assert.is(marked.width, w);
     assert.is(marked.height, h);
-    assert.is(marked.channels, ch);
+    assert.is(marked.channels, ch === 1 ? 3 : ch);
     assert.instance(marked.data, Array, `${what}: pixel array type kept`);
     assert.ok(marked.data !== img.data, `${what}: a new pixel array`);
     assert.equal(img.data, copy, `${what}: the input was modified`);
     if (ch === 4) for (let i = 3; i < w * h * 4; i += 4) assert.is(marked.data[i], img.data[i], `${what}: alpha of pixel ${i >> 2}`);
+    const base = ch === 1 ? asRgb(img) : img;
     let changed = 0;
-    for (let i = 0; i < copy.length; i++) if (marked.data[i] !== copy[i]) changed++;
+    for (let i = 0; i < base.data.length; i++) if (marked.data[i] !== base.data[i]) changed++;
     assert.ok(changed > 0, `${what}: nothing was added`);
-    closeBytes(marked.data, await refEmbed(img), `${what} embed`);
+    closeBytes(marked.data, await refEmbed(base), `${what} embed`);
   }
 });
 
@@ -195,6 +199,18 @@ test('bad arguments give typed errors naming the parameter', async () => {
   await rejects(() => deep.embed({ width: 100, height: 100, data: new Uint8Array(100 * 100 * 4) }), ImageSizeError, 'ERR_IMAGE_TOO_SMALL', '100x100');
   await rejects(() => deep.embed({ width: 200, height: 200, data: new Uint8Array(7) }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data');
   await rejects(() => deep.extract('photo.jpg'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image');
+  await rejects(() => createCore({ models, treshold: 0.9 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"treshold"');
+  // A logo the models were not trained on could never be extracted: refused.
+  const square = { width: 32, height: 32, channels: 1, data: new Uint8Array(32 * 32).map((_, i) => ((i >> 5) > 8 && (i >> 5) < 24 && (i & 31) > 8 && (i & 31) < 24 ? 255 : 0)) };
+  await rejects(() => createCore({ models, logo: square }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.logo', 'train-deep');
+  // maxPixels, as the classical watermarker's; and the longest side, whatever the pixel count.
+  const small = await createCore({ models, maxPixels: 150 * 150 });
+  try {
+    await rejects(() => small.embed(makeImage(200, 200, 3, 1, Uint8Array)), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'limit of 22,500 pixels');
+  } finally {
+    await small.dispose();
+  }
+  await rejects(() => deep.extract({ width: 70000, height: 128, data: new Uint8Array(70000 * 128) }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', '65535');
 });
 
 test('corrupt or incompatible models and bad meta give ModelError (ERR_MODEL)', async () => {

@@ -80,7 +80,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   }
   const { dir, models } = await modelsFolder(values);
   const { createDeepWatermarker } = await import('../node/deep.js');
-  const deep = await createDeepWatermarker({ models });
+  const deep = await createDeepWatermarker({ models, maxPixels });
   let marked;
   try {
     marked = await deep.embed(image);
@@ -91,16 +91,20 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   }
   const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input, metadata: image.metadata });
   const { psnr } = await import('../metrics.js');
-  const db = await psnr(image, marked).catch(() => NaN);
+  // A grey input comes back RGB (the deep mark is a colour pattern): measured against its RGB form.
+  const madeRgb = image.channels === 1 && marked.channels === 3;
+  const before = madeRgb ? { width: image.width, height: image.height, channels: 3 as const, data: Uint8Array.from({ length: image.data.length * 3 }, (_, i) => image.data[Math.floor(i / 3)]!) } : image;
+  const db = await psnr(before, marked).catch(() => NaN);
   if (values.json) {
     io.stdout.write(JSON.stringify({
       ok: true, mode: 'deep', input, output, models: resolve(dir), format: written.format, width: image.width, height: image.height,
       bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: keptMetadata(image.metadata),
+      channels: marked.channels,
     }) + '\n');
   } else {
-    const qual = written.format === 'png' ? '' : ` quality ${quality ?? 95}`;
+    const qual = written.format === 'png' || written.format === 'gif' ? '' : ` quality ${quality ?? 95}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
-    io.stdout.write(`deep-marked ${input} -> ${output}: the logo of ${dir}, ${image.width}x${image.height} ${written.format.toUpperCase()}${qual}${fidelity}\n`);
+    io.stdout.write(`deep-marked ${input} -> ${output}: the logo of ${dir}, ${image.width}x${image.height} ${written.format.toUpperCase()}${madeRgb ? ' (grey made RGB: the deep mark is a colour pattern)' : ''}${qual}${fidelity}\n`);
   }
   return 0;
 }
@@ -142,7 +146,7 @@ export async function extract(values: Values, positionals: string[], io: CliIO):
   const image = await readImage(input, { maxPixels, metadata: true, firstFrame: true });
   const { dir, models } = await modelsFolder(values);
   const { createDeepWatermarker } = await import('../node/deep.js');
-  const deep = await createDeepWatermarker({ models, threshold });
+  const deep = await createDeepWatermarker({ models, threshold, maxPixels });
   let r;
   try {
     r = await deep.extract(image);

@@ -6,8 +6,8 @@
 // Core code: no Node built-ins (the Node loader of the model files is src/node/deep.ts).
 import '../inline.js';
 import * as ort from 'onnxruntime-web';
-import { invalidParameter, numberIn } from '../args.js';
-import { ModelError, ModelmarkError } from '../errors.js';
+import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
+import { ImageSizeError, InvalidArgumentError, ModelError, ModelmarkError } from '../errors.js';
 import { checkImage, DEFAULT_MAX_PIXELS, MIN_SIDE, type Image, type PixelData } from '../image.js';
 import { Arena, decodeBase64, init, type KernelExports } from '../wasm.js';
 import { logoMap } from './spec.js';
@@ -43,8 +43,14 @@ export interface DeepModels {
 export interface DeepWatermarkerOptions {
   /** The models: `loadDeepModels()` from `modelmark/node` reads the package's own. */
   models: DeepModels;
-  /** Embed this logo instead of the models' own (any size; converted to grey logoSize²). */
+  /**
+   * The logo, when given: it must be the one the models were trained on (converted to grey
+   * logoSize², within 2 levels of theirs), since the extractor R recovers only that one. A
+   * different logo is refused; `modelmark train-deep --logo` makes models for another.
+   */
   logo?: Image;
+  /** Largest image accepted, in pixels (default 100 megapixels), as the classical watermarker's. */
+  maxPixels?: number;
   /** `found` needs an NC at least this high (default: the models' meta.threshold). -1 to 1. */
   threshold?: number;
   /** A pre-compiled kernels module or its bytes, for runtimes that cannot compile (see init). */
@@ -77,8 +83,10 @@ export interface DeepExtractResult {
 /** A deep watermarker: the loaded networks and logo. */
 export interface DeepWatermarker {
   /**
-   * Return a copy of `image` (grey, RGB or RGBA, any size from 128 × 128) carrying the logo.
-   * Size, channels and alpha are unchanged; `image` itself is not modified.
+   * Return a copy of `image` (grey, RGB or RGBA, any size from 128 × 128 to 65,535 pixels a
+   * side) carrying the logo. Size and alpha are unchanged, and so are the channels of a colour
+   * image; a grey image comes back as RGB (3 channels), since the mark lives in colour: added
+   * to grey alone it could not be extracted. `image` itself is not modified.
    * @example
    * const marked = await deep.embed({ width, height, data }); // RGBA, e.g. an ImageData
    */
@@ -110,6 +118,9 @@ export interface DeepWatermarker {
  * pass `numThreads: 1` there.
  */
 export const DEFAULT_NODE_THREADS = 2;
+
+/** The deep mark's longest side (JPEG's own limit): its buffers grow with it. */
+const MAX_DEEP_SIDE = 65535;
 
 /** The validated numbers of a {@link DeepMeta}, and its logo as floats in [0, 1]. */
 export interface CheckedDeepMeta {
@@ -250,7 +261,9 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
   const hBytes = modelBytes(models.h, 'options.models.h');
   const rBytes = modelBytes(models.r, 'options.models.r');
   const meta = checkDeepMeta(models.meta);
+  checkOptionNames('options', options, ['models', 'logo', 'threshold', 'maxPixels', 'module', 'executionProviders', 'numThreads']);
   const threshold = numberIn('options.threshold', options.threshold, -1, 1, meta.threshold);
+  const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
   let providers = defaultProviders();
   if (options.executionProviders !== undefined) {
     const ep = options.executionProviders;
@@ -267,7 +280,17 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     ort.env.wasm.numThreads = DEFAULT_NODE_THREADS;
   }
   const k = await init(options.module);
-  const logo = options.logo !== undefined ? logoFromImage(k, options.logo, meta.logoSize) : meta.logo;
+  let logo = meta.logo;
+  if (options.logo !== undefined) {
+    const given = logoFromImage(k, options.logo, meta.logoSize);
+    let diff = 0;
+    for (let i = 0; i < given.length; i++) diff = Math.max(diff, Math.abs(given[i]! - meta.logo[i]!));
+    if (diff > 2 / 255) {
+      throw new InvalidArgumentError('options.logo is not the logo these models were trained on, and their extractor recovers only that one ' +
+        '(a mark of another logo would never be found): leave logo out, or make models for yours with modelmark train-deep --logo');
+    }
+    logo = given;
+  }
   const W = meta.workSize, tile = meta.tile, ls = meta.logoSize;
   const T = (W / tile) ** 2;
 
@@ -324,10 +347,26 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     }
   }
 
+  /** checkImage with this watermarker's pixel limit and the deep mark's largest side. */
+  function checked(image: unknown, reading: boolean) {
+    // No aspect limit: the networks see the image resized to W x W, whatever its shape.
+    const img = checkImage(image, 'image', maxPixels, MIN_SIDE, Infinity, reading);
+    if (Math.max(img.width, img.height) > MAX_DEEP_SIDE) {
+      throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `image is ${img.width}x${img.height}; the deep mark takes at most ${MAX_DEEP_SIDE} pixels a side (its resampling buffers grow with the long side)`);
+    }
+    return img;
+  }
+
   async function embed<T extends Image>(image: T): Promise<T & { channels: 1 | 3 | 4 }> {
     live();
-    // No aspect limit: the networks see the image resized to W x W, whatever its shape.
-    const img = checkImage(image, 'image', DEFAULT_MAX_PIXELS, MIN_SIDE, Infinity);
+    let img = checked(image, false);
+    if (img.channels === 1) {
+      // Grey to RGB: the mark is a colour pattern (the residual's three planes differ), which
+      // grey pixels cannot hold; the copy is RGB.
+      const n = img.width * img.height, rgb = new Uint8Array(3 * n), g = img.data;
+      for (let i = 0, j = 0; i < n; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = g[i]!;
+      img = { ...img, channels: 3, data: rgb };
+    }
     const input = new ort.Tensor('float32', prepare(img, false), [1, 3, W, W]);
     const residual = await run(h, { image: input, logo: logoTensor }, 'residual', [1, 3, W, W], 'The embedder H (h.onnx)');
     const { width: w, height: hh, channels: ch } = img;
@@ -347,7 +386,7 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
 
   async function extract(image: Image): Promise<DeepExtractResult> {
     live();
-    const img = checkImage(image, 'image', DEFAULT_MAX_PIXELS, MIN_SIDE, Infinity, true);
+    const img = checked(image, true);
     const input = new ort.Tensor('float32', prepare(img, true), [T, 3, tile, tile]);
     const out = await run(r, { image: input }, 'logo', [T, 1, ls, ls], 'The extractor R (r.onnx)');
     const n = ls * ls;
