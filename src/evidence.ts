@@ -20,7 +20,7 @@
 // The references are balanced within each band frequency, so that a mark's frequency-dependent
 // strength, which is the same in every marked image, does not correlate with them: in a marked
 // set they stay near their null spread instead of growing with the set.
-import { invalidParameter, numberIn } from './args.js';
+import { checkOptionNames, invalidParameter, numberIn } from './args.js';
 import { NB, PILOT, type Layout } from './scheme.js';
 import { DEFAULT_THRESHOLD, studentUpperTail } from './stats.js';
 import { rng } from './random.js';
@@ -123,6 +123,8 @@ export function evidenceOf(folds: Float32Array[], refs: References): Evidence {
 
 /** Evidence is summed in whole units of 1e-6, exactly, so no order of adding changes a digit. */
 const UNIT = 1e6;
+/** Largest |score| (and reference value) accepted from one image: sums of 10^5 images stay exact in UNITs. */
+const MAX_SCORE = 1e4;
 
 /**
  * Running sums of evidence, for sets too large to hold (a folder batch adds each file as it
@@ -134,35 +136,42 @@ const UNIT = 1e6;
  * sum.result(); // { count, score, spread, t, dof, pValue, found }
  */
 export class EvidenceSum {
-  count = 0;
+  #count = 0;
   private score = 0;
   private readonly reference = new Float64Array(REFERENCE_PATTERNS);
 
   /** Add one image's evidence (as {@link Watermarker.evidence} returns it). */
   add(evidence: Evidence, name = 'evidence'): void {
-    if (typeof evidence !== 'object' || evidence === null || typeof evidence.score !== 'number' || !Number.isFinite(evidence.score)) {
-      throw invalidParameter(name, 'an object { score, reference } from evidence()', evidence);
+    // Scores are normalised correlations (N(0, 1) without a mark; tens for a strong one): a value
+    // beyond MAX_SCORE is not evidence() output, and would overflow the fixed-point sums.
+    if (typeof evidence !== 'object' || evidence === null || typeof evidence.score !== 'number' || !(Math.abs(evidence.score) <= MAX_SCORE)) {
+      throw invalidParameter(name, `an object { score, reference } from evidence() (scores within ±${MAX_SCORE})`, evidence);
     }
     const ref = evidence.reference;
-    if (!Array.isArray(ref) || ref.length !== REFERENCE_PATTERNS || !ref.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-      throw invalidParameter(`${name}.reference`, `an array of ${REFERENCE_PATTERNS} finite numbers`, ref);
+    if (!Array.isArray(ref) || ref.length !== REFERENCE_PATTERNS || !ref.every((v) => typeof v === 'number' && Math.abs(v) <= MAX_SCORE)) {
+      throw invalidParameter(`${name}.reference`, `an array of ${REFERENCE_PATTERNS} finite numbers within ±${MAX_SCORE}`, ref);
     }
-    this.count++;
+    this.#count++;
     this.score += Math.round(evidence.score * UNIT);
     for (let j = 0; j < REFERENCE_PATTERNS; j++) this.reference[j] += Math.round(ref[j] * UNIT);
+  }
+
+  /** How many images' evidence was added. */
+  get count(): number {
+    return this.#count;
   }
 
   /** The test over the images added so far (threshold: found below it, default 1e-6). */
   result(threshold = DEFAULT_THRESHOLD): CombinedEvidence {
     threshold = numberIn('threshold', threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
-    const root = Math.sqrt(Math.max(1, this.count));
+    const root = Math.sqrt(Math.max(1, this.#count));
     let ms = 0;
     for (const r of this.reference) ms += (r / UNIT) ** 2;
     const spread = Math.sqrt(ms / REFERENCE_PATTERNS) / root;
     const score = this.score / UNIT / root;
     const t = spread > 0 ? score / spread : 0;
     const pValue = spread > 0 ? studentUpperTail(t, REFERENCE_PATTERNS) : 1;
-    return { count: this.count, score, spread, t, dof: REFERENCE_PATTERNS, pValue, found: pValue < threshold };
+    return { count: this.#count, score, spread, t, dof: REFERENCE_PATTERNS, pValue, found: pValue < threshold };
   }
 }
 
@@ -180,6 +189,7 @@ export class EvidenceSum {
 export function combineEvidence(items: Iterable<Evidence>, options: { threshold?: number } = {}): CombinedEvidence {
   if (items === null || typeof (items as Iterable<Evidence>)?.[Symbol.iterator] !== 'function') throw invalidParameter('items', 'an array of evidence() results', items);
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { threshold? }', options);
+  checkOptionNames('options', options, ['threshold']);
   const sum = new EvidenceSum();
   let i = 0;
   for (const e of items) sum.add(e, `items[${i++}]`);

@@ -287,6 +287,43 @@ test('pixelBudget 1: one file at a time per worker, failures give their pixels b
   inputsUnchanged();
 });
 
+test('runBatch: option names and the other command\'s options refused; an onRecord that throws stops the batch cleanly; a manifest where an output goes is refused; a 250-byte file name is written', async () => {
+  const refused = async (o, ...mentions) => {
+    const err = await runBatch(o).then(() => null, (e) => e);
+    assert.ok(err && err.code === 'ERR_INVALID_ARGUMENT', `${JSON.stringify(Object.keys(o))}: ${err?.message}`);
+    for (const m of mentions) assert.ok(err.message.includes(m), `${err.message} should mention ${m}`);
+  };
+  const base = { command: 'embed', input: IN, key: KEY, payload: PAYLOAD };
+  await refused({ ...base, output: path.join(dir, 'never'), jbos: 1 }, '"jbos"');
+  await refused({ command: 'detect', input: IN, key: KEY, strength: 9 }, 'options.strength', 'detect batch');
+  await refused({ ...base, output: path.join(dir, 'never'), threshold: 1e-3 }, 'options.threshold');
+  await refused({ ...base, output: path.join(dir, 'never'), signal: { aborted: true } }, 'options.signal', 'AbortSignal');
+  assert.not.ok(fs.existsSync(path.join(dir, 'never')));
+  // The manifest where a marked copy would go: refused before anything is written.
+  const clash = path.join(dir, 'out-clash');
+  await refused({ ...base, output: clash, manifest: path.join(clash, 'aqua.jpg') }, 'aqua.jpg', 'another path');
+  // onRecord throws on its second call: runBatch rejects with that error once the files in
+  // progress are done; no further calls, no temporary files, the files done are whole.
+  const out = path.join(dir, 'out-throw');
+  let calls = 0;
+  const boom = new Error('the caller\'s own failure');
+  const err = await runBatch({ ...base, output: out, jobs: 2, onRecord: () => { if (++calls === 2) throw boom; } }).then(() => null, (e) => e);
+  assert.is(err, boom);
+  assert.is(calls, 2, 'not called again after it threw');
+  const written = tree(out);
+  assert.equal(written.filter((f) => f.endsWith('.tmp')), [], 'no temporary files');
+  for (const f of written.filter((f) => !f.startsWith('.modelmark'))) assert.ok((await sharp(path.join(out, f)).metadata()).width > 0, `${f} is whole`);
+  // A 250-byte name (legal): the temporary file's name is shortened, the output written.
+  const longIn = path.join(dir, 'in-long');
+  fs.mkdirSync(longIn);
+  const name = 'x'.repeat(246) + '.png';
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(longIn, name));
+  const s = await runBatch({ ...base, input: longIn, output: path.join(dir, 'out-long'), jobs: 1 });
+  assert.is(s.done, 1, JSON.stringify(s));
+  assert.ok(fs.existsSync(path.join(dir, 'out-long', name)));
+  inputsUnchanged();
+});
+
 test('argument errors: --jobs, --map with a folder, OUTDIR that is a file, a missing folder', () => {
   const bad = [
     [embedArgs(IN, path.join(dir, 'o'), '--jobs', '0'), '--jobs'],

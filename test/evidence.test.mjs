@@ -93,6 +93,13 @@ test('EvidenceSum adds as combineEvidence does, and its argument checks name the
   assert.throws(() => combineEvidence([ev[0], { score: 1, reference: [1, 2] }]), (e) => e instanceof InvalidArgumentError && /items\[1\]\.reference/.test(e.message) && /63/.test(e.message));
   assert.throws(() => combineEvidence([{ score: NaN, reference: ev[0].reference }]), (e) => e instanceof InvalidArgumentError && /items\[0\]/.test(e.message));
   assert.throws(() => combineEvidence(ev, { threshold: 2 }), (e) => e instanceof InvalidArgumentError && /threshold/.test(e.message));
+  assert.throws(() => combineEvidence(ev, { treshold: 0.4 }), (e) => e instanceof InvalidArgumentError && /"treshold"/.test(e.message));
+  // A score no evidence() gives (it would overflow the exact sums into found: true): refused.
+  assert.throws(() => combineEvidence([{ score: 1e303, reference: ev[0].reference }]), (e) => e instanceof InvalidArgumentError && /items\[0\]/.test(e.message));
+  const ro = new EvidenceSum();
+  ro.add(ev[0]);
+  assert.throws(() => { 'use strict'; ro.count = -5; }, TypeError, 'count is read-only');
+  assert.is(ro.count, 1);
   assert.throws(() => wm.evidence({ width: 40, height: 40, data: new Uint8Array(40 * 40 * 4) }), (e) => e instanceof ImageSizeError && e.code === 'ERR_IMAGE_TOO_SMALL');
   assert.throws(() => wm.evidence({ width: 200, height: 200, data: new Uint8Array(10) }), (e) => e instanceof InvalidArgumentError);
   // A flat image carries no evidence either way: all zeros, and adding it changes no sum.

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { invalidParameter, numberIn } from '../args.js';
+import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { FileError, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { deriveKey } from '../key.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
@@ -345,12 +345,21 @@ const flag = (name: string) => `options.${name}`;
  * });
  * console.log(`${summary.done} marked, ${summary.skipped} unchanged, ${summary.errors} failed`);
  */
+const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'strength', 'quality', 'keepMetadata', 'threshold', 'maxPixels', 'maxAspect',
+  'jobs', 'pixelBudget', 'manifest', 'recursive', 'onStart', 'onRecord', 'signal'];
+
 export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const started = performance.now();
   let threshold = DEFAULT_THRESHOLD;
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
+  checkOptionNames('options', options, BATCH_OPTION_NAMES);
   const { command } = options;
   if (command !== 'embed' && command !== 'detect') throw invalidParameter('options.command', '"embed" or "detect"', command);
+  // The other command's options would be ignored: refused, so that a mix-up shows.
+  for (const name of command === 'embed' ? ['threshold'] as const : ['output', 'payload', 'strength', 'quality', 'keepMetadata'] as const) {
+    if (options[name] !== undefined) throw invalidParameter(`options.${name}`, `nothing for a ${command} batch (an option of ${command === 'embed' ? 'detect' : 'embed'})`, options[name]);
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidParameter('options.signal', 'an AbortSignal', options.signal);
   if (typeof options.input !== 'string' || options.input === '') throw invalidParameter('options.input', 'a folder path', options.input);
   const key = options.key;
   if (!((typeof key === 'string' || key instanceof Uint8Array) && key.length > 0)) {
@@ -440,6 +449,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       // A manifest record whose evidence was edited or cut: that file is left out of the count.
     }
   };
+  // A callback that throws stops the batch as an abort does (the files in progress finish and
+  // are recorded, none is started, no callback is called again), then runBatch rejects with it.
+  let callbackError: { error: unknown } | undefined;
   const emit = (r: BatchRecord) => {
     if (r.status === 'done') summary.done++;
     else if (r.status === 'skipped') summary.skipped++;
@@ -448,7 +460,12 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       if (r.found) summary.found!++;
       else summary.notFound!++;
     }
-    options.onRecord?.(r);
+    if (callbackError) return;
+    try {
+      options.onRecord?.(r);
+    } catch (error) {
+      callbackError = { error };
+    }
   };
   // Start the workers first: loading sharp and the kernels in each overlaps the listing, the
   // manifest and the fingerprint here (worker start-up is most of a small batch's fixed cost).
@@ -463,6 +480,10 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     if (manifestPath !== null) {
       const realManifest = await realOrResolved(manifestPath);
       files = files.filter((f) => join(realIn, ...f.split('/')) !== realManifest);
+      const clash = realOut === undefined ? undefined : files.find((f) => join(realOut!, ...f.split('/')) === realManifest);
+      if (clash !== undefined) {
+        throw new InvalidArgumentError(`The manifest ${q(manifestPath)} is where the marked copy of ${q(clash)} goes: one would overwrite the other; give the manifest another path`);
+      }
     }
     const manifest = manifestPath === null ? null : await loadManifest(manifestPath, command);
     if (manifest && manifestPath !== null) {
@@ -521,7 +542,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     // thread, and stop handing out files as soon as the signal aborts (those in progress finish
     // and are recorded).
     const lane = async () => {
-      while (next < files.length && !options.signal?.aborted) await processOne(files[next++]);
+      while (next < files.length && !options.signal?.aborted && !callbackError) await processOne(files[next++]);
     };
     await Promise.all(Array.from({ length: Math.min(files.length, jobs * (TASKS_PER_WORKER + 1)) }, lane));
     summary.pending = files.length - next;
@@ -530,6 +551,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     await pool.destroy().catch(() => {});
     await saver?.close();
   }
+  if (callbackError) throw callbackError.error;
   if (command === 'detect') summary.evidence = pooled.count > 0 ? pooled.result(threshold) : null;
   summary.elapsedSeconds = Math.round((performance.now() - started)) / 1000;
   const finished = summary.done + summary.skipped + summary.errors;

@@ -89,6 +89,27 @@ export function removeTempFilesUnder(dir: string): number {
   return removed;
 }
 
+/**
+ * Bytes of the target's name kept in a temporary file's name: with the dot, the process id, 12
+ * hex digits and ".tmp" it stays within the 255 bytes most file systems allow in a name, so a
+ * target whose own name is legal (up to 255 bytes) can always be written.
+ */
+const TEMP_NAME_BYTES = 200;
+
+/** `name` cut to at most `max` bytes of UTF-8, on a character boundary. */
+function shortened(name: string, max: number): string {
+  if (Buffer.byteLength(name) <= max) return name;
+  let out = '';
+  let bytes = 0;
+  for (const ch of name) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > max) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
   /** Permissions of a new file (default 0o666, less the umask). */
@@ -107,7 +128,7 @@ export interface WriteFileAtomicOptions {
  */
 export async function writeFileAtomic(target: string, data: string | Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
   const dir = dirname(target);
-  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${shortened(basename(target), TEMP_NAME_BYTES)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: fsp.FileHandle | undefined;
   let created = false;
   try {
