@@ -318,6 +318,23 @@ test('option names are checked, and an option\'s type is checked whatever was ca
   });
 });
 
+test('AVIF in: written as AVIF by default (sharp\'s heif output needs a compression); a format this sharp cannot write is a typed error', async () => {
+  const avif = await sharp(photo('skimage-astronaut.png')).avif().toBuffer();
+  const out = await (await watermark(sharp(avif), opts)).toBuffer();
+  assert.is((await sharp(out).metadata()).format, 'heif');
+  assert.is((await detect(sharp(out), { key: KEY })).payload, PAYLOAD);
+  const viaStream = [];
+  await pipeline(createReadStream(photo('skimage-rocket.jpg')), watermarkStream({ ...opts, format: 'heif' }), async function* (chunks) {
+    for await (const c of chunks) viaStream.push(c);
+  });
+  assert.is((await detect(sharp(Buffer.concat(viaStream)), { key: KEY })).payload, PAYLOAD);
+  const err = await pipeline(createReadStream(photo('skimage-rocket.jpg')), watermarkStream({ ...opts, format: 'jp2' }), async function* (chunks) {
+    for await (const _ of chunks); // eslint-disable-line no-unused-vars
+  }).then(() => null, (e) => e);
+  // Written where this sharp has OpenJPEG; refused with a typed error where it has not.
+  if (err) assert.is(err.code, 'ERR_FILE', err.message);
+});
+
 test('corrupt input: DecodeError from watermark(), detect() and the stream', async () => {
   const good = await readFile(photo('skimage-rocket.jpg'));
   const truncated = good.subarray(0, Math.floor(good.length / 3));

@@ -12,6 +12,7 @@ import {
   parsePayload,
   type DetectCallOptions,
   checkOptionNames,
+  DEFAULT_MAX_PIXELS,
   WATERMARKER_OPTION_NAMES,
   type DetectResult,
   type Evidence,
@@ -102,7 +103,7 @@ function readFailure(err: unknown): ModelmarkError {
   const text = message(err);
   const m = text.toLowerCase();
   if (m.includes('pixel limit')) {
-    return new ImageSizeError('ERR_IMAGE_TOO_LARGE', `The input image is over sharp's pixel limit (${text}); if you trust it, raise limitInputPixels when creating the sharp instance`);
+    return new ImageSizeError('ERR_IMAGE_TOO_LARGE', `The input image is over sharp's pixel limit (${text}); if you trust it, raise limitInputPixels when creating the sharp instance (watermarkStream: options.maxPixels)`);
   }
   if (m.includes('input file is missing') || m.includes('no such file')) return new FileError(`Cannot read the input image: ${text}`, { cause: err });
   let reason = 'the image data could not be decoded';
@@ -199,6 +200,9 @@ function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffe
 
 /** The format to write by default: the input's, when sharp can write it to a buffer. */
 function outputFormatFor(inputFormat: string): OutFormat {
+  // HEIF input (AVIF, HEIC) is written as AVIF: sharp's heif output needs a compression named,
+  // and its prebuilt libvips encodes AV1 only.
+  if (inputFormat === 'heif') return 'avif';
   const f = (sharp.format as unknown as Record<string, { output?: { buffer?: boolean } } | undefined>)[inputFormat];
   return f?.output?.buffer ? (inputFormat as OutFormat) : 'png';
 }
@@ -238,6 +242,13 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   const carry = checkBoolean('options.carryMetadata', options.carryMetadata) ?? true;
   const { wm, payload } = await embedSetup(options, known); // the payload and names are checked before any decoding
   const meta = await readMetadata(image);
+  // The watermarker's pixel limit, from the header: before sharp decodes (a sharp instance made
+  // with limitInputPixels: false would otherwise decode a bomb whole, only to be refused after).
+  const limit = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (meta.width && meta.height && meta.width * meta.height > limit) {
+    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `The input image is ${meta.width}x${meta.height}, over the limit of ${limit} pixels; ` +
+      'if you trust it, raise options.maxPixels (the limit protects against decompression bombs)');
+  }
   const format = outputFormatFor(meta.format);
   const deep = meta.depth === 'ushort';
   const grey = isGrey(meta);
@@ -435,8 +446,10 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
         const { out, format: own } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true }), options, STREAM_NAMES);
         let p = keep ? out.keepMetadata() : out;
         const f: OutFormat = format ?? own;
-        p = p.toFormat(f, quality !== undefined ? { quality } : undefined);
         try {
+          // heif: AV1 in a HEIF container (sharp needs the compression named); a format this
+          // sharp cannot write (jp2 without OpenJPEG, ...) throws here, as a typed error below.
+          p = f === 'heif' ? p.heif({ compression: 'av1', ...(quality !== undefined ? { quality } : {}) }) : p.toFormat(f, quality !== undefined ? { quality } : undefined);
           return await p.toBuffer();
         } catch (err) {
           throw new FileError(`Cannot encode the marked image as ${f}: ${message(err)}`, { cause: err });
