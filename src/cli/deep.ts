@@ -109,6 +109,12 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   return 0;
 }
 
+/** NC to 3 decimals, or more where 3 would read as the threshold itself (0.990 "below" 0.99). */
+function ncText(nc: number, threshold: number): string {
+  for (let d = 3; d < 8; d++) if (Number(nc.toFixed(d)) !== threshold) return nc.toFixed(d);
+  return String(nc);
+}
+
 /** A grey image enlarged `scale` times by pixel repetition (nearest). */
 function enlarge(img: { width: number; height: number; data: ArrayLike<number> }, scale: number) {
   const w = img.width * scale, h = img.height * scale, data = new Uint8Array(w * h);
@@ -170,8 +176,8 @@ export async function extract(values: Values, positionals: string[], io: CliIO):
   } else {
     const saved = written ? `; logo written to ${written.path} (${written.width}x${written.height})` : '';
     io.stdout.write(r.found
-      ? `found: the deep mark's logo in ${input} (NC ${r.nc.toFixed(3)}, threshold ${r.threshold})${saved}\n`
-      : `not found: no deep mark of these models in ${input} (NC ${r.nc.toFixed(3)}, below the threshold ${r.threshold})${saved}\n`);
+      ? `found: the deep mark's logo in ${input} (NC ${ncText(r.nc, r.threshold)}, threshold ${r.threshold})${saved}\n`
+      : `not found: no deep mark of these models in ${input} (NC ${ncText(r.nc, r.threshold)}, below the threshold ${r.threshold})${saved}\n`);
   }
   return r.found ? 0 : 1;
 }
@@ -376,13 +382,18 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   } finally {
     if (multibar) { multibar.update(); multibar.stop(); }
   }
-  const s = result.summary as { steps?: number; trainPsnr?: number; trainNc?: number; threshold?: number };
+  const s = result.summary as { steps?: number; trainPsnr?: number; trainNc?: number; threshold?: number; markedSamples?: number | null; markedBelowThreshold?: number | null };
   const seconds = (performance.now() - started) / 1000;
+  // Models whose own marked calibration images mostly fall under the threshold are not usable yet.
+  const total = s.markedSamples ?? 0, below = s.markedBelowThreshold ?? 0;
+  if (total > 0 && below > total / 2) {
+    note(`warning: ${below} of ${total} marked calibration images fall below the threshold ${s.threshold}: these models' marks would mostly not be found; train longer (a larger --minutes resumes this run)`);
+  }
   if (values.json) {
     io.stdout.write(JSON.stringify({ ok: true, out, work, logo: resolve(logoPath), photos: files.length, init: initFromDir ?? null, seconds: Math.round(seconds), ...result.summary }) + '\n');
   } else {
     io.stdout.write(`models written to ${out} (h.onnx, r.onnx, deep.json, logo.png) after ${s.steps ?? '?'} steps: ` +
-      `training PSNR ${s.trainPsnr ?? '?'} dB, NC ${s.trainNc ?? '?'}, threshold ${s.threshold ?? '?'}; ` +
+      `training PSNR ${s.trainPsnr ? s.trainPsnr : '-'} dB, NC ${s.trainNc ? s.trainNc : '-'}, threshold ${s.threshold ?? '?'}; ` +
       `use them with modelmark embed IN OUT --deep --models ${q(out)} and modelmark extract IN --models ${q(out)}\n`);
   }
   return 0;

@@ -143,7 +143,7 @@ const MODELS_HINT = 'Use the h.onnx, r.onnx and deep.json written together by th
 export function checkDeepMeta(meta: unknown): CheckedDeepMeta {
   const bad = (field: string, expected: string, actual: unknown): ModelError =>
     new ModelError(`deep.json: expected ${expected} for ${field} but found ${JSON.stringify(actual) ?? String(actual)}. ${MODELS_HINT}`);
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw bad('the meta', 'an object', typeof meta);
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw bad('the meta', 'an object', Array.isArray(meta) ? 'an array' : meta === null ? 'null' : typeof meta);
   const m = meta as Record<string, unknown>;
   if (m.format !== 1) throw bad('format', '1 (this version of modelmark reads format 1)', m.format);
   const int = (field: string, lo: number, hi: number): number => {

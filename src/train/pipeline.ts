@@ -44,5 +44,6 @@ export async function trainAndExport(o: PipelineOptions): Promise<PipelineResult
   const { calibrate } = await import('./calibrate.js');
   const cal = await calibrate({ models: o.out, photos: o.photos, files: o.files, holdOut: o.holdOut ?? true, onLog: o.onLog });
   await writeModels(o.out, t, logo, cal.threshold, { training, calibration: cal.record });
-  return { summary: { ...training, threshold: cal.threshold } };
+  const marked = (cal.record as { marked?: { n?: number }; markedBelowThreshold?: number });
+  return { summary: { ...training, threshold: cal.threshold, markedSamples: marked.marked?.n ?? null, markedBelowThreshold: marked.markedBelowThreshold ?? null } };
 }
