@@ -326,6 +326,10 @@ class ManifestSaver {
 /** An option's name in messages (the command line turns `options.jobs` into `--jobs`). */
 const flag = (name: string) => `options.${name}`;
 
+/** The option names runBatch knows. */
+const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'strength', 'quality', 'keepMetadata', 'threshold', 'maxPixels', 'maxAspect',
+  'jobs', 'pixelBudget', 'manifest', 'recursive', 'onStart', 'onRecord', 'signal'];
+
 /**
  * Embed a mark in, or detect it in, every image of a folder, in parallel on a piscina worker
  * pool (each worker creates its watermarker once). Per-file failures are reported through
@@ -345,9 +349,6 @@ const flag = (name: string) => `options.${name}`;
  * });
  * console.log(`${summary.done} marked, ${summary.skipped} unchanged, ${summary.errors} failed`);
  */
-const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'strength', 'quality', 'keepMetadata', 'threshold', 'maxPixels', 'maxAspect',
-  'jobs', 'pixelBudget', 'manifest', 'recursive', 'onStart', 'onRecord', 'signal'];
-
 export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const started = performance.now();
   let threshold = DEFAULT_THRESHOLD;
