@@ -86,7 +86,8 @@ export interface DeepWatermarker {
    * Return a copy of `image` (grey, RGB or RGBA, any size from 128 × 128 to 65,535 pixels a
    * side) carrying the logo. Size and alpha are unchanged, and so are the channels of a colour
    * image; a grey image comes back as RGB (3 channels), since the mark lives in colour: added
-   * to grey alone it could not be extracted. `image` itself is not modified.
+   * to grey alone it could not be extracted. `image` itself is not modified; its pixels are read
+   * before and after the network runs, so leave `image.data` unchanged until the promise settles.
    * @example
    * const marked = await deep.embed({ width, height, data }); // RGBA, e.g. an ImageData
    */
