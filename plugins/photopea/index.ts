@@ -5,7 +5,7 @@
 // to Photopea is opened as a new document. The plug-in decodes the PNG in the page, marks or
 // detects with the core, encodes the marked PNG and sends it back. Nothing leaves the browser.
 import {
-  DecodeError, invalidParameter, ModelmarkError, parsePayload, payloadHex,
+  checkOptionNames, DecodeError, invalidParameter, ModelmarkError, parsePayload, payloadHex,
   type DetectResult, type RegionMap, type Watermarker, type WatermarkerOptions,
 } from 'modelmark';
 import { watermarkerFor } from '../shared/options.js';
@@ -354,6 +354,7 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
     throw invalidParameter('root', 'an HTML element to render the panel into', root);
   }
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
+  checkOptionNames('options', options, ['key', 'payload', 'placement', 'styles', 'strength', 'threshold', 'maxPixels', 'maxAspect', 'search', 'target', 'source', 'timeoutMs']);
   if (options.key !== undefined && typeof options.key !== 'string') throw invalidParameter('options.key', 'a string', options.key);
   if (options.payload !== undefined) parsePayload(options.payload, 'options.payload');
   const placement = options.placement ?? 'document';
