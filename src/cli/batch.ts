@@ -121,7 +121,7 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
       onRecord: (r: BatchRecord) => {
         finished++;
         if (r.status === 'error') above(`modelmark: ${r.error!.message}\n`);
-        for (const w of r.warnings ?? []) above(`modelmark: warning: ${JSON.stringify(r.file)} is damaged, read as its decoder shows it: ${w}\n`);
+        for (const w of r.warnings ?? []) above(`modelmark: warning: decoding ${JSON.stringify(r.file)}: ${w} (read as its decoder shows it; the file may be damaged)\n`);
         if (!tty) {
           io.stdout.write(JSON.stringify(r) + '\n');
           return;

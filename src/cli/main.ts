@@ -67,7 +67,7 @@ function refuseStdinTarget(path: string): void {
 
 /** The decoder's warnings about IN (a damaged file, read all the same), on standard error. */
 function warn(io: CliIO, input: string, warnings: string[] | undefined): void {
-  for (const w of warnings ?? []) io.stderr.write(`modelmark: warning: ${input === STDIO ? STDIN_LABEL : JSON.stringify(input)} is damaged, read as its decoder shows it: ${w}\n`);
+  for (const w of warnings ?? []) io.stderr.write(`modelmark: warning: decoding ${input === STDIO ? STDIN_LABEL : JSON.stringify(input)}: ${w} (read as its decoder shows it; the file may be damaged)\n`);
 }
 
 /** IN as messages name it: the path, or "standard input" for -. */
