@@ -5,6 +5,13 @@ import { ImageSizeError } from './errors.js';
 
 /** SSIM's Gaussian window, in pixels a side: the smallest image it is defined on. */
 const SSIM_WINDOW = 11;
+/** Pixels per SSIM band (input rows included): about 13 MB of kernel memory with its scratch. */
+const SSIM_BAND_PIXELS = 1 << 18;
+/** Bytes of each image per PSNR step. */
+const STREAM_BYTES = 1 << 20;
+
+/** The bytes of a sample array (8- or 16-bit), as a Uint8Array view. */
+const bytesOf = (d: ArrayBufferView) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 
 /** A short description of a checked image for mismatch messages: 640x480x3, 640x480x3 16-bit. */
 const kind = (i: CheckedSamples) => `${i.width}x${i.height}x${i.channels}${i.data instanceof Uint16Array ? ' 16-bit' : ''}`;
@@ -34,10 +41,23 @@ export async function psnr(a: SampleImage, b: SampleImage): Promise<number> {
   if (x.channels === 2) throw invalidParameter('a.channels', '1, 3 or 4', 2);
   const ar = new Arena(await init());
   try {
-    const n = x.width * x.height;
-    const err = (sixteen ? ar.k.sse16 : ar.k.sse)(ar.put(x.data), ar.put(y.data), n, x.channels);
+    const n = x.width * x.height, ch = x.channels;
+    // Streamed through buffers of about 1 MB each: the kernels' memory never holds the images
+    // whole (it grows to the largest request and keeps that size for the process's life).
+    const bytesPer = sixteen ? 2 : 1;
+    const step = Math.max(1, Math.floor(STREAM_BYTES / (ch * bytesPer)));
+    const pa = ar.bytes(Math.min(n, step) * ch * bytesPer), pb = ar.bytes(Math.min(n, step) * ch * bytesPer);
+    const xs = bytesOf(x.data), ys = bytesOf(y.data);
+    let err = 0;
+    for (let i = 0; i < n; i += step) {
+      const m = Math.min(step, n - i), from = i * ch * bytesPer, to = from + m * ch * bytesPer;
+      const mem = new Uint8Array(ar.k.memory.buffer);
+      mem.set(xs.subarray(from, to), pa);
+      mem.set(ys.subarray(from, to), pb);
+      err += (sixteen ? ar.k.sse16 : ar.k.sse)(pa, pb, m, ch);
+    }
     const peak = sixteen ? 65535 : 255;
-    return err === 0 ? Infinity : 10 * Math.log10((peak * peak * n * Math.min(x.channels, 3)) / err);
+    return err === 0 ? Infinity : 10 * Math.log10((peak * peak * n * Math.min(ch, 3)) / err);
   } finally {
     ar.release();
   }
@@ -56,11 +76,28 @@ export async function ssim(a: Image, b: Image): Promise<number> {
   }
   const ar = new Arena(await init());
   try {
-    const n = x.width * x.height;
-    const ya = ar.f32(n), yb = ar.f32(n);
-    ar.k.rgbToY(ar.put(x.data), n, x.channels, ya);
-    ar.k.rgbToY(ar.put(y.data), n, y.channels, yb);
-    return ar.k.ssim(ya, yb, x.width, x.height, ar.f32(10 * n));
+    // In bands of output rows (each with the 10 rows below it that its windows reach), about
+    // 256k pixels each: the kernels' memory stays a few MB whatever the size (whole, a pair of
+    // 100-megapixel images needed 4 GB, past the 32-bit allocator).
+    const { width: w, height: h, channels: ch } = x;
+    const ow = w - (SSIM_WINDOW - 1), oh = h - (SSIM_WINDOW - 1);
+    const rows = Math.max(1, Math.floor(SSIM_BAND_PIXELS / w) - (SSIM_WINDOW - 1));
+    const inRows = Math.min(h, rows + SSIM_WINDOW - 1), n = w * inRows;
+    const pa = ar.bytes(n * ch), pb = ar.bytes(n * ch), ya = ar.f32(n), yb = ar.f32(n), tmp = ar.f32(10 * n);
+    const xs = bytesOf(x.data), ys = bytesOf(y.data);
+    let total = 0;
+    for (let r0 = 0; r0 < oh; r0 += rows) {
+      const r1 = Math.min(oh, r0 + rows), bandIn = r1 - r0 + SSIM_WINDOW - 1;
+      const from = r0 * w * ch, to = from + bandIn * w * ch;
+      const mem = new Uint8Array(ar.k.memory.buffer);
+      mem.set(xs.subarray(from, to), pa);
+      mem.set(ys.subarray(from, to), pb);
+      ar.k.rgbToY(pa, w * bandIn, ch, ya);
+      ar.k.rgbToY(pb, w * bandIn, ch, yb);
+      // The kernel's mean over the band's ow x (r1 - r0) windows, back to their sum.
+      total += ar.k.ssim(ya, yb, w, bandIn, tmp) * ow * (r1 - r0);
+    }
+    return total / (ow * oh);
   } finally {
     ar.release();
   }

@@ -103,9 +103,19 @@ export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
  * await init(wasm);
  */
 export function init(source?: WebAssembly.Module | BufferSource): Promise<KernelExports> {
-  if (kernels) return Promise.resolve(kernels);
   if (source !== undefined && !(source instanceof WebAssembly.Module) && !(source instanceof ArrayBuffer) && !ArrayBuffer.isView(source)) {
     return Promise.reject(invalidParameter('module', "a WebAssembly.Module or the bytes of modelmark's .wasm file", source));
+  }
+  if (kernels) {
+    // Loaded already: the instance is shared, but a module given now that could never have
+    // loaded is still an error (cheap checks only: its exports, or whether the bytes are valid).
+    if (source instanceof WebAssembly.Module) {
+      const names = new Set(WebAssembly.Module.exports(source).map((e) => e.name));
+      if (REQUIRED_EXPORTS.some((n) => !names.has(n))) return Promise.reject(new WasmError("The WebAssembly module given is not modelmark's kernels: pass modelmark's own module (modelmark/modelmark.wasm)."));
+    } else if (source !== undefined && !WebAssembly.validate(source as BufferSource)) {
+      return Promise.reject(new WasmError("The bytes given are not a valid WebAssembly module: pass the contents of modelmark's .wasm file (modelmark/modelmark.wasm), unchanged."));
+    }
+    return Promise.resolve(kernels);
   }
   if (source === undefined && !builtIn) {
     return Promise.reject(new WasmError("modelmark/lite has no built-in kernels: pass the compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm }) (or init(wasm)), or import 'modelmark' instead."));

@@ -58,6 +58,25 @@ test('modelmark/lite has no built-in kernels: a clear ERR_WASM without a module,
   assert.is(payload, '0123456789abcdef');
 });
 
+test('psnr and ssim stream the images through the kernels: a 100-megapixel pair is measured, and kernel memory stays small', () => {
+  // A fresh process, so that the memory seen is what these calls needed (it never shrinks).
+  const script = `
+    import { psnr, ssim, init } from 'modelmark';
+    import { getKernels } from './dist/wasm.js';
+    await init();
+    const a = { width: 10000, height: 10000, channels: 1, data: new Uint8Array(1e8).map((_, i) => (i * 7) & 255) };
+    const b = { ...a, data: a.data.map((v, i) => (i % 5 === 0 ? v ^ 1 : v)) };
+    const s = await ssim(a, b), p = await psnr(a, b);
+    console.log(JSON.stringify({ s, p, mb: getKernels().memory.buffer.byteLength / 2 ** 20 }));`;
+  const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  assert.is(out.status, 0, out.stderr);
+  const { s, p, mb } = JSON.parse(out.stdout.trim());
+  assert.ok(s > 0.9 && s < 1, `ssim ${s}`);
+  // One sample in 5 off by one: MSE 0.2, PSNR 10 log10(255^2 / 0.2) = 55.1 dB.
+  assert.ok(Math.abs(p - 10 * Math.log10(255 ** 2 / 0.2)) < 0.01, `psnr ${p}`);
+  assert.ok(mb < 64, `the kernels' memory grew to ${mb.toFixed(0)} MB (whole images: 4 GB for ssim, past the 32-bit allocator)`);
+});
+
 test('RGBA (ImageData-like Uint8ClampedArray) round trip keeps type, size and alpha', async () => {
   const img = await photo('mate-Garden.jpg', 640, 400, (s) => s.ensureAlpha(0.5));
   const input = { width: img.width, height: img.height, data: new Uint8ClampedArray(img.data) };

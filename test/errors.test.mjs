@@ -379,6 +379,14 @@ test('a write cut short by a signal leaves no temporary file: removePendingTempF
   fs.rmSync(file('batch-out'), { recursive: true });
 });
 
+test('a wrong module is refused also once the kernels are loaded (they are shared, and stay working)', async () => {
+  await rejects(() => createWatermarker({ key: 'k', module: new Uint8Array(10) }), ModelmarkError, 'ERR_WASM', 'not a valid WebAssembly module');
+  await rejects(() => createWatermarker({ key: 'k', module: new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])) }), ModelmarkError, 'ERR_WASM', "not modelmark's kernels");
+  await rejects(() => createWatermarker({ key: 'k', module: 'build/modelmark.wasm' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'module');
+  const own = await createWatermarker({ key: 'k', module: fs.readFileSync(new URL('../build/modelmark.wasm', import.meta.url)) });
+  assert.is(own.detect(own.embed(photo, 5n)).payload, '0000000000000005');
+});
+
 test('the Node helpers check their arguments: markFile, renderRegionMap, readMetadata, embedMetadata, ssim', async () => {
   await rejects(() => markFile(null, photo, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'wm', 'watermarker');
   await rejects(() => markFile(wm, null, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file');
