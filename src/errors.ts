@@ -1,4 +1,16 @@
 /**
+ * Every code a {@link ModelmarkError} carries: the core's, the deep mark's (`ERR_MODEL`,
+ * `ERR_DISPOSED`) and the plug-ins' (the Web Worker client, Fabric, Photopea). Each subclass
+ * narrows it (an `ImageSizeError`'s is an {@link ImageSizeCode}), so a misspelt code in a
+ * comparison is a compile error.
+ */
+export type ModelmarkErrorCode =
+  | 'ERR_INVALID_ARGUMENT' | ImageSizeCode | 'ERR_DECODE' | 'ERR_ANIMATED' | 'ERR_FILE' | 'ERR_WASM' | 'ERR_NO_WEBCRYPTO'
+  | 'ERR_MODEL' | 'ERR_DISPOSED'
+  | 'ERR_WORKER' | 'ERR_WORKER_TERMINATED' | 'ERR_NOT_READY' | 'ERR_BUSY'
+  | 'ERR_PHOTOPEA_NOT_EMBEDDED' | 'ERR_PHOTOPEA_NO_DOCUMENT' | 'ERR_PHOTOPEA_TIMEOUT';
+
+/**
  * Every error modelmark throws on purpose is a ModelmarkError with a stable `code`, so callers
  * can branch on `err.code` instead of parsing messages.
  * @example
@@ -11,8 +23,8 @@
  */
 export class ModelmarkError extends Error {
   /** Stable machine-readable code, e.g. `ERR_INVALID_ARGUMENT`. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ModelmarkErrorCode;
+  constructor(code: ModelmarkErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -30,6 +42,7 @@ export class ModelmarkError extends Error {
  * }
  */
 export class InvalidArgumentError extends ModelmarkError {
+  declare readonly code: 'ERR_INVALID_ARGUMENT';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_INVALID_ARGUMENT', message, options);
   }
@@ -52,6 +65,7 @@ export type ImageSizeCode = 'ERR_IMAGE_TOO_SMALL' | 'ERR_IMAGE_TOO_LARGE' | 'ERR
  * }
  */
 export class ImageSizeError extends ModelmarkError {
+  declare readonly code: ImageSizeCode;
   constructor(code: ImageSizeCode, message: string) {
     super(code, message);
   }
@@ -82,6 +96,7 @@ export function inFile(err: unknown, path: string): unknown {
  * }
  */
 export class DecodeError extends ModelmarkError {
+  declare readonly code: 'ERR_DECODE' | 'ERR_ANIMATED';
   constructor(message: string, options?: { cause?: unknown; code?: 'ERR_DECODE' | 'ERR_ANIMATED' }) {
     super(options?.code ?? 'ERR_DECODE', message, options);
   }
@@ -98,6 +113,7 @@ export class DecodeError extends ModelmarkError {
  * }
  */
 export class FileError extends ModelmarkError {
+  declare readonly code: 'ERR_FILE';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_FILE', message, options);
   }
@@ -114,6 +130,7 @@ export class FileError extends ModelmarkError {
  * }
  */
 export class WasmError extends ModelmarkError {
+  declare readonly code: 'ERR_WASM';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_WASM', message, options);
   }
@@ -131,6 +148,7 @@ export class WasmError extends ModelmarkError {
  * }
  */
 export class ModelError extends ModelmarkError {
+  declare readonly code: 'ERR_MODEL';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_MODEL', message, options);
   }

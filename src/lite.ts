@@ -13,5 +13,5 @@ export type { Image, PixelData, SampleImage, SampleData } from './image.js';
 export { parsePayload, payloadHex } from './payload.js';
 export type { Payload } from './payload.js';
 export { ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError, WasmError, ModelError } from './errors.js';
-export type { ImageSizeCode } from './errors.js';
+export type { ImageSizeCode, ModelmarkErrorCode } from './errors.js';
 export { checkOptionNames, invalidParameter } from './args.js';

@@ -1,9 +1,20 @@
 import { WasmError } from './errors.js';
 import { invalidParameter } from './args.js';
 
+/**
+ * A compiled WebAssembly module (`WebAssembly.Module`). Spelled through `globalThis` so that the
+ * published declarations also compile in projects without the DOM library (a Node project with
+ * lib ES2023), where TypeScript has no `WebAssembly` namespace: there it is any object.
+ */
+export type WasmModule = typeof globalThis extends { WebAssembly: { Module: abstract new (...args: never[]) => infer M } } ? M : object;
+
+/** Bytes of a .wasm file (the DOM library's `BufferSource`). */
+export type WasmBytes = ArrayBuffer | ArrayBufferView<ArrayBuffer>;
+
 /** The raw exports of the AssemblyScript kernels (assembly/index.ts). Pointers are byte offsets. */
 export interface KernelExports {
-  memory: WebAssembly.Memory;
+  /** The kernels' linear memory (a WebAssembly.Memory). */
+  memory: { readonly buffer: ArrayBuffer; grow(delta: number): number };
   alloc(bytes: number): number;
   mark(): number;
   release(mark: number): void;
@@ -78,7 +89,7 @@ let loading: Promise<KernelExports> | undefined;
 let builtIn: (() => BufferSource) | undefined;
 
 /** @internal Called by the default entry (src/inline.ts) with its inlined kernels. */
-export function setBuiltInKernels(load: () => BufferSource): void {
+export function setBuiltInKernels(load: () => WasmBytes): void {
   builtIn = load;
 }
 
@@ -102,7 +113,7 @@ export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
  * import wasm from 'modelmark/modelmark.wasm'; // a WebAssembly.Module in Workers
  * await init(wasm);
  */
-export function init(source?: WebAssembly.Module | BufferSource): Promise<KernelExports> {
+export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
   if (source !== undefined && !(source instanceof WebAssembly.Module) && !(source instanceof ArrayBuffer) && !ArrayBuffer.isView(source)) {
     return Promise.reject(invalidParameter('module', "a WebAssembly.Module or the bytes of modelmark's .wasm file", source));
   }

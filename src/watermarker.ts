@@ -8,7 +8,7 @@ import { analyseOnGridBoth, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_L
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
 import { combinedPValue, DEFAULT_THRESHOLD, normalUpperTail } from './stats.js';
-import { Arena, init } from './wasm.js';
+import { Arena, init, type WasmBytes, type WasmModule } from './wasm.js';
 import { informedGains } from './informed.js';
 import { evidenceOf, referencePatterns, type Evidence, type References } from './evidence.js';
 
@@ -20,30 +20,30 @@ export interface WatermarkerOptions {
   /** Secret key: any non-empty string or bytes. Different keys give independent marks. */
   key: string | Uint8Array;
   /** Embedding strength, 1 by default (about 42-43 dB PSNR on photos). 0.25 to 4. */
-  strength?: number;
+  strength?: number | undefined;
   /** `found` needs a p-value below this (default 1e-6). */
-  threshold?: number;
+  threshold?: number | undefined;
   /** Largest image accepted, in pixels (default 100 megapixels). */
-  maxPixels?: number;
+  maxPixels?: number | undefined;
   /**
    * Largest aspect ratio accepted, long side / short side (default 32, at most 128). The
    * detector's memory grows with it: 9 MB of WebAssembly memory at 16:9, 75 MB at 8:1, 269 MB
    * at 32:1, about 900 MB at 128:1.
    */
-  maxAspect?: number;
+  maxAspect?: number | undefined;
   /** A pre-compiled kernels module or its bytes, for runtimes that cannot compile (see init). */
-  module?: WebAssembly.Module | BufferSource;
+  module?: WasmModule | WasmBytes | undefined;
   /**
    * Search for crops, rescaling, aspect changes, rotations and flips when the mark is not found
    * in place (default true). The p-value accounts for the extra candidate either way.
    */
-  search?: boolean;
+  search?: boolean | undefined;
 }
 
 /** Per-call options of {@link Watermarker.embed}. */
 export interface EmbedCallOptions {
   /** Write the marked pixels into `image.data` and return `image` (default false: a copy). */
-  inPlace?: boolean;
+  inPlace?: boolean | undefined;
 }
 
 /** Options of one {@link Watermarker.detect} call. */
@@ -52,13 +52,13 @@ export interface DetectCallOptions {
    * Also return the image's {@link Evidence} (as {@link Watermarker.evidence} gives it), from
    * the canonical frame that detect reads first anyway: one pass over the pixels instead of two.
    */
-  evidence?: boolean;
+  evidence?: boolean | undefined;
   /**
    * This call's choice of the geometric search, over the watermarker's `search` option: false
    * reads the mark in place only (a couple of milliseconds at 1080p when it is absent, instead
    * of tens); true searches even when the watermarker was made with `search: false`.
    */
-  search?: boolean;
+  search?: boolean | undefined;
 }
 
 /** Result of {@link Watermarker.detect}. */

@@ -245,6 +245,28 @@ async function initWeights(dir: string) {
 }
 
 /**
+ * The training packages, optional peers of modelmark (only train-deep uses them; most users never
+ * install their 300 MB): refused with the command to install them when they are missing.
+ */
+async function requireTrainingPackages(): Promise<void> {
+  const missing: string[] = [];
+  for (const name of TRAINING_PACKAGES) {
+    try {
+      import.meta.resolve(name);
+    } catch {
+      missing.push(name);
+    }
+  }
+  if (missing.length > 0) {
+    throw usageError(`train-deep needs the training packages, which modelmark does not install by default (${missing.join(', ')} missing): ` +
+      `npm install ${TRAINING_PACKAGES.map((n) => `${n}@${TRAINING_VERSIONS[n]}`).join(' ')}`);
+  }
+}
+
+const TRAINING_PACKAGES = ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'protobufjs'] as const;
+const TRAINING_VERSIONS: Record<(typeof TRAINING_PACKAGES)[number], string> = { '@tensorflow/tfjs': '4', '@tensorflow/tfjs-backend-wasm': '4', protobufjs: '8' };
+
+/**
  * `modelmark train-deep --logo LOGO --photos DIR --minutes M [--out DIR] [--work DIR] [--seed N]
  * [--init DIR|none] [--json]`: train (or resume training) H and R for a logo and write a models
  * folder for `--models`.
@@ -253,6 +275,7 @@ async function initWeights(dir: string) {
  */
 export async function trainDeepCommand(values: Values, positionals: string[], io: CliIO): Promise<number> {
   if (positionals.length !== 0) throw usageError(`train-deep takes no positional arguments (got ${positionals.map(q).join(' ')}); use --logo, --photos and --minutes`);
+  await requireTrainingPackages();
   const logoPath = values.logo as string | undefined;
   const photos = values.photos as string | undefined;
   if (!logoPath) throw usageError('train-deep needs --logo LOGO.png, the logo to hide (bright ink on a dark or transparent background)');

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-web';
 import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelError, ModelmarkError } from '../errors.js';
 import { checkImage, DEFAULT_MAX_PIXELS, MIN_SIDE, type Image, type PixelData } from '../image.js';
-import { Arena, decodeBase64, init, type KernelExports } from '../wasm.js';
+import { Arena, decodeBase64, init, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
 import { logoMap } from './spec.js';
 
 /** The `deep.json` that comes with `h.onnx` and `r.onnx`. Other fields are ignored. */
@@ -54,7 +54,7 @@ export interface DeepWatermarkerOptions {
   /** `found` needs an NC at least this high (default: the models' meta.threshold). -1 to 1. */
   threshold?: number;
   /** A pre-compiled kernels module or its bytes, for runtimes that cannot compile (see init). */
-  module?: WebAssembly.Module | BufferSource;
+  module?: WasmModule | WasmBytes;
   /**
    * onnxruntime-web execution providers, in order of preference. Default: ['wasm'] in Node;
    * ['webgpu', 'wasm'] in browsers that have WebGPU (`navigator.gpu`), else ['wasm'].

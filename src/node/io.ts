@@ -58,13 +58,13 @@ export interface SampleFile extends Omit<ImageFile, 'data'> {
 /** Options of {@link readImage}. */
 export interface ReadImageOptions {
   /** Largest image accepted, in pixels (default 100 megapixels): a guard against decompression bombs. */
-  maxPixels?: number;
+  maxPixels?: number | undefined;
   /**
    * Keep 16 bits: a 16-bit file (PNG, TIFF, ...) decodes to a Uint16Array of 16-bit samples
    * (grey, RGB or RGBA, as for 8 bits) instead of 8-bit ones (default false). The classical
    * watermarker takes them, and {@link writeImage} writes them back as 16-bit PNG.
    */
-  keepDepth?: boolean;
+  keepDepth?: boolean | undefined;
   /**
    * Keep the file's metadata (default false): the result's `metadata` holds its EXIF (with the
    * orientation set to upright, since the pixels are turned upright), its XMP and its ICC
@@ -74,49 +74,49 @@ export interface ReadImageOptions {
    * profile on grey + alpha, which decodes as RGBA) are converted to sRGB as without this
    * option, and left out. IPTC is not kept.
    */
-  metadata?: boolean;
+  metadata?: boolean | undefined;
   /**
    * Accept an animated file (GIF, WebP) and decode its first frame (default false: refused with
    * DecodeError `ERR_ANIMATED`, since a copy made from one frame would lose the others). For
    * reading only, as detection does: every frame of a marked animation carries the mark.
    */
-  firstFrame?: boolean;
+  firstFrame?: boolean | undefined;
   /**
    * Accept an animated file (GIF, WebP) and decode every frame (default false): `data` holds the
    * frames stacked top to bottom and `animation` says how many, their height, delays and loop
    * count; mark each frame on its own (a view of `frameHeight` rows) and write the stack back
    * with writeImage's `animation` option. `maxPixels` counts the pixels of all frames.
    */
-  allFrames?: boolean;
+  allFrames?: boolean | undefined;
 }
 
 /** Options of {@link writeImage}. */
 export interface WriteImageOptions {
   /** Format used when the path's extension does not name one, e.g. the input's format. */
-  format?: string;
+  format?: string | undefined;
   /** JPEG / WebP quality, 1 to 100 (default 95, so that the mark survives its own save). Ignored for PNG. */
-  quality?: number;
+  quality?: number | undefined;
   /** A file that must not be written over, e.g. the one the image was read from: refused always. */
-  sourcePath?: string;
+  sourcePath?: string | undefined;
   /**
    * Allow writing over the file this image was read from (default false). {@link readImage}
    * records that file on the image it returns, and copies made from it by `wm.embed` or
    * {@link markFile} keep the record, so `writeImage(sameFile, marked)` is refused unless this
    * is true (the original would be lost). Does not lift `sourcePath`.
    */
-  overwriteSource?: boolean;
+  overwriteSource?: boolean | undefined;
   /**
    * Metadata to write into the file (EXIF, ICC profile, XMP), e.g. `readImage(..., { metadata:
    * true })`'s: written into the encoded file as it is (nothing re-encoded). The ICC profile must
    * fit the pixels (an RGB profile for RGB or RGBA, a grey one for grey). EXIF or XMP over 64 KB
    * does not fit a JPEG segment and is left out of JPEG files. GIF files carry none of it.
    */
-  metadata?: ImageMetadata;
+  metadata?: ImageMetadata | undefined;
   /**
    * Write `image` as an animation: its rows are `frames` frames of `frameHeight` rows, stacked
    * (as readImage's `allFrames` returns them). WebP and GIF only.
    */
-  animation?: Animation;
+  animation?: Animation | undefined;
 }
 
 /** What {@link writeImage} wrote. */
@@ -175,6 +175,12 @@ export async function readImage(path: string, options?: ReadImageOptions & { kee
  * const img = await readImage('scan.png', { keepDepth: true }); // data: Uint16Array for a 16-bit PNG
  */
 export async function readImage(path: string, options: ReadImageOptions & { keepDepth: boolean }): Promise<SampleFile>;
+/**
+ * Read and decode an image file with options of the general type (keepDepth unknown here).
+ * @example
+ * async function load(path: string, options?: ReadImageOptions) { return readImage(path, options); }
+ */
+export async function readImage(path: string, options?: ReadImageOptions): Promise<SampleFile>;
 export async function readImage(path: string, options: ReadImageOptions = {}): Promise<SampleFile> {
   checkPath(path, 'path');
   const checked = checkReadOptions(options);
@@ -240,6 +246,19 @@ function checkReadOptions(options: ReadImageOptions): ReadChecked {
  * const bytes = await fsp.readFile('photo.jpg');
  * const img = await decodeImageFile(bytes, 'photo.jpg', { keepDepth: true });
  */
+export async function decodeImageFile(bytes: Uint8Array, path: string, options?: ReadImageOptions & { keepDepth?: false }): Promise<ImageFile>;
+/**
+ * Decode bytes already read, keeping 16-bit samples of a 16-bit file (a Uint16Array).
+ * @example
+ * const img = await decodeImageFile(bytes, 'scan.png', { keepDepth: true });
+ */
+export async function decodeImageFile(bytes: Uint8Array, path: string, options: ReadImageOptions & { keepDepth: boolean }): Promise<SampleFile>;
+/**
+ * Decode bytes already read, with options of the general type (keepDepth unknown here).
+ * @example
+ * async function decode(bytes: Uint8Array, options?: ReadImageOptions) { return decodeImageFile(bytes, 'upload', options); }
+ */
+export async function decodeImageFile(bytes: Uint8Array, path: string, options?: ReadImageOptions): Promise<SampleFile>;
 export async function decodeImageFile(bytes: Uint8Array, path: string, options: ReadImageOptions = {}): Promise<SampleFile> {
   return decodeAdmitted(bytes, path, options);
 }

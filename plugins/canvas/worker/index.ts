@@ -23,7 +23,7 @@
 // (new URL('./entry.js', import.meta.url)), which works unbundled and with Vite and webpack 5.
 import {
   checkOptionNames, DecodeError, FileError, ImageSizeError, InvalidArgumentError, MIN_DETECT_SIDE, MIN_SIDE, ModelmarkError, parsePayload, WasmError,
-  WATERMARKER_OPTION_NAMES, invalidParameter, type DetectResult, type WatermarkerOptions,
+  WATERMARKER_OPTION_NAMES, invalidParameter, type DetectResult, type ModelmarkErrorCode, type WatermarkerOptions,
 } from 'modelmark';
 import { detectImageData, rgbaImage, watermarkImageData, type ImageDataLike } from '../index.js';
 import type { EmbedOptions } from '../../shared/options.js';
@@ -86,7 +86,7 @@ function reviveError(s: SerializedError): Error {
     case 'ERR_FILE': return new FileError(s.message);
     case 'ERR_WASM': return new WasmError(s.message);
     case undefined: { const e = new Error(s.message); e.name = s.name; return e; }
-    default: { const e = new ModelmarkError(s.code, s.message); e.name = s.name; return e; }
+    default: { const e = new ModelmarkError(s.code as ModelmarkErrorCode, s.message); e.name = s.name; return e; }
   }
 }
 
