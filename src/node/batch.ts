@@ -83,11 +83,21 @@ export interface BatchOptions {
   /** Process sub-folders, mirroring them in `output` (default true). */
   recursive?: boolean;
   /** Called once the files are listed, before any is processed. */
-  onStart?: (info: { total: number; jobs: number; manifest: string | null }) => void;
+  onStart?: (info: BatchStartInfo) => void;
   /** Called as each file finishes (in completion order). */
   onRecord?: (record: BatchRecord) => void;
   /** Aborting stops handing out files; those in progress finish and are recorded. */
   signal?: AbortSignal;
+}
+
+/** What {@link BatchOptions.onStart} is told once the files are listed. */
+export interface BatchStartInfo {
+  /** Image files listed (plus folders that could not be listed). */
+  total: number;
+  /** Worker threads. */
+  jobs: number;
+  /** The manifest's path, or null without one. */
+  manifest: string | null;
 }
 
 /** The outcome of one file, as a record reports it and the manifest keeps it. */

@@ -2,12 +2,12 @@
 export * from '../index.js';
 export { readImage, decodeImageFile, encodeImage, writeImage } from './io.js';
 export { markFile } from './frames.js';
-export type { Animation, ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
+export type { Animation, EncodedImage, ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
 export { readMetadata, embedMetadata, metadataOf, uprightExif, iccColourSpace, profileFits } from '../metadata.js';
 export type { ImageMetadata, MetadataFormat, ReadMetadata } from '../metadata.js';
 export { renderRegionMap } from './map.js';
 export { runBatch, listImages, isBatchImage, MANIFEST_NAME, BATCH_EXTENSIONS } from './batch.js';
-export type { BatchFileResult, BatchOptions, BatchRecord, BatchSummary, ImageListing } from './batch.js';
+export type { BatchFileResult, BatchOptions, BatchRecord, BatchStartInfo, BatchSummary, ImageListing } from './batch.js';
 export { loadDeepModels, createDeepWatermarker, DEFAULT_MODELS_DIR, DEEP_MODEL_FILES } from './deep.js';
 export { checkDeepMeta, DEFAULT_NODE_THREADS } from '../deep/index.js';
 export type { DeepMeta, DeepModels, DeepWatermarker, DeepWatermarkerOptions, DeepExtractResult, CheckedDeepMeta } from '../deep/index.js';

@@ -119,6 +119,12 @@ export interface WriteImageOptions {
   animation?: Animation | undefined;
 }
 
+/** What {@link encodeImage} made: the file's bytes and their format. */
+export interface EncodedImage {
+  data: Buffer;
+  format: WriteFormat;
+}
+
 /** What {@link writeImage} wrote. */
 export interface WrittenImage {
   path: string;
@@ -520,7 +526,7 @@ async function encodeChecked({ img, format, quality, metadata, animation }: Retu
  * @example
  * const jpeg = await encodeImage(wm.embed(img, 'c0ffee'), { format: 'jpeg', quality: 90 });
  */
-export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource'> & { format: string }): Promise<{ data: Buffer; format: WriteFormat }> {
+export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource'> & { format: string }): Promise<EncodedImage> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
   const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;
   if (!f) throw invalidParameter('options.format', '"jpeg", "png", "webp" or "gif"', options.format);
