@@ -59,10 +59,11 @@ if (extraEnv) {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
     stdio: 'inherit', env: { ...process.env, ...extraEnv },
   });
-  // Ctrl-C on a terminal reaches the child directly (same process group): not passed on twice.
-  const ignore = () => {};
-  process.on('SIGINT', ignore);
+  // Every signal is passed on, SIGINT included: `kill -INT` or `timeout -s INT` reach only this
+  // process. Ctrl-C on a terminal reaches the child as well (same process group); the batch
+  // takes a second SIGINT within a quarter of a second as the same one.
   const forward = (signal) => child.kill(signal);
+  process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   process.on('SIGHUP', forward);
   child.on('error', (err) => {
@@ -70,7 +71,7 @@ if (extraEnv) {
     process.exitCode = 2;
   });
   child.on('exit', (code, signal) => {
-    process.removeListener('SIGINT', ignore);
+    process.removeListener('SIGINT', forward);
     process.removeListener('SIGTERM', forward);
     process.removeListener('SIGHUP', forward);
     if (signal) process.kill(process.pid, signal);

@@ -324,6 +324,44 @@ test('runBatch: option names and the other command\'s options refused; an onReco
   inputsUnchanged();
 });
 
+test('runBatch: one batch per manifest (a live holder refuses, a dead one is taken over); dead writers\' temp files swept; a dangling link is an error record', async () => {
+  const input = path.join(dir, 'in-lock');
+  fs.mkdirSync(input);
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'moon.png'));
+  fs.symlinkSync('/nonexistent/nowhere.jpg', path.join(input, 'broken.jpg'));
+  const out = path.join(dir, 'out-lock');
+  fs.mkdirSync(out);
+  const manifest = path.join(out, '.modelmark-manifest.json');
+  const live = spawn('sleep', ['30']);
+  const deadPid = spawnSync('true').pid; // a process that has come and gone
+  try {
+    const base = { command: 'embed', input, output: out, key: KEY, payload: PAYLOAD, jobs: 1 };
+    // Held by a running process: refused, nothing written.
+    fs.writeFileSync(`${manifest}.lock`, `${live.pid}\n`);
+    const err = await runBatch(base).then(() => null, (e) => e);
+    assert.ok(err && err.code === 'ERR_FILE' && err.message.includes(`process ${live.pid}`), err?.message);
+    assert.not.ok(fs.existsSync(path.join(out, 'moon.png')));
+    // Left by a process that is gone: taken over, and released at the end.
+    fs.writeFileSync(`${manifest}.lock`, `${deadPid}\n`);
+    const staleTmp = path.join(out, `.moon.png.${deadPid}.0123456789ab.tmp`);
+    const liveTmp = path.join(out, `.moon.png.${live.pid}.0123456789ab.tmp`);
+    fs.writeFileSync(staleTmp, 'half a file');
+    fs.writeFileSync(liveTmp, 'still being written');
+    const records = [];
+    const summary = await runBatch({ ...base, onRecord: (r) => records.push(r) });
+    assert.is(summary.done, 1);
+    assert.is(summary.errors, 1, 'the dangling link');
+    const broken = records.find((r) => r.file.endsWith('broken.jpg'));
+    assert.is(broken?.error?.code, 'ERR_FILE');
+    assert.match(broken.error.message, /symbolic link to nothing readable/);
+    assert.not.ok(fs.existsSync(`${manifest}.lock`), 'the lock is released');
+    assert.not.ok(fs.existsSync(staleTmp), 'a dead writer\'s temporary file is swept');
+    assert.ok(fs.existsSync(liveTmp), 'a live writer\'s is left alone');
+  } finally {
+    live.kill();
+  }
+});
+
 test('argument errors: --jobs, --map with a folder, OUTDIR that is a file, a missing folder', () => {
   const bad = [
     [embedArgs(IN, path.join(dir, 'o'), '--jobs', '0'), '--jobs'],

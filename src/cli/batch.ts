@@ -34,6 +34,8 @@ interface CliProgress {
 
 /** Exit status 128 + SIGINT, as shells report an interrupted command. */
 export const INTERRUPTED = 130;
+/** 128 + the signal's number, per signal the batch handles. */
+const SIGNAL_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 function formatP(p: number | undefined): string {
   if (p === undefined) return '?';
@@ -82,7 +84,12 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
   const above = (text: string) => (multibar ? multibar.log(text) : io.stderr.write(text));
 
   const controller = new AbortController();
-  const onSignal = () => {
+  let firstSignal = 0;
+  let status = INTERRUPTED;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A terminal's Ctrl-C may arrive twice at once (to this process, and passed on by bin/'s
+    // parent process): one press.
+    if (controller.signal.aborted && signal === 'SIGINT' && performance.now() - firstSignal < 250) return;
     if (controller.signal.aborted) {
       multibar?.stop();
       io.stderr.write('modelmark: interrupted again: quitting now; the manifest keeps the files recorded so far\n');
@@ -90,13 +97,16 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
       // this thread's, the manifest's, wherever it is).
       removePendingTempFiles();
       if (options.output !== undefined) removeTempFilesUnder(options.output);
-      process.exit(INTERRUPTED);
+      process.exit(SIGNAL_STATUS[signal] ?? INTERRUPTED);
     }
+    firstSignal = performance.now();
+    status = SIGNAL_STATUS[signal] ?? INTERRUPTED;
     controller.abort();
-    above('modelmark: interrupted: finishing the files in progress (Ctrl-C again to quit now)\n');
+    above(`modelmark: interrupted (${signal}): finishing the files in progress (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit now)\n`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
 
   try {
     const summary = await runBatch({
@@ -143,10 +153,12 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
       done.stop();
     }
     io.stdout.write(tty ? humanSummary(summary) : JSON.stringify({ summary }) + '\n');
-    return batchExitCode(summary);
+    const code = batchExitCode(summary);
+    return code === INTERRUPTED ? status : code; // 128 + the signal that stopped it
   } finally {
     multibar?.stop();
     process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGHUP', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
 }

@@ -490,7 +490,11 @@ function parseError(err: unknown, command: Command): unknown {
   const e = err as { code?: string; message?: string };
   if (typeof e?.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return err;
   const flag = /'([^' ]+)/.exec(e.message ?? '')?.[1];
-  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return usageError(`unknown option ${flag ?? ''} for ${command}`);
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    // A file whose name starts with - reads as an option (-x.jpg as -x): say how to pass one.
+    const file = flag && !flag.startsWith('--') ? ' (a file whose name starts with - goes as ./NAME, or after all the options and --)' : '';
+    return usageError(`unknown option ${flag ?? ''} for ${command}${file}`);
+  }
   if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     return usageError(/does not take/.test(e.message ?? '') ? `${flag} does not take a value`
       : `${flag} needs a value (one that starts with - goes after an equals sign: ${flag}=-VALUE)`);

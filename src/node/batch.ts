@@ -15,7 +15,7 @@ import { DEFAULT_THRESHOLD } from '../watermarker.js';
 import { EvidenceSum, type CombinedEvidence, type Evidence } from '../evidence.js';
 import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
-import { writeFileAtomic } from './files.js';
+import { osReason, removeStaleTempFilesUnder, writeFileAtomic } from './files.js';
 import { PIXEL_BUDGET } from './gate.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
@@ -235,12 +235,24 @@ export async function listImages(dir: string, options: { recursive?: boolean; ex
       const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
       let isFile = e.isFile(), isDir = e.isDirectory();
       if (e.isSymbolicLink()) {
-        const st = await fsp.stat(childAbs).catch(() => null);
-        isFile = !!st?.isFile();
+        const st = await fsp.stat(childAbs).catch((err: NodeJS.ErrnoException) => err);
+        if (st instanceof Error) {
+          // A link with an image's name that leads nowhere (or around in a loop): said, not dropped.
+          if (isBatchImage(e.name)) {
+            errors.push({ path: childRel, error: { code: 'ERR_FILE', message: `Cannot read ${q(join(dir, childRel))}: it is a symbolic link to nothing readable (${osReason(st)})` } });
+          }
+          continue;
+        }
+        isFile = st.isFile();
         isDir = false; // never follow links to folders: no loops, no escaping the tree
       }
       if (isDir && options.recursive !== false && !exclude.has(childAbs)) await walk(childAbs, childRel);
-      else if (isFile && isBatchImage(e.name)) files.push(childRel);
+      else if (isFile && isBatchImage(e.name)) {
+        // A name that is not valid UTF-8 comes back with U+FFFD in it, and cannot be opened again.
+        if (e.name.includes('\uFFFD')) {
+          errors.push({ path: childRel, error: { code: 'ERR_FILE', message: `Cannot read ${q(join(dir, childRel))}: its name is not valid UTF-8; rename it` } });
+        } else files.push(childRel);
+      }
     }
   }
   await walk(root, '');
@@ -304,9 +316,44 @@ async function loadManifest(path: string, command: 'embed' | 'detect'): Promise<
     throw new FileError(`The manifest ${q(path)} has version ${m.version}; this modelmark writes version ${MANIFEST_VERSION}; delete it to start over`);
   }
   if (m.command !== command) {
-    throw new FileError(`The manifest ${q(path)} records a ${m.command} batch, not ${command}; give another manifest path`);
+    throw new FileError(`The manifest ${q(path)} records ${m.command === 'embed' ? 'an' : 'a'} ${m.command} batch, not ${command}; give another manifest path`);
   }
   return m;
+}
+
+/**
+ * Take the manifest's lock, `MANIFEST.lock` holding this process's id (created exclusively).
+ * A lock whose process is gone (a batch killed with SIGKILL) is taken over. Returns its path.
+ */
+async function lockManifest(manifest: string): Promise<string> {
+  const path = `${manifest}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fsp.writeFile(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return path;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') {
+        throw new FileError(`Cannot write the manifest ${q(manifest)} (nor its lock beside it): ${code === 'ENOENT' ? 'its folder does not exist' : osReason(err)}`, { cause: err });
+      }
+      const holder = Number.parseInt(await fsp.readFile(path, 'utf8').catch(() => ''), 10);
+      let alive = false;
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid) {
+        try {
+          process.kill(holder, 0);
+          alive = true;
+        } catch (e) {
+          alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+        }
+      }
+      if (alive) {
+        throw new FileError(`Another batch (process ${holder}) is using the manifest ${q(manifest)}; wait for it to end, or give this run another output folder or --manifest ` +
+          `(if no such process is running, delete ${q(path)})`);
+      }
+      await fsp.unlink(path).catch(() => {}); // left by a batch that is gone: taken over
+    }
+  }
+  throw new FileError(`Cannot take the lock ${q(`${manifest}.lock`)} of the manifest ${q(manifest)}: another batch keeps taking it`);
 }
 
 /** Saves the manifest at most every SAVE_INTERVAL_MS while files finish, one write at a time. */
@@ -433,10 +480,12 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     const outStat = await fsp.stat(out).catch(() => null);
     if (outStat && !outStat.isDirectory()) throw new InvalidArgumentError(`The output ${q(out)} exists and is not a folder; a folder IN needs an output folder`);
     await fsp.mkdir(out, { recursive: true }).catch((err) => {
-      throw new FileError(`Cannot create the output folder ${q(out)}: ${(err as Error).message}`, { cause: err });
+      throw new FileError(`Cannot create the output folder ${q(out)}: ${osReason(err)}`, { cause: err });
     });
     realOut = await fsp.realpath(out);
     workerData.outputRoot = realOut;
+    // What batches killed mid-write (SIGKILL, a power cut) left here: their writers are gone.
+    removeStaleTempFilesUnder(realOut);
     exclude.push(realOut); // an output folder inside the input: its own files are not inputs
   }
   const manifestPath = options.manifest === null ? null
@@ -485,6 +534,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     workerData, minThreads: jobs, maxThreads: jobs, idleTimeout: 1000, concurrentTasksPerWorker: TASKS_PER_WORKER,
   });
   let saver: ManifestSaver | null = null;
+  let lock: string | null = null;
   try {
     const listing = await listImages(options.input, { recursive: options.recursive, exclude });
     let files = listing.files;
@@ -496,14 +546,14 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         throw new InvalidArgumentError(`The manifest ${q(manifestPath)} is where the marked copy of ${q(clash)} goes: one would overwrite the other; give the manifest another path`);
       }
     }
-    const manifest = manifestPath === null ? null : await loadManifest(manifestPath, command);
-    if (manifest && manifestPath !== null) {
-      // Fail now, not after the first file, when the manifest cannot be written.
-      await fsp.access(dirname(resolve(manifestPath))).catch((err) => {
-        throw new FileError(`Cannot write the manifest ${q(manifestPath)}: its folder is missing or unreadable (${(err as Error).message})`, { cause: err });
-      });
-      saver = new ManifestSaver(manifestPath, manifest);
+    if (manifestPath !== null) {
+      // One batch per manifest at a time (a cron job that overlaps itself would otherwise drop
+      // the other's records); taking the lock also fails now, not after the files, when the
+      // manifest's folder cannot be written.
+      lock = await lockManifest(manifestPath);
     }
+    const manifest = manifestPath === null ? null : await loadManifest(manifestPath, command);
+    if (manifest && manifestPath !== null) saver = new ManifestSaver(manifestPath, manifest);
     const optionsPrint = await fingerprinting;
 
     summary.total = files.length + listing.errors.length;
@@ -560,7 +610,11 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     summary.interrupted = summary.pending > 0;
   } finally {
     await pool.destroy().catch(() => {});
-    await saver?.close();
+    try {
+      await saver?.close();
+    } finally {
+      if (lock) await fsp.unlink(lock).catch(() => {});
+    }
   }
   if (callbackError) throw callbackError.error;
   if (command === 'detect') summary.evidence = pooled.count > 0 ? pooled.result(threshold) : null;

@@ -64,6 +64,35 @@ export function removePendingTempFiles(): void {
  */
 export function removeTempFilesUnder(dir: string): number {
   const mine = new RegExp(`^\\..+\\.${process.pid}\\.[0-9a-f]{12}\\.tmp$`);
+  return sweep(dir, (name) => mine.test(name));
+}
+
+/**
+ * Remove, synchronously, the temporary files under `dir` (sub-folders included) that
+ * writeFileAtomic calls of processes no longer running left behind (a batch killed with
+ * SIGKILL, a machine that lost power): their name carries the writer's process id. Files of live
+ * processes, this one's included, are left alone. Returns how many were removed.
+ * @example
+ * removeStaleTempFilesUnder('out'); // at the start of a batch into out/
+ */
+export function removeStaleTempFilesUnder(dir: string): number {
+  const temp = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+  return sweep(dir, (name) => {
+    const m = temp.exec(name);
+    if (!m) return false;
+    const pid = Number(m[1]);
+    if (pid === process.pid) return false;
+    try {
+      process.kill(pid, 0);
+      return false; // alive (or not ours to signal): its file may be in use
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  });
+}
+
+/** Unlink the files under `dir` whose names `match` accepts; how many. */
+function sweep(dir: string, match: (name: string) => boolean): number {
   let removed = 0;
   const walk = (d: string) => {
     let entries;
@@ -75,7 +104,7 @@ export function removeTempFilesUnder(dir: string): number {
     for (const e of entries) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile() && mine.test(e.name)) {
+      else if (e.isFile() && match(e.name)) {
         try {
           unlinkSync(p);
           removed++;
