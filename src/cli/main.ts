@@ -174,7 +174,8 @@ Folders:
   stays valid for near-duplicate files (it is measured against sign-flipped reference
   patterns of the same files). Files are read as they are: no search for crops or rotations.
   Exit status: embed 0 all marked or unchanged, 2 any error; detect 0 mark found in every
-  file, 1 missing from some (or no image in the folder), 2 any error; 130 interrupted.
+  file, 1 missing from some (or no image in the folder), 2 any error; 130, 143 or 129
+  interrupted by SIGINT, SIGTERM or SIGHUP. One batch at a time per manifest (a lock beside it).
 
 Options:
   --key KEY         secret key; by default the ${KEY_ENV} environment variable, which
