@@ -9,7 +9,7 @@
 //
 // Exit status: embed 0 when every file was marked or skipped, 2 when any failed; detect 0 when
 // the mark was found in every file, 1 when it was missing from some (no errors) or the folder
-// holds no image at all, 2 when any failed; 130 when interrupted (Ctrl-C: files in progress finish and the manifest records them;
+// holds no image at all, 2 when any failed; 128 + the signal when interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP: files in progress finish and the manifest records them;
 // a second Ctrl-C quits at once, leaving the last manifest written, which is always valid).
 import { createRequire } from 'node:module';
 import type { BatchOptions, BatchRecord, BatchSummary } from '../node/batch.js';
