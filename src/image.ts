@@ -74,6 +74,18 @@ export const MAX_ASPECT_LIMIT = 128;
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 
 /**
+ * A grey image's samples three times over: the same picture as RGB (the deep mark, a colour
+ * pattern, marks grey images this way).
+ * @example
+ * greyToRgb({ width: 2, height: 1, data: new Uint8Array([10, 20]) }); // data [10, 10, 10, 20, 20, 20]
+ */
+export function greyToRgb(img: { width: number; height: number; data: ArrayLike<number> }): Image & { channels: 3 } {
+  const n = img.width * img.height, rgb = new Uint8Array(3 * n), g = img.data;
+  for (let i = 0, j = 0; i < n; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = g[i]!;
+  return { width: img.width, height: img.height, channels: 3, data: rgb };
+}
+
+/**
  * A pixel count for messages: megapixels to one decimal from 0.1 megapixels up, the exact count
  * below (a limit of 1000 pixels is not "0.0 megapixels").
  * @example

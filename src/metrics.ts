@@ -1,5 +1,5 @@
 import { invalidParameter } from './args.js';
-import { checkImage, checkSamples, type CheckedSamples, type Image, type SampleImage } from './image.js';
+import { bytesOf, checkImage, checkSamples, type CheckedSamples, type Image, type SampleImage } from './image.js';
 import { Arena, init } from './wasm.js';
 import { ImageSizeError } from './errors.js';
 
@@ -10,8 +10,6 @@ const SSIM_BAND_PIXELS = 1 << 18;
 /** Bytes of each image per PSNR step. */
 const STREAM_BYTES = 1 << 20;
 
-/** The bytes of a sample array (8- or 16-bit), as a Uint8Array view. */
-const bytesOf = (d: ArrayBufferView) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 
 /** A short description of a checked image for mismatch messages: 640x480x3, 640x480x3 16-bit. */
 const kind = (i: CheckedSamples) => `${i.width}x${i.height}x${i.channels}${i.data instanceof Uint16Array ? ' 16-bit' : ''}`;

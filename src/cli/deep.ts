@@ -7,6 +7,7 @@ import { promises as fsp } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join, resolve } from 'node:path';
 import { invalidParameter } from '../args.js';
+import { greyToRgb } from '../image.js';
 import { DecodeError, FileError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
 import { inFile, isFolder, keptMetadata, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
@@ -93,7 +94,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   const { psnr } = await import('../metrics.js');
   // A grey input comes back RGB (the deep mark is a colour pattern): measured against its RGB form.
   const madeRgb = image.channels === 1 && marked.channels === 3;
-  const before = madeRgb ? { width: image.width, height: image.height, channels: 3 as const, data: Uint8Array.from({ length: image.data.length * 3 }, (_, i) => image.data[Math.floor(i / 3)]!) } : image;
+  const before = madeRgb ? greyToRgb(image) : image;
   const db = await psnr(before, marked).catch(() => NaN);
   if (values.json) {
     io.stdout.write(JSON.stringify({

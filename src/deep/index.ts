@@ -8,7 +8,7 @@ import '../inline.js';
 import * as ort from 'onnxruntime-web';
 import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelError, ModelmarkError } from '../errors.js';
-import { checkImage, DEFAULT_MAX_PIXELS, MIN_SIDE, type Image, type PixelData } from '../image.js';
+import { checkImage, DEFAULT_MAX_PIXELS, greyToRgb, MIN_SIDE, type Image, type PixelData } from '../image.js';
 import { Arena, decodeBase64, init, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
 import { logoMap } from './spec.js';
 
@@ -364,9 +364,7 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     if (img.channels === 1) {
       // Grey to RGB: the mark is a colour pattern (the residual's three planes differ), which
       // grey pixels cannot hold; the copy is RGB.
-      const n = img.width * img.height, rgb = new Uint8Array(3 * n), g = img.data;
-      for (let i = 0, j = 0; i < n; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = g[i]!;
-      img = { ...img, channels: 3, data: rgb };
+      img = { ...img, ...greyToRgb(img) };
     }
     const input = new ort.Tensor('float32', prepare(img, false), [1, 3, W, W]);
     const residual = await run(h, { image: input, logo: logoTensor }, 'residual', [1, 3, W, W], 'The embedder H (h.onnx)');

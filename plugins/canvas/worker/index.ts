@@ -22,7 +22,7 @@
 // Without an argument, createWatermarkWorker() starts the bundled entry with that same pattern
 // (new URL('./entry.js', import.meta.url)), which works unbundled and with Vite and webpack 5.
 import {
-  checkOptionNames, DecodeError, FileError, ImageSizeError, InvalidArgumentError, MIN_DETECT_SIDE, MIN_SIDE, ModelmarkError, parsePayload, WasmError,
+  checkImage, checkOptionNames, DecodeError, FileError, ImageSizeError, InvalidArgumentError, MIN_DETECT_SIDE, MIN_SIDE, ModelmarkError, parsePayload, WasmError,
   WATERMARKER_OPTION_NAMES, invalidParameter, type DetectResult, type ModelmarkErrorCode, type WatermarkerOptions,
 } from 'modelmark';
 import { detectImageData, rgbaImage, watermarkImageData, type ImageDataLike } from '../index.js';
@@ -157,12 +157,9 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
         throw invalidParameter('options.key', 'a non-empty string or Uint8Array', key);
       }
       if (op === 'embed') parsePayload((options as EmbedOptions).payload, 'options.payload');
-      const min = op === 'embed' ? MIN_SIDE : MIN_DETECT_SIDE;
-      if (image.width < min || image.height < min) {
-        throw new ImageSizeError('ERR_IMAGE_TOO_SMALL', op === 'embed'
-          ? `image is ${image.width}x${image.height}; the watermark needs at least ${MIN_SIDE}x${MIN_SIDE} pixels.`
-          : `image is ${image.width}x${image.height}; a watermark can only be read from images of at least ${MIN_DETECT_SIDE}x${MIN_DETECT_SIDE} pixels.`);
-      }
+      // The core's own size check (and message), with no pixel or aspect limit: the worker's
+      // watermarker applies those.
+      checkImage(image, 'image', Number.MAX_SAFE_INTEGER, op === 'embed' ? MIN_SIDE : MIN_DETECT_SIDE, Number.POSITIVE_INFINITY);
     } catch (e) {
       return Promise.reject(e);
     }
