@@ -83,6 +83,15 @@ export interface KernelExports {
 /** Exports that any module passed to init must have: a module without them is not ours. */
 const REQUIRED_EXPORTS = ['memory', 'alloc', 'mark', 'release', 'zero', 'dct8x8', 'spreadEmbed', 'correlate', 'lumaAreaRows', 'addMarkRows', 'listViterbi', 'ssim', 'sse'];
 
+/** The hint for bytes that are not WebAssembly at all. */
+const NOT_WASM = "The bytes given are not a valid WebAssembly module: pass the contents of modelmark's .wasm file (modelmark/modelmark.wasm), unchanged.";
+
+/** The error for a module that lacks some of REQUIRED_EXPORTS (`missing`). */
+function notKernels(missing: string[]): WasmError {
+  return new WasmError(`The WebAssembly module given is not modelmark's kernels (it lacks ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''}): ` +
+    "pass modelmark's own module (modelmark/modelmark.wasm, or build/modelmark.wasm of the same version).");
+}
+
 let kernels: KernelExports | undefined;
 let loading: Promise<KernelExports> | undefined;
 /** The kernels built into the default entry (src/inline.ts); none in `modelmark/lite`. */
@@ -122,9 +131,10 @@ export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
     // loaded is still an error (cheap checks only: its exports, or whether the bytes are valid).
     if (source instanceof WebAssembly.Module) {
       const names = new Set(WebAssembly.Module.exports(source).map((e) => e.name));
-      if (REQUIRED_EXPORTS.some((n) => !names.has(n))) return Promise.reject(new WasmError("The WebAssembly module given is not modelmark's kernels: pass modelmark's own module (modelmark/modelmark.wasm)."));
+      const missing = REQUIRED_EXPORTS.filter((n) => !names.has(n));
+      if (missing.length > 0) return Promise.reject(notKernels(missing));
     } else if (source !== undefined && !WebAssembly.validate(source as BufferSource)) {
-      return Promise.reject(new WasmError("The bytes given are not a valid WebAssembly module: pass the contents of modelmark's .wasm file (modelmark/modelmark.wasm), unchanged."));
+      return Promise.reject(new WasmError(NOT_WASM));
     }
     return Promise.resolve(kernels);
   }
@@ -140,11 +150,8 @@ export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
         const instance = await WebAssembly.instantiate(module, {});
         const exports = instance.exports as Record<string, unknown>;
         const missing = REQUIRED_EXPORTS.filter((name) => (name === 'memory' ? !(exports.memory instanceof WebAssembly.Memory) : typeof exports[name] !== 'function'));
-        if (missing.length > 0) {
-          // Not kept: a later call with the right module (or none) still loads.
-          throw new WasmError(`The WebAssembly module given is not modelmark's kernels (it lacks ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''}): ` +
-            "pass modelmark's own module (modelmark/modelmark.wasm, or build/modelmark.wasm of the same version).");
-        }
+        // Not kept: a later call with the right module (or none) still loads.
+        if (missing.length > 0) throw notKernels(missing);
         kernels = exports as unknown as KernelExports;
         return kernels;
       } catch (cause) {
@@ -158,7 +165,7 @@ export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
           : /allocate|out of memory|memory/i.test(message) && !(cause instanceof WebAssembly.CompileError)
             ? 'The process could not reserve memory for WebAssembly (a memory limit such as ulimit -v, or a container limit, may be too low).'
             : cause instanceof WebAssembly.CompileError && source !== undefined && !(source instanceof WebAssembly.Module)
-              ? "The bytes given are not a valid WebAssembly module: pass the contents of modelmark's .wasm file (modelmark/modelmark.wasm), unchanged."
+              ? NOT_WASM
               : 'The runtime needs WebAssembly with SIMD (Node 16.4+, Chrome 91+, Firefox 89+, Safari 16.4+).';
         throw new WasmError(`Could not load the modelmark WebAssembly kernels: ${message}. ${hint}`, { cause });
       }

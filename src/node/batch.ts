@@ -15,7 +15,7 @@ import { DEFAULT_THRESHOLD } from '../watermarker.js';
 import { EvidenceSum, type CombinedEvidence, type Evidence } from '../evidence.js';
 import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
-import { osReason, removeStaleTempFilesUnder, writeFileAtomic } from './files.js';
+import { osReason, processGone, removeStaleTempFilesUnder, writeFileAtomic } from './files.js';
 import { PIXEL_BUDGET } from './gate.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
@@ -337,16 +337,7 @@ async function lockManifest(manifest: string): Promise<string> {
         throw new FileError(`Cannot write the manifest ${q(manifest)} (nor its lock beside it): ${code === 'ENOENT' ? 'its folder does not exist' : osReason(err)}`, { cause: err });
       }
       const holder = Number.parseInt(await fsp.readFile(path, 'utf8').catch(() => ''), 10);
-      let alive = false;
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid) {
-        try {
-          process.kill(holder, 0);
-          alive = true;
-        } catch (e) {
-          alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-        }
-      }
-      if (alive) {
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && !processGone(holder)) {
         throw new FileError(`Another batch (process ${holder}) is using the manifest ${q(manifest)}; wait for it to end, or give this run another output folder or --manifest ` +
           `(if no such process is running, delete ${q(path)})`);
       }

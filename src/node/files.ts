@@ -81,14 +81,23 @@ export function removeStaleTempFilesUnder(dir: string): number {
     const m = temp.exec(name);
     if (!m) return false;
     const pid = Number(m[1]);
-    if (pid === process.pid) return false;
-    try {
-      process.kill(pid, 0);
-      return false; // alive (or not ours to signal): its file may be in use
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ESRCH';
-    }
+    return pid !== process.pid && processGone(pid);
   });
+}
+
+/**
+ * Whether no process with this id is running (signal 0 answers ESRCH). A process that exists but
+ * is not ours to signal (EPERM) counts as running: what it holds may be in use.
+ * @example
+ * if (processGone(pidFromLockFile)) takeTheLockOver();
+ */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 /** Unlink the files under `dir` whose names `match` accepts; how many. */

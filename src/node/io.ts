@@ -1,6 +1,6 @@
 // Node-only image file input and output with sharp: decoding with decompression-bomb and
 // truncation checks, and atomic, never-overwrite-the-input encoding.
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import type { Metadata, OutputInfo } from 'sharp';
 import sharp from './sharp.js';
@@ -147,6 +147,11 @@ function checkPath(path: unknown, name: string): string {
 
 const q = (path: string) => JSON.stringify(path);
 
+/** What a path that is not a regular file is, for messages: "a named pipe (FIFO)", "a device", ... */
+function fileKind(st: Stats): string {
+  return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+}
+
 /** Classify a sharp decoding failure into a short explanation. */
 function decodeReason(message: string): string {
   const m = message.toLowerCase();
@@ -199,8 +204,7 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
       const st = await handle.stat();
       if (!st.isFile()) {
         // A device (/dev/zero never ends), a FIFO or a socket: never read as an image file.
-        const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
-        throw new FileError(`Cannot read image file ${q(path)}: it is ${kind}; give a regular file (the command line reads a pipe from standard input with -)`);
+        throw new FileError(`Cannot read image file ${q(path)}: it is ${fileKind(st)}; give a regular file (the command line reads a pipe from standard input with -)`);
       }
       bytes = await handle.readFile();
       source = { path, dev: st.dev, ino: st.ino };
@@ -561,7 +565,7 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
     if (existing.isDirectory()) throw new FileError(`Cannot write ${q(path)}: it is a directory`);
     if (!existing.isFile()) {
       // The rename would put a regular file in place of a device or a FIFO (as root, even /dev/null).
-      throw new FileError(`Cannot write ${q(path)}: it is ${existing.isFIFO() ? 'a named pipe (FIFO)' : existing.isCharacterDevice() || existing.isBlockDevice() ? 'a device' : 'not a regular file'}, ` +
+      throw new FileError(`Cannot write ${q(path)}: it is ${fileKind(existing)}, ` +
         'and only regular files are written (the command line writes to standard output with -)');
     }
     // A read-only file is not replaced (the rename would do it regardless of its permissions).
