@@ -362,6 +362,60 @@ test('runBatch: one batch per manifest (a live holder refuses, a dead one is tak
   }
 });
 
+test('runBatch stops itself on what every later file would meet: the output folder removed mid-run (not made again) and a full disk (exit 2, summary, then the manifest error)', async () => {
+  const input = path.join(dir, 'in-stop');
+  fs.mkdirSync(input);
+  for (let i = 0; i < 16; i++) fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, `m${String(i).padStart(2, '0')}.png`));
+  const base = { command: 'embed', input, key: KEY, payload: PAYLOAD, jobs: 1 };
+  // OUTDIR removed after the first file: no folder is made again; the batch stops with files
+  // pending, and the manifest (inside the removed folder) cannot be saved: runBatch rejects with
+  // that error, the totals on it.
+  const out = path.join(dir, 'out-removed');
+  const records = [];
+  const err = await runBatch({ ...base, output: out, onRecord: (r) => {
+    records.push(r);
+    if (records.length === 1) fs.rmSync(out, { recursive: true, force: true });
+  } }).then(() => null, (e) => e);
+  assert.ok(err && err.code === 'ERR_FILE', err?.message);
+  assert.match(err.message, /manifest.*a re-run does them again/);
+  const s = err.summary;
+  assert.ok(s, 'the error carries the summary');
+  assert.match(s.stopped?.message ?? '', /was removed or replaced during the batch/);
+  assert.ok(s.interrupted && s.pending > 0, JSON.stringify(s));
+  assert.is(s.done + s.errors + s.pending, 16);
+  assert.is(records.filter((r) => r.error?.stopsBatch).length, 1, 'one record says it stopped the batch');
+  assert.not.ok(fs.existsSync(out), 'the removed output folder is not made again');
+  // The same folder replaced by another one of the same name: also a stop, nothing written in it.
+  const out2 = path.join(dir, 'out-replaced');
+  let n = 0;
+  const s2 = await runBatch({ ...base, output: out2, manifest: null, onRecord: () => {
+    if (++n === 1) { fs.rmSync(out2, { recursive: true, force: true }); fs.mkdirSync(out2); }
+  } });
+  assert.match(s2.stopped?.message ?? '', /removed or replaced/);
+  assert.equal(fs.readdirSync(out2).filter((f) => f.endsWith('.png')), [], 'nothing written into the folder put in its place');
+  // A full disk (a 6 MB tmpfs, where this machine lets the test mount one): the CLI stops at the
+  // first ENOSPC, prints the summary with "stopped", exits 2, and leaves no temporary files.
+  const mnt = path.join(dir, 'small-disk');
+  fs.mkdirSync(mnt);
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'ignore' }).status !== 0) {
+    console.log('  (no tmpfs mount here: the full-disk case is not run; the folder cases above are)');
+    return;
+  }
+  try {
+    const r = cli(embedArgs(input, path.join(mnt, 'out'), '--jobs', '1'));
+    assert.is(r.code, 2, r.stderr);
+    const out3 = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const summary = out3.find((o) => o.summary)?.summary;
+    assert.ok(summary, r.stdout);
+    assert.match(summary.stopped?.message ?? '', /no space left on device \(ENOSPC\)/);
+    assert.ok(summary.pending > 0 && summary.done >= 1, JSON.stringify(summary));
+    assert.match(r.stderr, /stopping the batch/);
+    assert.equal(fs.readdirSync(path.join(mnt, 'out')).filter((f) => f.endsWith('.tmp')), [], 'no temporary files');
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+});
+
 test('argument errors: --jobs, --map with a folder, OUTDIR that is a file, a missing folder', () => {
   const bad = [
     [embedArgs(IN, path.join(dir, 'o'), '--jobs', '0'), '--jobs'],

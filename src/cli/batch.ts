@@ -48,6 +48,7 @@ function formatP(p: number | undefined): string {
  * process.exitCode = batchExitCode(await runBatch(options));
  */
 export function batchExitCode(s: BatchSummary): number {
+  if (s.stopped) return 2;
   if (s.interrupted) return INTERRUPTED;
   if (s.errors > 0) return 2;
   // detect: 0 says "found in every file", which an empty folder does not show.
@@ -61,7 +62,8 @@ function humanSummary(s: BatchSummary): string {
     ? `; pooled over ${ev.count} files, the key's mark is in the set (t ${ev.t.toFixed(1)}, p-value ${ev.pValue.toExponential(1)})`
     : `; pooled over ${ev.count} files, no evidence of the key's mark in the set (t ${ev.t.toFixed(1)}, p-value ${ev.pValue < 0.001 ? ev.pValue.toExponential(1) : ev.pValue.toFixed(3)})`;
   const marks = s.command === 'detect' ? `; mark found in ${s.found}, missing in ${s.notFound}${pooled}` : '';
-  const tail = s.interrupted ? `; interrupted, ${s.pending} not started` : '';
+  const tail = s.stopped ? `; stopped (${s.stopped.message}), ${s.pending} not started`
+    : s.interrupted ? `; interrupted, ${s.pending} not started` : '';
   const manifest = s.manifest ? `; manifest ${s.manifest}` : '';
   return `${s.command}: ${s.total} files in ${s.elapsedSeconds.toFixed(1)} s (${s.filesPerSecond.toFixed(1)} files/s, ${s.jobs} jobs): ` +
     `${parts.join(', ')}${marks}${tail}${manifest}\n`;
@@ -108,6 +110,15 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
 
+  const printSummary = (summary: BatchSummary) => {
+    if (multibar) {
+      const done = multibar;
+      multibar = undefined;
+      done.update(); // flush the lines logged since the last redraw
+      done.stop();
+    }
+    io.stdout.write(tty ? humanSummary(summary) : JSON.stringify({ summary }) + '\n');
+  };
   try {
     const summary = await runBatch({
       ...options,
@@ -131,6 +142,9 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
       onRecord: (r: BatchRecord) => {
         finished++;
         if (r.status === 'error') above(`modelmark: ${r.error!.message}\n`);
+        if (r.error?.stopsBatch) {
+          above('modelmark: stopping the batch: every later file would fail the same way; the files in progress finish\n');
+        }
         for (const w of r.warnings ?? []) above(`modelmark: warning: decoding ${JSON.stringify(r.file)}: ${w} (read as its decoder shows it; the file may be damaged)\n`);
         if (!tty) {
           io.stdout.write(JSON.stringify(r) + '\n');
@@ -145,14 +159,13 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
         const name = r.file.length > 40 ? '...' + r.file.slice(-37) : r.file;
         bar?.increment(1, { rate: (finished / Math.max(seconds, 1e-3)).toFixed(1), last: name });
       },
+    }).catch((err: unknown) => {
+      // The manifest could not be saved at the end: the totals first, then the error (exit 2).
+      const s = (err as { summary?: BatchSummary } | null)?.summary;
+      if (s) printSummary(s);
+      throw err;
     });
-    if (multibar) {
-      const done = multibar;
-      multibar = undefined;
-      done.update(); // flush the lines logged since the last redraw
-      done.stop();
-    }
-    io.stdout.write(tty ? humanSummary(summary) : JSON.stringify({ summary }) + '\n');
+    printSummary(summary);
     const code = batchExitCode(summary);
     return code === INTERRUPTED ? status : code; // 128 + the signal that stopped it
   } finally {

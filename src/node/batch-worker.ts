@@ -5,7 +5,7 @@
 // boundary.
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { dirname, relative, isAbsolute } from 'node:path';
+import { dirname, relative, isAbsolute, join, sep } from 'node:path';
 // piscina hands its workerData option to each worker as node's own: no need to load piscina here.
 import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
@@ -13,6 +13,7 @@ import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeAdmitted, writeImage } from './io.js';
 import { markFile } from './frames.js';
+import { folderId } from './files.js';
 import { PixelGate, PIXEL_BUDGET } from './gate.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
@@ -32,6 +33,8 @@ export interface BatchWorkerData {
   pixelBudget?: number;
   /** embed: the real path of the output folder; outputs must resolve inside it. */
   outputRoot?: string;
+  /** embed: the output folder's identity when the batch began (`dev:ino`), to notice it removed or replaced. */
+  outputRootId?: string;
 }
 
 /** One file to process. */
@@ -52,7 +55,22 @@ export type BatchTaskResult =
       /** embed */ bytes?: number;
       /** detect */ found?: boolean; payload?: string | null; pValue?: number; score?: number; crcOk?: boolean;
       /** detect: the file's evidence for pooling (rounded to 4 decimals), see combineEvidence. */ evidence?: Evidence }
-  | { status: 'error'; hash?: string; error: { code: string; message: string } };
+  | { status: 'error'; hash?: string; error: { code: string; message: string };
+      /** Every later file would fail the same way (the output disk full, read-only, the output folder gone): stop the batch. */
+      stop?: boolean };
+
+/** OS errors of a write that every later write of the batch would meet too. */
+const STOP_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
+/** Marks an error that stops the batch (see BatchTaskResult's `stop`). */
+const STOPS = Symbol('modelmark.batchStop');
+
+/** Whether `err`, or an error it wraps, is one every later file of the batch would meet. */
+function stopsBatch(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown; [STOPS]?: boolean } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (e[STOPS] || (typeof e.code === 'string' && STOP_CODES.has(e.code))) return true;
+  }
+  return false;
+}
 
 const data = workerData as BatchWorkerData;
 // One libvips thread per worker: the pool already runs one worker per core, and more threads
@@ -84,13 +102,38 @@ async function sizeOrNull(path: string): Promise<number | null> {
   }
 }
 
-/** Refuse outputs that a symbolic link would send outside the output folder (e.g. onto an input). */
+/** The batch's output folder is gone or is another folder now: nothing more is written. */
+function outputFolderGone(root: string, err?: unknown): FileError {
+  const e = new FileError(`The output folder ${JSON.stringify(root)} was removed or replaced during the batch; stopping it (no file is written outside the folder it began with)`, err === undefined ? undefined : { cause: err });
+  return Object.assign(e, { [STOPS]: true });
+}
+
+/**
+ * Make the output's folder inside the output folder, which must still be the one the batch began
+ * with (a folder removed mid-run is not silently made again, nor one put in its place used), and
+ * refuse outputs that a symbolic link would send outside it (e.g. onto an input).
+ */
 async function checkOutput(output: string): Promise<void> {
   const root = data.outputRoot!;
-  await fsp.mkdir(dirname(output), { recursive: true }).catch((err) => {
+  const rootStat = await fsp.stat(root).catch(() => null);
+  if (!rootStat?.isDirectory() || (data.outputRootId !== undefined && folderId(rootStat) !== data.outputRootId)) throw outputFolderGone(root);
+  // One level at a time below the root: a recursive mkdir would make the root again if it went
+  // away since the check above.
+  let dir = root;
+  for (const part of relative(root, dirname(output)).split(sep).filter((p) => p !== '')) {
+    dir = join(dir, part);
+    try {
+      await fsp.mkdir(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code === 'ENOENT') throw outputFolderGone(root, err);
+      throw new FileError(`Cannot create the folder of ${JSON.stringify(output)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const real = await fsp.realpath(dirname(output)).catch((err) => {
     throw new FileError(`Cannot create the folder of ${JSON.stringify(output)}: ${(err as Error).message}`, { cause: err });
   });
-  const real = await fsp.realpath(dirname(output));
   const rel = relative(root, real);
   if (rel.startsWith('..') || isAbsolute(rel)) {
     throw new FileError(`Refusing to write ${JSON.stringify(output)}: its folder resolves to ${JSON.stringify(real)}, outside the output folder (a symbolic link?)`);
@@ -163,7 +206,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       ...(image.warnings ? { warnings: image.warnings } : {}),
     };
   } catch (err) {
-    return { status: 'error', hash, error: toError(err) };
+    return { status: 'error', hash, error: toError(err), ...(stopsBatch(err) ? { stop: true } : {}) };
   } finally {
     if (held > 0) gate.give(held);
   }

@@ -15,7 +15,7 @@ import { DEFAULT_THRESHOLD } from '../watermarker.js';
 import { EvidenceSum, type CombinedEvidence, type Evidence } from '../evidence.js';
 import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
-import { osReason, processGone, removeStaleTempFilesUnder, writeFileAtomic } from './files.js';
+import { folderId, osReason, processGone, removeStaleTempFilesUnder, writeFileAtomic } from './files.js';
 import { PIXEL_BUDGET } from './gate.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
@@ -129,7 +129,8 @@ export interface BatchRecord extends BatchFileResult {
   ms?: number;
   /** 'done': what the decoder warned of (a damaged file, processed as its decoder shows it). */
   warnings?: string[];
-  error?: { code: string; message: string };
+  /** 'error': what went wrong; `stopsBatch` when it stopped the batch (see BatchSummary's `stopped`). */
+  error?: { code: string; message: string; stopsBatch?: boolean };
 }
 
 /** Totals of a batch (the last JSON line on the command line, under "summary"). */
@@ -143,9 +144,16 @@ export interface BatchSummary {
   /** detect: files where the mark was found / not found (done and skipped). */
   found?: number;
   notFound?: number;
-  /** Files not reached because the batch was interrupted. */
+  /** Files not reached because the batch was interrupted (aborted, or stopped: see `stopped`). */
   pending: number;
   interrupted: boolean;
+  /**
+   * Set when the batch stopped itself because every later file would have failed the same way:
+   * the output disk full (ENOSPC) or over quota (EDQUOT), the output folder read-only (EROFS), or
+   * the output folder removed or replaced during the run (it is not made again). The error of the
+   * file that met it; the files in progress finished and were recorded, `pending` were not started.
+   */
+  stopped?: { code: string; message: string };
   jobs: number;
   elapsedSeconds: number;
   /** Files finished (done, skipped or failed) per second of wall time. */
@@ -389,6 +397,10 @@ const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'str
  * more libvips threads per image only contend.
  * Never writes over an input: an output folder equal to the input folder or containing it is
  * refused, and one inside it is left out of the listing.
+ * A condition every later file would meet (the output disk full or read-only, the output folder
+ * removed mid-run) stops the batch early: see the summary's `stopped`.
+ * @throws FileError when the manifest cannot be saved at the end (e.g. the disk is full); the
+ * error's `summary` property holds the batch's totals all the same.
  * @example
  * import { runBatch } from 'modelmark/node';
  * const summary = await runBatch({
@@ -475,6 +487,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     });
     realOut = await fsp.realpath(out);
     workerData.outputRoot = realOut;
+    const rootStat = await fsp.stat(realOut);
+    workerData.outputRootId = folderId(rootStat);
     // What batches killed mid-write (SIGKILL, a power cut) left here: their writers are gone.
     removeStaleTempFilesUnder(realOut);
     exclude.push(realOut); // an output folder inside the input: its own files are not inputs
@@ -503,6 +517,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   // A callback that throws stops the batch as an abort does (the files in progress finish and
   // are recorded, none is started, no callback is called again), then runBatch rejects with it.
   let callbackError: { error: unknown } | undefined;
+  // A file's error that every later file would meet (disk full, output folder gone): no more are started.
+  let stopError: { code: string; message: string } | undefined;
   const emit = (r: BatchRecord) => {
     if (r.status === 'done') summary.done++;
     else if (r.status === 'skipped') summary.skipped++;
@@ -525,6 +541,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     workerData, minThreads: jobs, maxThreads: jobs, idleTimeout: 1000, concurrentTasksPerWorker: TASKS_PER_WORKER,
   });
   let saver: ManifestSaver | null = null;
+  let manifestError: { error: unknown } | undefined;
   let lock: string | null = null;
   try {
     const listing = await listImages(options.input, { recursive: options.recursive, exclude });
@@ -567,7 +584,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         result = { status: 'error', error: { code: err instanceof ModelmarkError ? err.code : 'ERR_INTERNAL', message: `worker failed: ${(err as Error)?.message ?? err}` } };
       }
       if (result.status === 'error') {
-        emit({ file, status: 'error', ...(shownOutput ? { output: shownOutput } : {}), error: result.error });
+        const stops = result.stop === true && stopError === undefined;
+        if (stops) stopError = result.error;
+        emit({ file, status: 'error', ...(shownOutput ? { output: shownOutput } : {}), error: stops ? { ...result.error, stopsBatch: true } : result.error });
       } else if (result.status === 'skipped') {
         const p = usable!;
         addEvidence(p.evidence);
@@ -594,15 +613,19 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     // thread, and stop handing out files as soon as the signal aborts (those in progress finish
     // and are recorded).
     const lane = async () => {
-      while (next < files.length && !options.signal?.aborted && !callbackError) await processOne(files[next++]);
+      while (next < files.length && !options.signal?.aborted && !callbackError && !stopError) await processOne(files[next++]);
     };
     await Promise.all(Array.from({ length: Math.min(files.length, jobs * (TASKS_PER_WORKER + 1)) }, lane));
     summary.pending = files.length - next;
     summary.interrupted = summary.pending > 0;
+    if (stopError) summary.stopped = stopError;
   } finally {
     await pool.destroy().catch(() => {});
     try {
       await saver?.close();
+    } catch (err) {
+      // Reported below with the totals, unless the batch failed already (that error goes on).
+      manifestError = { error: err };
     } finally {
       if (lock) await fsp.unlink(lock).catch(() => {});
     }
@@ -612,5 +635,10 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   summary.elapsedSeconds = Math.round((performance.now() - started)) / 1000;
   const finished = summary.done + summary.skipped + summary.errors;
   summary.filesPerSecond = summary.elapsedSeconds > 0 ? Math.round((finished / summary.elapsedSeconds) * 100) / 100 : 0;
+  if (manifestError) {
+    const cause = manifestError.error;
+    const what = command === 'embed' ? 'their marked copies are written, ' : '';
+    throw Object.assign(new FileError(`${cause instanceof Error ? cause.message : String(cause)}: the files finished since its last save are not recorded in it (${what}a re-run does them again)`, { cause }), { summary });
+  }
   return summary;
 }

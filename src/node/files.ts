@@ -86,6 +86,18 @@ export function removeStaleTempFilesUnder(dir: string): number {
 }
 
 /**
+ * A folder's identity, to notice it removed and made again: device, inode and creation time (an
+ * inode number is often reused at once; the creation time is 0 where the file system keeps none).
+ * @example
+ * const before = folderId(fs.statSync(out));
+ * // ... later
+ * if (folderId(fs.statSync(out)) !== before) throw new Error('replaced');
+ */
+export function folderId(st: { dev: number; ino: number; birthtimeMs: number }): string {
+  return `${st.dev}:${st.ino}:${st.birthtimeMs}`;
+}
+
+/**
  * Whether no process with this id is running (signal 0 answers ESRCH). A process that exists but
  * is not ours to signal (EPERM) counts as running: what it holds may be in use.
  * @example
