@@ -86,31 +86,15 @@ import { areaTable, areaApply, bilinearTable, bilinearRows, bilinearRowsSimd, le
  * of resample.ts per plane. `tmp` holds 3 * dh * w + 6 * dw + 2 * dh + 16 floats.
  */
 export function deepInput(src: usize, w: i32, h: i32, ch: i32, dst: usize, dw: i32, dh: i32, tmp: usize): void {
-  const sx = <f64>w / <f64>dw, sy = <f64>h / <f64>dh;
-  const np = ch == 1 ? 1 : 3;
-  const ytab = tmp;
-  const rows = align16(ytab + (<usize>(2 * dh) << 2));
-  const plane = <usize>(dh * w) << 2;
-  const tab = rows + 3 * plane;
-  const blk = align16(tab + (<usize>(2 * dw) << 2));
-  const stride = <usize>(w * ch);
-  const inv: f64 = 1.0 / 255.0;
   if (dh <= h) {
-    for (let o = 0; o < dh; o++) {
-      const a = <f64>o * sy;
-      const b = Math.min(<f64>(o + 1) * sy, <f64>h);
-      const i0 = <i32>Math.floor(a);
-      const i1 = <i32>Math.ceil(b);
-      const r = rows + <usize>o * (<usize>w << 2);
-      const norm = inv / (b - a);
-      for (let i = i0; i < i1; i++) {
-        const wt = <f32>((Math.min(b, <f64>(i + 1)) - Math.max(a, <f64>i)) * norm);
-        const p = src + <usize>i * stride;
-        if (i == i0) weightedRow(p, w, ch, r, r + plane, r + 2 * plane, wt, false);
-        else weightedRow(p, w, ch, r, r + plane, r + 2 * plane, wt, true);
-      }
-    }
+    deepInputRows(src, 0, h, w, h, ch, dh, tmp);
   } else {
+    const sy = <f64>h / <f64>dh;
+    const ytab = tmp;
+    const rows = align16(ytab + (<usize>(2 * dh) << 2));
+    const plane = <usize>(dh * w) << 2;
+    const stride = <usize>(w * ch);
+    const inv: f64 = 1.0 / 255.0;
     bilinearTable(dh, h, sy, ytab);
     for (let o = 0; o < dh; o++) {
       const i = load<i32>(ytab + (<usize>o << 2));
@@ -121,6 +105,47 @@ export function deepInput(src: usize, w: i32, h: i32, ch: i32, dst: usize, dw: i
       weightedRow(src + <usize>j * stride, w, ch, r, r + plane, r + 2 * plane, <f32>(<f64>t * inv), true);
     }
   }
+  deepInputFinish(w, ch, dst, dw, dh, tmp);
+}
+
+/**
+ * deepInput's vertical area pass (dh <= h) over the image rows y0 to y1 only, `src` pointing at
+ * row y0 (and 16 readable bytes after row y1 - 1): called over consecutive bands from y0 = 0 to
+ * h, then deepInputFinish, it gives what deepInput gives, bit for bit, without the whole image
+ * in memory at once. `tmp` as deepInput's, kept between the calls.
+ */
+export function deepInputRows(src: usize, y0: i32, y1: i32, w: i32, h: i32, ch: i32, dh: i32, tmp: usize): void {
+  const sy = <f64>h / <f64>dh;
+  const rows = align16(tmp + (<usize>(2 * dh) << 2));
+  const plane = <usize>(dh * w) << 2;
+  const stride = <usize>(w * ch);
+  const inv: f64 = 1.0 / 255.0;
+  let o = <i32>Math.floor(<f64>y0 / sy) - 1;
+  if (o < 0) o = 0;
+  for (; o < dh; o++) {
+    const a = <f64>o * sy;
+    if (a >= <f64>y1) break;
+    const b = Math.min(<f64>(o + 1) * sy, <f64>h);
+    const i0 = <i32>Math.floor(a);
+    const i1 = <i32>Math.ceil(b);
+    const r = rows + <usize>o * (<usize>w << 2);
+    const norm = inv / (b - a);
+    const from = i0 > y0 ? i0 : y0, to = i1 < y1 ? i1 : y1;
+    for (let i = from; i < to; i++) {
+      const wt = <f32>((Math.min(b, <f64>(i + 1)) - Math.max(a, <f64>i)) * norm);
+      weightedRow(src + <usize>(i - y0) * stride, w, ch, r, r + plane, r + 2 * plane, wt, i != i0);
+    }
+  }
+}
+
+/** deepInput's horizontal pass, after its vertical one (deepInputRows over every band). */
+export function deepInputFinish(w: i32, ch: i32, dst: usize, dw: i32, dh: i32, tmp: usize): void {
+  const sx = <f64>w / <f64>dw;
+  const np = ch == 1 ? 1 : 3;
+  const rows = align16(tmp + (<usize>(2 * dh) << 2));
+  const plane = <usize>(dh * w) << 2;
+  const tab = rows + 3 * plane;
+  const blk = align16(tab + (<usize>(2 * dw) << 2));
   const out = <usize>(dw * dh) << 2;
   if (dw <= w) {
     areaTable(w, dw, sx, tab);
@@ -192,11 +217,11 @@ export function deepTiles(src: usize, w: i32, h: i32, c: i32, tile: i32, dst: us
  * 3 * rw * rh + 3 * rh * w + 6 * w + 2 * h + 32 floats.
  */
 export function addResidual(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw: i32, rh: i32, tmp: usize): void {
-  const sx = <f64>rw / <f64>w, sy = <f64>rh / <f64>h;
-  const n = rw * rh;
-  const rp = <usize>n << 2;
-  const sc = tmp;
   if (ch == 1) {
+    const sx = <f64>rw / <f64>w, sy = <f64>rh / <f64>h;
+    const n = rw * rh;
+    const rp = <usize>n << 2;
+    const sc = tmp;
     // Luma of the residual, x 255, then the grey path of addLuma.
     const kr = f32x4.splat(KR * 255), kg = f32x4.splat(KG * 255), kb = f32x4.splat(KB * 255);
     let i = 0;
@@ -211,6 +236,20 @@ export function addResidual(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw:
     addLuma(pix, w, h, 1, sc, rw, rh, sx, sy, align16(sc + rp));
     return;
   }
+  addResidualPrepare(w, h, res, rw, rh, tmp);
+  addResidualRows(pix, 0, h, w, h, ch, rw, rh, tmp);
+}
+
+/**
+ * addResidual's first half for colour images (ch 3 or 4): the residual x 255, upsampled along x
+ * to w, into `tmp` (3 * rw * rh + 3 * rh * w + 2 * (w + h) floats and alignment), for
+ * addResidualRows.
+ */
+export function addResidualPrepare(w: i32, h: i32, res: usize, rw: i32, rh: i32, tmp: usize): void {
+  const sx = <f64>rw / <f64>w, sy = <f64>rh / <f64>h;
+  const n = rw * rh;
+  const rp = <usize>n << 2;
+  const sc = tmp;
   scaled(sc, res, 255, 3 * n);
   const xt = align16(sc + 3 * rp);
   const yt = xt + (<usize>(2 * w) << 2);
@@ -223,15 +262,28 @@ export function addResidual(pix: usize, w: i32, h: i32, ch: i32, res: usize, rw:
     if (rw >= 4) bilinearRowsSimd(sc + <usize>c * rp, rw, rh, rows + <usize>c * plane, w, xt, blk);
     else bilinearRows(sc + <usize>c * rp, rw, rh, rows + <usize>c * plane, w, xt);
   }
+}
+
+/**
+ * addResidual's second half for colour images: add the prepared residual to the image rows y0
+ * to y1, `pix` pointing at row y0 (16 readable bytes after the last row). Over consecutive bands
+ * it gives what addResidual gives, without the whole image in memory at once.
+ */
+export function addResidualRows(pix: usize, y0: i32, y1: i32, w: i32, h: i32, ch: i32, rw: i32, rh: i32, tmp: usize): void {
+  const rp = <usize>(rw * rh) << 2;
+  const xt = align16(tmp + 3 * rp);
+  const yt = xt + (<usize>(2 * w) << 2);
+  const rows = align16(yt + (<usize>(2 * h) << 2));
+  const plane = <usize>(rh * w) << 2;
   const zero = i32x4.splat(0);
   const stride = <usize>(w * ch);
-  for (let y = 0; y < h; y++) {
+  for (let y = y0; y < y1; y++) {
     const i = load<i32>(yt + (<usize>y << 2));
     const t = load<f32>(yt + (<usize>(h + y) << 2));
     const j = i + 1 < rh ? i + 1 : i;
     const ri = rows + (<usize>(i * w) << 2), rj = rows + (<usize>(j * w) << 2);
     const tv = f32x4.splat(t);
-    const p = pix + <usize>y * stride;
+    const p = pix + <usize>(y - y0) * stride;
     let x = 0;
     if (ch == 4) {
       for (; x + 4 <= w; x += 4) {

@@ -8,6 +8,6 @@ export { blockStats, maskWeights, spreadEmbed, fold, correlate, blockEvidence } 
 export { sse, sse16, ssim } from "./metrics";
 export { fft2d, mulConj } from "./fft";
 export { boxBlur, whiten, affineSample, affineSampleCubic, affineSampleCubic2, fillOutside, foldSpatial, foldResampledRows, whitenSpectrum, harmonicMap, lagPeaks, latticeComb, meanStd, gridPeaks, orient, tileOnGrid } from "./sync";
-export { deepInput, deepTiles, addResidual, tileNc } from "./deep";
+export { deepInput, deepInputRows, deepInputFinish, deepTiles, addResidual, addResidualPrepare, addResidualRows, tileNc } from "./deep";
 export { listViterbi } from "./viterbi";
 export { narrow16, apply16, narrow16ga, apply16ga, narrowGa8, applyGa8 } from "./depth";

@@ -68,8 +68,12 @@ export interface KernelExports {
   orient(src: number, w: number, h: number, op: number, dst: number): void;
   ssim(a: number, b: number, w: number, h: number, tmp: number): number;
   deepInput(src: number, w: number, h: number, ch: number, dst: number, dw: number, dh: number, tmp: number): void;
+  deepInputRows(src: number, y0: number, y1: number, w: number, h: number, ch: number, dh: number, tmp: number): void;
+  deepInputFinish(w: number, ch: number, dst: number, dw: number, dh: number, tmp: number): void;
   deepTiles(src: number, w: number, h: number, c: number, tile: number, dst: number): void;
   addResidual(pix: number, w: number, h: number, ch: number, res: number, rw: number, rh: number, tmp: number): void;
+  addResidualPrepare(w: number, h: number, res: number, rw: number, rh: number, tmp: number): void;
+  addResidualRows(pix: number, y0: number, y1: number, w: number, h: number, ch: number, rw: number, rh: number, tmp: number): void;
   tileNc(src: number, tiles: number, n: number, logo: number, e: number): number;
   listViterbi(soft: number, infoLength: number, L: number, out: number, metricOut: number, tmp: number): number;
   narrow16(src: number, n: number, dst: number): void;

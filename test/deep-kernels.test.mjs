@@ -86,6 +86,32 @@ test('deepInput: a constant image gives constant planes; grey planes are equal',
   });
 });
 
+test('deepInputRows over bands, then deepInputFinish: bit for bit what deepInput gives (bands of 1 row, odd and whole)', () => {
+  const rand = rng(27);
+  for (const ch of CHANNELS) {
+    for (const [w, h, dw, dh] of [[37, 29, 16, 12], [64, 48, 64, 48], [301, 203, 64, 64], [257, 131, 128, 128], [33, 40, 12, 40], [13, 97, 20, 7]]) {
+      for (const band of [1, 5, 17, h]) {
+        withArena((a) => {
+          const src = bytes(rand, w * h * ch);
+          const nt = (3 * dh * w + 6 * dw + 2 * dh + 16) * 4;
+          const ps = put(a, src), whole = out(a, 3 * dw * dh * 4), t1 = out(a, nt);
+          k.deepInput(ps, w, h, ch, whole, dw, dh, t1);
+          const streamed = out(a, 3 * dw * dh * 4), t2 = out(a, nt), buf = out(a, band * w * ch + 16);
+          for (let y0 = 0; y0 < h; y0 += band) {
+            const y1 = Math.min(h, y0 + band);
+            a.u8(buf, (y1 - y0) * w * ch).set(src.subarray(y0 * w * ch, y1 * w * ch));
+            k.deepInputRows(buf, y0, y1, w, h, ch, dh, t2);
+          }
+          k.deepInputFinish(w, ch, streamed, dw, dh, t2);
+          assert.equal(f32(a, streamed, 3 * dw * dh), f32(a, whole, 3 * dw * dh), `${w}x${h}x${ch} -> ${dw}x${dh}, bands of ${band}`);
+          guard(a, streamed, 3 * dw * dh * 4, 'deepInputFinish');
+          guard(a, t2, nt, 'deepInputRows (scratch)');
+        });
+      }
+    }
+  }
+});
+
 test('deepTiles matches the reference exactly (partial tiles left out)', () => {
   const rand = rng(23);
   for (const [w, h, c, tile] of [[256, 256, 3, 64], [128, 64, 3, 64], [37, 29, 3, 9], [13, 13, 1, 13], [20, 12, 2, 3], [11, 7, 3, 5], [9, 9, 3, 1]]) {
@@ -128,6 +154,35 @@ test('addResidual matches the reference, saturates, keeps alpha and the residual
           guard(a, pp, w * h * ch, 'addResidual');
           guard(a, tmp, nt, 'addResidual (scratch)');
           close('addResidual residual untouched', a.f32view(pr, 3 * rw * rh), res, 0);
+        });
+      }
+    }
+  }
+});
+
+test('addResidualPrepare, then addResidualRows over bands: the bytes addResidual gives (3, 4 channels)', () => {
+  const rand = rng(28);
+  for (const ch of [3, 4]) {
+    for (const [w, h, rw, rh] of [[37, 29, 10, 8], [131, 67, 64, 64], [203, 9, 41, 3], [20, 14, 32, 24], [96, 111, 22, 40]]) {
+      for (const band of [1, 4, 13, h]) {
+        withArena((a) => {
+          const pix = bytes(rand, w * h * ch);
+          const res = floats(rand, 3 * rw * rh, -0.2, 0.2);
+          const nt = (3 * rw * rh + 3 * rh * w + 6 * w + 2 * h + 32) * 4;
+          const pp = put(a, pix), pr = put(a, res), t1 = out(a, nt);
+          k.addResidual(pp, w, h, ch, pr, rw, rh, t1);
+          const want = Uint8Array.from(a.u8(pp, w * h * ch));
+          const t2 = out(a, nt), buf = out(a, band * w * ch + 16);
+          k.addResidualPrepare(w, h, pr, rw, rh, t2);
+          const got = new Uint8Array(w * h * ch), stride = w * ch;
+          for (let y0 = 0; y0 < h; y0 += band) {
+            const y1 = Math.min(h, y0 + band);
+            a.u8(buf, (y1 - y0) * stride).set(pix.subarray(y0 * stride, y1 * stride));
+            k.addResidualRows(buf, y0, y1, w, h, ch, rw, rh, t2);
+            got.set(a.u8(buf, (y1 - y0) * stride), y0 * stride);
+          }
+          assert.equal(got, want, `${w}x${h}x${ch}, residual ${rw}x${rh}, bands of ${band}`);
+          guard(a, t2, nt, 'addResidualPrepare (scratch)');
         });
       }
     }

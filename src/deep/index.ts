@@ -8,7 +8,7 @@ import '../inline.js';
 import * as ort from 'onnxruntime-web';
 import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelError, ModelmarkError } from '../errors.js';
-import { checkImage, DEFAULT_MAX_PIXELS, greyToRgb, MIN_SIDE, type Image, type PixelData } from '../image.js';
+import { bytesOf, checkImage, DEFAULT_MAX_PIXELS, greyToRgb, MIN_SIDE, type Image, type PixelData } from '../image.js';
 import { Arena, decodeBase64, init, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
 import { logoMap } from './spec.js';
 
@@ -122,6 +122,8 @@ export const DEFAULT_NODE_THREADS = 2;
 
 /** The deep mark's longest side (JPEG's own limit): its buffers grow with it. */
 const MAX_DEEP_SIDE = 65535;
+/** Bytes of pixel rows streamed through wasm memory at a time (embed's add, the networks' input). */
+const STREAM_BYTES = 1 << 20;
 
 /** The validated numbers of a {@link DeepMeta}, and its logo as floats in [0, 1]. */
 export interface CheckedDeepMeta {
@@ -322,9 +324,27 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     // Kernel memory is never held across an await: other operations may run in between.
     const a = new Arena(k);
     try {
-      const pix = a.put(img.data);
+      const { width: w, height: h, channels: ch } = img;
       const planes = a.f32(3 * W * W);
-      k.deepInput(pix, img.width, img.height, img.channels, planes, W, W, a.f32(3 * W * img.width + 8 * W + 16));
+      const tmp = a.f32(3 * W * w + 8 * W + 16);
+      if (h < W) {
+        // Enlarged vertically (a small image): the whole image at once.
+        k.deepInput(a.put(img.data), w, h, ch, planes, W, W, tmp);
+      } else {
+        // Streamed from the caller's array through a buffer of about 1 MB of rows: the image
+        // is never copied whole into wasm memory (the same floats as deepInput).
+        const stride = w * ch;
+        const rowsPer = Math.max(1, Math.floor(STREAM_BYTES / stride));
+        const buf = a.bytes(Math.min(h, rowsPer) * stride + 16);
+        const src = bytesOf(img.data);
+        const view = new Uint8Array(k.memory.buffer); // no allocation below: the view stays attached
+        for (let y0 = 0; y0 < h; y0 += rowsPer) {
+          const y1 = Math.min(h, y0 + rowsPer);
+          view.set(src.subarray(y0 * stride, y1 * stride), buf);
+          k.deepInputRows(buf, y0, y1, w, h, ch, W, tmp);
+        }
+        k.deepInputFinish(w, ch, planes, W, W, tmp);
+      }
       if (!tiles) return a.f32view(planes, 3 * W * W).slice();
       const t = a.f32(3 * W * W);
       k.deepTiles(planes, W, W, 3, tile, t);
@@ -369,14 +389,26 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     const input = new ort.Tensor('float32', prepare(img, false), [1, 3, W, W]);
     const residual = await run(h, { image: input, logo: logoTensor }, 'residual', [1, 3, W, W], 'The embedder H (h.onnx)');
     const { width: w, height: hh, channels: ch } = img;
+    const n = w * hh * ch;
+    const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
     const a = new Arena(k);
     try {
-      const pix = a.put(img.data);
+      // The residual upsampled along x once, then the image's rows streamed through a buffer of
+      // about 1 MB: marked there and written to the new array (never the whole image in wasm memory).
       const res = a.put(residual);
-      k.addResidual(pix, w, hh, ch, res, W, W, a.f32(3 * W * W + 3 * W * w + 6 * w + 2 * hh + 32));
-      const n = w * hh * ch;
-      const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
-      data.set(a.u8(pix, n));
+      const tmp = a.f32(3 * W * W + 3 * W * w + 6 * w + 2 * hh + 32);
+      k.addResidualPrepare(w, hh, res, W, W, tmp);
+      const stride = w * ch;
+      const rowsPer = Math.max(1, Math.floor(STREAM_BYTES / stride));
+      const buf = a.bytes(Math.min(hh, rowsPer) * stride + 16);
+      const src = bytesOf(img.data), dst = bytesOf(data);
+      const view = new Uint8Array(k.memory.buffer);
+      for (let y0 = 0; y0 < hh; y0 += rowsPer) {
+        const y1 = Math.min(hh, y0 + rowsPer);
+        view.set(src.subarray(y0 * stride, y1 * stride), buf);
+        k.addResidualRows(buf, y0, y1, w, hh, ch, W, W, tmp);
+        dst.set(view.subarray(buf, buf + (y1 - y0) * stride), y0 * stride);
+      }
       return { ...image, width: w, height: hh, channels: ch, data };
     } finally {
       a.release();
