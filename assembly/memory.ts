@@ -16,8 +16,11 @@ function ensure(end: usize): bool {
 export function alloc(bytes: usize): usize {
   if (top == 0) top = (__heap_base + 15) & ~<usize>15;
   const ptr = top;
+  // A request whose end would pass the 32-bit address space wraps around in usize arithmetic:
+  // refuse it (0) instead of handing out a block that does not exist and moving top backwards.
+  if (bytes > <usize>0xFFFFFFFF - ptr - 31) return 0;
   const end = (ptr + bytes + 16 + 15) & ~<usize>15;
-  if (!ensure(end)) return 0;
+  if (end < ptr || !ensure(end)) return 0;
   top = end;
   return ptr;
 }

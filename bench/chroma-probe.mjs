@@ -33,7 +33,7 @@ import { MEASURE_KEY, MEASURE_PAYLOAD } from './measure.mjs';
 import { PHOTOS_DIR, samplePhotos } from './photos.mjs';
 
 const k = await init();
-const layout = makeLayout(k, await deriveKey(MEASURE_KEY, 'modelmark classical tile v1'));
+const layout = makeLayout(await deriveKey(MEASURE_KEY, 'modelmark classical tile v1'));
 const strong = await createWatermarker({ key: MEASURE_KEY, strength: 4 });
 const coded = convEncode(infoBits(parsePayload(MEASURE_PAYLOAD)));
 const patterns = (() => { const a = new Arena(k); return pilotPatterns(a, layout); })();

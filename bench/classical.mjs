@@ -250,7 +250,7 @@ async function main() {
   ]);
 
   const words = await deriveKey(KEY, 'modelmark classical tile v1');
-  const steps = stepBreakdown(k, makeLayout(k, words), image);
+  const steps = stepBreakdown(k, makeLayout(words), image);
   floorArena.release();
 
   const wasmBytes = readFileSync(WASM);

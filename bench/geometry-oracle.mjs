@@ -25,7 +25,7 @@ import { MEASURE_KEY, MEASURE_PAYLOAD } from './measure.mjs';
 import { readdirSync } from 'node:fs';
 import { PHOTOS_DIR } from './photos.mjs';
 const k = await init();
-const layout = makeLayout(k, await deriveKey(MEASURE_KEY, 'modelmark classical tile v1'));
+const layout = makeLayout(await deriveKey(MEASURE_KEY, 'modelmark classical tile v1'));
 const wm = await createWatermarker({ key: MEASURE_KEY });
 const strong = await createWatermarker({ key: MEASURE_KEY, strength: 4 });
 const all = readdirSync(PHOTOS_DIR).filter((f) => /\.(png|jpe?g)$/.test(f)).sort();

@@ -6,7 +6,7 @@ export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'string') return value.length > 40 ? `a string of length ${value.length}` : JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'bigint') { const s = `${value}n`; return s.length > 40 ? `a bigint of ${value.toString(2).replace('-', '').length} bits` : s; }
   if (ArrayBuffer.isView(value)) return `${value.constructor.name} of length ${(value as unknown as { length?: number }).length ?? value.byteLength}`;
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   return typeof value === 'object' ? `an object (${Object.prototype.toString.call(value).slice(8, -1)})` : typeof value;

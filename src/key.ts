@@ -7,16 +7,16 @@ const SALT = new TextEncoder().encode('modelmark/v1 salt');
  * Stretch a user key (any non-empty string or bytes) with HKDF-SHA-256 (WebCrypto) into
  * eight 32-bit words. `info` separates independent uses of one key.
  */
-export async function deriveKey(key: unknown, info: string): Promise<Uint32Array> {
+export async function deriveKey(key: unknown, info: string, name = 'options.key'): Promise<Uint32Array> {
   let bytes: Uint8Array<ArrayBuffer>;
   if (typeof key === 'string') {
-    if (key.length === 0) throw invalidParameter('key', 'a non-empty string or byte array', key);
+    if (key.length === 0) throw invalidParameter(name, 'a non-empty string or byte array', key);
     bytes = new TextEncoder().encode(key);
   } else if (key instanceof Uint8Array) {
-    if (key.length === 0) throw invalidParameter('key', 'a non-empty string or byte array', key);
+    if (key.length === 0) throw invalidParameter(name, 'a non-empty string or byte array', key);
     bytes = new Uint8Array(key);
   } else {
-    throw invalidParameter('key', 'a non-empty string or byte array', key);
+    throw invalidParameter(name, 'a non-empty string or byte array', key);
   }
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) throw new ModelmarkError('ERR_NO_WEBCRYPTO', 'WebCrypto (crypto.subtle) is not available in this runtime; modelmark needs it to derive keys (Node 20+, browsers in a secure context, workers).');

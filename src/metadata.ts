@@ -66,6 +66,7 @@ async function transform(bytes: Uint8Array, stream: CompressionStream | Decompre
  * iccColourSpace(meta.icc); // 'RGB' for a Display P3 or Adobe RGB profile
  */
 export function iccColourSpace(icc: Uint8Array | undefined): string | undefined {
+  if (icc !== undefined && !(icc instanceof Uint8Array)) throw invalidParameter('icc', 'an ICC profile (a Uint8Array) or undefined', icc);
   if (!icc || icc.length < 128) return undefined;
   return latin1(icc, 16, 20).trim();
 }
@@ -115,7 +116,9 @@ function orientationEntry(tiff: Uint8Array): { at: number; value: number; next: 
  * @example
  * const tiff = uprightExif(meta.exif); // for pixels already turned upright (autoOrient)
  */
-export function uprightExif(exif: Uint8Array): Uint8Array | undefined {
+export function uprightExif(exif: Uint8Array | undefined): Uint8Array | undefined {
+  if (exif === undefined) return undefined;
+  if (!(exif instanceof Uint8Array)) throw invalidParameter('exif', 'an EXIF block (a Uint8Array) or undefined', exif);
   const src = tiffOf(exif);
   if (!src) return undefined;
   const tiff = src.slice();
@@ -137,6 +140,7 @@ export function uprightExif(exif: Uint8Array): Uint8Array | undefined {
  * const kept = metadataOf(meta, profileFits(meta.icc, 3), { upright: true });
  */
 export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upright?: boolean } = {}): ImageMetadata {
+  if (typeof meta !== 'object' || meta === null) throw invalidParameter('meta', 'an object { exif?, icc?, xmp? } (sharp metadata() or readMetadata())', meta);
   const out: ImageMetadata = {};
   if (meta.exif && meta.exif.length > 0) {
     const tiff = options.upright ? uprightExif(meta.exif) : tiffOf(meta.exif);
@@ -391,6 +395,10 @@ export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat,
   if (!(encoded instanceof Uint8Array)) throw invalidParameter('encoded', 'the bytes of an encoded image (a Uint8Array)', encoded);
   if (format !== 'jpeg' && format !== 'png' && format !== 'webp') throw invalidParameter('format', '"jpeg", "png" or "webp"', format);
   if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null)) throw invalidParameter('metadata', 'an object { exif?, icc?, xmp? } or undefined', metadata);
+  for (const k of ['exif', 'icc', 'xmp'] as const) {
+    const v = metadata?.[k];
+    if (v !== undefined && !(v instanceof Uint8Array)) throw invalidParameter(`metadata.${k}`, 'a Uint8Array', v);
+  }
   if (!hasAny(metadata)) return encoded;
   if (sniff(encoded) !== format) throw invalidParameter('encoded', `the bytes of a ${format.toUpperCase()} stream (as format says)`, encoded);
   if (format === 'webp' && (typeof size !== 'object' || size === null || !Number.isInteger(size.width) || !Number.isInteger(size.height))) {

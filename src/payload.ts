@@ -57,6 +57,7 @@ export function parsePayload(payload: unknown, name = 'payload'): Uint8Array {
  * payloadHex(parsePayload('C0FFEE')); // '0000000000c0ffee'
  */
 export function payloadHex(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== 8) throw invalidParameter('bytes', 'the 8 bytes of a payload (a Uint8Array, e.g. from parsePayload)', bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 

@@ -11,7 +11,6 @@
 // coded bits (5 or 6 slots each, repeated in every tile). The repetition
 // over tiles is what the geometric search locks onto (autocorrelation period 64: four periods
 // across the short side, two even in a crop that keeps a quarter of the image).
-import type { KernelExports } from './wasm.js';
 import { Arena } from './wasm.js';
 import { bytesOf, type CheckedImage } from './image.js';
 import { CODED_BITS, convEncode, infoBits } from './payload.js';
@@ -139,8 +138,9 @@ export interface Layout {
   sign: Float32Array;
 }
 
-export function makeLayout(k: KernelExports, words: Uint32Array): Layout {
-  const a = new Arena(k);
+export function makeLayout(words: Uint32Array): Layout {
+  const a = new Arena();
+  const k = a.k;
   try {
     const kp = a.put(words.subarray(0, 4));
     const code = a.f32(NSLOTS), sign = a.f32(NSLOTS), tmp = a.f32(NSLOTS);

@@ -98,6 +98,32 @@ function notKernels(missing: string[]): WasmError {
 
 let kernels: KernelExports | undefined;
 let loading: Promise<KernelExports> | undefined;
+/** The source the load in progress was started with. */
+let loadingSource: WasmModule | WasmBytes | undefined;
+/** The compiled module of `kernels`, to make them afresh (see reclaimMemory). */
+let loadedModule: WebAssembly.Module | undefined;
+/** Arenas made and not yet released, over all operations in progress. */
+let openArenas = 0;
+
+/**
+ * WebAssembly memory (bytes) above which the kernels are made afresh once no operation holds
+ * any of it. A WebAssembly memory never shrinks: without this, one rare large call (a 32:1
+ * strip read by the geometric search takes about 270 MB) would keep its peak for the life of the
+ * process. No state lives in kernel memory between operations, so a fresh instance of the same
+ * compiled module (well under a millisecond) gives the same results; usual calls (a 100-megapixel
+ * image: 14 MB) never reach it.
+ */
+export const RECLAIM_BYTES = 64 * 2 ** 20;
+
+/** Replace the kernels by a fresh instance when their memory has grown past RECLAIM_BYTES. */
+function reclaimMemory(): void {
+  if (!kernels || !loadedModule || kernels.memory.buffer.byteLength <= RECLAIM_BYTES) return;
+  try {
+    kernels = new WebAssembly.Instance(loadedModule, {}).exports as unknown as KernelExports;
+  } catch {
+    // Could not instantiate now (memory pressure): keep the grown instance, which still works.
+  }
+}
 /** The kernels built into the default entry (src/inline.ts); none in `modelmark/lite`. */
 let builtIn: (() => BufferSource) | undefined;
 
@@ -142,10 +168,16 @@ export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
     }
     return Promise.resolve(kernels);
   }
+  if (loading && loadingSource !== source) {
+    // Another caller's load is in progress: share its kernels when it succeeds; if it fails (a
+    // bad module of theirs), this call loads with its own source instead of taking their error.
+    return loading.catch(() => init(source));
+  }
   if (source === undefined && !builtIn) {
     return Promise.reject(new WasmError("modelmark/lite has no built-in kernels: pass the compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm }) (or init(wasm)), or import 'modelmark' instead."));
   }
   if (!loading) {
+    loadingSource = source;
     loading = (async () => {
       try {
         const module = source instanceof WebAssembly.Module
@@ -157,6 +189,7 @@ export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
         // Not kept: a later call with the right module (or none) still loads.
         if (missing.length > 0) throw notKernels(missing);
         kernels = exports as unknown as KernelExports;
+        loadedModule = module;
         return kernels;
       } catch (cause) {
         loading = undefined;
@@ -191,12 +224,21 @@ export function getKernels(): KernelExports {
 export class Arena {
   readonly k: KernelExports;
   private readonly start: number;
+  private open = true;
+  /**
+   * On the kernels loaded now by default. Operations make their arena this way, never keeping
+   * kernels across calls: when the last open arena is released, kernels whose memory grew past
+   * RECLAIM_BYTES are made afresh.
+   */
   constructor(k: KernelExports = getKernels()) {
     this.k = k;
     this.start = k.mark();
+    openArenas++;
   }
   /** Reserve `bytes` bytes; returns the pointer. */
   bytes(bytes: number): number {
+    // wasm32 addresses: a size of 4 GiB or more would be cut to 32 bits on its way to alloc.
+    if (!(Number.isInteger(bytes) && bytes >= 0 && bytes < 2 ** 32)) throw new WasmError(`Out of WebAssembly memory while reserving ${bytes} bytes; the image is too large for this runtime.`);
     const ptr = this.k.alloc(bytes);
     if (ptr === 0) throw new WasmError(`Out of WebAssembly memory while reserving ${bytes} bytes; the image is too large for this runtime.`);
     return ptr;
@@ -214,5 +256,10 @@ export class Arena {
   f64view(ptr: number, n: number): Float64Array { return new Float64Array(this.k.memory.buffer, ptr, n); }
   i32view(ptr: number, n: number): Int32Array { return new Int32Array(this.k.memory.buffer, ptr, n); }
   /** Free everything this arena reserved. */
-  release(): void { this.k.release(this.start); }
+  release(): void {
+    this.k.release(this.start);
+    if (!this.open) return;
+    this.open = false;
+    if (--openArenas === 0) reclaimMemory();
+  }
 }

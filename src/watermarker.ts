@@ -148,15 +148,18 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
   const maxAspect = numberIn('options.maxAspect', options.maxAspect, 1, MAX_ASPECT_LIMIT, DEFAULT_MAX_ASPECT);
   const words = await deriveKey(options.key, 'modelmark classical tile v1');
-  const k = await init(options.module);
-  const layout: Layout = makeLayout(k, words);
+  // Each operation takes the kernels loaded at its start (new Arena()), never a copy kept here:
+  // they may be made afresh between operations (wasm.ts, RECLAIM_BYTES).
+  await init(options.module);
+  const layout: Layout = makeLayout(words);
   const amp = BASE_AMPLITUDE * strength;
   if (options.search !== undefined && typeof options.search !== 'boolean') throw invalidParameter('options.search', 'a boolean', options.search);
   const searchDefault = options.search ?? true;
 
   /** Mark an 8-bit image, in place or into a new array of the same type. */
   function embed8(img: CheckedImage, sym: Float32Array, inPlace: boolean): PixelData {
-    const a = new Arena(k);
+    const a = new Arena();
+    const k = a.k;
     try {
       // The pixels are streamed from the caller's array twice (frame, then add), through small
       // buffers: never copied whole into wasm memory.
@@ -191,7 +194,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     let data: SampleData;
     if (isWide(img)) {
       // 16-bit or grey + alpha: mark the 8-bit working copy, then carry the change back.
-      const a = new Arena(k);
+      const a = new Arena();
       try {
         const work = narrowSamples(a, img);
         embed8(work, sym, true);
@@ -219,7 +222,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     const search = callOptions?.search ?? searchDefault;
     if (typeof search !== 'boolean') throw invalidParameter('options.search', 'a boolean', search);
     const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE, maxAspect);
-    const a = new Arena(k);
+    const a = new Arena();
     // 16-bit samples and grey + alpha are read through their 8-bit working copy (the view embed
     // marked); narrowSamples releases its own wasm buffers.
     const img = isWide(checked) ? narrowSamples(a, checked) : checked as CheckedImage;
@@ -409,7 +412,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
 
   function evidence(image: SampleImage): Evidence {
     const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE, maxAspect);
-    const a = new Arena(k);
+    const a = new Arena();
     try {
       const img = isWide(checked) ? narrowSamples(a, checked) : checked as CheckedImage;
       const g = candidateGeometries(img.width, img.height)[0];

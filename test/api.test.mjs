@@ -310,3 +310,29 @@ test('a pre-compiled WebAssembly.Module from modelmark/modelmark.wasm drives the
 });
 
 test.run();
+
+test('wasm memory is given back: after a call that grew it past RECLAIM_BYTES the kernels are made afresh, and every watermarker gives the same results as before', async () => {
+  const { getKernels, RECLAIM_BYTES } = await import('../dist/wasm.js');
+  const img = await photo('mate-Aqua.jpg', 640, 400);
+  const marked = wm.embed(img, PAYLOAD);
+  const before = wm.detect(marked);
+  assert.ok(before.found);
+  const ev = wm.evidence(marked);
+  const k0 = getKernels();
+  // A 129 x 4000 grey strip (31:1, inside the default limits): its frame has a 256-pixel short
+  // side, so the geometric search's buffers grow with the ratio (well past RECLAIM_BYTES).
+  const strip = { width: 129, height: 4000, channels: 1, data: new Uint8Array(129 * 4000).map((_, i) => (i * 2654435761) >>> 24) };
+  const r = wm.detect(strip);
+  assert.not.ok(r.found);
+  const k1 = getKernels();
+  assert.ok(k1 !== k0, 'the kernels were made afresh');
+  assert.ok(k1.memory.buffer.byteLength <= RECLAIM_BYTES, `${k1.memory.buffer.byteLength} bytes kept`);
+  const after = wm.detect(marked);
+  assert.is(after.payload, before.payload);
+  assert.is(after.pValue, before.pValue);
+  assert.equal(wm.evidence(marked), ev);
+  assert.equal(wm.embed(img, PAYLOAD).data, marked.data, 'the same marked bytes');
+  // A call that stays under the limit keeps the instance.
+  wm.detect(marked);
+  assert.ok(getKernels() === k1);
+});

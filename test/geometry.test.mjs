@@ -97,7 +97,7 @@ test('a lattice candidate whose origin is a pixel or two off is refined back ont
   const key = 'geometry refine key';
   const wm = await createWatermarker({ key });
   const k = await init();
-  const layout = makeLayout(k, await deriveKey(key, 'modelmark classical tile v1'));
+  const layout = makeLayout(await deriveKey(key, 'modelmark classical tile v1'));
   const { data, info } = await sharp(PHOTOS_DIR + 'mate-Garden.jpg').resize(900).raw().toBuffer({ resolveWithObject: true });
   const marked = wm.embed({ width: info.width, height: info.height, channels: info.channels, data }, '0123456789abcdef');
   const img = await fromSharp(sharp(Buffer.from(marked.data), { raw: { width: marked.width, height: marked.height, channels: 3 } })

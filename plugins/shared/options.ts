@@ -72,6 +72,6 @@ export async function embedSetup(options: EmbedOptions, known: readonly string[]
     throw invalidParameter('options', 'an object { key, payload, strength? }', options);
   }
   checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, 'payload', ...known]);
-  parsePayload(options.payload);
+  parsePayload(options.payload, 'options.payload');
   return { wm: await watermarkerFor(options), payload: options.payload };
 }

@@ -382,6 +382,12 @@ async function readForDetection(image: Sharp, options: WatermarkerOptions, known
   checkOptions(options, 'an object { key, strength?, threshold?, search? }');
   const wm = await watermarkerFor(options, known);
   const meta = await readMetadata(image);
+  // The watermarker's pixel limit, from the header, before sharp decodes (as watermark() does).
+  const limit = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (meta.width && meta.height && meta.width * meta.height > limit) {
+    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `The input image is ${meta.width}x${meta.height}, over the limit of ${limit} pixels; ` +
+      'if you trust it, raise options.maxPixels (the limit protects against decompression bombs)');
+  }
   let p = image.autoOrient();
   if (meta.space !== 'cmyk' && meta.hasProfile) p = p.keepIccProfile(); // the colours the mark went into
   // 16-bit samples are read as such: the core reads them through the same 8-bit view that
@@ -410,7 +416,7 @@ const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avi
 export function watermarkStream(options: WatermarkStreamOptions): Transform {
   const o = checkOptions(options, 'an object { key, payload, format?, quality?, keepMetadata?, maxInputBytes? }');
   checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, 'payload', ...STREAM_NAMES]);
-  parsePayload(options.payload);
+  parsePayload(options.payload, 'options.payload');
   checkBoolean('options.carryMetadata', o.carryMetadata);
   const keep = checkBoolean('options.keepMetadata', o.keepMetadata) ?? false;
   const { format, quality } = options;
@@ -419,6 +425,9 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
   }
   if (quality !== undefined && !(Number.isInteger(quality) && quality >= 1 && quality <= 100)) {
     throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
+  }
+  if (options.maxPixels !== undefined && !(Number.isSafeInteger(options.maxPixels) && options.maxPixels > 0)) {
+    throw invalidParameter('options.maxPixels', 'a positive integer number of pixels', options.maxPixels);
   }
   const limit = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
   if (!(Number.isSafeInteger(limit) && limit > 0)) throw invalidParameter('options.maxInputBytes', 'a positive integer', limit);

@@ -322,7 +322,8 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
   /** The image resized to W × W, planar RGB in [0, 1]; and, with `tiles`, cut into tiles. */
   function prepare(img: ReturnType<typeof checkImage>, tiles: boolean): Float32Array {
     // Kernel memory is never held across an await: other operations may run in between.
-    const a = new Arena(k);
+    const a = new Arena();
+    const k = a.k;
     try {
       const { width: w, height: h, channels: ch } = img;
       const planes = a.f32(3 * W * W);
@@ -391,7 +392,8 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     const { width: w, height: hh, channels: ch } = img;
     const n = w * hh * ch;
     const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
-    const a = new Arena(k);
+    const a = new Arena();
+    const k = a.k;
     try {
       // The residual upsampled along x once, then the image's rows streamed through a buffer of
       // about 1 MB: marked there and written to the new array (never the whole image in wasm memory).
@@ -421,7 +423,8 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     const input = new ort.Tensor('float32', prepare(img, true), [T, 3, tile, tile]);
     const out = await run(r, { image: input }, 'logo', [T, 1, ls, ls], 'The extractor R (r.onnx)');
     const n = ls * ls;
-    const a = new Arena(k);
+    const a = new Arena();
+    const k = a.k;
     let nc: number, e: Float32Array;
     try {
       const src = a.put(out), lp = a.put(logo), ep = a.f32(n);

@@ -23,6 +23,9 @@ export function markFile<T extends SampleFile>(wm: Watermarker, file: T, payload
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { inPlace? }', options);
   const a = file.animation;
   if (!a || a.frames <= 1) return { ...file, data: wm.embed(file, payload, options).data };
+  if (!Number.isInteger(a.frameHeight) || a.frameHeight * a.frames !== file.height) {
+    throw invalidParameter('file.animation.frameHeight', `the height of one frame (the image's ${file.height} rows / ${a.frames} frames)`, a.frameHeight);
+  }
   const data = options.inPlace ? file.data : file.data.slice();
   const frameLength = file.width * a.frameHeight * file.channels;
   for (let i = 0; i < a.frames; i++) {

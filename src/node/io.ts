@@ -4,7 +4,7 @@ import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import type { Metadata, OutputInfo } from 'sharp';
 import sharp from './sharp.js';
-import { invalidParameter, numberIn } from '../args.js';
+import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, pixelCount, type SampleImage } from '../image.js';
 import { osReason, writeFileAtomic } from './files.js';
@@ -239,6 +239,7 @@ interface ReadChecked { maxPixels: number; keepDepth: boolean; metadata: boolean
 
 function checkReadOptions(options: ReadImageOptions): ReadChecked {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
+  checkOptionNames('options', options, ['maxPixels', 'keepDepth', 'metadata', 'firstFrame', 'allFrames']);
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
   if (options.keepDepth !== undefined && typeof options.keepDepth !== 'boolean') throw invalidParameter('options.keepDepth', 'a boolean', options.keepDepth);
   for (const name of ['metadata', 'firstFrame', 'allFrames'] as const) {
@@ -532,6 +533,7 @@ async function encodeChecked({ img, format, quality, metadata, animation }: Retu
  */
 export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource'> & { format: string }): Promise<EncodedImage> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
+  checkOptionNames('options', options, ['format', 'quality', 'metadata', 'animation']);
   const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;
   if (!f) throw invalidParameter('options.format', '"jpeg", "png", "webp" or "gif"', options.format);
   return { data: await encodeChecked(checkEncoding(image, f, options), 'the encoded image'), format: f };
@@ -554,6 +556,7 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
 export async function writeImage(path: string, image: SampleImage, options: WriteImageOptions = {}): Promise<WrittenImage> {
   checkPath(path, 'path');
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
+  checkOptionNames('options', options, ['format', 'quality', 'sourcePath', 'overwriteSource', 'metadata', 'animation']);
   const encoding = checkEncoding(image, outputFormat(path, options.format), options);
   if (options.sourcePath !== undefined) checkPath(options.sourcePath, 'options.sourcePath');
   if (options.overwriteSource !== undefined && typeof options.overwriteSource !== 'boolean') throw invalidParameter('options.overwriteSource', 'a boolean', options.overwriteSource);
