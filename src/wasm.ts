@@ -163,15 +163,25 @@ export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
       const names = new Set(WebAssembly.Module.exports(source).map((e) => e.name));
       const missing = REQUIRED_EXPORTS.filter((n) => !names.has(n));
       if (missing.length > 0) return Promise.reject(notKernels(missing));
-    } else if (source !== undefined && !WebAssembly.validate(source as BufferSource)) {
-      return Promise.reject(new WasmError(NOT_WASM));
+    } else if (source !== undefined) {
+      if (!WebAssembly.validate(source as BufferSource)) return Promise.reject(new WasmError(NOT_WASM));
+      // Valid WebAssembly: compiled (off the main thread where the runtime can) for its exports.
+      const loaded = kernels;
+      return WebAssembly.compile(source as BufferSource).then((m) => {
+        const names = new Set(WebAssembly.Module.exports(m).map((e) => e.name));
+        const missing = REQUIRED_EXPORTS.filter((n) => !names.has(n));
+        if (missing.length > 0) throw notKernels(missing);
+        return kernels ?? loaded;
+      });
     }
     return Promise.resolve(kernels);
   }
   if (loading && loadingSource !== source) {
-    // Another caller's load is in progress: share its kernels when it succeeds; if it fails (a
-    // bad module of theirs), this call loads with its own source instead of taking their error.
-    return loading.catch(() => init(source));
+    // Another caller's load, with another source, is in progress: once it settles, this call's
+    // own source is checked (loaded: the checks above) or loaded (theirs failed), so that no
+    // caller gets another's error and a module that is not ours is refused either way.
+    const again = () => init(source);
+    return loading.then(again, again);
   }
   if (source === undefined && !builtIn) {
     return Promise.reject(new WasmError("modelmark/lite has no built-in kernels: pass the compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm }) (or init(wasm)), or import 'modelmark' instead."));

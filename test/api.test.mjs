@@ -309,7 +309,6 @@ test('a pre-compiled WebAssembly.Module from modelmark/modelmark.wasm drives the
   assert.equal(JSON.parse(out.stdout), { exports: 'function', payload: '0000000000000abc' });
 });
 
-test.run();
 
 test('wasm memory is given back: after a call that grew it past RECLAIM_BYTES the kernels are made afresh, and every watermarker gives the same results as before', async () => {
   const { getKernels, RECLAIM_BYTES } = await import('../dist/wasm.js');
@@ -336,3 +335,5 @@ test('wasm memory is given back: after a call that grew it past RECLAIM_BYTES th
   wm.detect(marked);
   assert.ok(getKernels() === k1);
 });
+
+test.run();

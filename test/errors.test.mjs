@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import {
   createWatermarker, readImage, decodeImageFile, writeImage, parsePayload, markFile, renderRegionMap, readMetadata, embedMetadata, ssim,
@@ -434,6 +435,88 @@ test('a too-large image for WebP is refused before writing', async () => {
   const wide = { width: 17000, height: 1, channels: 1, data: new Uint8Array(17000) };
   await rejects(() => writeImage(file('wide.webp'), wide), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'WebP', '16383');
   assert.not.ok(fs.existsSync(file('wide.webp')));
+});
+
+
+test('argument checks found by the API audit: unknown options of the Node I/O, payloadHex, metadata helpers, markFile frames, long bigints, watermarkStream maxPixels', async () => {
+  const { encodeImage } = await import('../dist/node/index.js');
+  const { payloadHex } = await import('../dist/index.js');
+  const { uprightExif, metadataOf, iccColourSpace } = await import('../dist/metadata.js');
+  const { watermarkStream } = await import('../dist/plugins/sharp/index.js');
+  const src = fileURLToPath(new URL('skimage-camera.png', PHOTOS));
+  await rejects(() => readImage(src, { maxPixel: 10 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"maxPixel"', 'maxPixels');
+  const img = await readImage(src);
+  await rejects(() => writeImage(file('q.jpg'), img, { qualty: 5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"qualty"');
+  assert.not.ok(fs.existsSync(file('q.jpg')), 'nothing written');
+  await rejects(() => encodeImage(img, { format: 'jpeg', qualty: 10 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"qualty"');
+  await rejects(() => payloadHex('abc'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'bytes', '8 bytes');
+  await rejects(() => payloadHex(new Uint8Array(3)), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'Uint8Array of length 3');
+  assert.is(payloadHex(parsePayload('c0ffee')), '0000000000c0ffee');
+  assert.is(uprightExif(undefined), undefined);
+  await rejects(() => uprightExif('exif'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'exif');
+  await rejects(() => metadataOf(undefined, false), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'meta');
+  await rejects(() => iccColourSpace('x'.repeat(200)), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'icc', 'a string of length 200');
+  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } }).png().toBuffer();
+  await rejects(() => embedMetadata(new Uint8Array(png), 'png', { exif: 'not bytes' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'metadata.exif');
+  const wm = await createWatermarker({ key: 'audit key' });
+  await rejects(() => markFile(wm, { ...img, animation: { frames: 2, frameHeight: 150 } }, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'frameHeight', `${img.height} rows`);
+  const e = await rejects(() => wm.embed(img, 2n ** 1000n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a bigint of 1001 bits');
+  assert.ok(e.message.length < 300, e.message);
+  await rejects(() => watermarkStream({ key: 'k', payload: 1n, maxPixels: 1000.5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.maxPixels', '1000.5');
+});
+
+test('the sharp plug-in\'s detect and evidence refuse a decompression bomb from its header, before decoding', async () => {
+  const { detect, evidence } = await import('../dist/plugins/sharp/index.js');
+  // 16000 x 16000 (256 megapixels, over the 100-megapixel default), one flat colour: a small file.
+  const bomb = await sharp({ create: { width: 16000, height: 16000, channels: 3, background: 'black' }, limitInputPixels: false }).png({ compressionLevel: 9 }).toBuffer();
+  for (const fn of [detect, evidence]) {
+    const t = performance.now();
+    await rejects(() => fn(sharp(bomb, { limitInputPixels: false }), { key: 'k' }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', '16000x16000', 'maxPixels');
+    // Not a timing check of the library's speed: decoding 256 megapixels takes several hundred
+    // ms here, the header a few; this only tells the two apart with a wide margin.
+    assert.ok(performance.now() - t < 2000, `${fn.name} took ${performance.now() - t} ms: decoded first?`);
+  }
+});
+
+test('init(): concurrent loads with different sources do not hand one caller another\'s error; a module that is not ours is refused even while ours loads; the allocator refuses a request past 4 GiB', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const wasm = fileURLToPath(new URL('../build/modelmark.wasm', import.meta.url));
+  const script = `
+    import { readFileSync } from 'node:fs';
+    const out = {};
+    const settle = (ps) => Promise.allSettled(ps).then((rs) => rs.map((r) => r.status === 'fulfilled' ? 'ok' : r.reason.code));
+    if (process.argv[1] === 'bad') {
+      const { init } = await import('modelmark');
+      out.bad = await settle([init(new Uint8Array([0, 1, 2, 3, 4, 5, 6, 7])), init()]);
+    } else if (process.argv[1] === 'foreign') {
+      const { init } = await import('modelmark');
+      const foreign = new Uint8Array([0,97,115,109,1,0,0,0,1,4,1,96,0,0,3,2,1,0,7,5,1,1,102,0,0,10,4,1,2,0,11]);
+      out.whileLoading = await settle([init(), init(foreign)]);
+      out.afterLoad = await settle([init(foreign)]);
+    } else if (process.argv[1] === 'lite') {
+      const { createWatermarker } = await import('modelmark/lite');
+      const mod = new WebAssembly.Module(readFileSync(${JSON.stringify(wasm)}));
+      out.lite = await settle([createWatermarker({ key: 'a', module: mod }), createWatermarker({ key: 'b' })]);
+    } else {
+      const { init } = await import('modelmark');
+      const k = await init();
+      const m0 = k.mark();
+      k.alloc(1 << 20);
+      const top = k.mark();
+      out.huge = k.alloc(0xffffffff - (1 << 19));
+      out.topKept = k.mark() === top;
+      k.release(m0);
+    }
+    console.log(JSON.stringify(out));`;
+  const run = (arg) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, arg], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  assert.equal(run('bad').bad, ['ERR_WASM', 'ok'], 'init() with no module is not given the bad module\'s error');
+  assert.equal(run('foreign'), { whileLoading: ['ok', 'ERR_WASM'], afterLoad: ['ERR_WASM'] });
+  assert.equal(run('lite').lite, ['ok', 'ok'], 'modelmark/lite: a call with no module waits for the other\'s load');
+  assert.equal(run('alloc'), { huge: 0, topKept: true });
 });
 
 test.run();
