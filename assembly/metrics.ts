@@ -2,10 +2,10 @@
 // pixel buffers, and SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 = 0.01,
 // K2 = 0.03, L = 255) between two f32 planes, averaged over the valid window positions.
 
-/** Sum of squared differences of two u8 buffers of n pixels; alpha (ch = 4) is skipped. */
+/** Sum of squared differences of two u8 buffers of n pixels; alpha (ch = 2 or 4) is skipped. */
 export function sse(a: usize, b: usize, n: i32, ch: i32): f64 {
   const bytes = n * ch;
-  const keep = ch == 4 ? i16x8(-1, -1, -1, 0, -1, -1, -1, 0) : i16x8.splat(-1);
+  const keep = ch == 4 ? i16x8(-1, -1, -1, 0, -1, -1, -1, 0) : ch == 2 ? i16x8(-1, 0, -1, 0, -1, 0, -1, 0) : i16x8.splat(-1);
   let total: f64 = 0;
   let i = 0;
   let acc = i32x4.splat(0);
@@ -23,7 +23,7 @@ export function sse(a: usize, b: usize, n: i32, ch: i32): f64 {
   }
   total += <f64>i32x4.extract_lane(acc, 0) + <f64>i32x4.extract_lane(acc, 1) + <f64>i32x4.extract_lane(acc, 2) + <f64>i32x4.extract_lane(acc, 3);
   for (; i < bytes; i++) {
-    if (ch == 4 && (i & 3) == 3) continue;
+    if ((ch == 4 && (i & 3) == 3) || (ch == 2 && (i & 1) == 1)) continue;
     const d = <f64>load<u8>(a + <usize>i) - <f64>load<u8>(b + <usize>i);
     total += d * d;
   }
@@ -31,12 +31,12 @@ export function sse(a: usize, b: usize, n: i32, ch: i32): f64 {
 }
 
 /**
- * Sum of squared differences of two u16 buffers of n pixels (16-bit samples); alpha (ch = 4) is
- * skipped. Exact: the squares (up to 2^32) are summed in i64 lanes.
+ * Sum of squared differences of two u16 buffers of n pixels (16-bit samples); alpha (ch = 2 or
+ * 4) is skipped. Exact: the squares (up to 2^32) are summed in i64 lanes.
  */
 export function sse16(a: usize, b: usize, n: i32, ch: i32): f64 {
   const count = n * ch;
-  const keep = ch == 4 ? i32x4(-1, -1, -1, 0) : i32x4.splat(-1);
+  const keep = ch == 4 ? i32x4(-1, -1, -1, 0) : ch == 2 ? i32x4(-1, 0, -1, 0) : i32x4.splat(-1);
   let acc = i64x2.splat(0);
   let i = 0;
   for (; i + 8 <= count; i += 8) {
@@ -49,7 +49,7 @@ export function sse16(a: usize, b: usize, n: i32, ch: i32): f64 {
   }
   let total = i64x2.extract_lane(acc, 0) + i64x2.extract_lane(acc, 1);
   for (; i < count; i++) {
-    if (ch == 4 && (i & 3) == 3) continue;
+    if ((ch == 4 && (i & 3) == 3) || (ch == 2 && (i & 1) == 1)) continue;
     const d = <i64>load<u16>(a + (<usize>i << 1)) - <i64>load<u16>(b + (<usize>i << 1));
     total += d * d;
   }

@@ -86,6 +86,24 @@ export function greyToRgb(img: { width: number; height: number; data: ArrayLike<
 }
 
 /**
+ * The copy an operation returns for `image`: a real `ImageData` when it was one (where the
+ * runtime has the class: browsers and their workers), so that `putImageData` and
+ * `createImageBitmap` take it, with a non-enumerable `channels` of 4; otherwise a plain object with
+ * the input's own properties and the new pixels.
+ * @example
+ * ctx.putImageData(copyLike(imageData, { width, height, channels: 4, data }), 0, 0);
+ */
+export function copyLike<T extends object>(image: T, out: { width: number; height: number; channels: 1 | 2 | 3 | 4; data: SampleData }): T & { channels: 1 | 2 | 3 | 4 } {
+  const ID = (globalThis as { ImageData?: new (data: Uint8ClampedArray, w: number, h: number, settings?: object) => object }).ImageData;
+  if (ID && image instanceof ID && out.channels === 4 && out.data instanceof Uint8ClampedArray) {
+    const colorSpace = (image as { colorSpace?: string }).colorSpace;
+    const copy = new ID(out.data, out.width, out.height, colorSpace ? { colorSpace } : undefined);
+    return Object.defineProperty(copy, 'channels', { value: 4, enumerable: false }) as T & { channels: 4 };
+  }
+  return { ...image, ...out };
+}
+
+/**
  * A pixel count for messages: megapixels to one decimal from 0.1 megapixels up, the exact count
  * below (a limit of 1000 pixels is not "0.0 megapixels").
  * @example

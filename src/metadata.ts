@@ -80,7 +80,7 @@ export function iccColourSpace(icc: Uint8Array | undefined): string | undefined 
  */
 export function profileFits(icc: Uint8Array | undefined, channels: number): boolean {
   const space = iccColourSpace(icc);
-  return (space === 'RGB' && (channels === 3 || channels === 4)) || (space === 'GRAY' && channels === 1);
+  return (space === 'RGB' && (channels === 3 || channels === 4)) || (space === 'GRAY' && (channels === 1 || channels === 2));
 }
 
 /** The TIFF structure of an EXIF block (an "Exif\0\0" prefix removed), or undefined when it is none. */

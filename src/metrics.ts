@@ -29,14 +29,13 @@ function pair<C extends CheckedSamples>(a: unknown, b: unknown, check: (image: u
 
 /**
  * Peak signal-to-noise ratio in dB over the colour channels (alpha ignored); Infinity when equal.
- * Grey, RGB or RGBA, 8-bit or 16-bit samples (a Uint16Array: peak 65535), both alike.
+ * Grey, grey + alpha, RGB or RGBA, 8-bit or 16-bit samples (a Uint16Array: peak 65535), both alike.
  * @example
  * const db = await psnr(original, marked);
  */
 export async function psnr(a: SampleImage, b: SampleImage): Promise<number> {
   const [x, y] = pair(a, b, checkSamples);
   const sixteen = x.data instanceof Uint16Array;
-  if (x.channels === 2) throw invalidParameter('a.channels', '1, 3 or 4', 2);
   const ar = new Arena(await init());
   try {
     const n = x.width * x.height, ch = x.channels;
@@ -55,7 +54,8 @@ export async function psnr(a: SampleImage, b: SampleImage): Promise<number> {
       err += (sixteen ? ar.k.sse16 : ar.k.sse)(pa, pb, m, ch);
     }
     const peak = sixteen ? 65535 : 255;
-    return err === 0 ? Infinity : 10 * Math.log10((peak * peak * n * Math.min(ch, 3)) / err);
+    const colour = ch === 2 ? 1 : Math.min(ch, 3); // the samples compared: alpha left out
+    return err === 0 ? Infinity : 10 * Math.log10((peak * peak * n * colour) / err);
   } finally {
     ar.release();
   }

@@ -1,5 +1,5 @@
 import { checkOptionNames, invalidParameter, numberIn } from './args.js';
-import { checkSamples, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide, MAX_ASPECT_LIMIT, MIN_DETECT_SIDE, MIN_SIDE, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
+import { checkSamples, copyLike, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide, MAX_ASPECT_LIMIT, MIN_DETECT_SIDE, MIN_SIDE, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
@@ -98,7 +98,9 @@ export interface Watermarker {
    * itself is returned, unchanged otherwise: no new pixel buffer, one copy less.
    * 16-bit samples (a Uint16Array) stay 16-bit: the mark is that of their 8-bit view
    * (round(s / 257)), added back times 257, so the low bits keep their precision; grey + alpha
-   * (2 channels) is marked through its grey plane. The copy has the input's array type.
+   * (2 channels) is marked through its grey plane. The copy has the input's array type; it is a
+   * plain object with the input's own properties, or an `ImageData` when the input is one (in
+   * browsers and workers), so that `putImageData` takes it.
    * @example
    * const marked = wm.embed({ width, height, data }, 'c0ffee0000000001');
    * wm.embed(imageData, 'c0ffee0000000001', { inPlace: true }); // imageData now carries the mark
@@ -208,7 +210,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       data = embed8(img as CheckedImage, sym, inPlace);
     }
     if (inPlace) return image as T & { channels: 1 | 2 | 3 | 4 };
-    return { ...image, width: img.width, height: img.height, channels: img.channels, data };
+    return copyLike(image, { width: img.width, height: img.height, channels: img.channels, data });
   }
 
   let patterns: PilotPatterns | undefined;

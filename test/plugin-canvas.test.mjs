@@ -114,6 +114,11 @@ test('chromium: ImageData marked in place on a page survives putImageData, PNG e
   assert.is(d.payload, PAYLOAD);
 });
 
+test('chromium: the core\'s embed into a copy of an ImageData returns an ImageData (putImageData and createImageBitmap take it)', async () => {
+  const r = await page.evaluate(([k, p]) => window.runCoreCopy('/photos/mate-GreenMeadow.jpg', k, p), [KEY, PAYLOAD]);
+  assert.equal(r, { isImageData: true, channels: 4, clamped: true, colorSpace: 'srgb', found: true, payload: PAYLOAD, inputKept: true });
+});
+
 test('chromium: watermarkCanvas on an HTMLCanvasElement', async () => {
   const r = await page.evaluate(([k, p]) => window.runCanvas('/photos/skimage-coffee.png', k, '00000000deadbeef'), [KEY, PAYLOAD]);
   assert.ok(r.same);

@@ -8,7 +8,7 @@ import '../inline.js';
 import * as ort from 'onnxruntime-web';
 import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelError, ModelmarkError } from '../errors.js';
-import { bytesOf, checkImage, DEFAULT_MAX_PIXELS, greyToRgb, MIN_SIDE, type Image, type PixelData } from '../image.js';
+import { bytesOf, checkImage, copyLike, DEFAULT_MAX_PIXELS, greyToRgb, MIN_SIDE, type Image, type PixelData } from '../image.js';
 import { Arena, decodeBase64, init, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
 import { logoMap } from './spec.js';
 
@@ -88,8 +88,11 @@ export interface DeepWatermarker {
    * image; a grey image comes back as RGB (3 channels), since the mark lives in colour: added
    * to grey alone it could not be extracted. `image` itself is not modified; its pixels are read
    * before and after the network runs, so leave `image.data` unchanged until the promise settles.
+   * The copy's samples have the input's array type; it is an `ImageData` when the input is one
+   * (browsers and workers), a plain object otherwise.
    * @example
-   * const marked = await deep.embed({ width, height, data }); // RGBA, e.g. an ImageData
+   * const marked = await deep.embed(ctx.getImageData(0, 0, w, h));
+   * ctx.putImageData(marked, 0, 0);
    */
   embed<T extends Image>(image: T): Promise<T & { channels: 1 | 3 | 4 }>;
   /**
@@ -391,7 +394,8 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     const residual = await run(h, { image: input, logo: logoTensor }, 'residual', [1, 3, W, W], 'The embedder H (h.onnx)');
     const { width: w, height: hh, channels: ch } = img;
     const n = w * hh * ch;
-    const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
+    // The input's array type, also for a grey input made RGB.
+    const data: PixelData = (image as Image).data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
     const a = new Arena();
     const k = a.k;
     try {
@@ -411,7 +415,7 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
         k.addResidualRows(buf, y0, y1, w, hh, ch, W, W, tmp);
         dst.set(view.subarray(buf, buf + (y1 - y0) * stride), y0 * stride);
       }
-      return { ...image, width: w, height: hh, channels: ch, data };
+      return copyLike(image, { width: w, height: hh, channels: ch, data }) as T & { channels: 1 | 3 | 4 };
     } finally {
       a.release();
     }

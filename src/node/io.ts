@@ -408,7 +408,7 @@ function outputFormat(path: string, format: unknown): WriteFormat {
   return f;
 }
 
-function checkRaw(image: unknown): { width: number; height: number; channels: 1 | 3 | 4; data: Uint8Array | Uint16Array } {
+function checkRaw(image: unknown): { width: number; height: number; channels: 1 | 2 | 3 | 4; data: Uint8Array | Uint16Array } {
   if (typeof image !== 'object' || image === null) throw invalidParameter('image', 'an object { width, height, data, channels? }', image);
   const { width, height, data, channels } = image as Partial<SampleImage>;
   if (!Number.isInteger(width) || (width as number) <= 0) throw invalidParameter('image.width', 'a positive integer', width);
@@ -419,10 +419,10 @@ function checkRaw(image: unknown): { width: number; height: number; channels: 1 
   const unit = data instanceof Uint16Array ? 'samples' : 'bytes';
   const pixels = (width as number) * (height as number);
   const ch = channels ?? data.length / pixels;
-  if (ch !== 1 && ch !== 3 && ch !== 4) {
+  if (ch !== 1 && ch !== 2 && ch !== 3 && ch !== 4) {
     throw channels !== undefined
-      ? invalidParameter('image.channels', '1, 3 or 4', channels)
-      : invalidParameter('image.data', `${pixels}, ${pixels * 3} or ${pixels * 4} ${unit} (grey, RGB or RGBA)`, data);
+      ? invalidParameter('image.channels', '1, 2, 3 or 4', channels)
+      : invalidParameter('image.data', `${pixels}, ${pixels * 2}, ${pixels * 3} or ${pixels * 4} ${unit} (grey, grey + alpha, RGB or RGBA)`, data);
   }
   if (data.length !== pixels * ch) throw invalidParameter('image.data', `${pixels * ch} ${unit} (${width} x ${height} x ${ch} channels)`, data);
   return {
@@ -477,11 +477,11 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
   const timing = animation ? { ...(animation.delay ? { delay: animation.delay } : {}), ...(animation.loop !== undefined ? { loop: animation.loop } : {}) } : {};
   if (data instanceof Uint16Array) {
     // PNG keeps the 16 bits; JPEG and WebP are 8-bit formats.
-    p = format === 'png' ? p.toColourspace(channels === 1 ? 'grey16' : 'rgb16') : p.toColourspace(channels === 1 ? 'b-w' : 'srgb');
-  } else if (channels === 1) p = p.toColourspace('b-w');
+    p = format === 'png' ? p.toColourspace(channels <= 2 ? 'grey16' : 'rgb16') : p.toColourspace(channels <= 2 ? 'b-w' : 'srgb');
+  } else if (channels <= 2) p = p.toColourspace('b-w');
   if (format === 'jpeg') {
     // JPEG has no alpha: composite onto white, as a viewer shows it (opaque pixels are unchanged).
-    if (channels === 4) p = p.flatten({ background: '#ffffff' });
+    if (channels === 2 || channels === 4) p = p.flatten({ background: '#ffffff' });
     p = p.jpeg({ quality });
   } else if (format === 'webp') {
     p = p.webp({ quality, alphaQuality: 100, ...timing });
@@ -521,7 +521,7 @@ async function encodeChecked({ img, format, quality, metadata, animation }: Retu
   const bytes = await encode(img, format, quality, label, animation);
   if (format === 'gif') return bytes; // GIF has no place for EXIF or ICC here
   const height = animation?.frameHeight ?? img.height;
-  return asBuffer(await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: img.channels === 4 && format !== 'jpeg' }));
+  return asBuffer(await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: (img.channels === 2 || img.channels === 4) && format !== 'jpeg' }));
 }
 
 /**

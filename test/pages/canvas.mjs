@@ -3,7 +3,7 @@
 // canvas-worker.mjs; ./entry.js is the package's own worker entry, for the no-argument client).
 import { watermarkImageData, detectImageData, watermarkCanvas, detectCanvas } from 'modelmark/canvas';
 import { createWatermarkWorker } from 'modelmark/canvas/worker';
-import { InvalidArgumentError } from 'modelmark';
+import { InvalidArgumentError, createWatermarker } from 'modelmark';
 
 async function photoCanvas(url) {
   const bitmap = await createImageBitmap(await (await fetch(url)).blob());
@@ -102,6 +102,21 @@ window.runWorker = async (url, key, payload) => {
   own.terminate();
   out.defaultEntry = { found: r2.found, payload: r2.payload };
   return out;
+};
+
+// The core's embed (not in place) and the deep mark's on an ImageData: the copies are ImageData
+// too, so putImageData and createImageBitmap take them.
+window.runCoreCopy = async (url, key, payload) => {
+  const canvas = await photoCanvas(url);
+  const ctx = canvas.getContext('2d');
+  const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const wm = await createWatermarker({ key });
+  const marked = wm.embed(imageData, payload);
+  const out = { isImageData: marked instanceof ImageData, channels: marked.channels, clamped: marked.data instanceof Uint8ClampedArray, colorSpace: marked.colorSpace };
+  ctx.putImageData(marked, 0, 0);
+  await createImageBitmap(marked);
+  const r = wm.detect(ctx.getImageData(0, 0, canvas.width, canvas.height));
+  return { ...out, found: r.found, payload: r.payload, inputKept: imageData.data !== marked.data };
 };
 
 window.ready = true;
