@@ -336,4 +336,29 @@ test('wasm memory is given back: after a call that grew it past RECLAIM_BYTES th
   assert.ok(getKernels() === k1);
 });
 
+test('grey + alpha (2 channels): psnr compares the grey samples only; encodeImage writes PNG and WebP with alpha and JPEG flattened, each still carrying the mark', async () => {
+  const { encodeImage } = await import('../dist/node/index.js');
+  const grey = await photo('skimage-camera.png', 300, 240, (s) => s.greyscale());
+  const n = grey.width * grey.height;
+  const ga = new Uint8Array(2 * n);
+  for (let i = 0; i < n; i++) { ga[2 * i] = grey.data[i * grey.channels]; ga[2 * i + 1] = i % 5 ? 255 : 120; }
+  const img = { width: grey.width, height: grey.height, channels: 2, data: ga };
+  const marked = wm.embed(img, PAYLOAD);
+  const plane = (d) => Uint8Array.from({ length: n }, (_, i) => d[2 * i]);
+  const want = await psnr({ width: img.width, height: img.height, channels: 1, data: plane(ga) }, { width: img.width, height: img.height, channels: 1, data: plane(marked.data) });
+  assert.ok(Math.abs(await psnr(img, marked) - want) < 1e-9, 'alpha left out of the PSNR');
+  // Alpha changed alone: no error at all in the grey samples.
+  const alphaOnly = ga.slice();
+  for (let i = 1; i < alphaOnly.length; i += 2) alphaOnly[i] ^= 0x55;
+  assert.is(await psnr(img, { ...img, data: alphaOnly }), Infinity);
+  for (const [format, channels] of [['png', 2], ['webp', 4], ['jpeg', 1]]) {
+    const { data } = await encodeImage(marked, { format });
+    const meta = await sharp(data).metadata();
+    assert.is(meta.channels, channels, format);
+    const back = await sharp(data).raw().toBuffer({ resolveWithObject: true });
+    const r = wm.detect({ width: back.info.width, height: back.info.height, channels: back.info.channels, data: new Uint8Array(back.data) });
+    assert.is(r.payload, PAYLOAD, format);
+  }
+});
+
 test.run();
