@@ -43,6 +43,7 @@ export function numberIn(name: string, value: unknown, min: number, max: number,
  * // InvalidArgumentError: Unknown option "strenght" in options; the known ones are: key, strength
  */
 export function checkOptionNames(name: string, options: object, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) throw invalidParameter(name, `an object with some of: ${known.join(', ')}`, options);
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) {
       throw new InvalidArgumentError(`Unknown option ${JSON.stringify(k)} in ${name}; the known ones are: ${known.join(', ')}`);

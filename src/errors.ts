@@ -39,6 +39,7 @@ export class ModelmarkError extends Error {
  *   wm.embed(image, 'not hex');
  * } catch (err) {
  *   if (err instanceof InvalidArgumentError) showFormError(err.message);
+ *   else throw err;
  * }
  */
 export class InvalidArgumentError extends ModelmarkError {
@@ -93,6 +94,7 @@ export function inFile(err: unknown, path: string): unknown {
  *   await readImage('upload.jpg');
  * } catch (err) {
  *   if (err instanceof DecodeError) reply(400, 'That file is not a readable image');
+ *   else throw err;
  * }
  */
 export class DecodeError extends ModelmarkError {
@@ -110,6 +112,7 @@ export class DecodeError extends ModelmarkError {
  *   await writeImage('out/marked.png', marked);
  * } catch (err) {
  *   if (err instanceof FileError) console.error(`could not save: ${err.message}`);
+ *   else throw err;
  * }
  */
 export class FileError extends ModelmarkError {
@@ -127,6 +130,7 @@ export class FileError extends ModelmarkError {
  *   wm = await createWatermarker({ key, module: wasmModule });
  * } catch (err) {
  *   if (err instanceof WasmError) console.error('pass the compiled modelmark.wasm as `module`');
+ *   else throw err;
  * }
  */
 export class WasmError extends ModelmarkError {
@@ -145,6 +149,7 @@ export class WasmError extends ModelmarkError {
  *   models = await loadDeepModels('my-models/');
  * } catch (err) {
  *   if (err instanceof ModelError) console.error(`retrain or re-export: ${err.message}`);
+ *   else throw err;
  * }
  */
 export class ModelError extends ModelmarkError {

@@ -140,12 +140,20 @@ export class EvidenceSum {
   private score = 0;
   private readonly reference = new Float64Array(REFERENCE_PATTERNS);
 
-  /** Add one image's evidence (as {@link Watermarker.evidence} returns it). */
+  /**
+   * Add one image's evidence (as {@link Watermarker.evidence} returns it).
+   * @example
+   * sum.add(wm.evidence(image));
+   */
   add(evidence: Evidence, name = 'evidence'): void {
     // Scores are normalised correlations (N(0, 1) without a mark; tens for a strong one): a value
     // beyond MAX_SCORE is not evidence() output, and would overflow the fixed-point sums.
-    if (typeof evidence !== 'object' || evidence === null || typeof evidence.score !== 'number' || !(Math.abs(evidence.score) <= MAX_SCORE)) {
-      throw invalidParameter(name, `an object { score, reference } from evidence() (scores within ±${MAX_SCORE})`, evidence);
+    if (typeof evidence !== 'object' || evidence === null) {
+      throw invalidParameter(name, 'an object { score, reference } from evidence()', evidence);
+    }
+    if (typeof evidence.score !== 'number' || !(Math.abs(evidence.score) <= MAX_SCORE)) {
+      const hint = 'pValue' in evidence && !('reference' in evidence) ? ' (this looks like a detect() result: pass evidence(image), or detect(image, { evidence: true }).evidence)' : '';
+      throw invalidParameter(`${name}.score`, `a number within ±${MAX_SCORE}, as evidence() returns${hint}`, (evidence as { score?: unknown }).score);
     }
     const ref = evidence.reference;
     if (!Array.isArray(ref) || ref.length !== REFERENCE_PATTERNS || !ref.every((v) => typeof v === 'number' && Math.abs(v) <= MAX_SCORE)) {
@@ -161,9 +169,13 @@ export class EvidenceSum {
     return this.#count;
   }
 
-  /** The test over the images added so far (threshold: found below it, default 1e-6). */
-  result(threshold = DEFAULT_THRESHOLD): CombinedEvidence {
-    threshold = numberIn('threshold', threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
+  /**
+   * The test over the images added so far (threshold: found below it, default 1e-6).
+   * @example
+   * const { found, pValue, count } = sum.result();
+   */
+  result(threshold = DEFAULT_THRESHOLD, name = 'threshold'): CombinedEvidence {
+    threshold = numberIn(name, threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
     const root = Math.sqrt(Math.max(1, this.#count));
     let ms = 0;
     for (const r of this.reference) ms += (r / UNIT) ** 2;
@@ -194,5 +206,5 @@ export function combineEvidence(items: Iterable<Evidence>, options: { threshold?
   let i = 0;
   for (const e of items) sum.add(e, `items[${i++}]`);
   if (sum.count === 0) throw invalidParameter('items', 'at least one evidence() result', items);
-  return sum.result(options.threshold ?? DEFAULT_THRESHOLD);
+  return sum.result(options.threshold ?? DEFAULT_THRESHOLD, 'options.threshold');
 }

@@ -114,7 +114,7 @@ function orientationEntry(tiff: Uint8Array): { at: number; value: number; next: 
  * When the orientation was another, the embedded thumbnail (IFD1), which is still stored turned,
  * is unlinked too. A copy: `exif` is not changed.
  * @example
- * const tiff = uprightExif(meta.exif); // for pixels already turned upright (autoOrient)
+ * const tiff = uprightExif(meta.exif); // for pixels already turned upright (autoOrient); undefined without EXIF
  */
 export function uprightExif(exif: Uint8Array | undefined): Uint8Array | undefined {
   if (exif === undefined) return undefined;

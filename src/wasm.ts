@@ -154,7 +154,7 @@ export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
  */
 export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
   if (source !== undefined && !(source instanceof WebAssembly.Module) && !(source instanceof ArrayBuffer) && !ArrayBuffer.isView(source)) {
-    return Promise.reject(invalidParameter('module', "a WebAssembly.Module or the bytes of modelmark's .wasm file", source));
+    return Promise.reject(invalidParameter('source', "a WebAssembly.Module or the bytes of modelmark's .wasm file", source));
   }
   if (kernels) {
     // Loaded already: the instance is shared, but a module given now that could never have

@@ -135,6 +135,24 @@ export interface Watermarker {
 export const WATERMARKER_OPTION_NAMES = ['key', 'strength', 'threshold', 'maxPixels', 'maxAspect', 'module', 'search'] as const;
 
 /**
+ * Check {@link createWatermarker}'s option values (not their names), at once: for plug-ins that
+ * create their watermarker later, at the first image, and should fail when they are set up.
+ * @example
+ * const { strength } = checkWatermarkerOptions({ key: 'k', strength: 2 }); // 2
+ */
+export function checkWatermarkerOptions(options: WatermarkerOptions): { strength: number; threshold: number; maxPixels: number; maxAspect: number } {
+  const strength = numberIn('options.strength', options.strength, 0.25, 4, 1);
+  const threshold = numberIn('options.threshold', options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
+  const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
+  if (!Number.isInteger(maxPixels)) throw invalidParameter('options.maxPixels', 'a whole number of pixels', maxPixels);
+  const maxAspect = numberIn('options.maxAspect', options.maxAspect, 1, MAX_ASPECT_LIMIT, DEFAULT_MAX_ASPECT);
+  if (options.search !== undefined && typeof options.search !== 'boolean') throw invalidParameter('options.search', 'a boolean', options.search);
+  const key = options.key;
+  if (!((typeof key === 'string' || key instanceof Uint8Array) && key.length > 0)) throw invalidParameter('options.key', 'a non-empty string or byte array', key);
+  return { strength, threshold, maxPixels, maxAspect };
+}
+
+/**
  * Create a keyed watermarker. Loads the WebAssembly kernels on first use.
  * @example
  * import { createWatermarker } from 'modelmark';
@@ -145,17 +163,13 @@ export const WATERMARKER_OPTION_NAMES = ['key', 'strength', 'threshold', 'maxPix
 export async function createWatermarker(options: WatermarkerOptions): Promise<Watermarker> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object with a key', options);
   checkOptionNames('options', options, WATERMARKER_OPTION_NAMES);
-  const strength = numberIn('options.strength', options.strength, 0.25, 4, 1);
-  const threshold = numberIn('options.threshold', options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
-  const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
-  const maxAspect = numberIn('options.maxAspect', options.maxAspect, 1, MAX_ASPECT_LIMIT, DEFAULT_MAX_ASPECT);
+  const { strength, threshold, maxPixels, maxAspect } = checkWatermarkerOptions(options);
   const words = await deriveKey(options.key, 'modelmark classical tile v1');
   // Each operation takes the kernels loaded at its start (new Arena()), never a copy kept here:
   // they may be made afresh between operations (wasm.ts, RECLAIM_BYTES).
   await init(options.module);
   const layout: Layout = makeLayout(words);
   const amp = BASE_AMPLITUDE * strength;
-  if (options.search !== undefined && typeof options.search !== 'boolean') throw invalidParameter('options.search', 'a boolean', options.search);
   const searchDefault = options.search ?? true;
 
   /** Mark an 8-bit image, in place or into a new array of the same type. */

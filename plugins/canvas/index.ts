@@ -64,7 +64,7 @@ export function rgbaImage(imageData: unknown, name = 'imageData'): { width: numb
  * `putImageData`/`getImageData` round trip may lose some of the mark; opaque images are exact.
  * @example
  * import { watermarkImageData } from 'modelmark/canvas';
- * const ctx = canvas.getContext('2d');
+ * const ctx = canvas.getContext('2d')!;
  * const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
  * await watermarkImageData(imageData, { key: 'my secret', payload: 'c0ffee0000000001' });
  * ctx.putImageData(imageData, 0, 0);

@@ -40,9 +40,17 @@ export type PhotopeaReply = string | ArrayBuffer;
 
 /** A Live Messaging connection to Photopea. Scripts run one at a time, in order. */
 export interface PhotopeaConnection {
-  /** Post a script (or a file) and collect every reply up to Photopea's `"done"` (not included). */
+  /**
+   * Post a script (or a file) and collect every reply up to Photopea's `"done"` (not included).
+   * @example
+   * const [name] = await pp.run('app.echoToOE(app.activeDocument.name);');
+   */
   run(message: string | ArrayBuffer): Promise<PhotopeaReply[]>;
-  /** Stop listening; pending scripts fail. */
+  /**
+   * Stop listening; pending scripts fail.
+   * @example
+   * pp.close();
+   */
   close(): void;
 }
 
@@ -55,6 +63,7 @@ export interface PhotopeaConnection {
  */
 export function connectPhotopea(endpoints: PhotopeaEndpoints = {}): PhotopeaConnection {
   if (typeof endpoints !== 'object' || endpoints === null) throw invalidParameter('endpoints', 'an object { target?, source?, timeoutMs? }', endpoints);
+  checkOptionNames('endpoints', endpoints, ['target', 'source', 'timeoutMs']);
   const self = typeof window === 'undefined' ? undefined : window;
   const target = endpoints.target ?? self?.parent;
   const source = endpoints.source ?? self;
@@ -235,7 +244,7 @@ export function cellColour(score: number | null): string | null {
  * `maxSide` pixels: green where a cell carries the mark, amber where the evidence is weak, red
  * where the cell shows no mark. Without a map (nothing found), the dimmed image alone.
  * @example
- * drawRegionMap(document.querySelector('canvas'), image, wm.detect(image).regions, 320);
+ * drawRegionMap(document.querySelector('canvas')!, image, wm.detect(image).regions, 320);
  */
 export function drawRegionMap(canvas: HTMLCanvasElement | OffscreenCanvas, image: ImageData, regions: RegionMap | null, maxSide = Infinity): void {
   if (typeof canvas?.getContext !== 'function') throw invalidParameter('canvas', 'a canvas element or OffscreenCanvas', canvas);
@@ -292,11 +301,23 @@ export interface PhotopeaOutcome {
 
 /** A running plug-in panel. */
 export interface PhotopeaPlugin {
-  /** Mark the active document (as the Mark button). */
+  /**
+   * Mark the active document (as the Mark button).
+   * @example
+   * const { payload } = await plugin.mark();
+   */
   mark(): Promise<PhotopeaOutcome>;
-  /** Look for the mark in the active document (as the Detect button). */
+  /**
+   * Look for the mark in the active document (as the Detect button).
+   * @example
+   * const { found, pValue } = await plugin.detect();
+   */
   detect(): Promise<PhotopeaOutcome>;
-  /** Remove the panel and stop listening to Photopea. */
+  /**
+   * Remove the panel and stop listening to Photopea.
+   * @example
+   * plugin.destroy();
+   */
   destroy(): void;
 }
 
@@ -335,7 +356,7 @@ function randomPayload(): string {
  * formatPValue(result.pValue); // '1.6e-35'
  */
 export function formatPValue(p: number): string {
-  if (typeof p !== 'number' || Number.isNaN(p) || p < 0) throw invalidParameter('p', 'a probability (a number from 0 to 1)', p);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw invalidParameter('p', 'a probability (a number from 0 to 1)', p);
   if (p === 0) return '< 1e-300';
   return p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
 }
@@ -347,7 +368,7 @@ export function formatPValue(p: number): string {
  * document carries the key's mark.
  * @example
  * import { startPhotopeaPlugin } from 'modelmark/photopea';
- * startPhotopeaPlugin(document.getElementById('app'));
+ * startPhotopeaPlugin(document.getElementById('app')!);
  */
 export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOptions = {}): PhotopeaPlugin {
   if (typeof root !== 'object' || root === null || typeof (root as HTMLElement).appendChild !== 'function') {

@@ -1,7 +1,7 @@
 // Pintura (pqina.nl/pintura) image editor: mark every image the editor writes. Pintura's default
 // image writer calls `postprocessImageData(imageData, options, onprogress)` with the edited
 // pixels just before it encodes the output file; the function made here returns a marked copy.
-import { checkOptionNames, ImageSizeError, invalidParameter, MIN_SIDE, parsePayload, WATERMARKER_OPTION_NAMES } from 'modelmark';
+import { checkOptionNames, checkWatermarkerOptions, ImageSizeError, invalidParameter, MIN_SIDE, parsePayload, WATERMARKER_OPTION_NAMES } from 'modelmark';
 import { embedSetup, type EmbedOptions } from '../shared/options.js';
 
 /** Options of {@link createPostprocessImageData}: the watermarker's options, the payload and what to do with small images. */
@@ -23,12 +23,7 @@ function checkOptions(options: unknown): PinturaWatermarkOptions {
   }
   const o = options as PinturaWatermarkOptions;
   checkOptionNames('options', o, [...WATERMARKER_OPTION_NAMES, 'payload', 'tooSmall']);
-  if (typeof o.strength !== 'undefined' && !(typeof o.strength === 'number' && o.strength >= 0.25 && o.strength <= 4)) {
-    throw invalidParameter('options.strength', 'a number between 0.25 and 4', o.strength); // now, not at the first export
-  }
-  if (!(typeof o.key === 'string' && o.key.length > 0) && !(o.key instanceof Uint8Array && o.key.length > 0)) {
-    throw invalidParameter('options.key', 'a non-empty string or Uint8Array', o.key);
-  }
+  checkWatermarkerOptions(o); // now, not at the first export
   parsePayload(o.payload, 'options.payload');
   if (o.tooSmall !== undefined && o.tooSmall !== 'error' && o.tooSmall !== 'skip') {
     throw invalidParameter('options.tooSmall', "'error' or 'skip'", o.tooSmall);

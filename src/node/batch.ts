@@ -200,6 +200,7 @@ const q = (path: string) => JSON.stringify(path);
  * isBatchImage('.IMG_0001.jpg.123.tmp'); // false
  */
 export function isBatchImage(name: string): boolean {
+  if (typeof name !== 'string') throw invalidParameter('name', 'a file name', name);
   return !name.startsWith('.') && BATCH_EXTENSIONS.includes(extname(name).toLowerCase());
 }
 
@@ -221,6 +222,12 @@ export interface ImageListing {
  */
 export async function listImages(dir: string, options: { recursive?: boolean; exclude?: string[] } = {}): Promise<ImageListing> {
   if (typeof dir !== 'string' || dir === '') throw invalidParameter('dir', 'a folder path', dir);
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { recursive?, exclude? }', options);
+  checkOptionNames('options', options, ['recursive', 'exclude']);
+  if (options.recursive !== undefined && typeof options.recursive !== 'boolean') throw invalidParameter('options.recursive', 'a boolean', options.recursive);
+  if (options.exclude !== undefined && !(Array.isArray(options.exclude) && options.exclude.every((e) => typeof e === 'string'))) {
+    throw invalidParameter('options.exclude', 'an array of folder paths', options.exclude);
+  }
   const exclude = new Set(options.exclude ?? []);
   const files: string[] = [];
   const errors: ImageListing['errors'] = [];

@@ -41,12 +41,25 @@ export interface TransferOptions {
 export interface WatermarkWorkerClient {
   /**
    * Mark a copy of `imageData` in the worker and resolve to a new ImageData (a plain
-   * `{ width, height, data }` where ImageData does not exist).
+   * `{ width, height, data }` where ImageData does not exist). By default the pixels are
+   * transferred to the worker (`imageData.data` is emptied); `{ transfer: false }` copies them.
+   * @example
+   * const marked = await client.embed(ctx.getImageData(0, 0, w, h), { key, payload: 'c0ffee' });
+   * ctx.putImageData(marked, 0, 0);
    */
   embed<T extends ImageDataLike>(imageData: T, options: EmbedOptions, call?: TransferOptions): Promise<T>;
-  /** Detect in the worker; resolves to the core's DetectResult. */
+  /**
+   * Detect in the worker; resolves to the core's DetectResult. The pixels are copied (not
+   * transferred) unless `{ transfer: true }`.
+   * @example
+   * const { found, payload } = await client.detect(ctx.getImageData(0, 0, w, h), { key });
+   */
   detect(imageData: ImageDataLike, options: WatermarkerOptions, call?: TransferOptions): Promise<DetectResult>;
-  /** Stop the worker; pending calls reject with code ERR_WORKER_TERMINATED. */
+  /**
+   * Stop the worker; pending calls reject with code ERR_WORKER_TERMINATED.
+   * @example
+   * window.addEventListener('pagehide', () => client.terminate());
+   */
   terminate(): void;
 }
 
@@ -58,9 +71,12 @@ export interface WorkerPort {
 }
 
 type Op = 'embed' | 'detect';
-interface Request { __modelmark: 1; id: number; op: Op; width: number; height: number; data: Uint8ClampedArray | Uint8Array; options: WatermarkerOptions }
-interface SerializedError { name: string; code?: string; message: string }
-type Response =
+/** A request the worker answers (the page side sends it). */
+export interface WatermarkWorkerRequest { __modelmark: 1; id: number; op: Op; width: number; height: number; data: Uint8ClampedArray | Uint8Array; options: WatermarkerOptions }
+/** An error as it crosses the worker boundary. */
+export interface SerializedError { name: string; code?: string; message: string }
+/** The worker's answer to a {@link WatermarkWorkerRequest}. */
+export type WatermarkWorkerResponse =
   | { __modelmark: 1; id: number; ok: true; data?: Uint8ClampedArray | Uint8Array; result?: DetectResult }
   | { __modelmark: 1; id: number; ok: false; error: SerializedError };
 
@@ -120,11 +136,11 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
 
   let nextId = 1;
   let closed: ModelmarkError | undefined;
-  const pending = new Map<number, { resolve: (r: Response & { ok: true }) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (r: WatermarkWorkerResponse & { ok: true }) => void; reject: (e: Error) => void }>();
   const failAll = (e: ModelmarkError) => { for (const p of pending.values()) p.reject(e); pending.clear(); };
 
   const onMessage = (event: MessageEvent) => {
-    const r = event.data as Response;
+    const r = event.data as WatermarkWorkerResponse;
     if (!r || r.__modelmark !== 1) return;
     const p = pending.get(r.id);
     if (!p) return;
@@ -143,7 +159,16 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
   });
   w.addEventListener?.('messageerror', () => failAll(new ModelmarkError('ERR_WORKER', 'modelmark worker: a message could not be deserialised')));
 
-  function call(op: Op, imageData: ImageDataLike, options: WatermarkerOptions, transfer: boolean): Promise<Response & { ok: true }> {
+  /** The third argument of embed and detect: { transfer? } (checked: a misspelt name would transfer or not by default). */
+  function transferOption(c: unknown, byDefault: boolean): boolean {
+    if (typeof c !== 'object' || c === null) throw invalidParameter('callOptions', 'an object { transfer? }', c);
+    checkOptionNames('callOptions', c, ['transfer']);
+    const t = (c as TransferOptions).transfer ?? byDefault;
+    if (typeof t !== 'boolean') throw invalidParameter('callOptions.transfer', 'a boolean', t);
+    return t;
+  }
+
+  function call(op: Op, imageData: ImageDataLike, options: WatermarkerOptions, transfer: boolean): Promise<WatermarkWorkerResponse & { ok: true }> {
     if (closed) return Promise.reject(closed);
     let image;
     try {
@@ -165,7 +190,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
     }
     const { data, list } = transferable(image.data, transfer);
     const id = nextId++;
-    const req: Request = { __modelmark: 1, id, op, width: image.width, height: image.height, data, options };
+    const req: WatermarkWorkerRequest = { __modelmark: 1, id, op, width: image.width, height: image.height, data, options };
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
       try {
@@ -181,7 +206,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
 
   return {
     async embed<T extends ImageDataLike>(imageData: T, options: EmbedOptions, c: TransferOptions = {}): Promise<T> {
-      const r = await call('embed', imageData, options, c.transfer ?? true);
+      const r = await call('embed', imageData, options, transferOption(c, true));
       const data = r.data!;
       const IData = (globalThis as { ImageData?: typeof ImageData }).ImageData;
       if (IData && imageData instanceof IData && data instanceof Uint8ClampedArray) {
@@ -190,7 +215,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
       return { width: imageData.width, height: imageData.height, data } as unknown as T;
     },
     async detect(imageData: ImageDataLike, options: WatermarkerOptions, c: TransferOptions = {}): Promise<DetectResult> {
-      return (await call('detect', imageData, options, c.transfer ?? false)).result!;
+      return (await call('detect', imageData, options, transferOption(c, false))).result!;
     },
     terminate() {
       closed = new ModelmarkError('ERR_WORKER_TERMINATED', 'modelmark worker was terminated');
@@ -205,11 +230,11 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
  * Answer one request (the worker-side logic without the messaging): useful to host the
  * protocol on another transport. Resolves to the response and the buffers to transfer.
  * @example
- * const { response, transfer } = await handleWatermarkRequest(event.data);
- * port.postMessage(response, transfer);
+ * const answer = await handleWatermarkRequest(event.data); // undefined: not a modelmark request
+ * if (answer) port.postMessage(answer.response, answer.transfer);
  */
-export async function handleWatermarkRequest(request: unknown): Promise<{ response: Response; transfer: Transferable[] } | undefined> {
-  const q = request as Request;
+export async function handleWatermarkRequest(request: unknown): Promise<{ response: WatermarkWorkerResponse; transfer: Transferable[] } | undefined> {
+  const q = request as WatermarkWorkerRequest;
   if (!q || q.__modelmark !== 1) return undefined;
   try {
     const image = { width: q.width, height: q.height, data: q.data };
