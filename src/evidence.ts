@@ -151,13 +151,14 @@ export class EvidenceSum {
     if (typeof evidence !== 'object' || evidence === null) {
       throw invalidParameter(name, 'an object { score, reference } from evidence()', evidence);
     }
+    // detect()'s result has a score too, but no references: say what to pass instead.
+    const hint = 'pValue' in evidence && !('reference' in evidence) ? ' (this looks like a detect() result: pass evidence(image), or detect(image, { evidence: true }).evidence)' : '';
     if (typeof evidence.score !== 'number' || !(Math.abs(evidence.score) <= MAX_SCORE)) {
-      const hint = 'pValue' in evidence && !('reference' in evidence) ? ' (this looks like a detect() result: pass evidence(image), or detect(image, { evidence: true }).evidence)' : '';
       throw invalidParameter(`${name}.score`, `a number within ±${MAX_SCORE}, as evidence() returns${hint}`, (evidence as { score?: unknown }).score);
     }
     const ref = evidence.reference;
     if (!Array.isArray(ref) || ref.length !== REFERENCE_PATTERNS || !ref.every((v) => typeof v === 'number' && Math.abs(v) <= MAX_SCORE)) {
-      throw invalidParameter(`${name}.reference`, `an array of ${REFERENCE_PATTERNS} finite numbers within ±${MAX_SCORE}`, ref);
+      throw invalidParameter(`${name}.reference`, `an array of ${REFERENCE_PATTERNS} finite numbers within ±${MAX_SCORE}${hint}`, ref);
     }
     this.#count++;
     this.score += Math.round(evidence.score * UNIT);

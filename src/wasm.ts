@@ -152,22 +152,22 @@ export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
  * import wasm from 'modelmark/modelmark.wasm'; // a WebAssembly.Module in Workers
  * await init(wasm);
  */
-export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
-  if (source !== undefined && !(source instanceof WebAssembly.Module) && !(source instanceof ArrayBuffer) && !ArrayBuffer.isView(source)) {
-    return Promise.reject(invalidParameter('source', "a WebAssembly.Module or the bytes of modelmark's .wasm file", source));
+export function init(module?: WasmModule | WasmBytes): Promise<KernelExports> {
+  if (module !== undefined && !(module instanceof WebAssembly.Module) && !(module instanceof ArrayBuffer) && !ArrayBuffer.isView(module)) {
+    return Promise.reject(invalidParameter('module', "a WebAssembly.Module or the bytes of modelmark's .wasm file", module));
   }
   if (kernels) {
     // Loaded already: the instance is shared, but a module given now that could never have
     // loaded is still an error (cheap checks only: its exports, or whether the bytes are valid).
-    if (source instanceof WebAssembly.Module) {
-      const names = new Set(WebAssembly.Module.exports(source).map((e) => e.name));
+    if (module instanceof WebAssembly.Module) {
+      const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
       const missing = REQUIRED_EXPORTS.filter((n) => !names.has(n));
       if (missing.length > 0) return Promise.reject(notKernels(missing));
-    } else if (source !== undefined) {
-      if (!WebAssembly.validate(source as BufferSource)) return Promise.reject(new WasmError(NOT_WASM));
+    } else if (module !== undefined) {
+      if (!WebAssembly.validate(module as BufferSource)) return Promise.reject(new WasmError(NOT_WASM));
       // Valid WebAssembly: compiled (off the main thread where the runtime can) for its exports.
       const loaded = kernels;
-      return WebAssembly.compile(source as BufferSource).then((m) => {
+      return WebAssembly.compile(module as BufferSource).then((m) => {
         const names = new Set(WebAssembly.Module.exports(m).map((e) => e.name));
         const missing = REQUIRED_EXPORTS.filter((n) => !names.has(n));
         if (missing.length > 0) throw notKernels(missing);
@@ -176,30 +176,30 @@ export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
     }
     return Promise.resolve(kernels);
   }
-  if (loading && loadingSource !== source) {
-    // Another caller's load, with another source, is in progress: once it settles, this call's
-    // own source is checked (loaded: the checks above) or loaded (theirs failed), so that no
+  if (loading && loadingSource !== module) {
+    // Another caller's load, with another module, is in progress: once it settles, this call's
+    // own module is checked (loaded: the checks above) or loaded (theirs failed), so that no
     // caller gets another's error and a module that is not ours is refused either way.
-    const again = () => init(source);
+    const again = () => init(module);
     return loading.then(again, again);
   }
-  if (source === undefined && !builtIn) {
+  if (module === undefined && !builtIn) {
     return Promise.reject(new WasmError("modelmark/lite has no built-in kernels: pass the compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm }) (or init(wasm)), or import 'modelmark' instead."));
   }
   if (!loading) {
-    loadingSource = source;
+    loadingSource = module;
     loading = (async () => {
       try {
-        const module = source instanceof WebAssembly.Module
-          ? source
-          : await WebAssembly.compile((source ?? builtIn!()) as BufferSource);
-        const instance = await WebAssembly.instantiate(module, {});
+        const compiled = module instanceof WebAssembly.Module
+          ? module
+          : await WebAssembly.compile((module ?? builtIn!()) as BufferSource);
+        const instance = await WebAssembly.instantiate(compiled, {});
         const exports = instance.exports as Record<string, unknown>;
         const missing = REQUIRED_EXPORTS.filter((name) => (name === 'memory' ? !(exports.memory instanceof WebAssembly.Memory) : typeof exports[name] !== 'function'));
         // Not kept: a later call with the right module (or none) still loads.
         if (missing.length > 0) throw notKernels(missing);
         kernels = exports as unknown as KernelExports;
-        loadedModule = module;
+        loadedModule = compiled;
         return kernels;
       } catch (cause) {
         loading = undefined;
@@ -211,7 +211,7 @@ export function init(source?: WasmModule | WasmBytes): Promise<KernelExports> {
           ? "This runtime forbids compiling WebAssembly at run time (Cloudflare Workers, a strict CSP): pass the pre-compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm })."
           : /allocate|out of memory|memory/i.test(message) && !(cause instanceof WebAssembly.CompileError)
             ? 'The process could not reserve memory for WebAssembly (a memory limit such as ulimit -v, or a container limit, may be too low).'
-            : cause instanceof WebAssembly.CompileError && source !== undefined && !(source instanceof WebAssembly.Module)
+            : cause instanceof WebAssembly.CompileError && module !== undefined && !(module instanceof WebAssembly.Module)
               ? NOT_WASM
               : 'The runtime needs WebAssembly with SIMD (Node 16.4+, Chrome 91+, Firefox 89+, Safari 16.4+).';
         throw new WasmError(`Could not load the modelmark WebAssembly kernels: ${message}. ${hint}`, { cause });

@@ -519,4 +519,27 @@ test('init(): concurrent loads with different sources do not hand one caller ano
   assert.equal(run('alloc'), { huge: 0, topKept: true });
 });
 
+test('API audit, smaller argument checks: listImages options, isBatchImage, combineEvidence items, Pintura setup, formatPValue, connectPhotopea, maxPixels', async () => {
+  const { listImages, isBatchImage } = await import('../dist/node/batch.js');
+  const { combineEvidence, checkWatermarkerOptions } = await import('../dist/index.js');
+  const { createPostprocessImageData } = await import('../dist/plugins/pintura/index.js');
+  const { formatPValue, connectPhotopea } = await import('../dist/plugins/photopea/index.js');
+  await rejects(() => listImages(dir, { exclude: 'a.jpg' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.exclude');
+  await rejects(() => listImages(dir, { recursive: 'no' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.recursive');
+  await rejects(() => listImages(dir, { recursiv: false }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"recursiv"');
+  await rejects(() => isBatchImage(5), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'name');
+  const wm = await createWatermarker({ key: 'k' });
+  const img = await readImage(fileURLToPath(new URL('skimage-camera.png', PHOTOS)));
+  await rejects(() => combineEvidence([wm.detect(img)]), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'items[0].reference', 'detect() result');
+  await rejects(() => combineEvidence([wm.evidence(img)], { threshold: 2 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.threshold');
+  await rejects(() => createPostprocessImageData({ key: 'k', payload: 1n, threshold: 5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.threshold');
+  await rejects(() => createPostprocessImageData({ key: 'k', payload: 1n, maxAspect: 0 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.maxAspect');
+  await rejects(() => checkWatermarkerOptions({ key: 'k', maxPixels: 1.5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.maxPixels');
+  await rejects(() => createWatermarker({ key: 'k', maxPixels: 1000.5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.maxPixels');
+  await rejects(() => formatPValue(5), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'p');
+  assert.is(formatPValue(1e-9), '1.0e-9');
+  const port = { postMessage() {}, addEventListener() {}, removeEventListener() {} };
+  await rejects(() => connectPhotopea({ target: port, source: port, timout: 5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"timout"');
+});
+
 test.run();
