@@ -49,6 +49,13 @@ if (q.has('placement')) options.placement = q.get('placement');
 if (q.has('strength')) options.strength = q.get('strength').trim() === '' ? NaN : Number(q.get('strength'));
 const app = document.getElementById('app');
 try {
+  // For a local stand-in of Photopea only (tests, development): a loopback origin. Never '*' or
+  // another site from the URL: a page framing the plug-in could then answer in Photopea's place.
+  if (q.has('photopeaOrigin')) {
+    const o = q.get('photopeaOrigin');
+    if (!/^http:\\/\\/(127\\.0\\.0\\.1|localhost)(:\\d+)?$/.test(o)) throw new Error('photopeaOrigin must be a loopback origin such as http://127.0.0.1:8080 (for a local stand-in of Photopea)');
+    options.origin = o;
+  }
   startPhotopeaPlugin(app, options);
 } catch (err) {
   // A bad option in the plug-in's URL: said in the panel, not a blank page.

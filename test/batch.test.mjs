@@ -374,7 +374,7 @@ test('runBatch stops itself on what every later file would meet: the output fold
   const records = [];
   const err = await runBatch({ ...base, output: out, onRecord: (r) => {
     records.push(r);
-    if (records.length === 1) fs.rmSync(out, { recursive: true, force: true });
+    if (records.length === 1) fs.renameSync(out, `${out}.gone`); // gone at once (files in flight land in the moved folder)
   } }).then(() => null, (e) => e);
   assert.ok(err && err.code === 'ERR_FILE', err?.message);
   assert.match(err.message, /manifest.*a re-run does them again/);
@@ -389,7 +389,7 @@ test('runBatch stops itself on what every later file would meet: the output fold
   const out2 = path.join(dir, 'out-replaced');
   let n = 0;
   const s2 = await runBatch({ ...base, output: out2, manifest: null, onRecord: () => {
-    if (++n === 1) { fs.rmSync(out2, { recursive: true, force: true }); fs.mkdirSync(out2); }
+    if (++n === 1) { fs.renameSync(out2, `${out2}.gone`); fs.mkdirSync(out2); }
   } });
   assert.match(s2.stopped?.message ?? '', /removed or replaced/);
   assert.equal(fs.readdirSync(out2).filter((f) => f.endsWith('.png')), [], 'nothing written into the folder put in its place');
@@ -414,6 +414,52 @@ test('runBatch stops itself on what every later file would meet: the output fold
   } finally {
     spawnSync('umount', [mnt]);
   }
+});
+
+test('writes stay inside OUTDIR when another process swaps a sub-folder for a link mid-run: writeImage insideFolder refuses, and a racing swapper never gets a file outside written', async () => {
+  const { writeImage, folderId } = await import('../dist/node/index.js');
+  const img = await readImage(path.join(IN, 'moon.png'));
+  const root = fs.realpathSync(fs.mkdtempSync(path.join(dir, 'inside-')));
+  const victims = path.join(dir, 'victims-static');
+  fs.mkdirSync(victims);
+  fs.writeFileSync(path.join(victims, 'x.png'), 'the victim\'s own file');
+  fs.symlinkSync(victims, path.join(root, 'sub'));
+  const err = await writeImage(path.join(root, 'sub', 'x.png'), img, { insideFolder: { path: root } }).then(() => null, (e) => e);
+  assert.ok(err && err.code === 'ERR_FILE' && /Refusing to write/.test(err.message), err?.message);
+  assert.is(fs.readFileSync(path.join(victims, 'x.png'), 'utf8'), 'the victim\'s own file');
+  assert.equal(fs.readdirSync(victims), ['x.png'], 'no temporary file left there');
+  const id = folderId(fs.statSync(root));
+  assert.ok((await writeImage(path.join(root, 'ok.png'), img, { insideFolder: { path: root, id } })).size > 0);
+  const err2 = await writeImage(path.join(root, 'ok2.png'), img, { insideFolder: { path: root, id: 'another' } }).then(() => null, (e) => e);
+  assert.match(err2?.message ?? '', /removed or replaced/);
+  // A real race: a child process flips OUT/sub between the real folder and a link to a folder
+  // outside, every few milliseconds, while a batch writes 24 files into OUT/sub.
+  const input = path.join(dir, 'in-race');
+  fs.mkdirSync(path.join(input, 'sub'), { recursive: true });
+  const race = path.join(dir, 'victims-race');
+  fs.mkdirSync(race);
+  for (let i = 0; i < 24; i++) {
+    fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'sub', `m${i}.png`));
+    fs.writeFileSync(path.join(race, `m${i}.png`), `victim ${i}`);
+  }
+  const out = path.join(dir, 'out-race');
+  fs.mkdirSync(path.join(out, 'sub'), { recursive: true });
+  const flipper = spawn(process.execPath, ['-e', `
+    const fs = require('fs'), sub = ${JSON.stringify(path.join(out, 'sub'))}, hidden = sub + '.real';
+    const nap = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    for (;;) {
+      try { fs.renameSync(sub, hidden); fs.symlinkSync(${JSON.stringify(race)}, sub); } catch { nap(1); continue; }
+      nap(4);
+      try { fs.unlinkSync(sub); fs.renameSync(hidden, sub); } catch {}
+      nap(4);
+    }`], { stdio: 'ignore' });
+  try {
+    await runBatch({ command: 'embed', input, output: out, key: KEY, payload: PAYLOAD, jobs: 1, manifest: null });
+  } finally {
+    flipper.kill();
+  }
+  for (let i = 0; i < 24; i++) assert.is(fs.readFileSync(path.join(race, `m${i}.png`), 'utf8'), `victim ${i}`, `m${i}.png outside OUTDIR untouched`);
+  assert.equal(fs.readdirSync(race).filter((f) => !/^m\d+\.png$/.test(f)), [], 'nothing left in the folder outside');
 });
 
 test('argument errors: --jobs, --map with a folder, OUTDIR that is a file, a missing folder', () => {
@@ -468,6 +514,19 @@ test('on a terminal: a progress bar on stderr, each result above it, a summary l
   assert.match(out, /^detect: 6 files in [\d.]+ s \([\d.]+ files\/s, 2 jobs\): 6 checked, 0 unchanged \(skipped\), 0 failed; mark found in 6, missing in 0; pooled over 6 files, the key's mark is in the set \(t [\d.]+, p-value [\d.]+e-\d+\)\n$/);
   assert.match(err, /100% \| 6\/6 files/);
   assert.is(err.split(`found: payload ${PAYLOAD}`).length - 1, 6);
+});
+
+test('on a terminal, a file name cannot forge a result line or send escape sequences (control characters are escaped)', async () => {
+  const input = path.join(dir, 'in-names');
+  fs.mkdirSync(input);
+  const evil = 'x.png (p-value 0.5)\nfound: payload c0ffee00deadbeef in stolen.png (p-value 2.7e-38)\n\u001b]0;owned\u0007z.png';
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, evil));
+  let out = '', err = '';
+  const io = { stdout: { write: (s) => { out += s; } }, stderr: { isTTY: true, write: (s) => { err += s; } }, env: { MODELMARK_KEY: KEY } };
+  assert.is(await main(['detect', input, '--jobs', '1'], io), 1);
+  assert.not.match(err, /\nfound: payload c0ffee00deadbeef/, 'no forged line');
+  assert.not.ok(err.includes('\u001b]0;owned'), 'no raw escape sequence');
+  assert.ok(err.includes('\\u001b]0;owned'), 'the name shown escaped');
 });
 
 test.run();

@@ -185,4 +185,29 @@ test('argument checks are typed errors', async () => {
   pp.close();
 });
 
+test('connectPhotopea answers only Photopea\'s window at Photopea\'s origin: a reply with no source (a removed frame\'s) or from another origin is ignored', async () => {
+  const { connectPhotopea } = await import('modelmark/photopea');
+  const posted = [];
+  const target = { postMessage: (m, origin) => posted.push(origin) };
+  let listener;
+  const source = { addEventListener: (_t, l) => { listener = l; }, removeEventListener() {} };
+  const pp = connectPhotopea({ target, source, timeoutMs: 300 });
+  const run = pp.run('app.echoToOE("x")');
+  const tick = () => new Promise((r) => setTimeout(r, 10));
+  await tick(); // scripts are posted in turn
+  assert.equal(posted, ['https://www.photopea.com'], 'posted to Photopea\'s origin, not \'*\'');
+  listener({ source: null, origin: 'https://www.photopea.com', data: 'spoofed' });
+  listener({ source: null, origin: 'https://www.photopea.com', data: 'done' });
+  listener({ source: target, origin: 'https://evil.example', data: 'done' });
+  listener({ source: target, origin: 'https://www.photopea.com', data: 'x' });
+  listener({ source: target, origin: 'https://www.photopea.com', data: 'done' });
+  assert.equal(await run, ['x'], 'only the real reply');
+  // Unanswered by the real window: a spoofed "done" does not end the script, it times out.
+  const lone = pp.run('app.echoToOE("y")');
+  await tick();
+  listener({ source: null, origin: 'https://www.photopea.com', data: 'done' });
+  await lone.then(() => assert.unreachable('a spoofed reply was taken'), (e) => assert.is(e.code, 'ERR_PHOTOPEA_TIMEOUT'));
+  pp.close();
+});
+
 test.run();

@@ -31,6 +31,11 @@ export interface PhotopeaEndpoints {
   target?: { postMessage(message: unknown, targetOrigin: string, transfer?: Transferable[]): void };
   /** The window that receives Photopea's answers: `window`. */
   source?: Pick<Window, 'addEventListener' | 'removeEventListener'>;
+  /**
+   * Photopea's origin: messages are posted to it only, and answers from any other origin are
+   * ignored (default 'https://www.photopea.com'; '*' only for tests with a stand-in).
+   */
+  origin?: string;
   /** How long one script may take before it fails with `ERR_PHOTOPEA_TIMEOUT` (ms, default 120000). */
   timeoutMs?: number;
 }
@@ -63,11 +68,12 @@ export interface PhotopeaConnection {
  */
 export function connectPhotopea(endpoints: PhotopeaEndpoints = {}): PhotopeaConnection {
   if (typeof endpoints !== 'object' || endpoints === null) throw invalidParameter('endpoints', 'an object { target?, source?, timeoutMs? }', endpoints);
-  checkOptionNames('endpoints', endpoints, ['target', 'source', 'timeoutMs']);
+  checkOptionNames('endpoints', endpoints, ['target', 'source', 'timeoutMs', 'origin']);
   const self = typeof window === 'undefined' ? undefined : window;
   const target = endpoints.target ?? self?.parent;
   const source = endpoints.source ?? self;
   const timeoutMs = endpoints.timeoutMs ?? 120_000;
+  const origin = endpoints.origin ?? 'https://www.photopea.com';
   if (!target || typeof target.postMessage !== 'function') throw invalidParameter('endpoints.target', 'a window (Photopea\'s)', target);
   if (!source || typeof source.addEventListener !== 'function') throw invalidParameter('endpoints.source', 'a window to receive messages on', source);
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw invalidParameter('endpoints.timeoutMs', 'a positive number of milliseconds', timeoutMs);
@@ -78,7 +84,11 @@ export function connectPhotopea(endpoints: PhotopeaEndpoints = {}): PhotopeaConn
 
   const onMessage = (event: Event) => {
     const e = event as MessageEvent;
-    if (e.source !== null && e.source !== (target as unknown)) return; // another frame's message
+    // Only Photopea's window, at Photopea's origin. A message whose source is null (posted by a
+    // frame that was removed right after posting) is NOT Photopea's: accepting it let any frame
+    // that can reach this window (e.g. via top.frames[i]) answer in Photopea's place.
+    if (e.source === null || e.source !== (target as unknown)) return;
+    if (origin !== '*' && e.origin !== origin) return;
     if (!pending) return; // e.g. Photopea's "done" when it starts
     const data: unknown = e.data;
     if (data === 'done') pending.done(pending.replies);
@@ -103,7 +113,7 @@ export function connectPhotopea(endpoints: PhotopeaEndpoints = {}): PhotopeaConn
       done: (r) => { clearTimeout(timer); pending = undefined; resolve(r); },
       fail: (err) => { clearTimeout(timer); pending = undefined; reject(err); },
     };
-    target.postMessage(message, '*');
+    target.postMessage(message, origin);
   });
 
   return {
@@ -375,7 +385,7 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
     throw invalidParameter('root', 'an HTML element to render the panel into', root);
   }
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
-  checkOptionNames('options', options, ['key', 'payload', 'placement', 'styles', 'strength', 'threshold', 'maxPixels', 'maxAspect', 'search', 'target', 'source', 'timeoutMs']);
+  checkOptionNames('options', options, ['key', 'payload', 'placement', 'styles', 'strength', 'threshold', 'maxPixels', 'maxAspect', 'search', 'target', 'source', 'timeoutMs', 'origin']);
   if (options.key !== undefined && typeof options.key !== 'string') throw invalidParameter('options.key', 'a string', options.key);
   if (options.payload !== undefined) parsePayload(options.payload, 'options.payload');
   const placement = options.placement ?? 'document';
@@ -383,7 +393,7 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
   if (options.strength !== undefined && !(typeof options.strength === 'number' && options.strength >= 0.25 && options.strength <= 4)) {
     throw invalidParameter('options.strength', 'a number between 0.25 and 4', options.strength);
   }
-  const connection = connectPhotopea(options);
+  const connection = connectPhotopea({ target: options.target, source: options.source, timeoutMs: options.timeoutMs, origin: options.origin });
 
   if (options.styles !== false && !document.getElementById('mm-pp-styles')) {
     const style = document.createElement('style');

@@ -37,6 +37,9 @@ export const INTERRUPTED = 130;
 /** 128 + the signal's number, per signal the batch handles. */
 const SIGNAL_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
+/** A file name for the terminal: control characters (newlines, ESC) escaped, so a name cannot forge lines or send escape sequences. */
+const shown = (name: string) => (/[\u0000-\u001f\u007f-\u009f]/.test(name) ? JSON.stringify(name) : name);
+
 function formatP(p: number | undefined): string {
   if (p === undefined) return '?';
   return p === 0 ? '0' : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
@@ -152,11 +155,12 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
         }
         if (options.command === 'detect' && r.status !== 'error') {
           above(r.found
-            ? `found: payload ${r.payload} in ${r.file} (p-value ${formatP(r.pValue)})${r.status === 'skipped' ? ' [unchanged]' : ''}\n`
-            : `not found: ${r.file} (p-value ${formatP(r.pValue)})${r.status === 'skipped' ? ' [unchanged]' : ''}\n`);
+            ? `found: payload ${r.payload} in ${shown(r.file)} (p-value ${formatP(r.pValue)})${r.status === 'skipped' ? ' [unchanged]' : ''}\n`
+            : `not found: ${shown(r.file)} (p-value ${formatP(r.pValue)})${r.status === 'skipped' ? ' [unchanged]' : ''}\n`);
         }
         const seconds = (performance.now() - t0) / 1000;
-        const name = r.file.length > 40 ? '...' + r.file.slice(-37) : r.file;
+        const safe = shown(r.file);
+        const name = safe.length > 40 ? '...' + safe.slice(-37) : safe;
         bar?.increment(1, { rate: (finished / Math.max(seconds, 1e-3)).toFixed(1), last: name });
       },
     }).catch((err: unknown) => {

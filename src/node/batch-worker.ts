@@ -187,6 +187,8 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       }
       const written = await writeImage(output, marked, {
         format: image.format, quality: data.quality, sourcePath: task.input, metadata: image.metadata, animation: image.animation,
+        // Checked again as the file is written: a folder swapped since checkOutput is refused.
+        insideFolder: { path: data.outputRoot!, ...(data.outputRootId !== undefined ? { id: data.outputRootId } : {}) },
       });
       return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size, ...(image.warnings ? { warnings: image.warnings } : {}) };
     }

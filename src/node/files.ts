@@ -3,7 +3,7 @@
 // manifest, starts without loading the image codecs.
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, readdirSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { FileError } from '../errors.js';
 
 const q = (path: string) => JSON.stringify(path);
@@ -166,6 +166,58 @@ export interface WriteFileAtomicOptions {
   mode?: number;
   /** How the file is named in an error message (default: its quoted path). */
   label?: string;
+  /** Refuse to put the file anywhere but inside this folder: see {@link InsideFolder}. */
+  insideFolder?: InsideFolder;
+}
+
+/**
+ * A folder a write must stay inside, checked when the file is written (after its temporary file
+ * is made, before the rename): the destination's folder must resolve inside `path`, `path` must
+ * still be the folder with identity `id` (see folderId), and the temporary file must still be
+ * where it was made. Another process that swaps a folder for a symbolic link between a caller's
+ * own checks and the write then gets the write refused (or its rename fails), not redirected.
+ */
+export interface InsideFolder {
+  /** The folder's real path. */
+  path: string;
+  /** Its folderId() when the caller began (optional). */
+  id?: string;
+}
+
+/** Throws unless `dir` resolves inside `inside.path`, `inside.path` is still `inside.id` and `tmp` is the file made (`made`: its dev:ino). */
+async function checkInside(inside: InsideFolder, dir: string, tmp: string, made: string, label: string): Promise<void> {
+  const refuse = (why: string) => new FileError(`Refusing to write ${label}: ${why} (another process changed the folders during the write?)`);
+  // The folder resolved before and after the temporary file is found in it, the same both times:
+  // a process flipping a folder between a link and the real one must flip it twice in between.
+  const real = await fsp.realpath(dir).catch(() => null);
+  if (real === null || outside(inside.path, real)) {
+    // The temporary file went where the link pointed: removed from there, if it is still ours.
+    if (real !== null) {
+      const stray = join(real, basename(tmp));
+      const s = await fsp.lstat(stray).catch(() => null);
+      if (s && `${s.dev}:${s.ino}` === made) await fsp.unlink(stray).catch(() => {});
+    }
+    throw refuse(`its folder now resolves to ${q(real ?? dir)}, outside ${q(inside.path)}`);
+  }
+  const t = await fsp.lstat(tmp).catch(() => null);
+  if (!t || `${t.dev}:${t.ino}` !== made) throw refuse('its temporary file is no longer where it was written');
+  if ((await fsp.realpath(dir).catch(() => null)) !== real) throw refuse('its folder changed while it was checked');
+  await checkId(inside, label);
+}
+
+/** Whether `path` is outside the folder `root` (both real paths). */
+function outside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel.startsWith('..') || isAbsolute(rel);
+}
+
+/** Throws unless `inside.path` is still the folder `inside.id` names (when given). */
+async function checkId(inside: InsideFolder, label: string): Promise<void> {
+  if (inside.id === undefined) return;
+  const st = await fsp.stat(inside.path).catch(() => null);
+  if (!st || folderId(st) !== inside.id) {
+    throw new FileError(`Refusing to write ${label}: the folder ${q(inside.path)} was removed or replaced (another process changed the folders during the write?)`);
+  }
 }
 
 /**
@@ -181,21 +233,46 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   const tmp = join(dir, `.${shortened(basename(target), TEMP_NAME_BYTES)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: fsp.FileHandle | undefined;
   let created = false;
+  let from = tmp, to = target;
   try {
     pending.add(tmp);
     handle = await fsp.open(tmp, 'wx', options.mode ?? 0o666);
     created = true;
     await handle.writeFile(data);
     await handle.sync();
+    if (options.insideFolder) {
+      const label = options.label ?? q(target);
+      const made = await handle.stat();
+      // Where the file really is (Linux: the descriptor's own path, every link resolved), not
+      // where the path leads now: checked there, and renamed there. A folder swapped for a link
+      // after that makes the rename fail (the file is not where the link leads) instead of
+      // landing elsewhere.
+      const actual = await fsp.readlink(`/proc/self/fd/${handle.fd}`).catch(() => null);
+      if (actual !== null && isAbsolute(actual) && basename(actual) === basename(tmp)) {
+        if (outside(options.insideFolder.path, dirname(actual))) {
+          await fsp.unlink(actual).catch(() => {});
+          throw new FileError(`Refusing to write ${label}: its folder resolved to ${q(dirname(actual))} when the file was made, outside ${q(options.insideFolder.path)} (another process changed the folders during the write?)`);
+        }
+        from = actual;
+        to = join(dirname(actual), basename(target));
+        await checkId(options.insideFolder, label);
+      } else {
+        await checkInside(options.insideFolder, dir, tmp, `${made.dev}:${made.ino}`, label);
+      }
+    }
     await handle.close();
     handle = undefined;
-    await fsp.rename(tmp, target);
+    await fsp.rename(from, to);
     pending.delete(tmp);
     created = false;
   } catch (err) {
     await handle?.close().catch(() => {});
-    if (created) await fsp.unlink(tmp).catch(() => {});
+    if (created) {
+      await fsp.unlink(from).catch(() => {});
+      if (from !== tmp) await fsp.unlink(tmp).catch(() => {});
+    }
     pending.delete(tmp);
+    if (err instanceof FileError) throw err;
     const e = err as NodeJS.ErrnoException;
     const reason = e?.code === 'ENOENT' ? `the directory ${q(dir)} does not exist` : osReason(err);
     throw new FileError(`Cannot write ${options.label ?? q(target)}: ${reason}`, { cause: err });

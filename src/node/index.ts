@@ -2,6 +2,8 @@
 export * from '../index.js';
 export { readImage, decodeImageFile, encodeImage, writeImage } from './io.js';
 export { markFile } from './frames.js';
+export { folderId } from './files.js';
+export type { InsideFolder } from './files.js';
 export type { Animation, EncodedImage, ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
 export { readMetadata, embedMetadata, metadataOf, uprightExif, iccColourSpace, profileFits } from '../metadata.js';
 export type { ImageMetadata, MetadataFormat, ReadMetadata } from '../metadata.js';

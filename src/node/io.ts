@@ -7,7 +7,7 @@ import sharp from './sharp.js';
 import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, pixelCount, type SampleImage } from '../image.js';
-import { osReason, writeFileAtomic } from './files.js';
+import { osReason, writeFileAtomic, type InsideFolder } from './files.js';
 import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
@@ -117,6 +117,14 @@ export interface WriteImageOptions {
    * (as readImage's `allFrames` returns them). WebP and GIF only.
    */
   animation?: Animation | undefined;
+  /**
+   * Write only inside this folder: when the file is written, its folder must resolve inside
+   * `insideFolder.path` (and that folder still be the one with `insideFolder.id`, see folderId),
+   * else FileError. A guard for services that write into folders other users can change: a
+   * folder swapped for a symbolic link after the caller's checks gets the write refused instead
+   * of redirected.
+   */
+  insideFolder?: InsideFolder | undefined;
 }
 
 /** What {@link encodeImage} made: the file's bytes and their format. */
@@ -556,7 +564,11 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
 export async function writeImage(path: string, image: SampleImage, options: WriteImageOptions = {}): Promise<WrittenImage> {
   checkPath(path, 'path');
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
-  checkOptionNames('options', options, ['format', 'quality', 'sourcePath', 'overwriteSource', 'metadata', 'animation']);
+  checkOptionNames('options', options, ['format', 'quality', 'sourcePath', 'overwriteSource', 'metadata', 'animation', 'insideFolder']);
+  const inside = options.insideFolder;
+  if (inside !== undefined && !(typeof inside === 'object' && inside !== null && typeof inside.path === 'string' && inside.path !== '' && (inside.id === undefined || typeof inside.id === 'string'))) {
+    throw invalidParameter('options.insideFolder', 'an object { path, id? } (a folder\'s real path)', inside);
+  }
   const encoding = checkEncoding(image, outputFormat(path, options.format), options);
   if (options.sourcePath !== undefined) checkPath(options.sourcePath, 'options.sourcePath');
   if (options.overwriteSource !== undefined && typeof options.overwriteSource !== 'boolean') throw invalidParameter('options.overwriteSource', 'a boolean', options.overwriteSource);
@@ -594,6 +606,6 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
   }
 
   const bytes = await encodeChecked(encoding, path);
-  await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path) });
+  await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path), ...(inside ? { insideFolder: inside } : {}) });
   return { path, format: encoding.format, size: bytes.length };
 }

@@ -70,6 +70,19 @@ export function probe(b) {
  * last scan, a PNG its IEND chunk. The decoders here fill a truncated file's missing rows with
  * grey without a word, so a cut upload would otherwise be marked and returned as if whole.
  */
+/** Most start-of-scan markers accepted in a JPEG (libjpeg-turbo's advice: 500 or fewer). */
+export const MAX_JPEG_SCANS = 100;
+
+/**
+ * Count a JPEG's scans (FF DA). A progressive file with thousands of tiny scans costs about a
+ * millisecond of decoding per scan at 8 MP: 290 KB of upload took 12 s of CPU.
+ */
+export function jpegScans(b) {
+  let n = 0;
+  for (let i = 2; i + 1 < b.length; i++) if (b[i] === 0xff && b[i + 1] === 0xda) n++;
+  return n;
+}
+
 export function truncation(format, b) {
   if (format === 'png') {
     for (let i = b.length - 8; i >= 8; i--) {

@@ -21,7 +21,7 @@ import './polyfill.js';
 import { createWatermarker, MAX_ASPECT_LIMIT, ModelmarkError } from 'modelmark';
 import { embedMetadata, metadataOf, profileFits, readMetadata } from 'modelmark/metadata';
 import modelmarkWasm from 'modelmark/modelmark.wasm';
-import { decode, encode, probe, truncation, TYPES } from './image.js';
+import { decode, encode, jpegScans, MAX_JPEG_SCANS, probe, truncation, TYPES } from './image.js';
 import { HttpError, STATUS } from './errors.js';
 
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -94,6 +94,9 @@ async function readImage(request, env) {
   if (aspect > maxAspect) {
     throw new HttpError(422, 'ERR_IMAGE_ASPECT',
       `The image is ${info.width}x${info.height}, an aspect ratio of ${aspect.toFixed(1)}:1, over this Worker's limit of ${maxAspect}:1 (the mark's memory grows with the ratio); crop or split it.`);
+  }
+  if (info.format === 'jpeg' && jpegScans(bytes) > MAX_JPEG_SCANS) {
+    throw new HttpError(400, 'ERR_DECODE', `The JPEG image has more than ${MAX_JPEG_SCANS} scans; re-save it.`);
   }
   const cut = truncation(info.format, bytes);
   if (cut) throw new HttpError(400, 'ERR_DECODE', `The ${info.format.toUpperCase()} image is truncated: ${cut}. Send the whole file.`);
