@@ -5,10 +5,14 @@
 // Two fresh workerd processes. Wall time per request as the client sees it (the work is the
 // Worker's: decode, mark or detect, encode).
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { buildWorker } from '../examples/worker/build.mjs';
 import { PHOTOS_DIR, photoPaths, syntheticPhoto } from './photos.mjs';
+
+// The API token the example config binds (clients must send it).
+const TOKEN = /name = "API_TOKEN", text = "([^"]*)"/.exec(readFileSync(new URL('../examples/worker/config.capnp', import.meta.url), 'utf8'))[1];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 await buildWorker();
@@ -37,7 +41,7 @@ for (let run = 1; run <= 2; run++) {
     const cells = [];
     for (const [path] of requests) {
       const t = performance.now();
-      const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: jpg });
+      const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body: jpg, headers: { authorization: `Bearer ${TOKEN}` } });
       await r.arrayBuffer();
       if (r.status !== 200) throw new Error(`${path}: ${r.status}`);
       cells.push(`${(performance.now() - t).toFixed(0)} ms`);

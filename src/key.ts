@@ -4,8 +4,8 @@ import { ModelmarkError } from './errors.js';
 const SALT = new TextEncoder().encode('modelmark/v1 salt');
 
 /**
- * Stretch a user key (any non-empty string or bytes) with HKDF-SHA-256 (WebCrypto) into
- * eight 32-bit words. `info` separates independent uses of one key.
+ * Derive eight 32-bit words from a user key (any non-empty string or bytes) with HKDF-SHA-256
+ * (WebCrypto; no work factor: keys must be random). `info` separates independent uses of one key.
  */
 export async function deriveKey(key: unknown, info: string, name = 'options.key'): Promise<Uint32Array> {
   let bytes: Uint8Array<ArrayBuffer>;

@@ -177,6 +177,19 @@ test('re-run skips every finished file (manifest); a changed input is redone alo
   const manifest = JSON.parse(fs.readFileSync(path.join(OUT, '.modelmark-manifest.json'), 'utf8'));
   assert.is(manifest.files['moon.png'].hash, sha(changed));
   inputHashes['moon.png'] = sha(changed);
+  // Each manifest salts its fingerprints with its own random salt: the same key and options give
+  // another fingerprint in another manifest; a manifest without a salt (written before) keeps working.
+  assert.match(manifest.salt, /^[0-9a-f]{32}$/);
+  const otherOut = path.join(dir, 'out-salt');
+  cli(embedArgs(path.join(IN, 'sub', 'deeper'), otherOut));
+  const m2 = JSON.parse(fs.readFileSync(path.join(otherOut, '.modelmark-manifest.json'), 'utf8'));
+  assert.ok(m2.salt !== manifest.salt);
+  assert.ok(m2.files['rocket.jpg'].options !== manifest.files['sub/deeper/rocket.jpg'].options, 'fingerprints differ between manifests');
+  const legacy = { ...m2 };
+  delete legacy.salt;
+  fs.writeFileSync(path.join(otherOut, '.modelmark-manifest.json'), JSON.stringify(legacy));
+  assert.is(lines(cli(embedArgs(path.join(IN, 'sub', 'deeper'), otherOut)).stdout).summary.done, 1, 'a saltless manifest: files redone once');
+  assert.is(lines(cli(embedArgs(path.join(IN, 'sub', 'deeper'), otherOut)).stdout).summary.skipped, 1, 'then skipped');
 
   // Another payload (or key) is another fingerprint: everything is redone.
   const other = cli(['embed', IN, OUT, '--key', KEY, '--payload', '1', '--json']);

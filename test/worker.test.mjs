@@ -24,6 +24,8 @@ const PAYLOAD = 'c0ffee00d15ea5e1';
 // The Worker's key is the text binding in config.capnp; the Node side detects with the same one.
 const config = await readFile(CONFIG, 'utf8');
 const KEY = /name = "MODELMARK_KEY", text = "([^"]*)"/.exec(config)?.[1];
+const TOKEN = /name = "API_TOKEN", text = "([^"]*)"/.exec(config)?.[1];
+const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 let workerd;
 let base;
@@ -67,7 +69,7 @@ test.after(() => stop());
 
 async function post(path, body) {
   if (body.length > 1 << 20) return postExpecting(path, body);
-  const res = await fetch(base + path, { method: 'POST', body });
+  const res = await fetch(base + path, { method: 'POST', body, headers: AUTH });
   const bytes = new Uint8Array(await res.arrayBuffer());
   return { res, bytes, type: res.headers.get('content-type') ?? '' };
 }
@@ -79,7 +81,7 @@ async function post(path, body) {
  */
 function postExpecting(path, body) {
   return new Promise((resolve, reject) => {
-    const req = request(base + path, { method: 'POST', headers: { 'content-length': body.length, expect: '100-continue' } }, (res) => {
+    const req = request(base + path, { method: 'POST', headers: { ...AUTH, 'content-length': body.length, expect: '100-continue' } }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ res: { status: res.statusCode }, bytes: new Uint8Array(Buffer.concat(chunks)), type: res.headers['content-type'] ?? '' }));
@@ -232,7 +234,7 @@ test('bad input gets a JSON error with a 4xx status and a code, and the Worker k
   const small = await post('/detect', new Uint8Array(thumb));
   assert.is(small.res.status, 200);
   assert.is(JSON.parse(new TextDecoder().decode(small.bytes)).found, false);
-  const get = await fetch(`${base}/detect`);
+  const get = await fetch(`${base}/detect`, { headers: AUTH });
   assert.is(get.status, 405);
   assert.is((await get.json()).error.code, 'ERR_METHOD_NOT_ALLOWED');
   // After a corrupt JPEG the decoder is replaced: good files still work.
@@ -251,6 +253,37 @@ test('the Worker ships under the 1 MB gzip budget (JS + all wasm modules)', () =
     assert.ok(bundle.files.some((f) => f.name === 'modelmark.wasm'));
     assert.ok(gz <= 1_000_000, `worker is ${gz} bytes gzip (raw ${raw})`);
   });
+});
+
+test('every route needs the API token (401 with WWW-Authenticate otherwise, before the body is read); a 16-bit PNG counts double against MAX_PIXELS; a JPEG of thousands of scans is refused', async () => {
+  const png = await sharp({ create: { width: 256, height: 256, channels: 3, background: '#808080' } }).png().toBuffer();
+  for (const headers of [{}, { authorization: 'Bearer wrong-token-of-some-length' }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }]) {
+    for (const route of ['/embed?payload=c0ffee', '/detect']) {
+      // A cross-site "simple" request (text/plain, another origin) is refused the same way.
+      const res = await fetch(base + route, { method: 'POST', body: png, headers: { ...headers, 'content-type': 'text/plain', origin: 'https://evil.example' } });
+      assert.is(res.status, 401, `${route} with ${JSON.stringify(headers)}`);
+      assert.is(res.headers.get('www-authenticate'), 'Bearer');
+      assert.is((await res.json()).error.code, 'ERR_UNAUTHORIZED');
+    }
+  }
+  assert.is((await post('/detect', png)).res.status, 200, 'with the token');
+  // 2829 x 2829 (8.0 megapixels, under the 8,000,000 limit as 8-bit) in 16-bit samples: 413.
+  const deep = await sharp({ create: { width: 2829, height: 2829, channels: 4, background: '#336699' } }).toColourspace('rgb16').png({ compressionLevel: 9 }).toBuffer();
+  const big = await post('/detect', deep);
+  assert.is(big.res.status, 413, new TextDecoder().decode(big.bytes.slice(0, 300)));
+  assert.match(jsonOf(big.bytes).error.message, /16-bit/);
+  // A progressive JPEG whose last scan is repeated 2,000 times (a CPU bomb for the decoder).
+  const prog = new Uint8Array(await sharp({ create: { width: 512, height: 512, channels: 3, background: '#a0b0c0' } }).jpeg({ progressive: true }).toBuffer());
+  let last = -1;
+  for (let i = 2; i + 1 < prog.length; i++) if (prog[i] === 0xff && prog[i + 1] === 0xda) last = i;
+  const scan = prog.subarray(last, prog.length - 2);
+  const bomb = new Uint8Array(last + scan.length * 2000 + 2);
+  bomb.set(prog.subarray(0, last));
+  for (let k = 0; k < 2000; k++) bomb.set(scan, last + k * scan.length);
+  bomb.set([0xff, 0xd9], bomb.length - 2);
+  const refused = await post('/detect', bomb);
+  assert.is(refused.res.status, 400);
+  assert.match(jsonOf(refused.bytes).error.message, /scans/);
 });
 
 test.run();

@@ -26,6 +26,8 @@ const modelmarkWorker :Workerd.Worker = (
     # For the example and its test only: in production the key is a secret
     # (`wrangler secret put MODELMARK_KEY`), never a value in a config file.
     (name = "MODELMARK_KEY", text = "modelmark worker example key"),
+    # Clients send it as Authorization: Bearer TOKEN (in production: wrangler secret put API_TOKEN).
+    (name = "API_TOKEN", text = "example-token-for-local-tests-only"),
     (name = "MAX_BODY_BYTES", text = "16777216"),
     (name = "MAX_PIXELS", text = "8000000"),
     (name = "MAX_ASPECT", text = "4"),

@@ -1,7 +1,7 @@
 // Folder batches for Node: embed or detect every image of a folder (recursively) on a piscina
 // worker pool, one worker per core, with a resumable manifest. The command line's
 // `modelmark embed DIR OUTDIR` and `modelmark detect DIR` are built on runBatch.
-import { createHmac, scrypt } from 'node:crypto';
+import { createHmac, randomBytes, scrypt } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -185,6 +185,12 @@ interface ManifestEntry extends BatchFileResult {
 interface Manifest {
   format: typeof MANIFEST_FORMAT;
   version: number;
+  /**
+   * The fingerprints' salt, random per manifest (hex), so that no table computed ahead of time
+   * serves against every manifest and equal keys do not show as equal fingerprints. Absent in
+   * manifests written before it: those keep the old fixed salt.
+   */
+  salt?: string;
   command: 'embed' | 'detect';
   updated: string;
   /** Keyed by the input's path inside the input folder, with '/' separators. */
@@ -293,13 +299,15 @@ const inside = (child: string, parent: string) => {
 /**
  * A fingerprint of the key and the options that decide a file's result: HMAC-SHA-256 of the
  * options under a key stretched from the user's key (HKDF with its own label, then scrypt with
- * N = 4096, about 10 ms), so a manifest tells whether a file was processed with the same key and
- * options without revealing the key, and guessing a weak key from it costs a scrypt per guess.
+ * N = 4096 and the manifest's own random salt, about 10 ms), so a manifest tells whether a file
+ * was processed with the same key and options without revealing the key, and guessing a weak key
+ * from it costs a scrypt per guess and per manifest. (The marked images themselves allow cheaper
+ * guesses, about 1 ms each: keys must be random, not words.)
  */
-async function fingerprint(key: string | Uint8Array, params: Record<string, unknown>): Promise<string> {
+async function fingerprint(key: string | Uint8Array, params: Record<string, unknown>, salt: string): Promise<string> {
   const material = await deriveKey(key, 'modelmark batch manifest fingerprint v1');
   const stretched = await new Promise<Buffer>((ok, fail) => {
-    scrypt(Buffer.from(material.buffer, material.byteOffset, material.byteLength), 'modelmark manifest', 32, { N: 1 << 12, r: 8, p: 1 },
+    scrypt(Buffer.from(material.buffer, material.byteOffset, material.byteLength), salt, 32, { N: 1 << 12, r: 8, p: 1 },
       (err, out) => (err ? fail(err) : ok(out)));
   });
   return 'hmac-sha256:' + createHmac('sha256', stretched).update(JSON.stringify(params)).digest('hex');
@@ -311,7 +319,7 @@ async function loadManifest(path: string, command: 'embed' | 'detect'): Promise<
     text = await fsp.readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, command, updated: new Date().toISOString(), files: {} };
+      return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, command, updated: new Date().toISOString(), salt: randomBytes(16).toString('hex'), files: {} };
     }
     throw new FileError(`Cannot read the manifest ${q(path)}: ${(err as Error).message}`, { cause: err });
   }
@@ -466,9 +474,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     params = { command, threshold };
   }
 
-  // On libuv's thread pool, alongside the checks and the workers' start-up below.
-  const fingerprinting = fingerprint(key, params);
-  fingerprinting.catch(() => {}); // awaited below; not an unhandled rejection if a check throws first
+  // The key's part of the fingerprint (HKDF) now; the salted, stretched part once the manifest,
+  // which holds the salt, is read.
+  const LEGACY_SALT = 'modelmark manifest';
 
   // Folders: the input must be one; the output must neither be it nor contain it.
   const inStat = await fsp.stat(options.input).catch((err) => {
@@ -569,7 +577,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     }
     const manifest = manifestPath === null ? null : await loadManifest(manifestPath, command);
     if (manifest && manifestPath !== null) saver = new ManifestSaver(manifestPath, manifest);
-    const optionsPrint = await fingerprinting;
+    // On libuv's thread pool, while the workers start.
+    const optionsPrint = await fingerprint(key, params, manifest?.salt ?? (manifest ? LEGACY_SALT : randomBytes(16).toString('hex')));
 
     summary.total = files.length + listing.errors.length;
     options.onStart?.({ total: summary.total, jobs, manifest: manifestPath });

@@ -41,7 +41,7 @@ export function probe(b) {
   if (b.length >= 24 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 &&
       b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a &&
       b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52) {
-    return { format: 'png', width: be32(b, 16), height: be32(b, 20) };
+    return { format: 'png', width: be32(b, 16), height: be32(b, 20), depth: b[24] };
   }
   if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) {
     // Walk the marker segments to the first start-of-frame (SOF0-15 except DHT, JPG, DAC).

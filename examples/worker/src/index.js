@@ -8,7 +8,10 @@
 //   POST /detect                                                  body: a PNG or JPEG
 //        -> { found, payload, pValue, transform }
 //
-// The key is the secret `MODELMARK_KEY` (`wrangler secret put MODELMARK_KEY`). Errors are JSON
+// The key is the secret `MODELMARK_KEY` (`wrangler secret put MODELMARK_KEY`). Every request must
+// carry `Authorization: Bearer TOKEN` with the secret `API_TOKEN` (16 characters or more): whoever
+// can call /embed can mark any image with your key, and /detect is an oracle for removal
+// attempts (ALLOW_ANONYMOUS=1 serves anyone, e.g. behind your own access control). Errors are JSON
 // `{ error: { code, message } }` with a 4xx status. Optional vars: MAX_BODY_BYTES (default
 // 16 MiB), MAX_PIXELS (default 8 megapixels: a Worker has 128 MB of memory, and the pixels
 // live in JS, in the codec's wasm memory and in modelmark's) and MAX_ASPECT (default 4: the
@@ -86,9 +89,11 @@ async function readImage(request, env) {
   const info = probe(bytes);
   if (!info) throw new HttpError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'The body is not a PNG or JPEG image.');
   if (info.width === 0 || info.height === 0) throw new HttpError(400, 'ERR_DECODE', 'The image header gives a zero width or height.');
-  if (info.width * info.height > maxPixels) {
+  // A 16-bit PNG decodes through twice the memory of an 8-bit one: it counts double.
+  const cost = info.width * info.height * (info.depth === 16 ? 2 : 1);
+  if (cost > maxPixels) {
     throw new HttpError(413, 'ERR_IMAGE_TOO_LARGE',
-      `The image is ${info.width}x${info.height} (${(info.width * info.height / 1e6).toFixed(1)} megapixels), over this Worker's limit of ${(maxPixels / 1e6).toFixed(1)} megapixels.`);
+      `The image is ${info.width}x${info.height} (${(info.width * info.height / 1e6).toFixed(1)} megapixels${info.depth === 16 ? ', 16-bit samples: counted twice' : ''}), over this Worker's limit of ${(maxPixels / 1e6).toFixed(1)} megapixels.`);
   }
   const aspect = Math.max(info.width, info.height) / Math.min(info.width, info.height);
   if (aspect > maxAspect) {
@@ -149,6 +154,27 @@ async function detectRoute(request, env) {
 
 const ROUTES = { '/embed': embedRoute, '/detect': detectRoute };
 
+/** Equal secrets, compared in time that does not depend on where they differ (their SHA-256 digests). */
+async function sameSecret(a, b) {
+  const enc = new TextEncoder();
+  const [x, y] = (await Promise.all([crypto.subtle.digest('SHA-256', enc.encode(a)), crypto.subtle.digest('SHA-256', enc.encode(b))])).map((d) => new Uint8Array(d));
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
+  return diff === 0;
+}
+
+/** Refuse a request without this Worker's API token (before its body is read). */
+async function authorize(request, env) {
+  if (env.ALLOW_ANONYMOUS === '1') return;
+  const token = env.API_TOKEN;
+  if (typeof token !== 'string' || token.length < 16) {
+    throw new HttpError(500, 'ERR_CONFIG', 'The Worker has no API_TOKEN secret of 16 characters or more: set one with `wrangler secret put API_TOKEN` ' +
+      '(clients send Authorization: Bearer TOKEN), or ALLOW_ANONYMOUS=1 to serve anyone (who could then mark any image with your key).');
+  }
+  const m = /^Bearer +(\S+) *$/i.exec(request.headers.get('authorization') ?? '');
+  if (!m || !(await sameSecret(m[1], token))) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'Send this Worker\'s API token as Authorization: Bearer TOKEN.');
+}
+
 export default {
   async fetch(request, env) {
     try {
@@ -156,9 +182,14 @@ export default {
       const route = ROUTES[url.pathname];
       if (!route) throw new HttpError(404, 'ERR_NOT_FOUND', 'Use POST /embed?payload=HEX or POST /detect with a PNG or JPEG body.');
       if (request.method !== 'POST') throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${url.pathname} takes POST.`);
+      await authorize(request, env);
       return await route(request, env, url);
     } catch (err) {
-      if (err instanceof HttpError) return json({ error: { code: err.code, message: err.message } }, err.status);
+      if (err instanceof HttpError) {
+        const res = json({ error: { code: err.code, message: err.message } }, err.status);
+        if (err.status === 401) res.headers.set('www-authenticate', 'Bearer');
+        return res;
+      }
       if (err instanceof ModelmarkError) {
         return json({ error: { code: err.code, message: err.message } }, STATUS[err.code] ?? 500);
       }
