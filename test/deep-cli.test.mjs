@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { loadDeepModels } from '../dist/node/index.js';
+import { DEFAULT_MODELS_DIR, loadDeepModels } from '../dist/node/index.js';
 import { buildH, buildR, parameterShapes } from '../dist/deep/spec.js';
 import { exportOnnx } from '../dist/train/onnx-export.js';
 import { readOnnxWeights } from '../dist/train/onnx-import.js';
@@ -270,6 +270,62 @@ test('train-deep: fine-tunes from existing models for a few seconds into a model
   const other = file('other-logo.png');
   await writeLogo(other, 1);
   failed(await cli(['train-deep', '--logo', other, '--photos', trainPhotos, '--minutes', '0.15', '--init', MODELS, '--out', out]), 'another logo');
+
+  // A larger --minutes resumes from the checkpoint (for a run this short, the one written when
+  // stage 2 began, whose optimiser had not yet stepped: resuming from it used to crash).
+  const more = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--seed', '3']);
+  assert.is(more.code, 0, more.stderr);
+  assert.match(more.stderr, /resuming from the checkpoint/);
+  assert.is((await loadDeepModels(out)).meta.logoSize, 32);
+});
+
+test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (no models written); the rerun resumes; the package\'s own models folder is refused as --out', async () => {
+  const out = file('interrupted');
+  const child = spawn(process.execPath, [BIN, 'train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.5', '--init', MODELS, '--out', out, '--seed', '4'], { cwd: ROOT });
+  let stderr = '';
+  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  // Stopped at its first progress line, in stage 1 (the first checkpoint is minutes away).
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no progress line: ${stderr}`)), 90_000);
+    child.stderr.on('data', () => { if (/stage 1 step \d+/.test(stderr)) { clearTimeout(timer); resolve(); } });
+  });
+  const sent = performance.now();
+  child.kill('SIGINT');
+  const code = await exited;
+  assert.is(code, 130, stderr);
+  // Not a timing test of the library: before, the signal waited for the next checkpoint (about
+  // 20 s in here); one training step takes well under a second.
+  assert.ok(performance.now() - sent < 15_000, `stopped ${Math.round(performance.now() - sent)} ms after the signal`);
+  assert.match(stderr, /interrupted; checkpoint written/);
+  assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'checkpoint.json')), 'a checkpoint');
+  assert.not.ok(fs.existsSync(path.join(out, 'deep.json')), 'no models from an interrupted run');
+  const rest = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--seed', '4']);
+  assert.is(rest.code, 0, rest.stderr);
+  assert.match(rest.stderr, /resuming from the checkpoint/);
+  assert.ok(fs.existsSync(path.join(out, 'deep.json')));
+  failed(await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.1', '--out', DEFAULT_MODELS_DIR]), 'own models folder');
+});
+
+test('train-deep: killed (SIGKILL) in stage 2, the rerun resumes from the checkpoint written when stage 2 began', async () => {
+  const out = file('killed');
+  const args = ['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.3', '--init', MODELS, '--out', out, '--seed', '5'];
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT });
+  let stderr = '';
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve(signal)));
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no stage 2 progress: ${stderr}`)), 120_000);
+    child.stderr.on('data', () => { if (/stage 2 step \d+/.test(stderr)) { clearTimeout(timer); resolve(); } });
+  });
+  child.kill('SIGKILL');
+  assert.is(await exited, 'SIGKILL');
+  const ck = JSON.parse(fs.readFileSync(path.join(out, '.checkpoints', 'checkpoint.json'), 'utf8'));
+  assert.is(ck.stage, 2, 'the checkpoint of the stage change');
+  const again = await cli(args);
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stderr, /resuming from the checkpoint/);
+  assert.ok(fs.existsSync(path.join(out, 'deep.json')));
 });
 
 test('train-deep errors: exit 2 before any training (minutes, photos, logo, --init)', async () => {

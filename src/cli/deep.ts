@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { basename, join, resolve } from 'node:path';
 import { invalidParameter } from '../args.js';
 import { greyToRgb } from '../image.js';
+import { removePendingTempFiles } from '../node/files.js';
 import { DecodeError, FileError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
 import { inFile, isFolder, keptMetadata, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
@@ -319,10 +320,24 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   const logo = await readLogo(logoPath, LOGO, io);
   const logoB64 = Buffer.from(logo).toString('base64');
 
+  // The models folder: never the package's own (nor the folder training starts from), and never
+  // an existing models folder made for another logo unless its checkpoints are resumed here.
+  {
+    const { DEFAULT_MODELS_DIR } = await import('../node/deep.js');
+    const same = async (a: string, b: string) => (await sameFile(a, b)) || resolve(a) === resolve(b);
+    if (await same(out, DEFAULT_MODELS_DIR)) throw usageError(`--out ${q(out)} is the package's own models folder; write your models to another folder`);
+    if (typeof values.init === 'string' && values.init !== 'none' && await same(out, values.init)) throw usageError(`--out may not be the --init folder ${q(values.init)}`);
+  }
+  const existing = await fsp.readFile(join(out, 'deep.json'), 'utf8').then((t) => JSON.parse(t) as { logo?: string }).catch(() => null);
+
   // Resuming: the checkpoints in --work must have been made for this logo.
   const note = (line: string) => io.stderr.write(`modelmark: ${line}\n`);
   const run = await fsp.readFile(join(work, RUN_FILE), 'utf8').then((t) => JSON.parse(t) as { logo?: string }).catch(() => null);
   const ck = await fsp.readFile(join(work, 'checkpoint.json'), 'utf8').then((t) => JSON.parse(t) as { step?: number; elapsedS?: number }).catch(() => null);
+  if (existing && existing.logo !== logoB64 && !(ck && run?.logo === logoB64)) {
+    throw usageError(`${q(out)} already holds models for another logo; pass another --out folder (or remove that one) rather than overwrite them`);
+  }
+  if (ck && !run) throw usageError(`${q(work)} holds checkpoints without a train-deep record (not made by train-deep); pass another --work folder`);
   if (ck && run && run.logo !== logoB64) {
     throw usageError(`the checkpoints in ${q(work)} were made for another logo; pass another --work (or --out) folder, or delete that one to start over`);
   }
@@ -354,7 +369,9 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
       note(`fine-tuning the models in ${initFromDir} for this logo`);
     }
   }
-  await fsp.mkdir(work, { recursive: true });
+  await fsp.mkdir(work, { recursive: true }).catch((cause: NodeJS.ErrnoException) => {
+    throw new FileError(`Cannot create the checkpoint folder ${q(work)} (${cause.code ?? cause.message}): --out and --work must be folders (or paths that can become folders)`, { cause });
+  });
   if (!run || run.logo !== logoB64) {
     const { writeFileAtomic } = await import('../node/files.js');
     await writeFileAtomic(join(work, RUN_FILE), JSON.stringify({ logo: logoB64, logoFile: resolve(logoPath), photos: photosDir, seed, init: initFromDir ?? null }) + '\n');
@@ -385,6 +402,22 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   const log = (line: string) => (multibar ? multibar.log(`modelmark: ${line}\n`) : note(line));
   const { trainAndExport } = await import('../train/pipeline.js');
   const started = performance.now();
+  // Ctrl-C (SIGINT), SIGTERM, SIGHUP: finish the step, write a checkpoint, exit 130/143/129; a second one quits at once.
+  const abort = new AbortController();
+  let exitStatus = 0;
+  const signals: [NodeJS.Signals, number][] = [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]];
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted) {
+      // The second one: quit now, leaving no temporary file of a write in progress.
+      if (multibar) multibar.stop();
+      removePendingTempFiles();
+      process.exit(exitStatus);
+    }
+    exitStatus = signals.find(([s]) => s === signal)![1];
+    log(`${signal}: writing a checkpoint before stopping (again to quit at once)`);
+    abort.abort();
+  };
+  for (const [s] of signals) { process.removeAllListeners(s); process.on(s, onSignal); }
   let result;
   try {
     result = await trainAndExport({
@@ -402,10 +435,16 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
           `PSNR ${v.psnr} dB, NC ${v.nc} (clean ${v.clean}), ETA ${v.left}`);
       },
       onLog: log,
+      signal: abort.signal,
     });
   } finally {
     if (multibar) { multibar.update(); multibar.stop(); }
   }
+  if ((result.summary as { interrupted?: boolean }).interrupted) {
+    note(`interrupted; checkpoint written to ${work}: rerun the same command to resume`);
+    return exitStatus;
+  }
+  if (abort.signal.aborted) note('the signal came during calibration, after training: finished, and the models written');
   const s = result.summary as { steps?: number; trainPsnr?: number; trainNc?: number; threshold?: number; markedSamples?: number | null; markedBelowThreshold?: number | null };
   const seconds = (performance.now() - started) / 1000;
   // Models whose own marked calibration images mostly fall under the threshold are not usable yet.

@@ -2,7 +2,7 @@
  * Writes a models folder (h.onnx, r.onnx, deep.json, logo.png) from trained weights. Node-only.
  */
 import sharp from 'sharp';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildH, buildR, type Weights } from '../deep/spec.js';
 import { exportOnnx } from './onnx-export.js';
@@ -21,6 +21,9 @@ export type MetaExtras = Record<string, unknown>;
  */
 export async function writeModels(dir: string, w: { h: Weights; r: Weights }, logo: Uint8Array, threshold: number, extras: MetaExtras = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
+  // deep.json is written last; remove the old one first so that a folder cut short between the
+  // files is refused by loadDeepModels (ERR_FILE) instead of pairing new networks with old meta.
+  await rm(join(dir, 'deep.json'), { force: true });
   const metadata = { workSize: String(WORK), tile: String(TILE), logoSize: String(LOGO) };
   await writeFileAtomic(join(dir, 'h.onnx'), exportOnnx(buildH(), w.h, { docString: 'modelmark deep watermark embedder H: image [N,3,H,W] in [0,1] + logo map [N,1,H,W] -> residual [N,3,H,W]', metadata }));
   await writeFileAtomic(join(dir, 'r.onnx'), exportOnnx(buildR(), w.r, { docString: 'modelmark deep watermark extractor R: image [N,3,H,W] in [0,1] -> logo [N,1,H/2,W/2] (2L-1 on marked images, 0 on clean ones)', metadata }));

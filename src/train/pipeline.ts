@@ -4,6 +4,8 @@
  */
 import { trainDeep, defaultLogo, type Progress } from './train.js';
 import { writeModels } from './export.js';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Weights } from '../deep/spec.js';
 
 export interface PipelineOptions {
@@ -24,6 +26,7 @@ export interface PipelineOptions {
   initFrom?: { h: Weights; r: Weights };
   onProgress?: (p: Progress) => void;
   onLog?: (line: string) => void;
+  signal?: AbortSignal;
 }
 
 export interface PipelineResult { summary: Record<string, unknown> }
@@ -36,14 +39,21 @@ export interface PipelineResult { summary: Record<string, unknown> }
  */
 export async function trainAndExport(o: PipelineOptions): Promise<PipelineResult> {
   const logo = o.logo ?? defaultLogo();
-  const t = await trainDeep({ photos: o.photos, files: o.files, out: o.work, minutes: o.minutes, seed: o.seed, logo, holdOut: o.holdOut, targetPsnr: o.targetPsnr, initFrom: o.initFrom, onProgress: o.onProgress });
+  const t = await trainDeep({ photos: o.photos, files: o.files, out: o.work, minutes: o.minutes, seed: o.seed, logo, holdOut: o.holdOut, targetPsnr: o.targetPsnr, initFrom: o.initFrom, onProgress: o.onProgress, signal: o.signal });
+  if (t.interrupted || o.signal?.aborted) return { summary: { interrupted: true, steps: t.steps, elapsedS: Math.round(t.elapsedS) } };
   const training = { minutes: o.minutes, targetPsnr: o.targetPsnr ?? 42.5, steps: t.steps, elapsedS: Math.round(t.elapsedS), seed: o.seed ?? 1, trainPsnr: Number(t.psnr.toFixed(2)), trainNc: Number(t.nc.toFixed(3)) };
-  await writeModels(o.out, t, logo, 0.5, { training });
-  o.onLog?.(`models written to ${o.out}; calibrating the threshold on clean images`);
+  // Calibrate from a staging copy inside the checkpoint folder: the models folder itself only
+  // ever receives calibrated models (an interrupted calibration must not leave a complete-looking
+  // folder with the provisional threshold 0.5, whose clean images are mostly "found").
+  const staging = join(o.work, 'uncalibrated');
+  await writeModels(staging, t, logo, 0.5, { training });
+  o.onLog?.(`calibrating the threshold on clean images`);
   // Loaded late so that a long training run picks up the calibration code present at its end.
   const { calibrate } = await import('./calibrate.js');
-  const cal = await calibrate({ models: o.out, photos: o.photos, files: o.files, holdOut: o.holdOut ?? true, onLog: o.onLog });
+  const cal = await calibrate({ models: staging, photos: o.photos, files: o.files, holdOut: o.holdOut ?? true, onLog: o.onLog });
   await writeModels(o.out, t, logo, cal.threshold, { training, calibration: cal.record });
+  await rm(staging, { recursive: true, force: true });
+  o.onLog?.(`models written to ${o.out}`);
   const marked = (cal.record as { marked?: { n?: number }; markedBelowThreshold?: number });
   return { summary: { ...training, threshold: cal.threshold, markedSamples: marked.marked?.n ?? null, markedBelowThreshold: marked.markedBelowThreshold ?? null } };
 }

@@ -59,6 +59,8 @@ export interface TrainOptions {
   /** Start from these weights instead of random ones (fine-tuning), when no checkpoint exists. */
   initFrom?: { h: Weights; r: Weights };
   onProgress?: (p: Progress) => void;
+  /** When aborted, training writes a checkpoint at the end of the current step and stops (TrainResult.interrupted). */
+  signal?: AbortSignal;
 }
 
 export interface Progress {
@@ -74,7 +76,7 @@ export interface Progress {
   weight: number;
 }
 
-export interface TrainResult { h: Weights; r: Weights; steps: number; elapsedS: number; psnr: number; nc: number }
+export interface TrainResult { h: Weights; r: Weights; steps: number; elapsedS: number; psnr: number; nc: number; interrupted?: boolean }
 
 /** The project's default logo: a ring around the letter M, 32×32 grey (255 = ink). */
 export function defaultLogo(): Uint8Array {
@@ -227,7 +229,11 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
       if (!saved) continue;
       const current = await opt.getWeights();
       if (current.length === 0) continue; // moments are created lazily; restored after the first step
-      await opt.setWeights(current.map((nt, i) => ({ name: nt.name, tensor: tf.tensor(saved[i]!, nt.tensor.shape) })));
+      // An optimiser saved before its first step holds only its iteration count (e.g. stage 2's
+      // at the stage-1 -> 2 checkpoint): restore only what was saved, shape by shape.
+      const n = Math.min(current.length, saved.length);
+      if (n < current.length && n > 1) throw new Error(`checkpoint: optimiser ${k} has ${saved.length} saved tensors, ${current.length} expected`);
+      await opt.setWeights(current.slice(0, n).map((nt, i) => ({ name: nt.name, tensor: tf.tensor(saved[i]!, nt.tensor.shape) })));
     }
   };
   let restored = !ck;
@@ -254,14 +260,18 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   };
   const report = () => o.onProgress?.({ stage, step, elapsedS: elapsed, totalS, etaS: Math.max(0, totalS - elapsed), weight, ...last });
   const tick = async () => {
+    // Let the event loop turn once per step: the wasm backend's awaits resolve as microtasks, so
+    // without this, signal handlers (Ctrl-C) and timers wait for the next checkpoint's file I/O.
+    await new Promise((r) => setImmediate(r));
     const now = performance.now();
     elapsed += (now - t0) / 1000;
     t0 = now;
     if (elapsed - lastCk >= ckptEvery) { lastCk = elapsed; await snapshot(); }
   };
+  const stopped = () => o.signal?.aborted === true;
 
   // ---- Stage 1: H and R together on tiles.
-  while (stage === 1 && elapsed < stage1S) {
+  while (stage === 1 && elapsed < stage1S && !stopped()) {
     const frac = elapsed / stage1S;
     (optG as unknown as { learningRate: number }).learningRate = frac < 0.7 ? 1e-3 : 1e-3 * Math.pow(0.1, (frac - 0.7) / 0.3);
     const kindM = rand() < 0.4 ? 0 : 1 + Math.floor(rand() * 5), kindC = 1 + Math.floor(rand() * 5);
@@ -316,12 +326,13 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   }
 
   // ---- Stage 2: R alone on really marked and really attacked whole photos.
+  if (stopped()) { await snapshot(); return { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: last.psnr, nc: last.nc, interrupted: true }; }
   if (stage === 1) { stage = 2; await snapshot(); }
   if (elapsed < totalS) {
     const pool = await stage2Pool(photos.train, hp, L, seed + step);
     const mk = new TileSampler(pool.marked, TILE, seed + 31), cl = new TileSampler(pool.clean, TILE, seed + 37);
     const targetR = target2;
-    while (elapsed < totalS) {
+    while (elapsed < totalS && !stopped()) {
       const xm = mk.aligned(B), xc = cl.aligned(B), xt = sampler.batch(B);
       const out = tf.tidy(() => {
         let parts: tf.Tensor[] = [];
