@@ -277,6 +277,17 @@ test('train-deep: fine-tunes from existing models for a few seconds into a model
   assert.is(more.code, 0, more.stderr);
   assert.match(more.stderr, /resuming from the checkpoint/);
   assert.is((await loadDeepModels(out)).meta.logoSize, 32);
+
+  // The API takes the logo file train-deep was given (reduced the same way), refuses another.
+  const { createDeepWatermarker, readImage } = await import('../dist/node/index.js');
+  const trained = await loadDeepModels(out);
+  const deep = await createDeepWatermarker({ models: trained, logo: await readImage(logoFile) });
+  await deep.dispose();
+  const refused = await createDeepWatermarker({ models: trained, logo: await readImage(other) }).then(() => null, (e) => e);
+  assert.is(refused?.code, 'ERR_INVALID_ARGUMENT', refused?.message);
+  assert.match(refused.message, /logo\.png of the models folder/);
+  const nullModels = await createDeepWatermarker({ models: null }).then(() => null, (e) => e);
+  assert.is(nullModels?.code, 'ERR_INVALID_ARGUMENT');
 });
 
 test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (no models written); the rerun resumes; the package\'s own models folder is refused as --out', async () => {
@@ -322,9 +333,11 @@ test('train-deep: killed (SIGKILL) in stage 2, the rerun resumes from the checkp
   assert.is(await exited, 'SIGKILL');
   const ck = JSON.parse(fs.readFileSync(path.join(out, '.checkpoints', 'checkpoint.json'), 'utf8'));
   assert.is(ck.stage, 2, 'the checkpoint of the stage change');
+  assert.equal(fs.readdirSync(path.join(out, '.checkpoints')).filter((f) => f.endsWith('.bin')).length, 1, 'one checkpoint blob, named by its index');
   const again = await cli(args);
   assert.is(again.code, 0, again.stderr);
   assert.match(again.stderr, /resuming from the checkpoint/);
+  assert.not.match(again.stderr, /PSNR 0\.0 dB/, 'the resumed run reports the checkpoint\'s last measurements, not zeros');
   assert.ok(fs.existsSync(path.join(out, 'deep.json')));
 });
 

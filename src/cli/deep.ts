@@ -206,15 +206,9 @@ function duration(s: number): string {
 async function readLogo(path: string, size: number, io: CliIO): Promise<Uint8Array> {
   const { readImage } = await import('../node/io.js');
   const img = await readImage(path, { maxPixels: 16_777_216, firstFrame: true });
-  const sharp = (await import('sharp')).default;
-  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
-    .flatten({ background: '#000000' })
-    .resize(size, size, { fit: 'contain', background: '#000000', kernel: 'lanczos3' })
-    .grayscale()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const logo = new Uint8Array(size * size);
-  for (let i = 0; i < logo.length; i++) logo[i] = data[i * info.channels]!;
+  // The same reduction createDeepWatermarker's logo option applies in Node.
+  const { reduceLogo } = await import('../node/deep.js');
+  const logo = await reduceLogo(img, size);
   let min = 255, max = 0, sum = 0;
   for (const v of logo) { min = Math.min(min, v); max = Math.max(max, v); sum += v; }
   if (max - min < 32) {

@@ -210,7 +210,8 @@ Options:
                     (smaller ones in it are left out, and named)
   --minutes M       train-deep: training time in minutes (above 0)
   --work DIR        train-deep: checkpoint folder (default OUT/.checkpoints)
-  --seed N          train-deep: seed of the data sampling and initial weights (default 1)
+  --seed N          train-deep: seed of the data sampling and noise (default 1; runs stop on
+                    wall-clock time, so one seed gives alike, not identical, models)
   --init DIR|none   train-deep: models to start from (default: the package's, when present)
   --jobs N          folders: worker threads (default: the number of cores)
   --manifest FILE   folders: where the resume manifest is kept (embed: by default

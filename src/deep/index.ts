@@ -45,8 +45,10 @@ export interface DeepWatermarkerOptions {
   models: DeepModels;
   /**
    * The logo, when given: it must be the one the models were trained on (converted to grey
-   * logoSize², within 2 levels of theirs), since the extractor R recovers only that one. A
-   * different logo is refused; `modelmark train-deep --logo` makes models for another.
+   * logoSize², within 2 levels of theirs), since the extractor R recovers only that one: the
+   * models folder's `logo.png` (in Node, `modelmark/node`'s createDeepWatermarker also takes the
+   * file train-deep was given, reduced the same way). A different logo is refused;
+   * `modelmark train-deep --logo` makes models for another.
    */
   logo?: Image;
   /** Largest image accepted, in pixels (default 100 megapixels), as the classical watermarker's. */
@@ -292,8 +294,9 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     let diff = 0;
     for (let i = 0; i < given.length; i++) diff = Math.max(diff, Math.abs(given[i]! - meta.logo[i]!));
     if (diff > 2 / 255) {
-      throw new InvalidArgumentError('options.logo is not the logo these models were trained on, and their extractor recovers only that one ' +
-        '(a mark of another logo would never be found): leave logo out, or make models for yours with modelmark train-deep --logo');
+      throw new InvalidArgumentError(`options.logo differs from the ${meta.logoSize}x${meta.logoSize} logo these models were trained on (by up to ${Math.round(diff * 255)} grey levels, 2 allowed), ` +
+        'and their extractor recovers only that one: leave logo out, or pass the logo.png of the models folder (in Node, the file train-deep was given also works); ' +
+        'for another logo, make models with modelmark train-deep --logo');
     }
     logo = given;
   }

@@ -69,6 +69,37 @@ export async function loadDeepModels(dir: string = DEFAULT_MODELS_DIR): Promise<
  */
 export async function createDeepWatermarker(options: Partial<DeepWatermarkerOptions> = {}): Promise<DeepWatermarker> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { models?, logo?, threshold?, ... }', options);
+  if (options.models === null) throw invalidParameter('options.models', 'models { h, r, meta } (from loadDeepModels), or left out for the package\'s own', null);
   const models = options.models ?? await loadDeepModels();
+  // A logo of another size (e.g. the file the models were trained from) is reduced as train-deep
+  // reduced it, so that the trained logo's own file is recognised.
+  const logo = options.logo;
+  const size = (models as DeepModels)?.meta?.logoSize;
+  if (logo && typeof logo === 'object' && typeof size === 'number' && (logo.width !== size || logo.height !== size)) {
+    return createCore({ ...options, models, logo: { width: size, height: size, channels: 1, data: await reduceLogo(logo, size) } });
+  }
   return createCore({ ...options, models });
+}
+
+/**
+ * A logo image reduced as `modelmark train-deep --logo` reduces it: alpha flattened on black,
+ * contained (aspect kept) in a black square of `size` pixels with a Lanczos-3 kernel, grey.
+ * @example
+ * const logo = await reduceLogo(await readImage('my-logo.png'), 32); // 32 x 32 grey bytes
+ */
+export async function reduceLogo(img: { width: number; height: number; channels?: number; data: ArrayBufferView }, size: number): Promise<Uint8Array> {
+  const channels = img.channels ?? img.data.byteLength / (img.width * img.height);
+  if (!(img.data instanceof Uint8Array || img.data instanceof Uint8ClampedArray) || ![1, 2, 3, 4].includes(channels)) {
+    throw invalidParameter('logo', 'an 8-bit image { width, height, data, channels? } with 1 to 4 channels', img);
+  }
+  const sharp = (await import('./sharp.js')).default;
+  const { data, info } = await sharp(new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: channels as 1 | 2 | 3 | 4 } })
+    .flatten({ background: '#000000' })
+    .resize(size, size, { fit: 'contain', background: '#000000', kernel: 'lanczos3' })
+    .grayscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const logo = new Uint8Array(size * size);
+  for (let i = 0; i < logo.length; i++) logo[i] = data[i * info.channels]!;
+  return logo;
 }

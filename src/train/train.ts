@@ -15,13 +15,16 @@
  * through JPEG.
  *
  * Training is resumable (weights, optimiser moments, step, elapsed time and the image-loss
- * weight are checkpointed atomically every few minutes) and reproducible from a seed (data
- * sampling and noise are seeded; wasm arithmetic is deterministic on one thread).
+ * weight are checkpointed atomically every few minutes). Data sampling and noise are seeded, and
+ * wasm arithmetic is deterministic on one thread, but a run is not bit-for-bit reproducible: it
+ * stops, and its learning rate and stage change follow, on wall-clock time, so two runs of the
+ * same seed take different numbers of steps. A checkpoint also keeps the last PSNR and NC shown,
+ * so a resumed run reports them (it used to show zeros until its next measurement).
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import sharp, { type Sharp } from 'sharp';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildD, buildH, buildR, logoMap, type NetSpec, type Weights } from '../deep/spec.js';
@@ -103,6 +106,8 @@ export function defaultLogo(): Uint8Array {
 interface Checkpoint {
   stage: 1 | 2; step: number; elapsedS: number; weight: number; seed: number;
   h: Weights; r: Weights; d: Weights; opt: Record<string, Float32Array[]>;
+  /** The last training measurements shown (restored so that a resumed run reports them). */
+  last?: { psnr: number; nc: number; ncClean: number; loss: number };
 }
 
 
@@ -116,18 +121,24 @@ async function saveCheckpoint(dir: string, c: Checkpoint): Promise<void> {
   const blob = new Float32Array(off);
   let p = 0;
   for (const a of parts) { blob.set(a, p); p += a.length; }
-  await writeFileAtomic(join(dir, 'checkpoint.bin'), new Uint8Array(blob.buffer));
-  const meta = { stage: c.stage, step: c.step, elapsedS: c.elapsedS, weight: c.weight, seed: c.seed, index };
+  // The blob under a name of its own, named by the index written after it: a run killed between
+  // the two files leaves the previous index with the previous blob, never a mismatched pair.
+  const bin = `checkpoint-${c.step}-${Date.now().toString(36)}.bin`;
+  await writeFileAtomic(join(dir, bin), new Uint8Array(blob.buffer));
+  const meta = { stage: c.stage, step: c.step, elapsedS: c.elapsedS, weight: c.weight, seed: c.seed, last: c.last, bin, index };
   await writeFileAtomic(join(dir, 'checkpoint.json'), JSON.stringify(meta));
+  for (const f of await readdir(dir)) {
+    if (f !== bin && /^checkpoint(-[\w-]+)?\.bin$/.test(f)) await rm(join(dir, f), { force: true });
+  }
 }
 
 export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
   const jp = join(dir, 'checkpoint.json');
   if (!existsSync(jp)) return undefined;
   const meta = JSON.parse(await readFile(jp, 'utf8'));
-  const bin = await readFile(join(dir, 'checkpoint.bin'));
+  const bin = await readFile(join(dir, typeof meta.bin === 'string' && /^checkpoint-[\w-]+\.bin$/.test(meta.bin) ? meta.bin : 'checkpoint.bin'));
   const all = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
-  const c: Checkpoint = { stage: meta.stage, step: meta.step, elapsedS: meta.elapsedS, weight: meta.weight, seed: meta.seed, h: {}, r: {}, d: {}, opt: {} };
+  const c: Checkpoint = { stage: meta.stage, step: meta.step, elapsedS: meta.elapsedS, weight: meta.weight, seed: meta.seed, last: meta.last, h: {}, r: {}, d: {}, opt: {} };
   for (const [key, [o, n]] of Object.entries(meta.index as Record<string, [number, number]>)) {
     const a = all.slice(o, o + n);
     const [net, ...rest] = key.split('/');
@@ -251,12 +262,12 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   const target2 = tf.keep(tf.tile(tf.tensor4d(L.map((v) => 2 * v - 1), [1, LOGO, LOGO, 1]), [B, 1, 1, 1]) as tf.Tensor4D);
 
   const hv = Object.values(hp), rv = Object.values(rp), dv = Object.values(dp);
-  let last = { psnr: 0, nc: 0, ncClean: 0, loss: 0 };
+  let last = ck?.last ?? { psnr: 0, nc: 0, ncClean: 0, loss: 0 };
   let t0 = performance.now(), lastCk = elapsed;
   const snapshot = async () => {
     const opt: Record<string, Float32Array[]> = {};
     for (const [k, o2] of Object.entries(optimisers)) opt[k] = await Promise.all((await o2.getWeights()).map(async (w) => (await w.tensor.data()) as Float32Array));
-    await saveCheckpoint(o.out, { stage, step, elapsedS: elapsed, weight, seed, h: weightsOf(hp), r: weightsOf(rp), d: weightsOf(dp), opt });
+    await saveCheckpoint(o.out, { stage, step, elapsedS: elapsed, weight, seed, last, h: weightsOf(hp), r: weightsOf(rp), d: weightsOf(dp), opt });
   };
   const report = () => o.onProgress?.({ stage, step, elapsedS: elapsed, totalS, etaS: Math.max(0, totalS - elapsed), weight, ...last });
   const tick = async () => {
