@@ -105,7 +105,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
     }) + '\n');
   } else {
     const qual = written.format === 'png' || written.format === 'gif' ? '' : ` quality ${quality ?? 95}`;
-    const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
+    const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB (the marked pixels, before encoding)` : '';
     io.stdout.write(`deep-marked ${input} -> ${output}: the logo of ${dir}, ${image.width}x${image.height} ${written.format.toUpperCase()}${madeRgb ? ' (grey made RGB: the deep mark is a colour pattern)' : ''}${qual}${fidelity}\n`);
   }
   return 0;

@@ -229,7 +229,12 @@ async function openSession(bytes: Uint8Array, which: 'h' | 'r', inputs: [string,
   try {
     session = await ort.InferenceSession.create(bytes, { executionProviders: providers, graphOptimizationLevel: 'all' });
   } catch (cause) {
-    throw new ModelError(`Could not load ${label} with onnxruntime-web (${providers.join(', ')}): ${(cause as Error)?.message ?? cause}. ${MODELS_HINT}`, { cause });
+    const message = String((cause as Error)?.message ?? cause);
+    // A provider this runtime lacks (WebGPU in Node, or in a browser without it) is not the models' fault.
+    const hint = /backend not found|no available backend|webgpu/i.test(message)
+      ? `The execution provider(s) ${providers.join(', ')} are not available here: in Node use 'wasm' (the default); in browsers 'webgpu' needs WebGPU, 'wasm' runs everywhere.`
+      : MODELS_HINT;
+    throw new ModelError(`Could not load ${label} with onnxruntime-web (${providers.join(', ')}): ${message}. ${hint}`, { cause });
   }
   const fail = (what: string): never => {
     void session.release().catch(() => {});
