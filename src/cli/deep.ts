@@ -203,6 +203,9 @@ function duration(s: number): string {
  * The logo for training: decoded (any format sharp reads), transparent parts on black, contained
  * in LOGO × LOGO on black and converted to grey. Bright is ink.
  */
+/** Most photos a training run holds (about 15 MB each): larger folders are sampled. */
+const MAX_TRAIN_PHOTOS = 200;
+
 async function readLogo(path: string, size: number, io: CliIO): Promise<Uint8Array> {
   const { readImage } = await import('../node/io.js');
   const img = await readImage(path, { maxPixels: 16_777_216, firstFrame: true });
@@ -304,6 +307,20 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   if (small.length > 0) {
     io.stderr.write(`modelmark: leaving out ${small.length} photo${small.length === 1 ? '' : 's'} under ${MIN_PHOTO_SIDE}x${MIN_PHOTO_SIDE} ` +
       `(the threshold is calibrated on half-size copies too): ${small.join(', ')}\n`);
+  }
+  // Training holds every photo in memory (about 15 MB each over both stages): a large folder is
+  // sampled (by --seed), so that 5,000 photos do not need 75 GB.
+  if (files.length > MAX_TRAIN_PHOTOS) {
+    const { rng } = await import('../random.js');
+    const rand = rng(seed);
+    for (let i = files.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [files[i], files[j]] = [files[j]!, files[i]!];
+    }
+    const n = files.length;
+    files.length = MAX_TRAIN_PHOTOS;
+    files.sort();
+    io.stderr.write(`modelmark: training on ${MAX_TRAIN_PHOTOS} of the ${n} photos, sampled by --seed (each takes about 15 MB of memory while training)\n`);
   }
   if (files.length < 2) {
     throw new InvalidArgumentError(`Expected a folder with at least 2 photos (.jpg, .jpeg, .png, .webp, .tif, .tiff) of at least ${MIN_PHOTO_SIDE}x${MIN_PHOTO_SIDE} pixels for --photos but ${q(photos)} has ${files.length}` +

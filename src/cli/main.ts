@@ -139,8 +139,9 @@ Deep watermark (a logo image hidden by trained networks; no key, no payload):
            The logo (any image sharp reads) is reduced to 32x32 grey, contained on black:
            bright is ink, so invert a dark logo on a light background first; transparent
            parts count as background. --photos: a folder of at least 2 photos (at least
-           256x256) like the ones you will mark (more is better). --minutes: the training
-           time (both stages; the export and threshold calibration come after). By default
+           256x256) like the ones you will mark (more is better, up to 200: a larger folder is
+           sampled by --seed). --minutes: the training time (both stages; the export and
+           threshold calibration come after). By default
            training starts from the package's models (much faster than from scratch for a
            new logo); --init DIR starts from another models folder, --init none from random
            weights (hours, not minutes).
