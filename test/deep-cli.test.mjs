@@ -372,4 +372,17 @@ test('train-deep errors: exit 2 before any training (minutes, photos, logo, --in
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+test('train-deep samples at most 200 photos of a larger folder (each takes memory while training), and says so', async () => {
+  const many = file('many-photos');
+  fs.mkdirSync(many);
+  const one = await sharp({ create: { width: 256, height: 256, channels: 3, background: '#708090' } }).jpeg().toBuffer();
+  for (let i = 0; i < 203; i++) fs.writeFileSync(path.join(many, `p${String(i).padStart(3, '0')}.jpg`), one);
+  const blank = file('blank-for-many.png');
+  await sharp({ create: { width: 32, height: 32, channels: 3, background: '#000' } }).png().toFile(blank);
+  // Stopped by the blank logo right after the photos are chosen: no training.
+  const r = await cli(['train-deep', '--logo', blank, '--photos', many, '--minutes', '1', '--out', file('never-many')]);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /training on 200 of the 203 photos, sampled by --seed/);
+});
+
 test.run();
