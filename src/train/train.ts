@@ -341,6 +341,9 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   if (stage === 1) { stage = 2; await snapshot(); }
   if (elapsed < totalS) {
     const pool = await stage2Pool(photos.train, hp, L, seed + step);
+    // Making the pool (every photo marked by H and attacked) is preparation, not training: not
+    // charged to --minutes (it had eaten most of a short run's stage 2).
+    t0 = performance.now();
     const mk = new TileSampler(pool.marked, TILE, seed + 31), cl = new TileSampler(pool.clean, TILE, seed + 37);
     const targetR = target2;
     while (elapsed < totalS && !stopped()) {
