@@ -343,7 +343,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
 
   // Resuming: the checkpoints in --work must have been made for this logo.
   const note = (line: string) => io.stderr.write(`modelmark: ${line}\n`);
-  const run = await fsp.readFile(join(work, RUN_FILE), 'utf8').then((t) => JSON.parse(t) as { logo?: string }).catch(() => null);
+  const run = await fsp.readFile(join(work, RUN_FILE), 'utf8').then((t) => JSON.parse(t) as { logo?: string; photos?: string }).catch(() => null);
   const ck = await fsp.readFile(join(work, 'checkpoint.json'), 'utf8').then((t) => JSON.parse(t) as { step?: number; elapsedS?: number }).catch(() => null);
   if (existing && existing.logo !== logoB64 && !(ck && run?.logo === logoB64)) {
     throw usageError(`${q(out)} already holds models for another logo; pass another --out folder (or remove that one) rather than overwrite them`);
@@ -361,6 +361,9 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   if (ck) {
     note(`resuming from the checkpoint in ${work} (step ${ck.step ?? '?'}, ${duration(ck.elapsedS ?? 0)} of ${duration(minutes * 60)} trained)` +
       (init !== undefined ? '; --init is not used when resuming' : ''));
+    if (run?.photos && resolve(run.photos) !== resolve(photosDir)) {
+      note(`these checkpoints were trained on ${q(run.photos)}; training goes on with ${q(photosDir)} (and the threshold is calibrated on it)`);
+    }
     if ((ck.elapsedS ?? 0) >= minutes * 60) note(`that checkpoint has already trained for --minutes ${minutes}: exporting it (raise --minutes to train longer)`);
   } else if (init !== undefined && init.toLowerCase() === 'none') {
     note('training from scratch (--init none): expect hours rather than minutes for a usable model');
