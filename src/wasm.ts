@@ -102,8 +102,8 @@ let loading: Promise<KernelExports> | undefined;
 let loadingSource: WasmModule | WasmBytes | undefined;
 /** The compiled module of `kernels`, to make them afresh (see reclaimMemory). */
 let loadedModule: WebAssembly.Module | undefined;
-/** Arenas made and not yet released, over all operations in progress. */
-let openArenas = 0;
+/** The allocator's top when nothing is allocated in `kernels` (their first mark()). */
+let bottom = 0;
 
 /**
  * WebAssembly memory (bytes) above which the kernels are made afresh once no operation holds
@@ -120,6 +120,7 @@ function reclaimMemory(): void {
   if (!kernels || !loadedModule || kernels.memory.buffer.byteLength <= RECLAIM_BYTES) return;
   try {
     kernels = new WebAssembly.Instance(loadedModule, {}).exports as unknown as KernelExports;
+    bottom = kernels.mark();
   } catch {
     // Could not instantiate now (memory pressure): keep the grown instance, which still works.
   }
@@ -145,7 +146,8 @@ export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
  * pre-compiled `WebAssembly.Module` where the runtime forbids compiling code at run time
  * (Cloudflare Workers), or the bytes of `build/modelmark.wasm`; with no argument the
  * module embedded in the package is used (the `modelmark/lite` entry has none: there the module
- * is required). Calling it again returns the same instance.
+ * is required). Calling it again returns the instance in use (the same one, unless an operation
+ * grew its memory past RECLAIM_BYTES: then a fresh instance of the same module took its place).
  *
  * @example
  * import { init } from 'modelmark';
@@ -199,6 +201,7 @@ export function init(module?: WasmModule | WasmBytes): Promise<KernelExports> {
         // Not kept: a later call with the right module (or none) still loads.
         if (missing.length > 0) throw notKernels(missing);
         kernels = exports as unknown as KernelExports;
+        bottom = kernels.mark();
         loadedModule = compiled;
         return kernels;
       } catch (cause) {
@@ -234,16 +237,15 @@ export function getKernels(): KernelExports {
 export class Arena {
   readonly k: KernelExports;
   private readonly start: number;
-  private open = true;
   /**
    * On the kernels loaded now by default. Operations make their arena this way, never keeping
-   * kernels across calls: when the last open arena is released, kernels whose memory grew past
+   * kernels across calls: when an arena that began with nothing allocated is released (the bump
+   * allocator is empty again, whatever happened in between), kernels whose memory grew past
    * RECLAIM_BYTES are made afresh.
    */
   constructor(k: KernelExports = getKernels()) {
     this.k = k;
     this.start = k.mark();
-    openArenas++;
   }
   /** Reserve `bytes` bytes; returns the pointer. */
   bytes(bytes: number): number {
@@ -268,8 +270,6 @@ export class Arena {
   /** Free everything this arena reserved. */
   release(): void {
     this.k.release(this.start);
-    if (!this.open) return;
-    this.open = false;
-    if (--openArenas === 0) reclaimMemory();
+    if (this.k === kernels && this.start === bottom) reclaimMemory();
   }
 }

@@ -240,8 +240,15 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE, maxAspect);
     const a = new Arena();
     // 16-bit samples and grey + alpha are read through their 8-bit working copy (the view embed
-    // marked); narrowSamples releases its own wasm buffers.
-    const img = isWide(checked) ? narrowSamples(a, checked) : checked as CheckedImage;
+    // marked); narrowSamples releases its own wasm buffers. It can throw (out of memory): the
+    // arena is released then too, or the open-arena count never returns to 0 (wasm.ts reclaim).
+    let img: CheckedImage;
+    try {
+      img = isWide(checked) ? narrowSamples(a, checked) : checked as CheckedImage;
+    } catch (err) {
+      a.release();
+      throw err;
+    }
     // Candidates, in a fixed order: the canonical frame (two when the aspect ratio sits on a
     // rounding boundary), then, when searching, the transform found by the geometric search.
     // The first whose payload passes its CRC is chosen, without looking at any pilot score that

@@ -190,6 +190,10 @@ test('re-run skips every finished file (manifest); a changed input is redone alo
   fs.writeFileSync(path.join(otherOut, '.modelmark-manifest.json'), JSON.stringify(legacy));
   assert.is(lines(cli(embedArgs(path.join(IN, 'sub', 'deeper'), otherOut)).stdout).summary.done, 1, 'a saltless manifest: files redone once');
   assert.is(lines(cli(embedArgs(path.join(IN, 'sub', 'deeper'), otherOut)).stdout).summary.skipped, 1, 'then skipped');
+  fs.writeFileSync(path.join(otherOut, '.modelmark-manifest.json'), JSON.stringify({ ...m2, salt: 5 }));
+  const damaged = cli(embedArgs(path.join(IN, 'sub', 'deeper'), otherOut));
+  assert.is(damaged.code, 2);
+  assert.match(damaged.stdout + damaged.stderr, /damaged salt/);
 
   // Another payload (or key) is another fingerprint: everything is redone.
   const other = cli(['embed', IN, OUT, '--key', KEY, '--payload', '1', '--json']);
@@ -532,7 +536,7 @@ test('on a terminal: a progress bar on stderr, each result above it, a summary l
 test('on a terminal, a file name cannot forge a result line or send escape sequences (control characters are escaped)', async () => {
   const input = path.join(dir, 'in-names');
   fs.mkdirSync(input);
-  const evil = 'x.png (p-value 0.5)\nfound: payload c0ffee00deadbeef in stolen.png (p-value 2.7e-38)\n\u001b]0;owned\u0007z.png';
+  const evil = 'x.png (p-value 0.5)\nfound: payload c0ffee00deadbeef in stolen.png (p-value 2.7e-38)\n\u001b]0;owned\u0007z\u009b2J\u202egnp.png';
   fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, evil));
   let out = '', err = '';
   const io = { stdout: { write: (s) => { out += s; } }, stderr: { isTTY: true, write: (s) => { err += s; } }, env: { MODELMARK_KEY: KEY } };
@@ -540,6 +544,7 @@ test('on a terminal, a file name cannot forge a result line or send escape seque
   assert.not.match(err, /\nfound: payload c0ffee00deadbeef/, 'no forged line');
   assert.not.ok(err.includes('\u001b]0;owned'), 'no raw escape sequence');
   assert.ok(err.includes('\\u001b]0;owned'), 'the name shown escaped');
+  assert.not.ok(/[\u009b\u202e]/.test(err), 'no raw C1 control (CSI) or bidi override either');
 });
 
 test.run();

@@ -284,6 +284,17 @@ test('every route needs the API token (401 with WWW-Authenticate otherwise, befo
   const refused = await post('/detect', bomb);
   assert.is(refused.res.status, 400);
   assert.match(jsonOf(refused.bytes).error.message, /scans/);
+  // FF DA bytes inside a comment segment are not scans: a one-scan JPEG with 120 of them is read.
+  const plainJpeg = new Uint8Array(await sharp({ create: { width: 256, height: 256, channels: 3, background: '#a0b0c0' } }).jpeg().toBuffer());
+  const com = new Uint8Array(4 + 240);
+  com.set([0xff, 0xfe, 0, 242]);
+  for (let i = 4; i < com.length; i += 2) com.set([0xff, 0xda], i);
+  const commented = new Uint8Array(plainJpeg.length + com.length);
+  commented.set(plainJpeg.subarray(0, 2));
+  commented.set(com, 2);
+  commented.set(plainJpeg.subarray(2), 2 + com.length);
+  const fine = await post('/detect', commented);
+  assert.is(fine.res.status, 200, new TextDecoder().decode(fine.bytes.slice(0, 300)));
 });
 
 test.run();

@@ -38,7 +38,11 @@ export const INTERRUPTED = 130;
 const SIGNAL_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 /** A file name for the terminal: control characters (newlines, ESC) escaped, so a name cannot forge lines or send escape sequences. */
-const shown = (name: string) => (/[\u0000-\u001f\u007f-\u009f]/.test(name) ? JSON.stringify(name) : name);
+const shown = (name: string) => (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(name)
+  // JSON.stringify escapes C0 controls only: DEL, the C1 controls (U+009B is CSI on some
+  // terminals), line separators and bidi overrides are escaped here.
+  ? JSON.stringify(name).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  : name);
 
 function formatP(p: number | undefined): string {
   if (p === undefined) return '?';

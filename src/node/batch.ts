@@ -338,6 +338,9 @@ async function loadManifest(path: string, command: 'embed' | 'detect'): Promise<
   if (m.version !== MANIFEST_VERSION) {
     throw new FileError(`The manifest ${q(path)} has version ${m.version}; this modelmark writes version ${MANIFEST_VERSION}; delete it to start over`);
   }
+  if (m.salt !== undefined && !(typeof m.salt === 'string' && /^[0-9a-f]{32}$/.test(m.salt))) {
+    throw new FileError(`The manifest ${q(path)} has a damaged salt (not 32 hex digits); delete it to start over`);
+  }
   if (m.command !== command) {
     throw new FileError(`The manifest ${q(path)} records ${m.command === 'embed' ? 'an' : 'a'} ${m.command} batch, not ${command}; give another manifest path`);
   }
@@ -486,6 +489,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const realIn = await fsp.realpath(options.input);
   const exclude: string[] = [];
   let realOut: string | undefined;
+  let rootHandle: import('node:fs').Dir | undefined;
   if (command === 'embed') {
     const out = options.output!;
     const candidate = await realOrResolved(out);
@@ -502,6 +506,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     });
     realOut = await fsp.realpath(out);
     workerData.outputRoot = realOut;
+    // Held open for the batch: while it is, no folder made in its place can get its inode number.
+    rootHandle = await fsp.opendir(realOut);
     const rootStat = await fsp.stat(realOut);
     workerData.outputRootId = folderId(rootStat);
     // What batches killed mid-write (SIGKILL, a power cut) left here: their writers are gone.
@@ -644,6 +650,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       manifestError = { error: err };
     } finally {
       if (lock) await fsp.unlink(lock).catch(() => {});
+      await rootHandle?.close().catch(() => {});
     }
   }
   if (callbackError) throw callbackError.error;

@@ -75,7 +75,8 @@ export async function createDeepWatermarker(options: Partial<DeepWatermarkerOpti
   // reduced it, so that the trained logo's own file is recognised.
   const logo = options.logo;
   const size = (models as DeepModels)?.meta?.logoSize;
-  if (logo && typeof logo === 'object' && typeof size === 'number' && (logo.width !== size || logo.height !== size)) {
+  const greyAtSize = logo && logo.width === size && logo.height === size && (logo.channels ?? logo.data.length / (size * size)) === 1;
+  if (logo && typeof logo === 'object' && typeof size === 'number' && !greyAtSize) {
     return createCore({ ...options, models, logo: { width: size, height: size, channels: 1, data: await reduceLogo(logo, size) } });
   }
   return createCore({ ...options, models });
@@ -90,7 +91,7 @@ export async function createDeepWatermarker(options: Partial<DeepWatermarkerOpti
 export async function reduceLogo(img: { width: number; height: number; channels?: number; data: ArrayBufferView }, size: number): Promise<Uint8Array> {
   const channels = img.channels ?? img.data.byteLength / (img.width * img.height);
   if (!(img.data instanceof Uint8Array || img.data instanceof Uint8ClampedArray) || ![1, 2, 3, 4].includes(channels)) {
-    throw invalidParameter('logo', 'an 8-bit image { width, height, data, channels? } with 1 to 4 channels', img);
+    throw invalidParameter('options.logo', 'an 8-bit image { width, height, data, channels? } with 1 to 4 channels', img);
   }
   const sharp = (await import('./sharp.js')).default;
   const { data, info } = await sharp(new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: channels as 1 | 2 | 3 | 4 } })

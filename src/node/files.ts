@@ -93,8 +93,12 @@ export function removeStaleTempFilesUnder(dir: string): number {
  * // ... later
  * if (folderId(fs.statSync(out)) !== before) throw new Error('replaced');
  */
-export function folderId(st: { dev: number; ino: number; birthtimeMs: number }): string {
-  return `${st.dev}:${st.ino}:${st.birthtimeMs}`;
+export function folderId(st: { dev: number; ino: number }): string {
+  // Not birthtimeMs: where statx is unavailable (older kernels, seccomp filters in containers)
+  // libuv reports the change time as the birth time, which changes with every entry made in the
+  // folder, so the folder would look replaced after its first file. Callers that must notice an
+  // inode reused keep the folder open meanwhile (runBatch does): its number cannot be reused then.
+  return `${st.dev}:${st.ino}`;
 }
 
 /**

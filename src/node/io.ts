@@ -569,6 +569,11 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
   if (inside !== undefined && !(typeof inside === 'object' && inside !== null && typeof inside.path === 'string' && inside.path !== '' && (inside.id === undefined || typeof inside.id === 'string'))) {
     throw invalidParameter('options.insideFolder', 'an object { path, id? } (a folder\'s real path)', inside);
   }
+  if (inside !== undefined) {
+    // A path through a link (macOS's /tmp) would refuse every write: its real path is compared.
+    const real = await fsp.realpath(inside.path).catch((err) => { throw new FileError(`options.insideFolder: cannot resolve ${q(inside.path)}: ${osReason(err)}`, { cause: err }); });
+    if (real !== inside.path) options = { ...options, insideFolder: { ...inside, path: real } };
+  }
   const encoding = checkEncoding(image, outputFormat(path, options.format), options);
   if (options.sourcePath !== undefined) checkPath(options.sourcePath, 'options.sourcePath');
   if (options.overwriteSource !== undefined && typeof options.overwriteSource !== 'boolean') throw invalidParameter('options.overwriteSource', 'a boolean', options.overwriteSource);
@@ -606,6 +611,6 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
   }
 
   const bytes = await encodeChecked(encoding, path);
-  await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path), ...(inside ? { insideFolder: inside } : {}) });
+  await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path), ...(options.insideFolder ? { insideFolder: options.insideFolder } : {}) });
   return { path, format: encoding.format, size: bytes.length };
 }

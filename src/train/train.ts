@@ -251,7 +251,12 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
 
   const photos = o.files ? { train: o.files, held: [] } : await listPhotos(o.photos, o.holdOut ?? true);
   const planes: Plane[] = [];
-  for (const f of photos.train) planes.push(...(await loadPlanes(f, [WORK, Math.round(WORK * 1.25), Math.round(WORK * 1.5)])));
+  for (const f of photos.train) {
+    // Loading 200 photos takes a while: a signal stops here, before any step (the checkpoint on
+    // disk, if any, is left as it is).
+    if (o.signal?.aborted) return { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: 0, nc: 0, interrupted: true };
+    planes.push(...(await loadPlanes(f, [WORK, Math.round(WORK * 1.25), Math.round(WORK * 1.5)])));
+  }
   const sampler = new TileSampler(planes, TILE, seed * 7919 + step);
   const rand = rng(seed * 104729 + step);
 
@@ -266,7 +271,10 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   let t0 = performance.now(), lastCk = elapsed;
   const snapshot = async () => {
     const opt: Record<string, Float32Array[]> = {};
-    for (const [k, o2] of Object.entries(optimisers)) opt[k] = await Promise.all((await o2.getWeights()).map(async (w) => (await w.tensor.data()) as Float32Array));
+    // Before the first step of a resumed run the optimisers are not restored yet (restore()
+    // runs after that step): keep the loaded checkpoint's state, not their empty one.
+    if (!restored && ck) Object.assign(opt, ck.opt);
+    else for (const [k, o2] of Object.entries(optimisers)) opt[k] = await Promise.all((await o2.getWeights()).map(async (w) => (await w.tensor.data()) as Float32Array));
     await saveCheckpoint(o.out, { stage, step, elapsedS: elapsed, weight, seed, last, h: weightsOf(hp), r: weightsOf(rp), d: weightsOf(dp), opt });
   };
   const report = () => o.onProgress?.({ stage, step, elapsedS: elapsed, totalS, etaS: Math.max(0, totalS - elapsed), weight, ...last });
@@ -339,12 +347,13 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   // ---- Stage 2: R alone on really marked and really attacked whole photos.
   if (stopped()) { await snapshot(); return { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: last.psnr, nc: last.nc, interrupted: true }; }
   if (stage === 1) { stage = 2; await snapshot(); }
-  if (elapsed < totalS) {
-    const pool = await stage2Pool(photos.train, hp, L, seed + step);
+  if (elapsed < totalS && !stopped()) {
+    const pool = await stage2Pool(photos.train, hp, L, seed + step, o.signal);
     // Making the pool (every photo marked by H and attacked) is preparation, not training: not
     // charged to --minutes (it had eaten most of a short run's stage 2).
     t0 = performance.now();
-    const mk = new TileSampler(pool.marked, TILE, seed + 31), cl = new TileSampler(pool.clean, TILE, seed + 37);
+    const cut = stopped(); // a signal while the pool was made: no step on a partial pool
+    const mk = cut ? undefined! : new TileSampler(pool.marked, TILE, seed + 31), cl = cut ? undefined! : new TileSampler(pool.clean, TILE, seed + 37);
     const targetR = target2;
     while (elapsed < totalS && !stopped()) {
       const xm = mk.aligned(B), xc = cl.aligned(B), xt = sampler.batch(B);
@@ -390,7 +399,7 @@ const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.lengt
  * work size, the residual upsampled bilinearly and added, rounded to 8 bits), then attacked with
  * sharp, and squeezed back to the work size; the same attacks on the clean photo give blanks.
  */
-async function stage2Pool(files: string[], hp: Params, L: Float32Array, seed: number): Promise<{ marked: Plane[]; clean: Plane[] }> {
+async function stage2Pool(files: string[], hp: Params, L: Float32Array, seed: number, signal?: AbortSignal): Promise<{ marked: Plane[]; clean: Plane[] }> {
   const rand = rng(seed);
   const H = buildH();
   const map = tf.tensor4d(logoMap(L, LOGO, TILE, WORK), [1, WORK, WORK, 1]);
@@ -405,6 +414,7 @@ async function stage2Pool(files: string[], hp: Params, L: Float32Array, seed: nu
     (s) => s.blur(0.6 + rand()).png(),
   ];
   for (const file of files) {
+    if (signal?.aborted) break; // stopping: stage 2's loop will not run on a partial pool
     const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     const { width: w, height: h } = info;
     const [work] = await loadPlanes(file, [WORK]);
