@@ -436,7 +436,7 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
 
   const chunks: Buffer[] = [];
   let size = 0;
-  return new Transform({
+  const stream: Transform = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       size += chunk.length;
       if (size > limit) {
@@ -453,6 +453,8 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
       (async () => {
         if (input.length === 0) throw new DecodeError('Cannot decode the input image: the input is empty');
         const { out, format: own } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true }), options, STREAM_NAMES);
+        // Destroyed meanwhile (the consumer went away): no encoding for nobody.
+        if (stream.destroyed) return Buffer.alloc(0);
         let p = keep ? out.keepMetadata() : out;
         const f: OutFormat = format ?? own;
         try {
@@ -466,4 +468,5 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
       })().then((bytes) => callback(null, bytes), (err) => callback(err));
     },
   });
+  return stream;
 }
