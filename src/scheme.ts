@@ -279,18 +279,10 @@ export function addLumaStreamed(a: Arena, img: CheckedImage, res: number, g: Geo
     const tmp = a.f32(g.fh * w + 2 * (w + h) + 4 * w + 72);
     if (gains) k.addMarkPrepare(w, h, res, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
     else k.addLumaPrepare(w, h, res, g.fw, g.fh, 1 / g.sx, 1 / g.sy, tmp);
-    const stride = w * ch;
-    const rowsPer = Math.max(1, Math.floor(STREAM_BYTES / stride));
-    const buf = a.bytes(Math.min(h, rowsPer) * stride);
-    const src = bytesOf(img.data), dst = bytesOf(out);
-    const view = new Uint8Array(k.memory.buffer); // no allocation below: the view stays attached
-    for (let y0 = 0; y0 < h; y0 += rowsPer) {
-      const y1 = Math.min(h, y0 + rowsPer);
-      view.set(src.subarray(y0 * stride, y1 * stride), buf);
+    a.streamRows(bytesOf(img.data), w * ch, h, STREAM_BYTES, (buf, y0, y1) => {
       if (gains) k.addMarkRows(buf, y0, w, h, ch, g.fh, y0, y1, tmp, gains[0], gains[1], gains[2]);
       else k.addLumaRows(buf, y0, w, h, ch, g.fh, y0, y1, tmp);
-      dst.set(view.subarray(buf, buf + (y1 - y0) * stride), y0 * stride);
-    }
+    }, bytesOf(out));
   } finally {
     k.release(mark);
   }

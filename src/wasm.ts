@@ -267,6 +267,24 @@ export class Arena {
   f32view(ptr: number, n: number): Float32Array { return new Float32Array(this.k.memory.buffer, ptr, n); }
   f64view(ptr: number, n: number): Float64Array { return new Float64Array(this.k.memory.buffer, ptr, n); }
   i32view(ptr: number, n: number): Int32Array { return new Int32Array(this.k.memory.buffer, ptr, n); }
+  /**
+   * Stream the rows of an image still in JavaScript memory through one buffer of this arena (about
+   * `bytes` bytes, at least one row): per band of rows y0..y1 - 1, the rows are copied in,
+   * `each(buf, y0, y1)` runs, and with `out` the band is copied out to the same rows of `out`.
+   * The image is never copied whole into wasm memory. `src` and `out` are the image's bytes
+   * (`stride` per row); `each` must not allocate (the view it writes through would detach).
+   */
+  streamRows(src: Uint8Array, stride: number, height: number, bytes: number, each: (buf: number, y0: number, y1: number) => void, out?: Uint8Array): void {
+    const rowsPer = Math.max(1, Math.floor(bytes / stride));
+    const buf = this.bytes(Math.min(height, rowsPer) * stride); // alloc leaves 16 bytes of slack after it
+    const view = new Uint8Array(this.k.memory.buffer);
+    for (let y0 = 0; y0 < height; y0 += rowsPer) {
+      const y1 = Math.min(height, y0 + rowsPer);
+      view.set(src.subarray(y0 * stride, y1 * stride), buf);
+      each(buf, y0, y1);
+      out?.set(view.subarray(buf, buf + (y1 - y0) * stride), y0 * stride);
+    }
+  }
   /** Free everything this arena reserved. */
   release(): void {
     this.k.release(this.start);

@@ -343,18 +343,9 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
         // Enlarged vertically (a small image): the whole image at once.
         k.deepInput(a.put(img.data), w, h, ch, planes, W, W, tmp);
       } else {
-        // Streamed from the caller's array through a buffer of about 1 MB of rows: the image
-        // is never copied whole into wasm memory (the same floats as deepInput).
-        const stride = w * ch;
-        const rowsPer = Math.max(1, Math.floor(STREAM_BYTES / stride));
-        const buf = a.bytes(Math.min(h, rowsPer) * stride + 16);
-        const src = bytesOf(img.data);
-        const view = new Uint8Array(k.memory.buffer); // no allocation below: the view stays attached
-        for (let y0 = 0; y0 < h; y0 += rowsPer) {
-          const y1 = Math.min(h, y0 + rowsPer);
-          view.set(src.subarray(y0 * stride, y1 * stride), buf);
-          k.deepInputRows(buf, y0, y1, w, h, ch, W, tmp);
-        }
+        // Streamed from the caller's array through a buffer of about 1 MB of rows (the same
+        // floats as deepInput).
+        a.streamRows(bytesOf(img.data), w * ch, h, STREAM_BYTES, (buf, y0, y1) => k.deepInputRows(buf, y0, y1, w, h, ch, W, tmp));
         k.deepInputFinish(w, ch, planes, W, W, tmp);
       }
       if (!tiles) return a.f32view(planes, 3 * W * W).slice();
@@ -412,17 +403,7 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
       const res = a.put(residual);
       const tmp = a.f32(3 * W * W + 3 * W * w + 6 * w + 2 * hh + 32);
       k.addResidualPrepare(w, hh, res, W, W, tmp);
-      const stride = w * ch;
-      const rowsPer = Math.max(1, Math.floor(STREAM_BYTES / stride));
-      const buf = a.bytes(Math.min(hh, rowsPer) * stride + 16);
-      const src = bytesOf(img.data), dst = bytesOf(data);
-      const view = new Uint8Array(k.memory.buffer);
-      for (let y0 = 0; y0 < hh; y0 += rowsPer) {
-        const y1 = Math.min(hh, y0 + rowsPer);
-        view.set(src.subarray(y0 * stride, y1 * stride), buf);
-        k.addResidualRows(buf, y0, y1, w, hh, ch, W, W, tmp);
-        dst.set(view.subarray(buf, buf + (y1 - y0) * stride), y0 * stride);
-      }
+      a.streamRows(bytesOf(img.data), w * ch, hh, STREAM_BYTES, (buf, y0, y1) => k.addResidualRows(buf, y0, y1, w, hh, ch, W, W, tmp), bytesOf(data));
       return copyLike(image, { width: w, height: hh, channels: ch, data }) as T & { channels: 1 | 3 | 4 };
     } finally {
       a.release();
