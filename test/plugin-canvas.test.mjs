@@ -142,6 +142,7 @@ test('chromium: the worker client marks and detects in a real Web Worker; Offscr
   assert.ok(r.badPayload.invalidArgument, 'rebuilt as InvalidArgumentError');
   assert.equal(r.keptAfterBadPayload, { code: 'ERR_INVALID_ARGUMENT', length: 1680 * 1050 * 4 }, 'refused before the transfer');
   assert.is(r.keptAfterTooSmall, 64 * 64 * 4);
+  assert.equal(r.keptAfterBadStrength, { code: 'ERR_INVALID_ARGUMENT', length: 1680 * 1050 * 4 }, 'a bad strength too');
   assert.equal(r.broken, ['ERR_WORKER', 'ERR_WORKER']);
   assert.is(r.emptyCanvas, 'ERR_IMAGE_TOO_SMALL');
   assert.is(r.terminated?.code, 'ERR_WORKER_TERMINATED');

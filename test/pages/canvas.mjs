@@ -78,6 +78,8 @@ window.runWorker = async (url, key, payload) => {
   const keep = new ImageData(new Uint8ClampedArray(marked.data), marked.width, marked.height);
   try { await client.embed(keep, { key, payload: 'zz' }); } catch (e) { out.keptAfterBadPayload = { code: e.code, length: keep.data.length }; }
   try { await client.embed(small, { key, payload }); } catch { out.keptAfterTooSmall = small.data.length; }
+  const keep2 = new ImageData(new Uint8ClampedArray(marked.data), marked.width, marked.height);
+  try { await client.embed(keep2, { key, payload, strength: 9 }); } catch (e) { out.keptAfterBadStrength = { code: e.code, length: keep2.data.length }; }
   // A worker whose script fails to load: every call rejects, the later ones at once (no hang).
   const broken = createWatermarkWorker(new Worker('/no-such.worker.js', { type: 'module' }));
   const settle = (p) => Promise.race([p.then(() => 'resolved', (e) => e.code), new Promise((ok) => setTimeout(() => ok('hung'), 5000))]);

@@ -22,7 +22,7 @@
 // Without an argument, createWatermarkWorker() starts the bundled entry with that same pattern
 // (new URL('./entry.js', import.meta.url)), which works unbundled and with Vite and webpack 5.
 import {
-  checkImage, checkOptionNames, DecodeError, FileError, ImageSizeError, InvalidArgumentError, MIN_DETECT_SIDE, MIN_SIDE, ModelmarkError, parsePayload, WasmError,
+  checkImage, checkOptionNames, checkWatermarkerOptions, DecodeError, FileError, ImageSizeError, InvalidArgumentError, MIN_DETECT_SIDE, MIN_SIDE, ModelmarkError, parsePayload, WasmError,
   WATERMARKER_OPTION_NAMES, invalidParameter, type DetectResult, type ModelmarkErrorCode, type WatermarkerOptions,
 } from 'modelmark';
 import { detectImageData, rgbaImage, watermarkImageData, type ImageDataLike } from '../index.js';
@@ -177,10 +177,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
       // What the worker would refuse, refused here: before the pixels are transferred (and the
       // caller's ImageData emptied) for nothing.
       checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, ...(op === 'embed' ? ['payload'] : [])]);
-      const key = (options as { key?: unknown }).key;
-      if (!(typeof key === 'string' && key.length > 0) && !(key instanceof Uint8Array && key.length > 0)) {
-        throw invalidParameter('options.key', 'a non-empty string or Uint8Array', key);
-      }
+      checkWatermarkerOptions(options); // the key, strength, threshold and limits
       if (op === 'embed') parsePayload((options as EmbedOptions).payload, 'options.payload');
       // The core's own size check (and message), with no pixel or aspect limit: the worker's
       // watermarker applies those.
