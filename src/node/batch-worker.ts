@@ -5,7 +5,7 @@
 // boundary.
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { dirname, relative, isAbsolute, join, sep } from 'node:path';
+import { dirname, relative, join, sep } from 'node:path';
 // piscina hands its workerData option to each worker as node's own: no need to load piscina here.
 import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
@@ -13,7 +13,7 @@ import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeAdmitted, writeImage } from './io.js';
 import { markFile } from './frames.js';
-import { folderId } from './files.js';
+import { folderId, outside } from './files.js';
 import { PixelGate, PIXEL_BUDGET } from './gate.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
@@ -134,8 +134,7 @@ async function checkOutput(output: string): Promise<void> {
   const real = await fsp.realpath(dirname(output)).catch((err) => {
     throw new FileError(`Cannot create the folder of ${JSON.stringify(output)}: ${(err as Error).message}`, { cause: err });
   });
-  const rel = relative(root, real);
-  if (rel.startsWith('..') || isAbsolute(rel)) {
+  if (outside(root, real)) {
     throw new FileError(`Refusing to write ${JSON.stringify(output)}: its folder resolves to ${JSON.stringify(real)}, outside the output folder (a symbolic link?)`);
   }
   const st = await fsp.lstat(output).catch(() => null);

@@ -209,8 +209,13 @@ async function checkInside(inside: InsideFolder, dir: string, tmp: string, made:
   await checkId(inside, label);
 }
 
-/** Whether `path` is outside the folder `root` (both real paths). */
-function outside(root: string, path: string): boolean {
+/**
+ * Whether `path` is outside the folder `root` (both real paths; `root` itself is inside).
+ * @example
+ * outside('/out', '/out/sub'); // false
+ * outside('/out', '/elsewhere'); // true
+ */
+export function outside(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel.startsWith('..') || isAbsolute(rel);
 }
