@@ -400,6 +400,9 @@ class ManifestSaver {
 /** An option's name in messages (the command line turns `options.jobs` into `--jobs`). */
 const flag = (name: string) => `options.${name}`;
 
+/** The fingerprints' salt in manifests written before each manifest had its own. */
+const LEGACY_SALT = 'modelmark manifest';
+
 /** The option names runBatch knows. */
 const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'strength', 'quality', 'keepMetadata', 'threshold', 'maxPixels', 'maxAspect',
   'jobs', 'pixelBudget', 'manifest', 'recursive', 'onStart', 'onRecord', 'signal'];
@@ -477,9 +480,6 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     params = { command, threshold };
   }
 
-  // The key's part of the fingerprint (HKDF) now; the salted, stretched part once the manifest,
-  // which holds the salt, is read.
-  const LEGACY_SALT = 'modelmark manifest';
 
   // Folders: the input must be one; the output must neither be it nor contain it.
   const inStat = await fsp.stat(options.input).catch((err) => {
@@ -584,6 +584,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     const manifest = manifestPath === null ? null : await loadManifest(manifestPath, command);
     if (manifest && manifestPath !== null) saver = new ManifestSaver(manifestPath, manifest);
     // On libuv's thread pool, while the workers start.
+    // The manifest holds the fingerprints' salt: made once it is read.
     const optionsPrint = await fingerprint(key, params, manifest?.salt ?? (manifest ? LEGACY_SALT : randomBytes(16).toString('hex')));
 
     summary.total = files.length + listing.errors.length;
