@@ -64,7 +64,7 @@ export const MIN_DETECT_SIDE = 48;
 /**
  * Default limit on the aspect ratio (long side / short side). The mark's frame keeps a
  * 256-pixel short side, so its size, and the search's memory, grow with the ratio: a colour
- * image's full search took 9 MB of WebAssembly memory at 16:9, 18 MB at 4:1, 75 MB at 8:1,
+ * image's full search took 9 MB of WebAssembly memory at 16:9, 18 MB at 4:1, about 30–85 MB at 8:1 (depending on the image),
  * 269 MB at 32:1 and 475 MB at 64:1 (beyond about 400:1 it ran out of 32-bit addresses).
  */
 export const DEFAULT_MAX_ASPECT = 32;

@@ -6,9 +6,9 @@
 // (64 x 64 frame pixels) that repeats over the whole frame. In each block the BAND
 // coefficients (16 to 64 cycles per short side: above the smooth content, below what a 0.5x
 // copy of a small photo or JPEG at q50 destroys) hold one slot each. A keyed permutation gives
-// an eighth of the tile's 1024 slots to the pilot (a known keyed sequence, in two halves: one
+// 3/16 of the tile's 1024 slots to the pilot (a known keyed sequence, in two halves: one
 // for synchronisation, one for the detection score) and deals the rest round-robin to the 172
-// coded bits (5 or 6 slots each, repeated in every tile). The repetition
+// coded bits (4 or 5 slots each, repeated in every tile). The repetition
 // over tiles is what the geometric search locks onto (autocorrelation period 64: four periods
 // across the short side, two even in a crop that keeps a quarter of the image).
 import { Arena } from './wasm.js';
@@ -17,7 +17,7 @@ import { CODED_BITS, convEncode, infoBits } from './payload.js';
 
 export const FRAME = 256;
 export const TILE = 8;
-/** In-block coefficient indices (v * 8 + u) with 1 <= sqrt(u^2 + v^2) <= 3.2. */
+/** In-block coefficient indices (v * 8 + u) with 1 <= sqrt(u^2 + v^2) <= 4: the 16 pairs. */
 export const BAND = Int32Array.from([1, 8, 9, 2, 16, 10, 17, 18, 3, 24, 11, 25, 19, 26, 4, 32]);
 export const NB = BAND.length;
 export const NSLOTS = TILE * TILE * NB;

@@ -27,7 +27,7 @@ export interface WatermarkerOptions {
   maxPixels?: number | undefined;
   /**
    * Largest aspect ratio accepted, long side / short side (default 32, at most 128). The
-   * detector's memory grows with it: 9 MB of WebAssembly memory at 16:9, 75 MB at 8:1, 269 MB
+   * detector's memory grows with it: 9 MB of WebAssembly memory at 16:9, about 30–85 MB at 8:1 (depending on the image), 269 MB
    * at 32:1, about 900 MB at 128:1.
    */
   maxAspect?: number | undefined;

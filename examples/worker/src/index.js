@@ -15,7 +15,7 @@
 // `{ error: { code, message } }` with a 4xx status. Optional vars: MAX_BODY_BYTES (default
 // 16 MiB), MAX_PIXELS (default 8 megapixels: a Worker has 128 MB of memory, and the pixels
 // live in JS, in the codec's wasm memory and in modelmark's) and MAX_ASPECT (default 4: the
-// detector's search took 18 MB of wasm memory at 4:1 and 75 MB at 8:1).
+// detector's search took 18 MB of wasm memory at 4:1 and 30–85 MB at 8:1, depending on the image).
 //
 // Workers cannot compile WebAssembly from bytes at run time, so every wasm module (modelmark's
 // kernels and the codecs) is imported as a pre-compiled WebAssembly.Module: wrangler and
