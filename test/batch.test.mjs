@@ -479,6 +479,29 @@ test('writes stay inside OUTDIR when another process swaps a sub-folder for a li
   assert.equal(fs.readdirSync(race).filter((f) => !/^m\d+\.png$/.test(f)), [], 'nothing left in the folder outside');
 });
 
+test('--no-follow-links: an image that is a symbolic link (e.g. to a file outside the folder) is an error record, never read or copied; followed by default', async () => {
+  const input = path.join(dir, 'in-links');
+  fs.mkdirSync(input);
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'real.png'));
+  const secret = path.join(dir, 'secret-outside.png');
+  fs.copyFileSync(path.join(IN, 'moon.png'), secret);
+  fs.symlinkSync(secret, path.join(input, 'innocent.png'));
+  const out = path.join(dir, 'out-links');
+  const r = cli(embedArgs(input, out, '--no-follow-links'));
+  assert.is(r.code, 2, r.stderr);
+  const m = byFile(lines(r.stdout).records.map((x) => ({ ...x, file: path.join(IN, path.relative(input, x.file)) })));
+  assert.is(m['real.png'].status, 'done');
+  assert.is(m['innocent.png'].status, 'error');
+  assert.match(m['innocent.png'].error.message, /symbolic link/);
+  assert.not.ok(fs.existsSync(path.join(out, 'innocent.png')), 'the linked file is not copied into OUTDIR');
+  // By default links to files are followed (documented), and the option is only for folders.
+  const followed = await runBatch({ command: 'embed', input, output: path.join(dir, 'out-links-2'), key: KEY, payload: PAYLOAD, jobs: 1, manifest: null });
+  assert.is(followed.done, 2);
+  const single = cli(['embed', path.join(input, 'real.png'), path.join(dir, 'single.png'), '--key', KEY, '--payload', PAYLOAD, '--no-follow-links']);
+  assert.is(single.code, 2);
+  assert.match(single.stderr, /--no-follow-links is for folder runs/);
+});
+
 test('argument errors: --jobs, --map with a folder, OUTDIR that is a file, a missing folder', () => {
   const bad = [
     [embedArgs(IN, path.join(dir, 'o'), '--jobs', '0'), '--jobs'],

@@ -217,6 +217,8 @@ Options:
   --jobs N          folders: worker threads (default: the number of cores)
   --manifest FILE   folders: where the resume manifest is kept (embed: by default
                     OUTDIR/.modelmark-manifest.json; detect: none by default)
+  --no-follow-links folders: do not read images that are symbolic links (for folders
+                    others fill: a link to a file elsewhere is an error, never copied)
   -h, --help        show this help
   -v, --version     show the version
 `;
@@ -225,6 +227,7 @@ const COMMON = {
   key: { type: 'string' },
   jobs: { type: 'string' },
   manifest: { type: 'string' },
+  'no-follow-links': { type: 'boolean' },
   'max-pixels': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -335,6 +338,9 @@ export async function isFolder(path: string): Promise<boolean> {
 }
 
 /** A folder IN: the batch runner (loaded only here: piscina and cli-progress stay out of single-file runs). */
+/** --no-follow-links as runBatch's option. */
+const followLinks = (values: Record<string, string | boolean | undefined>) => (values['no-follow-links'] === true ? { followLinks: false } : {});
+
 async function folder(options: Parameters<typeof import('./batch.js').runFolder>[0], values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
   const { runFolder } = await import('./batch.js');
   try {
@@ -371,9 +377,10 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
     if (IMAGE_EXTENSIONS.includes(ext) && !(await isFolder(output))) {
       throw usageError(`a folder IN needs an output folder, and ${JSON.stringify(output)} looks like an image file's name (${ext}); give a folder name`);
     }
-    return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined }, values, io);
+    return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined, ...followLinks(values) }, values, io);
   }
   if (values.manifest !== undefined) throw usageError('--manifest is for folder runs (IN a folder); a single image has none');
+  if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder)');
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
   const { encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
   const { markFile } = await import('../node/frames.js');
@@ -446,9 +453,10 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   const jobs = parseJobs(values);
   if (input !== STDIO && await isFolder(input)) {
     if (mapPath !== undefined) throw usageError('--map takes a single image, not a folder');
-    return folder({ command: 'detect', input, key, threshold, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined }, values, io);
+    return folder({ command: 'detect', input, key, threshold, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined, ...followLinks(values) }, values, io);
   }
   if (values.manifest !== undefined) throw usageError('--manifest is for folder runs (IN a folder); a single image has none');
+  if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder)');
   const { writeImage } = await import('../node/io.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels, maxAspect });
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are

@@ -4,7 +4,7 @@
 // never as exceptions, so that one bad file cannot stop a batch and its code survives the thread
 // boundary.
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { dirname, relative, join, sep } from 'node:path';
 // piscina hands its workerData option to each worker as node's own: no need to load piscina here.
 import { workerData } from 'node:worker_threads';
@@ -35,6 +35,8 @@ export interface BatchWorkerData {
   outputRoot?: string;
   /** embed: the output folder's identity when the batch began (`dev:ino`), to notice it removed or replaced. */
   outputRootId?: string;
+  /** false: inputs are opened without following a symbolic link (see BatchOptions.followLinks). */
+  followLinks?: boolean;
 }
 
 /** One file to process. */
@@ -157,8 +159,12 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
   try {
     let bytes: Buffer;
     try {
-      bytes = await fsp.readFile(task.input);
+      // O_NOFOLLOW where links are not followed: a file swapped for a link after the listing is refused.
+      bytes = data.followLinks === false ? await fsp.readFile(task.input, { flag: fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW }) : await fsp.readFile(task.input);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP' && data.followLinks === false) {
+        throw new FileError(`Not reading ${JSON.stringify(task.input)}: it became a symbolic link after the folder was listed, and links are not followed here`, { cause: err });
+      }
       throw new FileError(`Cannot read image file ${JSON.stringify(task.input)}: ${(err as Error).message}`, { cause: err });
     }
     hash = createHash('sha256').update(bytes).digest('hex');

@@ -82,6 +82,13 @@ export interface BatchOptions {
   manifest?: string | null;
   /** Process sub-folders, mirroring them in `output` (default true). */
   recursive?: boolean;
+  /**
+   * Read images that are symbolic links (default true; links to folders are never followed).
+   * false, for folders other people fill (uploads): a link is an error record and is never read,
+   * so a link to a file outside the folder cannot have it copied, marked, into OUTDIR; files are
+   * then opened without following a link put in their place after the listing.
+   */
+  followLinks?: boolean;
   /** Called once the files are listed, before any is processed. */
   onStart?: (info: BatchStartInfo) => void;
   /** Called as each file finishes (in completion order). */
@@ -226,11 +233,13 @@ export interface ImageListing {
  * @example
  * const { files } = await listImages('photos'); // ['a.jpg', 'trip/b.png', ...]
  */
-export async function listImages(dir: string, options: { recursive?: boolean; exclude?: string[] } = {}): Promise<ImageListing> {
+export async function listImages(dir: string, options: { recursive?: boolean; exclude?: string[]; followLinks?: boolean } = {}): Promise<ImageListing> {
   if (typeof dir !== 'string' || dir === '') throw invalidParameter('dir', 'a folder path', dir);
-  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { recursive?, exclude? }', options);
-  checkOptionNames('options', options, ['recursive', 'exclude']);
-  if (options.recursive !== undefined && typeof options.recursive !== 'boolean') throw invalidParameter('options.recursive', 'a boolean', options.recursive);
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { recursive?, exclude?, followLinks? }', options);
+  checkOptionNames('options', options, ['recursive', 'exclude', 'followLinks']);
+  for (const name of ['recursive', 'followLinks'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw invalidParameter(`options.${name}`, 'a boolean', options[name]);
+  }
   if (options.exclude !== undefined && !(Array.isArray(options.exclude) && options.exclude.every((e) => typeof e === 'string'))) {
     throw invalidParameter('options.exclude', 'an array of folder paths', options.exclude);
   }
@@ -255,6 +264,12 @@ export async function listImages(dir: string, options: { recursive?: boolean; ex
       const childAbs = join(abs, e.name);
       const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
       let isFile = e.isFile(), isDir = e.isDirectory();
+      if (e.isSymbolicLink() && options.followLinks === false) {
+        if (isBatchImage(e.name)) {
+          errors.push({ path: childRel, error: { code: 'ERR_FILE', message: `Not reading ${q(join(dir, childRel))}: it is a symbolic link, and links are not followed here` } });
+        }
+        continue;
+      }
       if (e.isSymbolicLink()) {
         const st = await fsp.stat(childAbs).catch((err: NodeJS.ErrnoException) => err);
         if (st instanceof Error) {
@@ -405,7 +420,7 @@ const LEGACY_SALT = 'modelmark manifest';
 
 /** The option names runBatch knows. */
 const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'strength', 'quality', 'keepMetadata', 'threshold', 'maxPixels', 'maxAspect',
-  'jobs', 'pixelBudget', 'manifest', 'recursive', 'onStart', 'onRecord', 'signal'];
+  'jobs', 'pixelBudget', 'manifest', 'recursive', 'followLinks', 'onStart', 'onRecord', 'signal'];
 
 /**
  * Embed a mark in, or detect it in, every image of a folder, in parallel on a piscina worker
@@ -452,7 +467,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const maxPixels = options.maxPixels === undefined ? undefined : numberIn(flag('maxPixels'), options.maxPixels, 1, Number.MAX_SAFE_INTEGER, 0);
   const pixelBudget = numberIn(flag('pixelBudget'), options.pixelBudget, 1, Number.MAX_SAFE_INTEGER, PIXEL_BUDGET);
   const maxAspect = options.maxAspect === undefined ? undefined : numberIn(flag('maxAspect'), options.maxAspect, 1, MAX_ASPECT_LIMIT, 0);
-  if (options.recursive !== undefined && typeof options.recursive !== 'boolean') throw invalidParameter('options.recursive', 'a boolean', options.recursive);
+  for (const name of ['recursive', 'followLinks'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw invalidParameter(`options.${name}`, 'a boolean', options[name]);
+  }
   if (options.manifest !== undefined && options.manifest !== null && (typeof options.manifest !== 'string' || options.manifest === '')) {
     throw invalidParameter('options.manifest', 'a file path or null', options.manifest);
   }
@@ -461,7 +478,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   }
 
   let params: Record<string, unknown>;
-  const workerData: BatchWorkerData = { command, key, maxPixels, maxAspect, pixelBudget };
+  const workerData: BatchWorkerData = { command, key, maxPixels, maxAspect, pixelBudget, followLinks: options.followLinks !== false };
   if (command === 'embed') {
     if (options.payload === undefined) throw invalidParameter('options.payload', 'a 64-bit payload (1 to 16 hex digits, a bigint or 8 bytes)', undefined);
     const payload = payloadHex(parsePayload(options.payload, 'options.payload'));
@@ -565,7 +582,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   let manifestError: { error: unknown } | undefined;
   let lock: string | null = null;
   try {
-    const listing = await listImages(options.input, { recursive: options.recursive, exclude });
+    const listing = await listImages(options.input, { recursive: options.recursive, exclude, followLinks: options.followLinks });
     let files = listing.files;
     if (manifestPath !== null) {
       const realManifest = await realOrResolved(manifestPath);
