@@ -254,7 +254,12 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   for (const f of photos.train) {
     // Loading 200 photos takes a while: a signal stops here, before any step (the checkpoint on
     // disk, if any, is left as it is).
-    if (o.signal?.aborted) return { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: 0, nc: 0, interrupted: true };
+    if (o.signal?.aborted) {
+      const result = { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: 0, nc: 0, interrupted: true };
+      tf.dispose([...Object.values(hp), ...Object.values(rp), ...Object.values(dp)]);
+      optG.dispose(); optD.dispose(); optR2.dispose();
+      return result;
+    }
     planes.push(...(await loadPlanes(f, [WORK, Math.round(WORK * 1.25), Math.round(WORK * 1.5)])));
   }
   const sampler = new TileSampler(planes, TILE, seed * 7919 + step);
@@ -345,7 +350,14 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   }
 
   // ---- Stage 2: R alone on really marked and really attacked whole photos.
-  if (stopped()) { await snapshot(); return { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: last.psnr, nc: last.nc, interrupted: true }; }
+  if (stopped()) {
+    await snapshot();
+    const result = { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: last.psnr, nc: last.nc, interrupted: true };
+    // As at the end: a caller that goes on (the API, not the CLI's exit) keeps no tensors.
+    tf.dispose([logoIn, target2, ...hv, ...rv, ...dv]);
+    optG.dispose(); optD.dispose(); optR2.dispose();
+    return result;
+  }
   if (stage === 1) { stage = 2; await snapshot(); }
   if (elapsed < totalS && !stopped()) {
     const pool = await stage2Pool(photos.train, hp, L, seed + step, o.signal);
