@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import type { BatchOptions, BatchRecord, BatchSummary } from '../node/batch.js';
 import type { CliIO } from './main.js';
 import { removePendingTempFiles, removeTempFilesUnder } from '../node/files.js';
+import { onStopSignals } from './signals.js';
 
 /** The part of cli-progress this file uses (it ships no type declarations). */
 interface ProgressBar {
@@ -34,8 +35,6 @@ interface CliProgress {
 
 /** Exit status 128 + SIGINT, as shells report an interrupted command. */
 export const INTERRUPTED = 130;
-/** 128 + the signal's number, per signal the batch handles. */
-const SIGNAL_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 /** A file name for the terminal: control characters (newlines, ESC) escaped, so a name cannot forge lines or send escape sequences. */
 const shown = (name: string) => (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(name)
@@ -93,29 +92,20 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
   const above = (text: string) => (multibar ? multibar.log(text) : io.stderr.write(text));
 
   const controller = new AbortController();
-  let firstSignal = 0;
   let status = INTERRUPTED;
-  const onSignal = (signal: NodeJS.Signals) => {
-    // A terminal's Ctrl-C may arrive twice at once (to this process, and passed on by bin/'s
-    // parent process): one press.
-    if (controller.signal.aborted && signal === 'SIGINT' && performance.now() - firstSignal < 250) return;
-    if (controller.signal.aborted) {
-      multibar?.stop();
-      io.stderr.write('modelmark: interrupted again: quitting now; the manifest keeps the files recorded so far\n');
-      // The atomic writes cut short: no temporary files left behind (the workers' in OUTDIR,
-      // this thread's, the manifest's, wherever it is).
-      removePendingTempFiles();
-      if (options.output !== undefined) removeTempFilesUnder(options.output);
-      process.exit(SIGNAL_STATUS[signal] ?? INTERRUPTED);
-    }
-    firstSignal = performance.now();
-    status = SIGNAL_STATUS[signal] ?? INTERRUPTED;
+  const removeSignals = onStopSignals((signal, code) => {
+    status = code;
     controller.abort();
     above(`modelmark: interrupted (${signal}): finishing the files in progress (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit now)\n`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
+  }, (_signal, code) => {
+    multibar?.stop();
+    io.stderr.write('modelmark: interrupted again: quitting now; the manifest keeps the files recorded so far\n');
+    // The atomic writes cut short: no temporary files left behind (the workers' in OUTDIR,
+    // this thread's, the manifest's, wherever it is).
+    removePendingTempFiles();
+    if (options.output !== undefined) removeTempFilesUnder(options.output);
+    process.exit(code);
+  });
 
   const printSummary = (summary: BatchSummary) => {
     if (multibar) {
@@ -178,8 +168,6 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
     return code === INTERRUPTED ? status : code; // 128 + the signal that stopped it
   } finally {
     multibar?.stop();
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGHUP', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    removeSignals();
   }
 }

@@ -9,6 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import { invalidParameter } from '../args.js';
 import { greyToRgb } from '../image.js';
 import { removePendingTempFiles } from '../node/files.js';
+import { onStopSignals } from './signals.js';
 import { DecodeError, FileError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
 import { inFile, isFolder, keptMetadata, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
@@ -419,27 +420,18 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   // Ctrl-C (SIGINT), SIGTERM, SIGHUP: finish the step, write a checkpoint, exit 130/143/129; a second one quits at once.
   const abort = new AbortController();
   let exitStatus = 0;
-  const signals: [NodeJS.Signals, number][] = [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]];
-  let firstSignal = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    // A terminal's Ctrl-C may arrive twice at once (to this process, and forwarded by a parent
-    // such as npm/npx, which passes SIGINT on to its child): one press (as runFolder does).
-    if (abort.signal.aborted && signal === 'SIGINT' && performance.now() - firstSignal < 250) return;
-    if (abort.signal.aborted) {
-      // The second one: quit now, leaving no temporary file of a write in progress.
-      if (multibar) multibar.stop();
-      removePendingTempFiles();
-      process.exit(exitStatus);
-    }
-    firstSignal = performance.now();
-    exitStatus = signals.find(([s]) => s === signal)![1];
-    log(`${signal}: writing a checkpoint before stopping (again to quit at once)`);
-    abort.abort();
-  };
   // The command line's own handlers (bin/: remove temporary files and exit) are set aside for
   // the run and put back after it, so that a caller of main() keeps its handlers.
-  const saved = signals.map(([s]) => [s, process.listeners(s)] as const);
-  for (const [s] of signals) { process.removeAllListeners(s); process.on(s, onSignal); }
+  const removeSignals = onStopSignals((signal, code) => {
+    exitStatus = code;
+    log(`${signal}: writing a checkpoint before stopping (again to quit at once)`);
+    abort.abort();
+  }, () => {
+    // The second one: quit now, leaving no temporary file of a write in progress.
+    if (multibar) multibar.stop();
+    removePendingTempFiles();
+    process.exit(exitStatus);
+  }, { setAside: true });
   let result;
   try {
     result = await trainAndExport({
@@ -461,10 +453,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     });
   } finally {
     if (multibar) { multibar.update(); multibar.stop(); }
-    for (const [s, listeners] of saved) {
-      process.removeListener(s, onSignal);
-      for (const l of listeners) process.on(s, l as (signal: NodeJS.Signals) => void);
-    }
+    removeSignals();
   }
   if ((result.summary as { interrupted?: boolean }).interrupted) {
     note(`interrupted; checkpoint written to ${work}: rerun the same command to resume`);
