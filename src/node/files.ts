@@ -86,8 +86,8 @@ export function removeStaleTempFilesUnder(dir: string): number {
 }
 
 /**
- * A folder's identity, to notice it removed and made again: device, inode and creation time (an
- * inode number is often reused at once; the creation time is 0 where the file system keeps none).
+ * A folder's identity, to notice it removed and made again: device and inode (an inode number
+ * can be reused at once by a new folder, unless the old one is held open, as runBatch does).
  * @example
  * const before = folderId(fs.statSync(out));
  * // ... later
@@ -188,9 +188,12 @@ export interface InsideFolder {
   id?: string;
 }
 
+/** The error of a write that {@link InsideFolder} refuses. */
+const refused = (label: string, why: string) => new FileError(`Refusing to write ${label}: ${why} (another process changed the folders during the write?)`);
+
 /** Throws unless `dir` resolves inside `inside.path`, `inside.path` is still `inside.id` and `tmp` is the file made (`made`: its dev:ino). */
 async function checkInside(inside: InsideFolder, dir: string, tmp: string, made: string, label: string): Promise<void> {
-  const refuse = (why: string) => new FileError(`Refusing to write ${label}: ${why} (another process changed the folders during the write?)`);
+  const refuse = (why: string) => refused(label, why);
   // The folder resolved before and after the temporary file is found in it, the same both times:
   // a process flipping a folder between a link and the real one must flip it twice in between.
   const real = await fsp.realpath(dir).catch(() => null);
@@ -224,9 +227,7 @@ export function outside(root: string, path: string): boolean {
 async function checkId(inside: InsideFolder, label: string): Promise<void> {
   if (inside.id === undefined) return;
   const st = await fsp.stat(inside.path).catch(() => null);
-  if (!st || folderId(st) !== inside.id) {
-    throw new FileError(`Refusing to write ${label}: the folder ${q(inside.path)} was removed or replaced (another process changed the folders during the write?)`);
-  }
+  if (!st || folderId(st) !== inside.id) throw refused(label, `the folder ${q(inside.path)} was removed or replaced`);
 }
 
 /**
@@ -251,7 +252,6 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     await handle.sync();
     if (options.insideFolder) {
       const label = options.label ?? q(target);
-      const made = await handle.stat();
       // Where the file really is (Linux: the descriptor's own path, every link resolved), not
       // where the path leads now: checked there, and renamed there. A folder swapped for a link
       // after that makes the rename fail (the file is not where the link leads) instead of
@@ -260,12 +260,13 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
       if (actual !== null && isAbsolute(actual) && basename(actual) === basename(tmp)) {
         if (outside(options.insideFolder.path, dirname(actual))) {
           await fsp.unlink(actual).catch(() => {});
-          throw new FileError(`Refusing to write ${label}: its folder resolved to ${q(dirname(actual))} when the file was made, outside ${q(options.insideFolder.path)} (another process changed the folders during the write?)`);
+          throw refused(label, `its folder resolved to ${q(dirname(actual))} when the file was made, outside ${q(options.insideFolder.path)}`);
         }
         from = actual;
         to = join(dirname(actual), basename(target));
         await checkId(options.insideFolder, label);
       } else {
+        const made = await handle.stat();
         await checkInside(options.insideFolder, dir, tmp, `${made.dev}:${made.ino}`, label);
       }
     }
