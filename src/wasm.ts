@@ -90,6 +90,12 @@ const REQUIRED_EXPORTS = ['memory', 'alloc', 'mark', 'release', 'zero', 'dct8x8'
 /** The hint for bytes that are not WebAssembly at all. */
 const NOT_WASM = "The bytes given are not a valid WebAssembly module: pass the contents of modelmark's .wasm file (modelmark/modelmark.wasm), unchanged.";
 
+/** The names of REQUIRED_EXPORTS a compiled module does not export. */
+function missingExports(module: WebAssembly.Module): string[] {
+  const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  return REQUIRED_EXPORTS.filter((n) => !names.has(n));
+}
+
 /** The error for a module that lacks some of REQUIRED_EXPORTS (`missing`). */
 function notKernels(missing: string[]): WasmError {
   return new WasmError(`The WebAssembly module given is not modelmark's kernels (it lacks ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''}): ` +
@@ -162,16 +168,14 @@ export function init(module?: WasmModule | WasmBytes): Promise<KernelExports> {
     // Loaded already: the instance is shared, but a module given now that could never have
     // loaded is still an error (cheap checks only: its exports, or whether the bytes are valid).
     if (module instanceof WebAssembly.Module) {
-      const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
-      const missing = REQUIRED_EXPORTS.filter((n) => !names.has(n));
+      const missing = missingExports(module);
       if (missing.length > 0) return Promise.reject(notKernels(missing));
     } else if (module !== undefined) {
       if (!WebAssembly.validate(module as BufferSource)) return Promise.reject(new WasmError(NOT_WASM));
       // Valid WebAssembly: compiled (off the main thread where the runtime can) for its exports.
       const loaded = kernels;
       return WebAssembly.compile(module as BufferSource).then((m) => {
-        const names = new Set(WebAssembly.Module.exports(m).map((e) => e.name));
-        const missing = REQUIRED_EXPORTS.filter((n) => !names.has(n));
+        const missing = missingExports(m);
         if (missing.length > 0) throw notKernels(missing);
         return kernels ?? loaded;
       });
