@@ -65,6 +65,37 @@ test('boxBlur is the mean over the clipped (2r + 1)^2 window', () => {
   });
 });
 
+test('whiten is (y - mean_r1(y)) / sqrt(mean_r2(e^2) + c), clipped to +-2.5 on both sides, as a plain-JS reference', () => {
+  // Plain-JS box mean over the clipped (2r + 1)^2 window (as the boxBlur test above).
+  const box = (src, w, h, r) => {
+    const out = new Float64Array(w * h);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      let s = 0, c = 0;
+      for (let yy = Math.max(0, y - r); yy <= Math.min(h - 1, y + r); yy++) for (let xx = Math.max(0, x - r); xx <= Math.min(w - 1, x + r); xx++) { s += src[yy * w + xx]; c++; }
+      out[y * w + x] = s / c;
+    }
+    return out;
+  };
+  // Sizes with n % 4 = 0 (SIMD only) and not (the scalar tail); a noise plane with bright and
+  // dark spikes, so that values beyond +2.5 and below -2.5 local deviations both occur.
+  const rand = mulberry32(43); // its own stream: the other tests' inputs stay as they were
+  for (const [w, h, r1, r2, c] of [[24, 16, 2, 4, 1], [23, 17, 2, 4, 1], [31, 9, 1, 3, 0.5]]) {
+    const src = Float32Array.from({ length: w * h }, () => 128 + 10 * (rand() * 2 - 1));
+    for (let i = 0; i < 12; i++) src[Math.floor(rand() * w * h)] += (i % 2 ? -1 : 1) * 120;
+    const mean = box(src, w, h, r1);
+    const e = Float64Array.from(src, (v, i) => v - mean[i]);
+    const e2 = box(e.map((v) => v * v), w, h, r2);
+    const want = e.map((v, i) => Math.max(-2.5, Math.min(2.5, v / Math.sqrt(e2[i] + c))));
+    assert.ok(want.some((v) => v === 2.5) && want.some((v) => v === -2.5), `${w}x${h}: the clip is not exercised on both sides`);
+    withArena((a) => {
+      const dst = a.f32(w * h);
+      k.whiten(a.put(src), w, h, r1, r2, c, dst, a.f32(3 * w * h));
+      const diff = maxDiff(a.f32view(dst, w * h), want);
+      assert.ok(diff < 1e-4, `${w}x${h}, r ${r1}/${r2}: max difference ${diff}`);
+    });
+  }
+});
+
 test('affineSample: identity copies, a half-pixel shift averages neighbours, outside is 0', () => {
   const w = 9, h = 7, src = randomPlane(w * h);
   withArena((a) => {
