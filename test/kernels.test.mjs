@@ -916,6 +916,28 @@ test('listViterbi matches the reference list decoder: the same paths, in the sam
   }
 });
 
+test('listViterbi breaks ties as the reference and viterbi do (to the lower predecessor), on soft values with many equal metrics', () => {
+  // Hard decisions (+-1) with erasures (0) and small integers: paths of equal metric are
+  // everywhere, so any other tie rule picks other paths (or another order) than the reference.
+  const rand = rng(32);
+  for (const [infoLength, L] of [[80, 1], [80, 8], [12, 5], [3, 8]]) {
+    for (const quantise of [(x) => Math.sign(Math.round(x)), (x) => Math.round(x), (x) => (rand() < 0.3 ? 0 : x > 0 ? 1 : -1)]) {
+      withArena((a) => {
+        const info = Uint8Array.from({ length: infoLength }, () => (rand() < 0.5 ? 1 : 0));
+        const soft = Array.from(convEncode(info), (c) => quantise((c ? 1 : -1) + 1.2 * (2 * rand() - 1)));
+        const got = kernelList(a, soft, L, infoLength);
+        const want = ref.listViterbi(soft, L, infoLength);
+        assert.is(got.count, want.length, `${infoLength} bits, L ${L}: path count`);
+        for (let r = 0; r < want.length; r++) {
+          assert.equal(Array.from(got.paths[r]), Array.from(want[r].bits), `${infoLength} bits, L ${L}: path ${r + 1}`);
+          assert.is(got.metrics[r], want[r].metric, `${infoLength} bits, L ${L}: metric ${r + 1}`);
+        }
+        assert.equal(Array.from(got.paths[0]), Array.from(viterbi(soft, infoLength)), `${infoLength} bits: rank 1 is the single-path decision`);
+      });
+    }
+  }
+});
+
 test('listViterbi finds the L best codewords of all 2^n (exhaustive check on short codes); rank 1 is viterbi\'s decision', () => {
   const rand = rng(31);
   for (const infoLength of [4, 7, 10]) {
