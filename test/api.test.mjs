@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { init, createWatermarker, psnr, ssim, parsePayload, payloadHex } from '../dist/index.js';
 import { convEncode, infoBits, viterbi, checkInfo, decodePayload, LIST_SIZE, CODED_BITS } from '../dist/payload.js';
-import { combinedPValue, rankWeight } from '../dist/stats.js';
+import { combinedPValue, normalUpperTail, rankWeight } from '../dist/stats.js';
 import { Arena } from '../dist/wasm.js';
 import { fromSharp, gaussian } from '../bench/attacks.mjs';
 import { PHOTOS_DIR } from '../bench/photos.mjs';
@@ -289,6 +289,22 @@ test('list decoding recovers payloads whose best path fails its CRC; lower ranks
   // a failed CRC: Q + (1 - Q) pPilot with Q = 5 * 8 * 2^-16
   const Q = 40 * 2 ** -16;
   assert.ok(Math.abs(combinedPValue(0.5, false, 5, 1, 8) - (Q + (1 - Q) * 0.5)) < 1e-15);
+});
+
+test('normalUpperTail, the pilot\'s p-value in every detection, is P(Z >= z) to 1.2e-7 relative, far into the tail', () => {
+  // Reference values: 0.5 erfc(z / sqrt(2)) in double precision (Python's math.erfc).
+  const want = [
+    [0, 0.5], [0.25, 0.4012936743170763], [0.5, 0.3085375387259869], [1, 0.15865525393145707],
+    [1.5, 0.06680720126885809], [1.96, 0.024997895148220435], [2.5, 0.006209665325776139],
+    [3, 0.0013498980316300957], [4, 3.1671241833119965e-05], [5, 2.866515718791946e-07],
+    [6, 9.865876450377012e-10], [8, 6.220960574271819e-16], [10, 7.619853024160593e-24],
+    [15, 3.6709661993128594e-51], [20, 2.7536241186063314e-89], [30, 4.906713927148764e-198],
+    [-0.5, 0.6914624612740131], [-1, 0.8413447460685429], [-3, 0.9986501019683699],
+  ];
+  for (const [z, p] of want) {
+    const got = normalUpperTail(z);
+    assert.ok(Math.abs(got - p) / p <= 1.2e-7, `P(Z >= ${z}): ${got}, want ${p} (relative error ${(Math.abs(got - p) / p).toExponential(2)})`);
+  }
 });
 
 test('a pre-compiled WebAssembly.Module from modelmark/modelmark.wasm drives the API (the Workers path)', async () => {
