@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { init, createWatermarker, psnr, ssim, parsePayload, payloadHex } from '../dist/index.js';
-import { convEncode, infoBits, viterbi, checkInfo, decodePayload, LIST_SIZE, CODED_BITS } from '../dist/payload.js';
+import { convEncode, crc16, infoBits, viterbi, checkInfo, decodePayload, LIST_SIZE, CODED_BITS } from '../dist/payload.js';
 import { combinedPValue, normalUpperTail, rankWeight } from '../dist/stats.js';
 import { Arena } from '../dist/wasm.js';
 import { fromSharp, gaussian } from '../bench/attacks.mjs';
@@ -247,6 +247,17 @@ test('convolutional code + soft Viterbi corrects scattered errors and the CRC ca
   let passes = 0;
   for (let t = 0; t < 2000; t++) if (checkInfo(viterbi(Array.from({ length: CODED_BITS }, () => g()))).crcOk) passes++;
   assert.ok(passes <= 2, `${passes} CRC passes on noise`);
+});
+
+test('the payload\'s CRC is CRC-16/CCITT-FALSE, sent MSB first after the 64 payload bits (marks made by earlier versions must stay readable)', () => {
+  // The catalogue's check value, and a payload's, both also given by Python's binascii.crc_hqx(data, 0xffff).
+  assert.is(crc16(new TextEncoder().encode('123456789')), 0x29b1);
+  const bytes = parsePayload('fedcba9876543210');
+  assert.is(crc16(bytes), 0x3e8a);
+  const bits = infoBits(bytes);
+  assert.is(bits.length, 80);
+  assert.is(Array.from(bits.subarray(0, 64)).join(''), 0xfedcba9876543210n.toString(2).padStart(64, '0'));
+  assert.is(Array.from(bits.subarray(64)).join(''), 0x3e8a.toString(2).padStart(16, '0'));
 });
 
 test('list decoding recovers payloads whose best path fails its CRC; lower ranks cost more in the p-value', async () => {
