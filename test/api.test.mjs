@@ -3,9 +3,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import { spawnSync } from 'node:child_process';
+import { hkdfSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { init, createWatermarker, psnr, ssim, parsePayload, payloadHex } from '../dist/index.js';
 import { convEncode, crc16, infoBits, viterbi, checkInfo, decodePayload, LIST_SIZE, CODED_BITS } from '../dist/payload.js';
+import { deriveKey } from '../dist/key.js';
 import { combinedPValue, normalUpperTail, rankWeight } from '../dist/stats.js';
 import { Arena } from '../dist/wasm.js';
 import { fromSharp, gaussian } from '../bench/attacks.mjs';
@@ -258,6 +260,15 @@ test('the payload\'s CRC is CRC-16/CCITT-FALSE, sent MSB first after the 64 payl
   assert.is(bits.length, 80);
   assert.is(Array.from(bits.subarray(0, 64)).join(''), 0xfedcba9876543210n.toString(2).padStart(64, '0'));
   assert.is(Array.from(bits.subarray(64)).join(''), 0x3e8a.toString(2).padStart(16, '0'));
+});
+
+test('keys are derived with HKDF-SHA-256 under the documented salt (marks made by earlier versions must stay readable)', async () => {
+  // node:crypto's HKDF as the independent reference: salt 'modelmark/v1 salt', 32 bytes read as
+  // eight 32-bit words in the platform's (little-endian) order.
+  for (const [key, info] of [['api test key', 'modelmark classical tile v1'], [new Uint8Array([0, 1, 2, 255]), 'some other use']]) {
+    const want = new Uint32Array(hkdfSync('sha256', key, 'modelmark/v1 salt', info, 32));
+    assert.equal(await deriveKey(key, info), want, `key ${key}, info ${info}`);
+  }
 });
 
 test('list decoding recovers payloads whose best path fails its CRC; lower ranks cost more in the p-value', async () => {
