@@ -234,6 +234,22 @@ test('strength trades quality for margin; threshold is respected', async () => {
   assert.is(r.found, r.pValue < 1e-300);
 });
 
+test('found needs a p-value strictly below the threshold: a threshold equal to the p-value is not met', async () => {
+  // A grey image marked and left as it is: its first canonical frame is decoded whatever its
+  // score, so the p-value is exactly the one a looser threshold reports.
+  const img = await photo('mate-Storm.jpg', 400, 300, (s) => s.greyscale());
+  const marked = wm.embed(img, PAYLOAD);
+  const r = wm.detect(marked);
+  assert.ok(r.found && r.pValue > 0, `p ${r.pValue}`);
+  const at = await createWatermarker({ key: 'api test key', threshold: r.pValue });
+  const same = at.detect(marked);
+  assert.is(same.pValue, r.pValue);
+  assert.is(same.found, false, `p ${same.pValue} = threshold ${r.pValue}`);
+  assert.is(same.payload, null);
+  const above = await createWatermarker({ key: 'api test key', threshold: r.pValue * (1 + 1e-9) });
+  assert.is(above.detect(marked).found, true);
+});
+
 test('convolutional code + soft Viterbi corrects scattered errors and the CRC catches garbage', () => {
   const g = gaussian(7);
   for (let t = 0; t < 50; t++) {
