@@ -194,6 +194,12 @@ test('elongated image (over 32:1 by default): ImageSizeError ERR_IMAGE_ASPECT na
   const strip = { width: 4200, height: 128, data: new Uint8Array(4200 * 128 * 3).fill(90) };
   await rejects(() => wm.embed(strip, 1n), ImageSizeError, 'ERR_IMAGE_ASPECT', '4200x128', '32.8:1', '32:1', 'maxAspect');
   await rejects(() => wm.detect(strip), ImageSizeError, 'ERR_IMAGE_ASPECT', '4200x128', 'maxAspect');
+  // The limit itself is allowed ("over 32:1" is refused): 4096 x 128 and 128 x 4096 are 32:1 exactly.
+  for (const [width, height] of [[4096, 128], [128, 4096]]) {
+    const exact = { width, height, channels: 1, data: new Uint8Array(width * height).fill(90) };
+    assert.is(wm.embed(exact, 1n).width, width);
+    assert.not.ok(wm.detect(exact, { search: false }).found);
+  }
   const huge = { width: 128, height: 200000, data: new Uint8Array(3) }; // refused before the data is looked at
   await rejects(() => wm.detect(huge), ImageSizeError, 'ERR_IMAGE_ASPECT', '1562.5:1');
   const wide = await createWatermarker({ key: 'k', maxAspect: 40 });
