@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import { checkImage, createWatermarker, init } from '../dist/index.js';
 import { candidateGeometries, despread, framesStreamed, lumaFrame, makeLayout, PILOT, reframe, TILE } from '../dist/scheme.js';
-import { analyseOnGrid, COMB_LATTICES, COMB_MIN_Z, dataEnergyScore, findLattices, peakOffset, pilotPatterns, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrame, whitenFrames } from '../dist/sync.js';
+import { analyseOnGrid, ASPECT_DECODES, COMB_LATTICES, COMB_MIN_Z, dataEnergyScore, DECODES_PER_LATTICE, findLattices, orientations, peakOffset, pilotPatterns, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrame, whitenFrames } from '../dist/sync.js';
 import { checkInfo, viterbi, LIST_SIZE } from '../dist/payload.js';
 import { normalUpperTail, rankWeight } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
@@ -248,6 +248,25 @@ test('search off: right-angle turns are not found, and the p-value counts fewer 
   const on = wm.detect(turned, { search: true });
   assert.ok(on.found);
   assert.is(on.pValue, searching.detect(turned).pValue);
+});
+
+test('the p-value counts every candidate the detector may decode: the canonical frames (twice for colour: luma, then luma + Cb), the turns, the aspect and lattice candidates', async () => {
+  // p = m * 2^-16 * w(rank) * P(Z >= score): recover m * w(rank) and compare with the count.
+  const wm = await createWatermarker({ key: 'geometry test key' });
+  for (const grey of [false, true]) {
+    const img = await fromSharp(sharp(PHOTOS_DIR + 'mate-Dune.jpg').resize(480, 320, { fit: 'cover' }).greyscale(grey));
+    const marked = wm.embed(img, '0123456789abcdef');
+    const frames = candidateGeometries(img.width, img.height).length;
+    for (const search of [true, false]) {
+      const m = frames * (grey ? 1 : 2) + (search ? orientations(256, 256).length + ASPECT_DECODES + (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE : 0);
+      const r = wm.detect(marked, { search });
+      assert.is(r.payload, '0123456789abcdef');
+      const mw = r.pValue / (2 ** -16 * normalUpperTail(r.score));
+      const ranks = [];
+      for (let rank = 1; rank <= LIST_SIZE; rank++) if (Math.abs(mw / (m * rankWeight(rank, LIST_SIZE)) - 1) < 1e-9) ranks.push(rank);
+      assert.ok(ranks.length > 0, `${grey ? 'grey' : 'colour'}, search ${search}: p-value counts m * w = ${mw}, not ${m} candidates times a rank's weight`);
+    }
+  }
 });
 
 test('the region map shows which part of a collage carries the mark', async () => {
