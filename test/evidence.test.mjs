@@ -57,6 +57,21 @@ test('null sets: unmarked photos with random keys give uniform p-values, also fo
   assert.ok(naive.filter((z) => z > 4.75).length >= 5, `naive sums over 4.75: ${naive.filter((z) => z > 4.75).length}`);
 });
 
+test('without the mark the references have about unit variance in colour images too (their two planes\' sum is divided by sqrt(2)), so spread is near 1', async () => {
+  // Over random sign patterns a reference's variance is 1 + the correlation of the luma and Cb
+  // folds (1 for a grey image): 0.91 on average over the shared photos with these keys (spread
+  // 0.95). Planes summed without the sqrt(planes) measured 1.56 (spread 1.26).
+  let ss = 0, n = 0, spread = 0;
+  for (let i = 0; i < 4; i++) {
+    const wm = await createWatermarker({ key: `evidence unit key ${i}` });
+    const ev = photos.map((image) => wm.evidence(image));
+    for (const e of ev) for (const r of e.reference) { ss += r * r; n++; }
+    spread += combineEvidence(ev).spread / 4;
+  }
+  assert.ok(ss / n > 0.6 && ss / n < 1.3, `mean square of the references ${(ss / n).toFixed(3)}`);
+  assert.ok(spread > 0.7 && spread < 1.2, `mean spread ${spread.toFixed(3)}`);
+});
+
 test('a weakly marked set: found pooled over the images that detect() misses one by one', async () => {
   const wm = await createWatermarker({ key: 'evidence power key', strength: 0.25 });
   const missed = [];
