@@ -74,6 +74,10 @@ test('the detector reports the transform: mirror, right-angle and small rotation
   assert.ok(flopped.transform.flipped && Math.abs(flopped.transform.rotation) < 0.5, JSON.stringify(flopped.transform));
   const turned = wm.detect(await fromSharp(raw().rotate(90)));
   assert.ok(!turned.transform.flipped && Math.abs(turned.transform.rotation + 90) < 0.5, JSON.stringify(turned.transform));
+  // Half a turn is 180 degrees, never -180: the rotation lies in (-180, 180].
+  const half = wm.detect(await fromSharp(raw().rotate(180)));
+  assert.is(half.payload, '0123456789abcdef');
+  assert.ok(!half.transform.flipped && half.transform.rotation === 180, JSON.stringify(half.transform));
   // sharp rotates clockwise for positive angles; the transform counts counter-clockwise
   const tilted = wm.detect(await fromSharp(raw().rotate(-5, { background: '#000' })));
   assert.is(tilted.payload, '0123456789abcdef');
