@@ -5,9 +5,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import { checkImage, createWatermarker, init } from '../dist/index.js';
-import { candidateGeometries, despread, framesStreamed, lumaFrame, makeLayout, PILOT, reframe, TILE } from '../dist/scheme.js';
+import { analysePlane, candidateGeometries, despread, framesStreamed, lumaFrame, makeLayout, PILOT, reframe, TILE } from '../dist/scheme.js';
 import { analyseOnGrid, ASPECT_DECODES, COMB_LATTICES, COMB_MIN_Z, dataEnergyScore, DECODES_PER_LATTICE, findLattices, orientations, peakOffset, pilotPatterns, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrame, whitenFrames } from '../dist/sync.js';
-import { checkInfo, viterbi, LIST_SIZE } from '../dist/payload.js';
+import { checkInfo, parsePayload, viterbi, LIST_SIZE } from '../dist/payload.js';
+import { regionMap } from '../dist/regions.js';
+import { frameTransform } from '../dist/transform.js';
 import { normalUpperTail, rankWeight } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
 import { Arena } from '../dist/wasm.js';
@@ -295,6 +297,36 @@ test('the region map shows which part of a collage carries the mark', async () =
   assert.ok(left.filter((s) => s >= 3).length >= 0.9 * left.length, `left: ${left.join(' ')}`);
   assert.ok(right.filter((s) => s >= 3).length <= 0.1 * right.length, `right: ${right.join(' ')}`);
   assert.ok(Math.abs(mean(right)) < 1.5, `right mean ${mean(right)}`);
+});
+
+test('region scores depend on the ratio of the luma and Cb weights, not on their scale (as the combined read\'s score does not)', async () => {
+  // combineReads' weights have an arbitrary scale (pilot A over the data symbols' mean square):
+  // a cell's score, sum of w * evidence over sqrt(sum of w^2 * variance), must not change with it,
+  // or unmarked cells of a colour image read in luma and Cb stop being N(0, 1).
+  const key = 'geometry test key';
+  const wm = await createWatermarker({ key });
+  const layout = makeLayout(await deriveKey(key, 'modelmark classical tile v1'));
+  const img = await fromSharp(sharp(PHOTOS_DIR + 'mate-Dune.jpg').resize(800));
+  const marked = wm.embed(img, '0123456789abcdef');
+  const a = new Arena(await init());
+  try {
+    const g = candidateGeometries(img.width, img.height)[0];
+    const fr = framesStreamed(a, marked, g, true);
+    const anY = analysePlane(a, fr.y, g), anC = analysePlane(a, fr.cb, g);
+    const transform = frameTransform(g, { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 });
+    const scores = (wY, wC) => regionMap(a, [{ an: anY, w: wY }, { an: anC, w: wC }], [0, 0], layout, parsePayload('0123456789abcdef'), transform, img.width, img.height).scores;
+    for (const [wY, wC] of [[1, 0.4], [1, 0], [0.3, 1]]) {
+      const base = scores(wY, wC);
+      assert.ok(base.filter((s) => s >= 3).length > base.length / 2, `weights ${wY}, ${wC}: the mark shows (${base.join(' ')})`);
+      for (const c of [1e-3, 7, 250]) {
+        const got = scores(c * wY, c * wC);
+        // scores are rounded to 0.01: equal, or a rounding boundary apart
+        assert.ok(got.every((s, i) => Math.abs(s - base[i]) <= 0.0101), `weights ${wY}, ${wC} times ${c}: ${got.join(' ')} vs ${base.join(' ')}`);
+      }
+    }
+  } finally {
+    a.release();
+  }
 });
 
 test('modelmark detect --json carries transform and regions; --map writes a picture, never over IN', async () => {
