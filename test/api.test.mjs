@@ -111,6 +111,19 @@ test('RGB and grey images, odd sizes, and the 128 x 128 minimum', async () => {
   }
 });
 
+test('a copy whose frame rounds the other way (aspect on a rounding boundary) is read in place: both neighbouring frames are tried', async () => {
+  // The frame's long side is 16 * round(16 * aspect) frame pixels; 16 * aspect = 21.5 is a
+  // boundary. 1375 x 1024 (21.48: 21) and 1377 x 1024 (21.52: 22) are marked; their half-size
+  // copies, 688 x 512 (21.5: 22) and 687 x 512 (21.47: 21), round the other way. Search off: the
+  // canonical candidates alone must find them.
+  for (const [w, h, cw, ch] of [[1375, 1024, 688, 512], [1377, 1024, 687, 512]]) {
+    const marked = wm.embed(await photo('mate-Storm.jpg', w, h), PAYLOAD);
+    const copy = await fromSharp(sharp(Buffer.from(marked.data), { raw: { width: w, height: h, channels: marked.channels } }).resize(cw, ch, { fit: 'fill' }));
+    const r = wm.detect(copy, { search: false });
+    assert.is(r.payload, PAYLOAD, `${w}x${h} marked, ${cw}x${ch} copy: p ${r.pValue}`);
+  }
+});
+
 test('RGB and RGBA carry the mark on luma and Cb (the chroma share): the change\'s Cb follows its luma, its Cr does not', async () => {
   // Per pixel (away from 0 and 255, where saturation bends the change), the change's Y, Cb and Cr
   // (BT.601). The Cb share has LUMA_SHARE 0.92 of the squared error on Y: Cb / Y energy 0.08 plus
