@@ -6,6 +6,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createWatermarker, combineEvidence, EvidenceSum, REFERENCE_PATTERNS, InvalidArgumentError, ImageSizeError } from '../dist/index.js';
 import { studentUpperTail } from '../dist/stats.js';
+import { referencePatterns } from '../dist/evidence.js';
+import { makeLayout, NB } from '../dist/scheme.js';
+import { deriveKey } from '../dist/key.js';
 import { fromSharp } from '../bench/attacks.mjs';
 import { samplePhotos } from '../bench/photos.mjs';
 import sharp from 'sharp';
@@ -70,6 +73,25 @@ test('without the mark the references have about unit variance in colour images 
   }
   assert.ok(ss / n > 0.6 && ss / n < 1.3, `mean square of the references ${(ss / n).toFixed(3)}`);
   assert.ok(spread > 0.7 && spread < 1.2, `mean spread ${spread.toFixed(3)}`);
+});
+
+test('the reference patterns are balanced in every band frequency: +1 on half its pilot slots, -1 on the other half, an odd one out of either sign', async () => {
+  // Balanced, a mark's band-dependent strength (the same in every marked image) adds nothing to a
+  // reference's sum; an odd one out of a fixed sign would add the same bias to all of them.
+  const layout = makeLayout(await deriveKey('evidence balance key', 'modelmark classical tile v1'));
+  const { slots, signs } = referencePatterns(layout);
+  const n = slots.length;
+  const odd = { plus: 0, minus: 0 };
+  for (let j = 0; j < REFERENCE_PATTERNS; j++) {
+    for (let b = 0; b < NB; b++) {
+      let sum = 0, count = 0;
+      for (let i = 0; i < n; i++) if (slots[i] % NB === b) { sum += signs[j * n + i]; count++; }
+      assert.is(Math.abs(sum), count % 2, `pattern ${j}, band ${b}: ${count} slots sum to ${sum}`);
+      if (count % 2) odd[sum > 0 ? 'plus' : 'minus']++;
+    }
+  }
+  const total = odd.plus + odd.minus;
+  assert.ok(total >= 100 && odd.plus > 0.3 * total && odd.minus > 0.3 * total, `odd ones out: ${odd.plus} +1, ${odd.minus} -1`);
 });
 
 test('a weakly marked set: found pooled over the images that detect() misses one by one', async () => {
