@@ -63,7 +63,7 @@ function onGrid(img, c) {
       const { crcOk, rank } = decodePayload(a, soft.subarray(0, PILOT));
       return crcOk && combinedPValue(normalUpperTail(pilotScore(soft, energy, onlyB)), true, m, rank, LIST_SIZE) < 1e-6;
     };
-    return found(y, false) || (fr.cb !== undefined && found(combineReads(y, read(fr.cb)), true));
+    return found(y, false) || (fr.cb !== undefined && found(combineReads(y, read(fr.cb), layout.code), true));
   } finally { a.release(); }
 }
 const SEARCHED = Object.keys(GEOMETRIC_ATTACKS).filter((n) => !/^(rotate (90|180|270)|flip|scale)/.test(n));

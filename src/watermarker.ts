@@ -277,7 +277,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
        */
       const readBoth = (anY: Analysis, anC?: Analysis, yRead = despread(a, anY, layout)): { parts: Parts; read: Read } => {
         if (!anC) return { parts: [{ an: anY, w: 1 }], read: yRead };
-        const read = combineReads(yRead, despread(a, anC, layout));
+        const read = combineReads(yRead, despread(a, anC, layout), layout.code);
         return { parts: [{ an: anY, w: read.wY }, { an: anC, w: read.wC }], read };
       };
       // A candidate whose best path fails its CRC is list-decoded (LIST_SIZE paths); the first
