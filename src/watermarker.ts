@@ -3,7 +3,7 @@ import { checkSamples, copyLike, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide,
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
-import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbFrameStreamed, combineReads, despread, foldAnalysis, framesStreamed, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotScore, reframeGeometry, symbols, TILE, type Analysis, type Frames, type Geometry, type Layout, type Plane } from './scheme.js';
+import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbFrameStreamed, combineReads, despread, foldAnalysis, framesStreamed, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, PILOT_B, PILOT_B2, pilotScore, reframeGeometry, symbols, TILE, type Analysis, type Frames, type Geometry, type Layout, type Plane } from './scheme.js';
 import { analyseOnGridBoth, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_LATTICES, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrames, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
@@ -291,15 +291,20 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       const attempt = (parts: Parts, { soft, energy }: Read, origin: Vec, g: Geometry, affine: Affine, onlyB: boolean, fallback: boolean): DetectResult | undefined => {
         const data = soft.subarray(0, PILOT);
         const score = pilotScore(soft, energy, onlyB);
+        // No energy in the pilot's slots (a flat image, a pattern with nothing in the mark's band):
+        // no evidence at all, p_pilot 1. Its score 0 (p_pilot 0.5) for every key made P(p <= 0.5)
+        // = 1 on such an image, not <= 0.5.
+        const pilotEnergy = energy[PILOT_B]! + energy[PILOT_B2]! + (onlyB ? 0 : energy[PILOT]!);
+        const pPilot = pilotEnergy > 0 ? normalUpperTail(score) : 1;
         // A candidate whose pilot score could not be found even with its CRC passing at the
         // best rank is not decoded (as if its CRC failed): on an unmarked image that is nearly
         // every candidate, whose list decoding took 5 of the search's 56 ms at 1080p. It can
         // only let the search go on past a chance CRC pass that could not have been found;
         // found still needs some candidate's CRC and score to pass, so the p-value's bound
         // (every candidate counted in m) is unchanged.
-        if (!fallback && !(combinedPValue(normalUpperTail(score), true, m, 1, LIST_SIZE) < threshold)) return undefined;
+        if (!fallback && !(combinedPValue(pPilot, true, m, 1, LIST_SIZE) < threshold)) return undefined;
         const result = ({ bytes, crcOk, rank }: Decoded): DetectResult => {
-          const pValue = combinedPValue(normalUpperTail(score), crcOk, m, rank, LIST_SIZE);
+          const pValue = combinedPValue(pPilot, crcOk, m, rank, LIST_SIZE);
           const found = pValue < threshold && crcOk;
           if (!found) return { found, payload: null, pValue, score, crcOk, transform: null, regions: null };
           const transform = frameTransform(g, affine);

@@ -169,6 +169,17 @@ test('structured unmarked images, random keys: no false found, p-values uniform,
   for (const set of new Set(rows.map((r) => r.set))) check(set, rows.filter((r) => r.set === set));
   // The luma x Cb cross term (combineReads): without it mean z^2 was 1.3 to 1.5 on these.
   check('colour with luma and Cb detail together', rows.filter((r) => r.set === 'yCb together' || (r.set === 'marked, other keys' && r.image.channels >= 3)));
+  // One image, keys the only randomness: P(p <= a) <= a must hold for each image too. A flat
+  // image and a 64-pixel checkerboard (nothing in the mark's band) carry no pilot energy; their
+  // p-value was 0.5012 for every key (P(p <= 0.6) = 1), it is 1.
+  for (const [name, image] of [['flat grey', make(300, 300, 1, () => [128, 128, 128])], ['checkerboard period 64', make(512, 512, 1, (x, y) => ((x >> 5) + (y >> 5)) & 1 ? [255, 255, 255] : [0, 0, 0])]]) {
+    const ps = [];
+    for (let k = 0; k < 20; k++) ps.push((await createWatermarker({ key: randomKey() })).detect(image).pValue);
+    for (const a of [0.1, 0.6]) {
+      const share = ps.filter((p) => p <= a).length / ps.length;
+      assert.ok(share <= a + 3 * Math.sqrt((a * (1 - a)) / ps.length), `${name}: P(p <= ${a}) = ${share} (p-values ${[...new Set(ps)].slice(0, 3).join(', ')})`);
+    }
+  }
   console.log(`  ${lines.join('\n  ')}`);
 });
 
