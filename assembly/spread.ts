@@ -169,26 +169,31 @@ export function correlate(F: usize, code: usize, sign: usize, nslots: i32, nsym:
 }
 
 /**
- * Per-block evidence of a decoded mark: num[b] = sum over the block's band coefficients of
- * weight * coefficient * sign[slot] * sym[code[slot]] (the block's share of the correlation with
- * the expected watermark) and den[b] = sum of (weight * coefficient)^2 (its null variance).
- * Summing num and den over a region gives that region's score num / sqrt(den), N(0, 1) where
- * the region carries no mark.
+ * Per-block evidence of a decoded mark read from one or two planes of the same geometry (luma
+ * and Cb): with v = k1 * weight * coefficient + k2 * weight2 * coefficient2 for each of the
+ * block's band coefficients (coef2 = 0: the first plane alone, k2 unused), num[b] = sum of
+ * v * sign[slot] * sym[code[slot]] (the block's share of the correlation with the expected
+ * watermark) and den[b] = sum of v^2 (its null variance; with two planes it holds their cross
+ * term, which is not 0 where luma and Cb detail move together). Summing num and den over a
+ * region gives that region's score num / sqrt(den), N(0, 1) where the region carries no mark.
  */
-export function blockEvidence(coef: usize, w: i32, bw: i32, bh: i32, band: usize, nb: i32, tb: i32, weight: usize, code: usize, sign: usize, sym: usize, num: usize, den: usize): void {
+export function blockEvidence(coef: usize, coef2: usize, w: i32, bw: i32, bh: i32, band: usize, nb: i32, tb: i32, weight: usize, weight2: usize,
+  k1: f32, k2: f32, code: usize, sign: usize, sym: usize, num: usize, den: usize): void {
   const stride = <usize>w << 2;
   for (let by = 0; by < bh; by++) {
     const ty = by % tb;
     for (let bx = 0; bx < bw; bx++) {
       const b = by * bw + bx;
-      const wb = weight + (<usize>(b * nb) << 2);
+      const wo = <usize>(b * nb) << 2;
       const t = (ty * tb + bx % tb) * nb;
-      const base = coef + <usize>(by * 8) * stride + (<usize>(bx * 8) << 2);
+      const off = <usize>(by * 8) * stride + (<usize>(bx * 8) << 2);
       let n: f32 = 0, d: f32 = 0;
       for (let k = 0; k < nb; k++) {
         const ix = load<i32>(band + (<usize>k << 2));
         const s = <usize>(t + k) << 2;
-        const v = load<f32>(wb + (<usize>k << 2)) * load<f32>(base + <usize>(ix >> 3) * stride + (<usize>(ix & 7) << 2));
+        const at = off + <usize>(ix >> 3) * stride + (<usize>(ix & 7) << 2);
+        let v = k1 * load<f32>(weight + wo + (<usize>k << 2)) * load<f32>(coef + at);
+        if (coef2 != 0) v += k2 * load<f32>(weight2 + wo + (<usize>k << 2)) * load<f32>(coef2 + at);
         n += v * load<f32>(sign + s) * load<f32>(sym + (<usize>load<i32>(code + s) << 2));
         d += v * v;
       }

@@ -31,15 +31,16 @@ export function regionMap(a: Arena, parts: { an: Analysis; w: number }[], origin
   const { g } = parts[0]!.an;
   const sym = symbols(payload);
   const n = g.bw * g.bh;
-  // Each read's block evidence, weighted as combineReads weights its symbols (luma and Cb).
-  const N = new Float64Array(n), D = new Float64Array(n);
-  for (const { an, w } of parts) {
-    if (!(w > 0)) continue;
-    const num = a.f32(n), den = a.f32(n);
-    k.blockEvidence(an.coef, g.fw, g.bw, g.bh, an.band, NB, TILE, an.weight, a.put(layout.code), a.put(layout.sign), a.put(sym), num, den);
-    const vn = a.f32view(num, n), vd = a.f32view(den, n);
-    for (let b = 0; b < n; b++) { N[b]! += w * vn[b]!; D[b]! += w * w * vd[b]!; }
-  }
+  // The reads' block evidence, combined as combineReads combines their symbols (luma and Cb):
+  // one pass over both planes, so that each block's null variance holds the cross term of
+  // luma and Cb detail that move together (without it a colour image's cell scores were not
+  // N(0, 1) where the cell carries no mark). Both reads are on the same grid.
+  const used = parts.filter((p) => p.w > 0);
+  const [one, two] = used.length > 0 ? used : [{ an: parts[0]!.an, w: 1 }];
+  const num = a.f32(n), den = a.f32(n);
+  k.blockEvidence(one!.an.coef, two ? two.an.coef : 0, g.fw, g.bw, g.bh, one!.an.band, NB, TILE, one!.an.weight, two ? two.an.weight : 0,
+    one!.w, two ? two.w : 0, a.put(layout.code), a.put(layout.sign), a.put(sym), num, den);
+  const N = a.f32view(num, n).slice(), D = a.f32view(den, n).slice();
   const [m00, m01, m10, m11, e, f] = transform.matrix;
   const cell = Math.max(8, CELL * transform.scale);
   const columns = Math.max(1, Math.round(width / cell)), rows = Math.max(1, Math.round(height / cell));

@@ -45,7 +45,7 @@ export interface KernelExports {
   spreadEmbed(wm: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, code: number, sign: number, sym: number, mask: number, amp: number): void;
   fold(coef: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, weight: number, F: number): void;
   correlate(F: number, code: number, sign: number, nslots: number, nsym: number, soft: number, energy: number): void;
-  blockEvidence(coef: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, weight: number, code: number, sign: number, sym: number, num: number, den: number): void;
+  blockEvidence(coef: number, coef2: number, w: number, bw: number, bh: number, band: number, nb: number, tb: number, weight: number, weight2: number, k1: number, k2: number, code: number, sign: number, sym: number, num: number, den: number): void;
   sse(a: number, b: number, n: number, ch: number): number;
   sse16(a: number, b: number, n: number, ch: number): number;
   fft2d(re: number, im: number, n: number, inverse: number, tmp: number, rows: number): void;

@@ -329,6 +329,43 @@ test('region scores depend on the ratio of the luma and Cb weights, not on their
   }
 });
 
+test('region map: unmarked cells of a combined (luma + Cb) read score N(0, 1), luma and Cb detail moving together', async () => {
+  // The left half of a mirrored image is unmarked stripes whose luma and Cb change together;
+  // the mirror makes the detector read luma and Cb combined. Over 60 keys the unmarked cells'
+  // mean z^2 must be 1 within 4.5 standard errors: without the luma x Cb cross term in each
+  // block's null variance it was 1.54.
+  const { data: d0, info } = await sharp(PHOTOS_DIR + 'mate-Aqua.jpg').resize(768).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const W = info.width, H = info.height, cut = Math.round(W * 0.5);
+  const cells = [];
+  for (let i = 0; i < 60; i++) {
+    const wm = await createWatermarker({ key: 'cells ' + i });
+    const marked = wm.embed({ width: W, height: H, channels: 3, data: new Uint8Array(d0) }, '0123456789abcdef');
+    const data = new Uint8Array(W * H * 3);
+    let seed = 1 + i;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+      const xs = W - 1 - x, o = (y * W + x) * 3, s = (y * W + xs) * 3;
+      if (xs < cut) data.set(marked.data.subarray(s, s + 3), o);
+      else {
+        const on = (Math.floor(x / 5) + Math.floor(y / 7)) & 1, n = (rnd() - 0.5) * 40;
+        data[o] = 10; data[o + 1] = 20 + 50 * on + n; data[o + 2] = 40 + 200 * on + n;
+      }
+    }
+    const r = wm.detect({ width: W, height: H, channels: 3, data });
+    assert.is(r.payload, '0123456789abcdef', `key ${i}`);
+    assert.is(r.transform.flipped, true);
+    const { columns, rows, cellWidth, scores } = r.regions;
+    for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) {
+      const z = scores[y * columns + x];
+      if (z !== null && (x + 1) * cellWidth <= W - cut) cells.push(z);
+    }
+  }
+  assert.ok(cells.length > 1000, `${cells.length} unmarked cells`);
+  const m2 = cells.reduce((a, z) => a + z * z, 0) / cells.length;
+  const bound = 4.5 * Math.sqrt(2 / cells.length);
+  assert.ok(Math.abs(m2 - 1) < bound, `unmarked cells' mean z^2 ${m2.toFixed(3)}, 1 +- ${bound.toFixed(3)}`);
+});
+
 test('modelmark detect --json carries transform and regions; --map writes a picture, never over IN', async () => {
   const { spawnSync } = await import('node:child_process');
   const { mkdtempSync, readFileSync, existsSync } = await import('node:fs');

@@ -876,6 +876,31 @@ test('correlate matches the reference exactly', () => {
   }
 });
 
+test('blockEvidence matches the reference exactly, one plane or two (luma and Cb with their cross term)', () => {
+  const rand = rng(19);
+  for (const [w, h, nb, tb] of SPREAD) {
+    for (const two of [false, true]) {
+      withArena((a) => {
+        const bw = w >> 3, bh = h >> 3, nslots = tb * tb * nb, nsym = randInt(rand, 2, 20);
+        const coef = coefPlane(rand, w, h), coef2 = coefPlane(rand, w, h);
+        const band = randomBand(rand, nb);
+        const { code, sign, sym } = randomLayout(rand, nslots, nsym);
+        const weight = Float32Array.from({ length: bw * bh * nb }, () => Math.exp(-8 * rand()));
+        const weight2 = Float32Array.from({ length: bw * bh * nb }, () => Math.exp(-8 * rand()));
+        const k1 = 0.2 + rand(), k2 = 0.2 + rand();
+        const pn = out(a, bw * bh * 4, 0xff), pd = out(a, bw * bh * 4, 0xff);
+        k.blockEvidence(put(a, coef), two ? put(a, coef2) : 0, w, bw, bh, put(a, band), nb, tb, put(a, weight), two ? put(a, weight2) : 0,
+          k1, k2, put(a, code), put(a, sign), put(a, sym), pn, pd);
+        const want = ref.blockEvidence(coef, two ? coef2 : null, w, bw, bh, band, nb, tb, weight, weight2, k1, k2, code, sign, sym);
+        exact('blockEvidence num', f32(a, pn, bw * bh), want.num, `${w}x${h} nb=${nb} tb=${tb} two=${two}`);
+        exact('blockEvidence den', f32(a, pd, bw * bh), want.den, `${w}x${h} nb=${nb} tb=${tb} two=${two}`);
+        guard(a, pn, bw * bh * 4, 'blockEvidence (num)');
+        guard(a, pd, bw * bh * 4, 'blockEvidence (den)');
+      });
+    }
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // Payload decoding (assembly/viterbi.ts).
 

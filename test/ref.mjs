@@ -442,6 +442,34 @@ export function correlate(F, code, sign, nslots, nsym) {
   return { soft, energy };
 }
 
+/**
+ * Per-block evidence over one plane or two of the same geometry, in f32 step by step as the
+ * kernel computes it (so the results are bit-identical): v = k1 w1 c1 (+ k2 w2 c2) per band
+ * coefficient, num[b] = sum of v sign sym, den[b] = sum of v^2. `coef2` null: one plane.
+ */
+export function blockEvidence(coef, coef2, w, bw, bh, band, nb, tb, weight, weight2, k1, k2, code, sign, sym) {
+  const f = Math.fround;
+  k1 = f(k1); k2 = f(k2);
+  const num = new Float32Array(bw * bh), den = new Float32Array(bw * bh);
+  for (let by = 0; by < bh; by++) {
+    for (let bx = 0; bx < bw; bx++) {
+      const b = by * bw + bx;
+      let n = 0, d = 0;
+      for (let k = 0; k < nb; k++) {
+        const s = ((by % tb) * tb + (bx % tb)) * nb + k;
+        const at = coefAt(w, bx, by, band[k]);
+        let v = f(f(k1 * weight[b * nb + k]) * coef[at]);
+        if (coef2) v = f(v + f(f(k2 * weight2[b * nb + k]) * coef2[at]));
+        n = f(n + f(f(v * sign[s]) * sym[code[s]]));
+        d = f(d + f(v * v));
+      }
+      num[b] = n;
+      den[b] = d;
+    }
+  }
+  return { num, den };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metrics (assembly/metrics.ts).
 
