@@ -93,30 +93,38 @@ export function referencePatterns(layout: Layout): References {
 /**
  * An image's evidence from the folded band coefficients of its planes (luma, and Cb for colour
  * images; an all-zero plane, like the Cb of a grey picture stored as RGB, is left out): each
- * plane's correlations, summed over the planes / sqrt(planes).
+ * plane scaled to unit energy over the pilot slots, the planes summed, and that sum correlated
+ * with the chips and divided by its own energy's root. For one plane that is the plane's z; for
+ * two it is N(0, 1) without the mark whether or not their detail moves together (the planes'
+ * z summed / sqrt(2) had variance 1 + their correlation: measured mean z^2 1.60 on
+ * blue-on-black patterns, where luma and Cb change together).
  */
 export function evidenceOf(folds: Float32Array[], refs: References): Evidence {
   const n = refs.slots.length;
   const used = folds.filter((F) => F.some((v) => v !== 0));
   const reference = new Array<number>(REFERENCE_PATTERNS).fill(0);
-  let score = 0;
-  const x = new Float64Array(n);
+  const g = new Float64Array(n);
   for (const F of used) {
-    let energy = 0, sum = 0;
-    for (let i = 0; i < n; i++) {
-      const f = F[refs.slots[i]];
-      x[i] = f * refs.chips[i];
-      energy += f * f;
-      sum += x[i];
-    }
-    const norm = energy > 0 ? 1 / Math.sqrt(energy * used.length) : 0;
-    score += sum * norm;
-    for (let j = 0; j < REFERENCE_PATTERNS; j++) {
-      const row = refs.signs.subarray(j * n, (j + 1) * n);
-      let r = 0;
-      for (let i = 0; i < n; i++) r += row[i] * x[i];
-      reference[j] += r * norm;
-    }
+    let energy = 0;
+    for (let i = 0; i < n; i++) energy += F[refs.slots[i]] ** 2;
+    if (!(energy > 0)) continue;
+    const unit = 1 / Math.sqrt(energy);
+    for (let i = 0; i < n; i++) g[i] += F[refs.slots[i]] * unit;
+  }
+  let energy = 0;
+  for (let i = 0; i < n; i++) energy += g[i] * g[i];
+  const norm = energy > 0 ? 1 / Math.sqrt(energy) : 0;
+  const x = new Float64Array(n);
+  let score = 0;
+  for (let i = 0; i < n; i++) {
+    x[i] = g[i] * refs.chips[i] * norm;
+    score += x[i];
+  }
+  for (let j = 0; j < REFERENCE_PATTERNS; j++) {
+    const row = refs.signs.subarray(j * n, (j + 1) * n);
+    let r = 0;
+    for (let i = 0; i < n; i++) r += row[i] * x[i];
+    reference[j] = r;
   }
   return { score, reference };
 }

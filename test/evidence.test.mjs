@@ -185,4 +185,31 @@ test('detect(image, { evidence: true }) gives evidence() exactly, beside the sam
   assert.throws(() => wm.detect(photos[0], 5), (e) => e instanceof InvalidArgumentError && /options/.test(e.message));
 });
 
+test('an image\'s evidence score is N(0, 1) without the mark where luma and Cb detail move together', async () => {
+  // Blue stripes on dark with noise: luma and Cb change together, so the two planes' scores are
+  // correlated. The image's score must still have unit variance over keys (the planes' z summed
+  // / sqrt(2) had mean z^2 1.60 here); a grey copy of the same pattern is the control.
+  const W = 384, H = 256;
+  for (const colour of [true, false]) {
+    const zs = [];
+    for (let v = 0; v < 4; v++) {
+      const data = new Uint8Array(W * H * 3);
+      let seed = 7 + v;
+      const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+        const on = (Math.floor(x / (3 + v)) + Math.floor(y / (5 + v))) & 1, n = (rnd() - 0.5) * 40, o = (y * W + x) * 3;
+        if (colour) { data[o] = 10; data[o + 1] = 20 + 50 * on + n; data[o + 2] = 40 + 200 * on + n; }
+        else data[o] = data[o + 1] = data[o + 2] = 40 + 120 * on + n;
+      }
+      for (let i = 0; i < 100; i++) {
+        const wm = await createWatermarker({ key: `evidence stripes ${v} ${i}` });
+        zs.push(wm.evidence({ width: W, height: H, channels: 3, data }).score);
+      }
+    }
+    const m2 = zs.reduce((a, z) => a + z * z, 0) / zs.length;
+    const bound = 4.5 * Math.sqrt(2 / zs.length);
+    assert.ok(Math.abs(m2 - 1) < bound, `${colour ? 'colour' : 'grey'} stripes: mean z^2 ${m2.toFixed(3)}, 1 +- ${bound.toFixed(3)}`);
+  }
+});
+
 test.run();
