@@ -570,4 +570,21 @@ test('on a terminal, a file name cannot forge a result line or send escape seque
   assert.not.ok(/[\u009b\u202e]/.test(err), 'no raw C1 control (CSI) or bidi override either');
 });
 
+test('runBatch re-run: an output cut short or replaced since the manifest recorded it (another size) is written again, not skipped', async () => {
+  const input = path.join(dir, 'in-size');
+  const out = path.join(dir, 'out-size');
+  fs.mkdirSync(input);
+  for (const f of ['aqua.jpg', 'chelsea.png']) fs.copyFileSync(path.join(IN, f), path.join(input, f));
+  const base = { command: 'embed', input, output: out, key: KEY, payload: PAYLOAD, jobs: 1 };
+  assert.is((await runBatch(base)).done, 2);
+  const good = fs.readFileSync(path.join(out, 'aqua.jpg'));
+  // A copy half-written by something else (a sync tool, a full disk outside modelmark): still there, but not whole.
+  fs.writeFileSync(path.join(out, 'aqua.jpg'), good.subarray(0, good.length >> 1));
+  const records = [];
+  const s = await runBatch({ ...base, onRecord: (r) => records.push(r) });
+  assert.equal([s.done, s.skipped, s.errors], [1, 1, 0]);
+  assert.equal(Object.fromEntries(records.map((r) => [path.basename(r.file), r.status])), { 'aqua.jpg': 'done', 'chelsea.png': 'skipped' });
+  assert.ok(fs.readFileSync(path.join(out, 'aqua.jpg')).equals(good), 'the whole marked copy is back');
+});
+
 test.run();
