@@ -124,6 +124,13 @@ test('embed then detect: exit 0, one-line summary, --json gives found and the pa
   assert.type(r.score, 'number');
   assert.is(r.width, 640);
   assert.is(r.height, (await sharp(storm).metadata()).height);
+  // The other fields the README documents for detect --json: the check, the settings, the
+  // geometry found and the region map (one score per cell).
+  assert.is(r.crcOk, true);
+  assert.equal([r.file, r.format, r.threshold], [out, 'jpeg', 1e-6]);
+  assert.type(r.transform?.rotation, 'number');
+  assert.ok(Number.isInteger(r.regions?.columns) && Number.isInteger(r.regions.rows) && r.regions.scores.length === r.regions.columns * r.regions.rows,
+    `regions: ${JSON.stringify(r.regions)}`);
 
   const human = cli(['detect', out, '--key', KEY]);
   assert.is(human.code, 0);
