@@ -301,6 +301,11 @@ test('writing over the source file is refused, also through a symlink; the sourc
   const hard = file('hard.jpg');
   fs.linkSync(photoJpeg, hard);
   await rejects(() => writeImage(hard, marked, { sourcePath: photoJpeg }), FileError, 'ERR_FILE', 'overwrite');
+  // Pixels decoded from bytes (decodeImageFile: no file read to remember), so sourcePath alone
+  // must recognise the input under its other name (a hard link; on a case-insensitive disk, IN.JPG).
+  const decoded = await decodeImageFile(before, photoJpeg);
+  await rejects(() => writeImage(hard, wm.embed(decoded, 7n), { sourcePath: photoJpeg }), FileError, 'ERR_FILE', 'overwrite');
+  assert.ok(fs.readFileSync(hard).equals(before));
   assert.ok(fs.readFileSync(photoJpeg).equals(before));
   assert.equal(leftovers(), []);
   fs.rmSync(link);
