@@ -361,4 +361,18 @@ test('corrupt input: DecodeError from watermark(), detect() and the stream', asy
   assert.ok((await stat(dir)).isDirectory());
 });
 
+test('options.maxPixels: an image of exactly the limit is marked and read; one pixel more is refused (watermark and detect)', async () => {
+  const png = await sharp(photo('skimage-rocket.jpg')).resize(256, 200, { fit: 'fill' }).png().toBuffer();
+  const limit = 256 * 200;
+  const out = await (await watermark(sharp(png), { ...opts, maxPixels: limit })).png().toBuffer();
+  const r = await detect(sharp(out), { key: KEY, maxPixels: limit });
+  assert.equal([r.found, r.payload], [true, PAYLOAD]);
+  for (const run of [() => watermark(sharp(png), { ...opts, maxPixels: limit - 1 }), () => detect(sharp(out), { key: KEY, maxPixels: limit - 1 })]) {
+    const err = await run().then(() => null, (e) => e);
+    assert.instance(err, ImageSizeError);
+    assert.is(err.code, 'ERR_IMAGE_TOO_LARGE');
+    assert.match(err.message, /256x200, over the limit of 51199 pixels/);
+  }
+});
+
 test.run();
