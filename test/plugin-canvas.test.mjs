@@ -137,6 +137,8 @@ test('chromium: the worker client marks and detects in a real Web Worker; Offscr
   assert.is(r.payload, PAYLOAD);
   assert.ok(r.stillThere, 'detect copies by default');
   assert.equal(r.parallel, [true, false], 'parallel requests answered by id');
+  const n = 1680 * 1050 * 4;
+  assert.equal(r.viewKept, { pool: n + 32, head: 7, tail: 7, view: n, marked: n }, 'a view into a larger buffer is copied for the transfer, the buffer kept');
   assert.is(r.tooSmall?.code, 'ERR_IMAGE_TOO_SMALL');
   assert.is(r.badPayload?.code, 'ERR_INVALID_ARGUMENT');
   assert.ok(r.badPayload.invalidArgument, 'rebuilt as InvalidArgumentError');

@@ -70,6 +70,13 @@ window.runWorker = async (url, key, payload) => {
   // Parallel requests are matched by id.
   const [a, b] = await Promise.all([client.detect(marked, { key }), client.detect(marked, { key: key + '-other' })]);
   Object.assign(out, { parallel: [a.found, b.found] });
+  // Pixels that view part of a larger buffer (a pooled buffer, other data around them): the
+  // transfer moves a copy, so the caller's buffer and what else it holds stay.
+  const pool = new Uint8Array(marked.data.length + 32).fill(7);
+  pool.set(marked.data, 16);
+  const view = { width: marked.width, height: marked.height, data: pool.subarray(16, 16 + marked.data.length) };
+  const fromView = await client.embed(view, { key, payload });
+  out.viewKept = { pool: pool.length, head: pool[0], tail: pool[pool.length - 1], view: view.data.length, marked: fromView.data.length };
   // Errors come back with the core's class and code.
   const small = new ImageData(64, 64);
   try { await client.embed(small, { key, payload }); } catch (e) { out.tooSmall = errorInfo(e); }
