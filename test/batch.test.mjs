@@ -587,4 +587,28 @@ test('runBatch re-run: an output cut short or replaced since the manifest record
   assert.ok(fs.readFileSync(path.join(out, 'aqua.jpg')).equals(good), 'the whole marked copy is back');
 });
 
+test('batch worker, links not followed: an input swapped for a symbolic link after the listing is refused unread (O_NOFOLLOW)', async () => {
+  // The race itself cannot be timed from here: the worker is given the path the listing saw, now a link.
+  const { Worker } = await import('node:worker_threads');
+  const outsider = path.join(dir, 'outsider.png');
+  fs.copyFileSync(path.join(IN, 'moon.png'), outsider);
+  const swapped = path.join(dir, 'in-swapped.png');
+  fs.symlinkSync(outsider, swapped);
+  const entry = new URL('../dist/node/batch-worker.js', import.meta.url).href;
+  const run = (followLinks) => new Promise((resolve, reject) => {
+    const w = new Worker(`const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(entry)}).then((m) => m.default({ input: ${JSON.stringify(swapped)} })).then((r) => parentPort.postMessage(r));`,
+    { eval: true, workerData: { command: 'detect', key: KEY, followLinks } });
+    w.once('message', (r) => { void w.terminate(); resolve(r); });
+    w.once('error', reject);
+  });
+  const refused = await run(false);
+  assert.is(refused.status, 'error');
+  assert.is(refused.error.code, 'ERR_FILE');
+  assert.match(refused.error.message, /became a symbolic link/);
+  assert.is(refused.hash, undefined, 'never read');
+  const followed = await run(true);
+  assert.equal([followed.status, followed.hash], ['done', sha(outsider)], 'followed by default');
+});
+
 test.run();
