@@ -553,4 +553,15 @@ test('API audit, smaller argument checks: listImages options, isBatchImage, comb
   await rejects(() => connectPhotopea({ target: port, source: port, timout: 5 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '"timout"');
 });
 
+test('writeFileAtomic: a write that fails after its temporary file was written (the rename) removes that file', async () => {
+  // A target that is a folder with files in it: the data is written and synced, then rename() fails.
+  const target = file('taken');
+  fs.mkdirSync(target);
+  fs.writeFileSync(path.join(target, 'keep.txt'), 'kept');
+  await rejects(() => writeFileAtomic(target, new Uint8Array(1 << 16)), FileError, 'ERR_FILE', 'taken');
+  assert.equal(fs.readdirSync(target), ['keep.txt']);
+  assert.equal(leftovers(), [], 'no temporary file left beside it');
+  fs.rmSync(target, { recursive: true });
+});
+
 test.run();
