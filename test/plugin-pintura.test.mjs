@@ -78,6 +78,10 @@ test('the hook on real ImageData: a new ImageData, same size and colour space, i
   assert.ok(out.changed > width * height, `${out.changed} bytes changed`);
   const r = (await createWatermarker({ key: KEY, strength: 1.5 })).detect(await decode(out.png));
   assert.is(r.payload, PAYLOAD);
+  // Display P3 pixels stay tagged Display P3: read as sRGB, their colours would shift.
+  const p3 = await page.evaluate(([key, payload]) => window.markImageData('/photo.jpg', { key, payload }, 'display-p3'), [KEY, PAYLOAD]);
+  assert.is(p3.colorSpace, 'display-p3');
+  assert.ok(p3.inputUntouched && p3.changed > width * height, `${p3.changed} bytes changed`);
 });
 
 test('typed errors: bad options fail at setup, small images fail or pass through', async () => {

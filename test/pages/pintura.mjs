@@ -26,12 +26,12 @@ window.processWithPintura = async (url, { key, payload, crop }) => {
 };
 
 /** Call the hook directly on ImageData decoded from the photo. */
-window.markImageData = async (url, options) => {
+window.markImageData = async (url, options, colorSpace = 'srgb') => {
   const bitmap = await createImageBitmap(await (await fetch(url)).blob());
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const ctx = canvas.getContext('2d');
   ctx.drawImage(bitmap, 0, 0);
-  const input = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+  const input = ctx.getImageData(0, 0, bitmap.width, bitmap.height, { colorSpace });
   const before = input.data.slice();
   const out = await createPostprocessImageData(options)(input);
   let changed = 0;
