@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
+import { Readable, Writable } from 'node:stream';
 import sharp from 'sharp';
 import { DecodeError, ImageSizeError, InvalidArgumentError, combineEvidence, createWatermarker, psnr } from 'modelmark';
 import { watermark, detect, evidence, watermarkStream } from 'modelmark/sharp';
@@ -359,6 +360,11 @@ test('corrupt input: DecodeError from watermark(), detect() and the stream', asy
     .then(() => assert.unreachable('empty'), (err) => assert.instance(err, DecodeError));
   await pipeline(createReadStream(photo('skimage-rocket.jpg')), watermarkStream({ ...opts, maxInputBytes: 1000 }), createWriteStream(join(dir, 'big-out.jpg')))
     .then(() => assert.unreachable('limit'), (err) => assert.instance(err, ImageSizeError));
+  // The limit is exact, also when the input comes in one chunk: its size passes, one byte less refuses it.
+  const whole = await readFile(photo('skimage-rocket.jpg'));
+  const oneChunk = (maxInputBytes) => pipeline(Readable.from([whole]), watermarkStream({ ...opts, maxInputBytes }), new Writable({ write: (_c, _e, cb) => cb() }));
+  await oneChunk(whole.length);
+  await oneChunk(whole.length - 1).then(() => assert.unreachable('one byte over'), (err) => assert.instance(err, ImageSizeError));
   // Too small for the mark: the core's ImageSizeError comes through.
   const tiny = sharp({ create: { width: 100, height: 100, channels: 3, background: '#808080' } }).png();
   await watermark(tiny, opts).then(() => assert.unreachable('tiny'), (err) => assert.instance(err, ImageSizeError));
