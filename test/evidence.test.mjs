@@ -60,10 +60,10 @@ test('null sets: unmarked photos with random keys give uniform p-values, also fo
   assert.ok(naive.filter((z) => z > 4.75).length >= 5, `naive sums over 4.75: ${naive.filter((z) => z > 4.75).length}`);
 });
 
-test('without the mark the references have about unit variance in colour images too (their two planes\' sum is divided by sqrt(2)), so spread is near 1', async () => {
-  // Over random sign patterns a reference's variance is 1 + the correlation of the luma and Cb
-  // folds (1 for a grey image): 0.91 on average over the shared photos with these keys (spread
-  // 0.95). Planes summed without the sqrt(planes) measured 1.56 (spread 1.26).
+test('without the mark the references have about unit variance in colour images too (the planes\' unit-energy sum is normalised by its own energy), so spread is near 1', async () => {
+  // Over random sign patterns a reference's variance is 1 for any image: each plane is scaled to
+  // unit energy over the pilot slots and their sum divided by its own energy's root (the planes
+  // summed with neither scaling measured 1.56, spread 1.26). The bounds allow for 4 keys x 27 photos.
   let ss = 0, n = 0, spread = 0;
   for (let i = 0; i < 4; i++) {
     const wm = await createWatermarker({ key: `evidence unit key ${i}` });
