@@ -392,4 +392,15 @@ test('modelmark detect --json carries transform and regions; --map writes a pict
   assert.ok(existsSync(dir + '/map.png'));
 });
 
+test('--map colours: green from score 3, amber from 1.5, red below, transparent outside the examined area (as documented)', async () => {
+  const { cellColour } = await import('../dist/node/map.js');
+  const green = cellColour(3), amber = cellColour(1.5), red = cellColour(1.49);
+  assert.equal(cellColour(12), green);
+  assert.equal(cellColour(2.99), amber);
+  assert.equal(cellColour(-4), red);
+  assert.ok(green[1] > green[0] && amber[0] > amber[2] && red[0] > red[1], `${green} ${amber} ${red}`);
+  assert.ok(green[3] > 0 && amber[3] > 0 && red[3] > 0);
+  assert.equal(cellColour(null), [0, 0, 0, 0]);
+});
+
 test.run();

@@ -104,7 +104,10 @@ window.runWorker = async (url, key, payload) => {
   });
   worker.terminate();
   client.terminate();
-  try { await client.detect(marked, { key }); } catch (e) { out.terminated = errorInfo(e); }
+  // Bounded: a call after terminate() that never settles is a failure here, not a hung test.
+  try {
+    await Promise.race([client.detect(marked, { key }), new Promise((ok, fail) => setTimeout(() => fail({ code: 'HUNG', message: 'no answer in 5 s' }), 5000))]);
+  } catch (e) { out.terminated = errorInfo(e); }
   // The package's own entry (./entry.js beside the bundle), with no argument.
   const own = createWatermarkWorker();
   const r2 = await own.detect(marked, { key });
