@@ -357,14 +357,14 @@ export function combineReads(y: Read, cb: Read | undefined, code: Int32Array): R
   let wY = weight(y);
   const wC = weight(cb);
   if (!(wY > 0) && !(wC > 0)) wY = 1;
-  const soft = new Float64Array(NSYM), energy = new Float64Array(NSYM), cross = new Float64Array(NSYM);
-  if (wY > 0 && wC > 0) for (let s = 0; s < NSLOTS; s++) cross[code[s]!]! += y.folded[s]! * cb.folded[s]!;
-  const folded = new Float32Array(NSLOTS);
-  for (let s = 0; s < NSLOTS; s++) folded[s] = wY * y.folded[s]! + wC * cb.folded[s]!;
-  for (let i = 0; i < NSYM; i++) {
-    soft[i] = wY * y.soft[i]! + wC * cb.soft[i]!;
-    energy[i] = Math.max(0, wY * wY * y.energy[i]! + wC * wC * cb.energy[i]! + 2 * wY * wC * cross[i]!);
+  // The combined tile's null energy per symbol: its squares summed over the symbol's slots.
+  const soft = new Float64Array(NSYM), energy = new Float64Array(NSYM), folded = new Float32Array(NSLOTS);
+  for (let s = 0; s < NSLOTS; s++) {
+    const f = wY * y.folded[s]! + wC * cb.folded[s]!;
+    folded[s] = f;
+    energy[code[s]!]! += f * f;
   }
+  for (let i = 0; i < NSYM; i++) soft[i] = wY * y.soft[i]! + wC * cb.soft[i]!;
   return { soft, energy, folded, wY, wC };
 }
 
