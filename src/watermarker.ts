@@ -164,10 +164,12 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object with a key', options);
   checkOptionNames('options', options, WATERMARKER_OPTION_NAMES);
   const { strength, threshold, maxPixels, maxAspect } = checkWatermarkerOptions(options);
-  const words = await deriveKey(options.key, 'modelmark classical tile v1');
+  // The kernels' load starts now, beside the key's derivation, not after it: concurrent calls
+  // reach init() in the order they were made (a call without a module, on modelmark/lite, then
+  // waits for another's load in progress instead of racing it on how long each key took).
   // Each operation takes the kernels loaded at its start (new Arena()), never a copy kept here:
   // they may be made afresh between operations (wasm.ts, RECLAIM_BYTES).
-  await init(options.module);
+  const [words] = await Promise.all([deriveKey(options.key, 'modelmark classical tile v1'), init(options.module)]);
   const layout: Layout = makeLayout(words);
   const amp = BASE_AMPLITUDE * strength;
   const searchDefault = options.search ?? true;
