@@ -47,8 +47,13 @@ export function symbols(payload: Uint8Array): Float32Array {
 /** Normalised pilot correlation (N(0, 1) without a mark) of both pilot halves or of B alone. */
 export function pilotScore(soft: ArrayLike<number>, energy: ArrayLike<number>, onlyB = false): number {
   const s = soft[PILOT_B] + soft[PILOT_B2] + (onlyB ? 0 : soft[PILOT]);
-  const e = energy[PILOT_B] + energy[PILOT_B2] + (onlyB ? 0 : energy[PILOT]);
+  const e = pilotEnergy(energy, onlyB);
   return e > 0 ? s / Math.sqrt(e) : 0;
+}
+
+/** The null energy of the symbols pilotScore sums (0: the pilot's slots hold nothing, no evidence). */
+export function pilotEnergy(energy: ArrayLike<number>, onlyB = false): number {
+  return energy[PILOT_B] + energy[PILOT_B2] + (onlyB ? 0 : energy[PILOT]);
 }
 
 // Perceptual model (see maskWeights in assembly/spread.ts): the mark's amplitude in a block

@@ -3,7 +3,7 @@ import { checkSamples, copyLike, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide,
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
-import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbFrameStreamed, combineReads, despread, foldAnalysis, framesStreamed, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, PILOT_B, PILOT_B2, pilotScore, reframeGeometry, symbols, TILE, type Analysis, type Frames, type Geometry, type Layout, type Plane } from './scheme.js';
+import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbFrameStreamed, combineReads, despread, foldAnalysis, framesStreamed, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotEnergy, pilotScore, reframeGeometry, symbols, TILE, type Analysis, type Frames, type Geometry, type Layout, type Plane } from './scheme.js';
 import { analyseOnGridBoth, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_LATTICES, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrames, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, type Transform } from './transform.js';
@@ -243,7 +243,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     const a = new Arena();
     // 16-bit samples and grey + alpha are read through their 8-bit working copy (the view embed
     // marked); narrowSamples releases its own wasm buffers. It can throw (out of memory): the
-    // arena is released then too, or the open-arena count never returns to 0 (wasm.ts reclaim).
+    // arena is released then too, or its memory stays allocated and the allocator never empties
+    // again (so wasm.ts's reclaim never runs).
     let img: CheckedImage;
     try {
       img = isWide(checked) ? narrowSamples(a, checked) : checked as CheckedImage;
@@ -296,8 +297,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         // No energy in the pilot's slots (a flat image, a pattern with nothing in the mark's band):
         // no evidence at all, p_pilot 1. Its score 0 (p_pilot 0.5) for every key made P(p <= 0.5)
         // = 1 on such an image, not <= 0.5.
-        const pilotEnergy = energy[PILOT_B]! + energy[PILOT_B2]! + (onlyB ? 0 : energy[PILOT]!);
-        const pPilot = pilotEnergy > 0 ? normalUpperTail(score) : 1;
+        const pPilot = pilotEnergy(energy, onlyB) > 0 ? normalUpperTail(score) : 1;
         // A candidate whose pilot score could not be found even with its CRC passing at the
         // best rank is not decoded (as if its CRC failed): on an unmarked image that is nearly
         // every candidate, whose list decoding took 5 of the search's 56 ms at 1080p. It can

@@ -337,10 +337,10 @@ export async function isFolder(path: string): Promise<boolean> {
   return (await fsp.stat(path).catch(() => null))?.isDirectory() === true;
 }
 
-/** A folder IN: the batch runner (loaded only here: piscina and cli-progress stay out of single-file runs). */
 /** --no-follow-links as runBatch's option. */
 const followLinks = (values: Record<string, string | boolean | undefined>) => (values['no-follow-links'] === true ? { followLinks: false } : {});
 
+/** A folder IN: the batch runner (loaded only here: piscina and cli-progress stay out of single-file runs). */
 async function folder(options: Parameters<typeof import('./batch.js').runFolder>[0], values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
   const { runFolder } = await import('./batch.js');
   try {
