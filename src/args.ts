@@ -36,6 +36,20 @@ export function numberIn(name: string, value: unknown, min: number, max: number,
 }
 
 /**
+ * A boolean option, or the default when undefined (anything else, such as the string "false",
+ * is refused rather than read as true or false).
+ * @example
+ * const search = booleanOption('options.search', options.search, true);
+ * // booleanOption('options.search', 'no', true) throws
+ * // InvalidArgumentError: Expected a boolean for options.search but received "no"
+ */
+export function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidParameter(name, 'a boolean', value);
+  return value;
+}
+
+/**
  * Refuse option names a function does not know (a typo such as `strenght` would otherwise be
  * ignored silently and the default used).
  * @example

@@ -1,4 +1,4 @@
-import { checkOptionNames, invalidParameter, numberIn } from './args.js';
+import { booleanOption, checkOptionNames, invalidParameter, numberIn } from './args.js';
 import { checkSamples, copyLike, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide, MAX_ASPECT_LIMIT, MIN_DETECT_SIDE, MIN_SIDE, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
@@ -146,7 +146,7 @@ export function checkWatermarkerOptions(options: WatermarkerOptions): { strength
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
   if (!Number.isInteger(maxPixels)) throw invalidParameter('options.maxPixels', 'a whole number of pixels', maxPixels);
   const maxAspect = numberIn('options.maxAspect', options.maxAspect, 1, MAX_ASPECT_LIMIT, DEFAULT_MAX_ASPECT);
-  if (options.search !== undefined && typeof options.search !== 'boolean') throw invalidParameter('options.search', 'a boolean', options.search);
+  booleanOption('options.search', options.search, true);
   const key = options.key;
   if (!((typeof key === 'string' || key instanceof Uint8Array) && key.length > 0)) throw invalidParameter('options.key', 'a non-empty string or byte array', key);
   return { strength, threshold, maxPixels, maxAspect };
@@ -207,8 +207,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     const sym = symbols(parsePayload(payload));
     if (callOptions !== undefined && (typeof callOptions !== 'object' || callOptions === null)) throw invalidParameter('options', 'an object { inPlace? }', callOptions);
     if (callOptions) checkOptionNames('options', callOptions, ['inPlace']);
-    const inPlace = callOptions?.inPlace ?? false;
-    if (typeof inPlace !== 'boolean') throw invalidParameter('options.inPlace', 'a boolean', inPlace);
+    const inPlace = booleanOption('options.inPlace', callOptions?.inPlace, false);
     let data: SampleData;
     if (isWide(img)) {
       // 16-bit or grey + alpha: mark the 8-bit working copy, then carry the change back.
@@ -235,10 +234,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   function detect(image: SampleImage, callOptions?: DetectCallOptions): DetectResult {
     if (callOptions !== undefined && (typeof callOptions !== 'object' || callOptions === null)) throw invalidParameter('options', 'an object { evidence?, search? }', callOptions);
     if (callOptions) checkOptionNames('options', callOptions, ['evidence', 'search']);
-    const wantEvidence = callOptions?.evidence ?? false;
-    if (typeof wantEvidence !== 'boolean') throw invalidParameter('options.evidence', 'a boolean', wantEvidence);
-    const search = callOptions?.search ?? searchDefault;
-    if (typeof search !== 'boolean') throw invalidParameter('options.search', 'a boolean', search);
+    const wantEvidence = booleanOption('options.evidence', callOptions?.evidence, false);
+    const search = booleanOption('options.search', callOptions?.search, searchDefault);
     const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE, maxAspect);
     const a = new Arena();
     // 16-bit samples and grey + alpha are read through their 8-bit working copy (the view embed

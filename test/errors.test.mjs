@@ -565,4 +565,34 @@ test('writeFileAtomic: a write that fails after its temporary file was written (
   fs.rmSync(target, { recursive: true });
 });
 
+test('every boolean option refuses a non-boolean (the string "false" is not read as true), naming the option; booleanOption itself', async () => {
+  const { booleanOption } = await import('../dist/index.js');
+  const { listImages, runBatch } = await import('../dist/node/batch.js');
+  const { watermark, watermarkStream } = await import('../dist/plugins/sharp/index.js');
+  assert.is(booleanOption('o', undefined, true), true);
+  assert.is(booleanOption('o', false, true), false);
+  await rejects(() => booleanOption('options.x', 'false', true), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.x', 'a boolean', '"false"');
+  const src = fileURLToPath(new URL('skimage-camera.png', PHOTOS));
+  const img = await readImage(src);
+  const bad = 'false';
+  await rejects(() => createWatermarker({ key: 'k', search: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.search');
+  const wm = await createWatermarker({ key: 'k' });
+  await rejects(() => wm.embed(img, 1n, { inPlace: 1 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.inPlace');
+  await rejects(() => wm.detect(img, { evidence: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.evidence');
+  await rejects(() => wm.detect(img, { search: 0 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.search');
+  for (const name of ['keepDepth', 'metadata', 'firstFrame', 'allFrames']) {
+    await rejects(() => readImage(src, { [name]: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', `options.${name}`);
+  }
+  await rejects(() => writeImage(file('b.png'), img, { overwriteSource: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.overwriteSource');
+  assert.not.ok(fs.existsSync(file('b.png')), 'nothing written');
+  await rejects(() => listImages(dir, { followLinks: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.followLinks');
+  const batch = { command: 'embed', input: dir, output: file('batch-out'), key: 'k', payload: 1n, manifest: null };
+  await rejects(() => runBatch({ ...batch, recursive: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.recursive');
+  await rejects(() => runBatch({ ...batch, keepMetadata: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.keepMetadata');
+  assert.not.ok(fs.existsSync(file('batch-out')), 'no output folder made');
+  await rejects(() => watermark(sharp(src), { key: 'k', payload: 1n, carryMetadata: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.carryMetadata');
+  await rejects(() => watermarkStream({ key: 'k', payload: 1n, keepMetadata: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.keepMetadata');
+  await rejects(() => watermarkStream({ key: 'k', payload: 1n, carryMetadata: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.carryMetadata');
+});
+
 test.run();

@@ -7,6 +7,7 @@ import {
   DecodeError,
   FileError,
   ImageSizeError,
+  booleanOption,
   invalidParameter,
   ModelmarkError,
   parsePayload,
@@ -88,11 +89,6 @@ function checkSharp(value: unknown, name: string): Sharp {
 function checkOptions(options: unknown, expected: string): Record<string, unknown> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', expected, options);
   return options as Record<string, unknown>;
-}
-
-function checkBoolean(name: string, value: unknown): boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') throw invalidParameter(name, 'a boolean', value);
-  return value;
 }
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).trim().replace(/:$/, '');
@@ -239,7 +235,7 @@ const STREAM_NAMES = [...EMBED_NAMES, 'format', 'quality', 'keepMetadata', 'maxI
 async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMBED_NAMES): Promise<Marked> {
   checkSharp(image, 'image');
   checkOptions(options, 'an object { key, payload, strength?, carryMetadata? }');
-  const carry = checkBoolean('options.carryMetadata', options.carryMetadata) ?? true;
+  const carry = booleanOption('options.carryMetadata', options.carryMetadata, true);
   const { wm, payload } = await embedSetup(options, known); // the payload and names are checked before any decoding
   const meta = await readMetadata(image);
   // The watermarker's pixel limit, from the header: before sharp decodes (a sharp instance made
@@ -417,8 +413,8 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
   const o = checkOptions(options, 'an object { key, payload, format?, quality?, keepMetadata?, maxInputBytes? }');
   checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, 'payload', ...STREAM_NAMES]);
   parsePayload(options.payload, 'options.payload');
-  checkBoolean('options.carryMetadata', o.carryMetadata);
-  const keep = checkBoolean('options.keepMetadata', o.keepMetadata) ?? false;
+  booleanOption('options.carryMetadata', o.carryMetadata, true);
+  const keep = booleanOption('options.keepMetadata', o.keepMetadata, false);
   const { format, quality } = options;
   if (format !== undefined && (typeof format !== 'string' || !FORMAT_NAMES.has(format))) {
     throw invalidParameter('options.format', `one of ${[...FORMAT_NAMES].join(', ')}`, format);

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
+import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { FileError, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { deriveKey } from '../key.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
@@ -237,9 +237,7 @@ export async function listImages(dir: string, options: { recursive?: boolean; ex
   if (typeof dir !== 'string' || dir === '') throw invalidParameter('dir', 'a folder path', dir);
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { recursive?, exclude?, followLinks? }', options);
   checkOptionNames('options', options, ['recursive', 'exclude', 'followLinks']);
-  for (const name of ['recursive', 'followLinks'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw invalidParameter(`options.${name}`, 'a boolean', options[name]);
-  }
+  for (const name of ['recursive', 'followLinks'] as const) booleanOption(`options.${name}`, options[name], false);
   if (options.exclude !== undefined && !(Array.isArray(options.exclude) && options.exclude.every((e) => typeof e === 'string'))) {
     throw invalidParameter('options.exclude', 'an array of folder paths', options.exclude);
   }
@@ -467,9 +465,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const maxPixels = options.maxPixels === undefined ? undefined : numberIn(flag('maxPixels'), options.maxPixels, 1, Number.MAX_SAFE_INTEGER, 0);
   const pixelBudget = numberIn(flag('pixelBudget'), options.pixelBudget, 1, Number.MAX_SAFE_INTEGER, PIXEL_BUDGET);
   const maxAspect = options.maxAspect === undefined ? undefined : numberIn(flag('maxAspect'), options.maxAspect, 1, MAX_ASPECT_LIMIT, 0);
-  for (const name of ['recursive', 'followLinks'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw invalidParameter(`options.${name}`, 'a boolean', options[name]);
-  }
+  for (const name of ['recursive', 'followLinks'] as const) booleanOption(`options.${name}`, options[name], false);
   if (options.manifest !== undefined && options.manifest !== null && (typeof options.manifest !== 'string' || options.manifest === '')) {
     throw invalidParameter('options.manifest', 'a file path or null', options.manifest);
   }
@@ -486,8 +482,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     const quality = numberIn(flag('quality'), options.quality, 1, 100, 95);
     if (!Number.isInteger(quality)) throw invalidParameter(flag('quality'), 'a whole number between 1 and 100', quality);
     if (typeof options.output !== 'string' || options.output === '') throw invalidParameter('options.output', 'an output folder path', options.output);
-    if (options.keepMetadata !== undefined && typeof options.keepMetadata !== 'boolean') throw invalidParameter('options.keepMetadata', 'a boolean', options.keepMetadata);
-    const keepMetadata = options.keepMetadata ?? true;
+    const keepMetadata = booleanOption('options.keepMetadata', options.keepMetadata, true);
     Object.assign(workerData, { payload, strength, quality, keepMetadata });
     // The copies differ with and without metadata: a change of it redoes the files.
     params = { command, payload, strength, quality, keepMetadata };

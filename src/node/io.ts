@@ -4,7 +4,7 @@ import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import type { Metadata, OutputInfo } from 'sharp';
 import sharp from './sharp.js';
-import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
+import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, pixelCount, type SampleImage } from '../image.js';
 import { osReason, writeFileAtomic, type InsideFolder } from './files.js';
@@ -249,12 +249,12 @@ function checkReadOptions(options: ReadImageOptions): ReadChecked {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
   checkOptionNames('options', options, ['maxPixels', 'keepDepth', 'metadata', 'firstFrame', 'allFrames']);
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
-  if (options.keepDepth !== undefined && typeof options.keepDepth !== 'boolean') throw invalidParameter('options.keepDepth', 'a boolean', options.keepDepth);
-  for (const name of ['metadata', 'firstFrame', 'allFrames'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw invalidParameter(`options.${name}`, 'a boolean', options[name]);
-  }
-  if (options.firstFrame === true && options.allFrames === true) throw invalidParameter('options.allFrames', 'false when options.firstFrame is true (one or the other)', true);
-  return { maxPixels, keepDepth: options.keepDepth === true, metadata: options.metadata === true, firstFrame: options.firstFrame === true, allFrames: options.allFrames === true };
+  const keepDepth = booleanOption('options.keepDepth', options.keepDepth, false);
+  const metadata = booleanOption('options.metadata', options.metadata, false);
+  const firstFrame = booleanOption('options.firstFrame', options.firstFrame, false);
+  const allFrames = booleanOption('options.allFrames', options.allFrames, false);
+  if (firstFrame && allFrames) throw invalidParameter('options.allFrames', 'false when options.firstFrame is true (one or the other)', true);
+  return { maxPixels, keepDepth, metadata, firstFrame, allFrames };
 }
 
 /**
@@ -576,7 +576,7 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
   }
   const encoding = checkEncoding(image, outputFormat(path, options.format), options);
   if (options.sourcePath !== undefined) checkPath(options.sourcePath, 'options.sourcePath');
-  if (options.overwriteSource !== undefined && typeof options.overwriteSource !== 'boolean') throw invalidParameter('options.overwriteSource', 'a boolean', options.overwriteSource);
+  booleanOption('options.overwriteSource', options.overwriteSource, false);
 
   // Write through a symbolic link to the file it names; refuse directories and the input file.
   let target = path;

@@ -23,7 +23,7 @@
 // (new URL('./entry.js', import.meta.url)), which works unbundled and with Vite and webpack 5.
 import {
   checkImage, checkOptionNames, checkWatermarkerOptions, DecodeError, FileError, ImageSizeError, InvalidArgumentError, MIN_DETECT_SIDE, MIN_SIDE, ModelmarkError, parsePayload, WasmError,
-  WATERMARKER_OPTION_NAMES, invalidParameter, type DetectResult, type ModelmarkErrorCode, type WatermarkerOptions,
+  WATERMARKER_OPTION_NAMES, booleanOption, invalidParameter, type DetectResult, type ModelmarkErrorCode, type WatermarkerOptions,
 } from 'modelmark';
 import { detectImageData, rgbaImage, watermarkImageData, type ImageDataLike } from '../index.js';
 import type { EmbedOptions } from '../../shared/options.js';
@@ -163,9 +163,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
   function transferOption(c: unknown, byDefault: boolean): boolean {
     if (typeof c !== 'object' || c === null) throw invalidParameter('callOptions', 'an object { transfer? }', c);
     checkOptionNames('callOptions', c, ['transfer']);
-    const t = (c as TransferOptions).transfer ?? byDefault;
-    if (typeof t !== 'boolean') throw invalidParameter('callOptions.transfer', 'a boolean', t);
-    return t;
+    return booleanOption('callOptions.transfer', (c as TransferOptions).transfer, byDefault);
   }
 
   function call(op: Op, imageData: ImageDataLike, options: WatermarkerOptions, transfer: boolean): Promise<WatermarkWorkerResponse & { ok: true }> {
