@@ -20,6 +20,23 @@ export interface Image {
 export type SampleData = PixelData | Uint16Array;
 
 /**
+ * A new zeroed array of `n` samples of the same kind as `like`, for the copy an operation returns
+ * ("a new image of the same kind"): a Uint16Array, a Uint8ClampedArray, a Uint8Array, or a
+ * Buffer for a Buffer. A Buffer is a Uint8Array with Buffer's prototype, which the copy is given
+ * (no Node built-in needed, and no deprecated `new Buffer(n)`); so is any other Uint8Array subclass.
+ * @example
+ * samplesLike(Buffer.from([1, 2, 3]), 6); // <Buffer 00 00 00 00 00 00>
+ */
+export function samplesLike<T extends SampleData>(like: T, n: number): T {
+  if (like instanceof Uint16Array) return new Uint16Array(n) as T;
+  if (like instanceof Uint8ClampedArray) return new Uint8ClampedArray(n) as T;
+  const out = new Uint8Array(n);
+  const proto = Object.getPrototypeOf(like) as object;
+  if (proto !== Uint8Array.prototype) Object.setPrototypeOf(out, proto);
+  return out as T;
+}
+
+/**
  * An image as `embed` and `detect` take it: {@link Image}, or 16-bit samples (a Uint16Array),
  * or grey + alpha (2 channels), as sharp's raw output can be. For sharp's 16-bit Buffer, wrap it:
  * `new Uint16Array(data.buffer, data.byteOffset, data.length / 2)` (copy it first when its

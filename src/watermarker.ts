@@ -1,5 +1,5 @@
 import { booleanOption, checkOptionNames, invalidParameter, numberIn } from './args.js';
-import { checkSamples, copyLike, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide, MAX_ASPECT_LIMIT, MIN_DETECT_SIDE, MIN_SIDE, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
+import { checkSamples, copyLike, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide, MAX_ASPECT_LIMIT, MIN_DETECT_SIDE, MIN_SIDE, samplesLike, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
 import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Payload } from './payload.js';
@@ -194,7 +194,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         return img.data;
       }
       const n = img.data.length;
-      const data: PixelData = img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
+      const data: PixelData = samplesLike(img.data, n);
       addLumaStreamed(a, img, wm, g, data);
       return data;
     } finally {
@@ -215,8 +215,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       try {
         const work = narrowSamples(a, img);
         embed8(work, sym, true);
-        data = inPlace ? img.data : img.data instanceof Uint16Array ? new Uint16Array(img.data.length)
-          : img.data instanceof Uint8ClampedArray ? new Uint8ClampedArray(img.data.length) : new Uint8Array(img.data.length);
+        data = inPlace ? img.data : samplesLike(img.data, img.data.length);
         applySamples(a, img, work.data as Uint8Array, data);
       } finally {
         a.release();

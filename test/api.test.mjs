@@ -455,4 +455,20 @@ test('grey + alpha (2 channels): psnr compares the grey samples only; encodeImag
   }
 });
 
+test('a Buffer in gives a Buffer out (embed returns "a new image of the same kind"), 8-bit and grey + alpha', async () => {
+  const img = await photo('mate-Garden.jpg', 320, 240, (s) => s.removeAlpha());
+  const g = await photo('mate-Garden.jpg', 320, 240, (s) => s.greyscale().toColourspace('b-w'));
+  const ga = new Uint8Array(2 * g.data.length).map((_, i) => (i & 1 ? 200 : g.data[i >> 1]));
+  const grey = { width: g.width, height: g.height, channels: 2, data: ga }; // grey + alpha: the 16-bit/2-channel path
+  for (const src of [img, grey]) {
+    const input = { width: src.width, height: src.height, channels: src.channels, data: Buffer.from(src.data) };
+    const marked = wm.embed(input, PAYLOAD);
+    assert.ok(Buffer.isBuffer(marked.data), `${src.channels} channels: got a ${marked.data.constructor.name}`);
+    assert.is(marked.data.length, input.data.length);
+    assert.is.not(marked.data.buffer, input.data.buffer, 'a new array, not a view of the input');
+    assert.is(marked.data.toString('base64'), Buffer.from(wm.embed({ ...input, data: new Uint8Array(src.data) }, PAYLOAD).data).toString('base64'));
+    assert.is(wm.detect(marked).payload, PAYLOAD);
+  }
+});
+
 test.run();

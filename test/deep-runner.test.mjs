@@ -264,4 +264,13 @@ test.after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+test('embed: a Buffer in gives a Buffer out (the input\'s array type), grey made RGB too', async () => {
+  for (const ch of [3, 1]) {
+    const img = makeImage(257, 131, ch, 7);
+    const marked = await deep.embed({ ...img, data: Buffer.from(img.data) });
+    assert.ok(Buffer.isBuffer(marked.data), `${ch} channels: got a ${marked.data.constructor.name}`);
+    assert.equal([...marked.data], [...(await deep.embed(img)).data], `${ch} channels: the same pixels as from a Uint8Array`);
+  }
+});
+
 test.run();

@@ -8,7 +8,7 @@ import '../inline.js';
 import * as ort from 'onnxruntime-web';
 import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelError, ModelmarkError } from '../errors.js';
-import { bytesOf, checkImage, copyLike, DEFAULT_MAX_PIXELS, greyToRgb, MIN_SIDE, type Image, type PixelData } from '../image.js';
+import { bytesOf, checkImage, copyLike, DEFAULT_MAX_PIXELS, greyToRgb, MIN_SIDE, samplesLike, type Image, type PixelData } from '../image.js';
 import { Arena, decodeBase64, init, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
 import { logoMap } from './spec.js';
 
@@ -394,7 +394,7 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     const { width: w, height: hh, channels: ch } = img;
     const n = w * hh * ch;
     // The input's array type, also for a grey input made RGB.
-    const data: PixelData = (image as Image).data instanceof Uint8ClampedArray ? new Uint8ClampedArray(n) : new Uint8Array(n);
+    const data: PixelData = samplesLike((image as Image).data, n);
     const a = new Arena();
     const k = a.k;
     try {
