@@ -165,9 +165,11 @@ Folders:
   Output: on a terminal, a progress bar on stderr and a summary line; with --json or when
   stderr is not a terminal, one JSON line per file on stdout,
     {"file","status":"done"|"skipped"|"error","output"?,"payload"?,"found"?,"pValue"?,
-     "score"?,"crcOk"?,"width"?,"height"?,"format"?,"bytes"?,"ms"?,"error"?:{"code","message"}}
+     "score"?,"crcOk"?,"width"?,"height"?,"format"?,"bytes"?,"ms"?,"warnings"?,
+     "error"?:{"code","message","stopsBatch"?}}
   then {"summary":{"command","total","done","skipped","errors","found"?,"notFound"?,
-    "pending","interrupted","jobs","elapsedSeconds","filesPerSecond","manifest","evidence"?}}.
+    "pending","interrupted","stopped"?,"jobs","elapsedSeconds","filesPerSecond","manifest",
+    "evidence"?}}; "stopped" ({"code","message"}) says what stopped the batch early.
   Pooled evidence (detect): every file read also gives its evidence for the key's mark, and
   the summary tests the whole set at once, "evidence":{"count","score","spread","t","dof",
   "pValue","found"}: found when the set carries the mark even if no single file shows it (a
