@@ -92,7 +92,14 @@ test('every entry imports from the unpacked package, and its API marks and reads
     const wm = await createWatermarker({ key: 'packed' });
     const r = wm.detect(wm.embed(img, '0123456789abcdef'));
     const wasm = (await import('node:fs')).statSync(new URL(import.meta.resolve('modelmark/modelmark.wasm'))).size;
-    Object.assign(result, { found: r.found, payload: r.payload, wasm, resolved: import.meta.resolve('modelmark') });
+    // The README's way to load modelmark/lite in Node, from the packed file.
+    const { readFile } = await import('node:fs/promises');
+    const { createRequire } = await import('node:module');
+    const lite = await import('modelmark/lite');
+    const file = createRequire(import.meta.url).resolve('modelmark/modelmark.wasm');
+    await lite.init(await WebAssembly.compile(await readFile(file)));
+    const lr = (await lite.createWatermarker({ key: 'packed' })).detect(wm.embed(img, 'fedcba9876543210'));
+    Object.assign(result, { found: r.found, payload: r.payload, wasm, resolved: import.meta.resolve('modelmark'), lite: lr.payload });
     console.log(JSON.stringify(result));
   `);
   for (const name of entries) assert.ok(out.exports[name] > 0, `${name} exports nothing`);
@@ -100,6 +107,7 @@ test('every entry imports from the unpacked package, and its API marks and reads
   assert.is(out.found, true);
   assert.is(out.payload, '0123456789abcdef');
   assert.ok(out.wasm > 10_000, `modelmark.wasm is ${out.wasm} bytes`);
+  assert.is(out.lite, 'fedcba9876543210', 'modelmark/lite with the packed .wasm');
 });
 
 test('the packed command marks a file, reads it, and reads a folder with its worker pool', () => {
