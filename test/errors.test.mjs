@@ -595,4 +595,21 @@ test('every boolean option refuses a non-boolean (the string "false" is not read
   await rejects(() => watermarkStream({ key: 'k', payload: 1n, carryMetadata: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.carryMetadata');
 });
 
+test('markFile on an animation checks the whole frame stack before marking any frame: a typed error, and inPlace data left as it was', async () => {
+  const wm = await createWatermarker({ key: 'fuzz audit' });
+  const animation = { frames: 2, frameHeight: 128 };
+  const base = { width: 128, height: 256, channels: 3, format: 'png', animation };
+  // Not typed arrays: a TypeError (data.subarray is not a function) before the fix.
+  await rejects(() => markFile(wm, { ...base, data: 'x'.repeat(100) }, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file.data', 'a string of length 100');
+  await rejects(() => markFile(wm, { ...base, data: [1, 2, 3] }, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file.data');
+  await rejects(() => markFile(wm, { ...base, data: undefined }, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file.data');
+  await rejects(() => markFile(wm, { ...base, animation: 'two frames', data: new Uint8Array(128 * 256 * 3) }, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file.animation');
+  // A stack 5 bytes short: refused naming the whole stack, and no frame of the caller's data marked.
+  const data = new Uint8Array(128 * 256 * 3 - 5).map((_, i) => (i * 7) & 255);
+  const before = data.slice();
+  await rejects(() => markFile(wm, { ...base, data }, 1n, { inPlace: true }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file.data', '98304 bytes', '2 frames');
+  assert.ok(Buffer.from(data).equals(Buffer.from(before)), 'the first frame is left unmarked');
+  await rejects(() => markFile(wm, { ...base, channels: 7, data: new Uint8Array(128 * 256 * 3) }, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file.channels');
+});
+
 test.run();

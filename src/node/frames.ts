@@ -22,9 +22,23 @@ export function markFile<T extends SampleFile>(wm: Watermarker, file: T, payload
   if (typeof file !== 'object' || file === null) throw invalidParameter('file', 'an image file (from readImage or decodeImageFile)', file);
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { inPlace? }', options);
   const a = file.animation;
+  if (a !== undefined && a !== null && typeof a !== 'object') throw invalidParameter('file.animation', 'an object { frames, frameHeight } or undefined', a);
   if (!a || a.frames <= 1) return { ...file, data: wm.embed(file, payload, options).data };
   if (!Number.isInteger(a.frameHeight) || a.frameHeight * a.frames !== file.height) {
     throw invalidParameter('file.animation.frameHeight', `the height of one frame (the image's ${file.height} rows / ${a.frames} frames)`, a.frameHeight);
+  }
+  // The whole stack is checked before any frame is marked: a bad one found half way would leave
+  // inPlace data partly marked (and a non-array `data` has no subarray to take frames from).
+  const { width } = file;
+  const channels = file.channels as number;
+  if (!(file.data instanceof Uint8Array || file.data instanceof Uint8ClampedArray || file.data instanceof Uint16Array)) {
+    throw invalidParameter('file.data', 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit samples, or a Uint16Array of 16-bit samples', file.data);
+  }
+  if (!Number.isInteger(width) || width <= 0) throw invalidParameter('file.width', 'a positive integer', width);
+  if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) throw invalidParameter('file.channels', '1, 2, 3 or 4', channels);
+  if (file.data.length !== width * file.height * channels) {
+    throw invalidParameter('file.data', `${width * file.height * channels} ${file.data instanceof Uint16Array ? 'samples' : 'bytes'} ` +
+      `(${a.frames} frames of ${width} x ${a.frameHeight} x ${channels} channels)`, file.data);
   }
   const data = options.inPlace ? file.data : file.data.slice();
   const frameLength = file.width * a.frameHeight * file.channels;
