@@ -53,6 +53,40 @@ export interface SampleImage {
 /** The bytes of a sample array (a view, no copy). */
 export const bytesOf = (data: SampleData): Uint8Array => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 
+// The typed arrays' own accessors, which read an array's internal slots: a subclass that
+// overrides `length` (or `buffer`, `byteOffset`) cannot lie to them, and a Proxy, which passes
+// `instanceof`, has no slots (the tag reads undefined).
+const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const slot = (name: PropertyKey) => Object.getOwnPropertyDescriptor(TYPED_ARRAY, name)!.get!;
+const TAG = slot(Symbol.toStringTag), LENGTH = slot('length'), BUFFER = slot('buffer'), OFFSET = slot('byteOffset');
+const SAMPLE_TYPES = { Uint8Array, Uint8ClampedArray, Uint16Array } as const;
+const MEASURES = ['length', 'buffer', 'byteOffset'];
+
+/** Whether an object or a prototype between it and the typed arrays' own redefines a measure (a Buffer does not). */
+function redefinesMeasures(data: object): boolean {
+  for (let o: object | null = data; o !== null && o !== TYPED_ARRAY; o = Object.getPrototypeOf(o) as object | null) {
+    if (MEASURES.some((k) => Object.hasOwn(o!, k))) return true;
+  }
+  return false;
+}
+
+/**
+ * `data` as a genuine Uint8Array, Uint8ClampedArray or Uint16Array (Uint16Array only when
+ * `sixteen`): the array itself unless it redefines its measures, else a plain view of the same
+ * memory of the length its internal slots hold (so a subclass whose `length` lies is measured
+ * truly, and writes in place still reach the caller's memory); undefined for anything else (a
+ * Proxy around a typed array included).
+ * @example
+ * const data = genuineSamples(image.data, true); // undefined: not pixels
+ */
+export function genuineSamples(data: unknown, sixteen: boolean): SampleData | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const tag = TAG.call(data) as string | undefined;
+  if (tag !== 'Uint8Array' && tag !== 'Uint8ClampedArray' && !(sixteen && tag === 'Uint16Array')) return undefined;
+  if (!redefinesMeasures(data)) return data as SampleData;
+  return new SAMPLE_TYPES[tag](BUFFER.call(data) as ArrayBuffer, OFFSET.call(data) as number, LENGTH.call(data) as number);
+}
+
 /** A validated {@link SampleImage}: 8 or 16 bits, 1 to 4 channels. */
 export interface CheckedSamples {
   width: number;
@@ -169,14 +203,15 @@ function check(image: unknown, name: string, maxPixels: number, wide: boolean, m
   if (typeof image !== 'object' || image === null) {
     throw invalidParameter(name, 'an object { width, height, data, channels? }', image);
   }
-  const { width, height, data, channels } = image as Partial<SampleImage>;
+  const { width, height, data: given, channels } = image as Partial<SampleImage>;
   if (!Number.isInteger(width) || (width as number) <= 0) throw invalidParameter(`${name}.width`, 'a positive integer', width);
   if (!Number.isInteger(height) || (height as number) <= 0) throw invalidParameter(`${name}.height`, 'a positive integer', height);
-  const sixteen = wide && data instanceof Uint16Array;
-  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray || sixteen)) {
+  const data = genuineSamples(given, wide);
+  const sixteen = data instanceof Uint16Array;
+  if (data === undefined) {
     throw invalidParameter(`${name}.data`, wide
       ? 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit samples, or a Uint16Array of 16-bit samples'
-      : 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit pixels', data);
+      : 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit pixels', given);
   }
   const w = width as number, h = height as number;
   const pixels = w * h;

@@ -612,4 +612,37 @@ test('markFile on an animation checks the whole frame stack before marking any f
   await rejects(() => markFile(wm, { ...base, channels: 7, data: new Uint8Array(128 * 256 * 3) }, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file.channels');
 });
 
+test('pixel arrays that are not what they claim: a Proxy, or a subclass whose length lies, are refused with a typed error; SharedArrayBuffer views work', async () => {
+  const { encodeImage } = await import('../dist/node/index.js');
+  const w = 256, h = 256, n = w * h * 3;
+  // A Proxy passes instanceof Uint8Array, then threw a TypeError (incompatible receiver).
+  const proxied = () => ({ width: w, height: h, channels: 3, data: new Proxy(new Uint8Array(n), {}) });
+  await rejects(() => wm.embed(proxied(), 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data');
+  await rejects(() => wm.detect(proxied()), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data');
+  await rejects(() => writeImage(file('proxy.png'), proxied()), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data');
+  await rejects(() => encodeImage(proxied(), { format: 'png' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data');
+  // 10 real bytes that say they are n: embed returned n bytes made of whatever the kernels'
+  // memory held, inPlace and writeImage threw RangeErrors.
+  class Liar extends Uint8Array { get length() { return n; } }
+  const lying = () => ({ width: w, height: h, channels: 3, data: new Liar(10) });
+  await rejects(() => wm.embed(lying(), 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', `${n} bytes`, 'length 10');
+  await rejects(() => wm.embed(lying(), 1n, { inPlace: true }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', 'length 10');
+  await rejects(() => wm.detect(lying()), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', 'length 10');
+  await rejects(() => writeImage(file('liar.png'), lying()), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', 'length 10');
+  await rejects(() => encodeImage(lying(), { format: 'png' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', 'length 10');
+  assert.not.ok(fs.existsSync(file('proxy.png')) || fs.existsSync(file('liar.png')), 'nothing written');
+  // Honest subclasses, Buffers and views of shared memory are pixels like any other.
+  class Plain extends Uint8Array {}
+  const src = { width: w, height: h, channels: 3, data: new Uint8Array(n).map((_, i) => (i * 13) & 255) };
+  const ref = wm.embed(src, 1n).data;
+  for (const data of [new Plain(src.data), Buffer.from(src.data), new Uint8Array(new SharedArrayBuffer(n)).fill(0).map((_, i) => src.data[i])]) {
+    const out = wm.embed({ ...src, data }, 1n).data;
+    assert.ok(Buffer.from(out).equals(Buffer.from(ref)), data.constructor.name);
+    const inPlace = wm.embed({ ...src, data }, 1n, { inPlace: true });
+    assert.ok(Buffer.from(data).equals(Buffer.from(ref)), `${data.constructor.name} marked in place`);
+    assert.is(inPlace.data.buffer, data.buffer, 'in place: the same memory');
+  }
+  assert.ok((await encodeImage({ ...src, data: new Uint8Array(new SharedArrayBuffer(n)) }, { format: 'png' })).data.length > 0);
+});
+
 test.run();

@@ -3,6 +3,7 @@
 // carries the whole mark on its own (a detector reads the first frame, and any frame taken out of
 // the animation still holds the payload).
 import { invalidParameter } from '../args.js';
+import { genuineSamples } from '../image.js';
 import type { Payload } from '../payload.js';
 import type { Watermarker } from '../watermarker.js';
 import type { SampleFile } from './io.js';
@@ -31,16 +32,17 @@ export function markFile<T extends SampleFile>(wm: Watermarker, file: T, payload
   // inPlace data partly marked (and a non-array `data` has no subarray to take frames from).
   const { width } = file;
   const channels = file.channels as number;
-  if (!(file.data instanceof Uint8Array || file.data instanceof Uint8ClampedArray || file.data instanceof Uint16Array)) {
+  const stack = genuineSamples(file.data, true);
+  if (stack === undefined) {
     throw invalidParameter('file.data', 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit samples, or a Uint16Array of 16-bit samples', file.data);
   }
   if (!Number.isInteger(width) || width <= 0) throw invalidParameter('file.width', 'a positive integer', width);
   if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) throw invalidParameter('file.channels', '1, 2, 3 or 4', channels);
-  if (file.data.length !== width * file.height * channels) {
-    throw invalidParameter('file.data', `${width * file.height * channels} ${file.data instanceof Uint16Array ? 'samples' : 'bytes'} ` +
-      `(${a.frames} frames of ${width} x ${a.frameHeight} x ${channels} channels)`, file.data);
+  if (stack.length !== width * file.height * channels) {
+    throw invalidParameter('file.data', `${width * file.height * channels} ${stack instanceof Uint16Array ? 'samples' : 'bytes'} ` +
+      `(${a.frames} frames of ${width} x ${a.frameHeight} x ${channels} channels)`, stack);
   }
-  const data = options.inPlace ? file.data : file.data.slice();
+  const data = options.inPlace ? stack : stack.slice();
   const frameLength = file.width * a.frameHeight * file.channels;
   for (let i = 0; i < a.frames; i++) {
     const frame = data.subarray(i * frameLength, (i + 1) * frameLength);

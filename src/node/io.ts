@@ -6,7 +6,7 @@ import type { Metadata, OutputInfo } from 'sharp';
 import sharp from './sharp.js';
 import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
-import { DEFAULT_MAX_PIXELS, pixelCount, type SampleImage } from '../image.js';
+import { DEFAULT_MAX_PIXELS, genuineSamples, pixelCount, type SampleImage } from '../image.js';
 import { osReason, writeFileAtomic, type InsideFolder } from './files.js';
 import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from '../metadata.js';
 
@@ -418,11 +418,12 @@ function outputFormat(path: string, format: unknown): WriteFormat {
 
 function checkRaw(image: unknown): { width: number; height: number; channels: 1 | 2 | 3 | 4; data: Uint8Array | Uint16Array } {
   if (typeof image !== 'object' || image === null) throw invalidParameter('image', 'an object { width, height, data, channels? }', image);
-  const { width, height, data, channels } = image as Partial<SampleImage>;
+  const { width, height, data: given, channels } = image as Partial<SampleImage>;
   if (!Number.isInteger(width) || (width as number) <= 0) throw invalidParameter('image.width', 'a positive integer', width);
   if (!Number.isInteger(height) || (height as number) <= 0) throw invalidParameter('image.height', 'a positive integer', height);
-  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray || data instanceof Uint16Array)) {
-    throw invalidParameter('image.data', 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit samples, or a Uint16Array of 16-bit samples', data);
+  const data = genuineSamples(given, true); // a Proxy, or a subclass whose length lies, is measured by its slots
+  if (data === undefined) {
+    throw invalidParameter('image.data', 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit samples, or a Uint16Array of 16-bit samples', given);
   }
   const unit = data instanceof Uint16Array ? 'samples' : 'bytes';
   const pixels = (width as number) * (height as number);
