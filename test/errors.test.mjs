@@ -645,4 +645,14 @@ test('pixel arrays that are not what they claim: a Proxy, or a subclass whose le
   assert.ok((await encodeImage({ ...src, data: new Uint8Array(new SharedArrayBuffer(n)) }, { format: 'png' })).data.length > 0);
 });
 
+test('a damaged TIFF read all the same: its warnings are the decoder\'s, not sharp\'s note about its failOn setting', async () => {
+  const tif = Buffer.from(await sharp(photoJpeg).resize(256, 192).tiff({ compression: 'jpeg', quality: 80 }).toBuffer());
+  const ifd = tif.readUInt32LE(4); // the JPEG strip lies before the directory: its second half zeroed
+  tif.fill(0, ifd >> 1, ifd - 2);
+  const img = await decodeImageFile(tif, 'damaged.tiff');
+  assert.is(img.width, 256);
+  assert.ok(img.warnings?.some((w) => /Corrupt JPEG data/.test(w)), String(img.warnings));
+  assert.not.ok(img.warnings.some((w) => /failOn/.test(w)), `no internal setting named to the user: ${img.warnings}`);
+});
+
 test.run();

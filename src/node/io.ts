@@ -160,6 +160,12 @@ function fileKind(st: Stats): string {
   return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
 }
 
+/**
+ * sharp's own line in front of a loader's warning when `failOn` turns it into an error (TIFF's
+ * JPEG strips): it names our setting, not the file's damage, so users are not shown it.
+ */
+const FAIL_ON_NOTE = /^warning treated as error due to failOn setting:?$/i;
+
 /** Classify a sharp decoding failure into a short explanation. */
 function decodeReason(message: string): string {
   const m = message.toLowerCase();
@@ -301,8 +307,8 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
       `${q(path)} is over the limit of ${pixelCount(maxPixels)}; if you trust this file, raise the limit ` +
       'with the maxPixels option (--max-pixels on the command line). The limit protects against decompression bombs.');
     // libvips repeats its loader's lines as the error climbs its stack: each said once.
-    const detail = [...new Set(message.split('\n').map((l) => l.trim().replace(/:$/, '')).filter(Boolean))].join('; ');
-    return new DecodeError(`Cannot decode image file ${q(path)}: ${decodeReason(message)} (${detail})`, { cause: err });
+    const detail = [...new Set(message.split('\n').map((l) => l.trim().replace(/:$/, '')).filter((l) => l && !FAIL_ON_NOTE.test(l)))].join('; ');
+    return new DecodeError(`Cannot decode image file ${q(path)}: ${decodeReason(message)}${detail ? ` (${detail})` : ''}`, { cause: err });
   };
 
   // The header first (no pixel limit: nothing is decoded), so an oversized image is refused with
@@ -354,8 +360,8 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     } catch (err) {
       throw decodeError(err);
     }
-    const lines = String((strict as Error)?.message ?? strict).split('\n').map((l) => l.trim()).filter(Boolean);
-    warnings = [...new Set(lines)].slice(0, 4);
+    const lines = String((strict as Error)?.message ?? strict).split('\n').map((l) => l.trim()).filter((l) => l && !FAIL_ON_NOTE.test(l));
+    warnings = lines.length ? [...new Set(lines)].slice(0, 4) : ['the decoder reported damaged data'];
   }
   const channels = info.channels as number;
   if (channels !== 1 && channels !== 3 && channels !== 4) {
