@@ -611,4 +611,36 @@ test('batch worker, links not followed: an input swapped for a symbolic link aft
   assert.equal([followed.status, followed.hash], ['done', sha(outsider)], 'followed by default');
 });
 
+test('batch worker: an input swapped for a FIFO or a device after the listing is refused unread, never waited on or read without end', async () => {
+  // As above, the worker is given the path the listing saw, now something other than a file: a
+  // FIFO with no writer blocked its read for ever (the batch hung), /dev/zero was read into
+  // gigabytes of memory.
+  const { Worker } = await import('node:worker_threads');
+  const fifo = path.join(dir, 'in-fifo.png');
+  if (spawnSync('mkfifo', [fifo]).status !== 0) return; // no mkfifo here
+  const device = path.join(dir, 'in-zero.png');
+  fs.symlinkSync('/dev/zero', device);
+  const entry = new URL('../dist/node/batch-worker.js', import.meta.url).href;
+  const run = (input, followLinks) => new Promise((resolve, reject) => {
+    const w = new Worker(`const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(entry)}).then((m) => m.default({ input: ${JSON.stringify(input)} })).then((r) => parentPort.postMessage(r));`,
+    { eval: true, workerData: { command: 'detect', key: KEY, followLinks } });
+    const timer = setTimeout(() => { void w.terminate(); resolve({ status: 'hung' }); }, 10000);
+    w.once('message', (r) => { clearTimeout(timer); void w.terminate(); resolve(r); });
+    w.once('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+  try {
+    for (const [input, followLinks, kind] of [[fifo, true, 'FIFO'], [fifo, false, 'FIFO'], [device, true, 'device']]) {
+      const r = await run(input, followLinks);
+      assert.is(r.status, 'error', `${path.basename(input)} (followLinks ${followLinks}): ${r.status}`);
+      assert.is(r.error.code, 'ERR_FILE');
+      assert.match(r.error.message, new RegExp(`${kind}.*regular file`));
+      assert.is(r.hash, undefined, 'never read');
+    }
+  } finally {
+    // Release a read still blocked on the FIFO (before the fix), so that this process can end.
+    fs.closeSync(fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK));
+  }
+});
+
 test.run();

@@ -11,7 +11,7 @@ import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
 import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
-import { decodeAdmitted, writeImage } from './io.js';
+import { decodeAdmitted, fileKind, writeImage } from './io.js';
 import { markFile } from './frames.js';
 import { folderId, outside } from './files.js';
 import { PixelGate, PIXEL_BUDGET } from './gate.js';
@@ -159,9 +159,19 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
   try {
     let bytes: Buffer;
     try {
-      // O_NOFOLLOW where links are not followed: a file swapped for a link after the listing is refused.
-      bytes = data.followLinks === false ? await fsp.readFile(task.input, { flag: fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW }) : await fsp.readFile(task.input);
+      // O_NOFOLLOW where links are not followed: a file swapped for a link after the listing is
+      // refused. O_NONBLOCK and the check of what was opened: a file swapped for a FIFO would
+      // otherwise block the read for ever, and one swapped for a device (/dev/zero) never end.
+      const handle = await fsp.open(task.input, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (data.followLinks === false ? fsConstants.O_NOFOLLOW : 0));
+      try {
+        const st = await handle.stat();
+        if (!st.isFile()) throw new FileError(`Not reading ${JSON.stringify(task.input)}: it is ${fileKind(st)} now, no longer the regular file the folder listing found`);
+        bytes = await handle.readFile();
+      } finally {
+        await handle.close();
+      }
     } catch (err) {
+      if (err instanceof FileError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ELOOP' && data.followLinks === false) {
         throw new FileError(`Not reading ${JSON.stringify(task.input)}: it became a symbolic link after the folder was listed, and links are not followed here`, { cause: err });
       }

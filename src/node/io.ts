@@ -156,7 +156,7 @@ function checkPath(path: unknown, name: string): string {
 const q = (path: string) => JSON.stringify(path);
 
 /** What a path that is not a regular file is, for messages: "a named pipe (FIFO)", "a device", ... */
-function fileKind(st: Stats): string {
+export function fileKind(st: Stats): string {
   return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
 }
 
