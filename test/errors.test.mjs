@@ -655,4 +655,17 @@ test('a damaged TIFF read all the same: its warnings are the decoder\'s, not sha
   assert.not.ok(img.warnings.some((w) => /failOn/.test(w)), `no internal setting named to the user: ${img.warnings}`);
 });
 
+test('a file whose name is not valid UTF-8: the ENOENT from its replacement-character spelling says why and what to do', async () => {
+  // Linux names are bytes; Node spells 0xff 0xfe as U+FFFD U+FFFD (in argv too), a name that
+  // then does not exist. The batch already says "not valid UTF-8; rename it": so does readImage.
+  const raw = Buffer.concat([Buffer.from(dir + path.sep), Buffer.from([0xff, 0xfe]), Buffer.from('.jpg')]);
+  fs.copyFileSync(photoJpeg, raw);
+  const spelt = path.join(dir, '\ufffd\ufffd.jpg');
+  await rejects(() => readImage(spelt), FileError, 'ERR_FILE', 'ENOENT', 'not valid UTF-8', 'rename');
+  await rejects(() => readImage(file('no-such-photo.jpg')), FileError, 'ERR_FILE', 'ENOENT');
+  const e = await rejects(() => readImage(file('no-such-photo.jpg')), FileError, 'ERR_FILE');
+  assert.not.match(e.message, /UTF-8/, 'a plain missing file is told as before');
+  fs.rmSync(raw);
+});
+
 test.run();

@@ -227,7 +227,11 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
     }
   } catch (err) {
     if (err instanceof FileError) throw err;
-    throw new FileError(`Cannot read image file ${q(path)}: ${osReason(err)}`, { cause: err });
+    // A name that is not valid UTF-8 reaches us (through argv or readdir) with U+FFFD in place of
+    // its bytes, a name that does not exist: say so, as the folder batch does.
+    const utf8 = (err as NodeJS.ErrnoException).code === 'ENOENT' && path.includes('\ufffd')
+      ? '; if the name on disk is not valid UTF-8 (shown here as \ufffd), it cannot be opened by this name: rename the file' : '';
+    throw new FileError(`Cannot read image file ${q(path)}: ${osReason(err)}${utf8}`, { cause: err });
   }
   const image = await decode(bytes, path, checked);
   // Carried into copies made by spreading (embed's and markFile's results are), so that
