@@ -60,7 +60,7 @@ const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const slot = (name: PropertyKey) => Object.getOwnPropertyDescriptor(TYPED_ARRAY, name)!.get!;
 const TAG = slot(Symbol.toStringTag), LENGTH = slot('length'), BUFFER = slot('buffer'), OFFSET = slot('byteOffset');
 const SAMPLE_TYPES = { Uint8Array, Uint8ClampedArray, Uint16Array } as const;
-const MEASURES = ['length', 'buffer', 'byteOffset'];
+const MEASURES = ['length', 'byteLength', 'buffer', 'byteOffset'];
 
 /** Whether an object or a prototype between it and the typed arrays' own redefines a measure (a Buffer does not). */
 function redefinesMeasures(data: object): boolean {
@@ -80,11 +80,28 @@ function redefinesMeasures(data: object): boolean {
  * const data = genuineSamples(image.data, true); // undefined: not pixels
  */
 export function genuineSamples(data: unknown, sixteen: boolean): SampleData | undefined {
+  return genuine(data, sixteen ? ['Uint8Array', 'Uint8ClampedArray', 'Uint16Array'] : ['Uint8Array', 'Uint8ClampedArray']);
+}
+
+/**
+ * `bytes` as a genuine Uint8Array (or Buffer), as {@link genuineSamples} makes pixels: for the
+ * bytes of an encoded image. A detached buffer's array comes back empty (no longer its buffer).
+ * @example
+ * const data = genuineBytes(bytes); // undefined: not a Uint8Array
+ */
+export function genuineBytes(bytes: unknown): Uint8Array | undefined {
+  return genuine(bytes, ['Uint8Array']) as Uint8Array | undefined;
+}
+
+function genuine(data: unknown, tags: readonly (keyof typeof SAMPLE_TYPES)[]): SampleData | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
-  const tag = TAG.call(data) as string | undefined;
-  if (tag !== 'Uint8Array' && tag !== 'Uint8ClampedArray' && !(sixteen && tag === 'Uint16Array')) return undefined;
+  const tag = TAG.call(data) as keyof typeof SAMPLE_TYPES | undefined;
+  if (tag === undefined || !tags.includes(tag)) return undefined;
+  const length = LENGTH.call(data) as number;
+  // Empty, or detached (transferred elsewhere): a view of its buffer could not even be made.
+  if (length === 0) return new SAMPLE_TYPES[tag](0);
   if (!redefinesMeasures(data)) return data as SampleData;
-  return new SAMPLE_TYPES[tag](BUFFER.call(data) as ArrayBuffer, OFFSET.call(data) as number, LENGTH.call(data) as number);
+  return new SAMPLE_TYPES[tag](BUFFER.call(data) as ArrayBuffer, OFFSET.call(data) as number, length);
 }
 
 /** A validated {@link SampleImage}: 8 or 16 bits, 1 to 4 channels. */

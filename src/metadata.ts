@@ -6,6 +6,7 @@
 // CompressionStream for PNG's compressed profiles: runs in Node, browsers and workers alike.
 
 import { invalidParameter } from './args.js';
+import { genuineBytes } from './image.js';
 
 /**
  * The metadata of an image file that a copy keeps.
@@ -363,8 +364,9 @@ function sniff(bytes: Uint8Array): MetadataFormat | undefined {
  * const meta = await readMetadata(new Uint8Array(await request.arrayBuffer()));
  * // { format: 'jpeg', exif, icc, orientation: 6 }
  */
-export async function readMetadata(bytes: Uint8Array): Promise<ReadMetadata> {
-  if (!(bytes instanceof Uint8Array)) throw invalidParameter('bytes', 'the bytes of an encoded image (a Uint8Array)', bytes);
+export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
+  const bytes = genuineBytes(given);
+  if (bytes === undefined) throw invalidParameter('bytes', 'the bytes of an encoded image (a Uint8Array)', given);
   const format = sniff(bytes);
   if (!format) return {};
   const m = format === 'jpeg' ? jpegRead(bytes) : format === 'png' ? await pngRead(bytes) : webpRead(bytes);
@@ -392,7 +394,9 @@ export async function readMetadata(bytes: Uint8Array): Promise<ReadMetadata> {
  */
 export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat, metadata: ImageMetadata | undefined,
   size: { width: number; height: number; alpha: boolean }): Promise<Uint8Array> {
-  if (!(encoded instanceof Uint8Array)) throw invalidParameter('encoded', 'the bytes of an encoded image (a Uint8Array)', encoded);
+  const bytes = genuineBytes(encoded); // a Proxy is refused, a lying length measured by the array's slots
+  if (bytes === undefined) throw invalidParameter('encoded', 'the bytes of an encoded image (a Uint8Array)', encoded);
+  encoded = bytes;
   if (format !== 'jpeg' && format !== 'png' && format !== 'webp') throw invalidParameter('format', '"jpeg", "png" or "webp"', format);
   if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null)) throw invalidParameter('metadata', 'an object { exif?, icc?, xmp? } or undefined', metadata);
   for (const k of ['exif', 'icc', 'xmp'] as const) {

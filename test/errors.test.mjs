@@ -668,4 +668,23 @@ test('a file whose name is not valid UTF-8: the ENOENT from its replacement-char
   fs.rmSync(raw);
 });
 
+test('encoded bytes that are not what they claim: decodeImageFile, readMetadata and embedMetadata give typed errors for a Proxy, a detached buffer or a lying length', async () => {
+  const { embedMetadata: embed } = await import('../dist/node/index.js');
+  const jpeg = fs.readFileSync(photoJpeg);
+  const proxied = () => new Proxy(new Uint8Array(jpeg), {});
+  // Each threw a TypeError (incompatible receiver) before.
+  await rejects(() => decodeImageFile(proxied(), 'p.jpg'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'bytes');
+  await rejects(() => readMetadata(proxied()), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'bytes');
+  await rejects(() => embed(proxied(), 'jpeg', { xmp: new Uint8Array(4) }, { width: 1, height: 1, alpha: false }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'encoded');
+  // A detached buffer (transferred to a worker, say) holds nothing: a TypeError before, now "empty".
+  const gone = new Uint8Array(jpeg);
+  structuredClone(gone.buffer, { transfer: [gone.buffer] });
+  await rejects(() => decodeImageFile(gone, 'gone.jpg'), DecodeError, 'ERR_DECODE', '"gone.jpg"', 'empty');
+  // A subclass that claims a gigabyte: a RangeError before; now its real bytes are read.
+  class Liar extends Uint8Array { get length() { return 1e9; } get byteLength() { return 1e9; } }
+  const img = await decodeImageFile(new Liar(jpeg), 'liar.jpg');
+  assert.is(img.width, (await sharp(jpeg).metadata()).width);
+  assert.is((await readMetadata(new Liar(jpeg))).format, 'jpeg');
+});
+
 test.run();

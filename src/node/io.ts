@@ -6,7 +6,7 @@ import type { Metadata, OutputInfo } from 'sharp';
 import sharp from './sharp.js';
 import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
-import { DEFAULT_MAX_PIXELS, genuineSamples, pixelCount, type SampleImage } from '../image.js';
+import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
 import { osReason, writeFileAtomic, type InsideFolder } from './files.js';
 import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from '../metadata.js';
 
@@ -298,9 +298,10 @@ export async function decodeImageFile(bytes: Uint8Array, path: string, options: 
  * Not part of the public API: the folder batch's workers use it to bound the pixels they hold.
  */
 export async function decodeAdmitted(bytes: Uint8Array, path: string, options: ReadImageOptions = {}, admit?: (pixels: number) => Promise<void>): Promise<SampleFile> {
-  if (!(bytes instanceof Uint8Array)) throw invalidParameter('bytes', 'a Buffer or Uint8Array of the file\'s bytes', bytes);
+  const data = genuineBytes(bytes); // a Proxy is refused, a lying length measured by the array's slots
+  if (data === undefined) throw invalidParameter('bytes', 'a Buffer or Uint8Array of the file\'s bytes', bytes);
   checkPath(path, 'path');
-  return decode(asBuffer(bytes), path, checkReadOptions(options), admit);
+  return decode(asBuffer(data), path, checkReadOptions(options), admit);
 }
 
 async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames }: ReadChecked,
