@@ -687,4 +687,29 @@ test('encoded bytes that are not what they claim: decodeImageFile, readMetadata 
   assert.is((await readMetadata(new Liar(jpeg))).format, 'jpeg');
 });
 
+test('a file larger than any image within the pixel limit is refused before it is read: readImage and the folder batch', async () => {
+  const { maxFileBytes } = await import('../dist/node/io.js');
+  const { runBatch } = await import('../dist/node/batch.js');
+  assert.is(maxFileBytes(100_000_000), 800_000_000 + 64 * 1024 * 1024);
+  const folder = file('huge-files');
+  fs.mkdirSync(folder);
+  const big = path.join(folder, 'big.png');
+  // A sparse file: 1 byte over the limit at 1,000 pixels, with a real PNG at its start.
+  const png = await sharp({ create: { width: 200, height: 200, channels: 3, background: 'grey' } }).png().toBuffer();
+  fs.writeFileSync(big, png);
+  fs.truncateSync(big, maxFileBytes(40_000) + 1);
+  const e = await rejects(() => readImage(big, { maxPixels: 40_000 }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'big.png', 'MiB', 'maxPixels', '--max-pixels', 'not read');
+  assert.ok(e.message.length < 400, e.message);
+  // One byte less is read (and decoded: the PNG at its start, trailing zeros ignored or refused as data).
+  fs.truncateSync(big, maxFileBytes(40_000));
+  const r = await readImage(big, { maxPixels: 40_000 }).then((i) => i.width, (err) => err.code);
+  assert.is.not(r, 'ERR_IMAGE_TOO_LARGE');
+  fs.truncateSync(big, maxFileBytes(40_000) + 1);
+  const records = [];
+  await runBatch({ command: 'detect', input: folder, key: 'k', maxPixels: 40_000, manifest: null, jobs: 1, onRecord: (rec) => records.push(rec) });
+  assert.is(records.length, 1, JSON.stringify(records));
+  assert.is(records[0].error?.code, 'ERR_IMAGE_TOO_LARGE', JSON.stringify(records[0]));
+  assert.match(records[0].error.message, /not read/);
+});
+
 test.run();

@@ -10,8 +10,8 @@ import { dirname, relative, join, sep } from 'node:path';
 import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
 import { FileError, inFile, ModelmarkError } from '../errors.js';
-import { createWatermarker, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
-import { decodeAdmitted, fileKind, writeImage } from './io.js';
+import { createWatermarker, DEFAULT_MAX_PIXELS, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
+import { decodeAdmitted, fileKind, fileTooLarge, maxFileBytes, writeImage } from './io.js';
 import { markFile } from './frames.js';
 import { folderId, outside } from './files.js';
 import { PixelGate, PIXEL_BUDGET } from './gate.js';
@@ -166,12 +166,14 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       try {
         const st = await handle.stat();
         if (!st.isFile()) throw new FileError(`Not reading ${JSON.stringify(task.input)}: it is ${fileKind(st)} now, no longer the regular file the folder listing found`);
+        const limit = data.maxPixels ?? DEFAULT_MAX_PIXELS;
+        if (st.size > maxFileBytes(limit)) throw fileTooLarge(task.input, st.size, limit);
         bytes = await handle.readFile();
       } finally {
         await handle.close();
       }
     } catch (err) {
-      if (err instanceof FileError) throw err;
+      if (err instanceof ModelmarkError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ELOOP' && data.followLinks === false) {
         throw new FileError(`Not reading ${JSON.stringify(task.input)}: it became a symbolic link after the folder was listed, and links are not followed here`, { cause: err });
       }

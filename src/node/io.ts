@@ -186,6 +186,36 @@ function tooLarge(path: string, width: number, height: number, maxPixels: number
     '(--max-pixels on the command line). The limit protects against decompression bombs.');
 }
 
+/** Bytes a pixel can take in an image file: 16-bit RGBA, stored uncompressed. */
+const FILE_BYTES_PER_PIXEL = 8;
+/** Room beside the pixels for metadata, thumbnails and trailing data in a file. */
+const FILE_SLACK_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The largest file read as an image under a pixel limit: 8 bytes a pixel (16-bit RGBA,
+ * uncompressed) and 64 MiB for metadata. A larger file cannot be an image within the limit, and
+ * is refused before it is read into memory (866 MiB at the default 100 megapixels).
+ * @example
+ * maxFileBytes(100_000_000); // 867108864
+ */
+export function maxFileBytes(maxPixels: number): number {
+  return maxPixels * FILE_BYTES_PER_PIXEL + FILE_SLACK_BYTES;
+}
+
+/**
+ * The file-size error, before reading: `size` bytes are more than an image of `maxPixels`
+ * pixels takes (see {@link maxFileBytes}).
+ * @example
+ * if (st.size > maxFileBytes(limit)) throw fileTooLarge('huge.png', st.size, limit);
+ */
+export function fileTooLarge(path: string, size: number, maxPixels: number): ImageSizeError {
+  const mib = (n: number) => `${(n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0)} MiB`;
+  return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
+    `${q(path)} is ${mib(size)}, more than any image file within the limit of ${pixelCount(maxPixels)} can be ` +
+    `(${mib(maxFileBytes(maxPixels))}: 8 bytes a pixel and 64 MiB of metadata), so it was not read; if you trust this file, ` +
+    'raise the limit with the maxPixels option (--max-pixels on the command line).');
+}
+
 /**
  * Read and decode an image file into 8-bit pixels: grey stays grey (1 channel), grey with alpha
  * becomes RGBA, 16-bit becomes 8-bit, CMYK and ICC-profiled images become sRGB, and EXIF
@@ -220,13 +250,14 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
         // A device (/dev/zero never ends), a FIFO or a socket: never read as an image file.
         throw new FileError(`Cannot read image file ${q(path)}: it is ${fileKind(st)}; give a regular file (the command line reads a pipe from standard input with -)`);
       }
+      if (st.size > maxFileBytes(checked.maxPixels)) throw fileTooLarge(path, st.size, checked.maxPixels);
       bytes = await handle.readFile();
       source = { path, dev: st.dev, ino: st.ino };
     } finally {
       await handle.close();
     }
   } catch (err) {
-    if (err instanceof FileError) throw err;
+    if (err instanceof FileError || err instanceof ImageSizeError) throw err;
     // A name that is not valid UTF-8 reaches us (through argv or readdir) with U+FFFD in place of
     // its bytes, a name that does not exist: say so, as the folder batch does.
     const utf8 = (err as NodeJS.ErrnoException).code === 'ENOENT' && path.includes('\ufffd')
