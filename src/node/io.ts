@@ -194,7 +194,7 @@ const FILE_SLACK_BYTES = 64 * 1024 * 1024;
 /**
  * The largest file read as an image under a pixel limit: 8 bytes a pixel (16-bit RGBA,
  * uncompressed) and 64 MiB for metadata. A larger file cannot be an image within the limit, and
- * is refused before it is read into memory (866 MiB at the default 100 megapixels).
+ * is refused before it is read into memory (827 MiB at the default 100 megapixels).
  * @example
  * maxFileBytes(100_000_000); // 867108864
  */
