@@ -643,4 +643,23 @@ test('batch worker: an input swapped for a FIFO or a device after the listing is
   }
 });
 
+test('runBatch: a second batch on the same manifest in this same process is refused while the first holds it (not taken over as a dead process\'s lock)', async () => {
+  const input = path.join(dir, 'in-lock-same');
+  fs.mkdirSync(input);
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'moon.png'));
+  const out = path.join(dir, 'out-lock-same');
+  const manifest = path.join(out, '.modelmark-manifest.json');
+  const base = { command: 'embed', input, output: out, key: KEY, payload: PAYLOAD, jobs: 1 };
+  let second;
+  // onStart runs once the first batch holds the lock: the second starts right then.
+  const first = await runBatch({ ...base, onStart: () => { second = runBatch(base).then(() => null, (e) => e); } });
+  const err = await second;
+  assert.is(first.done, 1);
+  assert.ok(err && err.code === 'ERR_FILE' && /Another batch/.test(err.message), `the second batch is refused: ${err?.message ?? 'it ran'}`);
+  assert.ok(err.message.includes(manifest), err.message);
+  assert.not.ok(fs.existsSync(`${manifest}.lock`), 'the lock is released');
+  const m = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+  assert.ok(m.files['moon.png'], 'the first batch\'s record is kept');
+});
+
 test.run();

@@ -361,10 +361,35 @@ async function loadManifest(path: string, command: 'embed' | 'detect'): Promise<
 }
 
 /**
+ * The manifests (their real paths) whose locks batches of this process hold now. A lock that
+ * names this process's id is another batch's of this same process when it is here (refused, as a
+ * live process's is); otherwise it was left by a process gone before this one got its id (a
+ * container restarted: the same pid again) and is taken over.
+ */
+const heldLocks = new Set<string>();
+
+/**
  * Take the manifest's lock, `MANIFEST.lock` holding this process's id (created exclusively).
  * A lock whose process is gone (a batch killed with SIGKILL) is taken over. Returns its path.
+ * `real`: the manifest's real path (see heldLocks).
  */
-async function lockManifest(manifest: string): Promise<string> {
+async function lockManifest(manifest: string, real: string): Promise<string> {
+  // Reserved at once, before any await: two batches of this process started together cannot
+  // both pass this check.
+  if (heldLocks.has(real)) {
+    throw new FileError(`Another batch of this process is using the manifest ${q(manifest)}; wait for it to end, or give this run another output folder or --manifest`);
+  }
+  heldLocks.add(real);
+  try {
+    return await takeLock(manifest);
+  } catch (err) {
+    heldLocks.delete(real);
+    throw err;
+  }
+}
+
+/** The lock file of lockManifest, this process's id in it; one left by a process that is gone is taken over. */
+async function takeLock(manifest: string): Promise<string> {
   const path = `${manifest}.lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -576,11 +601,13 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   let saver: ManifestSaver | null = null;
   let manifestError: { error: unknown } | undefined;
   let lock: string | null = null;
+  let realManifest = '';
+  let lockedManifest: string | undefined;
   try {
     const listing = await listImages(options.input, { recursive: options.recursive, exclude, followLinks: options.followLinks });
     let files = listing.files;
     if (manifestPath !== null) {
-      const realManifest = await realOrResolved(manifestPath);
+      realManifest = await realOrResolved(manifestPath);
       files = files.filter((f) => join(realIn, ...f.split('/')) !== realManifest);
       const clash = realOut === undefined ? undefined : files.find((f) => join(realOut!, ...f.split('/')) === realManifest);
       if (clash !== undefined) {
@@ -591,7 +618,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       // One batch per manifest at a time (a cron job that overlaps itself would otherwise drop
       // the other's records); taking the lock also fails now, not after the files, when the
       // manifest's folder cannot be written.
-      lock = await lockManifest(manifestPath);
+      lock = await lockManifest(manifestPath, realManifest);
+      lockedManifest = realManifest;
     }
     const manifest = manifestPath === null ? null : await loadManifest(manifestPath, command);
     if (manifest && manifestPath !== null) saver = new ManifestSaver(manifestPath, manifest);
@@ -663,6 +691,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       manifestError = { error: err };
     } finally {
       if (lock) await fsp.unlink(lock).catch(() => {});
+      if (lockedManifest !== undefined) heldLocks.delete(lockedManifest);
       await rootHandle?.close().catch(() => {});
     }
   }
