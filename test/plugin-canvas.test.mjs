@@ -153,4 +153,24 @@ test('chromium: the worker client marks and detects in a real Web Worker; Offscr
   assert.equal(errors, []);
 });
 
+test('node worker_threads: two worker clients sharing one port each get their own answers (request ids are unique across clients)', async () => {
+  const { MessageChannel } = await import('node:worker_threads');
+  const { createWatermarkWorker, serveWatermarkWorker } = await import('modelmark/canvas/worker');
+  const { port1, port2 } = new MessageChannel();
+  const stop = serveWatermarkWorker(port2);
+  try {
+    const a = createWatermarkWorker(port1), b = createWatermarkWorker(port1);
+    const image = () => ({ width: 256, height: 256, data: new Uint8ClampedArray(256 * 256 * 4).fill(128) });
+    // Each client's first request: with ids counted per client, both are id 1 and the first
+    // answer to come back settles both calls (a detect result for the embed, or the reverse).
+    const [found, marked] = await Promise.all([a.detect(image(), { key: KEY }), b.embed(image(), { key: KEY, payload: PAYLOAD })]);
+    assert.is(found.found, false, 'the detect call gets a detect result');
+    assert.ok(marked.data instanceof Uint8ClampedArray && marked.data.length === 256 * 256 * 4, 'the embed call gets marked pixels');
+    assert.is((await a.detect(marked, { key: KEY })).payload, PAYLOAD);
+  } finally {
+    stop();
+    port1.close();
+  }
+});
+
 test.run();

@@ -106,6 +106,14 @@ function reviveError(s: SerializedError): Error {
   }
 }
 
+/**
+ * The next request id, shared by every client of this module: clients handed the same worker
+ * (or port) each see every answer on it, and take those with their own ids only. It starts at
+ * a random number so that clients of another copy of this module (two bundles on one page)
+ * sharing that worker do not count from the same place.
+ */
+let nextRequestId = 1 + Math.floor(Math.random() * 2 ** 40);
+
 function isPort(x: unknown): x is WorkerPort {
   return typeof x === 'object' && x !== null && typeof (x as WorkerPort).postMessage === 'function' && typeof (x as WorkerPort).addEventListener === 'function';
 }
@@ -134,7 +142,6 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
     throw invalidParameter('workerOrUrl', 'a Worker, a worker script URL or nothing', workerOrUrl);
   }
 
-  let nextId = 1;
   let closed: ModelmarkError | undefined;
   const pending = new Map<number, { resolve: (r: WatermarkWorkerResponse & { ok: true }) => void; reject: (e: Error) => void }>();
   const failAll = (e: ModelmarkError) => { for (const p of pending.values()) p.reject(e); pending.clear(); };
@@ -184,7 +191,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
       return Promise.reject(e);
     }
     const { data, list } = transferable(image.data, transfer);
-    const id = nextId++;
+    const id = nextRequestId++;
     const req: WatermarkWorkerRequest = { __modelmark: 1, id, op, width: image.width, height: image.height, data, options };
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
