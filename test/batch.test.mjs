@@ -662,4 +662,31 @@ test('runBatch: a second batch on the same manifest in this same process is refu
   assert.ok(m.files['moon.png'], 'the first batch\'s record is kept');
 });
 
+test('runBatch: an empty manifest lock is one being made, not a dead batch\'s: its id is waited for, and a live holder refuses', async () => {
+  const input = path.join(dir, 'in-lock-empty');
+  fs.mkdirSync(input);
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'moon.png'));
+  const out = path.join(dir, 'out-lock-empty');
+  fs.mkdirSync(out);
+  const manifest = path.join(out, '.modelmark-manifest.json');
+  const live = spawn('sleep', ['30']);
+  try {
+    // Another batch has just created its lock and not yet written its id: it does so 150 ms on.
+    fs.writeFileSync(`${manifest}.lock`, '');
+    const filled = new Promise((resolve) => setTimeout(() => { fs.writeFileSync(`${manifest}.lock`, `${live.pid}\n`); resolve(); }, 150));
+    const err = await runBatch({ command: 'embed', input, output: out, key: KEY, payload: PAYLOAD, jobs: 1 }).then(() => null, (e) => e);
+    await filled;
+    assert.ok(err && err.code === 'ERR_FILE' && err.message.includes(`process ${live.pid}`), err?.message ?? 'the batch ran, taking the lock over');
+    assert.not.ok(fs.existsSync(path.join(out, 'moon.png')), 'nothing written');
+    assert.is(fs.readFileSync(`${manifest}.lock`, 'utf8'), `${live.pid}\n`, 'the holder\'s lock is left');
+    // A lock left empty for good (its maker died before writing): taken over after the wait.
+    fs.writeFileSync(`${manifest}.lock`, '');
+    const summary = await runBatch({ command: 'embed', input, output: out, key: KEY, payload: PAYLOAD, jobs: 1 });
+    assert.is(summary.done, 1);
+    assert.not.ok(fs.existsSync(`${manifest}.lock`), 'the lock is released');
+  } finally {
+    live.kill();
+  }
+});
+
 test.run();

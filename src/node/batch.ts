@@ -388,6 +388,22 @@ async function lockManifest(manifest: string, real: string): Promise<string> {
   }
 }
 
+/**
+ * The process id in a lock file, NaN when there is none. An empty lock is one being made (the
+ * exclusive create comes a moment before its id is written): it is read again for up to a second
+ * before it counts as left by a process that died in between, so that a batch starting at that
+ * moment does not take a live batch's lock over.
+ */
+async function lockHolder(path: string): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const text = await fsp.readFile(path, 'utf8').catch(() => null);
+    if (text === null) return Number.NaN; // gone meanwhile: the create is tried again
+    if (text !== '') return Number.parseInt(text, 10);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Number.NaN;
+}
+
 /** The lock file of lockManifest, this process's id in it; one left by a process that is gone is taken over. */
 async function takeLock(manifest: string): Promise<string> {
   const path = `${manifest}.lock`;
@@ -400,7 +416,7 @@ async function takeLock(manifest: string): Promise<string> {
       if (code !== 'EEXIST') {
         throw new FileError(`Cannot write the manifest ${q(manifest)} (nor its lock beside it): ${code === 'ENOENT' ? 'its folder does not exist' : osReason(err)}`, { cause: err });
       }
-      const holder = Number.parseInt(await fsp.readFile(path, 'utf8').catch(() => ''), 10);
+      const holder = await lockHolder(path);
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && !processGone(holder)) {
         throw new FileError(`Another batch (process ${holder}) is using the manifest ${q(manifest)}; wait for it to end, or give this run another output folder or --manifest ` +
           `(if no such process is running, delete ${q(path)})`);
