@@ -260,16 +260,22 @@ async function pngWith(png: Uint8Array, m: ImageMetadata): Promise<Uint8Array> {
 async function pngRead(png: Uint8Array): Promise<ImageMetadata> {
   const out: ImageMetadata = {};
   const d = view(png);
+  // Only the first iCCP chunk and the first XMP text chunk are read, whether or not they inflate:
+  // a file of a thousand compressed blocks that each inflate past MAX_INFLATED (16 KB of upload
+  // apiece) would otherwise cost the reader a thousand 16 MB inflations.
+  let iccSeen = false, xmpSeen = false;
   for (let at = 8; at + 12 <= png.length;) {
     const n = d.getUint32(at);
     const type = latin1(png, at + 4, at + 8);
     const body = png.subarray(at + 8, Math.min(png.length, at + 8 + n));
     if (type === 'IEND') break;
     if (type === 'eXIf' && !out.exif) out.exif = body;
-    else if (type === 'iCCP' && !out.icc) {
+    else if (type === 'iCCP' && !iccSeen) {
+      iccSeen = true;
       const nul = body.indexOf(0);
       if (nul > 0 && body[nul + 1] === 0) out.icc = await transform(body.subarray(nul + 2), new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined);
-    } else if (type === 'iTXt' && !out.xmp && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {
+    } else if (type === 'iTXt' && !xmpSeen && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {
+      xmpSeen = true;
       const flag = body[XMP_KEYWORD.length + 1];
       const lang = body.indexOf(0, XMP_KEYWORD.length + 3); // end of the language tag
       const translated = lang < 0 ? -1 : body.indexOf(0, lang + 1); // end of the translated keyword
@@ -277,7 +283,8 @@ async function pngRead(png: Uint8Array): Promise<ImageMetadata> {
         const text = body.subarray(translated + 1);
         out.xmp = flag === 1 ? await transform(text, new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined) : text;
       }
-    } else if ((type === 'zTXt' || type === 'tEXt') && !out.xmp && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {
+    } else if ((type === 'zTXt' || type === 'tEXt') && !xmpSeen && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {
+      xmpSeen = true;
       // libvips writes XMP as compressed Latin-1 text (zTXt: keyword, 0, method 0, zlib data).
       const text = body.subarray(XMP_KEYWORD.length + (type === 'zTXt' ? 2 : 1));
       out.xmp = type === 'zTXt' ? await transform(text, new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined) : text;

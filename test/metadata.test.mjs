@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { embedMetadata, metadataOf, iccColourSpace, readMetadata, uprightExif } from '../dist/metadata.js';
@@ -270,6 +271,36 @@ test('folder batch keeps metadata per file (upright EXIF too); --strip-metadata 
   assert.is((await sharp(path.join(output, 'p3.jpg')).metadata()).icc, undefined);
   const det = cli(['detect', output, '--key', KEY, '--json']);
   assert.is(det.code, 0, det.stdout + det.stderr);
+});
+
+test('readMetadata reads only the first iCCP and XMP chunk of a PNG: a thousand deflate bombs cost one inflation each, not a thousand', async () => {
+  const crcTable = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
+  const crc = (b) => { let c = -1; for (const v of b) c = crcTable[(c ^ v) & 0xff] ^ (c >>> 8); return (c ^ -1) >>> 0; };
+  const chunk = (type, data) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'latin1');
+    data.copy(out, 8);
+    out.writeUInt32BE(crc(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).png().toBuffer();
+  // 16 KB of deflate that inflates past the reader's 16 MB limit, as an XMP zTXt and an iCCP chunk.
+  const bomb = zlib.deflateSync(Buffer.alloc((16 << 20) + 1024), { level: 9 });
+  const xmpBomb = chunk('zTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0', 'latin1'), bomb]));
+  const iccBomb = chunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), bomb]));
+  // Valid blocks after the bombs: a reader that tries every chunk finds them.
+  const xmp = chunk('zTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0', 'latin1'), zlib.deflateSync(Buffer.from(XMP))]));
+  const icc = chunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), zlib.deflateSync(p3Icc)]));
+  const hostile = Buffer.concat([png.subarray(0, 33), xmpBomb, xmpBomb, iccBomb, iccBomb, xmp, icc, png.subarray(33)]);
+  const m = await readMetadata(new Uint8Array(hostile));
+  assert.is(m.format, 'png');
+  assert.is(m.xmp, undefined, 'only the first XMP chunk is read');
+  assert.is(m.icc, undefined, 'only the first iCCP chunk is read');
+  // The same blocks first are read as before.
+  const fine = await readMetadata(new Uint8Array(Buffer.concat([png.subarray(0, 33), xmp, icc, xmpBomb, png.subarray(33)])));
+  assert.is(new TextDecoder().decode(fine.xmp), XMP);
+  assert.equal(Buffer.from(fine.icc), Buffer.from(p3Icc));
 });
 
 test.run();
