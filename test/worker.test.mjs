@@ -297,4 +297,28 @@ test('every route needs the API token (401 with WWW-Authenticate otherwise, befo
   assert.is(fine.res.status, 200, new TextDecoder().decode(fine.bytes.slice(0, 300)));
 });
 
+test('a JPEG or PNG the decoders refuse gets a message that says why (not "exit(1)" or "unwrap_throw")', async () => {
+  const jpeg = new Uint8Array(await readFile(new URL('skimage-rocket.jpg', PHOTOS)));
+  const png = new Uint8Array(await readFile(new URL('skimage-camera.png', PHOTOS)));
+  let sof = 2;
+  while (!(jpeg[sof] === 0xff && jpeg[sof + 1] >= 0xc0 && jpeg[sof + 1] <= 0xc2)) sof++;
+  const twelveBit = jpeg.slice();
+  twelveBit[sof + 4] = 12;
+  const arithmetic = jpeg.slice();
+  arithmetic[sof + 1] = 0xc9;
+  const lossless = jpeg.slice();
+  lossless[sof + 1] = 0xc3;
+  const badCrc = png.slice();
+  badCrc[200] ^= 0xff;
+  for (const [body, reason] of [[twelveBit, /precision 12/], [arithmetic, /arithmetic/], [lossless, /SOF type 0xc3/], [badCrc, /checksum/]]) {
+    const { res, bytes } = await post('/detect', body);
+    assert.is(res.status, 400);
+    const { error } = jsonOf(bytes);
+    assert.is(error.code, 'ERR_DECODE');
+    assert.match(error.message, reason);
+    assert.not.match(error.message, /exit\(1\)|unwrap_throw/);
+  }
+  assert.is((await post('/detect', jpeg)).res.status, 200, 'the decoder still works afterwards');
+});
+
 test.run();

@@ -16,6 +16,12 @@ let png;
 let jpegDec;
 let jpegEnc;
 
+// MozJPEG says why it gives up ("Unsupported JPEG data precision 12", "Sorry, arithmetic coding
+// is not implemented") on stderr and then exits, which reaches the caller only as "Program
+// terminated with exit(1)": keep its last word for the error message.
+let jpegSaid;
+const JPEG_DEC_OPTIONS = { printErr: (msg) => { jpegSaid = String(msg); } };
+
 /** Instantiate the codecs a format needs, once per isolate (lazily: JPEG-only traffic never loads PNG). */
 function codecs(format) {
   if (format === 'png') {
@@ -23,7 +29,7 @@ function codecs(format) {
     png ??= initPngDecode(pngWasm).then(() => initPngEncode(pngWasm));
     return png;
   }
-  jpegDec ??= initJpegDecode(jpegDecWasm);
+  jpegDec ??= initJpegDecode(jpegDecWasm, JPEG_DEC_OPTIONS);
   jpegEnc ??= initJpegEncode(jpegEncWasm);
   return Promise.all([jpegDec, jpegEnc]);
 }
@@ -120,13 +126,18 @@ export function truncation(format, b) {
 export async function decode(format, bytes) {
   await codecs(format);
   let image;
+  jpegSaid = undefined;
   try {
     image = format === 'png' ? await decodePng(bytes) : await decodeJpeg(bytes);
   } catch (cause) {
     // MozJPEG reports a corrupt file through Emscripten's exit(): start the next request on a
     // fresh decoder instance rather than one that died mid-call.
     if (format === 'jpeg') jpegDec = undefined;
-    throw new HttpError(400, 'ERR_DECODE', `The ${format.toUpperCase()} image could not be decoded (${cause?.message ?? cause}).`);
+    // The PNG decoder (Rust, wasm-bindgen) fails with "`unwrap_throw` failed" whatever the fault.
+    const why = format === 'jpeg'
+      ? (jpegSaid ?? cause?.message ?? String(cause)).replace(/\.?\s*$/, '')
+      : 'a chunk fails its checksum, the compressed pixels are corrupt or short, or the header is invalid';
+    throw new HttpError(400, 'ERR_DECODE', `The ${format.toUpperCase()} image could not be decoded: ${why}. Re-save it as a standard 8-bit ${format.toUpperCase()}.`);
   }
   if (!image || !image.width || !image.height) {
     throw new HttpError(400, 'ERR_DECODE', `The ${format.toUpperCase()} image could not be decoded.`);
