@@ -173,4 +173,15 @@ test('node worker_threads: two worker clients sharing one port each get their ow
   }
 });
 
+test('chromium: an ImageData whose buffer was transferred (by the worker client\'s embed) is refused with a message that says it is detached', async () => {
+  const r = await page.evaluate(([k, p]) => window.runDetached(k, p), [KEY, PAYLOAD]);
+  for (const name of ['clientDetect', 'pageDetect', 'pageEmbed']) {
+    assert.is(r[name]?.code, 'ERR_INVALID_ARGUMENT', `${name}: ${JSON.stringify(r[name])}`);
+    assert.ok(r[name].invalidArgument);
+    assert.match(r[name].message, /detached/, name);
+    assert.match(r[name].message, /transfer: false/, name);
+  }
+  assert.equal(errors, []);
+});
+
 test.run();

@@ -49,6 +49,11 @@ export function rgbaImage(imageData: unknown, name = 'imageData'): { width: numb
       throw invalidParameter(`${name}.data`, 'a Uint8ClampedArray of RGBA bytes', data);
     }
   }
+  if (data.length === 0 && (data.buffer as { detached?: boolean }).detached === true) {
+    // The usual cause: the worker client's embed transfers the pixels by default.
+    throw new InvalidArgumentError(`Expected ${width * height * 4} bytes (${width} x ${height} RGBA) for ${name}.data but received a detached buffer: ` +
+      'its pixels were transferred (the worker client\'s embed transfers them by default): use the ImageData embed returns, or pass { transfer: false }');
+  }
   if (data.length !== width * height * 4) {
     throw invalidParameter(`${name}.data`, `${width * height * 4} bytes (${width} x ${height} RGBA)`, data);
   }

@@ -131,4 +131,21 @@ window.runCoreCopy = async (url, key, payload) => {
   return { ...out, found: r.found, payload: r.payload, inputKept: imageData.data !== marked.data };
 };
 
+// An ImageData reused after the worker client's embed transferred its buffer (the default), and
+// one detached by any other transfer: both refused with a message that says so.
+window.runDetached = async (key, payload) => {
+  const client = createWatermarkWorker(new Worker('./canvas-worker.js', { type: 'module' }));
+  try {
+    const d = new ImageData(256, 256);
+    await client.embed(d, { key, payload });
+    const out = {};
+    for (const [name, call] of [['clientDetect', () => client.detect(d, { key })], ['pageDetect', () => detectImageData(d, { key })], ['pageEmbed', () => watermarkImageData(d, { key, payload })]]) {
+      try { await call(); out[name] = 'resolved'; } catch (e) { out[name] = errorInfo(e); }
+    }
+    return out;
+  } finally {
+    client.terminate();
+  }
+};
+
 window.ready = true;
