@@ -712,4 +712,42 @@ test('a file larger than any image within the pixel limit is refused before it i
   assert.match(records[0].error.message, /not read/);
 });
 
+test('imageHeader / checkImageFileSize: dimensions from PNG, JPEG, WebP (lossy, lossless, extended), GIF and BMP headers; a bomb refused before decoding', async () => {
+  const { imageHeader, checkImageFileSize } = await import('../dist/index.js');
+  const base = sharp({ create: { width: 300, height: 200, channels: 4, background: '#808080c0' } });
+  const files = {
+    png: await base.clone().png().toBuffer(),
+    jpeg: await base.clone().jpeg().toBuffer(),
+    webp: await base.clone().webp({ lossless: true }).toBuffer(),
+    gif: await base.clone().gif().toBuffer(),
+  };
+  files.webpLossy = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#808080' } }).webp().toBuffer();
+  files.webpExtended = await base.clone().webp().withIccProfile('p3').toBuffer();
+  // EXIF before the frame header: the JPEG walk skips it.
+  files.jpegExif = await base.clone().withExif({ IFD0: { Copyright: 'x'.repeat(3000) } }).jpeg().toBuffer();
+  const bmp = new Uint8Array(54);
+  bmp.set([0x42, 0x4d]);
+  new DataView(bmp.buffer).setInt32(18, 300, true);
+  new DataView(bmp.buffer).setInt32(22, -200, true); // top-down rows
+  for (const [name, bytes] of Object.entries(files)) {
+    const h = imageHeader(new Uint8Array(bytes));
+    assert.equal([h?.width, h?.height], [300, 200], name);
+  }
+  assert.equal(imageHeader(bmp), { format: 'bmp', width: 300, height: 200 });
+  assert.is(imageHeader(new TextEncoder().encode('not an image')), undefined);
+  assert.is(imageHeader(new Uint8Array(0)), undefined);
+  assert.is(imageHeader(new Uint8Array(files.jpeg).subarray(0, 20)), undefined);
+  assert.throws(() => imageHeader('bytes'), (e) => e instanceof InvalidArgumentError);
+  assert.equal(checkImageFileSize(new Uint8Array(files.png)), { format: 'png', width: 300, height: 200 });
+  try {
+    checkImageFileSize(pngClaiming(50000, 50000), undefined, 'bomb.png');
+    assert.unreachable('a 2.5-gigapixel header');
+  } catch (e) {
+    assert.instance(e, ImageSizeError);
+    assert.is(e.code, 'ERR_IMAGE_TOO_LARGE');
+    assert.match(e.message, /bomb\.png is 50000x50000 \(2500\.0 megapixels\), over the limit of 100\.0 megapixels/);
+  }
+  assert.throws(() => checkImageFileSize(new Uint8Array(files.jpeg), 1000), (e) => e.code === 'ERR_IMAGE_TOO_LARGE' && /over the limit of 1,000 pixels/.test(e.message));
+});
+
 test.run();

@@ -210,4 +210,29 @@ test('connectPhotopea answers only Photopea\'s window at Photopea\'s origin: a r
   pp.close();
 });
 
+test('a document PNG whose header declares 900 megapixels is refused from its header (ERR_IMAGE_TOO_LARGE), not decoded; the panel works afterwards', async () => {
+  const f = plugin();
+  // The photo's PNG with its IHDR rewritten to 30000 x 30000 (checksum fixed): a decompression
+  // bomb's header. Chromium's decoder refuses it only as "not an image"; at 16384 x 16384 it
+  // would decode a gigabyte of pixels before the watermarker's limit was checked.
+  await page.evaluate(async () => {
+    const b = new Uint8Array(await (await fetch('/photo.png')).arrayBuffer());
+    const v = new DataView(b.buffer);
+    v.setUint32(16, 30000);
+    v.setUint32(20, 30000);
+    let c = -1;
+    for (let i = 12; i < 29; i++) { c ^= b[i]; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; }
+    v.setUint32(29, (c ^ -1) >>> 0);
+    window.doc = b.buffer;
+  });
+  await f.getByLabel('Secret key').fill(KEY);
+  await f.getByRole('button', { name: 'Detect' }).click();
+  await state('error');
+  assert.match(await f.getByRole('status').textContent(), /30000x30000 \(900\.0 megapixels\), over the limit of 100\.0 megapixels/);
+  await page.evaluate(() => window.loadDoc('/photo.png'));
+  await f.getByRole('button', { name: 'Detect' }).click();
+  await state('detect-not-found');
+  assert.equal(errors, []);
+});
+
 test.run();

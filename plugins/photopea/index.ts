@@ -5,7 +5,7 @@
 // to Photopea is opened as a new document. The plug-in decodes the PNG in the page, marks or
 // detects with the core, encodes the marked PNG and sends it back. Nothing leaves the browser.
 import {
-  checkOptionNames, DecodeError, invalidParameter, ModelmarkError, parsePayload, payloadHex,
+  checkImageFileSize, checkOptionNames, DecodeError, DEFAULT_MAX_PIXELS, invalidParameter, ModelmarkError, parsePayload, payloadHex,
   type DetectResult, type RegionMap, type Watermarker, type WatermarkerOptions,
 } from 'modelmark';
 import { watermarkerFor } from '../shared/options.js';
@@ -188,14 +188,20 @@ function canvas2d(width: number, height: number): { canvas: OffscreenCanvas | HT
 
 /**
  * Decode an image file (PNG, JPEG, WebP, ...) into RGBA ImageData, in the browser, without
- * colour-space conversion or premultiplication.
+ * colour-space conversion or premultiplication. A file whose header declares more than
+ * `maxPixels` pixels (default 100 megapixels, the watermarker's) is refused before decoding
+ * (ERR_IMAGE_TOO_LARGE): a 1 MB PNG can declare a gigabyte of pixels.
  * @example
  * const image = await decodeImage(await file.arrayBuffer());
  */
-export async function decodeImage(file: ArrayBuffer | Blob): Promise<ImageData> {
+export async function decodeImage(file: ArrayBuffer | Blob, options: { maxPixels?: number } = {}): Promise<ImageData> {
   if (!(file instanceof ArrayBuffer) && !(typeof Blob === 'function' && file instanceof Blob)) {
     throw invalidParameter('file', 'an ArrayBuffer or Blob holding an image file', file);
   }
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { maxPixels? }', options);
+  checkOptionNames('options', options, ['maxPixels']);
+  const bytes = new Uint8Array(file instanceof ArrayBuffer ? file : await file.arrayBuffer());
+  checkImageFileSize(bytes, options.maxPixels ?? DEFAULT_MAX_PIXELS);
   const blob = file instanceof ArrayBuffer ? new Blob([file]) : file;
   let bitmap: ImageBitmap;
   try {
@@ -478,7 +484,7 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
       const payload = action === 'mark' ? payloadHex(parsePayload(payloadInput.value.trim(), 'payload')) : undefined;
       say('Reading the document from Photopea…');
       const png = await exportDocumentPng(connection);
-      const image = await decodeImage(png);
+      const image = await decodeImage(png, { maxPixels: options.maxPixels });
       const wm = await wmPromise;
       say(action === 'mark' ? 'Marking…' : 'Detecting…');
       await new Promise((ok) => setTimeout(ok, 0)); // let the status paint

@@ -1,0 +1,89 @@
+// Image dimensions from a file's header alone, so a pixel limit can be enforced before a decoder
+// allocates the pixels (decompression bombs: a 1 MB PNG can hold 268 megapixels, a gigabyte of
+// RGBA). Core code: no Node built-ins; browsers use it before createImageBitmap.
+import { ImageSizeError } from './errors.js';
+import { invalidParameter } from './args.js';
+import { DEFAULT_MAX_PIXELS, pixelCount } from './image.js';
+
+/** What a file's header says: its container format and pixel dimensions. */
+export interface ImageHeader {
+  format: 'png' | 'jpeg' | 'webp' | 'gif' | 'bmp';
+  width: number;
+  height: number;
+}
+
+const be16 = (b: Uint8Array, i: number) => (b[i] << 8) | b[i + 1];
+const be32 = (b: Uint8Array, i: number) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+const le16 = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8);
+const le24 = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
+const le32 = (b: Uint8Array, i: number) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
+const tag = (b: Uint8Array, i: number, s: string) => b.length >= i + s.length && [...s].every((c, k) => b[i + k] === c.charCodeAt(0));
+
+/**
+ * The format and dimensions a PNG, JPEG, WebP, GIF or BMP file declares in its header (nothing
+ * is decoded); undefined for other or unreadable bytes.
+ * @example
+ * imageHeader(new Uint8Array(await file.arrayBuffer())); // { format: 'png', width: 4000, height: 3000 }
+ */
+export function imageHeader(bytes: Uint8Array): ImageHeader | undefined {
+  if (!(bytes instanceof Uint8Array)) throw invalidParameter('bytes', 'the bytes of an image file (a Uint8Array)', bytes);
+  const b = bytes;
+  if (b.length >= 24 && be32(b, 0) === 0x89504e47 && be32(b, 4) === 0x0d0a1a0a && tag(b, 12, 'IHDR')) {
+    return { format: 'png', width: be32(b, 16), height: be32(b, 20) };
+  }
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) {
+    // The marker segments up to the first start-of-frame (SOF0-15 except DHT, JPG and DAC).
+    for (let i = 2; i + 4 <= b.length;) {
+      if (b[i] !== 0xff) return undefined;
+      const m = b[i + 1];
+      if (m === 0xff) { i++; continue; }
+      if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { i += 2; continue; }
+      if (m === 0xd9 || m === 0xda) return undefined;
+      const len = be16(b, i + 2);
+      if (len < 2) return undefined;
+      if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+        return i + 9 <= b.length ? { format: 'jpeg', width: be16(b, i + 7), height: be16(b, i + 5) } : undefined;
+      }
+      i += 2 + len;
+    }
+    return undefined;
+  }
+  if (b.length >= 30 && tag(b, 0, 'RIFF') && tag(b, 8, 'WEBP')) {
+    if (tag(b, 12, 'VP8X')) return { format: 'webp', width: le24(b, 24) + 1, height: le24(b, 27) + 1 };
+    if (tag(b, 12, 'VP8L') && b[20] === 0x2f) {
+      const v = le32(b, 21);
+      return { format: 'webp', width: (v & 0x3fff) + 1, height: ((v >>> 14) & 0x3fff) + 1 };
+    }
+    if (tag(b, 12, 'VP8 ') && b[23] === 0x9d && b[24] === 0x01 && b[25] === 0x2a) {
+      return { format: 'webp', width: le16(b, 26) & 0x3fff, height: le16(b, 28) & 0x3fff };
+    }
+    return undefined;
+  }
+  if (b.length >= 10 && (tag(b, 0, 'GIF87a') || tag(b, 0, 'GIF89a'))) return { format: 'gif', width: le16(b, 6), height: le16(b, 8) };
+  if (b.length >= 26 && tag(b, 0, 'BM')) {
+    const w = le32(b, 18) | 0, h = le32(b, 22) | 0;
+    return { format: 'bmp', width: Math.abs(w), height: Math.abs(h) };
+  }
+  return undefined;
+}
+
+/**
+ * Refuse an image file whose header declares more than `maxPixels` pixels, before anything
+ * decodes it, with the same ImageSizeError (`ERR_IMAGE_TOO_LARGE`) the watermarker throws on
+ * decoded pixels. Returns the header (undefined for a format it does not know: decode and let
+ * the watermarker check the pixels).
+ * @example
+ * checkImageFileSize(new Uint8Array(await file.arrayBuffer()), 100_000_000, file.name);
+ * const bitmap = await createImageBitmap(file);
+ */
+export function checkImageFileSize(bytes: Uint8Array, maxPixels: number = DEFAULT_MAX_PIXELS, name = 'image'): ImageHeader | undefined {
+  if (!(typeof maxPixels === 'number' && maxPixels >= 1)) throw invalidParameter('maxPixels', 'a number of pixels, at least 1', maxPixels);
+  const header = imageHeader(bytes);
+  if (header && header.width * header.height > maxPixels) {
+    const { width: w, height: h } = header;
+    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE',
+      `${name} is ${w}x${h} (${pixelCount(w * h)}), over the limit of ${pixelCount(maxPixels)}; ` +
+      'pass a larger maxPixels option if you trust this input (the limit protects against decompression bombs).');
+  }
+  return header;
+}
