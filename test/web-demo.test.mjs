@@ -156,4 +156,19 @@ test('errors show in the page: a bad payload and an image too small', async () =
   assert.equal(errors, []);
 });
 
+test('a dropped PNG whose header declares 900 megapixels is refused from its header (ERR_IMAGE_TOO_LARGE), not decoded', async () => {
+  const png = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#888' } }).png().toBuffer();
+  png.writeUInt32BE(30000, 16);
+  png.writeUInt32BE(30000, 20);
+  let c = -1;
+  for (let i = 12; i < 29; i++) { c ^= png[i]; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; }
+  png.writeUInt32BE((c ^ -1) >>> 0, 29);
+  await page.setInputFiles('#file', { name: 'bomb.png', mimeType: 'image/png', buffer: png });
+  await state('error');
+  assert.match(await page.getByRole('alert').textContent(), /bomb\.png is 30000x30000 \(900\.0 megapixels\), over the limit of 100\.0 megapixels.*ERR_IMAGE_TOO_LARGE/);
+  await page.setInputFiles('#file', { name: 'other.jpg', mimeType: 'image/jpeg', buffer: await readFile(OTHER) });
+  await state('loaded');
+  assert.equal(errors, []);
+});
+
 test.run();

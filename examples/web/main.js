@@ -2,7 +2,7 @@
 // marked image, an amplified difference view and the PSNR, offer the PNG for download; detect
 // in any image and draw the region map (green where the mark is) over a dimmed copy. The deep
 // (logo) watermark's section is in deep.js.
-import { parsePayload, payloadHex } from 'modelmark';
+import { checkImageFileSize, DEFAULT_MAX_PIXELS, parsePayload, payloadHex } from 'modelmark';
 import { setupDeep } from './deep.js';
 
 const $ = (id) => document.getElementById(id);
@@ -57,6 +57,9 @@ function formatP(p) { return p === 0 ? '< 1e-300' : p < 1e-3 ? p.toExponential(1
 
 // ---- Images
 async function decode(file) {
+  // The worker's watermarker refuses over 100 megapixels, but only after the page has decoded
+  // them: a 1 MB PNG can declare a gigabyte of pixels. Refused from its header instead.
+  checkImageFileSize(new Uint8Array(await file.arrayBuffer()), DEFAULT_MAX_PIXELS, file.name || 'The file');
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none', colorSpaceConversion: 'none', imageOrientation: 'from-image' });
