@@ -235,4 +235,30 @@ test('a document PNG whose header declares 900 megapixels is refused from its he
   assert.equal(errors, []);
 });
 
+test('after a script times out, its late answer is not taken as the next script\'s: the connection resyncs with an echoed token first', async () => {
+  const { connectPhotopea } = await import('modelmark/photopea');
+  let listener;
+  const source = { addEventListener: (_t, l) => { listener = l; }, removeEventListener() {} };
+  const say = (data) => listener({ source: target, origin: 'https://www.photopea.com', data });
+  const posted = [];
+  let late; // what the slow first script answers, once the next one has been posted
+  // A stand-in Photopea that answers app.echoToOE("x") with "x" then "done", except the first script.
+  const target = {
+    postMessage(m) {
+      posted.push(m);
+      if (late) { const answer = late; late = undefined; setTimeout(answer, 1); }
+      const echo = /echoToOE\("([^"]*)"\)/.exec(m);
+      if (echo && posted.length > 1) setTimeout(() => { say(echo[1]); say('done'); }, 5);
+    },
+  };
+  const pp = connectPhotopea({ target, source, timeoutMs: 100 });
+  await pp.run('app.echoToOE("A")').then(() => assert.unreachable(), (e) => assert.is(e.code, 'ERR_PHOTOPEA_TIMEOUT'));
+  late = () => { say('A'); say('done'); }; // A's answer arrives just after the next script is posted
+  assert.equal(await pp.run('app.echoToOE("B")'), ['B'], 'B gets its own answer, not A\'s');
+  assert.equal(await pp.run('app.echoToOE("C")'), ['C']);
+  assert.match(posted[1], /^app\.echoToOE\("modelmark-sync-/, 'a sync echo went first');
+  assert.is(posted.length, 4, 'one sync only');
+  pp.close();
+});
+
 test.run();

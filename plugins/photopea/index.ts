@@ -81,6 +81,13 @@ export function connectPhotopea(endpoints: PhotopeaEndpoints = {}): PhotopeaConn
   let pending: { replies: PhotopeaReply[]; done: (r: PhotopeaReply[]) => void; fail: (e: Error) => void } | undefined;
   let chain: Promise<unknown> = Promise.resolve();
   let closed = false;
+  // Live Messaging has no request ids: a script that timed out may still be answered, and its
+  // late replies and "done" would be taken as the next script's (every later script then gets
+  // its predecessor's answer: Mark would mark a stale copy of the document). After a timeout the
+  // next script waits for an echo of a fresh token first; everything before that echo is dropped.
+  let desynced = false;
+  let syncing: { token: string; seen: boolean; done: () => void; fail: (e: Error) => void } | undefined;
+  let syncs = 0;
 
   const onMessage = (event: Event) => {
     const e = event as MessageEvent;
@@ -89,8 +96,13 @@ export function connectPhotopea(endpoints: PhotopeaEndpoints = {}): PhotopeaConn
     // that can reach this window (e.g. via top.frames[i]) answer in Photopea's place.
     if (e.source === null || e.source !== (target as unknown)) return;
     if (origin !== '*' && e.origin !== origin) return;
-    if (!pending) return; // e.g. Photopea's "done" when it starts
     const data: unknown = e.data;
+    if (syncing) {
+      if (data === syncing.token) syncing.seen = true;
+      else if (data === 'done' && syncing.seen) syncing.done();
+      return; // a late answer to a script that timed out
+    }
+    if (!pending) return; // e.g. Photopea's "done" when it starts
     if (data === 'done') pending.done(pending.replies);
     else if (typeof data === 'string') pending.replies.push(data);
     else if (data instanceof ArrayBuffer) pending.replies.push(data);
@@ -106,6 +118,7 @@ export function connectPhotopea(endpoints: PhotopeaEndpoints = {}): PhotopeaConn
     }
     const timer = setTimeout(() => {
       pending = undefined;
+      desynced = true;
       reject(new PhotopeaError('ERR_PHOTOPEA_TIMEOUT', `Photopea did not answer within ${Math.round(timeoutMs / 1000)} s.`));
     }, timeoutMs);
     pending = {
@@ -116,12 +129,32 @@ export function connectPhotopea(endpoints: PhotopeaEndpoints = {}): PhotopeaConn
     target.postMessage(message, origin);
   });
 
+  /** Post an echo of a fresh token and drop every message up to it and its "done". */
+  const resync = () => new Promise<void>((resolve, reject) => {
+    if (closed) return reject(new PhotopeaError('ERR_PHOTOPEA_NOT_EMBEDDED', 'The connection to Photopea is closed.'));
+    const token = `modelmark-sync-${++syncs}-${Math.random().toString(36).slice(2)}`;
+    const timer = setTimeout(() => {
+      syncing = undefined;
+      reject(new PhotopeaError('ERR_PHOTOPEA_TIMEOUT', `Photopea did not answer within ${Math.round(timeoutMs / 1000)} s.`));
+    }, timeoutMs);
+    syncing = {
+      token,
+      seen: false,
+      done: () => { clearTimeout(timer); syncing = undefined; desynced = false; resolve(); },
+      fail: (err) => { clearTimeout(timer); syncing = undefined; reject(err); },
+    };
+    target.postMessage(`app.echoToOE(${JSON.stringify(token)});`, origin);
+  });
+
   return {
     run(message) {
       if (typeof message !== 'string' && !(message instanceof ArrayBuffer)) {
         return Promise.reject(invalidParameter('message', 'a script string or an ArrayBuffer', message));
       }
-      const result = chain.then(() => send(message));
+      const result = chain.then(async () => {
+        if (desynced) await resync();
+        return send(message);
+      });
       chain = result.catch(() => undefined);
       return result;
     },
@@ -129,6 +162,7 @@ export function connectPhotopea(endpoints: PhotopeaEndpoints = {}): PhotopeaConn
       closed = true;
       source.removeEventListener('message', onMessage);
       pending?.fail(new PhotopeaError('ERR_PHOTOPEA_NOT_EMBEDDED', 'The connection to Photopea was closed.'));
+      syncing?.fail(new PhotopeaError('ERR_PHOTOPEA_NOT_EMBEDDED', 'The connection to Photopea was closed.'));
     },
   };
 }
