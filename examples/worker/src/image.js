@@ -136,7 +136,7 @@ export async function decode(format, bytes) {
     // The PNG decoder (Rust, wasm-bindgen) fails with "`unwrap_throw` failed" whatever the fault.
     const why = format === 'jpeg'
       ? (jpegSaid ?? cause?.message ?? String(cause)).replace(/\.?\s*$/, '')
-      : 'a chunk fails its checksum, the compressed pixels are corrupt or short, or the header is invalid';
+      : 'it is corrupt or breaks the PNG format (a chunk that fails its checksum, compressed pixels that are corrupt or cut short, a chunk that is invalid, repeated or out of place)';
     throw new HttpError(400, 'ERR_DECODE', `The ${format.toUpperCase()} image could not be decoded: ${why}. Re-save it as a standard 8-bit ${format.toUpperCase()}.`);
   }
   if (!image || !image.width || !image.height) {
