@@ -321,4 +321,20 @@ test('a JPEG or PNG the decoders refuse gets a message that says why (not "exit(
   assert.is((await post('/detect', jpeg)).res.status, 200, 'the decoder still works afterwards');
 });
 
+test('/embed has its own, lower pixel limit (MAX_EMBED_PIXELS, 2.1 megapixels: re-encoding needs about 40 MB a megapixel); /detect keeps MAX_PIXELS', async () => {
+  const photo = (w, h) => sharp(fileURLToPath(new URL('mate-Storm.jpg', PHOTOS))).resize(w, h, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer();
+  const hd = new Uint8Array(await photo(1920, 1080));
+  const ok = await post('/embed?payload=c0ffee', hd);
+  assert.is(ok.res.status, 200, new TextDecoder().decode(ok.bytes.slice(0, 300)));
+  const over = new Uint8Array(await photo(2000, 1200));
+  const big = await post('/embed?payload=c0ffee', over);
+  assert.is(big.res.status, 413, new TextDecoder().decode(big.bytes.slice(0, 300)));
+  const e = jsonOf(big.bytes).error;
+  assert.is(e.code, 'ERR_IMAGE_TOO_LARGE');
+  assert.match(e.message, /2\.1 megapixels for \/embed/);
+  assert.match(e.message, /MAX_EMBED_PIXELS/);
+  const read = await post('/detect', over);
+  assert.is(read.res.status, 200, 'the same image is read by /detect');
+});
+
 test.run();

@@ -30,6 +30,7 @@ const modelmarkWorker :Workerd.Worker = (
     (name = "API_TOKEN", text = "example-token-for-local-tests-only"),
     (name = "MAX_BODY_BYTES", text = "16777216"),
     (name = "MAX_PIXELS", text = "8000000"),
+    (name = "MAX_EMBED_PIXELS", text = "2100000"),
     (name = "MAX_ASPECT", text = "4"),
   ],
 );

@@ -14,7 +14,10 @@
 // attempts (ALLOW_ANONYMOUS=1 serves anyone, e.g. behind your own access control). Errors are JSON
 // `{ error: { code, message } }` with a 4xx status. Optional vars: MAX_BODY_BYTES (default
 // 16 MiB), MAX_PIXELS (default 8 megapixels: a Worker has 128 MB of memory, and the pixels
-// live in JS, in the codec's wasm memory and in modelmark's) and MAX_ASPECT (default 4: the
+// live in JS, in the codec's wasm memory and in modelmark's; /detect at 8 megapixels reached about
+// 90 MB in Node with the same codecs), MAX_EMBED_PIXELS (default 2.1 megapixels, 1920x1080: /embed
+// also re-encodes, and MozJPEG's encoder alone grows its memory by about 27 MB a megapixel; the
+// whole /embed reached 88 MB at 2.1 megapixels, 126 MB at 3 and 160 MB at 4) and MAX_ASPECT (default 4: the
 // detector's search took 18 MB of wasm memory at 4:1 and 30–85 MB at 8:1, depending on the image).
 //
 // Workers cannot compile WebAssembly from bytes at run time, so every wasm module (modelmark's
@@ -29,6 +32,7 @@ import { HttpError, STATUS } from './errors.js';
 
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_PIXELS = 8_000_000;
+const DEFAULT_MAX_EMBED_PIXELS = 2_100_000;
 const DEFAULT_MAX_ASPECT = 4;
 
 /** One watermarker per isolate and key (creating one derives the key's layout). */
@@ -79,10 +83,15 @@ async function readBody(request, limit) {
   return bytes;
 }
 
-/** Read, sniff, check the pixel and aspect limits from the header, then decode. */
-async function readImage(request, env) {
+/**
+ * Read, sniff, check the pixel and aspect limits from the header, then decode. `embed`: the
+ * route re-encodes, and MAX_EMBED_PIXELS applies (at most MAX_PIXELS).
+ */
+async function readImage(request, env, embed) {
   const maxBody = positiveInt(env.MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, 'MAX_BODY_BYTES');
   const maxPixels = positiveInt(env.MAX_PIXELS, DEFAULT_MAX_PIXELS, 'MAX_PIXELS');
+  const maxEmbed = Math.min(maxPixels, positiveInt(env.MAX_EMBED_PIXELS, DEFAULT_MAX_EMBED_PIXELS, 'MAX_EMBED_PIXELS'));
+  const limit = embed ? maxEmbed : maxPixels;
   const maxAspect = positiveInt(env.MAX_ASPECT, DEFAULT_MAX_ASPECT, 'MAX_ASPECT');
   if (maxAspect > MAX_ASPECT_LIMIT) throw new HttpError(500, 'ERR_CONFIG', `MAX_ASPECT must be at most ${MAX_ASPECT_LIMIT}, not ${maxAspect}.`);
   const bytes = await readBody(request, maxBody);
@@ -91,9 +100,10 @@ async function readImage(request, env) {
   if (info.width === 0 || info.height === 0) throw new HttpError(400, 'ERR_DECODE', 'The image header gives a zero width or height.');
   // A 16-bit PNG decodes through twice the memory of an 8-bit one: it counts double.
   const cost = info.width * info.height * (info.depth === 16 ? 2 : 1);
-  if (cost > maxPixels) {
+  if (cost > limit) {
     throw new HttpError(413, 'ERR_IMAGE_TOO_LARGE',
-      `The image is ${info.width}x${info.height} (${(info.width * info.height / 1e6).toFixed(1)} megapixels${info.depth === 16 ? ', 16-bit samples: counted twice' : ''}), over this Worker's limit of ${(maxPixels / 1e6).toFixed(1)} megapixels.`);
+      `The image is ${info.width}x${info.height} (${(info.width * info.height / 1e6).toFixed(1)} megapixels${info.depth === 16 ? ', 16-bit samples: counted twice' : ''}), over this Worker's limit of ${(limit / 1e6).toFixed(1)} megapixels` +
+      (embed ? ' for /embed (MAX_EMBED_PIXELS: re-encoding needs about 40 MB of memory a megapixel, and a Worker has 128 MB); resize it first.' : '.'));
   }
   const aspect = Math.max(info.width, info.height) / Math.min(info.width, info.height);
   if (aspect > maxAspect) {
@@ -128,7 +138,7 @@ async function embedRoute(request, env, url) {
   if (prog !== null && prog !== '0' && prog !== '1') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?progressive= must be 0 or 1.');
   const keep = url.searchParams.get('metadata');
   if (keep !== null && keep !== 'keep' && keep !== 'strip') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?metadata= must be keep (the default) or strip.');
-  const { format: inFormat, image, limits, bytes } = await readImage(request, env);
+  const { format: inFormat, image, limits, bytes } = await readImage(request, env, true);
   const wm = await watermarker(env.MODELMARK_KEY, limits);
   const payload = given.padStart(16, '0');
   const marked = wm.embed(image, payload.toLowerCase());
@@ -146,7 +156,7 @@ async function embedRoute(request, env, url) {
 }
 
 async function detectRoute(request, env) {
-  const { image, limits } = await readImage(request, env);
+  const { image, limits } = await readImage(request, env, false);
   const wm = await watermarker(env.MODELMARK_KEY, limits);
   const { found, payload, pValue, transform } = wm.detect(image);
   return json({ found, payload, pValue, transform });
