@@ -121,7 +121,8 @@ export async function createJsWatermarker(options) {
   function despread(an) {
     const { g } = an;
     const { F } = ref.fold(an.coef, g.fw, g.bw, g.bh, BAND, NB, TILE, an.weight);
-    return ref.correlate(F, layout.code, layout.sign, NSLOTS, NSYM);
+    // The folded tile too: combineReads takes a combined read's null energy from it.
+    return { ...ref.correlate(F, layout.code, layout.sign, NSLOTS, NSYM), folded: F };
   }
 
   /** Scale the +-1 symbols by their informed gains (informed.ts informedGains). */
@@ -183,7 +184,7 @@ export async function createJsWatermarker(options) {
       // (scheme.ts combineReads), scored by pilot B alone.
       const y = despread(analyse(img, g));
       if (tryRead(y, false, i === 0 && !colour)) break;
-      if (colour && tryRead(combineReads(y, despread(analyseCb(img, g))), true, i === 0)) break;
+      if (colour && tryRead(combineReads(y, despread(analyseCb(img, g)), layout.code), true, i === 0)) break;
     }
     if (!chosen.crcOk && second) chosen = second;
     const { score, bytes, crcOk, rank } = chosen;

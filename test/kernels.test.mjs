@@ -1207,4 +1207,19 @@ test.after(() => {
   process.stdout.write(`\n  max |wasm - ref| per kernel (KERNEL_SEED=${SEED}):\n${rows.join('\n')}\n`);
 });
 
+test('the bench\'s plain-JS watermarker (bench/js-reference.mjs) is the library\'s algorithm: each reads the other\'s mark, on unmarked images too', async () => {
+  const { createJsWatermarker, crossCheck, crossCheckLine, syntheticImage } = await import('../bench/js-reference.mjs');
+  const { createWatermarker } = await import('../dist/index.js');
+  const key = 'js-reference test';
+  const lib = await createWatermarker({ key });
+  const js = await createJsWatermarker({ key });
+  // Colour images exercise the combined luma + Cb read on the unmarked copy (its luma read fails).
+  for (const [w, h, ch] of [[640, 480, 1], [300, 200, 4], [688, 512, 3]]) {
+    const image = { width: w, height: h, channels: ch, data: syntheticImage(w, h, ch) };
+    const r = crossCheck(lib, js, image, 'c0ffee0000000001');
+    assert.ok(r.ok, `${w}x${h}x${ch}: ${crossCheckLine(r)}`);
+    assert.ok(r.psnrLibVsJs > 90, `${w}x${h}x${ch}: the two marked images differ by rounding only (${r.psnrLibVsJs.toFixed(1)} dB)`);
+  }
+});
+
 test.run();
