@@ -13,6 +13,10 @@ import path from 'node:path';
 if (isMainThread) {
   const [dir, w, mode = 'pass'] = process.argv.slice(2);
   const workers = Number(w);
+  if (!dir || !(Number.isInteger(workers) && workers > 0) || !['pass', 'raw', 'mark'].includes(mode)) {
+    console.error('usage: node bench/sharp-pool.mjs DIR WORKERS [pass|raw|mark]  (bench/batch.mjs runs it)');
+    process.exit(2);
+  }
   const files = fs.readdirSync(dir).filter((f) => /\.jpe?g$/i.test(f)).sort().map((f) => path.join(dir, f));
   await Promise.all(Array.from({ length: workers }, (_, i) => new Promise((resolve, reject) => {
     new Worker(new URL(import.meta.url), { workerData: { mode, files: files.filter((_, j) => j % workers === i) } })
