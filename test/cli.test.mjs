@@ -624,4 +624,19 @@ test('main() is testable in-process with injected streams and environment', asyn
   assert.match(err, /^modelmark: .*nothing-here\.png/);
 });
 
+test('standard input past what an image within --max-pixels can take is refused as it streams in (ERR_IMAGE_TOO_LARGE), not read whole', async () => {
+  const chunk = new Uint8Array(1 << 20);
+  let sent = 0;
+  const stdin = { async *[Symbol.asyncIterator]() { for (let i = 0; i < 200; i++) { sent++; yield chunk; } } };
+  let out = '', err = '';
+  const code = await main(['detect', '-', '--key', KEY, '--max-pixels', '1000', '--json'], {
+    stdout: { write: (t) => { out += t; return true; } }, stderr: { write: (t) => { err += t; } }, env: {}, stdin,
+  });
+  assert.is(code, 2, err);
+  const e = JSON.parse(out.trim().split('\n').at(-1)).error;
+  assert.is(e.code, 'ERR_IMAGE_TOO_LARGE', JSON.stringify(e));
+  assert.match(e.message, /--max-pixels/);
+  assert.ok(sent <= 66, `read ${sent} MiB of standard input, past the 64 MiB cap at 1,000 pixels`);
+});
+
 test.run();

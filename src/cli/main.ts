@@ -4,7 +4,8 @@ import { fstatSync, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
-import { FileError, inFile, InvalidArgumentError, ModelmarkError } from '../errors.js';
+import { FileError, ImageSizeError, inFile, InvalidArgumentError, ModelmarkError } from '../errors.js';
+import { DEFAULT_MAX_PIXELS, pixelCount } from '../image.js';
 import { createWatermarker, DEFAULT_THRESHOLD, MAX_ASPECT_LIMIT, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { parsePayload, payloadHex } from '../payload.js';
 import { psnr } from '../metrics.js';
@@ -27,8 +28,13 @@ const STDIN_LABEL = 'standard input';
 const STDIN_MAX_BYTES = 1 << 30;
 const FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
 
-/** The whole of standard input, refused when it is a terminal, empty or over 1 GiB. */
-async function readStdin(io: CliIO): Promise<Buffer> {
+/**
+ * The whole of standard input, refused when it is a terminal, or over 1 GiB or over what an image
+ * within the pixel limit can take (maxFileBytes: the cap readImage puts on files), as it streams in.
+ */
+async function readStdin(io: CliIO, maxPixels: number): Promise<Buffer> {
+  const { maxFileBytes } = await import('../node/io.js');
+  const cap = maxFileBytes(maxPixels);
   const stdin = io.stdin ?? process.stdin;
   if (stdin.isTTY) throw usageError('IN is - (standard input), which is a terminal: pipe an image in (modelmark ... - < photo.jpg)');
   if (stdin === process.stdin) {
@@ -40,6 +46,10 @@ async function readStdin(io: CliIO): Promise<Buffer> {
   for await (const chunk of stdin) {
     n += chunk.length;
     if (n > STDIN_MAX_BYTES) throw new FileError(`Standard input is over ${STDIN_MAX_BYTES >> 20} MB; write the image to a file and pass its path`);
+    if (n > cap) {
+      throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `Standard input is over ${(cap / 1048576).toFixed(0)} MiB, more than any image file within the limit of ` +
+        `${pixelCount(maxPixels)} can be (8 bytes a pixel and 64 MiB of metadata); if you trust it, raise the limit with --max-pixels.`);
+    }
     parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
   return Buffer.concat(parts, n);
@@ -76,7 +86,7 @@ const inputName = (input: string) => (input === STDIO ? STDIN_LABEL : input);
 /** Read and decode IN: the file, or all of standard input for -. */
 async function readInput(input: string, options: import('../node/io.js').ReadImageOptions & { keepDepth: true }, io: CliIO) {
   const { decodeImageFile, readImage } = await import('../node/io.js');
-  return input === STDIO ? decodeImageFile(await readStdin(io), STDIN_LABEL, options) : readImage(input, options);
+  return input === STDIO ? decodeImageFile(await readStdin(io, options.maxPixels ?? DEFAULT_MAX_PIXELS), STDIN_LABEL, options) : readImage(input, options);
 }
 
 /** Write image bytes to standard output, resolving once they are handed to the system. */
