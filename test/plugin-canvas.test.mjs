@@ -184,4 +184,32 @@ test('chromium: an ImageData whose buffer was transferred (by the worker client\
   assert.equal(errors, []);
 });
 
+test('node worker_threads: terminate() on one of two clients sharing a worker ends the other\'s pending and later calls too (ERR_WORKER_TERMINATED), not left waiting', async () => {
+  const { MessageChannel } = await import('node:worker_threads');
+  const { createWatermarkWorker, serveWatermarkWorker } = await import('modelmark/canvas/worker');
+  const { port1, port2 } = new MessageChannel();
+  const stop = serveWatermarkWorker(port2);
+  // A worker as the client sees one: a port with terminate().
+  let terminated = 0;
+  const worker = {
+    postMessage: (m, t) => port1.postMessage(m, t),
+    addEventListener: (type, f) => port1.addEventListener(type, f),
+    removeEventListener: (type, f) => port1.removeEventListener(type, f),
+    terminate: () => { terminated++; port1.close(); },
+  };
+  try {
+    const a = createWatermarkWorker(worker), b = createWatermarkWorker(worker);
+    const image = { width: 256, height: 256, data: new Uint8ClampedArray(256 * 256 * 4).fill(128) };
+    const waiting = b.detect(image, { key: KEY }).then(() => 'answered', (e) => e.code);
+    a.terminate();
+    const settled = await Promise.race([waiting, new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5000))]);
+    assert.is(settled, 'ERR_WORKER_TERMINATED');
+    assert.is(await b.detect(image, { key: KEY }).then(() => 'answered', (e) => e.code), 'ERR_WORKER_TERMINATED');
+    assert.is(terminated, 1);
+  } finally {
+    stop();
+    port1.close();
+  }
+});
+
 test.run();

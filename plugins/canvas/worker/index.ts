@@ -114,6 +114,12 @@ function reviveError(s: SerializedError): Error {
  */
 let nextRequestId = 1 + Math.floor(Math.random() * 2 ** 40);
 
+/**
+ * The clients of each worker, by what they were handed: terminate() on one ends the worker for
+ * all of them, whose pending calls would otherwise wait for ever.
+ */
+const clientsOf = new WeakMap<object, Set<(e: ModelmarkError) => void>>();
+
 function isPort(x: unknown): x is WorkerPort {
   return typeof x === 'object' && x !== null && typeof (x as WorkerPort).postMessage === 'function' && typeof (x as WorkerPort).addEventListener === 'function';
 }
@@ -145,6 +151,11 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
   let closed: ModelmarkError | undefined;
   const pending = new Map<number, { resolve: (r: WatermarkWorkerResponse & { ok: true }) => void; reject: (e: Error) => void }>();
   const failAll = (e: ModelmarkError) => { for (const p of pending.values()) p.reject(e); pending.clear(); };
+  /** This client closed: later calls reject with `e`, pending ones now. */
+  const close = (e: ModelmarkError) => { closed = e; failAll(e); };
+  let siblings = clientsOf.get(worker);
+  if (!siblings) clientsOf.set(worker, (siblings = new Set()));
+  siblings.add(close);
 
   const onMessage = (event: MessageEvent) => {
     const r = event.data as WatermarkWorkerResponse;
@@ -220,10 +231,16 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
       return (await call('detect', imageData, options, transferOption(c, false))).result!;
     },
     terminate() {
-      closed = new ModelmarkError('ERR_WORKER_TERMINATED', 'modelmark worker was terminated');
-      failAll(closed);
+      const e = new ModelmarkError('ERR_WORKER_TERMINATED', 'modelmark worker was terminated');
       worker.removeEventListener('message', onMessage);
-      worker.terminate?.();
+      siblings.delete(close);
+      close(e);
+      if (typeof worker.terminate === 'function') {
+        // The worker ends for every client handed it (a port's other clients keep theirs).
+        for (const other of siblings) other(e);
+        siblings.clear();
+        worker.terminate();
+      }
     },
   };
 }
