@@ -689,4 +689,26 @@ test('runBatch: an empty manifest lock is one being made, not a dead batch\'s: i
   }
 });
 
+test('removeStaleLock: a stale manifest lock is removed, but one another batch put in its place meanwhile is left (two batches taking one stale lock over at once)', async () => {
+  const { removeStaleLock } = await import('../dist/node/batch.js');
+  const folder = path.join(dir, 'stale-lock');
+  fs.mkdirSync(folder);
+  const lock = path.join(folder, '.modelmark-manifest.json.lock');
+  const live = spawn('sleep', ['30']);
+  const deadPid = spawnSync('true').pid;
+  try {
+    fs.writeFileSync(lock, `${deadPid}\n`);
+    assert.is(await removeStaleLock(lock, deadPid), true);
+    assert.not.ok(fs.existsSync(lock), 'the stale lock is gone');
+    assert.is(await removeStaleLock(lock, deadPid), true, 'already gone: nothing to do');
+    // Judged stale from its dead holder, but replaced by a live batch's before the removal.
+    fs.writeFileSync(lock, `${live.pid}\n`);
+    assert.is(await removeStaleLock(lock, deadPid), false);
+    assert.is(fs.readFileSync(lock, 'utf8'), `${live.pid}\n`, 'the live batch\'s lock is in place');
+    assert.equal(fs.readdirSync(folder), ['.modelmark-manifest.json.lock'], 'nothing left aside');
+  } finally {
+    live.kill();
+  }
+});
+
 test.run();

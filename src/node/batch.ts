@@ -404,6 +404,35 @@ async function lockHolder(path: string): Promise<number> {
   return Number.NaN;
 }
 
+/**
+ * Remove the lock at `path` that names the process `stale`, judged gone, unless another batch
+ * replaced it meanwhile (two batches taking one stale lock over at once: the second would
+ * otherwise delete the first's fresh lock, and both run). The lock is moved aside atomically
+ * first and read there; another's is put back. True when the stale lock is gone (or already
+ * was), false when the lock is another batch's now (left in place).
+ * @example
+ * if (!(await removeStaleLock('out/.modelmark-manifest.json.lock', deadPid))) refuse();
+ */
+export async function removeStaleLock(path: string, stale: number): Promise<boolean> {
+  const aside = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    await fsp.rename(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true; // taken away by another already
+    throw err;
+  }
+  const moved = await lockHolder(aside);
+  if (moved === stale || !Number.isInteger(moved) || moved <= 0 || processGone(moved)) {
+    await fsp.unlink(aside).catch(() => {});
+    return true;
+  }
+  // A live batch's lock, made after ours was judged stale: back in place (unless yet another
+  // batch has the place now), and not taken.
+  await fsp.link(aside, path).catch(() => {});
+  await fsp.unlink(aside).catch(() => {});
+  return false;
+}
+
 /** The lock file of lockManifest, this process's id in it; one left by a process that is gone is taken over. */
 async function takeLock(manifest: string): Promise<string> {
   const path = `${manifest}.lock`;
@@ -421,7 +450,10 @@ async function takeLock(manifest: string): Promise<string> {
         throw new FileError(`Another batch (process ${holder}) is using the manifest ${q(manifest)}; wait for it to end, or give this run another output folder or --manifest ` +
           `(if no such process is running, delete ${q(path)})`);
       }
-      await fsp.unlink(path).catch(() => {}); // left by a batch that is gone: taken over
+      // Left by a batch that is gone: taken over, unless another batch took it first.
+      if (!(await removeStaleLock(path, holder))) {
+        throw new FileError(`Another batch is using the manifest ${q(manifest)} (it took over a lock left by a batch that is gone, just before this one); wait for it to end, or give this run another output folder or --manifest`);
+      }
     }
   }
   throw new FileError(`Cannot take the lock ${q(`${manifest}.lock`)} of the manifest ${q(manifest)}: another batch keeps taking it`);
