@@ -85,7 +85,7 @@ test(`no false found in ${UNMARKED} detections of unmarked photos, crops and thu
   // at most 12 * 8 * 2^-16 * 10,000 = 14.6 chance passes expected if every candidate were
   // decoded; 28 or more has probability < 0.2%. A candidate whose pilot score could not be found
   // even with a CRC pass at rank 1 is not decoded at all, which is most of them on an unmarked
-  // image (measured: 0 on 2026-11-28; 12 before that rule). Every one of them must still come out not found: the p-value
+  // image (measured: 0 on 2026-11-28; 12 in an earlier run, with an earlier search). Every one of them must still come out not found: the p-value
   // prices a pass at rank r by its weight (src/stats.ts).
   assert.ok(crcPasses <= 27, `${crcPasses} chance CRC passes`);
   // The small images alone (a third of the detections): the p-value stays honest under 128 px.
