@@ -303,4 +303,22 @@ test('readMetadata reads only the first iCCP and XMP chunk of a PNG: a thousand 
   assert.equal(Buffer.from(fine.icc), Buffer.from(p3Icc));
 });
 
+test('readImage without metadata: a 16-bit Display P3 PNG becomes sRGB, as its 8-bit twin does (not P3 values read as sRGB)', async () => {
+  const src = sharp(path.join(PHOTOS, 'mate-LadyBird.jpg')).resize(320, 220, { fit: 'cover' });
+  const p3 = await src.clone().withIccProfile('p3').png().toBuffer(); // 8-bit P3
+  const { data: rgb, info } = await sharp(p3).keepIccProfile().raw().toBuffer({ resolveWithObject: true });
+  const wide = Uint16Array.from(rgb, (v) => v * 257); // the same P3 values in 16 bits
+  const icc = (await sharp(p3).metadata()).icc;
+  const png16 = await sharp(wide, { raw: { width: info.width, height: info.height, channels: 3 } }).toColourspace('rgb16').png().toBuffer();
+  fs.writeFileSync(file('p3-16.png'), await embedMetadata(png16, 'png', { icc }, { width: info.width, height: info.height, alpha: false }));
+  const want = await sharp(p3).toColourspace('srgb').raw().toBuffer(); // libvips converts the 8-bit twin
+  const db = (got) => { let s = 0; for (let i = 0; i < want.length; i++) s += (got[i] - want[i]) ** 2; return 10 * Math.log10(255 * 255 / (s / want.length)); };
+  const plain = await readImage(file('p3-16.png'));
+  assert.ok(db(plain.data) > 45, `8-bit read: ${db(plain.data).toFixed(1)} dB from the sRGB conversion`);
+  const deep = await readImage(file('p3-16.png'), { keepDepth: true });
+  assert.ok(deep.data instanceof Uint16Array);
+  const deep8 = Uint8Array.from(deep.data, (v) => Math.round(v / 257));
+  assert.ok(db(deep8) > 45, `16-bit read: ${db(deep8).toFixed(1)} dB from the sRGB conversion`);
+});
+
 test.run();

@@ -376,6 +376,10 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   const decodePixels = (failOn: 'warning' | 'truncated') => {
     let pipeline = sharp(bytes, { failOn, limitInputPixels: Math.floor(maxPixels), autoOrient: true, ...(animated ? { pages: -1 } : {}) });
     if (keepIcc) pipeline = pipeline.keepIccProfile();
+    // libvips skips the input profile of a 16-bit RGB image on the way to sRGB (a 16-bit Display P3
+    // PNG came out with its P3 values read as sRGB): the transform is asked for on output instead.
+    // (16-bit grey with a grey profile stays as libvips reads it: it has no transform for it.)
+    else if (meta.depth === 'ushort' && meta.hasProfile && meta.space !== 'cmyk' && meta.channels !== 1) pipeline = pipeline.withIccProfile('srgb');
     // Grey without alpha stays one channel; everything else (grey + alpha, CMYK, 16-bit, Lab, ...)
     // becomes sRGB with its alpha, if any. With keepDepth a 16-bit file stays 16-bit (its 16-bit
     // colour space must be asked for before the raw output, or sharp scales it to 8 bits).
