@@ -385,4 +385,21 @@ test('options.maxPixels: an image of exactly the limit is marked and read; one p
   }
 });
 
+test('carryMetadata: false on a 16-bit Display P3 PNG: the marked copy is in sRGB, as its 8-bit twin converts (no P3 values read as sRGB)', async () => {
+  const p3 = await sharp(photo('mate-LadyBird.jpg')).resize(320, 220, { fit: 'cover' }).withIccProfile('p3').png().toBuffer();
+  const { data: rgb, info } = await sharp(p3).keepIccProfile().raw().toBuffer({ resolveWithObject: true });
+  const wide = Uint16Array.from(rgb, (v) => v * 257);
+  const png16 = await sharp(wide, { raw: { width: info.width, height: info.height, channels: 3 } }).toColourspace('rgb16')
+    .withIccProfile('p3').png().toBuffer(); // the P3 profile over the same P3 values
+  const want = await sharp(p3).toColourspace('srgb').raw().toBuffer();
+  const out = await (await watermark(sharp(png16), { ...opts, carryMetadata: false })).png().toBuffer();
+  assert.not.ok((await sharp(out).metadata()).icc, 'no profile kept');
+  const got = await sharp(out).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer();
+  let sq = 0;
+  for (let i = 0; i < want.length; i++) sq += (got[i] - want[i]) ** 2;
+  const db = 10 * Math.log10(255 * 255 / (sq / want.length));
+  assert.ok(db > 38, `${db.toFixed(1)} dB from the sRGB conversion`);
+  await assertMarked(out, '16-bit P3, carryMetadata false');
+});
+
 test.run();

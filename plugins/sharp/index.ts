@@ -255,6 +255,8 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   // Mark the image as it will be seen: EXIF orientation applied (the carried EXIF then says 1).
   let p = image.autoOrient();
   if (keepIcc) p = p.keepIccProfile();
+  // libvips skips the input profile of a 16-bit RGB image on the way to sRGB: asked for on output.
+  else if (deep && meta.hasProfile && !cmyk && !grey) p = p.withIccProfile('srgb');
   if (deep) p = p.toColourspace(grey ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (grey && meta.channels !== 2 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
   const { data, info } = await rawPixels(p);
