@@ -72,7 +72,9 @@ export interface ReadImageOptions {
    * profile's colours (a Display P3 photo keeps its P3 values, and its wide gamut) instead of
    * being converted to sRGB; profiles that cannot travel with the decoded pixels (CMYK, or a grey
    * profile on grey + alpha, which decodes as RGBA) are converted to sRGB as without this
-   * option, and left out. IPTC is not kept.
+   * option, and left out. IPTC is not kept, nor are a PNG's gAMA, cHRM and sRGB chunks (the
+   * pixels are taken as sRGB). 16-bit grey with a grey profile is read without its profile applied
+   * (libvips has no transform for it): keep the profile with this option to keep its look.
    */
   metadata?: boolean | undefined;
   /**
