@@ -273,4 +273,22 @@ test('embed: a Buffer in gives a Buffer out (the input\'s array type), grey made
   }
 });
 
+test('loadDeepModels refuses model files that are not regular files or are over the size limit, without reading them', async () => {
+  const odd = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-deep-odd-'));
+  try {
+    for (const f of ['h.onnx', 'r.onnx', 'deep.json']) fs.copyFileSync(path.join(dir, f), path.join(odd, f));
+    // A sparse h.onnx over 256 MiB: was read whole (and /dev/zero, never ending, took all memory).
+    fs.rmSync(path.join(odd, 'h.onnx'));
+    fs.writeFileSync(path.join(odd, 'h.onnx'), '');
+    fs.truncateSync(path.join(odd, 'h.onnx'), 300 * 1024 * 1024);
+    await rejects(() => loadDeepModels(odd), FileError, 'ERR_FILE', 'h.onnx', 'over the limit');
+    fs.copyFileSync(path.join(dir, 'h.onnx'), path.join(odd, 'h.onnx'));
+    fs.rmSync(path.join(odd, 'deep.json'));
+    fs.symlinkSync('/dev/zero', path.join(odd, 'deep.json'));
+    await rejects(() => loadDeepModels(odd), FileError, 'ERR_FILE', 'deep.json', 'a device');
+  } finally {
+    fs.rmSync(odd, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -1,6 +1,6 @@
 // Node-only part of the deep watermark: reading h.onnx, r.onnx and deep.json from a folder (by
 // default the package's own models/), and createDeepWatermarker with those as default models.
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidParameter } from '../args.js';
@@ -16,6 +16,14 @@ import {
 
 /** The package's models folder: dist/node/deep.js → ../../models. */
 export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models/', import.meta.url));
+
+/**
+ * Largest h.onnx or r.onnx read (the shipped ones are about 210 kB; train-deep's networks have a
+ * fixed size): a models folder's files are read whole, so a huge or endless one is refused.
+ */
+export const MAX_MODEL_FILE_BYTES = 256 * 1024 * 1024;
+/** Largest deep.json read (the shipped one is about 3 kB). */
+export const MAX_META_FILE_BYTES = 16 * 1024 * 1024;
 
 /** The three files of a models folder. */
 export const DEEP_MODEL_FILES = ['h.onnx', 'r.onnx', 'deep.json'] as const;
@@ -34,9 +42,35 @@ export async function loadDeepModels(dir: string = DEFAULT_MODELS_DIR): Promise<
   const folder = resolve(dir);
   const read = async (name: string): Promise<Buffer> => {
     const path = join(folder, name);
+    const limit = name === 'deep.json' ? MAX_META_FILE_BYTES : MAX_MODEL_FILE_BYTES;
     try {
-      return await fsp.readFile(path);
+      // Non-blocking: opening a FIFO for reading would otherwise wait for a writer, forever.
+      const handle = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      try {
+        const st = await handle.stat();
+        if (!st.isFile()) {
+          // A device (/dev/zero never ends: read whole, it took all memory), a FIFO or a socket.
+          const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+          throw new FileError(`Cannot read the deep model file ${JSON.stringify(path)}: it is ${kind}; a models folder holds the regular files ${DEEP_MODEL_FILES.join(', ')} (written by modelmark train-deep).`);
+        }
+        if (st.size > limit) {
+          throw new FileError(`Cannot read the deep model file ${JSON.stringify(path)}: it is ${st.size} bytes, over the limit of ${limit} for ${name} ` +
+            `(the package's are about ${name === 'deep.json' ? '3 kB' : '210 kB'}); use the ${DEEP_MODEL_FILES.join(', ')} written by modelmark train-deep.`);
+        }
+        // At most the size stat gave (a file growing meanwhile is read no further).
+        const buf = Buffer.alloc(st.size);
+        let n = 0;
+        while (n < buf.length) {
+          const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+          if (bytesRead === 0) break;
+          n += bytesRead;
+        }
+        return buf.subarray(0, n);
+      } finally {
+        await handle.close();
+      }
     } catch (cause) {
+      if (cause instanceof FileError) throw cause;
       const code = (cause as NodeJS.ErrnoException).code;
       const hint = code === 'ENOENT'
         ? dir === DEFAULT_MODELS_DIR
