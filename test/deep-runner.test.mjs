@@ -15,6 +15,7 @@ import {
   createDeepWatermarker, loadDeepModels, ModelmarkError, InvalidArgumentError, ImageSizeError, FileError,
 } from '../dist/node/index.js';
 import * as ref from './ref.mjs';
+import { onnxRoot } from '../dist/train/onnx-export.js';
 import { mulberry32 } from '../bench/attacks.mjs';
 import { writeDevModels } from '../bench/deep-dev-models.mjs';
 
@@ -288,6 +289,31 @@ test('loadDeepModels refuses model files that are not regular files or are over 
     await rejects(() => loadDeepModels(odd), FileError, 'ERR_FILE', 'deep.json', 'a device');
   } finally {
     fs.rmSync(odd, { recursive: true, force: true });
+  }
+});
+
+test('a valid ONNX model that does not take the meta\'s sizes gives ModelError (ERR_MODEL), at creation or when it runs', async () => {
+  const MP = onnxRoot().lookupType('onnx.ModelProto');
+  const edit = (bytes, fn) => { const m = MP.toObject(MP.decode(bytes), { longs: Number }); fn(m); return MP.encode(MP.fromObject(m)).finish(); };
+  const dims = (m, i) => m.graph.input[i].type.tensor_type.shape.dim;
+  // R declaring a fixed 128x128 input, where the meta's tile is 64: refused when created (it
+  // failed on the first extract with onnxruntime's own untyped error).
+  const fixedR = edit(models.r, (m) => { const d = dims(m, 0); d[2] = { dim_value: 2 * meta.tile }; d[3] = { dim_value: 2 * meta.tile }; });
+  await rejects(() => createCore({ models: { ...models, r: fixedR } }), ModelError, 'ERR_MODEL', 'models.r', `tile ${meta.tile}`);
+  const fixedH = edit(models.h, (m) => { for (const i of [0, 1]) { const d = dims(m, i); d[2] = { dim_value: 128 }; d[3] = { dim_value: 128 }; } });
+  await rejects(() => createCore({ models: { ...models, h: fixedH } }), ModelError, 'ERR_MODEL', 'models.h', `workSize ${W}`);
+  // R with dynamic sizes whose graph adds a fixed 8x8 constant: created, and fails when it runs.
+  const addConst = edit(models.r, (m) => {
+    m.graph.initializer.push({ name: 'k8', dims: [1, 3, 8, 8], data_type: 1, float_data: new Array(192).fill(0) });
+    for (const n of m.graph.node) n.input = n.input.map((x) => (x === 'image' ? 'image8' : x));
+    m.graph.node.unshift({ op_type: 'Add', input: ['image', 'k8'], output: ['image8'], name: 'add8' });
+  });
+  const d = await createCore({ models: { ...models, r: addConst } });
+  try {
+    await rejects(() => d.extract(makeImage(200, 160, 3)), ModelError, 'ERR_MODEL', 'extractor R', 'failed to run');
+    assert.instance(await d.embed(makeImage(200, 160, 3)), Object, 'H still runs');
+  } finally {
+    await d.dispose();
   }
 });
 

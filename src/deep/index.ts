@@ -222,7 +222,7 @@ function logoFromImage(k: KernelExports, image: unknown, size: number): Float32A
 }
 
 /** Open one network and check its inputs and outputs against the contract. */
-async function openSession(bytes: Uint8Array, which: 'h' | 'r', inputs: [string, number][], output: string, providers: string[]): Promise<ort.InferenceSession> {
+async function openSession(bytes: Uint8Array, which: 'h' | 'r', inputs: [string, number][], output: string, providers: string[], side: number, sizes: string): Promise<ort.InferenceSession> {
   const label = which === 'h' ? 'models.h (the embedder H, h.onnx)' : 'models.r (the extractor R, r.onnx)';
   if (bytes.length === 0) throw new ModelError(`${label} is empty. ${MODELS_HINT}`);
   let session: ort.InferenceSession;
@@ -247,6 +247,10 @@ async function openSession(bytes: Uint8Array, which: 'h' | 'r', inputs: [string,
     const shape = meta?.shape;
     if (Array.isArray(shape) && (shape.length !== 4 || (typeof shape[1] === 'number' && shape[1] !== channels))) {
       fail(`input ${name} has shape [${shape.join(',')}], expected [N,${channels},H,W]`);
+    }
+    // A fixed height or width must be the one it is given (the meta's ${sizes}).
+    if (Array.isArray(shape) && [shape[2], shape[3]].some((d) => typeof d === 'number' && d !== side)) {
+      fail(`input ${name} has shape [${shape.join(',')}], but is given ${side}x${side} (${sizes} in deep.json)`);
     }
   }
   if (session.inputNames.length !== inputs.length) fail(`has inputs ${JSON.stringify(session.inputNames)}, expected ${expected}`);
@@ -308,10 +312,10 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
   const W = meta.workSize, tile = meta.tile, ls = meta.logoSize;
   const T = (W / tile) ** 2;
 
-  const h = await openSession(hBytes, 'h', [['image', 3], ['logo', 1]], 'residual', providers);
+  const h = await openSession(hBytes, 'h', [['image', 3], ['logo', 1]], 'residual', providers, W, `workSize ${W}`);
   let r: ort.InferenceSession;
   try {
-    r = await openSession(rBytes, 'r', [['image', 3]], 'logo', providers);
+    r = await openSession(rBytes, 'r', [['image', 3]], 'logo', providers, tile, `tile ${tile}`);
   } catch (err) {
     await h.release().catch(() => {});
     throw err;
@@ -359,7 +363,15 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
 
   /** Run a session and return its output, checked against the expected dims. */
   async function run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, output: string, dims: number[], label: string): Promise<Float32Array> {
-    const results = await serial(() => session.run(feeds));
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = await serial(() => session.run(feeds));
+    } catch (cause) {
+      // The model's own failure (a graph that does not take these sizes, or runs out of memory at
+      // a very large workSize): not the caller's image.
+      const message = String((cause as Error)?.message ?? cause).split('\n')[0];
+      throw new ModelError(`${label} failed to run on its input (meta workSize ${W}, tile ${tile}, logoSize ${ls}): ${message}. ${MODELS_HINT}`, { cause });
+    }
     const out = results[output]!;
     try {
       if (out.type !== 'float32' || out.dims.length !== dims.length || out.dims.some((d, i) => d !== dims[i])) {
