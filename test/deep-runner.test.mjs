@@ -317,4 +317,12 @@ test('a valid ONNX model that does not take the meta\'s sizes gives ModelError (
   }
 });
 
+test('models.h and models.r must be genuine byte arrays: a Proxy or a subclass whose length lies is refused (ERR_INVALID_ARGUMENT)', async () => {
+  await rejects(() => createCore({ models: { ...models, h: new Proxy(models.h, {}) } }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.models.h');
+  await rejects(() => createCore({ models: { ...models, r: new Proxy(new Uint8Array(models.r).buffer, {}) } }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.models.r');
+  const Lying = class extends Uint8Array { get length() { return 10; } get byteLength() { return 10; } };
+  const d = await createCore({ models: { ...models, h: new Lying(models.h) } }); // measured by its real length
+  await d.dispose();
+});
+
 test.run();

@@ -8,7 +8,7 @@ import '../inline.js';
 import * as ort from 'onnxruntime-web';
 import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelError, ModelmarkError } from '../errors.js';
-import { bytesOf, checkImage, copyLike, DEFAULT_MAX_PIXELS, greyToRgb, MIN_SIDE, samplesLike, type Image, type PixelData } from '../image.js';
+import { bytesOf, checkImage, copyLike, DEFAULT_MAX_PIXELS, genuineBytes, greyToRgb, MIN_SIDE, samplesLike, type Image, type PixelData } from '../image.js';
 import { Arena, decodeBase64, init, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
 import { logoMap } from './spec.js';
 
@@ -180,10 +180,21 @@ export function checkDeepMeta(meta: unknown): CheckedDeepMeta {
 
 /** Bytes of an ONNX model argument. */
 function modelBytes(value: unknown, name: string): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  // Genuine arrays only (as for pixels): a Proxy passes instanceof but has no bytes to hand to
+  // onnxruntime (it failed with a TypeError), and a subclass's length may lie.
+  const bytes = genuineBytes(value);
+  if (bytes) return bytes;
+  if (value instanceof ArrayBuffer) {
+    try {
+      AB_BYTE_LENGTH.call(value); // throws for a Proxy of an ArrayBuffer
+      return new Uint8Array(value);
+    } catch {
+      // not an ArrayBuffer after all: refused below
+    }
+  }
   throw invalidParameter(name, 'the ONNX model as a Uint8Array or ArrayBuffer', value);
 }
+const AB_BYTE_LENGTH = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
