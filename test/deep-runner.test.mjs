@@ -325,4 +325,19 @@ test('models.h and models.r must be genuine byte arrays: a Proxy or a subclass w
   await d.dispose();
 });
 
+test('options.logo must be a genuine 8-bit image: a Proxy, a lying subclass or missing data give ERR_INVALID_ARGUMENT (core and modelmark/node)', async () => {
+  const ls = meta.logoSize;
+  const Lying = class extends Uint8Array { get length() { return ls * ls; } get byteLength() { return ls * ls; } };
+  for (const create of [createCore, createDeepWatermarker]) {
+    const bad = [
+      { width: ls, height: ls, channels: 1, data: new Proxy(new Uint8Array(ls * ls), {}) },
+      { width: ls, height: ls, channels: 1, data: new Lying(16) },
+      { width: ls, height: ls },
+      { width: 100, height: 100 },
+      { width: 100, height: 100, channels: 4, data: new Uint8Array(100) },
+    ];
+    for (const logo of bad) await rejects(() => create({ models, logo }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.logo');
+  }
+});
+
 test.run();

@@ -8,7 +8,7 @@ import '../inline.js';
 import * as ort from 'onnxruntime-web';
 import { checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { ImageSizeError, InvalidArgumentError, ModelError, ModelmarkError } from '../errors.js';
-import { bytesOf, checkImage, copyLike, DEFAULT_MAX_PIXELS, genuineBytes, greyToRgb, MIN_SIDE, samplesLike, type Image, type PixelData } from '../image.js';
+import { bytesOf, checkImage, copyLike, DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, greyToRgb, MIN_SIDE, samplesLike, type Image, type PixelData } from '../image.js';
 import { Arena, decodeBase64, init, type KernelExports, type WasmBytes, type WasmModule } from '../wasm.js';
 import { logoMap } from './spec.js';
 
@@ -208,10 +208,12 @@ function defaultProviders(): string[] {
 /** A logo image to logoSize² grey floats in [0, 1] (area/bilinear resize, then luma, quantised to bytes). */
 function logoFromImage(k: KernelExports, image: unknown, size: number): Float32Array {
   if (typeof image !== 'object' || image === null) throw invalidParameter('options.logo', 'an image { width, height, data, channels? }', image);
-  const { width: w, height: h, data, channels } = image as Partial<Image>;
+  const { width: w, height: h, data: given, channels } = image as Partial<Image>;
   if (!Number.isInteger(w) || (w as number) <= 0) throw invalidParameter('options.logo.width', 'a positive integer', w);
   if (!Number.isInteger(h) || (h as number) <= 0) throw invalidParameter('options.logo.height', 'a positive integer', h);
-  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) throw invalidParameter('options.logo.data', 'a Uint8Array or Uint8ClampedArray of 8-bit pixels', data);
+  // Genuine arrays only, as for images: a Proxy passes instanceof and has no bytes to copy.
+  const data = genuineSamples(given, false);
+  if (data === undefined) throw invalidParameter('options.logo.data', 'a Uint8Array or Uint8ClampedArray of 8-bit pixels', given);
   const n = (w as number) * (h as number);
   if (n > 16_777_216) throw invalidParameter('options.logo', 'an image of at most 16 megapixels', `${w}x${h}`);
   const ch = channels ?? data.length / n;

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidParameter } from '../args.js';
 import { FileError, ModelError } from '../errors.js';
+import { genuineSamples, type Image, type PixelData } from '../image.js';
 import {
   checkDeepMeta,
   createDeepWatermarker as createCore,
@@ -107,11 +108,13 @@ export async function createDeepWatermarker(options: Partial<DeepWatermarkerOpti
   const models = options.models ?? await loadDeepModels();
   // A logo of another size (e.g. the file the models were trained from) is reduced as train-deep
   // reduced it, so that the trained logo's own file is recognised.
-  const logo = options.logo;
+  // Anything that is not a logo image is left to the core, which names what is wrong.
+  const logo = options.logo as Partial<Image> | undefined;
   const size = (models as DeepModels)?.meta?.logoSize;
-  const greyAtSize = logo && logo.width === size && logo.height === size && (logo.channels ?? logo.data.length / (size * size)) === 1;
-  if (logo && typeof logo === 'object' && typeof size === 'number' && !greyAtSize) {
-    return createCore({ ...options, models, logo: { width: size, height: size, channels: 1, data: await reduceLogo(logo, size) } });
+  const data = logo && typeof logo === 'object' ? genuineSamples(logo.data, false) : undefined;
+  if (logo && data && typeof size === 'number') {
+    const greyAtSize = logo.width === size && logo.height === size && (logo.channels ?? data.length / (size * size)) === 1;
+    if (!greyAtSize) return createCore({ ...options, models, logo: { width: size, height: size, channels: 1, data: await reduceLogo({ ...logo, data } as Image, size) } });
   }
   return createCore({ ...options, models });
 }
@@ -123,12 +126,19 @@ export async function createDeepWatermarker(options: Partial<DeepWatermarkerOpti
  * const logo = await reduceLogo(await readImage('my-logo.png'), 32); // 32 x 32 grey bytes
  */
 export async function reduceLogo(img: { width: number; height: number; channels?: number; data: ArrayBufferView }, size: number): Promise<Uint8Array> {
-  const channels = img.channels ?? img.data.byteLength / (img.width * img.height);
-  if (!(img.data instanceof Uint8Array || img.data instanceof Uint8ClampedArray) || ![1, 2, 3, 4].includes(channels)) {
-    throw invalidParameter('options.logo', 'an 8-bit image { width, height, data, channels? } with 1 to 4 channels', img);
+  const expected = 'an 8-bit image { width, height, data, channels? } with 1 to 4 channels, of at most 16 megapixels';
+  if (typeof img !== 'object' || img === null) throw invalidParameter('options.logo', expected, img);
+  const { width: w, height: h } = img;
+  const pixels = w * h;
+  const given: PixelData | undefined = genuineSamples(img.data, false) as PixelData | undefined;
+  const channels = img.channels ?? (given ? given.length / pixels : NaN);
+  // Checked here, or sharp would throw its own untyped errors (or decode a huge raw image).
+  if (!Number.isInteger(w) || w <= 0 || !Number.isInteger(h) || h <= 0 || pixels > 16_777_216 || given === undefined ||
+    ![1, 2, 3, 4].includes(channels) || given.length !== pixels * channels) {
+    throw invalidParameter('options.logo', expected, img);
   }
   const sharp = (await import('./sharp.js')).default;
-  const { data, info } = await sharp(new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: channels as 1 | 2 | 3 | 4 } })
+  const { data, info } = await sharp(new Uint8Array(given.buffer, given.byteOffset, given.byteLength), { raw: { width: w, height: h, channels: channels as 1 | 2 | 3 | 4 } })
     .flatten({ background: '#000000' })
     .resize(size, size, { fit: 'contain', background: '#000000', kernel: 'lanczos3' })
     .grayscale()
