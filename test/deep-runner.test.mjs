@@ -340,4 +340,24 @@ test('options.logo must be a genuine 8-bit image: a Proxy, a lying subclass or m
   }
 });
 
+test('embed: pixels detached or shrunk while H runs are refused (ERR_INVALID_ARGUMENT); the copy\'s array is the checked one, not image.data read again', async () => {
+  const img = makeImage(300, 200, 3, 3, Uint8Array);
+  const p = deep.embed(img);
+  structuredClone(img.data.buffer, { transfer: [img.data.buffer] }); // was: TypeError (detached ArrayBuffer)
+  await rejects(() => p, InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data', 'detached or resized');
+  const ab = new ArrayBuffer(300 * 200 * 3, { maxByteLength: 300 * 200 * 3 });
+  const q = deep.embed({ width: 300, height: 200, channels: 3, data: new Uint8Array(ab) });
+  ab.resize(10); // was: resolved with the missing rows marked as black
+  await rejects(() => q, InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image.data');
+  // A subclass whose length lies is measured truly, and the copy does not inherit the lie.
+  const Lying = class extends Uint8Array { get length() { return 5; } };
+  const src = makeImage(200, 150, 3, 4, Uint8Array);
+  const marked = await deep.embed({ ...src, data: new Lying(src.data) });
+  assert.is(marked.data.length, 200 * 150 * 3);
+  // A getter that answers differently on a second read is read once.
+  let reads = 0;
+  const once = await deep.embed({ width: 200, height: 150, channels: 3, get data() { return reads++ ? null : src.data; } });
+  assert.is(once.data.length, 200 * 150 * 3);
+});
+
 test.run();

@@ -409,6 +409,8 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
   async function embed<T extends Image>(image: T): Promise<T & { channels: 1 | 3 | 4 }> {
     live();
     let img = checked(image, false);
+    // The checked array (never image.data read again): its type is the copy's.
+    const like = img.data;
     if (img.channels === 1) {
       // Grey to RGB: the mark is a colour pattern (the residual's three planes differ), which
       // grey pixels cannot hold; the copy is RGB.
@@ -418,8 +420,13 @@ export async function createDeepWatermarker(options: DeepWatermarkerOptions): Pr
     const residual = await run(h, { image: input, logo: logoTensor }, 'residual', [1, 3, W, W], 'The embedder H (h.onnx)');
     const { width: w, height: hh, channels: ch } = img;
     const n = w * hh * ch;
+    // Read again below: an array detached (transferred) or shrunk (a resizable buffer) while H ran
+    // is refused, rather than failing with a TypeError or marking zeros.
+    if (genuineSamples(img.data, false)?.length !== n) {
+      throw invalidParameter('image.data', `${n} bytes (${w} x ${hh} x ${ch} channels) until embed settles; it was detached or resized while the network ran`, img.data);
+    }
     // The input's array type, also for a grey input made RGB.
-    const data: PixelData = samplesLike((image as Image).data, n);
+    const data: PixelData = samplesLike(like, n);
     const a = new Arena();
     const k = a.k;
     try {
