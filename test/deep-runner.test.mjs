@@ -360,4 +360,15 @@ test('embed: pixels detached or shrunk while H runs are refused (ERR_INVALID_ARG
   assert.is(once.data.length, 200 * 150 * 3);
 });
 
+test('loadDeepModels reads a deep.json saved with a UTF-8 byte-order mark', async () => {
+  const bom = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-deep-bom-'));
+  try {
+    for (const f of ['h.onnx', 'r.onnx']) fs.copyFileSync(path.join(dir, f), path.join(bom, f));
+    fs.writeFileSync(path.join(bom, 'deep.json'), '\ufeff' + JSON.stringify(models.meta, null, 2));
+    assert.equal((await loadDeepModels(bom)).meta, models.meta);
+  } finally {
+    fs.rmSync(bom, { recursive: true, force: true });
+  }
+});
+
 test.run();

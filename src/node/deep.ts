@@ -84,7 +84,8 @@ export async function loadDeepModels(dir: string = DEFAULT_MODELS_DIR): Promise<
   const [h, r, json] = await Promise.all(DEEP_MODEL_FILES.map(read));
   let meta: unknown;
   try {
-    meta = JSON.parse(json!.toString('utf8'));
+    // A byte-order mark (an editor's) is not part of the JSON.
+    meta = JSON.parse(json!.toString('utf8').replace(/^\ufeff/, ''));
   } catch (cause) {
     throw new ModelError(`${JSON.stringify(join(folder, 'deep.json'))} is not valid JSON (${(cause as Error).message}); use the deep.json written with h.onnx and r.onnx by the training.`, { cause });
   }
