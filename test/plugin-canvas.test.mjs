@@ -153,25 +153,35 @@ test('chromium: the worker client marks and detects in a real Web Worker; Offscr
   assert.equal(errors, []);
 });
 
-test('node worker_threads: two worker clients sharing one port each get their own answers (request ids are unique across clients)', async () => {
+/** A flat grey 256x256 RGBA image. */
+const greyImage = () => ({ width: 256, height: 256, data: new Uint8ClampedArray(256 * 256 * 4).fill(128) });
+
+/**
+ * Run `fn(port, createWatermarkWorker)` with a worker served in this thread on the other end of a
+ * node:worker_threads MessageChannel (the protocol without a browser), and close both ends after.
+ */
+async function withServedPort(fn) {
   const { MessageChannel } = await import('node:worker_threads');
   const { createWatermarkWorker, serveWatermarkWorker } = await import('modelmark/canvas/worker');
   const { port1, port2 } = new MessageChannel();
   const stop = serveWatermarkWorker(port2);
   try {
-    const a = createWatermarkWorker(port1), b = createWatermarkWorker(port1);
-    const image = () => ({ width: 256, height: 256, data: new Uint8ClampedArray(256 * 256 * 4).fill(128) });
-    // Each client's first request: with ids counted per client, both are id 1 and the first
-    // answer to come back settles both calls (a detect result for the embed, or the reverse).
-    const [found, marked] = await Promise.all([a.detect(image(), { key: KEY }), b.embed(image(), { key: KEY, payload: PAYLOAD })]);
-    assert.is(found.found, false, 'the detect call gets a detect result');
-    assert.ok(marked.data instanceof Uint8ClampedArray && marked.data.length === 256 * 256 * 4, 'the embed call gets marked pixels');
-    assert.is((await a.detect(marked, { key: KEY })).payload, PAYLOAD);
+    await fn(port1, createWatermarkWorker);
   } finally {
     stop();
     port1.close();
   }
-});
+}
+
+test('node worker_threads: two worker clients sharing one port each get their own answers (request ids are unique across clients)', () => withServedPort(async (port, createWatermarkWorker) => {
+  const a = createWatermarkWorker(port), b = createWatermarkWorker(port);
+  // Each client's first request: with ids counted per client, both are id 1 and the first
+  // answer to come back settles both calls (a detect result for the embed, or the reverse).
+  const [found, marked] = await Promise.all([a.detect(greyImage(), { key: KEY }), b.embed(greyImage(), { key: KEY, payload: PAYLOAD })]);
+  assert.is(found.found, false, 'the detect call gets a detect result');
+  assert.ok(marked.data instanceof Uint8ClampedArray && marked.data.length === 256 * 256 * 4, 'the embed call gets marked pixels');
+  assert.is((await a.detect(marked, { key: KEY })).payload, PAYLOAD);
+}));
 
 test('chromium: an ImageData whose buffer was transferred (by the worker client\'s embed) is refused with a message that says it is detached', async () => {
   const r = await page.evaluate(([k, p]) => window.runDetached(k, p), [KEY, PAYLOAD]);
@@ -184,32 +194,22 @@ test('chromium: an ImageData whose buffer was transferred (by the worker client\
   assert.equal(errors, []);
 });
 
-test('node worker_threads: terminate() on one of two clients sharing a worker ends the other\'s pending and later calls too (ERR_WORKER_TERMINATED), not left waiting', async () => {
-  const { MessageChannel } = await import('node:worker_threads');
-  const { createWatermarkWorker, serveWatermarkWorker } = await import('modelmark/canvas/worker');
-  const { port1, port2 } = new MessageChannel();
-  const stop = serveWatermarkWorker(port2);
+test('node worker_threads: terminate() on one of two clients sharing a worker ends the other\'s pending and later calls too (ERR_WORKER_TERMINATED), not left waiting', () => withServedPort(async (port, createWatermarkWorker) => {
   // A worker as the client sees one: a port with terminate().
   let terminated = 0;
   const worker = {
-    postMessage: (m, t) => port1.postMessage(m, t),
-    addEventListener: (type, f) => port1.addEventListener(type, f),
-    removeEventListener: (type, f) => port1.removeEventListener(type, f),
-    terminate: () => { terminated++; port1.close(); },
+    postMessage: (m, t) => port.postMessage(m, t),
+    addEventListener: (type, f) => port.addEventListener(type, f),
+    removeEventListener: (type, f) => port.removeEventListener(type, f),
+    terminate: () => { terminated++; port.close(); },
   };
-  try {
-    const a = createWatermarkWorker(worker), b = createWatermarkWorker(worker);
-    const image = { width: 256, height: 256, data: new Uint8ClampedArray(256 * 256 * 4).fill(128) };
-    const waiting = b.detect(image, { key: KEY }).then(() => 'answered', (e) => e.code);
-    a.terminate();
-    const settled = await Promise.race([waiting, new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5000))]);
-    assert.is(settled, 'ERR_WORKER_TERMINATED');
-    assert.is(await b.detect(image, { key: KEY }).then(() => 'answered', (e) => e.code), 'ERR_WORKER_TERMINATED');
-    assert.is(terminated, 1);
-  } finally {
-    stop();
-    port1.close();
-  }
-});
+  const a = createWatermarkWorker(worker), b = createWatermarkWorker(worker);
+  const waiting = b.detect(greyImage(), { key: KEY }).then(() => 'answered', (e) => e.code);
+  a.terminate();
+  const settled = await Promise.race([waiting, new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5000))]);
+  assert.is(settled, 'ERR_WORKER_TERMINATED');
+  assert.is(await b.detect(greyImage(), { key: KEY }).then(() => 'answered', (e) => e.code), 'ERR_WORKER_TERMINATED');
+  assert.is(terminated, 1);
+}));
 
 test.run();
