@@ -11,9 +11,9 @@ import { workerData } from 'node:worker_threads';
 import sharp from './sharp.js';
 import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, DEFAULT_MAX_PIXELS, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
-import { decodeAdmitted, fileKind, fileTooLarge, maxFileBytes, writeImage } from './io.js';
+import { decodeAdmitted, fileTooLarge, maxFileBytes, writeImage } from './io.js';
 import { markFile } from './frames.js';
-import { folderId, outside } from './files.js';
+import { fileKind, folderId, outside } from './files.js';
 import { PixelGate, PIXEL_BUDGET } from './gate.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidParameter } from '../args.js';
 import { FileError, ModelError } from '../errors.js';
+import { fileKind } from './files.js';
 import { genuineSamples, type Image, type PixelData } from '../image.js';
 import {
   checkDeepMeta,
@@ -51,8 +52,7 @@ export async function loadDeepModels(dir: string = DEFAULT_MODELS_DIR): Promise<
         const st = await handle.stat();
         if (!st.isFile()) {
           // A device (/dev/zero never ends: read whole, it took all memory), a FIFO or a socket.
-          const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
-          throw new FileError(`Cannot read the deep model file ${JSON.stringify(path)}: it is ${kind}; a models folder holds the regular files ${DEEP_MODEL_FILES.join(', ')} (written by modelmark train-deep).`);
+          throw new FileError(`Cannot read the deep model file ${JSON.stringify(path)}: it is ${fileKind(st)}; a models folder holds the regular files ${DEEP_MODEL_FILES.join(', ')} (written by modelmark train-deep).`);
         }
         if (st.size > limit) {
           throw new FileError(`Cannot read the deep model file ${JSON.stringify(path)}: it is ${st.size} bytes, over the limit of ${limit} for ${name} ` +

@@ -2,7 +2,7 @@
 // loads sharp) so that code that only writes files, like a batch's main thread with its
 // manifest, starts without loading the image codecs.
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, readdirSync, unlinkSync } from 'node:fs';
+import { promises as fsp, readdirSync, unlinkSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { FileError } from '../errors.js';
 
@@ -21,6 +21,16 @@ const OS_REASONS: Record<string, string> = {
   ELOOP: 'too many symbolic links',
   ERR_FS_FILE_TOO_LARGE: 'the file is larger than 2 GiB',
 };
+
+
+/**
+ * What a path that is not a regular file is, for messages: "a named pipe (FIFO)", "a device", ...
+ * @example
+ * if (!st.isFile()) throw new FileError(`Not reading ${path}: it is ${fileKind(st)}`);
+ */
+export function fileKind(st: Stats): string {
+  return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+}
 
 /** The OS's reason from a Node fs error, e.g. "no such file or directory (ENOENT)". */
 export function osReason(err: unknown): string {

@@ -1,13 +1,13 @@
 // Node-only image file input and output with sharp: decoding with decompression-bomb and
 // truncation checks, and atomic, never-overwrite-the-input encoding.
-import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { extname } from 'node:path';
 import type { Metadata, OutputInfo } from 'sharp';
 import sharp from './sharp.js';
 import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
-import { osReason, writeFileAtomic, type InsideFolder } from './files.js';
+import { fileKind, osReason, writeFileAtomic, type InsideFolder } from './files.js';
 import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
@@ -157,10 +157,6 @@ function checkPath(path: unknown, name: string): string {
 
 const q = (path: string) => JSON.stringify(path);
 
-/** What a path that is not a regular file is, for messages: "a named pipe (FIFO)", "a device", ... */
-export function fileKind(st: Stats): string {
-  return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
-}
 
 /**
  * sharp's own line in front of a loader's warning when `failOn` turns it into an error (TIFF's
