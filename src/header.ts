@@ -10,6 +10,10 @@ export interface ImageHeader {
   format: 'png' | 'jpeg' | 'webp' | 'gif' | 'bmp';
   width: number;
   height: number;
+  /** PNG: bits per sample (1, 2, 4, 8 or 16); a 16-bit image decodes through twice the memory. */
+  bitDepth?: number;
+  /** JPEG: colour components in the frame (1 grey, 3 YCbCr, 4 CMYK or YCCK). */
+  components?: number;
 }
 
 const be16 = (b: Uint8Array, i: number) => (b[i] << 8) | b[i + 1];
@@ -28,8 +32,8 @@ const tag = (b: Uint8Array, i: number, s: string) => b.length >= i + s.length &&
 export function imageHeader(bytes: Uint8Array): ImageHeader | undefined {
   if (!(bytes instanceof Uint8Array)) throw invalidParameter('bytes', 'the bytes of an image file (a Uint8Array)', bytes);
   const b = bytes;
-  if (b.length >= 24 && be32(b, 0) === 0x89504e47 && be32(b, 4) === 0x0d0a1a0a && tag(b, 12, 'IHDR')) {
-    return { format: 'png', width: be32(b, 16), height: be32(b, 20) };
+  if (b.length >= 25 && be32(b, 0) === 0x89504e47 && be32(b, 4) === 0x0d0a1a0a && tag(b, 12, 'IHDR')) {
+    return { format: 'png', width: be32(b, 16), height: be32(b, 20), bitDepth: b[24] };
   }
   if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) {
     // The marker segments up to the first start-of-frame (SOF0-15 except DHT, JPG and DAC).
@@ -42,7 +46,7 @@ export function imageHeader(bytes: Uint8Array): ImageHeader | undefined {
       const len = be16(b, i + 2);
       if (len < 2) return undefined;
       if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
-        return i + 9 <= b.length ? { format: 'jpeg', width: be16(b, i + 7), height: be16(b, i + 5) } : undefined;
+        return i + 10 <= b.length ? { format: 'jpeg', width: be16(b, i + 7), height: be16(b, i + 5), components: b[i + 9] } : undefined;
       }
       i += 2 + len;
     }

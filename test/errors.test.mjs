@@ -738,7 +738,8 @@ test('imageHeader / checkImageFileSize: dimensions from PNG, JPEG, WebP (lossy, 
   assert.is(imageHeader(new Uint8Array(0)), undefined);
   assert.is(imageHeader(new Uint8Array(files.jpeg).subarray(0, 20)), undefined);
   assert.throws(() => imageHeader('bytes'), (e) => e instanceof InvalidArgumentError);
-  assert.equal(checkImageFileSize(new Uint8Array(files.png)), { format: 'png', width: 300, height: 200 });
+  assert.equal(checkImageFileSize(new Uint8Array(files.png)), { format: 'png', width: 300, height: 200, bitDepth: 8 });
+  assert.is(imageHeader(new Uint8Array(files.jpeg)).components, 3);
   try {
     checkImageFileSize(pngClaiming(50000, 50000), undefined, 'bomb.png');
     assert.unreachable('a 2.5-gigapixel header');

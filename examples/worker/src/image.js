@@ -8,6 +8,7 @@ import encodeJpeg, { init as initJpegEncode } from '@jsquash/jpeg/encode.js';
 import pngWasm from '@jsquash/png/codec/pkg/squoosh_png_bg.wasm';
 import jpegDecWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
 import jpegEncWasm from '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm';
+import { imageHeader } from 'modelmark';
 import { HttpError } from './errors.js';
 
 export const TYPES = { png: 'image/png', jpeg: 'image/jpeg' };
@@ -34,40 +35,17 @@ function codecs(format) {
   return Promise.all([jpegDec, jpegEnc]);
 }
 
-const be16 = (b, i) => (b[i] << 8) | b[i + 1];
-const be32 = (b, i) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
-
 /**
- * Format and dimensions from the container header alone, so the pixel limit is enforced before
- * anything is decoded (decompression bombs). Returns null when the bytes are neither PNG nor JPEG.
+ * Format and dimensions from the container header alone (the core's imageHeader), so the pixel
+ * limit is enforced before anything is decoded (decompression bombs); with PNG's bit depth and
+ * JPEG's component count. Returns null when the bytes are neither PNG nor JPEG.
  * @example
- * probe(bytes); // { format: 'png', width: 512, height: 512 }
+ * probe(bytes); // { format: 'png', width: 512, height: 512, depth: 8 }
  */
 export function probe(b) {
-  if (b.length >= 24 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 &&
-      b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a &&
-      b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52) {
-    return { format: 'png', width: be32(b, 16), height: be32(b, 20), depth: b[24] };
-  }
-  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) {
-    // Walk the marker segments to the first start-of-frame (SOF0-15 except DHT, JPG, DAC).
-    let i = 2;
-    while (i + 4 <= b.length) {
-      if (b[i] !== 0xff) return null;
-      const m = b[i + 1];
-      if (m === 0xff) { i++; continue; } // fill byte
-      if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { i += 2; continue; } // no length
-      const len = be16(b, i + 2);
-      if (len < 2) return null;
-      if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
-        if (i + 10 > b.length) return null;
-        return { format: 'jpeg', width: be16(b, i + 7), height: be16(b, i + 5), components: b[i + 9] };
-      }
-      if (m === 0xd9 || m === 0xda) return null; // end of image or scan data before any frame
-      i += 2 + len;
-    }
-    return null;
-  }
+  const h = imageHeader(b);
+  if (h?.format === 'png') return { format: 'png', width: h.width, height: h.height, depth: h.bitDepth };
+  if (h?.format === 'jpeg') return { format: 'jpeg', width: h.width, height: h.height, components: h.components };
   return null;
 }
 
