@@ -4,7 +4,7 @@
 // never as exceptions, so that one bad file cannot stop a batch and its code survives the thread
 // boundary.
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { dirname, relative, join, sep } from 'node:path';
 // piscina hands its workerData option to each worker as node's own: no need to load piscina here.
 import { workerData } from 'node:worker_threads';
@@ -13,7 +13,7 @@ import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, DEFAULT_MAX_PIXELS, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeAdmitted, fileTooLarge, maxFileBytes, writeImage } from './io.js';
 import { markFile } from './frames.js';
-import { fileKind, folderId, outside } from './files.js';
+import { folderId, outside, readRegularFile } from './files.js';
 import { PixelGate, PIXEL_BUDGET } from './gate.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
@@ -162,16 +162,13 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       // O_NOFOLLOW where links are not followed: a file swapped for a link after the listing is
       // refused. O_NONBLOCK and the check of what was opened: a file swapped for a FIFO would
       // otherwise block the read for ever, and one swapped for a device (/dev/zero) never end.
-      const handle = await fsp.open(task.input, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (data.followLinks === false ? fsConstants.O_NOFOLLOW : 0));
-      try {
-        const st = await handle.stat();
-        if (!st.isFile()) throw new FileError(`Not reading ${JSON.stringify(task.input)}: it is ${fileKind(st)} now, no longer the regular file the folder listing found`);
-        const limit = data.maxPixels ?? DEFAULT_MAX_PIXELS;
-        if (st.size > maxFileBytes(limit)) throw fileTooLarge(task.input, st.size, limit);
-        bytes = await handle.readFile();
-      } finally {
-        await handle.close();
-      }
+      const limit = data.maxPixels ?? DEFAULT_MAX_PIXELS;
+      ({ bytes } = await readRegularFile(task.input, {
+        noFollow: data.followLinks === false,
+        maxBytes: maxFileBytes(limit),
+        notRegular: (kind) => new FileError(`Not reading ${JSON.stringify(task.input)}: it is ${kind} now, no longer the regular file the folder listing found`),
+        tooLarge: (size) => fileTooLarge(task.input, size, limit),
+      }));
     } catch (err) {
       if (err instanceof ModelmarkError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ELOOP' && data.followLinks === false) {

@@ -1,11 +1,10 @@
 // Node-only part of the deep watermark: reading h.onnx, r.onnx and deep.json from a folder (by
 // default the package's own models/), and createDeepWatermarker with those as default models.
-import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidParameter } from '../args.js';
 import { FileError, ModelError } from '../errors.js';
-import { fileKind } from './files.js';
+import { readRegularFile } from './files.js';
 import { genuineSamples, type Image, type PixelData } from '../image.js';
 import {
   checkDeepMeta,
@@ -46,30 +45,14 @@ export async function loadDeepModels(dir: string = DEFAULT_MODELS_DIR): Promise<
     const path = join(folder, name);
     const limit = name === 'deep.json' ? MAX_META_FILE_BYTES : MAX_MODEL_FILE_BYTES;
     try {
-      // Non-blocking: opening a FIFO for reading would otherwise wait for a writer, forever.
-      const handle = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-      try {
-        const st = await handle.stat();
-        if (!st.isFile()) {
-          // A device (/dev/zero never ends: read whole, it took all memory), a FIFO or a socket.
-          throw new FileError(`Cannot read the deep model file ${JSON.stringify(path)}: it is ${fileKind(st)}; a models folder holds the regular files ${DEEP_MODEL_FILES.join(', ')} (written by modelmark train-deep).`);
-        }
-        if (st.size > limit) {
-          throw new FileError(`Cannot read the deep model file ${JSON.stringify(path)}: it is ${st.size} bytes, over the limit of ${limit} for ${name} ` +
-            `(the package's are about ${name === 'deep.json' ? '3 kB' : '210 kB'}); use the ${DEEP_MODEL_FILES.join(', ')} written by modelmark train-deep.`);
-        }
-        // At most the size stat gave (a file growing meanwhile is read no further).
-        const buf = Buffer.alloc(st.size);
-        let n = 0;
-        while (n < buf.length) {
-          const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
-          if (bytesRead === 0) break;
-          n += bytesRead;
-        }
-        return buf.subarray(0, n);
-      } finally {
-        await handle.close();
-      }
+      // A device (/dev/zero never ends: read whole, it took all memory), a FIFO or a socket is refused.
+      const { bytes } = await readRegularFile(path, {
+        maxBytes: limit,
+        notRegular: (kind) => new FileError(`Cannot read the deep model file ${JSON.stringify(path)}: it is ${kind}; a models folder holds the regular files ${DEEP_MODEL_FILES.join(', ')} (written by modelmark train-deep).`),
+        tooLarge: (size) => new FileError(`Cannot read the deep model file ${JSON.stringify(path)}: it is ${size} bytes, over the limit of ${limit} for ${name} ` +
+          `(the package's are about ${name === 'deep.json' ? '3 kB' : '210 kB'}); use the ${DEEP_MODEL_FILES.join(', ')} written by modelmark train-deep.`),
+      });
+      return bytes;
     } catch (cause) {
       if (cause instanceof FileError) throw cause;
       const code = (cause as NodeJS.ErrnoException).code;

@@ -2,7 +2,7 @@
 // loads sharp) so that code that only writes files, like a batch's main thread with its
 // manifest, starts without loading the image codecs.
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, readdirSync, unlinkSync, type Stats } from 'node:fs';
+import { constants as fsConstants, promises as fsp, readdirSync, unlinkSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { FileError } from '../errors.js';
 
@@ -30,6 +30,35 @@ const OS_REASONS: Record<string, string> = {
  */
 export function fileKind(st: Stats): string {
   return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+}
+
+/**
+ * Read a file that must be a regular file of at most `maxBytes`, checked on what was opened:
+ * opened non-blocking (a FIFO would otherwise wait for a writer for ever), a device (/dev/zero
+ * never ends), FIFO, socket or directory refused with `notRegular(kind)`, a larger file with
+ * `tooLarge(size)` before a byte is read, and at most the size measured at open read (a file
+ * growing meanwhile is read no further). `noFollow`: a symbolic link is refused (ELOOP).
+ * Other failures (ENOENT, EACCES, ...) are thrown as the system gives them.
+ * @example
+ * const { bytes } = await readRegularFile('in.png', { maxBytes: 1 << 30, notRegular: (k) => new FileError(`in.png is ${k}`), tooLarge: (n) => new FileError(`${n} bytes`) });
+ */
+export async function readRegularFile(path: string, options: { maxBytes: number; noFollow?: boolean; notRegular: (kind: string) => Error; tooLarge: (size: number) => Error }): Promise<{ bytes: Buffer; st: Stats }> {
+  const handle = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (options.noFollow ? fsConstants.O_NOFOLLOW : 0));
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw options.notRegular(fileKind(st));
+    if (st.size > options.maxBytes) throw options.tooLarge(st.size);
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return { bytes: buf.subarray(0, n), st };
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The OS's reason from a Node fs error, e.g. "no such file or directory (ENOENT)". */

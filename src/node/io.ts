@@ -7,7 +7,7 @@ import sharp from './sharp.js';
 import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
-import { fileKind, osReason, writeFileAtomic, type InsideFolder } from './files.js';
+import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder } from './files.js';
 import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
@@ -240,20 +240,14 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
   let bytes: Buffer;
   let source: SourceFile;
   try {
-    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer, forever.
-    const handle = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-    try {
-      const st = await handle.stat();
-      if (!st.isFile()) {
-        // A device (/dev/zero never ends), a FIFO or a socket: never read as an image file.
-        throw new FileError(`Cannot read image file ${q(path)}: it is ${fileKind(st)}; give a regular file (the command line reads a pipe from standard input with -)`);
-      }
-      if (st.size > maxFileBytes(checked.maxPixels)) throw fileTooLarge(path, st.size, checked.maxPixels);
-      bytes = await handle.readFile();
-      source = { path, dev: st.dev, ino: st.ino };
-    } finally {
-      await handle.close();
-    }
+    // A device (/dev/zero never ends), a FIFO or a socket is never read as an image file.
+    const read = await readRegularFile(path, {
+      maxBytes: maxFileBytes(checked.maxPixels),
+      notRegular: (kind) => new FileError(`Cannot read image file ${q(path)}: it is ${kind}; give a regular file (the command line reads a pipe from standard input with -)`),
+      tooLarge: (size) => fileTooLarge(path, size, checked.maxPixels),
+    });
+    bytes = read.bytes;
+    source = { path, dev: read.st.dev, ino: read.st.ino };
   } catch (err) {
     if (err instanceof FileError || err instanceof ImageSizeError) throw err;
     // A name that is not valid UTF-8 reaches us (through argv or readdir) with U+FFFD in place of
