@@ -207,7 +207,7 @@ export class EvidenceSum {
  * const result = combineEvidence(images.map((image) => wm.evidence(image)));
  * if (result.found) console.log(`the set carries the mark: p = ${result.pValue}`);
  */
-export function combineEvidence(items: Iterable<Evidence>, options: { threshold?: number } = {}): CombinedEvidence {
+export function combineEvidence(items: Iterable<Evidence>, options: { threshold?: number | undefined } = {}): CombinedEvidence {
   if (items === null || typeof (items as Iterable<Evidence>)?.[Symbol.iterator] !== 'function') throw invalidParameter('items', 'an array of evidence() results', items);
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { threshold? }', options);
   checkOptionNames('options', options, ['threshold']);

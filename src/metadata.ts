@@ -15,9 +15,9 @@ import { genuineBytes } from './image.js';
  * - `xmp`: the XMP packet (XML, UTF-8).
  */
 export interface ImageMetadata {
-  exif?: Uint8Array;
-  icc?: Uint8Array;
-  xmp?: Uint8Array;
+  exif?: Uint8Array | undefined;
+  icc?: Uint8Array | undefined;
+  xmp?: Uint8Array | undefined;
 }
 
 /** Formats whose metadata {@link readMetadata} reads and {@link embedMetadata} writes. */
@@ -140,7 +140,7 @@ export function uprightExif(exif: Uint8Array | undefined): Uint8Array | undefine
  * const meta = await sharp(bytes).metadata();
  * const kept = metadataOf(meta, profileFits(meta.icc, 3), { upright: true });
  */
-export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upright?: boolean } = {}): ImageMetadata {
+export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upright?: boolean | undefined } = {}): ImageMetadata {
   if (typeof meta !== 'object' || meta === null) throw invalidParameter('meta', 'an object { exif?, icc?, xmp? } (sharp metadata() or readMetadata())', meta);
   const out: ImageMetadata = {};
   if (meta.exif && meta.exif.length > 0) {

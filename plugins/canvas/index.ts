@@ -19,14 +19,14 @@ export interface ImageDataLike {
 /** The part of a 2D context this plug-in uses (DOM, OffscreenCanvas and @napi-rs/canvas alike). */
 export interface Context2DLike {
   getImageData(sx: number, sy: number, sw: number, sh: number): ImageDataLike;
-  putImageData(imageData: any, dx: number, dy: number): void;
+  putImageData(imageData: ImageDataLike, dx: number, dy: number): void;
 }
 
 /** A canvas with a 2D context: HTMLCanvasElement, OffscreenCanvas or an @napi-rs/canvas Canvas. */
 export interface CanvasLike {
   readonly width: number;
   readonly height: number;
-  getContext(contextId: '2d', options?: any): unknown;
+  getContext(contextId: '2d', options?: unknown): unknown;
 }
 
 /**

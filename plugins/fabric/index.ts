@@ -55,7 +55,7 @@ export interface ModelmarkFilterProps {
 /** Options of {@link ModelmarkFilter.create} and of `fromObject`'s second argument. */
 export interface ModelmarkFilterOptions extends Omit<WatermarkerOptions, 'strength'> {
   payload: Payload;
-  strength?: number;
+  strength?: number | undefined;
 }
 
 const BaseFilter = filters.BaseFilter;

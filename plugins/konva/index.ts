@@ -30,9 +30,9 @@ export interface KonvaFilterOptions extends WatermarkerOptions {
    * Payload used when the node has no `modelmarkPayload` attribute (bigint, 16 hex digits or
    * 8 bytes). One of the two must be set when the filter runs.
    */
-  payload?: Payload;
+  payload?: Payload | undefined;
   /** Your Konva: registers the node attributes (see {@link registerModelmarkAttributes}). */
-  Konva?: KonvaLike;
+  Konva?: KonvaLike | undefined;
 }
 
 /** Konva's Node class type (type only: Konva is never imported at run time). */

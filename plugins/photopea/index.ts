@@ -28,16 +28,16 @@ export class PhotopeaError extends ModelmarkError {
 /** What a message to Photopea goes to and where its answers come from (the plug-in's parent and own window by default). */
 export interface PhotopeaEndpoints {
   /** Photopea's window: `window.parent` inside the plug-in panel. */
-  target?: { postMessage(message: unknown, targetOrigin: string, transfer?: Transferable[]): void };
+  target?: { postMessage(message: unknown, targetOrigin: string, transfer?: Transferable[]): void } | undefined;
   /** The window that receives Photopea's answers: `window`. */
-  source?: Pick<Window, 'addEventListener' | 'removeEventListener'>;
+  source?: Pick<Window, 'addEventListener' | 'removeEventListener'> | undefined;
   /**
    * Photopea's origin: messages are posted to it only, and answers from any other origin are
    * ignored (default 'https://www.photopea.com'; '*' only for tests with a stand-in).
    */
-  origin?: string;
+  origin?: string | undefined;
   /** How long one script may take before it fails with `ERR_PHOTOPEA_TIMEOUT` (ms, default 120000). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** A message Photopea posts back: a string (`"done"`, or what `app.echoToOE` sent) or a file. */
@@ -228,7 +228,7 @@ function canvas2d(width: number, height: number): { canvas: OffscreenCanvas | HT
  * @example
  * const image = await decodeImage(await file.arrayBuffer());
  */
-export async function decodeImage(file: ArrayBuffer | Blob, options: { maxPixels?: number } = {}): Promise<ImageData> {
+export async function decodeImage(file: ArrayBuffer | Blob, options: { maxPixels?: number | undefined } = {}): Promise<ImageData> {
   if (!(file instanceof ArrayBuffer) && !(typeof Blob === 'function' && file instanceof Blob)) {
     throw invalidParameter('file', 'an ArrayBuffer or Blob holding an image file', file);
   }
@@ -331,13 +331,13 @@ export function drawRegionMap(canvas: HTMLCanvasElement | OffscreenCanvas, image
 /** Options of {@link startPhotopeaPlugin}. */
 export interface PhotopeaPluginOptions extends PhotopeaEndpoints, Partial<Omit<WatermarkerOptions, 'key' | 'module'>> {
   /** Key shown in the key field at start (typed by the user otherwise). */
-  key?: string;
+  key?: string | undefined;
   /** Payload shown at start: 16 hex digits (a random one otherwise). */
-  payload?: string;
+  payload?: string | undefined;
   /** Where the marked image goes: a new document (default) or a new layer of the active document. */
-  placement?: Placement;
+  placement?: Placement | undefined;
   /** Add the plug-in's stylesheet to the document (default true). */
-  styles?: boolean;
+  styles?: boolean | undefined;
 }
 
 /** What happened on the last click, as the panel shows it. */

@@ -11,7 +11,7 @@ export interface PinturaWatermarkOptions extends EmbedOptions {
    * (default) rejects with an `ERR_IMAGE_TOO_SMALL` error, so nothing unmarked is written by
    * mistake; `'skip'` returns the image unmarked.
    */
-  tooSmall?: 'error' | 'skip';
+  tooSmall?: 'error' | 'skip' | undefined;
 }
 
 /** The function Pintura calls as `imageWriter.postprocessImageData`. */

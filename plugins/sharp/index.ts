@@ -36,7 +36,7 @@ export interface SharpWatermarkOptions extends EmbedOptions {
    * pipeline keeps EXIF or XMP; otherwise the pixels go back to sharp as raw memory. With false,
    * always raw memory: an ICC-profiled input is converted to sRGB first, and nothing is kept.
    */
-  carryMetadata?: boolean;
+  carryMetadata?: boolean | undefined;
 }
 
 /** Formats {@link watermarkStream} can write. */
@@ -45,13 +45,13 @@ export type StreamFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | '
 /** Options of {@link watermarkStream}. */
 export interface WatermarkStreamOptions extends SharpWatermarkOptions {
   /** Output format (default: the input's format; PNG when sharp cannot write that format). */
-  format?: StreamFormat;
+  format?: StreamFormat | undefined;
   /** Output quality, 1 to 100, for lossy formats (JPEG, WebP, AVIF, HEIF, TIFF; default: sharp's). */
-  quality?: number;
+  quality?: number | undefined;
   /** Keep the input's EXIF, ICC profile and XMP in the output (default false, as sharp does). */
-  keepMetadata?: boolean;
+  keepMetadata?: boolean | undefined;
   /** Largest encoded input accepted, in bytes (default 256 MiB): the stream buffers the whole file. */
-  maxInputBytes?: number;
+  maxInputBytes?: number | undefined;
 }
 
 /** What sharp's toFormat() accepts. */

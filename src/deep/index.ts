@@ -50,24 +50,24 @@ export interface DeepWatermarkerOptions {
    * file train-deep was given, reduced the same way). A different logo is refused;
    * `modelmark train-deep --logo` makes models for another.
    */
-  logo?: Image;
+  logo?: Image | undefined;
   /** Largest image accepted, in pixels (default 100 megapixels), as the classical watermarker's. */
-  maxPixels?: number;
+  maxPixels?: number | undefined;
   /** `found` needs an NC at least this high (default: the models' meta.threshold). -1 to 1. */
-  threshold?: number;
+  threshold?: number | undefined;
   /** A pre-compiled kernels module or its bytes, for runtimes that cannot compile (see init). */
-  module?: WasmModule | WasmBytes;
+  module?: WasmModule | WasmBytes | undefined;
   /**
    * onnxruntime-web execution providers, in order of preference. Default: ['wasm'] in Node;
    * ['webgpu', 'wasm'] in browsers that have WebGPU (`navigator.gpu`), else ['wasm'].
    */
-  executionProviders?: string[];
+  executionProviders?: string[] | undefined;
   /**
    * Threads of onnxruntime-web's WebAssembly backend (ort.env.wasm.numThreads, 1 to 64).
    * Default: {@link DEFAULT_NODE_THREADS} in Node, onnxruntime's own choice elsewhere. The
    * setting is process-wide and takes effect only before onnxruntime's first session.
    */
-  numThreads?: number;
+  numThreads?: number | undefined;
 }
 
 /** Result of {@link DeepWatermarker.extract}. */

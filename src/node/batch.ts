@@ -47,54 +47,54 @@ export interface BatchOptions {
   /** The folder to read. Sub-folders are processed too (see `recursive`); hidden files and folders are not. */
   input: string;
   /** embed: the output folder (created when missing); outputs mirror the input tree, same names. */
-  output?: string;
+  output?: string | undefined;
   /** Secret key (never written anywhere: the manifest holds a keyed fingerprint of it only). */
   key: string | Uint8Array;
   /** embed: the 64-bit payload. */
-  payload?: Payload;
+  payload?: Payload | undefined;
   /** embed: strength, 0.25 to 4 (default 1). */
-  strength?: number;
+  strength?: number | undefined;
   /** embed: JPEG / WebP quality, 1 to 100 (default 95). */
-  quality?: number;
+  quality?: number | undefined;
   /**
    * embed: keep each input's EXIF (orientation set upright), ICC profile (the pixels stay in its
    * colours) and XMP in its marked copy (default true); false writes copies without metadata.
    */
-  keepMetadata?: boolean;
+  keepMetadata?: boolean | undefined;
   /** detect: p-value a mark must beat (default 1e-6). */
-  threshold?: number;
+  threshold?: number | undefined;
   /** Largest image accepted, in pixels (default 100 megapixels). */
-  maxPixels?: number;
+  maxPixels?: number | undefined;
   /** Largest aspect ratio accepted, long side / short side (default 32, at most 128). */
-  maxAspect?: number;
+  maxAspect?: number | undefined;
   /** Worker threads (default `os.availableParallelism()`). */
-  jobs?: number;
+  jobs?: number | undefined;
   /**
    * Decoded pixels (all frames of an animation) one worker holds at once over the files it works
    * on together (default 64 million, about 256 MB): a file whose pixels would go over it waits
    * until others finish; a file alone always runs. Lower it to bound memory on large images.
    */
-  pixelBudget?: number;
+  pixelBudget?: number | undefined;
   /**
    * The manifest's path: embed defaults to `<output>/.modelmark-manifest.json`; detect keeps
    * none unless given. `null` disables it.
    */
-  manifest?: string | null;
+  manifest?: string | null | undefined;
   /** Process sub-folders, mirroring them in `output` (default true). */
-  recursive?: boolean;
+  recursive?: boolean | undefined;
   /**
    * Read images that are symbolic links (default true; links to folders are never followed).
    * false, for folders other people fill (uploads): a link is an error record and is never read,
    * so a link to a file outside the folder cannot have it copied, marked, into OUTDIR; files are
    * then opened without following a link put in their place after the listing.
    */
-  followLinks?: boolean;
+  followLinks?: boolean | undefined;
   /** Called once the files are listed, before any is processed. */
-  onStart?: (info: BatchStartInfo) => void;
+  onStart?: (info: BatchStartInfo) => void | undefined;
   /** Called as each file finishes (in completion order). */
-  onRecord?: (record: BatchRecord) => void;
+  onRecord?: (record: BatchRecord) => void | undefined;
   /** Aborting stops handing out files; those in progress finish and are recorded. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** What {@link BatchOptions.onStart} is told once the files are listed. */
@@ -233,7 +233,7 @@ export interface ImageListing {
  * @example
  * const { files } = await listImages('photos'); // ['a.jpg', 'trip/b.png', ...]
  */
-export async function listImages(dir: string, options: { recursive?: boolean; exclude?: string[]; followLinks?: boolean } = {}): Promise<ImageListing> {
+export async function listImages(dir: string, options: { recursive?: boolean | undefined; exclude?: string[] | undefined; followLinks?: boolean | undefined } = {}): Promise<ImageListing> {
   if (typeof dir !== 'string' || dir === '') throw invalidParameter('dir', 'a folder path', dir);
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { recursive?, exclude?, followLinks? }', options);
   checkOptionNames('options', options, ['recursive', 'exclude', 'followLinks']);

@@ -18,7 +18,7 @@ import type { SampleFile } from './io.js';
  * const marked = markFile(wm, file, 'c0ffee0000000001');
  * await writeImage('marked.webp', marked, { animation: marked.animation });
  */
-export function markFile<T extends SampleFile>(wm: Watermarker, file: T, payload: Payload, options: { inPlace?: boolean } = {}): T {
+export function markFile<T extends SampleFile>(wm: Watermarker, file: T, payload: Payload, options: { inPlace?: boolean | undefined } = {}): T {
   if (typeof wm !== 'object' || wm === null || typeof wm.embed !== 'function') throw invalidParameter('wm', 'a watermarker (from createWatermarker)', wm);
   if (typeof file !== 'object' || file === null) throw invalidParameter('file', 'an image file (from readImage or decodeImageFile)', file);
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { inPlace? }', options);

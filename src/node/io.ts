@@ -221,7 +221,7 @@ export function fileTooLarge(path: string, size: number, maxPixels: number): Ima
  * @example
  * const img = await readImage('photo.jpg'); // { width, height, channels: 3, data, format: 'jpeg' }
  */
-export async function readImage(path: string, options?: ReadImageOptions & { keepDepth?: false }): Promise<ImageFile>;
+export async function readImage(path: string, options?: ReadImageOptions & { keepDepth?: false | undefined }): Promise<ImageFile>;
 /**
  * Read and decode an image file, keeping 16-bit samples of a 16-bit file (a Uint16Array).
  * @example
@@ -298,7 +298,7 @@ function checkReadOptions(options: ReadImageOptions): ReadChecked {
  * const bytes = await fsp.readFile('photo.jpg');
  * const img = await decodeImageFile(bytes, 'photo.jpg', { keepDepth: true });
  */
-export async function decodeImageFile(bytes: Uint8Array, path: string, options?: ReadImageOptions & { keepDepth?: false }): Promise<ImageFile>;
+export async function decodeImageFile(bytes: Uint8Array, path: string, options?: ReadImageOptions & { keepDepth?: false | undefined }): Promise<ImageFile>;
 /**
  * Decode bytes already read, keeping 16-bit samples of a 16-bit file (a Uint16Array).
  * @example
@@ -578,7 +578,7 @@ async function encodeChecked({ img, format, quality, metadata, animation }: Retu
  * @example
  * const jpeg = await encodeImage(wm.embed(img, 'c0ffee'), { format: 'jpeg', quality: 90 });
  */
-export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource'> & { format: string }): Promise<EncodedImage> {
+export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource' | 'insideFolder'> & { format: string }): Promise<EncodedImage> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
   checkOptionNames('options', options, ['format', 'quality', 'metadata', 'animation']);
   const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;

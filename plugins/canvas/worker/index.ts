@@ -34,7 +34,7 @@ export interface TransferOptions {
    * Transfer the pixel buffer to the worker instead of copying it: the ImageData you pass is
    * left empty (detached). Default: true for embed (use the returned ImageData), false for detect.
    */
-  transfer?: boolean;
+  transfer?: boolean | undefined;
 }
 
 /** The page-side handle on a watermark worker. */
