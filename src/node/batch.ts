@@ -90,9 +90,9 @@ export interface BatchOptions {
    */
   followLinks?: boolean | undefined;
   /** Called once the files are listed, before any is processed. */
-  onStart?: (info: BatchStartInfo) => void | undefined;
+  onStart?: ((info: BatchStartInfo) => void) | undefined;
   /** Called as each file finishes (in completion order). */
-  onRecord?: (record: BatchRecord) => void | undefined;
+  onRecord?: ((record: BatchRecord) => void) | undefined;
   /** Aborting stops handing out files; those in progress finish and are recorded. */
   signal?: AbortSignal | undefined;
 }
