@@ -1,0 +1,3 @@
+import { serveWatermarkWorker } from 'modelmark/canvas/worker';
+const stop: () => void = serveWatermarkWorker();
+export { stop };
