@@ -23,10 +23,15 @@ export interface ImageMetadata {
 /** Formats whose metadata {@link readMetadata} reads and {@link embedMetadata} writes. */
 export type MetadataFormat = 'jpeg' | 'png' | 'webp';
 
-/** What {@link readMetadata} found: the blocks, the container's format and EXIF's orientation (1 to 8). */
+/**
+ * What {@link readMetadata} found: the blocks, the container's format and EXIF's orientation (1
+ * to 8), and `warnings` when a block over {@link METADATA_LIMITS} was left out.
+ */
 export interface ReadMetadata extends ImageMetadata {
   format?: MetadataFormat;
   orientation?: number;
+  /** A block over its limit in METADATA_LIMITS, left out (e.g. "metadata: the XMP packet inflates to over 1 MiB (the most a copy carries): left out"). */
+  warnings?: string[];
 }
 
 const latin1 = (b: Uint8Array, from: number, to: number) => String.fromCharCode(...b.subarray(from, Math.min(to, b.length)));
@@ -40,10 +45,40 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Largest inflated block (a compressed ICC profile or XMP packet in PNG) that is read. */
-const MAX_INFLATED = 16 << 20;
+/**
+ * The largest block of each kind that a copy carries, in bytes: EXIF and XMP 1 MiB, an ICC profile
+ * 4 MiB (real ones are kilobytes; a printer's LUT profile can reach a few megabytes). A PNG stores
+ * XMP and ICC profiles deflated, so a few kilobytes of file can inflate to megabytes of metadata
+ * that every marked copy would then carry uncompressed (a 17 KB upload became a 16 MB copy):
+ * {@link readMetadata} stops inflating at these limits, and it and {@link metadataOf} leave a
+ * larger block out (with a warning from {@link readMetadata} and {@link metadataWarnings}).
+ */
+export const METADATA_LIMITS: Readonly<Record<'exif' | 'icc' | 'xmp', number>> = Object.freeze({ exif: 1 << 20, icc: 4 << 20, xmp: 1 << 20 });
 
-async function transform(bytes: Uint8Array, stream: CompressionStream | DecompressionStream, limit = Infinity): Promise<Uint8Array> {
+const BLOCK_NAMES = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet' } as const;
+
+/** The warning for a block over its limit, left out. */
+function overLimit(kind: 'exif' | 'icc' | 'xmp', size: number | 'inflated'): string {
+  const limit = `${METADATA_LIMITS[kind] / (1 << 20)} MiB`;
+  return `metadata: the ${BLOCK_NAMES[kind]} ${size === 'inflated' ? 'inflates to' : `is ${size} bytes,`} over ${limit} (the most a copy carries): left out`;
+}
+
+/**
+ * Warnings for the blocks of `meta` over {@link METADATA_LIMITS}, which {@link metadataOf} leaves
+ * out (e.g. `metadata: the XMP packet is 15900055 bytes, over 1 MiB (the most a copy carries): left out`).
+ * @example
+ * const meta = await sharp(bytes).metadata();
+ * for (const w of metadataWarnings(meta)) console.warn(w);
+ */
+export function metadataWarnings(meta: ImageMetadata): string[] {
+  if (typeof meta !== 'object' || meta === null) throw invalidParameter('meta', 'an object { exif?, icc?, xmp? }', meta);
+  return (['exif', 'icc', 'xmp'] as const).filter((k) => (meta[k]?.length ?? 0) > METADATA_LIMITS[k]).map((k) => overLimit(k, meta[k]!.length));
+}
+
+/** Over its limit, an inflation stops there and gives this instead of the bytes. */
+const OVER = Symbol('over the limit');
+
+async function transform(bytes: Uint8Array, stream: CompressionStream | DecompressionStream, limit = Infinity): Promise<Uint8Array | typeof OVER> {
   const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(stream).getReader();
   const parts: Uint8Array[] = [];
   let n = 0;
@@ -52,13 +87,17 @@ async function transform(bytes: Uint8Array, stream: CompressionStream | Decompre
     if (done) break;
     n += value.length;
     if (n > limit) {
-      await reader.cancel();
-      throw new Error(`inflated metadata over ${limit} bytes`);
+      // Stop pulling: the rest is never inflated.
+      await reader.cancel().catch(() => {});
+      return OVER;
     }
     parts.push(value);
   }
   return concat(parts);
 }
+
+/** A PNG block deflated: its bytes, OVER past the kind's limit, undefined when it does not inflate. */
+const inflate = (bytes: Uint8Array, kind: 'icc' | 'xmp') => transform(bytes, new DecompressionStream('deflate'), METADATA_LIMITS[kind]).catch(() => undefined);
 
 /**
  * The colour space an ICC profile describes ('RGB', 'GRAY', 'CMYK', 'Lab', ...), from its header;
@@ -135,7 +174,8 @@ export function uprightExif(exif: Uint8Array | undefined): Uint8Array | undefine
 /**
  * What a copy keeps of a file's metadata (as sharp's `metadata()` or {@link readMetadata} give
  * it): its EXIF, as a TIFF structure (set upright with `upright`, for pixels turned upright), its
- * XMP, and its ICC profile when `keepIcc` (the copy's pixels are in the profile's colours).
+ * XMP, and its ICC profile when `keepIcc` (the copy's pixels are in the profile's colours). A
+ * block over {@link METADATA_LIMITS} is left out ({@link metadataWarnings} gives the warnings).
  * @example
  * const meta = await sharp(bytes).metadata();
  * const kept = metadataOf(meta, profileFits(meta.icc, 3), { upright: true });
@@ -149,6 +189,8 @@ export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upr
   }
   if (keepIcc && meta.icc && meta.icc.length > 0) out.icc = meta.icc;
   if (meta.xmp && meta.xmp.length > 0) out.xmp = meta.xmp;
+  // A block over its limit is left out (metadataWarnings says which).
+  for (const k of ['exif', 'icc', 'xmp'] as const) if ((out[k]?.length ?? 0) > METADATA_LIMITS[k]) delete out[k];
   return out;
 }
 
@@ -246,7 +288,7 @@ const XMP_KEYWORD = 'XML:com.adobe.xmp';
  */
 export async function pngMetadataChunks(m: ImageMetadata): Promise<Uint8Array[]> {
   const chunks: Uint8Array[] = [];
-  if (m.icc?.length) chunks.push(pngChunk('iCCP', concat([ascii('ICC profile\0\0'), await transform(m.icc, new CompressionStream('deflate'))])));
+  if (m.icc?.length) chunks.push(pngChunk('iCCP', concat([ascii('ICC profile\0\0'), await transform(m.icc, new CompressionStream('deflate')) as Uint8Array])));
   if (m.exif?.length) chunks.push(pngChunk('eXIf', m.exif));
   if (m.xmp?.length) chunks.push(pngChunk('iTXt', concat([ascii(`${XMP_KEYWORD}\0\0\0\0\0`), m.xmp])));
   return chunks;
@@ -257,12 +299,19 @@ async function pngWith(png: Uint8Array, m: ImageMetadata): Promise<Uint8Array> {
   return concat([png.subarray(0, ihdrEnd), ...(await pngMetadataChunks(m)), png.subarray(ihdrEnd)]);
 }
 
-async function pngRead(png: Uint8Array): Promise<ImageMetadata> {
+async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetadata> {
   const out: ImageMetadata = {};
+  /** An inflated block, or undefined with a warning when it inflates past its limit. */
+  const inflated = async (bytes: Uint8Array, kind: 'icc' | 'xmp') => {
+    const b = await inflate(bytes, kind);
+    if (b !== OVER) return b;
+    warnings.push(overLimit(kind, 'inflated'));
+    return undefined;
+  };
   const d = view(png);
   // Only the first iCCP chunk and the first XMP text chunk are read, whether or not they inflate:
-  // a file of a thousand compressed blocks that each inflate past MAX_INFLATED (16 KB of upload
-  // apiece) would otherwise cost the reader a thousand 16 MB inflations.
+  // a file of a thousand compressed blocks that each inflate past METADATA_LIMITS (1 KB of upload
+  // apiece) would otherwise cost the reader a thousand inflations to the limit.
   let iccSeen = false, xmpSeen = false;
   for (let at = 8; at + 12 <= png.length;) {
     const n = d.getUint32(at);
@@ -273,7 +322,7 @@ async function pngRead(png: Uint8Array): Promise<ImageMetadata> {
     else if (type === 'iCCP' && !iccSeen) {
       iccSeen = true;
       const nul = body.indexOf(0);
-      if (nul > 0 && body[nul + 1] === 0) out.icc = await transform(body.subarray(nul + 2), new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined);
+      if (nul > 0 && body[nul + 1] === 0) out.icc = await inflated(body.subarray(nul + 2), 'icc');
     } else if (type === 'iTXt' && !xmpSeen && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {
       xmpSeen = true;
       const flag = body[XMP_KEYWORD.length + 1];
@@ -281,13 +330,13 @@ async function pngRead(png: Uint8Array): Promise<ImageMetadata> {
       const translated = lang < 0 ? -1 : body.indexOf(0, lang + 1); // end of the translated keyword
       if (translated > 0) {
         const text = body.subarray(translated + 1);
-        out.xmp = flag === 1 ? await transform(text, new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined) : text;
+        out.xmp = flag === 1 ? await inflated(text, 'xmp') : text;
       }
     } else if ((type === 'zTXt' || type === 'tEXt') && !xmpSeen && latin1(body, 0, XMP_KEYWORD.length + 1) === `${XMP_KEYWORD}\0`) {
       xmpSeen = true;
       // libvips writes XMP as compressed Latin-1 text (zTXt: keyword, 0, method 0, zlib data).
       const text = body.subarray(XMP_KEYWORD.length + (type === 'zTXt' ? 2 : 1));
-      out.xmp = type === 'zTXt' ? await transform(text, new DecompressionStream('deflate'), MAX_INFLATED).catch(() => undefined) : text;
+      out.xmp = type === 'zTXt' ? await inflated(text, 'xmp') : text;
     }
     at += 12 + n;
   }
@@ -366,7 +415,9 @@ function sniff(bytes: Uint8Array): MetadataFormat | undefined {
  * The EXIF (a TIFF structure), ICC profile and XMP of an encoded JPEG, PNG or WebP file, with
  * its format and EXIF orientation; an empty result for other bytes. Blocks are views into
  * `bytes` where they are stored whole (a JPEG profile split over segments, or a compressed PNG
- * one, is a new array). Reads the containers only: nothing is decoded.
+ * one, is a new array). Reads the containers only: nothing is decoded. A block over
+ * {@link METADATA_LIMITS} is left out, with a line in `warnings`; a compressed one (PNG) is
+ * inflated no further than its limit.
  * @example
  * const meta = await readMetadata(new Uint8Array(await request.arrayBuffer()));
  * // { format: 'jpeg', exif, icc, orientation: 6 }
@@ -376,16 +427,21 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
   if (bytes === undefined) throw invalidParameter('bytes', 'the bytes of an encoded image (a Uint8Array)', given);
   const format = sniff(bytes);
   if (!format) return {};
-  const m = format === 'jpeg' ? jpegRead(bytes) : format === 'png' ? await pngRead(bytes) : webpRead(bytes);
+  const warnings: string[] = [];
+  const m = format === 'jpeg' ? jpegRead(bytes) : format === 'png' ? await pngRead(bytes, warnings) : webpRead(bytes);
   const out: ReadMetadata = { format };
   const tiff = m.exif && tiffOf(m.exif);
   if (tiff) {
     out.exif = tiff;
     const o = orientationEntry(tiff);
-    if (o && o.value >= 1 && o.value <= 8) out.orientation = o.value;
+    if (o && o.value >= 1 && o.value <= 8) out.orientation = o.value; // read even when the block is too large to carry
   }
   if (m.icc?.length) out.icc = m.icc;
   if (m.xmp?.length) out.xmp = m.xmp;
+  // Stored blocks over their limits (no inflation): left out too, so that every block here can be carried.
+  for (const w of metadataWarnings(out)) warnings.push(w);
+  for (const k of ['exif', 'icc', 'xmp'] as const) if ((out[k]?.length ?? 0) > METADATA_LIMITS[k]) delete out[k];
+  if (warnings.length) out.warnings = warnings;
   return out;
 }
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { embedMetadata, metadataOf, iccColourSpace, readMetadata, uprightExif } from '../dist/metadata.js';
+import { embedMetadata, metadataOf, metadataWarnings, METADATA_LIMITS, iccColourSpace, readMetadata, uprightExif } from '../dist/metadata.js';
 import { readImage, writeImage, InvalidArgumentError } from '../dist/node/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -285,7 +285,7 @@ test('readMetadata reads only the first iCCP and XMP chunk of a PNG: a thousand 
     return out;
   };
   const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).png().toBuffer();
-  // 16 KB of deflate that inflates past the reader's 16 MB limit, as an XMP zTXt and an iCCP chunk.
+  // 16 KB of deflate that inflates past the reader's limits (METADATA_LIMITS), as an XMP zTXt and an iCCP chunk.
   const bomb = zlib.deflateSync(Buffer.alloc((16 << 20) + 1024), { level: 9 });
   const xmpBomb = chunk('zTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0', 'latin1'), bomb]));
   const iccBomb = chunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), bomb]));
@@ -301,6 +301,62 @@ test('readMetadata reads only the first iCCP and XMP chunk of a PNG: a thousand 
   const fine = await readMetadata(new Uint8Array(Buffer.concat([png.subarray(0, 33), xmp, icc, xmpBomb, png.subarray(33)])));
   assert.is(new TextDecoder().decode(fine.xmp), XMP);
   assert.equal(Buffer.from(fine.icc), Buffer.from(p3Icc));
+});
+
+/** A PNG with `chunks` (each [type, data]) after its IHDR. */
+function pngWith(png, chunks) {
+  const table = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
+  const chunk = ([type, data]) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'latin1');
+    data.copy(out, 8);
+    let c = -1;
+    for (const v of out.subarray(4, 8 + data.length)) c = table[(c ^ v) & 0xff] ^ (c >>> 8);
+    out.writeUInt32BE((c ^ -1) >>> 0, 8 + data.length);
+    return out;
+  };
+  const ihdrEnd = 8 + 12 + png.readUInt32BE(8);
+  return Buffer.concat([png.subarray(0, ihdrEnd), ...chunks.map(chunk), png.subarray(ihdrEnd)]);
+}
+
+test('metadata over METADATA_LIMITS is left out with a warning, a PNG\'s deflated XMP inflated no further than the limit: a 16 KB file no longer makes a 16 MB copy (readMetadata, readImage + writeImage, CLI embed)', async () => {
+  assert.equal({ ...METADATA_LIMITS }, { exif: 1 << 20, icc: 4 << 20, xmp: 1 << 20 });
+  const png = await sharp(path.join(PHOTOS, 'mate-Storm.jpg')).resize(256).png().toBuffer();
+  const xmpOf = (n) => Buffer.from(`<x:xmpmeta xmlns:x="adobe:ns:meta/"><!--${' '.repeat(n)}--></x:xmpmeta>`);
+  // iTXt: keyword, 0, compressed (1), method 0, empty language tag and translated keyword, zlib data.
+  const itxt = (xmp) => ['iTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\x01\x00\0\0', 'latin1'), zlib.deflateSync(xmp, { level: 9 })])];
+  const hostile = pngWith(png, [itxt(xmpOf(16_000_000))]);
+  assert.ok(hostile.length < png.length + 20_000);
+  const m = await readMetadata(new Uint8Array(hostile));
+  assert.is(m.xmp, undefined);
+  assert.equal(m.warnings, ['metadata: the XMP packet inflates to over 1 MiB (the most a copy carries): left out']);
+  // Under the limit, the same packet is read whole, without a warning.
+  const fine = await readMetadata(new Uint8Array(pngWith(png, [itxt(xmpOf(1_000_000))])));
+  assert.is(fine.xmp.length, xmpOf(1_000_000).length);
+  assert.is(fine.warnings, undefined);
+  // A stored (uncompressed) block over its limit: left out by readMetadata and metadataOf alike.
+  const bigExif = Buffer.concat([Buffer.from('II*\0\x08\0\0\0\0\0', 'latin1'), Buffer.alloc(METADATA_LIMITS.exif)]);
+  const stored = await readMetadata(new Uint8Array(pngWith(png, [['eXIf', bigExif]])));
+  assert.is(stored.exif, undefined);
+  assert.match(stored.warnings[0], /^metadata: the EXIF block is \d+ bytes, over 1 MiB/);
+  assert.equal(metadataOf({ exif: bigExif, xmp: xmpOf(2_000_000) }, false), {});
+  assert.is(metadataWarnings({ exif: bigExif, xmp: xmpOf(2_000_000) }).length, 2);
+
+  // Node: sharp inflates the whole packet, readImage leaves it out and warns; the copy stays small.
+  const src = file('xmp-bomb.png'), out = file('xmp-bomb-copy.png');
+  fs.writeFileSync(src, hostile);
+  const image = await readImage(src, { metadata: true });
+  assert.is(image.metadata.xmp, undefined);
+  assert.equal(image.warnings, ['metadata: the XMP packet is 16000055 bytes, over 1 MiB (the most a copy carries): left out']);
+  await writeImage(out, image, { metadata: image.metadata });
+  assert.ok(fs.statSync(out).size < 2 * hostile.length, `the copy is ${fs.statSync(out).size} bytes`);
+  const c = cli(['embed', src, file('xmp-bomb-marked.png'), '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(c.code, 0, c.stderr);
+  assert.equal(JSON.parse(c.stdout).metadata, []);
+  assert.match(c.stderr, /^modelmark: warning: ".*xmp-bomb\.png": the XMP packet is 16000055 bytes, over 1 MiB \(the most a copy carries\): left out$/m);
+  assert.not.match(c.stderr, /may be damaged/);
+  assert.ok(fs.statSync(file('xmp-bomb-marked.png')).size < 4 * hostile.length);
 });
 
 test('readImage without metadata: a 16-bit Display P3 PNG becomes sRGB, as its 8-bit twin does (not P3 values read as sRGB)', async () => {

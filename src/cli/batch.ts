@@ -13,7 +13,7 @@
 // a second Ctrl-C quits at once, leaving the last manifest written, which is always valid).
 import { createRequire } from 'node:module';
 import type { BatchOptions, BatchRecord, BatchSummary } from '../node/batch.js';
-import type { CliIO } from './main.js';
+import { warningLine, type CliIO } from './main.js';
 import { removePendingTempFiles, removeTempFilesUnder } from '../node/files.js';
 import { onStopSignals } from './signals.js';
 
@@ -142,7 +142,7 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
         if (r.error?.stopsBatch) {
           above('modelmark: stopping the batch: every later file would fail the same way; the files in progress finish\n');
         }
-        for (const w of r.warnings ?? []) above(`modelmark: warning: decoding ${JSON.stringify(r.file)}: ${w} (read as its decoder shows it; the file may be damaged)\n`);
+        for (const w of r.warnings ?? []) above(warningLine(JSON.stringify(r.file), w));
         if (!tty) {
           io.stdout.write(JSON.stringify(r) + '\n');
           return;

@@ -75,9 +75,19 @@ function refuseStdinTarget(path: string): void {
   }
 }
 
-/** The decoder's warnings about IN (a damaged file, read all the same), on standard error. */
+/**
+ * A warning about a file read, as printed: the decoder's (a damaged file, read all the same), or a
+ * metadata block left out ("metadata: ..." from readImage).
+ */
+export function warningLine(name: string, w: string): string {
+  return w.startsWith('metadata: ')
+    ? `modelmark: warning: ${name}: ${w.slice(10)}\n`
+    : `modelmark: warning: decoding ${name}: ${w} (read as its decoder shows it; the file may be damaged)\n`;
+}
+
+/** The warnings about IN, on standard error. */
 function warn(io: CliIO, input: string, warnings: string[] | undefined): void {
-  for (const w of warnings ?? []) io.stderr.write(`modelmark: warning: decoding ${input === STDIO ? STDIN_LABEL : JSON.stringify(input)}: ${w} (read as its decoder shows it; the file may be damaged)\n`);
+  for (const w of warnings ?? []) io.stderr.write(warningLine(input === STDIO ? STDIN_LABEL : JSON.stringify(input), w));
 }
 
 /** IN as messages name it: the path, or "standard input" for -. */

@@ -8,7 +8,7 @@ import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
 import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder } from './files.js';
-import { embedMetadata, metadataOf, profileFits, type ImageMetadata } from '../metadata.js';
+import { embedMetadata, metadataOf, metadataWarnings, profileFits, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
 export type WriteFormat = 'jpeg' | 'png' | 'webp' | 'gif';
@@ -44,7 +44,8 @@ export interface ImageFile {
   /**
    * What the decoder warned of, when it did (e.g. "Corrupt JPEG data: premature end of data
    * segment"): the file is damaged, and `data` is what its decoder made of it, as a viewer would
-   * show it. Absent for a sound file.
+   * show it; and, with {@link ReadImageOptions.metadata}, a metadata block over METADATA_LIMITS
+   * that was left out (a line that starts with "metadata: "). Absent for a sound file.
    */
   warnings?: string[];
 }
@@ -410,8 +411,13 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
       : new Uint16Array(samples.slice().buffer); // an aligned copy
   }
   const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format: meta.format };
+  if (metadata) {
+    file.metadata = metadataOf(meta, keepIcc, { upright: true });
+    // A block over METADATA_LIMITS is left out (a PNG's few KB of deflated XMP can be 16 MB of copy).
+    const over = metadataWarnings({ exif: meta.exif, xmp: meta.xmp, ...(keepIcc ? { icc: meta.icc } : {}) });
+    if (over.length) warnings = [...(warnings ?? []), ...over];
+  }
   if (warnings) file.warnings = warnings;
-  if (metadata) file.metadata = metadataOf(meta, keepIcc, { upright: true });
   if (pages > 1) file.pages = pages;
   if (animated) {
     const frameHeight = info.height / pages;

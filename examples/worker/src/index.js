@@ -4,7 +4,9 @@
 //        body: a PNG or JPEG
 //        -> the marked image, in the upload's format unless `format` says otherwise (JPEG:
 //           sequential, half the CPU of progressive, unless `progressive=1`), with the upload's
-//           EXIF, ICC profile and XMP unless `metadata=strip`
+//           EXIF, ICC profile and XMP unless `metadata=strip` (a block over the core's
+//           METADATA_LIMITS, XMP or EXIF over 1 MiB or a profile over 4 MiB, is left out and
+//           named in an `x-modelmark-warning` header)
 //   POST /detect                                                  body: a PNG or JPEG
 //        -> { found, payload, pValue, transform }
 //
@@ -144,15 +146,19 @@ async function embedRoute(request, env, url) {
   const marked = wm.embed(image, payload.toLowerCase());
   const outFormat = format ?? inFormat;
   let body = new Uint8Array(await encode(outFormat, marked, quality, prog === '1'));
+  const headers = { 'content-type': TYPES[outFormat], 'x-modelmark-payload': payload.toLowerCase(), 'cache-control': 'no-store' };
   if (keep !== 'strip') {
     // The codecs decode the stored pixels as they are (no EXIF rotation, no colour conversion),
     // so the upload's EXIF and ICC profile still describe the marked pixels: carried over as is.
+    // A block over the core's METADATA_LIMITS (XMP or EXIF over 1 MiB, a profile over 4 MiB) is
+    // left out, and a PNG's deflated one is inflated no further than that: a 17 KB upload whose
+    // XMP inflates to 16 MB would otherwise come back as 16 MB. What was left out is said in
+    // the x-modelmark-warning header.
     const meta = await readMetadata(bytes);
     body = await embedMetadata(body, outFormat, metadataOf(meta, profileFits(meta.icc, 4)), { width: marked.width, height: marked.height, alpha: outFormat === 'png' });
+    if (meta.warnings) headers['x-modelmark-warning'] = meta.warnings.join('; ');
   }
-  return new Response(body, {
-    headers: { 'content-type': TYPES[outFormat], 'x-modelmark-payload': payload.toLowerCase(), 'cache-control': 'no-store' },
-  });
+  return new Response(body, { headers });
 }
 
 async function detectRoute(request, env) {
