@@ -212,4 +212,47 @@ test('node worker_threads: terminate() on one of two clients sharing a worker en
   assert.is(terminated, 1);
 }));
 
+test('node worker_threads: a worker that does not answer: the call rejects with ERR_WORKER_TIMEOUT (the client\'s timeoutMs or the call\'s), its late answer is ignored, and the client works again once the worker does', async () => {
+  const { Worker, MessageChannel } = await import('node:worker_threads');
+  const { createWatermarkWorker } = await import('modelmark/canvas/worker');
+  const { port1, port2 } = new MessageChannel();
+  const thread = new Worker(new URL('./helpers/stalling-worker.mjs', import.meta.url), { workerData: { port: port2 }, transferList: [port2] });
+  try {
+    for (const bad of [0, -1, '5000', NaN, 2 ** 31, null]) {
+      assert.throws(() => createWatermarkWorker(port1, { timeoutMs: bad }), (e) => e.code === 'ERR_INVALID_ARGUMENT' && /options\.timeoutMs/.test(e.message), String(bad));
+    }
+    assert.throws(() => createWatermarkWorker(port1, { timeout: 5000 }), (e) => e.code === 'ERR_INVALID_ARGUMENT' && /Unknown option "timeout"/.test(e.message));
+    const client = createWatermarkWorker(port1, { timeoutMs: 300 });
+    const badCall = await client.detect(greyImage(), { key: KEY }, { timeoutMs: 0 }).catch((e) => e);
+    assert.is(badCall.code, 'ERR_INVALID_ARGUMENT');
+    assert.match(badCall.message, /callOptions\.timeoutMs/);
+
+    // The worker swallows these: each rejects at its timeout instead of pending for ever.
+    const first = await client.detect(greyImage(), { key: KEY }).catch((e) => e);
+    assert.is(first.code, 'ERR_WORKER_TIMEOUT');
+    assert.match(first.message, /detect call within 300 ms/);
+    const kept = greyImage();
+    const second = await client.embed(kept, { key: KEY, payload: PAYLOAD }, { timeoutMs: 100, transfer: false }).catch((e) => e);
+    assert.is(second.code, 'ERR_WORKER_TIMEOUT', 'the call\'s own timeout');
+    assert.is(kept.data.length, 256 * 256 * 4, 'copied, not transferred');
+
+    // A call with no limit waits; the worker recovers and answers the two timed-out calls first
+    // (late: a detect result and marked pixels), then this one, which gets its own answer.
+    const waiting = client.embed(greyImage(), { key: KEY, payload: PAYLOAD }, { timeoutMs: Infinity });
+    const late = new Promise((resolve) => {
+      const f = (e) => { if (e.data?.lateAnswers !== undefined) { port1.removeEventListener('message', f); resolve(e.data.lateAnswers); } };
+      port1.addEventListener('message', f);
+    });
+    port1.postMessage({ wake: true });
+    assert.is(await late, 3, 'the worker answered the two timed-out calls and the waiting one');
+    const marked = await waiting;
+    assert.ok(marked.data instanceof Uint8ClampedArray && marked.data.length === 256 * 256 * 4, 'the embed call gets marked pixels');
+    // Later calls are answered (a generous timeout of the call's own: this machine may be busy).
+    assert.is((await client.detect(marked, { key: KEY }, { timeoutMs: 60_000 })).payload, PAYLOAD);
+  } finally {
+    port1.close();
+    await thread.terminate();
+  }
+});
+
 test.run();

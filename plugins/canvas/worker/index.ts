@@ -35,6 +35,34 @@ export interface TransferOptions {
    * left empty (detached). Default: true for embed (use the returned ImageData), false for detect.
    */
   transfer?: boolean | undefined;
+  /** This call's {@link WatermarkWorkerOptions.timeoutMs} (default: the client's). */
+  timeoutMs?: number | undefined;
+}
+
+/** Options of {@link createWatermarkWorker}. */
+export interface WatermarkWorkerOptions {
+  /**
+   * How long a call may wait for the worker's answer before it rejects with
+   * `ERR_WORKER_TIMEOUT` (ms, default 120000, as the Photopea plug-in's; `Infinity`: no limit).
+   * A worker that hangs, or a script that never serves the protocol, would otherwise leave the
+   * promise pending for ever. The default is generous: a first call also compiles the kernels,
+   * and a large image on a slow phone takes seconds. The worker is not stopped (it may still be
+   * working): its late answer is ignored, and later calls are answered once it is free.
+   */
+  timeoutMs?: number | undefined;
+}
+
+/** Longest finite timeout: setTimeout fires at once past 2^31 - 1 ms (about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** A timeout option: a positive number of milliseconds up to 2^31 - 1, or Infinity (none). */
+function timeoutOption(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0) || (value > MAX_TIMEOUT_MS && value !== Infinity)) {
+    throw invalidParameter(name, `a positive number of milliseconds (at most ${MAX_TIMEOUT_MS}) or Infinity`, value);
+  }
+  return value;
 }
 
 /** The page-side handle on a watermark worker. */
@@ -128,7 +156,9 @@ function isPort(x: unknown): x is WorkerPort {
  * Start (or wrap) a watermark worker and get a promise-based client. Pass a Worker you built
  * (recommended with bundlers, see the module comment), a URL of a worker script, or nothing to
  * start the package's own entry (`./entry.js` beside this module, as an ES module worker).
- * Errors thrown in the worker reject with the same class and `.code` (e.g. ERR_INVALID_ARGUMENT).
+ * Errors thrown in the worker reject with the same class and `.code` (e.g. ERR_INVALID_ARGUMENT);
+ * a call the worker does not answer within `options.timeoutMs` (default 120 s) rejects with
+ * ERR_WORKER_TIMEOUT.
  * @example
  * import { createWatermarkWorker } from 'modelmark/canvas/worker';
  * const client = createWatermarkWorker(new Worker(new URL('./watermark.worker.js', import.meta.url), { type: 'module' }));
@@ -136,7 +166,10 @@ function isPort(x: unknown): x is WorkerPort {
  * ctx.putImageData(marked, 0, 0);
  * const { found, payload } = await client.detect(marked, { key: 'my secret' });
  */
-export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string | URL): WatermarkWorkerClient {
+export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string | URL, options: WatermarkWorkerOptions = {}): WatermarkWorkerClient {
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { timeoutMs? }', options);
+  checkOptionNames('options', options, ['timeoutMs']);
+  const clientTimeout = timeoutOption('options.timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS);
   let worker: WorkerPort & { terminate?: () => void };
   if (workerOrUrl === undefined) {
     worker = new Worker(new URL('./entry.js', import.meta.url), { type: 'module' });
@@ -149,8 +182,8 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
   }
 
   let closed: ModelmarkError | undefined;
-  const pending = new Map<number, { resolve: (r: WatermarkWorkerResponse & { ok: true }) => void; reject: (e: Error) => void }>();
-  const failAll = (e: ModelmarkError) => { for (const p of pending.values()) p.reject(e); pending.clear(); };
+  const pending = new Map<number, { resolve: (r: WatermarkWorkerResponse & { ok: true }) => void; reject: (e: Error) => void; timer?: ReturnType<typeof setTimeout> }>();
+  const failAll = (e: ModelmarkError) => { for (const p of pending.values()) { clearTimeout(p.timer); p.reject(e); } pending.clear(); };
   /** This client closed: later calls reject with `e`, pending ones now. */
   const close = (e: ModelmarkError) => { closed = e; failAll(e); };
   let siblings = clientsOf.get(worker);
@@ -161,8 +194,9 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
     const r = event.data as WatermarkWorkerResponse;
     if (!r || r.__modelmark !== 1) return;
     const p = pending.get(r.id);
-    if (!p) return;
+    if (!p) return; // another client's, or an answer that came after its call timed out
     pending.delete(r.id);
+    clearTimeout(p.timer);
     if (r.ok) p.resolve(r); else p.reject(reviveError(r.error));
   };
   worker.addEventListener('message', onMessage);
@@ -177,14 +211,23 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
   });
   w.addEventListener?.('messageerror', () => failAll(new ModelmarkError('ERR_WORKER', 'modelmark worker: a message could not be deserialised')));
 
-  /** The third argument of embed and detect: { transfer? } (checked: a misspelt name would transfer or not by default). */
-  function transferOption(c: unknown, byDefault: boolean): boolean {
-    if (typeof c !== 'object' || c === null) throw invalidParameter('callOptions', 'an object { transfer? }', c);
-    checkOptionNames('callOptions', c, ['transfer']);
-    return booleanOption('callOptions.transfer', (c as TransferOptions).transfer, byDefault);
+  /** The third argument of embed and detect: { transfer?, timeoutMs? } (checked: a misspelt name would transfer or not by default). */
+  function callOptions(c: unknown, byDefault: boolean): { transfer: boolean; timeoutMs: number } {
+    if (typeof c !== 'object' || c === null) throw invalidParameter('callOptions', 'an object { transfer?, timeoutMs? }', c);
+    checkOptionNames('callOptions', c, ['transfer', 'timeoutMs']);
+    return {
+      transfer: booleanOption('callOptions.transfer', (c as TransferOptions).transfer, byDefault),
+      timeoutMs: timeoutOption('callOptions.timeoutMs', (c as TransferOptions).timeoutMs, clientTimeout),
+    };
   }
 
-  function call(op: Op, imageData: ImageDataLike, options: WatermarkerOptions, transfer: boolean): Promise<WatermarkWorkerResponse & { ok: true }> {
+  function call(op: Op, imageData: ImageDataLike, options: WatermarkerOptions, c: unknown, byDefault: boolean): Promise<WatermarkWorkerResponse & { ok: true }> {
+    let transfer: boolean, timeoutMs: number;
+    try {
+      ({ transfer, timeoutMs } = callOptions(c, byDefault));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (closed) return Promise.reject(closed);
     let image;
     try {
@@ -205,10 +248,21 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
     const id = nextRequestId++;
     const req: WatermarkWorkerRequest = { __modelmark: 1, id, op, width: image.width, height: image.height, data, options };
     return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      const entry: { resolve: typeof resolve; reject: typeof reject; timer?: ReturnType<typeof setTimeout> } = { resolve, reject };
+      if (timeoutMs !== Infinity) {
+        entry.timer = setTimeout(() => {
+          // The id is forgotten: a late answer finds no call and is dropped (ids are never reused).
+          if (pending.get(id) !== entry) return;
+          pending.delete(id);
+          reject(new ModelmarkError('ERR_WORKER_TIMEOUT', `modelmark worker did not answer the ${op} call within ${timeoutMs} ms ` +
+            '(callOptions.timeoutMs or createWatermarkWorker(worker, { timeoutMs })); the worker was not stopped: terminate() it if it hangs'));
+        }, timeoutMs);
+      }
+      pending.set(id, entry);
       try {
         worker.postMessage(req, list);
       } catch (e) {
+        clearTimeout(entry.timer);
         pending.delete(id);
         reject(e instanceof DOMException && e.name === 'DataCloneError'
           ? invalidParameter('options', 'structured-cloneable options (strings, bigints, bytes, a WebAssembly.Module)', options)
@@ -219,7 +273,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
 
   return {
     async embed<T extends ImageDataLike>(imageData: T, options: EmbedOptions, c: TransferOptions = {}): Promise<T> {
-      const r = await call('embed', imageData, options, transferOption(c, true));
+      const r = await call('embed', imageData, options, c, true);
       const data = r.data!;
       const IData = (globalThis as { ImageData?: typeof ImageData }).ImageData;
       if (IData && imageData instanceof IData && data instanceof Uint8ClampedArray) {
@@ -228,7 +282,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
       return { width: imageData.width, height: imageData.height, data } as unknown as T;
     },
     async detect(imageData: ImageDataLike, options: WatermarkerOptions, c: TransferOptions = {}): Promise<DetectResult> {
-      return (await call('detect', imageData, options, transferOption(c, false))).result!;
+      return (await call('detect', imageData, options, c, false)).result!;
     },
     terminate() {
       const e = new ModelmarkError('ERR_WORKER_TERMINATED', 'modelmark worker was terminated');
