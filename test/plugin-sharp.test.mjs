@@ -402,4 +402,18 @@ test('carryMetadata: false on a 16-bit Display P3 PNG: the marked copy is in sRG
   await assertMarked(out, '16-bit P3, carryMetadata false');
 });
 
+test('carryMetadata leaves a block over METADATA_LIMITS out: a small PNG whose XMP is 16 MB (sharp inflates it) gives a copy without it; an XMP under the limit is carried', async () => {
+  const small = await sharp(photo('mate-Storm.jpg')).resize(256).png().toBuffer();
+  const xmpOf = (n) => `<x:xmpmeta xmlns:x="adobe:ns:meta/"><!--${' '.repeat(n)}--></x:xmpmeta>`;
+  // libvips writes XMP into a PNG deflated (zTXt): about 16 KB of file for 16 MB of packet.
+  const hostile = await sharp(small).withXmp(xmpOf(16_000_000)).png().toBuffer();
+  assert.ok(hostile.length < small.length + 100_000, `${hostile.length} bytes`);
+  assert.is((await sharp(hostile).metadata()).xmp.length, xmpOf(16_000_000).length, 'sharp reads the whole packet');
+  const marked = await (await watermark(sharp(hostile), { key: KEY, payload: PAYLOAD })).keepMetadata().png().toBuffer();
+  assert.is((await sharp(marked).metadata()).xmp, undefined);
+  const fine = await sharp(small).withXmp(xmpOf(500_000)).png().toBuffer();
+  const kept = await (await watermark(sharp(fine), { key: KEY, payload: PAYLOAD })).keepMetadata().png().toBuffer();
+  assert.is((await sharp(kept).metadata()).xmp?.length, xmpOf(500_000).length);
+});
+
 test.run();
