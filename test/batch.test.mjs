@@ -711,4 +711,52 @@ test('removeStaleLock: a stale manifest lock is removed, but one another batch p
   }
 });
 
+test('Ctrl-C twice: the quit at once still records in the manifest every file reported done (written synchronously before exit), and releases the lock', async () => {
+  // Large images (about 130 ms each here) so that the files in progress after the first Ctrl-C
+  // take longer than the 250 ms within which a second SIGINT counts as the same press.
+  const input = path.join(dir, 'in-quit');
+  fs.mkdirSync(input);
+  await sharp(path.join(PHOTOS, 'mate-Wood.jpg')).resize(4800).jpeg({ quality: 90 }).toFile(path.join(input, '00.jpg'));
+  for (let i = 1; i < 20; i++) fs.copyFileSync(path.join(input, '00.jpg'), path.join(input, `${String(i).padStart(2, '0')}.jpg`));
+  const out = path.join(dir, 'out-quit');
+  const manifestPath = path.join(out, '.modelmark-manifest.json');
+  const child = spawn(process.execPath, [BIN, ...embedArgs(input, out, '--jobs', '1')], { cwd: ROOT, env: baseEnv });
+  let stdout = '';
+  let first, second;
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    stdout += d;
+    if (!stdout.includes('"status":"done"')) return;
+    if (first === undefined) {
+      first = performance.now();
+      child.kill('SIGINT');
+    } else if (second === undefined && performance.now() - first > 300) {
+      // Right as a file is reported: its record is newer than the last periodic save (every 0.5 s).
+      second = performance.now();
+      child.kill('SIGINT');
+    }
+  });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.ok(second !== undefined, 'the second Ctrl-C was sent while files were finishing (the batch did not end first)');
+  assert.is(code, 130);
+  const records = stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.not.ok(records.some((r) => r.summary), 'quit at once: no summary');
+  const done = records.filter((r) => r.status === 'done').map((r) => path.basename(r.file)).sort();
+  assert.ok(done.length >= 2, `files done: ${done.length}`);
+  assert.ok(fs.existsSync(manifestPath), `no manifest written: none of the ${done.length} files reported done is recorded`);
+  const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+  assert.is(manifest.format, 'modelmark-batch-manifest');
+  for (const f of done) assert.ok(manifest.files[f], `${f} was reported done but is not in the manifest (recorded: ${Object.keys(manifest.files).sort().join(' ')})`);
+  for (const [f, e] of Object.entries(manifest.files)) {
+    assert.ok(done.includes(f), `${f} is in the manifest but was not reported done`);
+    assert.is(fs.statSync(path.join(out, f)).size, e.bytes, `${f}: its output is whole`);
+  }
+  assert.not.ok(fs.existsSync(`${manifestPath}.lock`), 'the lock is released');
+  assert.equal(fs.readdirSync(out).filter((f) => f.endsWith('.tmp')), [], 'no temporary file left');
+  // The re-run skips exactly the recorded files.
+  const rest = cli(embedArgs(input, out, '--jobs', '1'));
+  assert.is(rest.code, 0, rest.stderr);
+  const s = lines(rest.stdout).summary;
+  assert.equal([s.skipped, s.done, s.errors], [done.length, 20 - done.length, 0]);
+});
+
 test.run();
