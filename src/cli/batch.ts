@@ -10,7 +10,7 @@
 // Exit status: embed 0 when every file was marked or skipped, 2 when any failed; detect 0 when
 // the mark was found in every file, 1 when it was missing from some (no errors) or the folder
 // holds no image at all, 2 when any failed; 128 + the signal when interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP: files in progress finish and the manifest records them;
-// a second Ctrl-C quits at once, leaving the last manifest written, which is always valid).
+// a second Ctrl-C quits at once, the manifest written first with every file finished so far).
 import { createRequire } from 'node:module';
 import type { BatchOptions, BatchRecord, BatchSummary } from '../node/batch.js';
 import { warningLine, type CliIO } from './main.js';
@@ -83,7 +83,7 @@ function humanSummary(s: BatchSummary): string {
  * const code = await runFolder({ command: 'embed', input: 'in', output: 'out', key, payload: 'c0ffee' }, false, io);
  */
 export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecord' | 'signal'>, json: boolean, io: CliIO): Promise<number> {
-  const { runBatch } = await import('../node/batch.js');
+  const { runBatch, saveManifestsNow } = await import('../node/batch.js');
   const tty = !json && io.stderr.isTTY === true;
   let multibar: MultiBar | undefined;
   let bar: ProgressBar | undefined;
@@ -99,10 +99,14 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
     above(`modelmark: interrupted (${signal}): finishing the files in progress (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit now)\n`);
   }, (_signal, code) => {
     multibar?.stop();
-    io.stderr.write('modelmark: interrupted again: quitting now; the manifest keeps the files recorded so far\n');
+    io.stderr.write('modelmark: interrupted again: quitting now; the manifest keeps the files finished so far\n');
     // The atomic writes cut short: no temporary files left behind (the workers' in OUTDIR,
-    // this thread's, the manifest's, wherever it is).
+    // this thread's, the manifest's, wherever it is). This thread's first: a periodic save of
+    // the manifest still in flight then cannot rename an older manifest over the one below.
     removePendingTempFiles();
+    // The files finished since the last periodic save: recorded now, before the exit (their
+    // outputs are written whole), and the manifest's lock released.
+    for (const err of saveManifestsNow()) io.stderr.write(`modelmark: ${err.message}: the files finished since its last save are not recorded in it (a re-run does them again)\n`);
     if (options.output !== undefined) removeTempFilesUnder(options.output);
     process.exit(code);
   });

@@ -2,7 +2,7 @@
 // worker pool, one worker per core, with a resumable manifest. The command line's
 // `modelmark embed DIR OUTDIR` and `modelmark detect DIR` are built on runBatch.
 import { createHmac, randomBytes, scrypt } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, unlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import { DEFAULT_THRESHOLD } from '../watermarker.js';
 import { EvidenceSum, type CombinedEvidence, type Evidence } from '../evidence.js';
 import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
-import { folderId, osReason, processGone, removeStaleTempFilesUnder, writeFileAtomic } from './files.js';
+import { folderId, osReason, processGone, removeStaleTempFilesUnder, writeFileAtomic, writeFileAtomicSync } from './files.js';
 import { PIXEL_BUDGET } from './gate.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
@@ -464,15 +464,38 @@ class ManifestSaver {
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
+  /** Set by saveNow: the batch's process is exiting; no later write (the lock is released). */
+  private final = false;
   constructor(private readonly path: string, private readonly manifest: Manifest) {}
   changed(): void {
+    if (this.final) return;
     this.timer ??= setTimeout(() => { this.timer = undefined; void this.save(); }, SAVE_INTERVAL_MS);
   }
-  save(): Promise<void> {
+  private text(): string {
     this.manifest.updated = new Date().toISOString();
-    const text = JSON.stringify(this.manifest, null, 1) + '\n';
-    this.chain = this.chain.then(() => writeFileAtomic(this.path, text, { mode: 0o600, label: `the manifest ${q(this.path)}` })).then(() => { this.failure = undefined; }, (err) => { this.failure = err; });
+    return JSON.stringify(this.manifest, null, 1) + '\n';
+  }
+  private get label(): string {
+    return `the manifest ${q(this.path)}`;
+  }
+  save(): Promise<void> {
+    if (this.final) return this.chain;
+    const text = this.text();
+    this.chain = this.chain.then(() => writeFileAtomic(this.path, text, { mode: 0o600, label: this.label })).then(() => { this.failure = undefined; }, (err) => { this.failure = err; });
     return this.chain;
+  }
+  /**
+   * Write the manifest now, synchronously, with every file recorded so far, and never again: for
+   * a process that exits right after (see saveManifestsNow). A save still in flight must have had
+   * its temporary file removed first (removePendingTempFiles), so that its rename, if still to
+   * come, fails instead of putting an older manifest over this one.
+   */
+  saveNow(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.final) return;
+    this.final = true;
+    writeFileAtomicSync(this.path, this.text(), { mode: 0o600, label: this.label });
   }
   /** The last save, after any pending one; throws when it failed. */
   async close(): Promise<void> {
@@ -481,6 +504,51 @@ class ManifestSaver {
     await this.save();
     if (this.failure) throw this.failure;
   }
+}
+
+/** A batch of this process that holds its manifest's lock (see saveManifestsNow). */
+interface LockedBatch {
+  saver: ManifestSaver | null;
+  /** The lock file; null once saveManifestsNow released it. */
+  lock: string | null;
+}
+
+/** The batches of this process running now with a manifest. */
+const lockedBatches = new Set<LockedBatch>();
+
+/**
+ * For a process about to exit at once (a second Ctrl-C, while runBatch calls are still running):
+ * write each running batch's manifest now, synchronously and atomically, with every file recorded
+ * so far (a file is recorded once its output is written whole, so none whose output is cut short),
+ * then remove its lock. Call removePendingTempFiles() first (an in-flight periodic save's
+ * temporary file: its rename, if still queued, must not put an older manifest back), and exit
+ * right after: those batches write nothing more to the manifest. Returns the errors of the
+ * manifests that could not be written (each keeps its last save, which is whole; its lock is
+ * removed all the same).
+ * @example
+ * removePendingTempFiles();
+ * for (const err of saveManifestsNow()) console.error(err.message);
+ * process.exit(130);
+ */
+export function saveManifestsNow(): Error[] {
+  const errors: Error[] = [];
+  for (const batch of lockedBatches) {
+    try {
+      batch.saver?.saveNow();
+    } catch (err) {
+      errors.push(err as Error);
+    }
+    if (batch.lock !== null) {
+      try {
+        unlinkSync(batch.lock);
+      } catch {
+        // Removed by hand meanwhile.
+      }
+      batch.lock = null;
+    }
+  }
+  lockedBatches.clear();
+  return errors;
 }
 
 /** An option's name in messages (the command line turns `options.jobs` into `--jobs`). */
@@ -648,7 +716,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   });
   let saver: ManifestSaver | null = null;
   let manifestError: { error: unknown } | undefined;
-  let lock: string | null = null;
+  let locked: LockedBatch | undefined;
   let realManifest = '';
   let lockedManifest: string | undefined;
   try {
@@ -666,11 +734,13 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       // One batch per manifest at a time (a cron job that overlaps itself would otherwise drop
       // the other's records); taking the lock also fails now, not after the files, when the
       // manifest's folder cannot be written.
-      lock = await lockManifest(manifestPath, realManifest);
+      locked = { saver: null, lock: await lockManifest(manifestPath, realManifest) };
       lockedManifest = realManifest;
+      lockedBatches.add(locked);
     }
     const manifest = manifestPath === null ? null : await loadManifest(manifestPath, command);
     if (manifest && manifestPath !== null) saver = new ManifestSaver(manifestPath, manifest);
+    if (locked) locked.saver = saver;
     // On libuv's thread pool, while the workers start.
     // The manifest holds the fingerprints' salt: made once it is read.
     const optionsPrint = await fingerprint(key, params, manifest?.salt ?? (manifest ? LEGACY_SALT : randomBytes(16).toString('hex')));
@@ -738,7 +808,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       // Reported below with the totals, unless the batch failed already (that error goes on).
       manifestError = { error: err };
     } finally {
-      if (lock) await fsp.unlink(lock).catch(() => {});
+      // Not when saveManifestsNow released it already: the file there may be another batch's lock now.
+      if (locked) lockedBatches.delete(locked);
+      if (locked?.lock) await fsp.unlink(locked.lock).catch(() => {});
       if (lockedManifest !== undefined) heldLocks.delete(lockedManifest);
       await rootHandle?.close().catch(() => {});
     }

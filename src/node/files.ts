@@ -2,7 +2,7 @@
 // loads sharp) so that code that only writes files, like a batch's main thread with its
 // manifest, starts without loading the image codecs.
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fsp, readdirSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fsyncSync, openSync, promises as fsp, readdirSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { FileError } from '../errors.js';
 
@@ -203,6 +203,11 @@ function shortened(name: string, max: number): string {
   return out;
 }
 
+/** The temporary file beside `target` that an atomic write of it goes through (the names the sweeps above look for). */
+function tempPath(target: string): string {
+  return join(dirname(target), `.${shortened(basename(target), TEMP_NAME_BYTES)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
   /** Permissions of a new file (default 0o666, less the umask). */
@@ -279,7 +284,7 @@ async function checkId(inside: InsideFolder, label: string): Promise<void> {
  */
 export async function writeFileAtomic(target: string, data: string | Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
   const dir = dirname(target);
-  const tmp = join(dir, `.${shortened(basename(target), TEMP_NAME_BYTES)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempPath(target);
   let handle: fsp.FileHandle | undefined;
   let created = false;
   let from = tmp, to = target;
@@ -330,6 +335,44 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   try {
     const d = await fsp.open(dir, 'r');
     try { await d.sync(); } finally { await d.close(); }
+  } catch {
+    // Not supported (e.g. Windows); the file's own data is already on disk.
+  }
+}
+
+/**
+ * {@link writeFileAtomic}, synchronously, for a process about to exit at once (a second Ctrl-C),
+ * where no later turn of the event loop will come: the same temporary file beside the target
+ * (created exclusively), flushed to disk, renamed over the target, the directory synced where
+ * the platform allows. No `insideFolder`. Throws a FileError naming the file and the OS's reason.
+ * @example
+ * writeFileAtomicSync('out/.modelmark-manifest.json', text, { mode: 0o600 }); process.exit(130);
+ */
+export function writeFileAtomicSync(target: string, data: string | Uint8Array, options: Omit<WriteFileAtomicOptions, 'insideFolder'> = {}): void {
+  const dir = dirname(target);
+  const tmp = tempPath(target);
+  let fd: number | undefined;
+  let created = false;
+  try {
+    fd = openSync(tmp, 'wx', options.mode ?? 0o666);
+    created = true;
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, target);
+    created = false;
+  } catch (err) {
+    if (fd !== undefined) try { closeSync(fd); } catch { /* closed already */ }
+    if (created) try { unlinkSync(tmp); } catch { /* gone already */ }
+    const e = err as NodeJS.ErrnoException;
+    const reason = e?.code === 'ENOENT' ? `the directory ${q(dir)} does not exist` : osReason(err);
+    throw new FileError(`Cannot write ${options.label ?? q(target)}: ${reason}`, { cause: err });
+  }
+  try {
+    const d = openSync(dir, 'r');
+    try { fsyncSync(d); } finally { closeSync(d); }
   } catch {
     // Not supported (e.g. Windows); the file's own data is already on disk.
   }
