@@ -759,4 +759,38 @@ test('Ctrl-C twice: the quit at once still records in the manifest every file re
   assert.equal([s.skipped, s.done, s.errors], [done.length, 20 - done.length, 0]);
 });
 
+test('manifest lock: three processes taking one stale lock over at once, many rounds: never two holders at once, and the lock names the one', async () => {
+  // Each racer (test/helpers/lock-racer.mjs) calls takeLock on round r's manifest at the same
+  // moment as the others, and keeps any lock it takes until it ends: two takers of one round would
+  // both be running their batches on one manifest.
+  const root = path.join(dir, 'lock-race');
+  const ROUNDS = 100, RACERS = 3;
+  const deadPid = spawnSync('true').pid;
+  for (let r = 0; r < ROUNDS; r++) {
+    fs.mkdirSync(path.join(root, String(r)), { recursive: true });
+    fs.writeFileSync(path.join(root, String(r), 'm.json.lock'), `${deadPid}\n`);
+  }
+  const start = Date.now() + 1000; // all started by then
+  const racers = Array.from({ length: RACERS }, () => spawn(process.execPath, [path.join(ROOT, 'test', 'helpers', 'lock-racer.mjs'), root, String(ROUNDS), String(start), '20'],
+    { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const results = await Promise.all(racers.map((child) => new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`racer exited ${code}`))));
+  })));
+  const twice = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const holders = results.filter((x) => x.held.includes(r)).map((x) => x.pid);
+    if (holders.length > 1) twice.push(`round ${r}: ${holders.length} holders`);
+    else {
+      assert.is(holders.length, 1, `round ${r}: a racer takes the stale lock over (refused: ${JSON.stringify(results.map((x) => x.errors))})`);
+      const lock = path.join(root, String(r), 'm.json.lock');
+      assert.is(fs.readFileSync(lock, 'utf8'), `${holders[0]}\n`, `round ${r}: the lock names its holder`);
+    }
+  }
+  assert.equal(twice, [], `rounds with two batches both holding the lock: ${twice.length} of ${ROUNDS}`);
+  const left = fs.readdirSync(root).flatMap((r) => fs.readdirSync(path.join(root, r))).filter((f) => f !== 'm.json.lock');
+  assert.equal(left, [], 'nothing left aside');
+});
+
 test.run();

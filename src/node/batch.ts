@@ -433,8 +433,14 @@ export async function removeStaleLock(path: string, stale: number): Promise<bool
   return false;
 }
 
-/** The lock file of lockManifest, this process's id in it; one left by a process that is gone is taken over. */
-async function takeLock(manifest: string): Promise<string> {
+/**
+ * The lock file of lockManifest, `MANIFEST.lock` with this process's id in it (without
+ * lockManifest's check for this process's own batches); one left by a process that is gone is
+ * taken over. Returns its path; throws a FileError when another batch holds it.
+ * @example
+ * const lock = await takeLock('out/.modelmark-manifest.json'); // ... then fs.unlinkSync(lock)
+ */
+export async function takeLock(manifest: string): Promise<string> {
   const path = `${manifest}.lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
