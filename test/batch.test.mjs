@@ -689,7 +689,7 @@ test('runBatch: an empty manifest lock is one being made, not a dead batch\'s: i
   }
 });
 
-test('removeStaleLock: a stale manifest lock is removed, but one another batch put in its place meanwhile is left (two batches taking one stale lock over at once)', async () => {
+test('removeStaleLock: a stale manifest lock is removed, but one another batch put in its place meanwhile is left; a live takeover is waited for, a dead one removed', async () => {
   const { removeStaleLock } = await import('../dist/node/batch.js');
   const folder = path.join(dir, 'stale-lock');
   fs.mkdirSync(folder);
@@ -706,6 +706,20 @@ test('removeStaleLock: a stale manifest lock is removed, but one another batch p
     assert.is(await removeStaleLock(lock, deadPid), false);
     assert.is(fs.readFileSync(lock, 'utf8'), `${live.pid}\n`, 'the live batch\'s lock is in place');
     assert.equal(fs.readdirSync(folder), ['.modelmark-manifest.json.lock'], 'nothing left aside');
+    // Only the holder of LOCK.takeover removes a stale lock: a live one's is waited for, ...
+    fs.writeFileSync(lock, `${deadPid}\n`);
+    fs.writeFileSync(`${lock}.takeover`, `${live.pid}\n`);
+    let released = false;
+    const release = new Promise((resolve) => setTimeout(() => { released = true; fs.unlinkSync(`${lock}.takeover`); resolve(); }, 150));
+    assert.is(await removeStaleLock(lock, deadPid), true);
+    assert.ok(released, 'it waited for the takeover to be released');
+    await release;
+    assert.not.ok(fs.existsSync(lock), 'the stale lock is gone');
+    // ... one left by a process that died holding it is removed.
+    fs.writeFileSync(lock, `${deadPid}\n`);
+    fs.writeFileSync(`${lock}.takeover`, `${deadPid}\n`);
+    assert.is(await removeStaleLock(lock, deadPid), true);
+    assert.equal(fs.readdirSync(folder), [], 'the stale lock and the dead takeover are gone, nothing left aside');
   } finally {
     live.kill();
   }
@@ -772,12 +786,22 @@ test('manifest lock: three processes taking one stale lock over at once, many ro
   }
   const start = Date.now() + 1000; // all started by then
   const racers = Array.from({ length: RACERS }, () => spawn(process.execPath, [path.join(ROOT, 'test', 'helpers', 'lock-racer.mjs'), root, String(ROUNDS), String(start), '20'],
-    { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const results = await Promise.all(racers.map((child) => new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`racer exited ${code}`))));
-  })));
+    { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const ended = racers.map((child) => new Promise((resolve) => child.on('close', resolve)));
+  let results;
+  try {
+    results = await Promise.all(racers.map((child, i) => new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d) => {
+        out += d;
+        if (out.endsWith('\n')) resolve(JSON.parse(out));
+      });
+      ended[i].then((code) => reject(new Error(`racer exited ${code} before reporting`)));
+    })));
+  } finally {
+    for (const child of racers) child.stdin.end(); // all have reported: they may end now
+    await Promise.all(ended);
+  }
   const twice = [];
   for (let r = 0; r < ROUNDS; r++) {
     const holders = results.filter((x) => x.held.includes(r)).map((x) => x.pid);

@@ -389,48 +389,98 @@ async function lockManifest(manifest: string, real: string): Promise<string> {
 }
 
 /**
- * The process id in a lock file, NaN when there is none. An empty lock is one being made (the
- * exclusive create comes a moment before its id is written): it is read again for up to a second
- * before it counts as left by a process that died in between, so that a batch starting at that
- * moment does not take a live batch's lock over.
+ * The process id in a lock file: null when there is no such file, NaN when it holds none. An
+ * empty lock is one being made (the exclusive create comes a moment before its id is written): it
+ * is read again for up to a second before it counts as left by a process that died in between,
+ * so that a batch starting at that moment does not take a live batch's lock over.
  */
-async function lockHolder(path: string): Promise<number> {
+async function lockHolder(path: string): Promise<number | null> {
   for (let i = 0; i < 20; i++) {
     const text = await fsp.readFile(path, 'utf8').catch(() => null);
-    if (text === null) return Number.NaN; // gone meanwhile: the create is tried again
+    if (text === null) return null; // gone meanwhile: the create is tried again
     if (text !== '') return Number.parseInt(text, 10);
     await new Promise((r) => setTimeout(r, 50));
   }
   return Number.NaN;
 }
 
+/** Whether a lock that names `holder` (see lockHolder) is no live batch's: none, a process gone, or `stale` (judged gone before). */
+const deadHolder = (holder: number, stale: number) => holder === stale || !Number.isInteger(holder) || holder <= 0 || processGone(holder);
+
+/** How long, at most, removeStaleLock waits while another batch holds the takeover (it holds it for a few file operations). */
+const TAKEOVER_WAIT_MS = 5000;
+
 /**
- * Remove the lock at `path` that names the process `stale`, judged gone, unless another batch
- * replaced it meanwhile (two batches taking one stale lock over at once: the second would
- * otherwise delete the first's fresh lock, and both run). The lock is moved aside atomically
- * first and read there; another's is put back. True when the stale lock is gone (or already
- * was), false when the lock is another batch's now (left in place).
- * @example
- * if (!(await removeStaleLock('out/.modelmark-manifest.json.lock', deadPid))) refuse();
+ * Remove the file at `path` that names the process `stale`, judged gone, unless another process
+ * replaced it meanwhile: moved aside atomically, read there, and put back when it names a live
+ * process (unless the place is taken again by then). Safe for two processes at once, not for
+ * three (one can move a fresh file aside while a third creates its own in the gap): it is only
+ * used for a takeover file whose maker died holding it (see removeStaleLock).
  */
-export async function removeStaleLock(path: string, stale: number): Promise<boolean> {
+async function removeDeadFile(path: string, stale: number): Promise<void> {
   const aside = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
   try {
     await fsp.rename(path, aside);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true; // taken away by another already
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // taken away by another already
     throw err;
   }
   const moved = await lockHolder(aside);
-  if (moved === stale || !Number.isInteger(moved) || moved <= 0 || processGone(moved)) {
+  if (moved === null || deadHolder(moved, stale)) {
     await fsp.unlink(aside).catch(() => {});
-    return true;
+    return;
   }
-  // A live batch's lock, made after ours was judged stale: back in place (unless yet another
-  // batch has the place now), and not taken.
   await fsp.link(aside, path).catch(() => {});
   await fsp.unlink(aside).catch(() => {});
-  return false;
+}
+
+/**
+ * Remove the lock at `path` that names the process `stale`, judged gone, unless another batch
+ * replaced it meanwhile. Only the holder of the takeover, `LOCK.takeover` (created exclusively,
+ * its process's id in it), removes a lock that is not its own, and it reads the lock again first:
+ * of several batches taking one stale lock over at once, one removes it, and the others then find
+ * it gone or the new lock of whichever batch created it first (by an exclusive create), never
+ * remove that. (Before, the lock was moved aside to be checked and put back: with three batches,
+ * a third could create its lock in the gap, the one put back was lost, and two batches ran on
+ * one manifest.) Waits while a live batch holds the takeover; one left by a process that died
+ * holding it is removed. True when the stale lock is gone (or already was), false when the lock
+ * is another batch's now (left in place).
+ * @example
+ * if (!(await removeStaleLock('out/.modelmark-manifest.json.lock', deadPid))) refuse();
+ */
+export async function removeStaleLock(path: string, stale: number): Promise<boolean> {
+  const takeover = `${path}.takeover`;
+  const deadline = performance.now() + TAKEOVER_WAIT_MS;
+  for (;;) {
+    try {
+      await fsp.writeFile(takeover, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new FileError(`Cannot take over the lock ${q(path)}: ${osReason(err)}`, { cause: err });
+      }
+    }
+    const taker = await lockHolder(takeover);
+    if (taker === null) continue; // released meanwhile
+    // This process's id: another process's that had it before (batches of this process never
+    // race for one lock, see lockManifest).
+    if (taker === process.pid || deadHolder(taker, Number.NaN)) await removeDeadFile(takeover, taker);
+    else if (performance.now() > deadline) return false; // another batch is taking it over
+    else await new Promise((r) => setTimeout(r, 10));
+  }
+  try {
+    // No other batch removes the lock while this one holds the takeover, nor creates one while
+    // it is there: the lock read here is the one removed.
+    const holder = await lockHolder(path);
+    if (holder === null) return true; // gone: removed by a batch that held the takeover before
+    if (!deadHolder(holder, stale)) return false;
+    await fsp.unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw new FileError(`Cannot remove the stale lock ${q(path)}: ${osReason(err)}`, { cause: err });
+    });
+    return true;
+  } finally {
+    await fsp.unlink(takeover).catch(() => {});
+  }
 }
 
 /**
@@ -442,7 +492,7 @@ export async function removeStaleLock(path: string, stale: number): Promise<bool
  */
 export async function takeLock(manifest: string): Promise<string> {
   const path = `${manifest}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 5; attempt++) {
     try {
       await fsp.writeFile(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
       return path;
@@ -452,6 +502,7 @@ export async function takeLock(manifest: string): Promise<string> {
         throw new FileError(`Cannot write the manifest ${q(manifest)} (nor its lock beside it): ${code === 'ENOENT' ? 'its folder does not exist' : osReason(err)}`, { cause: err });
       }
       const holder = await lockHolder(path);
+      if (holder === null) continue; // released meanwhile
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && !processGone(holder)) {
         throw new FileError(`Another batch (process ${holder}) is using the manifest ${q(manifest)}; wait for it to end, or give this run another output folder or --manifest ` +
           `(if no such process is running, delete ${q(path)})`);

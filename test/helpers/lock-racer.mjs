@@ -2,7 +2,8 @@
 // it waits until START + r * PERIOD ms (epoch), then calls takeLock on ROOT/r/m.json, whose
 // lock was planted stale (a dead process's id). A lock taken is kept (never released) until this
 // process ends, so two processes that both take one round's lock both hold it at once. Prints the
-// rounds whose lock it took, as JSON.
+// rounds whose lock it took, as JSON, then stays until its standard input ends (while other racers
+// are still at their last rounds, its locks are not a dead process's).
 import { takeLock } from '../../dist/node/batch.js';
 
 const [root, rounds, start, period] = process.argv.slice(2);
@@ -20,3 +21,4 @@ for (let r = 0; r < Number(rounds); r++) {
   }
 }
 process.stdout.write(JSON.stringify({ pid: process.pid, held, errors }) + '\n');
+process.stdin.resume().on('end', () => process.exit(0));
