@@ -379,6 +379,32 @@ test('runBatch: one batch per manifest (a live holder refuses, a dead one is tak
   }
 });
 
+test('runBatch with a manifest outside OUTDIR: a dead writer\'s temporary manifest beside it is swept; a live writer\'s, and other files\' temporaries, are left alone', async () => {
+  const input = path.join(dir, 'in-mtmp');
+  fs.mkdirSync(input);
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'moon.png'));
+  const out = path.join(dir, 'out-mtmp');
+  const side = path.join(dir, 'side-mtmp');
+  fs.mkdirSync(side);
+  const manifest = path.join(side, 'run.json');
+  const live = spawn('sleep', ['30']);
+  const deadPid = spawnSync('true').pid;
+  try {
+    const stale = path.join(side, `.run.json.${deadPid}.0123456789ab.tmp`);
+    const liveTmp = path.join(side, `.run.json.${live.pid}.0123456789ab.tmp`);
+    const other = path.join(side, `.notes.txt.${deadPid}.0123456789ab.tmp`);
+    for (const f of [stale, liveTmp, other]) fs.writeFileSync(f, 'half a file');
+    const summary = await runBatch({ command: 'embed', input, output: out, manifest, key: KEY, payload: PAYLOAD, jobs: 1 });
+    assert.is(summary.done, 1);
+    assert.ok(fs.existsSync(manifest), 'the manifest is written where asked');
+    assert.not.ok(fs.existsSync(stale), 'the dead batch\'s temporary manifest is swept');
+    assert.ok(fs.existsSync(liveTmp), 'a live writer\'s is left alone');
+    assert.ok(fs.existsSync(other), 'another file\'s temporary is not the batch\'s to remove');
+  } finally {
+    live.kill();
+  }
+});
+
 test('runBatch stops itself on what every later file would meet: the output folder removed mid-run (not made again) and a full disk (exit 2, summary, then the manifest error)', async () => {
   const input = path.join(dir, 'in-stop');
   fs.mkdirSync(input);

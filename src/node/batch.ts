@@ -15,7 +15,7 @@ import { DEFAULT_THRESHOLD } from '../watermarker.js';
 import { EvidenceSum, type CombinedEvidence, type Evidence } from '../evidence.js';
 import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
-import { folderId, osReason, processGone, removeStaleTempFilesUnder, writeFileAtomic, writeFileAtomicSync } from './files.js';
+import { folderId, osReason, processGone, removeStaleTempFilesOf, removeStaleTempFilesUnder, writeFileAtomic, writeFileAtomicSync } from './files.js';
 import { PIXEL_BUDGET } from './gate.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
@@ -794,6 +794,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       locked = { saver: null, lock: await lockManifest(manifestPath, realManifest) };
       lockedManifest = realManifest;
       lockedBatches.add(locked);
+      // A batch quit at once (a second Ctrl-C) or killed may leave the manifest's temporary
+      // file beside it; inside OUTDIR the sweep above takes it, elsewhere (--manifest) this does.
+      removeStaleTempFilesOf(manifestPath);
     }
     const manifest = manifestPath === null ? null : await loadManifest(manifestPath, command);
     if (manifest && manifestPath !== null) saver = new ManifestSaver(manifestPath, manifest);

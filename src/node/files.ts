@@ -125,6 +125,38 @@ export function removeStaleTempFilesUnder(dir: string): number {
 }
 
 /**
+ * Remove, synchronously, the temporary files that writeFileAtomic calls of processes no longer
+ * running left beside `target` (its own temporary files only, not the folder's others): for a
+ * file written outside any swept folder, such as a batch manifest given with --manifest.
+ * Returns how many were removed.
+ * @example
+ * removeStaleTempFilesOf('/data/run.manifest.json'); // at the start of a batch using it
+ */
+export function removeStaleTempFilesOf(target: string): number {
+  const prefix = `.${shortened(basename(target), TEMP_NAME_BYTES)}.`;
+  const rest = /^(\d+)\.[0-9a-f]{12}\.tmp$/;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(target));
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = rest.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || !processGone(pid)) continue;
+    try {
+      unlinkSync(join(dirname(target), name));
+      removed++;
+    } catch { /* gone already, or not ours to remove */ }
+  }
+  return removed;
+}
+
+/**
  * A folder's identity, to notice it removed and made again: device and inode (an inode number
  * can be reused at once by a new folder, unless the old one is held open, as runBatch does).
  * @example
