@@ -5,7 +5,6 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import {
@@ -13,6 +12,7 @@ import {
   ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError,
 } from '../dist/node/index.js';
 import { removePendingTempFiles, removeTempFilesUnder, writeFileAtomic } from '../dist/node/files.js';
+import { pngClaiming } from './helpers/png.mjs';
 
 const PHOTOS = new URL('../../shared/photos/', import.meta.url);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-errors-'));
@@ -35,36 +35,6 @@ async function rejects(fn, Class, code, ...mentions) {
     assert.ok(ok, `message ${JSON.stringify(error.message)} should mention ${m}`);
   }
   return error;
-}
-
-// A minimal PNG whose header claims any size (for decompression-bomb and zero-size checks).
-function crc32(bytes) {
-  let crc = 0xffffffff;
-  for (const b of bytes) {
-    let c = (crc ^ b) & 0xff;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    crc = (crc >>> 8) ^ c;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-function chunk(type, data) {
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  td.copy(out, 4);
-  out.writeUInt32BE(crc32(td), 8 + data.length);
-  return out;
-}
-function pngClaiming(width, height) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  return Buffer.concat([
-    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
-    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(13))), chunk('IEND', Buffer.alloc(0)),
-  ]);
 }
 
 let wm, photo, photoJpeg;

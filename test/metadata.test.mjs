@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { embedMetadata, metadataOf, metadataWarnings, METADATA_LIMITS, iccColourSpace, readMetadata, uprightExif } from '../dist/metadata.js';
 import { readImage, writeImage, InvalidArgumentError } from '../dist/node/index.js';
+import { pngChunk, pngWith, xmpITXt, xmpOf } from './helpers/png.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'modelmark.js');
@@ -274,24 +275,14 @@ test('folder batch keeps metadata per file (upright EXIF too); --strip-metadata 
 });
 
 test('readMetadata reads only the first iCCP and XMP chunk of a PNG: a thousand deflate bombs cost one inflation each, not a thousand', async () => {
-  const crcTable = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
-  const crc = (b) => { let c = -1; for (const v of b) c = crcTable[(c ^ v) & 0xff] ^ (c >>> 8); return (c ^ -1) >>> 0; };
-  const chunk = (type, data) => {
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    out.write(type, 4, 'latin1');
-    data.copy(out, 8);
-    out.writeUInt32BE(crc(out.subarray(4, 8 + data.length)), 8 + data.length);
-    return out;
-  };
   const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).png().toBuffer();
   // 16 KB of deflate that inflates past the reader's limits (METADATA_LIMITS), as an XMP zTXt and an iCCP chunk.
   const bomb = zlib.deflateSync(Buffer.alloc((16 << 20) + 1024), { level: 9 });
-  const xmpBomb = chunk('zTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0', 'latin1'), bomb]));
-  const iccBomb = chunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), bomb]));
+  const xmpBomb = pngChunk('zTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0', 'latin1'), bomb]));
+  const iccBomb = pngChunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), bomb]));
   // Valid blocks after the bombs: a reader that tries every chunk finds them.
-  const xmp = chunk('zTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0', 'latin1'), zlib.deflateSync(Buffer.from(XMP))]));
-  const icc = chunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), zlib.deflateSync(p3Icc)]));
+  const xmp = pngChunk('zTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0', 'latin1'), zlib.deflateSync(Buffer.from(XMP))]));
+  const icc = pngChunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), zlib.deflateSync(p3Icc)]));
   const hostile = Buffer.concat([png.subarray(0, 33), xmpBomb, xmpBomb, iccBomb, iccBomb, xmp, icc, png.subarray(33)]);
   const m = await readMetadata(new Uint8Array(hostile));
   assert.is(m.format, 'png');
@@ -303,36 +294,16 @@ test('readMetadata reads only the first iCCP and XMP chunk of a PNG: a thousand 
   assert.equal(Buffer.from(fine.icc), Buffer.from(p3Icc));
 });
 
-/** A PNG with `chunks` (each [type, data]) after its IHDR. */
-function pngWith(png, chunks) {
-  const table = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
-  const chunk = ([type, data]) => {
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    out.write(type, 4, 'latin1');
-    data.copy(out, 8);
-    let c = -1;
-    for (const v of out.subarray(4, 8 + data.length)) c = table[(c ^ v) & 0xff] ^ (c >>> 8);
-    out.writeUInt32BE((c ^ -1) >>> 0, 8 + data.length);
-    return out;
-  };
-  const ihdrEnd = 8 + 12 + png.readUInt32BE(8);
-  return Buffer.concat([png.subarray(0, ihdrEnd), ...chunks.map(chunk), png.subarray(ihdrEnd)]);
-}
-
 test('metadata over METADATA_LIMITS is left out with a warning, a PNG\'s deflated XMP inflated no further than the limit: a 16 KB file no longer makes a 16 MB copy (readMetadata, readImage + writeImage, CLI embed)', async () => {
   assert.equal({ ...METADATA_LIMITS }, { exif: 1 << 20, icc: 4 << 20, xmp: 1 << 20 });
   const png = await sharp(path.join(PHOTOS, 'mate-Storm.jpg')).resize(256).png().toBuffer();
-  const xmpOf = (n) => Buffer.from(`<x:xmpmeta xmlns:x="adobe:ns:meta/"><!--${' '.repeat(n)}--></x:xmpmeta>`);
-  // iTXt: keyword, 0, compressed (1), method 0, empty language tag and translated keyword, zlib data.
-  const itxt = (xmp) => ['iTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\x01\x00\0\0', 'latin1'), zlib.deflateSync(xmp, { level: 9 })])];
-  const hostile = pngWith(png, [itxt(xmpOf(16_000_000))]);
+  const hostile = pngWith(png, [xmpITXt(xmpOf(16_000_000))]);
   assert.ok(hostile.length < png.length + 20_000);
   const m = await readMetadata(new Uint8Array(hostile));
   assert.is(m.xmp, undefined);
   assert.equal(m.warnings, ['metadata: the XMP packet inflates to over 1 MiB (the most a copy carries): left out']);
   // Under the limit, the same packet is read whole, without a warning.
-  const fine = await readMetadata(new Uint8Array(pngWith(png, [itxt(xmpOf(1_000_000))])));
+  const fine = await readMetadata(new Uint8Array(pngWith(png, [xmpITXt(xmpOf(1_000_000))])));
   assert.is(fine.xmp.length, xmpOf(1_000_000).length);
   assert.is(fine.warnings, undefined);
   // A stored (uncompressed) block over its limit: left out by readMetadata and metadataOf alike.
