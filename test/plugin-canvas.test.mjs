@@ -255,4 +255,32 @@ test('node worker_threads: a worker that does not answer: the call rejects with 
   }
 });
 
+test('node worker_threads: clients made and terminated in turn on one long-lived port leave no listeners on it (nor on a terminated worker)', () => withServedPort(async (port, createWatermarkWorker) => {
+  const { getEventListeners } = await import('node:events');
+  const TYPES = ['message', 'error', 'messageerror'];
+  const count = (target) => TYPES.map((t) => `${t} ${getEventListeners(target, t).length}`).join(', ');
+  const before = count(port);
+  // A page that makes a client per task on a port it keeps: each client's listeners (and the
+  // pending-call map they hold) stayed on the port after terminate(), 2 more per client.
+  for (let i = 0; i < 40; i++) {
+    const c = createWatermarkWorker(port);
+    if (i % 10 === 0) assert.is((await c.detect(greyImage(), { key: KEY })).found, false);
+    c.terminate();
+  }
+  assert.is(count(port), before, 'listeners on the port after 40 clients made and terminated');
+  // A worker (a port with terminate()) handed to two clients: terminate() on one ends both, and
+  // both clients' listeners come off it.
+  const worker = {
+    postMessage: (m, t) => port.postMessage(m, t),
+    addEventListener: (type, f) => port.addEventListener(type, f),
+    removeEventListener: (type, f) => port.removeEventListener(type, f),
+    terminate: () => {},
+  };
+  const a = createWatermarkWorker(worker), b = createWatermarkWorker(worker);
+  assert.is(await b.detect(greyImage(), { key: KEY }).then((r) => r.found), false);
+  a.terminate();
+  assert.is(count(port), before, 'listeners after terminate() on one of two clients of a worker');
+  assert.is(await b.detect(greyImage(), { key: KEY }).then(() => 'answered', (e) => e.code), 'ERR_WORKER_TERMINATED');
+}));
+
 test.run();

@@ -188,7 +188,6 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
   const close = (e: ModelmarkError) => { closed = e; failAll(e); };
   let siblings = clientsOf.get(worker);
   if (!siblings) clientsOf.set(worker, (siblings = new Set()));
-  siblings.add(close);
 
   const onMessage = (event: MessageEvent) => {
     const r = event.data as WatermarkWorkerResponse;
@@ -199,17 +198,32 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
     clearTimeout(p.timer);
     if (r.ok) p.resolve(r); else p.reject(reviveError(r.error));
   };
-  worker.addEventListener('message', onMessage);
-  const w = worker as unknown as { addEventListener?: (t: string, f: (e: Event) => void) => void };
-  w.addEventListener?.('error', (e: Event) => {
+  const onError = (e: Event) => {
     const msg = (e as ErrorEvent).message || 'the worker script failed to load or threw';
     e.preventDefault?.();
     // The worker is not to be trusted to answer again (a script that failed to load never
     // will): later calls reject at once instead of waiting forever.
     closed = new ModelmarkError('ERR_WORKER', `modelmark worker error: ${msg}; create a new client`);
     failAll(closed);
-  });
-  w.addEventListener?.('messageerror', () => failAll(new ModelmarkError('ERR_WORKER', 'modelmark worker: a message could not be deserialised')));
+  };
+  const onMessageError = () => failAll(new ModelmarkError('ERR_WORKER', 'modelmark worker: a message could not be deserialised'));
+  worker.addEventListener('message', onMessage);
+  type Listen = (t: string, f: (e: Event) => void) => void;
+  const w = worker as unknown as { addEventListener?: Listen; removeEventListener?: Listen };
+  w.addEventListener?.('error', onError);
+  w.addEventListener?.('messageerror', onMessageError);
+  /**
+   * Ended (terminate() on this client or on another handed the same worker): every listener
+   * this client added comes off, so that a long-lived port or worker handed to many clients in
+   * turn does not keep each one's listeners (and what they hold) for ever.
+   */
+  const end = (e: ModelmarkError) => {
+    worker.removeEventListener('message', onMessage);
+    w.removeEventListener?.('error', onError);
+    w.removeEventListener?.('messageerror', onMessageError);
+    close(e);
+  };
+  siblings.add(end);
 
   /** The third argument of embed and detect: { transfer?, timeoutMs? } (checked: a misspelt name would transfer or not by default). */
   function callOptions(c: unknown, byDefault: boolean): { transfer: boolean; timeoutMs: number } {
@@ -286,9 +300,8 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
     },
     terminate() {
       const e = new ModelmarkError('ERR_WORKER_TERMINATED', 'modelmark worker was terminated');
-      worker.removeEventListener('message', onMessage);
-      siblings.delete(close);
-      close(e);
+      siblings.delete(end);
+      end(e);
       if (typeof worker.terminate === 'function') {
         // The worker ends for every client handed it (a port's other clients keep theirs).
         for (const other of siblings) other(e);
