@@ -371,4 +371,48 @@ test('loadDeepModels reads a deep.json saved with a UTF-8 byte-order mark', asyn
   }
 });
 
+test('a deep watermarker dropped without dispose() has its sessions released once collected; one still in use, or disposed, is not released (again)', async () => {
+  // A fresh process with --expose-gc. onnxruntime-web holds each session in its WebAssembly
+  // memory until release(): a server making a watermarker per request and dropping it grew by
+  // the sessions every time. Releases are counted on onnxruntime's own InferenceSession.
+  const { spawnSync } = await import('node:child_process');
+  const script = `
+    import * as ort from 'onnxruntime-web';
+    import { createDeepWatermarker, loadDeepModels } from './dist/node/index.js';
+    let released = 0;
+    const release = ort.InferenceSession.prototype.release;
+    ort.InferenceSession.prototype.release = function () { released++; return release.call(this); };
+    const models = await loadDeepModels(process.argv[2]);
+    const image = { width: 160, height: 128, channels: 3, data: new Uint8Array(160 * 128 * 3).fill(90) };
+    // Collect, and let finalisers run, until want releases are seen (at most 100 rounds).
+    const collect = async (want = Infinity) => {
+      for (let i = 0; i < 100 && released < want; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 5)); }
+    };
+    for (let i = 0; i < 5; i++) await (await createDeepWatermarker({ models })).embed(image);
+    await collect(10);
+    const dropped = released;
+    released = 0;
+    // Only embed kept (the watermarker object let go): its sessions must stay.
+    const { embed } = await createDeepWatermarker({ models });
+    // Disposed, then dropped: released once, by dispose().
+    const d = await createDeepWatermarker({ models });
+    await d.embed(image);
+    await d.dispose();
+    await collect(3);
+    const kept = (await embed(image)).width;
+    console.log(JSON.stringify({ dropped, afterDispose: released, kept }));
+  `;
+  // A file, not -e: onnxruntime's worker threads inherit the process's flags, and
+  // --input-type=module is refused without -e.
+  const file = path.join(tmp, 'dropped.mjs');
+  fs.writeFileSync(file, script.replace("'./dist/node/index.js'", JSON.stringify(new URL('../dist/node/index.js', import.meta.url).href))
+    .replace("'onnxruntime-web'", JSON.stringify(import.meta.resolve('onnxruntime-web'))));
+  const out = spawnSync(process.execPath, ['--expose-gc', file, dir], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8', timeout: 60_000 });
+  assert.is(out.status, 0, out.stderr);
+  const r = JSON.parse(out.stdout.trim().split('\n').pop());
+  assert.is(r.dropped, 10, 'five watermarkers dropped undisposed: their 10 sessions released');
+  assert.is(r.afterDispose, 2, 'only the disposed watermarker\'s 2 sessions released, once; the one whose embed is kept, none');
+  assert.is(r.kept, 160, 'embed kept without its watermarker object still runs');
+});
+
 test.run();
