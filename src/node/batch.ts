@@ -718,7 +718,12 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     workerData.outputRoot = realOut;
     // Held open for the batch: while it is, no folder made in its place can get its inode number.
     rootHandle = await fsp.opendir(realOut);
-    const rootStat = await fsp.stat(realOut);
+    // Removed between opendir and stat: the handle is closed here (the finally below that
+    // closes it is not reached yet), not left open for the life of the process.
+    const rootStat = await fsp.stat(realOut).catch(async (err) => {
+      await rootHandle!.close().catch(() => {});
+      throw new FileError(`Cannot read the output folder ${q(out)}: ${osReason(err)}`, { cause: err });
+    });
     workerData.outputRootId = folderId(rootStat);
     // What batches killed mid-write (SIGKILL, a power cut) left here: their writers are gone.
     removeStaleTempFilesUnder(realOut);
