@@ -430,6 +430,45 @@ test('wasm memory is given back: after a call that grew it past RECLAIM_BYTES th
   assert.ok(getKernels() === k1);
 });
 
+test('failing embed and detect calls hold no kernel memory: after 50 and after 500 rounds of them the allocator is back at its bottom and the memory the same', async () => {
+  const { getKernels } = await import('../dist/wasm.js');
+  const img = await photo('mate-Garden.jpg', 640, 480);
+  const marked = wm.embed(img, PAYLOAD);
+  assert.is(wm.detect(marked).payload, PAYLOAD); // larger than any call below: memory at its plateau
+  const bottom = getKernels().mark();
+  const detached = () => { const d = new Uint8Array(img.data); structuredClone(d.buffer, { transfer: [d.buffer] }); return { ...img, data: d }; };
+  const grey16 = (w, h) => ({ width: w, height: h, channels: 1, data: new Uint16Array(w * h).fill(30000) });
+  const failing = [
+    () => wm.embed(img, 'not hex'),
+    () => wm.embed(img, PAYLOAD, { inPlace: 'yes' }),
+    () => wm.embed({ width: 64, height: 64, channels: 3, data: new Uint8Array(64 * 64 * 3) }, PAYLOAD),
+    () => wm.embed(grey16(100, 100), PAYLOAD),
+    () => wm.embed(detached(), PAYLOAD),
+    () => wm.detect({ width: 640, height: 480, channels: 3, data: new Uint8Array(100) }),
+    () => wm.detect(detached()),
+    () => wm.detect(marked, { evidence: 'yes' }),
+    () => wm.detect({ ...marked, width: 20000, height: 20000 }),
+    () => wm.evidence(grey16(16, 16)),
+  ];
+  const run = (rounds) => {
+    const codes = new Set();
+    for (let i = 0; i < rounds; i++) {
+      for (const f of failing) {
+        try { f(); codes.add('no error'); } catch (e) { codes.add(e.code); }
+      }
+    }
+    return [...codes].sort();
+  };
+  assert.equal(run(50), ['ERR_IMAGE_TOO_LARGE', 'ERR_IMAGE_TOO_SMALL', 'ERR_INVALID_ARGUMENT']);
+  const k = getKernels();
+  const after50 = { bytes: k.memory.buffer.byteLength, top: k.mark() };
+  assert.is(after50.top, bottom, 'the allocator is empty again');
+  run(500);
+  assert.ok(getKernels() === k, 'the same kernels');
+  assert.equal({ bytes: k.memory.buffer.byteLength, top: k.mark() }, after50, 'after 500 rounds as after 50');
+  assert.is(wm.detect(marked).payload, PAYLOAD, 'and the watermarker still reads the mark');
+});
+
 test('grey + alpha (2 channels): psnr compares the grey samples only; encodeImage writes PNG and WebP with alpha and JPEG flattened, each still carrying the mark', async () => {
   const { encodeImage } = await import('../dist/node/index.js');
   const grey = await photo('skimage-camera.png', 300, 240, (s) => s.greyscale());
