@@ -55,7 +55,9 @@ export function watermarkerFor(options: WatermarkerOptions, known?: readonly str
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
     wm = createWatermarker(watermarkerOptions(options));
     cache.set(id, wm);
-    wm.catch(() => cache.delete(id));
+    const made = wm;
+    // Only this failed entry: it may have been evicted and the id cached again meanwhile.
+    wm.catch(() => { if (cache.get(id) === made) cache.delete(id); });
   }
   return wm;
 }
