@@ -23,6 +23,22 @@ export function invalidParameter(name: string, expected: string, actual: unknown
 }
 
 /**
+ * invalidParameter for a value that may hold a secret (a key, or the options object a key was
+ * meant to go in: `createWatermarker(process.env.KEY)`): the message gives the value's kind and
+ * length, never its content, so that an error log does not keep the key.
+ * @example
+ * throw invalidSecretParameter('options.key', 'a non-empty string or byte array', 12345678);
+ * // InvalidArgumentError: Expected a non-empty string or byte array for options.key but received a number (not shown: it may be secret)
+ */
+export function invalidSecretParameter(name: string, expected: string, actual: unknown): InvalidArgumentError {
+  const kind = typeof actual === 'string' ? `a string of length ${actual.length}`
+    : typeof actual === 'number' ? 'a number' : typeof actual === 'bigint' ? 'a bigint'
+    : typeof actual === 'boolean' ? 'a boolean' : describe(actual);
+  const hidden = typeof actual === 'string' || typeof actual === 'number' || typeof actual === 'bigint' ? ' (not shown: it may be secret)' : '';
+  return new InvalidArgumentError(`Expected ${expected} for ${name} but received ${kind}${hidden}`);
+}
+
+/**
  * A finite number within [min, max], or the default when undefined.
  * @example
  * const strength = numberIn('options.strength', options.strength, 0.25, 4, 1);

@@ -1,4 +1,4 @@
-import { invalidParameter } from './args.js';
+import { invalidSecretParameter } from './args.js';
 import { ModelmarkError } from './errors.js';
 
 const SALT = new TextEncoder().encode('modelmark/v1 salt');
@@ -10,13 +10,13 @@ const SALT = new TextEncoder().encode('modelmark/v1 salt');
 export async function deriveKey(key: unknown, info: string, name = 'options.key'): Promise<Uint32Array> {
   let bytes: Uint8Array<ArrayBuffer>;
   if (typeof key === 'string') {
-    if (key.length === 0) throw invalidParameter(name, 'a non-empty string or byte array', key);
+    if (key.length === 0) throw invalidSecretParameter(name, 'a non-empty string or byte array', key);
     bytes = new TextEncoder().encode(key);
   } else if (key instanceof Uint8Array) {
-    if (key.length === 0) throw invalidParameter(name, 'a non-empty string or byte array', key);
+    if (key.length === 0) throw invalidSecretParameter(name, 'a non-empty string or byte array', key);
     bytes = new Uint8Array(key);
   } else {
-    throw invalidParameter(name, 'a non-empty string or byte array', key);
+    throw invalidSecretParameter(name, 'a non-empty string or byte array', key);
   }
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) throw new ModelmarkError('ERR_NO_WEBCRYPTO', 'WebCrypto (crypto.subtle) is not available in this runtime; modelmark needs it to derive keys (Node 20+, browsers in a secure context, workers).');

@@ -1,4 +1,4 @@
-import { booleanOption, checkOptionNames, invalidParameter, numberIn } from './args.js';
+import { booleanOption, checkOptionNames, invalidParameter, invalidSecretParameter, numberIn } from './args.js';
 import { checkSamples, copyLike, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide, MAX_ASPECT_LIMIT, MIN_DETECT_SIDE, MIN_SIDE, samplesLike, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
@@ -148,7 +148,7 @@ export function checkWatermarkerOptions(options: WatermarkerOptions): { strength
   const maxAspect = numberIn('options.maxAspect', options.maxAspect, 1, MAX_ASPECT_LIMIT, DEFAULT_MAX_ASPECT);
   booleanOption('options.search', options.search, true);
   const key = options.key;
-  if (!((typeof key === 'string' || key instanceof Uint8Array) && key.length > 0)) throw invalidParameter('options.key', 'a non-empty string or byte array', key);
+  if (!((typeof key === 'string' || key instanceof Uint8Array) && key.length > 0)) throw invalidSecretParameter('options.key', 'a non-empty string or byte array', key);
   return { strength, threshold, maxPixels, maxAspect };
 }
 
@@ -161,7 +161,7 @@ export function checkWatermarkerOptions(options: WatermarkerOptions): { strength
  * wm.detect(marked); // { found: true, payload: 'deadbeefcafef00d', pValue: 1e-40, ... }
  */
 export async function createWatermarker(options: WatermarkerOptions): Promise<Watermarker> {
-  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object with a key', options);
+  if (typeof options !== 'object' || options === null) throw invalidSecretParameter('options', 'an object with a key', options);
   checkOptionNames('options', options, WATERMARKER_OPTION_NAMES);
   const { strength, threshold, maxPixels, maxAspect } = checkWatermarkerOptions(options);
   // The kernels' load starts now, beside the key's derivation, not after it: concurrent calls

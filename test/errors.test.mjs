@@ -231,6 +231,31 @@ test('empty or missing key: InvalidArgumentError naming the key', async () => {
   await rejects(() => createWatermarker(), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options');
 });
 
+test('a key of the wrong kind is refused without showing it: the message gives its kind, never its content (a number, a bigint, a key string passed where the options go), in the core, the batch, the plug-ins and Photopea', async () => {
+  const { runBatch } = await import('../dist/node/batch.js');
+  const { watermarkImageData } = await import('modelmark/canvas');
+  const { startPhotopeaPlugin } = await import('modelmark/photopea');
+  const root = { appendChild() {} }; // refused before the panel is drawn
+  const secret = 'hunter2-correct-horse';
+  const cases = [
+    ['createWatermarker(number key)', () => createWatermarker({ key: 31415926535 }), '31415926535'],
+    ['createWatermarker(bigint key)', () => createWatermarker({ key: 271828182845n }), '271828182845'],
+    ['createWatermarker(key string as options)', () => createWatermarker(secret), secret],
+    ['runBatch(number key)', () => runBatch({ command: 'detect', input: dir, key: 31415926535 }), '31415926535'],
+    ['startPhotopeaPlugin(number key)', () => startPhotopeaPlugin(root, { key: 31415926535 }), '31415926535'],
+    ['startPhotopeaPlugin(key string as options)', () => startPhotopeaPlugin(root, secret), secret],
+    ['watermarkImageData(key string as options)', () => watermarkImageData({ width: 1, height: 1, data: new Uint8ClampedArray(4) }, secret), secret],
+  ];
+  for (const [what, fn, shown] of cases) {
+    let error;
+    try { await fn(); } catch (e) { error = e; }
+    assert.ok(error, `${what}: refused`);
+    assert.is(error.code, 'ERR_INVALID_ARGUMENT', `${what}: ${error.message}`);
+    assert.not.ok(error.message.includes(shown), `${what} shows the secret: ${error.message}`);
+    assert.match(error.message, /not shown: it may be secret/, what);
+  }
+});
+
 test('payload over 64 bits: InvalidArgumentError naming the payload and the 64-bit limit', async () => {
   await rejects(() => wm.embed(photo, '1' + '0'.repeat(16)), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'payload', '64 bits', '10000000000000000');
   await rejects(() => wm.embed(photo, 2n ** 64n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'payload', '2^64');

@@ -5,7 +5,7 @@
 // to Photopea is opened as a new document. The plug-in decodes the PNG in the page, marks or
 // detects with the core, encodes the marked PNG and sends it back. Nothing leaves the browser.
 import {
-  checkImageFileSize, checkOptionNames, DecodeError, DEFAULT_MAX_PIXELS, invalidParameter, ModelmarkError, parsePayload, payloadHex,
+  checkImageFileSize, checkOptionNames, DecodeError, DEFAULT_MAX_PIXELS, invalidParameter, invalidSecretParameter, ModelmarkError, parsePayload, payloadHex,
   type DetectResult, type RegionMap, type Watermarker, type WatermarkerOptions,
 } from 'modelmark';
 import { watermarkerFor } from '../shared/options.js';
@@ -424,9 +424,9 @@ export function startPhotopeaPlugin(root: HTMLElement, options: PhotopeaPluginOp
   if (typeof root !== 'object' || root === null || typeof (root as HTMLElement).appendChild !== 'function') {
     throw invalidParameter('root', 'an HTML element to render the panel into', root);
   }
-  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
+  if (typeof options !== 'object' || options === null) throw invalidSecretParameter('options', 'an object', options);
   checkOptionNames('options', options, ['key', 'payload', 'placement', 'styles', 'strength', 'threshold', 'maxPixels', 'maxAspect', 'search', 'target', 'source', 'timeoutMs', 'origin']);
-  if (options.key !== undefined && typeof options.key !== 'string') throw invalidParameter('options.key', 'a string', options.key);
+  if (options.key !== undefined && typeof options.key !== 'string') throw invalidSecretParameter('options.key', 'a string', options.key);
   if (options.payload !== undefined) parsePayload(options.payload, 'options.payload');
   const placement = options.placement ?? 'document';
   if (placement !== 'document' && placement !== 'layer') throw invalidParameter('options.placement', "'document' or 'layer'", placement);

@@ -1,7 +1,7 @@
 // Shared by every plug-in: the options a host passes (key, payload, strength, ...) and one cached
 // watermarker per key and settings, so a filter that runs on every frame or file derives its key
 // (HKDF) and loads the kernels once.
-import { checkOptionNames, createWatermarker, invalidParameter, parsePayload, WATERMARKER_OPTION_NAMES, type Payload, type Watermarker, type WatermarkerOptions } from 'modelmark';
+import { checkOptionNames, createWatermarker, invalidSecretParameter, parsePayload, WATERMARKER_OPTION_NAMES, type Payload, type Watermarker, type WatermarkerOptions } from 'modelmark';
 
 /** Options of every plug-in that embeds: the watermarker's options plus the payload. */
 export interface EmbedOptions extends WatermarkerOptions {
@@ -39,7 +39,7 @@ function watermarkerOptions(o: WatermarkerOptions): WatermarkerOptions {
  */
 export function watermarkerFor(options: WatermarkerOptions, known?: readonly string[]): Promise<Watermarker> {
   if (typeof options !== 'object' || options === null) {
-    return Promise.reject(invalidParameter('options', 'an object with a key', options));
+    return Promise.reject(invalidSecretParameter('options', 'an object with a key', options));
   }
   if (known) {
     try {
@@ -71,7 +71,7 @@ export function watermarkerFor(options: WatermarkerOptions, known?: readonly str
  */
 export async function embedSetup(options: EmbedOptions, known: readonly string[] = []): Promise<{ wm: Watermarker; payload: Payload }> {
   if (typeof options !== 'object' || options === null) {
-    throw invalidParameter('options', 'an object { key, payload, strength? }', options);
+    throw invalidSecretParameter('options', 'an object { key, payload, strength? }', options);
   }
   checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, 'payload', ...known]);
   parsePayload(options.payload, 'options.payload');

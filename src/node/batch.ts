@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
+import { booleanOption, checkOptionNames, invalidParameter, invalidSecretParameter, numberIn } from '../args.js';
 import { FileError, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { deriveKey } from '../key.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
@@ -656,7 +656,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   if (typeof options.input !== 'string' || options.input === '') throw invalidParameter('options.input', 'a folder path', options.input);
   const key = options.key;
   if (!((typeof key === 'string' || key instanceof Uint8Array) && key.length > 0)) {
-    throw invalidParameter('options.key', 'a non-empty string or byte array', typeof key === 'string' ? '' : key);
+    throw invalidSecretParameter('options.key', 'a non-empty string or byte array', key);
   }
   const jobs = numberIn(flag('jobs'), options.jobs, 1, MAX_JOBS, Math.min(MAX_JOBS, availableParallelism()));
   if (!Number.isInteger(jobs)) throw invalidParameter(flag('jobs'), `a whole number between 1 and ${MAX_JOBS}`, jobs);
