@@ -283,4 +283,24 @@ test('node worker_threads: clients made and terminated in turn on one long-lived
   assert.is(await b.detect(greyImage(), { key: KEY }).then(() => 'answered', (e) => e.code), 'ERR_WORKER_TERMINATED');
 }));
 
+test('chromium: a display-p3 canvas\'s ImageData stays display-p3, in place and through the worker client (putImageData back on the P3 canvas changes no byte); half-float ImageData is refused by name', async () => {
+  const r = await page.evaluate(([k, p]) => window.runColourSpace('/photos/mate-GreenMeadow.jpg', k, p), [KEY, PAYLOAD]);
+  assert.equal(r.inPlace, { same: true, colorSpace: 'display-p3', size: [1280, 1024] });
+  // The client built its copy as an sRGB ImageData: putImageData on the P3 canvas then converted
+  // every pixel (about 3.9 million bytes changed, up to 24 levels: a visible colour shift).
+  assert.equal(r.worker, { isImageData: true, colorSpace: 'display-p3', size: [1280, 1024], changedByPut: 0, found: true, payload: PAYLOAD });
+  if (!r.float16.supported) {
+    console.log('  (this Chromium has no rgba-float16 ImageData: half-float case not exercised)');
+  } else {
+    for (const name of ['embed', 'detect', 'client', 'fromCanvas']) {
+      assert.is(r.float16[name]?.code, 'ERR_INVALID_ARGUMENT', `${name}: ${JSON.stringify(r.float16[name])}`);
+      assert.ok(r.float16[name].invalidArgument, name);
+      assert.match(r.float16[name].message, /8-bit RGBA.* for imageData\.pixelFormat but received "rgba-float16"/, name);
+    }
+    assert.is(r.float16.keptByClient, 256 * 256 * 4, 'refused before the transfer');
+    assert.is(r.float16.canvas, PAYLOAD, 'a float16 canvas, through its 8-bit ImageData');
+  }
+  assert.equal(errors, []);
+});
+
 test.run();

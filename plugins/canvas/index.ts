@@ -42,6 +42,12 @@ export function rgbaImage(imageData: unknown, name = 'imageData'): { width: numb
   const { width, height, data } = imageData as ImageDataLike;
   if (!Number.isInteger(width) || width <= 0) throw invalidParameter(`${name}.width`, 'a positive integer', width);
   if (!Number.isInteger(height) || height <= 0) throw invalidParameter(`${name}.height`, 'a positive integer', height);
+  const { pixelFormat } = imageData as { pixelFormat?: unknown };
+  if (pixelFormat !== undefined && pixelFormat !== 'rgba-unorm8') {
+    // Chromium's ImageData can hold half floats (getImageData(x, y, w, h, { pixelFormat:
+    // 'rgba-float16' }), a Float16Array): refused by name rather than read as bytes.
+    throw invalidParameter(`${name}.pixelFormat`, "'rgba-unorm8' (modelmark marks 8-bit RGBA: call getImageData without pixelFormat, its default is 8-bit)", pixelFormat);
+  }
   if (!(data instanceof Uint8ClampedArray || data instanceof Uint8Array)) {
     // Another realm's typed array (an iframe, a vm context) still has the right shape.
     const tag = Object.prototype.toString.call(data);

@@ -148,4 +148,52 @@ window.runDetached = async (key, payload) => {
   }
 };
 
+// Colour spaces and pixel formats: a display-p3 canvas's ImageData marked in place and through the
+// worker client (the copy must stay display-p3, or putImageData converts its colours), and
+// Chromium's half-float ImageData refused by name.
+window.runColourSpace = async (url, key, payload) => {
+  const bitmap = await createImageBitmap(await (await fetch(url)).blob());
+  const canvas = document.createElement('canvas');
+  canvas.width = bitmap.width; canvas.height = bitmap.height;
+  const ctx = canvas.getContext('2d', { colorSpace: 'display-p3', willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const out = {};
+  const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const original = imageData.data.slice();
+  const returned = await watermarkImageData(imageData, { key, payload });
+  out.inPlace = { same: returned === imageData, colorSpace: returned.colorSpace, size: [returned.width, returned.height] };
+  const client = createWatermarkWorker(new Worker('./canvas-worker.js', { type: 'module' }));
+  try {
+    const input = new ImageData(original, canvas.width, canvas.height, { colorSpace: 'display-p3' });
+    const marked = await client.embed(input, { key, payload }, { transfer: false });
+    out.worker = { isImageData: marked instanceof ImageData, colorSpace: marked.colorSpace, size: [marked.width, marked.height] };
+    // Put on the P3 canvas it came from and read back: the same bytes when no conversion happened.
+    ctx.putImageData(marked, 0, 0);
+    const back = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    let changed = 0;
+    for (let i = 0; i < back.data.length; i++) if (back.data[i] !== marked.data[i]) changed++;
+    const r = await detectImageData(back, { key });
+    Object.assign(out.worker, { changedByPut: changed, found: r.found, payload: r.payload });
+    // Half floats, where this Chromium has them: a typed error that names the pixel format.
+    const f16 = new ImageData(256, 256, { pixelFormat: 'rgba-float16' });
+    out.float16 = { supported: f16.pixelFormat === 'rgba-float16' };
+    if (out.float16.supported) {
+      for (const [name, call] of [['embed', () => watermarkImageData(f16, { key, payload })], ['detect', () => detectImageData(f16, { key })],
+        ['client', () => client.embed(f16, { key, payload })], ['fromCanvas', () => detectImageData(ctx.getImageData(0, 0, 256, 256, { pixelFormat: 'rgba-float16' }), { key })]]) {
+        try { await call(); out.float16[name] = 'resolved'; } catch (e) { out.float16[name] = errorInfo(e); }
+      }
+      out.float16.keptByClient = f16.data.length;
+      // A half-float canvas still reads and writes 8-bit ImageData by default: watermarkCanvas works on it.
+      const fc = document.createElement('canvas');
+      fc.width = 512; fc.height = 512;
+      fc.getContext('2d', { colorType: 'float16' }).drawImage(bitmap, 0, 0);
+      await watermarkCanvas(fc, { key, payload });
+      out.float16.canvas = (await detectCanvas(fc, { key })).payload;
+    }
+  } finally {
+    client.terminate();
+  }
+  return out;
+};
+
 window.ready = true;

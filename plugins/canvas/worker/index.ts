@@ -68,8 +68,8 @@ function timeoutOption(name: string, value: unknown, fallback: number): number {
 /** The page-side handle on a watermark worker. */
 export interface WatermarkWorkerClient {
   /**
-   * Mark a copy of `imageData` in the worker and resolve to a new ImageData (a plain
-   * `{ width, height, data }` where ImageData does not exist). By default the pixels are
+   * Mark a copy of `imageData` in the worker and resolve to a new ImageData in the same
+   * `colorSpace` (a plain `{ width, height, data }` where ImageData does not exist). By default the pixels are
    * transferred to the worker (`imageData.data` is emptied); `{ transfer: false }` copies them.
    * @example
    * const marked = await client.embed(ctx.getImageData(0, 0, w, h), { key, payload: 'c0ffee' });
@@ -291,7 +291,10 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
       const data = r.data!;
       const IData = (globalThis as { ImageData?: typeof ImageData }).ImageData;
       if (IData && imageData instanceof IData && data instanceof Uint8ClampedArray) {
-        return new IData(data as Uint8ClampedArray<ArrayBuffer>, imageData.width, imageData.height) as unknown as T;
+        // In the input's colour space: an 'srgb' copy of a 'display-p3' ImageData would be
+        // converted (its colours shifted) by putImageData on the P3 canvas it came from.
+        const { colorSpace } = imageData as { colorSpace?: PredefinedColorSpace };
+        return new IData(data as Uint8ClampedArray<ArrayBuffer>, imageData.width, imageData.height, colorSpace ? { colorSpace } : undefined) as unknown as T;
       }
       return { width: imageData.width, height: imageData.height, data } as unknown as T;
     },
