@@ -303,4 +303,25 @@ test('chromium: a display-p3 canvas\'s ImageData stays display-p3, in place and 
   assert.equal(errors, []);
 });
 
+test('chromium: a photo with transparent and semi-transparent parts: alpha and the colour of fully transparent pixels untouched; the mark survives the premultiplied canvas and PNG export', async () => {
+  const r = await page.evaluate(([k, p]) => window.runAlpha('/photos/mate-GreenMeadow.jpg', k, p), [KEY, PAYLOAD]);
+  assert.is(r.alphaChanged, 0, 'alpha untouched');
+  assert.is(r.clear, 1024 * 322, 'the transparent quarter (320 columns), and the fade\'s first two columns (alpha rounds to 0)');
+  // Marked before: 85% of these pixels had their (invisible) colour bytes changed, bytes a
+  // canvas drops and that only bloat a PNG encoded straight from the ImageData.
+  assert.is(r.clearChanged, 0, 'colour of alpha-0 pixels kept');
+  assert.ok(r.visibleChanged > 500000, `visible pixels marked (${r.visibleChanged})`);
+  for (const name of ['readBack', 'afterPng', 'canvas']) {
+    assert.ok(r[name].found && r[name].pValue < 1e-12, `${name}: ${JSON.stringify(r[name])}`);
+    assert.is(r[name].payload, PAYLOAD, name);
+  }
+  // The PNG the browser wrote (straight alpha), decoded by sharp in Node, RGBA to the core.
+  const { data, info } = await sharp(Buffer.from(r.png)).raw().toBuffer({ resolveWithObject: true });
+  assert.is(info.channels, 4);
+  const d = (await createWatermarker({ key: KEY })).detect({ width: info.width, height: info.height, channels: 4, data });
+  assert.is(d.payload, PAYLOAD);
+  assert.ok(d.found && d.pValue < 1e-12, `sharp: p=${d.pValue}`);
+  assert.equal(errors, []);
+});
+
 test.run();

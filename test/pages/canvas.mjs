@@ -196,4 +196,39 @@ window.runColourSpace = async (url, key, payload) => {
   return out;
 };
 
+// Alpha: a photo made transparent on its left quarter and fading in (alpha 0 to 255) over the
+// rest, marked as ImageData, put on a canvas (premultiplied), exported as PNG and read back.
+window.runAlpha = async (url, key, payload) => {
+  const canvas = await photoCanvas(url);
+  const ctx = canvas.getContext('2d');
+  const { width: w, height: h } = canvas;
+  const imageData = ctx.getImageData(0, 0, w, h);
+  const q = Math.floor(w / 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) imageData.data[(y * w + x) * 4 + 3] = x < q ? 0 : Math.round((x - q) / (w - 1 - q) * 255);
+  }
+  const original = imageData.data.slice();
+  await watermarkImageData(imageData, { key, payload });
+  let alphaChanged = 0, clear = 0, clearChanged = 0, visibleChanged = 0;
+  for (let i = 0; i < original.length; i += 4) {
+    if (original[i + 3] !== imageData.data[i + 3]) alphaChanged++;
+    const rgbChanged = original[i] !== imageData.data[i] || original[i + 1] !== imageData.data[i + 1] || original[i + 2] !== imageData.data[i + 2];
+    if (original[i + 3] === 0) { clear++; if (rgbChanged) clearChanged++; } else if (rgbChanged) visibleChanged++;
+  }
+  const out = { alphaChanged, clear, clearChanged, visibleChanged };
+  const summary = (r) => ({ found: r.found, payload: r.payload, pValue: r.pValue });
+  ctx.putImageData(imageData, 0, 0);
+  out.readBack = summary(await detectImageData(ctx.getImageData(0, 0, w, h), { key }));
+  const { back, bytes } = await pngRoundTrip(canvas);
+  out.png = Array.from(bytes);
+  out.afterPng = summary(await detectCanvas(back, { key }));
+  // watermarkCanvas on a canvas holding the transparent photo.
+  const c2 = document.createElement('canvas');
+  c2.width = w; c2.height = h;
+  c2.getContext('2d').putImageData(new ImageData(original, w, h), 0, 0);
+  await watermarkCanvas(c2, { key, payload });
+  out.canvas = summary(await detectCanvas((await pngRoundTrip(c2)).back, { key }));
+  return out;
+};
+
 window.ready = true;
