@@ -106,7 +106,8 @@ export function watchErrors(page) {
  * One test page in one fresh Chromium: bundles `entries` ({ 'name.js': 'path/to/entry.mjs' })
  * into a temporary folder, serves it with an index.html that loads `main` as a module plus the
  * given extra `routes`, opens the page and waits until it sets `window.ready = true`.
- * Returns { page, errors, url, dir, close } (close the browser, the server and the folder).
+ * Returns { page, errors, url, dir, browser, close } (close the browser, the server and the
+ * folder); `browser` opens more pages, e.g. a HiDPI one: `browser.newContext({ deviceScaleFactor: 2 })`.
  * @example
  * const t = await openTestPage({ name: 'konva', entries: { 'konva.js': 'test/pages/konva.mjs' } });
  */
@@ -132,7 +133,7 @@ export async function openTestPage({ name, entries, main = Object.keys(entries)[
     const errors = watchErrors(page);
     await page.goto(server.url + '/index.html');
     await page.waitForFunction(() => window.ready === true);
-    return { page, errors, url: server.url, dir, close };
+    return { page, errors, url: server.url, dir, browser, close };
   } catch (e) {
     await close();
     throw e;

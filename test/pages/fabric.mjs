@@ -1,7 +1,7 @@
 // Page for test/plugin-fabric.test.mjs: real Fabric 7, a FabricImage of a photo with the
 // Modelmark filter, applyFilters() on the Canvas 2D and (where the browser has WebGL) the WebGL
 // filter backend, exports, toObject()/fromObject().
-import { FabricImage, StaticCanvas, Canvas2dFilterBackend, WebGLFilterBackend, getFilterBackend, setFilterBackend, filters, classRegistry } from 'fabric';
+import { FabricImage, StaticCanvas, Canvas2dFilterBackend, WebGLFilterBackend, getFilterBackend, setFilterBackend, filters, classRegistry, config } from 'fabric';
 import { ModelmarkFilter, setModelmarkKeyProvider } from 'modelmark/fabric';
 import { detectImageData } from 'modelmark/canvas';
 
@@ -93,6 +93,28 @@ window.runFabric = async (url, key, payload) => {
   try { img2.applyFilters(); } catch (e) { out.strengthChanged = errorInfo(e); }
   try { new ModelmarkFilter({ payload: 'xyz' }); } catch (e) { out.badPayload = errorInfo(e); }
   try { new ModelmarkFilter({ payload: '01', key }); } catch (e) { out.keyInConstructor = errorInfo(e); }
+  return out;
+};
+
+// On a HiDPI page (devicePixelRatio 2), with Fabric's own backend choice (config.enableGLFiltering:
+// WebGL where it works): a StaticCanvas with retina scaling draws at 2x; exports at multiplier 1 and 2.
+window.runFabricHiDpi = async (url, key, payload) => {
+  const out = { devicePixelRatio, enableGLFiltering: config.enableGLFiltering, backend: backendName(getFilterBackend()), webgl: webglAvailable() };
+  const image = await FabricImage.fromURL(url);
+  image.filters.push(await ModelmarkFilter.create({ key, payload }));
+  image.applyFilters();
+  const canvas = new StaticCanvas(undefined, { width: image.width, height: image.height });
+  canvas.add(image);
+  image.set({ left: 0, top: 0, originX: 'left', originY: 'top' });
+  canvas.renderAll();
+  const summary = (el, r) => ({ size: [el.width, el.height], found: r.found, payload: r.payload, pValue: r.pValue });
+  out.screen = summary(canvas.lowerCanvasEl, await detectImageData(pixels(canvas.lowerCanvasEl), { key }));
+  for (const multiplier of [1, 2]) {
+    const el = canvas.toCanvasElement(multiplier);
+    out[`export${multiplier}`] = summary(el, await detectImageData(pixels(el), { key }));
+  }
+  canvas.remove(image);
+  canvas.dispose();
   return out;
 };
 

@@ -65,4 +65,31 @@ window.runKonva = async (url, key, payload, fallbackPayload) => {
   return out;
 };
 
+// On a HiDPI screen (devicePixelRatio 2): Konva.pixelRatio is 2 and cache() without a pixelRatio
+// makes a 2x cache, so the filter marks the pixels at twice the image's size; the stage is then
+// exported at pixel ratio 1 (downscaled by 2) and 2.
+window.runKonvaHiDpi = async (url, key, payload) => {
+  const photo = await loadImage(url);
+  const container = document.createElement('div');
+  document.body.append(container);
+  const stage = new Konva.Stage({ container, width: photo.width, height: photo.height });
+  const layer = new Konva.Layer();
+  stage.add(layer);
+  const Modelmark = await createModelmarkFilter({ key, Konva });
+  const image = new Konva.Image({ image: photo, modelmarkPayload: payload });
+  layer.add(image);
+  image.cache();
+  let filtered;
+  image.filters([function (imageData, pixelRatio) { filtered = [imageData.width, imageData.height, pixelRatio]; return Modelmark.call(this, imageData, pixelRatio); }]);
+  layer.draw();
+  const out = { devicePixelRatio, konvaPixelRatio: Konva.pixelRatio, filtered };
+  for (const pixelRatio of [1, 2]) {
+    const canvas = stage.toCanvas({ pixelRatio });
+    const r = await detectImageData(pixels(canvas), { key });
+    out[`export${pixelRatio}`] = { size: [canvas.width, canvas.height], found: r.found, payload: r.payload, pValue: r.pValue };
+  }
+  stage.destroy();
+  return out;
+};
+
 window.ready = true;
