@@ -70,7 +70,7 @@ export function rgbaImage(imageData: unknown, name = 'imageData'): { width: numb
  * Mark `image` in place, leaving fully transparent pixels (alpha 0) byte for byte as they were.
  * A canvas stores premultiplied colour, so it cannot hold theirs: a mark there is dropped by
  * putImageData and found by no detector reading a canvas, and in a file encoded straight from
- * the ImageData it is invisible noise (a PNG 12% larger for a photo three-quarters transparent).
+ * the ImageData it is invisible noise (a PNG about 10% larger for a photo two-thirds transparent).
  */
 function embedVisible(wm: Watermarker, image: { width: number; height: number; channels: 4; data: Uint8ClampedArray | Uint8Array }, payload: Payload): void {
   const d = image.data;
@@ -103,7 +103,7 @@ function embedVisible(wm: Watermarker, image: { width: number; height: number; c
  *
  * Note: a canvas stores premultiplied alpha, so on semi-transparent pixels a
  * `putImageData`/`getImageData` round trip rounds the colour and loses a little of the mark
- * (an alpha gradient from 0 to 255 across a photo is still found, p below 1e-20); opaque
+ * (a photo with alpha fading from 0 to 255 across it is still found, in Chromium); opaque
  * images are exact. Only 8-bit ImageData (`pixelFormat` 'rgba-unorm8', the default) is taken.
  * @example
  * import { watermarkImageData } from 'modelmark/canvas';

@@ -98,7 +98,9 @@ export function registerModelmarkAttributes(Konva: KonvaLike): void {
  * Create the Modelmark Konva filter for a key. The payload comes from the node's
  * `modelmarkPayload` attribute when set, else from `options.payload`. The filter marks the
  * node's cached pixels (at the cache's pixel ratio: export at that ratio, e.g.
- * `node.cache({ pixelRatio: 1 })` and `toCanvas({ pixelRatio: 1 })`, to keep the mark exact).
+ * `node.cache({ pixelRatio: 1 })` and `toCanvas({ pixelRatio: 1 })`, to keep the mark exact;
+ * `cache()` alone uses `Konva.pixelRatio`, 2 on a HiDPI screen, and exports at pixel ratio 1 or 2
+ * of such a cache, resampled, still carry the mark).
  * The cached node must be at least 128 x 128 pixels. Konva catches errors thrown by filters and
  * logs them ("Konva error: Unable to apply filter"), leaving the node unmarked.
  * @example
