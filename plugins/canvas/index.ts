@@ -1,7 +1,7 @@
 // modelmark/canvas: watermark and detect ImageData and 2D canvases. Works wherever a 2D canvas
 // does: browser pages (HTMLCanvasElement), Web Workers (OffscreenCanvas) and Node with
 // @napi-rs/canvas (its ImageData has the same { width, height, data } shape). No Node built-ins.
-import { ImageSizeError, InvalidArgumentError, invalidParameter, type DetectResult, type Payload, type Watermarker, type WatermarkerOptions } from 'modelmark';
+import { ImageSizeError, InvalidArgumentError, invalidParameter, type DetectResult, type WatermarkerOptions } from 'modelmark';
 import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
 
 export type { EmbedOptions } from '../shared/options.js';
@@ -67,38 +67,10 @@ export function rgbaImage(imageData: unknown, name = 'imageData'): { width: numb
 }
 
 /**
- * Mark `image` in place, leaving fully transparent pixels (alpha 0) byte for byte as they were.
- * A canvas stores premultiplied colour, so it cannot hold theirs: a mark there is dropped by
- * putImageData and found by no detector reading a canvas, and in a file encoded straight from
- * the ImageData it is invisible noise (a PNG about 10% larger for a photo two-thirds transparent).
- */
-function embedVisible(wm: Watermarker, image: { width: number; height: number; channels: 4; data: Uint8ClampedArray | Uint8Array }, payload: Payload): void {
-  const d = image.data;
-  let clear = 0;
-  for (let i = 3; i < d.length; i += 4) if (d[i] === 0) clear++;
-  if (clear === 0) {
-    wm.embed(image, payload, { inPlace: true });
-    return;
-  }
-  const at = new Uint32Array(clear), rgb = new Uint8Array(3 * clear);
-  for (let i = 0, k = 0; i < d.length; i += 4) {
-    if (d[i + 3] !== 0) continue;
-    at[k] = i;
-    rgb[3 * k] = d[i]!; rgb[3 * k + 1] = d[i + 1]!; rgb[3 * k + 2] = d[i + 2]!;
-    k++;
-  }
-  wm.embed(image, payload, { inPlace: true });
-  for (let k = 0; k < clear; k++) {
-    const i = at[k]!;
-    d[i] = rgb[3 * k]!; d[i + 1] = rgb[3 * k + 1]!; d[i + 2] = rgb[3 * k + 2]!;
-  }
-}
-
-/**
  * Watermark an ImageData IN PLACE: its `data` is overwritten with the marked pixels, and the
  * same ImageData is returned (handy for chaining into `putImageData`). Its `colorSpace` and size
- * stay as they are. Alpha is untouched; the mark lives in the colour channels, and fully
- * transparent pixels (alpha 0) keep their colour bytes too (a canvas cannot hold them).
+ * stay as they are. Alpha is untouched; the mark lives in the colour channels (of every
+ * pixel: those of fully transparent ones are invisible, and a canvas drops them).
  * Validates the payload before touching any pixel.
  *
  * Note: a canvas stores premultiplied alpha, so on semi-transparent pixels a
@@ -115,7 +87,7 @@ function embedVisible(wm: Watermarker, image: { width: number; height: number; c
 export async function watermarkImageData<T extends ImageDataLike>(imageData: T, options: EmbedOptions): Promise<T> {
   const image = rgbaImage(imageData);
   const { wm, payload } = await embedSetup(options);
-  embedVisible(wm, image, payload);
+  wm.embed(image, payload, { inPlace: true });
   return imageData;
 }
 
@@ -178,7 +150,7 @@ export async function watermarkCanvas<C extends CanvasLike>(canvas: C, options: 
   const { wm, payload } = await embedSetup(options); // a bad payload fails before any readback
   const imageData = readPixels(ctx, canvas);
   const image = rgbaImage(imageData, 'canvas');
-  embedVisible(wm, image, payload);
+  wm.embed(image, payload, { inPlace: true });
   ctx.putImageData(imageData, 0, 0);
   return canvas;
 }
