@@ -5,12 +5,21 @@ import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
+/** Errors the command reported itself (set once dist/cli/main.js is loaded). */
+let reported = null;
+/** A write error on standard output other than a closed pipe: the status is then 2. */
+let outputFailed = false;
 process.stdout.on('error', (err) => {
-  // A closed pipe (e.g. `modelmark detect x.jpg | head -c1`) is not an error worth reporting.
+  // A closed pipe (e.g. `modelmark detect x.jpg | head -c1`) is not an error worth reporting: a
+  // folder batch stops on it (status 141, as SIGPIPE), embed IN - ends with 141; a result line
+  // keeps its status.
   if (err.code === 'EPIPE') return;
-  // Anything else (a full disk behind `> file`, /dev/full): an error (status 2), said plainly.
-  process.stderr.write(`modelmark: cannot write to standard output: ${err.message}\n`);
-  process.exit(2);
+  // Anything else (a full disk behind `> file`, /dev/full): an error (status 2), said plainly,
+  // once (a batch stops cleanly on it, and says so itself). Not process.exit(): a batch's
+  // workers finish their files and it saves its manifest and removes its lock first.
+  if (!outputFailed && !reported?.has(err)) process.stderr.write(`modelmark: cannot write to standard output: ${err.message}\n`);
+  outputFailed = true;
+  process.exitCode = 2;
 });
 
 const args = process.argv.slice(2);
@@ -80,7 +89,7 @@ if (extraEnv) {
 } else {
   let main;
   try {
-    ({ main } = await import('../dist/cli/main.js'));
+    ({ main, reportedOutputErrors: reported } = await import('../dist/cli/main.js'));
     if (!isFolderBatch()) {
       // Interrupted while writing a file: remove the temporary file of the atomic write before
       // quitting, with the status a shell reports for the signal. (A folder batch has its own
@@ -98,7 +107,8 @@ if (extraEnv) {
     process.exit(2);
   }
   try {
-    process.exitCode = await main(args);
+    const code = await main(args);
+    process.exitCode = outputFailed ? 2 : code;
   } catch (err) {
     process.stderr.write(`modelmark: ${err?.message ?? err}\n`);
     process.exitCode = 2;

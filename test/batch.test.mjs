@@ -843,4 +843,78 @@ test('manifest lock: three processes taking one stale lock over at once, many ro
   assert.equal(left, [], 'nothing left aside');
 });
 
+/** Spawn the CLI with the read end of its stdout closed at once (a reader that quit, as `| head` does). */
+function spawnClosedStdout(args) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: baseEnv });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+}
+
+test('standard output closed by its reader (`| head -1`): the batch stops as on SIGPIPE (files in progress finish), exit 141, quietly; manifest valid, no lock, no temporary file', async () => {
+  const many = path.join(dir, 'closed-in');
+  fs.mkdirSync(many);
+  const N = 30;
+  for (let i = 0; i < N; i++) fs.copyFileSync(path.join(IN, GOOD[i % 4]), path.join(many, `${String(i).padStart(2, '0')}-${GOOD[i % 4]}`));
+  const out = path.join(dir, 'closed-out');
+  const r = await spawnClosedStdout(embedArgs(many, out, '--jobs', '1'));
+  assert.is(r.code, 141, `exit 128 + SIGPIPE, as a shell reports a producer its reader left; stderr: ${r.stderr}`);
+  assert.not.match(r.stderr, /EPIPE|\n\s+at /, 'no EPIPE message, no stack trace');
+  for (const l of r.stderr.split('\n').filter(Boolean)) assert.match(l, /^modelmark: /);
+  const written = fs.readdirSync(out).filter((f) => !f.startsWith('.'));
+  assert.ok(written.length < N / 2, `the batch stopped early: ${written.length} of ${N} files written`);
+  const manifest = JSON.parse(fs.readFileSync(path.join(out, '.modelmark-manifest.json'), 'utf8'));
+  assert.equal(Object.keys(manifest.files).sort(), written.sort(), 'the manifest records exactly the files written');
+  assert.equal(fs.readdirSync(out).filter((f) => f.endsWith('.tmp') || f.endsWith('.lock')), []);
+  // detect as well (no manifest): stops, 141.
+  const d = await spawnClosedStdout(['detect', many, '--key', KEY, '--json', '--jobs', '1']);
+  assert.is(d.code, 141, d.stderr);
+  assert.not.match(d.stderr, /EPIPE/);
+});
+
+test('standard output failing (a full disk behind > file): the batch stops cleanly, exit 2, said once; manifest valid, no lock, no temporary file', async () => {
+  if (!fs.existsSync('/dev/full')) return;
+  const out = path.join(dir, 'full-out');
+  const fd = fs.openSync('/dev/full', 'w');
+  let r;
+  try {
+    r = spawnSync(process.execPath, [BIN, ...embedArgs(IN, out, '--jobs', '1')], { cwd: ROOT, env: baseEnv, stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+  } finally {
+    fs.closeSync(fd);
+  }
+  assert.is(r.status, 2, r.stderr);
+  assert.is(r.stderr.match(/cannot write to standard output/g)?.length, 1, r.stderr);
+  for (const l of r.stderr.split('\n').filter(Boolean)) assert.match(l, /^modelmark: /);
+  const manifest = JSON.parse(fs.readFileSync(path.join(out, '.modelmark-manifest.json'), 'utf8'));
+  assert.ok(Object.keys(manifest.files).length < GOOD.length, 'stopped before the end');
+  assert.equal(fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith('.tmp') || f.endsWith('.lock')), []);
+});
+
+test('a slow reader (backpressure): 300 JSON lines, none lost or cut, then the summary', async () => {
+  const many = path.join(dir, 'slow-in');
+  fs.mkdirSync(many);
+  const N = 300;
+  // Files that fail at their header: quick to process, each a long error line (the pipe's buffer fills).
+  for (let i = 0; i < N; i++) fs.writeFileSync(path.join(many, `not-really-an-image-with-a-long-name-${String(i).padStart(3, '0')}.jpg`), 'not an image');
+  const child = spawn(process.execPath, [BIN, 'detect', many, '--key', KEY, '--json', '--jobs', '2'], { cwd: ROOT, env: baseEnv });
+  child.stderr.resume(); // its error lines: read, so that only standard output is slow
+  child.stdout.pause();
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  // Read nothing until the output has filled the pipe (the child then waits on it), then all of it.
+  await new Promise((resolve) => child.stdout.once('readable', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stdout.resume();
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.is(code, 2);
+  const { records, summary } = lines(stdout);
+  assert.is(records.length, N);
+  assert.is(new Set(records.map((x) => x.file)).size, N);
+  assert.ok(records.every((x) => x.status === 'error' && x.error.code === 'ERR_DECODE'));
+  assert.equal([summary.total, summary.errors, summary.done], [N, N, 0]);
+  assert.ok(stdout.length > 65536, `more than a pipe's buffer: ${stdout.length} bytes`);
+});
+
 test.run();

@@ -639,4 +639,23 @@ test('standard input past what an image within --max-pixels can take is refused 
   assert.ok(sent <= 66, `read ${sent} MiB of standard input, past the 64 MiB cap at 1,000 pixels`);
 });
 
+test('embed IN -: a reader that quits early (`| head -c 100`) ends it quietly with exit 141; a terminal as standard output is refused before any work', async () => {
+  const child = spawn(process.execPath, [BIN, 'embed', storm, '-', '--key', KEY, '--payload', PAYLOAD, '--format', 'png'], { cwd: ROOT, env: baseEnv });
+  child.stdout.destroy(); // the read end closed before the image is written
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.is(code, 141, `128 + SIGPIPE; stderr: ${stderr}`);
+  assert.is(stderr, '', 'no EPIPE message');
+
+  // A terminal as standard output: no image bytes written to it.
+  let out = 0, err = '';
+  const r = await main(['embed', storm, '-', '--key', KEY, '--payload', PAYLOAD, '--format', 'png'], {
+    stdout: { isTTY: true, write: (b) => { out += b.length; return true; } }, stderr: { write: (t) => { err += t; } }, env: {},
+  });
+  assert.is(r, 2);
+  assert.is(out, 0, 'nothing written to the terminal');
+  assert.match(err, /^modelmark: .*terminal/);
+});
+
 test.run();

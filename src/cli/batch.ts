@@ -11,11 +11,15 @@
 // the mark was found in every file, 1 when it was missing from some (no errors) or the folder
 // holds no image at all, 2 when any failed; 128 + the signal when interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP: files in progress finish and the manifest records them;
 // a second Ctrl-C quits at once, the manifest written first with every file finished so far).
+// Standard output that cannot be written stops the batch the same way (files in progress finish,
+// the manifest records them): closed by its reader (`| head -1`), quietly and with 141 (128 +
+// SIGPIPE, as a shell reports a producer its reader left); any other error (a full disk behind
+// `> file`) said once, with 2.
 import { createRequire } from 'node:module';
 import type { BatchOptions, BatchRecord, BatchSummary } from '../node/batch.js';
 import { warningLine, type CliIO } from './main.js';
 import { removePendingTempFiles, removeTempFilesUnder } from '../node/files.js';
-import { onStopSignals } from './signals.js';
+import { isClosedPipe, onStopSignals, OUTPUT_CLOSED, reportedOutputErrors } from './signals.js';
 
 /** The part of cli-progress this file uses (it ships no type declarations). */
 interface ProgressBar {
@@ -93,6 +97,23 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
 
   const controller = new AbortController();
   let status = INTERRUPTED;
+  /** The first error writing standard output: the batch stops, and nothing more is written there. */
+  let outputError: Error | undefined;
+  const out = (text: string) => {
+    if (outputError) return;
+    io.stdout.write(text, (err?: Error | null) => {
+      if (!err || outputError) return;
+      outputError = err;
+      reportedOutputErrors.add(err);
+      if (isClosedPipe(err)) {
+        status = OUTPUT_CLOSED;
+      } else {
+        status = 2;
+        above(`modelmark: cannot write to standard output: ${err.message}; stopping the batch (the files in progress finish)\n`);
+      }
+      controller.abort();
+    });
+  };
   const removeSignals = onStopSignals((signal, code) => {
     status = code;
     controller.abort();
@@ -118,7 +139,7 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
       done.update(); // flush the lines logged since the last redraw
       done.stop();
     }
-    io.stdout.write(tty ? humanSummary(summary) : JSON.stringify({ summary }) + '\n');
+    out(tty ? humanSummary(summary) : JSON.stringify({ summary }) + '\n');
   };
   try {
     const summary = await runBatch({
@@ -148,7 +169,7 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
         }
         for (const w of r.warnings ?? []) above(warningLine(JSON.stringify(r.file), w));
         if (!tty) {
-          io.stdout.write(JSON.stringify(r) + '\n');
+          out(JSON.stringify(r) + '\n');
           return;
         }
         if (options.command === 'detect' && r.status !== 'error') {
@@ -169,6 +190,7 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
     });
     printSummary(summary);
     const code = batchExitCode(summary);
+    if (outputError) return status; // the output's error stopped it (even if it came after the last file)
     return code === INTERRUPTED ? status : code; // 128 + the signal that stopped it
   } finally {
     multibar?.stop();

@@ -9,11 +9,17 @@ import { DEFAULT_MAX_PIXELS, pixelCount } from '../image.js';
 import { createWatermarker, DEFAULT_THRESHOLD, MAX_ASPECT_LIMIT, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { parsePayload, payloadHex } from '../payload.js';
 import { psnr } from '../metrics.js';
+import { isClosedPipe, OUTPUT_CLOSED, reportedOutputErrors } from './signals.js';
+
+export { OUTPUT_CLOSED, reportedOutputErrors } from './signals.js';
 
 /** Where the CLI writes and what environment it reads; injectable for tests. */
 export interface CliIO {
-  /** Text, and the image bytes of `embed IN -` (written with a callback where write takes one). */
-  stdout: { write(chunk: string | Uint8Array, callback?: (err?: Error | null) => void): unknown };
+  /**
+   * Text, and the image bytes of `embed IN -` (written with a callback where write takes one).
+   * `isTTY` true: `embed IN -` refuses to write an image to it.
+   */
+  stdout: { write(chunk: string | Uint8Array, callback?: (err?: Error | null) => void): unknown; isTTY?: boolean };
   /** `isTTY` true shows a progress bar for folders (as process.stderr on a terminal). */
   stderr: { write(chunk: string): unknown; isTTY?: boolean };
   env: Record<string, string | undefined>;
@@ -99,14 +105,20 @@ async function readInput(input: string, options: import('../node/io.js').ReadIma
   return input === STDIO ? decodeImageFile(await readStdin(io, options.maxPixels ?? DEFAULT_MAX_PIXELS), STDIN_LABEL, options) : readImage(input, options);
 }
 
-/** Write image bytes to standard output, resolving once they are handed to the system. */
-function writeStdout(io: CliIO, bytes: Uint8Array): Promise<void> {
+/**
+ * Write image bytes to standard output, resolving once they are handed to the system: 'closed'
+ * when the reader has closed the pipe (nothing to report: the command ends with OUTPUT_CLOSED).
+ */
+function writeStdout(io: CliIO, bytes: Uint8Array): Promise<'written' | 'closed'> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const done = (err?: Error | null) => {
       if (settled) return;
       settled = true;
-      if (err) reject(new FileError(`Cannot write the image to standard output: ${err.message}`, { cause: err })); else resolve();
+      if (err) reportedOutputErrors.add(err);
+      if (err && isClosedPipe(err)) resolve('closed');
+      else if (err) reject(new FileError(`Cannot write the image to standard output: ${err.message}`, { cause: err }));
+      else resolve('written');
     };
     const r = io.stdout.write(bytes, done);
     // A writer without callbacks (a test double) has taken the bytes when write returns.
@@ -139,7 +151,8 @@ Commands:
            EXIF, ICC profile and XMP are kept (see --strip-metadata). Every frame of an
            animated GIF or WebP is marked on its own (write it as .gif or .webp).
            IN - reads the image from standard input; OUT - writes it to standard output
-           (the report then goes to standard error).
+           (the report then goes to standard error; refused when that is a terminal; exit
+           status 141 when its reader quits before the end, as "| head -c 100" does).
   detect   Look for the key's mark in IN (blind: the original is not needed); IN - reads
            standard input.
            Exit status: 0 mark found, 1 not found, 2 error.
@@ -198,7 +211,9 @@ Folders:
   patterns of the same files). Files are read as they are: no search for crops or rotations.
   Exit status: embed 0 all marked or unchanged, 2 any error; detect 0 mark found in every
   file, 1 missing from some (or no image in the folder), 2 any error; 130, 143 or 129
-  interrupted by SIGINT, SIGTERM or SIGHUP. One batch at a time per manifest (a lock beside it).
+  interrupted by SIGINT, SIGTERM or SIGHUP; 141 when standard output's reader quit ("| head -1"),
+  2 when standard output cannot be written (a full disk): the batch stops as on the first Ctrl-C.
+  One batch at a time per manifest (a lock beside it).
 
 Options:
   --key KEY         secret key; by default the ${KEY_ENV} environment variable, which
@@ -407,6 +422,9 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const { encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
   const { markFile } = await import('../node/frames.js');
   const toStdout = output === STDIO;
+  if (toStdout && io.stdout.isTTY) {
+    throw usageError('OUT is - (standard output), which is a terminal: redirect or pipe the image (modelmark embed IN - ... > marked.jpg)');
+  }
   const outFormat = toStdout ? undefined : formatFromPath(output); // unknown extension: fail before any work
   if (formatFlag !== undefined && outFormat !== undefined && outFormat !== formatFlag) {
     throw usageError(`--format ${formatFlag} contradicts the extension of ${JSON.stringify(output)} (${outFormat}); leave one out`);
@@ -436,7 +454,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   let written: { format: string; size: number };
   if (toStdout) {
     const encoded = await encodeImage(marked, { format, quality, metadata: image.metadata, animation });
-    await writeStdout(io, encoded.data);
+    if (await writeStdout(io, encoded.data) === 'closed') return OUTPUT_CLOSED;
     written = { format: encoded.format, size: encoded.data.length };
   } else {
     if (input === STDIO) refuseStdinTarget(output);

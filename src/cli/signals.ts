@@ -1,5 +1,6 @@
 // The signals that stop a long run of the command line (a folder batch, train-deep) gracefully:
-// the first finishes the work in progress, a second quits at once.
+// the first finishes the work in progress, a second quits at once. And standard output closed by
+// its reader (`| head`), which ends a command as SIGPIPE would.
 
 /** 128 + the signal's number: the exit status a shell reports for a command each one stopped. */
 export const SIGNAL_STATUS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
@@ -41,3 +42,19 @@ export function onStopSignals(stop: (signal: StopSignal, status: number) => void
     for (const [s, listeners] of saved) for (const l of listeners) process.on(s, l as (signal: NodeJS.Signals) => void);
   };
 }
+
+/**
+ * Exit status of a command whose standard output its reader closed (`| head`): 128 + SIGPIPE, as a
+ * shell reports a command the signal ended. A folder batch and `embed IN -` end with it, quietly.
+ */
+export const OUTPUT_CLOSED = 141;
+
+/**
+ * Errors writing standard output that the command has reported itself (as it stopped), so that
+ * bin/'s 'error' listener on process.stdout does not say them a second time. The write callback
+ * gets the error before the stream emits it.
+ */
+export const reportedOutputErrors = new WeakSet<Error>();
+
+/** Whether a write error is a closed pipe: the reader is gone (`| head`, `| true`). */
+export const isClosedPipe = (err: Error) => (err as { code?: unknown }).code === 'EPIPE';
