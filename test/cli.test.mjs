@@ -658,4 +658,20 @@ test('embed IN -: a reader that quits early (`| head -c 100`) ends it quietly wi
   assert.match(err, /^modelmark: .*terminal/);
 });
 
+test('a value option given twice with different values is refused (a mistyped alias would mark with the wrong key); the same value twice is fine', () => {
+  failed(cli(['detect', storm, '--key', 'other', '--key', KEY]), '--key', 'twice');
+  failed(cli(['embed', storm, file('twice.png'), '--key', KEY, '--payload', '1', '--payload', '2']), '--payload', 'twice');
+  assert.not.ok(fs.existsSync(file('twice.png')));
+  assert.is(cli(['detect', storm, '--key', KEY, '--key', KEY]).code, 1);
+});
+
+test('--json after -- is a file name, not the flag: an error is plain text, stdout stays empty', () => {
+  const r = cli(['detect', '--key', KEY, '--', storm, '--json']);
+  failed(r, '2 arguments');
+  assert.is(r.stdout, '');
+  const j = cli(['detect', '--key', KEY, '--json', '--', storm, 'x.jpg']);
+  assert.is(j.code, 2);
+  assert.is(jsonLine(j.stdout).error.code, 'ERR_INVALID_ARGUMENT');
+});
+
 test.run();

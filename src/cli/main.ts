@@ -536,6 +536,21 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   return r.found ? 0 : 1;
 }
 
+/**
+ * Refuse an option that takes a value given twice with different values (`--key a ... --key b`):
+ * the last one would win silently, and a key or payload other than the one meant makes marks
+ * no one finds. The same value twice is harmless. The values are not echoed (one may be the key).
+ */
+function refuseRepeatedValues(tokens: ReturnType<typeof parseArgs>['tokens']): void {
+  const seen = new Map<string, string>();
+  for (const t of tokens ?? []) {
+    if (t.kind !== 'option' || t.value === undefined) continue;
+    const before = seen.get(t.name);
+    if (before !== undefined && before !== t.value) throw usageError(`--${t.name} given twice, with different values; give it once`);
+    seen.set(t.name, t.value);
+  }
+}
+
 /** Translate node:util parseArgs errors into usage errors that name the flag. */
 function parseError(err: unknown, command: Command): unknown {
   const e = err as { code?: string; message?: string };
@@ -560,7 +575,8 @@ function parseError(err: unknown, command: Command): unknown {
  * process.exitCode = await main(process.argv.slice(2));
  */
 export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
-  const json = argv.includes('--json');
+  // After --, --json is a file's name, not the flag.
+  const json = (argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv).includes('--json');
   /** `embed IN -`: standard output carries the image, so reports (errors too) go to standard error. */
   let imageOnStdout = false;
   try {
@@ -585,10 +601,11 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const command = first as Command;
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: OPTIONS[command], allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: rest, options: OPTIONS[command], allowPositionals: true, strict: true, tokens: true });
     } catch (err) {
       throw parseError(err, command);
     }
+    refuseRepeatedValues(parsed.tokens);
     const values = parsed.values as Record<string, string | boolean | undefined>;
     imageOnStdout = command === 'embed' && parsed.positionals[1] === STDIO;
     if (values.help) {
