@@ -674,4 +674,16 @@ test('--json after -- is a file name, not the flag: an error is plain text, stdo
   assert.is(jsonLine(j.stdout).error.code, 'ERR_INVALID_ARGUMENT');
 });
 
+test('- for --map, extract --out, --manifest: refused (standard output carries the result), never a file named "-"', () => {
+  const dash = path.join(ROOT, '-');
+  try {
+    failed(cli(['detect', storm, '--key', KEY, '--map', '-']), '--map', 'standard output');
+    failed(cli(['extract', storm, '--out', '-']), '--out', 'standard output');
+    failed(cli(['detect', dir, '--key', KEY, '--manifest', '-']), '--manifest', 'standard output');
+    assert.not.ok(fs.existsSync(dash), 'no file named - written');
+  } finally {
+    fs.rmSync(dash, { force: true, recursive: true });
+  }
+});
+
 test.run();

@@ -606,6 +606,13 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       throw parseError(err, command);
     }
     refuseRepeatedValues(parsed.tokens);
+    for (const name of ['map', 'out', 'manifest', 'work'] as const) {
+      // `-` means standard input or output for IN and OUT; these write files, and standard output
+      // carries the command's result: never a file named "-" in the working folder.
+      if ((parsed.values as Record<string, unknown>)[name] === STDIO) {
+        throw usageError(`--${name} - : standard output is not supported there (it carries the result); give a path (./- for a file named -)`);
+      }
+    }
     const values = parsed.values as Record<string, string | boolean | undefined>;
     imageOnStdout = command === 'embed' && parsed.positionals[1] === STDIO;
     if (values.help) {
