@@ -686,4 +686,14 @@ test('- for --map, extract --out, --manifest: refused (standard output carries t
   }
 });
 
+test('IN - with nothing on standard input (an empty pipe, /dev/null) says so, with --json the ERR_DECODE object alone on stdout', () => {
+  for (const stdin of ['', 'devnull']) {
+    const r = stdin === 'devnull'
+      ? spawnSync(process.execPath, [BIN, 'detect', '-', '--key', KEY, '--json'], { cwd: ROOT, env: baseEnv, stdio: [fs.openSync('/dev/null', 'r'), 'pipe', 'pipe'], encoding: 'utf8' })
+      : spawnSync(process.execPath, [BIN, 'detect', '-', '--key', KEY, '--json'], { cwd: ROOT, env: baseEnv, input: '', encoding: 'utf8' });
+    failed({ code: r.status, stdout: r.stdout, stderr: r.stderr }, 'Standard input is empty');
+    assert.is(jsonLine(r.stdout).error.code, 'ERR_DECODE');
+  }
+});
+
 test.run();

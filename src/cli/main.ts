@@ -4,7 +4,7 @@ import { fstatSync, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { invalidParameter } from '../args.js';
-import { FileError, ImageSizeError, inFile, InvalidArgumentError, ModelmarkError } from '../errors.js';
+import { DecodeError, FileError, ImageSizeError, inFile, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, pixelCount } from '../image.js';
 import { createWatermarker, DEFAULT_THRESHOLD, MAX_ASPECT_LIMIT, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { parsePayload, payloadHex } from '../payload.js';
@@ -58,6 +58,7 @@ async function readStdin(io: CliIO, maxPixels: number): Promise<Buffer> {
     }
     parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
+  if (n === 0) throw new DecodeError(`Standard input is empty: pipe or redirect an image in (modelmark ... - < photo.jpg)`);
   return Buffer.concat(parts, n);
 }
 
