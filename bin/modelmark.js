@@ -22,6 +22,11 @@ process.stdout.on('error', (err) => {
   process.exitCode = 2;
 });
 
+// Standard error closed by its reader (`2>&1 | head -1` once head has its line) or failing:
+// there is nowhere left to say anything. Without a listener the write error would be an uncaught
+// exception, exit status 1 ("not found"); the command goes on and its own status says how it ended.
+process.stderr.on('error', () => {});
+
 const args = process.argv.slice(2);
 
 /** Whether this command is a folder batch (`embed DIR OUTDIR` or `detect DIR`). */

@@ -917,4 +917,16 @@ test('a slow reader (backpressure): 300 JSON lines, none lost or cut, then the s
   assert.ok(stdout.length > 65536, `more than a pipe's buffer: ${stdout.length} bytes`);
 });
 
+test('standard error closed by its reader: the batch runs to the end, its JSON lines and summary on stdout, exit 2 for its failed files', async () => {
+  const child = spawn(process.execPath, [BIN, 'detect', IN, '--key', KEY, '--json', '--jobs', '1'], { cwd: ROOT, env: baseEnv });
+  child.stderr.destroy();
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.is(code, 2, stdout.slice(-400));
+  const { records, summary } = lines(stdout);
+  assert.ok(summary.errors >= 1 && summary.errors === records.filter((x) => x.status === 'error').length, `${summary.errors} errors`);
+  assert.is(records.length, summary.total);
+});
+
 test.run();

@@ -696,4 +696,14 @@ test('IN - with nothing on standard input (an empty pipe, /dev/null) says so, wi
   }
 });
 
+test('standard error closed by its reader (2>&1 | head -1): the command goes on quietly with its own exit status (2 for an error, not a crash\'s 1, "not found")', async () => {
+  const child = spawn(process.execPath, [BIN, 'detect', file('no-such.jpg'), '--key', KEY, '--json'], { cwd: ROOT, env: baseEnv });
+  child.stderr.destroy();
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.is(code, 2);
+  assert.is(jsonLine(stdout).error.code, 'ERR_FILE');
+});
+
 test.run();
