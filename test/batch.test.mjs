@@ -76,6 +76,14 @@ const inputsUnchanged = () => {
   for (const [f, h] of Object.entries(inputHashes)) assert.is(sha(path.join(IN, f)), h, `input ${f} must not change`);
 };
 
+/** A new folder `name` in the test's folder holding one image, moon.png: its path. */
+function moonFolder(name) {
+  const input = path.join(dir, name);
+  fs.mkdirSync(input);
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'moon.png'));
+  return input;
+}
+
 test('listImages: JPEG, PNG and WebP by extension, recursive, sorted; hidden and other files skipped', async () => {
   const { files, errors } = await listImages(IN);
   assert.equal(files, [...GOOD, ...Object.keys(BAD)].sort());
@@ -342,9 +350,7 @@ test('runBatch: option names and the other command\'s options refused; an onReco
 });
 
 test('runBatch: one batch per manifest (a live holder refuses, a dead one is taken over); dead writers\' temp files swept; a dangling link is an error record', async () => {
-  const input = path.join(dir, 'in-lock');
-  fs.mkdirSync(input);
-  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'moon.png'));
+  const input = moonFolder('in-lock');
   fs.symlinkSync('/nonexistent/nowhere.jpg', path.join(input, 'broken.jpg'));
   const out = path.join(dir, 'out-lock');
   fs.mkdirSync(out);
@@ -380,9 +386,7 @@ test('runBatch: one batch per manifest (a live holder refuses, a dead one is tak
 });
 
 test('runBatch with a manifest outside OUTDIR: a dead writer\'s temporary manifest beside it is swept; a live writer\'s, and other files\' temporaries, are left alone', async () => {
-  const input = path.join(dir, 'in-mtmp');
-  fs.mkdirSync(input);
-  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'moon.png'));
+  const input = moonFolder('in-mtmp');
   const out = path.join(dir, 'out-mtmp');
   const side = path.join(dir, 'side-mtmp');
   fs.mkdirSync(side);
@@ -670,9 +674,7 @@ test('batch worker: an input swapped for a FIFO or a device after the listing is
 });
 
 test('runBatch: a second batch on the same manifest in this same process is refused while the first holds it (not taken over as a dead process\'s lock)', async () => {
-  const input = path.join(dir, 'in-lock-same');
-  fs.mkdirSync(input);
-  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'moon.png'));
+  const input = moonFolder('in-lock-same');
   const out = path.join(dir, 'out-lock-same');
   const manifest = path.join(out, '.modelmark-manifest.json');
   const base = { command: 'embed', input, output: out, key: KEY, payload: PAYLOAD, jobs: 1 };
@@ -689,9 +691,7 @@ test('runBatch: a second batch on the same manifest in this same process is refu
 });
 
 test('runBatch: an empty manifest lock is one being made, not a dead batch\'s: its id is waited for, and a live holder refuses', async () => {
-  const input = path.join(dir, 'in-lock-empty');
-  fs.mkdirSync(input);
-  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(input, 'moon.png'));
+  const input = moonFolder('in-lock-empty');
   const out = path.join(dir, 'out-lock-empty');
   fs.mkdirSync(out);
   const manifest = path.join(out, '.modelmark-manifest.json');
