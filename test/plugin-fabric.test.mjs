@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker } from 'modelmark';
-import { fileRoute, openTestPage } from './helpers/browser.mjs';
+import { fileRoute, openTestPage, withScaledPage } from './helpers/browser.mjs';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const KEY = 'fabric plug-in test key';
@@ -98,26 +98,17 @@ test('fabric: fromObject round trips (key provider, or key option); missing key 
 });
 
 test('fabric on a HiDPI page (deviceScaleFactor 2), Fabric\'s default backend: the retina canvas and exports at multiplier 1 and 2 carry the mark', async () => {
-  const context = await t.browser.newContext({ deviceScaleFactor: 2 });
-  try {
-    const hidpi = await context.newPage();
-    const pageErrors = [];
-    hidpi.on('pageerror', (e) => pageErrors.push(String(e)));
-    await hidpi.goto(t.url + '/index.html');
-    await hidpi.waitForFunction(() => window.ready === true);
-    const r = await hidpi.evaluate(([k, p]) => window.runFabricHiDpi('/photo.png', k, p), [KEY, '0123456789abcdef']);
-    assert.is(r.devicePixelRatio, 2);
-    assert.is(r.enableGLFiltering, true);
-    assert.is(r.backend, r.webgl ? 'webgl' : '2d', 'WebGL where the browser has it');
-    assert.equal([r.screen.size, r.export1.size, r.export2.size], [[1482, 1000], [741, 500], [1482, 1000]]);
-    for (const name of ['screen', 'export1', 'export2']) {
-      assert.ok(r[name].found && r[name].pValue < 1e-12, `${name}: ${JSON.stringify(r[name])}`);
-      assert.is(r[name].payload, '0123456789abcdef', name);
-    }
-    assert.equal(pageErrors, []);
-  } finally {
-    await context.close();
+  const { result: r, errors: pageErrors } = await withScaledPage(t, 2,
+    (hidpi) => hidpi.evaluate(([k, p]) => window.runFabricHiDpi('/photo.png', k, p), [KEY, '0123456789abcdef']));
+  assert.is(r.devicePixelRatio, 2);
+  assert.is(r.enableGLFiltering, true);
+  assert.is(r.backend, r.webgl ? 'webgl' : '2d', 'WebGL where the browser has it');
+  assert.equal([r.screen.size, r.export1.size, r.export2.size], [[1482, 1000], [741, 500], [1482, 1000]]);
+  for (const name of ['screen', 'export1', 'export2']) {
+    assert.ok(r[name].found && r[name].pValue < 1e-12, `${name}: ${JSON.stringify(r[name])}`);
+    assert.is(r[name].payload, '0123456789abcdef', name);
   }
+  assert.equal(pageErrors, []);
 });
 
 test.run();

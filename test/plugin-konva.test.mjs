@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker } from 'modelmark';
-import { fileRoute, openTestPage, ROOT } from './helpers/browser.mjs';
+import { fileRoute, openTestPage, ROOT, withScaledPage } from './helpers/browser.mjs';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const KEY = 'konva plug-in test key';
@@ -68,26 +68,17 @@ test('konva: modelmarkPayload getter/setter, serialisation, re-filtering on chan
 });
 
 test('konva on a HiDPI page (deviceScaleFactor 2): the default 2x cache is marked, and the mark is found in stage exports at pixel ratio 1 and 2', async () => {
-  const context = await t.browser.newContext({ deviceScaleFactor: 2 });
-  try {
-    const hidpi = await context.newPage();
-    const pageErrors = [];
-    hidpi.on('pageerror', (e) => pageErrors.push(String(e)));
-    await hidpi.goto(t.url + '/index.html');
-    await hidpi.waitForFunction(() => window.ready === true);
-    const r = await hidpi.evaluate(([k, p]) => window.runKonvaHiDpi('/photo.jpg', k, p), [KEY, PAYLOAD]);
-    assert.equal([r.devicePixelRatio, r.konvaPixelRatio], [2, 2]);
-    assert.equal(r.filtered, [3200, 2406, 2], 'the filter ran on the 2x cache');
-    assert.equal(r.export1.size, [1600, 1203]);
-    assert.equal(r.export2.size, [3200, 2406]);
-    for (const name of ['export1', 'export2']) {
-      assert.ok(r[name].found && r[name].pValue < 1e-12, `${name}: ${JSON.stringify(r[name])}`);
-      assert.is(r[name].payload, PAYLOAD, name);
-    }
-    assert.equal(pageErrors, []);
-  } finally {
-    await context.close();
+  const { result: r, errors: pageErrors } = await withScaledPage(t, 2,
+    (hidpi) => hidpi.evaluate(([k, p]) => window.runKonvaHiDpi('/photo.jpg', k, p), [KEY, PAYLOAD]));
+  assert.equal([r.devicePixelRatio, r.konvaPixelRatio], [2, 2]);
+  assert.equal(r.filtered, [3200, 2406, 2], 'the filter ran on the 2x cache');
+  assert.equal(r.export1.size, [1600, 1203]);
+  assert.equal(r.export2.size, [3200, 2406]);
+  for (const name of ['export1', 'export2']) {
+    assert.ok(r[name].found && r[name].pValue < 1e-12, `${name}: ${JSON.stringify(r[name])}`);
+    assert.is(r[name].payload, PAYLOAD, name);
   }
+  assert.equal(pageErrors, []);
 });
 
 test.run();

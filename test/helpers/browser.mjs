@@ -141,6 +141,26 @@ export async function openTestPage({ name, entries, main = Object.keys(entries)[
 }
 
 /**
+ * Run `fn(page)` in a page of `t` (openTestPage's) opened at another device scale factor (a
+ * HiDPI screen: 2), once it is ready; the context is closed after. Returns { result, errors }.
+ * @example
+ * const { result, errors } = await withScaledPage(t, 2, (page) => page.evaluate(() => window.runIt()));
+ */
+export async function withScaledPage(t, deviceScaleFactor, fn) {
+  const context = await t.browser.newContext({ deviceScaleFactor });
+  try {
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(t.url + '/index.html');
+    await page.waitForFunction(() => window.ready === true);
+    return { result: await fn(page), errors };
+  } finally {
+    await context.close();
+  }
+}
+
+/**
  * A route handler that serves one file's bytes with a content type.
  * @example
  * routes: { '/photo.jpg': fileRoute(bytes, 'image/jpeg') }

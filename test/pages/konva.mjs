@@ -17,13 +17,19 @@ function pixels(canvas) {
   return canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
 }
 
-window.runKonva = async (url, key, payload, fallbackPayload) => {
+/** A Konva stage in a new container, the size of the photo at `url`, with one layer. */
+async function photoStage(url) {
   const photo = await loadImage(url);
   const container = document.createElement('div');
   document.body.append(container);
   const stage = new Konva.Stage({ container, width: photo.width, height: photo.height });
   const layer = new Konva.Layer();
   stage.add(layer);
+  return { photo, stage, layer };
+}
+
+window.runKonva = async (url, key, payload, fallbackPayload) => {
+  const { photo, stage, layer } = await photoStage(url);
   const out = { pixelRatio: Konva.pixelRatio };
   const Modelmark = await createModelmarkFilter({ key, Konva, payload: fallbackPayload });
   out.isFunction = typeof Modelmark === 'function';
@@ -69,12 +75,7 @@ window.runKonva = async (url, key, payload, fallbackPayload) => {
 // makes a 2x cache, so the filter marks the pixels at twice the image's size; the stage is then
 // exported at pixel ratio 1 (downscaled by 2) and 2.
 window.runKonvaHiDpi = async (url, key, payload) => {
-  const photo = await loadImage(url);
-  const container = document.createElement('div');
-  document.body.append(container);
-  const stage = new Konva.Stage({ container, width: photo.width, height: photo.height });
-  const layer = new Konva.Layer();
-  stage.add(layer);
+  const { photo, stage, layer } = await photoStage(url);
   const Modelmark = await createModelmarkFilter({ key, Konva });
   const image = new Konva.Image({ image: photo, modelmarkPayload: payload });
   layer.add(image);
