@@ -87,6 +87,41 @@ test('--help, help and --version exit 0; no arguments prints usage and exits 2',
   assert.match(none.stderr, /Usage:/);
 });
 
+test('--help matches the parser: every flag of a usage line is known to its command, every flag a command knows is on one of its usage lines and under Options', async () => {
+  // In process (main with a captured io), each probe a lone `--flag=x`: the parser rejects an
+  // unknown flag before anything runs, and a known one fails later on the missing arguments.
+  const run = async (args) => {
+    let out = '', err = '';
+    const io = { stdout: { write: (s) => { out += s; return true; } }, stderr: { write: (s) => { err += s; return true; } }, env: {} };
+    const code = await main(args, io);
+    return { code, out, err };
+  };
+  const help = (await run(['--help'])).out;
+  const flagsOf = (text) => new Set(text.match(/--[a-z][a-z-]*/g) ?? []);
+  const usage = help.slice(help.indexOf('Usage:'), help.indexOf('\nCommands:'));
+  const byCommand = {};
+  for (const entry of usage.split(/\n(?= {2}modelmark )/).slice(1)) {
+    const command = entry.trim().split(/\s+/)[1];
+    if (['embed', 'detect', 'extract', 'train-deep'].includes(command)) for (const f of flagsOf(entry)) (byCommand[command] ??= new Set()).add(f);
+  }
+  assert.equal(Object.keys(byCommand).sort(), ['detect', 'embed', 'extract', 'train-deep']);
+  const described = [...flagsOf(help.slice(help.indexOf('\nOptions:')))].filter((f) => f !== '--help' && f !== '--version');
+  const known = async (command, flag) => {
+    const r = await run([command, `${flag}=x`]);
+    assert.is(r.code, 2, `${command} ${flag}=x ran: ${r.out}`);
+    return !r.err.includes('unknown option');
+  };
+  for (const [command, listed] of Object.entries(byCommand)) {
+    for (const f of listed) {
+      assert.ok(await known(command, f), `--help lists ${f} for ${command}, which its parser refuses`);
+      assert.ok(described.includes(f), `${f} (usage of ${command}) is not described under Options`);
+    }
+    for (const f of described) {
+      if (await known(command, f)) assert.ok(listed.has(f), `${command} takes ${f}, which none of its usage lines in --help lists`);
+    }
+  }
+});
+
 test('unknown command, unknown flag, missing value, extra arguments: exit 2 naming the problem', () => {
   failed(cli(['mark', storm]), 'unknown command "mark"');
   failed(cli(['detect', storm, '--key', KEY, '--fast']), '--fast');
