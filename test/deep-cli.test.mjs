@@ -388,4 +388,15 @@ test('train-deep samples at most 200 photos of a larger folder (each takes memor
   assert.match(r.stderr, /training on 200 of the 203 photos, sampled by --seed/);
 });
 
+test('embed --deep refuses --max-aspect and --no-follow-links (it has no aspect limit and takes one file): exit 2, nothing written', async () => {
+  // Both were accepted by the parser and silently ignored: --max-aspect 1 marked a 1.6:1 photo.
+  const [aspect, links] = await cliAll([
+    ['embed', photo(MARK), file('aspect.jpg'), '--deep', '--models', MODELS, '--max-aspect', '1'],
+    ['embed', photo(MARK), file('links.jpg'), '--deep', '--models', MODELS, '--no-follow-links'],
+  ]);
+  failed(aspect, '--max-aspect', '--deep');
+  failed(links, '--no-follow-links', 'folder');
+  for (const name of ['aspect.jpg', 'links.jpg']) assert.not.ok(fs.existsSync(file(name)), `${name} not written`);
+});
+
 test.run();

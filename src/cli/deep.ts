@@ -48,7 +48,7 @@ async function sameFile(a: string, b: string): Promise<boolean> {
 }
 
 /**
- * `modelmark embed IN OUT --deep [--models DIR] [--quality Q] [--max-pixels N] [--json]`.
+ * `modelmark embed IN OUT --deep [--models DIR] [--quality Q] [--strip-metadata] [--max-pixels N] [--json]`.
  * @example
  * process.exitCode = await embedDeep({ deep: true }, ['in.jpg', 'out.jpg'], io);
  */
@@ -61,6 +61,11 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
       throw usageError(`--${flag} is an option of the classical (keyed) mark; --deep embeds the logo of its models and takes no --key, --payload, --strength, --jobs or --manifest`);
     }
   }
+  // The parser takes every embed flag: these two mean nothing here, and were silently ignored.
+  if (values['max-aspect'] !== undefined) {
+    throw usageError('--max-aspect is an option of the classical mark; --deep has no aspect limit (its networks see the whole image resized to a square)');
+  }
+  if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder); --deep takes a single image file');
   const [input, output] = positionals as [string, string];
   if (input === '-' || output === '-' || values.format !== undefined) {
     throw usageError('embed --deep reads and writes files: - (standard input or output) and --format are options of the classical mark');
@@ -129,7 +134,7 @@ function enlarge(img: { width: number; height: number; data: ArrayLike<number> }
 }
 
 /**
- * `modelmark extract IN [--out LOGO.png] [--scale N] [--json] [--models DIR] [--threshold T]`:
+ * `modelmark extract IN [--out LOGO.png] [--scale N] [--json] [--models DIR] [--threshold T] [--max-pixels N]`:
  * exit 0 when the logo is found (NC at or above the threshold), 1 when not.
  * @example
  * process.exitCode = await extract({ json: true }, ['photo.jpg'], io);
