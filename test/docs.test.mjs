@@ -58,4 +58,120 @@ test('the check sees a missing @example (a declaration without one)', () => {
   assert.equal(missingExamples(p, file), ['b', 'D']);
 });
 
+// ---- The parameters README.md and docs/*.md state, pinned to the code that implements them ----
+// A change to one of these constants fails here, so the docs are changed with it.
+
+const readme = readFileSync(ROOT + 'README.md', 'utf8');
+const doc = (name) => readFileSync(ROOT + 'docs/' + name, 'utf8');
+
+test('README API: the defaults it states (strength 1, threshold 1e-6, 100 megapixels, 32:1 up to 128:1, 128 px to embed, 48 to detect) and the option names it lists', async () => {
+  const lib = await import('../dist/index.js');
+  assert.equal(lib.checkWatermarkerOptions({ key: 'k' }), { strength: 1, threshold: 1e-6, maxPixels: 100_000_000, maxAspect: 32 });
+  assert.equal([lib.DEFAULT_THRESHOLD, lib.DEFAULT_MAX_PIXELS, lib.DEFAULT_MAX_ASPECT, lib.MAX_ASPECT_LIMIT, lib.MIN_SIDE, lib.MIN_DETECT_SIDE], [1e-6, 100_000_000, 32, 128, 128, 48]);
+  // "createWatermarker({ key: 'my secret key' });   // strength?, threshold?, ..., module?"
+  const line = /createWatermarker\(\{ key: 'my secret key' \}\);\s*\/\/ ([^\n]+)/.exec(readme);
+  assert.ok(line, 'README shows createWatermarker with its optional options');
+  const listed = line[1].split(',').map((o) => o.trim().replace(/\?$/, ''));
+  assert.equal(['key', ...listed].sort(), [...lib.WATERMARKER_OPTION_NAMES].sort());
+  assert.equal(lib.REFERENCE_PATTERNS, 63);
+});
+
+test('README API: every ModelmarkError code is in its list of codes (ERR_INTERNAL, a batch record\'s, is not a ModelmarkError\'s)', () => {
+  const union = readFileSync(ROOT + 'dist/errors.d.ts', 'utf8').match(/export type (?:ModelmarkErrorCode|ImageSizeCode) = [^;]+;/g).join(' ');
+  const codes = new Set(union.match(/'ERR_[A-Z_]+'/g).map((c) => c.slice(1, -1)));
+  const start = readme.indexOf('- Every error is a `ModelmarkError`');
+  assert.ok(start >= 0);
+  const listed = new Set(readme.slice(start, readme.indexOf('\n- ', start + 1)).match(/`ERR_[A-Z_]+`/g).map((c) => c.slice(1, -1)));
+  assert.equal([...codes].filter((c) => !listed.has(c)), [], 'codes missing from README');
+  assert.equal([...listed].filter((c) => !codes.has(c)), ['ERR_INTERNAL']);
+});
+
+test('combineEvidence without a threshold uses 1e-6: a set at p = 5e-6 is not found, and is with { threshold: 1e-5 }', async () => {
+  const { combineEvidence } = await import('../dist/index.js');
+  const { studentUpperTail } = await import('../dist/stats.js');
+  // One image whose 63 references are all 1: spread 1, so t is its score and p = P(T63 >= score).
+  let lo = 0, hi = 20;
+  for (let i = 0; i < 100; i++) { const mid = (lo + hi) / 2; if (studentUpperTail(mid, 63) > 5e-6) lo = mid; else hi = mid; }
+  const e = { score: hi, reference: new Array(63).fill(1) };
+  const r = combineEvidence([e]);
+  assert.ok(Math.abs(r.pValue / 5e-6 - 1) < 1e-3, String(r.pValue));
+  assert.is(r.found, false);
+  assert.is(combineEvidence([e], { threshold: 1e-5 }).found, true);
+});
+
+test('docs/classical.md layout and code: the band, the tile, the pilot halves, the ECC, the mask, the informed gains, the chroma share, the list decoder\'s weights', async () => {
+  const { init } = await import('../dist/index.js');
+  await init();
+  const scheme = await import('../dist/scheme.js');
+  const payload = await import('../dist/payload.js');
+  const stats = await import('../dist/stats.js');
+  const informed = await import('../dist/informed.js');
+  // "Sixteen coefficients per block ... (u, v) with 1 <= sqrt(u^2 + v^2) <= 4"
+  const band = [];
+  for (let v = 0; v < 8; v++) for (let u = 0; u < 8; u++) { const r = Math.hypot(u, v); if (r >= 1 && r <= 4) band.push(v * 8 + u); }
+  assert.equal([...scheme.BAND].sort((a, b) => a - b), band);
+  assert.equal([scheme.FRAME, scheme.TILE * 8, scheme.NSLOTS, scheme.NPILOT, payload.CODED_BITS], [256, 64, 1024, 192, 172]);
+  // "3/16 of the slots to a pilot (half A, 64 slots, and half B, 128 slots) ... 4 or 5 slots each"
+  const { code } = scheme.makeLayout(new Uint32Array([1, 2, 3, 4, 5, 6, 7, 8]));
+  const count = new Map();
+  for (const c of code) count.set(c, (count.get(c) ?? 0) + 1);
+  assert.is(count.get(scheme.PILOT), 64);
+  assert.is(count.get(scheme.PILOT_B) + count.get(scheme.PILOT_B2), 128);
+  for (let c = 0; c < scheme.PILOT; c++) assert.ok(count.get(c) === 4 || count.get(c) === 5, `bit ${c}: ${count.get(c)} slots`);
+  // "64 bits + CRC-16/CCITT-FALSE ..., K = 7 rate-1/2 convolutional code (133, 171)": the
+  // encoder's impulse response is the two generators, bit by bit; "the 8 best paths".
+  assert.is(payload.INFO_BITS, 80);
+  const impulse = payload.convEncode(Uint8Array.from({ length: 80 }, (_, i) => (i === 0 ? 1 : 0)));
+  for (let i = 0; i < 7; i++) assert.equal([impulse[2 * i], impulse[2 * i + 1]], [(0o133 >> i) & 1, (0o171 >> i) & 1], `tap ${i}`);
+  assert.is(payload.LIST_SIZE, 8);
+  // "w(1) = 1.25 ... (w(2) = 17.2, w(8) = 68.7)"; "q = 2^-16"
+  assert.equal([stats.rankWeight(1, 8), +stats.rankWeight(2, 8).toFixed(1), +stats.rankWeight(8, 8).toFixed(1)], [1.25, 17.2, 68.7]);
+  assert.is(stats.CRC_CHANCE, 2 ** -16);
+  // "mask = clamp(((act + 4) / 60)^0.35, 0.55, 1.85)", "mask / (local power + 2)", "gain = clamp(1 - b h / R, 0.5, 3)"
+  assert.equal(scheme.MASK, { a0: 4, aref: 60, gamma: 0.35, lo: 0.55, hi: 1.85, p0: 2 });
+  assert.equal([informed.LAMBDA, informed.G_MIN, informed.G_MAX], [1, 0.5, 3]);
+  // "92% of its squared error on Y and 8% on Cb, everything at 0.9 ... 0.863, 0.779 and 1.296"
+  assert.equal([scheme.LUMA_SHARE, scheme.CHROMA_AMP], [0.92, 0.9]);
+  assert.equal(scheme.channelGains(3).rgb.map((k) => +k.toFixed(3)), [0.863, 0.779, 1.296]);
+  assert.is(scheme.channelGains(1), undefined);
+  const text = doc('classical.md');
+  for (const s of ['64 slots', '128 slots', '172 coded bits', 'w(1) = 1.25', '0.863, 0.779 and 1.296', '63 reference patterns']) assert.ok(text.includes(s), s);
+});
+
+test('docs/geometry.md: the search\'s thresholds and its candidate count m (19 grey, 20 colour; 21 and 24 with two neighbour frames)', async () => {
+  const sync = await import('../dist/sync.js');
+  assert.equal([sync.COMB_MIN_Z, sync.REFINE_MIN, sync.ASPECT_MIN_SCORE], [6.5, 2.5, 4]);
+  assert.is(sync.orientations(448, 256).length, 7);
+  // As watermarker.ts counts them: the canonical frames (twice in colour), the 7 views, the
+  // aspect search's decode, and each lattice (4 pairs and the comb's) located then refined.
+  const m = (frames, colour) => frames * (colour ? 2 : 1) + 7 + sync.ASPECT_DECODES + (sync.SEARCH_LATTICES + sync.COMB_LATTICES) * sync.DECODES_PER_LATTICE;
+  assert.equal([m(1, false), m(1, true), m(3, false), m(3, true)], [19, 20, 21, 24]);
+  const text = doc('geometry.md');
+  for (const s of ['m = 19', 'm =\n  20', 'up to 21 and 24', 'z is 6.5 or more', 'at 2.5 or more', 'scores 4 or more']) assert.ok(text.includes(s), JSON.stringify(s));
+});
+
+test('docs/deep.md: the networks as its table gives them (parameters 52 k, 52 k, 14 k; 3x3 convolutions but D\'s last; linear only at the outputs and in R\'s residual blocks)', async () => {
+  const { buildH, buildR, buildD, parameterShapes, LRELU_ALPHA } = await import('../dist/deep/spec.js');
+  const table = doc('deep.md');
+  assert.is(LRELU_ALPHA, 0.2);
+  for (const [name, net] of [['H', buildH()], ['R', buildR()], ['D', buildD()]]) {
+    const params = parameterShapes(net).reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+    const row = new RegExp(`^\\| ${name} \\|.*\\| (\\d+) k \\|$`, 'm').exec(table);
+    assert.ok(row, `docs/deep.md has a row for ${name}`);
+    assert.is(Math.round(params / 1000), Number(row[1]), `${name}: ${params} parameters`);
+    const convs = net.nodes.filter((n) => n.op === 'conv');
+    const last = convs[convs.length - 1];
+    for (const c of convs) assert.is(c.k, name === 'D' && c === last ? 1 : 3, `${name} ${c.out}`);
+    const linear = convs.filter((c) => c.act === 'linear');
+    assert.ok(linear.includes(last), `${name}'s last convolution is linear`);
+    // R: two residual blocks, whose second convolution is linear; nothing else is.
+    assert.is(linear.length, name === 'R' ? 3 : 1, `${name}: ${linear.map((c) => c.out)}`);
+    assert.ok(convs.every((c) => c.act === 'linear' || c.act === 'lrelu'));
+  }
+  assert.ok(table.includes('0.1·tanh') && buildH().nodes.some((n) => n.op === 'scaledTanh' && n.scale === 0.1));
+  const meta = JSON.parse(readFileSync(ROOT + 'models/deep.json', 'utf8'));
+  assert.equal([meta.workSize, meta.tile, meta.logoSize, meta.threshold], [256, 64, 32, 0.563]);
+  assert.ok(table.includes('threshold 0.563') && readme.includes('threshold of 0.563'));
+});
+
 test.run();
