@@ -6,8 +6,8 @@
  *   image loss   w · (MSE(m, x) + 0.01 · (1 − SSIM(m, x)))   (w steered to a PSNR target)
  *   adversarial  0.01 · softplus(−D(m))                       (D: a small PatchGAN)
  *   logo loss    MSE(R(a(m)), 2L − 1)                          (a: a random differentiable attack)
- *   clean loss   MSE(R(x), 0) + MSE(R(a'(x)), 0)               (clean inputs and processed clean outputs)
- *   consistency  mean over the batch of (R(a(m))ᵢ − mean R(a(m)))²
+ *   clean loss   MSE(R(x'), 0), x' half x and half a'(x)         (clean inputs and processed clean outputs)
+ *   consistency  0.5 · mean over the batch of (R(a(m))ᵢ − mean R(a(m)))²
  * where x is a clean tile, m = x + H(x, logo) and L the logo.
  * Stage 2 fine-tunes R alone on whole photos marked by H exactly as the runner does (residual
  * upsampled to full resolution, rounded to 8 bits) and then attacked for real with sharp (JPEG,
