@@ -530,6 +530,14 @@ test('--no-follow-links: an image that is a symbolic link (e.g. to a file outsid
   const single = cli(['embed', path.join(input, 'real.png'), path.join(dir, 'single.png'), '--key', KEY, '--payload', PAYLOAD, '--no-follow-links']);
   assert.is(single.code, 2);
   assert.match(single.stderr, /--no-follow-links is for folder runs/);
+  // --jobs too: refused on a single file as --manifest is, where it was silently ignored.
+  for (const args of [['embed', path.join(input, 'real.png'), path.join(dir, 'single.png'), '--key', KEY, '--payload', PAYLOAD, '--jobs', '2'],
+    ['detect', path.join(input, 'real.png'), '--key', KEY, '--jobs', '2']]) {
+    const r1 = cli(args);
+    assert.is(r1.code, 2, `${args[0]}: ${r1.stderr}`);
+    assert.match(r1.stderr, /--jobs is for folder runs/);
+  }
+  assert.not.ok(fs.existsSync(path.join(dir, 'single.png')));
 });
 
 test('argument errors: --jobs, --map with a folder, OUTDIR that is a file, a missing folder', () => {

@@ -262,7 +262,7 @@ Options:
   --no-follow-links folders: do not read images that are symbolic links (for folders
                     others fill: a link to a file elsewhere is an error, never copied)
   -h, --help        show this help
-  -v, --version     show the version
+  -v, --version     show the version (alone: modelmark --version)
 `;
 
 const COMMON = {
@@ -423,6 +423,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   }
   if (values.manifest !== undefined) throw usageError('--manifest is for folder runs (IN a folder); a single image has none');
   if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder)');
+  if (values.jobs !== undefined) throw usageError('--jobs is for folder runs (IN a folder); a single image is one job');
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
   const { encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
   const { markFile } = await import('../node/frames.js');
@@ -502,6 +503,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   }
   if (values.manifest !== undefined) throw usageError('--manifest is for folder runs (IN a folder); a single image has none');
   if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder)');
+  if (values.jobs !== undefined) throw usageError('--jobs is for folder runs (IN a folder); a single image is one job');
   const { writeImage } = await import('../node/io.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels, maxAspect });
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
