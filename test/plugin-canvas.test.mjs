@@ -153,6 +153,34 @@ test('chromium: the worker client marks and detects in a real Web Worker; Offscr
   assert.equal(errors, []);
 });
 
+test('chromium and Node agree: the same RGBA pixels give byte-identical marked pixels (core, watermarkImageData, the worker client) and equal detect results, the geometric search\'s included', async () => {
+  // A real photo at an odd width, decoded once here (so both sides start from the same bytes).
+  const { data, info } = await sharp(join(PHOTOS, 'skimage-chelsea.png')).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { width, height } = info;
+  // A crop off the top-left: the mark's grid no longer starts at the origin, so detect reads it
+  // through the geometric search (the lattice search's trigonometry and logs run in JavaScript).
+  const crop = [29, 17, width - 29, height - 17];
+  const r = await page.evaluate(([b64, w, h, k, p, c]) => window.runAgreement(b64, w, h, k, p, c), [Buffer.from(data).toString('base64'), width, height, KEY, PAYLOAD, crop]);
+  const wm = await createWatermarker({ key: KEY });
+  const marked = wm.embed({ width, height, data: new Uint8ClampedArray(data) }, PAYLOAD);
+  const fromPage = Buffer.from(r.marked, 'base64');
+  let differing = 0;
+  for (let i = 0; i < fromPage.length; i++) if (fromPage[i] !== marked.data[i]) differing++;
+  assert.is(fromPage.length, marked.data.length);
+  assert.is(differing, 0, `${differing} bytes of the page's marked pixels differ from Node's`);
+  assert.ok(r.pluginSame, 'watermarkImageData in the page: the same bytes as the core');
+  assert.ok(r.workerSame, 'the worker client in the page: the same bytes as the core');
+  const [x, y, w, h] = crop;
+  const cropped = new Uint8ClampedArray(w * h * 4);
+  for (let row = 0; row < h; row++) cropped.set(marked.data.subarray(((y + row) * width + x) * 4, ((y + row) * width + x + w) * 4), row * w * 4);
+  const inNode = { marked: wm.detect(marked), cropped: wm.detect({ width: w, height: h, data: cropped }), unmarked: wm.detect({ width, height, data }) };
+  assert.ok(inNode.cropped.found && inNode.cropped.transform.translation.some((t) => t !== 0), 'the crop is found through the search');
+  assert.is(inNode.unmarked.found, false);
+  // Every field: found, payload, pValue and score to the bit, transform, region map.
+  assert.equal(r.detect, { ...inNode, inWorker: inNode.marked });
+  assert.equal(errors, []);
+});
+
 /** A flat grey 256x256 RGBA image. */
 const greyImage = () => ({ width: 256, height: 256, data: new Uint8ClampedArray(256 * 256 * 4).fill(128) });
 

@@ -231,4 +231,45 @@ window.runAlpha = async (url, key, payload) => {
   return out;
 };
 
+// The same RGBA pixels as Node's (given as base64), marked and read here by the core, by
+// watermarkImageData and by the worker client: for test/plugin-canvas.test.mjs to compare with
+// Node's core byte for byte and field by field (the kernels are the same WebAssembly).
+const fromBase64 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+function toBase64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+const sameBytes = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+/** The rows and columns [x, x + w) x [y, y + h) of an RGBA image (the test crops the same way). */
+function cropRgba(img, [x, y, w, h]) {
+  const data = new Uint8ClampedArray(w * h * 4);
+  for (let r = 0; r < h; r++) data.set(img.data.subarray(((y + r) * img.width + x) * 4, ((y + r) * img.width + x + w) * 4), r * w * 4);
+  return { width: w, height: h, data };
+}
+window.runAgreement = async (b64, width, height, key, payload, crop) => {
+  const pixels = new Uint8ClampedArray(fromBase64(b64).buffer);
+  const wm = await createWatermarker({ key });
+  const marked = wm.embed(new ImageData(pixels.slice(), width, height), payload);
+  const inPlace = new ImageData(pixels.slice(), width, height);
+  await watermarkImageData(inPlace, { key, payload });
+  const client = createWatermarkWorker(new Worker(new URL('./canvas-worker.js', import.meta.url), { type: 'module' }));
+  try {
+    const fromWorker = await client.embed(new ImageData(pixels.slice(), width, height), { key, payload });
+    return {
+      marked: toBase64(marked.data),
+      pluginSame: sameBytes(inPlace.data, marked.data),
+      workerSame: sameBytes(fromWorker.data, marked.data),
+      detect: {
+        marked: wm.detect(marked),
+        cropped: wm.detect(cropRgba(marked, crop)),
+        unmarked: wm.detect({ width, height, data: pixels }),
+        inWorker: await client.detect(fromWorker, { key }),
+      },
+    };
+  } finally {
+    client.terminate();
+  }
+};
+
 window.ready = true;
