@@ -10,6 +10,7 @@ import { convEncode, crc16, infoBits, viterbi, checkInfo, decodePayload, LIST_SI
 import { deriveKey } from '../dist/key.js';
 import { combinedPValue, normalUpperTail, rankWeight } from '../dist/stats.js';
 import { Arena } from '../dist/wasm.js';
+import * as libm from '../dist/libm.js';
 import { fromSharp, gaussian } from '../bench/attacks.mjs';
 import { PHOTOS_DIR } from '../bench/photos.mjs';
 
@@ -367,6 +368,44 @@ test('list decoding recovers payloads whose best path fails its CRC; lower ranks
   // a failed CRC: Q + (1 - Q) pPilot with Q = 5 * 8 * 2^-16
   const Q = 40 * 2 ** -16;
   assert.ok(Math.abs(combinedPValue(0.5, false, 5, 1, 8) - (Q + (1 - Q) * 0.5)) < 1e-15);
+});
+
+test('src/libm.ts (exp, log, log1p, sin, cos, atan2, hypot: the p-values\' and the search\'s, the same bits in every engine) is within 2 units in the last place of Node\'s Math, edge cases exact', () => {
+  const view = new DataView(new ArrayBuffer(8));
+  // Doubles in order as integers: the difference of two is their distance in units in the last place.
+  const ordinal = (x) => { view.setFloat64(0, x); const v = view.getBigInt64(0); return v < 0n ? -(v & 0x7fffffffffffffffn) : v; };
+  const ulps = (a, b) => Number(ordinal(a) > ordinal(b) ? ordinal(a) - ordinal(b) : ordinal(b) - ordinal(a));
+  let seed = 1;
+  const rand = () => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 2 ** 32; };
+  const cases = [
+    ['exp', (x) => libm.exp(x), Math.exp, () => (rand() - 0.5) * 1490],
+    ['exp near 0', (x) => libm.exp(x), Math.exp, () => (rand() - 0.5) * 2],
+    ['log', (x) => libm.log(x), Math.log, () => 2 ** ((rand() - 0.5) * 2090)],
+    ['log near 1', (x) => libm.log(x), Math.log, () => 1 + (rand() - 0.5) * 0.01],
+    ['log1p', (x) => libm.log1p(x), Math.log1p, () => -rand()],
+    ['log1p tiny', (x) => libm.log1p(x), Math.log1p, () => (rand() - 0.5) * 1e-9],
+    ['sin', (x) => libm.sin(x), Math.sin, () => (rand() - 0.5) * 50],
+    ['cos', (x) => libm.cos(x), Math.cos, () => (rand() - 0.5) * 50],
+    ['atan2', (y) => libm.atan2(y, 0.7 - y / 3), (y) => Math.atan2(y, 0.7 - y / 3), () => (rand() - 0.5) * 20],
+    ['hypot', (x) => libm.hypot(x, 1 - x), (x) => Math.hypot(x, 1 - x), () => (rand() - 0.5) * 20],
+  ];
+  for (const [name, ours, theirs, arg] of cases) {
+    let worst = 0, at;
+    for (let i = 0; i < 20000; i++) {
+      const x = arg();
+      const d = ulps(ours(x), theirs(x));
+      if (d > worst) { worst = d; at = x; }
+    }
+    assert.ok(worst <= 2, `${name}: ${worst} ulps from Math at ${at}`);
+  }
+  assert.equal([libm.exp(0), libm.exp(-Infinity), libm.exp(Infinity), libm.exp(710), libm.exp(-746), libm.exp(NaN)], [1, 0, Infinity, Infinity, 0, NaN]);
+  assert.ok(libm.exp(-745) === 5e-324 && libm.exp(709.78) > 1.79e308, 'the subnormal and the largest results');
+  assert.equal([libm.log(1), libm.log(0), libm.log(-1), libm.log(Infinity), libm.log(Math.E), libm.log(2)], [0, -Infinity, NaN, Infinity, 1, Math.LN2]);
+  assert.ok(ulps(libm.log(5e-324), Math.log(5e-324)) <= 1, 'a subnormal argument');
+  assert.equal([libm.log1p(0), libm.log1p(-1), libm.log1p(-2), libm.log1p(1e-300)], [0, -Infinity, NaN, 1e-300]);
+  assert.equal([libm.sin(0), libm.cos(0), libm.sin(1e-10), libm.sin(Infinity), libm.cos(NaN)], [0, 1, 1e-10, NaN, NaN]);
+  assert.equal([libm.atan2(0, 1), libm.atan2(0, -1), libm.atan2(-0, -1), libm.atan2(1, 0), libm.atan2(-1, 0), libm.atan2(1, 1)], [0, Math.PI, -Math.PI, Math.PI / 2, -Math.PI / 2, Math.PI / 4]);
+  assert.ok(Object.is(libm.atan2(-0, 1), -0));
 });
 
 test('normalUpperTail, the pilot\'s p-value in every detection, is P(Z >= z) to 1.2e-7 relative, far into the tail', () => {
