@@ -14,6 +14,7 @@
 import { Arena } from './wasm.js';
 import { bytesOf, type CheckedImage } from './image.js';
 import { CODED_BITS, convEncode, infoBits } from './payload.js';
+import { log } from './libm.js';
 
 export const FRAME = 256;
 export const TILE = 8;
@@ -314,7 +315,7 @@ export function reframe(a: Arena, img: CheckedImage, base: Framed, r: number): F
  */
 export function reframeGeometry(img: CheckedImage, g: Geometry, r: number): Geometry | undefined {
   const rr = Math.min(r, Math.max(1, Math.min(img.width / g.fw, img.height / g.fh)));
-  if (Math.abs(Math.log(rr)) < 0.1) return undefined;
+  if (Math.abs(log(rr)) < 0.1) return undefined;
   const fw = Math.round(g.fw * rr), fh = Math.round(g.fh * rr);
   return { fw, fh, bw: fw >> 3, bh: fh >> 3, sx: img.width / fw, sy: img.height / fh };
 }

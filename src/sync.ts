@@ -16,6 +16,7 @@
 //    under the null hypothesis.
 import { analysePlane, BAND, despread, NB, NSYM, PILOT, TILE, type Analysis, type Framed, type Layout } from './scheme.js';
 import type { Arena } from './wasm.js';
+import { cos, hypot, sin } from './libm.js';
 
 const N = 512; // autocorrelation size (frame planes are at most about 256 x 512)
 const P = TILE * 8; // tile period in frame pixels
@@ -147,13 +148,13 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
   const hk = a.f32view(out, hn * 3);
   for (let i = 0; i < hn; i++) {
     const x = hk[3 * i + 1]!, y = hk[3 * i + 2]!;
-    if (hk[3 * i]! > -Infinity && !vecs.some((v) => Math.hypot(v[0] - x, v[1] - y) < 1.5)) vecs.push([x, y]);
+    if (hk[3 * i]! > -Infinity && !vecs.some((v) => hypot(v[0] - x, v[1] - y) < 1.5)) vecs.push([x, y]);
   }
   const found: { v1: Vec; v2: Vec; score: number }[] = [];
   for (let i = 0; i < vecs.length; i++) {
     for (let j = i + 1; j < vecs.length; j++) {
       const v1 = vecs[i]!, v2 = vecs[j]!;
-      const l1 = Math.hypot(...v1), l2 = Math.hypot(...v2);
+      const l1 = hypot(...v1), l2 = hypot(...v2);
       const cross = Math.abs(v1[0] * v2[1] - v1[1] * v2[0]) / (l1 * l2);
       // The tile is square: aspect changes up to 1.25 and rotation keep the two periods within
       // 0.7 to 1.43 of each other and more than 60 degrees apart.
@@ -178,7 +179,7 @@ export function findLattices(a: Arena, white: number, fw: number, fh: number, ma
   // refined on its own, about a pixel long on the ihc photo after a 10-degree rotation with borders) is
   // not the comb's, fitted over all its points: the fold over the frame puts the far tiles a few
   // pixels off, and only the comb's decodes.
-  const near = (u: Vec, v: Vec) => Math.hypot(u[0] - v[0], u[1] - v[1]) < 0.3 || Math.hypot(u[0] + v[0], u[1] + v[1]) < 0.3;
+  const near = (u: Vec, v: Vec) => hypot(u[0] - v[0], u[1] - v[1]) < 0.3 || hypot(u[0] + v[0], u[1] + v[1]) < 0.3;
   const same = (l: { v1: Vec; v2: Vec }, q: { v1: Vec; v2: Vec }) => [q.v1, q.v2].every((v) => near(v, l.v1) || near(v, l.v2));
   const combs = combMax > 0 ? combLattices(a, re, rho, combMax).filter((c) => !pairs.some((l) => same(l, c))) : [];
   return [...pairs, ...combs];
@@ -273,7 +274,7 @@ export function combLattices(a: Arena, A: number, rho: number, max: number, minZ
     if (!dup) out.push(f);
   }
   return out.map(({ th, p, score, z }) => {
-    const c = Math.cos(th), s = Math.sin(th);
+    const c = cos(th), s = sin(th);
     return { v1: [p * c, rho * p * s] as Vec, v2: [-p * s, rho * p * c] as Vec, score, z };
   });
 }

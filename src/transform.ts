@@ -1,5 +1,6 @@
 import type { Geometry } from './scheme.js';
 import type { Affine } from './sync.js';
+import { atan2, hypot } from './libm.js';
 
 /**
  * Where the mark's grid lies in an image. Grid coordinates are the frame pixels of the marked
@@ -29,12 +30,12 @@ export function frameTransform(g: Geometry, f: Affine): Transform {
   const a = g.sx * f.m00, b = g.sx * f.m01, c = g.sy * f.m10, d = g.sy * f.m11;
   const e = g.sx * (f.tx + 0.5) - 0.5, h = g.sy * (f.ty + 0.5) - 0.5;
   const det = a * d - b * c;
-  const sxl = Math.hypot(a, c), syl = Math.hypot(b, d);
+  const sxl = hypot(a, c), syl = hypot(b, d);
   const round = (x: number) => Math.round(x * 1e4) / 1e4;
   // A mirrored grid is read as "mirrored left-right, then rotated": M = R diag(-1, 1), so R's
   // first column is (-a, -c). Image y grows downwards: counter-clockwise is a negative angle.
   const [ra, rc] = det < 0 ? [-a, -c] : [a, c];
-  let rotation = round((-Math.atan2(rc, ra) * 180) / Math.PI);
+  let rotation = round((-atan2(rc, ra) * 180) / Math.PI);
   if (rotation <= -180) rotation += 360;
   return {
     matrix: [a, b, c, d, e, h].map(round) as Transform['matrix'],

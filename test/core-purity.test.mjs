@@ -115,4 +115,20 @@ test('the built core imports no Node built-in, no package, nothing Node-only, an
   assert.equal(problems, [], `the core is not runtime-neutral:\n  ${problems.join('\n  ')}`);
 });
 
+test('the core calls none of Math\'s implementation-approximated functions (exp, log, sin, ...): their last bit differs between engines, and so would p-values; src/libm.ts gives the same bits everywhere', async () => {
+  // The classical watermark: the top-level dist/*.js (the deep watermark's runner computes in
+  // float32 with onnxruntime, and is compared with tolerances).
+  const APPROXIMATED = /\bMath\.(exp|expm1|log|log1p|log2|log10|sin|cos|tan|asin|acos|atan|atan2|sinh|cosh|tanh|asinh|acosh|atanh|cbrt|hypot|pow)\b/;
+  const files = (await readdir(DIST)).filter((f) => f.endsWith('.js') && f !== 'libm.js');
+  assert.ok(files.includes('stats.js') && files.includes('sync.js'), `files: ${files.join(', ')} (run npm run build:ts)`);
+  const found = [];
+  for (const f of files) {
+    // Comments may name them; code may not.
+    const { code } = await transform(await readFile(join(DIST, f), 'utf8'), { loader: 'js', legalComments: 'none' });
+    const m = APPROXIMATED.exec(code);
+    if (m) found.push(`${f}: ${m[0]}`);
+  }
+  assert.equal(found, []);
+});
+
 test.run();

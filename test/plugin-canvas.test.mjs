@@ -10,6 +10,9 @@ import { createCanvas, loadImage, ImageData as NapiImageData } from '@napi-rs/ca
 import { createWatermarker } from 'modelmark';
 import { watermarkCanvas, watermarkImageData, detectImageData, detectCanvas } from 'modelmark/canvas';
 import { openTestPage } from './helpers/browser.mjs';
+import { mathSweeps } from './helpers/math-sweeps.mjs';
+import { normalUpperTail, studentUpperTail } from '../dist/stats.js';
+import * as libm from '../dist/libm.js';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const KEY = 'canvas plug-in test key';
@@ -179,6 +182,16 @@ test('chromium and Node agree: the same RGBA pixels give byte-identical marked p
   // Every field: found, payload, pValue and score to the bit, transform, region map.
   assert.equal(r.detect, { ...inNode, inWorker: inNode.marked });
   assert.equal(errors, []);
+});
+
+test('chromium and Node agree on the p-value functions to the bit: Math.exp and the like differ between engines in the last place (Node 20 and Chromium 156 on about one exp in ten); detect and combineEvidence use src/libm.ts', async () => {
+  const inPage = await page.evaluate(() => window.runMathSweeps());
+  const inNode = mathSweeps({ normalUpperTail, studentUpperTail }, libm);
+  for (const [name, values] of Object.entries(inNode)) {
+    const differing = values.filter((v, i) => !Object.is(v, inPage[name][i])).length;
+    assert.is(differing, 0, `${name}: ${differing} of ${values.length} values differ between Chromium and Node`);
+  }
+  assert.equal(Object.keys(inPage).sort(), Object.keys(inNode).sort());
 });
 
 /** A flat grey 256x256 RGBA image. */

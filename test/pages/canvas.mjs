@@ -4,6 +4,9 @@
 import { watermarkImageData, detectImageData, watermarkCanvas, detectCanvas } from 'modelmark/canvas';
 import { createWatermarkWorker } from 'modelmark/canvas/worker';
 import { InvalidArgumentError, createWatermarker } from 'modelmark';
+import { normalUpperTail, studentUpperTail } from '../../dist/stats.js';
+import * as libm from '../../dist/libm.js';
+import { mathSweeps } from '../helpers/math-sweeps.mjs';
 
 async function photoCanvas(url) {
   const bitmap = await createImageBitmap(await (await fetch(url)).blob());
@@ -271,5 +274,8 @@ window.runAgreement = async (b64, width, height, key, payload, crop) => {
     client.terminate();
   }
 };
+
+// The detector's p-value functions and src/libm.ts over the same arguments as in Node.
+window.runMathSweeps = () => mathSweeps({ normalUpperTail, studentUpperTail }, libm);
 
 window.ready = true;
