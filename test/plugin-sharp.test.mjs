@@ -247,6 +247,15 @@ test('grey stays grey; grey + alpha keeps its alpha', async () => {
   const { data } = await sharp(gaOut).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   for (let i = 0, j = 3; i < alpha.length; i++, j += 4) if (data[j] !== alpha[i]) assert.unreachable(`alpha differs at ${i}`);
   await assertMarked(gaOut, 'grey + alpha');
+  // Continued to raw pixels: RGBA, as sharp gives a grey + alpha image raw (its b-w raw output
+  // keeps the first band only: the alpha was lost), the alpha byte for byte, the grey in R = G = B.
+  const raw = await (await watermark(sharp(ga), opts)).raw().toBuffer({ resolveWithObject: true });
+  assert.equal([raw.info.width, raw.info.height, raw.info.channels], [width, height, 4]);
+  for (let i = 0, j = 0; i < alpha.length; i++, j += 4) {
+    if (raw.data[j + 3] !== alpha[i] || raw.data[j] !== raw.data[j + 1] || raw.data[j] !== raw.data[j + 2]) assert.unreachable(`raw pixel ${i}`);
+  }
+  const grey = await sharp(gaOut).extractChannel(0).raw().toBuffer();
+  for (let i = 0, j = 0; i < alpha.length; i++, j += 4) if (raw.data[j] !== grey[i]) assert.unreachable(`raw grey differs from the PNG's at ${i}`);
 });
 
 test('CMYK JPEG is converted to sRGB and marked', async () => {

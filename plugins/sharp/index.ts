@@ -155,7 +155,7 @@ function canSwapInput(s: SharpInternals): boolean {
  *   the lossless re-encode is paid only by pipelines that keep metadata.
  * clone() passes the hook on.
  */
-function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffer>): Sharp {
+function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffer>, greyAlpha = false): Sharp {
   const s = out as SharpInternals;
   const run = s._pipeline;
   if (typeof run !== 'function' || typeof s.options !== 'object') out.toFormat(format);
@@ -166,6 +166,9 @@ function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffe
       value(this: SharpInternals, ...args: unknown[]) {
         const o = this.options!;
         if (o.formatOut === 'input' && !namesFormat(o.fileOut)) this.toFormat(format);
+        // Raw output of a b-w image keeps its first band only: an 8-bit grey + alpha image would
+        // lose its alpha. It comes out as plain sharp gives such an image raw: RGBA.
+        if (greyAlpha && o.formatOut === 'raw') this.toColourspace('srgb');
         if (!carrier || !((o.keepMetadata ?? 0) & KEEP_EXIF_OR_XMP) || !canSwapInput(this)) return run.apply(this, args);
         const ready = carrier().then((png) => {
           const input = o.input!;
@@ -189,7 +192,7 @@ function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffe
   Object.defineProperty(s, 'clone', {
     configurable: true,
     writable: true,
-    value(this: Sharp) { return continueAs(clone.call(this), format, carrier); },
+    value(this: Sharp) { return continueAs(clone.call(this), format, carrier, greyAlpha); },
   });
   return out;
 }
@@ -305,7 +308,7 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   }
   // Keep the input's kind on output: 16-bit stays 16-bit, grey stays grey.
   if (depth16 || channels < 3) out = out.toColourspace(space);
-  return { out: continueAs(out, format, lazy), format };
+  return { out: continueAs(out, format, lazy, !depth16 && channels === 2), format };
 }
 
 /**
