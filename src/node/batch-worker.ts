@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import { dirname, relative, join, sep } from 'node:path';
 // piscina hands its workerData option to each worker as node's own: no need to load piscina here.
 import { workerData } from 'node:worker_threads';
-import sharp from './sharp.js';
+import loadSharp from './sharp.js';
 import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, DEFAULT_MAX_PIXELS, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeAdmitted, fileTooLarge, maxFileBytes, writeImage } from './io.js';
@@ -77,6 +77,7 @@ function stopsBatch(err: unknown): boolean {
 const data = workerData as BatchWorkerData;
 // One libvips thread per worker: the pool already runs one worker per core, and more threads
 // per image only contend with the other workers (see bench/batch.mjs).
+const sharp = loadSharp(); // every worker decodes: loaded now, before its first file
 sharp.concurrency(1);
 
 const gate = new PixelGate(data.pixelBudget ?? PIXEL_BUDGET);

@@ -6,7 +6,8 @@ import { promises as fsp, unlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+// piscina is imported by runBatch, not here: `import 'modelmark/node'` does not load it.
+import type { Piscina as PiscinaPool } from 'piscina';
 import { booleanOption, checkOptionNames, invalidParameter, invalidSecretParameter, numberIn } from '../args.js';
 import { FileError, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { deriveKey } from '../key.js';
@@ -642,6 +643,7 @@ const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'str
  * console.log(`${summary.done} marked, ${summary.skipped} unchanged, ${summary.errors} failed`);
  */
 export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
+  const { Piscina }: { Piscina: typeof PiscinaPool } = await import('piscina');
   const started = performance.now();
   let threshold = DEFAULT_THRESHOLD;
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);

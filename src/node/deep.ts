@@ -6,14 +6,10 @@ import { invalidParameter } from '../args.js';
 import { FileError, ModelError } from '../errors.js';
 import { readRegularFile } from './files.js';
 import { genuineSamples, type Image, type PixelData } from '../image.js';
-import {
-  checkDeepMeta,
-  createDeepWatermarker as createCore,
-  type DeepMeta,
-  type DeepModels,
-  type DeepWatermarker,
-  type DeepWatermarkerOptions,
-} from '../deep/index.js';
+import type { DeepMeta, DeepModels, DeepWatermarker, DeepWatermarkerOptions } from '../deep/index.js';
+// The runner (../deep/index.js) loads onnxruntime-web: imported when a deep watermarker is made,
+// so that `import 'modelmark/node'` does not pay for it (bench/cold-start.mjs).
+import { checkDeepMeta } from '../deep/meta.js';
 
 /** The package's models folder: dist/node/deep.js → ../../models. */
 export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models/', import.meta.url));
@@ -90,6 +86,7 @@ export async function createDeepWatermarker(options: Partial<DeepWatermarkerOpti
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { models?, logo?, threshold?, ... }', options);
   if (options.models === null) throw invalidParameter('options.models', 'models { h, r, meta } (from loadDeepModels), or left out for the package\'s own', null);
   const models = options.models ?? await loadDeepModels();
+  const { createDeepWatermarker: createCore } = await import('../deep/index.js');
   // A logo of another size (e.g. the file the models were trained from) is reduced as train-deep
   // reduced it, so that the trained logo's own file is recognised.
   // Anything that is not a logo image is left to the core, which names what is wrong.
@@ -121,7 +118,7 @@ export async function reduceLogo(img: { width: number; height: number; channels?
     ![1, 2, 3, 4].includes(channels) || given.length !== pixels * channels) {
     throw invalidParameter('options.logo', expected, img);
   }
-  const sharp = (await import('./sharp.js')).default;
+  const sharp = (await import('./sharp.js')).default();
   const { data, info } = await sharp(new Uint8Array(given.buffer, given.byteOffset, given.byteLength), { raw: { width: w, height: h, channels: channels as 1 | 2 | 3 | 4 } })
     .flatten({ background: '#000000' })
     .resize(size, size, { fit: 'contain', background: '#000000', kernel: 'lanczos3' })

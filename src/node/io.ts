@@ -3,7 +3,7 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { extname } from 'node:path';
 import type { Metadata, OutputInfo } from 'sharp';
-import sharp from './sharp.js';
+import loadSharp from './sharp.js';
 import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
@@ -330,6 +330,7 @@ export async function decodeAdmitted(bytes: Uint8Array, path: string, options: R
 
 async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames }: ReadChecked,
   admit?: (pixels: number) => Promise<void>): Promise<SampleFile> {
+  const sharp = loadSharp();
   const decodeError = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     if (/pixel limit/i.test(message)) return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
@@ -518,6 +519,7 @@ function checkAnimation(animation: unknown, format: WriteFormat, height: number)
 }
 
 async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string, animation?: Animation): Promise<Buffer> {
+  const sharp = loadSharp();
   const { width, height, channels, data } = image;
   const max = MAX_SIDE[format];
   const frameHeight = animation?.frameHeight ?? height;

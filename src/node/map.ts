@@ -2,7 +2,7 @@
 // in dimmed grey; each cell of the detector's region map is tinted green where it carries the
 // mark (score >= 3), amber where the evidence is weak (1.5 to 3) and red where the cell was
 // examined and shows no mark; cells outside the examined area stay untinted.
-import sharp from './sharp.js';
+import loadSharp from './sharp.js';
 import { invalidParameter } from '../args.js';
 import { checkSamples, type Image, type SampleImage } from '../image.js';
 import type { RegionMap } from '../regions.js';
@@ -22,6 +22,7 @@ export function cellColour(score: number | null): [number, number, number, numbe
  * const picture = await renderRegionMap(image, result.regions);
  */
 export async function renderRegionMap(image: SampleImage & { channels: 1 | 3 | 4 }, regions: RegionMap | null): Promise<Image & { channels: 1 | 3 }> {
+  const sharp = loadSharp();
   const { width, height, channels } = checkSamples(image, 'image', Number.MAX_SAFE_INTEGER, 1, Number.POSITIVE_INFINITY);
   if (channels === 2) throw invalidParameter('image.channels', '1, 3 or 4 (grey, RGB or RGBA)', channels);
   if (regions !== null) {

@@ -5,8 +5,17 @@
 // native binding (one per process), so settings such as sharp.concurrency() are shared with a
 // caller's own `import sharp`. The plug-in (modelmark/sharp) keeps `import`: it receives the
 // caller's sharp instances.
+//
+// Loaded on first use, not when this module is imported: `import 'modelmark/node'` for the core
+// API, the batch runner or metadata alone (a serverless function handed raw pixels) does not pay
+// sharp's 30-50 ms of start-up (bench/cold-start.mjs). Call it outside any try that turns errors
+// into DecodeError: a sharp that cannot load is not an undecodable file.
 import { createRequire } from 'node:module';
 import type SharpModule from 'sharp';
 
-const sharp: typeof SharpModule = createRequire(import.meta.url)('sharp');
-export default sharp;
+let sharp: typeof SharpModule | undefined;
+
+/** sharp, required on the first call. */
+export default function loadSharp(): typeof SharpModule {
+  return sharp ??= createRequire(import.meta.url)('sharp') as typeof SharpModule;
+}
