@@ -3,6 +3,6 @@
 // leaves this module out, and with it the 33 KB of base64 that a runtime given a pre-compiled
 // module (Cloudflare Workers) would never use.
 import { WASM_BASE64 } from './generated/wasm-bytes.js';
-import { decodeBase64, setBuiltInKernels } from './wasm.js';
+import { decodeTrustedBase64, setBuiltInKernels } from './wasm.js';
 
-setBuiltInKernels(() => decodeBase64(WASM_BASE64));
+setBuiltInKernels(() => decodeTrustedBase64(WASM_BASE64) as Uint8Array<ArrayBuffer>);

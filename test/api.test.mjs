@@ -549,4 +549,24 @@ test('a Buffer in gives a Buffer out (embed returns "a new image of the same kin
   }
 });
 
+test('the built-in kernels decode to build/modelmark.wasm with the native decoder and without it', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { decodeBase64, decodeTrustedBase64 } = await import('../dist/wasm.js');
+  const { WASM_BASE64 } = await import('../dist/generated/wasm-bytes.js');
+  const file = new Uint8Array(readFileSync(new URL('../build/modelmark.wasm', import.meta.url)));
+  assert.equal(new Uint8Array(decodeTrustedBase64(WASM_BASE64)), file, "Node's Buffer");
+  const buffer = globalThis.Buffer;
+  globalThis.Buffer = undefined; // a runtime without it (browsers before Uint8Array.fromBase64, workers)
+  let fallback;
+  try {
+    fallback = decodeTrustedBase64(WASM_BASE64);
+  } finally {
+    globalThis.Buffer = buffer;
+  }
+  assert.equal(fallback, file, 'decodeBase64 fallback');
+  assert.equal(decodeBase64(WASM_BASE64), file);
+  // Untrusted base64 (deep.json's logo) keeps the strict decoder: a stray character is an error.
+  assert.throws(() => decodeBase64('AAAA*AAA'));
+});
+
 test.run();
