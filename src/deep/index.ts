@@ -125,7 +125,6 @@ export interface DeepWatermarker {
   readonly executionProviders: readonly string[];
 }
 
-
 /** The deep mark's longest side (JPEG's own limit): its buffers grow with it. */
 const MAX_DEEP_SIDE = 65535;
 /** Bytes of pixel rows streamed through wasm memory at a time (embed's add, the networks' input). */

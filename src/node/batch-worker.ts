@@ -75,9 +75,9 @@ function stopsBatch(err: unknown): boolean {
 }
 
 const data = workerData as BatchWorkerData;
+const sharp = loadSharp(); // every worker decodes: loaded now, before its first file
 // One libvips thread per worker: the pool already runs one worker per core, and more threads
 // per image only contend with the other workers (see bench/batch.mjs).
-const sharp = loadSharp(); // every worker decodes: loaded now, before its first file
 sharp.concurrency(1);
 
 const gate = new PixelGate(data.pixelBudget ?? PIXEL_BUDGET);
