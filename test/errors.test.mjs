@@ -116,6 +116,25 @@ test('animated GIF: DecodeError ERR_ANIMATED unless firstFrame or allFrames; ani
   assert.equal([m.pages, m.height, m.delay], [4, h, [50, 60, 70, 80]]);
 });
 
+test('truncated animated GIF: DecodeError naming the truncation for every read (libvips decodes it silently, frames lost or half filled)', async () => {
+  const w = 160, h = 140, n = 4;
+  const frames = Buffer.alloc(w * h * n * 3);
+  for (let i = 0; i < frames.length; i++) frames[i] = (i * 13 + Math.floor(i / (w * h * 3)) * 60) & 255;
+  const whole = await sharp(frames, { raw: { width: w, height: h * n, channels: 3, pageHeight: h } }).gif({ delay: [50, 60, 70, 80] }).toBuffer();
+  for (const [cut, frames] of [[0.95, 3], [0.6, 2]]) {
+    const path = file(`cut-${cut}.gif`);
+    fs.writeFileSync(path, whole.subarray(0, Math.floor(whole.length * cut)));
+    for (const options of [{ allFrames: true }, { firstFrame: true }]) {
+      await rejects(() => readImage(path, options), DecodeError, 'ERR_DECODE', path, 'truncated', `${frames} whole frames in`);
+    }
+  }
+  // A GIF whose last block is whole but whose trailer is left out (some encoders do) is read.
+  const noTrailer = file('no-trailer.gif');
+  assert.is(whole[whole.length - 1], 0x3b);
+  fs.writeFileSync(noTrailer, whole.subarray(0, whole.length - 1));
+  assert.is((await readImage(noTrailer, { allFrames: true })).animation.frames, n);
+});
+
 test('a PNG header with zero width or height: DecodeError', async () => {
   for (const [w, h] of [[0, 200], [200, 0]]) {
     const p = file(`zero-${w}x${h}.png`);
