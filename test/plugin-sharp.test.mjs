@@ -283,7 +283,7 @@ test('stream: pipeline() from file to file, same format; format option', async (
   await assertMarked(dstWebp, 'stream PNG -> WebP');
 });
 
-test('argument checks: a bad payload before anything is decoded, not a sharp instance, animated', async () => {
+test('argument checks: a bad payload before anything is decoded, not a sharp instance', async () => {
   // The input file does not exist: decoding first would give a FileError.
   const missing = sharp(join(dir, 'does-not-exist.jpg'));
   try {
@@ -299,12 +299,45 @@ test('argument checks: a bad payload before anything is decoded, not a sharp ins
     assert.instance(err, InvalidArgumentError);
     assert.match(err.message, /sharp instance/);
   });
-  // An animated image read as all its frames is refused with a typed error.
-  const { data } = await sharp(photo('skimage-rocket.jpg')).resize(300, 400, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
-  const gif = await sharp(data, { raw: { width: 300, height: 400, channels: 3, pageHeight: 200 } }).gif().toBuffer();
-  await watermark(sharp(gif, { animated: true }), opts).then(() => assert.unreachable(), (err) => {
-    assert.instance(err, InvalidArgumentError);
-    assert.match(err.message, /animated/);
+});
+
+test('animations: an animated instance has every frame marked, its delays and loop count kept; detect reads its first frame; the stream keeps the frames', async () => {
+  // Four different crops of a photo, with their own delays, looping 3 times.
+  const { data, info } = await sharp(photo('mate-Storm.jpg')).resize(380, 270).raw().toBuffer({ resolveWithObject: true });
+  const crops = await Promise.all([0, 1, 2, 3].map((i) => sharp(data, { raw: info }).extract({ left: 20 * i, top: 10 * i, width: 320, height: 240 }).raw().toBuffer()));
+  const raw = { width: 320, height: 4 * 240, channels: 3, pageHeight: 240 };
+  const timing = { delay: [80, 120, 200, 500], loop: 3 };
+  const gif = await sharp(Buffer.concat(crops), { raw }).gif(timing).toBuffer();
+  const webp = await sharp(Buffer.concat(crops), { raw }).webp({ quality: 95, ...timing }).toBuffer();
+  const wm = await createWatermarker({ key: KEY });
+  /** Every frame of an encoded animation, decoded alone, carries the payload; its timing is the input's. */
+  const assertAnimation = async (bytes, format, what) => {
+    const m = await sharp(bytes).metadata();
+    assert.equal([m.format, m.width, m.height, m.pages, m.delay, m.loop], [format, 320, 240, 4, timing.delay, timing.loop], what);
+    for (let page = 0; page < 4; page++) {
+      const f = await sharp(bytes, { page }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const r = wm.detect({ width: f.info.width, height: f.info.height, channels: 3, data: f.data });
+      assert.is(r.payload, PAYLOAD, `${what}, frame ${page}: p = ${r.pValue}`);
+    }
+  };
+  for (const [input, format] of [[gif, 'gif'], [webp, 'webp']]) {
+    const marked = await (await watermark(sharp(input, { animated: true }), opts)).toFormat(format, { quality: 95 }).toBuffer();
+    await assertAnimation(marked, format, `watermark, ${format}`);
+    // detect and evidence read the first frame, not the stack as one tall image.
+    const r = await detect(sharp(marked, { animated: true }), { key: KEY });
+    assert.is(r.payload, PAYLOAD, `detect on an animated ${format} instance: p = ${r.pValue}`);
+    assert.ok((await evidence(sharp(marked, { animated: true }), { key: KEY })).score > 5);
+    const chunks = [];
+    await pipeline(Readable.from([input]), watermarkStream({ ...opts, quality: 95 }), new Writable({ write(c, _e, cb) { chunks.push(c); cb(); } }));
+    await assertAnimation(Buffer.concat(chunks), format, `watermarkStream, ${format}`);
+  }
+  // Without animated: true sharp reads the first frame, and that one frame is what is marked.
+  const one = await (await watermark(sharp(gif), opts)).toBuffer();
+  assert.is((await sharp(one).metadata()).pages ?? 1, 1);
+  // The pixel limit counts every frame read.
+  await watermark(sharp(gif, { animated: true }), { ...opts, maxPixels: 320 * 240 * 3 }).then(() => assert.unreachable(), (err) => {
+    assert.instance(err, ImageSizeError);
+    assert.is(err.code, 'ERR_IMAGE_TOO_LARGE');
   });
 });
 

@@ -71,7 +71,7 @@ interface Marked {
  * hooks stand aside: the default format is then set up front and the metadata carrier made eagerly.
  */
 type SharpInternals = Sharp & {
-  options?: { formatOut?: unknown; fileOut?: unknown; keepMetadata?: number; streamOut?: boolean; input?: Record<string, unknown> };
+  options?: { formatOut?: unknown; fileOut?: unknown; keepMetadata?: number; streamOut?: boolean; input?: Record<string, unknown>; delay?: number[]; loop?: number };
   _pipeline?: (...args: unknown[]) => unknown;
 };
 
@@ -197,6 +197,19 @@ function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffe
   return out;
 }
 
+/**
+ * Give the returned instance the input animation's frame delays and loop count, which raw pixels
+ * do not carry: set as the output options `.gif()` and `.webp()` set (a caller's own delay or
+ * loop given there still wins), so the animated output keeps the input's timing.
+ */
+function keepTiming(out: Sharp, meta: Metadata, frames: number): void {
+  const timing: { delay?: number[]; loop?: number } = {};
+  if (Array.isArray(meta.delay) && meta.delay.length === frames) timing.delay = [...meta.delay];
+  if (Number.isInteger(meta.loop)) timing.loop = meta.loop;
+  const o = (out as SharpInternals).options;
+  if (typeof o === 'object' && o !== null) Object.assign(o, timing); // where sharp's internals differ, its default timing
+}
+
 /** The format to write by default: the input's, when sharp can write it to a buffer. */
 function outputFormatFor(inputFormat: string): OutFormat {
   // HEIF input (AVIF, HEIC) is written as AVIF: sharp's heif output needs a compression named,
@@ -229,6 +242,20 @@ function samplesOf(data: Buffer, sixteen: boolean): Uint8Array | Uint16Array {
   return data.byteOffset % 2 === 0 ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : new Uint16Array(bytes.slice().buffer);
 }
 
+/**
+ * Whether the instance reads several frames of an animation (or pages of a multi-page file)
+ * stacked into one image (sharp's `animated: true` or `pages` over 1): sharp then gives the
+ * height of the whole stack and the height of one page.
+ */
+const readsFrames = (meta: Metadata) => meta.pageHeight !== undefined && meta.height !== undefined && meta.height > meta.pageHeight;
+
+/** The frames of a stack sharp decoded (1 for a still image): how many, and each one's height. */
+function framesOf(info: OutputInfo): { frames: number; frameHeight: number } {
+  const frameHeight = info.pageHeight;
+  if (frameHeight === undefined || frameHeight <= 0 || frameHeight >= info.height || info.height % frameHeight !== 0) return { frames: 1, frameHeight: info.height };
+  return { frames: info.height / frameHeight, frameHeight };
+}
+
 const isGrey = (meta: Metadata) => meta.space === 'b-w' || meta.space === 'grey16' || meta.channels === 1 || meta.channels === 2;
 
 /** watermark()'s option names beyond the watermarker's and the payload; the stream's add theirs. */
@@ -252,8 +279,12 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   const deep = meta.depth === 'ushort';
   const grey = isGrey(meta);
   const cmyk = meta.space === 'cmyk';
+  // An animation (the instance reads all its frames) is marked frame by frame and goes back to
+  // sharp as raw frames with its timing; its metadata is not carried (GIF has none), so its
+  // colours are converted to sRGB as with carryMetadata: false.
+  const animated = readsFrames(meta);
   // Keep the input's colours (no ICC transform) when its profile travels with the pixels.
-  const keepIcc = carry && !cmyk && meta.hasProfile === true;
+  const keepIcc = carry && !animated && !cmyk && meta.hasProfile === true;
 
   // Mark the image as it will be seen: EXIF orientation applied (the carried EXIF then says 1).
   let p = image.autoOrient();
@@ -263,9 +294,7 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   if (deep) p = p.toColourspace(grey ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (grey && meta.channels !== 2 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
   const { data, info } = await rawPixels(p);
-  if ((info.pages ?? 1) > 1) {
-    throw invalidParameter('image', 'a sharp instance reading one frame (animated images are not supported: leave out animated / pages)', `${info.pages} pages`);
-  }
+  const { frames, frameHeight } = animated ? framesOf(info) : { frames: 1, frameHeight: info.height };
   const { width, height } = info;
   let channels: number = info.channels;
   let samples = samplesOf(data, data.length === width * height * channels * 2);
@@ -286,10 +315,14 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
     throw new DecodeError(`Cannot watermark an image of ${channels} channels: expected grey, grey + alpha, RGB or RGBA`);
   }
 
-  const marked = markSamples(wm, payload, samples, width, height, channels);
+  // Each frame of an animation on its own (a view of frameHeight rows), so that every frame
+  // carries the whole mark, as the command line and markFile mark them.
+  const frameLength = width * frameHeight * channels;
+  for (let i = 0; i < frames; i++) markSamples(wm, payload, samples.subarray(i * frameLength, (i + 1) * frameLength), width, frameHeight, channels);
+  const marked = samples;
   const depth16 = marked instanceof Uint16Array;
-  const raw = { width, height, channels: channels as 1 | 2 | 3 | 4 };
-  const kept = carry ? metadataOf(meta, keepIcc, { upright: true }) : {};
+  const raw = { width, height, channels: channels as 1 | 2 | 3 | 4, ...(frames > 1 ? { pageHeight: frameHeight } : {}) };
+  const kept = carry && !animated ? metadataOf(meta, keepIcc, { upright: true }) : {};
   const hasMetadata = Object.keys(kept).length > 0;
   const space = depth16 ? (channels < 3 ? 'grey16' : 'rgb16') : channels < 3 ? 'b-w' : 'srgb';
   let png: Promise<Buffer> | undefined;
@@ -308,6 +341,7 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   }
   // Keep the input's kind on output: 16-bit stays 16-bit, grey stays grey.
   if (depth16 || channels < 3) out = out.toColourspace(space);
+  if (frames > 1) keepTiming(out, meta, frames);
   return { out: continueAs(out, format, lazy, !depth16 && channels === 2), format };
 }
 
@@ -328,8 +362,11 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
  * - `image` itself is used up (its output is set to raw pixels); keep using the returned one.
  *   `.metadata()` on the returned instance describes what it holds (raw pixels, or the PNG that
  *   carries the metadata), not the input file; read the input's metadata before this call.
- * - Animated images are marked one frame at a time only: an instance made with `animated: true`
- *   or `pages` over 1 is refused (sharp reads the first frame by default).
+ * - Animations: an instance made with `animated: true` (or `pages` over 1) has every frame marked
+ *   on its own, and the result keeps the frames, their delays and the loop count (write it as GIF
+ *   or WebP; its metadata is not carried, and its colours are converted to sRGB). An instance
+ *   made without reads the first frame only, as sharp does, so its result is that one frame.
+ *   The `maxPixels` limit counts the pixels of every frame the instance reads.
  *
  * @throws InvalidArgumentError for bad options (a bad payload before anything is decoded),
  *   DecodeError for an input sharp cannot decode, ImageSizeError for an image too small
@@ -346,7 +383,8 @@ export async function watermark(image: Sharp, options: SharpWatermarkOptions): P
 
 /**
  * Look for the mark of `options.key` in the image of a sharp pipeline (after its operations and
- * EXIF orientation), blind. Resolves with the core's DetectResult. `image` is used up.
+ * EXIF orientation), blind. Resolves with the core's DetectResult. `image` is used up. An
+ * instance reading every frame of an animation (`animated: true`) has its first frame read.
  * With `evidence: true` the result also holds the image's evidence (see `evidence` below),
  * from the same read.
  * @throws InvalidArgumentError for bad options, DecodeError for an input sharp cannot decode.
@@ -397,14 +435,21 @@ async function readForDetection(image: Sharp, options: WatermarkerOptions, known
   if (deep) p = p.toColourspace(isGrey(meta) ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (meta.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
   const { data, info } = await rawPixels(p);
-  return { wm, pixels: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4, data: samplesOf(data, deep) } };
+  // An instance reading every frame of an animation: its first frame is read (every frame of a
+  // marked animation carries the mark), not the stack as one tall image, where no mark would be found.
+  const { frameHeight } = readsFrames(meta) ? framesOf(info) : { frameHeight: info.height };
+  const samples = samplesOf(data, deep);
+  const first = frameHeight < info.height ? samples.subarray(0, info.width * frameHeight * info.channels) : samples;
+  return { wm, pixels: { width: info.width, height: frameHeight, channels: info.channels as 1 | 2 | 3 | 4, data: first } };
 }
 
 const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
 
 /**
  * A stream filter for encoded images: write one image file's bytes in, read the marked image's
- * bytes out, in the input's format unless `options.format` says otherwise. The whole input is
+ * bytes out, in the input's format unless `options.format` says otherwise. An animated GIF or
+ * WebP written as GIF or WebP keeps every frame (each marked), its delays and loop count; written
+ * in another format, its first frame is marked and written. The whole input is
  * buffered (at most `options.maxInputBytes`, 256 MiB by default); errors (bad input, corrupt
  * image, image too large) end the stream with a typed error, so `pipeline()` rejects with it.
  * Options are checked when the stream is made (a bad payload throws here, synchronously).
@@ -453,7 +498,12 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
       chunks.length = 0;
       (async () => {
         if (input.length === 0) throw new DecodeError('Cannot decode the input image: the input is empty');
-        const { out, format: own } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true }), options, STREAM_NAMES);
+        // An animation written as GIF or WebP (its own format, or the one asked for) keeps every
+        // frame, each marked; written in a still format, its first frame is.
+        const head = await readMetadata(sharp(input, { failOn: 'truncated', limitInputPixels: false }));
+        const written = format ?? String(outputFormatFor(String(head.format ?? '')));
+        const animated = (head.pages ?? 1) > 1 && (written === 'gif' || written === 'webp');
+        const { out, format: own } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true, animated }), options, STREAM_NAMES);
         // Destroyed meanwhile (the consumer went away): no encoding for nobody.
         if (stream.destroyed) return Buffer.alloc(0);
         let p = keep ? out.keepMetadata() : out;
