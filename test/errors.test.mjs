@@ -135,6 +135,20 @@ test('truncated animated GIF: DecodeError naming the truncation for every read (
   assert.is((await readImage(noTrailer, { allFrames: true })).animation.frames, n);
 });
 
+test('multi-page TIFF: pages of one size are frames; pages of different sizes (a pyramid) are ERR_ANIMATED, not a corrupt file', async () => {
+  const photo = await sharp(photoJpeg).resize(400, 300).raw().toBuffer({ resolveWithObject: true });
+  const pyramid = file('pyramid.tif');
+  await sharp(photo.data, { raw: photo.info }).tiff({ pyramid: true, tile: true, tileWidth: 128, tileHeight: 128 }).toFile(pyramid);
+  const pages = (await sharp(pyramid).metadata()).pages;
+  assert.ok(pages > 1, `a pyramid of ${pages} pages`);
+  await rejects(() => readImage(pyramid, { allFrames: true }), DecodeError, 'ERR_ANIMATED', pyramid, `${pages} pages of different sizes`, 'firstFrame');
+  const first = await readImage(pyramid, { firstFrame: true });
+  assert.equal([first.width, first.height, first.pages], [400, 300, pages]);
+  const stack = file('pages.tif');
+  await sharp(Buffer.concat([photo.data, photo.data]), { raw: { ...photo.info, height: 600, pageHeight: 300 } }).tiff().toFile(stack);
+  assert.equal((await readImage(stack, { allFrames: true })).animation, { frames: 2, frameHeight: 300 });
+});
+
 test('a PNG header with zero width or height: DecodeError', async () => {
   for (const [w, h] of [[0, 200], [200, 0]]) {
     const p = file(`zero-${w}x${h}.png`);

@@ -441,6 +441,13 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     try {
       ({ data, info } = await decodePixels('truncated'));
     } catch (err) {
+      // Pages of different sizes (a pyramid TIFF, a page with its thumbnail): a sound file, but
+      // not frames of one animation, where libvips's "page 1 differs from page 0" read as corrupt.
+      if (animated && /page \d+ differs from page \d+/i.test(err instanceof Error ? err.message : String(err))) {
+        throw new DecodeError(`${q(path)} has ${pages} pages of different sizes (a multi-page or pyramid ${String(meta.format).toUpperCase()}), ` +
+          'not frames of one animation, and a copy made from its first page would lose the others ' +
+          '(readImage: { firstFrame: true } reads the first page)', { code: 'ERR_ANIMATED', cause: err });
+      }
       throw decodeError(err);
     }
     const lines = String((strict as Error)?.message ?? strict).split('\n').map((l) => l.trim()).filter((l) => l && !FAIL_ON_NOTE.test(l));
