@@ -348,4 +348,25 @@ test('readImage without metadata: a 16-bit Display P3 PNG becomes sRGB, as its 8
   assert.ok(db(deep8) > 45, `16-bit read: ${db(deep8).toFixed(1)} dB from the sRGB conversion`);
 });
 
+test('GIF output of P3 pixels (kept in their profile\'s colours): converted to sRGB, as GIF carries no profile; still and animated, CLI and writeImage', async () => {
+  /** Mean absolute difference of two files' first frames as a viewer shows them (in sRGB). */
+  const shown = async (f) => sharp(f).toColourspace('srgb').removeAlpha().raw().toBuffer();
+  const apart = async (a, b) => { const [x, y] = [await shown(a), await shown(b)]; let s = 0; for (let i = 0; i < x.length; i++) s += Math.abs(x[i] - y[i]); return s / x.length; };
+  const kept = await readImage(p3Jpeg, { metadata: true });
+  const gif = file('p3-written.gif');
+  await writeImage(gif, kept, { metadata: kept.metadata });
+  const d = await apart(p3Jpeg, gif);
+  assert.ok(d < 4, `writeImage GIF looks like the P3 original (mean difference ${d.toFixed(2)})`);
+  // An animated P3 WebP marked into a GIF by the command line.
+  const { data, info } = await sharp(p3Jpeg).resize(300, 200, { fit: 'cover' }).raw().toBuffer({ resolveWithObject: true });
+  const anim = file('p3-anim.webp'), out = file('p3-anim.gif');
+  await sharp(Buffer.concat([data, data.map((v) => 255 - v)]), { raw: { ...info, height: 400, pageHeight: 200 } })
+    .withIccProfile('p3').webp({ quality: 95, delay: [100, 200] }).toFile(anim);
+  const r = cli(['embed', anim, out, '--key', KEY, '--payload', PAYLOAD]);
+  assert.is(r.code, 0, r.stderr);
+  assert.is((await sharp(out).metadata()).pages, 2);
+  const da = await apart(anim, out);
+  assert.ok(da < 4, `CLI animated GIF looks like the P3 original (mean difference ${da.toFixed(2)})`);
+});
+
 test.run();

@@ -112,7 +112,8 @@ export interface WriteImageOptions {
    * Metadata to write into the file (EXIF, ICC profile, XMP), e.g. `readImage(..., { metadata:
    * true })`'s: written into the encoded file as it is (nothing re-encoded). The ICC profile must
    * fit the pixels (an RGB profile for RGB or RGBA, a grey one for grey). EXIF or XMP over 64 KB
-   * does not fit a JPEG segment and is left out of JPEG files. GIF files carry none of it.
+   * does not fit a JPEG segment and is left out of JPEG files. GIF files carry none of it: for
+   * GIF, pixels in the ICC profile's colours are converted to sRGB, so that they look the same.
    */
   metadata?: ImageMetadata | undefined;
   /**
@@ -628,7 +629,29 @@ function checkEncoding(image: SampleImage, format: WriteFormat, options: Omit<Wr
   return { img, format, quality, metadata: checkMetadata(options.metadata, img.channels), animation: checkAnimation(options.animation, format, img.height) };
 }
 
+/**
+ * Pixels in an ICC profile's colours converted to sRGB, 8 bits: for GIF, which has no place for
+ * the profile (written without it, the colours would be shown as if they were sRGB: a Display P3
+ * photo dulled and shifted). The pixels travel with their profile in a lossless PNG, and libvips
+ * converts them; the frames of an animation stay stacked.
+ */
+async function toSrgb(image: ReturnType<typeof checkRaw>, icc: Uint8Array, label: string): Promise<ReturnType<typeof checkRaw>> {
+  const { width, height, channels, data } = image;
+  const grey = channels <= 2;
+  try {
+    const png = await sharp(data, { raw: { width, height, channels }, limitInputPixels: false })
+      .toColourspace(data instanceof Uint16Array ? (grey ? 'grey16' : 'rgb16') : (grey ? 'b-w' : 'srgb')).png({ compressionLevel: 0 }).toBuffer();
+    const tagged = asBuffer(await embedMetadata(png, 'png', { icc }, { width, height, alpha: channels === 2 || channels === 4 }));
+    const { data: out, info } = await sharp(tagged, { limitInputPixels: false }).toColourspace(grey ? 'b-w' : 'srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return { width, height, channels: info.channels as 1 | 2 | 3 | 4, data: new Uint8Array(out.buffer, out.byteOffset, out.length) };
+  } catch (err) {
+    throw new FileError(`Cannot encode ${q(label)} as GIF: converting its ICC profile's colours to sRGB failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
 async function encodeChecked({ img, format, quality, metadata, animation }: ReturnType<typeof checkEncoding>, label: string): Promise<Buffer> {
+  // GIF carries no profile: pixels in a profile's colours are converted to sRGB first.
+  if (format === 'gif' && metadata?.icc?.length) img = await toSrgb(img, metadata.icc, label);
   const bytes = await encode(img, format, quality, label, animation);
   if (format === 'gif') return bytes; // GIF has no place for EXIF or ICC here
   const height = animation?.frameHeight ?? img.height;
