@@ -87,7 +87,8 @@ export function inFile(err: unknown, path: string): unknown {
 
 /**
  * An image file could not be decoded (`ERR_DECODE`: truncated, corrupt or not an image), or it is
- * animated where a still image is needed (`ERR_ANIMATED`: a marked copy would keep one frame).
+ * animated where a still image is needed (`ERR_ANIMATED`: a marked copy would keep one frame; also
+ * a multi-page file, such as a pyramid TIFF, whose pages differ in size and so are no animation).
  * @example
  * import { readImage } from 'modelmark/node';
  * try {
