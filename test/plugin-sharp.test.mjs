@@ -331,6 +331,12 @@ test('animations: an animated instance has every frame marked, its delays and lo
     await pipeline(Readable.from([input]), watermarkStream({ ...opts, quality: 95 }), new Writable({ write(c, _e, cb) { chunks.push(c); cb(); } }));
     await assertAnimation(Buffer.concat(chunks), format, `watermarkStream, ${format}`);
   }
+  // A GIF cut off in its last frame (libvips reads it without a word) ends the stream with a DecodeError.
+  const cut = pipeline(Readable.from([gif.subarray(0, Math.floor(gif.length * 0.95))]), watermarkStream(opts), new Writable({ write(_c, _e, cb) { cb(); } }));
+  await cut.then(() => assert.unreachable('a truncated GIF was marked'), (err) => {
+    assert.instance(err, DecodeError);
+    assert.match(err.message, /truncated .*3 whole frames in/);
+  });
   // Without animated: true sharp reads the first frame, and that one frame is what is marked.
   const one = await (await watermark(sharp(gif), opts)).toBuffer();
   assert.is((await sharp(one).metadata()).pages ?? 1, 1);

@@ -14,6 +14,7 @@ import {
   type DetectCallOptions,
   checkOptionNames,
   DEFAULT_MAX_PIXELS,
+  gifTruncatedAt,
   WATERMARKER_OPTION_NAMES,
   type DetectResult,
   type Evidence,
@@ -501,6 +502,9 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
         // An animation written as GIF or WebP (its own format, or the one asked for) keeps every
         // frame, each marked; written in a still format, its first frame is.
         const head = await readMetadata(sharp(input, { failOn: 'truncated', limitInputPixels: false }));
+        // libvips reads a GIF cut off after its first frame silently (frames lost, one half filled).
+        const cut = head.format === 'gif' ? gifTruncatedAt(input) : -1;
+        if (cut >= 0) throw new DecodeError(`Cannot decode the input image: the input is truncated (its GIF data ends before the trailer, ${cut} whole frame${cut === 1 ? '' : 's'} in)`);
         const written = format ?? String(outputFormatFor(String(head.format ?? '')));
         const animated = (head.pages ?? 1) > 1 && (written === 'gif' || written === 'webp');
         const { out, format: own } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true, animated }), options, STREAM_NAMES);

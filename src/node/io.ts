@@ -7,6 +7,7 @@ import loadSharp from './sharp.js';
 import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
+import { gifTruncatedAt } from '../header.js';
 import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder } from './files.js';
 import { embedMetadata, metadataOf, metadataWarnings, profileFits, type ImageMetadata } from '../metadata.js';
 
@@ -174,48 +175,6 @@ function decodeReason(message: string): string {
   if (/premature end|truncat|unexpected end|read error|not enough data/.test(m)) return 'the file is truncated or corrupt';
   if (m.includes('corrupt header') || m.includes('bad ') || m.includes('invalid')) return 'the file is corrupt';
   return 'the image data could not be decoded';
-}
-
-/**
- * Where a GIF's data is cut off inside a block: the number of frames whole before the cut, or -1
- * for a GIF whose blocks are all whole (including one that ends without its trailer, the ';' some
- * encoders leave out). libvips decodes a truncated animated GIF without a
- * word, dropping the frames cut off and filling the rest of a frame cut in half from the one
- * before; only a truncated still GIF fails there.
- */
-function gifTruncatedAt(bytes: Uint8Array): number {
-  const n = bytes.length;
-  if (n < 13) return 0;
-  let at = 13;
-  if (bytes[10] & 0x80) at += 3 << ((bytes[10] & 7) + 1); // the global colour table
-  /** Past a run of sub-blocks (each a length byte and its bytes; a zero length ends it), or -1. */
-  const subBlocks = (from: number): number => {
-    for (let i = from; i < n;) {
-      const len = bytes[i];
-      if (len === 0) return i + 1;
-      i += len + 1;
-    }
-    return -1;
-  };
-  let frames = 0;
-  while (at < n) {
-    const kind = bytes[at];
-    if (kind === 0x3b) return -1; // the trailer
-    if (kind === 0x21) { // an extension: its label, then sub-blocks
-      if (at + 2 > n) return frames;
-      at = subBlocks(at + 2);
-    } else if (kind === 0x2c) { // an image: its descriptor, local colour table, LZW code size, data
-      if (at + 10 > n) return frames;
-      const flags = bytes[at + 9];
-      at += 10 + (flags & 0x80 ? 3 << ((flags & 7) + 1) : 0) + 1;
-      at = at <= n ? subBlocks(at) : -1;
-      if (at >= 0) frames++;
-    } else {
-      return -1; // not a block this walk knows: left to the decoder
-    }
-    if (at < 0) return frames;
-  }
-  return -1; // every block whole: a trailer left out, or a cut between blocks (what is there is sound)
 }
 
 /** The pixel-limit error of a file of `pages` frames of width x height (one for a still image). */
