@@ -597,6 +597,7 @@ function checkEncoding(image: SampleImage, format: WriteFormat, options: Omit<Wr
 async function toSrgb(image: ReturnType<typeof checkRaw>, icc: Uint8Array, label: string): Promise<ReturnType<typeof checkRaw>> {
   const { width, height, channels, data } = image;
   const grey = channels <= 2;
+  const sharp = loadSharp();
   try {
     const png = await sharp(data, { raw: { width, height, channels }, limitInputPixels: false })
       .toColourspace(data instanceof Uint16Array ? (grey ? 'grey16' : 'rgb16') : (grey ? 'b-w' : 'srgb')).png({ compressionLevel: 0 }).toBuffer();
