@@ -129,6 +129,14 @@ export interface Watermarker {
    * const result = combineEvidence(images.map((image) => wm.evidence(image)));
    */
   evidence(image: SampleImage): Evidence;
+  /**
+   * The p-value under which `detect` calls a mark found (options.threshold, default 1e-6): for
+   * callers that read several images as one question (detectFile's frames) and must share it.
+   * @example
+   * const wm = await createWatermarker({ key, threshold: 1e-9 });
+   * wm.threshold; // 1e-9
+   */
+  readonly threshold: number;
 }
 
 /** The option names {@link createWatermarker} knows (plug-ins add theirs to these). */
@@ -451,5 +459,5 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     }
   }
 
-  return { embed, detect, evidence };
+  return { embed, detect, evidence, threshold };
 }

@@ -24,6 +24,7 @@ import {
   type WatermarkerOptions,
 } from 'modelmark';
 import { embedMetadata, metadataOf } from 'modelmark/metadata';
+import { detectFile, type SampleFile } from 'modelmark/node';
 import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
 
 /** Options of {@link watermark}: the watermarker's options, the payload, and `carryMetadata`. */
@@ -395,7 +396,10 @@ export async function watermark(image: Sharp, options: SharpWatermarkOptions): P
  * const { found, payload, pValue } = await detect(sharp('out.jpg'), { key: 'my secret' });
  */
 export async function detect(image: Sharp, options: WatermarkerOptions & DetectCallOptions): Promise<DetectResult> {
-  const { wm, pixels } = await readForDetection(image, options, ['evidence']);
+  const { wm, pixels, stack } = await readForDetection(image, options, ['evidence']);
+  // An animation's frames in turn, as the command line reads them (up to MAX_DETECT_FRAMES,
+  // the p-value counting every frame read; evidence from the first frame).
+  if (stack) return detectFile(wm, stack, { evidence: options.evidence });
   return wm.detect(pixels, { evidence: options.evidence });
 }
 
@@ -417,7 +421,7 @@ export async function evidence(image: Sharp, options: WatermarkerOptions): Promi
 }
 
 /** The watermarker for `options` and the pipeline's pixels as the detector reads them. */
-async function readForDetection(image: Sharp, options: WatermarkerOptions, known: string[] = []): Promise<{ wm: Watermarker; pixels: SampleImage }> {
+async function readForDetection(image: Sharp, options: WatermarkerOptions, known: string[] = []): Promise<{ wm: Watermarker; pixels: SampleImage; stack?: SampleFile }> {
   checkSharp(image, 'image');
   checkOptions(options, 'an object { key, strength?, threshold?, search? }');
   const wm = await watermarkerFor(options, known);
@@ -436,12 +440,15 @@ async function readForDetection(image: Sharp, options: WatermarkerOptions, known
   if (deep) p = p.toColourspace(isGrey(meta) ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (meta.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
   const { data, info } = await rawPixels(p);
-  // An instance reading every frame of an animation: its first frame is read (every frame of a
-  // marked animation carries the mark), not the stack as one tall image, where no mark would be found.
-  const { frameHeight } = readsFrames(meta) ? framesOf(info) : { frameHeight: info.height };
+  // An instance reading every frame of an animation: its frames (each carries the whole mark of a
+  // marked animation), never the stack read as one tall image, where no mark would be found; the
+  // first frame alone for evidence.
+  const { frames, frameHeight } = readsFrames(meta) ? framesOf(info) : { frames: 1, frameHeight: info.height };
   const samples = samplesOf(data, deep);
-  const first = frameHeight < info.height ? samples.subarray(0, info.width * frameHeight * info.channels) : samples;
-  return { wm, pixels: { width: info.width, height: frameHeight, channels: info.channels as 1 | 2 | 3 | 4, data: first } };
+  const channels = info.channels as 1 | 3 | 4;
+  const first = frames > 1 ? samples.subarray(0, info.width * frameHeight * channels) : samples;
+  const stack = frames > 1 ? { width: info.width, height: info.height, channels, data: samples, format: meta.format ?? 'raw', animation: { frames, frameHeight } } : undefined;
+  return { wm, pixels: { width: info.width, height: frameHeight, channels, data: first }, ...(stack ? { stack } : {}) };
 }
 
 const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);

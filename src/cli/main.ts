@@ -159,7 +159,8 @@ Commands:
            (the report then goes to standard error; refused when that is a terminal; exit
            status 141 when its reader quits before the end, as "| head -c 100" does).
   detect   Look for the key's mark in IN (blind: the original is not needed); IN - reads
-           standard input.
+           standard input. An animation's first 16 frames are read in turn (the p-value
+           counts every frame read; --json adds "frames": {count, read, at}).
            Exit status: 0 mark found, 1 not found, 2 error.
 
 Deep watermark (a logo image hidden by trained networks; no key, no payload):
@@ -505,40 +506,48 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder)');
   if (values.jobs !== undefined) throw usageError('--jobs is for folder runs (IN a folder); a single image is one job');
   const { writeImage } = await import('../node/io.js');
+  const { detectFile, MAX_DETECT_FRAMES } = await import('../node/frames.js');
   const wm = await makeWatermarker({ key, threshold, maxPixels, maxAspect });
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
-  // stored (no transform to sRGB), exactly as embed marked them.
-  const image = await readInput(input, { maxPixels, keepDepth: true, metadata: true, firstFrame: true }, io);
+  // stored (no transform to sRGB), exactly as embed marked them; an animation's first frames
+  // each in turn (detectFile).
+  const image = await readInput(input, { maxPixels, keepDepth: true, metadata: true, allFrames: true, maxFrames: MAX_DETECT_FRAMES }, io);
   warn(io, input, image.warnings);
   let r;
   try {
-    r = wm.detect(image);
+    r = detectFile(wm, image);
   } catch (err) {
     throw inFile(err, input);
   }
+  // The frame the result is of (the image itself when it is still).
+  const frameHeight = image.animation?.frameHeight ?? image.height;
+  const frameLength = image.width * frameHeight * image.channels;
+  const at = r.frames?.at ?? 0;
+  const frame = { ...image, height: frameHeight, data: image.data.subarray(at * frameLength, (at + 1) * frameLength), animation: undefined };
   if (mapPath !== undefined) {
     const { renderRegionMap } = await import('../node/map.js');
     if (input === STDIO) refuseStdinTarget(mapPath);
-    await writeImage(mapPath, await renderRegionMap(image, r.regions), { sourcePath: input === STDIO ? undefined : input, format: 'png' });
+    await writeImage(mapPath, await renderRegionMap(frame, r.regions), { sourcePath: input === STDIO ? undefined : input, format: 'png' });
   }
+  const inFrame = r.frames ? ` (frame ${r.frames.at + 1} of ${r.frames.count}, ${r.frames.read} read)` : '';
   if (values.json) {
     io.stdout.write(JSON.stringify({
       found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, transform: r.transform, regions: r.regions,
-      threshold: threshold ?? DEFAULT_THRESHOLD, file: input, width: image.width, height: image.height, format: image.format,
-      ...(image.warnings ? { warnings: image.warnings } : {}),
+      threshold: threshold ?? DEFAULT_THRESHOLD, file: input, width: image.width, height: frameHeight, format: image.format,
+      ...(r.frames ? { frames: r.frames } : {}), ...(image.warnings ? { warnings: image.warnings } : {}),
     }) + '\n');
   } else if (r.found) {
     const t = r.transform;
     const geo = t && (Math.abs(t.rotation) > 0.5 || t.flipped || Math.abs(t.aspect - 1) > 0.05)
       ? `; found ${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)} degrees, aspect ${t.aspect.toFixed(3)}` : '';
-    io.stdout.write(`found: payload ${r.payload} in ${inputName(input)} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
+    io.stdout.write(`found: payload ${r.payload} in ${inputName(input)}${inFrame} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
   } else {
     // "Mark-like" only for a p-value that means something (a --threshold of 0.5 would call
     // every other unmarked image so).
     const why = r.pValue < Math.min(threshold ?? DEFAULT_THRESHOLD, 1e-3) && !r.crcOk
       ? `a mark-like signal (p-value ${formatP(r.pValue)}) but its payload failed the CRC check`
       : `no mark of this key (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)})`;
-    io.stdout.write(`not found: ${why} in ${inputName(input)}\n`);
+    io.stdout.write(`not found: ${why} in ${inputName(input)}${inFrame}\n`);
   }
   return r.found ? 0 : 1;
 }

@@ -12,7 +12,7 @@ import loadSharp from './sharp.js';
 import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, DEFAULT_MAX_PIXELS, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeAdmitted, fileTooLarge, maxFileBytes, writeImage } from './io.js';
-import { markFile } from './frames.js';
+import { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './frames.js';
 import { folderId, outside, readRegularFile } from './files.js';
 import { PixelGate, PIXEL_BUDGET } from './gate.js';
 
@@ -55,7 +55,7 @@ export type BatchTaskResult =
   | { status: 'skipped'; hash: string }
   | { status: 'done'; hash: string; ms: number; width: number; height: number; format: string; warnings?: string[];
       /** embed */ bytes?: number;
-      /** detect */ found?: boolean; payload?: string | null; pValue?: number; score?: number; crcOk?: boolean;
+      /** detect */ found?: boolean; payload?: string | null; pValue?: number; score?: number; crcOk?: boolean; frames?: FramesRead;
       /** detect: the file's evidence for pooling (rounded to 4 decimals), see combineEvidence. */ evidence?: Evidence }
   | { status: 'error'; hash?: string; error: { code: string; message: string };
       /** Every later file would fail the same way (the output disk full, read-only, the output folder gone): stop the batch. */
@@ -187,8 +187,8 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
     // the metadata kept (and always for detect), ICC-profiled colours are read as stored.
     const image = await decodeAdmitted(bytes, task.input, {
       maxPixels: data.maxPixels, keepDepth: true, metadata: data.keepMetadata !== false,
-      // embed marks every frame of an animation; detect reads the first.
-      firstFrame: data.command === 'detect', allFrames: data.command === 'embed',
+      // embed marks every frame of an animation; detect reads up to its first MAX_DETECT_FRAMES.
+      allFrames: true, ...(data.command === 'detect' ? { maxFrames: MAX_DETECT_FRAMES } : {}),
     }, admit);
     if (data.command === 'embed') {
       const output = task.output!;
@@ -209,16 +209,16 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
     }
     let r;
     try {
-      // One read of the canonical frame serves both (detect's evidence option).
-      r = wm.detect(image, { evidence: true });
+      // One read serves both (detect's evidence option); an animation's frames in turn.
+      r = detectFile(wm, image, { evidence: true });
     } catch (err) {
       throw inFile(err, task.input);
     }
     const round = (v: number) => Math.round(v * 1e4) / 1e4;
     const ev = r.evidence!;
     return {
-      status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.height, format: image.format,
-      found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk,
+      status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: image.format,
+      found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, ...(r.frames ? { frames: r.frames } : {}),
       evidence: { score: round(ev.score), reference: ev.reference.map(round) },
       ...(image.warnings ? { warnings: image.warnings } : {}),
     };

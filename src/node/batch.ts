@@ -16,6 +16,7 @@ import { DEFAULT_THRESHOLD } from '../watermarker.js';
 import { EvidenceSum, type CombinedEvidence, type Evidence } from '../evidence.js';
 import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
+import type { FramesRead } from './frames.js';
 import { folderId, osReason, processGone, removeStaleTempFilesOf, removeStaleTempFilesUnder, writeFileAtomic, writeFileAtomicSync } from './files.js';
 import { PIXEL_BUDGET } from './gate.js';
 
@@ -117,6 +118,8 @@ export interface BatchFileResult {
   pValue?: number;
   score?: number;
   crcOk?: boolean;
+  /** detect, an animation: the frames read and the one reported (see detectFile). */
+  frames?: FramesRead;
   width?: number;
   height?: number;
   /** The format written (embed) or read (detect). */
@@ -840,7 +843,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         addEvidence(p.evidence);
         emit(command === 'embed'
           ? { file, status: 'skipped', output: shownOutput, payload: workerData.payload, width: p.width, height: p.height, format: p.format, bytes: p.bytes }
-          : { file, status: 'skipped', found: p.found, payload: p.payload, pValue: p.pValue, score: p.score, crcOk: p.crcOk, width: p.width, height: p.height, format: p.format });
+          : { file, status: 'skipped', found: p.found, payload: p.payload, pValue: p.pValue, score: p.score, crcOk: p.crcOk, ...(p.frames ? { frames: p.frames } : {}), width: p.width, height: p.height, format: p.format });
       } else {
         const base = { width: result.width, height: result.height, format: result.format };
         const ms = Math.round(result.ms);
@@ -849,7 +852,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
           if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, output: parts.join('/'), bytes: result.bytes, ...base, time: new Date().toISOString() };
           emit({ file, status: 'done', output: shownOutput, payload: workerData.payload, ...base, bytes: result.bytes, ms, ...warned });
         } else {
-          const found = { found: result.found!, payload: result.payload ?? null, pValue: result.pValue, score: result.score, crcOk: result.crcOk };
+          const found = { found: result.found!, payload: result.payload ?? null, pValue: result.pValue, score: result.score, crcOk: result.crcOk, ...(result.frames ? { frames: result.frames } : {}) };
           addEvidence(result.evidence);
           if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, ...found, ...base, evidence: result.evidence && [result.evidence.score, ...result.evidence.reference].join(' '), time: new Date().toISOString() };
           emit({ file, status: 'done', ...found, ...base, ms, ...warned });

@@ -5,7 +5,7 @@
 import { invalidParameter } from '../args.js';
 import { genuineSamples } from '../image.js';
 import type { Payload } from '../payload.js';
-import type { Watermarker } from '../watermarker.js';
+import type { DetectResult, Watermarker } from '../watermarker.js';
 import type { SampleFile } from './io.js';
 
 /**
@@ -49,4 +49,70 @@ export function markFile<T extends SampleFile>(wm: Watermarker, file: T, payload
     wm.embed({ width: file.width, height: a.frameHeight, channels: file.channels, data: frame }, payload, { inPlace: true });
   }
   return { ...file, data };
+}
+
+/** The most frames of an animation detectFile reads (evenly spread over a longer one). */
+export const MAX_DETECT_FRAMES = 16;
+
+/** Which frames of an animation detectFile reads, and what its result says of them. */
+export interface FramesRead {
+  /** The animation's frames (the file's `pages` where fewer were decoded: readImage's `maxFrames`). */
+  count: number;
+  /** How many were read: those decoded, up to MAX_DETECT_FRAMES (evenly spread over more). */
+  read: number;
+  /** The frame the result is of (0 = the first). */
+  at: number;
+}
+
+/**
+ * Look for the mark in a file read by readImage / decodeImageFile: a still image as `wm.detect`
+ * reads it; an animation (readImage's `allFrames`) frame by frame, since every marked frame
+ * carries the whole mark and a lossy encoder can blur one frame more than the others. Reading
+ * n frames is n tries, so a frame counts only when its p-value times n is under the
+ * watermarker's threshold (Bonferroni: the chance that an unmarked animation is found stays
+ * under the threshold), and the reported `pValue` is that product (at most 1). The first frame
+ * found so is reported; when none is, the frame with the lowest p-value. `evidence` (with
+ * `{ evidence: true }`) is always the first frame's: pooled over files, a choice made from the
+ * data would bias it. An animation's result carries `frames` ({@link FramesRead}).
+ * @example
+ * const file = await readImage('loop.gif', { allFrames: true, maxFrames: MAX_DETECT_FRAMES });
+ * const { found, payload, frames } = detectFile(wm, file);
+ */
+export function detectFile(wm: Watermarker, file: SampleFile, options: { evidence?: boolean | undefined } = {}): DetectResult & { frames?: FramesRead } {
+  if (typeof wm !== 'object' || wm === null || typeof wm.detect !== 'function') throw invalidParameter('wm', 'a watermarker (from createWatermarker)', wm);
+  if (typeof file !== 'object' || file === null) throw invalidParameter('file', 'an image file (from readImage or decodeImageFile)', file);
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { evidence? }', options);
+  const call = options.evidence === undefined ? undefined : { evidence: options.evidence };
+  const a = file.animation;
+  if (a !== undefined && a !== null && typeof a !== 'object') throw invalidParameter('file.animation', 'an object { frames, frameHeight } or undefined', a);
+  if (!a || a.frames <= 1) return wm.detect(file, call);
+  if (!Number.isInteger(a.frameHeight) || a.frameHeight * a.frames !== file.height) {
+    throw invalidParameter('file.animation.frameHeight', `the height of one frame (the image's ${file.height} rows / ${a.frames} frames)`, a.frameHeight);
+  }
+  const stack = genuineSamples(file.data, true);
+  const channels = file.channels as number;
+  if (stack === undefined || stack.length !== file.width * file.height * channels) {
+    throw invalidParameter('file.data', `${file.width * file.height * channels} samples (${a.frames} frames of ${file.width} x ${a.frameHeight} x ${channels} channels)`, file.data);
+  }
+  const n = Math.min(a.frames, MAX_DETECT_FRAMES);
+  const threshold = typeof wm.threshold === 'number' ? wm.threshold : 1e-6;
+  const frameLength = file.width * a.frameHeight * channels;
+  let best: { r: DetectResult; at: number } | undefined;
+  let evidence: DetectResult['evidence'];
+  for (let k = 0; k < n; k++) {
+    const at = n === a.frames ? k : Math.round(k * (a.frames - 1) / (n - 1));
+    const frame = { width: file.width, height: a.frameHeight, channels: file.channels, data: stack.subarray(at * frameLength, (at + 1) * frameLength) };
+    const r = wm.detect(frame, k === 0 ? call : undefined);
+    if (k === 0) evidence = r.evidence;
+    const pValue = Math.min(1, r.pValue * n);
+    const found = r.crcOk && pValue < threshold;
+    // As the core reports a mark not found: no payload, transform or region map.
+    const counted = found ? { ...r, pValue } : { ...r, found, pValue, payload: null, transform: null, regions: null };
+    if (found || !best || r.pValue * n < best.r.pValue) best = { r: counted, at };
+    if (found) break;
+  }
+  const { r, at } = best!;
+  const { evidence: _firstOnly, ...rest } = r;
+  const count = Math.max(a.frames, Number.isInteger(file.pages) ? file.pages! : 0);
+  return { ...rest, ...(evidence ? { evidence } : {}), frames: { count, read: n, at } };
 }

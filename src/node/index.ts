@@ -1,7 +1,7 @@
 // Node entry point (`modelmark/node`): the core API plus image file input and output with sharp.
 export * from '../index.js';
 export { readImage, decodeImageFile, encodeImage, writeImage } from './io.js';
-export { markFile } from './frames.js';
+export { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './frames.js';
 export { folderId } from './files.js';
 export type { InsideFolder } from './files.js';
 export type { Animation, EncodedImage, ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';

@@ -38,7 +38,7 @@ export interface ImageFile {
   format: string;
   /** With {@link ReadImageOptions.metadata}: the file's EXIF (upright), ICC profile and XMP, for {@link writeImage}. */
   metadata?: ImageMetadata;
-  /** With {@link ReadImageOptions.firstFrame}, for an animated file: its number of frames (only the first was decoded). */
+  /** For an animated file: its number of frames (with {@link ReadImageOptions.firstFrame} or `maxFrames`, more than were decoded). */
   pages?: number;
   /** With {@link ReadImageOptions.allFrames}, for an animated file: its frames, stacked in `data`. */
   animation?: Animation;
@@ -92,6 +92,13 @@ export interface ReadImageOptions {
    * with writeImage's `animation` option. `maxPixels` counts the pixels of all frames.
    */
   allFrames?: boolean | undefined;
+  /**
+   * With `allFrames`: decode the first `maxFrames` frames only (default: all), for reading, as
+   * detection does (`animation.frames` is then the number decoded, `pages` the file's). The
+   * pixel limit counts the frames decoded. A multi-page file that is not an animation (TIFF,
+   * HEIF) is then read as its first page is.
+   */
+  maxFrames?: number | undefined;
 }
 
 /** Options of {@link writeImage}. */
@@ -279,18 +286,21 @@ interface SourceFile {
   ino: number;
 }
 
-interface ReadChecked { maxPixels: number; keepDepth: boolean; metadata: boolean; firstFrame: boolean; allFrames: boolean }
+interface ReadChecked { maxPixels: number; keepDepth: boolean; metadata: boolean; firstFrame: boolean; allFrames: boolean; maxFrames: number }
 
 function checkReadOptions(options: ReadImageOptions): ReadChecked {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
-  checkOptionNames('options', options, ['maxPixels', 'keepDepth', 'metadata', 'firstFrame', 'allFrames']);
+  checkOptionNames('options', options, ['maxPixels', 'keepDepth', 'metadata', 'firstFrame', 'allFrames', 'maxFrames']);
   const maxPixels = numberIn('options.maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PIXELS);
   const keepDepth = booleanOption('options.keepDepth', options.keepDepth, false);
   const metadata = booleanOption('options.metadata', options.metadata, false);
   const firstFrame = booleanOption('options.firstFrame', options.firstFrame, false);
   const allFrames = booleanOption('options.allFrames', options.allFrames, false);
   if (firstFrame && allFrames) throw invalidParameter('options.allFrames', 'false when options.firstFrame is true (one or the other)', true);
-  return { maxPixels, keepDepth, metadata, firstFrame, allFrames };
+  const maxFrames = options.maxFrames === undefined ? Infinity : numberIn('options.maxFrames', options.maxFrames, 1, 1e6, 1);
+  if (!Number.isInteger(maxFrames) && maxFrames !== Infinity) throw invalidParameter('options.maxFrames', 'a whole number of frames', maxFrames);
+  if (options.maxFrames !== undefined && !allFrames) throw invalidParameter('options.maxFrames', 'used with allFrames: true', options.maxFrames);
+  return { maxPixels, keepDepth, metadata, firstFrame, allFrames, maxFrames };
 }
 
 /**
@@ -330,7 +340,7 @@ export async function decodeAdmitted(bytes: Uint8Array, path: string, options: R
   return decode(asBuffer(data), path, checkReadOptions(options), admit);
 }
 
-async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames }: ReadChecked,
+async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames, maxFrames }: ReadChecked,
   admit?: (pixels: number) => Promise<void>): Promise<SampleFile> {
   const sharp = loadSharp();
   const decodeError = (err: unknown) => {
@@ -364,20 +374,25 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
       `${cut} whole frame${cut === 1 ? '' : 's'} in)`);
   }
   const pages = meta.pages ?? 1;
-  const animated = pages > 1 && allFrames;
+  // The frames decoded: all, or the first maxFrames of them. A read limited so (detection) takes
+  // the frames of an animation (GIF, WebP) only; a multi-page file's pages, which may differ in
+  // size (a pyramid TIFF), are read as its first page is.
+  const reading = maxFrames !== Infinity;
+  const decoded = !allFrames ? 1 : reading && meta.format !== 'gif' && meta.format !== 'webp' ? 1 : Math.min(pages, maxFrames);
+  const animated = decoded > 1;
   if (pages > 1 && !firstFrame && !allFrames) {
     throw new DecodeError(`${q(path)} is animated (${pages} frames), and a copy made from its first frame would lose the others ` +
       '(readImage: { allFrames: true } reads every frame, { firstFrame: true } the first only)', { code: 'ERR_ANIMATED' });
   }
-  if (animated && width * height * pages > maxPixels) throw tooLarge(path, width, height, maxPixels, pages);
-  await admit?.(width * height * (animated ? pages : 1));
+  if (animated && width * height * decoded > maxPixels) throw tooLarge(path, width, height, maxPixels, decoded);
+  await admit?.(width * height * decoded);
 
   // With metadata kept, a profile that fits the decoded pixels (RGB for RGB / RGBA, grey for
   // grey) stays with them: no transform to sRGB (sharp's keepIccProfile).
   const keepIcc = metadata && meta.space !== 'cmyk' && profileFits(meta.icc, meta.channels === 1 ? 1 : 3);
   const deep = keepDepth && meta.depth === 'ushort';
   const decodePixels = (failOn: 'warning' | 'truncated') => {
-    let pipeline = sharp(bytes, { failOn, limitInputPixels: Math.floor(maxPixels), autoOrient: true, ...(animated ? { pages: -1 } : {}) });
+    let pipeline = sharp(bytes, { failOn, limitInputPixels: Math.floor(maxPixels), autoOrient: true, ...(animated ? { pages: decoded === pages ? -1 : decoded } : {}) });
     if (keepIcc) pipeline = pipeline.keepIccProfile();
     // libvips skips the input profile of a 16-bit RGB image on the way to sRGB (a 16-bit Display P3
     // PNG came out with its P3 values read as sRGB): the transform is asked for on output instead.
@@ -437,11 +452,11 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   if (warnings) file.warnings = warnings;
   if (pages > 1) file.pages = pages;
   if (animated) {
-    const frameHeight = info.height / pages;
+    const frameHeight = info.height / decoded;
     if (!Number.isInteger(frameHeight) || frameHeight !== height) {
-      throw new DecodeError(`Cannot decode image file ${q(path)}: its ${pages} frames decoded to ${info.width}x${info.height} pixels, not ${pages} frames of ${width}x${height}`);
+      throw new DecodeError(`Cannot decode image file ${q(path)}: its ${decoded} frames decoded to ${info.width}x${info.height} pixels, not ${decoded} frames of ${width}x${height}`);
     }
-    file.animation = { frames: pages, frameHeight, ...(meta.delay ? { delay: [...meta.delay] } : {}), ...(meta.loop !== undefined ? { loop: meta.loop } : {}) };
+    file.animation = { frames: decoded, frameHeight, ...(meta.delay ? { delay: meta.delay.slice(0, decoded) } : {}), ...(meta.loop !== undefined ? { loop: meta.loop } : {}) };
   }
   return file;
 }
