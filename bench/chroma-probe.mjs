@@ -21,6 +21,9 @@
 //   PHOTOS=a.png,b.jpg ATTACKS='none,jpeg q75' node bench/chroma-probe.mjs --snr
 //   F=1,0.92 AMP=0.9 node bench/chroma-probe.mjs --oracle
 //   F=0.92 AMP=0.9 node bench/chroma-probe.mjs --blind
+//
+// PHOTOS and ATTACKS (comma lists) restrict every mode (--oracle and --blind default to every
+// shared photo; the smoke test runs each mode on one photo and one or two attacks).
 import { init, createWatermarker } from '../dist/index.js';
 import { Arena } from '../dist/wasm.js';
 import { analysePlane, BASE_AMPLITUDE, candidateGeometries, despread, geometry, lumaFrame, makeLayout, NB, PILOT, reframe, symbols, TILE } from '../dist/scheme.js';
@@ -30,7 +33,7 @@ import { convEncode, decodeList, decodePayload, infoBits, LIST_SIZE, parsePayloa
 import { deriveKey } from '../dist/key.js';
 import { ATTACKS, GEOMETRIC_ATTACKS, load, mulberry32 } from './attacks.mjs';
 import { MEASURE_KEY, MEASURE_PAYLOAD } from './measure.mjs';
-import { PHOTOS_DIR, samplePhotos } from './photos.mjs';
+import { benchPhotos, PHOTOS_DIR } from './photos.mjs';
 
 const k = await init();
 const layout = makeLayout(await deriveKey(MEASURE_KEY, 'modelmark classical tile v1'));
@@ -181,7 +184,7 @@ if (mode === 'snr') {
 } else if (mode === 'oracle') {
   const FS = (process.env.F ?? '1,0.92').split(',').map(Number);
   const attacks = (process.env.ATTACKS ?? [...Object.keys(GEOMETRIC_ATTACKS).filter((n) => !/^(rotate (90|180|270)|flip)/.test(n)), ...Object.keys(ATTACKS).filter((n) => n !== 'none')].join(',')).split(',');
-  const photos = await samplePhotos();
+  const photos = await benchPhotos();
   const count = Object.fromEntries(FS.map((f) => [f, Object.fromEntries(attacks.map((at) => [at, []]))]));
   const psnrs = Object.fromEntries(FS.map((f) => [f, []]));
   for (const [pi, { name, image }] of photos.entries()) {
@@ -213,7 +216,7 @@ if (mode === 'snr') {
 } else {
   const f = Number(process.env.F ?? 0.92);
   const attacks = (process.env.ATTACKS ?? 'crop 50% area,crop 25% area,rotate +2 borders,rotate -5 crop-to-fit,screenshot chain,social media chain').split(',');
-  const photos = await samplePhotos();
+  const photos = await benchPhotos();
   const res = Object.fromEntries(attacks.map((at) => [at, { y: 0, cb: 0, fail: [] }]));
   for (const [pi, { name, image }] of photos.entries()) {
     const c = hybrid(image, floatDelta(image), f, AMP);

@@ -13,13 +13,13 @@
 import sharp from 'sharp';
 import { createWatermarker, combineEvidence } from 'modelmark';
 import { fromSharp, gaussian } from './attacks.mjs';
-import { samplePhotos } from './photos.mjs';
+import { benchPhotos } from './photos.mjs';
 import { ksBound, ksUniform } from '../test/helpers/ks.mjs';
 
 const arg = (name, d) => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const KEYS = arg('--keys', 500);
 const SPEED_ONLY = process.argv.includes('--speed');
-const photos = (await samplePhotos()).map((p) => p.image);
+const photos = (await benchPhotos()).map((p) => p.image);
 const raw = (img) => sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length), { raw: { width: img.width, height: img.height, channels: img.channels } });
 const jpeg = async (pipeline, q) => fromSharp(sharp(await pipeline.jpeg({ quality: q }).toBuffer()));
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };

@@ -1,13 +1,14 @@
 // `node bench/gif.mjs`: the mark through GIF's 256-colour palette. Every shared photo (reduced to
 // at most 1024 pixels a side, a common size for GIFs) is marked, written as GIF by sharp (libvips'
-// palette quantiser, with its default dithering and without), decoded and read.
+// palette quantiser, with its default dithering and without), decoded and read. PHOTOS=a.png,b.jpg
+// (names in ../shared/photos/) restricts the photos.
 import sharp from 'sharp';
 import { createWatermarker } from '../dist/index.js';
-import { samplePhotos } from './photos.mjs';
+import { benchPhotos } from './photos.mjs';
 
 const wm = await createWatermarker({ key: 'bench gif key' });
 const PAYLOAD = 'c0ffee00000000ff';
-const photos = await samplePhotos();
+const photos = await benchPhotos();
 const rows = { 'GIF, dithered (default)': [{}, 0], 'GIF, no dithering': [{ dither: 0 }, 0] };
 for (const { name, image } of photos) {
   const s = Math.min(1, 1024 / Math.max(image.width, image.height));

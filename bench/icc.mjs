@@ -6,16 +6,17 @@
 //   - converted to sRGB by a colour-managed reader (the profile applied, then dropped),
 //   - converted to sRGB and recompressed as JPEG q85 (what a platform that normalises uploads does).
 // Prints the exact-payload rate for each, and the PSNR of the marked P3 values against the P3 input.
+// PHOTOS=a.png,b.jpg (names in ../shared/photos/) restricts the photos.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createWatermarker, readImage, writeImage } from '../dist/node/index.js';
-import { photoPaths } from './photos.mjs';
+import { benchPhotoPaths } from './photos.mjs';
 
 const KEY = 'bench icc key';
 const PAYLOAD = 'c0ffee00000000cc';
-const photos = photoPaths();
+const photos = benchPhotoPaths();
 if (!photos.length) {
   console.log('bench/icc.mjs needs ../shared/photos/');
   process.exit(0);

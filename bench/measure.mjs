@@ -3,7 +3,7 @@
 // test (which asserts the issue's thresholds), `npm run measure` (BENCHMARKS.md) and the demo.
 import { createWatermarker, psnr, ssim } from '../dist/index.js';
 import { ATTACKS, mulberry32 } from './attacks.mjs';
-import { samplePhotos } from './photos.mjs';
+import { benchPhotos } from './photos.mjs';
 
 export const MEASURE_KEY = 'modelmark robustness key';
 export const MEASURE_PAYLOAD = 'c0ffee00deadbeef';
@@ -77,13 +77,13 @@ export async function measureAttacks(photos, table, names = Object.keys(table)) 
 
 /**
  * The command line of bench/geometry.mjs and bench/edits.mjs: measure `table` on the shared
- * photos (`--only NAME`, repeatable, keeps the attacks whose names contain one of them) and print
- * the Markdown table.
+ * photos (`--only NAME`, repeatable, keeps the attacks whose names contain one of them; PHOTOS, a
+ * comma list of names in ../shared/photos/, keeps those photos) and print the Markdown table.
  */
 export async function attackTableMain(table) {
   const only = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--only' ? [a] : []));
   const names = Object.keys(table).filter((n) => !only.length || only.some((o) => n.includes(o)));
-  const photos = await samplePhotos();
+  const photos = await benchPhotos();
   console.log(attackTable(await measureAttacks(photos, table, names), photos.length));
 }
 

@@ -32,9 +32,30 @@ export async function syntheticPhoto(width, height, seed) {
   return fromSharp(sharp(data, { raw: { width, height, channels: 3 } }).blur(0.6));
 }
 
-/** [{ name, image }] for every shared photo, or three synthetic samples when there are none. */
-export async function samplePhotos() {
-  const paths = photoPaths();
+/**
+ * The photos a bench script runs on: every shared photo, or only those named in the PHOTOS
+ * environment variable (a comma list of file names in ../shared/photos/, e.g.
+ * `PHOTOS=skimage-astronaut.png node bench/gif.mjs`; test/bench-smoke.test.mjs runs the benches
+ * on one photo this way). A name that is not there is an error, not a silently smaller set. The
+ * tests call photoPaths() and samplePhotos(), which ignore PHOTOS.
+ */
+export function benchPhotoPaths() {
+  const names = (process.env.PHOTOS ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  const all = photoPaths();
+  if (!names.length) return all;
+  const missing = names.filter((n) => !all.includes(PHOTOS_DIR + n));
+  if (missing.length) throw new Error(`PHOTOS names ${missing.join(', ')}: not in ${PHOTOS_DIR}`);
+  return names.map((n) => PHOTOS_DIR + n);
+}
+
+/** samplePhotos() of the photos benchPhotoPaths() selects (PHOTOS, or all of them). */
+export const benchPhotos = () => samplePhotos(benchPhotoPaths());
+
+/**
+ * [{ name, image }] for every shared photo (or the given paths), or three synthetic samples when
+ * there are none.
+ */
+export async function samplePhotos(paths = photoPaths()) {
   if (paths.length) return Promise.all(paths.map(async (p) => ({ name: p.slice(PHOTOS_DIR.length), image: await load(p) })));
   return Promise.all([[1280, 720, 1], [800, 600, 2], [512, 512, 3]].map(async ([w, h, s]) => ({ name: `synthetic-${w}x${h}`, image: await syntheticPhoto(w, h, s) })));
 }

@@ -1,12 +1,13 @@
 // `npm run measure`: quality and exact-payload recovery of the classical mark at the default
 // strength on every photo in ../shared/photos/, under every attack of bench/attacks.mjs.
-// Prints Markdown (the tables in BENCHMARKS.md).
+// Prints Markdown (the tables in BENCHMARKS.md). PHOTOS=a.png,b.jpg (names in ../shared/photos/)
+// restricts the photos (bench/photos.mjs benchPhotos; the smoke test runs one).
 import { ATTACKS } from './attacks.mjs';
 import { measure } from './measure.mjs';
-import { samplePhotos } from './photos.mjs';
+import { benchPhotos } from './photos.mjs';
 
 const attacks = Object.keys(ATTACKS);
-const photos = await samplePhotos();
+const photos = await benchPhotos();
 const { rows, summary } = await measure(photos, { attacks });
 console.log(`Photos: ${summary.photos}. PSNR mean ${summary.psnrMean.toFixed(2)} dB, worst ${summary.psnrMin.toFixed(2)} dB; SSIM mean ${summary.ssimMean.toFixed(4)}.\n`);
 console.log('| attack | exact payload | failed on |\n|---|---|---|');

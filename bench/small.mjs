@@ -3,12 +3,13 @@
 // size) to 0.3x ... 0.08x, as is and then also through JPEG q80 (what thumbnails are stored
 // as), and read with the full search. Prints the exact-payload rate per band of the copy's short
 // side: this is what MIN_DETECT_SIDE (src/image.ts) rests on. Copies under it are refused
-// (ERR_IMAGE_TOO_SMALL) and counted as misses.
+// (ERR_IMAGE_TOO_SMALL) and counted as misses. PHOTOS=a.png,b.jpg (names in ../shared/photos/)
+// restricts the photos.
 import sharp from 'sharp';
 import { createWatermarker, MIN_DETECT_SIDE } from '../dist/index.js';
 import { fromSharp } from './attacks.mjs';
 import { MEASURE_KEY, MEASURE_PAYLOAD } from './measure.mjs';
-import { samplePhotos } from './photos.mjs';
+import { benchPhotos } from './photos.mjs';
 
 const SCALES = [0.3, 0.25, 0.2, 0.15, 0.12, 0.1, 0.08];
 const BANDS = [32, 48, 64, 80, 96, 112, 128];
@@ -17,7 +18,7 @@ const raw = (img) => sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img
 });
 
 const wm = await createWatermarker({ key: MEASURE_KEY });
-const photos = await samplePhotos();
+const photos = await benchPhotos();
 const seen = { 'as is': [], 'JPEG q80': [] }; // [short side, read]
 let smallestRead = Infinity;
 for (const { name, image } of photos) {
