@@ -8,6 +8,9 @@
 //
 //   node bench/batch.mjs [--images N] [--rounds R] [--cores 1,2]
 //
+// `--images 2 --rounds 1` runs every step on two files: the smoke test's run
+// (test/bench-smoke.test.mjs; too little work for the figures to mean anything).
+//
 // Each round also measures the machine's own ceiling: a busy loop in 1 thread and in 2 threads at
 // once. On an idle 2-core machine 2 threads do 2x the work of one; on a shared machine where other
 // processes take CPU they do less, and the batch's speed-up is judged against that ceiling.
@@ -35,6 +38,11 @@ const { values } = parseArgs({ options: { images: { type: 'string' }, rounds: { 
 const N = Number(values.images ?? 160);
 const ROUNDS = Number(values.rounds ?? 3);
 const JOBS = (values.cores ?? '1,2').split(',').map(Number);
+// The steady rate is timed from the first file's line to the last's: it needs two files at least.
+if (!(Number.isInteger(N) && N >= 2) || !(Number.isInteger(ROUNDS) && ROUNDS >= 1) || !JOBS.every((j) => Number.isInteger(j) && j >= 1)) {
+  console.error('usage: node bench/batch.mjs [--images N >= 2] [--rounds R >= 1] [--cores 1,2]');
+  process.exit(2);
+}
 const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => fs.existsSync(p));
 
 /** Work done per second by `threads` busy threads at once, relative to one thread alone (measured now). */

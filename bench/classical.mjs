@@ -9,9 +9,12 @@
 // than its share of the floor stands out. Every figure is the median of RUNS timed runs after
 // WARMUP untimed ones, on the main thread (the process is single threaded).
 //
-//   node bench/classical.mjs [--json] [--runs N] [--warmup N]
+//   node bench/classical.mjs [--json] [--runs N] [--warmup N] [--quick]
 //
 // --json prints one JSON object (for regenerating BENCHMARKS.md) instead of the table.
+// --quick runs every step with 3 rounds after 1 warm-up round and 2 calls per item per round
+// (instead of at least 20, 5 and 8): a check that the script works (test/bench-smoke.test.mjs),
+// its figures too noisy to quote.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -37,8 +40,9 @@ function intArg(name, fallback, min) {
   if (!Number.isInteger(v) || v < min) throw new Error(`${name} needs an integer >= ${min}`);
   return v;
 }
-const RUNS = intArg('--runs', 25, 20);
-const WARMUP = intArg('--warmup', 5, 5);
+const QUICK = args.includes('--quick');
+const RUNS = QUICK ? 3 : intArg('--runs', 25, 20);
+const WARMUP = QUICK ? 1 : intArg('--warmup', 5, 5);
 /**
  * Calls per item per round in the warm comparison: each item runs REPS times back to back, so
  * every timed call (floors and library alike) starts from the cache state its own previous
@@ -47,7 +51,7 @@ const WARMUP = intArg('--warmup', 5, 5);
  * same state: a floor timed warm against a library timed cold (or the reverse) would compare
  * cache states, not work (measured here: the floor takes 0.4 ms warm and 1.0 ms cold).
  */
-const REPS = 8;
+const REPS = QUICK ? 2 : 8;
 const FLOOR_RUNS = RUNS * REPS;
 
 const WIDTH = 1920, HEIGHT = 1080;
@@ -190,6 +194,7 @@ async function main() {
 
   log(`modelmark classical benchmark: ${image.width}x${image.height} RGBA (${source}), ${(n / 2 ** 20).toFixed(2)} MiB of pixels`);
   log(`node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} logical CPUs), ${new Date().toISOString()}`);
+  if (QUICK) log('--quick: a smoke run, too few rounds for the figures to mean anything');
   log(`medians of ${RUNS} rounds after ${WARMUP} warm-up rounds, items interleaved round-robin, one thread; warm: ${REPS} calls per item per round (${FLOOR_RUNS} timed), cold: 1`);
 
   // Sanity: the two implementations compute the same mark.

@@ -7,6 +7,8 @@
 //   node bench/deep-quality.mjs [--models DIR] [--json OUT.json]
 //
 // Prints one table row per photo and a summary; --json writes everything measured.
+// PHOTOS=a.png,b.jpg (held-out photos' names) restricts the photos and DEEP_CROPS=N (default 40)
+// sets the clean crops per photo: `PHOTOS=skimage-coins.png DEEP_CROPS=1` is the smoke test's run.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { psnr, ssim, MIN_SIDE } from '../dist/index.js';
@@ -18,7 +20,11 @@ import { PHOTOS_DIR } from './photos.mjs';
 const { values } = parseArgs({ options: { models: { type: 'string' }, json: { type: 'string' } } });
 const models = await loadDeepModels(values.models);
 const deep = await createDeepWatermarker({ models });
-const { held } = await listPhotos(PHOTOS_DIR, true);
+const { held: allHeld } = await listPhotos(PHOTOS_DIR, true);
+const only = (process.env.PHOTOS ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+const notHeld = only.filter((n) => !allHeld.some((f) => f.endsWith('/' + n)));
+if (notHeld.length) throw new Error(`PHOTOS names ${notHeld.join(', ')}: not held-out photos (src/train/data.ts HELD_OUT)`);
+const held = only.length ? allHeld.filter((f) => only.some((n) => f.endsWith('/' + n))) : allHeld;
 
 
 /** Crops of a clean photo at several sizes and places: more clean samples for the FP rate. */

@@ -8,7 +8,10 @@
 // when onnxruntime starts). Uses the shipped models in models/ when present, else development
 // models with random weights (same sizes, so the same speed).
 //
-//   node bench/deep.mjs [--runs N] [--photo NAME] [--json]
+//   node bench/deep.mjs [--runs N] [--photo NAME] [--json] [--quick]
+//
+// --quick: one timed run and no warm-up per figure (a check that the script works,
+// test/bench-smoke.test.mjs; too few runs to quote).
 //
 // Targets (issue 5, 2 cores): embed <= 250 ms, extract <= 150 ms for 1920x1080.
 import { spawnSync } from 'node:child_process';
@@ -20,8 +23,9 @@ import { performance } from 'node:perf_hooks';
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => { const i = args.indexOf(name); return i < 0 ? fallback : args[i + 1]; };
-const RUNS = Number(arg('--runs', 9));
-const WARMUP = 2;
+const QUICK = args.includes('--quick');
+const RUNS = QUICK ? 1 : Number(arg('--runs', 9));
+const WARMUP = QUICK ? 0 : 2;
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const PHOTO = arg('--photo', 'mate-Storm.jpg');
 const MODELS = fileURLToPath(new URL('../models/', import.meta.url));
@@ -43,7 +47,7 @@ async function parent() {
   const results = [];
   try {
     for (const threads of [1, 2]) {
-      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--threads', String(threads), '--models', dir, '--runs', String(RUNS), '--photo', PHOTO], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--threads', String(threads), '--models', dir, '--runs', String(RUNS), '--photo', PHOTO, ...(QUICK ? ['--quick'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
       if (r.status !== 0) throw new Error(`bench child (${threads} threads) failed: ${r.stderr || r.stdout}`);
       results.push(...JSON.parse(r.stdout.trim().split('\n').pop()));
     }

@@ -2,7 +2,8 @@
 // and 16-bit grey, grey + alpha, RGB, RGBA; a new array and in place; detect) and through the
 // sharp plug-in (an 8-bit and a 16-bit RGB PNG: watermark() beside sharp's own decode to raw).
 // 16-bit samples and grey + alpha go through an 8-bit working copy (assembly/depth.ts).
-// Medians of 21 timed runs after 5 warm-up runs (plug-in: 9 after 1), one thread.
+// Medians of 21 timed runs after 5 warm-up runs (plug-in: 9 after 1), one thread. `--quick`: one
+// timed run of each, no warm-up (a check that the script works, test/bench-smoke.test.mjs).
 import sharp from 'sharp';
 import { createWatermarker } from 'modelmark';
 import { watermark } from 'modelmark/sharp';
@@ -13,7 +14,9 @@ const wm = await createWatermarker({ key: 'bench key' });
 const PAYLOAD = 'c0ffee0000000001';
 
 /** Median ms of `runs` timed calls of f (awaited, so it may be async) after `warmup` untimed ones. */
+const QUICK = process.argv.includes('--quick');
 async function median(f, runs = 21, warmup = 5) {
+  if (QUICK) [runs, warmup] = [1, 0];
   for (let i = 0; i < warmup; i++) await f();
   const xs = [];
   for (let i = 0; i < runs; i++) {

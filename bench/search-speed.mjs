@@ -1,7 +1,8 @@
 // `node bench/search-speed.mjs`: detect time with the geometric search at 1920x1080 RGBA on one
 // core, median of 20 runs after 3 warm-up runs: a mark found in place, a mark rotated by 5
 // degrees (found by the lattice search), a mirrored mark (found among the right-angle views), and
-// an unmarked image (every candidate tried).
+// an unmarked image (every candidate tried). `--quick`: median of 3 after 1 warm-up run (a check
+// that the script works, test/bench-smoke.test.mjs; too few runs to quote).
 import sharp from 'sharp';
 import { createWatermarker } from '../dist/index.js';
 import { fromSharp } from './attacks.mjs';
@@ -17,15 +18,17 @@ const cases = {
   'rotated 5 degrees (lattice search)': await fromSharp(raw(marked).rotate(5, { background: '#000' }).resize(1920, 1080, { fit: 'cover' })),
   'unmarked (all candidates)': base,
 };
-console.log(`detect at 1920x1080 RGBA, node ${process.version}, median of 20 after 3 warm-up runs`);
+const QUICK = process.argv.includes('--quick');
+const RUNS = QUICK ? 3 : 20, WARMUP = QUICK ? 1 : 3;
+console.log(`detect at 1920x1080 RGBA, node ${process.version}, median of ${RUNS} after ${WARMUP} warm-up runs`);
 for (const [name, img] of Object.entries(cases)) {
   const ms = [];
   let r;
-  for (let i = 0; i < 23; i++) {
+  for (let i = 0; i < WARMUP + RUNS; i++) {
     const t = performance.now();
     r = wm.detect(img);
-    if (i >= 3) ms.push(performance.now() - t);
+    if (i >= WARMUP) ms.push(performance.now() - t);
   }
   ms.sort((a, b) => a - b);
-  console.log(`  ${name.padEnd(36)} ${ms[10].toFixed(1)} ms   found ${r.found}`);
+  console.log(`  ${name.padEnd(36)} ${ms[RUNS >> 1].toFixed(1)} ms   found ${r.found}`);
 }

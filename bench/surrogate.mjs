@@ -13,6 +13,8 @@
 // runs the deep extractor R on every set of outputs: mean NC with the logo, how many R finds, and
 // with twin DIRs (the last one trained on clean outputs) R's NC on the same test crops through
 // each marked twin minus the clean twin (a twin trained with the other mark is the control).
+// `--quick` (train and eval) cuts one crop per photo instead of 40 (train) and 8 (eval): with
+// `train --steps 1 --batch 1` it checks that every step runs, nothing more.
 //
 // The protected algorithm A is a classical one (sharpen, sigma 1, then contrast x1.15 about
 // mid-grey, through sharp); the barrier marks every output of A at the default strength with
@@ -116,7 +118,7 @@ async function train(o) {
   const spec = surrogateSpec();
   const { train: files } = await listPhotos(PHOTOS);
   const deep = o.target === 'deep' ? await createDeepWatermarker({ models: await loadDeepModels() }) : null;
-  const data = await pairs(files, 40, 1234, deep); // the same pairs for every target
+  const data = await pairs(files, o.quick ? 1 : 40, 1234, deep); // the same pairs for every target
   console.log(`${data.length} training pairs from ${files.length} photos; target ${o.target}`);
   const params = initParams(spec, o.seed);
   const vars = Object.values(params);
@@ -154,12 +156,12 @@ async function train(o) {
   console.log(`done: ${step} steps`);
 }
 
-async function evaluate(dirs, { withDeep = false, maxStep = Infinity } = {}) {
+async function evaluate(dirs, { withDeep = false, maxStep = Infinity, quick = false } = {}) {
   await useWasmBackend();
   const spec = surrogateSpec();
   const { held } = await listPhotos(PHOTOS);
   const deep = withDeep ? await createDeepWatermarker({ models: await loadDeepModels() }) : null;
-  const test = await pairs(held, 8, 99, deep); // held-out photos only
+  const test = await pairs(held, quick ? 1 : 8, 99, deep); // held-out photos only
   const wm = await createWatermarker({ key: KEY });
   const other = await createWatermarker({ key: 'surrogate bench, a key never used' });
   const rgb = (data) => ({ width: SIZE, height: SIZE, channels: 3, data });
@@ -252,15 +254,15 @@ async function evaluate(dirs, { withDeep = false, maxStep = Infinity } = {}) {
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'train') {
-  const { values } = parseArgs({ args: rest, options: { target: { type: 'string' }, out: { type: 'string' }, minutes: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, every: { type: 'string' }, steps: { type: 'string' }, 'save-steps': { type: 'string' }, 'drop-step': { type: 'string' } } });
+  const { values } = parseArgs({ args: rest, options: { target: { type: 'string' }, out: { type: 'string' }, minutes: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, every: { type: 'string' }, steps: { type: 'string' }, 'save-steps': { type: 'string' }, 'drop-step': { type: 'string' }, quick: { type: 'boolean' } } });
   if (!['marked', 'deep', 'clean'].includes(values.target) || !values.out) throw new Error('usage: train --target marked|deep|clean --out DIR [--minutes M]');
   await train({
     target: values.target, out: values.out, minutes: Number(values.minutes ?? 60), seed: Number(values.seed ?? 1), batch: Number(values.batch ?? 4), lr: Number(values.lr ?? 1e-3), every: Number(values.every ?? 5),
-    steps: Number(values.steps ?? Infinity), saveSteps: values['save-steps']?.split(',').map(Number), dropStep: values['drop-step'] ? Number(values['drop-step']) : undefined,
+    steps: Number(values.steps ?? Infinity), saveSteps: values['save-steps']?.split(',').map(Number), dropStep: values['drop-step'] ? Number(values['drop-step']) : undefined, quick: !!values.quick,
   });
 } else if (mode === 'eval') {
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { deep: { type: 'boolean' }, 'max-step': { type: 'string' } } });
-  await evaluate(positionals, { withDeep: !!values.deep, maxStep: Number(values['max-step'] ?? Infinity) });
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { deep: { type: 'boolean' }, 'max-step': { type: 'string' }, quick: { type: 'boolean' } } });
+  await evaluate(positionals, { withDeep: !!values.deep, maxStep: Number(values['max-step'] ?? Infinity), quick: !!values.quick });
 } else {
   console.error('usage: node bench/surrogate.mjs train --target marked|clean --out DIR [--minutes M] | eval DIR [DIR ...]');
   process.exit(2);

@@ -7,14 +7,20 @@
 //   wasm, both       wasm with both of our kernels (what training uses)
 // The wasm backend alone cannot train this net at all (no Conv2DBackpropFilter kernel).
 //
-//   node bench/train-kernels.mjs [--cpu-steps N] [--steps N]
+//   node bench/train-kernels.mjs [--cpu-steps N] [--steps N] [--quick]
+//
+// --quick: every configuration, one step each, on a batch of 1 of 16x16 (a check that the script
+// works, test/bench-smoke.test.mjs; the cpu backend takes about a minute a step at full size).
+// Its figures are not the probe and not to be quoted.
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { filterGradientKernel } from '../dist/train/wasm-kernels.js';
 
-const { values } = parseArgs({ options: { 'cpu-steps': { type: 'string', default: '1' }, steps: { type: 'string', default: '5' } } });
-const B = 8, S = 64;
+const { values } = parseArgs({ options: { 'cpu-steps': { type: 'string', default: '1' }, steps: { type: 'string', default: '5' }, quick: { type: 'boolean' } } });
+const QUICK = !!values.quick;
+if (QUICK) values['cpu-steps'] = values.steps = '1';
+const B = QUICK ? 1 : 8, S = QUICK ? 16 : 64;
 
 async function stepTime(steps) {
   const rand = (shape, sd) => tf.randomNormal(shape, 0, sd, 'float32', 7);
