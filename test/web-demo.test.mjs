@@ -170,4 +170,74 @@ test('a dropped PNG whose header declares 900 megapixels is refused from its hea
   assert.equal(errors, []);
 });
 
+const ASTRONAUT = fileURLToPath(new URL('../../shared/photos/skimage-astronaut.png', import.meta.url));
+
+/** Text whose contrast with its background is under 4.5:1 (WCAG AA), and field borders under 3:1. */
+function lowContrast() {
+  const parse = (c) => { const m = c.match(/[\d.]+/g).map(Number); return { r: m[0], g: m[1], b: m[2], a: m[3] ?? 1 }; };
+  const lum = ({ r, g, b }) => [r, g, b].map((v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor); if (c.a > 0.5) return c; } return { r: 255, g: 255, b: 255 }; };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!el.getClientRects().length || el.closest('[hidden], :disabled')) continue;
+    if ([...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) {
+      const r = ratio(parse(getComputedStyle(el).color), background(el));
+      if (r < 4.5) out.push(`text of ${el.tagName}#${el.id} "${el.textContent.trim().slice(0, 20)}": ${r.toFixed(2)}`);
+    }
+    if (el.matches('input[type=text], input[type=password], input[type=number], select')) {
+      const r = ratio(parse(getComputedStyle(el).borderTopColor), background(el.parentElement));
+      if (r < 3) out.push(`border of ${el.tagName}#${el.id}: ${r.toFixed(2)}`);
+    }
+  }
+  return out;
+}
+
+/** Whether the page scrolls sideways, or anything sticks out of its panel. */
+function overflow() {
+  const out = [];
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > width) out.push(`page ${document.documentElement.scrollWidth} > ${width}`);
+  for (const panel of document.querySelectorAll('.panel')) {
+    const right = panel.getBoundingClientRect().right;
+    for (const el of panel.querySelectorAll('*')) {
+      const r = el.getBoundingClientRect();
+      if (r.width && r.right > right + 0.5) out.push(`${el.tagName}#${el.id} ends at ${Math.round(r.right)} > ${Math.round(right)}`);
+    }
+  }
+  return out;
+}
+
+/** Each of the tests below starts from the key, payload, factor and window size of the first ones. */
+async function reset() {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByLabel('Secret key').fill(KEY);
+  await page.getByLabel('Payload (16 hex digits)').fill(PAYLOAD);
+  await page.getByLabel('Difference view: amplify by').fill('20');
+}
+
+test('accessibility: the drop zone is named once, contrast is AA in light and dark, no sideways scrolling at 360 px or 200 % zoom', async () => {
+  await reset();
+  // The drop zone's name is its label; the hint is its description (not read twice).
+  assert.is(await page.getByRole('button', { name: 'Drop an image here', exact: true }).count(), 1);
+  assert.ok(!(await page.locator('#mark-result').isHidden()) && !(await page.locator('#detect-result').isHidden()), 'the results show');
+  await page.getByLabel('Payload (16 hex digits)').fill('not hex');
+  await page.getByRole('button', { name: 'Mark the image' }).click();
+  await state('error');
+  for (const colorScheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme });
+    assert.equal(await page.evaluate(lowContrast), [], colorScheme);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  // 360 px: a phone; 640 × 450: a 1280 × 900 window at 200 % zoom.
+  for (const viewport of [{ width: 360, height: 740 }, { width: 640, height: 450 }]) {
+    await page.setViewportSize(viewport);
+    assert.equal(await page.evaluate(overflow), [], `${viewport.width} px`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByLabel('Payload (16 hex digits)').fill(PAYLOAD);
+  assert.equal(errors, []);
+});
+
 test.run();
