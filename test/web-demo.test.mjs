@@ -240,4 +240,197 @@ test('accessibility: the drop zone is named once, contrast is AA in light and da
   assert.equal(errors, []);
 });
 
+test('keyboard: Enter on Mark and Space on Detect keep the focus on the button; a failed load leaves no stale status', async () => {
+  await reset();
+  await page.setInputFiles('#file', ASTRONAUT);
+  await state('loaded');
+  await page.locator('#mark').focus();
+  await page.keyboard.press('Enter');
+  await state('marked');
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'mark', 'focus after Mark');
+  const order = [];
+  for (let i = 0; i < 3; i++) {
+    await page.keyboard.press('Tab');
+    order.push(await page.evaluate(() => document.activeElement?.id));
+  }
+  assert.equal(order, ['detect', 'download', 'detect-marked'], 'Tab order after Mark');
+  await page.keyboard.press(' ');
+  await state('found');
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'detect-marked', 'focus after Detect');
+  assert.match(await page.locator('#status').textContent(), /Found, p-value/);
+  await page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') });
+  await state('error');
+  assert.match(await page.getByRole('alert').first().textContent(), /notes\.txt could not be decoded as an image.*ERR_DECODE/);
+  assert.is(await page.locator('#status').textContent(), '', 'no "Reading notes.txt…" left beside the error');
+  assert.equal(errors, []);
+});
+
+test('Mark: the difference view is |marked − original| × the factor, the download is the PNG the page describes, a second payload replaces the first', async () => {
+  await reset();
+  await page.setInputFiles('#file', ASTRONAUT);
+  await state('loaded');
+  await page.getByLabel('Difference view: amplify by').fill('0');
+  await page.getByRole('button', { name: 'Mark the image' }).click();
+  await state('marked');
+  assert.is(await page.getByLabel('Difference view: amplify by').inputValue(), '1', 'the field shows the factor used');
+  assert.is(await page.locator('#diff-caption').textContent(), '|marked − original| × 1');
+  await page.getByLabel('Difference view: amplify by').fill('7');
+  for (const payload of ['0123456789abcdef', '00000000c0ffee00']) {
+    await page.getByLabel('Payload (16 hex digits)').fill(payload);
+    await page.getByRole('button', { name: 'Mark the image' }).click();
+    await state('marked');
+    assert.is(await page.locator('#marked-payload').textContent(), payload);
+  }
+  assert.is(await page.locator('#diff-caption').textContent(), '|marked − original| × 7');
+  // The canvases' pixels, compared in the page; the original's and the marked image's come back as base64.
+  const c = await page.evaluate(() => {
+    const px = (id) => { const el = document.getElementById(id); return el.getContext('2d').getImageData(0, 0, el.width, el.height); };
+    const o = px('original'), m = px('marked'), d = px('diff');
+    let wrong = 0, changed = 0;
+    for (let i = 0; i < o.data.length; i++) {
+      if (i % 4 === 3) continue;
+      if (d.data[i] !== Math.min(255, Math.abs(m.data[i] - o.data[i]) * 7)) wrong++;
+      if (m.data[i] !== o.data[i]) changed++;
+    }
+    const base64 = (a) => { let s = ''; for (let i = 0; i < a.length; i += 0x8000) s += String.fromCharCode(...a.subarray(i, i + 0x8000)); return btoa(s); };
+    return { sizes: [o.width, m.width, d.width], wrong, changed, original: base64(o.data), marked: base64(m.data) };
+  });
+  assert.equal(c.sizes, [512, 512, 512]);
+  assert.is(c.wrong, 0, 'difference view pixels off');
+  assert.ok(c.changed > 100_000, `${c.changed} channel values changed`);
+  const { data: source } = await sharp(ASTRONAUT).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  assert.ok(Buffer.from(c.original, 'base64').equals(source), 'the original shown is the file\'s pixels');
+  const shown = Buffer.from(c.marked, 'base64');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the marked PNG' }).click()]);
+  const file = join(dir, 'astronaut-marked.png');
+  await download.saveAs(file);
+  const bytes = await readFile(file);
+  assert.is(bytes.subarray(1, 4).toString(), 'PNG');
+  assert.is(await page.locator('#download-info').textContent(), `PNG, 512 × 512 pixels, ${(bytes.length / 1e3).toFixed(1)} kB`);
+  const { data, info } = await sharp(bytes).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  assert.is(info.width, 512);
+  assert.ok(data.equals(shown), 'the PNG holds the marked pixels shown');
+  const r = wm.detect({ width: 512, height: 512, channels: info.channels, data });
+  assert.is(r.payload, '00000000c0ffee00');
+  await page.getByLabel('Difference view: amplify by').fill('20');
+  assert.equal(errors, []);
+});
+
+test('Mark: a photo with EXIF orientation 6 is shown and marked upright', async () => {
+  await reset();
+  const upright = await sharp(OTHER).resize(480, 320).jpeg().toBuffer();
+  const sideways = await sharp(upright).rotate(-90).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
+  await page.setInputFiles('#file', { name: 'sideways.jpg', mimeType: 'image/jpeg', buffer: sideways });
+  await state('loaded');
+  assert.match(await page.locator('#image-info').textContent(), /480 × 320/);
+  await page.getByRole('button', { name: 'Mark the image' }).click();
+  await state('marked');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the marked PNG' }).click()]);
+  const { data, info } = await sharp(await download.path()).raw().toBuffer({ resolveWithObject: true });
+  assert.is(info.width, 480);
+  const ref = await sharp(upright).raw().toBuffer();
+  let sum = 0;
+  for (let i = 0, j = 0; j < ref.length; i += info.channels, j += 3) sum += Math.abs(data[i] - ref[j]);
+  assert.ok(sum / (ref.length / 3) < 8, `mean difference from the upright photo ${sum / (ref.length / 3)}`);
+  assert.ok(wm.detect({ width: info.width, height: info.height, channels: info.channels, data }).found);
+  assert.equal(errors, []);
+});
+
+test('a 12-megapixel photo: the previews are scaled (said in the caption), the download is full size and marked', async () => {
+  await reset();
+  const big = await sharp(OTHER).resize(4000, 3000, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+  await page.setInputFiles('#file', { name: 'big.jpg', mimeType: 'image/jpeg', buffer: big });
+  await state('loaded');
+  await page.getByRole('button', { name: 'Mark the image' }).click();
+  await state('marked');
+  for (const id of ['original', 'marked', 'diff']) {
+    assert.equal(await page.locator(`#${id}`).evaluate((c) => [c.width, c.height]), [1600, 1200], id);
+  }
+  assert.is(await page.locator('#diff-caption').textContent(), '|marked − original| × 20 (shown at 40 %)');
+  assert.match(await page.locator('#download-info').textContent(), /^PNG, 4000 × 3000 pixels, [\d.]+ MB$/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the marked PNG' }).click()]);
+  const { data, info } = await sharp(await download.path()).raw().toBuffer({ resolveWithObject: true });
+  assert.equal([info.width, info.height], [4000, 3000]);
+  assert.ok(wm.detect({ width: info.width, height: info.height, channels: info.channels, data }).found);
+  await page.getByRole('button', { name: 'Detect in the marked image' }).click();
+  await state('found');
+  assert.equal(await page.locator('#map').evaluate((c) => [c.width, c.height]), [1200, 900]);
+  assert.equal(errors, []);
+});
+
+test('errors: a truncated JPEG, an empty key, 17 hex digits; the page stays usable', async () => {
+  await reset();
+  const jpeg = await readFile(OTHER);
+  await page.setInputFiles('#file', { name: 'cut.jpg', mimeType: 'image/jpeg', buffer: jpeg.subarray(0, jpeg.length >> 1) });
+  await state('error');
+  assert.match(await page.getByRole('alert').first().textContent(), /cut\.jpg could not be decoded.*damaged or cut short.*ERR_DECODE/);
+  assert.is(await page.locator('#status').textContent(), '');
+  await page.setInputFiles('#file', ASTRONAUT);
+  await state('loaded');
+  await page.getByLabel('Secret key').fill('');
+  await page.getByRole('button', { name: 'Detect in the image' }).click();
+  await state('error');
+  assert.match(await page.getByRole('alert').first().textContent(), /Enter a secret key/);
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'key');
+  await page.getByLabel('Secret key').fill(KEY);
+  await page.getByLabel('Payload (16 hex digits)').fill('0123456789abcdef0');
+  await page.getByRole('button', { name: 'Mark the image' }).click();
+  await state('error');
+  assert.match(await page.getByRole('alert').first().textContent(), /1 to 16 hexadecimal digits.*"0123456789abcdef0"/);
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'payload');
+  await page.getByLabel('Payload (16 hex digits)').fill(PAYLOAD);
+  await page.getByRole('button', { name: 'Mark the image' }).click();
+  await state('marked');
+  assert.is(await page.locator('#error').textContent(), '', 'the error is gone');
+  assert.equal(errors, []);
+});
+
+test('a file chosen again after another was dropped loads again', async () => {
+  await reset();
+  await page.setInputFiles('#file', PHOTO);
+  await state('loaded');
+  const dataTransfer = await page.evaluateHandle(async () => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([await (await fetch('/fixture/other.jpg')).blob()], 'other.jpg', { type: 'image/jpeg' }));
+    return dt;
+  });
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer });
+  await page.waitForFunction(() => /other\.jpg/.test(document.getElementById('image-info').textContent));
+  await state('loaded');
+  await page.setInputFiles('#file', PHOTO);
+  await page.waitForFunction(() => /LadyBird/.test(document.getElementById('image-info').textContent), null, { timeout: 10_000 });
+  assert.equal(errors, []);
+});
+
+test('Detect: the region map shows where a marked piece was pasted into an unmarked photo', async () => {
+  await reset();
+  const base = await sharp(OTHER).resize(1600, 1000, { fit: 'fill' }).png().toBuffer();
+  const piece = await sharp(downloaded).extract({ left: 0, top: 0, width: 800, height: 1000 }).png().toBuffer();
+  const pasted = await sharp(base).composite([{ input: piece, left: 0, top: 0 }]).png().toBuffer();
+  await page.setInputFiles('#file', { name: 'pasted.png', mimeType: 'image/png', buffer: pasted });
+  await state('loaded');
+  await page.getByRole('button', { name: 'Detect in the image' }).click();
+  await state('found');
+  const shot = await page.locator('#map').screenshot();
+  const { width, height } = await sharp(shot).metadata();
+  const left = await greenShare(await sharp(shot).extract({ left: 0, top: 0, width: Math.floor(width / 2) - 4, height }).png().toBuffer());
+  const right = await greenShare(await sharp(shot).extract({ left: Math.ceil(width / 2) + 4, top: 0, width: Math.floor(width / 2) - 4, height }).png().toBuffer());
+  assert.ok(left > 0.8 && right < 0.02, `green: left half ${left}, right half ${right}`);
+  assert.equal(errors, []);
+});
+
+test('deep section: an error (WebGPU asked for, none here) leaves the focus on the button and no stale status', async () => {
+  await reset();
+  await page.getByLabel('Execution provider').selectOption('webgpu');
+  await page.getByRole('button', { name: 'Extract logo', exact: true }).focus();
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#deep[data-state="error"]', { timeout: 60_000 });
+  assert.match(await page.locator('#deep-error').textContent(), /WebGPU was asked for.*ERR_NO_WEBGPU/);
+  assert.is(await page.locator('#deep-status').textContent(), '');
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'deep-extract');
+  await page.getByLabel('Execution provider').selectOption('auto');
+  assert.equal(errors, []);
+});
+
 test.run();

@@ -46,6 +46,7 @@ export function setupDeep({ getImage, getAmplify }) {
   const setState = (s) => { ui.section.dataset.state = s; };
   const say = (text) => { ui.status.textContent = text; };
   function fail(err) {
+    say(''); // not "Marking…" beside the error
     ui.error.textContent = err?.code ? `${err.message} (${err.code})` : String(err?.message ?? err);
     setState('error');
   }
@@ -55,10 +56,17 @@ export function setupDeep({ getImage, getAmplify }) {
     ui.extract.disabled = working || !image;
     ui.extractMarked.disabled = working || !lastMarked;
   }
+  // Disabling the focused button drops the focus to the page's start: it goes back after.
+  let refocus = null;
   function busy(on) {
     working = on;
-    ui.section.setAttribute('aria-busy', String(on));
+    if (on && document.activeElement instanceof HTMLButtonElement) refocus = document.activeElement;
+    for (const result of [ui.markResult, ui.extractResult]) result.setAttribute('aria-busy', String(on));
     buttons();
+    if (!on) {
+      if ((!document.activeElement || document.activeElement === document.body) && refocus?.isConnected && !refocus.disabled) refocus.focus();
+      refocus = null;
+    }
   }
 
   function paint(canvas, image) {

@@ -1,15 +1,16 @@
 // The demo page: load an image (drop, file input or keyboard), mark it in a Web Worker, show the
 // marked image, an amplified difference view and the PSNR, offer the PNG for download; detect
-// in any image and draw the region map (green where the mark is) over a dimmed copy. The deep
-// (logo) watermark's section is in deep.js.
-import { checkImageFileSize, DEFAULT_MAX_PIXELS, parsePayload, payloadHex } from 'modelmark';
+// in any image and draw the region map (green where the mark is) over a dimmed copy. Decoding,
+// the previews, the PNG and the region map are made in the worker too: the page only paints
+// them. The deep (logo) watermark's section is in deep.js.
+import { parsePayload, payloadHex } from 'modelmark';
 import { setupDeep } from './deep.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   drop: $('drop'), file: $('file'), info: $('image-info'), key: $('key'), payload: $('payload'), random: $('random'),
   strength: $('strength'), strengthValue: $('strength-value'), amplify: $('amplify'), mark: $('mark'), detect: $('detect'),
-  status: $('status'), error: $('error'), markResult: $('mark-result'), psnr: $('psnr'), markedPayload: $('marked-payload'),
+  status: $('status'), error: $('error'), markResult: $('mark-result'), psnr: $('psnr'), markedPayload: $('marked-payload'), downloadInfo: $('download-info'),
   original: $('original'), marked: $('marked'), diff: $('diff'), diffCaption: $('diff-caption'), download: $('download'),
   detectMarked: $('detect-marked'), detectResult: $('detect-result'), verdict: $('verdict'), found: $('found'),
   foundPayload: $('found-payload'), pvalue: $('pvalue'), score: $('score'), geometry: $('geometry'), map: $('map'),
@@ -26,9 +27,14 @@ worker.onmessage = ({ data }) => {
   else w.reject(Object.assign(new Error(data.error.message), data.error));
 };
 worker.onerror = (e) => { for (const w of waiting.values()) w.reject(new Error(e.message || 'The worker failed to start.')); waiting.clear(); };
-function call(message) {
+function call(message, transfer = []) {
   const id = ++nextId;
-  return new Promise((resolve, reject) => { waiting.set(id, { resolve, reject }); worker.postMessage({ id, ...message }); });
+  return new Promise((resolve, reject) => { waiting.set(id, { resolve, reject }); worker.postMessage({ id, ...message }, transfer); });
+}
+/** An image for the worker: a copy of its pixels, transferred (cheaper than cloning them). */
+function forWorker(image) {
+  const data = image.data.slice();
+  return [{ width: image.width, height: image.height, data }, [data.buffer]];
 }
 
 // ---- State
@@ -44,65 +50,39 @@ ui.payload.value = randomPayload();
 
 function say(text) { ui.status.textContent = text; }
 function fail(err) {
+  // The status would still say what was under way ("Reading x…"): the alert says what happened.
+  say('');
   ui.error.textContent = err?.code ? `${err.message} (${err.code})` : String(err?.message ?? err);
   document.body.dataset.state = 'error';
 }
+// Disabling the focused button drops the focus to the page's start; it goes back when the work
+// is done (unless the work moved it, e.g. to the key field it asks for).
+let refocus = null;
 function busy(on) {
-  document.body.setAttribute('aria-busy', String(on));
-  for (const b of [ui.mark, ui.detect, ui.detectMarked]) b.disabled = on || !current;
+  if (on && document.activeElement instanceof HTMLButtonElement) refocus = document.activeElement;
+  for (const section of [ui.markResult, ui.detectResult]) section.setAttribute('aria-busy', String(on));
+  for (const b of [ui.mark, ui.detect]) b.disabled = on || !current;
   ui.detectMarked.disabled = on || !lastMarked;
+  if (!on) {
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (lost && refocus?.isConnected && !refocus.disabled) refocus.focus();
+    refocus = null;
+  }
 }
 
+function formatBytes(n) { return n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`; }
 function formatP(p) { return p === 0 ? '< 1e-300' : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2); }
 
 // ---- Images
+/** A file's pixels, decoded in the worker (which refuses a decompression bomb from its header). */
 async function decode(file) {
-  // The worker's watermarker refuses over 100 megapixels, but only after the page has decoded
-  // them: a 1 MB PNG can declare a gigabyte of pixels. Refused from its header instead.
-  checkImageFileSize(new Uint8Array(await file.arrayBuffer()), DEFAULT_MAX_PIXELS, file.name || 'The file');
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none', colorSpaceConversion: 'none', imageOrientation: 'from-image' });
-  } catch {
-    throw Object.assign(new Error(`${file.name || 'The file'} could not be decoded as an image.`), { code: 'ERR_DECODE' });
-  }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  return ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const { image } = await call({ op: 'decode', file });
+  return image;
 }
 
 function paint(canvas, image) {
   canvas.width = image.width; canvas.height = image.height;
   canvas.getContext('2d').putImageData(image, 0, 0);
-}
-
-/** Region map over a dimmed grey copy of the image (as the CLI's --map). */
-function drawRegionMap(canvas, image, regions, maxSide = 1200) {
-  const s = Math.min(1, maxSide / Math.max(image.width, image.height));
-  const w = Math.round(image.width * s), h = Math.round(image.height * s);
-  const full = new OffscreenCanvas(image.width, image.height);
-  full.getContext('2d').putImageData(image, 0, 0);
-  canvas.width = w; canvas.height = h;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(full, 0, 0, w, h);
-  const px = ctx.getImageData(0, 0, w, h), d = px.data;
-  for (let i = 0; i < d.length; i += 4) {
-    const v = 0.6 * (0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2]) + 30;
-    d[i] = d[i + 1] = d[i + 2] = v; d[i + 3] = 255;
-  }
-  ctx.putImageData(px, 0, 0);
-  if (!regions) return;
-  const cw = regions.cellWidth * s, ch = regions.cellHeight * s;
-  regions.scores.forEach((score, i) => {
-    if (score === null) return;
-    ctx.fillStyle = score >= 3 ? 'rgba(40, 210, 70, 0.59)' : score >= 1.5 ? 'rgba(240, 180, 30, 0.47)' : 'rgba(220, 40, 40, 0.27)';
-    const cx = i % regions.columns, cy = Math.floor(i / regions.columns);
-    const x0 = Math.round(cx * cw), y0 = Math.round(cy * ch);
-    ctx.fillRect(x0, y0, Math.round((cx + 1) * cw) - x0, Math.round((cy + 1) * ch) - y0);
-  });
 }
 
 async function load(file) {
@@ -143,17 +123,19 @@ async function mark() {
     const amplify = amplifyFactor();
     const { image, name } = current;
     say('Marking…');
-    const out = await call({ op: 'mark', key, strength, payload, amplify, image: { width: image.width, height: image.height, data: image.data } });
+    const [plain, transfer] = forWorker(image);
+    const out = await call({ op: 'mark', key, strength, payload, amplify, image: plain }, transfer);
     const marked = new ImageData(out.marked, image.width, image.height);
-    paint(ui.original, image);
-    paint(ui.marked, marked);
-    paint(ui.diff, new ImageData(out.diff, image.width, image.height));
-    ui.diffCaption.textContent = `|marked − original| × ${amplify}`;
+    paint(ui.original, out.previews.original);
+    paint(ui.marked, out.previews.marked);
+    paint(ui.diff, out.previews.diff);
+    const scale = out.previews.diff.width / image.width;
+    ui.diffCaption.textContent = `|marked − original| × ${amplify}` + (scale < 1 ? ` (shown at ${Math.round(scale * 100)} %)` : '');
     ui.psnr.textContent = out.psnr.toFixed(2);
     ui.markedPayload.textContent = out.payload;
-    const blob = await new Promise((ok) => ui.marked.toBlob(ok, 'image/png'));
     if (downloadUrl) URL.revokeObjectURL(downloadUrl);
-    downloadUrl = URL.createObjectURL(blob);
+    downloadUrl = URL.createObjectURL(out.png);
+    ui.downloadInfo.textContent = `PNG, ${image.width} × ${image.height} pixels, ${formatBytes(out.png.size)}`;
     ui.download.href = downloadUrl;
     ui.download.download = `${name.replace(/\.[^.]+$/, '') || 'image'}-marked.png`;
     lastMarked = { image: marked, name: ui.download.download };
@@ -176,7 +158,8 @@ async function detect(source) {
     const { key, strength } = settings();
     const { image, name } = source;
     say(`Detecting in ${name}…`);
-    const { result } = await call({ op: 'detect', key, strength, image: { width: image.width, height: image.height, data: image.data } });
+    const [plain, transfer] = forWorker(image);
+    const { result, map } = await call({ op: 'detect', key, strength, image: plain }, transfer);
     ui.found.textContent = result.found ? 'yes' : 'no';
     ui.foundPayload.textContent = result.payload ?? '–';
     ui.pvalue.textContent = formatP(result.pValue);
@@ -188,7 +171,7 @@ async function detect(source) {
     ui.verdict.textContent = result.found ? `Mark found in ${name}: payload ${result.payload}.`
       : result.pValue < 1e-6 && !result.crcOk ? `A mark-like signal in ${name}, but its payload failed the CRC check.`
       : `No mark of this key in ${name}.`;
-    drawRegionMap(ui.map, image, result.regions);
+    paint(ui.map, map);
     ui.detectResult.hidden = false;
     say(result.found ? `Found, p-value ${formatP(result.pValue)}.` : `Not found (p-value ${formatP(result.pValue)}).`);
     document.body.dataset.state = result.found ? 'found' : 'not-found';
@@ -200,7 +183,14 @@ async function detect(source) {
 }
 
 // ---- The deep (logo) watermark: the image of step 1 and the difference view's factor.
-const amplifyFactor = () => Math.min(100, Math.max(1, Number(ui.amplify.value) || 20));
+// What the field says, within its 1 to 100 (20 when empty); written back, so that the field shows
+// the factor the difference view and its caption use.
+function amplifyFactor() {
+  const v = ui.amplify.value.trim() === '' ? 20 : Number(ui.amplify.value);
+  const amplify = Number.isFinite(v) ? Math.min(100, Math.max(1, v)) : 20;
+  if (String(amplify) !== ui.amplify.value) ui.amplify.value = String(amplify);
+  return amplify;
+}
 const deep = setupDeep({ getImage: () => current, getAmplify: amplifyFactor });
 
 // ---- Wiring
@@ -209,10 +199,17 @@ ui.drop.addEventListener('click', () => ui.file.click());
 ui.drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); ui.file.click(); } });
 for (const type of ['dragenter', 'dragover']) ui.drop.addEventListener(type, (e) => { e.preventDefault(); ui.drop.classList.add('over'); });
 ui.drop.addEventListener('dragleave', () => ui.drop.classList.remove('over'));
-ui.drop.addEventListener('drop', (e) => { e.preventDefault(); ui.drop.classList.remove('over'); load(e.dataTransfer?.files?.[0]); });
+// A dropped file replaces the one the file input holds: clear it, or choosing that file again
+// would fire no change event and load nothing.
+function dropped(e) {
+  const file = e.dataTransfer?.files?.[0];
+  if (file) ui.file.value = '';
+  load(file);
+}
+ui.drop.addEventListener('drop', (e) => { e.preventDefault(); ui.drop.classList.remove('over'); dropped(e); });
 // A file dropped anywhere else should not navigate away from the demo.
 window.addEventListener('dragover', (e) => e.preventDefault());
-window.addEventListener('drop', (e) => { e.preventDefault(); if (!ui.drop.contains(e.target)) load(e.dataTransfer?.files?.[0]); });
+window.addEventListener('drop', (e) => { e.preventDefault(); if (!ui.drop.contains(e.target)) dropped(e); });
 ui.random.addEventListener('click', () => { ui.payload.value = randomPayload(); });
 ui.strength.addEventListener('input', () => { ui.strengthValue.textContent = ui.strength.value; });
 ui.mark.addEventListener('click', mark);
