@@ -251,6 +251,11 @@ test('train-deep: fine-tunes from existing models for a few seconds into a model
   assert.match(r.stderr, /training on 3 photos /);
   assert.not.match(r.stderr, /from scratch/);
   assert.match(r.stderr, /train-deep: stage [12] step \d+, .* PSNR [\d.-]+ dB, NC -?[\d.-]+ .*ETA /, 'a plain progress line (stderr is not a terminal)');
+  // The work outside --minutes and the ETA is announced (it takes minutes on a 200-photo folder),
+  // and a short run is told how long the package's own models trained.
+  assert.match(r.stderr, /stage 2: marking and re-encoding the 3 training photos .*not counted in --minutes nor in the ETA/);
+  assert.match(r.stderr, /calibrating the threshold on clean images \(3 photos/);
+  assert.match(r.stderr, /--minutes 0\.15 is a short run: expect weak marks \(the package's own models trained 81 minutes/);
   assert.match(r.stdout, /^models written to .*trained/);
   for (const f of ['h.onnx', 'r.onnx', 'deep.json', 'logo.png']) assert.ok(fs.existsSync(path.join(out, f)), f);
   assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'checkpoint.json')), 'checkpoints in OUT/.checkpoints');
@@ -313,10 +318,16 @@ test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (n
   assert.ok(performance.now() - sent < 15_000, `stopped ${Math.round(performance.now() - sent)} ms after the signal`);
   assert.match(stderr, /interrupted; checkpoint written/);
   assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'checkpoint.json')), 'a checkpoint');
+  const { step } = JSON.parse(fs.readFileSync(path.join(out, '.checkpoints', 'checkpoint.json'), 'utf8'));
+  assert.ok(stderr.includes(`checkpoint written to ${path.join(out, '.checkpoints')} (step ${step})`), 'the message names the step written');
+  // Resuming with another --seed would mix two seeds' data streams in one model: refused.
+  failed(await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--seed', '5']),
+    'made with --seed 4', 'without --seed');
   assert.not.ok(fs.existsSync(path.join(out, 'deep.json')), 'no models from an interrupted run');
-  const rest = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--seed', '4']);
+  // Without --seed, the rerun goes on with the seed the checkpoints were made with.
+  const rest = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out]);
   assert.is(rest.code, 0, rest.stderr);
-  assert.match(rest.stderr, /resuming from the checkpoint/);
+  assert.match(rest.stderr, new RegExp(`resuming from the checkpoint .*\\(step ${step}, .*--seed 4\\)`));
   assert.ok(fs.existsSync(path.join(out, 'deep.json')));
   failed(await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.1', '--out', DEFAULT_MODELS_DIR]), 'own models folder');
 });
@@ -386,6 +397,54 @@ test('train-deep samples at most 200 photos of a larger folder (each takes memor
   const r = await cli(['train-deep', '--logo', blank, '--photos', many, '--minutes', '1', '--out', file('never-many')]);
   assert.is(r.code, 2, r.stderr);
   assert.match(r.stderr, /training on 200 of the 203 photos, sampled by --seed/);
+});
+
+test('trainAndExport stopped while the photos load says that no checkpoint was written; stopped as calibration begins, it writes no models, and the rerun calibrates', async () => {
+  const { trainAndExport } = await import('../dist/train/pipeline.js');
+  const read = (name, spec) => { const b = fs.readFileSync(path.join(MODELS, name)); return readOnnxWeights(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), spec); };
+  const initFrom = { h: read('h.onnx', buildH()), r: read('r.onnx', buildR()) };
+  const files = ['mate-Aqua.jpg', 'mate-Garden.jpg', 'skimage-chelsea.jpg'].map((n) => path.join(trainPhotos, n));
+  const out = file('pipe-out'), work = file('pipe-work');
+  const base = { photos: trainPhotos, files, out, work, minutes: 0.15, seed: 6, holdOut: false, initFrom };
+  // Already stopped: no step, and no checkpoint (the command line said "checkpoint written").
+  const early = await trainAndExport({ ...base, signal: AbortSignal.abort() });
+  assert.is(early.summary.interrupted, true);
+  assert.is(early.summary.checkpointed, false);
+  assert.not.ok(fs.existsSync(path.join(work, 'checkpoint.json')), 'no checkpoint');
+  // Stopped when calibration begins (it used to run to its end, minutes on a large folder).
+  const ac = new AbortController(), lines = [];
+  const cut = await trainAndExport({ ...base, signal: ac.signal, onLog: (l) => { lines.push(l); if (l.startsWith('calibrating the threshold')) ac.abort(); } });
+  assert.is(cut.summary.interrupted, true, JSON.stringify(cut.summary));
+  assert.is(cut.summary.calibrating, true);
+  assert.is(cut.summary.checkpointed, true);
+  assert.ok(lines.some((l) => /^stage 2: marking and re-encoding the 3 training photos/.test(l)), lines.join('\n'));
+  assert.not.ok(fs.existsSync(path.join(out, 'deep.json')), 'no models');
+  // The rerun has nothing left to train: it calibrates the same weights and writes the models.
+  const again = await trainAndExport(base);
+  assert.is(again.summary.steps, cut.summary.steps);
+  assert.type(again.summary.threshold, 'number');
+  assert.is((await loadDeepModels(out)).meta.logoSize, 32);
+});
+
+test('train-deep errors: a logo over the pixel limit (no --max-pixels to offer), a training photo that does not decode past its header (named)', async () => {
+  const huge = file('huge-logo.png');
+  await sharp({ create: { width: 5000, height: 4000, channels: 3, background: '#000' } })
+    .composite([{ input: { create: { width: 2000, height: 2000, channels: 3, background: '#fff' } }, left: 1500, top: 1000 }])
+    .png({ compressionLevel: 1 }).toFile(huge);
+  const damaged = file('damaged-photos');
+  fs.mkdirSync(damaged);
+  for (const f of ['mate-Aqua.jpg', 'mate-Garden.jpg']) fs.copyFileSync(path.join(trainPhotos, f), path.join(damaged, f));
+  const whole = fs.readFileSync(path.join(trainPhotos, 'skimage-chelsea.jpg'));
+  fs.writeFileSync(path.join(damaged, 'a-cut.jpg'), whole.subarray(0, Math.floor(whole.length / 2))); // the header decodes, the pixels do not
+  const [big, cut] = await cliAll([
+    ['train-deep', '--logo', huge, '--photos', trainPhotos, '--minutes', '0.1', '--init', MODELS, '--out', file('never-huge')],
+    ['train-deep', '--logo', logoFile, '--photos', damaged, '--minutes', '0.1', '--init', MODELS, '--out', file('never-cut')],
+  ]);
+  failed(big, '--logo', '5000x4000', 'smaller copy');
+  assert.not.match(big.stderr, /max-pixels|maxPixels/, 'train-deep has no such option');
+  failed(cut, 'a-cut.jpg', 'remove it');
+  assert.not.ok(fs.existsSync(path.join(file('never-cut'), 'deep.json')), 'no models');
+  assert.not.ok(fs.existsSync(file('never-huge')), 'nothing written');
 });
 
 test('embed --deep refuses --max-aspect and --no-follow-links (it has no aspect limit and takes one file): exit 2, nothing written', async () => {

@@ -10,7 +10,7 @@ import { invalidParameter } from '../args.js';
 import { greyToRgb } from '../image.js';
 import { removePendingTempFiles } from '../node/files.js';
 import { onStopSignals } from './signals.js';
-import { DecodeError, FileError, InvalidArgumentError, ModelError } from '../errors.js';
+import { DecodeError, FileError, ImageSizeError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
 import { inFile, isFolder, keptMetadata, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
 
@@ -20,6 +20,10 @@ type Values = Record<string, string | boolean | undefined>;
 const PLAIN_PROGRESS_S = 10;
 /** Smallest side of a training photo: calibration halves them, and the runner needs 128. */
 const MIN_PHOTO_SIDE = 256;
+/** How long the package's own models trained (BENCHMARKS.md, "Shipped models"): the scale of a useful run. */
+const SHIPPED_TRAINING_MINUTES = 81;
+/** Below this --minutes, train-deep says that the marks will be weak. */
+const SHORT_RUN_MINUTES = 30;
 /** The fine-tuning record train-deep keeps beside its checkpoints (which logo they were made for). */
 const RUN_FILE = 'train-deep.json';
 
@@ -212,9 +216,19 @@ function duration(s: number): string {
 /** Most photos a training run holds (about 15 MB each): larger folders are sampled. */
 const MAX_TRAIN_PHOTOS = 200;
 
+/** Largest logo train-deep decodes (16 megapixels). */
+const LOGO_MAX_PIXELS = 16_777_216;
+
 async function readLogo(path: string, size: number, io: CliIO): Promise<Uint8Array> {
   const { readImage } = await import('../node/io.js');
-  const img = await readImage(path, { maxPixels: 16_777_216, firstFrame: true });
+  const img = await readImage(path, { maxPixels: LOGO_MAX_PIXELS, firstFrame: true }).catch((err: Error & { code?: string }) => {
+    // readImage's message offers --max-pixels, which train-deep does not take: a logo is reduced
+    // to 32x32 anyway, so a smaller copy loses nothing.
+    if (err.code === 'ERR_IMAGE_TOO_LARGE') {
+      throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `--logo: ${err.message.replace(/;.*$/s, '')}; a logo is reduced to ${size}x${size}, so give a smaller copy of it (e.g. 512x512)`);
+    }
+    throw err;
+  });
   // The same reduction createDeepWatermarker's logo option applies in Node.
   const { reduceLogo } = await import('../node/deep.js');
   const logo = await reduceLogo(img, size);
@@ -288,9 +302,20 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   if (values.minutes === undefined) throw usageError('train-deep needs --minutes M, the training time in minutes (e.g. 60)');
   const minutes = parseNumber('--minutes', values.minutes as string, 'a number of minutes above 0 (at most 10080, a week)')!;
   if (!(minutes > 0 && minutes <= 10080)) throw invalidParameter('--minutes', 'a number of minutes above 0 (at most 10080, a week)', values.minutes);
-  const seed = parseInteger('--seed', values.seed as string | undefined, 0, 2 ** 31 - 1) ?? 1;
+  const givenSeed = parseInteger('--seed', values.seed as string | undefined, 0, 2 ** 31 - 1);
   const out = resolve((values.out as string | undefined) || 'modelmark-models');
   const work = resolve((values.work as string | undefined) || join(out, '.checkpoints'));
+  // What --work holds: the record of the run its checkpoints belong to, and the last checkpoint.
+  const run = await fsp.readFile(join(work, RUN_FILE), 'utf8').then((t) => JSON.parse(t) as { logo?: string; photos?: string; seed?: number }).catch(() => null);
+  const ck = await fsp.readFile(join(work, 'checkpoint.json'), 'utf8').then((t) => JSON.parse(t) as { step?: number; elapsedS?: number; seed?: number }).catch(() => null);
+  // Resuming goes on with the seed the checkpoints were made with (the photo sample and the data
+  // stream follow it): a rerun without --seed takes it, one with another --seed is refused rather
+  // than mixing two seeds' streams in one model.
+  const recorded = ck ? (typeof run?.seed === 'number' ? run.seed : typeof ck.seed === 'number' ? ck.seed : undefined) : undefined;
+  if (givenSeed !== undefined && recorded !== undefined && givenSeed !== recorded) {
+    throw usageError(`the checkpoints in ${q(work)} were made with --seed ${recorded}; rerun with --seed ${recorded} (or without --seed) to resume them, or pass another --work (or --out) folder to start a run with --seed ${givenSeed}`);
+  }
+  const seed = givenSeed ?? recorded ?? 1;
 
   // The photos: a folder with at least 2 images whose headers decode.
   const photosDir = resolve(photos);
@@ -349,8 +374,6 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
 
   // Resuming: the checkpoints in --work must have been made for this logo.
   const note = (line: string) => io.stderr.write(`modelmark: ${line}\n`);
-  const run = await fsp.readFile(join(work, RUN_FILE), 'utf8').then((t) => JSON.parse(t) as { logo?: string; photos?: string }).catch(() => null);
-  const ck = await fsp.readFile(join(work, 'checkpoint.json'), 'utf8').then((t) => JSON.parse(t) as { step?: number; elapsedS?: number }).catch(() => null);
   if (existing && existing.logo !== logoB64 && !(ck && run?.logo === logoB64)) {
     throw usageError(`${q(out)} already holds models for another logo; pass another --out folder (or remove that one) rather than overwrite them`);
   }
@@ -365,7 +388,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   const init = values.init as string | undefined;
   if (init === '') throw usageError('--init is empty; pass a models folder to start from, or none');
   if (ck) {
-    note(`resuming from the checkpoint in ${work} (step ${ck.step ?? '?'}, ${duration(ck.elapsedS ?? 0)} of ${duration(minutes * 60)} trained)` +
+    note(`resuming from the checkpoint in ${work} (step ${ck.step ?? '?'}, ${duration(ck.elapsedS ?? 0)} of ${duration(minutes * 60)} trained, --seed ${seed})` +
       (init !== undefined ? '; --init is not used when resuming' : ''));
     if (run?.photos && resolve(run.photos) !== resolve(photosDir)) {
       note(`these checkpoints were trained on ${q(run.photos)}; training goes on with ${q(photosDir)} (and the threshold is calibrated on it)`);
@@ -397,6 +420,9 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     await writeFileAtomic(join(work, RUN_FILE), JSON.stringify({ logo: logoB64, logoFile: resolve(logoPath), photos: photosDir, seed, init: initFromDir ?? null }) + '\n');
   }
   note(`training on ${files.length} photos from ${photosDir} for ${duration(minutes * 60)} (checkpoints in ${work}, every 3 minutes; rerun the same command to resume)`);
+  if (minutes < SHORT_RUN_MINUTES && !ck) {
+    note(`--minutes ${minutes} is a short run: expect weak marks (the package's own models trained ${SHIPPED_TRAINING_MINUTES} minutes on one core)`);
+  }
 
   // Progress: a bar on a terminal, otherwise a plain line every PLAIN_PROGRESS_S seconds.
   const tty = io.stderr.isTTY === true;
@@ -429,7 +455,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   // the run and put back after it, so that a caller of main() keeps its handlers.
   const removeSignals = onStopSignals((signal, code) => {
     exitStatus = code;
-    log(`${signal}: writing a checkpoint before stopping (again to quit at once)`);
+    log(`${signal}: stopping after the current step (or calibration photo), with a checkpoint (again to quit at once)`);
     abort.abort();
   }, () => {
     // The second one: quit now, leaving no temporary file of a write in progress.
@@ -460,17 +486,27 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     if (multibar) { multibar.update(); multibar.stop(); }
     removeSignals();
   }
-  if ((result.summary as { interrupted?: boolean }).interrupted) {
-    note(`interrupted; checkpoint written to ${work}: rerun the same command to resume`);
+  const stopped = result.summary as { interrupted?: boolean; checkpointed?: boolean; calibrating?: boolean; steps?: number };
+  if (stopped.interrupted) {
+    if (stopped.calibrating) {
+      note(`interrupted during calibration, after training: the trained checkpoint is in ${work} and ${q(out)} is left as it was; rerun the same command to calibrate and write the models`);
+    } else if (stopped.checkpointed === false) {
+      // Stopped while the photos were loading: no step was taken, so nothing new was written.
+      note(ck
+        ? `interrupted before training went on: the checkpoint in ${work} (step ${ck.step ?? '?'}) is unchanged; rerun the same command to resume`
+        : 'interrupted before the first training step: no checkpoint was written; rerun the same command to start again');
+    } else {
+      note(`interrupted; checkpoint written to ${work} (step ${stopped.steps ?? '?'}): rerun the same command to resume`);
+    }
     return exitStatus;
   }
-  if (abort.signal.aborted) note('the signal came during calibration, after training: finished, and the models written');
   const s = result.summary as { steps?: number; trainPsnr?: number; trainNc?: number; threshold?: number; markedSamples?: number | null; markedBelowThreshold?: number | null };
   const seconds = (performance.now() - started) / 1000;
   // Models whose own marked calibration images mostly fall under the threshold are not usable yet.
   const total = s.markedSamples ?? 0, below = s.markedBelowThreshold ?? 0;
   if (total > 0 && below > total / 2) {
-    note(`warning: ${below} of ${total} marked calibration images fall below the threshold ${s.threshold}: these models' marks would mostly not be found; train longer (a larger --minutes resumes this run)`);
+    note(`warning: ${below} of ${total} marked calibration images fall below the threshold ${s.threshold}: these models' marks would mostly not be found; train longer (a larger --minutes resumes this run, stage 2 only; ` +
+      `for a model as good as the package's, which trained ${SHIPPED_TRAINING_MINUTES} minutes on one core, give a new run an hour or more)`);
   }
   if (values.json) {
     io.stdout.write(JSON.stringify({ ok: true, out, work, logo: resolve(logoPath), photos: files.length, init: initFromDir ?? null, seconds: Math.round(seconds), ...result.summary }) + '\n');

@@ -179,14 +179,20 @@ Deep watermark (a logo image hidden by trained networks; no key, no payload):
            bright is ink, so invert a dark logo on a light background first; transparent
            parts count as background. --photos: a folder of at least 2 photos (at least
            256x256) like the ones you will mark (more is better, up to 200: a larger folder is
-           sampled by --seed). --minutes: the training time (both stages; the export and
-           threshold calibration come after). By default
+           sampled by --seed). --minutes: the training time of both stages (stage 1 trains
+           the embedder and extractor together for 3/4 of it, stage 2 the extractor alone on
+           photos really marked and re-encoded); preparing stage 2 and calibrating the
+           threshold take a few seconds per photo on top, outside --minutes and the ETA. The
+           package's own models trained 81 minutes on one core: runs of a few minutes give
+           weak marks. By default
            training starts from the package's models (much faster than from scratch for a
            new logo); --init DIR starts from another models folder, --init none from random
            weights (hours, not minutes).
            Progress: a bar on a terminal, otherwise a line every 10 seconds on stderr.
            Resuming: checkpoints are written to --work (default OUT/.checkpoints) every 3
-           minutes; rerun the same command after an interruption to go on from the last one.
+           minutes; rerun the same command after an interruption to go on from the last one
+           (with the --seed of the first run; another --seed is refused). Ctrl-C (or SIGTERM)
+           stops after the current step or calibration photo, a second one at once.
            --minutes counts the whole training, earlier runs included.
 
 Folders:

@@ -9,9 +9,12 @@
  * deep.json so that users can see what the threshold rests on.
  */
 import sharp, { type Sharp } from 'sharp';
-import { listPhotos } from './data.js';
 import { createDeepWatermarker, loadDeepModels } from '../node/deep.js';
 import { MIN_SIDE, type Image } from '../image.js';
+import { listPhotos, undecodable } from './data.js';
+
+/** Seconds between two progress lines of a calibration. */
+const PROGRESS_S = 15;
 
 /** Below this the NC of a blank extraction against a structured logo is too easily reached. */
 export const MIN_THRESHOLD = 0.5;
@@ -62,15 +65,26 @@ const summary = (a: number[]) => ({ n: a.length, min: +Math.min(...a).toFixed(4)
  * @example
  * const { threshold } = await calibrate({ models: 'models', photos: '../shared/photos', holdOut: true });
  */
-export async function calibrate(o: { models: string; photos: string; files?: string[]; holdOut: boolean; onLog?: (l: string) => void }): Promise<{ threshold: number; record: Record<string, unknown> }> {
+export async function calibrate(o: {
+  models: string; photos: string; files?: string[]; holdOut: boolean; onLog?: (l: string) => void;
+  /** When aborted, calibration stops after the current photo and returns `interrupted` (no threshold). */
+  signal?: AbortSignal;
+}): Promise<{ threshold: number; record: Record<string, unknown>; interrupted?: boolean }> {
   const models = await loadDeepModels(o.models);
   const deep = await createDeepWatermarker({ models, threshold: 1 });
   const train = o.files ?? (await listPhotos(o.photos, o.holdOut)).train;
   const clean: number[] = [], marked: number[] = [];
   const markedByEdit: Record<string, number[]> = {};
+  // A line every PROGRESS_S seconds: calibrating 200 photos takes minutes after the ETA reached 0.
+  let lastLine = performance.now();
   try {
-    for (const file of train) {
-      const img = await rgbOf(file);
+    for (const [i, file] of train.entries()) {
+      if (o.signal?.aborted) return { threshold: NaN, record: {}, interrupted: true };
+      if (i > 0 && performance.now() - lastLine >= PROGRESS_S * 1000) {
+        lastLine = performance.now();
+        o.onLog?.(`calibrating: ${i} of ${train.length} photos done`);
+      }
+      const img = await rgbOf(file).catch((cause: Error) => { throw undecodable(file, cause); });
       const m = await deep.embed(img);
       for (const name of Object.keys(EDITS)) {
         const c = await edit(img, name);

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { readdir } from 'node:fs/promises';
 import { extname, join, basename } from 'node:path';
 import { rng } from './forward.js';
+import { DecodeError } from '../errors.js';
 
 /** Photos kept out of training: the deep watermark's figures are measured on these. */
 export const HELD_OUT = [
@@ -22,6 +23,15 @@ export async function listPhotos(dir: string, holdOut = true): Promise<{ train: 
   const train: string[] = [], held: string[] = [];
   for (const n of names) (holdOut && HELD_OUT.includes(basename(n, extname(n))) ? held : train).push(join(dir, n));
   return { train, held };
+}
+
+/**
+ * A training photo that does not decode (its header did, when the command line checked it: e.g.
+ * a truncated JPEG), named: sharp's own message ("VipsJpeg: premature end of JPEG image") does
+ * not say which of 200 photos it is.
+ */
+export function undecodable(file: string, cause: Error): DecodeError {
+  return new DecodeError(`Cannot decode the training photo ${JSON.stringify(file)} (${cause.message}); remove it from the --photos folder or replace it`, { cause });
 }
 
 /** One photo squeezed to size×size, RGB float in [0, 1], HWC. */

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { buildD, buildH, buildR, logoMap, type NetSpec, type Weights } from '../deep/spec.js';
 import { forward, initParams, paramsFromWeights, rng, weightsOf, type Params } from './forward.js';
 import { registerWasmGradientKernels } from './wasm-kernels.js';
-import { listPhotos, loadPlanes, planeOf, TileSampler, type Plane } from './data.js';
+import { listPhotos, loadPlanes, planeOf, TileSampler, undecodable, type Plane } from './data.js';
 import { writeFileAtomic } from '../node/files.js';
 
 export const TILE = 64;
@@ -62,6 +62,8 @@ export interface TrainOptions {
   /** Start from these weights instead of random ones (fine-tuning), when no checkpoint exists. */
   initFrom?: { h: Weights; r: Weights };
   onProgress?: (p: Progress) => void;
+  /** Lines about the work between the steps (stage 2's preparation), for the user. */
+  onLog?: (line: string) => void;
   /** When aborted, training writes a checkpoint at the end of the current step and stops (TrainResult.interrupted). */
   signal?: AbortSignal;
 }
@@ -79,7 +81,15 @@ export interface Progress {
   weight: number;
 }
 
-export interface TrainResult { h: Weights; r: Weights; steps: number; elapsedS: number; psnr: number; nc: number; interrupted?: boolean }
+export interface TrainResult {
+  h: Weights; r: Weights; steps: number; elapsedS: number; psnr: number; nc: number; interrupted?: boolean;
+  /**
+   * Whether this call wrote a checkpoint of the state it returns. False only when it was
+   * interrupted while loading the photos, before any step: the checkpoint on disk, if any, is
+   * the one it started from, and there is none on a first run.
+   */
+  checkpointed: boolean;
+}
 
 /** The project's default logo: a ring around the letter M, 32×32 grey (255 = ink). */
 export function defaultLogo(): Uint8Array {
@@ -255,12 +265,12 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
     // Loading 200 photos takes a while: a signal stops here, before any step (the checkpoint on
     // disk, if any, is left as it is).
     if (o.signal?.aborted) {
-      const result = { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: 0, nc: 0, interrupted: true };
+      const result = { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: 0, nc: 0, interrupted: true, checkpointed: false };
       tf.dispose([...Object.values(hp), ...Object.values(rp), ...Object.values(dp)]);
       optG.dispose(); optD.dispose(); optR2.dispose();
       return result;
     }
-    planes.push(...(await loadPlanes(f, [WORK, Math.round(WORK * 1.25), Math.round(WORK * 1.5)])));
+    planes.push(...(await loadPlanes(f, [WORK, Math.round(WORK * 1.25), Math.round(WORK * 1.5)]).catch((cause: Error) => { throw undecodable(f, cause); })));
   }
   const sampler = new TileSampler(planes, TILE, seed * 7919 + step);
   const rand = rng(seed * 104729 + step);
@@ -352,7 +362,7 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   // ---- Stage 2: R alone on really marked and really attacked whole photos.
   if (stopped()) {
     await snapshot();
-    const result = { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: last.psnr, nc: last.nc, interrupted: true };
+    const result = { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: last.psnr, nc: last.nc, interrupted: true, checkpointed: true };
     // As at the end: a caller that goes on (the API, not the CLI's exit) keeps no tensors.
     tf.dispose([logoIn, target2, ...hv, ...rv, ...dv]);
     optG.dispose(); optD.dispose(); optR2.dispose();
@@ -360,6 +370,8 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   }
   if (stage === 1) { stage = 2; await snapshot(); }
   if (elapsed < totalS && !stopped()) {
+    o.onLog?.(`stage 2: marking and re-encoding the ${photos.train.length} training photo${photos.train.length === 1 ? '' : 's'} for the extractor's fine-tuning ` +
+      '(a few seconds a photo; not counted in --minutes nor in the ETA)');
     const pool = await stage2Pool(photos.train, hp, L, seed + step, o.signal);
     // Making the pool (every photo marked by H and attacked) is preparation, not training: not
     // charged to --minutes (it had eaten most of a short run's stage 2).
@@ -398,7 +410,7 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   }
   await snapshot();
   report();
-  const result = { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: last.psnr, nc: last.nc };
+  const result = { h: weightsOf(hp), r: weightsOf(rp), steps: step, elapsedS: elapsed, psnr: last.psnr, nc: last.nc, checkpointed: true };
   tf.dispose([logoIn, target2, ...hv, ...rv, ...dv]);
   optG.dispose(); optD.dispose(); optR2.dispose();
   return result;
@@ -427,9 +439,10 @@ async function stage2Pool(files: string[], hp: Params, L: Float32Array, seed: nu
   ];
   for (const file of files) {
     if (signal?.aborted) break; // stopping: stage 2's loop will not run on a partial pool
-    const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true })
+      .catch((cause: Error) => { throw undecodable(file, cause); });
     const { width: w, height: h } = info;
-    const [work] = await loadPlanes(file, [WORK]);
+    const [work] = await loadPlanes(file, [WORK]).catch((cause: Error) => { throw undecodable(file, cause); });
     const full = tf.tidy(() => {
       const res = forward(H, hp, { image: tf.tensor4d(work!.data, [1, WORK, WORK, 3]), logo: map }).residual!;
       const up = tf.image.resizeBilinear(res, [h, w], false, true);
