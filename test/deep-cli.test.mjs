@@ -297,10 +297,11 @@ test('train-deep: fine-tunes from existing models for a few seconds into a model
 
 test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (no models written); the rerun resumes; the package\'s own models folder is refused as --out', async () => {
   const out = file('interrupted');
-  const child = spawn(process.execPath, [BIN, 'train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.5', '--init', MODELS, '--out', out, '--seed', '4'], { cwd: ROOT });
-  let stderr = '';
+  const child = spawn(process.execPath, [BIN, 'train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.5', '--init', MODELS, '--out', out, '--seed', '4', '--json'], { cwd: ROOT });
+  let stderr = '', stdout = '';
   const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
   // Stopped at its first progress line, in stage 1 (the first checkpoint is minutes away).
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no progress line: ${stderr}`)), 90_000);
@@ -320,6 +321,9 @@ test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (n
   assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'checkpoint.json')), 'a checkpoint');
   const { step } = JSON.parse(fs.readFileSync(path.join(out, '.checkpoints', 'checkpoint.json'), 'utf8'));
   assert.ok(stderr.includes(`checkpoint written to ${path.join(out, '.checkpoints')} (step ${step})`), 'the message names the step written');
+  // --json: one line on stdout for an interrupted run too (it printed nothing).
+  const j = jsonLine(stdout);
+  assert.equal([j.ok, j.interrupted, j.signal, j.checkpointed, j.calibrating, j.steps], [false, true, 'SIGINT', true, false, step]);
   // Resuming with another --seed would mix two seeds' data streams in one model: refused.
   failed(await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--seed', '5']),
     'made with --seed 4', 'without --seed');

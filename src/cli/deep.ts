@@ -451,10 +451,12 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   // Ctrl-C (SIGINT), SIGTERM, SIGHUP: finish the step, write a checkpoint, exit 130/143/129; a second one quits at once.
   const abort = new AbortController();
   let exitStatus = 0;
+  let stopSignal: string | undefined;
   // The command line's own handlers (bin/: remove temporary files and exit) are set aside for
   // the run and put back after it, so that a caller of main() keeps its handlers.
   const removeSignals = onStopSignals((signal, code) => {
     exitStatus = code;
+    stopSignal = signal;
     log(`${signal}: stopping after the current step (or calibration photo), with a checkpoint (again to quit at once)`);
     abort.abort();
   }, () => {
@@ -497,6 +499,13 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
         : 'interrupted before the first training step: no checkpoint was written; rerun the same command to start again');
     } else {
       note(`interrupted; checkpoint written to ${work} (step ${stopped.steps ?? '?'}): rerun the same command to resume`);
+    }
+    // --json promises one line on standard output, an interruption included (as a folder batch's summary).
+    if (values.json) {
+      io.stdout.write(JSON.stringify({
+        ok: false, interrupted: true, signal: stopSignal ?? null, out, work, calibrating: stopped.calibrating === true,
+        checkpointed: stopped.checkpointed !== false, steps: stopped.steps ?? null, elapsedS: (stopped as { elapsedS?: number }).elapsedS ?? null,
+      }) + '\n');
     }
     return exitStatus;
   }
