@@ -259,6 +259,7 @@ test('train-deep: fine-tunes from existing models for a few seconds into a model
   assert.match(r.stdout, /^models written to .*trained/);
   for (const f of ['h.onnx', 'r.onnx', 'deep.json', 'logo.png']) assert.ok(fs.existsSync(path.join(out, f)), f);
   assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'checkpoint.json')), 'checkpoints in OUT/.checkpoints');
+  assert.not.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'the folder\'s lock released');
   const models = await loadDeepModels(out);
   assert.is(models.meta.logoSize, 32);
   // The logo as trained: contained on black, bright ink; its top-left corner is background.
@@ -328,6 +329,7 @@ test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (n
   failed(await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--seed', '5']),
     'made with --seed 4', 'without --seed');
   assert.not.ok(fs.existsSync(path.join(out, 'deep.json')), 'no models from an interrupted run');
+  assert.not.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'the folder\'s lock released');
   // Without --seed, the rerun goes on with the seed the checkpoints were made with.
   const rest = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out]);
   assert.is(rest.code, 0, rest.stderr);
@@ -351,6 +353,7 @@ test('train-deep: killed (SIGKILL) in stage 2, the rerun resumes from the checkp
   assert.is(await exited, 'SIGKILL');
   const ck = JSON.parse(fs.readFileSync(path.join(out, '.checkpoints', 'checkpoint.json'), 'utf8'));
   assert.is(ck.stage, 2, 'the checkpoint of the stage change');
+  assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'a killed run leaves its lock (the rerun takes it over)');
   assert.equal(fs.readdirSync(path.join(out, '.checkpoints')).filter((f) => f.endsWith('.bin')).length, 1, 'one checkpoint blob, named by its index');
   const again = await cli(args);
   assert.is(again.code, 0, again.stderr);
@@ -449,6 +452,32 @@ test('train-deep errors: a logo over the pixel limit (no --max-pixels to offer),
   failed(cut, 'a-cut.jpg', 'remove it');
   assert.not.ok(fs.existsSync(path.join(file('never-cut'), 'deep.json')), 'no models');
   assert.not.ok(fs.existsSync(file('never-huge')), 'nothing written');
+});
+
+test('train-deep: a damaged checkpoint (blob missing, index cut short) is an error naming the folder before any work, not a fresh start then a raw ENOENT or JSON error', async () => {
+  const source = path.join(file('killed'), '.checkpoints');
+  const noBlob = file('ck-no-blob'), cutIndex = file('ck-cut-index');
+  for (const d of [noBlob, cutIndex]) fs.cpSync(source, d, { recursive: true });
+  for (const f of fs.readdirSync(noBlob)) if (f.endsWith('.bin')) fs.rmSync(path.join(noBlob, f));
+  fs.writeFileSync(path.join(cutIndex, 'checkpoint.json'), fs.readFileSync(path.join(cutIndex, 'checkpoint.json')).subarray(0, 40));
+  const args = (work) => ['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.3', '--init', MODELS, '--out', file('never-ck'), '--work', work, '--seed', '5'];
+  const [a, b] = await cliAll([args(noBlob), args(cutIndex)]);
+  failed(a, noBlob, 'cannot be resumed', '.bin cannot be read (ENOENT)', 'delete that folder');
+  failed(b, cutIndex, 'cannot be resumed', 'checkpoint.json does not parse', 'delete that folder');
+  for (const r of [a, b]) assert.not.match(r.stderr, /fine-tuning|training on/, 'stopped before any work');
+  assert.not.ok(fs.existsSync(path.join(file('never-ck'), 'deep.json')), 'no models');
+});
+
+test('train-deep: a checkpoint folder another live train-deep holds is refused (the two would mix their checkpoints); the lock is released at the end', async () => {
+  const out = file('killed'), work = path.join(out, '.checkpoints');
+  const before = fs.readFileSync(path.join(work, 'checkpoint.json'), 'utf8');
+  // This test's own process stands for the other run.
+  fs.writeFileSync(path.join(work, 'train-deep.lock'), `${process.pid}\n`);
+  const r = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.3', '--init', MODELS, '--out', out, '--seed', '5']);
+  failed(r, `another train-deep (process ${process.pid})`, work, 'another --work');
+  assert.is(fs.readFileSync(path.join(work, 'checkpoint.json'), 'utf8'), before, 'its checkpoint untouched');
+  assert.ok(fs.existsSync(path.join(work, 'train-deep.lock')), 'the holder\'s lock is not removed');
+  fs.rmSync(path.join(work, 'train-deep.lock'));
 });
 
 test('embed --deep refuses --max-aspect and --no-follow-links (it has no aspect limit and takes one file): exit 2, nothing written', async () => {

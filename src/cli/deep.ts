@@ -3,7 +3,7 @@
 //   modelmark embed IN OUT --deep [--models DIR]      hide the models' logo in an image file
 //   modelmark extract IN [--out LOGO.png] [--json]    recover it; exit 0 found, 1 not found, 2 error
 //   modelmark train-deep --logo L --photos DIR --minutes M   train models for one's own logo
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join, resolve } from 'node:path';
 import { invalidParameter } from '../args.js';
@@ -243,6 +243,41 @@ async function readLogo(path: string, size: number, io: CliIO): Promise<Uint8Arr
   return logo;
 }
 
+/** The lock file of a checkpoint folder in use: the process id of the train-deep holding it. */
+const LOCK_FILE = 'train-deep.lock';
+
+/**
+ * Takes the checkpoint folder for this process, or refuses when another live train-deep holds it
+ * (a lock left by one that was killed is taken over). Returns the function that releases it.
+ */
+async function lockWork(work: string): Promise<() => void> {
+  const path = join(work, LOCK_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.writeFile(path, `${process.pid}\n`, { flag: 'wx' });
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        try { unlinkSync(path); } catch { /* removed already */ }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
+        throw new FileError(`Cannot lock the checkpoint folder ${q(work)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+      }
+      const pid = Number((await fsp.readFile(path, 'utf8').catch(() => '')).trim());
+      let alive = false;
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
+        try { process.kill(pid, 0); alive = true; } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
+      }
+      if (alive) {
+        throw usageError(`another train-deep (process ${pid}) is training in ${q(work)}; wait for it to finish (or stop it), or pass another --work (or --out) folder`);
+      }
+      await fsp.rm(path, { force: true }); // left by a run that was killed: taken over
+    }
+  }
+}
+
 /** The weights of an existing models folder, for fine-tuning (--init). */
 async function initWeights(dir: string) {
   const [{ buildH, buildR }, { readOnnxWeights }] = await Promise.all([import('../deep/spec.js'), import('../train/onnx-import.js')]);
@@ -307,7 +342,10 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   const work = resolve((values.work as string | undefined) || join(out, '.checkpoints'));
   // What --work holds: the record of the run its checkpoints belong to, and the last checkpoint.
   const run = await fsp.readFile(join(work, RUN_FILE), 'utf8').then((t) => JSON.parse(t) as { logo?: string; photos?: string; seed?: number }).catch(() => null);
-  const ck = await fsp.readFile(join(work, 'checkpoint.json'), 'utf8').then((t) => JSON.parse(t) as { step?: number; elapsedS?: number; seed?: number }).catch(() => null);
+  // Read whole (and checked) before any work: a damaged one is an error naming the folder, not
+  // a fresh start announced and then a raw parse error once the photos are loaded.
+  const ck = await import('../train/train.js').then(({ loadCheckpoint }) => loadCheckpoint(work))
+    .then((c) => (c ? { step: c.step, elapsedS: c.elapsedS, seed: c.seed } : null));
   // Resuming goes on with the seed the checkpoints were made with (the photo sample and the data
   // stream follow it): a rerun without --seed takes it, one with another --seed is refused rather
   // than mixing two seeds' streams in one model.
@@ -415,9 +453,13 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   await fsp.mkdir(work, { recursive: true }).catch((cause: NodeJS.ErrnoException) => {
     throw new FileError(`Cannot create the checkpoint folder ${q(work)} (${cause.code ?? cause.message}): --out and --work must be folders (or paths that can become folders)`, { cause });
   });
+  // One run at a time in a checkpoint folder: two would overwrite each other's checkpoints
+  // (and delete each other's blobs), mixing two trainings in one model.
+  const releaseLock = await lockWork(work);
+  const unlocked = (err: unknown) => { releaseLock(); throw err; };
   if (!run || run.logo !== logoB64) {
     const { writeFileAtomic } = await import('../node/files.js');
-    await writeFileAtomic(join(work, RUN_FILE), JSON.stringify({ logo: logoB64, logoFile: resolve(logoPath), photos: photosDir, seed, init: initFromDir ?? null }) + '\n');
+    await writeFileAtomic(join(work, RUN_FILE), JSON.stringify({ logo: logoB64, logoFile: resolve(logoPath), photos: photosDir, seed, init: initFromDir ?? null }) + '\n').catch(unlocked);
   }
   note(`training on ${files.length} photos from ${photosDir} for ${duration(minutes * 60)} (checkpoints in ${work}, every 3 minutes; rerun the same command to resume)`);
   if (minutes < SHORT_RUN_MINUTES && !ck) {
@@ -446,7 +488,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     bar = multibar.create(Math.round(minutes * 60), 0, { stage: 1, step: 0, psnr: '-', nc: '-', clean: '-', left: duration(minutes * 60) });
   }
   const log = (line: string) => (multibar ? multibar.log(`modelmark: ${line}\n`) : note(line));
-  const { trainAndExport } = await import('../train/pipeline.js');
+  const { trainAndExport } = await import('../train/pipeline.js').catch(unlocked);
   const started = performance.now();
   // Ctrl-C (SIGINT), SIGTERM, SIGHUP: finish the step, write a checkpoint, exit 130/143/129; a second one quits at once.
   const abort = new AbortController();
@@ -463,6 +505,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     // The second one: quit now, leaving no temporary file of a write in progress.
     if (multibar) multibar.stop();
     removePendingTempFiles();
+    releaseLock();
     process.exit(exitStatus);
   }, { setAside: true });
   let result;
@@ -487,6 +530,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   } finally {
     if (multibar) { multibar.update(); multibar.stop(); }
     removeSignals();
+    releaseLock();
   }
   const stopped = result.summary as { interrupted?: boolean; checkpointed?: boolean; calibrating?: boolean; steps?: number };
   if (stopped.interrupted) {

@@ -32,6 +32,7 @@ import { forward, initParams, paramsFromWeights, rng, weightsOf, type Params } f
 import { registerWasmGradientKernels } from './wasm-kernels.js';
 import { listPhotos, loadPlanes, planeOf, TileSampler, undecodable, type Plane } from './data.js';
 import { writeFileAtomic } from '../node/files.js';
+import { FileError } from '../errors.js';
 
 export const TILE = 64;
 export const LOGO = 32;
@@ -142,12 +143,36 @@ async function saveCheckpoint(dir: string, c: Checkpoint): Promise<void> {
   }
 }
 
+/**
+ * The last checkpoint in `dir`, or undefined when there is none. A checkpoint that cannot be
+ * used (its index unreadable, its blob missing or shorter than the index says: files removed or
+ * damaged outside train-deep, which writes both atomically) is a FileError naming the folder,
+ * never a raw parse error, and never a partial set of weights.
+ */
 export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
   const jp = join(dir, 'checkpoint.json');
   if (!existsSync(jp)) return undefined;
-  const meta = JSON.parse(await readFile(jp, 'utf8'));
-  const bin = await readFile(join(dir, typeof meta.bin === 'string' && /^checkpoint-[\w-]+\.bin$/.test(meta.bin) ? meta.bin : 'checkpoint.bin'));
-  const all = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+  const damaged = (what: string, cause?: unknown) => new FileError(`The checkpoint in ${JSON.stringify(dir)} cannot be resumed: ${what}; ` +
+    'delete that folder to start over, or pass another --work (or --out) folder', { cause });
+  let meta: { stage: 1 | 2; step: number; elapsedS: number; weight: number; seed: number; last?: Checkpoint['last']; bin?: unknown; index: Record<string, [number, number]> };
+  try {
+    meta = JSON.parse(await readFile(jp, 'utf8'));
+  } catch (cause) {
+    throw damaged(`checkpoint.json does not parse (${(cause as Error).message})`, cause);
+  }
+  if (!meta || typeof meta !== 'object' || !meta.index || typeof meta.index !== 'object' || !Number.isInteger(meta.step) || (meta.stage !== 1 && meta.stage !== 2)) {
+    throw damaged('checkpoint.json is not a train-deep checkpoint index');
+  }
+  const binName = typeof meta.bin === 'string' && /^checkpoint-[\w-]+\.bin$/.test(meta.bin) ? meta.bin : 'checkpoint.bin';
+  const bin = await readFile(join(dir, binName)).catch((cause: NodeJS.ErrnoException) => {
+    throw damaged(`its weights file ${binName} cannot be read (${cause.code ?? cause.message})`, cause);
+  });
+  const all = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength - (bin.byteLength % 4)));
+  for (const [key, [o, n]] of Object.entries(meta.index)) {
+    if (!(Number.isInteger(o) && Number.isInteger(n) && o >= 0 && n >= 0 && o + n <= all.length)) {
+      throw damaged(`its weights file ${binName} holds ${all.length} values, too few for ${key} (${o} + ${n})`);
+    }
+  }
   const c: Checkpoint = { stage: meta.stage, step: meta.step, elapsedS: meta.elapsedS, weight: meta.weight, seed: meta.seed, last: meta.last, h: {}, r: {}, d: {}, opt: {} };
   for (const [key, [o, n]] of Object.entries(meta.index as Record<string, [number, number]>)) {
     const a = all.slice(o, o + n);
