@@ -480,6 +480,20 @@ test('train-deep: a checkpoint folder another live train-deep holds is refused (
   fs.rmSync(path.join(work, 'train-deep.lock'));
 });
 
+test('writeModels failing part-way (a full disk, weights that do not export) leaves the models already in the folder as they were', async () => {
+  const { writeModels } = await import('../dist/train/export.js');
+  const dir = file('kept-models');
+  fs.mkdirSync(dir);
+  for (const f of ['h.onnx', 'r.onnx', 'deep.json', 'logo.png']) fs.copyFileSync(path.join(MODELS, f), path.join(dir, f));
+  const before = fs.readFileSync(path.join(dir, 'deep.json'), 'utf8');
+  // No weights at all: the export of H fails after the write began (deep.json used to be removed first).
+  const err = await writeModels(dir, { h: {}, r: {} }, new Uint8Array(32 * 32), 0.5).then(() => null, (e) => e);
+  assert.ok(err, 'the write failed');
+  assert.is(fs.readFileSync(path.join(dir, 'deep.json'), 'utf8'), before, 'deep.json kept');
+  assert.equal(fs.readdirSync(dir).sort(), ['deep.json', 'h.onnx', 'logo.png', 'r.onnx'], 'nothing left over');
+  assert.is((await loadDeepModels(dir)).meta.logoSize, 32);
+});
+
 test('embed --deep refuses --max-aspect and --no-follow-links (it has no aspect limit and takes one file): exit 2, nothing written', async () => {
   // Both were accepted by the parser and silently ignored: --max-aspect 1 marked a 1.6:1 photo.
   const [aspect, links] = await cliAll([

@@ -57,7 +57,11 @@ export async function trainAndExport(o: PipelineOptions): Promise<PipelineResult
   // Stopped during calibration: training is over and its last checkpoint written, so a rerun
   // goes straight to calibration (the models folder is left as it was).
   if (cal.interrupted) return { summary: { interrupted: true, checkpointed: true, calibrating: true, steps: t.steps, elapsedS: Math.round(t.elapsedS) } };
-  await writeModels(o.out, t, logo, cal.threshold, { training, calibration: cal.record });
+  await writeModels(o.out, t, logo, cal.threshold, { training, calibration: cal.record }).catch((err: Error) => {
+    // Training is over and checkpointed: a rerun goes straight to calibration and writing.
+    err.message += `; the training is kept in ${JSON.stringify(o.work)}: rerun the same command to write the models`;
+    throw err;
+  });
   await rm(staging, { recursive: true, force: true });
   o.onLog?.(`models written to ${o.out}`);
   const marked = (cal.record as { marked?: { n?: number }; markedBelowThreshold?: number });
