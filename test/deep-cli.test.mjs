@@ -354,11 +354,16 @@ test('train-deep: killed (SIGKILL) in stage 2, the rerun resumes from the checkp
   const ck = JSON.parse(fs.readFileSync(path.join(out, '.checkpoints', 'checkpoint.json'), 'utf8'));
   assert.is(ck.stage, 2, 'the checkpoint of the stage change');
   assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'a killed run leaves its lock (the rerun takes it over)');
+  // What a kill during a checkpoint's write leaves (writeFileAtomic's temporary name, the dead pid): swept by the rerun.
+  const leftover = path.join(out, '.checkpoints', `.checkpoint-${ck.step + 1}-x.bin.${child.pid}.0123456789ab.tmp`);
+  fs.writeFileSync(leftover, Buffer.alloc(1000));
   assert.equal(fs.readdirSync(path.join(out, '.checkpoints')).filter((f) => f.endsWith('.bin')).length, 1, 'one checkpoint blob, named by its index');
   const again = await cli(args);
   assert.is(again.code, 0, again.stderr);
   assert.match(again.stderr, /resuming from the checkpoint/);
   assert.not.match(again.stderr, /PSNR 0\.0 dB/, 'the resumed run reports the checkpoint\'s last measurements, not zeros');
+  assert.not.ok(fs.existsSync(leftover), 'the killed write\'s temporary file removed');
+  assert.match(again.stderr, /removed 1 temporary file left in .* by a run that was killed while writing/);
   assert.ok(fs.existsSync(path.join(out, 'deep.json')));
 });
 

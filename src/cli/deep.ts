@@ -456,6 +456,11 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   // One run at a time in a checkpoint folder: two would overwrite each other's checkpoints
   // (and delete each other's blobs), mixing two trainings in one model.
   const releaseLock = await lockWork(work);
+  // A run killed (SIGKILL, power loss) while writing a checkpoint leaves its temporary file
+  // (up to 2 MB each time): removed here, now that no live run uses the folder.
+  const { removeStaleTempFilesUnder } = await import('../node/files.js');
+  const swept = removeStaleTempFilesUnder(work);
+  if (swept > 0) note(`removed ${swept} temporary file${swept === 1 ? '' : 's'} left in ${work} by a run that was killed while writing`);
   const unlocked = (err: unknown) => { releaseLock(); throw err; };
   if (!run || run.logo !== logoB64) {
     const { writeFileAtomic } = await import('../node/files.js');
