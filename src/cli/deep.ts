@@ -271,7 +271,7 @@ async function lockWork(work: string): Promise<() => void> {
         try { process.kill(pid, 0); alive = true; } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
       }
       if (alive) {
-        throw usageError(`another train-deep (process ${pid}) is training in ${q(work)}; wait for it to finish (or stop it), or pass another --work (or --out) folder`);
+        throw usageError(`another train-deep (process ${pid}) is training in ${q(work)}; wait for it to finish (or stop it), or pass another --work (or --out) folder (if process ${pid} is not a train-deep, remove ${q(path)})`);
       }
       await fsp.rm(path, { force: true }); // left by a run that was killed: taken over
     }
@@ -558,6 +558,8 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     }
     return exitStatus;
   }
+  // A signal after the last calibration photo: the models are written all the same.
+  if (abort.signal.aborted) note('the signal came as the models were being written: finished, and the models written');
   const s = result.summary as { steps?: number; trainPsnr?: number; trainNc?: number; threshold?: number; markedSamples?: number | null; markedBelowThreshold?: number | null };
   const seconds = (performance.now() - started) / 1000;
   // Models whose own marked calibration images mostly fall under the threshold are not usable yet.
