@@ -9,7 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker } from '../dist/index.js';
-import { detectFile, MAX_DETECT_FRAMES, readImage } from '../dist/node/index.js';
+import { decodeImageFile, detectFile, MAX_DETECT_FRAMES, readImage } from '../dist/node/index.js';
+import { ksBound } from './helpers/ks.mjs';
 import { detect as sharpDetect } from '../dist/plugins/sharp/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -114,6 +115,68 @@ test('modelmark detect on an animation: found in a later frame (--json frames, t
   assert.equal([viaSharp.found, viaSharp.payload, viaSharp.frames], [true, PAYLOAD, { count: 4, read: 4, at: 1 }]);
   // Without animated: true sharp reads the first frame alone, as sharp does: not found there.
   assert.is((await sharpDetect(sharp(input), { key: KEY })).found, false);
+});
+
+test('detectFile on unmarked animations with random keys: never found, and its p-value (the lowest frame\'s times the frames read) is super-uniform, for independent frames and for near-duplicates', async () => {
+  // The null distribution of the Bonferroni p-value, measured on a small scale (the full
+  // measurement: bench/animation-null.mjs, BENCHMARKS.md). Two kinds of 4-frame animation built
+  // from the shared photos, 192 x 144, lossless WebP or GIF: a slideshow (each frame a crop of a
+  // different photo: frames about independent, where the Bonferroni bound is nearly tight) and
+  // near-duplicates (one photo, crops shifted by up to 2 px and brightness 0.97-1.03: about the
+  // same p-value four times, very conservative). P(p <= t) must not exceed t beyond a one-sided
+  // binomial bound at z = 3.29. Without the factor of 4 (the lowest frame's p-value alone) about
+  // 34% of the slideshows' p-values would be under 0.1 and 94% under 0.5, far over.
+  const FW = 192, FH = 144, FRAMES = 4, FILES = 24, KEYS = 10;
+  const names = fs.readdirSync(PHOTOS).filter((f) => /\.(png|jpe?g)$/.test(f)).sort();
+  const sources = await Promise.all(names.map((f) => sharp(path.join(PHOTOS, f)).resize(360, 270, { fit: 'cover' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true })));
+  let seed = 12345;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const int = (a, b) => a + Math.floor(rand() * (b - a + 1));
+  const cropOf = (p, left, top, b = 1) => {
+    let s = sharp(sources[p].data, { raw: sources[p].info }).extract({ left: Math.max(0, Math.min(360 - FW, left)), top: Math.max(0, Math.min(270 - FH, top)), width: FW, height: FH });
+    if (b !== 1) s = s.linear(b, 0);
+    return s.raw().toBuffer();
+  };
+  const files = [];
+  for (let f = 0; f < FILES; f++) {
+    const slideshow = f % 2 === 0, p = int(0, sources.length - 1), x0 = int(2, 360 - FW - 2), y0 = int(2, 270 - FH - 2);
+    const frames = await Promise.all(Array.from({ length: FRAMES }, (_, i) => (slideshow
+      ? cropOf((p + 7 * i) % sources.length, int(0, 360 - FW), int(0, 270 - FH))
+      : cropOf(p, x0 + int(-2, 2), y0 + int(-2, 2), 0.97 + 0.06 * rand()))));
+    const s = sharp(Buffer.concat(frames), { raw: { width: FW, height: FH * FRAMES, channels: 3, pageHeight: FH } });
+    const opts = { delay: frames.map(() => 100), loop: 0 };
+    const gif = f % 4 >= 2;
+    const file = await decodeImageFile(await (gif ? s.gif(opts) : s.webp({ ...opts, lossless: true })).toBuffer(), gif ? 'a.gif' : 'a.webp', { allFrames: true, maxFrames: MAX_DETECT_FRAMES });
+    assert.is(file.animation?.frames, FRAMES, `file ${f}: frames read`);
+    files.push({ slideshow, file });
+  }
+  const ps = { slideshow: [], 'near-duplicates': [] };
+  for (const { slideshow, file } of files) {
+    for (let i = 0; i < KEYS; i++) {
+      const key = Uint8Array.from({ length: 16 }, () => Math.floor(rand() * 256));
+      const r = detectFile(await createWatermarker({ key }), file);
+      assert.is(r.found, false, `unmarked file found: p ${r.pValue}`);
+      assert.equal(r.frames, { count: FRAMES, read: FRAMES, at: r.frames.at });
+      ps[slideshow ? 'slideshow' : 'near-duplicates'].push(r.pValue);
+    }
+  }
+  const all = [...ps.slideshow, ...ps['near-duplicates']];
+  for (const [name, sample] of [...Object.entries(ps), ['all', all]]) {
+    const n = sample.length;
+    for (const t of [0.5, 0.1, 0.01]) {
+      const c = sample.filter((p) => p <= t).length, bound = n * t + 3.29 * Math.sqrt(n * t * (1 - t)) + 1;
+      assert.ok(c <= bound, `${name}: ${c} of ${n} p-values <= ${t}, over the bound ${bound.toFixed(1)}`);
+    }
+    // The anti-conservative side of the KS distance: the empirical distribution above the diagonal.
+    const s = [...sample].sort((a, b) => a - b);
+    const over = Math.max(...s.map((p, i) => (i + 1) / n - p));
+    assert.ok(over < ksBound(n), `${name}: KS D+ ${over.toFixed(3)} >= ${ksBound(n).toFixed(3)}`);
+  }
+  // Not a dead detector (nor a factor larger than the frames read): 4 independent uniform
+  // frames put 1 - (7/8)^4 = 41% of the Bonferroni p-values under 0.5.
+  const half = ps.slideshow.filter((p) => p <= 0.5).length / ps.slideshow.length;
+  assert.ok(half > 0.25, `slideshows: only ${(100 * half).toFixed(0)}% of p-values <= 0.5`);
+  console.log(`  unmarked animations: ${all.length} detections, 0 found; P(p <= 0.5 / 0.1 / 0.01): slideshow ${[0.5, 0.1, 0.01].map((t) => ps.slideshow.filter((p) => p <= t).length).join(' / ')}, near-duplicates ${[0.5, 0.1, 0.01].map((t) => ps['near-duplicates'].filter((p) => p <= t).length).join(' / ')} of ${ps.slideshow.length} each`);
 });
 
 test.run();
