@@ -17,6 +17,9 @@
 //    frame with 100 noise draws through JPEG q85) and of the near-duplicates marked with another
 //    key, one image 50 times and mixtures; KS (D+, D-) and tail counts per set.
 // `--skip-null` leaves part 1 out (each part has its own seeds, so parts 2 and 3 are unchanged).
+// `--quick` (with small --files, --keys, --evidence-keys) runs every step on less: 3 marked
+// animations in part 2, sequences of 20 frames in part 3 (test/bench-smoke.test.mjs; its figures
+// are not to be quoted).
 // Everything is seeded.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
@@ -61,6 +64,8 @@ async function main() {
   const THREADS = arg('--threads', Math.max(1, Math.min(4, availableParallelism())));
   const TAILS = [0.5, 0.1, 0.01, 0.001];
   const SKIP_NULL = process.argv.includes('--skip-null');
+  const QUICK = process.argv.includes('--quick');
+  const LONG = QUICK ? 20 : 100;
   // Each part draws from its own seed, so --skip-null leaves parts 2 and 3 as in a full run.
   let rand = mulberry32(4242);
   const pick = (xs) => xs[Math.floor(rand() * xs.length)];
@@ -156,7 +161,7 @@ async function main() {
   const wrongs = await Promise.all(Array.from({ length: 10 }, () => createWatermarker({ key: randomKey() })));
   let marked = 0, foundCount = 0, wrongFound = 0, wrongMin = 1, frameFound = 0, frameFoundOf = 0;
   const ats = [];
-  for (let f = 0; f < 20; f++) {
+  for (let f = 0; f < (QUICK ? 3 : 20); f++) {
     const kind = KINDS[f % KINDS.length], n = pick([3, 4, 8, 16]), W = int(160, 320), H = int(128, 240);
     const frames = await framesOf(kind, n, W, H);
     const stack = { width: W, height: H * n, channels: 3, data: new Uint8Array(Buffer.concat(frames)), animation: { frames: n, frameHeight: H } };
@@ -185,13 +190,13 @@ async function main() {
   const long = {};
   for (const kind of ['near-duplicates', 'pan', 'fade']) {
     const W = 256, H = 192;
-    const frames = await framesOf(kind, 100, W, H);
+    const frames = await framesOf(kind, LONG, W, H);
     long[kind] = frames.map((d) => ({ width: W, height: H, channels: 3, data: new Uint8Array(d) }));
   }
   // A burst from a video: one frame with 100 independent noise draws (sigma 1.5), each then JPEG q85.
   {
     const base = await crop(3, 256, 192, 40, 30), g = gaussian(5);
-    long['noise burst, JPEG q85'] = await Promise.all(Array.from({ length: 100 }, async () => {
+    long['noise burst, JPEG q85'] = await Promise.all(Array.from({ length: LONG }, async () => {
       const d = Buffer.from(base.map((v) => Math.max(0, Math.min(255, Math.round(v + 1.5 * g())))));
       return fromSharp(sharp(await sharp(d, { raw: { width: 256, height: 192, channels: 3 } }).jpeg({ quality: 85 }).toBuffer()));
     }));
@@ -200,7 +205,7 @@ async function main() {
   const elsewhere = await createWatermarker({ key: 'animation null bench, another key' });
   long['near-duplicates marked with another key'] = long['near-duplicates'].map((im) => elsewhere.embed(im, 'c0ffee0000000002'));
   const singles = await Promise.all(photos.map(async (_, p) => ({ width: 256, height: 192, channels: 3, data: new Uint8Array(await crop(p, 256, 192, 0, 0)) })));
-  const SIZES = [2, 5, 20, 100];
+  const SIZES = QUICK ? [2, 5, 20] : [2, 5, 20, 100];
   const sets = {};
   const KINDS3 = Object.keys(long);
   for (const kind of KINDS3) for (const n of SIZES) sets[`${kind}: first ${n} frames`] = [];

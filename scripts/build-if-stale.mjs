@@ -77,7 +77,9 @@ export function buildIfStale({ root = ROOT, log = (line) => console.error(line),
   if (!reason) return { built: false, ok: true, reason };
   log(`build: ${reason}; running npm run build`);
   const [cmd, args] = npmCommand(['run', 'build']);
-  const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+  // The build's own output goes to standard error: standard output stays the caller's (the
+  // JSON of `npm run bench -- --json`, which a stale build once broke in test/bench-smoke).
+  const result = spawnSync(cmd, args, { cwd: root, stdio: [0, 2, 2], shell: process.platform === 'win32' });
   const ok = result.status === 0;
   if (!ok) log(`build: npm run build failed (${result.error ? result.error.message : `exit ${result.status ?? result.signal}`})`);
   return { built: true, ok, reason };
