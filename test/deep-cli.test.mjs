@@ -377,6 +377,8 @@ test('train-deep errors: exit 2 before any training (minutes, photos, logo, --in
   const brokenLogo = file('broken-logo.png');
   fs.writeFileSync(brokenLogo, Buffer.from('not a png'));
   const base = ['--photos', trainPhotos, '--minutes', '0.1', '--out', file('never')];
+  const linkToPhotos = file('photos-link');
+  fs.symlinkSync(trainPhotos, linkToPhotos);
   const rs = await cliAll([
     ['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0', '--out', file('never')],
     ['train-deep', '--logo', logoFile, '--photos', one, '--minutes', '1', '--out', file('never')],
@@ -385,6 +387,8 @@ test('train-deep errors: exit 2 before any training (minutes, photos, logo, --in
     ['train-deep', '--logo', blank, ...base],
     ['train-deep', '--logo', logoFile, ...base, '--init', file('no-models')],
     ['train-deep', '--photos', trainPhotos, '--minutes', '1'],
+    // --out is the photos folder through a link to it: its logo.png would land among the photos.
+    ['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '1', '--out', linkToPhotos],
   ]);
   failed(rs[0], '--minutes', 'above 0');
   failed(rs[1], '--photos', 'at least 2 photos', 'has 1 (and 1 smaller, left out)');
@@ -393,6 +397,8 @@ test('train-deep errors: exit 2 before any training (minutes, photos, logo, --in
   failed(rs[4], '--logo', 'nearly uniform');
   failed(rs[5], '--init', 'does not exist');
   failed(rs[6], '--logo');
+  failed(rs[7], '--out may not be the --photos folder');
+  assert.not.ok(fs.existsSync(path.join(trainPhotos, 'logo.png')), 'no logo written among the photos');
   assert.not.ok(fs.existsSync(file('never')), 'nothing written');
 });
 

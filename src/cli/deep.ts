@@ -359,7 +359,10 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   const photosDir = resolve(photos);
   const st = await fsp.stat(photosDir).catch(() => null);
   if (!st?.isDirectory()) throw new FileError(`--photos: expected a folder of photos, but ${q(photos)} ${st ? 'is a file' : 'does not exist'}`);
-  if (out === photosDir || work === photosDir) throw usageError(`--${out === photosDir ? 'out' : 'work'} may not be the --photos folder ${q(photos)}: the models' logo.png would become a training photo`);
+  // Compared by real path: a link to the photos folder (or the folder through a link) is that folder.
+  const real = (p: string) => fsp.realpath(p).catch(() => p);
+  const [realPhotos, realOut, realWork] = await Promise.all([real(photosDir), real(out), real(work)]);
+  if (realOut === realPhotos || realWork === realPhotos) throw usageError(`--${realOut === realPhotos ? 'out' : 'work'} may not be the --photos folder ${q(photos)}: the models' logo.png would become a training photo`);
   const [{ listPhotos }, sharp] = await Promise.all([import('../train/data.js'), import('sharp').then((m) => m.default)]);
   // A user's folder: every photo trains (the project's held-out list is for its own measurements).
   const { train: listed } = await listPhotos(photosDir, false);
