@@ -3,10 +3,37 @@
 // carries the whole mark on its own (a detector reads the first frame, and any frame taken out of
 // the animation still holds the payload).
 import { invalidParameter } from '../args.js';
-import { genuineSamples } from '../image.js';
+import { genuineSamples, type SampleData } from '../image.js';
 import type { Payload } from '../payload.js';
-import type { DetectResult, Watermarker } from '../watermarker.js';
+import { DEFAULT_THRESHOLD, type DetectResult, type Watermarker } from '../watermarker.js';
 import type { SampleFile } from './io.js';
+
+/**
+ * An animation's stack of frames, checked whole (frame height, sample array, width, channels,
+ * length), or undefined for a still image (no animation, or one frame).
+ */
+function framesOf(file: SampleFile): { stack: SampleData; a: NonNullable<SampleFile['animation']> } | undefined {
+  const a = file.animation;
+  if (a !== undefined && a !== null && typeof a !== 'object') throw invalidParameter('file.animation', 'an object { frames, frameHeight } or undefined', a);
+  if (!a || a.frames <= 1) return undefined;
+  if (!Number.isInteger(a.frameHeight) || a.frameHeight * a.frames !== file.height) {
+    throw invalidParameter('file.animation.frameHeight', `the height of one frame (the image's ${file.height} rows / ${a.frames} frames)`, a.frameHeight);
+  }
+  const { width } = file;
+  const channels = file.channels as number;
+  // A non-array `data` has no subarray to take frames from.
+  const stack = genuineSamples(file.data, true);
+  if (stack === undefined) {
+    throw invalidParameter('file.data', 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit samples, or a Uint16Array of 16-bit samples', file.data);
+  }
+  if (!Number.isInteger(width) || width <= 0) throw invalidParameter('file.width', 'a positive integer', width);
+  if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) throw invalidParameter('file.channels', '1, 2, 3 or 4', channels);
+  if (stack.length !== width * file.height * channels) {
+    throw invalidParameter('file.data', `${width * file.height * channels} ${stack instanceof Uint16Array ? 'samples' : 'bytes'} ` +
+      `(${a.frames} frames of ${width} x ${a.frameHeight} x ${channels} channels)`, stack);
+  }
+  return { stack, a };
+}
 
 /**
  * Mark a file read by readImage / decodeImageFile: every frame of an animation on its own, a
@@ -22,26 +49,11 @@ export function markFile<T extends SampleFile>(wm: Watermarker, file: T, payload
   if (typeof wm !== 'object' || wm === null || typeof wm.embed !== 'function') throw invalidParameter('wm', 'a watermarker (from createWatermarker)', wm);
   if (typeof file !== 'object' || file === null) throw invalidParameter('file', 'an image file (from readImage or decodeImageFile)', file);
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { inPlace? }', options);
-  const a = file.animation;
-  if (a !== undefined && a !== null && typeof a !== 'object') throw invalidParameter('file.animation', 'an object { frames, frameHeight } or undefined', a);
-  if (!a || a.frames <= 1) return { ...file, data: wm.embed(file, payload, options).data };
-  if (!Number.isInteger(a.frameHeight) || a.frameHeight * a.frames !== file.height) {
-    throw invalidParameter('file.animation.frameHeight', `the height of one frame (the image's ${file.height} rows / ${a.frames} frames)`, a.frameHeight);
-  }
-  // The whole stack is checked before any frame is marked: a bad one found half way would leave
-  // inPlace data partly marked (and a non-array `data` has no subarray to take frames from).
-  const { width } = file;
-  const channels = file.channels as number;
-  const stack = genuineSamples(file.data, true);
-  if (stack === undefined) {
-    throw invalidParameter('file.data', 'a Uint8Array, Uint8ClampedArray or Buffer of 8-bit samples, or a Uint16Array of 16-bit samples', file.data);
-  }
-  if (!Number.isInteger(width) || width <= 0) throw invalidParameter('file.width', 'a positive integer', width);
-  if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) throw invalidParameter('file.channels', '1, 2, 3 or 4', channels);
-  if (stack.length !== width * file.height * channels) {
-    throw invalidParameter('file.data', `${width * file.height * channels} ${stack instanceof Uint16Array ? 'samples' : 'bytes'} ` +
-      `(${a.frames} frames of ${width} x ${a.frameHeight} x ${channels} channels)`, stack);
-  }
+  const frames = framesOf(file);
+  if (!frames) return { ...file, data: wm.embed(file, payload, options).data };
+  // The whole stack is checked (framesOf) before any frame is marked: a bad one found half way
+  // would leave inPlace data partly marked.
+  const { stack, a } = frames;
   const data = options.inPlace ? stack : stack.slice();
   const frameLength = file.width * a.frameHeight * file.channels;
   for (let i = 0; i < a.frames; i++) {
@@ -83,19 +95,12 @@ export function detectFile(wm: Watermarker, file: SampleFile, options: { evidenc
   if (typeof file !== 'object' || file === null) throw invalidParameter('file', 'an image file (from readImage or decodeImageFile)', file);
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { evidence? }', options);
   const call = options.evidence === undefined ? undefined : { evidence: options.evidence };
-  const a = file.animation;
-  if (a !== undefined && a !== null && typeof a !== 'object') throw invalidParameter('file.animation', 'an object { frames, frameHeight } or undefined', a);
-  if (!a || a.frames <= 1) return wm.detect(file, call);
-  if (!Number.isInteger(a.frameHeight) || a.frameHeight * a.frames !== file.height) {
-    throw invalidParameter('file.animation.frameHeight', `the height of one frame (the image's ${file.height} rows / ${a.frames} frames)`, a.frameHeight);
-  }
-  const stack = genuineSamples(file.data, true);
+  const frames = framesOf(file);
+  if (!frames) return wm.detect(file, call);
+  const { stack, a } = frames;
   const channels = file.channels as number;
-  if (stack === undefined || stack.length !== file.width * file.height * channels) {
-    throw invalidParameter('file.data', `${file.width * file.height * channels} samples (${a.frames} frames of ${file.width} x ${a.frameHeight} x ${channels} channels)`, file.data);
-  }
   const n = Math.min(a.frames, MAX_DETECT_FRAMES);
-  const threshold = typeof wm.threshold === 'number' ? wm.threshold : 1e-6;
+  const threshold = typeof wm.threshold === 'number' ? wm.threshold : DEFAULT_THRESHOLD;
   const frameLength = file.width * a.frameHeight * channels;
   let best: { r: DetectResult; at: number } | undefined;
   let evidence: DetectResult['evidence'];
