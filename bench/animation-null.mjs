@@ -57,7 +57,8 @@ async function main() {
   const { createWatermarker, combineEvidence } = await import('../dist/index.js');
   const { decodeImageFile, detectFile, markFile, MAX_DETECT_FRAMES } = await import('../dist/node/index.js');
   const { fromSharp, mulberry32, gaussian } = await import('./attacks.mjs');
-  const { samplePhotos } = await import('./photos.mjs');
+  const { samplePhotos, requirePhotos } = await import('./photos.mjs');
+  requirePhotos('bench/animation-null.mjs');
   const { ksBound } = await import('../test/helpers/ks.mjs');
 
   const FILES = arg('--files', 100), KEYS = arg('--keys', 25), EKEYS = arg('--evidence-keys', 500);

@@ -33,7 +33,9 @@ import { convEncode, decodeList, decodePayload, infoBits, LIST_SIZE, parsePayloa
 import { deriveKey } from '../dist/key.js';
 import { ATTACKS, GEOMETRIC_ATTACKS, load, mulberry32 } from './attacks.mjs';
 import { MEASURE_KEY, MEASURE_PAYLOAD } from './measure.mjs';
-import { benchPhotos, PHOTOS_DIR } from './photos.mjs';
+import { benchPhotos, PHOTOS_DIR, requirePhotos } from './photos.mjs';
+
+requirePhotos('bench/chroma-probe.mjs');
 
 const k = await init();
 const layout = makeLayout(await deriveKey(MEASURE_KEY, 'modelmark classical tile v1'));

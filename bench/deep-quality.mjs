@@ -15,11 +15,12 @@ import { psnr, ssim, MIN_SIDE } from '../dist/index.js';
 import { createDeepWatermarker, loadDeepModels } from '../dist/node/index.js';
 import { listPhotos } from '../dist/train/data.js';
 import { rgbOf, edit, reencode as enc, EDITS } from '../dist/train/calibrate.js';
-import { PHOTOS_DIR } from './photos.mjs';
+import { PHOTOS_DIR, requirePhotos } from './photos.mjs';
 
 const { values } = parseArgs({ options: { models: { type: 'string' }, json: { type: 'string' } } });
 const models = await loadDeepModels(values.models);
 const deep = await createDeepWatermarker({ models });
+requirePhotos('bench/deep-quality.mjs');
 const { held: allHeld } = await listPhotos(PHOTOS_DIR, true);
 const only = (process.env.PHOTOS ?? '').split(',').map((n) => n.trim()).filter(Boolean);
 const notHeld = only.filter((n) => !allHeld.some((f) => f.endsWith('/' + n)));

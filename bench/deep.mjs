@@ -94,10 +94,12 @@ async function child(threads, dir) {
       synthetic.data[i + 3] = 255;
     }
   }
-  const { data, info } = await sharp(path.join(PHOTOS, PHOTO)).raw().toBuffer({ resolveWithObject: true });
+  const { photoInput } = await import('./photos.mjs');
+  const source = await photoInput(PHOTO);
+  const { data, info } = await sharp(source.input).raw().toBuffer({ resolveWithObject: true });
   const photo = { width: info.width, height: info.height, channels: info.channels, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   const out = [];
-  for (const [name, img] of [['1920x1080 RGBA synthetic', synthetic], [`${PHOTO} ${photo.width}x${photo.height}x${photo.channels}`, photo]]) {
+  for (const [name, img] of [['1920x1080 RGBA synthetic', synthetic], [`${source.label} ${photo.width}x${photo.height}x${photo.channels}`, photo]]) {
     const time = async (fn) => {
       const t = [];
       for (let i = 0; i < WARMUP + RUNS; i++) {

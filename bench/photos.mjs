@@ -33,6 +33,34 @@ export async function syntheticPhoto(width, height, seed) {
 }
 
 /**
+ * For a bench whose figures mean something only on the real photos (null distributions, oracle
+ * and training measurements): when ../shared/photos holds none, say so and exit with status 2.
+ * @example
+ * requirePhotos('bench/geometry-oracle.mjs');
+ */
+export function requirePhotos(script) {
+  if (photoPaths().length) return;
+  process.stderr.write(`${script} measures on the real photos in ../shared/photos/ (see its SOURCES.md), and ${PHOTOS_DIR} ` +
+    `${existsSync(PHOTOS_DIR) ? 'holds no PNG, JPEG or WebP photo' : 'does not exist'}: put the shared folder beside the repository and run again.\n`);
+  process.exit(2);
+}
+
+/**
+ * One named shared photo as a sharp input: { input, label }, `input` its path, or, in a bare
+ * checkout without ../shared/photos, a synthetic photo of `size` ([width, height]) encoded as a
+ * lossless PNG (the label says so), so a speed bench still runs there.
+ * @example
+ * const { input, label } = await photoInput('mate-Storm.jpg');
+ * const img = await fromSharp(sharp(input).resize(1920, 1080, { fit: 'cover' }));
+ */
+export async function photoInput(name, [width, height] = [2560, 1600]) {
+  if (existsSync(PHOTOS_DIR + name)) return { input: PHOTOS_DIR + name, label: name };
+  const img = await syntheticPhoto(width, height, 7);
+  const input = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length), { raw: { width: img.width, height: img.height, channels: img.channels } }).png({ compressionLevel: 1 }).toBuffer();
+  return { input, label: `synthetic ${width}x${height} (${PHOTOS_DIR} absent)` };
+}
+
+/**
  * The photos a bench script runs on: every shared photo, or only those named in the PHOTOS
  * environment variable (a comma list of file names in ../shared/photos/, e.g.
  * `PHOTOS=skimage-astronaut.png node bench/gif.mjs`; test/bench-smoke.test.mjs runs the benches

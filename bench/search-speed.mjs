@@ -6,9 +6,11 @@
 import sharp from 'sharp';
 import { createWatermarker } from '../dist/index.js';
 import { fromSharp } from './attacks.mjs';
-import { PHOTOS_DIR } from './photos.mjs';
+import { photoInput } from './photos.mjs';
 
-const base = await fromSharp(sharp(PHOTOS_DIR + 'mate-Storm.jpg').resize(1920, 1080, { fit: 'cover' }).ensureAlpha());
+const photo = await photoInput('mate-Storm.jpg');
+if (typeof photo.input !== 'string') console.log(`photo: ${photo.label}`);
+const base = await fromSharp(sharp(photo.input).resize(1920, 1080, { fit: 'cover' }).ensureAlpha());
 const wm = await createWatermarker({ key: 'bench key' });
 const marked = wm.embed(base, '0123456789abcdef');
 const raw = (img) => sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: img.channels } });

@@ -12,9 +12,10 @@
 import sharp from 'sharp';
 import { createWatermarker } from 'modelmark';
 import { watermark } from 'modelmark/sharp';
+import { photoInput } from './photos.mjs';
 
 const RUNS = Number(process.argv[2] ?? 25);
-const PHOTO = new URL('../../shared/photos/mate-Aqua.jpg', import.meta.url);
+const PHOTO = await photoInput('mate-Aqua.jpg');
 const opts = { key: 'bench key', payload: 'c0ffee0000000001' };
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -50,12 +51,12 @@ async function compare(cases, cpu = {}) {
   return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
 }
 
-const plain = await sharp(PHOTO.pathname).resize(1920, 1080, { fit: 'cover' }).jpeg({ quality: 92 }).toBuffer();
+const plain = await sharp(PHOTO.input).resize(1920, 1080, { fit: 'cover' }).jpeg({ quality: 92 }).toBuffer();
 const withExif = await sharp(plain).withExif({ IFD0: { Make: 'BenchCam', Model: 'One' } }).jpeg({ quality: 92 }).toBuffer();
 const withIcc = await sharp(plain).withExif({ IFD0: { Make: 'BenchCam', Model: 'One' } }).withIccProfile('p3').jpeg({ quality: 92 }).toBuffer();
 
 console.log(`sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, sharp.concurrency() = ${sharp.concurrency()}, Node ${process.version}, ${RUNS} interleaved runs, medians`);
-console.log('1920x1080 JPEG in -> JPEG quality 90 out\n');
+console.log(`1920x1080 JPEG in (${PHOTO.label}) -> JPEG quality 90 out\n`);
 
 const rows = [];
 const inputs = [['plain JPEG (no metadata)', plain], ['JPEG with EXIF, no ICC', withExif], ['JPEG with EXIF + P3 ICC', withIcc]];

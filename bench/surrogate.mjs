@@ -253,6 +253,7 @@ async function evaluate(dirs, { withDeep = false, maxStep = Infinity, quick = fa
 }
 
 const [mode, ...rest] = process.argv.slice(2);
+if (mode === 'train' || mode === 'eval') (await import('./photos.mjs')).requirePhotos('bench/surrogate.mjs');
 if (mode === 'train') {
   const { values } = parseArgs({ args: rest, options: { target: { type: 'string' }, out: { type: 'string' }, minutes: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, every: { type: 'string' }, steps: { type: 'string' }, 'save-steps': { type: 'string' }, 'drop-step': { type: 'string' }, quick: { type: 'boolean' } } });
   if (!['marked', 'deep', 'clean'].includes(values.target) || !values.out) throw new Error('usage: train --target marked|deep|clean --out DIR [--minutes M]');

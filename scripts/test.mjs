@@ -7,6 +7,7 @@
 // Extra arguments are passed to uvu (e.g. `npm test -- --bail`).
 
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildIfStale, ROOT } from './build-if-stale.mjs';
 import { ensureChromium } from './ensure-chromium.mjs';
@@ -27,6 +28,18 @@ function count(text, label) {
   let total = null;
   for (const m of text.matchAll(re)) total = (total ?? 0) + Number(m[1]);
   return total;
+}
+
+// The tests measure on the real photos in ../shared/photos/ beside the repository (DEVELOPERS.md,
+// "Honest tests"); without them nearly every test file would stop at its first read with sharp's
+// "Input file is missing". Say so once, plainly, instead.
+const PHOTOS = join(ROOT, '..', 'shared', 'photos');
+const photoCount = existsSync(PHOTOS) ? readdirSync(PHOTOS).filter((f) => /\.(png|jpe?g|webp)$/i.test(f)).length : 0;
+if (photoCount === 0) {
+  console.error(`npm test: the tests run on the real photos in ../shared/photos/ beside the repository, and ${PHOTOS} ` +
+    `${existsSync(PHOTOS) ? 'holds no PNG, JPEG or WebP photo' : 'does not exist'}. Put the shared folder (photos/ with its SOURCES.md) ` +
+    'beside the repository and run again; `npm run demo` and the benches run without it, on synthetic images.');
+  finish(0, 1);
 }
 
 const build = buildIfStale();
