@@ -72,8 +72,8 @@ test('every relative import in the packed JavaScript resolves to a packed file',
 });
 
 /** Run a script in the unpacked app; returns its parsed JSON output. */
-function inApp(script, args = []) {
-  const file = path.join(app, `s${Math.random().toString(36).slice(2)}.mjs`);
+function inApp(script, args = [], ext = 'mjs') {
+  const file = path.join(app, `s${Math.random().toString(36).slice(2)}.${ext}`);
   fs.writeFileSync(file, script);
   const r = spawnSync(process.execPath, [file, ...args], { cwd: app, encoding: 'utf8', timeout: 120_000 });
   assert.is(r.status, 0, r.stderr || r.stdout);
@@ -108,6 +108,28 @@ test('every entry imports from the unpacked package, and its API marks and reads
   assert.is(out.payload, '0123456789abcdef');
   assert.ok(out.wasm > 10_000, `modelmark.wasm is ${out.wasm} bytes`);
   assert.is(out.lite, 'fedcba9876543210', 'modelmark/lite with the packed .wasm');
+});
+
+test('CommonJS: every entry loads with require() (Node 20.19 and later load ES modules that way), and marks and reads a photo', () => {
+  const entries = Object.keys(pkg.exports).filter((k) => k !== './package.json' && !k.endsWith('.wasm')).map((k) => 'modelmark' + k.slice(1));
+  const out = inApp(`
+    const entries = ${JSON.stringify(entries)};
+    const result = { exports: {} };
+    for (const name of entries) result.exports[name] = Object.keys(require(name)).length;
+    const { createWatermarker } = require('modelmark');
+    const { readImage } = require('modelmark/node');
+    (async () => {
+      const img = await readImage(${JSON.stringify(path.join(PHOTOS, 'mate-Storm.jpg'))});
+      const wm = await createWatermarker({ key: 'packed' });
+      const r = wm.detect(wm.embed(img, '0123456789abcdef'));
+      Object.assign(result, { found: r.found, payload: r.payload, resolved: require.resolve('modelmark') });
+      console.log(JSON.stringify(result));
+    })();
+  `, [], 'cjs');
+  for (const name of entries) assert.ok(out.exports[name] > 0, `${name} exports nothing through require()`);
+  assert.ok(out.resolved.startsWith(installed), `resolved to ${out.resolved}, not the unpacked copy`);
+  assert.is(out.found, true);
+  assert.is(out.payload, '0123456789abcdef');
 });
 
 test('the packed command marks a file, reads it, and reads a folder with its worker pool', () => {
