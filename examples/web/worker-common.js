@@ -1,4 +1,10 @@
-// Shared by the demo's two workers (worker.js, deep-worker.js).
+// Shared by the demo's two workers (worker.js, deep-worker.js): the difference view, the
+// previews and the PNG for download, made off the main thread. The page only paints the previews:
+// they are at most PREVIEW_SIDE pixels a side, so that a 24-megapixel photo does not freeze the
+// page (nor fill its memory) while its canvases are drawn.
+
+/** The longest side of the previews (original, marked, difference). */
+export const PREVIEW_SIDE = 1600;
 /** |a - b| x amplify on the colour channels, opaque: the demo's difference view (RGBA bytes). */
 export function difference(a, b, amplify) {
   const out = new Uint8ClampedArray(a.length);
@@ -9,6 +15,40 @@ export function difference(a, b, amplify) {
     out[i + 3] = 255;
   }
   return out;
+}
+
+/** An OffscreenCanvas holding RGBA pixels `{ width, height, data }` (data a Uint8ClampedArray). */
+export function canvasOf({ width, height, data }) {
+  const canvas = new OffscreenCanvas(width, height);
+  canvas.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0);
+  return canvas;
+}
+
+/** `canvas` scaled down (smoothly) to at most `maxSide` pixels a side; as it is when smaller. */
+export function scaled(canvas, maxSide) {
+  const s = Math.min(1, maxSide / Math.max(canvas.width, canvas.height));
+  if (s === 1) return canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  const out = new OffscreenCanvas(Math.max(1, Math.round(canvas.width * s)), Math.max(1, Math.round(canvas.height * s)));
+  const ctx = out.getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(canvas, 0, 0, out.width, out.height);
+  return ctx.getImageData(0, 0, out.width, out.height);
+}
+
+/**
+ * What a mark shows: the marked image's PNG (full size) and the previews of the original, the
+ * marked image and |marked − original| × amplify, each at most PREVIEW_SIDE a side (ImageData).
+ * `transfer` lists the previews' buffers. Both images are RGBA `{ width, height, data }`.
+ */
+export async function markViews(image, marked, amplify) {
+  const markedCanvas = canvasOf(marked);
+  const png = await markedCanvas.convertToBlob({ type: 'image/png' });
+  const previews = {
+    original: scaled(canvasOf(image), PREVIEW_SIDE),
+    marked: scaled(markedCanvas, PREVIEW_SIDE),
+    diff: scaled(canvasOf({ width: image.width, height: image.height, data: difference(image.data, marked.data, amplify) }), PREVIEW_SIDE),
+  };
+  return { png, previews, transfer: Object.values(previews).map((p) => p.data.buffer) };
 }
 
 /**

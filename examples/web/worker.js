@@ -1,16 +1,15 @@
 // The demo's heavy work, off the main thread: decoding, embed, PSNR, the amplified difference,
 // the PNG for download, detect and the region map. The page only paints what comes back: the
-// previews are at most PREVIEW_SIDE pixels a side, so that a 24-megapixel photo does not freeze
-// the page while its canvases are drawn.
+// previews are at most PREVIEW_SIDE pixels a side (worker-common.js), so that a 24-megapixel
+// photo does not freeze the page while its canvases are drawn.
 // Messages in:  { id, op: 'decode', file }
 //               { id, op: 'mark', key, strength, payload, amplify, image: { width, height, data } }
 //               { id, op: 'detect', key, strength, image }
 // Messages out: { id, ok: true, ... } or { id, ok: false, error: { name, code, message } }
 import { checkImageFileSize, createWatermarker, DEFAULT_MAX_PIXELS, payloadHex, parsePayload, psnr } from 'modelmark';
-import { difference, serve } from './worker-common.js';
+import { canvasOf, markViews, scaled, serve } from './worker-common.js';
 
-/** The longest side of the previews (original, marked, difference) and of the region map. */
-const PREVIEW_SIDE = 1600;
+/** The longest side of the region map. */
 const MAP_SIDE = 1200;
 
 const watermarkers = new Map();
@@ -43,23 +42,6 @@ async function decode(file) {
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
   return ctx.getImageData(0, 0, canvas.width, canvas.height);
-}
-
-function canvasOf({ width, height, data }) {
-  const canvas = new OffscreenCanvas(width, height);
-  canvas.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0);
-  return canvas;
-}
-
-/** `canvas` scaled down (smoothly) to at most `maxSide` pixels a side; as it is when smaller. */
-function scaled(canvas, maxSide) {
-  const s = Math.min(1, maxSide / Math.max(canvas.width, canvas.height));
-  if (s === 1) return canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-  const out = new OffscreenCanvas(Math.max(1, Math.round(canvas.width * s)), Math.max(1, Math.round(canvas.height * s)));
-  const ctx = out.getContext('2d', { willReadFrequently: true });
-  ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(canvas, 0, 0, out.width, out.height);
-  return ctx.getImageData(0, 0, out.width, out.height);
 }
 
 /** Region map over a dimmed grey copy of the image (as the CLI's --map), at most MAP_SIDE a side. */
@@ -96,17 +78,8 @@ async function handle(msg) {
     const payload = payloadHex(parsePayload(msg.payload));
     const marked = wm.embed(image, payload);
     const db = await psnr(image, marked);
-    const markedCanvas = canvasOf(marked);
-    const png = await markedCanvas.convertToBlob({ type: 'image/png' });
-    const previews = {
-      original: scaled(canvasOf(image), PREVIEW_SIDE),
-      marked: scaled(markedCanvas, PREVIEW_SIDE),
-      diff: scaled(canvasOf({ width: image.width, height: image.height, data: difference(image.data, marked.data, msg.amplify) }), PREVIEW_SIDE),
-    };
-    return {
-      payload, psnr: db, marked: marked.data, png, previews,
-      transfer: [marked.data.buffer, ...Object.values(previews).map((p) => p.data.buffer)],
-    };
+    const { png, previews, transfer } = await markViews(image, marked, msg.amplify);
+    return { payload, psnr: db, marked: marked.data, png, previews, transfer: [marked.data.buffer, ...transfer] };
   }
   if (op === 'detect') {
     const result = wm.detect(image);
