@@ -8,19 +8,27 @@
 // reason is reported); 'webgpu' and 'wasm' ask for one. One WebAssembly thread (threads would need
 // cross-origin isolation for SharedArrayBuffer).
 //
+// The page gets back what it paints, as the classical section's worker.js: the previews
+// (original, marked, amplified difference) at most PREVIEW_SIDE a side and the full-size marked
+// PNG for download. The full-size marked pixels stay here, for 'extract' on the marked image.
+//
 // Messages in:  { id, op: 'init', provider: 'auto' | 'webgpu' | 'wasm' }
 //               { id, op: 'embed', provider, amplify, image: { width, height, data } }
-//               { id, op: 'extract', provider, image }
+//               { id, op: 'extract', provider, image }  or  { id, op: 'extract', provider, marked: true }
 // Messages out: { id, ok: true, provider, fallback, ... } or { id, ok: false, error: { name, code, message } }
+//   embed:   { psnr, ms, png: Blob, previews: { original, marked, diff }: ImageData, width, height }
+//   extract: { logo, logoSize, nc, found, threshold, ms }
 import * as ort from 'onnxruntime-web';
 import { createDeepWatermarker } from 'modelmark/deep';
 import { psnr } from 'modelmark';
-import { difference, serve } from './worker-common.js';
+import { markViews, serve } from './worker-common.js';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = { wasm: new URL('./ort-wasm-simd-threaded.jsep.wasm', import.meta.url).href };
 
 let models = null;
+/** The last logo-marked image, full size (RGBA): what 'extract' with `marked: true` reads. */
+let lastMarked = null;
 /** provider preference -> Promise<{ deep, provider, fallback, adapter }> */
 const watermarkers = new Map();
 
@@ -131,14 +139,18 @@ async function handle(msg) {
     const t0 = performance.now();
     const w = await withDeep(provider, (deep) => deep.embed(image));
     const ms = performance.now() - t0;
-    const marked = w.out.data;
-    const db = await psnr(image, w.out);
-    const diff = difference(image.data, marked, msg.amplify);
-    return { ...info(w), ms, psnr: db, marked, diff, transfer: [marked.buffer, diff.buffer] };
+    const marked = w.out;
+    const db = await psnr(image, marked);
+    const { png, previews, transfer } = await markViews(image, marked, msg.amplify);
+    lastMarked = marked;
+    return { ...info(w), ms, psnr: db, png, previews, width: marked.width, height: marked.height, transfer };
   }
   if (op === 'extract') {
+    const source = msg.marked ? lastMarked : image;
+    // Only after this worker failed and was started again: the page then disables the button.
+    if (!source) throw Object.assign(new Error('There is no logo-marked image to extract from: mark the image again.'), { code: 'ERR_INVALID_ARGUMENT' });
     const t0 = performance.now();
-    const w = await withDeep(provider, (deep) => deep.extract(image));
+    const w = await withDeep(provider, (deep) => deep.extract(source));
     const ms = performance.now() - t0;
     const { logo, nc, found, threshold } = w.out;
     return { ...info(w), ms, logo: logo.data, logoSize: logo.width, nc, found, threshold };

@@ -1,7 +1,10 @@
 // The demo page's "Logo watermark (deep)" section: mark the image of step 1 with the models'
 // logo (marked image, amplified difference, PSNR, download) and extract the logo from any image
 // (the extraction enlarged and pixelated next to the models' logo, NC, found, and the execution
-// provider that ran: webgpu or wasm). The work runs in deep-worker.js, created on first use.
+// provider that ran: webgpu or wasm). The work runs in deep-worker.js, created on first use; as
+// in the classical section, the page only paints what comes back (previews at most 1600 pixels a
+// side, said in the difference view's caption when scaled) and offers the PNG the worker encoded
+// (full size). The full-size marked pixels stay in the worker.
 // The section's data-state: idle, loading, working, marked, found, not-found, error.
 
 const $ = (id) => document.getElementById(id);
@@ -16,11 +19,12 @@ export function setupDeep({ getImage, getAmplify }) {
     section: $('deep'), provider: $('deep-provider'), mark: $('deep-mark'), extract: $('deep-extract'),
     status: $('deep-status'), error: $('deep-error'), markResult: $('deep-mark-result'), psnr: $('deep-psnr'),
     markProvider: $('deep-mark-provider'), original: $('deep-original'), marked: $('deep-marked'), diff: $('deep-diff'),
-    diffCaption: $('deep-diff-caption'), download: $('deep-download'), extractMarked: $('deep-extract-marked'),
+    diffCaption: $('deep-diff-caption'), download: $('deep-download'), downloadInfo: $('deep-download-info'), extractMarked: $('deep-extract-marked'),
     extractResult: $('deep-extract-result'), verdict: $('deep-verdict'), extracted: $('deep-extracted'),
     expected: $('deep-expected'), found: $('deep-found'), nc: $('deep-nc'), threshold: $('deep-threshold'),
     providerUsed: $('deep-provider-used'), providerNote: $('deep-provider-note'), source: $('deep-source'),
   };
+  // lastMarked: { name, width, height } of the marked image the worker keeps (not its pixels).
   let worker = null, lastMarked = null, downloadUrl = null, working = false, nextId = 0;
   const waiting = new Map();
 
@@ -37,6 +41,8 @@ export function setupDeep({ getImage, getAmplify }) {
         for (const w of waiting.values()) w.reject(new Error(e.message || 'The deep watermark worker failed to start.'));
         waiting.clear();
         worker = null;
+        lastMarked = null; // it was in that worker
+        buttons();
       };
     }
     const id = ++nextId;
@@ -98,7 +104,12 @@ export function setupDeep({ getImage, getAmplify }) {
     ui.providerNote.textContent = notes.join('; ');
   }
 
-  const plain = (image) => ({ width: image.width, height: image.height, data: image.data });
+  /** An image for the worker: a copy of its pixels, transferred (cheaper than cloning them). */
+  function forWorker(image) {
+    const data = image.data.slice();
+    return [{ width: image.width, height: image.height, data }, [data.buffer]];
+  }
+  const formatBytes = (n) => (n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`);
 
   async function run(label, job) {
     ui.error.textContent = '';
@@ -117,35 +128,44 @@ export function setupDeep({ getImage, getAmplify }) {
   const mark = () => run('Marking with the logo', async () => {
     const { image, name } = getImage();
     const amplify = getAmplify();
-    const out = await call({ op: 'embed', provider: ui.provider.value, amplify, image: plain(image) });
-    const marked = new ImageData(out.marked, image.width, image.height);
-    paint(ui.original, image);
-    paint(ui.marked, marked);
-    paint(ui.diff, new ImageData(out.diff, image.width, image.height));
-    ui.diffCaption.textContent = `|marked − original| × ${amplify}`;
+    const [plain, transfer] = forWorker(image);
+    const out = await call({ op: 'embed', provider: ui.provider.value, amplify, image: plain }, transfer);
+    paint(ui.original, out.previews.original);
+    paint(ui.marked, out.previews.marked);
+    paint(ui.diff, out.previews.diff);
+    const scale = out.previews.diff.width / out.width;
+    ui.diffCaption.textContent = `|marked − original| × ${amplify}` + (scale < 1 ? ` (shown at ${Math.round(scale * 100)} %)` : '');
     ui.psnr.textContent = out.psnr.toFixed(2);
     ui.markProvider.textContent = out.provider;
     showProvider(out);
-    const blob = await new Promise((ok) => ui.marked.toBlob(ok, 'image/png'));
     if (downloadUrl) URL.revokeObjectURL(downloadUrl);
-    downloadUrl = URL.createObjectURL(blob);
+    downloadUrl = URL.createObjectURL(out.png);
+    ui.downloadInfo.textContent = `PNG, ${out.width} × ${out.height} pixels, ${formatBytes(out.png.size)}`;
     ui.download.href = downloadUrl;
     ui.download.download = `${name.replace(/\.[^.]+$/, '') || 'image'}-logo.png`;
-    lastMarked = { image: marked, name: ui.download.download };
+    lastMarked = { name: ui.download.download, width: out.width, height: out.height };
     ui.markResult.hidden = false;
     say(`Marked with the logo on ${out.provider} in ${Math.round(out.ms)} ms (PSNR ${out.psnr.toFixed(2)} dB). Download the PNG below.`);
     setState('marked');
   });
 
+  /** `source`: step 1's image ({ name, image }) or the marked one the worker keeps (lastMarked). */
   const extract = (source) => run(`Extracting the logo from ${source.name}`, async () => {
-    const out = await call({ op: 'extract', provider: ui.provider.value, image: plain(source.image) });
+    const { width, height } = source.image ?? source;
+    let out;
+    if (source.image) {
+      const [plain, transfer] = forWorker(source.image);
+      out = await call({ op: 'extract', provider: ui.provider.value, image: plain }, transfer);
+    } else {
+      out = await call({ op: 'extract', provider: ui.provider.value, marked: true });
+    }
     paintLogo(ui.extracted, out.logo, out.logoSize);
     const expected = Uint8Array.from(atob(out.meta.logo), (c) => c.charCodeAt(0));
     paintLogo(ui.expected, expected, out.meta.logoSize);
     ui.found.textContent = out.found ? 'yes' : 'no';
     ui.nc.textContent = out.nc.toFixed(4);
     ui.threshold.textContent = out.threshold.toFixed(4);
-    ui.source.textContent = `${source.name} (${source.image.width} × ${source.image.height})`;
+    ui.source.textContent = `${source.name} (${width} × ${height})`;
     showProvider(out);
     ui.verdict.textContent = out.found
       ? `Logo found in ${source.name}: NC ${out.nc.toFixed(3)} ≥ ${out.threshold.toFixed(3)}.`
