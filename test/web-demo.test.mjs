@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker } from 'modelmark';
+import { createDeepWatermarker, loadDeepModels } from 'modelmark/node';
 import { launchChromium, serveStatic, watchErrors } from './helpers/browser.mjs';
 import { deepModelsForTest } from './helpers/deep-models.mjs';
 import { buildWeb } from '../scripts/build-web.mjs';
@@ -430,6 +431,46 @@ test('deep section: an error (WebGPU asked for, none here) leaves the focus on t
   assert.is(await page.locator('#deep-status').textContent(), '');
   assert.is(await page.evaluate(() => document.activeElement?.id), 'deep-extract');
   await page.getByLabel('Execution provider').selectOption('auto');
+  assert.equal(errors, []);
+});
+
+test('deep section, a 24-megapixel photo: the previews are scaled in the worker (said in the caption), the download is full size and carries the logo', async () => {
+  await reset();
+  const big = await sharp(OTHER).resize(6000, 4000, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+  await page.setInputFiles('#file', { name: 'big.jpg', mimeType: 'image/jpeg', buffer: big });
+  await state('loaded');
+  await page.getByLabel('Execution provider').selectOption('auto');
+  await page.getByRole('button', { name: 'Mark with the logo' }).click();
+  await page.waitForSelector('#deep:not([data-state="working"]):not([data-state="loading"])', { timeout: 300_000 });
+  assert.is(await page.locator('#deep').getAttribute('data-state'), 'marked', await page.locator('#deep-error').textContent());
+  // The page paints previews at most 1600 pixels a side, not 6000 × 4000 canvases.
+  for (const id of ['deep-original', 'deep-marked', 'deep-diff']) {
+    assert.equal(await page.locator(`#${id}`).evaluate((c) => [c.width, c.height]), [1600, 1067], id);
+  }
+  assert.is(await page.locator('#deep-diff-caption').textContent(), '|marked − original| × 20 (shown at 27 %)');
+  const diff = await sharp(await page.locator('#deep-diff').screenshot()).stats();
+  assert.ok(diff.channels[0].stdev > 2, `difference view stdev ${diff.channels[0].stdev}`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the logo-marked PNG' }).click()]);
+  assert.is(download.suggestedFilename(), 'big-logo.png');
+  const bytes = await readFile(await download.path());
+  assert.is(await page.locator('#deep-download-info').textContent(), `PNG, 6000 × 4000 pixels, ${(bytes.length / 1e6).toFixed(1)} MB`);
+  const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+  assert.equal([info.width, info.height], [6000, 4000]);
+  const deep = await createDeepWatermarker({ models: await loadDeepModels(models.dir) });
+  let node;
+  try {
+    node = await deep.extract({ width: info.width, height: info.height, channels: info.channels, data });
+  } finally {
+    await deep.dispose();
+  }
+  if (models.real) assert.ok(node.found, `Node finds the logo in the page's 6000 × 4000 PNG (NC ${node.nc})`);
+  // The marked pixels stayed in the worker: extracting from them gives Node's answer on the PNG.
+  await page.getByRole('button', { name: 'Extract from the logo-marked image' }).click();
+  await page.waitForSelector('#deep:not([data-state="working"]):not([data-state="loading"])', { timeout: 300_000 });
+  assert.is(await page.locator('#deep').getAttribute('data-state'), node.found ? 'found' : 'not-found', await page.locator('#deep-error').textContent());
+  const nc = Number(await page.locator('#deep-nc').textContent());
+  assert.ok(Math.abs(nc - node.nc) <= 0.01, `page NC ${nc}, Node NC ${node.nc}`);
+  assert.is(await page.locator('#deep-source').textContent(), 'big-logo.png (6000 × 4000)');
   assert.equal(errors, []);
 });
 
