@@ -12,12 +12,15 @@ import { removePendingTempFiles } from '../node/files.js';
 import { onStopSignals } from './signals.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
+import type { PhaseEvent } from '../train/train.js';
 import { inFile, isFolder, keptMetadata, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
 /** Seconds between two plain progress lines of train-deep when stderr is not a terminal. */
 const PLAIN_PROGRESS_S = 10;
+/** Seconds between two "progress" JSON lines of train-deep --json (a new stage and the last step are always printed). */
+const JSON_PROGRESS_S = 1;
 /** Smallest side of a training photo: calibration halves them, and the runner needs 128. */
 const MIN_PHOTO_SIDE = 256;
 /** How long the package's own models trained (BENCHMARKS.md, "Shipped models"): the scale of a useful run. */
@@ -470,15 +473,28 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     await writeFileAtomic(join(work, RUN_FILE), JSON.stringify({ logo: logoB64, logoFile: resolve(logoPath), photos: photosDir, seed, init: initFromDir ?? null }) + '\n').catch(unlocked);
   }
   note(`training on ${files.length} photos from ${photosDir} for ${duration(minutes * 60)} (checkpoints in ${work}, every 3 minutes; rerun the same command to resume)`);
+  // --json: as a folder batch's records, one JSON object per line on standard output while the
+  // run goes on ("start", "progress", "phase", "stopping", each with an "event" field), and the
+  // summary (no "event" field) always last. The human lines stay on standard error.
+  const json = values.json === true;
+  const event = (e: Record<string, unknown>) => { if (json) io.stdout.write(JSON.stringify(e) + '\n'); };
+  event({
+    event: 'start', photos: files.length, totalS: Math.round(minutes * 60), seed, out, work, init: initFromDir ?? null,
+    resumed: ck ? { step: ck.step ?? null, elapsedS: ck.elapsedS === undefined ? null : Math.round(ck.elapsedS) } : null,
+  });
   if (minutes < SHORT_RUN_MINUTES && !ck) {
     note(`--minutes ${minutes} is a short run: expect weak marks (the package's own models trained ${SHIPPED_TRAINING_MINUTES} minutes on one core)`);
   }
 
-  // Progress: a bar on a terminal, otherwise a plain line every PLAIN_PROGRESS_S seconds.
-  const tty = io.stderr.isTTY === true;
+  // Progress: with --json, JSON lines on standard output (no bar, as a folder batch); otherwise a
+  // bar on a terminal, or a plain line every PLAIN_PROGRESS_S seconds on standard error.
+  const tty = !json && io.stderr.isTTY === true;
   let multibar: MultiBar | undefined;
   let bar: Bar | undefined;
   let lastLine = -Infinity;
+  let lastEvent = -Infinity, lastStage = 0, lastStep = -1;
+  /** Where the run is, for a "stopping" line and a quit's summary. */
+  let calibrating = false;
   const payload = (p: { stage: number; step: number; psnr: number; nc: number; ncClean: number; etaS: number }) => {
     // A resumed run that had nothing left to train reports no measurement (all zeros).
     const measured = p.psnr !== 0 || p.nc !== 0 || p.ncClean !== 0;
@@ -495,7 +511,12 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     }, Presets.shades_classic);
     bar = multibar.create(Math.round(minutes * 60), 0, { stage: 1, step: 0, psnr: '-', nc: '-', clean: '-', left: duration(minutes * 60) });
   }
-  const log = (line: string) => (multibar ? multibar.log(`modelmark: ${line}\n`) : note(line));
+  const log = (line: string, phase?: PhaseEvent) => {
+    if (multibar) multibar.log(`modelmark: ${line}\n`);
+    else note(line);
+    if (phase?.phase === 'calibrating') calibrating = true;
+    if (phase) event({ event: 'phase', ...phase, message: line });
+  };
   const { trainAndExport } = await import('../train/pipeline.js').catch(unlocked);
   const started = performance.now();
   // Ctrl-C (SIGINT), SIGTERM, SIGHUP: finish the step, write a checkpoint, exit 130/143/129; a second one quits at once.
@@ -507,14 +528,21 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   const removeSignals = onStopSignals((signal, code) => {
     exitStatus = code;
     stopSignal = signal;
-    log(`${signal}: stopping after the current step (or calibration photo), with a checkpoint (again to quit at once)`);
+    const line = `${signal}: stopping after the current step (or calibration photo), with a checkpoint (again to quit at once)`;
+    log(line);
+    event({ event: 'stopping', signal, calibrating, message: line });
     abort.abort();
   }, () => {
     // The second one: quit now, leaving no temporary file of a write in progress.
     if (multibar) multibar.stop();
     removePendingTempFiles();
     releaseLock();
-    process.exit(exitStatus);
+    if (!json) process.exit(exitStatus);
+    // --json ends with the summary line here too (nothing was written by this stop).
+    io.stdout.write(JSON.stringify({
+      ok: false, interrupted: true, signal: stopSignal ?? null, out, work, calibrating, checkpointed: false, steps: null, elapsedS: null, quit: true,
+    }) + '\n', () => process.exit(exitStatus));
+    setTimeout(() => process.exit(exitStatus), 1000); // a reader that takes nothing more
   }, { setAside: true });
   let result;
   try {
@@ -523,6 +551,23 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
       onProgress: (p) => {
         if (bar) {
           bar.update(Math.min(Math.round(p.elapsedS), Math.round(p.totalS)), payload(p));
+          return;
+        }
+        if (json) {
+          const now = performance.now() / 1000;
+          // Steps only increase: the end's report of a step already printed is not printed again.
+          if (p.step === lastStep || (now - lastEvent < JSON_PROGRESS_S && p.stage === lastStage && p.elapsedS < p.totalS)) return;
+          lastEvent = now;
+          lastStage = p.stage;
+          lastStep = p.step;
+          // A resumed run that had nothing left to train reports no measurement (all zeros): null.
+          const measured = p.psnr !== 0 || p.nc !== 0 || p.ncClean !== 0;
+          const r = (v: number, d: number) => (measured ? Number(v.toFixed(d)) : null);
+          event({
+            event: 'progress', stage: p.stage, step: p.step, elapsedS: Number(p.elapsedS.toFixed(1)), totalS: Number(p.totalS.toFixed(1)),
+            etaS: Number(p.etaS.toFixed(1)), percent: Math.min(100, Math.floor(100 * p.elapsedS / p.totalS)),
+            psnr: r(p.psnr, 2), nc: r(p.nc, 4), ncClean: r(p.ncClean, 4),
+          });
           return;
         }
         const now = performance.now() / 1000;
@@ -552,7 +597,7 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     } else {
       note(`interrupted; checkpoint written to ${work} (step ${stopped.steps ?? '?'}): rerun the same command to resume`);
     }
-    // --json promises one line on standard output, an interruption included (as a folder batch's summary).
+    // --json ends with the summary line, an interruption included (as a folder batch's summary).
     if (values.json) {
       io.stdout.write(JSON.stringify({
         ok: false, interrupted: true, signal: stopSignal ?? null, out, work, calibrating: stopped.calibrating === true,

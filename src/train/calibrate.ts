@@ -12,6 +12,7 @@ import sharp, { type Sharp } from 'sharp';
 import { createDeepWatermarker, loadDeepModels } from '../node/deep.js';
 import { MIN_SIDE, type Image } from '../image.js';
 import { listPhotos, undecodable } from './data.js';
+import type { PhaseEvent } from './train.js';
 
 /** Seconds between two progress lines of a calibration. */
 const PROGRESS_S = 15;
@@ -66,7 +67,7 @@ const summary = (a: number[]) => ({ n: a.length, min: +Math.min(...a).toFixed(4)
  * const { threshold } = await calibrate({ models: 'models', photos: '../shared/photos', holdOut: true });
  */
 export async function calibrate(o: {
-  models: string; photos: string; files?: string[]; holdOut: boolean; onLog?: (l: string) => void;
+  models: string; photos: string; files?: string[]; holdOut: boolean; onLog?: (l: string, phase?: PhaseEvent) => void;
   /** When aborted, calibration stops after the current photo and returns `interrupted` (no threshold). */
   signal?: AbortSignal;
 }): Promise<{ threshold: number; record: Record<string, unknown>; interrupted?: boolean }> {
@@ -82,7 +83,7 @@ export async function calibrate(o: {
       if (o.signal?.aborted) return { threshold: NaN, record: {}, interrupted: true };
       if (i > 0 && performance.now() - lastLine >= PROGRESS_S * 1000) {
         lastLine = performance.now();
-        o.onLog?.(`calibrating: ${i} of ${train.length} photos done`);
+        o.onLog?.(`calibrating: ${i} of ${train.length} photos done`, { phase: 'calibrating', photos: train.length, done: i });
       }
       const img = await rgbOf(file).catch((cause: Error) => { throw undecodable(file, cause); });
       const m = await deep.embed(img);
@@ -108,6 +109,6 @@ export async function calibrate(o: {
     markedByEdit: Object.fromEntries(Object.entries(markedByEdit).map(([k, v]) => [k, summary(v)])),
     markedBelowThreshold: marked.filter((v) => v < threshold).length,
   };
-  o.onLog?.(`calibration: clean NC ${JSON.stringify(record.clean)}; marked NC ${JSON.stringify(record.marked)}; threshold ${threshold}`);
+  o.onLog?.(`calibration: clean NC ${JSON.stringify(record.clean)}; marked NC ${JSON.stringify(record.marked)}; threshold ${threshold}`, { phase: 'calibrated', threshold });
   return { threshold, record };
 }

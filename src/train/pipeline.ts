@@ -2,7 +2,7 @@
  * The whole training job behind `npm run train:deep` and `modelmark train-deep`: train (or
  * resume), export the models, then calibrate the detection threshold on clean images. Node-only.
  */
-import { trainDeep, defaultLogo, type Progress } from './train.js';
+import { trainDeep, defaultLogo, type PhaseEvent, type Progress } from './train.js';
 import { writeModels } from './export.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +25,8 @@ export interface PipelineOptions {
   /** Start from these weights (fine-tuning) when `work` holds no checkpoint; see TrainOptions.initFrom. */
   initFrom?: { h: Weights; r: Weights };
   onProgress?: (p: Progress) => void;
-  onLog?: (line: string) => void;
+  /** Lines for the user; `phase` says what a line announces (see PhaseEvent), for programs. */
+  onLog?: (line: string, phase?: PhaseEvent) => void;
   signal?: AbortSignal;
 }
 
@@ -50,7 +51,8 @@ export async function trainAndExport(o: PipelineOptions): Promise<PipelineResult
   const staging = join(o.work, 'uncalibrated');
   await writeModels(staging, t, logo, 0.5, { training });
   const nPhotos = o.files?.length;
-  o.onLog?.(`calibrating the threshold on clean images${nPhotos ? ` (${nPhotos} photo${nPhotos === 1 ? '' : 's'}, a few seconds each, not counted in --minutes nor in the ETA)` : ''}`);
+  o.onLog?.(`calibrating the threshold on clean images${nPhotos ? ` (${nPhotos} photo${nPhotos === 1 ? '' : 's'}, a few seconds each, not counted in --minutes nor in the ETA)` : ''}`,
+    { phase: 'calibrating', photos: nPhotos ?? null, done: 0 });
   // Loaded late so that a long training run picks up the calibration code present at its end.
   const { calibrate } = await import('./calibrate.js');
   const cal = await calibrate({ models: staging, photos: o.photos, files: o.files, holdOut: o.holdOut ?? true, onLog: o.onLog, signal: o.signal });

@@ -63,11 +63,22 @@ export interface TrainOptions {
   /** Start from these weights instead of random ones (fine-tuning), when no checkpoint exists. */
   initFrom?: { h: Weights; r: Weights };
   onProgress?: (p: Progress) => void;
-  /** Lines about the work between the steps (stage 2's preparation), for the user. */
-  onLog?: (line: string) => void;
+  /** Lines about the work between the steps (stage 2's preparation), for the user; `phase` says which, for programs. */
+  onLog?: (line: string, phase?: PhaseEvent) => void;
   /** When aborted, training writes a checkpoint at the end of the current step and stops (TrainResult.interrupted). */
   signal?: AbortSignal;
 }
+
+/**
+ * What a log line of training (trainDeep, trainAndExport, calibrate) announces, for programs
+ * (`modelmark train-deep --json` prints each as a "phase" line): stage 2's preparation (marking
+ * and re-encoding its photos), calibration beginning (`done` 0; `photos` null when the caller
+ * gave no file list) and going on, its threshold.
+ */
+export type PhaseEvent =
+  | { phase: 'stage2'; photos: number }
+  | { phase: 'calibrating'; photos: number | null; done: number }
+  | { phase: 'calibrated'; threshold: number };
 
 export interface Progress {
   stage: 1 | 2;
@@ -396,7 +407,7 @@ export async function trainDeep(o: TrainOptions): Promise<TrainResult> {
   if (stage === 1) { stage = 2; await snapshot(); }
   if (elapsed < totalS && !stopped()) {
     o.onLog?.(`stage 2: marking and re-encoding the ${photos.train.length} training photo${photos.train.length === 1 ? '' : 's'} for the extractor's fine-tuning ` +
-      '(a few seconds a photo; not counted in --minutes nor in the ETA)');
+      '(a few seconds a photo; not counted in --minutes nor in the ETA)', { phase: 'stage2', photos: photos.train.length });
     const pool = await stage2Pool(photos.train, hp, L, seed + step, o.signal);
     // Making the pool (every photo marked by H and attacked) is preparation, not training: not
     // charged to --minutes (it had eaten most of a short run's stage 2).
