@@ -477,7 +477,13 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   // run goes on ("start", "progress", "phase", "stopping", each with an "event" field), and the
   // summary (no "event" field) always last. The human lines stay on standard error.
   const json = values.json === true;
-  const event = (e: Record<string, unknown>) => { if (json) io.stdout.write(JSON.stringify(e) + '\n'); };
+  let ended = false; // the summary is written (or being written by a quit): nothing after it
+  const event = (e: Record<string, unknown>) => { if (json && !ended) io.stdout.write(JSON.stringify(e) + '\n'); };
+  const summaryLine = (e: Record<string, unknown>) => {
+    if (ended) return;
+    ended = true;
+    io.stdout.write(JSON.stringify(e) + '\n');
+  };
   event({
     event: 'start', photos: files.length, totalS: Math.round(minutes * 60), seed, out, work, init: initFromDir ?? null,
     resumed: ck ? { step: ck.step ?? null, elapsedS: ck.elapsedS === undefined ? null : Math.round(ck.elapsedS) } : null,
@@ -537,8 +543,10 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     if (multibar) multibar.stop();
     removePendingTempFiles();
     releaseLock();
-    if (!json) process.exit(exitStatus);
-    // --json ends with the summary line here too (nothing was written by this stop).
+    if (!json || ended) process.exit(exitStatus);
+    // --json ends with the summary line here too (nothing was written by this stop); nothing
+    // the run would still print comes after it.
+    ended = true;
     io.stdout.write(JSON.stringify({
       ok: false, interrupted: true, signal: stopSignal ?? null, out, work, calibrating, checkpointed: false, steps: null, elapsedS: null, quit: true,
     }) + '\n', () => process.exit(exitStatus));
@@ -598,11 +606,11 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
       note(`interrupted; checkpoint written to ${work} (step ${stopped.steps ?? '?'}): rerun the same command to resume`);
     }
     // --json ends with the summary line, an interruption included (as a folder batch's summary).
-    if (values.json) {
-      io.stdout.write(JSON.stringify({
+    if (json) {
+      summaryLine({
         ok: false, interrupted: true, signal: stopSignal ?? null, out, work, calibrating: stopped.calibrating === true,
         checkpointed: stopped.checkpointed !== false, steps: stopped.steps ?? null, elapsedS: (stopped as { elapsedS?: number }).elapsedS ?? null,
-      }) + '\n');
+      });
     }
     return exitStatus;
   }
@@ -616,8 +624,8 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     note(`warning: ${below} of ${total} marked calibration images fall below the threshold ${s.threshold}: these models' marks would mostly not be found; train longer (a larger --minutes resumes this run, stage 2 only; ` +
       `for a model as good as the package's, which trained ${SHIPPED_TRAINING_MINUTES} minutes on one core, give a new run an hour or more)`);
   }
-  if (values.json) {
-    io.stdout.write(JSON.stringify({ ok: true, out, work, logo: resolve(logoPath), photos: files.length, init: initFromDir ?? null, seconds: Math.round(seconds), ...result.summary }) + '\n');
+  if (json) {
+    summaryLine({ ok: true, out, work, logo: resolve(logoPath), photos: files.length, init: initFromDir ?? null, seconds: Math.round(seconds), ...result.summary });
   } else {
     io.stdout.write(`models written to ${out} (h.onnx, r.onnx, deep.json, logo.png) after ${s.steps ?? '?'} steps: ` +
       `training PSNR ${s.trainPsnr ? s.trainPsnr : '-'} dB, NC ${s.trainNc ? s.trainNc : '-'}, threshold ${s.threshold ?? '?'}; ` +
