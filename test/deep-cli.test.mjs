@@ -66,6 +66,35 @@ function jsonLine(stdout) {
   return JSON.parse(lines[0]);
 }
 
+/** The keys of train-deep --json's summary line, unchanged by the progress lines before it. */
+const TRAIN_SUMMARY_KEYS = ['ok', 'out', 'work', 'logo', 'photos', 'init', 'seconds', 'minutes', 'targetPsnr', 'steps', 'elapsedS', 'seed', 'trainPsnr', 'trainNc', 'threshold', 'markedSamples', 'markedBelowThreshold'];
+const INTERRUPTED_SUMMARY_KEYS = ['ok', 'interrupted', 'signal', 'out', 'work', 'calibrating', 'checkpointed', 'steps', 'elapsedS'];
+
+/**
+ * The standard output of train-deep --json: every line JSON; a "start" line first, then
+ * "progress" (steps increasing), "phase" and "stopping" lines, each with an "event" field; the
+ * summary (no "event", an "ok") last.
+ */
+function trainJson(stdout) {
+  assert.ok(stdout.endsWith('\n'), JSON.stringify(stdout));
+  const lines = stdout.slice(0, -1).split('\n').map((l) => {
+    try { return JSON.parse(l); } catch { return assert.unreachable(`not a JSON line: ${JSON.stringify(l)}`); }
+  });
+  const summary = lines.at(-1), events = lines.slice(0, -1);
+  assert.type(summary.ok, 'boolean', JSON.stringify(summary));
+  assert.not.ok('event' in summary, 'the summary is the last line');
+  assert.is(events[0]?.event, 'start', stdout);
+  for (const e of events) assert.ok(['start', 'progress', 'phase', 'stopping'].includes(e.event), JSON.stringify(e));
+  const progress = events.filter((e) => e.event === 'progress');
+  for (const [i, p] of progress.entries()) {
+    assert.ok([1, 2].includes(p.stage), JSON.stringify(p));
+    for (const k of ['step', 'elapsedS', 'totalS', 'etaS', 'percent']) assert.type(p[k], 'number', `${k} in ${JSON.stringify(p)}`);
+    for (const k of ['psnr', 'nc', 'ncClean']) assert.ok(p[k] === null || typeof p[k] === 'number', `${k} in ${JSON.stringify(p)}`);
+    if (i > 0) assert.ok(p.step > progress[i - 1].step && p.stage >= progress[i - 1].stage, `steps increase: ${JSON.stringify(progress.map((q) => q.step))}`);
+  }
+  return { events, progress, summary };
+}
+
 /** An error run: exit 2, `modelmark: ...` on stderr without a stack trace, mentioning each string. */
 function failed(r, ...mentions) {
   assert.is(r.code, 2, `expected exit 2, got ${r.code}; stdout: ${r.stdout} stderr: ${r.stderr}`);
@@ -257,6 +286,7 @@ test('train-deep: fine-tunes from existing models for a few seconds into a model
   assert.match(r.stderr, /calibrating the threshold on clean images \(3 photos/);
   assert.match(r.stderr, /--minutes 0\.15 is a short run: expect weak marks \(the package's own models trained 81 minutes/);
   assert.match(r.stdout, /^models written to .*trained/);
+  assert.is(r.stdout.split('\n').filter(Boolean).length, 1, 'without --json, one human line on stdout (no JSON progress)');
   for (const f of ['h.onnx', 'r.onnx', 'deep.json', 'logo.png']) assert.ok(fs.existsSync(path.join(out, f)), f);
   assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'checkpoint.json')), 'checkpoints in OUT/.checkpoints');
   assert.not.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'the folder\'s lock released');
@@ -303,11 +333,13 @@ test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (n
   const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
   child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
-  // Stopped at its first progress line, in stage 1 (the first checkpoint is minutes away).
+  // Stopped at its second progress line (--json: on stdout, as JSON), in stage 1 (the first
+  // checkpoint is minutes away).
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no progress line: ${stderr}`)), 90_000);
-    child.stderr.on('data', () => { if (/stage 1 step \d+/.test(stderr)) { clearTimeout(timer); resolve(); } });
+    const timer = setTimeout(() => reject(new Error(`no progress lines: ${stdout} ${stderr}`)), 90_000);
+    child.stdout.on('data', () => { if ((stdout.match(/"event":"progress","stage":1,/g) ?? []).length >= 2) { clearTimeout(timer); resolve(); } });
   });
+  assert.not.match(stderr, /train-deep: stage \d step/, 'with --json, progress is on stdout, not as plain lines');
   const sent = performance.now();
   // Twice, a few ms apart, as under npm/npx (npm passes the terminal's Ctrl-C on to its child,
   // which also gets it from the terminal): one press, not "quit at once".
@@ -322,20 +354,64 @@ test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (n
   assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'checkpoint.json')), 'a checkpoint');
   const { step } = JSON.parse(fs.readFileSync(path.join(out, '.checkpoints', 'checkpoint.json'), 'utf8'));
   assert.ok(stderr.includes(`checkpoint written to ${path.join(out, '.checkpoints')} (step ${step})`), 'the message names the step written');
-  // --json: one line on stdout for an interrupted run too (it printed nothing).
-  const j = jsonLine(stdout);
+  // --json: progress lines, then the summary line last for an interrupted run too.
+  const { events, progress, summary: j } = trainJson(stdout);
+  assert.equal(Object.keys(j), INTERRUPTED_SUMMARY_KEYS);
   assert.equal([j.ok, j.interrupted, j.signal, j.checkpointed, j.calibrating, j.steps], [false, true, 'SIGINT', true, false, step]);
+  assert.ok(progress.length >= 2 && progress.every((p) => p.stage === 1 && p.totalS === 30 && p.step <= step), JSON.stringify(progress));
+  assert.equal([events[0].photos, events[0].totalS, events[0].seed, events[0].resumed], [3, 30, 4, null]);
+  assert.is(events.filter((e) => e.event === 'stopping').map((e) => e.signal).join(), 'SIGINT');
   // Resuming with another --seed would mix two seeds' data streams in one model: refused.
   failed(await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--seed', '5']),
     'made with --seed 4', 'without --seed');
   assert.not.ok(fs.existsSync(path.join(out, 'deep.json')), 'no models from an interrupted run');
   assert.not.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'the folder\'s lock released');
   // Without --seed, the rerun goes on with the seed the checkpoints were made with.
-  const rest = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out]);
+  const rest = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--json']);
   assert.is(rest.code, 0, rest.stderr);
   assert.match(rest.stderr, new RegExp(`resuming from the checkpoint .*\\(step ${step}, .*--seed 4\\)`));
+  // --json, a whole run: the summary (as before) last, after the phases of its end.
+  const done = trainJson(rest.stdout);
+  assert.equal(Object.keys(done.summary), TRAIN_SUMMARY_KEYS);
+  assert.equal([done.summary.ok, done.summary.seed, done.summary.threshold], [true, 4, JSON.parse(fs.readFileSync(path.join(out, 'deep.json'), 'utf8')).threshold]);
+  assert.is(done.events[0].resumed.step, step);
+  assert.ok(done.progress.length >= 1 && done.progress.every((p) => p.step >= step), JSON.stringify(done.progress));
+  const phases = done.events.filter((e) => e.event === 'phase').map((e) => e.phase);
+  assert.equal(phases.slice(-2), ['calibrating', 'calibrated'], JSON.stringify(phases));
+  assert.equal(done.events.find((e) => e.phase === 'calibrating').photos, 3);
+  assert.is(done.events.at(-1).threshold, done.summary.threshold);
   assert.ok(fs.existsSync(path.join(out, 'deep.json')));
   failed(await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.1', '--out', DEFAULT_MODELS_DIR]), 'own models folder');
+});
+
+test('train-deep --json: a second signal quits at once and still ends with the summary line (quit: true), the lock released', async () => {
+  const out = file('quit');
+  const child = spawn(process.execPath, [BIN, 'train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.5', '--init', MODELS, '--out', out, '--seed', '6', '--json'], { cwd: ROOT });
+  let stderr = '', stdout = '';
+  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+  // Training (its signal handlers in place): a progress line, as JSON on stdout (or as a plain line).
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no progress line: ${stdout} ${stderr}`)), 90_000);
+    const check = () => { if (/"event":"progress"|train-deep: stage \d step/.test(stdout + stderr)) { clearTimeout(timer); resolve(); } };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+  });
+  // Two different signals at once: both are delivered (two SIGINTs could merge into one), the
+  // first stops the run, the second quits before the step in progress ends.
+  child.kill('SIGTERM');
+  child.kill('SIGHUP');
+  const code = await exited;
+  assert.ok(code === 143 || code === 129, `exit ${code}: ${stderr}`);
+  const { events, summary } = trainJson(stdout);
+  assert.equal(Object.keys(summary), [...INTERRUPTED_SUMMARY_KEYS, 'quit']);
+  assert.equal([summary.ok, summary.interrupted, summary.quit, summary.checkpointed, summary.calibrating, summary.signal],
+    [false, true, true, false, false, code === 143 ? 'SIGTERM' : 'SIGHUP']);
+  assert.is(events.at(-1).event, 'stopping');
+  assert.is(events.at(-1).signal, summary.signal);
+  assert.not.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'the folder\'s lock released');
+  assert.not.ok(fs.existsSync(path.join(out, 'deep.json')), 'no models');
 });
 
 test('train-deep: killed (SIGKILL) in stage 2, the rerun resumes from the checkpoint written when stage 2 began', async () => {

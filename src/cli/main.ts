@@ -189,6 +189,16 @@ Deep watermark (a logo image hidden by trained networks; no key, no payload):
            new logo); --init DIR starts from another models folder, --init none from random
            weights (hours, not minutes).
            Progress: a bar on a terminal, otherwise a line every 10 seconds on stderr.
+           --json: JSON lines on stdout (no bar), as for folders: {"event":"start",
+           "photos","totalS","seed","out","work","init","resumed"}, then at most one a
+           second {"event":"progress","stage","step","elapsedS","totalS","etaS","percent",
+           "psnr","nc","ncClean"} (steps increase; null figures: none measured yet),
+           {"event":"phase","phase":"stage2"|"calibrating"|"calibrated",...,"message"},
+           {"event":"stopping","signal",...} at a signal; last, the summary, with no
+           "event": {"ok":true,"out","work","logo","photos","init","seconds","steps",
+           "trainPsnr","trainNc","threshold",...}, or {"ok":false,"interrupted":true,
+           "signal","checkpointed","steps",...} ("quit":true after a second signal), or
+           {"error":{...}}. Notes and warnings stay on stderr.
            Resuming: checkpoints are written to --work (default OUT/.checkpoints) every 3
            minutes; rerun the same command after an interruption to go on from the last one
            (with the --seed of the first run; another --seed is refused). Ctrl-C (or SIGTERM)
@@ -246,7 +256,8 @@ Options:
   --map OUT.png     detect: also write a picture of where the mark was found (green: mark,
                     amber: weak, red: examined without a mark); never over IN
   --json            print one JSON line (errors too: {"error": {"code", "message"}});
-                    for folders, one line per file and a summary line
+                    for folders, one line per file and a summary line; train-deep:
+                    progress lines, then its summary line
   --deep            embed: the deep watermark (the models' logo) instead of a keyed payload
   --models DIR      embed --deep, extract: folder with h.onnx, r.onnx and deep.json
                     (default: the models shipped in the package)
