@@ -391,10 +391,11 @@ test('train-deep --json: a second signal quits at once and still ends with the s
   const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
   child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
-  // Training (its signal handlers in place): a progress line, as JSON on stdout (or as a plain line).
+  // The run's start (its signal handlers in place from the "start" line on; before --json printed
+  // progress, the note that training begins).
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no progress line: ${stdout} ${stderr}`)), 90_000);
-    const check = () => { if (/"event":"progress"|train-deep: stage \d step/.test(stdout + stderr)) { clearTimeout(timer); resolve(); } };
+    const timer = setTimeout(() => reject(new Error(`no start: ${stdout} ${stderr}`)), 90_000);
+    const check = () => { if (/"event":"start"|train-deep: stage \d step/.test(stdout + stderr)) { clearTimeout(timer); resolve(); } };
     child.stdout.on('data', check);
     child.stderr.on('data', check);
   });
@@ -410,6 +411,29 @@ test('train-deep --json: a second signal quits at once and still ends with the s
     [false, true, true, false, false, code === 143 ? 'SIGTERM' : 'SIGHUP']);
   assert.is(events.at(-1).event, 'stopping');
   assert.is(events.at(-1).signal, summary.signal);
+  assert.not.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'the folder\'s lock released');
+  assert.not.ok(fs.existsSync(path.join(out, 'deep.json')), 'no models');
+});
+
+test('train-deep --json: standard output closed by its reader stops the run as Ctrl-C does (checkpoint, lock released), quietly, with 141', async () => {
+  const out = file('closed');
+  const child = spawn(process.execPath, [BIN, 'train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.5', '--init', MODELS, '--out', out, '--seed', '7', '--json'], { cwd: ROOT });
+  let stderr = '', stdout = '';
+  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  // The reader leaves after the first line (as `| head -1` would): the next, the first progress line, cannot be written.
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start line: ${stdout} ${stderr}`)), 90_000);
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      stdout += d;
+      if (stdout.includes('\n')) { clearTimeout(timer); child.stdout.destroy(); resolve(); }
+    });
+  });
+  const code = await exited;
+  assert.is(code, 141, stderr);
+  assert.match(stderr, /interrupted; checkpoint written/);
+  assert.not.match(stderr, /cannot write|EPIPE/, 'quietly');
+  assert.ok(fs.existsSync(path.join(out, '.checkpoints', 'checkpoint.json')), 'a checkpoint');
   assert.not.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'the folder\'s lock released');
   assert.not.ok(fs.existsSync(path.join(out, 'deep.json')), 'no models');
 });

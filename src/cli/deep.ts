@@ -9,7 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import { invalidParameter } from '../args.js';
 import { greyToRgb } from '../image.js';
 import { removePendingTempFiles } from '../node/files.js';
-import { onStopSignals } from './signals.js';
+import { isClosedPipe, onStopSignals, OUTPUT_CLOSED, reportedOutputErrors } from './signals.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
 import type { PhaseEvent } from '../train/train.js';
@@ -477,17 +477,32 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   // run goes on ("start", "progress", "phase", "stopping", each with an "event" field), and the
   // summary (no "event" field) always last. The human lines stay on standard error.
   const json = values.json === true;
-  let ended = false; // the summary is written (or being written by a quit): nothing after it
-  const event = (e: Record<string, unknown>) => { if (json && !ended) io.stdout.write(JSON.stringify(e) + '\n'); };
+  let ended = false; // the summary is written (or being written by a quit), or stdout failed: nothing after it
+  // Ctrl-C (SIGINT), SIGTERM, SIGHUP, or standard output that cannot be written (below): finish
+  // the step, write a checkpoint, exit 130/143/129 (141/2); a second signal quits at once.
+  const abort = new AbortController();
+  let exitStatus = 0;
+  let stopSignal: string | undefined;
+  // As a folder batch: standard output closed by its reader (`| head -1`, a UI that went away)
+  // stops the run quietly with 141 (128 + SIGPIPE), any other write error (a full disk) says so
+  // and stops it with 2; either way after the current step, with a checkpoint (rerun to resume).
+  let outputError: Error | undefined;
+  const outputFailed = (err?: Error | null) => {
+    if (!err || outputError) return;
+    outputError = err;
+    reportedOutputErrors.add(err);
+    ended = true;
+    if (abort.signal.aborted) return; // stopping already (a signal): its status stands
+    exitStatus = isClosedPipe(err) ? OUTPUT_CLOSED : 2;
+    if (exitStatus === 2) note(`cannot write to standard output: ${err.message}; stopping after the current step, with a checkpoint`);
+    abort.abort();
+  };
+  const event = (e: Record<string, unknown>) => { if (json && !ended) io.stdout.write(JSON.stringify(e) + '\n', outputFailed); };
   const summaryLine = (e: Record<string, unknown>) => {
     if (ended) return;
     ended = true;
     io.stdout.write(JSON.stringify(e) + '\n');
   };
-  event({
-    event: 'start', photos: files.length, totalS: Math.round(minutes * 60), seed, out, work, init: initFromDir ?? null,
-    resumed: ck ? { step: ck.step ?? null, elapsedS: ck.elapsedS === undefined ? null : Math.round(ck.elapsedS) } : null,
-  });
   if (minutes < SHORT_RUN_MINUTES && !ck) {
     note(`--minutes ${minutes} is a short run: expect weak marks (the package's own models trained ${SHIPPED_TRAINING_MINUTES} minutes on one core)`);
   }
@@ -525,10 +540,6 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   };
   const { trainAndExport } = await import('../train/pipeline.js').catch(unlocked);
   const started = performance.now();
-  // Ctrl-C (SIGINT), SIGTERM, SIGHUP: finish the step, write a checkpoint, exit 130/143/129; a second one quits at once.
-  const abort = new AbortController();
-  let exitStatus = 0;
-  let stopSignal: string | undefined;
   // The command line's own handlers (bin/: remove temporary files and exit) are set aside for
   // the run and put back after it, so that a caller of main() keeps its handlers.
   const removeSignals = onStopSignals((signal, code) => {
@@ -552,6 +563,11 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
     }) + '\n', () => process.exit(exitStatus));
     setTimeout(() => process.exit(exitStatus), 1000); // a reader that takes nothing more
   }, { setAside: true });
+  // Printed once the signals are handled as above: from this line on, a signal stops the run with a summary line.
+  event({
+    event: 'start', photos: files.length, totalS: Math.round(minutes * 60), seed, out, work, init: initFromDir ?? null,
+    resumed: ck ? { step: ck.step ?? null, elapsedS: ck.elapsedS === undefined ? null : Math.round(ck.elapsedS) } : null,
+  });
   let result;
   try {
     result = await trainAndExport({

@@ -198,7 +198,8 @@ Deep watermark (a logo image hidden by trained networks; no key, no payload):
            "event": {"ok":true,"out","work","logo","photos","init","seconds","steps",
            "trainPsnr","trainNc","threshold",...}, or {"ok":false,"interrupted":true,
            "signal","checkpointed","steps",...} ("quit":true after a second signal), or
-           {"error":{...}}. Notes and warnings stay on stderr.
+           {"error":{...}}. Notes and warnings stay on stderr. Standard output closed
+           by its reader stops the run as Ctrl-C does (exit 141; another write error: 2).
            Resuming: checkpoints are written to --work (default OUT/.checkpoints) every 3
            minutes; rerun the same command after an interruption to go on from the last one
            (with the --seed of the first run; another --seed is refused). Ctrl-C (or SIGTERM)
