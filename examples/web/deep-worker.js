@@ -10,10 +10,12 @@
 //
 // The page gets back what it paints, as the classical section's worker.js: the previews
 // (original, marked, amplified difference) at most PREVIEW_SIDE a side and the full-size marked
-// PNG for download. The full-size marked pixels stay here, for 'extract' on the marked image.
+// PNG for download. The full-size pixels stay here: the page sends its image file, which this
+// worker decodes and keeps (worker-common.js imageFor), and the marked pixels are kept for
+// 'extract' on the marked image.
 //
 // Messages in:  { id, op: 'init', provider: 'auto' | 'webgpu' | 'wasm' }
-//               { id, op: 'embed', provider, amplify, image: { width, height, data } }
+//               { id, op: 'embed', provider, amplify, image: { id, file } }
 //               { id, op: 'extract', provider, image }  or  { id, op: 'extract', provider, marked: true }
 // Messages out: { id, ok: true, provider, fallback, ... } or { id, ok: false, error: { name, code, message } }
 //   embed:   { psnr, ms, png: Blob, previews: { original, marked, diff }: ImageData, width, height }
@@ -21,7 +23,7 @@
 import * as ort from 'onnxruntime-web';
 import { createDeepWatermarker } from 'modelmark/deep';
 import { psnr } from 'modelmark';
-import { markViews, serve } from './worker-common.js';
+import { imageFor, markViews, serve } from './worker-common.js';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = { wasm: new URL('./ort-wasm-simd-threaded.jsep.wasm', import.meta.url).href };
@@ -132,10 +134,11 @@ const info = ({ provider, fallback, adapter, deep }) => ({ provider, fallback, a
 } });
 
 async function handle(msg) {
-  const { op, provider = 'auto', image } = msg;
+  const { op, provider = 'auto' } = msg;
   if (!['auto', 'webgpu', 'wasm'].includes(provider)) throw new Error(`unknown execution provider ${provider}`);
   if (op === 'init') return info(await watermarker(provider));
   if (op === 'embed') {
+    const image = await imageFor(msg.image);
     const t0 = performance.now();
     const w = await withDeep(provider, (deep) => deep.embed(image));
     const ms = performance.now() - t0;
@@ -146,7 +149,7 @@ async function handle(msg) {
     return { ...info(w), ms, psnr: db, png, previews, width: marked.width, height: marked.height, transfer };
   }
   if (op === 'extract') {
-    const source = msg.marked ? lastMarked : image;
+    const source = msg.marked ? lastMarked : await imageFor(msg.image);
     // Only after this worker failed and was started again: the page then disables the button.
     if (!source) throw Object.assign(new Error('There is no logo-marked image to extract from: mark the image again.'), { code: 'ERR_INVALID_ARGUMENT' });
     const t0 = performance.now();

@@ -4,13 +4,14 @@
 // provider that ran: webgpu or wasm). The work runs in deep-worker.js, created on first use; as
 // in the classical section, the page only paints what comes back (previews at most 1600 pixels a
 // side, said in the difference view's caption when scaled) and offers the PNG the worker encoded
-// (full size). The full-size marked pixels stay in the worker.
+// (full size). The full-size pixels stay in the worker: the page sends step 1's File with its id,
+// the worker decodes and keeps its own copy, and keeps the marked pixels.
 // The section's data-state: idle, loading, working, marked, found, not-found, error.
 
 const $ = (id) => document.getElementById(id);
 
 /**
- * Wire the deep section. `getImage()` returns the image loaded in step 1 ({ name, image }) or
+ * Wire the deep section. `getImage()` returns the image loaded in step 1 ({ id, file, name, width, height }) or
  * null; `getAmplify()` the difference view's factor. Returns { imageChanged() } to call when
  * step 1 loads another image.
  */
@@ -104,11 +105,6 @@ export function setupDeep({ getImage, getAmplify }) {
     ui.providerNote.textContent = notes.join('; ');
   }
 
-  /** An image for the worker: a copy of its pixels, transferred (cheaper than cloning them). */
-  function forWorker(image) {
-    const data = image.data.slice();
-    return [{ width: image.width, height: image.height, data }, [data.buffer]];
-  }
   const formatBytes = (n) => (n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`);
 
   async function run(label, job) {
@@ -126,10 +122,9 @@ export function setupDeep({ getImage, getAmplify }) {
   }
 
   const mark = () => run('Marking with the logo', async () => {
-    const { image, name } = getImage();
+    const { id, file, name } = getImage();
     const amplify = getAmplify();
-    const [plain, transfer] = forWorker(image);
-    const out = await call({ op: 'embed', provider: ui.provider.value, amplify, image: plain }, transfer);
+    const out = await call({ op: 'embed', provider: ui.provider.value, amplify, image: { id, file } });
     paint(ui.original, out.previews.original);
     paint(ui.marked, out.previews.marked);
     paint(ui.diff, out.previews.diff);
@@ -149,13 +144,12 @@ export function setupDeep({ getImage, getAmplify }) {
     setState('marked');
   });
 
-  /** `source`: step 1's image ({ name, image }) or the marked one the worker keeps (lastMarked). */
+  /** `source`: step 1's image (with its file) or the marked one the worker keeps (lastMarked). */
   const extract = (source) => run(`Extracting the logo from ${source.name}`, async () => {
-    const { width, height } = source.image ?? source;
+    const { width, height } = source;
     let out;
-    if (source.image) {
-      const [plain, transfer] = forWorker(source.image);
-      out = await call({ op: 'extract', provider: ui.provider.value, image: plain }, transfer);
+    if (source.file) {
+      out = await call({ op: 'extract', provider: ui.provider.value, image: { id: source.id, file: source.file } });
     } else {
       out = await call({ op: 'extract', provider: ui.provider.value, marked: true });
     }

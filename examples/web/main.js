@@ -2,7 +2,9 @@
 // marked image, an amplified difference view and the PSNR, offer the PNG for download; detect
 // in any image and draw the region map (green where the mark is) over a dimmed copy. Decoding,
 // the previews, the PNG and the region map are made in the worker too: the page only paints
-// them. The deep (logo) watermark's section is in deep.js.
+// them. The page holds no full-size pixels: it sends the image's File (a handle, not its pixels)
+// with an id, and each worker decodes and keeps its own copy; the marked image stays in the
+// worker. The deep (logo) watermark's section is in deep.js.
 import { parsePayload, payloadHex } from 'modelmark';
 import { setupDeep } from './deep.js';
 
@@ -31,15 +33,13 @@ function call(message, transfer = []) {
   const id = ++nextId;
   return new Promise((resolve, reject) => { waiting.set(id, { resolve, reject }); worker.postMessage({ id, ...message }, transfer); });
 }
-/** An image for the worker: a copy of its pixels, transferred (cheaper than cloning them). */
-function forWorker(image) {
-  const data = image.data.slice();
-  return [{ width: image.width, height: image.height, data }, [data.buffer]];
-}
-
 // ---- State
-let current = null;      // { name, image: ImageData }
-let lastMarked = null;   // { image: ImageData, name }
+// current: the loaded image { id, file, name, width, height }; the workers decode `file` and keep
+// its pixels under `id` (worker-common.js imageFor). `id` grows with each load; of the loads that
+// succeed, the one with the highest id is current, here as in the workers.
+let current = null;
+let lastMarked = null;   // { name, width, height } of the marked image the worker keeps (not its pixels)
+let nextImageId = 0;
 let downloadUrl = null;
 
 function randomPayload() {
@@ -74,11 +74,8 @@ function formatBytes(n) { return n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : `${(n 
 function formatP(p) { return p === 0 ? '< 1e-300' : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2); }
 
 // ---- Images
-/** A file's pixels, decoded in the worker (which refuses a decompression bomb from its header). */
-async function decode(file) {
-  const { image } = await call({ op: 'decode', file });
-  return image;
-}
+/** The page's image for a worker: its File and id (the worker decodes and keeps the pixels). */
+const imageRef = ({ id, file }) => ({ id, file });
 
 function paint(canvas, image) {
   canvas.width = image.width; canvas.height = image.height;
@@ -92,9 +89,12 @@ async function load(file) {
   busy(true);
   try {
     say(`Reading ${file.name}…`);
-    const image = await decode(file);
-    current = { name: file.name, image };
-    ui.info.textContent = `${file.name}: ${image.width} × ${image.height} pixels.`;
+    const id = ++nextImageId;
+    // Decoded in the worker (which refuses a decompression bomb from its header), and kept there.
+    const { width, height } = await call({ op: 'decode', image: { id, file } });
+    if (current && current.id > id) return; // a later image loaded first
+    current = { id, file, name: file.name, width, height };
+    ui.info.textContent = `${file.name}: ${width} × ${height} pixels.`;
     say(`Loaded ${file.name}. Mark it or detect in it.`);
     document.body.dataset.state = 'loaded';
   } catch (err) {
@@ -121,24 +121,22 @@ async function mark() {
     let payload;
     try { payload = payloadHex(parsePayload(ui.payload.value.trim(), 'payload')); } catch (e) { ui.payload.focus(); throw e; }
     const amplify = amplifyFactor();
-    const { image, name } = current;
+    const image = current, { name, width, height } = image;
     say('Marking…');
-    const [plain, transfer] = forWorker(image);
-    const out = await call({ op: 'mark', key, strength, payload, amplify, image: plain }, transfer);
-    const marked = new ImageData(out.marked, image.width, image.height);
+    const out = await call({ op: 'mark', key, strength, payload, amplify, image: imageRef(image) });
     paint(ui.original, out.previews.original);
     paint(ui.marked, out.previews.marked);
     paint(ui.diff, out.previews.diff);
-    const scale = out.previews.diff.width / image.width;
+    const scale = out.previews.diff.width / width;
     ui.diffCaption.textContent = `|marked − original| × ${amplify}` + (scale < 1 ? ` (shown at ${Math.round(scale * 100)} %)` : '');
     ui.psnr.textContent = out.psnr.toFixed(2);
     ui.markedPayload.textContent = out.payload;
     if (downloadUrl) URL.revokeObjectURL(downloadUrl);
     downloadUrl = URL.createObjectURL(out.png);
-    ui.downloadInfo.textContent = `PNG, ${image.width} × ${image.height} pixels, ${formatBytes(out.png.size)}`;
+    ui.downloadInfo.textContent = `PNG, ${width} × ${height} pixels, ${formatBytes(out.png.size)}`;
     ui.download.href = downloadUrl;
     ui.download.download = `${name.replace(/\.[^.]+$/, '') || 'image'}-marked.png`;
-    lastMarked = { image: marked, name: ui.download.download };
+    lastMarked = { name: ui.download.download, width, height };
     ui.markResult.hidden = false;
     say(`Marked with payload ${out.payload} (PSNR ${out.psnr.toFixed(2)} dB). Download the PNG below.`);
     document.body.dataset.state = 'marked';
@@ -150,16 +148,17 @@ async function mark() {
 }
 
 // ---- Detect
+/** `source`: step 1's image (current) or the marked one the worker keeps (lastMarked). */
 async function detect(source) {
   ui.error.textContent = '';
   document.body.dataset.state = 'working';
   busy(true);
   try {
     const { key, strength } = settings();
-    const { image, name } = source;
+    const { name } = source;
     say(`Detecting in ${name}…`);
-    const [plain, transfer] = forWorker(image);
-    const { result, map } = await call({ op: 'detect', key, strength, image: plain }, transfer);
+    const { result, map } = await call(source.file ? { op: 'detect', key, strength, image: imageRef(source) }
+      : { op: 'detect', key, strength, marked: true });
     ui.found.textContent = result.found ? 'yes' : 'no';
     ui.foundPayload.textContent = result.payload ?? '–';
     ui.pvalue.textContent = formatP(result.pValue);

@@ -1,7 +1,50 @@
-// Shared by the demo's two workers (worker.js, deep-worker.js): the difference view, the
-// previews and the PNG for download, made off the main thread. The page only paints the previews:
-// they are at most PREVIEW_SIDE pixels a side, so that a 24-megapixel photo does not freeze the
-// page (nor fill its memory) while its canvases are drawn.
+// Shared by the demo's two workers (worker.js, deep-worker.js): decoding the page's image file
+// (each worker decodes and keeps its own copy: the page holds no full-size pixels), the difference
+// view, the previews and the PNG for download, made off the main thread. The page only paints the
+// previews: they are at most PREVIEW_SIDE pixels a side, so that a 24-megapixel photo does not
+// freeze the page (nor fill its memory) while its canvases are drawn.
+import { checkImageFileSize, DEFAULT_MAX_PIXELS } from 'modelmark';
+
+/** A file's pixels (RGBA ImageData, upright as its EXIF orientation says). */
+export async function decodeFile(file) {
+  const name = file.name || 'The file';
+  // The watermarker refuses over 100 megapixels, but only after they are decoded: a 1 MB PNG can
+  // declare a gigabyte of pixels. Refused from its header instead.
+  checkImageFileSize(new Uint8Array(await file.arrayBuffer()), DEFAULT_MAX_PIXELS, name);
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none', colorSpaceConversion: 'none', imageOrientation: 'from-image' });
+  } catch {
+    throw Object.assign(new Error(`${name} could not be decoded as an image: it is not a PNG, JPEG or WebP image, or it is damaged or cut short.`), { code: 'ERR_DECODE' });
+  }
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return ctx.getImageData(0, 0, canvas.width, canvas.height);
+}
+
+// The page's image, as this worker decoded it: the page sends `{ id, file }` (a File is a handle,
+// not its pixels; `id` grows with each image the page loads) with every request that reads it.
+let held = null;     // { id, image }: the decoded image with the highest id
+let pending = null;  // { id, promise }: a decode under way
+/**
+ * The pixels of the page's image `{ id, file }`: those this worker keeps when it holds `id`, else
+ * `file` decoded (and kept, unless a later image is already kept). A failed decode keeps nothing
+ * and leaves the image kept before.
+ */
+export function imageFor({ id, file }) {
+  if (held?.id === id) return Promise.resolve(held.image);
+  if (pending?.id === id) return pending.promise;
+  const promise = decodeFile(file).then((image) => {
+    if (!held || id > held.id) held = { id, image };
+    return image;
+  });
+  pending = { id, promise };
+  const done = () => { if (pending?.promise === promise) pending = null; };
+  promise.then(done, done);
+  return promise;
+}
 
 /** The longest side of the previews (original, marked, difference). */
 export const PREVIEW_SIDE = 1600;

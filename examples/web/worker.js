@@ -2,17 +2,25 @@
 // the PNG for download, detect and the region map. The page only paints what comes back: the
 // previews are at most PREVIEW_SIDE pixels a side (worker-common.js), so that a 24-megapixel
 // photo does not freeze the page while its canvases are drawn.
-// Messages in:  { id, op: 'decode', file }
-//               { id, op: 'mark', key, strength, payload, amplify, image: { width, height, data } }
-//               { id, op: 'detect', key, strength, image }
+// The full-size pixels stay here: the page sends its image file, which this worker decodes and
+// keeps (worker-common.js imageFor), and the last marked image is kept for 'detect' with
+// `marked: true`. The page holds neither.
+// Messages in:  { id, op: 'decode', image: { id, file } }
+//               { id, op: 'mark', key, strength, payload, amplify, image: { id, file } }
+//               { id, op: 'detect', key, strength, image }  or  { id, op: 'detect', key, strength, marked: true }
 // Messages out: { id, ok: true, ... } or { id, ok: false, error: { name, code, message } }
-import { checkImageFileSize, createWatermarker, DEFAULT_MAX_PIXELS, payloadHex, parsePayload, psnr } from 'modelmark';
-import { canvasOf, markViews, scaled, serve } from './worker-common.js';
+//   decode: { width, height }
+//   mark:   { payload, psnr, png: Blob, previews: { original, marked, diff }: ImageData }
+//   detect: { result, map: ImageData }
+import { createWatermarker, payloadHex, parsePayload, psnr } from 'modelmark';
+import { canvasOf, imageFor, markViews, scaled, serve } from './worker-common.js';
 
 /** The longest side of the region map. */
 const MAP_SIDE = 1200;
 
 const watermarkers = new Map();
+/** The last marked image, full size (RGBA): what 'detect' with `marked: true` reads. */
+let lastMarked = null;
 
 /** One watermarker per key and strength (the key derivation and kernel load happen once). */
 function watermarker(key, strength) {
@@ -23,25 +31,6 @@ function watermarker(key, strength) {
     watermarkers.set(id, wm);
   }
   return watermarkers.get(id);
-}
-
-/** A file's pixels (RGBA, upright as its EXIF orientation says). */
-async function decode(file) {
-  const name = file.name || 'The file';
-  // The watermarker refuses over 100 megapixels, but only after they are decoded: a 1 MB PNG can
-  // declare a gigabyte of pixels. Refused from its header instead.
-  checkImageFileSize(new Uint8Array(await file.arrayBuffer()), DEFAULT_MAX_PIXELS, name);
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none', colorSpaceConversion: 'none', imageOrientation: 'from-image' });
-  } catch {
-    throw Object.assign(new Error(`${name} could not be decoded as an image: it is not a PNG, JPEG or WebP image, or it is damaged or cut short.`), { code: 'ERR_DECODE' });
-  }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  return ctx.getImageData(0, 0, canvas.width, canvas.height);
 }
 
 /** Region map over a dimmed grey copy of the image (as the CLI's --map), at most MAP_SIDE a side. */
@@ -68,20 +57,25 @@ function regionMap(image, regions) {
 }
 
 async function handle(msg) {
-  const { op, key, strength, image } = msg;
+  const { op, key, strength } = msg;
   if (op === 'decode') {
-    const decoded = await decode(msg.file);
-    return { image: decoded, transfer: [decoded.data.buffer] };
+    const { width, height } = await imageFor(msg.image);
+    return { width, height };
   }
   const wm = await watermarker(key, strength);
   if (op === 'mark') {
     const payload = payloadHex(parsePayload(msg.payload));
+    const image = await imageFor(msg.image);
     const marked = wm.embed(image, payload);
     const db = await psnr(image, marked);
     const { png, previews, transfer } = await markViews(image, marked, msg.amplify);
-    return { payload, psnr: db, marked: marked.data, png, previews, transfer: [marked.data.buffer, ...transfer] };
+    lastMarked = marked;
+    return { payload, psnr: db, png, previews, transfer };
   }
   if (op === 'detect') {
+    const image = msg.marked ? lastMarked : await imageFor(msg.image);
+    // The page disables "Detect in the marked image" until a mark is made.
+    if (!image) throw Object.assign(new Error('There is no marked image to detect in: mark the image first.'), { code: 'ERR_INVALID_ARGUMENT' });
     const result = wm.detect(image);
     const map = regionMap(image, result.regions);
     return { result, map, transfer: [map.data.buffer] };
