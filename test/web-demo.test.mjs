@@ -474,4 +474,77 @@ test('deep section, a 24-megapixel photo: the previews are scaled in the worker 
   assert.equal(errors, []);
 });
 
+
+/** The page's JavaScript heap after a full GC, in bytes: V8's heap and the ArrayBuffers' backing stores. */
+async function pageHeap() {
+  const cdp = await context.newCDPSession(page);
+  try {
+    await cdp.send('HeapProfiler.collectGarbage');
+    const usage = await cdp.send('Runtime.getHeapUsage');
+    const memory = await page.evaluate(() => performance.memory.usedJSHeapSize);
+    return Math.max(memory, usage.usedSize + (usage.backingStorageSize ?? 0));
+  } finally {
+    await cdp.detach();
+  }
+}
+
+test('a 24-megapixel photo: both sections mark and detect on it, and the page holds none of its full-size pixels (they stay in the workers)', async () => {
+  await reset();
+  const big = await sharp(PHOTO).resize(6000, 4000, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+  await page.setInputFiles('#file', { name: 'huge.jpg', mimeType: 'image/jpeg', buffer: big });
+  await state('loaded');
+  assert.match(await page.locator('#image-info').textContent(), /huge\.jpg: 6000 × 4000 pixels/);
+  await page.getByRole('button', { name: 'Mark the image' }).click();
+  await state('marked');
+  assert.match(await page.locator('#download-info').textContent(), /^PNG, 6000 × 4000 pixels/);
+  await page.getByRole('button', { name: 'Detect in the marked image' }).click();
+  await state('found');
+  assert.is(await page.locator('#found-payload').textContent(), PAYLOAD);
+  assert.match(await page.locator('#verdict').textContent(), /huge-marked\.png/);
+  await page.getByRole('button', { name: 'Detect in the image' }).click();
+  await state('not-found');
+  assert.match(await page.locator('#verdict').textContent(), /No mark of this key in huge\.jpg/);
+
+  const deepDone = () => page.waitForSelector('#deep:not([data-state="working"]):not([data-state="loading"])', { timeout: 300_000 });
+  await page.getByLabel('Execution provider').selectOption('auto');
+  await page.getByRole('button', { name: 'Mark with the logo' }).click();
+  await deepDone();
+  assert.is(await page.locator('#deep').getAttribute('data-state'), 'marked', await page.locator('#deep-error').textContent());
+  assert.match(await page.locator('#deep-download-info').textContent(), /^PNG, 6000 × 4000 pixels/);
+  await page.getByRole('button', { name: 'Extract from the logo-marked image' }).click();
+  await deepDone();
+  assert.ok(['found', 'not-found'].includes(await page.locator('#deep').getAttribute('data-state')), await page.locator('#deep-error').textContent());
+  if (models.real) assert.is(await page.locator('#deep').getAttribute('data-state'), 'found');
+  assert.is(await page.locator('#deep-source').textContent(), 'huge-logo.png (6000 × 4000)');
+  await page.getByRole('button', { name: 'Extract logo', exact: true }).click();
+  await deepDone();
+  assert.ok(['found', 'not-found'].includes(await page.locator('#deep').getAttribute('data-state')), await page.locator('#deep-error').textContent());
+  if (models.real) assert.is(await page.locator('#deep').getAttribute('data-state'), 'not-found');
+  assert.is(await page.locator('#deep-source').textContent(), 'huge.jpg (6000 × 4000)');
+
+  // The photo's pixels are 96 MB, each marked copy as much: the page held 192 MB of them here
+  // (the decoded image for both sections and the classical marked image). It paints previews of
+  // at most 1600 pixels a side and keeps no pixels: its heap is a few MB.
+  const heap = await pageHeap();
+  // The measure counts a full-size pixel array when the page holds one.
+  await page.evaluate(() => { window.probe = new Uint8ClampedArray(6000 * 4000 * 4).fill(1); });
+  const probed = await pageHeap();
+  await page.evaluate(() => { delete window.probe; });
+  assert.ok(probed - heap > 90e6, `a 96 MB array in the page adds ${(probed - heap) / 1e6} MB to the measure`);
+  assert.ok(heap < 40e6, `the page's JS heap after GC is ${(heap / 1e6).toFixed(1)} MB`);
+
+  // A second image replaces the first in both workers.
+  await page.setInputFiles('#file', ASTRONAUT);
+  await state('loaded');
+  await page.getByRole('button', { name: 'Mark with the logo' }).click();
+  await deepDone();
+  assert.is(await page.locator('#deep').getAttribute('data-state'), 'marked', await page.locator('#deep-error').textContent());
+  assert.match(await page.locator('#deep-download-info').textContent(), /^PNG, 512 × 512 pixels/);
+  await page.getByRole('button', { name: 'Mark the image' }).click();
+  await state('marked');
+  assert.match(await page.locator('#download-info').textContent(), /^PNG, 512 × 512 pixels/);
+  assert.equal(await page.locator('#marked').evaluate((c) => [c.width, c.height]), [512, 512], 'the marked preview is the new image');
+  assert.equal(errors, []);
+});
+
 test.run();
