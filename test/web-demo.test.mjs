@@ -547,4 +547,21 @@ test('a 24-megapixel photo: both sections mark and detect on it, and the page ho
   assert.equal(errors, []);
 });
 
+test('a photo whose file is deleted after it was loaded: both sections still mark it (the workers read the copy made at load)', async () => {
+  await reset();
+  const path = join(dir, 'gone.jpg');
+  await sharp(OTHER).resize(640, 400).jpeg().toFile(path);
+  await page.setInputFiles('#file', path);
+  await state('loaded');
+  await rm(path);
+  await page.getByRole('button', { name: 'Mark with the logo' }).click();
+  await page.waitForSelector('#deep:not([data-state="working"]):not([data-state="loading"])', { timeout: 300_000 });
+  assert.is(await page.locator('#deep').getAttribute('data-state'), 'marked', await page.locator('#deep-error').textContent());
+  assert.match(await page.locator('#deep-download-info').textContent(), /^PNG, 640 × 400 pixels/);
+  await page.getByRole('button', { name: 'Mark the image' }).click();
+  await state('marked');
+  assert.match(await page.locator('#download-info').textContent(), /^PNG, 640 × 400 pixels/);
+  assert.equal(errors, []);
+});
+
 test.run();

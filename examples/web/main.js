@@ -91,9 +91,10 @@ async function load(file) {
     say(`Reading ${file.name}…`);
     const id = ++nextImageId;
     // Decoded in the worker (which refuses a decompression bomb from its header), and kept there.
-    const { width, height } = await call({ op: 'decode', image: { id, file } });
+    // The worker answers with a copy of the file in memory, which the workers read from then on.
+    const { width, height, file: copy } = await call({ op: 'decode', image: { id, file } });
     if (current && current.id > id) return; // a later image loaded first
-    current = { id, file, name: file.name, width, height };
+    current = { id, file: copy, name: file.name, width, height };
     ui.info.textContent = `${file.name}: ${width} × ${height} pixels.`;
     say(`Loaded ${file.name}. Mark it or detect in it.`);
     document.body.dataset.state = 'loaded';

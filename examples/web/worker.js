@@ -9,7 +9,7 @@
 //               { id, op: 'mark', key, strength, payload, amplify, image: { id, file } }
 //               { id, op: 'detect', key, strength, image }  or  { id, op: 'detect', key, strength, marked: true }
 // Messages out: { id, ok: true, ... } or { id, ok: false, error: { name, code, message } }
-//   decode: { width, height }
+//   decode: { width, height, file }: `file` is an in-memory copy of the file, for the next requests
 //   mark:   { payload, psnr, png: Blob, previews: { original, marked, diff }: ImageData }
 //   detect: { result, map: ImageData }
 import { createWatermarker, payloadHex, parsePayload, psnr } from 'modelmark';
@@ -59,8 +59,13 @@ function regionMap(image, regions) {
 async function handle(msg) {
   const { op, key, strength } = msg;
   if (op === 'decode') {
-    const { width, height } = await imageFor(msg.image);
-    return { width, height };
+    // The file's bytes copied into memory (here, off the main thread): the page keeps this copy
+    // for the workers, which decode it when they need it, even after the file on disk changed or
+    // was deleted (reading the original File would then fail).
+    const { id, file } = msg.image;
+    const copy = new File([await file.arrayBuffer()], file.name, { type: file.type });
+    const { width, height } = await imageFor({ id, file: copy });
+    return { width, height, file: copy };
   }
   const wm = await watermarker(key, strength);
   if (op === 'mark') {
