@@ -18,7 +18,7 @@
 //               { id, op: 'embed', provider, amplify, image: { id, file } }
 //               { id, op: 'extract', provider, image }  or  { id, op: 'extract', provider, marked: true }
 // Messages out: { id, ok: true, provider, fallback, ... } or { id, ok: false, error: { name, code, message } }
-//   embed:   { psnr, ms, png: Blob, previews: { original, marked, diff }: ImageData, width, height }
+//   embed:   { psnr, ms, png: Blob, previews: { original, marked, diff }: { width, height, data } (forPage), width, height }
 //   extract: { logo, logoSize, nc, found, threshold, ms }
 import * as ort from 'onnxruntime-web';
 import { createDeepWatermarker } from 'modelmark/deep';

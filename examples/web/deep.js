@@ -76,9 +76,10 @@ export function setupDeep({ getImage, getAmplify }) {
     }
   }
 
-  function paint(canvas, image) {
-    canvas.width = image.width; canvas.height = image.height;
-    canvas.getContext('2d').putImageData(image, 0, 0);
+  /** Draw pixels from the worker, { width, height, data } (worker-common.js forPage). */
+  function paint(canvas, { width, height, data }) {
+    canvas.width = width; canvas.height = height;
+    canvas.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0);
   }
 
   /** A grey size² logo (bytes) drawn enlarged, without smoothing, on a square canvas. */

@@ -77,9 +77,10 @@ function formatP(p) { return p === 0 ? '< 1e-300' : p < 1e-3 ? p.toExponential(1
 /** The page's image for a worker: its File and id (the worker decodes and keeps the pixels). */
 const imageRef = ({ id, file }) => ({ id, file });
 
-function paint(canvas, image) {
-  canvas.width = image.width; canvas.height = image.height;
-  canvas.getContext('2d').putImageData(image, 0, 0);
+/** Draw pixels from a worker, { width, height, data } (worker-common.js forPage). */
+function paint(canvas, { width, height, data }) {
+  canvas.width = width; canvas.height = height;
+  canvas.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0);
 }
 
 async function load(file) {

@@ -10,10 +10,10 @@
 //               { id, op: 'detect', key, strength, image }  or  { id, op: 'detect', key, strength, marked: true }
 // Messages out: { id, ok: true, ... } or { id, ok: false, error: { name, code, message } }
 //   decode: { width, height, file }: `file` is an in-memory copy of the file, for the next requests
-//   mark:   { payload, psnr, png: Blob, previews: { original, marked, diff }: ImageData }
-//   detect: { result, map: ImageData }
+//   mark:   { payload, psnr, png: Blob, previews: { original, marked, diff } }
+//   detect: { result, map }  (previews and map: { width, height, data }, worker-common.js forPage)
 import { createWatermarker, payloadHex, parsePayload, psnr } from 'modelmark';
-import { canvasOf, imageFor, markViews, scaled, serve } from './worker-common.js';
+import { canvasOf, forPage, imageFor, markViews, scaled, serve } from './worker-common.js';
 
 /** The longest side of the region map. */
 const MAP_SIDE = 1200;
@@ -82,7 +82,7 @@ async function handle(msg) {
     // The page disables "Detect in the marked image" until a mark is made.
     if (!image) throw Object.assign(new Error('There is no marked image to detect in: mark the image first.'), { code: 'ERR_INVALID_ARGUMENT' });
     const result = wm.detect(image);
-    const map = regionMap(image, result.regions);
+    const map = forPage(regionMap(image, result.regions));
     return { result, map, transfer: [map.data.buffer] };
   }
   throw new Error(`unknown operation ${op}`);
