@@ -217,6 +217,58 @@ test('MODELMARK_KEY supplies the key; --key overrides it; no key at all is exit 
   failed(cli(['detect', out, '--key', '']), '--key', 'empty');
 });
 
+test('--key-file: a text file (LF or CRLF) is the same key as --key; a binary key file; - reads standard input; a folder batch takes it', async () => {
+  const text = file('key.txt'), crlf = file('key-crlf.txt'), bin = file('key.bin');
+  fs.writeFileSync(text, `${KEY}\n`);
+  fs.writeFileSync(crlf, `${KEY}\r\n`);
+  fs.writeFileSync(bin, Buffer.from([0xff, 0x00, 0xfe, 0x80, 0x0a, 0x41, 0xc3]));
+  const out = file('keyfile.png');
+  const e = cli(['embed', storm, out, '--payload', PAYLOAD, '--key-file', text]);
+  assert.is(e.code, 0, e.stderr);
+  const [byKey, byCrlf, byText] = await cliAll([['detect', out, '--key', KEY, '--json'], ['detect', out, '--key-file', crlf, '--json'], ['detect', out, '--key-file', text, '--json']]);
+  for (const r of [byKey, byCrlf, byText]) assert.is(jsonLine(r.stdout).payload, PAYLOAD, r.stderr);
+  // The file's exact bytes (less one line ending) are the key: a key with a trailing space is another key.
+  fs.writeFileSync(file('key-space.txt'), `${KEY} \n`);
+  assert.is(cli(['detect', out, '--key-file', file('key-space.txt')]).code, 1);
+
+  const binOut = file('keyfile-bin.png');
+  assert.is(cli(['embed', storm, binOut, '--payload', PAYLOAD, '--key-file', bin]).code, 0);
+  const piped = spawnSync(process.execPath, [BIN, 'detect', binOut, '--key-file', '-', '--json'], { cwd: ROOT, env: baseEnv, input: fs.readFileSync(bin), encoding: 'utf8' });
+  assert.is(piped.status, 0, piped.stderr);
+  assert.is(jsonLine(piped.stdout).payload, PAYLOAD);
+  assert.is(cli(['detect', binOut, '--key', KEY]).code, 1, 'another key');
+
+  // A folder batch: the binary key goes to the worker pool as bytes.
+  const inDir = file('keyfile-in'), outDir = file('keyfile-out');
+  fs.mkdirSync(inDir);
+  fs.copyFileSync(storm, path.join(inDir, 'a.jpg'));
+  fs.copyFileSync(flower, path.join(inDir, 'b.png'));
+  const be = cli(['embed', inDir, outDir, '--payload', PAYLOAD, '--key-file', bin, '--jobs', '1', '--json']);
+  assert.is(be.code, 0, be.stderr);
+  const bd = cli(['detect', outDir, '--key-file', bin, '--jobs', '1', '--json']);
+  assert.is(bd.code, 0, bd.stderr);
+  const records = bd.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.file);
+  assert.equal(records.map((r) => [r.payload, r.found]), [[PAYLOAD, true], [PAYLOAD, true]]);
+});
+
+test('--key-file refusals: missing, a folder, empty, over 4096 bytes, with --key, - with IN -, with --deep; the key never shown', () => {
+  const secret = 'TOPSECRET-' + 'k'.repeat(5000);
+  fs.writeFileSync(file('big.key'), secret);
+  fs.writeFileSync(file('empty.key'), '\n');
+  failed(cli(['detect', storm, '--key-file', file('nope.key')]), '--key-file', 'nope.key', 'no such file');
+  failed(cli(['detect', storm, '--key-file', dir]), '--key-file', 'folder');
+  failed(cli(['detect', storm, '--key-file', file('empty.key')]), '--key-file', 'empty');
+  const big = cli(['detect', storm, '--key-file', file('big.key'), '--json']);
+  failed(big, '--key-file', '4096 bytes');
+  assert.is(jsonLine(big.stdout).error.code, 'ERR_INVALID_ARGUMENT');
+  assert.not.match(big.stdout + big.stderr, /TOPSECRET/);
+  failed(cli(['detect', storm, '--key', KEY, '--key-file', file('big.key')]), '--key and --key-file');
+  const both = spawnSync(process.execPath, [BIN, 'detect', '-', '--key-file', '-'], { cwd: ROOT, env: baseEnv, input: fs.readFileSync(storm), encoding: 'utf8' });
+  assert.is(both.status, 2);
+  assert.match(both.stderr, 'both read standard input');
+  failed(cli(['embed', storm, file('deep-keyfile.png'), '--deep', '--key-file', file('big.key')]), '--key-file', '--deep');
+});
+
 // ---- files: never overwrite IN, atomic OUT ----
 
 test('embed IN IN is refused: exit 2 and IN is byte-for-byte unchanged (also via a symlink)', () => {

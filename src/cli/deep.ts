@@ -33,7 +33,7 @@ const RUN_FILE = 'train-deep.json';
 const q = (s: string) => JSON.stringify(s);
 
 /** Flags of the classical embed that have no meaning with --deep. */
-const CLASSICAL_ONLY = ['key', 'payload', 'strength', 'jobs', 'manifest'] as const;
+const CLASSICAL_ONLY = ['key', 'key-file', 'payload', 'strength', 'jobs', 'manifest'] as const;
 
 /** The models folder to use: --models DIR (checked to be a folder) or the package's own. */
 async function modelsFolder(values: Values): Promise<{ dir: string; models: DeepModels }> {

@@ -128,18 +128,20 @@ function writeStdout(io: CliIO, bytes: Uint8Array): Promise<'written' | 'closed'
 }
 
 const KEY_ENV = 'MODELMARK_KEY';
+/** Largest key file read, in bytes: a key, not a document (a mistyped path to an image stops here). */
+export const KEY_FILE_MAX_BYTES = 4096;
 
 const USAGE = `modelmark: invisible, keyed image watermarks
 
 Usage:
-  modelmark embed IN OUT --payload HEX [--key KEY] [--strength S] [--quality Q] [--format F]
-                 [--strip-metadata] [--max-pixels N] [--max-aspect N] [--json]
-  modelmark detect IN [--key KEY] [--threshold P] [--max-pixels N] [--max-aspect N] [--map OUT.png]
-                 [--json]
-  modelmark embed DIR OUTDIR --payload HEX [--key KEY] [--jobs N] [--manifest FILE]
-                 [--no-follow-links] [embed options]
-  modelmark detect DIR [--key KEY] [--jobs N] [--manifest FILE] [--no-follow-links] [--json]
-                 [detect options]
+  modelmark embed IN OUT --payload HEX [--key KEY | --key-file F] [--strength S] [--quality Q]
+                 [--format F] [--strip-metadata] [--max-pixels N] [--max-aspect N] [--json]
+  modelmark detect IN [--key KEY | --key-file F] [--threshold P] [--max-pixels N]
+                 [--max-aspect N] [--map OUT.png] [--json]
+  modelmark embed DIR OUTDIR --payload HEX [--key KEY | --key-file F] [--jobs N]
+                 [--manifest FILE] [--no-follow-links] [embed options]
+  modelmark detect DIR [--key KEY | --key-file F] [--jobs N] [--manifest FILE]
+                 [--no-follow-links] [--json] [detect options]
   modelmark embed IN OUT --deep [--models DIR] [--quality Q] [--strip-metadata] [--max-pixels N]
                  [--json]
   modelmark extract IN [--out LOGO.png] [--scale N] [--models DIR] [--threshold T]
@@ -241,6 +243,10 @@ Folders:
 Options:
   --key KEY         secret key; by default the ${KEY_ENV} environment variable, which
                     keeps the key out of shell history and process listings
+  --key-file FILE   embed, detect: read the key from FILE (one line ending removed, so
+                    "openssl rand -hex 16 > FILE" works; binary keys too; at most ${KEY_FILE_MAX_BYTES} bytes);
+                    - reads it from standard input (pass show mm | modelmark detect x.jpg
+                    --key-file -)
   --payload HEX     embed: the 64-bit payload, 1 to 16 hex digits (e.g. c0ffee0000000001)
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
   --quality Q       embed: JPEG / WebP quality, 1 to 100 (default 95); PNG and GIF outputs
@@ -286,6 +292,7 @@ Options:
 
 const COMMON = {
   key: { type: 'string' },
+  'key-file': { type: 'string' },
   jobs: { type: 'string' },
   manifest: { type: 'string' },
   'no-follow-links': { type: 'boolean' },
@@ -354,14 +361,73 @@ function flagNames(err: unknown): unknown {
 
 export { inFile } from '../errors.js';
 
-function resolveKey(flag: string | undefined, env: CliIO['env']): string {
+/**
+ * The key of --key-file PATH: the file's bytes with one line ending (LF or CRLF) removed, so
+ * `openssl rand -hex 16 > FILE` and `--key "$(cat FILE)"` give the same key; binary keys work too
+ * (bytes, as the API takes them). `-` reads standard input (not when IN is - too). A pipe or
+ * process substitution (`--key-file <(pass show mm)`) is read like a file. The key's bytes are
+ * never shown in a message.
+ */
+async function readKeyFile(path: string, io: CliIO, inputIsStdin: boolean): Promise<string | Uint8Array> {
+  let source: AsyncIterable<Uint8Array>;
+  const name = path === STDIO ? 'standard input' : JSON.stringify(path);
+  if (path === STDIO) {
+    if (inputIsStdin) throw usageError('--key-file - and IN - both read standard input: give the key in a file (or MODELMARK_KEY), or the image as a path');
+    const stdin = io.stdin ?? process.stdin;
+    if (stdin.isTTY) throw usageError('--key-file - reads the key from standard input, which is a terminal: pipe the key in (e.g. pass show modelmark | modelmark ...), or give a file');
+    source = stdin;
+  } else {
+    const { open } = await import('node:fs/promises');
+    let handle;
+    try {
+      handle = await open(path, 'r');
+      if ((await handle.stat()).isDirectory()) throw Object.assign(new Error('a folder'), { code: 'EISDIR' });
+    } catch (err) {
+      await handle?.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new FileError(`--key-file: cannot read ${name} (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code ?? (err as Error).message}); give the path of a file holding the key`, { cause: err });
+    }
+    source = handle.createReadStream();
+  }
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const chunk of source) {
+    n += chunk.length;
+    if (n > KEY_FILE_MAX_BYTES) {
+      if ('destroy' in source && typeof source.destroy === 'function') source.destroy();
+      throw usageError(`--key-file: ${name} is over ${KEY_FILE_MAX_BYTES} bytes, too long for a key (is it the right file?)`);
+    }
+    parts.push(chunk);
+  }
+  let bytes = Buffer.concat(parts, n);
+  if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, bytes.length - (bytes.length > 1 && bytes[bytes.length - 2] === 0x0d ? 2 : 1));
+  if (bytes.length === 0) throw usageError(`--key-file: ${name} is empty; put the secret key in it (e.g. openssl rand -hex 16 > FILE)`);
+  // Text keys as strings (the same key as --key TEXT, and a batch manifest's fingerprint the same), others as bytes.
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    return new Uint8Array(bytes);
+  }
+}
+
+/** The key: --key, --key-file or MODELMARK_KEY, in that order; --key with --key-file is refused. */
+async function resolveKey(values: Record<string, string | boolean | undefined>, io: CliIO, inputIsStdin: boolean): Promise<string | Uint8Array> {
+  const file = values['key-file'] as string | undefined;
+  if (file !== undefined) {
+    if (values.key !== undefined) throw usageError('--key and --key-file both given: give the key one way');
+    return readKeyFile(file, io, inputIsStdin);
+  }
+  return resolveKeyFlag(values.key as string | undefined, io.env);
+}
+
+function resolveKeyFlag(flag: string | undefined, env: CliIO['env']): string {
   if (flag !== undefined) {
     if (flag === '') throw usageError(`--key is empty; pass a non-empty key or set ${KEY_ENV}`);
     return flag;
   }
   const fromEnv = env[KEY_ENV];
   if (fromEnv === undefined) {
-    throw usageError(`no key given: set the ${KEY_ENV} environment variable (keeps the key out of shell history) or pass --key KEY`);
+    throw usageError(`no key given: set the ${KEY_ENV} environment variable (keeps the key out of shell history), pass --key-file FILE or --key KEY`);
   }
   if (fromEnv === '') throw usageError(`${KEY_ENV} is set but empty; set it to your secret key or pass --key KEY`);
   return fromEnv;
@@ -376,7 +442,7 @@ function formatP(p: number): string {
   return p === 0 ? '0' : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
 }
 
-async function makeWatermarker(options: { key: string; strength?: number; threshold?: number; maxPixels?: number; maxAspect?: number }): Promise<Watermarker> {
+async function makeWatermarker(options: { key: string | Uint8Array; strength?: number; threshold?: number; maxPixels?: number; maxAspect?: number }): Promise<Watermarker> {
   try {
     return await createWatermarker(options);
   } catch (err) {
@@ -420,7 +486,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const [input, output] = positionals;
   if (values.payload === undefined) throw usageError('embed needs --payload HEX, the 64-bit value to hide (1 to 16 hex digits)');
   const payload = parsePayload(values.payload, '--payload');
-  const key = resolveKey(values.key as string | undefined, io.env);
+  const key = await resolveKey(values, io, input === STDIO);
   const strength = parseNumber('--strength', values.strength as string | undefined, 'a number between 0.25 and 4');
   const quality = parseInteger('--quality', values.quality as string | undefined, 1, 100);
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
@@ -510,7 +576,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
 async function detect(values: Record<string, string | boolean | undefined>, positionals: string[], io: CliIO): Promise<number> {
   if (positionals.length !== 1) throw usageError(`detect takes one image or folder IN, got ${positionals.length} arguments`);
   const [input] = positionals;
-  const key = resolveKey(values.key as string | undefined, io.env);
+  const key = await resolveKey(values, io, input === STDIO);
   const threshold = parseNumber('--threshold', values.threshold as string | undefined, 'a p-value between 0 and 0.5');
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
   const maxAspect = parseMaxAspect(values);
