@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import {
-  createWatermarker, readImage, decodeImageFile, writeImage, parsePayload, markFile, renderRegionMap, readMetadata, embedMetadata, ssim,
+  createWatermarker, readImage, decodeImageFile, writeImage, encodeImage, parsePayload, markFile, renderRegionMap, readMetadata, embedMetadata, ssim,
   ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError,
 } from '../dist/node/index.js';
 import { removePendingTempFiles, removeTempFilesUnder, writeFileAtomic } from '../dist/node/files.js';
@@ -474,6 +474,18 @@ test('a too-large image for WebP is refused before writing', async () => {
   const wide = { width: 17000, height: 1, channels: 1, data: new Uint8Array(17000) };
   await rejects(() => writeImage(file('wide.webp'), wide), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'WebP', '16383');
   assert.not.ok(fs.existsSync(file('wide.webp')));
+});
+
+test('a side over libjpeg\'s 65500 pixels is refused as too large for JPEG, not as an encoder failure', async () => {
+  // JPEG's header holds 65535, but libjpeg-turbo refuses more than 65500: 65501 x 128 grey
+  // (8 MB) came back as a FileError "VipsJpeg: Maximum supported image dimension...".
+  for (const [width, height] of [[65501, 128], [128, 65501]]) {
+    const img = { width, height, channels: 1, data: new Uint8Array(width * height) };
+    await rejects(() => writeImage(file('long.jpg'), img), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'JPEG', '65500');
+    await rejects(() => encodeImage(img, { format: 'jpeg' }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'JPEG', '65500');
+    assert.not.ok(fs.existsSync(file('long.jpg')));
+  }
+  assert.equal(leftovers(), []);
 });
 
 

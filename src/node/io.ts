@@ -155,8 +155,11 @@ export interface WrittenImage {
 
 const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif' };
 const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif' };
-/** Largest side each encoder accepts. */
-const MAX_SIDE: Record<WriteFormat, number> = { jpeg: 65535, png: 0x7fffffff, webp: 16383, gif: 65535 };
+/**
+ * Largest side each encoder accepts. JPEG's header could say 65535, but libjpeg-turbo (sharp's
+ * encoder) refuses more than 65500 ("Maximum supported image dimension is 65500 pixels").
+ */
+const MAX_SIDE: Record<WriteFormat, number> = { jpeg: 65500, png: 0x7fffffff, webp: 16383, gif: 65535 };
 const DEFAULT_QUALITY = 95;
 const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF' };
 
