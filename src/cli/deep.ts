@@ -80,7 +80,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   const quality = parseInteger('--quality', values.quality as string | undefined, 1, 100);
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
   if (await isFolder(input)) throw usageError(`--deep takes a single image file, and ${q(input)} is a folder`);
-  const { formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
+  const { checkWritableSize, formatFromPath, isWritableFormat, readImage, writeImage } = await import('../node/io.js');
   const outFormat = formatFromPath(output); // unknown extension: fail before any work
   // Checked again (atomically) when writing; checked here too so that nothing is loaded for nothing.
   if (await sameFile(input, output)) throw new FileError(`Refusing to overwrite the input file ${q(input)} with ${q(output)}: write the output to a different path`);
@@ -93,6 +93,8 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   if (!outFormat && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(`Cannot write ${q(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
   }
+  // An image the output format cannot hold (WebP: 16383 pixels a side) is refused before the networks run.
+  checkWritableSize(image.width, image.height, outFormat ?? image.format, output);
   const { dir, models } = await modelsFolder(values);
   const { createDeepWatermarker } = await import('../node/deep.js');
   const deep = await createDeepWatermarker({ models, maxPixels });

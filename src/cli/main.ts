@@ -510,7 +510,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder)');
   if (values.jobs !== undefined) throw usageError('--jobs is for folder runs (IN a folder); a single image is one job');
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
-  const { encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
+  const { checkWritableSize, encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
   const { markFile } = await import('../node/frames.js');
   const toStdout = output === STDIO;
   if (toStdout && io.stdout.isTTY) {
@@ -532,16 +532,18 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
       ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png, webp or gif`
       : `Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg, .webp or .gif extension`);
   }
+  const format = formatFlag ?? image.format;
+  const { animation } = image;
+  const frames = animation?.frames ?? 1;
+  const height = animation?.frameHeight ?? image.height;
+  // An image the output format cannot hold (WebP: 16383 pixels a side) is refused before marking.
+  checkWritableSize(image.width, height, toStdout ? format : outFormat ?? format, toStdout ? 'the encoded image' : output);
   let marked;
   try {
     marked = markFile(wm, image, payload);
   } catch (err) {
     throw inFile(err, input);
   }
-  const format = formatFlag ?? image.format;
-  const { animation } = image;
-  const frames = animation?.frames ?? 1;
-  const height = animation?.frameHeight ?? image.height;
   let written: { format: string; size: number };
   if (toStdout) {
     const encoded = await encodeImage(marked, { format, quality, metadata: image.metadata, animation });

@@ -476,6 +476,23 @@ export function formatFromPath(path: string): WriteFormat | undefined {
   return f;
 }
 
+/**
+ * Refuse an image (or one frame of an animation) that `format` cannot hold, with the
+ * ImageSizeError writeImage and encodeImage give: for callers that know the output format before
+ * marking (the command line), so that nothing is marked or encoded for an output that cannot be
+ * written. `format`: a format name as {@link isWritableFormat} takes it; `label` names the output.
+ * @example
+ * checkWritableSize(image.width, image.height, 'webp', 'out.webp'); // throws for 20000x15000
+ */
+export function checkWritableSize(width: number, height: number, format: string, label: string): void {
+  const f = FORMAT_NAMES[format.toLowerCase()];
+  if (f === undefined) return;
+  const max = MAX_SIDE[f];
+  if (width > max || height > max) {
+    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `Cannot write ${q(label)}: ${width}x${height} is too large for ${DISPLAY[f]} (at most ${max} pixels a side); write PNG instead`);
+  }
+}
+
 /** Whether {@link writeImage} can write a format named by sharp (e.g. an input's format). */
 export function isWritableFormat(format: string): boolean {
   return Object.hasOwn(FORMAT_NAMES, format.toLowerCase());
@@ -555,11 +572,8 @@ function checkAnimation(animation: unknown, format: WriteFormat, height: number)
 async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string, animation?: Animation): Promise<Buffer> {
   const sharp = loadSharp();
   const { width, height, channels, data } = image;
-  const max = MAX_SIDE[format];
   const frameHeight = animation?.frameHeight ?? height;
-  if (width > max || frameHeight > max) {
-    throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `Cannot write ${q(path)}: ${width}x${frameHeight} is too large for ${DISPLAY[format]} (at most ${max} pixels a side); write PNG instead`);
-  }
+  checkWritableSize(width, frameHeight, format, path);
   // A Uint16Array is read as 16-bit samples (sharp takes its depth from the array type). The
   // frames of an animation are pages of one tall image.
   let p = sharp(data, { raw: { width, height, channels, ...(animation ? { pageHeight: frameHeight } : {}) }, limitInputPixels: false });
