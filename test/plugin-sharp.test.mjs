@@ -464,4 +464,21 @@ test('carryMetadata leaves a block over METADATA_LIMITS out: a small PNG whose X
   assert.is((await sharp(kept).metadata()).xmp?.length, xmpOf(500_000).length);
 });
 
+test('watermarkStream: an input its output format cannot hold is refused from the header, as ImageSizeError (not a FileError from the encoder after marking)', async () => {
+  // 16384x128 grey to WebP (at most 16383 a side) and 65501x128 to JPEG (libjpeg-turbo: 65500).
+  for (const [width, format] of [[16384, 'webp'], [65501, 'jpeg']]) {
+    const png = await sharp(Buffer.alloc(width * 128, 90), { raw: { width, height: 128, channels: 1 } }).png().toBuffer();
+    let error;
+    try {
+      await pipeline(Readable.from([png]), watermarkStream({ ...opts, format, maxAspect: 128, maxPixels: 1e7 }), new Writable({ write(_c, _e, cb) { cb(); } }));
+    } catch (err) {
+      error = err;
+    }
+    assert.instance(error, ImageSizeError, `${format}: ${error}`);
+    assert.is(error.code, 'ERR_IMAGE_TOO_LARGE');
+    assert.match(error.message, `${width}x128`);
+    assert.match(error.message, format);
+  }
+});
+
 test.run();
