@@ -791,4 +791,17 @@ test('imageHeader / checkImageFileSize: dimensions from PNG, JPEG, WebP (lossy, 
   assert.throws(() => checkImageFileSize(new Uint8Array(files.jpeg), 1000), (e) => e.code === 'ERR_IMAGE_TOO_LARGE' && /over the limit of 1,000 pixels/.test(e.message));
 });
 
+test('an image whose decoded samples would not fit in one Node buffer is refused from its header (sharp aborted the process on a 4.31 GB 16-bit PNG)', async () => {
+  // A real 23200x23200 16-bit RGBA PNG (4.31 GB of samples, over buffer.constants.MAX_LENGTH on
+  // Node 20) killed the process with "free(): double free detected"; a header claiming 40000x40000
+  // RGB (4.8 GB) stands in for it here, with the pixel limit raised past it.
+  const { constants } = await import('node:buffer');
+  const side = Math.ceil(Math.sqrt(constants.MAX_LENGTH / 3)) + 1;
+  if (side > 0x7fffffff || side * side > Number.MAX_SAFE_INTEGER) return; // a runtime whose buffers are not so bounded
+  const p = file('huge-claim.png');
+  fs.writeFileSync(p, pngClaiming(side, side));
+  await rejects(() => readImage(p, { maxPixels: side * side }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', `${side}x${side}`, 'buffer');
+  await rejects(() => decodeImageFile(fs.readFileSync(p), 'huge.png', { maxPixels: side * side }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'buffer');
+});
+
 test.run();

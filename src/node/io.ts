@@ -1,5 +1,6 @@
 // Node-only image file input and output with sharp: decoding with decompression-bomb and
 // truncation checks, and atomic, never-overwrite-the-input encoding.
+import { constants as bufferConstants } from 'node:buffer';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { extname } from 'node:path';
 import type { Metadata, OutputInfo } from 'sharp';
@@ -343,6 +344,23 @@ export async function decodeAdmitted(bytes: Uint8Array, path: string, options: R
   return decode(asBuffer(data), path, checkReadOptions(options), admit);
 }
 
+/**
+ * Refuse, from the header, an image whose decoded samples (`frames` frames of `width` x `height`,
+ * `channels` channels of `bytesPer` bytes) would not fit in one Node buffer
+ * (buffer.constants.MAX_LENGTH, 4 GiB on Node 20), which is what sharp hands them over in: with
+ * sharp 0.35, a 16-bit RGBA PNG of 23200x23200 (4.31 GB of samples) aborted the whole process
+ * ("free(): double free detected") where 23100x23100 (4.27 GB) was read.
+ */
+function checkDecodable(path: string, width: number, height: number, frames: number, channels: number, bytesPer: number): void {
+  const bytes = width * height * frames * channels * bytesPer;
+  if (bytes <= bufferConstants.MAX_LENGTH) return;
+  const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
+  throw new ImageSizeError('ERR_IMAGE_TOO_LARGE',
+    `${q(path)} is ${width}x${height}${frames > 1 ? ` (${frames} frames)` : ''}: decoded (${channels} channel${channels > 1 ? 's' : ''} of ${bytesPer * 8} bits) ` +
+    `it would take ${gb(bytes)}, more than one buffer of this Node.js can hold (${gb(bufferConstants.MAX_LENGTH)}); crop or split it` +
+    `${bytesPer === 2 ? ', or convert it to 8 bits (readImage: leave keepDepth out)' : ''}.`);
+}
+
 async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames, maxFrames }: ReadChecked,
   admit?: (pixels: number) => Promise<void>): Promise<SampleFile> {
   const sharp = loadSharp();
@@ -388,12 +406,14 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
       '(readImage: { allFrames: true } reads every frame, { firstFrame: true } the first only)', { code: 'ERR_ANIMATED' });
   }
   if (animated && width * height * decoded > maxPixels) throw tooLarge(path, width, height, maxPixels, decoded);
+  const deep = keepDepth && meta.depth === 'ushort';
+  // Grey stays one channel; everything else becomes RGB, with its alpha if any (as below).
+  checkDecodable(path, width, height, decoded, meta.channels === 1 ? 1 : meta.hasAlpha ? 4 : 3, deep ? 2 : 1);
   await admit?.(width * height * decoded);
 
   // With metadata kept, a profile that fits the decoded pixels (RGB for RGB / RGBA, grey for
   // grey) stays with them: no transform to sRGB (sharp's keepIccProfile).
   const keepIcc = metadata && meta.space !== 'cmyk' && profileFits(meta.icc, meta.channels === 1 ? 1 : 3);
-  const deep = keepDepth && meta.depth === 'ushort';
   const decodePixels = (failOn: 'warning' | 'truncated') => {
     let pipeline = sharp(bytes, { failOn, limitInputPixels: Math.floor(maxPixels), autoOrient: true, ...(animated ? { pages: decoded === pages ? -1 : decoded } : {}) });
     if (keepIcc) pipeline = pipeline.keepIccProfile();
