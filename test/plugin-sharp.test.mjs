@@ -481,4 +481,27 @@ test('watermarkStream: an input its output format cannot hold is refused from th
   }
 });
 
+test('an input whose raw pixels would not fit in one Node buffer is refused from its header (sharp aborted the process on a 4.31 GB 16-bit PNG); a pipeline that shrinks it is not', async () => {
+  // A real 23200x23200 16-bit RGBA PNG killed the process ("free(): double free detected") in
+  // watermark() and detect() with limitInputPixels: false; a header claiming just over
+  // buffer.constants.MAX_LENGTH of RGB stands in for it (its data is cut short: decoding fails).
+  const { constants } = await import('node:buffer');
+  const side = Math.ceil(Math.sqrt(constants.MAX_LENGTH / 3)) + 1;
+  if (side > 0x7fffffff || side * side > Number.MAX_SAFE_INTEGER) return; // buffers not so bounded here
+  const { pngClaiming } = await import('./helpers/png.mjs');
+  const png = pngClaiming(side, side);
+  const big = { maxPixels: side * side };
+  const failure = async (fn) => { try { await fn(); } catch (err) { return err; } return undefined; };
+  for (const run of [() => watermark(sharp(png, { limitInputPixels: false }), { ...opts, ...big }), () => detect(sharp(png, { limitInputPixels: false }), { key: KEY, ...big })]) {
+    const err = await failure(run);
+    assert.instance(err, ImageSizeError, String(err));
+    assert.is(err.code, 'ERR_IMAGE_TOO_LARGE');
+    assert.match(err.message, `${side}x${side}`);
+    assert.match(err.message, 'buffer');
+  }
+  // Resized in the pipeline, the raw pixels would be small: left to sharp (here: the cut data).
+  const shrunk = await failure(() => watermark(sharp(png, { limitInputPixels: false }).resize(512), { ...opts, ...big }));
+  assert.instance(shrunk, DecodeError, String(shrunk));
+});
+
 test.run();

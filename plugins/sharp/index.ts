@@ -1,6 +1,7 @@
 // modelmark/sharp: watermark and detect inside sharp pipelines, and a stream filter for encoded
 // image bytes. The pixel work is the core's (one embed per image); this file moves pixels between
 // sharp and the core and carries the input's metadata, depth and colour kind over to the result.
+import { constants as bufferConstants } from 'node:buffer';
 import { Transform } from 'node:stream';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import {
@@ -221,6 +222,30 @@ function outputFormatFor(inputFormat: string): OutFormat {
   return f?.output?.buffer ? (inputFormat as OutFormat) : 'png';
 }
 
+/**
+ * Refuse, from the header, an image whose raw samples (`channels` of `bytesPer` bytes a pixel,
+ * all frames read) would not fit in one Node buffer (buffer.constants.MAX_LENGTH, 4 GiB on
+ * Node 20): sharp 0.35 aborted the process ("free(): double free detected") on a 23200x23200
+ * 16-bit RGBA PNG (4.31 GB) instead of failing.
+ */
+function checkDecodable(image: Sharp, meta: Metadata, channels: number, bytesPer: number): void {
+  // Only where the pipeline keeps the input's size (no resize, crop, extend, rotation, trim or
+  // affine), as far as sharp's internals tell: the raw pixels of a pipeline that shrinks a large
+  // input are small, and one whose internals differ is left to sharp.
+  const o = (image as SharpInternals).options as Record<string, unknown> | undefined;
+  const sameSize = typeof o === 'object' && o !== null &&
+    ['topOffsetPre', 'leftOffsetPre', 'widthPre', 'heightPre', 'topOffsetPost', 'leftOffsetPost', 'widthPost', 'heightPost', 'width', 'height', 'trimThreshold'].every((k) => o[k] === -1) &&
+    ['angle', 'rotationAngle', 'extendTop', 'extendBottom', 'extendLeft', 'extendRight'].every((k) => o[k] === 0) &&
+    Array.isArray(o.affineMatrix) && o.affineMatrix.length === 0;
+  if (!sameSize) return;
+  const bytes = (meta.width ?? 0) * (meta.height ?? 0) * channels * bytesPer;
+  if (bytes <= bufferConstants.MAX_LENGTH) return;
+  const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
+  throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `The input image is ${meta.width}x${meta.height}: its raw pixels (${channels} channel${channels > 1 ? 's' : ''} ` +
+    `of ${bytesPer * 8} bits) would take ${gb(bytes)}, more than one buffer of this Node.js can hold (${gb(bufferConstants.MAX_LENGTH)}); ` +
+    `crop or resize it in the pipeline first${bytesPer === 2 ? ', or convert it to 8 bits' : ''}`);
+}
+
 async function readMetadata(image: Sharp): Promise<Metadata> {
   try {
     return await image.metadata();
@@ -287,6 +312,9 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   const animated = readsFrames(meta);
   // Keep the input's colours (no ICC transform) when its profile travels with the pixels.
   const keepIcc = carry && !animated && !cmyk && meta.hasProfile === true;
+  // The raw pixels asked for below: grey (with its alpha when 16-bit), else RGB with its alpha.
+  const alpha = meta.hasAlpha === true ? 1 : 0;
+  checkDecodable(image, meta, grey && (deep || meta.channels !== 2) ? 1 + (deep ? alpha : 0) : 3 + alpha, deep ? 2 : 1);
 
   // Mark the image as it will be seen: EXIF orientation applied (the carried EXIF then says 1).
   let p = image.autoOrient();
@@ -432,11 +460,13 @@ async function readForDetection(image: Sharp, options: WatermarkerOptions, known
     throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `The input image is ${meta.width}x${meta.height}, over the limit of ${limit} pixels; ` +
       'if you trust it, raise options.maxPixels (the limit protects against decompression bombs)');
   }
+  const deep = meta.depth === 'ushort';
+  const alpha = meta.hasAlpha === true ? 1 : 0;
+  checkDecodable(image, meta, deep ? (isGrey(meta) ? 1 : 3) + alpha : meta.channels === 1 ? 1 : 3 + alpha, deep ? 2 : 1);
   let p = image.autoOrient();
   if (meta.space !== 'cmyk' && meta.hasProfile) p = p.keepIccProfile(); // the colours the mark went into
   // 16-bit samples are read as such: the core reads them through the same 8-bit view that
   // watermark() marked (round(s / 257); sharp's own conversion to 8 bits truncates).
-  const deep = meta.depth === 'ushort';
   if (deep) p = p.toColourspace(isGrey(meta) ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (meta.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
   const { data, info } = await rawPixels(p);
