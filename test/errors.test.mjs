@@ -804,4 +804,15 @@ test('an image whose decoded samples would not fit in one Node buffer is refused
   await rejects(() => decodeImageFile(fs.readFileSync(p), 'huge.png', { maxPixels: side * side }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'buffer');
 });
 
+test('renderRegionMap draws an image over sharp\'s own pixel limit (268 megapixels), which was read under the caller\'s maxPixels', async () => {
+  // detect --max-pixels 300000000 --map on a 300-megapixel image failed after detecting with
+  // sharp's "Input image exceeds pixel limit". 16385 x 16385 grey (268.5 megapixels, 268 MB) is
+  // just over it; with no region map there is no compositing (about 2 s).
+  const side = 16385;
+  const map = await renderRegionMap({ width: side, height: side, channels: 1, data: new Uint8Array(side * side) }, null);
+  assert.is(map.width, side);
+  assert.is(map.height, side);
+  assert.is(map.data.length, side * side * map.channels);
+});
+
 test.run();

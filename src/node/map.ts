@@ -33,16 +33,18 @@ export async function renderRegionMap(image: SampleImage & { channels: 1 | 3 | 4
   }
   // 16-bit samples (a Uint16Array, read as such by sharp) are shown through their 8-bit view.
   const pixels = image.data instanceof Uint16Array
-    ? await sharp(image.data, { raw: { width, height, channels } }).toColourspace(channels === 1 ? 'b-w' : 'srgb').raw({ depth: 'uchar' }).toBuffer()
+    ? await sharp(image.data, { raw: { width, height, channels }, limitInputPixels: false }).toColourspace(channels === 1 ? 'b-w' : 'srgb').raw({ depth: 'uchar' }).toBuffer()
     : Buffer.from(image.data.buffer, image.data.byteOffset, image.data.length);
-  let base = sharp(pixels, { raw: { width, height, channels } })
+  // No pixel limit of sharp's here (268 megapixels by default): the image was read under the
+  // caller's own (maxPixels), and the map is the same size.
+  let base = sharp(pixels, { raw: { width, height, channels }, limitInputPixels: false })
     .removeAlpha().greyscale().linear(0.6, 30).toColourspace('srgb');
   if (regions) {
     const overlay = Buffer.alloc(regions.columns * regions.rows * 4);
     regions.scores.forEach((s, i) => overlay.set(cellColour(s), i * 4));
     const tint = await sharp(overlay, { raw: { width: regions.columns, height: regions.rows, channels: 4 } })
       .resize(width, height, { kernel: 'nearest', fit: 'fill' }).png().toBuffer();
-    base = sharp(await base.png().toBuffer()).composite([{ input: tint, blend: 'over' }]);
+    base = sharp(await base.png().toBuffer(), { limitInputPixels: false }).composite([{ input: tint, blend: 'over', limitInputPixels: false }]);
   }
   const { data, info } = await base.removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, channels: info.channels as 1 | 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
