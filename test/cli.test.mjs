@@ -793,7 +793,7 @@ test('standard error closed by its reader (2>&1 | head -1): the command goes on 
   assert.is(jsonLine(stdout).error.code, 'ERR_FILE');
 });
 
-test('an image the output format cannot hold is refused before marking: a 16384x128 panorama to .webp names WebP\'s limit, not --max-aspect', async () => {
+test('an image the output format cannot hold is refused before marking or detecting: a 16384x128 panorama to .webp (or --map .webp) names WebP\'s limit, not --max-aspect', async () => {
   // Before, the panorama was marked first: refused for its aspect (128:1), and with --max-aspect 128
   // decoded, marked, then refused for WebP; the output's limit now comes before the marking.
   const pano = file('pano-16384.png');
@@ -803,9 +803,13 @@ test('an image the output format cannot hold is refused before marking: a 16384x
     ['embed', pano, file('pano.webp'), '--key', KEY, '--payload', PAYLOAD, '--max-aspect', '128'],
     ['embed', pano, '-', '--format', 'webp', '--key', KEY, '--payload', PAYLOAD],
   ]);
-  for (const r of [plain, aspect, stdout]) failed(r, '16384x128', 'too large for WebP', '16383');
+  // detect --map likewise: the map (the image's size) is refused before detecting.
+  const [map] = await cliAll([['detect', pano, '--key', KEY, '--map', file('pano-map.webp')]]);
+  for (const r of [plain, aspect, stdout, map]) failed(r, '16384x128', 'too large for WebP', '16383');
   assert.is(stdout.stdout, '');
+  assert.is(map.stdout, '');
   assert.not.ok(fs.existsSync(file('pano.webp')));
+  assert.not.ok(fs.existsSync(file('pano-map.webp')));
   assert.equal(tmpFiles(), []);
 });
 

@@ -591,14 +591,17 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   if (values.manifest !== undefined) throw usageError('--manifest is for folder runs (IN a folder); a single image has none');
   if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder)');
   if (values.jobs !== undefined) throw usageError('--jobs is for folder runs (IN a folder); a single image is one job');
-  const { writeImage } = await import('../node/io.js');
+  const { checkWritableSize, formatFromPath, writeImage } = await import('../node/io.js');
   const { detectFile, MAX_DETECT_FRAMES } = await import('../node/frames.js');
+  const mapFormat = mapPath === undefined ? undefined : formatFromPath(mapPath) ?? 'png'; // unknown extension: fail before any work
   const wm = await makeWatermarker({ key, threshold, maxPixels, maxAspect });
   // 16-bit samples are read through their 8-bit view, and ICC-profiled colours as they are
   // stored (no transform to sRGB), exactly as embed marked them; an animation's first frames
   // each in turn (detectFile).
   const image = await readInput(input, { maxPixels, keepDepth: true, metadata: true, allFrames: true, maxFrames: MAX_DETECT_FRAMES }, io);
   warn(io, input, image.warnings);
+  // A map its format cannot hold (the image's size, WebP: 16383 pixels a side): refused before detecting.
+  if (mapFormat !== undefined) checkWritableSize(image.width, image.animation?.frameHeight ?? image.height, mapFormat, mapPath!);
   let r;
   try {
     r = detectFile(wm, image);
