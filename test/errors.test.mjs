@@ -815,4 +815,17 @@ test('renderRegionMap draws an image over sharp\'s own pixel limit (268 megapixe
   assert.is(map.data.length, side * side * map.channels);
 });
 
+test('a file larger than one Node buffer, under a raised maxPixels, is refused as ImageSizeError before reading (not Node\'s RangeError text)', async () => {
+  const { constants } = await import('node:buffer');
+  if (constants.MAX_LENGTH > 2 ** 40) return; // a runtime whose buffers are not so bounded
+  const p = file('sparse-huge.png');
+  fs.writeFileSync(p, pngClaiming(1000, 1000));
+  fs.truncateSync(p, constants.MAX_LENGTH + 1); // sparse: no disk space taken
+  try {
+    await rejects(() => readImage(p, { maxPixels: 1e9 }), ImageSizeError, 'ERR_IMAGE_TOO_LARGE', 'buffer', 'not read');
+  } finally {
+    fs.rmSync(p, { force: true });
+  }
+});
+
 test.run();

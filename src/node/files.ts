@@ -1,6 +1,7 @@
 // Atomic file writes and the OS's reasons for file errors, for Node. Kept apart from io.ts (which
 // loads sharp) so that code that only writes files, like a batch's main thread with its
 // manifest, starts without loading the image codecs.
+import { constants as bufferConstants } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, fsyncSync, openSync, promises as fsp, readdirSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
@@ -36,7 +37,7 @@ export function fileKind(st: Stats): string {
  * Read a file that must be a regular file of at most `maxBytes`, checked on what was opened:
  * opened non-blocking (a FIFO would otherwise wait for a writer for ever), a device (/dev/zero
  * never ends), FIFO, socket or directory refused with `notRegular(kind)`, a larger file with
- * `tooLarge(size)` before a byte is read, and at most the size measured at open read (a file
+ * `tooLarge(size)` before a byte is read (so is one larger than a Buffer can be), and at most the size measured at open read (a file
  * growing meanwhile is read no further). `noFollow`: a symbolic link is refused (ELOOP).
  * Other failures (ENOENT, EACCES, ...) are thrown as the system gives them.
  * @example
@@ -47,7 +48,8 @@ export async function readRegularFile(path: string, options: { maxBytes: number;
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw options.notRegular(fileKind(st));
-    if (st.size > options.maxBytes) throw options.tooLarge(st.size);
+    // Past one Buffer's reach (4 GiB on Node 20) too: Buffer.alloc would throw Node's own RangeError.
+    if (st.size > options.maxBytes || st.size > bufferConstants.MAX_LENGTH) throw options.tooLarge(st.size);
     const buf = Buffer.alloc(st.size);
     let n = 0;
     while (n < buf.length) {

@@ -222,6 +222,11 @@ export function maxFileBytes(maxPixels: number): number {
  */
 export function fileTooLarge(path: string, size: number, maxPixels: number): ImageSizeError {
   const mib = (n: number) => `${(n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0)} MiB`;
+  if (size > bufferConstants.MAX_LENGTH && size <= maxFileBytes(maxPixels)) {
+    return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
+      `${q(path)} is ${mib(size)}, more than one buffer of this Node.js can hold (${mib(bufferConstants.MAX_LENGTH)}), so it was not read; ` +
+      'convert it to a smaller file (a compressed format) or split it.');
+  }
   return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
     `${q(path)} is ${mib(size)}, more than any image file within the limit of ${pixelCount(maxPixels)} can be ` +
     `(${mib(maxFileBytes(maxPixels))}: 8 bytes a pixel and 64 MiB of metadata), so it was not read; if you trust this file, ` +
