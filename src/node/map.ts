@@ -42,9 +42,13 @@ export async function renderRegionMap(image: SampleImage & { channels: 1 | 3 | 4
   if (regions) {
     const overlay = Buffer.alloc(regions.columns * regions.rows * 4);
     regions.scores.forEach((s, i) => overlay.set(cellColour(s), i * 4));
+    // Both layers as raw pixels (a PNG round trip of each, as before, took 80% of the time: 145
+    // ms at 1920x1080, 17 s at 300 megapixels).
     const tint = await sharp(overlay, { raw: { width: regions.columns, height: regions.rows, channels: 4 } })
-      .resize(width, height, { kernel: 'nearest', fit: 'fill' }).png().toBuffer();
-    base = sharp(await base.png().toBuffer(), { limitInputPixels: false }).composite([{ input: tint, blend: 'over', limitInputPixels: false }]);
+      .resize(width, height, { kernel: 'nearest', fit: 'fill' }).raw().toBuffer();
+    const grey = await base.raw().toBuffer({ resolveWithObject: true });
+    base = sharp(grey.data, { raw: { width, height, channels: grey.info.channels }, limitInputPixels: false })
+      .composite([{ input: tint, raw: { width, height, channels: 4 }, blend: 'over', limitInputPixels: false }]);
   }
   const { data, info } = await base.removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, channels: info.channels as 1 | 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
