@@ -227,11 +227,15 @@ export function init(module?: WasmModule | WasmBytes): Promise<KernelExports> {
       } catch (cause) {
         loading = undefined;
         if (cause instanceof WasmError) throw cause;
-        const message = (cause as Error).message;
-        // Cloudflare Workers and pages with a strict CSP (no 'wasm-unsafe-…' source) refuse to
-        // compile WebAssembly at run time.
-        const hint = /disallowed|code generation|unsafe-|Content Security Policy/i.test(message)
-          ? "This runtime forbids compiling WebAssembly at run time (Cloudflare Workers, a strict CSP): pass the pre-compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm })."
+        const message = String((cause as Error).message).replace(/\.+$/, '');
+        // A page whose Content Security Policy has no 'wasm-unsafe-eval' (or 'unsafe-eval') source
+        // compiles no WebAssembly at all, a module handed over included: only the policy can
+        // change that. Cloudflare Workers refuse compiling at run time but take a module
+        // compiled at deploy time.
+        const hint = /Content Security Polic|unsafe-eval/i.test(message)
+          ? "This page's Content Security Policy forbids WebAssembly: add 'wasm-unsafe-eval' to its script-src directive (Chrome 97+, Firefox 102+, Safari 16+; workers follow their own script's policy). No WebAssembly library runs without it."
+          : /disallowed|code generation/i.test(message)
+          ? "This runtime forbids compiling WebAssembly at run time (Cloudflare Workers): pass the module compiled at deploy time, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm })."
           : /allocate|out of memory|memory/i.test(message) && !(cause instanceof WebAssembly.CompileError)
             ? 'The process could not reserve memory for WebAssembly (a memory limit such as ulimit -v, or a container limit, may be too low).'
             : cause instanceof WebAssembly.CompileError && module !== undefined && !(module instanceof WebAssembly.Module)
