@@ -7,14 +7,14 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, relative, join, sep } from 'node:path';
 // piscina hands its workerData option to each worker as node's own: no need to load piscina here.
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData, type MessagePort } from 'node:worker_threads';
 import loadSharp from './sharp.js';
 import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, DEFAULT_MAX_PIXELS, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeAdmitted, fileTooLarge, maxFileBytes, writeImage } from './io.js';
 import { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './frames.js';
 import { folderId, outside, readRegularFile } from './files.js';
-import { PixelGate, PIXEL_BUDGET } from './gate.js';
+import { taskBytes, type GateRequest } from './gate.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
 export interface BatchWorkerData {
@@ -29,8 +29,6 @@ export interface BatchWorkerData {
   threshold?: number;
   maxPixels?: number;
   maxAspect?: number;
-  /** Decoded pixels the worker holds at once over its tasks (see PixelGate). */
-  pixelBudget?: number;
   /** embed: the real path of the output folder; outputs must resolve inside it. */
   outputRoot?: string;
   /** embed: the output folder's identity when the batch began (`dev:ino`), to notice it removed or replaced. */
@@ -48,6 +46,12 @@ export interface BatchTask {
   /** Skip the file when its SHA-256 is this (and, for embed, the output still has this size). */
   skipIfHash?: string;
   skipIfOutputSize?: number;
+  /**
+   * The batch's memory gate (src/node/gate.ts), in the main thread: the task posts it a
+   * GateRequest once the header is read, and decodes when the answer comes. Transferred with
+   * the task; closed when the task ends. The memory is given back when the task settles.
+   */
+  gate?: MessagePort;
 }
 
 /** A task's outcome. */
@@ -79,8 +83,6 @@ const sharp = loadSharp(); // every worker decodes: loaded now, before its first
 // One libvips thread per worker: the pool already runs one worker per core, and more threads
 // per image only contend with the other workers (see bench/batch.mjs).
 sharp.concurrency(1);
-
-const gate = new PixelGate(data.pixelBudget ?? PIXEL_BUDGET);
 
 let watermarker: Promise<Watermarker> | undefined;
 function getWatermarker(): Promise<Watermarker> {
@@ -152,11 +154,18 @@ async function checkOutput(output: string): Promise<void> {
 export default async function run(task: BatchTask): Promise<BatchTaskResult> {
   const start = performance.now();
   let hash: string | undefined;
-  let held = 0;
-  const admit = async (pixels: number) => {
-    await gate.take(pixels);
-    held = pixels;
-  };
+  let fileBytes = 0;
+  const port = task.gate;
+  // Waits for the batch's gate to let this file's decoded pixels into memory.
+  const admit = port === undefined ? undefined : (_pixels: number, sampleBytes: number) => new Promise<void>((go, fail) => {
+    const closed = () => fail(new Error('the batch\'s memory gate closed before admitting the file'));
+    port.once('close', closed);
+    port.once('message', () => {
+      port.off('close', closed);
+      go();
+    });
+    port.postMessage({ bytes: taskBytes(sampleBytes, fileBytes), thread: threadId } satisfies GateRequest);
+  });
   try {
     let bytes: Buffer;
     try {
@@ -177,6 +186,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       }
       throw new FileError(`Cannot read image file ${JSON.stringify(task.input)}: ${(err as Error).message}`, { cause: err });
     }
+    fileBytes = bytes.length;
     hash = createHash('sha256').update(bytes).digest('hex');
     if (task.skipIfHash === hash) {
       if (data.command === 'detect') return { status: 'skipped', hash };
@@ -225,6 +235,6 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
   } catch (err) {
     return { status: 'error', hash, error: toError(err), ...(stopsBatch(err) ? { stop: true } : {}) };
   } finally {
-    if (held > 0) gate.give(held);
+    port?.close();
   }
 }

@@ -6,6 +6,7 @@ import { promises as fsp, unlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
 // piscina is imported by runBatch, not here: `import 'modelmark/node'` does not load it.
 import type { Piscina as PiscinaPool } from 'piscina';
 import { booleanOption, checkOptionNames, invalidParameter, invalidSecretParameter, numberIn } from '../args.js';
@@ -18,14 +19,14 @@ import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
 import type { FramesRead } from './frames.js';
 import { folderId, osReason, processGone, removeStaleTempFilesOf, removeStaleTempFilesUnder, writeFileAtomic, writeFileAtomicSync } from './files.js';
-import { PIXEL_BUDGET } from './gate.js';
+import { GATE_TRACE, MEMORY_PER_JOB, MemoryGate, type GateEvent, type GateRequest } from './gate.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
 export const MANIFEST_NAME = '.modelmark-manifest.json';
 /** File extensions a batch processes (case-insensitive); other files are left alone. */
 export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif'];
 /**
- * Files each worker thread works on at once (fewer when they are large: see PixelGate). One file
+ * Files each worker thread works on at once (fewer when they are large: see memoryBudget). One file
  * alternates between the worker's thread (marking) and libuv's pool (sharp's decode and encode,
  * and about a dozen file operations: read, header, output checks, the atomic write and its
  * syncs), so with one file per worker a core idles half the time. Measured on 160 images of
@@ -72,9 +73,20 @@ export interface BatchOptions {
   /** Worker threads (default `os.availableParallelism()`). */
   jobs?: number | undefined;
   /**
-   * Decoded pixels (all frames of an animation) one worker holds at once over the files it works
-   * on together (default 64 million, about 256 MB): a file whose pixels would go over it waits
-   * until others finish; a file alone always runs. Lower it to bound memory on large images.
+   * Memory, in bytes, the files in progress may hold at once over the whole batch, all workers
+   * together (default 512 MiB times `jobs`). A file is counted, once its header is read, for its
+   * decoded samples (all frames of an animation, 16-bit samples at 2 bytes) times 3 (the
+   * decoder's and encoder's working copies; see WORKING_FACTOR in src/node/gate.ts) plus the
+   * file's size. A file that would take the batch over it waits, and the files after it wait
+   * behind it, until others finish; a file alone always runs, so one larger than the budget runs
+   * by itself. 1080p to 24-megapixel photos keep every worker busy at the default; scans of
+   * hundreds of megapixels run a few at a time, or one. Lower it to bound memory further.
+   */
+  memoryBudget?: number | undefined;
+  /**
+   * The former budget: decoded pixels per worker. Still taken, as a memoryBudget of
+   * `pixelBudget` x 4 bytes x `jobs`; not with memoryBudget.
+   * @deprecated use memoryBudget.
    */
   pixelBudget?: number | undefined;
   /**
@@ -620,7 +632,7 @@ const LEGACY_SALT = 'modelmark manifest';
 
 /** The option names runBatch knows. */
 const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'strength', 'quality', 'keepMetadata', 'threshold', 'maxPixels', 'maxAspect',
-  'jobs', 'pixelBudget', 'manifest', 'recursive', 'followLinks', 'onStart', 'onRecord', 'signal'];
+  'jobs', 'memoryBudget', 'pixelBudget', 'manifest', 'recursive', 'followLinks', 'onStart', 'onRecord', 'signal'];
 
 /**
  * Embed a mark in, or detect it in, every image of a folder, in parallel on a piscina worker
@@ -666,7 +678,16 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const jobs = numberIn(flag('jobs'), options.jobs, 1, MAX_JOBS, Math.min(MAX_JOBS, availableParallelism()));
   if (!Number.isInteger(jobs)) throw invalidParameter(flag('jobs'), `a whole number between 1 and ${MAX_JOBS}`, jobs);
   const maxPixels = options.maxPixels === undefined ? undefined : numberIn(flag('maxPixels'), options.maxPixels, 1, Number.MAX_SAFE_INTEGER, 0);
-  const pixelBudget = numberIn(flag('pixelBudget'), options.pixelBudget, 1, Number.MAX_SAFE_INTEGER, PIXEL_BUDGET);
+  if (options.memoryBudget !== undefined && options.pixelBudget !== undefined) {
+    throw invalidParameter(flag('pixelBudget'), 'nothing beside options.memoryBudget (it is the same budget, counted in pixels per worker)', options.pixelBudget);
+  }
+  const pixelBudget = options.pixelBudget === undefined ? undefined : numberIn(flag('pixelBudget'), options.pixelBudget, 1, Number.MAX_SAFE_INTEGER, 0);
+  const memoryBudget = numberIn(flag('memoryBudget'), options.memoryBudget, 1, Number.MAX_SAFE_INTEGER,
+    pixelBudget !== undefined ? pixelBudget * 4 * jobs : MEMORY_PER_JOB * jobs);
+  // INTERNAL (tests): see GATE_TRACE.
+  const trace = (options as { [GATE_TRACE]?: unknown })[GATE_TRACE];
+  if (trace !== undefined && typeof trace !== 'function') throw invalidParameter('options[GATE_TRACE]', 'a function', trace);
+  const traced = trace as ((e: GateEvent) => void) | undefined;
   const maxAspect = options.maxAspect === undefined ? undefined : numberIn(flag('maxAspect'), options.maxAspect, 1, MAX_ASPECT_LIMIT, 0);
   for (const name of ['recursive', 'followLinks'] as const) booleanOption(`options.${name}`, options[name], false);
   if (options.manifest !== undefined && options.manifest !== null && (typeof options.manifest !== 'string' || options.manifest === '')) {
@@ -677,7 +698,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   }
 
   let params: Record<string, unknown>;
-  const workerData: BatchWorkerData = { command, key, maxPixels, maxAspect, pixelBudget, followLinks: options.followLinks !== false };
+  const workerData: BatchWorkerData = { command, key, maxPixels, maxAspect, followLinks: options.followLinks !== false };
   if (command === 'embed') {
     if (options.payload === undefined) throw invalidParameter('options.payload', 'a 64-bit payload (1 to 16 hex digits, a bigint or 8 bytes)', undefined);
     const payload = payloadHex(parsePayload(options.payload, 'options.payload'));
@@ -819,6 +840,41 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     options.onStart?.({ total: summary.total, jobs, manifest: manifestPath });
     for (const e of listing.errors) emit({ file: join(options.input, e.path), status: 'error', error: e.error });
 
+    // The memory bound of the whole batch (see src/node/gate.ts for why it is kept here, in the
+    // main thread): each task gets a port on which its worker asks for its file's memory once the
+    // header is read; the memory is given back when the task settles, however it ends.
+    const gate = new MemoryGate(memoryBudget);
+    const admission = (rel: string) => {
+      const { port1, port2 } = new MessageChannel();
+      let held: GateRequest | undefined;
+      let withdraw = () => {};
+      port1.on('message', (request: GateRequest) => {
+        const bytes = Number(request?.bytes);
+        const ask = { bytes: Number.isFinite(bytes) && bytes > 0 ? bytes : 0, thread: Number(request?.thread) };
+        // `held` is set as the gate admits (synchronously), so end() always knows what to give back.
+        withdraw = gate.request(ask.bytes, () => {
+          held = ask;
+          traced?.({ event: 'admit', file: rel, bytes: ask.bytes, thread: ask.thread, held: gate.holding });
+          port1.postMessage(true);
+        });
+      });
+      return {
+        port: port2,
+        /** The task settled: its memory back to the gate, or its request withdrawn if it still waits. */
+        end() {
+          port1.close();
+          withdraw();
+          if (held) {
+            const { bytes, thread } = held;
+            held = undefined;
+            // Told before give(), which may admit the next files at once.
+            traced?.({ event: 'release', file: rel, bytes, thread, held: gate.holding - bytes });
+            gate.give(bytes);
+          }
+        },
+      };
+    };
+
     let next = 0;
     const processOne = async (rel: string) => {
       const parts = rel.split('/');
@@ -829,10 +885,13 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       const file = join(options.input, ...parts);
       const shownOutput = command === 'embed' ? join(options.output!, ...parts) : undefined;
       let result: BatchTaskResult;
+      const admitted = admission(rel);
       try {
-        result = await pool.run({ input, output, skipIfHash: usable?.hash, skipIfOutputSize: usable?.bytes });
+        result = await pool.run({ input, output, skipIfHash: usable?.hash, skipIfOutputSize: usable?.bytes, gate: admitted.port }, { transferList: [admitted.port] });
       } catch (err) {
         result = { status: 'error', error: { code: err instanceof ModelmarkError ? err.code : 'ERR_INTERNAL', message: `worker failed: ${(err as Error)?.message ?? err}` } };
+      } finally {
+        admitted.end();
       }
       if (result.status === 'error') {
         const stops = result.stop === true && stopError === undefined;

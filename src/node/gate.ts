@@ -1,49 +1,139 @@
-// Admission of a batch worker's concurrent tasks by the pixels they hold (src/node/batch-worker.ts),
-// apart so that tests can load it without starting a worker.
+// Admission of a folder batch's files by the memory they hold (src/node/batch.ts), apart so that
+// tests can load it without starting a worker pool.
+//
+// One gate serves the whole batch, in the main thread; the workers ask it through a MessagePort
+// handed over with each task. Why there, and not a SharedArrayBuffer counter that the workers
+// take from with Atomics.waitAsync, nor an admission before a task is dispatched:
+// - The worker knows what a file will hold, exactly: it reads the header with the decoder
+//   (sharp) anyway, which gives the frames an animation decodes to, the channels and the bit
+//   depth; the main thread could only guess from the first bytes (src/header.ts has neither a
+//   GIF's or WebP's frame count, which needs the whole file walked, nor a PNG's channels, and a
+//   JPEG's size can sit behind 64 KB segments of EXIF). So the worker asks, after the header.
+// - The main thread gives the memory back when the task settles, whatever became of the worker:
+//   a worker that died (out of memory, a native crash) cannot leave its share taken and stall
+//   every later file, as a counter in shared memory would unless every exit path gave it back.
+// - Order across workers is one queue here, first come first served, with no lock-free ticket
+//   scheme to get right.
+// - Files skipped as unchanged (the manifest) never ask: they do not wait behind a large one.
+// The cost is one message each way per file decoded, tens of microseconds beside the
+// milliseconds a file takes (a 1080p photo: ~30 ms of CPU).
 
 /**
- * Decoded pixels (all frames) one worker holds at once over its concurrent tasks. A task takes
- * its image's share after reading the header and gives it back when the file is written (or
- * has been read, for detect); a task whose image does not fit waits, in order of arrival, and
- * an image alone is always admitted. So a batch of 1080p photos runs with every task slot busy
- * (4 × 2.1 megapixels), while 50-megapixel scans run one at a time per worker: about 4 bytes
- * of memory per pixel (the pixels, then the encoded copy), 256 MB per worker at most, except
- * for a single image larger than that.
+ * Memory a task is counted for per byte of its decoded samples (all frames): the samples, and
+ * the decoder's and encoder's working copies beside them. Measured in one process, peak RSS over
+ * the decoded samples, reading, marking and writing a 40-megapixel RGB image: 3.2x as JPEG,
+ * 1.4x as PNG (the audit's batch of a 300 and a 150 megapixel file, 3.0 GB: 2.2x its 3-byte
+ * samples).
  */
-export const PIXEL_BUDGET = 64e6;
+export const WORKING_FACTOR = 3;
 
 /**
- * First-come, first-served admission of tasks by the pixels they will hold (see PIXEL_BUDGET).
+ * Memory a batch's files may hold at once, per worker (the default budget is this times the
+ * workers): 512 MiB, so a 1080p RGB photo (2.1 megapixels, 3 bytes each: 19 MB counted) runs
+ * in every task slot of every worker (4 x 19 MB a worker), a 24-megapixel one two per worker on
+ * average (216 MB counted), and a 300-megapixel scan (2.7 GB counted) alone.
+ */
+export const MEMORY_PER_JOB = 512 * 2 ** 20;
+
+/**
+ * The memory a task is counted for (see WORKING_FACTOR): its decoded samples (width x height x
+ * frames x channels x bytes a sample: 16-bit samples and every frame of an animation weigh what
+ * they hold) times WORKING_FACTOR, plus the file's own bytes, held from its read to the end.
+ */
+export function taskBytes(sampleBytes: number, fileBytes: number): number {
+  return WORKING_FACTOR * sampleBytes + fileBytes;
+}
+
+/**
+ * First-come, first-served admission of tasks by what they will hold (bytes; the unit is the
+ * caller's): a task that does not fit waits, in order of arrival, and so do all after it; a task
+ * alone is always admitted, however large. So the total held stays within the budget, except for
+ * one task larger than it, which then runs alone.
  * @example
- * const gate = new PixelGate(64e6);
- * await gate.take(width * height); // waits while other tasks hold too much
- * try { ... } finally { gate.give(width * height); }
+ * const gate = new MemoryGate(64e6);
+ * await gate.take(bytes); // waits while other tasks hold too much
+ * try { ... } finally { gate.give(bytes); }
  */
-export class PixelGate {
+export class MemoryGate {
   private held = 0;
-  private readonly queue: { pixels: number; go: () => void }[] = [];
+  private readonly queue: { amount: number; go: () => void }[] = [];
   constructor(private readonly budget: number) {}
-  private fits(pixels: number): boolean {
-    return this.held === 0 || this.held + pixels <= this.budget;
+  private fits(amount: number): boolean {
+    return this.held === 0 || this.held + amount <= this.budget;
   }
-  /** Resolves once `pixels` may be held; the caller must give them back with give(). */
-  take(pixels: number): Promise<void> {
-    if (this.queue.length === 0 && this.fits(pixels)) {
-      this.held += pixels;
-      return Promise.resolve();
+  /** Resolves once `amount` may be held; the caller must give it back with give(). */
+  take(amount: number): Promise<void> {
+    return new Promise((go) => {
+      this.request(amount, go);
+    });
+  }
+  /**
+   * Calls `go` once `amount` may be held (at once, when it fits now): the caller must give it
+   * back with give(). Returns a function that withdraws the request while it waits (then nothing
+   * is held, and `go` is never called); after `go`, it does nothing.
+   */
+  request(amount: number, go: () => void): () => void {
+    if (this.queue.length === 0 && this.fits(amount)) {
+      this.held += amount;
+      go();
+      return () => {};
     }
-    return new Promise((go) => this.queue.push({ pixels, go }));
+    const entry = { amount, go };
+    this.queue.push(entry);
+    return () => {
+      const at = this.queue.indexOf(entry);
+      if (at < 0) return; // admitted already
+      this.queue.splice(at, 1);
+      this.admitWaiting(); // the head may have been this one
+    };
   }
-  give(pixels: number): void {
-    this.held -= pixels;
-    while (this.queue.length > 0 && this.fits(this.queue[0].pixels)) {
+  give(amount: number): void {
+    this.held -= amount;
+    this.admitWaiting();
+  }
+  private admitWaiting(): void {
+    while (this.queue.length > 0 && this.fits(this.queue[0].amount)) {
       const next = this.queue.shift()!;
-      this.held += next.pixels;
+      this.held += next.amount;
       next.go();
     }
   }
-  /** Pixels held now (for tests). */
+  /** Amount held now (for tests). */
   get holding(): number {
     return this.held;
   }
+  /** Requests waiting (for tests). */
+  get waiting(): number {
+    return this.queue.length;
+  }
+}
+
+/** The gate's former name, from when it counted pixels per worker. @deprecated use MemoryGate. */
+export const PixelGate = MemoryGate;
+
+/** What a batch worker sends the gate's port: the bytes its task will hold (see taskBytes). */
+export interface GateRequest {
+  bytes: number;
+  /** The worker's threadId, for GATE_TRACE. */
+  thread: number;
+}
+
+/**
+ * INTERNAL, for tests: a function under this key in runBatch's options (a symbol, so not an
+ * option name, and not in BatchOptions) is called in the main thread as the gate admits a file
+ * and as it takes its memory back, with what the gate holds after. Not part of the API: it may
+ * change or go without notice.
+ */
+export const GATE_TRACE = Symbol.for('modelmark.batchGateTrace');
+
+/** What GATE_TRACE is called with. */
+export interface GateEvent {
+  event: 'admit' | 'release';
+  /** The input's path inside the input folder. */
+  file: string;
+  bytes: number;
+  /** The worker's threadId. */
+  thread: number;
+  /** Bytes held over the whole batch after this event. */
+  held: number;
 }

@@ -339,10 +339,11 @@ export async function decodeImageFile(bytes: Uint8Array, path: string, options: 
 
 /**
  * {@link decodeImageFile} with a gate between the header and the pixels: `admit` gets the number
- * of pixels about to be decoded (all frames) and resolves when memory for them may be taken.
+ * of pixels about to be decoded (all frames) and the bytes of their samples (pixels x channels x
+ * bytes a sample), and resolves when memory for them may be taken.
  * Not part of the public API: the folder batch's workers use it to bound the pixels they hold.
  */
-export async function decodeAdmitted(bytes: Uint8Array, path: string, options: ReadImageOptions = {}, admit?: (pixels: number) => Promise<void>): Promise<SampleFile> {
+export async function decodeAdmitted(bytes: Uint8Array, path: string, options: ReadImageOptions = {}, admit?: (pixels: number, sampleBytes: number) => Promise<void>): Promise<SampleFile> {
   const data = genuineBytes(bytes); // a Proxy is refused, a lying length measured by the array's slots
   if (data === undefined) throw invalidParameter('bytes', 'a Buffer or Uint8Array of the file\'s bytes', bytes);
   checkPath(path, 'path');
@@ -367,7 +368,7 @@ function checkDecodable(path: string, width: number, height: number, frames: num
 }
 
 async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames, maxFrames }: ReadChecked,
-  admit?: (pixels: number) => Promise<void>): Promise<SampleFile> {
+  admit?: (pixels: number, sampleBytes: number) => Promise<void>): Promise<SampleFile> {
   const sharp = loadSharp();
   const decodeError = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
@@ -413,8 +414,9 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   if (animated && width * height * decoded > maxPixels) throw tooLarge(path, width, height, maxPixels, decoded);
   const deep = keepDepth && meta.depth === 'ushort';
   // Grey stays one channel; everything else becomes RGB, with its alpha if any (as below).
-  checkDecodable(path, width, height, decoded, meta.channels === 1 ? 1 : meta.hasAlpha ? 4 : 3, deep ? 2 : 1);
-  await admit?.(width * height * decoded);
+  const outChannels = meta.channels === 1 ? 1 : meta.hasAlpha ? 4 : 3;
+  checkDecodable(path, width, height, decoded, outChannels, deep ? 2 : 1);
+  await admit?.(width * height * decoded, width * height * decoded * outChannels * (deep ? 2 : 1));
 
   // With metadata kept, a profile that fits the decoded pixels (RGB for RGB / RGBA, grey for
   // grey) stays with them: no transform to sRGB (sharp's keepIccProfile).
