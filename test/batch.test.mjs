@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { main } from '../dist/cli/main.js';
 import { listImages, runBatch } from '../dist/node/batch.js';
-import { PixelGate } from '../dist/node/gate.js';
+import { GATE_TRACE, MemoryGate, PixelGate } from '../dist/node/gate.js';
 import { createWatermarker, readImage } from '../dist/node/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -935,6 +935,100 @@ test('standard error closed by its reader: the batch runs to the end, its JSON l
   const { records, summary } = lines(stdout);
   assert.ok(summary.errors >= 1 && summary.errors === records.filter((x) => x.status === 'error').length, `${summary.errors} errors`);
   assert.is(records.length, summary.total);
+});
+
+test('MemoryGate.request: a waiting request withdrawn holds nothing and lets the ones behind it in; withdrawing after admission does nothing', () => {
+  const gate = new MemoryGate(10);
+  const admitted = [];
+  gate.request(8, () => admitted.push('a'));
+  const withdrawB = gate.request(5, () => admitted.push('b')); // waits: 8 + 5 > 10
+  gate.request(2, () => admitted.push('c')); // would fit, but waits behind b
+  assert.equal(admitted, ['a']);
+  assert.is(gate.waiting, 2);
+  withdrawB(); // c is at the head now, and fits
+  assert.equal(admitted, ['a', 'c']);
+  assert.is(gate.holding, 10);
+  assert.is(gate.waiting, 0);
+  withdrawB(); // a second time: nothing
+  gate.give(8);
+  gate.give(2);
+  assert.is(gate.holding, 0);
+});
+
+/**
+ * Replay a GATE_TRACE log: the most files held at once over the batch, and the most held at once
+ * by different worker threads; every admission released, nothing held at the end.
+ */
+function replayGate(events) {
+  const holding = new Map(); // file -> thread
+  let most = 0, mostThreads = 0;
+  for (const e of events) {
+    if (e.event === 'admit') {
+      assert.not.ok(holding.has(e.file), `${e.file} admitted twice`);
+      holding.set(e.file, e.thread);
+      most = Math.max(most, holding.size);
+      mostThreads = Math.max(mostThreads, new Set(holding.values()).size);
+    } else {
+      assert.is(holding.get(e.file), e.thread, `${e.file} released by the thread it was admitted for`);
+      holding.delete(e.file);
+    }
+    assert.is(e.held, events.slice(0, events.indexOf(e) + 1).reduce((n, x) => n + (x.event === 'admit' ? x.bytes : -x.bytes), 0), 'held: what was admitted and not released');
+  }
+  assert.is(holding.size, 0, 'every admitted file released');
+  return { most, mostThreads, threads: new Set(events.map((e) => e.thread)).size };
+}
+
+test('memoryBudget: files over the budget are held one at a time across the whole batch (--jobs 2), not one per worker; ordinary files run at once in both workers without waiting', async () => {
+  // Several copies of two small images, so both workers get files.
+  const src = path.join(dir, 'gate-in');
+  fs.mkdirSync(src, { recursive: true });
+  for (let i = 0; i < 5; i++) {
+    fs.copyFileSync(path.join(IN, 'aqua.jpg'), path.join(src, `a${i}.jpg`));
+    fs.copyFileSync(path.join(IN, 'moon.png'), path.join(src, `m${i}.png`));
+  }
+  const run = async (memoryBudget) => {
+    const events = [];
+    const summary = await runBatch({ command: 'detect', input: src, key: KEY, jobs: 2, manifest: null, ...(memoryBudget ? { memoryBudget } : {}), [GATE_TRACE]: (e) => events.push(e) });
+    assert.is(summary.done, 10);
+    assert.is(events.filter((e) => e.event === 'admit').length, 10, 'every file admitted once');
+    return { events, ...replayGate(events) };
+  };
+  // Each file counts for its decoded samples x 3 plus its bytes: aqua.jpg (480 wide) and moon.png
+  // (384x384) about 1 MB each.
+  const small = await run(100_000); // every file over the budget
+  for (const e of small.events.filter((x) => x.event === 'admit')) {
+    const file = path.join(src, e.file);
+    const m = await sharp(file).metadata();
+    const samples = m.width * m.height * (m.channels === 1 ? 1 : m.hasAlpha ? 4 : 3) * (m.depth === 'ushort' ? 2 : 1);
+    assert.is(e.bytes, 3 * samples + fs.statSync(file).size, `${e.file}: samples x 3 + the file`);
+    assert.ok(e.bytes > 100_000, `${e.file}: ${e.bytes} bytes counted, over the budget`);
+  }
+  assert.is(small.threads, 2, 'both workers had files (so a per-worker bound would have let two in at once)');
+  assert.is(small.most, 1, 'never two files over the budget held at once');
+  assert.ok(small.events.filter((e) => e.event === 'admit').slice(1).every((e) => e.waited), 'each file after the first waited for the one before');
+
+  const ordinary = await run(undefined); // the default, 512 MiB a worker
+  assert.ok(ordinary.events.every((e) => e.event === 'release' || !e.waited), 'no ordinary file waited for memory');
+  assert.ok(ordinary.most > 2, `files held at once: ${ordinary.most}`);
+  assert.is(ordinary.mostThreads, 2, 'files held in both workers at once');
+  inputsUnchanged();
+});
+
+test('memoryBudget and pixelBudget: bad values refused, not both at once; a 16-bit image counts 2 bytes a sample', async () => {
+  for (const bad of [0, -1, Number.NaN, '8']) {
+    const err = await runBatch({ command: 'detect', input: IN, key: KEY, memoryBudget: bad }).then(() => null, (e) => e);
+    assert.ok(err instanceof Error && /options\.memoryBudget/.test(err.message), `memoryBudget ${String(bad)}: ${err?.message}`);
+  }
+  const both = await runBatch({ command: 'detect', input: IN, key: KEY, memoryBudget: 1e9, pixelBudget: 1e6 }).then(() => null, (e) => e);
+  assert.ok(both?.code === 'ERR_INVALID_ARGUMENT' && /pixelBudget/.test(both.message), both?.message);
+  const src = path.join(dir, 'gate-deep');
+  fs.mkdirSync(src, { recursive: true });
+  const deep = path.join(src, 'deep.png');
+  await sharp({ create: { width: 300, height: 200, channels: 3, background: '#808080' } }).png().toColourspace('rgb16').toFile(deep);
+  const events = [];
+  const summary = await runBatch({ command: 'detect', input: src, key: KEY, jobs: 1, manifest: null, [GATE_TRACE]: (e) => events.push(e) });
+  assert.is(summary.done, 1);
+  assert.is(events[0].bytes, 3 * 300 * 200 * 3 * 2 + fs.statSync(deep).size);
 });
 
 test.run();

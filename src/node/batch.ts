@@ -852,11 +852,13 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         const bytes = Number(request?.bytes);
         const ask = { bytes: Number.isFinite(bytes) && bytes > 0 ? bytes : 0, thread: Number(request?.thread) };
         // `held` is set as the gate admits (synchronously), so end() always knows what to give back.
+        let asking = true;
         withdraw = gate.request(ask.bytes, () => {
           held = ask;
-          traced?.({ event: 'admit', file: rel, bytes: ask.bytes, thread: ask.thread, held: gate.holding });
+          traced?.({ event: 'admit', file: rel, bytes: ask.bytes, thread: ask.thread, held: gate.holding, waited: !asking });
           port1.postMessage(true);
         });
+        asking = false;
       });
       return {
         port: port2,

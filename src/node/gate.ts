@@ -136,4 +136,6 @@ export interface GateEvent {
   thread: number;
   /** Bytes held over the whole batch after this event. */
   held: number;
+  /** 'admit': whether the file waited for others to give memory back (false: admitted as it asked). */
+  waited?: boolean;
 }
