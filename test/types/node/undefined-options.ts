@@ -18,7 +18,7 @@ export async function main(u: { n?: number; b?: boolean; s?: string }, bytes: Ui
   await listImages('dir', { recursive: u.b, exclude: undefined, followLinks: u.b });
   await runBatch({
     command: 'detect', input: 'in', key: 'k', output: u.s, payload: u.s, strength: u.n, quality: u.n, keepMetadata: u.b, threshold: u.n, maxPixels: u.n,
-    maxAspect: u.n, jobs: u.n, pixelBudget: u.n, manifest: u.s, recursive: u.b, followLinks: u.b, onStart: undefined, onRecord: undefined, signal: undefined,
+    maxAspect: u.n, jobs: u.n, memoryBudget: u.n, pixelBudget: u.n, manifest: u.s, recursive: u.b, followLinks: u.b, onStart: undefined, onRecord: undefined, signal: undefined,
   });
   await createDeepWatermarker({ logo: undefined, maxPixels: u.n, threshold: u.n, module: undefined, executionProviders: undefined, numThreads: u.n });
   const kept: ImageMetadata = { exif: meta.exif, icc: meta.icc, xmp: meta.xmp };
