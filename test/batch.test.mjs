@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { main } from '../dist/cli/main.js';
 import { listImages, runBatch } from '../dist/node/batch.js';
-import { GATE_TRACE, MemoryGate, PixelGate } from '../dist/node/gate.js';
+import { defaultMemoryBudget, GATE_TRACE, MemoryGate, MEMORY_PER_JOB, PixelGate } from '../dist/node/gate.js';
 import { createWatermarker, readImage } from '../dist/node/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -263,6 +263,14 @@ test('OUTDIR == DIR and OUTDIR containing DIR are refused; an OUTDIR inside DIR 
   assert.not.ok(records.some((x) => x.file.includes('marked')));
   fs.rmSync(inner, { recursive: true });
   inputsUnchanged();
+});
+
+test('defaultMemoryBudget: 512 MiB a worker, at most half the machine\'s memory, never under 512 MiB', () => {
+  const GiB = 2 ** 30;
+  assert.is(MEMORY_PER_JOB, 512 * 2 ** 20);
+  assert.is(defaultMemoryBudget(2, 16 * GiB), GiB);
+  assert.is(defaultMemoryBudget(64, 16 * GiB), 8 * GiB, '--jobs 64 on 16 GiB: half the memory, not 32 GiB');
+  assert.is(defaultMemoryBudget(4, 0.5 * GiB), MEMORY_PER_JOB, 'a small machine still admits files of one worker\'s budget');
 });
 
 test('PixelGate: admits within the budget in order of arrival; an image alone always runs', async () => {
@@ -978,7 +986,7 @@ function replayGate(events) {
   return { most, mostThreads, threads: new Set(events.map((e) => e.thread)).size };
 }
 
-test('memoryBudget: files over the budget are held one at a time across the whole batch (--jobs 2), not one per worker; ordinary files run at once in both workers without waiting', async () => {
+test('memoryBudget: files over the budget are held one at a time across the whole batch (--jobs 2), not one per worker; ordinary files run at once without waiting', async () => {
   // Several copies of two small images, so both workers get files.
   const src = path.join(dir, 'gate-in');
   fs.mkdirSync(src, { recursive: true });
@@ -1010,7 +1018,8 @@ test('memoryBudget: files over the budget are held one at a time across the whol
   const ordinary = await run(undefined); // the default, 512 MiB a worker
   assert.ok(ordinary.events.every((e) => e.event === 'release' || !e.waited), 'no ordinary file waited for memory');
   assert.ok(ordinary.most > 2, `files held at once: ${ordinary.most}`);
-  assert.is(ordinary.mostThreads, 2, 'files held in both workers at once');
+  // (Whether both workers hold files at the same moment is up to piscina's scheduling and the
+  // machine's load, so it is not asserted; small.threads above shows both workers had files.)
   inputsUnchanged();
 });
 

@@ -3,7 +3,7 @@
 // `modelmark embed DIR OUTDIR` and `modelmark detect DIR` are built on runBatch.
 import { createHmac, randomBytes, scrypt } from 'node:crypto';
 import { promises as fsp, unlinkSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
@@ -19,7 +19,7 @@ import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
 import type { FramesRead } from './frames.js';
 import { folderId, osReason, processGone, removeStaleTempFilesOf, removeStaleTempFilesUnder, writeFileAtomic, writeFileAtomicSync } from './files.js';
-import { GATE_TRACE, MEMORY_PER_JOB, MemoryGate, type GateEvent, type GateRequest } from './gate.js';
+import { defaultMemoryBudget, GATE_TRACE, MemoryGate, type GateEvent, type GateRequest } from './gate.js';
 
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
 export const MANIFEST_NAME = '.modelmark-manifest.json';
@@ -74,7 +74,8 @@ export interface BatchOptions {
   jobs?: number | undefined;
   /**
    * Memory, in bytes, the files in progress may hold at once over the whole batch, all workers
-   * together (default 512 MiB times `jobs`). A file is counted, once its header is read, for its
+   * together (default 512 MiB times `jobs`, at most half the machine's memory but never under
+   * 512 MiB). A file is counted, once its header is read, for its
    * decoded samples (all frames of an animation, 16-bit samples at 2 bytes) times 3 (the
    * decoder's and encoder's working copies; see WORKING_FACTOR in src/node/gate.ts) plus the
    * file's size. A file that would take the batch over it waits, and the files after it wait
@@ -683,7 +684,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   }
   const pixelBudget = options.pixelBudget === undefined ? undefined : numberIn(flag('pixelBudget'), options.pixelBudget, 1, Number.MAX_SAFE_INTEGER, 0);
   const memoryBudget = numberIn(flag('memoryBudget'), options.memoryBudget, 1, Number.MAX_SAFE_INTEGER,
-    pixelBudget !== undefined ? pixelBudget * 4 * jobs : MEMORY_PER_JOB * jobs);
+    pixelBudget !== undefined ? pixelBudget * 4 * jobs : defaultMemoryBudget(jobs, totalmem()));
   // INTERNAL (tests): see GATE_TRACE.
   const trace = (options as { [GATE_TRACE]?: unknown })[GATE_TRACE];
   if (trace !== undefined && typeof trace !== 'function') throw invalidParameter('options[GATE_TRACE]', 'a function', trace);

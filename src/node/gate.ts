@@ -36,6 +36,17 @@ export const WORKING_FACTOR = 3;
 export const MEMORY_PER_JOB = 512 * 2 ** 20;
 
 /**
+ * The batch's default memory budget: MEMORY_PER_JOB per worker, capped at half of `total` (the
+ * machine's memory) so that many workers (`--jobs 64` allows 32 GiB otherwise) cannot admit
+ * more than the machine holds; never under one MEMORY_PER_JOB.
+ * @example
+ * defaultMemoryBudget(4, os.totalmem()); // 2 GiB on a 16 GiB machine, 1 GiB on a 2 GiB one
+ */
+export function defaultMemoryBudget(jobs: number, total: number): number {
+  return Math.max(MEMORY_PER_JOB, Math.min(MEMORY_PER_JOB * jobs, Math.floor(total / 2)));
+}
+
+/**
  * The memory a task is counted for (see WORKING_FACTOR): its decoded samples (width x height x
  * frames x channels x bytes a sample: 16-bit samples and every frame of an animation weigh what
  * they hold) times WORKING_FACTOR, plus the file's own bytes, held from its read to the end.
