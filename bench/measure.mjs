@@ -54,8 +54,8 @@ export async function measure(photos, { attacks = Object.keys(ATTACKS), key = ME
  * over the photos found (a change that keeps the counts can still move it).
  * @returns { attack: { ok, failed: [names], ms: [detect ms], margin } }
  */
-export async function measureAttacks(photos, table, names = Object.keys(table)) {
-  const wm = await createWatermarker({ key: MEASURE_KEY });
+export async function measureAttacks(photos, table, names = Object.keys(table), { strength } = {}) {
+  const wm = await createWatermarker({ key: MEASURE_KEY, strength });
   const results = Object.fromEntries(names.map((n) => [n, { ok: 0, failed: [], ms: [], margin: 0 }]));
   for (const [i, { name, image }] of photos.entries()) {
     const marked = wm.embed(image, MEASURE_PAYLOAD);
@@ -78,13 +78,21 @@ export async function measureAttacks(photos, table, names = Object.keys(table)) 
 /**
  * The command line of bench/geometry.mjs and bench/edits.mjs: measure `table` on the shared
  * photos (`--only NAME`, repeatable, keeps the attacks whose names contain one of them; PHOTOS, a
- * comma list of names in ../shared/photos/, keeps those photos) and print the Markdown table.
+ * comma list of names in ../shared/photos/, keeps those photos; `--strength S` marks at S
+ * instead of the default, with the PSNR of each marked photo printed first) and print the
+ * Markdown table.
  */
 export async function attackTableMain(table) {
   const only = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--only' ? [a] : []));
+  const at = process.argv.indexOf('--strength');
+  const strength = at < 0 ? undefined : Number(process.argv[at + 1]);
   const names = Object.keys(table).filter((n) => !only.length || only.some((o) => n.includes(o)));
   const photos = await benchPhotos();
-  console.log(attackTable(await measureAttacks(photos, table, names), photos.length));
+  if (strength !== undefined) {
+    const wm = await createWatermarker({ key: MEASURE_KEY, strength });
+    for (const { name, image } of photos) console.log(`strength ${strength}: ${name} PSNR ${(await psnr(image, wm.embed(image, MEASURE_PAYLOAD))).toFixed(2)} dB`);
+  }
+  console.log(attackTable(await measureAttacks(photos, table, names, { strength }), photos.length));
 }
 
 /** measureAttacks' results as the Markdown table of BENCHMARKS.md. */
