@@ -68,6 +68,8 @@ const RUNS = [
   { script: 'geometry-oracle.mjs', env: { PHOTOS: 'skimage-astronaut.png,mate-RainDrops.jpg', ATTACKS: 'crop 25% area' },
     // Two misses of today's detector, so the classification and the true-grid decode both run.
     expect: has('| attack | found now | with a perfect search |', /^\| crop 25% area \| [0-2]\/2 \| [0-2]\/2 \|/m) },
+  { script: 'collage.mjs', env: ONE, expect: has('| scenario | found, right payload (1 photos) | region precision | region recall |', /^\| 1\. pasted: whole, scale 1 \| [01]\/1 \|/m,
+    /^\| 2\. two pieces, same key \| [01]\/1 \|/m, /^\| 2\. beside another key's piece \(key B\) \| [01]\/1 \|/m, /^\| 3\. screenshot \(PNG\) \| [01]\/1 \|/m, 'Per case') },
   { script: 'small.mjs', env: ONE, expect: has("| copy's short side (px) | read, as is | read, JPEG q80 |", /^\| 128 and over \| \d+\/\d+ \| \d+\/\d+ \|/m, 'smallest copy read:') },
   { script: 'gif.mjs', env: ONE, expect: has('| written as | exact payload (1 photos) |', /^\| GIF, dithered \(default\) \| [01]\/1 \|/m, /^\| GIF, no dithering \| [01]\/1 \|/m) },
   { script: 'icc.mjs', env: ONE, expect: has(/^1 photos converted into Display P3 and marked in P3 values: PSNR \d/m, /^\| stored \| [01]\/1 \|/m, /^\| srgb \+ JPEG q85 \| [01]\/1 \|/m) },
