@@ -132,9 +132,10 @@ const PLACEHOLDERS = {
   },
 };
 
-/** Lines that need the network or a cloud account: replaced by their local equivalent. */
+/** Lines that need the network, a cloud account or a tool a bare machine may lack: replaced by their local equivalent. */
 const SUBSTITUTIONS = [
   { from: 'curl -s https://example.com/in.jpg |', to: 'cat photo.jpg |', why: 'network' },
+  { from: 'openssl rand -hex 16 > mm.key', to: `node -e "process.stdout.write(require('node:crypto').randomBytes(16).toString('hex') + '\\n')" > mm.key`, why: 'openssl (a CI machine may not have it): the same 32 hex digits and a newline' },
   { from: '| aws s3 cp - s3://bucket/p.webp', to: '> p.webp', why: 'an AWS account' },
 ];
 /** Lines not run, and why. */
