@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { basename, join, resolve } from 'node:path';
 import { invalidParameter } from '../args.js';
 import { greyToRgb } from '../image.js';
-import { removePendingTempFiles } from '../node/files.js';
+import { processGone, removePendingTempFiles, removeStaleTempFilesUnder } from '../node/files.js';
 import { isClosedPipe, onStopSignals, OUTPUT_CLOSED, reportedOutputErrors } from './signals.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
@@ -271,11 +271,7 @@ async function lockWork(work: string): Promise<() => void> {
         throw new FileError(`Cannot lock the checkpoint folder ${q(work)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
       }
       const pid = Number((await fsp.readFile(path, 'utf8').catch(() => '')).trim());
-      let alive = false;
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
-        try { process.kill(pid, 0); alive = true; } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
-      }
-      if (alive) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processGone(pid)) {
         throw usageError(`another train-deep (process ${pid}) is training in ${q(work)}; wait for it to finish (or stop it), or pass another --work (or --out) folder (if process ${pid} is not a train-deep, remove ${q(path)})`);
       }
       await fsp.rm(path, { force: true }); // left by a run that was killed: taken over
@@ -466,7 +462,6 @@ export async function trainDeepCommand(values: Values, positionals: string[], io
   const releaseLock = await lockWork(work);
   // A run killed (SIGKILL, power loss) while writing a checkpoint leaves its temporary file
   // (up to 2 MB each time): removed here, now that no live run uses the folder.
-  const { removeStaleTempFilesUnder } = await import('../node/files.js');
   const swept = removeStaleTempFilesUnder(work);
   if (swept > 0) note(`removed ${swept} temporary file${swept === 1 ? '' : 's'} left in ${work} by a run that was killed while writing`);
   const unlocked = (err: unknown) => { releaseLock(); throw err; };
