@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { main } from '../dist/cli/main.js';
 import { listImages, runBatch } from '../dist/node/batch.js';
-import { defaultMemoryBudget, GATE_TRACE, MemoryGate, MEMORY_PER_JOB, PixelGate } from '../dist/node/gate.js';
+import { defaultMemoryBudget, GATE_TRACE, MemoryGate, MEMORY_PER_JOB } from '../dist/node/gate.js';
 import { createWatermarker, readImage } from '../dist/node/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -273,8 +273,8 @@ test('defaultMemoryBudget: 512 MiB a worker, at most half the machine\'s memory,
   assert.is(defaultMemoryBudget(4, 0.5 * GiB), MEMORY_PER_JOB, 'a small machine still admits files of one worker\'s budget');
 });
 
-test('PixelGate: admits within the budget in order of arrival; an image alone always runs', async () => {
-  const gate = new PixelGate(10);
+test('MemoryGate: admits within the budget in order of arrival; a task alone always runs', async () => {
+  const gate = new MemoryGate(10);
   const admitted = [];
   const take = (name, px) => gate.take(px).then(() => admitted.push(name));
   await take('a', 4);

@@ -119,9 +119,6 @@ export class MemoryGate {
   }
 }
 
-/** The gate's former name, from when it counted pixels per worker. @deprecated use MemoryGate. */
-export const PixelGate = MemoryGate;
-
 /** What a batch worker sends the gate's port: the bytes its task will hold (see taskBytes). */
 export interface GateRequest {
   bytes: number;
