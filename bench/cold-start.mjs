@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { PHOTOS_DIR, photoPaths, syntheticPhoto } from './photos.mjs';
+import { photoInput } from './photos.mjs';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--compare');
@@ -34,8 +34,7 @@ const HEAVY = ['sharp', 'onnxruntime-web', 'piscina', 'cli-progress', '@tensorfl
 
 const dir = mkdtempSync(join(tmpdir(), 'modelmark-cold-'));
 process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-const src = photoPaths().length ? sharp(PHOTOS_DIR + 'mate-Storm.jpg')
-  : await syntheticPhoto(960, 540, 3).then((i) => sharp(i.data, { raw: { width: i.width, height: i.height, channels: i.channels } }));
+const src = sharp((await photoInput('mate-Storm.jpg', [960, 540])).input);
 const photo = join(dir, 'photo.jpg');
 const rgb = join(dir, 'photo.rgb');
 const resized = src.resize(1920, 1080, { fit: 'cover' }).removeAlpha();

@@ -9,15 +9,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { buildWorker } from '../examples/worker/build.mjs';
-import { PHOTOS_DIR, photoPaths, syntheticPhoto } from './photos.mjs';
+import { photoInput } from './photos.mjs';
 
 // The API token the example config binds (clients must send it).
 const TOKEN = /name = "API_TOKEN", text = "([^"]*)"/.exec(readFileSync(new URL('../examples/worker/config.capnp', import.meta.url), 'utf8'))[1];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 await buildWorker();
-const src = photoPaths().length ? sharp(PHOTOS_DIR + 'mate-Storm.jpg')
-  : await syntheticPhoto(960, 540, 3).then((i) => sharp(i.data, { raw: { width: i.width, height: i.height, channels: i.channels } }));
+const src = sharp((await photoInput('mate-Storm.jpg', [960, 540])).input);
 const jpg = new Uint8Array(await src.resize(1920, 1080, { fit: 'cover' }).jpeg({ quality: 90 }).toBuffer());
 const requests = [['/detect', 'detect'], ['/detect', 'detect'], ['/detect', 'detect'],
   ['/embed?payload=c0ffee0000000001', 'embed sequential'], ['/embed?payload=c0ffee0000000001', 'embed sequential'],
