@@ -46,3 +46,15 @@ export function frameTransform(g: Geometry, f: Affine): Transform {
     translation: [round(e), round(h)],
   };
 }
+
+/**
+ * `t` moved by `offset` image pixels: the transform of a window's read in the whole image.
+ * @example
+ * shiftTransform(t, [120, 40]).translation; // t.translation + (120, 40)
+ */
+export function shiftTransform(t: Transform, [dx, dy]: [number, number]): Transform {
+  if (dx === 0 && dy === 0) return t;
+  const [a, b, c, d, e, f] = t.matrix;
+  const round = (x: number) => Math.round(x * 1e4) / 1e4;
+  return { ...t, matrix: [a, b, c, d, round(e + dx), round(f + dy)], translation: [round(t.translation[0] + dx), round(t.translation[1] + dy)] };
+}

@@ -6,7 +6,8 @@ import { decodeList, LIST_SIZE, parsePayload, payloadHex, type Decoded, type Pay
 import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbFrameStreamed, combineReads, despread, foldAnalysis, framesStreamed, geometry, lumaFrameStreamed, makeLayout, NB, PILOT, pilotEnergy, pilotScore, reframeGeometry, symbols, TILE, type Analysis, type Frames, type Geometry, type Layout, type Plane } from './scheme.js';
 import { analyseOnGridBoth, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_LATTICES, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrames, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
-import { frameTransform, type Transform } from './transform.js';
+import { frameTransform, shiftTransform, type Transform } from './transform.js';
+import { cropSamples, pieceWindows } from './pieces.js';
 import { combinedPValue, DEFAULT_THRESHOLD, normalUpperTail } from './stats.js';
 import { Arena, init, type WasmBytes, type WasmModule } from './wasm.js';
 import { informedGains } from './informed.js';
@@ -59,6 +60,16 @@ export interface DetectCallOptions {
    * of tens); true searches even when the watermarker was made with `search: false`.
    */
   search?: boolean | undefined;
+  /**
+   * Also look for a marked piece inside a larger image: a marked photo pasted into a collage, a
+   * page or another photo, at any offset (default false). When the whole image reads no mark,
+   * nine windows of 60% of each side (a 3 x 3 grid of positions) are searched as images of
+   * their own, always with the geometric search. The p-value counts every window's candidates,
+   * so it stays valid, and a whole-image mark costs up to ten times its p-value when this is on;
+   * an image without a mark takes up to ten times as long to read. Measured on pasted photos
+   * (`node bench/collage.mjs`, BENCHMARKS.md): about 13 of 27 found without it, 22 to 23 with it.
+   */
+  pieces?: boolean | undefined;
 }
 
 /** Result of {@link Watermarker.detect}. */
@@ -161,6 +172,20 @@ export function checkWatermarkerOptions(options: WatermarkerOptions): { strength
 }
 
 /**
+ * How many candidates a read of a `width` x `height` image can try (the m of combinedPValue):
+ * its canonical frames (twice for a colour image: luma alone, then luma and Cb), and with the
+ * search the seven right angles, the aspect search's decode and the lattice search's decodes.
+ * @example
+ * candidateCount(1920, 1080, true, true); // 2 * frames + 7 + 1 + 10
+ */
+export function candidateCount(width: number, height: number, colour: boolean, search: boolean): number {
+  const frames = candidateGeometries(width, height);
+  const turns = search ? orientations(frames[0]!.fw, frames[0]!.fh).length : 0;
+  const lattices = (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE;
+  return frames.length * (colour ? 2 : 1) + turns + (search ? ASPECT_DECODES + lattices : 0);
+}
+
+/**
  * Create a keyed watermarker. Loads the WebAssembly kernels on first use.
  * @example
  * import { createWatermarker } from 'modelmark';
@@ -239,10 +264,11 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
   let references: References | undefined;
 
   function detect(image: SampleImage, callOptions?: DetectCallOptions): DetectResult {
-    if (callOptions !== undefined && (typeof callOptions !== 'object' || callOptions === null)) throw invalidParameter('options', 'an object { evidence?, search? }', callOptions);
-    if (callOptions) checkOptionNames('options', callOptions, ['evidence', 'search']);
+    if (callOptions !== undefined && (typeof callOptions !== 'object' || callOptions === null)) throw invalidParameter('options', 'an object { evidence?, search?, pieces? }', callOptions);
+    if (callOptions) checkOptionNames('options', callOptions, ['evidence', 'search', 'pieces']);
     const wantEvidence = booleanOption('options.evidence', callOptions?.evidence, false);
     const search = booleanOption('options.search', callOptions?.search, searchDefault);
+    const pieces = booleanOption('options.pieces', callOptions?.pieces, false);
     const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE, maxAspect);
     const a = new Arena();
     // 16-bit samples and grey + alpha are read through their 8-bit working copy (the view embed
@@ -261,19 +287,19 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // The first whose payload passes its CRC is chosen, without looking at any pilot score that
     // decides, so under the null the chosen score stays N(0, 1) and a CRC passes somewhere with
     // probability at most m * LIST_SIZE * 2^-16 (m = candidates that could be tried), which
-    // combinedPValue accounts for: the p-value stays valid (measured in the tests).
-    const frames = candidateGeometries(img.width, img.height);
-    const turns = search ? orientations(frames[0].fw, frames[0].fh) : [];
+    // combinedPValue accounts for: the p-value stays valid (measured in the tests). With
+    // `pieces`, the windows' candidates come after the whole image's and are counted in m too.
     // A colour image is read in luma and in Cb (the mark's chroma share), combined (combineReads),
     // and its lattice searched on both at once.
     const colour = img.channels >= 3;
-    const lattices = (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE;
-    // A colour image's canonical frames are decoded twice: luma alone, then luma and Cb.
-    const m = frames.length * (colour ? 2 : 1) + turns.length + (search ? ASPECT_DECODES + lattices : 0);
+    const windows = pieces ? pieceWindows(img.width, img.height) : [];
+    const m = windows.reduce((sum, w) => sum + candidateCount(w.width, w.height, colour, true), candidateCount(img.width, img.height, colour, search));
+    const W = img.width, H = img.height;
     let result: DetectResult | undefined;
     let evidenceFound: Evidence | undefined;
     try {
-      let base: Frames | undefined;
+      /** Image position of the pixels read now: a window's top-left corner with `pieces`. */
+      let offset: Vec = [0, 0];
       /** Despread symbols of an analysis. */
       type Read = ReturnType<typeof despread>;
       /** The analysed planes a read came from, with their weights in it (for the region map). */
@@ -313,8 +339,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
           const pValue = combinedPValue(pPilot, crcOk, m, rank, LIST_SIZE);
           const found = pValue < threshold && crcOk;
           if (!found) return { found, payload: null, pValue, score, crcOk, transform: null, regions: null };
-          const transform = frameTransform(g, affine);
-          const regions = regionMap(a, parts, origin, layout, bytes, transform, img.width, img.height);
+          const transform = shiftTransform(frameTransform(g, affine), offset);
+          const regions = regionMap(a, parts, origin, layout, bytes, transform, W, H);
           return { found, payload: payloadHex(bytes), pValue, score, crcOk, transform, regions };
         };
         const best = decodeList(a, data, 1)[0];
@@ -335,107 +361,128 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         return dst;
       };
       const identity: Affine = { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 };
-      for (const [i, g] of frames.entries()) {
-        // Streamed from the caller's array: the image is never copied whole into wasm memory.
-        // The luma read alone first, scored by both pilot halves as for a grey image: a colour
-        // image marked and left in place decodes there, without its Cb frame (1.7 instead of 2.9
-        // ms at 1080p). Then, for a colour image, luma and Cb combined: a combined read's weights
-        // looked at pilot A, so it is scored by pilot B alone.
-        const fr: Frames = framesStreamed(a, img, g, false);
-        if (!base) base = fr;
-        const n = g.fw * g.fh;
-        // (No mark and release here: the Cb frame made after the luma analysis is read again by
-        // the turns and the search; a frame's analysis is well under 1 MB.)
-        const anY = analysePlane(a, copy(fr.y, n), g);
-        // The evidence reads this frame too (frames[0] is evidence()'s geometry): its folds are
-        // taken here, before any read, and a Cb analysis made for it when the reads need none.
-        const folds = wantEvidence && i === 0 ? [foldAnalysis(a, anY)] : undefined;
-        const luma = readBoth(anY);
-        let r = attempt(luma.parts, luma.read, [0, 0], g, identity, false, i === 0 && !colour);
-        let anC: Analysis | undefined;
-        const cbAnalysis = () => {
-          fr.cb ??= cbFrameStreamed(a, img, g);
-          return anC ??= analysePlane(a, copy(fr.cb, n), g);
-        };
-        if (!r?.crcOk && colour) {
-          const both = readBoth(anY, cbAnalysis(), luma.read);
-          r = attempt(both.parts, both.read, [0, 0], g, identity, true, i === 0);
+      /**
+       * Read `img` (the whole image, `main`, or a window of it) through every candidate: its
+       * canonical frames, then, with `searchHere`, right angles, the aspect search and the lattice
+       * search. Sets `result` when a candidate's CRC holds (the whole image's canonical read is
+       * also kept as the answer when nothing passes) and `second` for a lower-ranked pass.
+       */
+      const scan = (img: CheckedImage, searchHere: boolean, main: boolean): void => {
+        const frames = candidateGeometries(img.width, img.height);
+        const turns = searchHere ? orientations(frames[0]!.fw, frames[0]!.fh) : [];
+        let base: Frames | undefined;
+        for (const [i, g] of frames.entries()) {
+          // Streamed from the caller's array: the image is never copied whole into wasm memory.
+          // The luma read alone first, scored by both pilot halves as for a grey image: a colour
+          // image marked and left in place decodes there, without its Cb frame (1.7 instead of 2.9
+          // ms at 1080p). Then, for a colour image, luma and Cb combined: a combined read's weights
+          // looked at pilot A, so it is scored by pilot B alone.
+          const fr: Frames = framesStreamed(a, img, g, false);
+          if (!base) base = fr;
+          const n = g.fw * g.fh;
+          // (No mark and release here: the Cb frame made after the luma analysis is read again by
+          // the turns and the search; a frame's analysis is well under 1 MB.)
+          const anY = analysePlane(a, copy(fr.y, n), g);
+          // The evidence reads this frame too (frames[0] is evidence()'s geometry): its folds are
+          // taken here, before any read, and a Cb analysis made for it when the reads need none.
+          const folds = main && wantEvidence && i === 0 ? [foldAnalysis(a, anY)] : undefined;
+          const luma = readBoth(anY);
+          let r = attempt(luma.parts, luma.read, [0, 0], g, identity, false, main && i === 0 && !colour);
+          let anC: Analysis | undefined;
+          const cbAnalysis = () => {
+            fr.cb ??= cbFrameStreamed(a, img, g);
+            return anC ??= analysePlane(a, copy(fr.cb, n), g);
+          };
+          if (!r?.crcOk && colour) {
+            const both = readBoth(anY, cbAnalysis(), luma.read);
+            r = attempt(both.parts, both.read, [0, 0], g, identity, true, main && i === 0);
+          }
+          if (folds) {
+            if (colour) folds.push(foldAnalysis(a, cbAnalysis()));
+            references ??= referencePatterns(layout);
+            evidenceFound = evidenceOf(folds, references);
+          }
+          if (r && ((main && i === 0) || r.crcOk)) result = r;
+          if (r?.crcOk) break;
         }
-        if (folds) {
-          if (colour) folds.push(foldAnalysis(a, cbAnalysis()));
-          references ??= referencePatterns(layout);
-          evidenceFound = evidenceOf(folds, references);
-        }
-        if (r && (i === 0 || r.crcOk)) result = r;
-        if (r?.crcOk) break;
-      }
-      const base0 = base!;
-      // Right-angle rotations and mirrors of the canonical frame: exact grids, both pilot halves
-      // for grey images.
-      for (const t of turns) {
-        if (result!.crcOk) break;
-        const mk = a.k.mark();
-        const turned = (src: number) => { const plane = a.f32(t.fw * t.fh); a.k.orient(src, frames[0].fw, frames[0].fh, t.op, plane); return plane; };
-        const { parts, read } = readPlanes(turned(base0.y), base0.cb === undefined ? undefined : turned(base0.cb), { fw: t.fw, fh: t.fh, bw: t.fw >> 3, bh: t.fh >> 3 });
-        const r = attempt(parts, read, [0, 0], frames[0], t.affine, colour, false);
-        a.k.release(mk);
-        if (r) result = r;
-      }
-      // The aspect search, then the lattice search: pilot half A steered them, so only half B
-      // scores their candidates. The aspect search's best original frame size (an image
-      // stretched or squeezed as a whole) is remade from the image and decoded. Then each lattice
-      // candidate is decoded in turn and the first whose CRC holds wins. A candidate whose
-      // payload fails but whose data symbols carry energy (never looking at pilot B) has its
-      // origin refined by a pixel or two and is decoded once more. A colour image's grids are
-      // read in both channels.
-      if (search && !result!.crcOk) {
-        const g0 = frames[0];
-        // A colour image's search runs on its whitened luma plus its whitened Cb: both carry the
-        // same pattern on the same grid (one search on the sum found as many marks as a search
-        // in each, measured, in 54 instead of 86 ms on an unmarked 1080p photo).
-        const white = whitenFrames(a, { frame: base0.y, g: g0 }, base0.cb);
-        const stretched = aspectGrid(a, { frame: base0.y, g: g0 }, white, layout);
-        if (stretched && stretched.score >= ASPECT_MIN_SCORE) {
+        const base0 = base!;
+        // Right-angle rotations and mirrors of the canonical frame: exact grids, both pilot halves
+        // for grey images.
+        for (const t of turns) {
+          if (result!.crcOk) break;
           const mk = a.k.mark();
-          const { fw, fh } = stretched;
-          const gs: Geometry = { fw, fh, bw: fw >> 3, bh: fh >> 3, sx: img.width / fw, sy: img.height / fh };
-          const fr = framesStreamed(a, img, gs, colour);
-          const { parts, read } = readPlanes(fr.y, fr.cb, gs);
-          const r = attempt(parts, read, [0, 0], gs, identity, true, false);
+          const turned = (src: number) => { const plane = a.f32(t.fw * t.fh); a.k.orient(src, frames[0].fw, frames[0].fh, t.op, plane); return plane; };
+          const { parts, read } = readPlanes(turned(base0.y), base0.cb === undefined ? undefined : turned(base0.cb), { fw: t.fw, fh: t.fh, bw: t.fw >> 3, bh: t.fh >> 3 });
+          const r = attempt(parts, read, [0, 0], frames[0], t.affine, colour, false);
           a.k.release(mk);
           if (r) result = r;
         }
-        patterns ??= pilotPatterns(a, layout);
-        // Frames remade at other scales (see searchGrids), both channels, made once per size.
-        const sizeKey = (g: Plane) => `${g.fw}x${g.fh}`;
-        const remade = new Map<string, { g: Geometry; frames: Frames }>([[sizeKey(g0), { g: g0, frames: base0 }]]);
-        const framesAt = (r: number) => {
-          const g2 = reframeGeometry(img, g0, r) ?? g0;
-          let f = remade.get(sizeKey(g2));
-          if (!f) remade.set(sizeKey(g2), f = { g: g2, frames: framesStreamed(a, img, g2, colour) });
-          return f;
-        };
-        const grids = result!.crcOk ? [] : searchGrids(a, { frame: base0.y, g: g0 }, patterns, (r) => { const f = framesAt(r); return { frame: f.frames.y, g: f.g }; },
-          SEARCH_LATTICES, white, (f) => whitenFrames(a, f, remade.get(sizeKey(f.g))?.frames.cb));
-        for (const s of grids) {
-          const mk = a.k.mark();
-          const fr = remade.get(sizeKey(s.g))!.frames;
-          const readGrid = (affine: Affine) => {
-            const [anY, anC] = analyseOnGridBoth(a, fr.y, fr.cb, s.g.fw, s.g.fh, affine);
-            return { ...readBoth(anY!, anC), origin: anY!.origin };
-          };
-          const { parts, read, origin } = readGrid(s.affine);
-          let r = attempt(parts, read, origin, s.g, s.affine, true, false);
-          if (!r) {
-            const refined = dataEnergyScore(read.soft, read.energy) >= REFINE_MIN ? refineGrid(a, s, layout) : undefined;
-            if (refined) {
-              const again = readGrid(refined);
-              r = attempt(again.parts, again.read, again.origin, s.g, refined, true, false);
-            }
+        // The aspect search, then the lattice search: pilot half A steered them, so only half B
+        // scores their candidates. The aspect search's best original frame size (an image
+        // stretched or squeezed as a whole) is remade from the image and decoded. Then each lattice
+        // candidate is decoded in turn and the first whose CRC holds wins. A candidate whose
+        // payload fails but whose data symbols carry energy (never looking at pilot B) has its
+        // origin refined by a pixel or two and is decoded once more. A colour image's grids are
+        // read in both channels.
+        if (searchHere && !result!.crcOk) {
+          const g0 = frames[0]!;
+          // A colour image's search runs on its whitened luma plus its whitened Cb: both carry the
+          // same pattern on the same grid (one search on the sum found as many marks as a search
+          // in each, measured, in 54 instead of 86 ms on an unmarked 1080p photo).
+          const white = whitenFrames(a, { frame: base0.y, g: g0 }, base0.cb);
+          const stretched = aspectGrid(a, { frame: base0.y, g: g0 }, white, layout);
+          if (stretched && stretched.score >= ASPECT_MIN_SCORE) {
+            const mk = a.k.mark();
+            const { fw, fh } = stretched;
+            const gs: Geometry = { fw, fh, bw: fw >> 3, bh: fh >> 3, sx: img.width / fw, sy: img.height / fh };
+            const fr = framesStreamed(a, img, gs, colour);
+            const { parts, read } = readPlanes(fr.y, fr.cb, gs);
+            const r = attempt(parts, read, [0, 0], gs, identity, true, false);
+            a.k.release(mk);
+            if (r) result = r;
           }
-          a.k.release(mk);
-          if (r) { result = r; break; }
+          patterns ??= pilotPatterns(a, layout);
+          // Frames remade at other scales (see searchGrids), both channels, made once per size.
+          const sizeKey = (g: Plane) => `${g.fw}x${g.fh}`;
+          const remade = new Map<string, { g: Geometry; frames: Frames }>([[sizeKey(g0), { g: g0, frames: base0 }]]);
+          const framesAt = (r: number) => {
+            const g2 = reframeGeometry(img, g0, r) ?? g0;
+            let f = remade.get(sizeKey(g2));
+            if (!f) remade.set(sizeKey(g2), f = { g: g2, frames: framesStreamed(a, img, g2, colour) });
+            return f;
+          };
+          const grids = result!.crcOk ? [] : searchGrids(a, { frame: base0.y, g: g0 }, patterns, (r) => { const f = framesAt(r); return { frame: f.frames.y, g: f.g }; },
+            SEARCH_LATTICES, white, (f) => whitenFrames(a, f, remade.get(sizeKey(f.g))?.frames.cb));
+          for (const s of grids) {
+            const mk = a.k.mark();
+            const fr = remade.get(sizeKey(s.g))!.frames;
+            const readGrid = (affine: Affine) => {
+              const [anY, anC] = analyseOnGridBoth(a, fr.y, fr.cb, s.g.fw, s.g.fh, affine);
+              return { ...readBoth(anY!, anC), origin: anY!.origin };
+            };
+            const { parts, read, origin } = readGrid(s.affine);
+            let r = attempt(parts, read, origin, s.g, s.affine, true, false);
+            if (!r) {
+              const refined = dataEnergyScore(read.soft, read.energy) >= REFINE_MIN ? refineGrid(a, s, layout) : undefined;
+              if (refined) {
+                const again = readGrid(refined);
+                r = attempt(again.parts, again.read, again.origin, s.g, refined, true, false);
+              }
+            }
+            a.k.release(mk);
+            if (r) { result = r; break; }
+          }
         }
+      };
+      scan(img, search, true);
+      // With `pieces`: the windows, each read as an image of its own (its own frames and search),
+      // its transform and region map placed in the whole image.
+      for (const w of windows) {
+        if (result!.crcOk) break;
+        const mk = a.k.mark();
+        offset = [w.left, w.top];
+        scan(cropSamples(img, w), true, false);
+        a.k.release(mk);
       }
       if (!result!.crcOk && second) result = second;
     } finally {

@@ -620,6 +620,7 @@ test('every boolean option refuses a non-boolean (the string "false" is not read
   await rejects(() => wm.embed(img, 1n, { inPlace: 1 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.inPlace');
   await rejects(() => wm.detect(img, { evidence: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.evidence');
   await rejects(() => wm.detect(img, { search: 0 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.search');
+  await rejects(() => wm.detect(img, { pieces: 'yes' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'options.pieces', 'a boolean');
   for (const name of ['keepDepth', 'metadata', 'firstFrame', 'allFrames']) {
     await rejects(() => readImage(src, { [name]: bad }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', `options.${name}`);
   }

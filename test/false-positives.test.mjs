@@ -2,7 +2,8 @@
 // - >= 10,000 detections of unmarked photos, random crops and small copies of them (down to the
 //   48-pixel detection minimum), each with a fresh random key;
 // - >= 1,000 detections of marked photos and their thumbnails with wrong keys;
-// zero `found` in both, and p-values close to uniform (Kolmogorov-Smirnov bound).
+// - >= 240 detections of unmarked photos and crops with `pieces` (nine windows searched too);
+// zero `found` in all, and p-values close to uniform (Kolmogorov-Smirnov bound).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createWatermarker } from '../dist/index.js';
@@ -15,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 
 const UNMARKED = 10_000;
 const WRONG_KEY = 1_000;
+const PIECES = 240;
 
 const rng = mulberry32; // seeded, so crops and keys are reproducible
 
@@ -52,11 +54,11 @@ const randomKey = () => Uint8Array.from({ length: 16 }, () => Math.floor(keyRand
  * Detect images[index] with key, for every [index, key] job, spread over worker threads (one per
  * core, at most 4); results come back in job order, the same whatever the number of threads.
  */
-async function detectAll(images, jobs) {
+async function detectAll(images, jobs, options = undefined) {
   const n = Math.max(1, Math.min(4, availableParallelism()));
   const shares = Array.from({ length: n }, (_, w) => jobs.filter((_, i) => i % n === w));
   const results = await Promise.all(shares.map((share) => new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./helpers/detect-worker.mjs', import.meta.url), { workerData: { images, jobs: share } });
+    const worker = new Worker(new URL('./helpers/detect-worker.mjs', import.meta.url), { workerData: { images, jobs: share, options } });
     worker.once('message', resolve);
     worker.once('error', reject);
     worker.once('exit', (code) => { if (code !== 0) reject(new Error(`detect worker exited with ${code}`)); });
@@ -116,6 +118,22 @@ test(`no false found in ${WRONG_KEY} detections of marked photos and their thumb
   const d = ksUniform(ps);
   assert.ok(d < ksBound(ps.length), `KS distance ${d.toFixed(4)} >= ${ksBound(ps.length).toFixed(4)}`);
   console.log(`  wrong keys: ${ps.length} detections, 0 found, KS D = ${d.toFixed(4)}, min p = ${Math.min(...ps).toExponential(2)}`);
+});
+
+test(`with { pieces: true }: no false found in ${PIECES} detections of unmarked photos and crops with random keys; p-values uniform`, async () => {
+  // The nine windows are searched as images of their own and their candidates added to the
+  // p-value's m (about ten times the whole image's): under the null the p-value must stay
+  // uniform or conservative and nothing may be found. The photos and their crops of the pool
+  // (128 px and more a side; a window is 60% of a side).
+  const images = pool.filter((p) => Math.min(p.image.width, p.image.height) >= 128);
+  const jobs = Array.from({ length: PIECES }, (_, i) => [i % images.length, randomKey()]);
+  const results = await detectAll(images.map((p) => p.image), jobs, { pieces: true });
+  const ps = results.map(([pValue]) => pValue);
+  const hits = results.flatMap(([pValue, , isFound], i) => (isFound ? [`${images[jobs[i][0]].name}: p=${pValue}`] : []));
+  assert.is(hits.length, 0, `false found: ${hits.join('; ')}`);
+  const d = ksUniform(ps);
+  assert.ok(d < ksBound(ps.length), `KS distance ${d.toFixed(4)} >= ${ksBound(ps.length).toFixed(4)}`);
+  console.log(`  pieces: ${ps.length} detections, 0 found, KS D = ${d.toFixed(4)}, min p = ${Math.min(...ps).toExponential(2)}`);
 });
 
 test.run();

@@ -10,6 +10,7 @@ import { analyseOnGrid, ASPECT_DECODES, COMB_LATTICES, COMB_MIN_Z, dataEnergySco
 import { checkInfo, parsePayload, viterbi, LIST_SIZE } from '../dist/payload.js';
 import { regionMap } from '../dist/regions.js';
 import { frameTransform } from '../dist/transform.js';
+import { pieceWindows } from '../dist/pieces.js';
 import { normalUpperTail, rankWeight } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
 import { Arena } from '../dist/wasm.js';
@@ -297,6 +298,58 @@ test('the region map shows which part of a collage carries the mark', async () =
   assert.ok(left.filter((s) => s >= 3).length >= 0.9 * left.length, `left: ${left.join(' ')}`);
   assert.ok(right.filter((s) => s >= 3).length <= 0.1 * right.length, `right: ${right.join(' ')}`);
   assert.ok(Math.abs(mean(right)) < 1.5, `right mean ${mean(right)}`);
+});
+
+test('pieces: a marked photo pasted into a larger unmarked one is found only with { pieces: true }, placed in the whole image, and its p-value counts every window\'s candidates', async () => {
+  const wm = await createWatermarker({ key: 'geometry test key' });
+  const img = await fromSharp(sharp(PHOTOS_DIR + 'mate-GreenMeadow.jpg'));
+  const marked = wm.embed(img, '0123456789abcdef');
+  const plain = wm.detect(marked).transform;
+  // 1280 x 1024 pasted at (681, 383), off the 8-pixel grid, into another photo of 2112 x 1625,
+  // saved as JPEG q85: the whole image's frame shows the piece at 0.6x its own and mixed with the
+  // host; a window about its size reads it.
+  const W = 2112, H = 1625, rect = { left: 681, top: 383, width: img.width, height: img.height };
+  const host = await sharp(PHOTOS_DIR + 'mate-Dune.jpg').resize(W, H, { fit: 'fill' }).raw().toBuffer();
+  const collage = await fromSharp(sharp(await sharp(host, { raw: { width: W, height: H, channels: 3 } })
+    .composite([{ input: Buffer.from(marked.data), raw: { width: img.width, height: img.height, channels: 3 }, left: rect.left, top: rect.top }]).jpeg({ quality: 85 }).toBuffer()));
+  assert.not.ok(wm.detect(collage).found, 'read whole, the piece is missed (else this test shows nothing)');
+  const r = wm.detect(collage, { pieces: true });
+  assert.is(r.payload, '0123456789abcdef');
+  // The transform is the whole image's: the piece's scale, a tile origin at the paste offset.
+  assert.ok(Math.abs(r.transform.scale - plain.scale) / plain.scale < 0.01 && Math.abs(r.transform.rotation) < 0.3, JSON.stringify(r.transform));
+  const period = TILE * 8 * plain.scale;
+  for (const [i, off] of [[0, rect.left], [1, rect.top]]) {
+    const d = ((r.transform.translation[i] - off - plain.translation[i]) % period + period) % period;
+    assert.ok(Math.min(d, period - d) < 2 * plain.scale, `axis ${i}: ${JSON.stringify(r.transform)}`);
+  }
+  // The region map covers the whole collage: the cells that carry the mark lie on the piece.
+  const { columns, rows, cellWidth, cellHeight, scores } = r.regions;
+  assert.ok(Math.abs(columns * cellWidth - W) < 1e-6 && Math.abs(rows * cellHeight - H) < 1e-6);
+  let marks = 0, off = 0, inside = 0, insideMarked = 0;
+  for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) {
+    const s = scores[y * columns + x];
+    if (s === null) continue;
+    const x0 = x * cellWidth, y0 = y * cellHeight, x1 = x0 + cellWidth, y1 = y0 + cellHeight;
+    const touches = x1 > rect.left && x0 < rect.left + rect.width && y1 > rect.top && y0 < rect.top + rect.height;
+    const within = x0 >= rect.left && x1 <= rect.left + rect.width && y0 >= rect.top && y1 <= rect.top + rect.height;
+    if (s >= 3) { marks++; if (!touches) off++; }
+    if (within) { inside++; if (s >= 3) insideMarked++; }
+  }
+  assert.ok(marks > 0 && off <= 0.02 * marks, `${off} of ${marks} marked cells off the piece`);
+  assert.ok(inside > 0 && insideMarked >= 0.5 * inside, `${insideMarked} of ${inside} cells on the piece marked`);
+  // p = m * 2^-16 * w(rank) * P(Z >= score), m now the whole image's candidates and each of the
+  // nine windows' (searched, colour).
+  const count = (w, h, search) => candidateGeometries(w, h).length * 2 + (search ? orientations(256, 256).length + ASPECT_DECODES + (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE : 0);
+  const windows = pieceWindows(W, H);
+  assert.is(windows.length, 9);
+  const m = count(W, H, true) + windows.reduce((sum, w) => sum + count(w.width, w.height, true), 0);
+  const mw = r.pValue / (2 ** -16 * normalUpperTail(r.score));
+  assert.ok([...Array(LIST_SIZE).keys()].some((k) => Math.abs(mw / (m * rankWeight(k + 1, LIST_SIZE)) - 1) < 1e-9), `p-value counts m * w = ${mw}, not ${m} candidates times a rank's weight`);
+  // Where the whole image carries the mark, pieces changes nothing but the price of its p-value.
+  const whole = wm.detect(marked), both = wm.detect(marked, { pieces: true });
+  assert.is(both.payload, whole.payload);
+  assert.equal(both.transform, whole.transform);
+  assert.ok(both.pValue > whole.pValue);
 });
 
 test('region scores depend on the ratio of the luma and Cb weights, not on their scale (as the combined read\'s score does not)', async () => {
