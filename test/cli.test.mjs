@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { readImage } from '../dist/node/index.js';
 import { main } from '../dist/cli/main.js';
+import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage } from './helpers/collage.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'modelmark.js');
@@ -811,6 +812,37 @@ test('an image the output format cannot hold is refused before marking or detect
   assert.not.ok(fs.existsSync(file('pano.webp')));
   assert.not.ok(fs.existsSync(file('pano-map.webp')));
   assert.equal(tmpFiles(), []);
+});
+
+test('detect --pieces finds a marked photo pasted into a larger one (file and folder; a folder manifest redoes files read without it); embed refuses the flag', async () => {
+  const { jpeg, width: W } = await pastedCollage();
+  const K = COLLAGE_KEY, PAY = COLLAGE_PAYLOAD;
+  const folder = file('pieces-in');
+  fs.mkdirSync(folder);
+  const collage = path.join(folder, 'collage.jpg');
+  fs.writeFileSync(collage, jpeg);
+  const [plain, pieces, embedded] = await cliAll([
+    ['detect', collage, '--key', K, '--json'],
+    ['detect', collage, '--key', K, '--pieces', '--json'],
+    ['embed', collage, file('pieces-out.jpg'), '--key', K, '--payload', PAYLOAD, '--pieces'],
+  ]);
+  assert.is(plain.code, 1, plain.stderr);
+  assert.is(jsonLine(plain.stdout).found, false);
+  assert.is(pieces.code, 0, pieces.stderr);
+  const r = jsonLine(pieces.stdout);
+  assert.is(r.payload, PAY);
+  assert.ok(r.pValue < 1e-6 && r.regions.columns * r.regions.cellWidth > W - 1e-6, JSON.stringify(r.regions));
+  failed(embedded, '--pieces');
+  assert.not.ok(fs.existsSync(file('pieces-out.jpg')));
+  // A folder: read without --pieces (not found, recorded in the manifest), then with it: the
+  // file is read again, not skipped as unchanged, and found.
+  const manifest = file('pieces-manifest.json');
+  const before = cli(['detect', folder, '--key', K, '--manifest', manifest, '--json']);
+  assert.is(JSON.parse(before.stdout.trim().split('\n').at(-1)).summary.found, 0, before.stdout);
+  const after = cli(['detect', folder, '--key', K, '--manifest', manifest, '--pieces', '--json']);
+  const summary = JSON.parse(after.stdout.trim().split('\n').at(-1)).summary;
+  assert.is(after.code, 0, after.stderr);
+  assert.equal([summary.found, summary.skipped], [1, 0], after.stdout);
 });
 
 test.run();

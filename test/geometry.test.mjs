@@ -11,6 +11,7 @@ import { checkInfo, parsePayload, viterbi, LIST_SIZE } from '../dist/payload.js'
 import { regionMap } from '../dist/regions.js';
 import { frameTransform } from '../dist/transform.js';
 import { pieceWindows } from '../dist/pieces.js';
+import { COLLAGE_KEY, pastedCollage } from './helpers/collage.mjs';
 import { normalUpperTail, rankWeight } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
 import { Arena } from '../dist/wasm.js';
@@ -301,20 +302,16 @@ test('the region map shows which part of a collage carries the mark', async () =
 });
 
 test('pieces: a marked photo pasted into a larger unmarked one is found only with { pieces: true }, placed in the whole image, and its p-value counts every window\'s candidates', async () => {
-  const wm = await createWatermarker({ key: 'geometry test key' });
-  const img = await fromSharp(sharp(PHOTOS_DIR + 'mate-GreenMeadow.jpg'));
-  const marked = wm.embed(img, '0123456789abcdef');
-  const plain = wm.detect(marked).transform;
+  const wm = await createWatermarker({ key: COLLAGE_KEY });
   // 1280 x 1024 pasted at (681, 383), off the 8-pixel grid, into another photo of 2112 x 1625,
   // saved as JPEG q85: the whole image's frame shows the piece at 0.6x its own and mixed with the
   // host; a window about its size reads it.
-  const W = 2112, H = 1625, rect = { left: 681, top: 383, width: img.width, height: img.height };
-  const host = await sharp(PHOTOS_DIR + 'mate-Dune.jpg').resize(W, H, { fit: 'fill' }).raw().toBuffer();
-  const collage = await fromSharp(sharp(await sharp(host, { raw: { width: W, height: H, channels: 3 } })
-    .composite([{ input: Buffer.from(marked.data), raw: { width: img.width, height: img.height, channels: 3 }, left: rect.left, top: rect.top }]).jpeg({ quality: 85 }).toBuffer()));
+  const { jpeg, width: W, height: H, rect, marked } = await pastedCollage();
+  const plain = wm.detect(marked).transform;
+  const collage = await fromSharp(sharp(jpeg));
   assert.not.ok(wm.detect(collage).found, 'read whole, the piece is missed (else this test shows nothing)');
   const r = wm.detect(collage, { pieces: true });
-  assert.is(r.payload, '0123456789abcdef');
+  assert.is(r.payload, COLLAGE_PAYLOAD);
   // The transform is the whole image's: the piece's scale, a tile origin at the paste offset.
   assert.ok(Math.abs(r.transform.scale - plain.scale) / plain.scale < 0.01 && Math.abs(r.transform.rotation) < 0.3, JSON.stringify(r.transform));
   const period = TILE * 8 * plain.scale;

@@ -12,6 +12,7 @@ import { Readable, Writable } from 'node:stream';
 import sharp from 'sharp';
 import { DecodeError, ImageSizeError, InvalidArgumentError, combineEvidence, createWatermarker, psnr } from 'modelmark';
 import { watermark, detect, evidence, watermarkStream } from 'modelmark/sharp';
+import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage } from './helpers/collage.mjs';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const photo = (name) => join(PHOTOS, name);
@@ -502,6 +503,16 @@ test('an input whose raw pixels would not fit in one Node buffer is refused from
   // Resized in the pipeline, the raw pixels would be small: left to sharp (here: the cut data).
   const shrunk = await failure(() => watermark(sharp(png, { limitInputPixels: false }).resize(512), { ...opts, ...big }));
   assert.instance(shrunk, DecodeError, String(shrunk));
+});
+
+test('detect(sharp(collage), { pieces: true }) finds a marked photo pasted into a larger one, which the plain read misses', async () => {
+  const { jpeg } = await pastedCollage();
+  assert.is((await detect(sharp(jpeg), { key: COLLAGE_KEY })).found, false);
+  const r = await detect(sharp(jpeg), { key: COLLAGE_KEY, pieces: true });
+  assert.is(r.payload, COLLAGE_PAYLOAD);
+  let err;
+  try { await detect(sharp(jpeg), { key: COLLAGE_KEY, pieces: 1 }); } catch (e) { err = e; }
+  assert.ok(err instanceof InvalidArgumentError && err.message.includes('options.pieces'), String(err));
 });
 
 test.run();

@@ -416,7 +416,8 @@ export async function watermark(image: Sharp, options: SharpWatermarkOptions): P
  * EXIF orientation), blind. Resolves with the core's DetectResult. `image` is used up. An
  * instance reading every frame of an animation (`animated: true`) has its first frame read.
  * With `evidence: true` the result also holds the image's evidence (see `evidence` below),
- * from the same read.
+ * from the same read; `pieces: true` also looks for a marked piece of a larger image (the
+ * core's detect option).
  * @throws InvalidArgumentError for bad options, DecodeError for an input sharp cannot decode.
  * @example
  * import sharp from 'sharp';
@@ -424,11 +425,11 @@ export async function watermark(image: Sharp, options: SharpWatermarkOptions): P
  * const { found, payload, pValue } = await detect(sharp('out.jpg'), { key: 'my secret' });
  */
 export async function detect(image: Sharp, options: WatermarkerOptions & DetectCallOptions): Promise<DetectResult> {
-  const { wm, pixels, stack } = await readForDetection(image, options, ['evidence']);
+  const { wm, pixels, stack } = await readForDetection(image, options, ['evidence', 'pieces']);
   // An animation's frames in turn, as the command line reads them (up to MAX_DETECT_FRAMES,
   // the p-value counting every frame read; evidence from the first frame).
-  if (stack) return detectFile(wm, stack, { evidence: options.evidence });
-  return wm.detect(pixels, { evidence: options.evidence });
+  if (stack) return detectFile(wm, stack, { evidence: options.evidence, pieces: options.pieces });
+  return wm.detect(pixels, { evidence: options.evidence, pieces: options.pieces });
 }
 
 /**

@@ -27,6 +27,8 @@ export interface BatchWorkerData {
   /** embed: keep the inputs' EXIF, ICC profile and XMP. */
   keepMetadata?: boolean;
   threshold?: number;
+  /** detect: also look for a marked piece inside each image. */
+  pieces?: boolean;
   maxPixels?: number;
   maxAspect?: number;
   /** embed: the real path of the output folder; outputs must resolve inside it. */
@@ -220,7 +222,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
     let r;
     try {
       // One read serves both (detect's evidence option); an animation's frames in turn.
-      r = detectFile(wm, image, { evidence: true });
+      r = detectFile(wm, image, { evidence: true, pieces: data.pieces });
     } catch (err) {
       throw inFile(err, task.input);
     }

@@ -66,6 +66,8 @@ export interface BatchOptions {
   keepMetadata?: boolean | undefined;
   /** detect: p-value a mark must beat (default 1e-6). */
   threshold?: number | undefined;
+  /** detect: also look for a marked piece inside each image (detect's `pieces` option; default false). */
+  pieces?: boolean | undefined;
   /** Largest image accepted, in pixels (default 100 megapixels). */
   maxPixels?: number | undefined;
   /** Largest aspect ratio accepted, long side / short side (default 32, at most 128). */
@@ -632,7 +634,7 @@ const flag = (name: string) => `options.${name}`;
 const LEGACY_SALT = 'modelmark manifest';
 
 /** The option names runBatch knows. */
-const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'strength', 'quality', 'keepMetadata', 'threshold', 'maxPixels', 'maxAspect',
+const BATCH_OPTION_NAMES = ['command', 'input', 'output', 'key', 'payload', 'strength', 'quality', 'keepMetadata', 'threshold', 'pieces', 'maxPixels', 'maxAspect',
   'jobs', 'memoryBudget', 'pixelBudget', 'manifest', 'recursive', 'followLinks', 'onStart', 'onRecord', 'signal'];
 
 /**
@@ -667,7 +669,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   const { command } = options;
   if (command !== 'embed' && command !== 'detect') throw invalidParameter('options.command', '"embed" or "detect"', command);
   // The other command's options would be ignored: refused, so that a mix-up shows.
-  for (const name of command === 'embed' ? ['threshold'] as const : ['output', 'payload', 'strength', 'quality', 'keepMetadata'] as const) {
+  for (const name of command === 'embed' ? ['threshold', 'pieces'] as const : ['output', 'payload', 'strength', 'quality', 'keepMetadata'] as const) {
     if (options[name] !== undefined) throw invalidParameter(`options.${name}`, `nothing for a ${command} batch (an option of ${command === 'embed' ? 'detect' : 'embed'})`, options[name]);
   }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidParameter('options.signal', 'an AbortSignal', options.signal);
@@ -714,7 +716,11 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   } else {
     threshold = numberIn(flag('threshold'), options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
     workerData.threshold = threshold;
-    params = { command, threshold };
+    const pieces = booleanOption('options.pieces', options.pieces, false);
+    workerData.pieces = pieces;
+    // A file read without pieces and not found may be found with it: a change redoes the files
+    // (a manifest from before this option, read without it, stays valid).
+    params = pieces ? { command, threshold, pieces } : { command, threshold };
   }
 
 

@@ -85,18 +85,19 @@ export interface FramesRead {
  * under the threshold), and the reported `pValue` is that product (at most 1). The first frame
  * found so is reported; when none is, the frame with the lowest p-value. `evidence` (with
  * `{ evidence: true }`) is always the first frame's: pooled over files, a choice made from the
- * data would bias it. An animation's result carries `frames` ({@link FramesRead}).
+ * data would bias it. `pieces` is detect's option of that name, for every frame read. An animation's result carries `frames` ({@link FramesRead}).
  * @example
  * const file = await readImage('loop.gif', { allFrames: true, maxFrames: MAX_DETECT_FRAMES });
  * const { found, payload, frames } = detectFile(wm, file);
  */
-export function detectFile(wm: Watermarker, file: SampleFile, options: { evidence?: boolean | undefined } = {}): DetectResult & { frames?: FramesRead } {
+export function detectFile(wm: Watermarker, file: SampleFile, options: { evidence?: boolean | undefined; pieces?: boolean | undefined } = {}): DetectResult & { frames?: FramesRead } {
   if (typeof wm !== 'object' || wm === null || typeof wm.detect !== 'function') throw invalidParameter('wm', 'a watermarker (from createWatermarker)', wm);
   if (typeof file !== 'object' || file === null) throw invalidParameter('file', 'an image file (from readImage or decodeImageFile)', file);
-  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { evidence? }', options);
+  if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { evidence?, pieces? }', options);
   const call = options.evidence === undefined ? undefined : { evidence: options.evidence };
+  const pieces = options.pieces === undefined ? undefined : { pieces: options.pieces };
   const frames = framesOf(file);
-  if (!frames) return wm.detect(file, call);
+  if (!frames) return wm.detect(file, { ...call, ...pieces });
   const { stack, a } = frames;
   const channels = file.channels as number;
   const n = Math.min(a.frames, MAX_DETECT_FRAMES);
@@ -107,7 +108,7 @@ export function detectFile(wm: Watermarker, file: SampleFile, options: { evidenc
   for (let k = 0; k < n; k++) {
     const at = n === a.frames ? k : Math.round(k * (a.frames - 1) / (n - 1));
     const frame = { width: file.width, height: a.frameHeight, channels: file.channels, data: stack.subarray(at * frameLength, (at + 1) * frameLength) };
-    const r = wm.detect(frame, k === 0 ? call : undefined);
+    const r = wm.detect(frame, k === 0 ? { ...call, ...pieces } : pieces);
     if (k === 0) evidence = r.evidence;
     const pValue = Math.min(1, r.pValue * n);
     const found = r.crcOk && pValue < threshold;
