@@ -13,7 +13,9 @@
 // at another offset or scale reads as unmarked.
 // PHOTOS=a.png,b.jpg (names in ../shared/photos/) restricts the pieces' photos; --only NAME
 // (substring, repeatable) the scenarios; --seed N; --png skips the JPEG q85 save, --grey-host
-// pastes onto flat grey instead of another photo (to tell those costs apart). Prints Markdown.
+// pastes onto flat grey instead of another photo (to tell those costs apart); --pieces detects
+// with `{ pieces: true }` (nine windows searched when the whole image reads no mark). Prints
+// Markdown.
 import sharp from 'sharp';
 import { createWatermarker } from '../dist/index.js';
 import { fromSharp, mulberry32 } from './attacks.mjs';
@@ -87,8 +89,9 @@ function aloneRecall(wm, img, payload) {
 
 const fmt = (x) => (x === null || Number.isNaN(x) ? '–' : x.toFixed(2));
 
-export async function measureCollages(photos, { seed = 1, only = [], host = 'photo', format = 'jpeg' } = {}) {
+export async function measureCollages(photos, { seed = 1, only = [], host = 'photo', format = 'jpeg', pieces = false } = {}) {
   FORMAT = format;
+  const call = pieces ? { pieces: true } : undefined;
   const wm = await createWatermarker({ key: KEY });
   const wm2 = await createWatermarker({ key: OTHER_KEY });
   const n = photos.length;
@@ -138,7 +141,7 @@ export async function measureCollages(photos, { seed = 1, only = [], host = 'pho
       const rect = { left: offset(rand, W - piece.width), top: offset(rand, H - piece.height), width: piece.width, height: piece.height };
       const out = await jpeg(await paste(await hostOf(i, W, H), [{ img: piece, left: rect.left, top: rect.top }]));
       const ref = aloneRecall(wm, await jpeg(piece), PAYLOAD);
-      record(sname, `${name} (${piece.width}x${piece.height} at ${rect.left},${rect.top} in ${W}x${H}${scaled ? `, x${sc.toFixed(2)}` : ''})`, wm.detect(out), PAYLOAD, [rect], { ref });
+      record(sname, `${name} (${piece.width}x${piece.height} at ${rect.left},${rect.top} in ${W}x${H}${scaled ? `, x${sc.toFixed(2)}` : ''})`, wm.detect(out, call), PAYLOAD, [rect], { ref });
     }
     // 2. Two pieces in one collage: from photo i and photo i+1, both this key; then photo i+1
     // marked with another key beside photo i.
@@ -161,10 +164,10 @@ export async function measureCollages(photos, { seed = 1, only = [], host = 'pho
       const out = await jpeg(await paste(await hostOf(n > 2 ? i + 1 : i, W, H), [{ img: a, left: ra.left, top: ra.top }, { img: b, left: rb.left, top: rb.top }]));
       const label = `${name} + ${photos[j].name}`;
       if (sameKey) {
-        record(sname, label, wm.detect(out), PAYLOAD, [ra, rb]);
+        record(sname, label, wm.detect(out, call), PAYLOAD, [ra, rb]);
       } else {
-        record(sname + ' (key A)', label, wm.detect(out), PAYLOAD, [ra], { neg: [rb] });
-        record(sname + ' (key B)', label, wm2.detect(out), PAYLOAD2, [rb], { neg: [ra] });
+        record(sname + ' (key A)', label, wm.detect(out, call), PAYLOAD, [ra], { neg: [rb] });
+        record(sname + ' (key B)', label, wm2.detect(out, call), PAYLOAD2, [rb], { neg: [ra] });
       }
     }
     // 3. A "screenshot": the photo shown at 0.5-1x in a flat grey window with text bars, 40-70%
@@ -193,7 +196,7 @@ export async function measureCollages(photos, { seed = 1, only = [], host = 'pho
       const ui = { width: W, height: H, channels: 3, data };
       const out = await fromSharp(sharp(await raw(await paste(ui, [{ img: shown, left: rect.left, top: rect.top }])).png().toBuffer()));
       const ref = aloneRecall(wm, shown, PAYLOAD);
-      record(sname, `${name} (x${d.toFixed(2)}, ${(100 * shown.width * shown.height / (W * H)).toFixed(0)}% of ${W}x${H})`, wm.detect(out), PAYLOAD, [rect], { ref });
+      record(sname, `${name} (x${d.toFixed(2)}, ${(100 * shown.width * shown.height / (W * H)).toFixed(0)}% of ${W}x${H})`, wm.detect(out, call), PAYLOAD, [rect], { ref });
     }
   }
   return Object.values(scen);
@@ -215,7 +218,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const seed = Number(args[args.indexOf('--seed') + 1] ?? 1) || 1;
   const photos = await benchPhotos();
   const host = args.includes('--grey-host') ? 'grey' : 'photo', format = args.includes('--png') ? 'png' : 'jpeg';
-  const rows = await measureCollages(photos, { seed, only, host, format });
+  const rows = await measureCollages(photos, { seed, only, host, format, pieces: args.includes('--pieces') });
   console.log(collageTable(rows, photos.length));
   console.log('\nPer case (precision; recall per piece; recall of the piece alone):');
   for (const s of rows) {

@@ -11,7 +11,7 @@ import { checkInfo, parsePayload, viterbi, LIST_SIZE } from '../dist/payload.js'
 import { regionMap } from '../dist/regions.js';
 import { frameTransform } from '../dist/transform.js';
 import { pieceWindows } from '../dist/pieces.js';
-import { COLLAGE_KEY, pastedCollage } from './helpers/collage.mjs';
+import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage } from './helpers/collage.mjs';
 import { normalUpperTail, rankWeight } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
 import { Arena } from '../dist/wasm.js';

@@ -11,6 +11,7 @@ import { createWatermarker } from 'modelmark';
 import { watermarkCanvas, watermarkImageData, detectImageData, detectCanvas } from 'modelmark/canvas';
 import { openTestPage } from './helpers/browser.mjs';
 import { mathSweeps } from './helpers/math-sweeps.mjs';
+import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage } from './helpers/collage.mjs';
 import { normalUpperTail, studentUpperTail } from '../dist/stats.js';
 import * as libm from '../dist/libm.js';
 
@@ -222,6 +223,21 @@ test('node worker_threads: two worker clients sharing one port each get their ow
   assert.is(found.found, false, 'the detect call gets a detect result');
   assert.ok(marked.data instanceof Uint8ClampedArray && marked.data.length === 256 * 256 * 4, 'the embed call gets marked pixels');
   assert.is((await a.detect(marked, { key: KEY })).payload, PAYLOAD);
+}));
+
+test('pieces: detectImageData and the worker client find a marked photo pasted into a larger one only when asked (options.pieces), and refuse a non-boolean', () => withServedPort(async (port, createWatermarkWorker) => {
+  const { jpeg } = await pastedCollage();
+  const { data, info } = await sharp(jpeg).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const image = () => ({ width: info.width, height: info.height, data: new Uint8ClampedArray(data) });
+  assert.is((await detectImageData(image(), { key: COLLAGE_KEY })).found, false);
+  assert.is((await detectImageData(image(), { key: COLLAGE_KEY, pieces: true })).payload, COLLAGE_PAYLOAD);
+  const client = createWatermarkWorker(port);
+  assert.is((await client.detect(image(), { key: COLLAGE_KEY, pieces: true })).payload, COLLAGE_PAYLOAD);
+  for (const run of [() => detectImageData(image(), { key: COLLAGE_KEY, pieces: 'yes' }), () => client.detect(image(), { key: COLLAGE_KEY, pieces: 'yes' })]) {
+    let err;
+    try { await run(); } catch (e) { err = e; }
+    assert.ok(err?.code === 'ERR_INVALID_ARGUMENT' && err.message.includes('options.pieces'), String(err));
+  }
 }));
 
 test('chromium: an ImageData whose buffer was transferred (by the worker client\'s embed) is refused with a message that says it is detached', async () => {

@@ -92,17 +92,26 @@ export async function watermarkImageData<T extends ImageDataLike>(imageData: T, 
 }
 
 /**
+ * Options of detectImageData and detectCanvas: the watermarker's, and detect's `pieces` (also
+ * look for a marked piece inside a larger picture, such as a photo pasted into a collage).
+ */
+export interface CanvasDetectOptions extends WatermarkerOptions {
+  pieces?: boolean | undefined;
+}
+
+/**
  * Look for the key's mark in an ImageData (blind: no original needed). Returns the core's
- * DetectResult: `{ found, payload, pValue, score, crcOk, transform, regions }`.
+ * DetectResult: `{ found, payload, pValue, score, crcOk, transform, regions }`. With
+ * `pieces: true`, also a marked piece inside a larger picture (the core's detect option).
  * @example
  * import { detectImageData } from 'modelmark/canvas';
  * const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
  * const { found, payload, pValue } = await detectImageData(imageData, { key: 'my secret' });
  */
-export async function detectImageData(imageData: ImageDataLike, options: WatermarkerOptions): Promise<DetectResult> {
+export async function detectImageData(imageData: ImageDataLike, options: CanvasDetectOptions): Promise<DetectResult> {
   const image = rgbaImage(imageData);
-  const wm = await watermarkerFor(options, []);
-  return wm.detect(image);
+  const wm = await watermarkerFor(options, ['pieces']);
+  return wm.detect(image, { pieces: options.pieces });
 }
 
 /**
@@ -161,8 +170,8 @@ export async function watermarkCanvas<C extends CanvasLike>(canvas: C, options: 
  * import { detectCanvas } from 'modelmark/canvas';
  * const { found, payload } = await detectCanvas(canvas, { key: 'my secret' });
  */
-export async function detectCanvas(canvas: CanvasLike, options: WatermarkerOptions): Promise<DetectResult> {
+export async function detectCanvas(canvas: CanvasLike, options: CanvasDetectOptions): Promise<DetectResult> {
   const ctx = context2d(canvas, 'canvas');
-  const wm = await watermarkerFor(options, []);
-  return wm.detect(rgbaImage(readPixels(ctx, canvas), 'canvas'));
+  const wm = await watermarkerFor(options, ['pieces']);
+  return wm.detect(rgbaImage(readPixels(ctx, canvas), 'canvas'), { pieces: options.pieces });
 }

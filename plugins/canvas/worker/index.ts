@@ -25,7 +25,7 @@ import {
   checkImage, checkOptionNames, checkWatermarkerOptions, DecodeError, FileError, ImageSizeError, InvalidArgumentError, MIN_DETECT_SIDE, MIN_SIDE, ModelmarkError, parsePayload, WasmError,
   WATERMARKER_OPTION_NAMES, booleanOption, invalidParameter, type DetectResult, type ModelmarkErrorCode, type WatermarkerOptions,
 } from 'modelmark';
-import { detectImageData, rgbaImage, watermarkImageData, type ImageDataLike } from '../index.js';
+import { detectImageData, rgbaImage, watermarkImageData, type CanvasDetectOptions, type ImageDataLike } from '../index.js';
 import type { EmbedOptions } from '../../shared/options.js';
 
 /** Per-call options of the client. */
@@ -82,7 +82,7 @@ export interface WatermarkWorkerClient {
    * @example
    * const { found, payload } = await client.detect(ctx.getImageData(0, 0, w, h), { key });
    */
-  detect(imageData: ImageDataLike, options: WatermarkerOptions, call?: TransferOptions): Promise<DetectResult>;
+  detect(imageData: ImageDataLike, options: CanvasDetectOptions, call?: TransferOptions): Promise<DetectResult>;
   /**
    * Stop the worker; pending calls reject with code ERR_WORKER_TERMINATED.
    * @example
@@ -249,8 +249,9 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
       if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object with a key', options);
       // What the worker would refuse, refused here: before the pixels are transferred (and the
       // caller's ImageData emptied) for nothing.
-      checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, ...(op === 'embed' ? ['payload'] : [])]);
+      checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, ...(op === 'embed' ? ['payload'] : ['pieces'])]);
       checkWatermarkerOptions(options); // the key, strength, threshold and limits
+      if (op === 'detect') booleanOption('options.pieces', (options as CanvasDetectOptions).pieces, false);
       if (op === 'embed') parsePayload((options as EmbedOptions).payload, 'options.payload');
       // The core's own size check (and message), with no pixel or aspect limit: the worker's
       // watermarker applies those.
@@ -298,7 +299,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
       }
       return { width: imageData.width, height: imageData.height, data } as unknown as T;
     },
-    async detect(imageData: ImageDataLike, options: WatermarkerOptions, c: TransferOptions = {}): Promise<DetectResult> {
+    async detect(imageData: ImageDataLike, options: CanvasDetectOptions, c: TransferOptions = {}): Promise<DetectResult> {
       return (await call('detect', imageData, options, c, false)).result!;
     },
     terminate() {
