@@ -90,6 +90,23 @@ const REQUIRED_EXPORTS = ['memory', 'alloc', 'mark', 'release', 'zero', 'dct8x8'
 /** The hint for bytes that are not WebAssembly at all. */
 const NOT_WASM = "The bytes given are not a valid WebAssembly module: pass the contents of modelmark's .wasm file (modelmark/modelmark.wasm), unchanged.";
 
+/**
+ * Whether `value` is a compiled WebAssembly module, from this realm or another. A sandbox that
+ * runs code in its own realm (Vercel's Edge Runtime and Next.js middleware run it in a Node vm
+ * context) hands over modules its host compiled, which fail `instanceof` against the sandbox's
+ * own `WebAssembly.Module`; `WebAssembly.Module.exports` checks the object itself, in any realm.
+ */
+function isWasmModule(value: unknown): boolean {
+  if (value instanceof WebAssembly.Module) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    WebAssembly.Module.exports(value as WebAssembly.Module);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The names of REQUIRED_EXPORTS a compiled module does not export. */
 function missingExports(module: WebAssembly.Module): string[] {
   const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
@@ -166,7 +183,7 @@ export function decodeTrustedBase64(text: string): Uint8Array {
 /**
  * Load the WebAssembly kernels. Optional: every API that needs them calls it. Pass a
  * pre-compiled `WebAssembly.Module` where the runtime forbids compiling code at run time
- * (Cloudflare Workers), or the bytes of `build/modelmark.wasm`; with no argument the
+ * (Cloudflare Workers, Vercel's Edge Runtime), or the bytes of `build/modelmark.wasm`; with no argument the
  * module embedded in the package is used (the `modelmark/lite` entry has none: there the module
  * is required). Calling it again returns the instance in use (the same one, unless an operation
  * grew its memory past RECLAIM_BYTES: then a fresh instance of the same module took its place).
@@ -177,14 +194,14 @@ export function decodeTrustedBase64(text: string): Uint8Array {
  * await init(wasm);
  */
 export function init(module?: WasmModule | WasmBytes): Promise<KernelExports> {
-  if (module !== undefined && !(module instanceof WebAssembly.Module) && !(module instanceof ArrayBuffer) && !ArrayBuffer.isView(module)) {
+  if (module !== undefined && !isWasmModule(module) && !(module instanceof ArrayBuffer) && !ArrayBuffer.isView(module)) {
     return Promise.reject(invalidParameter('module', "a WebAssembly.Module or the bytes of modelmark's .wasm file", module));
   }
   if (kernels) {
     // Loaded already: the instance is shared, but a module given now that could never have
     // loaded is still an error (cheap checks only: its exports, or whether the bytes are valid).
-    if (module instanceof WebAssembly.Module) {
-      const missing = missingExports(module);
+    if (isWasmModule(module)) {
+      const missing = missingExports(module as WebAssembly.Module);
       if (missing.length > 0) return Promise.reject(notKernels(missing));
     } else if (module !== undefined) {
       if (!WebAssembly.validate(module as BufferSource)) return Promise.reject(new WasmError(NOT_WASM));
@@ -206,14 +223,14 @@ export function init(module?: WasmModule | WasmBytes): Promise<KernelExports> {
     return loading.then(again, again);
   }
   if (module === undefined && !builtIn) {
-    return Promise.reject(new WasmError("modelmark/lite has no built-in kernels: pass the compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm }) (or init(wasm)), or import 'modelmark' instead."));
+    return Promise.reject(new WasmError("modelmark/lite has no built-in kernels: pass the compiled module, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm }) (or init(wasm)). Cloudflare Workers and Vercel's Edge Runtime (the \"workerd\" and \"edge-light\" export conditions) resolve 'modelmark' to modelmark/lite too; elsewhere (Node, Deno, Bun, browsers) 'modelmark' has the kernels built in."));
   }
   if (!loading) {
     loadingSource = module;
     loading = (async () => {
       try {
-        const compiled = module instanceof WebAssembly.Module
-          ? module
+        const compiled: WebAssembly.Module = isWasmModule(module)
+          ? module as WebAssembly.Module
           : await WebAssembly.compile((module ?? builtIn!()) as BufferSource);
         const instance = await WebAssembly.instantiate(compiled, {});
         const exports = instance.exports as Record<string, unknown>;
@@ -235,10 +252,10 @@ export function init(module?: WasmModule | WasmBytes): Promise<KernelExports> {
         const hint = /Content Security Polic|unsafe-eval/i.test(message)
           ? "This page's Content Security Policy forbids WebAssembly: add 'wasm-unsafe-eval' to its script-src directive (Chrome 97+, Firefox 102+, Safari 16+; workers follow their own script's policy). No WebAssembly library runs without it."
           : /disallowed|code generation/i.test(message)
-          ? "This runtime forbids compiling WebAssembly at run time (Cloudflare Workers): pass the module compiled at deploy time, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm })."
+          ? "This runtime forbids compiling WebAssembly at run time (Cloudflare Workers, Vercel Edge Functions and Next.js middleware): pass the module compiled at deploy time, e.g. import wasm from 'modelmark/modelmark.wasm'; createWatermarker({ key, module: wasm })."
           : /allocate|out of memory|memory/i.test(message) && !(cause instanceof WebAssembly.CompileError)
             ? 'The process could not reserve memory for WebAssembly (a memory limit such as ulimit -v, or a container limit, may be too low).'
-            : cause instanceof WebAssembly.CompileError && module !== undefined && !(module instanceof WebAssembly.Module)
+            : cause instanceof WebAssembly.CompileError && module !== undefined && !isWasmModule(module)
               ? NOT_WASM
               : 'The runtime needs WebAssembly with SIMD (Node 16.4+, Chrome 91+, Firefox 89+, Safari 16.4+).';
         throw new WasmError(`Could not load the modelmark WebAssembly kernels: ${message}. ${hint}`, { cause });
