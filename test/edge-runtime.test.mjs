@@ -60,6 +60,24 @@ const wasmBytes = await readFile(new URL('../build/modelmark.wasm', import.meta.
 const hostModule = await WebAssembly.compile(wasmBytes);
 const { data: rgba, info } = await sharp(PHOTOS_DIR + 'mate-Garden.jpg').resize(960, 600).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
 
+test("'modelmark' resolves to modelmark/lite under \"edge-light\": marks a real photo with the host's module, byte-identical to Node, and detects it", async () => {
+  const code = await bundle(ENTRY('modelmark'));
+  assert.not.ok(code.includes('AGFzbQ'), 'no inlined base64 kernels in the Edge bundle (they could not be compiled there)');
+  const edge = sandbox(code);
+  const missing = await edge.evaluate('withoutModule')();
+  assert.match(missing, /^ERR_WASM: modelmark\/lite has no built-in kernels: pass the compiled module/);
+  assert.match(missing, /edge-light/, 'says why importing modelmark gave the lite entry');
+
+  const r = await edge.evaluate('markAndDetect')(hostModule, info.width, info.height, new Uint8Array(rgba).buffer);
+  assert.ok(r.found, 'found in the sandbox');
+  assert.is(r.payload, PAYLOAD);
+  assert.ok(r.pValue < 1e-20, `p-value ${r.pValue}`);
+  const wm = await createWatermarker({ key: KEY });
+  const node = wm.embed({ width: info.width, height: info.height, data: new Uint8ClampedArray(rgba) }, PAYLOAD);
+  assert.ok(Buffer.from(r.marked.buffer, r.marked.byteOffset, r.marked.length).equals(Buffer.from(node.data.buffer, node.data.byteOffset, node.data.length)),
+    'the same marked pixels as Node');
+});
+
 test('modelmark/lite in the sandbox takes modules from the host realm on every path: loading, reloading, and a module that is not ours', async () => {
   const edge = sandbox(await bundle(ENTRY('modelmark/lite')));
   const other = await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
