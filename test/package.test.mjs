@@ -71,6 +71,27 @@ test('every relative import in the packed JavaScript resolves to a packed file',
   assert.ok(checked > 100, `only ${checked} imports seen: the scan is not reading the packed code`);
 });
 
+// A bundler's dev server reads the map a `//# sourceMappingURL=` comment names: Vite printed an
+// ENOENT stack for each modelmark module it served when the comments named unshipped maps, and
+// maps whose sources are not in the package give a debugger nothing to show.
+test('every source map the packed JavaScript names is packed and carries its sources', () => {
+  const bad = [];
+  let maps = 0;
+  for (const file of packed) {
+    if (!/\.(m?js)$/.test(file)) continue;
+    const m = fs.readFileSync(path.join(installed, file), 'utf8').match(/^\/\/# sourceMappingURL=(\S+)\s*$/m);
+    if (!m) continue;
+    const mapFile = path.posix.join(path.posix.dirname(file), m[1]);
+    if (!packed.has(mapFile)) { bad.push(`${file} -> ${m[1]} (not packed)`); continue; }
+    const map = JSON.parse(fs.readFileSync(path.join(installed, mapFile), 'utf8'));
+    const withText = (map.sourcesContent ?? []).filter((s) => typeof s === 'string' && s.length > 0).length;
+    if (withText !== map.sources.length) bad.push(`${mapFile}: ${withText} of ${map.sources.length} sources inline`);
+    maps++;
+  }
+  assert.equal(bad, []);
+  assert.ok(maps > 20, `only ${maps} maps seen`);
+});
+
 /** Run a script in the unpacked app; returns its parsed JSON output. */
 function inApp(script, args = [], ext = 'mjs') {
   const file = path.join(app, `s${Math.random().toString(36).slice(2)}.${ext}`);
