@@ -157,6 +157,22 @@ test('chromium: the worker client marks and detects in a real Web Worker; Offscr
   assert.equal(errors, []);
 });
 
+test('chromium: createWatermarkWorker() without its entry.js beside the bundle (esbuild and Rollup leave it out) rejects with ERR_WORKER naming the script and saying to pass a Worker built from your own module', async () => {
+  const { rename } = await import('node:fs/promises');
+  const entry = join(t.dir, 'entry.js');
+  await rename(entry, entry + '.away');
+  let r;
+  try {
+    r = await page.evaluate(() => window.runMissingEntry());
+  } finally {
+    await rename(entry + '.away', entry);
+  }
+  assert.is(r.code, 'ERR_WORKER');
+  assert.match(r.message, `${t.url}/entry.js`);
+  assert.match(r.message, 'serveWatermarkWorker()');
+  assert.match(r.message, "new Worker(new URL('./your.worker.js', import.meta.url), { type: 'module' })");
+});
+
 test('chromium and Node agree: the same RGBA pixels give byte-identical marked pixels (core, watermarkImageData, the worker client) and equal detect results, the geometric search\'s included', async () => {
   // A real photo at an odd width, decoded once here (so both sides start from the same bytes).
   const { data, info } = await sharp(join(PHOTOS, 'skimage-chelsea.png')).ensureAlpha().raw().toBuffer({ resolveWithObject: true });

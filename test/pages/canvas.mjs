@@ -119,6 +119,20 @@ window.runWorker = async (url, key, payload) => {
   return out;
 };
 
+// createWatermarkWorker() where the package's own entry is not beside the bundle (the test moves
+// it away, as esbuild and Rollup leave it out): the error says which script and what to do.
+window.runMissingEntry = async () => {
+  const client = createWatermarkWorker();
+  try {
+    await client.detect(new ImageData(64, 64), { key: 'k' });
+    return { code: 'none' };
+  } catch (e) {
+    return { code: e.code, message: e.message };
+  } finally {
+    client.terminate();
+  }
+};
+
 // The core's embed (not in place) and the deep mark's on an ImageData: the copies are ImageData
 // too, so putImageData and createImageBitmap take them.
 window.runCoreCopy = async (url, key, payload) => {

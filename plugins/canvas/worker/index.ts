@@ -171,8 +171,11 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
   checkOptionNames('options', options, ['timeoutMs']);
   const clientTimeout = timeoutOption('options.timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS);
   let worker: WorkerPort & { terminate?: () => void };
+  /** The package's own script, when that is what was started: said when it fails to load. */
+  let ownEntry: string | undefined;
   if (workerOrUrl === undefined) {
     worker = new Worker(new URL('./entry.js', import.meta.url), { type: 'module' });
+    ownEntry = new URL('./entry.js', import.meta.url).href;
   } else if (typeof workerOrUrl === 'string' || workerOrUrl instanceof URL) {
     worker = new Worker(workerOrUrl, { type: 'module' });
   } else if (isPort(workerOrUrl)) {
@@ -199,7 +202,15 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
     if (r.ok) p.resolve(r); else p.reject(reviveError(r.error));
   };
   const onError = (e: Event) => {
-    const msg = (e as ErrorEvent).message || 'the worker script failed to load or threw';
+    // A script that did not load (a 404) gives an ErrorEvent with no message at all. The
+    // package's own script is missing where a bundler left the new URL('./entry.js',
+    // import.meta.url) above as it is without emitting the file (esbuild, Rollup without a
+    // plug-in): say what to do instead.
+    const msg = (e as ErrorEvent).message || (ownEntry === undefined
+      ? 'the worker script failed to load or threw'
+      : `the package's worker script (${ownEntry}) failed to load or threw; a bundler that does not bundle workers ` +
+        '(esbuild, Rollup) leaves it out: write a worker module that calls serveWatermarkWorker(), build it as an entry of its own, ' +
+        "and pass createWatermarkWorker(new Worker(new URL('./your.worker.js', import.meta.url), { type: 'module' }))");
     e.preventDefault?.();
     // The worker is not to be trusted to answer again (a script that failed to load never
     // will): later calls reject at once instead of waiting forever.
