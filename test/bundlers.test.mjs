@@ -9,12 +9,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import ts from 'typescript';
+import { openTestPage } from './helpers/browser.mjs';
+import { deepModelsForTest } from './helpers/deep-models.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -84,6 +86,32 @@ test('esbuild: a page that only starts the worker (createWatermarkWorker) carrie
   const gz = (bytes) => gzipSync(bytes).length;
   assert.ok(gz(page) < 10_000, `page bundle ${gz(page)} bytes gzip`);
   assert.ok(gz(worker) > 30_000, `worker bundle ${gz(worker)} bytes gzip`);
+});
+
+test('chromium: modelmark/deep bundled by esbuild: without onnxruntime-web\'s .wasm beside the bundle ERR_MODEL says which file and where; copied there (README: Bundlers), it runs', async () => {
+  const models = await deepModelsForTest();
+  const file = (name) => (req, res) => res.writeHead(200).end(readFileSync(join(models.dir, name)));
+  const t = await openTestPage({
+    name: 'deep-bundled', entries: { 'app.js': 'test/pages/deep-bundled.mjs' },
+    routes: Object.fromEntries(['h.onnx', 'r.onnx', 'deep.json'].map((n) => [`/models/${n}`, file(n)])),
+  });
+  try {
+    const missing = await t.page.evaluate(() => window.runDeep());
+    assert.is(missing.ok, false);
+    assert.is(missing.code, 'ERR_MODEL');
+    assert.match(missing.message, 'could not fetch its WebAssembly runtime (ort-wasm-simd-threaded.jsep.wasm)');
+    assert.match(missing.message, 'README: Bundlers');
+    // The README's recipe: copy the file beside the bundle.
+    copyFileSync(join(ROOT, 'node_modules', 'onnxruntime-web', 'dist', 'ort-wasm-simd-threaded.jsep.wasm'), join(t.dir, 'ort-wasm-simd-threaded.jsep.wasm'));
+    await t.page.reload();
+    await t.page.waitForFunction(() => window.ready === true);
+    const ran = await t.page.evaluate(() => window.runDeep());
+    assert.equal([ran.ok, ran.message], [true, undefined]);
+    assert.ok(ran.nc > -1 && ran.nc <= 1, `nc ${ran.nc}`);
+  } finally {
+    await t.close();
+    await models.close();
+  }
 });
 
 test.run();

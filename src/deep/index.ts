@@ -186,6 +186,9 @@ function logoFromImage(k: KernelExports, image: unknown, size: number): Float32A
   }
 }
 
+/** The runtime file onnxruntime-web's default (bundled) build fetches: WebAssembly and WebGPU. */
+const ORT_WASM = 'ort-wasm-simd-threaded.jsep.wasm';
+
 /** Open one network and check its inputs and outputs against the contract. */
 async function openSession(bytes: Uint8Array, which: 'h' | 'r', inputs: [string, number][], output: string, providers: string[], side: number, sizes: string): Promise<ort.InferenceSession> {
   const label = which === 'h' ? 'models.h (the embedder H, h.onnx)' : 'models.r (the extractor R, r.onnx)';
@@ -196,7 +199,13 @@ async function openSession(bytes: Uint8Array, which: 'h' | 'r', inputs: [string,
   } catch (cause) {
     const message = String((cause as Error)?.message ?? cause);
     // A provider this runtime lacks (WebGPU in Node, or in a browser without it) is not the models' fault.
-    const hint = /backend not found|no available backend|webgpu/i.test(message)
+    // onnxruntime-web fetches its WebAssembly runtime from beside its own script (or from
+    // ort.env.wasm.wasmPaths): a bundler that does not emit the file (esbuild, Rollup) leaves a
+    // 404 there, which onnxruntime reports as 'no available backend' too.
+    const hint = /fetching of the wasm failed|failed to fetch|wasm streaming compile failed|magic word/i.test(message)
+      ? `onnxruntime-web could not fetch its WebAssembly runtime (${ORT_WASM}), which it looks for beside the script that holds it ` +
+        `(or at ort.env.wasm.wasmPaths): a bundler that does not emit it (esbuild, Rollup) needs it copied there from onnxruntime-web/dist/ (README: Bundlers).`
+      : /backend not found|no available backend|webgpu/i.test(message)
       ? `The execution provider(s) ${providers.join(', ')} are not available here: in Node use 'wasm' (the default); in browsers 'webgpu' needs WebGPU, 'wasm' runs everywhere.`
       : MODELS_HINT;
     throw new ModelError(`Could not load ${label} with onnxruntime-web (${providers.join(', ')}): ${message}. ${hint}`, { cause });
