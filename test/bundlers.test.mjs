@@ -9,8 +9,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
@@ -43,7 +43,7 @@ function importEffects(file) {
 
 /** The "sideEffects" globs as regular expressions over package paths (no ./). */
 assert.ok(Array.isArray(pkg.sideEffects), "package.json has no \"sideEffects\" list");
-const listed = pkg.sideEffects.map((g) => new RegExp('^' + g.replace(/^\.\//, '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*') + '$'));
+const listed = pkg.sideEffects.map((g) => new RegExp('^' + g.replace(/^\.\//, '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\0').replace(/\*/g, '[^/]*').replace(/\0/g, '.*') + '$'));
 const isListed = (file) => listed.some((re) => re.test(file));
 
 test('package.json "sideEffects" names every packed module that does something when imported, and nothing else', () => {
@@ -60,6 +60,25 @@ test('package.json "sideEffects" names every packed module that does something w
   assert.equal(unlisted, [], 'modules with import-time effects missing from "sideEffects"');
   assert.equal(needless, [], 'listed in "sideEffects" but doing nothing at import');
   for (const file of ['dist/index.js', 'dist/inline.js', 'dist/plugins/fabric/index.js']) assert.ok(isListed(file), file);
+});
+
+// The list covers the repository's own bundled code too: the nearest package.json of
+// examples/worker/src/polyfill.js is this one, and with "sideEffects" naming dist/ only, esbuild
+// dropped the polyfill from the Cloudflare Worker's bundle (index.js imports it bare).
+test('"sideEffects" keeps every module the repository\'s examples and test pages import for its effects (import \'./x.js\')', () => {
+  const walk = (dir) => readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? (e.name === 'node_modules' ? [] : walk(`${dir}/${e.name}`)) : /\.m?js$/.test(e.name) ? [`${dir}/${e.name}`] : []);
+  const dropped = [];
+  let bare = 0;
+  for (const file of [...walk('examples'), ...walk('test/pages')]) {
+    for (const m of readFileSync(join(ROOT, file), 'utf8').matchAll(/^import\s+['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+      const target = relative(ROOT, join(ROOT, dirname(file), m[1])).split(sep).join('/');
+      bare++;
+      if (!isListed(target)) dropped.push(`${file} -> ${target}`);
+    }
+  }
+  assert.equal(dropped, [], 'imported for their effects but not in "sideEffects"');
+  assert.ok(bare >= 1, 'no bare import seen: the scan is not reading the files');
 });
 
 /** esbuild as an app uses it: production, minified, `modelmark/...` resolved through "exports". */
