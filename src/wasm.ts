@@ -107,6 +107,15 @@ function isWasmModule(value: unknown): boolean {
   }
 }
 
+/**
+ * Whether `value` is an ArrayBuffer, from this realm or another (bytes read by a host outside a
+ * vm sandbox fail `instanceof` against the sandbox's ArrayBuffer; ArrayBuffer.isView already
+ * accepts views from any realm).
+ */
+function isArrayBuffer(value: unknown): boolean {
+  return value instanceof ArrayBuffer || Object.prototype.toString.call(value) === '[object ArrayBuffer]';
+}
+
 /** The names of REQUIRED_EXPORTS a compiled module does not export. */
 function missingExports(module: WebAssembly.Module): string[] {
   const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
@@ -194,7 +203,7 @@ export function decodeTrustedBase64(text: string): Uint8Array {
  * await init(wasm);
  */
 export function init(module?: WasmModule | WasmBytes): Promise<KernelExports> {
-  if (module !== undefined && !isWasmModule(module) && !(module instanceof ArrayBuffer) && !ArrayBuffer.isView(module)) {
+  if (module !== undefined && !isWasmModule(module) && !isArrayBuffer(module) && !ArrayBuffer.isView(module)) {
     return Promise.reject(invalidParameter('module', "a WebAssembly.Module or the bytes of modelmark's .wasm file", module));
   }
   if (kernels) {

@@ -96,4 +96,17 @@ test("the full entry, forced into the sandbox, says the runtime forbids compilin
   assert.match(message, /Vercel Edge Functions/);
 });
 
+test('init() takes the kernels\' bytes as an ArrayBuffer from another realm (a host reading the file outside a vm sandbox), as it takes views and modules from there', async () => {
+  const { runInNewContext } = await import('node:vm');
+  const { init } = await import('../dist/index.js');
+  const foreign = runInNewContext(`new ArrayBuffer(${wasmBytes.length})`);
+  assert.not.ok(foreign instanceof ArrayBuffer, 'the buffer belongs to the other realm');
+  new Uint8Array(foreign).set(wasmBytes);
+  await init(foreign); // rejected as "Expected a WebAssembly.Module or the bytes ..." before
+  const junk = runInNewContext('new ArrayBuffer(8)');
+  let err;
+  try { await init(junk); } catch (e) { err = e; }
+  assert.is(err?.code, 'ERR_WASM', 'bytes that are not WebAssembly are still refused, as not WebAssembly');
+});
+
 test.run();
