@@ -2,7 +2,9 @@
 // pasted into a collage, a page or another photo. The detector's frame is 256 pixels on the
 // image's short side, so a piece covering part of a larger image reaches it smaller than it was
 // marked (its tile period can fall below what the lattice search looks for) and mixed with the
-// rest of the image; read in a window about its size, it is near its own scale again.
+// rest of the image; read in a window about its size, it is near its own scale again. A window
+// is read by the lattice search alone (src/watermarker.ts): a piece pasted at some offset is on
+// no canonical grid of the window.
 import { bytesOf, MIN_DETECT_SIDE, type CheckedImage } from './image.js';
 
 /** Each window's share of the image's side. */

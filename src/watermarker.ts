@@ -63,11 +63,12 @@ export interface DetectCallOptions {
   /**
    * Also look for a marked piece inside a larger image: a marked photo pasted into a collage, a
    * page or another photo, at any offset (default false). When the whole image reads no mark,
-   * nine windows of 60% of each side (a 3 x 3 grid of positions) are searched as images of
-   * their own, always with the geometric search. The p-value counts every window's candidates,
-   * so it stays valid, and a whole-image mark costs up to ten times its p-value when this is on;
-   * an image without a mark takes up to ten times as long to read. Measured on pasted photos
-   * (`node bench/collage.mjs`, BENCHMARKS.md): about 13 of 27 found without it, 22 to 23 with it.
+   * nine windows of 60% of each side (a 3 x 3 grid of positions) are each read by the lattice
+   * search, as images of their own (whatever `search` says). The p-value counts every window's
+   * candidates, so it stays valid; a whole-image mark's p-value is about five times larger with
+   * this on, and an image without a mark takes about eight times as long to read. Measured on
+   * pasted photos (`node bench/collage.mjs --pieces`, BENCHMARKS.md): 9 to 14 of 27 found
+   * without it, 15 to 23 with it.
    */
   pieces?: boolean | undefined;
 }
@@ -185,6 +186,9 @@ export function candidateCount(width: number, height: number, colour: boolean, s
   return frames.length * (colour ? 2 : 1) + turns + (search ? ASPECT_DECODES + lattices : 0);
 }
 
+/** Candidates of one window of detect's `pieces`: the lattice search's decodes alone. */
+export const WINDOW_CANDIDATES = (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE;
+
 /**
  * Create a keyed watermarker. Loads the WebAssembly kernels on first use.
  * @example
@@ -293,7 +297,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // and its lattice searched on both at once.
     const colour = img.channels >= 3;
     const windows = pieces ? pieceWindows(img.width, img.height) : [];
-    const m = windows.reduce((sum, w) => sum + candidateCount(w.width, w.height, colour, true), candidateCount(img.width, img.height, colour, search));
+    const m = candidateCount(img.width, img.height, colour, search) + windows.length * WINDOW_CANDIDATES;
     const W = img.width, H = img.height;
     let result: DetectResult | undefined;
     let evidenceFound: Evidence | undefined;
@@ -368,10 +372,12 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
        * also kept as the answer when nothing passes) and `second` for a lower-ranked pass.
        */
       const scan = (img: CheckedImage, searchHere: boolean, main: boolean): void => {
-        const frames = candidateGeometries(img.width, img.height);
-        const turns = searchHere ? orientations(frames[0]!.fw, frames[0]!.fh) : [];
-        let base: Frames | undefined;
-        for (const [i, g] of frames.entries()) {
+        // A window is read by the lattice search alone: a piece pasted at some offset and scale
+        // is on no canonical grid of the window, nor a right-angle view or a stretch of one.
+        const frames = main ? candidateGeometries(img.width, img.height) : candidateGeometries(img.width, img.height).slice(0, 1);
+        const turns = searchHere && main ? orientations(frames[0]!.fw, frames[0]!.fh) : [];
+        let base: Frames | undefined = main ? undefined : framesStreamed(a, img, frames[0]!, colour);
+        for (const [i, g] of main ? frames.entries() : []) {
           // Streamed from the caller's array: the image is never copied whole into wasm memory.
           // The luma read alone first, scored by both pilot halves as for a grey image: a colour
           // image marked and left in place decodes there, without its Cb frame (1.7 instead of 2.9
@@ -430,7 +436,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
           // same pattern on the same grid (one search on the sum found as many marks as a search
           // in each, measured, in 54 instead of 86 ms on an unmarked 1080p photo).
           const white = whitenFrames(a, { frame: base0.y, g: g0 }, base0.cb);
-          const stretched = aspectGrid(a, { frame: base0.y, g: g0 }, white, layout);
+          const stretched = main ? aspectGrid(a, { frame: base0.y, g: g0 }, white, layout) : undefined;
           if (stretched && stretched.score >= ASPECT_MIN_SCORE) {
             const mk = a.k.mark();
             const { fw, fh } = stretched;
@@ -475,8 +481,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         }
       };
       scan(img, search, true);
-      // With `pieces`: the windows, each read as an image of its own (its own frames and search),
-      // its transform and region map placed in the whole image.
+      // With `pieces`: the windows, each read as an image of its own by its lattice search (its
+      // own frame and remade frames), a find's transform and region map placed in the whole image.
       for (const w of windows) {
         if (result!.crcOk) break;
         const mk = a.k.mark();

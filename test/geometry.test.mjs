@@ -334,12 +334,13 @@ test('pieces: a marked photo pasted into a larger unmarked one is found only wit
   }
   assert.ok(marks > 0 && off <= 0.02 * marks, `${off} of ${marks} marked cells off the piece`);
   assert.ok(inside > 0 && insideMarked >= 0.5 * inside, `${insideMarked} of ${inside} cells on the piece marked`);
-  // p = m * 2^-16 * w(rank) * P(Z >= score), m now the whole image's candidates and each of the
-  // nine windows' (searched, colour).
-  const count = (w, h, search) => candidateGeometries(w, h).length * 2 + (search ? orientations(256, 256).length + ASPECT_DECODES + (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE : 0);
+  // p = m * 2^-16 * w(rank) * P(Z >= score), m now the whole image's candidates (colour,
+  // searched) and each of the nine windows' lattice decodes (a window is read by the lattice
+  // search alone).
+  const lattices = (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE;
   const windows = pieceWindows(W, H);
   assert.is(windows.length, 9);
-  const m = count(W, H, true) + windows.reduce((sum, w) => sum + count(w.width, w.height, true), 0);
+  const m = candidateGeometries(W, H).length * 2 + orientations(256, 256).length + ASPECT_DECODES + lattices + windows.length * lattices;
   const mw = r.pValue / (2 ** -16 * normalUpperTail(r.score));
   assert.ok([...Array(LIST_SIZE).keys()].some((k) => Math.abs(mw / (m * rankWeight(k + 1, LIST_SIZE)) - 1) < 1e-9), `p-value counts m * w = ${mw}, not ${m} candidates times a rank's weight`);
   // Where the whole image carries the mark, pieces changes nothing but the price of its p-value.
