@@ -15,6 +15,7 @@ import { launchChromium, serveStatic, watchErrors } from './helpers/browser.mjs'
 import { deepModelsForTest } from './helpers/deep-models.mjs';
 import { buildWeb } from '../scripts/build-web.mjs';
 import { crc32 } from './helpers/png.mjs';
+import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage } from './helpers/collage.mjs';
 
 const PHOTO = fileURLToPath(new URL('../../shared/photos/mate-LadyBird.jpg', import.meta.url));
 const OTHER = fileURLToPath(new URL('../../shared/photos/mate-Storm.jpg', import.meta.url));
@@ -60,7 +61,7 @@ async function greenShare(png) {
 }
 
 test('the controls are labelled; the drop zone opens the file chooser from the keyboard', async () => {
-  for (const label of ['Image file', 'Secret key', 'Payload (16 hex digits)', 'Difference view: amplify by']) {
+  for (const label of ['Image file', 'Secret key', 'Payload (16 hex digits)', 'Difference view: amplify by', 'Look for a pasted piece (slower)']) {
     assert.is(await page.getByLabel(label).count(), 1, label);
   }
   assert.ok(await page.getByRole('slider', { name: /Strength/ }).isVisible());
@@ -216,6 +217,7 @@ async function reset() {
   await page.getByLabel('Secret key').fill(KEY);
   await page.getByLabel('Payload (16 hex digits)').fill(PAYLOAD);
   await page.getByLabel('Difference view: amplify by').fill('20');
+  await page.getByLabel('Look for a pasted piece (slower)').setChecked(false);
 }
 
 test('accessibility: the drop zone is named once, contrast is AA in light and dark, no sideways scrolling at 360 px or 200 % zoom', async () => {
@@ -418,6 +420,47 @@ test('Detect: the region map shows where a marked piece was pasted into an unmar
   const left = await greenShare(await sharp(shot).extract({ left: 0, top: 0, width: Math.floor(width / 2) - 4, height }).png().toBuffer());
   const right = await greenShare(await sharp(shot).extract({ left: Math.ceil(width / 2) + 4, top: 0, width: Math.floor(width / 2) - 4, height }).png().toBuffer());
   assert.ok(left > 0.8 && right < 0.02, `green: left half ${left}, right half ${right}`);
+  assert.equal(errors, []);
+});
+
+test('Detect: "Look for a pasted piece" finds a marked photo pasted into a larger one that the whole-image read misses, and the map shows the piece', async () => {
+  await reset();
+  // test/helpers/collage.mjs: a marked 1280 x 1024 photo pasted at (681, 383) into a 2112 x 1625
+  // one, JPEG q85; read whole, its mark is not found.
+  const { jpeg, width, height, rect } = await pastedCollage();
+  await page.setInputFiles('#file', { name: 'collage.jpg', mimeType: 'image/jpeg', buffer: jpeg });
+  await state('loaded');
+  await page.getByLabel('Secret key').fill(COLLAGE_KEY);
+  const pieces = page.getByRole('checkbox', { name: 'Look for a pasted piece (slower)' });
+  assert.is(await pieces.getAttribute('aria-describedby'), 'pieces-hint');
+  assert.not.ok(await pieces.isChecked(), 'off by default');
+  await page.getByRole('button', { name: 'Detect in the image' }).click();
+  await state('not-found');
+  assert.is(await page.locator('#found').textContent(), 'no');
+  // Checked from the keyboard (Space), as a user without a mouse would.
+  await pieces.focus();
+  await page.keyboard.press('Space');
+  assert.ok(await pieces.isChecked());
+  await page.getByRole('button', { name: 'Detect in the image' }).click();
+  await state('found');
+  assert.is(await page.locator('#found-payload').textContent(), COLLAGE_PAYLOAD);
+  assert.ok(Number(await page.locator('#pvalue').textContent()) < 1e-6);
+  // The map covers the whole collage: green on the pasted photo (inset by a cell's margin), none
+  // elsewhere (outset by one).
+  const shot = await page.locator('#map').screenshot();
+  const { data, info } = await sharp(shot).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const sx = info.width / width, sy = info.height / height, margin = 64;
+  let inside = 0, insideGreen = 0, outside = 0, outsideGreen = 0;
+  for (let y = 0; y < info.height; y++) {
+    for (let x = 0; x < info.width; x++) {
+      const px = x / sx, py = y / sy, i = (y * info.width + x) * 3;
+      const green = data[i + 1] > data[i] + 40 && data[i + 1] > data[i + 2] + 40;
+      if (px > rect.left + margin && px < rect.left + rect.width - margin && py > rect.top + margin && py < rect.top + rect.height - margin) { inside++; if (green) insideGreen++; }
+      else if (px < rect.left - margin || px > rect.left + rect.width + margin || py < rect.top - margin || py > rect.top + rect.height + margin) { outside++; if (green) outsideGreen++; }
+    }
+  }
+  assert.ok(insideGreen / inside > 0.3 && outsideGreen / outside < 0.01, `green: on the piece ${(insideGreen / inside).toFixed(3)}, off it ${(outsideGreen / outside).toFixed(3)}`);
+  await pieces.setChecked(false);
   assert.equal(errors, []);
 });
 

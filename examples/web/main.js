@@ -11,7 +11,7 @@ import { setupDeep } from './deep.js';
 const $ = (id) => document.getElementById(id);
 const ui = {
   drop: $('drop'), file: $('file'), info: $('image-info'), key: $('key'), payload: $('payload'), random: $('random'),
-  strength: $('strength'), strengthValue: $('strength-value'), amplify: $('amplify'), mark: $('mark'), detect: $('detect'),
+  strength: $('strength'), strengthValue: $('strength-value'), amplify: $('amplify'), pieces: $('pieces'), mark: $('mark'), detect: $('detect'),
   status: $('status'), error: $('error'), markResult: $('mark-result'), psnr: $('psnr'), markedPayload: $('marked-payload'), downloadInfo: $('download-info'),
   original: $('original'), marked: $('marked'), diff: $('diff'), diffCaption: $('diff-caption'), download: $('download'),
   detectMarked: $('detect-marked'), detectResult: $('detect-result'), verdict: $('verdict'), found: $('found'),
@@ -158,9 +158,10 @@ async function detect(source) {
   try {
     const { key, strength } = settings();
     const { name } = source;
-    say(`Detecting in ${name}…`);
-    const { result, map } = await call(source.file ? { op: 'detect', key, strength, image: imageRef(source) }
-      : { op: 'detect', key, strength, marked: true });
+    const pieces = ui.pieces.checked;
+    say(pieces ? `Detecting in ${name}, also looking for a pasted piece…` : `Detecting in ${name}…`);
+    const { result, map } = await call(source.file ? { op: 'detect', key, strength, pieces, image: imageRef(source) }
+      : { op: 'detect', key, strength, pieces, marked: true });
     ui.found.textContent = result.found ? 'yes' : 'no';
     ui.foundPayload.textContent = result.payload ?? '–';
     ui.pvalue.textContent = formatP(result.pValue);
