@@ -10,7 +10,7 @@ import { analyseOnGrid, ASPECT_DECODES, COMB_LATTICES, COMB_MIN_Z, dataEnergySco
 import { checkInfo, parsePayload, viterbi, LIST_SIZE } from '../dist/payload.js';
 import { regionMap } from '../dist/regions.js';
 import { frameTransform } from '../dist/transform.js';
-import { pieceWindows } from '../dist/pieces.js';
+import { cropSamples, pieceWindows } from '../dist/pieces.js';
 import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage } from './helpers/collage.mjs';
 import { normalUpperTail, rankWeight } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
@@ -348,6 +348,69 @@ test('pieces: a marked photo pasted into a larger unmarked one is found only wit
   assert.is(both.payload, whole.payload);
   assert.equal(both.transform, whole.transform);
   assert.ok(both.pValue > whole.pValue);
+});
+
+test('pieces: a mirrored piece and a rotated one, found in windows away from (0, 0), are placed exactly in the whole image (transform and region map)', async () => {
+  const wm = await createWatermarker({ key: COLLAGE_KEY });
+  const { data: d0, info } = await sharp(PHOTOS_DIR + 'mate-GreenMeadow.jpg').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const marked = wm.embed({ width: info.width, height: info.height, channels: 3, data: d0 }, COLLAGE_PAYLOAD);
+  const [a, b, c, d, e, f] = wm.detect(marked).transform.matrix; // grid -> marked photo
+  const W = 2112, H = 1625, k = 0.8;
+  const host = await sharp(PHOTOS_DIR + 'mate-Dune.jpg').removeAlpha().resize(W, H, { fit: 'fill' }).raw().toBuffer();
+  const w0 = Math.round(info.width * k), h0 = Math.round(info.height * k);
+  // The marked photo scaled 0.8x, then mirrored left-right or turned 90 degrees clockwise, pasted
+  // off the 8-pixel grid, JPEG q85. `place` maps a pixel of the scaled photo into the collage.
+  for (const { op, left, top, place } of [
+    { op: 'flop', left: 829, top: 597, place: ([x, y]) => [w0 - 1 - x, y] },
+    { op: 'rotate', left: 1100, top: 500, place: ([x, y]) => [h0 - 1 - y, x] },
+  ]) {
+    const scaled = await sharp(Buffer.from(marked.data), { raw: { width: info.width, height: info.height, channels: 3 } }).resize(w0, h0).png().toBuffer();
+    const { data: pd, info: pi } = await (op === 'flop' ? sharp(scaled).flop() : sharp(scaled).rotate(90)).raw().toBuffer({ resolveWithObject: true });
+    const jpeg = await sharp(host, { raw: { width: W, height: H, channels: 3 } })
+      .composite([{ input: pd, raw: { width: pi.width, height: pi.height, channels: 3 }, left, top }]).jpeg({ quality: 85 }).toBuffer();
+    const collage = await fromSharp(sharp(jpeg));
+    assert.not.ok(wm.detect(collage).found, `${op}: read whole, the piece is missed (else the windows are not what finds it)`);
+    const r = wm.detect(collage, { pieces: true });
+    assert.is(r.payload, COLLAGE_PAYLOAD, op);
+    // The window that found it: the first whose own read finds the mark. Not the one at (0, 0).
+    const windows = pieceWindows(W, H);
+    const w = windows.find((w) => wm.detect(cropSamples(collage, w)).found);
+    assert.ok(w.left > 0, `${op}: found in the window at (${w.left}, ${w.top})`);
+    if (op === 'flop') assert.ok(w.top > 0, 'the mirrored piece is found in a window away from the top edge too');
+    assert.is(r.transform.flipped, op === 'flop', op);
+    // Expected: grid -> marked photo -> scaled (pixel centres) -> mirrored or turned -> pasted.
+    const expected = (u, v) => {
+      const [x, y] = place([(a * u + b * v + e + 0.5) * k - 0.5, (c * u + d * v + f + 0.5) * k - 0.5]);
+      return [x + left, y + top];
+    };
+    const o = expected(0, 0), du = expected(1, 0), dv = expected(0, 1);
+    const M = [du[0] - o[0], dv[0] - o[0], du[1] - o[1], dv[1] - o[1]];
+    const [A, B, C, D, E, F] = r.transform.matrix;
+    [A, B, C, D].forEach((v, i) => assert.ok(Math.abs(v - M[i]) < 0.02, `${op}: matrix ${JSON.stringify(r.transform.matrix)} against ${M.map((x) => x.toFixed(3))}`));
+    assert.equal(r.transform.translation, [E, F]);
+    // The found tile origin, in the expected grid's coordinates, is on a tile corner (a period of
+    // TILE * 8 grid pixels), to 2 grid pixels.
+    const det = M[0] * M[3] - M[1] * M[2], dx = E - o[0], dy = F - o[1];
+    const gu = (M[3] * dx - M[1] * dy) / det, gv = (-M[2] * dx + M[0] * dy) / det, period = TILE * 8;
+    for (const g of [gu, gv]) {
+      const m = ((g % period) + period) % period;
+      assert.ok(Math.min(m, period - m) < 2, `${op}: tile origin ${g.toFixed(2)} grid pixels off a tile corner (translation ${r.transform.translation})`);
+    }
+    // The region map: the cells that carry the mark lie on the piece, and fill much of it.
+    const { columns, rows, cellWidth, cellHeight, scores } = r.regions;
+    const rect = { left, top, right: left + pi.width, bottom: top + pi.height };
+    let marks = 0, off = 0, inside = 0, insideMarked = 0;
+    for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) {
+      const s = scores[y * columns + x];
+      if (s === null) continue;
+      const x0 = x * cellWidth, y0 = y * cellHeight, x1 = x0 + cellWidth, y1 = y0 + cellHeight;
+      const touches = x1 > rect.left && x0 < rect.right && y1 > rect.top && y0 < rect.bottom;
+      if (s >= 3) { marks++; if (!touches) off++; }
+      if (x0 >= Math.max(rect.left, w.left) && x1 <= Math.min(rect.right, w.left + w.width) && y0 >= Math.max(rect.top, w.top) && y1 <= Math.min(rect.bottom, w.top + w.height)) { inside++; if (s >= 3) insideMarked++; }
+    }
+    assert.ok(marks > 0 && off <= 0.02 * marks, `${op}: ${off} of ${marks} marked cells off the piece`);
+    assert.ok(inside > 0 && insideMarked >= 0.3 * inside, `${op}: ${insideMarked} of ${inside} cells on the piece (within the window) marked`);
+  }
 });
 
 test('region scores depend on the ratio of the luma and Cb weights, not on their scale (as the combined read\'s score does not)', async () => {
