@@ -57,7 +57,8 @@ export interface DetectCallOptions {
   /**
    * This call's choice of the geometric search, over the watermarker's `search` option: false
    * reads the mark in place only (a couple of milliseconds at 1080p when it is absent, instead
-   * of tens); true searches even when the watermarker was made with `search: false`.
+   * of tens); true searches even when the watermarker was made with `search: false`. It is the
+   * whole image's choice only: `pieces`' windows are always searched.
    */
   search?: boolean | undefined;
   /**
@@ -125,10 +126,13 @@ export interface Watermarker {
    * downscaled copies (thumbnails) are read down to 48 pixels a side (`ERR_IMAGE_TOO_SMALL`
    * below; the p-value stays honest at every size).
    * With `{ evidence: true }` the result also holds the image's {@link Evidence}, exactly what
-   * {@link Watermarker.evidence} returns, for less than the two calls cost.
+   * {@link Watermarker.evidence} returns, for less than the two calls cost. With
+   * `{ pieces: true }` it also looks for a marked piece inside a larger image (a photo pasted
+   * into a collage), in nine windows, when the whole image reads no mark (slower).
    * @example
    * const { found, payload, pValue } = wm.detect(image);
    * const r = wm.detect(image, { evidence: true }); // r.found now; r.evidence for combineEvidence later
+   * const { transform, regions } = wm.detect(collage, { pieces: true }); // placed in the whole collage
    */
   detect(image: SampleImage, options?: DetectCallOptions): DetectResult;
   /**
@@ -153,6 +157,8 @@ export interface Watermarker {
 
 /** The option names {@link createWatermarker} knows (plug-ins add theirs to these). */
 export const WATERMARKER_OPTION_NAMES = ['key', 'strength', 'threshold', 'maxPixels', 'maxAspect', 'module', 'search'] as const;
+/** The names of detect's per-call options ({@link DetectCallOptions}). */
+export const DETECT_OPTION_NAMES = ['evidence', 'search', 'pieces'] as const;
 
 /**
  * Check {@link createWatermarker}'s option values (not their names), at once: for plug-ins that
@@ -269,7 +275,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
 
   function detect(image: SampleImage, callOptions?: DetectCallOptions): DetectResult {
     if (callOptions !== undefined && (typeof callOptions !== 'object' || callOptions === null)) throw invalidParameter('options', 'an object { evidence?, search?, pieces? }', callOptions);
-    if (callOptions) checkOptionNames('options', callOptions, ['evidence', 'search', 'pieces']);
+    if (callOptions) checkOptionNames('options', callOptions, DETECT_OPTION_NAMES);
     const wantEvidence = booleanOption('options.evidence', callOptions?.evidence, false);
     const search = booleanOption('options.search', callOptions?.search, searchDefault);
     const pieces = booleanOption('options.pieces', callOptions?.pieces, false);

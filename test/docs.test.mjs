@@ -150,6 +150,26 @@ test('docs/geometry.md: the search\'s thresholds and its candidate count m (19 g
   for (const s of ['m = 19', 'm =\n  20', 'up to 21 and 24', 'z is 6.5 or more', 'at 2.5 or more', 'scores 4 or more']) assert.ok(text.includes(s), JSON.stringify(s));
 });
 
+test('README and docs/geometry.md: detect\'s per-call options shown (one example each), --pieces in the CLI line, and the Pieces section\'s windows and candidate count', async () => {
+  const { DETECT_OPTION_NAMES, WINDOW_CANDIDATES, candidateCount } = await import('../dist/watermarker.js');
+  const { pieceWindows, PIECE_FRACTION } = await import('../dist/pieces.js');
+  for (const name of DETECT_OPTION_NAMES) assert.match(readme, new RegExp(`wm\\.detect\\(image, \\{ ${name}: (true|false) \\}\\)`), name);
+  assert.ok(readme.includes('`detect IN [--threshold P] [--pieces] [--map OUT.png] [--json]`'));
+  const text = doc('geometry.md');
+  assert.ok(text.includes('### Pieces: a marked photo inside a larger image'));
+  // 60% of each side, a 3 x 3 grid; m for a 1920 x 1080 colour image, with and without the search.
+  const windows = pieceWindows(1920, 1080);
+  assert.is(PIECE_FRACTION, 0.6);
+  assert.equal([windows.length, windows[0].width, windows[0].height], [9, 1152, 648]);
+  const whole = candidateCount(1920, 1080, true, true), inPlace = candidateCount(1920, 1080, true, false);
+  assert.equal([whole, WINDOW_CANDIDATES, inPlace], [20, 10, 2]);
+  const m = whole + 9 * WINDOW_CANDIDATES;
+  for (const s of ['60%\nof each side', `${whole} + 9 × ${WINDOW_CANDIDATES} = ${m}`, `${inPlace} + 9 × ${WINDOW_CANDIDATES} = ${inPlace + 9 * WINDOW_CANDIDATES}`, `(0.013 for m = ${m})`, `${m / whole} times its p-value`, `adds its lattice search's ${WINDOW_CANDIDATES} decodes`]) assert.ok(text.includes(s), JSON.stringify(s));
+  assert.is(Math.round(m * 8 * 2 ** -16 * 1000) / 1000, 0.013);
+  // Under the 48-pixel minimum, no window: 79 pixels a side reads none, 80 reads nine of 48.
+  assert.equal([pieceWindows(79, 79).length, pieceWindows(80, 80).length], [0, 9]);
+});
+
 test('docs/deep.md: the networks as its table gives them (parameters 52 k, 52 k, 14 k; 3x3 convolutions but D\'s last; linear only at the outputs and in R\'s residual blocks)', async () => {
   const { buildH, buildR, buildD, parameterShapes, LRELU_ALPHA } = await import('../dist/deep/spec.js');
   const table = doc('deep.md');
