@@ -490,7 +490,7 @@ test('- as IN and OUT: the image through standard input and output, the report o
   assert.is(JSON.parse(bad.stderr.split('\n').filter(Boolean).at(-1)).error.code, 'ERR_DECODE');
 
   // --format errors: an unknown one, one that contradicts OUT's extension, one for a folder.
-  failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'bmp']), '--format', 'jpeg, png, webp or gif');
+  failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'bmp']), '--format', 'jpeg, png, webp, gif or avif');
   failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'jpeg']), '--format jpeg', 'png');
   failed(cli(['embed', dir, file('outdir'), '--key', KEY, '--payload', PAYLOAD, '--format', 'png']), '--format', 'folder');
 
@@ -611,7 +611,7 @@ test('folder arguments: an empty folder finds nothing (exit 1); OUTDIR may not b
   fs.mkdirSync(empty);
   const r = cli(['detect', empty, '--key', KEY]);
   assert.is(r.code, 1, 'no image: not "found in every file"');
-  assert.match(r.stderr, /no JPEG, PNG, WebP or GIF files/);
+  assert.match(r.stderr, /no JPEG, PNG, WebP, GIF or AVIF files/);
   failed(cli(['embed', empty, '-', '--key', KEY, '--payload', PAYLOAD]), 'output folder');
   failed(cli(['embed', empty, file('out.jpg'), '--key', KEY, '--payload', PAYLOAD]), 'out.jpg', 'folder name');
   assert.not.ok(fs.existsSync(file('out.jpg')) || fs.existsSync(path.join(ROOT, '-')), 'no folder made');

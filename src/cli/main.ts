@@ -32,7 +32,7 @@ const STDIO = '-';
 const STDIN_LABEL = 'standard input';
 /** Largest image file read from standard input. */
 const STDIN_MAX_BYTES = 1 << 30;
-const FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
+const FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif'] as const;
 
 /**
  * The whole of standard input, refused when it is a terminal, or over 1 GiB or over what an image
@@ -153,8 +153,8 @@ Usage:
 
 Commands:
   embed    Write a marked copy of IN to OUT carrying a 64-bit payload (1 to 16 hex digits).
-           OUT's extension (.png, .jpg, .jpeg, .webp, .gif) picks its format; without one, IN's
-           format is kept. IN is never overwritten; OUT is written atomically. IN's
+           OUT's extension (.png, .jpg, .jpeg, .webp, .gif, .avif) picks its format; without one,
+           IN's format is kept. IN is never overwritten; OUT is written atomically. IN's
            EXIF, ICC profile and XMP are kept (see --strip-metadata). Every frame of an
            animated GIF or WebP is marked on its own (write it as .gif or .webp).
            IN - reads the image from standard input; OUT - writes it to standard output
@@ -209,9 +209,9 @@ Deep watermark (a logo image hidden by trained networks; no key, no payload):
            --minutes counts the whole training, earlier runs included.
 
 Folders:
-  When IN is a folder, every JPEG, PNG, WebP and GIF file in it and its sub-folders is processed
-  (by extension; hidden files and folders and symbolic links to folders are skipped), in
-  parallel, one worker per core. embed writes each marked copy to the same path under OUTDIR
+  When IN is a folder, every JPEG, PNG, WebP, GIF and AVIF file in it and its sub-folders is
+  processed (by extension; hidden files and folders and symbolic links to folders are skipped),
+  in parallel, one worker per core. embed writes each marked copy to the same path under OUTDIR
   (created when missing), in the same format. OUTDIR may not be DIR or contain it; when it lies
   inside DIR its files are not taken as inputs. A file that fails is reported and the others
   go on.
@@ -249,9 +249,9 @@ Options:
                     --key-file -)
   --payload HEX     embed: the 64-bit payload, 1 to 16 hex digits (e.g. c0ffee0000000001)
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
-  --quality Q       embed: JPEG / WebP quality, 1 to 100 (default 95); PNG and GIF outputs
+  --quality Q       embed: JPEG / WebP / AVIF quality, 1 to 100 (default 95); PNG and GIF outputs
                     ignore it (PNG is lossless, GIF a 256-colour palette)
-  --format F        embed: jpeg, png, webp or gif, for OUT - or an OUT without an extension
+  --format F        embed: jpeg, png, webp, gif or avif, for OUT - or an OUT without an extension
                     (default: IN's format)
   --strip-metadata  embed: leave out the input's EXIF, ICC profile and XMP, which are kept by
                     default (EXIF with its orientation set upright, since the marked pixels
@@ -499,7 +499,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const keepMetadata = values['strip-metadata'] !== true;
   const formatFlag = values.format as string | undefined;
   if (formatFlag !== undefined && !(FORMATS as readonly string[]).includes(formatFlag)) {
-    throw usageError(`--format must be jpeg, png, webp or gif, got ${JSON.stringify(formatFlag)}`);
+    throw usageError(`--format must be jpeg, png, webp, gif or avif, got ${JSON.stringify(formatFlag)}`);
   }
   if (input !== STDIO && await isFolder(input)) {
     if (formatFlag !== undefined) throw usageError('--format takes a single image: a folder keeps each file\'s format');
@@ -526,15 +526,15 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   }
 
   const wm = await makeWatermarker({ key, strength, maxPixels, maxAspect });
-  // 16-bit files stay 16-bit when written as PNG (JPEG and WebP are 8-bit formats). With the
+  // 16-bit files stay 16-bit when written as PNG, 10-bit as AVIF (JPEG and WebP are 8-bit formats). With the
   // metadata kept, the pixels stay in the colours of the file's ICC profile.
   // Every frame of an animation is read, and marked on its own.
   const image = await readInput(input, { maxPixels, keepDepth: true, metadata: keepMetadata, allFrames: true }, io);
   warn(io, input, image.warnings);
   if (!outFormat && !formatFlag && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(toStdout
-      ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png, webp or gif`
-      : `Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg, .webp or .gif extension`);
+      ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png, webp, gif or avif`
+      : `Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg, .webp, .gif or .avif extension`);
   }
   const format = formatFlag ?? image.format;
   const { animation } = image;
@@ -562,8 +562,8 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   // PSNR is informative only: the file is already written, so a failure here is not an error.
   const db = await psnr(image, marked).catch(() => NaN);
   const hex = payloadHex(payload);
-  /** Bits per sample written: 16 for a 16-bit input written as PNG. */
-  const bits = image.data instanceof Uint16Array && written.format === 'png' ? 16 : 8;
+  /** Bits per sample written: 16 for a 16-bit input written as PNG, 10 as AVIF. */
+  const bits = !(image.data instanceof Uint16Array) ? 8 : written.format === 'png' ? 16 : written.format === 'avif' ? 10 : 8;
   if (values.json) {
     report.write(JSON.stringify({
       ok: true, input, output, payload: hex, format: written.format, width: image.width, height, frames,
@@ -573,7 +573,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   } else {
     const q = written.format === 'png' || written.format === 'gif' ? '' : ` quality ${quality ?? 95}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
-    const kind = `${written.format.toUpperCase()}${bits === 16 ? ' 16-bit' : ''}${frames > 1 ? `, ${frames} frames each marked` : ''}`;
+    const kind = `${written.format.toUpperCase()}${bits > 8 ? ` ${bits}-bit` : ''}${frames > 1 ? `, ${frames} frames each marked` : ''}`;
     report.write(`marked ${inputName(input)} -> ${toStdout ? 'standard output' : output}: payload ${hex}, ${image.width}x${height} ${kind}${q}${fidelity}\n`);
   }
   return 0;

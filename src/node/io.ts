@@ -13,7 +13,7 @@ import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder
 import { embedMetadata, metadataOf, metadataWarnings, profileFits, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
-export type WriteFormat = 'jpeg' | 'png' | 'webp' | 'gif';
+export type WriteFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif';
 
 /**
  * The frames of an animated file, stacked top to bottom in one image (`height` = `frames` x
@@ -35,7 +35,7 @@ export interface ImageFile {
   height: number;
   channels: 1 | 3 | 4;
   data: Uint8Array;
-  /** sharp's name of the file format: 'jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', ... */
+  /** The file format: sharp's name ('jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', ...), except 'avif' for AVIF (sharp's 'heif' with AV1). */
   format: string;
   /** With {@link ReadImageOptions.metadata}: the file's EXIF (upright), ICC profile and XMP, for {@link writeImage}. */
   metadata?: ImageMetadata;
@@ -106,7 +106,7 @@ export interface ReadImageOptions {
 export interface WriteImageOptions {
   /** Format used when the path's extension does not name one, e.g. the input's format. */
   format?: string | undefined;
-  /** JPEG / WebP quality, 1 to 100 (default 95, so that the mark survives its own save). Ignored for PNG. */
+  /** JPEG / WebP / AVIF quality, 1 to 100 (default 95, so that the mark survives its own save). Ignored for PNG and GIF. */
   quality?: number | undefined;
   /** A file that must not be written over, e.g. the one the image was read from: refused always. */
   sourcePath?: string | undefined;
@@ -154,15 +154,24 @@ export interface WrittenImage {
   size: number;
 }
 
-const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif' };
-const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif' };
+const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif', '.avif': 'avif' };
+/**
+ * Format names writeImage takes. 'heif' is sharp's name of an AVIF input (AV1 in a HEIF
+ * container; this sharp decodes no other HEIF): such an input is written back as AVIF.
+ */
+const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', avif: 'avif', heif: 'avif' };
 /**
  * Largest side each encoder accepts. JPEG's header could say 65535, but libjpeg-turbo (sharp's
  * encoder) refuses more than 65500 ("Maximum supported image dimension is 65500 pixels").
  */
-const MAX_SIDE: Record<WriteFormat, number> = { jpeg: 65500, png: 0x7fffffff, webp: 16383, gif: 65535 };
+const MAX_SIDE: Record<WriteFormat, number> = { jpeg: 65500, png: 0x7fffffff, webp: 16383, gif: 65535, avif: 16384 };
 const DEFAULT_QUALITY = 95;
-const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF' };
+const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', avif: 'AVIF' };
+/**
+ * Bits a sample of 16-bit pixels keep in AVIF: 10, what AV1's Main profile (and so every AVIF
+ * decoder) takes; 12 bits need the Professional profile, which many decoders lack.
+ */
+const AVIF_DEEP_BITS = 10;
 
 function checkPath(path: unknown, name: string): string {
   if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) throw invalidParameter(name, 'a non-empty file path string', path);
@@ -472,7 +481,9 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
       ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
       : new Uint16Array(samples.slice().buffer); // an aligned copy
   }
-  const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format: meta.format };
+  // AVIF is AV1 in a HEIF container, which sharp names 'heif': named as writeImage and its users do.
+  const format = meta.format === 'heif' && meta.compression === 'av1' ? 'avif' : meta.format;
+  const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format };
   if (metadata) {
     file.metadata = metadataOf(meta, keepIcc, { upright: true });
     // A block over METADATA_LIMITS is left out (a PNG's few KB of deflated XMP can be 16 MB of copy).
@@ -493,13 +504,13 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
 
 /**
  * The format a path's extension names, or undefined when it has none.
- * @throws InvalidArgumentError for an extension that is not .png, .jpg, .jpeg, .webp or .gif.
+ * @throws InvalidArgumentError for an extension that is not .png, .jpg, .jpeg, .webp, .gif or .avif.
  */
 export function formatFromPath(path: string): WriteFormat | undefined {
   const ext = extname(path);
   if (ext === '' || ext === '.') return undefined;
   const f = EXTENSIONS[ext.toLowerCase()];
-  if (!f) throw invalidParameter(`the extension of ${q(path)}`, '.png, .jpg, .jpeg, .webp or .gif', ext);
+  if (!f) throw invalidParameter(`the extension of ${q(path)}`, '.png, .jpg, .jpeg, .webp, .gif or .avif', ext);
   return f;
 }
 
@@ -530,11 +541,11 @@ function outputFormat(path: string, format: unknown): WriteFormat {
   const fromExt = formatFromPath(path);
   if (fromExt) return fromExt;
   if (format === undefined) {
-    throw new InvalidArgumentError(`Cannot tell which format to write ${q(path)} in: give it a .png, .jpg, .jpeg, .webp or .gif extension, or pass options.format`);
+    throw new InvalidArgumentError(`Cannot tell which format to write ${q(path)} in: give it a .png, .jpg, .jpeg, .webp, .gif or .avif extension, or pass options.format`);
   }
   const f = typeof format === 'string' ? FORMAT_NAMES[format.toLowerCase()] : undefined;
   if (!f) {
-    throw invalidParameter('options.format', `"jpeg", "png", "webp" or "gif" (or a .png, .jpg, .webp or .gif extension on ${q(path)})`, format);
+    throw invalidParameter('options.format', `"jpeg", "png", "webp", "gif" or "avif" (or a .png, .jpg, .webp, .gif or .avif extension on ${q(path)})`, format);
   }
   return f;
 }
@@ -596,7 +607,7 @@ function checkAnimation(animation: unknown, format: WriteFormat, height: number)
   return a;
 }
 
-async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string, animation?: Animation): Promise<Buffer> {
+async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string, animation?: Animation, metadata?: ImageMetadata): Promise<Buffer> {
   const sharp = loadSharp();
   const { width, height, channels, data } = image;
   const frameHeight = animation?.frameHeight ?? height;
@@ -605,10 +616,24 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
   // frames of an animation are pages of one tall image.
   let p = sharp(data, { raw: { width, height, channels, ...(animation ? { pageHeight: frameHeight } : {}) }, limitInputPixels: false });
   const timing = animation ? { ...(animation.delay ? { delay: animation.delay } : {}), ...(animation.loop !== undefined ? { loop: animation.loop } : {}) } : {};
+  const deep = data instanceof Uint16Array && (format === 'png' || format === 'avif');
   if (data instanceof Uint16Array) {
-    // PNG keeps the 16 bits; JPEG and WebP are 8-bit formats.
-    p = format === 'png' ? p.toColourspace(channels <= 2 ? 'grey16' : 'rgb16') : p.toColourspace(channels <= 2 ? 'b-w' : 'srgb');
+    // PNG keeps the 16 bits, AVIF 10 of them; JPEG and WebP are 8-bit formats.
+    p = deep ? p.toColourspace(channels <= 2 ? 'grey16' : 'rgb16') : p.toColourspace(channels <= 2 ? 'b-w' : 'srgb');
   } else if (channels <= 2) p = p.toColourspace('b-w');
+  if (format === 'avif' && hasMetadata(metadata)) {
+    // libheif writes EXIF, XMP and the ICC profile that sharp hands it from an input file, and
+    // sharp takes them from a file only: the pixels travel with the metadata in an uncompressed
+    // PNG, kept as they are (keepMetadata: no conversion to sRGB).
+    let png: Buffer;
+    try {
+      png = await p.png({ compressionLevel: 0 }).toBuffer();
+    } catch (err) {
+      throw new FileError(`Cannot encode ${q(path)} as AVIF: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    const tagged = asBuffer(await embedMetadata(png, 'png', metadata, { width, height, alpha: channels === 2 || channels === 4 }));
+    p = sharp(tagged, { limitInputPixels: false }).keepMetadata();
+  }
   if (format === 'jpeg') {
     // JPEG has no alpha: composite onto white, as a viewer shows it (opaque pixels are unchanged).
     if (channels === 2 || channels === 4) p = p.flatten({ background: '#ffffff' });
@@ -617,6 +642,8 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
     p = p.webp({ quality, alphaQuality: 100, ...timing });
   } else if (format === 'gif') {
     p = p.gif(timing);
+  } else if (format === 'avif') {
+    p = p.avif({ quality, bitdepth: deep ? AVIF_DEEP_BITS : 8 });
   } else {
     p = p.png();
   }
@@ -635,6 +662,10 @@ async function statOrNull(path: string) {
     throw new FileError(`Cannot write ${q(path)}: ${osReason(err)}`, { cause: err });
   }
 }
+
+/** Whether `metadata` has a block to write. */
+const hasMetadata = (metadata: ImageMetadata | undefined): metadata is ImageMetadata =>
+  !!(metadata?.exif?.length || metadata?.icc?.length || metadata?.xmp?.length);
 
 /** A Buffer over the same bytes (no copy). */
 const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
@@ -671,8 +702,8 @@ async function toSrgb(image: ReturnType<typeof checkRaw>, icc: Uint8Array, label
 async function encodeChecked({ img, format, quality, metadata, animation }: ReturnType<typeof checkEncoding>, label: string): Promise<Buffer> {
   // GIF carries no profile: pixels in a profile's colours are converted to sRGB first.
   if (format === 'gif' && metadata?.icc?.length) img = await toSrgb(img, metadata.icc, label);
-  const bytes = await encode(img, format, quality, label, animation);
-  if (format === 'gif') return bytes; // GIF has no place for EXIF or ICC here
+  const bytes = await encode(img, format, quality, label, animation, metadata);
+  if (format === 'gif' || format === 'avif') return bytes; // GIF has no place for EXIF or ICC here; AVIF's were written by encode
   const height = animation?.frameHeight ?? img.height;
   return asBuffer(await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: (img.channels === 2 || img.channels === 4) && format !== 'jpeg' }));
 }
@@ -680,7 +711,7 @@ async function encodeChecked({ img, format, quality, metadata, animation }: Retu
 /**
  * Encode `image` in memory as {@link writeImage} encodes files (the same formats, quality default,
  * 16-bit and alpha handling and metadata), e.g. for standard output or an HTTP response.
- * `options.format` is required: 'jpeg', 'png', 'webp' or 'gif' (or a format name such as an input's).
+ * `options.format` is required: 'jpeg', 'png', 'webp', 'gif' or 'avif' (or a format name such as an input's).
  * @example
  * const jpeg = await encodeImage(wm.embed(img, 'c0ffee'), { format: 'jpeg', quality: 90 });
  */
@@ -688,7 +719,7 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
   checkOptionNames('options', options, ['format', 'quality', 'metadata', 'animation']);
   const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;
-  if (!f) throw invalidParameter('options.format', '"jpeg", "png", "webp" or "gif"', options.format);
+  if (!f) throw invalidParameter('options.format', '"jpeg", "png", "webp", "gif" or "avif"', options.format);
   return { data: await encodeChecked(checkEncoding(image, f, options), 'the encoded image'), format: f };
 }
 
@@ -696,9 +727,10 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
  * Encode `image` and write it to `path` atomically: the file is encoded in memory, written to a
  * temporary file beside the destination, flushed to disk and renamed over the destination, so
  * readers never see a partial file and a failure leaves the destination as it was. The format
- * comes from the extension (.png, .jpg, .jpeg, .webp, .gif), else from `options.format`. JPEG and
- * WebP default to quality 95; PNG is lossless; GIF is quantised to 256 colours. 16-bit samples (a
- * Uint16Array) are written as 16-bit PNG, or scaled to 8 bits for the other formats. With
+ * comes from the extension (.png, .jpg, .jpeg, .webp, .gif, .avif), else from `options.format`. JPEG,
+ * WebP and AVIF default to quality 95; PNG is lossless; GIF is quantised to 256 colours. 16-bit
+ * samples (a Uint16Array) are written as 16-bit PNG or 10-bit AVIF, or scaled to 8 bits for the
+ * other formats. AVIF is at most 16384 pixels a side and holds no animation. With
  * `options.animation`, the image's stacked frames are written as an animated WebP or GIF.
  * Refuses to overwrite `options.sourcePath`, and the file the image was read from (readImage
  * records it on the image; copies made by `wm.embed` keep it) unless `options.overwriteSource`.
