@@ -56,10 +56,19 @@ export const ATTACKS = {
   'contrast x0.8': async (img) => mapColour(img, (v) => 128 + (v - 128) * 0.8),
   'gamma 1.2': async (img) => mapColour(img, (v) => 255 * Math.pow(v / 255, 1.2)),
   'webp q80': encode('webp', { quality: 80 }),
+  // AVIF as sharp writes it by default (effort 4, 4:4:4 chroma), and with the 4:2:0 chroma
+  // that image CDNs commonly serve; the resized one is a CDN's smaller rendition.
+  'avif q70': encode('avif', { quality: 70 }),
+  'avif q50': encode('avif', { quality: 50 }),
+  'avif q50 4:2:0': encode('avif', { quality: 50, chromaSubsampling: '4:2:0' }),
+  'resize 0.5x + avif q60': async (img) => fromSharp(sharp(await raw(img).resize(Math.round(img.width / 2), Math.round(img.height / 2)).avif({ quality: 60 }).toBuffer())),
 };
 
+/** AVIF re-encodings: measured by `npm run measure` (BENCHMARKS.md), not asserted (each takes seconds on a large photo). */
+export const AVIF_ATTACKS = Object.keys(ATTACKS).filter((n) => n.includes('avif'));
+
 /** The attacks issue 2 requires at >= 95% exact payload recovery. */
-export const CLASSICAL_ATTACKS = Object.keys(ATTACKS).filter((n) => n !== 'none');
+export const CLASSICAL_ATTACKS = Object.keys(ATTACKS).filter((n) => n !== 'none' && !AVIF_ATTACKS.includes(n));
 
 // ---------------------------------------------------------------------------------------------
 // Geometric attacks (issue 3). Each takes (image, rand) where rand is a seeded uniform generator,

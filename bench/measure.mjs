@@ -31,7 +31,7 @@ export async function measure(photos, { attacks = Object.keys(ATTACKS), key = ME
         r = { found: false, payload: null, score: NaN, error: e.code ?? String(e) };
       }
       if (attack === 'none') row.detectMs = performance.now() - t;
-      row.results[attack] = { found: r.found, correct: r.found && r.payload === payload, score: r.score, error: r.error };
+      row.results[attack] = { found: r.found, correct: r.found && r.payload === payload, score: r.score, pValue: r.pValue, error: r.error };
     }
     rows.push(row);
   }

@@ -55,7 +55,7 @@ const RUNS = [
     assert.ok(Number.isFinite(r.inPlaceWear.wornOverFresh));
     assert.ok(r.wasm.bytes > 0 && r.wasm.gzip9Bytes > 0);
   } },
-  { npm: 'measure', env: ONE, expect: has('Photos: 1. PSNR mean', '| attack | exact payload | failed on |', /^\| none \| [01]\/1 /m, /^\| webp q80 \| [01]\/1 /m,
+  { npm: 'measure', env: ONE, expect: has('Photos: 1. PSNR mean', '| attack | exact payload | failed on |', /^\| none \| [01]\/1 /m, /^\| webp q80 \| [01]\/1 /m, /^\| avif q50 4:2:0 \| [01]\/1 /m, /^\| resize 0\.5x \+ avif q60 \| [01]\/1 /m,
     '| photo | size | PSNR dB | SSIM | pilot score (no attack) | lowest score over attacks |', /^\| skimage-astronaut\.png \| 512x512 \| \d/m) },
   { script: 'classical.mjs', args: ['--quick'], expect: has('sanity: JS detects library mark: yes', 'library detects JS mark: yes',
     '(a) library embed (WASM SIMD)', '(b) plain-JS detect', '(d) API floor', 'JS / WASM speed-up (cold)', 'library / memory floor, warm',
