@@ -12,7 +12,8 @@
 // detector at (size x DPR) of its marked size: 0.5x at DPR 1, 2x at natural size and DPR 2.
 // Each screenshot is read with `wm.detect(img)` and `wm.detect(img, { pieces: true })`
 // (docs/geometry.md "Pieces"). Prints a Markdown table: condition -> found with the right payload,
-// read whole and with pieces, and the photos missed.
+// read whole and with pieces, and the photos missed; its first two rows read the served PNG and
+// JPEG q90 files themselves (no page, no browser), to tell the browser's cost from the file's.
 // PHOTOS=a.png,b.jpg (names in ../shared/photos/) restricts the photos; --quick runs one photo
 // (skimage-astronaut.png unless PHOTOS names others) in one condition (PNG, 0.75x, DPR 1.5).
 // --save DIR writes every screenshot there. CHROMIUM_PATH overrides /usr/bin/chromium.
@@ -72,7 +73,17 @@ export async function measureScreenshots(photos, conditions, { save = null } = {
   const browser = await launchChromium();
   const reader = detectWorker();
   const pending = [];
-  const rows = new Map(conditions.map((c) => [conditionName(...c), { name: conditionName(...c), tried: 0, whole: [], pieces: [], missWhole: [], missPieces: [], shots: [] }]));
+  const newRow = (name) => ({ name, tried: 0, whole: [], pieces: [], missWhole: [], missPieces: [], shots: [] });
+  // Reference rows: the served file itself, decoded by sharp and read with no page and no browser.
+  const fileRows = Object.fromEntries(FORMATS.map((f) => [f, newRow(`${f} file itself, no browser`)]));
+  const rows = new Map([...Object.values(fileRows).map((r) => [r.name, r]), ...conditions.map((c) => [conditionName(...c), newRow(conditionName(...c))])]);
+  const count = (row, name, px, scale, whole, withPieces) => {
+    row.tried++;
+    row.shots.push({ px, scale });
+    const tag = (r) => (r.found ? `${name} (wrong payload)` : name);
+    if (whole.found && whole.payload === PAYLOAD) row.whole.push(name); else row.missWhole.push(tag(whole));
+    if (withPieces.found && withPieces.payload === PAYLOAD) row.pieces.push(name); else row.missPieces.push(tag(withPieces));
+  };
   const contexts = new Map();
   try {
     for (const dpr of new Set(conditions.map((c) => c[2]))) {
@@ -83,6 +94,8 @@ export async function measureScreenshots(photos, conditions, { save = null } = {
       const files = { PNG: ['png', 'image/png', await raw(marked).png().toBuffer()], 'JPEG q90': ['jpg', 'image/jpeg', await raw(marked).jpeg({ quality: 90 }).toBuffer()] };
       for (const [format, [ext, type, bytes]] of Object.entries(files)) {
         routes[`/${i}/photo.${ext}`] = (req, res) => res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(bytes);
+        const file = await fromSharp(sharp(bytes));
+        count(fileRows[format], name, file.width * file.height, 1, wm.detect(file), wm.detect(file, { pieces: true }));
       }
       for (const [format, size, dpr] of conditions) {
         const row = rows.get(conditionName(format, size, dpr));
@@ -96,13 +109,7 @@ export async function measureScreenshots(photos, conditions, { save = null } = {
         const png = await page.screenshot({ type: 'png', fullPage: !size.startsWith('fit') });
         if (save) await writeFile(join(save, `${name.replace(/\.\w+$/, '')}-${conditionName(format, size, dpr).replace(/\W+/g, '_')}.png`), png);
         const f = size === 'natural' ? 1 : size.startsWith('fit') ? Math.min(VIEWPORT.width / marked.width, (VIEWPORT.height - HEADER_PX - CAPTION_PX) / marked.height) : Number.parseFloat(size);
-        pending.push(reader.read(png).then(({ px, whole, withPieces }) => {
-          row.tried++;
-          row.shots.push({ px, scale: f * dpr });
-          const tag = (r) => (r.found ? `${name} (wrong payload)` : name);
-          if (whole.found && whole.payload === PAYLOAD) row.whole.push(name); else row.missWhole.push(tag(whole));
-          if (withPieces.found && withPieces.payload === PAYLOAD) row.pieces.push(name); else row.missPieces.push(tag(withPieces));
-        }));
+        pending.push(reader.read(png).then(({ px, whole, withPieces }) => count(row, name, px, f * dpr, whole, withPieces)));
         // Chromium renders the next page while the worker reads this one; at most two wait.
         if (pending.length > 2) await pending.shift();
       }
@@ -178,6 +185,7 @@ if (!isMainThread && workerData?.role === 'detect') {
   if (save) await mkdir(save, { recursive: true });
   const rows = await measureScreenshots(photos, conditions, { save });
   console.log(screenshotTable(rows, photos.length));
-  const sum = (k) => rows.reduce((a, r) => a + r[k].length, 0), tried = rows.reduce((a, r) => a + r.tried, 0);
-  console.log(`\nAll conditions: ${sum('whole')}/${tried} read whole, ${sum('pieces')}/${tried} with pieces; ${((performance.now() - t0) / 1000).toFixed(0)} s.`);
+  const shots = rows.filter((r) => !r.name.includes('no browser'));
+  const sum = (k) => shots.reduce((a, r) => a + r[k].length, 0), tried = shots.reduce((a, r) => a + r.tried, 0);
+  console.log(`\nAll screenshots: ${sum('whole')}/${tried} read whole, ${sum('pieces')}/${tried} with pieces; ${((performance.now() - t0) / 1000).toFixed(0)} s.`);
 }

@@ -73,7 +73,8 @@ const RUNS = [
   { script: 'collage.mjs', args: ['--pieces', '--only', 'pasted: whole, scale 1'], env: ONE, expect: has('| scenario | found, right payload (1 photos) |', /^\| 1\. pasted: whole, scale 1 \| [01]\/1 \|/m) },
   // Real Chromium: one photo, one condition (PNG page at 0.75x, DPR 1.5), read whole and with pieces.
   { script: 'browser-screenshots.mjs', args: ['--quick'], env: ONE, expect: has("| condition | photo's scale in the screenshot | screenshot, megapixels | found, right payload, read whole (1 photos) | with pieces |",
-    /^\| PNG, 0\.75x, DPR 1\.5 \| 1\.13x \| [\d.]+ \| [01]\/1 \| [01]\/1 \|/m, /^All conditions: [01]\/1 read whole, [01]\/1 with pieces/m) },
+    /^\| PNG, 0\.75x, DPR 1\.5 \| 1\.13x \| [\d.]+ \| [01]\/1 \| [01]\/1 \|/m, /^\| JPEG q90 file itself, no browser \| 1\.00x \| [\d.]+ \| [01]\/1 \| [01]\/1 \|/m,
+    /^All screenshots: [01]\/1 read whole, [01]\/1 with pieces/m) },
   { script: 'small.mjs', env: ONE, expect: has("| copy's short side (px) | read, as is | read, JPEG q80 |", /^\| 128 and over \| \d+\/\d+ \| \d+\/\d+ \|/m, 'smallest copy read:') },
   { script: 'gif.mjs', env: ONE, expect: has('| written as | exact payload (1 photos) |', /^\| GIF, dithered \(default\) \| [01]\/1 \|/m, /^\| GIF, no dithering \| [01]\/1 \|/m) },
   { script: 'icc.mjs', env: ONE, expect: has(/^1 photos converted into Display P3 and marked in P3 values: PSNR \d/m, /^\| stored \| [01]\/1 \|/m, /^\| srgb \+ JPEG q85 \| [01]\/1 \|/m) },
