@@ -6,6 +6,8 @@
 // is read by the lattice search alone (src/watermarker.ts): a piece pasted at some offset is on
 // no canonical grid of the window.
 import { bytesOf, MIN_DETECT_SIDE, type CheckedImage } from './image.js';
+import { BAND, lumaFrameStreamed, NB, type Geometry } from './scheme.js';
+import type { Arena } from './wasm.js';
 
 /** Each window's share of the image's side. */
 export const PIECE_FRACTION = 0.6;
@@ -54,4 +56,82 @@ export function cropSamples(img: CheckedImage, w: Window): CheckedImage {
     data.set(src.subarray(from, from + row), y * row);
   }
   return { width: w.width, height: w.height, channels: c, data };
+}
+
+/** Most textured boxes read (see texturedBoxes); the p-value counts this many whether found or not. */
+export const MAX_BOXES = 2;
+/** The activity map's plane is at most this many pixels (coarser blocks on larger images). */
+const BOX_PLANE_PIXELS = 2_000_000;
+/** A block is flat below this luma variance (8-bit levels squared): a page's background, a flat bar. */
+const FLAT_VARIANCE = 4;
+
+/**
+ * Up to MAX_BOXES rectangles of the image that hold a picture on a flat page: a photo in a
+ * screenshot of a web page, a document or a user interface. The image's luma is cut into 8 x 8
+ * blocks (of a plane of at most 2 megapixels) and each block's variance measured (the WebAssembly
+ * DCT and block statistics); a block is part of a picture when it and its eight neighbours all
+ * have texture (text leaves flat blocks between its lines and letters; a flat background, bars and
+ * margins are flat), and the pictures are the largest 4-connected groups of such blocks, grown by
+ * a block on each side. Boxes under 64 pixels a side, or covering 90% of the image or more (the
+ * image itself, a photo on no page), are left out. Largest first.
+ * @example
+ * texturedBoxes(arena, screenshot); // [{ left: 248, top: 184, width: 256, height: 280 }]
+ */
+export function texturedBoxes(a: Arena, img: CheckedImage, max = MAX_BOXES): Window[] {
+  const r = Math.max(1, Math.sqrt((img.width * img.height) / BOX_PLANE_PIXELS));
+  const fw = Math.floor(img.width / r / 8) * 8, fh = Math.floor(img.height / r / 8) * 8;
+  if (fw < 24 || fh < 24) return [];
+  const bw = fw >> 3, bh = fh >> 3, n = bw * bh;
+  const g: Geometry = { fw, fh, bw, bh, sx: img.width / fw, sy: img.height / fh };
+  const k = a.k;
+  const mk = k.mark();
+  let variance: Float32Array;
+  try {
+    const plane = lumaFrameStreamed(a, img, g);
+    k.dct8x8(plane, plane, fw, bw, bh, 0);
+    const act = a.f32(n), pow = a.f32(n * NB), tmp = a.f32(2 * (1 + NB) * n);
+    k.blockStats(plane, fw, bw, bh, a.put(BAND), NB, act, pow, tmp);
+    // blockStats leaves each block's own AC variance at the start of its scratch (`act` is
+    // that smoothed over 3 x 3 blocks, which would fill the gaps between lines of text).
+    variance = a.f32view(tmp, n).slice();
+  } finally {
+    k.release(mk);
+  }
+  const busy = new Uint8Array(n);
+  for (let i = 0; i < n; i++) busy[i] = variance[i]! > FLAT_VARIANCE ? 1 : 0;
+  const core = new Uint8Array(n);
+  for (let y = 1; y < bh - 1; y++) {
+    for (let x = 1; x < bw - 1; x++) {
+      let all = 1;
+      for (let dy = -1; dy <= 1 && all; dy++) for (let dx = -1; dx <= 1; dx++) if (!busy[(y + dy) * bw + x + dx]) { all = 0; break; }
+      core[y * bw + x] = all;
+    }
+  }
+  const seen = new Uint8Array(n);
+  const groups: { x0: number; y0: number; x1: number; y1: number; count: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    if (!core[i] || seen[i]) continue;
+    const b = { x0: bw, y0: bh, x1: -1, y1: -1, count: 0 };
+    const stack = [i];
+    seen[i] = 1;
+    while (stack.length > 0) {
+      const j = stack.pop()!;
+      const x = j % bw, y = (j - x) / bw;
+      b.count++;
+      b.x0 = Math.min(b.x0, x); b.x1 = Math.max(b.x1, x); b.y0 = Math.min(b.y0, y); b.y1 = Math.max(b.y1, y);
+      for (const q of [x > 0 ? j - 1 : -1, x < bw - 1 ? j + 1 : -1, y > 0 ? j - bw : -1, y < bh - 1 ? j + bw : -1]) {
+        if (q >= 0 && core[q] && !seen[q]) { seen[q] = 1; stack.push(q); }
+      }
+    }
+    groups.push(b);
+  }
+  const out: (Window & { count: number })[] = [];
+  for (const b of groups) {
+    const left = Math.max(0, Math.floor((b.x0 - 1) * 8 * g.sx)), top = Math.max(0, Math.floor((b.y0 - 1) * 8 * g.sy));
+    const right = Math.min(img.width, Math.ceil((b.x1 + 2) * 8 * g.sx)), bottom = Math.min(img.height, Math.ceil((b.y1 + 2) * 8 * g.sy));
+    const width = right - left, height = bottom - top;
+    if (width < 64 || height < 64 || width * height >= 0.9 * img.width * img.height) continue;
+    out.push({ left, top, width, height, count: b.count });
+  }
+  return out.sort((p, q) => q.count - p.count).slice(0, max).map(({ left, top, width, height }) => ({ left, top, width, height }));
 }

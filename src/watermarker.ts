@@ -7,7 +7,7 @@ import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbF
 import { analyseOnGridBoth, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_LATTICES, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrames, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, shiftTransform, type Transform } from './transform.js';
-import { cropSamples, pieceWindows } from './pieces.js';
+import { cropSamples, MAX_BOXES, pieceWindows, texturedBoxes } from './pieces.js';
 import { combinedPValue, DEFAULT_THRESHOLD, normalUpperTail } from './stats.js';
 import { Arena, init, type WasmBytes, type WasmModule } from './wasm.js';
 import { informedGains } from './informed.js';
@@ -64,12 +64,13 @@ export interface DetectCallOptions {
   /**
    * Also look for a marked piece inside a larger image: a marked photo pasted into a collage, a
    * page or another photo, at any offset (default false). When the whole image reads no mark,
-   * nine windows of 60% of each side (a 3 x 3 grid of positions) are each read by the lattice
-   * search, as images of their own (whatever `search` says). The p-value counts every window's
-   * candidates, so it stays valid; a whole-image mark's p-value is about five times larger with
-   * this on, and an image without a mark takes about eight times as long to read. Measured on
-   * pasted photos (`node bench/collage.mjs --pieces`, BENCHMARKS.md): 9 to 14 of 27 found
-   * without it, 15 to 23 with it.
+   * the two largest textured boxes on a flat page (a photo shown small in a screenshot of a web
+   * page) and nine windows of 60% of each side (a 3 x 3 grid of positions) are each read by the
+   * lattice search, as images of their own (whatever `search` says). The p-value counts every
+   * window's and box's candidates, so it stays valid; a whole-image mark's p-value is 6.5 times
+   * larger with this on, and an image without a mark takes about eight times as long to read.
+   * Measured on pasted photos (`node bench/collage.mjs --pieces`, BENCHMARKS.md): 9 to 14 of 27
+   * found without it, 15 to 23 with it.
    */
   pieces?: boolean | undefined;
 }
@@ -303,7 +304,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     // and its lattice searched on both at once.
     const colour = img.channels >= 3;
     const windows = pieces ? pieceWindows(img.width, img.height) : [];
-    const m = candidateCount(img.width, img.height, colour, search) + windows.length * WINDOW_CANDIDATES;
+    // The textured boxes are counted at their most (MAX_BOXES), found or not.
+    const m = candidateCount(img.width, img.height, colour, search) + (pieces ? (windows.length + MAX_BOXES) * WINDOW_CANDIDATES : 0);
     const W = img.width, H = img.height;
     let result: DetectResult | undefined;
     let evidenceFound: Evidence | undefined;
@@ -489,7 +491,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       scan(img, search, true);
       // With `pieces`: the windows, each read as an image of its own by its lattice search (its
       // own frame and remade frames), a find's transform and region map placed in the whole image.
-      for (const w of windows) {
+      // The textured boxes first (a picture on a flat page, located), then the nine windows.
+      for (const w of pieces && !result!.crcOk ? [...texturedBoxes(a, img), ...windows] : []) {
         if (result!.crcOk) break;
         const mk = a.k.mark();
         offset = [w.left, w.top];

@@ -152,7 +152,7 @@ test('docs/geometry.md: the search\'s thresholds and its candidate count m (19 g
 
 test('README and docs/geometry.md: detect\'s per-call options shown (one example each), --pieces in the CLI line, and the Pieces section\'s windows and candidate count', async () => {
   const { DETECT_OPTION_NAMES, WINDOW_CANDIDATES, candidateCount } = await import('../dist/watermarker.js');
-  const { pieceWindows, PIECE_FRACTION } = await import('../dist/pieces.js');
+  const { pieceWindows, PIECE_FRACTION, MAX_BOXES } = await import('../dist/pieces.js');
   for (const name of DETECT_OPTION_NAMES) assert.match(readme, new RegExp(`wm\\.detect\\(image, \\{ ${name}: (true|false) \\}\\)`), name);
   assert.ok(readme.includes('`detect IN [--threshold P] [--pieces] [--map OUT.png] [--json]`'));
   const text = doc('geometry.md');
@@ -163,9 +163,10 @@ test('README and docs/geometry.md: detect\'s per-call options shown (one example
   assert.equal([windows.length, windows[0].width, windows[0].height], [9, 1152, 648]);
   const whole = candidateCount(1920, 1080, true, true), inPlace = candidateCount(1920, 1080, true, false);
   assert.equal([whole, WINDOW_CANDIDATES, inPlace], [20, 10, 2]);
-  const m = whole + 9 * WINDOW_CANDIDATES;
-  for (const s of ['60%\nof each side', `${whole} + 9 × ${WINDOW_CANDIDATES} = ${m}`, `${inPlace} + 9 × ${WINDOW_CANDIDATES} = ${inPlace + 9 * WINDOW_CANDIDATES}`, `(0.013 for m = ${m})`, `${m / whole} times its p-value`, `adds its lattice search's ${WINDOW_CANDIDATES} decodes`]) assert.ok(text.includes(s), JSON.stringify(s));
-  assert.is(Math.round(m * 8 * 2 ** -16 * 1000) / 1000, 0.013);
+  assert.is(MAX_BOXES, 2);
+  const reads = 9 + MAX_BOXES, m = whole + reads * WINDOW_CANDIDATES;
+  for (const s of ['60%\nof each side', `(9 + 2) × ${WINDOW_CANDIDATES}`, `${whole} +\n${reads} × ${WINDOW_CANDIDATES} = ${m}`, `${inPlace} + ${reads} ×\n${WINDOW_CANDIDATES} = ${inPlace + reads * WINDOW_CANDIDATES}`, `(0.016 for m = ${m})`, `${m / whole} times its p-value`, `adds its lattice search's ${WINDOW_CANDIDATES} decodes`]) assert.ok(text.includes(s), JSON.stringify(s));
+  assert.is(Math.round(m * 8 * 2 ** -16 * 1000) / 1000, 0.016);
   // Under the 48-pixel minimum, no window: 79 pixels a side reads none, 80 reads nine of 48.
   assert.equal([pieceWindows(79, 79).length, pieceWindows(80, 80).length], [0, 9]);
 });

@@ -25,3 +25,31 @@ export async function pastedCollage() {
     .jpeg({ quality: 85 }).toBuffer();
   return { jpeg, width, height, rect, marked };
 }
+
+/**
+ * A marked photo shown small on a flat page, as in a screenshot of a web page: skimage-coins
+ * (384 x 303), marked, scaled to 0.5x (192 x 152, Lanczos) and placed at (248, 184) on a
+ * 1445 x 720 page of #fafafa with a dark header bar and rows of text-like dark marks around it,
+ * lossless. Read whole or in the nine windows, the photo is too small a share of the page; the
+ * textured-box search of `pieces` locates it. Returns the page (raw RGB), the photo's rectangle
+ * and the key and payload.
+ */
+export async function photoOnPage() {
+  const wm = await createWatermarker({ key: COLLAGE_KEY });
+  const { data, info } = await sharp(PHOTOS_DIR + 'skimage-coins.png').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const marked = wm.embed({ width: info.width, height: info.height, channels: 3, data }, COLLAGE_PAYLOAD);
+  const small = await sharp(Buffer.from(marked.data), { raw: { width: info.width, height: info.height, channels: 3 } }).resize(192, 152, { kernel: 'lanczos3' }).raw().toBuffer();
+  const width = 1445, height = 720, rect = { left: 248, top: 184, width: 192, height: 152 };
+  const page = new Uint8Array(width * height * 3).fill(250);
+  const box = (x0, y0, w, h, v) => { for (let y = y0; y < y0 + h; y++) page.fill(v, (y * width + x0) * 3, (y * width + x0 + w) * 3); };
+  box(0, 0, width, 56, 31); // header
+  // "text": rows of word-like marks 10 px high, 23 px apart, in a side column and above and below the photo
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const line = (x0, x1, y) => { for (let x = x0; x < x1;) { const w = 8 + Math.floor(rand() * 50); box(x, y, Math.min(w, x1 - x), 10, 40 + Math.floor(rand() * 40)); x += w + 6 + Math.floor(rand() * 6); } };
+  for (let y = 90; y < 420; y += 23) line(24, 200, y);
+  for (const y of [110, 133]) line(248, 1400, y);
+  for (const y of [372, 395, 430]) line(248, 1400, y);
+  for (let y = 0; y < rect.height; y++) page.set(small.subarray(y * rect.width * 3, (y + 1) * rect.width * 3), ((rect.top + y) * width + rect.left) * 3);
+  return { image: { width, height, channels: 3, data: page }, rect };
+}
