@@ -68,7 +68,7 @@ export interface DetectCallOptions {
    * page) and nine windows of 60% of each side (a 3 x 3 grid of positions) are each read by the
    * lattice search, as images of their own (whatever `search` says). The p-value counts every
    * window's and box's candidates, so it stays valid; a whole-image mark's p-value is 6.5 times
-   * larger with this on, and an image without a mark takes about eight times as long to read.
+   * larger with this on, and an image without a mark takes about nine times as long to read.
    * Measured on pasted photos (`node bench/collage.mjs --pieces`, BENCHMARKS.md): 9 to 14 of 27
    * found without it, 15 to 23 with it.
    */
