@@ -154,15 +154,18 @@ try {
       const r = await runEmbed(input, output, jobs);
       if (r.code !== 0 || r.summary?.done !== N) throw new Error(`${jobs} cores: exit ${r.code}, ${JSON.stringify(r.summary)}\n${r.stderr}`);
       const rate = N / r.seconds;
-      // From the first file's line to the last's: the rate without the fixed start-up cost.
-      const steady = (N - 1) / r.span;
+      // From the first file's line to the last's: the rate without the fixed start-up cost (not
+      // measurable when every file finished at once, as two files on two cores can: NaN, "n/a").
+      const steady = r.span > 0 ? (N - 1) / r.span : NaN;
       console.log(`round ${round + 1}, ${jobs} core${jobs > 1 ? 's' : ''} (${r.summary.jobs} jobs): ${r.seconds.toFixed(2)} s wall, ${rate.toFixed(2)} images/s; ` +
-        `start-up ${(r.firstAt * 1000).toFixed(0)} ms to the first file, then ${steady.toFixed(2)} images/s; ` +
+        `start-up ${(r.firstAt * 1000).toFixed(0)} ms to the first file, then ${Number.isFinite(steady) ? steady.toFixed(2) : 'n/a'} images/s; ` +
         `${r.workerMs.toFixed(0)} ms per image in a worker; CPU ${r.cpu.toFixed(2)} s = ${(r.cpu / N * 1000).toFixed(0)} ms per image, ` +
         `${(r.cpu / r.seconds).toFixed(2)} cores busy on average`);
       const best = results.get(jobs);
-      if (!best || rate > best.rate) results.set(jobs, { rate, steady: Math.max(steady, best?.steady ?? 0) });
-      else best.steady = Math.max(steady, best.steady);
+      // The larger steady rate of the rounds that measured one.
+      const better = (a, b) => (Number.isFinite(a) ? (Number.isFinite(b) ? Math.max(a, b) : a) : b);
+      if (!best || rate > best.rate) results.set(jobs, { rate, steady: better(steady, best?.steady ?? NaN) });
+      else best.steady = better(steady, best.steady);
     }
     // Removed only once every configuration of the round ran: deleting a run's files just
     // before the next run slows that run's own writes (their fsyncs wait on the file system's
@@ -172,12 +175,12 @@ try {
   console.log(`\nmachine ceiling for 2 threads, best of rounds: ${Math.max(...ceilings).toFixed(2)}x (${ceilings.map((x) => x.toFixed(2)).join(', ')})`);
   if (sharpRatios.length) console.log(`sharp alone, 2 cores / 1 core, whole process: ${sharpRatios.map((x) => x.toFixed(2)).join(', ')} (best ${Math.max(...sharpRatios).toFixed(2)}x)`);
   console.log('best of rounds (whole command; from the first file on):');
-  for (const [jobs, { rate, steady }] of results) console.log(`  ${jobs} core${jobs > 1 ? 's' : ''}${TASKSET ? '' : ' (--jobs, no taskset)'}: ${rate.toFixed(2)} images/s; ${steady.toFixed(2)} images/s`);
+  for (const [jobs, { rate, steady }] of results) console.log(`  ${jobs} core${jobs > 1 ? 's' : ''}${TASKSET ? '' : ' (--jobs, no taskset)'}: ${rate.toFixed(2)} images/s; ${Number.isFinite(steady) ? steady.toFixed(2) : 'n/a'} images/s`);
   if (results.has(1)) {
     const one = results.get(1);
     for (const [jobs, { rate, steady }] of results) {
       if (jobs !== 1) {
-        console.log(`  speed-up ${jobs} cores / 1 core: ${(rate / one.rate).toFixed(2)}x whole command, ${(steady / one.steady).toFixed(2)}x from the first file on` +
+        console.log(`  speed-up ${jobs} cores / 1 core: ${(rate / one.rate).toFixed(2)}x whole command, ${Number.isFinite(steady / one.steady) ? (steady / one.steady).toFixed(2) : 'n/a '}x from the first file on` +
           `${jobs === 2 ? ' (target >= 1.8x)' : ''}`);
       }
     }

@@ -95,7 +95,7 @@ const RUNS = [
     /^JPEG with EXIF \+ P3 ICC .*ratio [\d.]+x/m, 'steps (plain input):', /carrier PNG -> JPEG q90 +[\d.]+ ms/, /raw round trip, no mark +[\d.]+ ms/) },
   { script: 'sharp-pool.mjs', args: () => [jpegDir(), '1', 'raw'], check: poolLine(1) },
   { script: 'sharp-pool.mjs', args: () => [jpegDir(), '2', 'mark'], check: poolLine(2) },
-  { script: 'batch.mjs', args: ['--images', '2', '--rounds', '1'], expect: has('2 images, 1920x1080 JPEG q90', /round 1: 2 busy threads do [\d.]+x/, /round 1: sharp alone .*: [\d.]+x$/m,
+  { script: 'batch.mjs', args: ['--images', '3', '--rounds', '1'], expect: has('3 images, 1920x1080 JPEG q90', /round 1: 2 busy threads do [\d.]+x/, /round 1: sharp alone .*: [\d.]+x$/m,
     /round 1, 2 cores \(\d+ jobs\): [\d.]+ s wall/, /speed-up 2 cores \/ 1 core: [\d.]+x whole command, [\d.]+x from the first file on/) },
   { script: 'cold-start.mjs', args: ['1'], expect: has('Packages loaded by `import(entry)` alone:', '  modelmark/sharp: sharp', '| item | measure | ms |',
     /^\| import modelmark\/lite \+ init\(bytes\) \| import \| [\d.]+ /m, /^\| first calls \(1920x1080 RGB\) \| detect 3 \| [\d.]+ /m, /^\| CLI embed photo\.jpg out\.jpg \| process wall time \| [\d.]+ /m) },
