@@ -374,9 +374,9 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       };
       const identity: Affine = { m00: 1, m01: 0, m10: 0, m11: 1, tx: 0, ty: 0 };
       /**
-       * Read `img` (the whole image, `main`, or a window of it) through every candidate: its
-       * canonical frames, then, with `searchHere`, right angles, the aspect search and the lattice
-       * search. Sets `result` when a candidate's CRC holds (the whole image's canonical read is
+       * Read `img`: the whole image (`main`) through its canonical frames, then, with
+       * `searchHere`, right angles, the aspect search and the lattice search; a window or box of
+       * it (`pieces`) through the lattice search alone. Sets `result` when a candidate's CRC holds (the whole image's canonical read is
        * also kept as the answer when nothing passes) and `second` for a lower-ranked pass.
        */
       const scan = (img: CheckedImage, searchHere: boolean, main: boolean): void => {
@@ -385,6 +385,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         const frames = main ? candidateGeometries(img.width, img.height) : candidateGeometries(img.width, img.height).slice(0, 1);
         const turns = searchHere && main ? orientations(frames[0]!.fw, frames[0]!.fh) : [];
         let base: Frames | undefined = main ? undefined : framesStreamed(a, img, frames[0]!, colour);
+        // Only the whole image's canonical frames are read (and the first kept as the answer).
         for (const [i, g] of main ? frames.entries() : []) {
           // Streamed from the caller's array: the image is never copied whole into wasm memory.
           // The luma read alone first, scored by both pilot halves as for a grey image: a colour
@@ -399,9 +400,9 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
           const anY = analysePlane(a, copy(fr.y, n), g);
           // The evidence reads this frame too (frames[0] is evidence()'s geometry): its folds are
           // taken here, before any read, and a Cb analysis made for it when the reads need none.
-          const folds = main && wantEvidence && i === 0 ? [foldAnalysis(a, anY)] : undefined;
+          const folds = wantEvidence && i === 0 ? [foldAnalysis(a, anY)] : undefined;
           const luma = readBoth(anY);
-          let r = attempt(luma.parts, luma.read, [0, 0], g, identity, false, main && i === 0 && !colour);
+          let r = attempt(luma.parts, luma.read, [0, 0], g, identity, false, i === 0 && !colour);
           let anC: Analysis | undefined;
           const cbAnalysis = () => {
             fr.cb ??= cbFrameStreamed(a, img, g);
@@ -409,14 +410,14 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
           };
           if (!r?.crcOk && colour) {
             const both = readBoth(anY, cbAnalysis(), luma.read);
-            r = attempt(both.parts, both.read, [0, 0], g, identity, true, main && i === 0);
+            r = attempt(both.parts, both.read, [0, 0], g, identity, true, i === 0);
           }
           if (folds) {
             if (colour) folds.push(foldAnalysis(a, cbAnalysis()));
             references ??= referencePatterns(layout);
             evidenceFound = evidenceOf(folds, references);
           }
-          if (r && ((main && i === 0) || r.crcOk)) result = r;
+          if (r && (i === 0 || r.crcOk)) result = r;
           if (r?.crcOk) break;
         }
         const base0 = base!;
