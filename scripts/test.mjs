@@ -1,5 +1,6 @@
-// `npm test`: build when stale, run every test/**/*.test.mjs with uvu in one process (its output
-// streamed to the console), then print one summary line, last:
+// `npm test`: build when stale, run every test/*.test.mjs with uvu (in two processes at once on a
+// machine with two cores or more, each running a share of the files; the first one's output
+// streamed to the console, the other's printed when it ends), then print one summary line, last:
 //
 //   tests: P passed, F failed
 //
@@ -8,6 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { buildIfStale, ROOT } from './build-if-stale.mjs';
 import { ensureChromium } from './ensure-chromium.mjs';
@@ -52,39 +54,115 @@ ensureChromium();
 
 const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
 const uvu = join(ROOT, 'node_modules', 'uvu', 'bin.js');
-const child = spawn(process.execPath, [uvu, 'test', PATTERN, '--no-color', ...process.argv.slice(2)], {
-  cwd: ROOT,
-  env,
-  stdio: ['inherit', 'pipe', 'pipe'],
-});
+const extra = process.argv.slice(2);
 
-let output = '';
-child.stdout.on('data', (chunk) => { output += chunk; process.stdout.write(chunk); });
-child.stderr.on('data', (chunk) => { output += chunk; process.stderr.write(chunk); });
+// Two uvu processes, each running a share of the test files, when the machine has two cores or
+// more: most test files keep one core busy (a CLI child, sharp's decode, a browser page), so one
+// process left the second core idle for most of the run. MODELMARK_TEST_SHARDS=1 runs the files in
+// one process, in order. The files are dealt out by their measured time alone (seconds on a
+// 2-core AMD EPYC, 2026-11-28; a file not listed counts 10), longest first, each to the share
+// with less work so far; false-positives keeps both cores busy on its own (worker threads) when
+// it can, so it counts 1.6 times its time alone (a full run's two processes are printed with the
+// seconds each took, to rebalance by). Files that pack, scan or link the built package run in one share, one after
+// another, so that none of them sees another's work in progress.
+const SECONDS = {
+  'false-positives': Math.round(1.6 * 347), 'deep-cli': 120, 'bench-smoke': 82, geometry: 46, animation: 44, edits: 41,
+  robustness: 37, 'deep-browser': 35, cli: 32, 'web-demo': 32, 'false-positives-structured': 28, batch: 26,
+  'plugin-canvas': 22, types: 19, 'readme-examples': 12, evidence: 11, avif: 10, api: 9, errors: 8,
+  'deep-runner': 8, bundlers: 8, 'plugin-sharp': 7, 'bare-checkout': 7, photopea: 6, kernels: 5,
+};
+const TOGETHER = ['package', 'bundlers', 'core-purity', 'bare-checkout', 'imports', 'types', 'readme-examples'];
+// MODELMARK_TEST_ONLY=REGEX runs the files whose names (without .test.mjs) match it.
+const only = process.env.MODELMARK_TEST_ONLY ? new RegExp(process.env.MODELMARK_TEST_ONLY) : undefined;
+const names = readdirSync(join(ROOT, 'test')).filter((f) => /\.test\.mjs$/.test(f)).map((f) => f.replace(/\.test\.mjs$/, ''))
+  .filter((x) => !only || only.test(x)).sort();
+const requested = Number(process.env.MODELMARK_TEST_SHARDS ?? 2);
+const shardCount = Number.isInteger(requested) && requested >= 1 ? Math.min(requested, availableParallelism(), Math.max(1, names.length)) : 1;
+/** The test files of each share: [[name, ...], ...]. */
+function deal(all, n) {
+  if (n === 1) return [all];
+  const weight = (name) => SECONDS[name] ?? 10;
+  const items = [{ names: all.filter((x) => TOGETHER.includes(x)) }, ...all.filter((x) => !TOGETHER.includes(x)).map((x) => ({ names: [x] }))]
+    .filter((it) => it.names.length > 0)
+    .map((it) => ({ ...it, w: it.names.reduce((s, x) => s + weight(x), 0) }))
+    .sort((a, b) => b.w - a.w);
+  const shares = Array.from({ length: n }, () => ({ names: [], w: 0 }));
+  for (const it of items) {
+    const least = shares.reduce((a, b) => (b.w < a.w ? b : a));
+    least.names.push(...it.names);
+    least.w += it.w;
+  }
+  return shares.map((s) => s.names.sort()).filter((s) => s.length > 0);
+}
+const shares = deal(names, shardCount);
+const escape = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-child.on('error', (err) => {
-  console.error(`npm test: could not run uvu: ${err.message}`);
-  finish(0, 1);
-});
+/**
+ * Run uvu on one share of the files. Resolves with its whole output (stdout and stderr) and how
+ * it ended; `live` streams that output to the console as it comes, otherwise it is kept for later.
+ */
+function runShare(files, live) {
+  const pattern = shares.length === 1 && !only ? PATTERN : `^(${files.map(escape).join('|')})\\.test\\.mjs$`;
+  const start = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [uvu, 'test', pattern, '--no-color', ...extra], {
+      cwd: ROOT,
+      env,
+      stdio: ['inherit', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const take = (stream) => (chunk) => { output += chunk; if (live) stream.write(chunk); };
+    child.stdout.on('data', take(process.stdout));
+    child.stderr.on('data', take(process.stderr));
+    child.on('error', (err) => resolve({ output, error: err }));
+    child.on('close', (code, signal) => resolve({ output, code, signal, seconds: (performance.now() - start) / 1000 }));
+  });
+}
 
-child.on('close', (code, signal) => {
-  const text = stripAnsi(output);
+if (shares.length > 1) {
+  console.log(`npm test: ${names.length} test files in ${shares.length} processes at once (MODELMARK_TEST_SHARDS=1 for one):`);
+  shares.forEach((s, i) => console.log(`  ${i + 1}: ${s.join(', ')}`));
+  console.log(`npm test: process 1's output as it comes; the others' when they end`);
+}
+const results = await Promise.all(shares.map((files, i) => runShare(files, i === 0).then((r) => {
+  if (i > 0) {
+    process.stdout.write(`\nnpm test: process ${i + 1} of ${shares.length} (${files.join(', ')}):\n`);
+    process.stdout.write(r.output.endsWith('\n') ? r.output : `${r.output}\n`);
+  }
+  if (shares.length > 1 && r.seconds !== undefined) console.log(`npm test: process ${i + 1} ended after ${r.seconds.toFixed(0)} s`);
+  return r;
+})));
+
+let passed = 0, failed = 0;
+for (const [i, r] of results.entries()) {
+  const which = shares.length > 1 ? ` (process ${i + 1})` : '';
+  if (r.error) {
+    console.error(`npm test: could not run uvu${which}: ${r.error.message}`);
+    failed++;
+    continue;
+  }
+  const text = stripAnsi(r.output);
   const total = count(text, 'Total');
-  const passed = count(text, 'Passed');
+  const ok = count(text, 'Passed');
   // Make sure the summary starts on a line of its own.
-  if (output && !output.endsWith('\n')) process.stdout.write('\n');
-  if (total === null || passed === null) {
-    console.error(`npm test: uvu ${signal ? `was killed by ${signal}` : `exited with ${code}`} before its summary`);
-    finish(passed ?? 0, 1);
+  if (i === results.length - 1 && r.output && !r.output.endsWith('\n') && shares.length === 1) process.stdout.write('\n');
+  if (total === null || ok === null) {
+    console.error(`npm test: uvu${which} ${r.signal ? `was killed by ${r.signal}` : `exited with ${r.code}`} before its summary`);
+    passed += ok ?? 0;
+    failed++;
+    continue;
   }
   if (total === 0) {
-    console.error('npm test: no tests ran');
-    finish(0, 1);
+    console.error(`npm test: no tests ran${which}`);
+    failed++;
+    continue;
   }
-  let failed = Math.max(0, total - passed);
-  if ((code !== 0 || signal) && failed === 0) {
-    console.error(`npm test: uvu ${signal ? `was killed by ${signal}` : `exited with ${code}`} although every test passed`);
-    failed = 1;
+  const f = Math.max(0, total - ok);
+  passed += ok;
+  failed += f;
+  if ((r.code !== 0 || r.signal) && f === 0) {
+    console.error(`npm test: uvu${which} ${r.signal ? `was killed by ${r.signal}` : `exited with ${r.code}`} although every test passed`);
+    failed++;
   }
-  finish(passed, failed);
-});
+}
+finish(passed, failed);
