@@ -53,7 +53,8 @@ function smooth3x3(src: usize, dst: usize, tmp: usize, bw: i32, bh: i32, m: i32)
  * act[b] = mean square of the 63 AC coefficients (activity, for the perceptual mask) and
  * pow[b * nb + k] = square of band coefficient k (local host power at that frequency, for the
  * detector's weights). act: f32[bw * bh]; pow: f32[bw * bh * nb]; tmp: 2 * (1 + nb) * bw * bh
- * floats.
+ * floats. On return tmp[0 .. bw * bh) holds each block's own activity, before the 3x3 mean:
+ * src/pieces.ts (texturedBoxes) reads it there, and test/kernels.test.mjs holds this to it.
  */
 export function blockStats(coef: usize, w: i32, bw: i32, bh: i32, band: usize, nb: i32, act: usize, pow: usize, tmp: usize): void {
   const n = bw * bh;

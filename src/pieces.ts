@@ -91,8 +91,9 @@ export function texturedBoxes(a: Arena, img: CheckedImage, max = MAX_BOXES): Win
     k.dct8x8(plane, plane, fw, bw, bh, 0);
     const act = a.f32(n), pow = a.f32(n * NB), tmp = a.f32(2 * (1 + NB) * n);
     k.blockStats(plane, fw, bw, bh, a.put(BAND), NB, act, pow, tmp);
-    // blockStats leaves each block's own AC variance at the start of its scratch (`act` is
-    // that smoothed over 3 x 3 blocks, which would fill the gaps between lines of text).
+    // blockStats leaves each block's own AC variance at the start of its scratch, a documented
+    // part of the kernel's contract that test/kernels.test.mjs checks (`act` is that smoothed
+    // over 3 x 3 blocks, which would fill the gaps between lines of text).
     variance = a.f32view(tmp, n).slice();
   } finally {
     k.release(mk);

@@ -753,6 +753,19 @@ test('blockStats matches the reference', () => {
           assert.ok(dp <= tp, `blockStats pow[${i}] = ${gotPow[i]}, ref ${want.pow[i]}`);
         }
       }
+      // The scratch's first n floats keep each block's own activity, unsmoothed (texturedBoxes in
+      // src/pieces.ts reads them there): (sum of the 64 squares - DC^2) / 63, within 72 u of the
+      // block's own energy.
+      const own = f32(a, tmp, n);
+      for (let by = 0; by < bh; by++) {
+        for (let bx = 0; bx < bw; bx++) {
+          let all = 0;
+          for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) all += coef[(by * 8 + y) * w + bx * 8 + x] ** 2;
+          const dc = coef[by * 8 * w + bx * 8] ** 2, b = by * bw + bx;
+          const d = Math.abs(own[b] - (all - dc) / 63);
+          assert.ok(d <= 72 * U * all / 63 + 1e-30, `blockStats scratch[${b}] = ${own[b]}, the block's own activity ${(all - dc) / 63}`);
+        }
+      }
       record('blockStats act (fraction of tolerance)', worstAct, 1);
       record('blockStats pow (fraction of tolerance)', worstPow, 1);
       guard(a, pa, n * 4, 'blockStats (act)');
