@@ -14,7 +14,10 @@
 // PHOTOS=a.png,b.jpg (names in ../shared/photos/) restricts the pieces' photos; --only NAME
 // (substring, repeatable) the scenarios; --seed N; --png skips the JPEG q85 save, --grey-host
 // pastes onto flat grey instead of another photo (to tell those costs apart); --pieces detects
-// with `{ pieces: true }` (nine windows searched when the whole image reads no mark). Prints
+// with `{ pieces: true }` (nine windows searched when the whole image reads no mark), --all-pieces
+// with `{ pieces: 'all' }`: then a scenario of two pieces of this key with two payloads is added
+// ("both listed": both payloads in `pieces`), and "pieces listed" counts every scenario's pieces
+// (one per pasted piece of this key is right: more is the same piece listed twice). Prints
 // Markdown.
 import sharp from 'sharp';
 import { createWatermarker } from '../dist/index.js';
@@ -22,7 +25,7 @@ import { fromSharp, mulberry32 } from './attacks.mjs';
 import { benchPhotos, syntheticPhoto } from './photos.mjs';
 
 const KEY = 'modelmark collage key', OTHER_KEY = 'modelmark collage other key';
-const PAYLOAD = 'c0ffee00deadbeef', PAYLOAD2 = '0123456789abcdef';
+const PAYLOAD = 'c0ffee00deadbeef', PAYLOAD2 = '0123456789abcdef', PAYLOAD3 = 'fedcba9876543210';
 export const CELL_MARKED = 3;
 
 const raw = (img) => sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length), { raw: { width: img.width, height: img.height, channels: img.channels } });
@@ -91,7 +94,7 @@ const fmt = (x) => (x === null || Number.isNaN(x) ? '–' : x.toFixed(2));
 
 export async function measureCollages(photos, { seed = 1, only = [], host = 'photo', format = 'jpeg', pieces = false } = {}) {
   FORMAT = format;
-  const call = pieces ? { pieces: true } : undefined;
+  const call = pieces ? { pieces } : undefined;
   const wm = await createWatermarker({ key: KEY });
   const wm2 = await createWatermarker({ key: OTHER_KEY });
   const n = photos.length;
@@ -101,16 +104,19 @@ export async function measureCollages(photos, { seed = 1, only = [], host = 'pho
     return resize(await rgb(src), w, h);
   };
   const scen = {};
-  const row = (name) => (scen[name] ??= { name, tried: 0, found: [], failed: [], marked: 0, markedOnPiece: 0, inside: 0, insideMarked: 0, inside2: 0, insideMarked2: 0, refInside: 0, refMarked: 0, negInside: 0, negMarked: 0, outside: [], cases: [] });
+  const row = (name) => (scen[name] ??= { name, tried: 0, found: [], failed: [], marked: 0, markedOnPiece: 0, inside: 0, insideMarked: 0, inside2: 0, insideMarked2: 0, refInside: 0, refMarked: 0, negInside: 0, negMarked: 0, outside: [], cases: [], listed: 0, pasted: 0, both: 0 });
   const want = (name) => !only.length || only.some((o) => name.includes(o));
   const marks = [];
   for (const [i, { image }] of photos.entries()) {
     const img = await rgb(image);
-    marks.push({ i, img, marked: wm.embed(img, PAYLOAD), other: wm2.embed(img, PAYLOAD2) });
+    marks.push({ i, img, marked: wm.embed(img, PAYLOAD), other: wm2.embed(img, PAYLOAD2), ...(pieces === 'all' ? { third: wm.embed(img, PAYLOAD3) } : {}) });
   }
   const record = (name, label, r, payload, rects, extra = {}) => {
     const s = row(name);
     s.tried++;
+    // pieces: 'all': the pieces listed, against the pasted pieces of this key.
+    if (r.pieces) { s.listed += r.pieces.length; s.pasted += extra.neg ? 1 : rects.length; }
+    if (extra.both && r.pieces && extra.both.every((p) => r.pieces.some((q) => q.payload === p))) s.both++;
     const ok = r.found && r.payload === payload;
     if (!ok) { s.failed.push(label); return null; }
     s.found.push(label);
@@ -146,7 +152,7 @@ export async function measureCollages(photos, { seed = 1, only = [], host = 'pho
     // 2. Two pieces in one collage: from photo i and photo i+1, both this key; then photo i+1
     // marked with another key beside photo i.
     const j = (i + 1) % n;
-    for (const [variant, sameKey] of [['two pieces, same key', true], ['beside another key\'s piece', false]]) {
+    for (const [variant, sameKey] of [['two pieces, same key', true], ['beside another key\'s piece', false], ...(pieces === 'all' ? [['two pieces, same key, two payloads', 'third']] : [])]) {
       const sname = `2. ${variant}`;
       if (!want(sname)) continue;
       const rand = mulberry32(seed * 1000 + i * 31 + variant.length);
@@ -155,7 +161,7 @@ export async function measureCollages(photos, { seed = 1, only = [], host = 'pho
         const s = Math.min(1, 900 / Math.max(p.width, p.height)) * (0.7 + 0.3 * rand());
         return s < 1 ? resize(p, p.width * s, p.height * s) : p;
       };
-      const a = await fit(marked), b = await fit(sameKey ? marks[j].marked : marks[j].other);
+      const a = await fit(marked), b = await fit(sameKey === 'third' ? marks[j].third : sameKey ? marks[j].marked : marks[j].other);
       const gap = 20 + Math.floor(rand() * 60);
       const W = a.width + b.width + gap + 40 + Math.floor(rand() * 120), H = Math.max(a.height, b.height) + 40 + Math.floor(rand() * 120);
       const ra = { left: offset(rand, 20) + 1, top: offset(rand, H - a.height), width: a.width, height: a.height };
@@ -163,7 +169,11 @@ export async function measureCollages(photos, { seed = 1, only = [], host = 'pho
       rb.left = Math.min(rb.left, W - b.width);
       const out = await jpeg(await paste(await hostOf(n > 2 ? i + 1 : i, W, H), [{ img: a, left: ra.left, top: ra.top }, { img: b, left: rb.left, top: rb.top }]));
       const label = `${name} + ${photos[j].name}`;
-      if (sameKey) {
+      if (sameKey === 'third') {
+        const r = wm.detect(out, call);
+        // Found: the first listed piece is either payload's (the table's precision counts the cells of both).
+        record(sname, label, r.found && r.payload === PAYLOAD3 ? { ...r, payload: PAYLOAD } : r, PAYLOAD, [ra, rb], { both: [PAYLOAD, PAYLOAD3] });
+      } else if (sameKey) {
         record(sname, label, wm.detect(out, call), PAYLOAD, [ra, rb]);
       } else {
         record(sname + ' (key A)', label, wm.detect(out, call), PAYLOAD, [ra], { neg: [rb] });
@@ -204,10 +214,13 @@ export async function measureCollages(photos, { seed = 1, only = [], host = 'pho
 
 export function collageTable(rows, nPhotos) {
   const out = [`| scenario | found, right payload (${nPhotos} photos) | region precision | region recall | second piece's recall | recall of the piece alone | another key's cells at >= 3 | unpasted cells: mean, share >= 3 |`, '|---|---|---|---|---|---|---|---|'];
+  const all = rows.some((s) => s.pasted > 0);
+  if (all) { out[0] += ' pieces listed / pasted of this key | both payloads listed |'; out[1] += '---|---|'; }
   for (const s of rows) {
     const refs = s.cases.map((c) => c.ref).filter((v) => v !== null);
     const om = s.outside.length ? s.outside.reduce((a, b) => a + b, 0) / s.outside.length : null;
-    out.push(`| ${s.name} | ${s.found.length}/${s.tried} | ${fmt(s.marked ? s.markedOnPiece / s.marked : null)} | ${fmt(s.inside ? s.insideMarked / s.inside : null)} | ${s.inside2 ? fmt(s.insideMarked2 / s.inside2) : '–'} | ${refs.length ? fmt(refs.reduce((a, b) => a + b, 0) / refs.length) : '–'} | ${s.negInside ? `${s.negMarked}/${s.negInside}` : '–'} | ${fmt(om)}, ${s.outside.length ? fmt(s.outside.filter((v) => v >= CELL_MARKED).length / s.outside.length) : '–'} |`);
+    out.push(`| ${s.name} | ${s.found.length}/${s.tried} | ${fmt(s.marked ? s.markedOnPiece / s.marked : null)} | ${fmt(s.inside ? s.insideMarked / s.inside : null)} | ${s.inside2 ? fmt(s.insideMarked2 / s.inside2) : '–'} | ${refs.length ? fmt(refs.reduce((a, b) => a + b, 0) / refs.length) : '–'} | ${s.negInside ? `${s.negMarked}/${s.negInside}` : '–'} | ${fmt(om)}, ${s.outside.length ? fmt(s.outside.filter((v) => v >= CELL_MARKED).length / s.outside.length) : '–'} |` +
+      (all ? ` ${s.pasted ? `${s.listed}/${s.pasted}` : '–'} | ${s.name.includes('two payloads') ? `${s.both}/${s.tried}` : '–'} |` : ''));
   }
   return out.join('\n');
 }
@@ -218,7 +231,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const seed = Number(args[args.indexOf('--seed') + 1] ?? 1) || 1;
   const photos = await benchPhotos();
   const host = args.includes('--grey-host') ? 'grey' : 'photo', format = args.includes('--png') ? 'png' : 'jpeg';
-  const rows = await measureCollages(photos, { seed, only, host, format, pieces: args.includes('--pieces') });
+  const rows = await measureCollages(photos, { seed, only, host, format, pieces: args.includes('--all-pieces') ? 'all' : args.includes('--pieces') });
   console.log(collageTable(rows, photos.length));
   console.log('\nPer case (precision; recall per piece; recall of the piece alone):');
   for (const s of rows) {

@@ -66,6 +66,18 @@ export function booleanOption(name: string, value: unknown, fallback: boolean): 
 }
 
 /**
+ * detect's `pieces` option: false (the default), true (the first marked piece) or 'all' (every
+ * marked piece).
+ * @example
+ * piecesOption('options.pieces', options.pieces); // false | true | 'all'
+ */
+export function piecesOption(name: string, value: unknown): boolean | 'all' {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean' && value !== 'all') throw invalidParameter(name, "a boolean or 'all'", value);
+  return value;
+}
+
+/**
  * Refuse option names a function does not know (a typo such as `strenght` would otherwise be
  * ignored silently and the default used).
  * @example

@@ -16,4 +16,4 @@ export { parsePayload, payloadHex } from './payload.js';
 export type { Payload } from './payload.js';
 export { ModelmarkError, InvalidArgumentError, ImageSizeError, DecodeError, FileError, WasmError, ModelError } from './errors.js';
 export type { ImageSizeCode, ModelmarkErrorCode } from './errors.js';
-export { booleanOption, checkOptionNames, invalidParameter, invalidSecretParameter } from './args.js';
+export { booleanOption, checkOptionNames, piecesOption, invalidParameter, invalidSecretParameter } from './args.js';

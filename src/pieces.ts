@@ -8,6 +8,7 @@
 import { bytesOf, MIN_DETECT_SIDE, type CheckedImage } from './image.js';
 import { BAND, lumaFrameStreamed, NB, type Geometry } from './scheme.js';
 import type { Arena } from './wasm.js';
+import type { RegionMap } from './regions.js';
 
 /** Each window's share of the image's side. */
 export const PIECE_FRACTION = 0.6;
@@ -56,6 +57,68 @@ export function cropSamples(img: CheckedImage, w: Window): CheckedImage {
     data.set(src.subarray(from, from + row), y * row);
   }
   return { width: w.width, height: w.height, channels: c, data };
+}
+
+/** Most pieces `pieces: 'all'` reports. */
+export const MAX_PIECES = 8;
+/** A region map's cell carries the mark at this score or more (N(0, 1) where it carries none). */
+const LIT = 3;
+
+/**
+ * The part of the image a find's mark covers: the box of the cells its region map lights (score
+ * 3 or more), grown by a cell on each side, within the image; the whole image when no cell is lit.
+ * @example
+ * litBox(result, 1920, 1080); // { left: 384, top: 96, width: 640, height: 480 }
+ */
+export function litBox(r: { regions: RegionMap | null }, width: number, height: number): Window {
+  const m = r.regions;
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  if (m) {
+    for (let y = 0; y < m.rows; y++) {
+      for (let x = 0; x < m.columns; x++) {
+        const s = m.scores[y * m.columns + x];
+        if (s === null || s === undefined || s < LIT) continue;
+        x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+      }
+    }
+  }
+  if (!m || x1 < 0) return { left: 0, top: 0, width, height };
+  const left = Math.max(0, Math.floor((x0 - 1) * m.cellWidth)), top = Math.max(0, Math.floor((y0 - 1) * m.cellHeight));
+  const right = Math.min(width, Math.ceil((x1 + 2) * m.cellWidth)), bottom = Math.min(height, Math.ceil((y1 + 2) * m.cellHeight));
+  return { left, top, width: Math.max(0, right - left), height: Math.max(0, bottom - top) };
+}
+
+/** The smallest box holding both. */
+export function union(p: Window, q: Window): Window {
+  const left = Math.min(p.left, q.left), top = Math.min(p.top, q.top);
+  return { left, top, width: Math.max(p.left + p.width, q.left + q.width) - left, height: Math.max(p.top + p.height, q.top + q.height) - top };
+}
+
+/**
+ * `crop` (the pixels of window `w` of the image) with the parts under `boxes` (image
+ * coordinates) painted flat grey, alpha kept: a piece found already can then not be found in it
+ * again. Null when 90% of the window or more is painted (nothing left worth reading).
+ * @example
+ * paintOut(cropSamples(img, w), w, [litBox(first, img.width, img.height)]);
+ */
+export function paintOut(crop: CheckedImage, w: Window, boxes: Window[]): CheckedImage | null {
+  const c = crop.channels, colours = c === 4 ? 3 : c;
+  const data = bytesOf(crop.data);
+  const painted = new Uint8Array(crop.width * crop.height);
+  for (const b of boxes) {
+    const x0 = Math.max(0, b.left - w.left), x1 = Math.min(crop.width, b.left + b.width - w.left);
+    const y0 = Math.max(0, b.top - w.top), y1 = Math.min(crop.height, b.top + b.height - w.top);
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0; x < x1; x++) {
+        const i = y * crop.width + x;
+        painted[i] = 1;
+        for (let k = 0; k < colours; k++) data[i * c + k] = 128;
+      }
+    }
+  }
+  let n = 0;
+  for (const v of painted) n += v;
+  return n >= 0.9 * painted.length ? null : crop;
 }
 
 /** Most textured boxes read (see texturedBoxes); the p-value counts this many whether found or not. */

@@ -1,4 +1,4 @@
-import { booleanOption, checkOptionNames, invalidParameter, invalidSecretParameter, numberIn } from './args.js';
+import { booleanOption, checkOptionNames, invalidParameter, invalidSecretParameter, numberIn, piecesOption } from './args.js';
 import { checkSamples, copyLike, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, isWide, MAX_ASPECT_LIMIT, MIN_DETECT_SIDE, MIN_SIDE, samplesLike, type CheckedImage, type PixelData, type SampleData, type SampleImage } from './image.js';
 import { applySamples, narrowSamples } from './depth.js';
 import { deriveKey } from './key.js';
@@ -7,7 +7,7 @@ import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbF
 import { analyseOnGridBoth, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_LATTICES, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrames, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, shiftTransform, type Transform } from './transform.js';
-import { cropSamples, MAX_BOXES, pieceWindows, texturedBoxes } from './pieces.js';
+import { cropSamples, litBox, MAX_BOXES, MAX_PIECES, paintOut, pieceWindows, texturedBoxes, union, type Window } from './pieces.js';
 import { combinedPValue, DEFAULT_THRESHOLD, normalUpperTail } from './stats.js';
 import { Arena, init, type WasmBytes, type WasmModule } from './wasm.js';
 import { informedGains } from './informed.js';
@@ -71,8 +71,15 @@ export interface DetectCallOptions {
    * larger with this on, and an image without a mark takes about nine times as long to read.
    * Measured on pasted photos (`node bench/collage.mjs --pieces`, BENCHMARKS.md): 9 to 14 of 27
    * found without it, 15 to 23 with it.
+   *
+   * `'all'` looks for every marked piece, not only the first: once one is found (by the whole
+   * image or a window), every box and window is read again with the pieces found so far painted
+   * out (flat grey over the cells their region maps light, grown by a cell), and each further
+   * find is added to the result's `pieces`. The p-value of each find counts the same windows
+   * and boxes as with `true`, so no further piece is found by chance in an unmarked part with
+   * probability over the threshold. An image with no mark takes as long as with `true`.
    */
-  pieces?: boolean | undefined;
+  pieces?: boolean | 'all' | undefined;
 }
 
 /** Result of {@link Watermarker.detect}. */
@@ -101,7 +108,15 @@ export interface DetectResult {
   regions: RegionMap | null;
   /** The image's evidence for pooling (only when asked for with `{ evidence: true }`). */
   evidence?: Evidence;
+  /**
+   * With `{ pieces: 'all' }`: every marked piece found, this result's own find first (empty when
+   * nothing was found), each with its own payload, p-value, transform and region map.
+   */
+  pieces?: PieceResult[];
 }
+
+/** One marked piece of {@link DetectResult.pieces}: found, with where it lies. */
+export type PieceResult = Omit<DetectResult, 'evidence' | 'pieces'>;
 
 /** A keyed watermarker. */
 export interface Watermarker {
@@ -193,6 +208,32 @@ export function candidateCount(width: number, height: number, colour: boolean, s
   return frames.length * (colour ? 2 : 1) + turns + (search ? ASPECT_DECODES + lattices : 0);
 }
 
+/** A window not read yet (`pieces: 'all'`'s reads start from it). */
+const NOT_READ: DetectResult = { found: false, payload: null, pValue: 1, score: 0, crcOk: false, transform: null, regions: null };
+
+/**
+ * Whether two finds lie on one grid: the same mirroring and scale (within 5%), and tile origins
+ * a whole number of tiles (TILE blocks of 8 grid pixels) apart, within 8% of a tile each way.
+ */
+function sameGrid(p: PieceResult, q: PieceResult): boolean {
+  const s = p.transform, t = q.transform;
+  if (!s || !t || s.flipped !== t.flipped) return false;
+  const ratio = s.scale / t.scale;
+  if (!(ratio > 0.95 && ratio < 1 / 0.95)) return false;
+  const [a, b, c, d] = s.matrix, det = a * d - b * c;
+  if (det === 0) return false;
+  const dx = t.translation[0] - s.translation[0], dy = t.translation[1] - s.translation[1];
+  const period = TILE * 8;
+  const u = (d * dx - b * dy) / det / period, v = (a * dy - c * dx) / det / period;
+  return Math.abs(u - Math.round(u)) < 0.08 && Math.abs(v - Math.round(v)) < 0.08;
+}
+
+/** A find as an entry of `pieces`: without the whole image's evidence and pieces. */
+function withoutExtras(r: DetectResult): PieceResult {
+  const { evidence: _e, pieces: _p, ...piece } = r;
+  return piece;
+}
+
 /** Candidates of one window of detect's `pieces`: the lattice search's decodes alone. */
 export const WINDOW_CANDIDATES = (SEARCH_LATTICES + COMB_LATTICES) * DECODES_PER_LATTICE;
 
@@ -279,7 +320,9 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
     if (callOptions) checkOptionNames('options', callOptions, DETECT_OPTION_NAMES);
     const wantEvidence = booleanOption('options.evidence', callOptions?.evidence, false);
     const search = booleanOption('options.search', callOptions?.search, searchDefault);
-    const pieces = booleanOption('options.pieces', callOptions?.pieces, false);
+    const piecesAsked = piecesOption('options.pieces', callOptions?.pieces);
+    const allPieces = piecesAsked === 'all';
+    const pieces = piecesAsked !== false;
     const checked = checkSamples(image, 'image', maxPixels, MIN_DETECT_SIDE, maxAspect);
     const a = new Arena();
     // 16-bit samples and grey + alpha are read through their 8-bit working copy (the view embed
@@ -493,7 +536,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       // With `pieces`: the windows, each read as an image of its own by its lattice search (its
       // own frame and remade frames), a find's transform and region map placed in the whole image.
       // The textured boxes first (a picture on a flat page, located), then the nine windows.
-      for (const w of pieces && !result!.crcOk ? [...texturedBoxes(a, img), ...windows] : []) {
+      const boxes = pieces && (allPieces || !result!.crcOk) ? texturedBoxes(a, img) : [];
+      for (const w of pieces && !result!.crcOk ? [...boxes, ...windows] : []) {
         if (result!.crcOk) break;
         const mk = a.k.mark();
         offset = [w.left, w.top];
@@ -501,6 +545,41 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         a.k.release(mk);
       }
       if (!result!.crcOk && second) result = second;
+      // `pieces: 'all'`: the boxes and windows again, the pieces found so far painted out, each
+      // further find added. A window that finds nothing new costs a full read: only images with a
+      // find come here.
+      let found: PieceResult[] | undefined;
+      if (allPieces) {
+        const first = result!;
+        // Each find with the box painted out for the next reads: the cells its map lights, grown
+        // by a cell, and grown again when it is found again.
+        const marks: { piece: PieceResult; box: Window }[] = first.found ? [{ piece: withoutExtras(first), box: litBox(first, W, H) }] : [];
+        for (const w of first.found ? [...boxes, ...windows] : []) {
+          if (marks.length >= MAX_PIECES) break;
+          const crop = paintOut(cropSamples(img, w), w, marks.map((f) => f.box));
+          if (!crop) continue;
+          const mk = a.k.mark();
+          offset = [w.left, w.top];
+          result = NOT_READ;
+          second = undefined;
+          scan(crop, true, false);
+          a.k.release(mk);
+          const r = result.crcOk ? result : second;
+          if (!r?.found) continue;
+          // The part of a piece found before that its painted box left out (its map lit only
+          // some of its cells) is not a new piece: the same payload on the same grid (one tile
+          // origin of each lies a whole number of tiles from the other's). Its box grows instead.
+          // Another copy of the same photo pasted elsewhere is on another grid (unless its offset
+          // happens to be a whole number of tiles, within 8% of one each way: 2.6% of copies).
+          const box = litBox(r, W, H);
+          const same = marks.find((f) => f.piece.payload === r.payload && sameGrid(f.piece, r));
+          if (same) same.box = union(same.box, box);
+          else marks.push({ piece: withoutExtras(r), box });
+        }
+        found = marks.map((f) => f.piece);
+        result = first;
+      }
+      if (found) result = { ...result!, pieces: found };
     } finally {
       a.release();
     }

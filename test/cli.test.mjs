@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { readImage } from '../dist/node/index.js';
 import { main } from '../dist/cli/main.js';
-import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage } from './helpers/collage.mjs';
+import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage, SECOND_PAYLOAD, twoPieceCollage } from './helpers/collage.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'modelmark.js');
@@ -843,6 +843,45 @@ test('detect --pieces finds a marked photo pasted into a larger one (file and fo
   const summary = JSON.parse(after.stdout.trim().split('\n').at(-1)).summary;
   assert.is(after.code, 0, after.stderr);
   assert.equal([summary.found, summary.skipped], [1, 0], after.stdout);
+});
+
+test('detect --all-pieces lists every marked piece (JSON "pieces", a line each, folder records and a manifest that replays them); embed refuses the flag', async () => {
+  const { jpeg } = await twoPieceCollage();
+  const K = COLLAGE_KEY;
+  const folder = file('all-pieces-in');
+  fs.mkdirSync(folder);
+  const collage = path.join(folder, 'two.jpg');
+  fs.writeFileSync(collage, jpeg);
+  const [json, text, embedded] = await cliAll([
+    ['detect', collage, '--key', K, '--all-pieces', '--json'],
+    ['detect', collage, '--key', K, '--all-pieces'],
+    ['embed', collage, file('all-pieces-out.jpg'), '--key', K, '--payload', PAYLOAD, '--all-pieces'],
+  ]);
+  assert.is(json.code, 0, json.stderr);
+  const r = jsonLine(json.stdout);
+  const both = [COLLAGE_PAYLOAD, SECOND_PAYLOAD].sort();
+  assert.equal(r.pieces.map((p) => p.payload).sort(), both, json.stdout);
+  assert.is(r.pieces[0].payload, r.payload);
+  assert.ok(r.pieces.every((p) => p.found && p.pValue < 1e-6 && p.transform && p.regions), json.stdout);
+  assert.is(text.code, 0, text.stderr);
+  const lines = text.stdout.trim().split('\n');
+  assert.is(lines.length, 2, text.stdout);
+  assert.equal(lines.map((l) => /payload ([0-9a-f]{16})/.exec(l)?.[1]).sort(), both, text.stdout);
+  assert.match(lines[1], /another piece/);
+  failed(embedded, '--all-pieces');
+  // A folder: each file's record lists its pieces; the manifest keeps them, and a re-run that
+  // skips the file replays them.
+  const manifest = file('all-pieces-manifest.json');
+  const runs = [0, 1].map(() => cli(['detect', folder, '--key', K, '--manifest', manifest, '--all-pieces', '--json']));
+  for (const [i, run] of runs.entries()) {
+    assert.is(run.code, 0, run.stderr);
+    const rec = JSON.parse(run.stdout.trim().split('\n')[0]);
+    assert.is(rec.status, i === 0 ? 'done' : 'skipped', run.stdout);
+    assert.equal(rec.pieces.map((p) => p.payload).sort(), both, run.stdout);
+  }
+  // --pieces alone lists none (one piece is found, the first).
+  const one = cli(['detect', collage, '--key', K, '--pieces', '--json']);
+  assert.is(jsonLine(one.stdout).pieces, undefined);
 });
 
 test.run();

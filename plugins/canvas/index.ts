@@ -52,7 +52,7 @@ export async function watermarkImageData<T extends ImageDataLike>(imageData: T, 
  * look for a marked piece inside a larger picture, such as a photo pasted into a collage).
  */
 export interface CanvasDetectOptions extends WatermarkerOptions {
-  pieces?: boolean | undefined;
+  pieces?: boolean | 'all' | undefined;
 }
 
 /**

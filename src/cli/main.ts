@@ -137,7 +137,7 @@ Usage:
   modelmark embed IN OUT --payload HEX [--key KEY | --key-file F] [--strength S] [--quality Q]
                  [--format F] [--strip-metadata] [--max-pixels N] [--max-aspect N] [--json]
   modelmark detect IN [--key KEY | --key-file F] [--threshold P] [--max-pixels N]
-                 [--max-aspect N] [--pieces] [--map OUT.png] [--json]
+                 [--max-aspect N] [--pieces | --all-pieces] [--map OUT.png] [--json]
   modelmark embed DIR OUTDIR --payload HEX [--key KEY | --key-file F] [--jobs N]
                  [--manifest FILE] [--no-follow-links] [embed options]
   modelmark detect DIR [--key KEY | --key-file F] [--jobs N] [--manifest FILE]
@@ -266,6 +266,9 @@ Options:
                     pasted into a collage or a page): when the whole image reads no mark,
                     nine windows of 60% of each side are searched too (up to ten times the
                     time on an image without a mark; the p-value counts every window)
+  --all-pieces      detect: as --pieces, and every marked piece, not only the first (each
+                    further one found with those before painted out; --json lists them
+                    all in "pieces"; --map draws the first)
   --json            print one JSON line (errors too: {"error": {"code", "message"}});
                     for folders, one line per file and a summary line; train-deep:
                     progress lines, then its summary line
@@ -310,7 +313,7 @@ const OPTIONS = {
     format: { type: 'string' },
     deep: { type: 'boolean' }, models: { type: 'string' },
   },
-  detect: { ...COMMON, 'max-aspect': { type: 'string' }, threshold: { type: 'string' }, map: { type: 'string' }, pieces: { type: 'boolean' } },
+  detect: { ...COMMON, 'max-aspect': { type: 'string' }, threshold: { type: 'string' }, map: { type: 'string' }, pieces: { type: 'boolean' }, 'all-pieces': { type: 'boolean' } },
   extract: {
     models: { type: 'string' }, threshold: { type: 'string' }, out: { type: 'string' }, scale: { type: 'string' },
     'max-pixels': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -587,7 +590,7 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   const maxPixels = parseInteger('--max-pixels', values['max-pixels'] as string | undefined, 1, Number.MAX_SAFE_INTEGER);
   const maxAspect = parseMaxAspect(values);
   const mapPath = values.map as string | undefined;
-  const pieces = values.pieces === true;
+  const pieces = values['all-pieces'] === true ? 'all' : values.pieces === true;
   const jobs = parseJobs(values);
   if (input !== STDIO && await isFolder(input)) {
     if (mapPath !== undefined) throw usageError('--map takes a single image, not a folder');
@@ -628,13 +631,18 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
     io.stdout.write(JSON.stringify({
       found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, transform: r.transform, regions: r.regions,
       threshold: threshold ?? DEFAULT_THRESHOLD, file: input, width: image.width, height: frameHeight, format: image.format,
-      ...(r.frames ? { frames: r.frames } : {}), ...(image.warnings ? { warnings: image.warnings } : {}),
+      ...(r.frames ? { frames: r.frames } : {}), ...(r.pieces ? { pieces: r.pieces } : {}), ...(image.warnings ? { warnings: image.warnings } : {}),
     }) + '\n');
   } else if (r.found) {
     const t = r.transform;
     const geo = t && (Math.abs(t.rotation) > 0.5 || t.flipped || Math.abs(t.aspect - 1) > 0.05)
       ? `; found ${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)} degrees, aspect ${t.aspect.toFixed(3)}` : '';
     io.stdout.write(`found: payload ${r.payload} in ${inputName(input)}${inFrame} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
+    // --all-pieces: the further pieces, each where its grid lies.
+    for (const p of r.pieces?.slice(1) ?? []) {
+      const [x, y] = p.transform?.translation ?? [0, 0];
+      io.stdout.write(`found: payload ${p.payload} in another piece of ${inputName(input)} (p-value ${formatP(p.pValue)}, score ${p.score.toFixed(2)}, grid at ${Math.round(x)},${Math.round(y)} scale ${(p.transform?.scale ?? 1).toFixed(2)})\n`);
+    }
   } else {
     // "Mark-like" only for a p-value that means something (a --threshold of 0.5 would call
     // every other unmarked image so).

@@ -15,6 +15,7 @@ import { decodeAdmitted, fileTooLarge, maxFileBytes, writeImage } from './io.js'
 import { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './frames.js';
 import { folderId, outside, readRegularFile } from './files.js';
 import { taskBytes, type GateRequest } from './gate.js';
+import type { BatchPiece } from './batch.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
 export interface BatchWorkerData {
@@ -28,7 +29,7 @@ export interface BatchWorkerData {
   keepMetadata?: boolean;
   threshold?: number;
   /** detect: also look for a marked piece inside each image. */
-  pieces?: boolean;
+  pieces?: boolean | 'all';
   maxPixels?: number;
   maxAspect?: number;
   /** embed: the real path of the output folder; outputs must resolve inside it. */
@@ -61,7 +62,7 @@ export type BatchTaskResult =
   | { status: 'skipped'; hash: string }
   | { status: 'done'; hash: string; ms: number; width: number; height: number; format: string; warnings?: string[];
       /** embed */ bytes?: number;
-      /** detect */ found?: boolean; payload?: string | null; pValue?: number; score?: number; crcOk?: boolean; frames?: FramesRead;
+      /** detect */ found?: boolean; payload?: string | null; pValue?: number; score?: number; crcOk?: boolean; frames?: FramesRead; pieces?: BatchPiece[];
       /** detect: the file's evidence for pooling (rounded to 4 decimals), see combineEvidence. */ evidence?: Evidence }
   | { status: 'error'; hash?: string; error: { code: string; message: string };
       /** Every later file would fail the same way (the output disk full, read-only, the output folder gone): stop the batch. */
@@ -231,6 +232,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
     return {
       status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: image.format,
       found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, ...(r.frames ? { frames: r.frames } : {}),
+      ...(r.pieces ? { pieces: r.pieces.map((p) => ({ payload: p.payload, pValue: p.pValue, score: p.score, transform: p.transform })) } : {}),
       evidence: { score: round(ev.score), reference: ev.reference.map(round) },
       ...(image.warnings ? { warnings: image.warnings } : {}),
     };

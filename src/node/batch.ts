@@ -9,11 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 // piscina is imported by runBatch, not here: `import 'modelmark/node'` does not load it.
 import type { Piscina as PiscinaPool } from 'piscina';
-import { booleanOption, checkOptionNames, invalidParameter, invalidSecretParameter, numberIn } from '../args.js';
+import { booleanOption, checkOptionNames, invalidParameter, invalidSecretParameter, numberIn, piecesOption } from '../args.js';
 import { FileError, InvalidArgumentError, ModelmarkError } from '../errors.js';
 import { deriveKey } from '../key.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
-import { DEFAULT_THRESHOLD } from '../watermarker.js';
+import { DEFAULT_THRESHOLD, type DetectResult } from '../watermarker.js';
 import { EvidenceSum, type CombinedEvidence, type Evidence } from '../evidence.js';
 import { MAX_ASPECT_LIMIT } from '../image.js';
 import type { BatchTask, BatchTaskResult, BatchWorkerData } from './batch-worker.js';
@@ -66,8 +66,8 @@ export interface BatchOptions {
   keepMetadata?: boolean | undefined;
   /** detect: p-value a mark must beat (default 1e-6). */
   threshold?: number | undefined;
-  /** detect: also look for a marked piece inside each image (detect's `pieces` option; default false). */
-  pieces?: boolean | undefined;
+  /** detect: also look for a marked piece inside each image (detect's `pieces` option: true, or 'all' for every piece; default false). */
+  pieces?: boolean | 'all' | undefined;
   /** Largest image accepted, in pixels (default 100 megapixels). */
   maxPixels?: number | undefined;
   /** Largest aspect ratio accepted, long side / short side (default 32, at most 128). */
@@ -124,6 +124,9 @@ export interface BatchStartInfo {
   manifest: string | null;
 }
 
+/** One marked piece of a file read with `pieces: 'all'` (its region map is left out). */
+export type BatchPiece = Pick<DetectResult, 'payload' | 'pValue' | 'score' | 'transform'>;
+
 /** The outcome of one file, as a record reports it and the manifest keeps it. */
 export interface BatchFileResult {
   /** embed: the payload written; detect: the payload found, or null. */
@@ -135,6 +138,8 @@ export interface BatchFileResult {
   crcOk?: boolean;
   /** detect, an animation: the frames read and the one reported (see detectFile). */
   frames?: FramesRead;
+  /** detect with `pieces: 'all'`: every marked piece found (payload, p-value, score, transform). */
+  pieces?: BatchPiece[];
   width?: number;
   height?: number;
   /** The format written (embed) or read (detect). */
@@ -716,7 +721,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   } else {
     threshold = numberIn(flag('threshold'), options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
     workerData.threshold = threshold;
-    const pieces = booleanOption('options.pieces', options.pieces, false);
+    const pieces = piecesOption('options.pieces', options.pieces);
     workerData.pieces = pieces;
     // A file read without pieces and not found may be found with it: a change redoes the files
     // (a manifest from before this option, read without it, stays valid).
@@ -911,7 +916,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         addEvidence(p.evidence);
         emit(command === 'embed'
           ? { file, status: 'skipped', output: shownOutput, payload: workerData.payload, width: p.width, height: p.height, format: p.format, bytes: p.bytes }
-          : { file, status: 'skipped', found: p.found, payload: p.payload, pValue: p.pValue, score: p.score, crcOk: p.crcOk, ...(p.frames ? { frames: p.frames } : {}), width: p.width, height: p.height, format: p.format });
+          : { file, status: 'skipped', found: p.found, payload: p.payload, pValue: p.pValue, score: p.score, crcOk: p.crcOk, ...(p.frames ? { frames: p.frames } : {}), ...(p.pieces ? { pieces: p.pieces } : {}), width: p.width, height: p.height, format: p.format });
       } else {
         const base = { width: result.width, height: result.height, format: result.format };
         const ms = Math.round(result.ms);
@@ -920,7 +925,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
           if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, output: parts.join('/'), bytes: result.bytes, ...base, time: new Date().toISOString() };
           emit({ file, status: 'done', output: shownOutput, payload: workerData.payload, ...base, bytes: result.bytes, ms, ...warned });
         } else {
-          const found = { found: result.found!, payload: result.payload ?? null, pValue: result.pValue, score: result.score, crcOk: result.crcOk, ...(result.frames ? { frames: result.frames } : {}) };
+          const found = { found: result.found!, payload: result.payload ?? null, pValue: result.pValue, score: result.score, crcOk: result.crcOk, ...(result.frames ? { frames: result.frames } : {}), ...(result.pieces ? { pieces: result.pieces } : {}) };
           addEvidence(result.evidence);
           if (manifest) manifest.files[rel] = { hash: result.hash, options: optionsPrint, ...found, ...base, evidence: result.evidence && [result.evidence.score, ...result.evidence.reference].join(' '), time: new Date().toISOString() };
           emit({ file, status: 'done', ...found, ...base, ms, ...warned });

@@ -5,7 +5,7 @@
 import { invalidParameter } from '../args.js';
 import { genuineSamples, type SampleData } from '../image.js';
 import type { Payload } from '../payload.js';
-import { DEFAULT_THRESHOLD, type DetectResult, type Watermarker } from '../watermarker.js';
+import { DEFAULT_THRESHOLD, type DetectCallOptions, type DetectResult, type Watermarker } from '../watermarker.js';
 import type { SampleFile } from './io.js';
 
 /**
@@ -90,7 +90,7 @@ export interface FramesRead {
  * const file = await readImage('loop.gif', { allFrames: true, maxFrames: MAX_DETECT_FRAMES });
  * const { found, payload, frames } = detectFile(wm, file);
  */
-export function detectFile(wm: Watermarker, file: SampleFile, options: { evidence?: boolean | undefined; pieces?: boolean | undefined } = {}): DetectResult & { frames?: FramesRead } {
+export function detectFile(wm: Watermarker, file: SampleFile, options: { evidence?: boolean | undefined; pieces?: DetectCallOptions['pieces'] } = {}): DetectResult & { frames?: FramesRead } {
   if (typeof wm !== 'object' || wm === null || typeof wm.detect !== 'function') throw invalidParameter('wm', 'a watermarker (from createWatermarker)', wm);
   if (typeof file !== 'object' || file === null) throw invalidParameter('file', 'an image file (from readImage or decodeImageFile)', file);
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { evidence?, pieces? }', options);

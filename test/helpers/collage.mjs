@@ -53,3 +53,34 @@ export async function photoOnPage() {
   for (let y = 0; y < rect.height; y++) page.set(small.subarray(y * rect.width * 3, (y + 1) * rect.width * 3), ((rect.top + y) * width + rect.left) * 3);
   return { image: { width, height, channels: 3, data: page }, rect };
 }
+
+/** The second payload of twoPieceCollage: another image marked with the same key. */
+export const SECOND_PAYLOAD = 'fedcba9876543210';
+
+/**
+ * Two photos marked with the same key and different payloads, pasted side by side into one
+ * unmarked photo, as JPEG q90: mate-LadyBird at 700 x 438 (COLLAGE_PAYLOAD) at (100, 80) and
+ * mate-Storm at 700 x 467 (SECOND_PAYLOAD) at (1100, 500), on mate-Dune at 1920 x 1080. The case
+ * of detect's `pieces: 'all'`. Returns the collage (raw RGB) and each piece's rectangle and payload.
+ */
+export async function twoPieceCollage() {
+  const wm = await createWatermarker({ key: COLLAGE_KEY });
+  const load = async (name, width) => {
+    const { data, info } = await sharp(PHOTOS_DIR + name).removeAlpha().resize(width).raw().toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, channels: 3, data };
+  };
+  const host = await load('mate-Dune.jpg', 1920);
+  const pieces = [
+    { image: wm.embed(await load('mate-LadyBird.jpg', 700), COLLAGE_PAYLOAD), left: 100, top: 80, payload: COLLAGE_PAYLOAD },
+    { image: wm.embed(await load('mate-Storm.jpg', 700), SECOND_PAYLOAD), left: 1100, top: 500, payload: SECOND_PAYLOAD },
+  ];
+  const jpeg = await sharp(Buffer.from(host.data), { raw: { width: host.width, height: host.height, channels: 3 } })
+    .composite(pieces.map((p) => ({ input: Buffer.from(p.image.data), raw: { width: p.image.width, height: p.image.height, channels: 3 }, left: p.left, top: p.top })))
+    .jpeg({ quality: 90 }).toBuffer();
+  const { data, info } = await sharp(jpeg).raw().toBuffer({ resolveWithObject: true });
+  return {
+    image: { width: info.width, height: info.height, channels: 3, data },
+    jpeg,
+    pieces: pieces.map((p) => ({ payload: p.payload, rect: { left: p.left, top: p.top, width: p.image.width, height: p.image.height } })),
+  };
+}

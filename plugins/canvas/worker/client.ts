@@ -5,7 +5,7 @@
 // with those that find it out (Rollup, Vite). The worker side is ./serve.js.
 import {
   checkImage, checkOptionNames, checkWatermarkerOptions, DecodeError, FileError, ImageSizeError, InvalidArgumentError, MIN_DETECT_SIDE, MIN_SIDE, ModelmarkError, parsePayload, WasmError,
-  WATERMARKER_OPTION_NAMES, booleanOption, invalidParameter, type DetectResult, type ModelmarkErrorCode, type WatermarkerOptions,
+  WATERMARKER_OPTION_NAMES, booleanOption, invalidParameter, piecesOption, type DetectResult, type ModelmarkErrorCode, type WatermarkerOptions,
 } from 'modelmark/lite';
 import { rgbaImage, type ImageDataLike } from '../image.js';
 import type { EmbedOptions } from '../../shared/options.js';
@@ -249,7 +249,7 @@ export function createWatermarkWorker(workerOrUrl?: Worker | WorkerPort | string
       // caller's ImageData emptied) for nothing.
       checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, ...(op === 'embed' ? ['payload'] : ['pieces'])]);
       checkWatermarkerOptions(options); // the key, strength, threshold and limits
-      if (op === 'detect') booleanOption('options.pieces', (options as CanvasDetectOptions).pieces, false);
+      if (op === 'detect') piecesOption('options.pieces', (options as CanvasDetectOptions).pieces);
       if (op === 'embed') parsePayload((options as EmbedOptions).payload, 'options.payload');
       // The core's own size check (and message), with no pixel or aspect limit: the worker's
       // watermarker applies those.
