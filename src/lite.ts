@@ -1,7 +1,7 @@
 // `modelmark/lite`: the core API without the built-in kernels. Pass the compiled module
 // (`createWatermarker({ key, module })` or `init(module)`); `modelmark` is the same with them.
 export { checkWatermarkerOptions, createWatermarker, DEFAULT_THRESHOLD, WATERMARKER_OPTION_NAMES } from './watermarker.js';
-export type { Watermarker, WatermarkerOptions, DetectResult, DetectCallOptions, EmbedCallOptions } from './watermarker.js';
+export type { Watermarker, WatermarkerOptions, DetectResult, DetectCallOptions, PieceResult, EmbedCallOptions } from './watermarker.js';
 export type { Transform } from './transform.js';
 export { combineEvidence, EvidenceSum, REFERENCE_PATTERNS } from './evidence.js';
 export type { Evidence, CombinedEvidence } from './evidence.js';

@@ -12,7 +12,7 @@ import { Readable, Writable } from 'node:stream';
 import sharp from 'sharp';
 import { DecodeError, ImageSizeError, InvalidArgumentError, combineEvidence, createWatermarker, psnr } from 'modelmark';
 import { watermark, detect, evidence, watermarkStream } from 'modelmark/sharp';
-import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage } from './helpers/collage.mjs';
+import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage, SECOND_PAYLOAD, twoPieceCollage } from './helpers/collage.mjs';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const photo = (name) => join(PHOTOS, name);
@@ -513,6 +513,12 @@ test('detect(sharp(collage), { pieces: true }) finds a marked photo pasted into 
   let err;
   try { await detect(sharp(jpeg), { key: COLLAGE_KEY, pieces: 1 }); } catch (e) { err = e; }
   assert.ok(err instanceof InvalidArgumentError && err.message.includes('options.pieces'), String(err));
+});
+
+test("detect(sharp(collage), { pieces: 'all' }) lists both photos of one key in a collage", async () => {
+  const { jpeg } = await twoPieceCollage();
+  const r = await detect(sharp(jpeg), { key: COLLAGE_KEY, pieces: 'all' });
+  assert.equal(r.pieces.map((p) => p.payload).sort(), [COLLAGE_PAYLOAD, SECOND_PAYLOAD].sort());
 });
 
 test.run();

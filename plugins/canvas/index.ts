@@ -58,7 +58,8 @@ export interface CanvasDetectOptions extends WatermarkerOptions {
 /**
  * Look for the key's mark in an ImageData (blind: no original needed). Returns the core's
  * DetectResult: `{ found, payload, pValue, score, crcOk, transform, regions }`. With
- * `pieces: true`, also a marked piece inside a larger picture (the core's detect option).
+ * `pieces: true`, also a marked piece inside a larger picture (the core's detect option); with
+ * `pieces: 'all'`, every marked piece, listed in the result's `pieces`.
  * @example
  * import { detectImageData } from 'modelmark/canvas';
  * const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);

@@ -417,7 +417,7 @@ export async function watermark(image: Sharp, options: SharpWatermarkOptions): P
  * instance reading every frame of an animation (`animated: true`) has its first frame read.
  * With `evidence: true` the result also holds the image's evidence (see `evidence` below),
  * from the same read; `pieces: true` also looks for a marked piece of a larger image (the
- * core's detect option).
+ * core's detect option), `pieces: 'all'` for every one (listed in the result's `pieces`).
  * @throws InvalidArgumentError for bad options, DecodeError for an input sharp cannot decode.
  * @example
  * import sharp from 'sharp';

@@ -1,7 +1,7 @@
 import {
   createWatermarker, combineEvidence, EvidenceSum, psnr, ssim, init, checkImageFileSize, imageHeader, parsePayload, payloadHex,
   ModelmarkError, DEFAULT_THRESHOLD, WATERMARKER_OPTION_NAMES,
-  type Watermarker, type WatermarkerOptions, type DetectResult, type Evidence, type CombinedEvidence, type Image, type SampleImage, type ImageHeader, type Transform, type RegionMap,
+  type Watermarker, type WatermarkerOptions, type DetectResult, type Evidence, type CombinedEvidence, type Image, type SampleImage, type ImageHeader, type Transform, type RegionMap, type PieceResult,
 } from 'modelmark';
 
 export async function main(key: string, strength: number | undefined, image: Image, rgb16: Uint16Array, bytes: Uint8Array): Promise<void> {
@@ -17,6 +17,8 @@ export async function main(key: string, strength: number | undefined, image: Ima
   const t: Transform | null = result.transform;
   const r: RegionMap | null = result.regions;
   wm.detect(image, { search: false });
+  const pieces: PieceResult[] | undefined = wm.detect(image, { pieces: 'all' }).pieces;
+  if (pieces?.[0]?.found) console.log(pieces[0].payload, pieces[0].transform?.translation);
   const withEvidence = wm.detect(image, { evidence: true });
   const ev: Evidence | undefined = withEvidence.evidence;
   const images: SampleImage[] = [image, marked];

@@ -18,4 +18,6 @@ export async function main(): Promise<void> {
   // @ts-expect-error payload is null when nothing was found
   const hex: string = wm.detect(await readImage('a.png')).payload;
   console.log(hex);
+  // @ts-expect-error pieces is a boolean or 'all'
+  wm.detect(await readImage('a.png'), { pieces: 'every' });
 }
