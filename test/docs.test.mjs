@@ -154,7 +154,8 @@ test('README and docs/geometry.md: detect\'s per-call options shown (one example
   const { DETECT_OPTION_NAMES, WINDOW_CANDIDATES, candidateCount } = await import('../dist/watermarker.js');
   const { pieceWindows, PIECE_FRACTION, MAX_BOXES } = await import('../dist/pieces.js');
   for (const name of DETECT_OPTION_NAMES) assert.match(readme, new RegExp(`wm\\.detect\\(image, \\{ ${name}: (true|false) \\}\\)`), name);
-  assert.ok(readme.includes('`detect IN [--threshold P] [--pieces] [--map OUT.png] [--json]`'));
+  assert.ok(readme.includes('`detect IN [--threshold P] [--pieces | --all-pieces] [--map OUT.png] [--json]`'));
+  assert.ok(readme.includes("wm.detect(image, { pieces: 'all' })"));
   const text = doc('geometry.md');
   assert.ok(text.includes('### Pieces: a marked photo inside a larger image'));
   // 60% of each side, a 3 x 3 grid; m for a 1920 x 1080 colour image, with and without the search.
@@ -167,6 +168,9 @@ test('README and docs/geometry.md: detect\'s per-call options shown (one example
   const reads = 9 + MAX_BOXES, m = whole + reads * WINDOW_CANDIDATES;
   for (const s of ['60%\nof each side', `(9 + 2) × ${WINDOW_CANDIDATES}`, `${whole} +\n${reads} × ${WINDOW_CANDIDATES} = ${m}`, `${inPlace} + ${reads} ×\n${WINDOW_CANDIDATES} = ${inPlace + reads * WINDOW_CANDIDATES}`, `(0.016 for m = ${m})`, `${m / whole} times its p-value`, `adds its lattice search's ${WINDOW_CANDIDATES} decodes`]) assert.ok(text.includes(s), JSON.stringify(s));
   assert.is(Math.round(m * 8 * 2 ** -16 * 1000) / 1000, 0.016);
+  // pieces: 'all': its second reading is one more family of the boxes' and windows' candidates.
+  const { MAX_PIECES } = await import('../dist/pieces.js');
+  for (const s of [`at most ${reads * WINDOW_CANDIDATES} / ${m} of the threshold`, `of at most ${reads * WINDOW_CANDIDATES} candidates`, `At most ${MAX_PIECES} pieces are listed`]) assert.ok(text.includes(s), JSON.stringify(s));
   // Under the 48-pixel minimum, no window: 79 pixels a side reads none, 80 reads nine of 48.
   assert.equal([pieceWindows(79, 79).length, pieceWindows(80, 80).length], [0, 9]);
 });
