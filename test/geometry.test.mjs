@@ -414,6 +414,20 @@ test('pieces: a mirrored piece and a rotated one, found in windows away from (0,
   }
 });
 
+/** Cells of a region map that carry the mark (score >= 3), and how many of them lie off `rect`. */
+function litCells(regions, rect) {
+  const { columns, rows, cellWidth, cellHeight, scores } = regions;
+  let lit = 0, off = 0;
+  for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) {
+    const s = scores[y * columns + x];
+    if (s === null || s < 3) continue;
+    lit++;
+    const x0 = x * cellWidth, y0 = y * cellHeight;
+    if (x0 + cellWidth <= rect.left || x0 >= rect.left + rect.width || y0 + cellHeight <= rect.top || y0 >= rect.top + rect.height) off++;
+  }
+  return { lit, off };
+}
+
 test('pieces: a small marked photo on a flat page (a screenshot of a web page) is located as a textured box and found, where the whole image and the nine windows miss it', async () => {
   const wm = await createWatermarker({ key: COLLAGE_KEY });
   const { image, rect } = await photoOnPage();
@@ -434,16 +448,8 @@ test('pieces: a small marked photo on a flat page (a screenshot of a web page) i
   const r = wm.detect(image, { pieces: true });
   assert.is(r.payload, COLLAGE_PAYLOAD);
   // Placed in the page: the cells that carry the mark lie on the photo.
-  const { columns, rows, cellWidth, cellHeight, scores } = r.regions;
-  let marks = 0, off = 0;
-  for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) {
-    const s = scores[y * columns + x];
-    if (s === null || s < 3) continue;
-    marks++;
-    const x0 = x * cellWidth, y0 = y * cellHeight;
-    if (x0 + cellWidth <= rect.left || x0 >= rect.left + rect.width || y0 + cellHeight <= rect.top || y0 >= rect.top + rect.height) off++;
-  }
-  assert.ok(marks > 0 && off === 0, `${off} of ${marks} marked cells off the photo`);
+  const { lit, off } = litCells(r.regions, rect);
+  assert.ok(lit > 0 && off === 0, `${off} of ${lit} marked cells off the photo`);
   // A flat image has no box; a photo that is textured all over is one box of the whole image,
   // which is left out (the whole image is read already).
   const a2 = new Arena();
@@ -452,20 +458,6 @@ test('pieces: a small marked photo on a flat page (a screenshot of a web page) i
     assert.equal(texturedBoxes(a2, await fromSharp(sharp(PHOTOS_DIR + 'skimage-gravel.png'))), []);
   } finally { a2.release(); }
 });
-
-/** Cells of a region map that carry the mark (score >= 3), and how many of them lie off `rect`. */
-function litCells(regions, rect) {
-  const { columns, rows, cellWidth, cellHeight, scores } = regions;
-  let lit = 0, off = 0;
-  for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) {
-    const s = scores[y * columns + x];
-    if (s === null || s < 3) continue;
-    lit++;
-    const x0 = x * cellWidth, y0 = y * cellHeight;
-    if (x0 + cellWidth <= rect.left || x0 >= rect.left + rect.width || y0 + cellHeight <= rect.top || y0 >= rect.top + rect.height) off++;
-  }
-  return { lit, off };
-}
 
 test("pieces: 'all': two photos marked with the same key and different payloads in one collage are both found, each placed on its own photo; true finds one", async () => {
   const wm = await createWatermarker({ key: COLLAGE_KEY });
