@@ -15,7 +15,7 @@ import { launchChromium, serveStatic, watchErrors } from './helpers/browser.mjs'
 import { deepModelsForTest } from './helpers/deep-models.mjs';
 import { buildWeb } from '../scripts/build-web.mjs';
 import { crc32 } from './helpers/png.mjs';
-import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage } from './helpers/collage.mjs';
+import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage, SECOND_PAYLOAD, twoPieceCollage } from './helpers/collage.mjs';
 
 const PHOTO = fileURLToPath(new URL('../../shared/photos/mate-LadyBird.jpg', import.meta.url));
 const OTHER = fileURLToPath(new URL('../../shared/photos/mate-Storm.jpg', import.meta.url));
@@ -461,6 +461,31 @@ test('Detect: "Look for a pasted piece" finds a marked photo pasted into a large
   }
   assert.ok(insideGreen / inside > 0.3 && outsideGreen / outside < 0.01, `green: on the piece ${(insideGreen / inside).toFixed(3)}, off it ${(outsideGreen / outside).toFixed(3)}`);
   await pieces.setChecked(false);
+  assert.equal(errors, []);
+});
+
+test('Detect: "List every marked piece" names both photos of one key in a collage, where a pasted-piece search names one', async () => {
+  await reset();
+  const { jpeg } = await twoPieceCollage();
+  await page.setInputFiles('#file', { name: 'two.jpg', mimeType: 'image/jpeg', buffer: jpeg });
+  await state('loaded');
+  await page.getByLabel('Secret key').fill(COLLAGE_KEY);
+  const pieces = page.getByRole('checkbox', { name: 'Look for a pasted piece (slower)' });
+  const every = page.getByRole('checkbox', { name: 'List every marked piece' });
+  assert.is(await every.getAttribute('aria-describedby'), 'all-pieces-hint');
+  assert.not.ok(await every.isChecked(), 'off by default');
+  const payloads = async () => (await page.locator('#verdict').textContent()).match(/[0-9a-f]{16}/g) ?? [];
+  await pieces.setChecked(true);
+  await page.getByRole('button', { name: 'Detect in the image' }).click();
+  await state('found');
+  assert.is((await payloads()).length, 1, await page.locator('#verdict').textContent());
+  await pieces.setChecked(false);
+  await every.setChecked(true);
+  await page.getByRole('button', { name: 'Detect in the image' }).click();
+  await state('found');
+  assert.equal((await payloads()).sort(), [COLLAGE_PAYLOAD, SECOND_PAYLOAD].sort(), await page.locator('#verdict').textContent());
+  assert.match(await page.locator('#verdict').textContent(), /in another piece/);
+  await every.setChecked(false);
   assert.equal(errors, []);
 });
 

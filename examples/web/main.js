@@ -11,7 +11,7 @@ import { setupDeep } from './deep.js';
 const $ = (id) => document.getElementById(id);
 const ui = {
   drop: $('drop'), file: $('file'), info: $('image-info'), key: $('key'), payload: $('payload'), random: $('random'),
-  strength: $('strength'), strengthValue: $('strength-value'), amplify: $('amplify'), pieces: $('pieces'), mark: $('mark'), detect: $('detect'),
+  strength: $('strength'), strengthValue: $('strength-value'), amplify: $('amplify'), pieces: $('pieces'), allPieces: $('all-pieces'), mark: $('mark'), detect: $('detect'),
   status: $('status'), error: $('error'), markResult: $('mark-result'), psnr: $('psnr'), markedPayload: $('marked-payload'), downloadInfo: $('download-info'),
   original: $('original'), marked: $('marked'), diff: $('diff'), diffCaption: $('diff-caption'), download: $('download'),
   detectMarked: $('detect-marked'), detectResult: $('detect-result'), verdict: $('verdict'), found: $('found'),
@@ -158,8 +158,8 @@ async function detect(source) {
   try {
     const { key, strength } = settings();
     const { name } = source;
-    const pieces = ui.pieces.checked;
-    say(pieces ? `Detecting in ${name}, also looking for a pasted piece…` : `Detecting in ${name}…`);
+    const pieces = ui.allPieces.checked ? 'all' : ui.pieces.checked;
+    say(pieces === 'all' ? `Detecting in ${name}, looking for every marked piece…` : pieces ? `Detecting in ${name}, also looking for a pasted piece…` : `Detecting in ${name}…`);
     const { result, map } = await call(source.file ? { op: 'detect', key, strength, pieces, image: imageRef(source) }
       : { op: 'detect', key, strength, pieces, marked: true });
     ui.found.textContent = result.found ? 'yes' : 'no';
@@ -170,7 +170,9 @@ async function detect(source) {
     // As the CLI: mention the geometry only when the image was rotated, mirrored or stretched.
     ui.geometry.textContent = !t ? '–' : Math.abs(t.rotation) > 0.5 || t.flipped || Math.abs(t.aspect - 1) > 0.05
       ? `${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)}°, aspect ${t.aspect.toFixed(3)}` : 'not rotated, mirrored or stretched';
-    ui.verdict.textContent = result.found ? `Mark found in ${name}: payload ${result.payload}.`
+    // Every piece listed (pieces: 'all'): the further ones after the first.
+    const more = (result.pieces ?? []).slice(1).map((p) => `, and ${p.payload} in another piece (p-value ${formatP(p.pValue)})`).join('');
+    ui.verdict.textContent = result.found ? `Mark found in ${name}: payload ${result.payload}${more}.`
       : result.pValue < 1e-6 && !result.crcOk ? `A mark-like signal in ${name}, but its payload failed the CRC check.`
       : `No mark of this key in ${name}.`;
     paint(ui.map, map);

@@ -8,7 +8,7 @@
 // Messages in:  { id, op: 'decode', image: { id, file } }
 //               { id, op: 'mark', key, strength, payload, amplify, image: { id, file } }
 //               { id, op: 'detect', key, strength, pieces, image }  or  { id, op: 'detect', key, strength, pieces, marked: true }
-//               (pieces: true also looks for a marked piece pasted into a larger image: detect's option)
+//               (pieces: true also looks for a marked piece pasted into a larger image, 'all' for every one: detect's option)
 // Messages out: { id, ok: true, ... } or { id, ok: false, error: { name, code, message } }
 //   decode: { width, height, file }: `file` is an in-memory copy of the file, for the next requests
 //   mark:   { payload, psnr, png: Blob, previews: { original, marked, diff } }
@@ -82,7 +82,7 @@ async function handle(msg) {
     const image = msg.marked ? lastMarked : await imageFor(msg.image);
     // The page disables "Detect in the marked image" until a mark is made.
     if (!image) throw Object.assign(new Error('There is no marked image to detect in: mark the image first.'), { code: 'ERR_INVALID_ARGUMENT' });
-    const result = wm.detect(image, { pieces: msg.pieces === true });
+    const result = wm.detect(image, { pieces: msg.pieces === 'all' ? 'all' : msg.pieces === true });
     const map = forPage(regionMap(image, result.regions));
     return { result, map, transfer: [map.data.buffer] };
   }
