@@ -466,8 +466,9 @@ test('carryMetadata leaves a block over METADATA_LIMITS out: a small PNG whose X
 });
 
 test('watermarkStream: an input its output format cannot hold is refused from the header, as ImageSizeError (not a FileError from the encoder after marking)', async () => {
-  // 16384x128 grey to WebP (at most 16383 a side) and 65501x128 to JPEG (libjpeg-turbo: 65500).
-  for (const [width, format] of [[16384, 'webp'], [65501, 'jpeg']]) {
+  // 16384x128 grey to WebP (at most 16383 a side), 65501x128 to JPEG (libjpeg-turbo: 65500) and
+  // 16385x128 to AVIF (16384; it was marked, then failed in the encoder as a FileError).
+  for (const [width, format] of [[16384, 'webp'], [65501, 'jpeg'], [16385, 'avif']]) {
     const png = await sharp(Buffer.alloc(width * 128, 90), { raw: { width, height: 128, channels: 1 } }).png().toBuffer();
     let error;
     try {

@@ -25,7 +25,7 @@ import {
   type WatermarkerOptions,
 } from 'modelmark';
 import { embedMetadata, metadataOf } from 'modelmark/metadata';
-import { detectFile, type SampleFile } from 'modelmark/node';
+import { detectFile, ENCODER_MAX_SIDE, type SampleFile } from 'modelmark/node';
 import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
 
 /** Options of {@link watermark}: the watermarker's options, the payload, and `carryMetadata`. */
@@ -484,11 +484,6 @@ async function readForDetection(image: Sharp, options: WatermarkerOptions, known
 
 const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
 
-/**
- * Largest side the stream's encoders write (libjpeg-turbo 65500, libwebp 16383, GIF 65535):
- * a larger image is refused from its header, before it is decoded and marked.
- */
-const STREAM_MAX_SIDE: Partial<Record<string, number>> = { jpeg: 65500, webp: 16383, gif: 65535 };
 
 /**
  * A stream filter for encoded images: write one image file's bytes in, read the marked image's
@@ -550,8 +545,9 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
         const cut = head.format === 'gif' ? gifTruncatedAt(input) : -1;
         if (cut >= 0) throw new DecodeError(`Cannot decode the input image: the input is truncated (its GIF data ends before the trailer, ${cut} whole frame${cut === 1 ? '' : 's'} in)`);
         const written = format ?? String(outputFormatFor(String(head.format ?? '')));
-        // A side the output format cannot hold (orientation only swaps the sides: either way).
-        const side = STREAM_MAX_SIDE[written];
+        // A side the output format cannot hold (orientation only swaps the sides: either way),
+        // refused from the header, before it is decoded and marked (modelmark/node's table).
+        const side = (ENCODER_MAX_SIDE as Partial<Record<string, number>>)[written];
         if (side !== undefined && ((head.width ?? 0) > side || (head.height ?? 0) > side)) {
           throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `The input image is ${head.width}x${head.height}, too large for ${written} ` +
             `(at most ${side} pixels a side); choose another output format with options.format (png)`);

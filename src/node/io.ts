@@ -161,10 +161,12 @@ const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg
  */
 const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', avif: 'avif', heif: 'avif' };
 /**
- * Largest side each encoder accepts. JPEG's header could say 65535, but libjpeg-turbo (sharp's
+ * Largest side each encoder accepts (writeImage and the sharp plug-in's stream refuse a larger
+ * image before decoding it). JPEG's header could say 65535, but libjpeg-turbo (sharp's
  * encoder) refuses more than 65500 ("Maximum supported image dimension is 65500 pixels").
  */
-const MAX_SIDE: Record<WriteFormat, number> = { jpeg: 65500, png: 0x7fffffff, webp: 16383, gif: 65535, avif: 16384 };
+export const ENCODER_MAX_SIDE: Readonly<Record<WriteFormat, number>> = Object.freeze({ jpeg: 65500, png: 0x7fffffff, webp: 16383, gif: 65535, avif: 16384 });
+const MAX_SIDE = ENCODER_MAX_SIDE;
 const DEFAULT_QUALITY = 95;
 const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', avif: 'AVIF' };
 /**
