@@ -328,7 +328,10 @@ test('train-deep: fine-tunes from existing models for a few seconds into a model
 
 test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (no models written); the rerun resumes; the package\'s own models folder is refused as --out', async () => {
   const out = file('interrupted');
-  const child = spawn(process.execPath, [BIN, 'train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.5', '--init', MODELS, '--out', out, '--seed', '4', '--json'], { cwd: ROOT });
+  // --minutes 1: stage 1 (the first 80% of the time) must still be on at the second progress line
+  // (step 20) when steps are slow; with 0.5 a busy machine (npm test runs two processes at once)
+  // left stage 1 after one progress line, at 1.2 s a step.
+  const child = spawn(process.execPath, [BIN, 'train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '1', '--init', MODELS, '--out', out, '--seed', '4', '--json'], { cwd: ROOT });
   let stderr = '', stdout = '';
   const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
@@ -358,16 +361,17 @@ test('train-deep: Ctrl-C finishes the step, writes a checkpoint and exits 130 (n
   const { events, progress, summary: j } = trainJson(stdout);
   assert.equal(Object.keys(j), INTERRUPTED_SUMMARY_KEYS);
   assert.equal([j.ok, j.interrupted, j.signal, j.checkpointed, j.calibrating, j.steps], [false, true, 'SIGINT', true, false, step]);
-  assert.ok(progress.length >= 2 && progress.every((p) => p.stage === 1 && p.totalS === 30 && p.step <= step), JSON.stringify(progress));
-  assert.equal([events[0].photos, events[0].totalS, events[0].seed, events[0].resumed], [3, 30, 4, null]);
+  assert.ok(progress.length >= 2 && progress.every((p) => p.stage === 1 && p.totalS === 60 && p.step <= step), JSON.stringify(progress));
+  assert.equal([events[0].photos, events[0].totalS, events[0].seed, events[0].resumed], [3, 60, 4, null]);
   assert.is(events.filter((e) => e.event === 'stopping').map((e) => e.signal).join(), 'SIGINT');
   // Resuming with another --seed would mix two seeds' data streams in one model: refused.
   failed(await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--seed', '5']),
     'made with --seed 4', 'without --seed');
   assert.not.ok(fs.existsSync(path.join(out, 'deep.json')), 'no models from an interrupted run');
   assert.not.ok(fs.existsSync(path.join(out, '.checkpoints', 'train-deep.lock')), 'the folder\'s lock released');
-  // Without --seed, the rerun goes on with the seed the checkpoints were made with.
-  const rest = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.2', '--init', MODELS, '--out', out, '--json']);
+  // Without --seed, the rerun goes on with the seed the checkpoints were made with; --minutes 0.5
+  // (30 s in all) leaves it some steps after the 10-25 s the first run trained.
+  const rest = await cli(['train-deep', '--logo', logoFile, '--photos', trainPhotos, '--minutes', '0.5', '--init', MODELS, '--out', out, '--json']);
   assert.is(rest.code, 0, rest.stderr);
   assert.match(rest.stderr, new RegExp(`resuming from the checkpoint .*\\(step ${step}, .*--seed 4\\)`));
   // --json, a whole run: the summary (as before) last, after the phases of its end.
