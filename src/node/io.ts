@@ -166,7 +166,6 @@ const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', p
  * encoder) refuses more than 65500 ("Maximum supported image dimension is 65500 pixels").
  */
 export const ENCODER_MAX_SIDE: Readonly<Record<WriteFormat, number>> = Object.freeze({ jpeg: 65500, png: 0x7fffffff, webp: 16383, gif: 65535, avif: 16384 });
-const MAX_SIDE = ENCODER_MAX_SIDE;
 const DEFAULT_QUALITY = 95;
 const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', avif: 'AVIF' };
 /**
@@ -527,7 +526,7 @@ export function formatFromPath(path: string): WriteFormat | undefined {
 export function checkWritableSize(width: number, height: number, format: string, label: string): void {
   const f = FORMAT_NAMES[format.toLowerCase()];
   if (f === undefined) return;
-  const max = MAX_SIDE[f];
+  const max = ENCODER_MAX_SIDE[f];
   if (width > max || height > max) {
     throw new ImageSizeError('ERR_IMAGE_TOO_LARGE', `Cannot write ${q(label)}: ${width}x${height} is too large for ${DISPLAY[f]} (at most ${max} pixels a side); write PNG instead`);
   }
