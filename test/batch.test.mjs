@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { main } from '../dist/cli/main.js';
 import { listImages, runBatch } from '../dist/node/batch.js';
-import { defaultMemoryBudget, GATE_TRACE, MemoryGate, MEMORY_PER_JOB } from '../dist/node/gate.js';
+import { defaultMemoryBudget, EARLY_FILE_BYTES, GATE_TRACE, MemoryGate, MEMORY_PER_JOB } from '../dist/node/gate.js';
 import { createWatermarker, readImage } from '../dist/node/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -963,15 +963,41 @@ test('MemoryGate.request: a waiting request withdrawn holds nothing and lets the
   assert.is(gate.holding, 0);
 });
 
+test('MemoryGate.request with own bytes (a top-up): goes before the queue, and counts as alone when only its own bytes are held', () => {
+  const gate = new MemoryGate(10);
+  const admitted = [];
+  gate.request(6, () => admitted.push('file')); // a large file's bytes
+  gate.request(6, () => admitted.push('other')); // waits: 6 + 6 > 10
+  gate.request(3, () => admitted.push('top-up'), 6); // 6 + 3 fits: in before 'other', which came first
+  assert.equal(admitted, ['file', 'top-up']);
+  assert.is(gate.holding, 9);
+  gate.request(20, () => admitted.push('big top-up'), 9); // over the budget, but the caller holds all that is held
+  assert.equal(admitted, ['file', 'top-up', 'big top-up']);
+  gate.give(29);
+  assert.equal(admitted, ['file', 'top-up', 'big top-up', 'other']);
+  // A top-up that must wait for another holder waits at the head, and is admitted when it ends.
+  const late = [];
+  gate.request(3, () => late.push('own file'));
+  gate.request(2, () => late.push('queued')); // 6 + 3 + 2 > 10: waits
+  gate.request(5, () => late.push('top-up'), 3); // 9 + 5 > 10, and 'other' holds 6
+  assert.equal(late, ['own file']);
+  gate.give(6); // 'other' ends: the top-up (3 + 5), then 8 + 2
+  assert.equal(late, ['own file', 'top-up', 'queued']);
+  assert.is(gate.holding, 10);
+});
+
 /**
  * Replay a GATE_TRACE log: the most files held at once over the batch, and the most held at once
- * by different worker threads; every admission released, nothing held at the end.
+ * by different worker threads; every admission released, nothing held at the end. A large file's
+ * 'file' admission is followed by its 'top-up', each adding to what it holds.
  */
 function replayGate(events) {
   const holding = new Map(); // file -> thread
   let most = 0, mostThreads = 0;
   for (const e of events) {
-    if (e.event === 'admit') {
+    if (e.event === 'admit' && e.phase === 'top-up') {
+      assert.is(holding.get(e.file), e.thread, `${e.file}: its top-up follows its bytes' admission, on the same thread`);
+    } else if (e.event === 'admit') {
       assert.not.ok(holding.has(e.file), `${e.file} admitted twice`);
       holding.set(e.file, e.thread);
       most = Math.max(most, holding.size);
@@ -1021,6 +1047,59 @@ test('memoryBudget: files over the budget are held one at a time across the whol
   // (Whether both workers hold files at the same moment is up to piscina's scheduling and the
   // machine's load, so it is not asserted; small.threads above shows both workers had files.)
   inputsUnchanged();
+});
+
+test('memoryBudget: a file over EARLY_FILE_BYTES asks for its bytes before it is read, one at a time, then for its pixels; all within the budget, skips included', async () => {
+  // Three noise PNGs (incompressible: just over 16 MiB each) and a small photo, two workers, a
+  // budget that holds one large file's bytes and pixels but not two large files' bytes.
+  const src = path.join(dir, 'early-in');
+  fs.mkdirSync(src, { recursive: true });
+  const side = Math.ceil(Math.sqrt(EARLY_FILE_BYTES / 3)) + 16;
+  for (const name of ['n1.png', 'n2.png', 'n3.png']) {
+    const noise = randomBytes(side * side * 3);
+    await sharp(noise, { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 1 }).toFile(path.join(src, name));
+    assert.ok(fs.statSync(path.join(src, name)).size > EARLY_FILE_BYTES, `${name} is over ${EARLY_FILE_BYTES} bytes`);
+  }
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(src, 'moon.png'));
+  const fileBytes = fs.statSync(path.join(src, 'n1.png')).size;
+  const memoryBudget = 3 * side * side * 3 + fileBytes + fileBytes / 2;
+  const manifest = path.join(dir, 'early-manifest.json');
+  const run = async () => {
+    const events = [];
+    const summary = await runBatch({ command: 'detect', input: src, key: KEY, jobs: 2, memoryBudget, manifest, [GATE_TRACE]: (e) => events.push(e) });
+    replayGate(events);
+    return { summary, events };
+  };
+  const { summary, events } = await run();
+  assert.is(summary.done, 4);
+  for (const name of ['n1.png', 'n2.png', 'n3.png']) {
+    const mine = events.filter((e) => e.file === name);
+    assert.equal(mine.map((e) => e.phase ?? e.event), ['file', 'top-up', 'release'], `${name}: its bytes, then its pixels, then all back`);
+    assert.is(mine[0].bytes, fs.statSync(path.join(src, name)).size, `${name}: the file's bytes asked for before it is read`);
+    assert.is(mine[0].bytes + mine[1].bytes, 3 * side * side * 3 + mine[0].bytes, `${name}: in all, its samples x 3 and its bytes`);
+  }
+  const small = events.filter((e) => e.file === 'moon.png' && e.event === 'admit');
+  assert.is(small.length, 1, 'a small file asks once');
+  assert.is(small[0].phase, undefined);
+  // Never two large files between their asks, and never more held than the budget unless one file holds it all.
+  const between = new Set(), holders = new Set();
+  for (const e of events) {
+    if (e.phase === 'file') between.add(e.file);
+    else between.delete(e.file); // its top-up, or it ended without one
+    if (e.event === 'admit') holders.add(e.file);
+    else holders.delete(e.file);
+    assert.ok(between.size <= 1, `one large file at a time between its two asks: ${[...between]}`);
+    assert.ok(e.held <= memoryBudget || holders.size <= 1, `${e.held} bytes held by ${[...holders]} after ${e.event} of ${e.file}`);
+  }
+  // A re-run skips every file by its hash; the large ones still ask for their bytes to hash them.
+  const again = await run();
+  assert.is(again.summary.skipped, 4);
+  for (const name of ['n1.png', 'n2.png', 'n3.png']) {
+    assert.equal(again.events.filter((e) => e.file === name).map((e) => e.phase ?? e.event), ['file', 'release'], `${name} re-run`);
+  }
+  assert.is(again.events.filter((e) => e.file === 'moon.png').length, 0, 'a small skipped file never asks');
+  fs.rmSync(src, { recursive: true, force: true });
+  fs.rmSync(manifest, { force: true });
 });
 
 test('memoryBudget and pixelBudget: bad values refused, not both at once; a 16-bit image counts 2 bytes a sample', async () => {

@@ -14,7 +14,7 @@ import { createWatermarker, DEFAULT_MAX_PIXELS, type Evidence, type Watermarker 
 import { decodeAdmitted, fileTooLarge, maxFileBytes, writeImage } from './io.js';
 import { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './frames.js';
 import { folderId, outside, readRegularFile } from './files.js';
-import { taskBytes, type GateRequest } from './gate.js';
+import { EARLY_FILE_BYTES, taskBytes, type GateRequest } from './gate.js';
 import type { BatchPiece } from './batch.js';
 
 /** What every worker of a batch is created with (piscina's workerData). */
@@ -159,16 +159,20 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
   let hash: string | undefined;
   let fileBytes = 0;
   const port = task.gate;
-  // Waits for the batch's gate to let this file's decoded pixels into memory.
-  const admit = port === undefined ? undefined : (_pixels: number, sampleBytes: number) => new Promise<void>((go, fail) => {
+  // Waits for the batch's gate to admit `bytes` (src/node/gate.ts).
+  const ask = (port: MessagePort, bytes: number, early: boolean) => new Promise<void>((go, fail) => {
     const closed = () => fail(new Error('the batch\'s memory gate closed before admitting the file'));
     port.once('close', closed);
     port.once('message', () => {
       port.off('close', closed);
       go();
     });
-    port.postMessage({ bytes: taskBytes(sampleBytes, fileBytes), thread: threadId } satisfies GateRequest);
+    port.postMessage({ bytes, thread: threadId, ...(early ? { early } : {}) } satisfies GateRequest);
   });
+  // A large file's bytes, before they are read; then (every file) its decoded pixels, once its
+  // header is read.
+  const beforeRead = port === undefined ? undefined : (size: number) => (size > EARLY_FILE_BYTES ? ask(port, size, true) : Promise.resolve());
+  const admit = port === undefined ? undefined : (_pixels: number, sampleBytes: number) => ask(port, taskBytes(sampleBytes, fileBytes), false);
   try {
     let bytes: Buffer;
     try {
@@ -181,6 +185,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
         maxBytes: maxFileBytes(limit),
         notRegular: (kind) => new FileError(`Not reading ${JSON.stringify(task.input)}: it is ${kind} now, no longer the regular file the folder listing found`),
         tooLarge: (size) => fileTooLarge(task.input, size, limit),
+        ...(beforeRead ? { beforeRead } : {}),
       }));
     } catch (err) {
       if (err instanceof ModelmarkError) throw err;

@@ -80,7 +80,9 @@ export interface BatchOptions {
    * 512 MiB). A file is counted, once its header is read, for its
    * decoded samples (all frames of an animation, 16-bit samples at 2 bytes) times 3 (the
    * decoder's and encoder's working copies; see WORKING_FACTOR in src/node/gate.ts) plus the
-   * file's size. A file that would take the batch over it waits, and the files after it wait
+   * file's size. A file over 16 MiB (EARLY_FILE_BYTES) is first counted for its size before it
+   * is read, one such file at a time, and for the rest once its header is read; smaller files are
+   * read first. A file that would take the batch over it waits, and the files after it wait
    * behind it, until others finish; a file alone always runs, so one larger than the budget runs
    * by itself. 1080p to 24-megapixel photos keep every worker busy at the default; scans of
    * hundreds of megapixels run a few at a time, or one. Lower it to bound memory further.
@@ -856,20 +858,66 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     // main thread): each task gets a port on which its worker asks for its file's memory once the
     // header is read; the memory is given back when the task settles, however it ends.
     const gate = new MemoryGate(memoryBudget);
+    // One task at a time between a large file's two asks (its bytes, then its top-up): the others
+    // wait here, holding nothing, in order (see src/node/gate.ts for why).
+    let earlyBusy = false;
+    const earlyWaiting: (() => void)[] = [];
     const admission = (rel: string) => {
       const { port1, port2 } = new MessageChannel();
       let held: GateRequest | undefined;
       let withdraw = () => {};
+      let inEarly = false;
+      let waitingEarly: (() => void) | undefined;
+      const leaveEarly = () => {
+        if (!inEarly) return;
+        inEarly = false;
+        const next = earlyWaiting.shift();
+        if (next) next();
+        else earlyBusy = false;
+      };
       port1.on('message', (request: GateRequest) => {
         const bytes = Number(request?.bytes);
         const ask = { bytes: Number.isFinite(bytes) && bytes > 0 ? bytes : 0, thread: Number(request?.thread) };
-        // `held` is set as the gate admits (synchronously), so end() always knows what to give back.
+        if (held !== undefined) {
+          // The header of a file admitted for its bytes: the rest of what it will hold, at the
+          // head of the queue (it holds the early slot, which the next large file waits for).
+          const have = held;
+          const extra = Math.max(0, ask.bytes - have.bytes);
+          const topUp = () => {
+            have.bytes += extra;
+            traced?.({ event: 'admit', file: rel, bytes: extra, thread: ask.thread, held: gate.holding, waited: !asking, phase: 'top-up' });
+            leaveEarly();
+            port1.postMessage(true);
+          };
+          let asking = true;
+          if (extra === 0) topUp();
+          else withdraw = gate.request(extra, topUp, have.bytes);
+          asking = false;
+          return;
+        }
+        const early = request?.early === true;
         let asking = true;
-        withdraw = gate.request(ask.bytes, () => {
-          held = ask;
-          traced?.({ event: 'admit', file: rel, bytes: ask.bytes, thread: ask.thread, held: gate.holding, waited: !asking });
-          port1.postMessage(true);
-        });
+        // `held` is set as the gate admits (synchronously), so end() always knows what to give back.
+        const ask1 = () => {
+          withdraw = gate.request(ask.bytes, () => {
+            held = { ...ask };
+            traced?.({ event: 'admit', file: rel, bytes: ask.bytes, thread: ask.thread, held: gate.holding, waited: !asking, ...(early ? { phase: 'file' as const } : {}) });
+            port1.postMessage(true);
+          });
+        };
+        if (!early) ask1();
+        else if (!earlyBusy) {
+          earlyBusy = true;
+          inEarly = true;
+          ask1();
+        } else {
+          waitingEarly = () => {
+            waitingEarly = undefined;
+            inEarly = true;
+            ask1();
+          };
+          earlyWaiting.push(waitingEarly);
+        }
         asking = false;
       });
       return {
@@ -878,6 +926,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         end() {
           port1.close();
           withdraw();
+          if (waitingEarly) earlyWaiting.splice(earlyWaiting.indexOf(waitingEarly), 1);
           if (held) {
             const { bytes, thread } = held;
             held = undefined;
@@ -885,6 +934,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
             traced?.({ event: 'release', file: rel, bytes, thread, held: gate.holding - bytes });
             gate.give(bytes);
           }
+          leaveEarly();
         },
       };
     };

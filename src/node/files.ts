@@ -43,13 +43,18 @@ export function fileKind(st: Stats): string {
  * @example
  * const { bytes } = await readRegularFile('in.png', { maxBytes: 1 << 30, notRegular: (k) => new FileError(`in.png is ${k}`), tooLarge: (n) => new FileError(`${n} bytes`) });
  */
-export async function readRegularFile(path: string, options: { maxBytes: number; noFollow?: boolean; notRegular: (kind: string) => Error; tooLarge: (size: number) => Error }): Promise<{ bytes: Buffer; st: Stats }> {
+export async function readRegularFile(path: string, options: {
+  maxBytes: number; noFollow?: boolean; notRegular: (kind: string) => Error; tooLarge: (size: number) => Error;
+  /** Called with the file's size once it is known to be read, before its buffer is made (the batch's memory gate). */
+  beforeRead?: (size: number) => Promise<void>;
+}): Promise<{ bytes: Buffer; st: Stats }> {
   const handle = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (options.noFollow ? fsConstants.O_NOFOLLOW : 0));
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw options.notRegular(fileKind(st));
     // Past one Buffer's reach (4 GiB on Node 20) too: Buffer.alloc would throw Node's own RangeError.
     if (st.size > options.maxBytes || st.size > bufferConstants.MAX_LENGTH) throw options.tooLarge(st.size);
+    await options.beforeRead?.(st.size);
     const buf = Buffer.alloc(st.size);
     let n = 0;
     while (n < buf.length) {

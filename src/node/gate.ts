@@ -15,8 +15,20 @@
 // - Order across workers is one queue here, first come first served, with no lock-free ticket
 //   scheme to get right.
 // - Files skipped as unchanged (the manifest) never ask: they do not wait behind a large one.
+//   (A file over EARLY_FILE_BYTES does: see below.)
 // The cost is one message each way per file decoded, tens of microseconds beside the
 // milliseconds a file takes (a 1080p photo: ~30 ms of CPU).
+//
+// A file over EARLY_FILE_BYTES asks twice: for its own bytes before it is read (the header cannot
+// be had without reading: a TIFF's directory, a GIF's or WebP's frames may sit anywhere in the
+// file), then, once its header is read, for the rest of what it will hold (a top-up). Before,
+// every file was read whole before it asked, so the 4 tasks of each worker could hold 4 unread-for
+// files of up to 827 MiB each (the largest file under the default pixel limit) outside the budget.
+// Two rules keep the two-step asks from deadlocking (two tasks each holding their bytes while
+// waiting for more than is left): one task at a time is between its two asks (the others wait
+// before their first, holding nothing), and its top-up goes to the head of the queue and counts
+// the task alone when only its own bytes are held. Every other holder has all it asked for and
+// gives it back when it ends, so the top-up is always admitted in the end.
 
 /**
  * Memory a task is counted for per byte of its decoded samples (all frames): the samples, and
@@ -26,6 +38,14 @@
  * samples).
  */
 export const WORKING_FACTOR = 3;
+
+/**
+ * A file larger than this asks the gate for its own bytes before it is read, and for the rest once
+ * its header is read (see the top of this file); smaller ones are read first, their bytes
+ * counted with their pixels: 16 MiB, so at most 64 MiB a worker is read before it is counted
+ * (4 tasks), and a photo (a few MiB) asks once.
+ */
+export const EARLY_FILE_BYTES = 16 * 2 ** 20;
 
 /**
  * Memory a batch's files may hold at once, per worker (the default budget is this times the
@@ -67,10 +87,10 @@ export function taskBytes(sampleBytes: number, fileBytes: number): number {
  */
 export class MemoryGate {
   private held = 0;
-  private readonly queue: { amount: number; go: () => void }[] = [];
   constructor(private readonly budget: number) {}
-  private fits(amount: number): boolean {
-    return this.held === 0 || this.held + amount <= this.budget;
+  private readonly queue: { amount: number; own: number; go: () => void }[] = [];
+  private fits(amount: number, own: number): boolean {
+    return this.held === own || this.held + amount <= this.budget;
   }
   /** Resolves once `amount` may be held; the caller must give it back with give(). */
   take(amount: number): Promise<void> {
@@ -82,15 +102,19 @@ export class MemoryGate {
    * Calls `go` once `amount` may be held (at once, when it fits now): the caller must give it
    * back with give(). Returns a function that withdraws the request while it waits (then nothing
    * is held, and `go` is never called); after `go`, it does nothing.
+   * A top-up (`own`: what the caller holds already, over 0) goes to the head of the queue, and
+   * is admitted when it fits or when the caller's own bytes are all that is held (a task alone).
+   * One caller at a time may wait for a top-up (see the top of this file).
    */
-  request(amount: number, go: () => void): () => void {
-    if (this.queue.length === 0 && this.fits(amount)) {
+  request(amount: number, go: () => void, own = 0): () => void {
+    if ((this.queue.length === 0 || own > 0) && this.fits(amount, own)) {
       this.held += amount;
       go();
       return () => {};
     }
-    const entry = { amount, go };
-    this.queue.push(entry);
+    const entry = { amount, own, go };
+    if (own > 0) this.queue.unshift(entry);
+    else this.queue.push(entry);
     return () => {
       const at = this.queue.indexOf(entry);
       if (at < 0) return; // admitted already
@@ -103,7 +127,7 @@ export class MemoryGate {
     this.admitWaiting();
   }
   private admitWaiting(): void {
-    while (this.queue.length > 0 && this.fits(this.queue[0].amount)) {
+    while (this.queue.length > 0 && this.fits(this.queue[0].amount, this.queue[0].own)) {
       const next = this.queue.shift()!;
       this.held += next.amount;
       next.go();
@@ -121,9 +145,16 @@ export class MemoryGate {
 
 /** What a batch worker sends the gate's port: the bytes its task will hold (see taskBytes). */
 export interface GateRequest {
+  /**
+   * The bytes the task will hold in all (taskBytes), or with `early`, the file's own bytes, asked
+   * before it is read (a file over EARLY_FILE_BYTES); a later request is then the task's new
+   * total, and only what it adds is asked for (a top-up).
+   */
   bytes: number;
   /** The worker's threadId, for GATE_TRACE. */
   thread: number;
+  /** The file's bytes, before it is read (see EARLY_FILE_BYTES). */
+  early?: boolean;
 }
 
 /**
@@ -146,4 +177,9 @@ export interface GateEvent {
   held: number;
   /** 'admit': whether the file waited for others to give memory back (false: admitted as it asked). */
   waited?: boolean;
+  /**
+   * 'admit' of a file over EARLY_FILE_BYTES: 'file', its bytes before it is read; 'top-up', what
+   * its header adds to them (`bytes`: the addition). A 'release' gives back both at once.
+   */
+  phase?: 'file' | 'top-up';
 }
