@@ -97,6 +97,9 @@ const RUNS = [
   { script: 'sharp-pool.mjs', args: () => [jpegDir(), '2', 'mark'], check: poolLine(2) },
   { script: 'batch.mjs', args: ['--images', '3', '--rounds', '1'], expect: has('3 images, 1920x1080 JPEG q90', /round 1: 2 busy threads do [\d.]+x/, /round 1: sharp alone .*: [\d.]+x$/m,
     /round 1, 2 cores \(\d+ jobs\): [\d.]+ s wall/, /speed-up 2 cores \/ 1 core: [\d.]+x whole command, [\d.]+x from the first file on/) },
+  // Two files just over 16 MiB, so both take the early ask; one budget.
+  { script: 'batch-memory.mjs', args: ['--files', '2', '--side', '2400', '--budgets', '1'], expect: has(/^2 noise PNGs of 2400x2400 \(1[78]\.\d MB each\), --jobs 2$/m,
+    '| budget (bytes) | files | seconds | peak RSS (MB) |', /^\| 1 \| 2 \| [\d.]+ \| \d+ \|$/m) },
   { script: 'cold-start.mjs', args: ['1'], expect: has('Packages loaded by `import(entry)` alone:', '  modelmark/sharp: sharp', '| item | measure | ms |',
     /^\| import modelmark\/lite \+ init\(bytes\) \| import \| [\d.]+ /m, /^\| first calls \(1920x1080 RGB\) \| detect 3 \| [\d.]+ /m, /^\| CLI embed photo\.jpg out\.jpg \| process wall time \| [\d.]+ /m) },
   { script: 'worker-size.mjs', expect: has(/^modelmark\.wasm +\d+ B +\d+ B$/m, /^total +\d+ B +\d+ B/m, /^budget: 1000000 B gzip -> (within|OVER)/m, /core JS as a Worker bundles it \(modelmark\/lite\): \d+ B raw/) },
