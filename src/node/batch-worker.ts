@@ -51,7 +51,9 @@ export interface BatchTask {
   skipIfOutputSize?: number;
   /**
    * The batch's memory gate (src/node/gate.ts), in the main thread: the task posts it a
-   * GateRequest once the header is read, and decodes when the answer comes. Transferred with
+   * GateRequest once the header is read, and decodes when the answer comes (a file over
+   * EARLY_FILE_BYTES also posts one with its size before it is read, and reads when the answer
+   * comes). Transferred with
    * the task; closed when the task ends. The memory is given back when the task settles.
    */
   gate?: MessagePort;

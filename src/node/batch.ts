@@ -856,7 +856,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
 
     // The memory bound of the whole batch (see src/node/gate.ts for why it is kept here, in the
     // main thread): each task gets a port on which its worker asks for its file's memory once the
-    // header is read; the memory is given back when the task settles, however it ends.
+    // header is read (a file over EARLY_FILE_BYTES for its bytes before it is read, too); the
+    // memory is given back when the task settles, however it ends.
     const gate = new MemoryGate(memoryBudget);
     // One task at a time between a large file's two asks (its bytes, then its top-up): the others
     // wait here, holding nothing, in order (see src/node/gate.ts for why).

@@ -16,8 +16,8 @@
 //   scheme to get right.
 // - Files skipped as unchanged (the manifest) never ask: they do not wait behind a large one.
 //   (A file over EARLY_FILE_BYTES does: see below.)
-// The cost is one message each way per file decoded, tens of microseconds beside the
-// milliseconds a file takes (a 1080p photo: ~30 ms of CPU).
+// The cost is one message each way per file decoded (two for a file over EARLY_FILE_BYTES), tens
+// of microseconds beside the milliseconds a file takes (a 1080p photo: ~30 ms of CPU).
 //
 // A file over EARLY_FILE_BYTES asks twice: for its own bytes before it is read (the header cannot
 // be had without reading: a TIFF's directory, a GIF's or WebP's frames may sit anywhere in the
@@ -101,7 +101,7 @@ export class MemoryGate {
   /**
    * Calls `go` once `amount` may be held (at once, when it fits now): the caller must give it
    * back with give(). Returns a function that withdraws the request while it waits (then nothing
-   * is held, and `go` is never called); after `go`, it does nothing.
+   * more is held, and `go` is never called); after `go`, it does nothing.
    * A top-up (`own`: what the caller holds already, over 0) goes to the head of the queue, and
    * is admitted when it fits or when the caller's own bytes are all that is held (a task alone).
    * One caller at a time may wait for a top-up (see the top of this file).
