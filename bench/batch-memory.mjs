@@ -1,6 +1,6 @@
 // Peak memory of a folder batch of large files under memory budgets: `modelmark detect DIR`'s
 // runBatch, `--jobs 2`, over N noise PNGs of SIDE x SIDE (incompressible, so each file is about
-// its decoded size: 27 MB at the default 3000), each budget in a fresh child process whose peak
+// its decoded size: 28.5 MB at the default 3000, 27 MB of samples), each budget in a fresh child process whose peak
 // RSS (process.resourceUsage().maxRSS: the main thread, the workers and sharp together) is printed
 // with the batch's time. A file over 16 MiB asks the batch's gate for its bytes before it is read
 // (src/node/gate.ts); a budget of 1 byte runs one file at a time.

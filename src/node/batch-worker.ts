@@ -13,7 +13,7 @@ import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, DEFAULT_MAX_PIXELS, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { decodeAdmitted, fileTooLarge, maxFileBytes, writeImage } from './io.js';
 import { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './frames.js';
-import { folderId, outside, readRegularFile } from './files.js';
+import { folderId, hashRegularFile, outside, readRegularFile, type RegularFileOptions } from './files.js';
 import { EARLY_FILE_BYTES, taskBytes, type GateRequest } from './gate.js';
 import type { BatchPiece } from './batch.js';
 
@@ -176,40 +176,52 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
   const beforeRead = port === undefined ? undefined : (size: number) => (size > EARLY_FILE_BYTES ? ask(port, size, true) : Promise.resolve());
   const admit = port === undefined ? undefined : (_pixels: number, sampleBytes: number) => ask(port, taskBytes(sampleBytes, fileBytes), false);
   try {
+    // O_NOFOLLOW where links are not followed: a file swapped for a link after the listing is
+    // refused. O_NONBLOCK and the check of what was opened: a file swapped for a FIFO would
+    // otherwise block the read for ever, and one swapped for a device (/dev/zero) never end.
+    const limit = data.maxPixels ?? DEFAULT_MAX_PIXELS;
+    const fileOptions: RegularFileOptions = {
+      noFollow: data.followLinks === false,
+      maxBytes: maxFileBytes(limit),
+      notRegular: (kind) => new FileError(`Not reading ${JSON.stringify(task.input)}: it is ${kind} now, no longer the regular file the folder listing found`),
+      tooLarge: (size) => fileTooLarge(task.input, size, limit),
+    };
+    const readFailed = (err: unknown) => {
+      if (err instanceof ModelmarkError) return err;
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP' && data.followLinks === false) {
+        return new FileError(`Not reading ${JSON.stringify(task.input)}: it became a symbolic link after the folder was listed, and links are not followed here`, { cause: err });
+      }
+      return new FileError(`Cannot read image file ${JSON.stringify(task.input)}: ${(err as Error).message}`, { cause: err });
+    };
+    if (task.skipIfHash !== undefined) {
+      // A file the manifest may skip is hashed a megabyte at a time, holding nothing: an unchanged
+      // file, however large, is skipped without asking the memory gate. A changed one is read
+      // below and hashed again (what is marked is what is recorded).
+      const seen = await hashRegularFile(task.input, fileOptions).catch((err) => { throw readFailed(err); });
+      if (task.skipIfHash === seen) {
+        if (data.command === 'detect') return { status: 'skipped', hash: seen };
+        if (task.output && (await sizeOrNull(task.output)) === task.skipIfOutputSize) return { status: 'skipped', hash: seen };
+      }
+    }
     let bytes: Buffer;
     try {
-      // O_NOFOLLOW where links are not followed: a file swapped for a link after the listing is
-      // refused. O_NONBLOCK and the check of what was opened: a file swapped for a FIFO would
-      // otherwise block the read for ever, and one swapped for a device (/dev/zero) never end.
-      const limit = data.maxPixels ?? DEFAULT_MAX_PIXELS;
-      ({ bytes } = await readRegularFile(task.input, {
-        noFollow: data.followLinks === false,
-        maxBytes: maxFileBytes(limit),
-        notRegular: (kind) => new FileError(`Not reading ${JSON.stringify(task.input)}: it is ${kind} now, no longer the regular file the folder listing found`),
-        tooLarge: (size) => fileTooLarge(task.input, size, limit),
-        ...(beforeRead ? { beforeRead } : {}),
-      }));
+      ({ bytes } = await readRegularFile(task.input, { ...fileOptions, ...(beforeRead ? { beforeRead } : {}) }));
     } catch (err) {
-      if (err instanceof ModelmarkError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ELOOP' && data.followLinks === false) {
-        throw new FileError(`Not reading ${JSON.stringify(task.input)}: it became a symbolic link after the folder was listed, and links are not followed here`, { cause: err });
-      }
-      throw new FileError(`Cannot read image file ${JSON.stringify(task.input)}: ${(err as Error).message}`, { cause: err });
+      throw readFailed(err);
     }
     fileBytes = bytes.length;
-    hash = createHash('sha256').update(bytes).digest('hex');
-    if (task.skipIfHash === hash) {
-      if (data.command === 'detect') return { status: 'skipped', hash };
-      if (task.output && (await sizeOrNull(task.output)) === task.skipIfOutputSize) return { status: 'skipped', hash };
-    }
     const wm = await getWatermarker();
-    // The bytes just hashed, not a second read: the manifest's hash is of what was marked. With
-    // the metadata kept (and always for detect), ICC-profiled colours are read as stored.
+    // The bytes read, not a second read: the manifest's hash is of what was marked. With the
+    // metadata kept (and always for detect), ICC-profiled colours are read as stored.
     const image = await decodeAdmitted(bytes, task.input, {
       maxPixels: data.maxPixels, keepDepth: true, metadata: data.keepMetadata !== false,
       // embed marks every frame of an animation; detect reads up to its first MAX_DETECT_FRAMES.
       allFrames: true, ...(data.command === 'detect' ? { maxFrames: MAX_DETECT_FRAMES } : {}),
     }, admit);
+    // Hashed once the header is admitted: a file over EARLY_FILE_BYTES holds the batch's one early
+    // slot until then (src/node/gate.ts), and hashing a large file (SHA-256, about 0.4 s for
+    // 200 MB) before would keep the next large file waiting.
+    hash = createHash('sha256').update(bytes).digest('hex');
     if (data.command === 'embed') {
       const output = task.output!;
       await checkOutput(output);

@@ -2,8 +2,9 @@
 // loads sharp) so that code that only writes files, like a batch's main thread with its
 // manifest, starts without loading the image codecs.
 import { constants as bufferConstants } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, fsyncSync, openSync, promises as fsp, readdirSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { FileError } from '../errors.js';
 
@@ -33,6 +34,32 @@ export function fileKind(st: Stats): string {
   return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
 }
 
+/** How readRegularFile and hashRegularFile open a file, and what they refuse. */
+export interface RegularFileOptions {
+  maxBytes: number;
+  noFollow?: boolean;
+  notRegular: (kind: string) => Error;
+  tooLarge: (size: number) => Error;
+}
+
+/**
+ * Open a file that must be a regular file of at most `maxBytes` (see readRegularFile), checked
+ * on what was opened. The caller closes the handle.
+ */
+async function openRegularFile(path: string, options: RegularFileOptions): Promise<{ handle: FileHandle; st: Stats }> {
+  const handle = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (options.noFollow ? fsConstants.O_NOFOLLOW : 0));
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw options.notRegular(fileKind(st));
+    // Past one Buffer's reach (4 GiB on Node 20) too: Buffer.alloc would throw Node's own RangeError.
+    if (st.size > options.maxBytes || st.size > bufferConstants.MAX_LENGTH) throw options.tooLarge(st.size);
+    return { handle, st };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
 /**
  * Read a file that must be a regular file of at most `maxBytes`, checked on what was opened:
  * opened non-blocking (a FIFO would otherwise wait for a writer for ever), a device (/dev/zero
@@ -43,17 +70,12 @@ export function fileKind(st: Stats): string {
  * @example
  * const { bytes } = await readRegularFile('in.png', { maxBytes: 1 << 30, notRegular: (k) => new FileError(`in.png is ${k}`), tooLarge: (n) => new FileError(`${n} bytes`) });
  */
-export async function readRegularFile(path: string, options: {
-  maxBytes: number; noFollow?: boolean; notRegular: (kind: string) => Error; tooLarge: (size: number) => Error;
+export async function readRegularFile(path: string, options: RegularFileOptions & {
   /** Called with the file's size once it is known to be read, before its buffer is made (the batch's memory gate). */
   beforeRead?: (size: number) => Promise<void>;
 }): Promise<{ bytes: Buffer; st: Stats }> {
-  const handle = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (options.noFollow ? fsConstants.O_NOFOLLOW : 0));
+  const { handle, st } = await openRegularFile(path, options);
   try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw options.notRegular(fileKind(st));
-    // Past one Buffer's reach (4 GiB on Node 20) too: Buffer.alloc would throw Node's own RangeError.
-    if (st.size > options.maxBytes || st.size > bufferConstants.MAX_LENGTH) throw options.tooLarge(st.size);
     await options.beforeRead?.(st.size);
     const buf = Buffer.alloc(st.size);
     let n = 0;
@@ -63,6 +85,34 @@ export async function readRegularFile(path: string, options: {
       n += bytesRead;
     }
     return { bytes: buf.subarray(0, n), st };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Bytes hashRegularFile reads at a time. */
+const HASH_CHUNK = 1 << 20;
+
+/**
+ * The SHA-256 (hex) of a file opened and checked as readRegularFile does, read 1 MiB at a time,
+ * so that a large file is hashed without being held: the size measured at open, at most, as
+ * readRegularFile reads it, so both give the same hash of an unchanged file.
+ * @example
+ * const hash = await hashRegularFile('scan.tif', { maxBytes: 1 << 30, notRegular: (k) => new FileError(k), tooLarge: (n) => new FileError(`${n}`) });
+ */
+export async function hashRegularFile(path: string, options: RegularFileOptions): Promise<string> {
+  const { handle, st } = await openRegularFile(path, options);
+  try {
+    const hash = createHash('sha256');
+    const buf = Buffer.alloc(Math.min(HASH_CHUNK, Math.max(1, st.size)));
+    let n = 0;
+    while (n < st.size) {
+      const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, st.size - n), n);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      n += bytesRead;
+    }
+    return hash.digest('hex');
   } finally {
     await handle.close();
   }

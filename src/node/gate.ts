@@ -15,7 +15,8 @@
 // - Order across workers is one queue here, first come first served, with no lock-free ticket
 //   scheme to get right.
 // - Files skipped as unchanged (the manifest) never ask: they do not wait behind a large one.
-//   (A file over EARLY_FILE_BYTES does: see below.)
+//   (A file with a manifest entry is hashed a megabyte at a time before it is read, so however
+//   large, it is skipped holding nothing.)
 // The cost is one message each way per file decoded (two for a file over EARLY_FILE_BYTES), tens
 // of microseconds beside the milliseconds a file takes (a 1080p photo: ~30 ms of CPU).
 //
@@ -28,7 +29,8 @@
 // waiting for more than is left): one task at a time is between its two asks (the others wait
 // before their first, holding nothing), and its top-up goes to the head of the queue and counts
 // the task alone when only its own bytes are held. Every other holder has all it asked for and
-// gives it back when it ends, so the top-up is always admitted in the end.
+// gives it back when it ends, so the top-up is always admitted in the end. The slot is held from
+// the first ask through the read and the header, not the hash (taken after the top-up).
 
 /**
  * Memory a task is counted for per byte of its decoded samples (all frames): the samples, and
