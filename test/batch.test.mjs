@@ -1108,6 +1108,46 @@ test('memoryBudget: a file over EARLY_FILE_BYTES asks for its bytes before it is
   fs.rmSync(manifest, { force: true });
 });
 
+test('a stopped batch starts no file still waiting for memory: aborted at the first admission, the others waiting (for the gate or the early slot) end pending, unrecorded', async () => {
+  // Two files over EARLY_FILE_BYTES and four small ones, one worker (5 handed out at once), a
+  // budget of one byte: one file at a time, every other one waits for the gate or the slot.
+  const src = path.join(dir, 'stop-in');
+  fs.mkdirSync(src, { recursive: true });
+  const side = Math.ceil(Math.sqrt(EARLY_FILE_BYTES / 3)) + 16;
+  for (const name of ['b1.png', 'b2.png']) {
+    await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 1 }).toFile(path.join(src, name));
+  }
+  for (let i = 0; i < 4; i++) fs.copyFileSync(path.join(IN, 'moon.png'), path.join(src, `m${i}.png`));
+  const manifest = path.join(dir, 'stop-manifest.json');
+  const controller = new AbortController();
+  const events = [];
+  let abortedAt = -1;
+  const records = [];
+  const summary = await runBatch({
+    command: 'detect', input: src, key: KEY, jobs: 1, memoryBudget: 1, manifest, signal: controller.signal, onRecord: (r) => records.push(r),
+    [GATE_TRACE]: (e) => {
+      events.push(e);
+      if (abortedAt < 0 && e.event === 'admit') { abortedAt = events.length; controller.abort(); }
+    },
+  });
+  replayGate(events);
+  assert.ok(abortedAt > 0);
+  assert.equal(events.slice(abortedAt).filter((e) => e.event === 'admit'), [], 'no file admitted after the abort');
+  // The file admitted first finishes (unless it was a large file's bytes: its top-up is refused).
+  const first = events[0];
+  const finished = first.phase === 'file' ? 0 : 1;
+  assert.is(summary.done, finished, JSON.stringify(summary));
+  assert.is(records.length, finished);
+  assert.is(summary.pending, 6 - finished, 'every other file pending, handed out or not');
+  assert.is(summary.interrupted, true);
+  assert.is(Object.keys(JSON.parse(fs.readFileSync(manifest, 'utf8')).files).length, finished, 'only the finished file recorded');
+  // The re-run does the rest.
+  const rest = await runBatch({ command: 'detect', input: src, key: KEY, jobs: 2, manifest });
+  assert.equal([rest.done, rest.skipped, rest.pending, rest.errors], [6 - finished, finished, 0, 0]);
+  fs.rmSync(src, { recursive: true, force: true });
+  fs.rmSync(manifest, { force: true });
+});
+
 test('memoryBudget and pixelBudget: bad values refused, not both at once; a 16-bit image counts 2 bytes a sample', async () => {
   for (const bad of [0, -1, Number.NaN, '8']) {
     const err = await runBatch({ command: 'detect', input: IN, key: KEY, memoryBudget: bad }).then(() => null, (e) => e);

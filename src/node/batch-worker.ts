@@ -68,7 +68,12 @@ export type BatchTaskResult =
       /** detect: the file's evidence for pooling (rounded to 4 decimals), see combineEvidence. */ evidence?: Evidence }
   | { status: 'error'; hash?: string; error: { code: string; message: string };
       /** Every later file would fail the same way (the output disk full, read-only, the output folder gone): stop the batch. */
-      stop?: boolean };
+      stop?: boolean }
+  /** The batch stopped before the gate admitted this file: not started, left pending. */
+  | { status: 'cancelled' };
+
+/** The gate's answer to a file the stopped batch will not start (see BatchTaskResult's 'cancelled'). */
+class NotStarted extends Error {}
 
 /** OS errors of a write that every later write of the batch would meet too. */
 const STOP_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
@@ -165,9 +170,10 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
   const ask = (port: MessagePort, bytes: number, early: boolean) => new Promise<void>((go, fail) => {
     const closed = () => fail(new Error('the batch\'s memory gate closed before admitting the file'));
     port.once('close', closed);
-    port.once('message', () => {
+    port.once('message', (admitted: boolean) => {
       port.off('close', closed);
-      go();
+      if (admitted) go();
+      else fail(new NotStarted('the batch stopped before this file was started'));
     });
     port.postMessage({ bytes, thread: threadId, ...(early ? { early } : {}) } satisfies GateRequest);
   });
@@ -187,7 +193,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       tooLarge: (size) => fileTooLarge(task.input, size, limit),
     };
     const readFailed = (err: unknown) => {
-      if (err instanceof ModelmarkError) return err;
+      if (err instanceof ModelmarkError || err instanceof NotStarted) return err;
       if ((err as NodeJS.ErrnoException).code === 'ELOOP' && data.followLinks === false) {
         return new FileError(`Not reading ${JSON.stringify(task.input)}: it became a symbolic link after the folder was listed, and links are not followed here`, { cause: err });
       }
@@ -256,6 +262,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
       ...(image.warnings ? { warnings: image.warnings } : {}),
     };
   } catch (err) {
+    if (err instanceof NotStarted) return { status: 'cancelled' };
     return { status: 'error', hash, error: toError(err), ...(stopsBatch(err) ? { stop: true } : {}) };
   } finally {
     port?.close();

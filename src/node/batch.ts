@@ -112,7 +112,10 @@ export interface BatchOptions {
   onStart?: ((info: BatchStartInfo) => void) | undefined;
   /** Called as each file finishes (in completion order). */
   onRecord?: ((record: BatchRecord) => void) | undefined;
-  /** Aborting stops handing out files; those in progress finish and are recorded. */
+  /**
+   * Aborting stops handing out files; those in progress finish and are recorded. A file handed to
+   * a worker but still waiting for the memory budget is not started: it is counted pending.
+   */
   signal?: AbortSignal | undefined;
 }
 
@@ -795,6 +798,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   let callbackError: { error: unknown } | undefined;
   // A file's error that every later file would meet (disk full, output folder gone): no more are started.
   let stopError: { code: string; message: string } | undefined;
+  /** Set once the gate exists: answers every file still waiting for memory "not now" (see admission). */
+  let stopWaiting = () => {};
   const emit = (r: BatchRecord) => {
     if (r.status === 'done') summary.done++;
     else if (r.status === 'skipped') summary.skipped++;
@@ -808,6 +813,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       options.onRecord?.(r);
     } catch (error) {
       callbackError = { error };
+      stopWaiting();
     }
   };
   // Start the workers first: loading sharp and the kernels in each overlaps the listing, the
@@ -863,12 +869,23 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     // wait here, holding nothing, in order (see src/node/gate.ts for why).
     let earlyBusy = false;
     const earlyWaiting: (() => void)[] = [];
+    // Once the batch stops (aborted, a callback threw, or a file's error stops it), a file not yet
+    // admitted is not started: its request, waiting or new, is answered false, and its task ends
+    // as 'cancelled' (counted pending, not recorded). Files admitted finish, as before; without
+    // this, every file handed to a worker ran, one after another under a tight budget.
+    const stopping = () => options.signal?.aborted === true || callbackError !== undefined || stopError !== undefined;
+    const cancels = new Set<() => void>();
+    stopWaiting = () => {
+      for (const cancel of cancels) cancel();
+    };
+    options.signal?.addEventListener('abort', () => stopWaiting(), { once: true });
     const admission = (rel: string) => {
       const { port1, port2 } = new MessageChannel();
       let held: GateRequest | undefined;
       let withdraw = () => {};
       let inEarly = false;
       let waitingEarly: (() => void) | undefined;
+      let outstanding = false;
       const leaveEarly = () => {
         if (!inEarly) return;
         inEarly = false;
@@ -876,9 +893,28 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         if (next) next();
         else earlyBusy = false;
       };
+      /** Answer a request not yet admitted with false: withdrawn from the gate and the early slot's line. */
+      const cancel = () => {
+        if (!outstanding) return;
+        outstanding = false;
+        withdraw();
+        withdraw = () => {};
+        if (waitingEarly) {
+          earlyWaiting.splice(earlyWaiting.indexOf(waitingEarly), 1);
+          waitingEarly = undefined;
+        }
+        leaveEarly();
+        port1.postMessage(false);
+      };
+      cancels.add(cancel);
       port1.on('message', (request: GateRequest) => {
         const bytes = Number(request?.bytes);
         const ask = { bytes: Number.isFinite(bytes) && bytes > 0 ? bytes : 0, thread: Number(request?.thread) };
+        outstanding = true;
+        if (stopping()) {
+          cancel();
+          return;
+        }
         if (held !== undefined) {
           // The header of a file admitted for its bytes: the rest of what it will hold, at the
           // head of the queue (it holds the early slot, which the next large file waits for).
@@ -888,6 +924,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
             have.bytes += extra;
             traced?.({ event: 'admit', file: rel, bytes: extra, thread: ask.thread, held: gate.holding, waited: !asking, phase: 'top-up' });
             leaveEarly();
+            outstanding = false;
             port1.postMessage(true);
           };
           let asking = true;
@@ -903,6 +940,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
           withdraw = gate.request(ask.bytes, () => {
             held = { ...ask };
             traced?.({ event: 'admit', file: rel, bytes: ask.bytes, thread: ask.thread, held: gate.holding, waited: !asking, ...(early ? { phase: 'file' as const } : {}) });
+            outstanding = false;
             port1.postMessage(true);
           });
         };
@@ -925,6 +963,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         port: port2,
         /** The task settled: its memory back to the gate, or its request withdrawn if it still waits. */
         end() {
+          cancels.delete(cancel);
           port1.close();
           withdraw();
           if (waitingEarly) earlyWaiting.splice(earlyWaiting.indexOf(waitingEarly), 1);
@@ -941,6 +980,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     };
 
     let next = 0;
+    /** Files handed to a worker but not started, the batch having stopped (pending). */
+    let cancelled = 0;
     const processOne = async (rel: string) => {
       const parts = rel.split('/');
       const input = join(realIn, ...parts);
@@ -958,9 +999,14 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       } finally {
         admitted.end();
       }
-      if (result.status === 'error') {
+      if (result.status === 'cancelled') {
+        cancelled++;
+      } else if (result.status === 'error') {
         const stops = result.stop === true && stopError === undefined;
-        if (stops) stopError = result.error;
+        if (stops) {
+          stopError = result.error;
+          stopWaiting();
+        }
         emit({ file, status: 'error', ...(shownOutput ? { output: shownOutput } : {}), error: stops ? { ...result.error, stopsBatch: true } : result.error });
       } else if (result.status === 'skipped') {
         const p = usable!;
@@ -991,7 +1037,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
       while (next < files.length && !options.signal?.aborted && !callbackError && !stopError) await processOne(files[next++]);
     };
     await Promise.all(Array.from({ length: Math.min(files.length, jobs * (TASKS_PER_WORKER + 1)) }, lane));
-    summary.pending = files.length - next;
+    summary.pending = files.length - next + cancelled;
     summary.interrupted = summary.pending > 0;
     if (stopError) summary.stopped = stopError;
   } finally {
