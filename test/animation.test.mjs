@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { createWatermarker } from '../dist/index.js';
 import { decodeImageFile, detectFile, MAX_DETECT_FRAMES, readImage } from '../dist/node/index.js';
 import { ksBound } from './helpers/ks.mjs';
+import { COLLAGE_KEY, twoPieceCollage } from './helpers/collage.mjs';
 import { detect as sharpDetect } from '../dist/plugins/sharp/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -71,6 +72,27 @@ test('detectFile: an animation whose first frame lost the mark is found in the n
   // A still image: wm.detect's own result, no frames.
   const still = await readImage(path.join(PHOTOS, 'skimage-chelsea.png'));
   assert.equal(detectFile(wm, still), wm.detect(still));
+});
+
+test("detectFile with pieces: 'all': each piece's p-value counts the frames read as the result's does; a frame found alone but not over the frames read lists no piece", async () => {
+  // Two frames of the two-piece collage (one key, two payloads).
+  const { image } = await twoPieceCollage();
+  const file = { width: image.width, height: 2 * image.height, channels: 3, data: Buffer.concat([image.data, image.data]), animation: { frames: 2, frameHeight: image.height } };
+  const wmc = await createWatermarker({ key: COLLAGE_KEY });
+  const still = wmc.detect(image, { pieces: 'all' });
+  assert.is(still.pieces.length, 2);
+  const r = detectFile(wmc, file, { pieces: 'all' });
+  assert.equal([r.found, r.payload, r.pValue, r.frames.read], [true, still.payload, Math.min(1, 2 * still.pValue), 2]);
+  // The first piece is the result's own find, p-value included; every piece's counts both frames.
+  assert.equal(r.pieces[0], { found: r.found, payload: r.payload, pValue: r.pValue, score: r.score, crcOk: r.crcOk, transform: r.transform, regions: r.regions });
+  assert.equal(r.pieces.map((p) => [p.payload, p.pValue]), still.pieces.map((p) => [p.payload, Math.min(1, 2 * p.pValue)]));
+  // A threshold the frame's find meets alone and not times two: the animation has no find, and
+  // so no piece (they were listed with a payload beside found: false).
+  const strict = await createWatermarker({ key: COLLAGE_KEY, threshold: 1.5 * still.pValue });
+  const alone = strict.detect(image, { pieces: 'all' });
+  assert.ok(alone.found && alone.pieces.length > 0, 'the frame alone is found with this threshold');
+  const s = detectFile(strict, file, { pieces: 'all' });
+  assert.equal([s.found, s.payload, s.pieces], [false, null, []]);
 });
 
 test('readImage maxFrames: the first frames only, the file\'s count in pages; the pixel limit counts those decoded; checked', async () => {

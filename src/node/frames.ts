@@ -85,7 +85,9 @@ export interface FramesRead {
  * under the threshold), and the reported `pValue` is that product (at most 1). The first frame
  * found so is reported; when none is, the frame with the lowest p-value. `evidence` (with
  * `{ evidence: true }`) is always the first frame's: pooled over files, a choice made from the
- * data would bias it. `pieces` is detect's option of that name, for every frame read. An animation's result carries `frames` ({@link FramesRead}).
+ * data would bias it. `pieces` is detect's option of that name, for every frame read; with
+ * `'all'` the reported frame's `pieces` have their p-values times n too, those at the threshold
+ * or over left out. An animation's result carries `frames` ({@link FramesRead}).
  * @example
  * const file = await readImage('loop.gif', { allFrames: true, maxFrames: MAX_DETECT_FRAMES });
  * const { found, payload, frames } = detectFile(wm, file);
@@ -112,8 +114,12 @@ export function detectFile(wm: Watermarker, file: SampleFile, options: { evidenc
     if (k === 0) evidence = r.evidence;
     const pValue = Math.min(1, r.pValue * n);
     const found = r.crcOk && pValue < threshold;
-    // As the core reports a mark not found: no payload, transform or region map.
-    const counted = found ? { ...r, pValue } : { ...r, found, pValue, payload: null, transform: null, regions: null };
+    // As the core reports a mark not found: no payload, transform or region map. With
+    // `pieces: 'all'` each piece's p-value counts the frames read too, and only pieces under the
+    // threshold so are listed (the first is the result's own; none when it is not found).
+    const listed = r.pieces && (found ? r.pieces.map((p) => ({ ...p, pValue: Math.min(1, p.pValue * n) })).filter((p) => p.crcOk && p.pValue < threshold) : []);
+    const counted = found ? { ...r, pValue, ...(listed ? { pieces: listed } : {}) }
+      : { ...r, found, pValue, payload: null, transform: null, regions: null, ...(listed ? { pieces: listed } : {}) };
     if (found || !best || r.pValue * n < best.r.pValue) best = { r: counted, at };
     if (found) break;
   }
