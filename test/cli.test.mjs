@@ -846,7 +846,7 @@ test('detect --pieces finds a marked photo pasted into a larger one (file and fo
 });
 
 test('detect --all-pieces lists every marked piece (JSON "pieces", a line each, folder records and a manifest that replays them); embed refuses the flag', async () => {
-  const { jpeg } = await twoPieceCollage();
+  const { jpeg, pieces } = await twoPieceCollage();
   const K = COLLAGE_KEY;
   const folder = file('all-pieces-in');
   fs.mkdirSync(folder);
@@ -868,6 +868,14 @@ test('detect --all-pieces lists every marked piece (JSON "pieces", a line each, 
   assert.is(lines.length, 2, text.stdout);
   assert.equal(lines.map((l) => /payload ([0-9a-f]{16})/.exec(l)?.[1]).sort(), both, text.stdout);
   assert.match(lines[1], /another piece/);
+  // The further piece's line says where it lies: a box on its own photo (not its grid's tile
+  // origin, which lay on the host photo, 867,36 with mate-Storm at 1100,500).
+  const at = /at (\d+),(\d+) (\d+)x(\d+)/.exec(lines[1]);
+  assert.ok(at, lines[1]);
+  const [left, top, width, height] = at.slice(1).map(Number);
+  const { rect } = pieces.find((p) => lines[1].includes(p.payload));
+  const inside = (x, y, b) => x >= b.left && y >= b.top && x < b.left + b.width && y < b.top + b.height;
+  assert.ok(inside(left + width / 2, top + height / 2, rect) && inside(rect.left + rect.width / 2, rect.top + rect.height / 2, { left, top, width, height }), lines[1]);
   failed(embedded, '--all-pieces');
   // A folder: each file's record lists its pieces; the manifest keeps them, and a re-run that
   // skips the file replays them.

@@ -8,6 +8,7 @@ import { DecodeError, FileError, ImageSizeError, inFile, InvalidArgumentError, M
 import { DEFAULT_MAX_PIXELS, pixelCount } from '../image.js';
 import { createWatermarker, DEFAULT_THRESHOLD, MAX_ASPECT_LIMIT, type Watermarker } from '../index.js'; // the default entry: kernels built in
 import { parsePayload, payloadHex } from '../payload.js';
+import { litBox } from '../pieces.js';
 import { psnr } from '../metrics.js';
 import { isClosedPipe, OUTPUT_CLOSED, reportedOutputErrors } from './signals.js';
 
@@ -638,10 +639,13 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
     const geo = t && (Math.abs(t.rotation) > 0.5 || t.flipped || Math.abs(t.aspect - 1) > 0.05)
       ? `; found ${t.flipped ? 'mirrored, ' : ''}rotated ${t.rotation.toFixed(1)} degrees, aspect ${t.aspect.toFixed(3)}` : '';
     io.stdout.write(`found: payload ${r.payload} in ${inputName(input)}${inFrame} (p-value ${formatP(r.pValue)}, score ${r.score.toFixed(2)}${geo})\n`);
-    // --all-pieces: the further pieces, each where its grid lies.
+    // --all-pieces: the further pieces, each with the box its region map lights (the cells that
+    // carry its mark, grown by a cell). Not its transform's translation: that is a tile origin of
+    // its grid, which runs on past the piece (often a point of another photo of the collage).
     for (const p of r.pieces?.slice(1) ?? []) {
-      const [x, y] = p.transform?.translation ?? [0, 0];
-      io.stdout.write(`found: payload ${p.payload} in another piece of ${inputName(input)} (p-value ${formatP(p.pValue)}, score ${p.score.toFixed(2)}, grid at ${Math.round(x)},${Math.round(y)} scale ${(p.transform?.scale ?? 1).toFixed(2)})\n`);
+      const b = litBox(p, image.width, frameHeight);
+      io.stdout.write(`found: payload ${p.payload} in another piece of ${inputName(input)}${inFrame} (p-value ${formatP(p.pValue)}, score ${p.score.toFixed(2)}, ` +
+        `at ${b.left},${b.top} ${b.width}x${b.height}, scale ${(p.transform?.scale ?? 1).toFixed(2)})\n`);
     }
   } else {
     // "Mark-like" only for a p-value that means something (a --threshold of 0.5 would call
