@@ -9,7 +9,7 @@ export { readMetadata, embedMetadata, metadataOf, metadataWarnings, METADATA_LIM
 export type { ImageMetadata, MetadataFormat, ReadMetadata } from '../metadata.js';
 export { renderRegionMap } from './map.js';
 export { runBatch, listImages, isBatchImage, MANIFEST_NAME, BATCH_EXTENSIONS } from './batch.js';
-export type { BatchFileResult, BatchOptions, BatchRecord, BatchStartInfo, BatchSummary, ImageListing } from './batch.js';
+export type { BatchFileResult, BatchOptions, BatchPiece, BatchRecord, BatchStartInfo, BatchSummary, ImageListing } from './batch.js';
 export { loadDeepModels, createDeepWatermarker, DEFAULT_MODELS_DIR, DEEP_MODEL_FILES } from './deep.js';
 export { checkDeepMeta, DEFAULT_NODE_THREADS } from '../deep/meta.js';
 export type { DeepMeta, DeepModels, DeepWatermarker, DeepWatermarkerOptions, DeepExtractResult, CheckedDeepMeta } from '../deep/index.js';

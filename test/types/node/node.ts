@@ -1,4 +1,4 @@
-import { createWatermarker, readImage, writeImage, decodeImageFile, encodeImage, markFile, runBatch, listImages, createDeepWatermarker, loadDeepModels, renderRegionMap, type BatchSummary } from 'modelmark/node';
+import { createWatermarker, readImage, writeImage, decodeImageFile, encodeImage, markFile, runBatch, listImages, createDeepWatermarker, loadDeepModels, renderRegionMap, type BatchPiece, type BatchSummary } from 'modelmark/node';
 
 export async function main(bytes: Buffer, outDir: string | undefined, payload: string | undefined): Promise<void> {
   const wm = await createWatermarker({ key: process.env['MODELMARK_KEY'] ?? 'k' });
@@ -18,6 +18,10 @@ export async function main(bytes: Buffer, outDir: string | undefined, payload: s
   const summary: BatchSummary = await runBatch({
     command: 'embed', input: 'photos', output: outDir, key: process.env['MODELMARK_KEY']!, payload,
     onRecord: (r) => { if (r.status === 'error') console.error(r.file, r.error!.message); },
+  });
+  await runBatch({
+    command: 'detect', input: 'photos', key: 'k', pieces: 'all',
+    onRecord: (r) => { const pieces: BatchPiece[] = r.pieces ?? []; for (const p of pieces) console.log(p.payload, p.pValue, p.transform?.scale); },
   });
   console.log(`${summary.done} marked, ${summary.skipped} unchanged, ${summary.errors} failed`, files, b.length);
   const deep = await createDeepWatermarker();
