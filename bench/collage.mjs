@@ -15,8 +15,9 @@
 // (substring, repeatable) the scenarios; --seed N; --png skips the JPEG q85 save, --grey-host
 // pastes onto flat grey instead of another photo (to tell those costs apart); --pieces detects
 // with `{ pieces: true }` (nine windows searched when the whole image reads no mark), --all-pieces
-// with `{ pieces: 'all' }`: then a scenario of two pieces of this key with two payloads is added
-// ("both listed": both payloads in `pieces`), and "pieces listed" counts every scenario's pieces
+// with `{ pieces: 'all' }`: then a scenario of two pieces of this key with two payloads is added,
+// and one of a piece pasted on a photo marked with another payload ("both listed": both payloads
+// in `pieces`), and "pieces listed" counts every scenario's pieces
 // (one per pasted piece of this key is right: more is the same piece listed twice). Prints
 // Markdown.
 import sharp from 'sharp';
@@ -179,6 +180,22 @@ export async function measureCollages(photos, { seed = 1, only = [], host = 'pho
         record(sname + ' (key A)', label, wm.detect(out, call), PAYLOAD, [ra], { neg: [rb] });
         record(sname + ' (key B)', label, wm2.detect(out, call), PAYLOAD2, [rb], { neg: [ra] });
       }
+    }
+    // 2. (pieces: 'all') A piece on a marked background: photo i+1 marked with a third payload as
+    // the whole image (its own size), photo i (this payload) cropped and scaled to at most half of
+    // each of its sides pasted on it.
+    const nname = '2. piece on a marked background, two payloads';
+    if (pieces === 'all' && want(nname)) {
+      const rand = mulberry32(seed * 1000 + i * 53 + 7);
+      const bg = marks[j].third;
+      let p = await extract(marked, cropRect(rand, marked.width, marked.height));
+      const s = Math.min(bg.width * 0.5 / p.width, bg.height * 0.5 / p.height) * (0.7 + 0.3 * rand());
+      if (s < 1) p = await resize(p, p.width * s, p.height * s);
+      const rect = { left: offset(rand, bg.width - p.width), top: offset(rand, bg.height - p.height), width: p.width, height: p.height };
+      const out = await jpeg(await paste(bg, [{ img: p, left: rect.left, top: rect.top }]));
+      const r = wm.detect(out, call);
+      record(nname, `${name} (${p.width}x${p.height}) on ${photos[j].name}`, r.found && r.payload === PAYLOAD3 ? { ...r, payload: PAYLOAD } : r, PAYLOAD,
+        [rect, { left: 0, top: 0, width: bg.width, height: bg.height }], { both: [PAYLOAD, PAYLOAD3] });
     }
     // 3. A "screenshot": the photo shown at 0.5-1x in a flat grey window with text bars, 40-70%
     // of the screenshot's area, saved as PNG.

@@ -65,8 +65,9 @@ export const MAX_PIECES = 8;
 const LIT = 3;
 
 /**
- * The part of the image a find's mark covers: the box of the cells its region map lights (score
- * 3 or more), grown by a cell on each side, within the image; the whole image when no cell is lit.
+ * Where a find lies, as the CLI prints it: the box of the cells its region map lights (score 3 or
+ * more), grown by a cell on each side, within the image; the whole image when no cell is lit.
+ * (What `pieces: 'all'` paints out is {@link litAreas}: the lit cells themselves.)
  * @example
  * litBox(result, 1920, 1080); // { left: 384, top: 96, width: 640, height: 480 }
  */
@@ -88,10 +89,66 @@ export function litBox(r: { regions: RegionMap | null }, width: number, height: 
   return { left, top, width: Math.max(0, right - left), height: Math.max(0, bottom - top) };
 }
 
-/** The smallest box holding both. */
-export function union(p: Window, q: Window): Window {
-  const left = Math.min(p.left, q.left), top = Math.min(p.top, q.top);
-  return { left, top, width: Math.max(p.left + p.width, q.left + q.width) - left, height: Math.max(p.top + p.height, q.top + q.height) - top };
+/** Unlit gaps of at most this many cells, enclosed by a find's lit cells, are painted with them. */
+const GAP_CELLS = 2;
+
+/**
+ * The parts of the image a find's mark covers, as `pieces: 'all'` paints them out: the cells its
+ * region map lights (score 3 or more), with the unlit gaps of at most 2 cells they enclose, as
+ * one rectangle per run of such cells in a row of the map; the whole image when no cell is lit.
+ * Unlike {@link litBox}, what the lit cells surround is left: a photo of another payload pasted
+ * on a marked one is still read (the bounding box of a marked background is the whole image,
+ * and a ring of a cell around its lit cells, about 135 pixels at 1080p, covered most of a
+ * pasted photo), and a stray lit cell paints itself, not a box stretched to it. The unlit edge of
+ * a piece is found again on its grid, and merged (see detect).
+ * @example
+ * litAreas(result, 1920, 1080); // [{ left: 384, top: 96, width: 320, height: 54 }, ...]
+ */
+export function litAreas(r: { regions: RegionMap | null }, width: number, height: number): Window[] {
+  const m = r.regions;
+  const whole = [{ left: 0, top: 0, width, height }];
+  if (!m) return whole;
+  const { columns: C, rows: R } = m;
+  const paint = new Uint8Array(C * R);
+  let any = false;
+  for (let y = 0; y < R; y++) {
+    for (let x = 0; x < C; x++) {
+      const s = m.scores[y * C + x];
+      if (s === null || s === undefined || s < LIT) continue;
+      any = true;
+      paint[y * C + x] = 1;
+    }
+  }
+  if (!any) return whole;
+  // Enclosed gaps: 4-connected groups of unpainted cells that do not reach the map's edge.
+  const seen = new Uint8Array(C * R);
+  for (let i = 0; i < C * R; i++) {
+    if (paint[i] || seen[i]) continue;
+    const group = [i], stack = [i];
+    seen[i] = 1;
+    let open = false;
+    while (stack.length > 0) {
+      const j = stack.pop()!;
+      const x = j % C, y = (j - x) / C;
+      if (x === 0 || y === 0 || x === C - 1 || y === R - 1) open = true;
+      for (const q of [x > 0 ? j - 1 : -1, x < C - 1 ? j + 1 : -1, y > 0 ? j - C : -1, y < R - 1 ? j + C : -1]) {
+        if (q >= 0 && !paint[q] && !seen[q]) { seen[q] = 1; stack.push(q); group.push(q); }
+      }
+    }
+    if (!open && group.length <= GAP_CELLS) for (const j of group) paint[j] = 1;
+  }
+  const out: Window[] = [];
+  for (let y = 0; y < R; y++) {
+    for (let x = 0; x < C;) {
+      if (!paint[y * C + x]) { x++; continue; }
+      const x0 = x;
+      while (x < C && paint[y * C + x]) x++;
+      const left = Math.floor(x0 * m.cellWidth), top = Math.floor(y * m.cellHeight);
+      const right = Math.min(width, Math.ceil(x * m.cellWidth)), bottom = Math.min(height, Math.ceil((y + 1) * m.cellHeight));
+      out.push({ left, top, width: right - left, height: bottom - top });
+    }
+  }
+  return out;
 }
 
 /**
@@ -99,7 +156,7 @@ export function union(p: Window, q: Window): Window {
  * coordinates) painted flat grey, alpha kept: a piece found already can then not be found in it
  * again. Null when 90% of the window or more is painted (nothing left worth reading).
  * @example
- * paintOut(cropSamples(img, w), w, [litBox(first, img.width, img.height)]);
+ * paintOut(cropSamples(img, w), w, litAreas(first, img.width, img.height));
  */
 export function paintOut(crop: CheckedImage, w: Window, boxes: Window[]): CheckedImage | null {
   const c = crop.channels, colours = c === 4 ? 3 : c;

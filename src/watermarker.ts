@@ -7,7 +7,7 @@ import { addLumaStreamed, analysePlane, BASE_AMPLITUDE, candidateGeometries, cbF
 import { analyseOnGridBoth, ASPECT_DECODES, ASPECT_MIN_SCORE, aspectGrid, COMB_LATTICES, dataEnergyScore, DECODES_PER_LATTICE, orientations, pilotPatterns, REFINE_MIN, refineGrid, SEARCH_LATTICES, searchGrids, whitenFrames, type Affine, type PilotPatterns, type Vec } from './sync.js';
 import { regionMap, type RegionMap } from './regions.js';
 import { frameTransform, shiftTransform, type Transform } from './transform.js';
-import { cropSamples, litBox, MAX_BOXES, MAX_PIECES, paintOut, pieceWindows, texturedBoxes, union, type Window } from './pieces.js';
+import { cropSamples, litAreas, MAX_BOXES, MAX_PIECES, paintOut, pieceWindows, texturedBoxes, type Window } from './pieces.js';
 import { combinedPValue, DEFAULT_THRESHOLD, normalUpperTail } from './stats.js';
 import { Arena, init, type WasmBytes, type WasmModule } from './wasm.js';
 import { informedGains } from './informed.js';
@@ -551,12 +551,12 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       let found: PieceResult[] | undefined;
       if (allPieces) {
         const first = result!;
-        // Each find with the box painted out for the next reads: the cells its map lights, grown
-        // by a cell, and grown again when it is found again.
-        const marks: { piece: PieceResult; box: Window }[] = first.found ? [{ piece: withoutExtras(first), box: litBox(first, W, H) }] : [];
+        // Each find with its cells painted out for the next reads: the cells its map lights, grown
+        // by a cell (litAreas), and more of them when it is found again.
+        const marks: { piece: PieceResult; areas: Window[] }[] = first.found ? [{ piece: withoutExtras(first), areas: litAreas(first, W, H) }] : [];
         for (const w of first.found ? [...boxes, ...windows] : []) {
           if (marks.length >= MAX_PIECES) break;
-          const crop = paintOut(cropSamples(img, w), w, marks.map((f) => f.box));
+          const crop = paintOut(cropSamples(img, w), w, marks.flatMap((f) => f.areas));
           if (!crop) continue;
           const mk = a.k.mark();
           offset = [w.left, w.top];
@@ -571,10 +571,10 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
           // origin of each lies a whole number of tiles from the other's). Its box grows instead.
           // Another copy of the same photo pasted elsewhere is on another grid (unless its offset
           // happens to be a whole number of tiles, within 8% of one each way: 2.6% of copies).
-          const box = litBox(r, W, H);
+          const areas = litAreas(r, W, H);
           const same = marks.find((f) => f.piece.payload === r.payload && sameGrid(f.piece, r));
-          if (same) same.box = union(same.box, box);
-          else marks.push({ piece: withoutExtras(r), box });
+          if (same) same.areas.push(...areas);
+          else marks.push({ piece: withoutExtras(r), areas });
         }
         found = marks.map((f) => f.piece);
         result = first;

@@ -484,6 +484,23 @@ test("pieces: 'all': two photos marked with the same key and different payloads 
   }
 });
 
+test("pieces: 'all': a photo pasted on a photo marked with another payload (a marked background) is listed too, placed on itself", async () => {
+  const wm = await createWatermarker({ key: COLLAGE_KEY });
+  const load = async (name, width, height) => fromSharp(sharp(PHOTOS_DIR + name).removeAlpha().resize(width, height, { fit: 'fill' }));
+  const background = wm.embed(await load('mate-Dune.jpg', 1920, 1080), SECOND_PAYLOAD);
+  const piece = wm.embed(await load('mate-Storm.jpg', 700, 467), COLLAGE_PAYLOAD);
+  const rect = { left: 1100, top: 500, width: 700, height: 467 };
+  const jpeg = await sharp(Buffer.from(background.data), { raw: { width: 1920, height: 1080, channels: 3 } })
+    .composite([{ input: Buffer.from(piece.data), raw: { width: 700, height: 467, channels: 3 }, left: rect.left, top: rect.top }]).jpeg({ quality: 90 }).toBuffer();
+  const r = wm.detect(await fromSharp(sharp(jpeg)), { pieces: 'all' });
+  assert.is(r.payload, SECOND_PAYLOAD, 'the background is the first find');
+  // (Before, a find was painted out as the bounding box of its lit cells: here the whole image,
+  // so the pasted photo was never read.)
+  assert.equal(r.pieces.map((p) => p.payload), [SECOND_PAYLOAD, COLLAGE_PAYLOAD]);
+  const { lit, off } = litCells(r.pieces[1].regions, rect);
+  assert.ok(lit > 0 && off === 0, `${off} of ${lit} marked cells of the pasted photo off it`);
+});
+
 test("pieces: 'all': one piece is listed once (not again from another window), a wholly marked photo once, an unmarked one not at all; other values refused", async () => {
   const wm = await createWatermarker({ key: COLLAGE_KEY });
   const { jpeg, width, height } = await pastedCollage();
