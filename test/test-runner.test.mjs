@@ -1,0 +1,83 @@
+// `npm test`'s runner, scripts/test.mjs, on throwaway test files: every way a test file can fail
+// (a failed assertion, a throw at import, process.exit, a kill, no test at all) is counted, makes
+// the exit status non-zero, and the output ends with the one summary line. The runner runs in a
+// temporary checkout: a copy of scripts/ and package.json, build/, dist/ and node_modules/ linked
+// from this repository, a ../shared/photos/ holding one (empty) photo, and a test/ folder of the
+// throwaway files each case writes. CHROMIUM_PATH names node itself, so that nothing is installed.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+let outer, main;
+
+test.before(() => {
+  outer = mkdtempSync(join(tmpdir(), 'mm-runner-'));
+  main = join(outer, 'main');
+  cpSync(join(ROOT, 'scripts'), join(main, 'scripts'), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(main, 'package.json'));
+  utimesSync(join(main, 'package.json'), 0, 0); // older than the linked build: no rebuild
+  for (const dir of ['build', 'dist', 'node_modules']) symlinkSync(join(ROOT, dir), join(main, dir), 'dir');
+  mkdirSync(join(outer, 'shared', 'photos'), { recursive: true });
+  writeFileSync(join(outer, 'shared', 'photos', 'one.png'), '');
+});
+
+test.after(() => { if (outer) rmSync(outer, { recursive: true, force: true }); });
+
+const HEAD = "import { test } from 'uvu'; import * as assert from 'uvu/assert';\n";
+
+/** Write these test files (name: body after HEAD) into a fresh test/ and run the runner on them. */
+function runner(files, env = {}, args = []) {
+  const dir = join(main, 'test');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, `${name}.test.mjs`), HEAD + body);
+  const base = { ...process.env, NO_COLOR: '1', CHROMIUM_PATH: process.execPath, MODELMARK_TEST_SHARDS: '1' };
+  delete base.MODELMARK_TEST_ONLY; // the outer run's, naming this file
+  const r = spawnSync(process.execPath, ['scripts/test.mjs', ...args], { cwd: main, encoding: 'utf8', timeout: 60_000, env: { ...base, ...env } });
+  return { ...r, last: r.stdout.trimEnd().split('\n').at(-1), all: r.stdout + r.stderr };
+}
+
+const PASS = "test('a', () => {}); test('b', () => {}); test.run();";
+const FAIL = "test('a', () => {}); test('b', () => { assert.is(1, 2); }); test.run();";
+
+test('passing and failing files: the counts, the exit status, the summary line last', () => {
+  const ok = runner({ pass: PASS });
+  assert.is(ok.status, 0, ok.all);
+  assert.is(ok.last, 'tests: 2 passed, 0 failed');
+  const bad = runner({ pass: PASS, fail: FAIL });
+  assert.is(bad.status, 1, bad.all);
+  assert.is(bad.last, 'tests: 3 passed, 1 failed');
+});
+
+test('a file that throws at import, exits, is killed or runs no test is a failure', () => {
+  for (const [body, why] of [
+    ["throw new Error('at import'); " + PASS, /exited with 1 before its summary/],
+    ["test('a', () => { process.exit(1); }); test.run();", /exited with 1 before its summary/],
+    ["test('a', () => { process.exit(0); }); test.run();", /exited with 1 before its summary/],
+    ["test('a', () => { process.kill(process.pid, 'SIGKILL'); }); test.run();", /killed by SIGKILL/],
+    ['test.run();', /no tests ran/],
+  ]) {
+    const r = runner({ bad: body });
+    assert.is(r.status, 1, `${body}\n${r.all}`);
+    assert.is(r.last, 'tests: 0 passed, 1 failed', body);
+    assert.match(r.stderr, why, body);
+  }
+});
+
+test('two processes: a failure in either is counted, each one says when it ended', () => {
+  const r = runner({ pass: PASS, fail: FAIL, kill: "test('a', () => { process.kill(process.pid, 'SIGKILL'); }); test.run();" },
+    { MODELMARK_TEST_SHARDS: '2' });
+  assert.is(r.status, 1, r.all);
+  if (!r.stdout.includes('in 2 processes at once')) return; // one core here: one process
+  assert.match(r.stdout, /process 1 ended after \d+ s/);
+  assert.match(r.stdout, /process 2 ended after \d+ s/);
+  assert.match(r.stderr, /killed by SIGKILL/);
+  assert.match(r.last, /^tests: \d+ passed, [2-9] failed$/);
+});
+
+test.run();
