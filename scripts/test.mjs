@@ -44,6 +44,23 @@ if (photoCount === 0) {
   finish(0, 1);
 }
 
+// MODELMARK_TEST_ONLY=REGEX runs the files whose names (without .test.mjs) match it; checked before
+// anything is built, and one that is no regular expression or matches no file is a failure.
+const ONLY = process.env.MODELMARK_TEST_ONLY;
+let only;
+try {
+  only = ONLY ? new RegExp(ONLY) : undefined;
+} catch (err) {
+  console.error(`npm test: MODELMARK_TEST_ONLY=${ONLY} is not a regular expression (${err.message})`);
+  finish(0, 1);
+}
+const names = readdirSync(join(ROOT, 'test')).filter((f) => /\.test\.mjs$/.test(f)).map((f) => f.replace(/\.test\.mjs$/, ''))
+  .filter((x) => !only || only.test(x)).sort();
+if (only && names.length === 0) {
+  console.error(`npm test: MODELMARK_TEST_ONLY=${ONLY} matches no test file's name (test/NAME.test.mjs)`);
+  finish(0, 1);
+}
+
 const build = buildIfStale();
 if (!build.ok) {
   console.error('npm test: the build failed, so no tests ran');
@@ -73,10 +90,6 @@ const SECONDS = {
   'deep-runner': 8, bundlers: 8, 'plugin-sharp': 7, 'bare-checkout': 7, photopea: 6, kernels: 5,
 };
 const TOGETHER = ['package', 'bundlers', 'core-purity', 'bare-checkout', 'imports', 'types', 'readme-examples'];
-// MODELMARK_TEST_ONLY=REGEX runs the files whose names (without .test.mjs) match it.
-const only = process.env.MODELMARK_TEST_ONLY ? new RegExp(process.env.MODELMARK_TEST_ONLY) : undefined;
-const names = readdirSync(join(ROOT, 'test')).filter((f) => /\.test\.mjs$/.test(f)).map((f) => f.replace(/\.test\.mjs$/, ''))
-  .filter((x) => !only || only.test(x)).sort();
 const requested = Number(process.env.MODELMARK_TEST_SHARDS ?? 2);
 const shardCount = Number.isInteger(requested) && requested >= 1 ? Math.min(requested, availableParallelism(), Math.max(1, names.length)) : 1;
 /** The test files of each share: [[name, ...], ...]. */

@@ -80,4 +80,15 @@ test('two processes: a failure in either is counted, each one says when it ended
   assert.match(r.last, /^tests: \d+ passed, [2-9] failed$/);
 });
 
+test('MODELMARK_TEST_ONLY that is no regular expression, or matches no file: said so, a failure, the summary last', () => {
+  const bad = runner({ pass: PASS }, { MODELMARK_TEST_ONLY: '(' });
+  assert.is(bad.status, 1, bad.all);
+  assert.match(bad.stderr, 'MODELMARK_TEST_ONLY=( is not a regular expression');
+  assert.is(bad.last, 'tests: 0 passed, 1 failed');
+  const none = runner({ pass: PASS }, { MODELMARK_TEST_ONLY: '^nothing$' });
+  assert.is(none.status, 1, none.all);
+  assert.match(none.stderr, 'MODELMARK_TEST_ONLY=^nothing$ matches no test file');
+  assert.is(none.last, 'tests: 0 passed, 1 failed');
+});
+
 test.run();
