@@ -32,6 +32,25 @@ function count(text, label) {
   return total;
 }
 
+/**
+ * The test files whose heading uvu printed with no suite's `(passed / total)` line after it: they
+ * never called test.run(), so their tests ran nowhere (or, by chance, in the next file's run()).
+ */
+function withoutRun(stdout, files) {
+  const heads = new Set(files.map((x) => `${x}.test.mjs`));
+  const missing = [];
+  let open = null;
+  for (const line of stdout.split('\n')) {
+    if (heads.has(line.trim())) {
+      if (open) missing.push(open);
+      open = line.trim();
+    } else if (/\(\d+ \/ \d+\)\s*$/.test(line)) open = null;
+    else if (/^\s*Total:\s+\d+\s*$/.test(line)) break;
+  }
+  if (open) missing.push(open);
+  return missing;
+}
+
 // The tests measure on the real photos in ../shared/photos/ beside the repository (DEVELOPERS.md,
 // "Honest tests"); without them nearly every test file would stop at its first read with sharp's
 // "Input file is missing". Say so once, plainly, instead.
@@ -124,12 +143,16 @@ function runShare(files, live) {
       env,
       stdio: ['inherit', 'pipe', 'pipe'],
     });
-    let output = '';
-    const take = (stream) => (chunk) => { output += chunk; if (live) stream.write(chunk); };
+    let output = '', stdout = '';
+    const take = (stream) => (chunk) => {
+      output += chunk;
+      if (stream === process.stdout) stdout += chunk;
+      if (live) stream.write(chunk);
+    };
     child.stdout.on('data', take(process.stdout));
     child.stderr.on('data', take(process.stderr));
-    child.on('error', (err) => resolve({ output, error: err }));
-    child.on('close', (code, signal) => resolve({ output, code, signal, seconds: (performance.now() - start) / 1000 }));
+    child.on('error', (err) => resolve({ output, stdout, error: err }));
+    child.on('close', (code, signal) => resolve({ output, stdout, code, signal, seconds: (performance.now() - start) / 1000 }));
   });
 }
 
@@ -174,6 +197,11 @@ for (const [i, r] of results.entries()) {
   const f = Math.max(0, total - ok);
   passed += ok;
   failed += f;
+  const missing = withoutRun(stripAnsi(r.stdout), shares[i]);
+  if (missing.length > 0) {
+    console.error(`npm test: ${missing.join(', ')} ran no test: is test.run() missing?${which}`);
+    failed += missing.length;
+  }
   if ((r.code !== 0 || r.signal) && f === 0) {
     console.error(`npm test: uvu${which} ${r.signal ? `was killed by ${r.signal}` : `exited with ${r.code}`} although every test passed`);
     failed++;

@@ -91,4 +91,19 @@ test('MODELMARK_TEST_ONLY that is no regular expression, or matches no file: sai
   assert.is(none.last, 'tests: 0 passed, 1 failed');
 });
 
+test('a file that never calls test.run() is a failure, named, alone or beside others, in either process', () => {
+  const NORUN = "test('never run', () => { assert.is(1, 2); });";
+  for (const [files, env] of [
+    [{ 'a-pass': PASS, 'z-norun': NORUN }, {}],
+    [{ 'a-norun': NORUN, 'b-pass': PASS }, {}], // its test runs in b-pass's run(), but only by chance
+    [{ 'a-pass': PASS, 'b-pass': PASS, 'z-norun': NORUN }, { MODELMARK_TEST_SHARDS: '2' }],
+  ]) {
+    const r = runner(files, env);
+    const name = Object.keys(files).find((x) => x.endsWith('norun'));
+    assert.is(r.status, 1, r.all);
+    assert.match(r.stderr, `${name}.test.mjs ran no test: is test.run() missing?`);
+    assert.match(r.last, /^tests: \d+ passed, [1-9] failed$/);
+  }
+});
+
 test.run();
