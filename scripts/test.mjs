@@ -24,17 +24,22 @@ function finish(passed, failed) {
 
 const stripAnsi = (text) => text.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]/g, '');
 
-/** Sum of the numbers on uvu's `Label: N` summary lines, or null when there is none. */
+/**
+ * The number on uvu's last `Label: N` summary line, or null when there is none. One uvu process
+ * prints one summary, last; a test's own output (a child's summary quoted in a failure message)
+ * may hold such lines too, and is not counted.
+ */
 function count(text, label) {
   const re = new RegExp(`^\\s*${label}:\\s+(\\d+)\\s*$`, 'gm');
-  let total = null;
-  for (const m of text.matchAll(re)) total = (total ?? 0) + Number(m[1]);
-  return total;
+  let last = null;
+  for (const m of text.matchAll(re)) last = Number(m[1]);
+  return last;
 }
 
 /**
- * The test files whose heading uvu printed with no suite's `(passed / total)` line after it: they
- * never called test.run(), so their tests ran nowhere (or, by chance, in the next file's run()).
+ * The test files whose heading uvu printed with no suite's `(passed / total)` line after it (before
+ * the next heading or the end): they never called test.run(), so their tests ran nowhere (or, by
+ * chance, in the next file's run()).
  */
 function withoutRun(stdout, files) {
   const heads = new Set(files.map((x) => `${x}.test.mjs`));
@@ -45,7 +50,6 @@ function withoutRun(stdout, files) {
       if (open) missing.push(open);
       open = line.trim();
     } else if (/\(\d+ \/ \d+\)\s*$/.test(line)) open = null;
-    else if (/^\s*Total:\s+\d+\s*$/.test(line)) break;
   }
   if (open) missing.push(open);
   return missing;
@@ -178,7 +182,7 @@ for (const [i, r] of results.entries()) {
     failed++;
     continue;
   }
-  const text = stripAnsi(r.output);
+  const text = stripAnsi(r.stdout); // uvu writes its summary there
   const total = count(text, 'Total');
   const ok = count(text, 'Passed');
   // Make sure the summary starts on a line of its own.

@@ -106,4 +106,10 @@ test('a file that never calls test.run() is a failure, named, alone or beside ot
   }
 });
 
+test("a test's own output that looks like uvu's summary is not counted (a child's output in a message)", () => {
+  const r = runner({ echo: "test('prints', () => { console.log('\\n  Total:     0\\n  Passed:    9\\n'); console.error('  Total:     7'); }); " + FAIL });
+  assert.is(r.status, 1, r.all);
+  assert.is(r.last, 'tests: 2 passed, 1 failed');
+});
+
 test.run();
