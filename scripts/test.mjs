@@ -16,10 +16,18 @@ import { ensureChromium } from './ensure-chromium.mjs';
 
 const PATTERN = '\\.test\\.mjs$';
 
-/** Print the summary line and exit. */
+/**
+ * Print the summary line and exit, once standard output and error have taken everything written
+ * to them: process.exit() right away dropped what a pipe had not taken yet (the second process's
+ * output, printed at once, and the summary line after it). Await it: it never settles.
+ */
 function finish(passed, failed) {
-  process.stdout.write(`tests: ${passed} passed, ${failed} failed\n`);
-  process.exit(failed > 0 ? 1 : 0);
+  const code = failed > 0 ? 1 : 0;
+  let pending = 2;
+  const exit = () => { if (--pending === 0) process.exit(code); };
+  process.stdout.write(`tests: ${passed} passed, ${failed} failed\n`, exit);
+  process.stderr.write('', exit);
+  return new Promise(() => {});
 }
 
 const stripAnsi = (text) => text.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]/g, '');
@@ -64,7 +72,7 @@ if (photoCount === 0) {
   console.error(`npm test: the tests run on the real photos in ../shared/photos/ beside the repository, and ${PHOTOS} ` +
     `${existsSync(PHOTOS) ? 'holds no PNG, JPEG or WebP photo' : 'does not exist'}. Put the shared folder (photos/ with its SOURCES.md) ` +
     'beside the repository and run again; `npm run demo` and the benches run without it, on synthetic images.');
-  finish(0, 1);
+  await finish(0, 1);
 }
 
 // MODELMARK_TEST_ONLY=REGEX runs the files whose names (without .test.mjs) match it; checked before
@@ -75,19 +83,19 @@ try {
   only = ONLY ? new RegExp(ONLY) : undefined;
 } catch (err) {
   console.error(`npm test: MODELMARK_TEST_ONLY=${ONLY} is not a regular expression (${err.message})`);
-  finish(0, 1);
+  await finish(0, 1);
 }
 const names = readdirSync(join(ROOT, 'test')).filter((f) => /\.test\.mjs$/.test(f)).map((f) => f.replace(/\.test\.mjs$/, ''))
   .filter((x) => !only || only.test(x)).sort();
 if (only && names.length === 0) {
   console.error(`npm test: MODELMARK_TEST_ONLY=${ONLY} matches no test file's name (test/NAME.test.mjs)`);
-  finish(0, 1);
+  await finish(0, 1);
 }
 
 const build = buildIfStale();
 if (!build.ok) {
   console.error('npm test: the build failed, so no tests ran');
-  finish(0, 1);
+  await finish(0, 1);
 }
 
 ensureChromium();
@@ -211,4 +219,4 @@ for (const [i, r] of results.entries()) {
     failed++;
   }
 }
-finish(passed, failed);
+await finish(passed, failed);

@@ -112,4 +112,12 @@ test("a test's own output that looks like uvu's summary is not counted (a child'
   assert.is(r.last, 'tests: 2 passed, 1 failed');
 });
 
+test("a long output is written whole before the runner exits, the summary line last (through a pipe)", () => {
+  const r = runner({ 'a-pass': PASS, 'b-long': "test('long', () => { console.log('x'.repeat(400000)); }); test.run();" },
+    { MODELMARK_TEST_SHARDS: '2' });
+  assert.is(r.status, 0, r.stderr);
+  assert.ok(r.stdout.includes('x'.repeat(400000)), 'the long line printed whole');
+  assert.is(r.last, 'tests: 3 passed, 0 failed');
+});
+
 test.run();
