@@ -161,6 +161,10 @@ function runShare(files, live) {
       if (stream === process.stdout) stdout += chunk;
       if (live) stream.write(chunk);
     };
+    // Decoded as a stream: a character whose bytes two reads split stays whole (uvu's own '•' is
+    // three bytes), where adding each read to a string on its own made two replacement characters.
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
     child.stdout.on('data', take(process.stdout));
     child.stderr.on('data', take(process.stderr));
     child.on('error', (err) => resolve({ output, stdout, error: err }));

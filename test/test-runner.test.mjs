@@ -120,4 +120,13 @@ test("a long output is written whole before the runner exits, the summary line l
   assert.is(r.last, 'tests: 3 passed, 0 failed');
 });
 
+test("the second process's output, printed when it ends, keeps characters split between reads whole", () => {
+  const r = runner({ 'a-pass': PASS, 'b-bullets': "test('bullets', () => { console.log('•'.repeat(300000)); }); test.run();" },
+    { MODELMARK_TEST_SHARDS: '2' });
+  assert.is(r.status, 0, r.stderr);
+  if (!r.stdout.includes('in 2 processes at once')) return; // one core here: one process
+  assert.not.match(r.stdout, '\uFFFD', 'a replacement character: a character cut in two');
+  assert.ok(r.stdout.includes('•'.repeat(300000)), 'the line printed whole');
+});
+
 test.run();
