@@ -168,7 +168,22 @@ function runShare(files, live) {
     child.stdout.on('data', take(process.stdout));
     child.stderr.on('data', take(process.stderr));
     child.on('error', (err) => resolve({ output, stdout, error: err }));
-    child.on('close', (code, signal) => resolve({ output, stdout, code, signal, seconds: (performance.now() - start) / 1000 }));
+    let grace;
+    child.on('close', (code, signal) => {
+      clearTimeout(grace);
+      resolve({ output, stdout, code, signal, seconds: (performance.now() - start) / 1000 });
+    });
+    // 'close' waits for every process holding uvu's output open: a child a test left running (or
+    // one uvu's crash left behind) kept npm test waiting until it ended, if ever. Once uvu has
+    // ended, what is left to read comes at once; after a few seconds, stop reading and say so.
+    child.on('exit', (code, signal) => {
+      grace = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        const seconds = (performance.now() - start) / 1000;
+        resolve({ output, stdout, code, signal, seconds, leftOpen: true });
+      }, 5000);
+    });
   });
 }
 
@@ -193,6 +208,11 @@ for (const [i, r] of results.entries()) {
     console.error(`npm test: could not run uvu${which}: ${r.error.message}`);
     failed++;
     continue;
+  }
+  if (r.leftOpen) {
+    console.error(`npm test: uvu${which} ended, but a process it started still holds its output open: ` +
+      'a test left a child running (DEVELOPERS.md: a test file closes every child process it starts)');
+    failed++;
   }
   const text = stripAnsi(r.stdout); // uvu writes its summary there
   const total = count(text, 'Total');

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,6 +127,25 @@ test("the second process's output, printed when it ends, keeps characters split 
   if (!r.stdout.includes('in 2 processes at once')) return; // one core here: one process
   assert.not.match(r.stdout, '\uFFFD', 'a replacement character: a character cut in two');
   assert.ok(r.stdout.includes('•'.repeat(300000)), 'the line printed whole');
+});
+
+test('a child a test left running with its output: the runner ends anyway, and names it as a failure', () => {
+  const pidFile = join(outer, 'orphan.pid');
+  const body = `import { spawn } from 'node:child_process'; import { writeFileSync } from 'node:fs';
+test('leaves sleep running', () => {
+  const child = spawn('sleep', ['40'], { stdio: 'inherit', detached: true });
+  writeFileSync(${JSON.stringify(pidFile)}, String(child.pid));
+  child.unref();
+});
+test.run();`;
+  const start = Date.now();
+  const r = runner({ orphan: body });
+  const seconds = (Date.now() - start) / 1000;
+  try { process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL'); } catch {}
+  assert.ok(seconds < 25, `took ${seconds} s: it waited for the child to end`);
+  assert.is(r.status, 1, r.all);
+  assert.match(r.stderr, 'still holds its output open');
+  assert.is(r.last, 'tests: 1 passed, 1 failed');
 });
 
 test.run();
