@@ -1,8 +1,11 @@
 // Rebuild (npm run build) when the build outputs are missing or older than their sources.
 // Shared by scripts/test.mjs (npm test) and scripts/ensure-built.mjs (npm run demo, bench, ...).
 //
-// Outputs: build/modelmark.wasm and dist/index.js. Sources: every file under assembly/, src/ and
-// plugins/ (except src/generated/, which the build itself writes), plus the compiler configurations.
+// Outputs: build/modelmark.wasm, dist/index.js and dist/plugins/shared/options.js, the last written
+// by each step that can fail after another wrote its own (asc, tsc for src/, tsc for plugins/: with
+// noEmitOnError a failed tsc writes nothing, so the oldest output stays older than the edit that
+// broke it). Sources: every file under assembly/, src/ and plugins/ (except src/generated/, which
+// the build itself writes), plus the compiler configurations.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -11,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-const OUTPUTS = ['build/modelmark.wasm', 'dist/index.js'];
+const OUTPUTS = ['build/modelmark.wasm', 'dist/index.js', 'dist/plugins/shared/options.js'];
 const SOURCE_DIRS = ['assembly', 'src', 'plugins'];
 const SOURCE_FILES = ['asconfig.json', 'tsconfig.json', 'tsconfig.plugins.json', 'package.json'];
 const IGNORED = [join('src', 'generated')];

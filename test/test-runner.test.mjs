@@ -11,6 +11,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utim
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { staleReason } from '../scripts/build-if-stale.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 let outer, main;
@@ -146,6 +147,22 @@ test.run();`;
   assert.is(r.status, 1, r.all);
   assert.match(r.stderr, 'still holds its output open');
   assert.is(r.last, 'tests: 1 passed, 1 failed');
+});
+
+test('the build is stale while the plug-ins failed to build: tsc wrote dist/ but not dist/plugins/', () => {
+  // npm run build compiles src/ into dist/, then plugins/ into dist/plugins/; with noEmitOnError a
+  // type error in plugins/ leaves dist/plugins/ as it was, with dist/index.js newer than the edit.
+  const root = join(outer, 'stale');
+  const at = { 'assembly/index.ts': 100, 'src/index.ts': 100, 'plugins/shared/options.ts': 200,
+    'build/modelmark.wasm': 300, 'dist/index.js': 300, 'dist/plugins/shared/options.js': 100 };
+  for (const [file, time] of Object.entries(at)) {
+    mkdirSync(join(root, file, '..'), { recursive: true });
+    writeFileSync(join(root, file), '');
+    utimesSync(join(root, file), time, time);
+  }
+  assert.match(String(staleReason(root)), 'plugins/shared/options.ts is newer than dist/plugins/shared/options.js');
+  utimesSync(join(root, 'dist/plugins/shared/options.js'), 300, 300);
+  assert.is(staleReason(root), null);
 });
 
 test.run();
