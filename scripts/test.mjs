@@ -4,7 +4,8 @@
 //
 //   tests: P passed, F failed
 //
-// and exit non-zero when anything failed, uvu crashed or exited non-zero, or no test ran.
+// and exit non-zero when anything failed, uvu crashed or exited non-zero, no test ran, a test file
+// never called test.run(), or a test left a child running that holds uvu's output open.
 // Extra arguments are passed to uvu (e.g. `npm test -- --bail`).
 
 import { spawn } from 'node:child_process';
