@@ -27,7 +27,8 @@ export function ensureChromium() {
       'install Debian\'s "chromium" package (or set CHROMIUM_PATH) for the browser tests');
     return null;
   }
-  const run = (args) => spawnSync(root ? args[0] : 'sudo', root ? args.slice(1) : args, {
+  // Through env under sudo: its env_reset would drop DEBIAN_FRONTEND from the environment.
+  const run = (args) => spawnSync(root ? args[0] : 'sudo', root ? args.slice(1) : ['env', 'DEBIAN_FRONTEND=noninteractive', ...args], {
     stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   }).status === 0;
   console.error('npm test: installing Debian\'s chromium for the browser tests (apt-get)');
