@@ -854,7 +854,7 @@ test('detect --all-pieces lists every marked piece (JSON "pieces", a line each, 
   fs.writeFileSync(collage, jpeg);
   const [json, text, embedded] = await cliAll([
     ['detect', collage, '--key', K, '--all-pieces', '--json'],
-    ['detect', collage, '--key', K, '--all-pieces'],
+    ['detect', collage, '--key', K, '--all-pieces', '--map', file('all-pieces-map.png')],
     ['embed', collage, file('all-pieces-out.jpg'), '--key', K, '--payload', PAYLOAD, '--all-pieces'],
   ]);
   assert.is(json.code, 0, json.stderr);
@@ -876,6 +876,16 @@ test('detect --all-pieces lists every marked piece (JSON "pieces", a line each, 
   const { rect } = pieces.find((p) => lines[1].includes(p.payload));
   const inside = (x, y, b) => x >= b.left && y >= b.top && x < b.left + b.width && y < b.top + b.height;
   assert.ok(inside(left + width / 2, top + height / 2, rect) && inside(rect.left + rect.width / 2, rect.top + rect.height / 2, { left, top, width, height }), lines[1]);
+  // --map: the first piece in green, the further one's marked cells in cyan, on its own photo.
+  const map = await sharp(file('all-pieces-map.png')).raw().toBuffer({ resolveWithObject: true });
+  const cyan = (x, y) => { const i = (y * map.info.width + x) * map.info.channels; const [R, G, B] = map.data.subarray(i, i + 3); return B > R + 60 && B > G && G > R + 40; };
+  const green = (x, y) => { const i = (y * map.info.width + x) * map.info.channels; const [R, G, B] = map.data.subarray(i, i + 3); return G > R + 60 && G > B + 60; };
+  const first = pieces.find((p) => p.payload === r.payload).rect, second = pieces.find((p) => p.payload !== r.payload).rect;
+  const share = (test, b) => { let n = 0, k = 0; for (let y = b.top; y < b.top + b.height; y += 4) for (let x = b.left; x < b.left + b.width; x += 4) { n++; if (test(x, y)) k++; } return k / n; };
+  assert.ok(share(cyan, second) > 0.2, `cyan on the second piece: ${share(cyan, second)}`);
+  assert.ok(share(green, first) > 0.2, `green on the first piece: ${share(green, first)}`);
+  assert.is(share(cyan, first), 0, 'no cyan on the first piece');
+  assert.is(share(cyan, { left: 0, top: 0, width: map.info.width, height: 60 }), 0, 'no cyan on the host photo\'s top rows');
   failed(embedded, '--all-pieces');
   // A folder: each file's record lists its pieces; the manifest keeps them, and a re-run that
   // skips the file replays them.

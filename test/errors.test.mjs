@@ -432,6 +432,7 @@ test('the Node helpers check their arguments: markFile, renderRegionMap, readMet
   await rejects(() => markFile(wm, null, 1n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'file');
   await rejects(() => renderRegionMap(null, null), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'image');
   await rejects(() => renderRegionMap(photo, { columns: 1e9, rows: 1e9, scores: [] }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'regions');
+  await rejects(() => renderRegionMap(photo, [null, { columns: 2, rows: 2, scores: [1] }]), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'regions[1]');
   await rejects(() => readMetadata('x'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'bytes');
   await rejects(() => embedMetadata(new Uint8Array(10), 'jpeg', { exif: new Uint8Array(8) }, { width: 1, height: 1, alpha: false }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'encoded', 'JPEG');
   await rejects(() => embedMetadata(new Uint8Array(10), 'bmp', {}, {}), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'format');

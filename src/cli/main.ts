@@ -269,7 +269,8 @@ Options:
                     time on an image without a mark; the p-value counts every window)
   --all-pieces      detect: as --pieces, and every marked piece, not only the first (each
                     further one found with those before painted out; --json lists them
-                    all in "pieces"; --map draws the first)
+                    all in "pieces"; --map draws the first as above and each further
+                    piece's marked cells in cyan, magenta, blue, then orange)
   --json            print one JSON line (errors too: {"error": {"code", "message"}});
                     for folders, one line per file and a summary line; train-deep:
                     progress lines, then its summary line
@@ -625,7 +626,9 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   if (mapPath !== undefined) {
     const { renderRegionMap } = await import('../node/map.js');
     if (input === STDIO) refuseStdinTarget(mapPath);
-    await writeImage(mapPath, await renderRegionMap(frame, r.regions), { sourcePath: input === STDIO ? undefined : input, format: 'png' });
+    // --all-pieces: every piece's map, the further ones' marked cells in their own colours.
+    const maps = r.pieces && r.pieces.length > 1 ? r.pieces.map((p) => p.regions) : r.regions;
+    await writeImage(mapPath, await renderRegionMap(frame, maps), { sourcePath: input === STDIO ? undefined : input, format: 'png' });
   }
   const inFrame = r.frames ? ` (frame ${r.frames.at + 1} of ${r.frames.count}, ${r.frames.read} read)` : '';
   if (values.json) {
