@@ -466,7 +466,8 @@ test('Detect: "Look for a pasted piece" finds a marked photo pasted into a large
 
 test('Detect: "List every marked piece" names both photos of one key in a collage, where a pasted-piece search names one', async () => {
   await reset();
-  const { jpeg } = await twoPieceCollage();
+  const collage = await twoPieceCollage();
+  const { jpeg } = collage;
   await page.setInputFiles('#file', { name: 'two.jpg', mimeType: 'image/jpeg', buffer: jpeg });
   await state('loaded');
   await page.getByLabel('Secret key').fill(COLLAGE_KEY);
@@ -485,6 +486,24 @@ test('Detect: "List every marked piece" names both photos of one key in a collag
   await state('found');
   assert.equal((await payloads()).sort(), [COLLAGE_PAYLOAD, SECOND_PAYLOAD].sort(), await page.locator('#verdict').textContent());
   assert.match(await page.locator('#verdict').textContent(), /in another piece/);
+  // The map draws both: the first piece in green, the second's marked cells in cyan (as --map).
+  const { data, info } = await sharp(await page.locator('#map').screenshot()).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const first = (await page.locator('#found-payload').textContent()).trim();
+  const rectOf = (payload) => collage.pieces.find((p) => p.payload === payload).rect;
+  const share = (test, b) => {
+    const sx = info.width / collage.image.width, sy = info.height / collage.image.height;
+    let n = 0, k = 0;
+    for (let y = Math.ceil(b.top * sy); y < (b.top + b.height) * sy; y += 2) {
+      for (let x = Math.ceil(b.left * sx); x < (b.left + b.width) * sx; x += 2) { const i = (y * info.width + x) * 3; n++; if (test(data[i], data[i + 1], data[i + 2])) k++; }
+    }
+    return k / n;
+  };
+  const cyan = (r, g, b) => b > r + 60 && b > g && g > r + 40;
+  const green = (r, g, b) => g > r + 40 && g > b + 40;
+  const second = rectOf(first === COLLAGE_PAYLOAD ? SECOND_PAYLOAD : COLLAGE_PAYLOAD);
+  assert.ok(share(cyan, second) > 0.2, `cyan on the second piece: ${share(cyan, second)}`);
+  assert.ok(share(green, rectOf(first)) > 0.2, `green on the first: ${share(green, rectOf(first))}`);
+  assert.is(share(cyan, rectOf(first)), 0, 'no cyan on the first piece');
   await every.setChecked(false);
   assert.equal(errors, []);
 });

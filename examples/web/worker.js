@@ -34,8 +34,15 @@ function watermarker(key, strength) {
   return watermarkers.get(id);
 }
 
-/** Region map over a dimmed grey copy of the image (as the CLI's --map), at most MAP_SIDE a side. */
-function regionMap(image, regions) {
+/** The further pieces' marked cells (pieces: 'all'), as the CLI's --map draws them: cyan, magenta, blue, orange. */
+const PIECE_FILLS = ['rgba(30, 190, 230, 0.67)', 'rgba(220, 60, 210, 0.67)', 'rgba(60, 90, 240, 0.67)', 'rgba(250, 120, 20, 0.67)'];
+
+/**
+ * Region map over a dimmed grey copy of the image (as the CLI's --map), at most MAP_SIDE a side:
+ * `maps[0]` in green, amber and red; each further piece's marked cells in its own colour.
+ */
+function regionMap(image, maps) {
+  const regions = maps[0];
   const px = scaled(canvasOf(image), MAP_SIDE), d = px.data;
   const s = px.width / image.width;
   for (let i = 0; i < d.length; i += 4) {
@@ -46,13 +53,17 @@ function regionMap(image, regions) {
   const canvas = new OffscreenCanvas(px.width, px.height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.putImageData(px, 0, 0);
-  const cw = regions.cellWidth * s, ch = regions.cellHeight * s;
-  regions.scores.forEach((score, i) => {
-    if (score === null) return;
-    ctx.fillStyle = score >= 3 ? 'rgba(40, 210, 70, 0.59)' : score >= 1.5 ? 'rgba(240, 180, 30, 0.47)' : 'rgba(220, 40, 40, 0.27)';
-    const cx = i % regions.columns, cy = Math.floor(i / regions.columns);
-    const x0 = Math.round(cx * cw), y0 = Math.round(cy * ch);
-    ctx.fillRect(x0, y0, Math.round((cx + 1) * cw) - x0, Math.round((cy + 1) * ch) - y0);
+  maps.forEach((m, k) => {
+    if (!m) return;
+    const cw = m.cellWidth * s, ch = m.cellHeight * s;
+    m.scores.forEach((score, i) => {
+      if (score === null || (k > 0 && score < 3)) return;
+      ctx.fillStyle = k > 0 ? PIECE_FILLS[(k - 1) % PIECE_FILLS.length]
+        : score >= 3 ? 'rgba(40, 210, 70, 0.59)' : score >= 1.5 ? 'rgba(240, 180, 30, 0.47)' : 'rgba(220, 40, 40, 0.27)';
+      const cx = i % m.columns, cy = Math.floor(i / m.columns);
+      const x0 = Math.round(cx * cw), y0 = Math.round(cy * ch);
+      ctx.fillRect(x0, y0, Math.round((cx + 1) * cw) - x0, Math.round((cy + 1) * ch) - y0);
+    });
   });
   return ctx.getImageData(0, 0, canvas.width, canvas.height);
 }
@@ -83,7 +94,8 @@ async function handle(msg) {
     // The page disables "Detect in the marked image" until a mark is made.
     if (!image) throw Object.assign(new Error('There is no marked image to detect in: mark the image first.'), { code: 'ERR_INVALID_ARGUMENT' });
     const result = wm.detect(image, { pieces: msg.pieces === 'all' ? 'all' : msg.pieces === true });
-    const map = forPage(regionMap(image, result.regions));
+    // Every piece's map with pieces: 'all', the further ones in their own colours.
+    const map = forPage(regionMap(image, result.pieces && result.pieces.length > 1 ? result.pieces.map((p) => p.regions) : [result.regions]));
     return { result, map, transfer: [map.data.buffer] };
   }
   throw new Error(`unknown operation ${op}`);
