@@ -152,30 +152,42 @@ export function litAreas(r: { regions: RegionMap | null }, width: number, height
 }
 
 /**
- * `crop` (the pixels of window `w` of the image) with the parts under `boxes` (image
- * coordinates) painted flat grey, alpha kept: a piece found already can then not be found in it
- * again. Null when 90% of the window or more is painted (nothing left worth reading).
+ * Window `w` of an 8-bit image, copied, with the parts under `boxes` (image coordinates) painted
+ * flat grey, alpha kept: a piece found already can then not be found in it again. Null when 90%
+ * of the window or more is under them (nothing left worth reading), measured before anything is
+ * copied. Rows are painted with fill() (per pixel for RGBA, its alpha kept).
  * @example
- * paintOut(cropSamples(img, w), w, litAreas(first, img.width, img.height));
+ * paintOut(img, w, litAreas(first, img.width, img.height));
  */
-export function paintOut(crop: CheckedImage, w: Window, boxes: Window[]): CheckedImage | null {
-  const c = crop.channels, colours = c === 4 ? 3 : c;
-  const data = bytesOf(crop.data);
-  const painted = new Uint8Array(crop.width * crop.height);
+export function paintOut(img: CheckedImage, w: Window, boxes: Window[]): CheckedImage | null {
+  const clipped: { x0: number; x1: number; y0: number; y1: number }[] = [];
   for (const b of boxes) {
-    const x0 = Math.max(0, b.left - w.left), x1 = Math.min(crop.width, b.left + b.width - w.left);
-    const y0 = Math.max(0, b.top - w.top), y1 = Math.min(crop.height, b.top + b.height - w.top);
+    const x0 = Math.max(0, b.left - w.left), x1 = Math.min(w.width, b.left + b.width - w.left);
+    const y0 = Math.max(0, b.top - w.top), y1 = Math.min(w.height, b.top + b.height - w.top);
+    if (x1 > x0 && y1 > y0) clipped.push({ x0, x1, y0, y1 });
+  }
+  // The share painted, exactly (boxes overlap): a mask of the window, filled row by row.
+  const painted = new Uint8Array(w.width * w.height);
+  for (const { x0, x1, y0, y1 } of clipped) for (let y = y0; y < y1; y++) painted.fill(1, y * w.width + x0, y * w.width + x1);
+  let n = 0;
+  for (let i = 0; i < painted.length; i++) n += painted[i]!;
+  if (n >= 0.9 * painted.length) return null;
+  const crop = cropSamples(img, w);
+  const c = crop.channels;
+  const data = bytesOf(crop.data);
+  for (const { x0, x1, y0, y1 } of clipped) {
     for (let y = y0; y < y1; y++) {
-      for (let x = x0; x < x1; x++) {
-        const i = y * crop.width + x;
-        painted[i] = 1;
-        for (let k = 0; k < colours; k++) data[i * c + k] = 128;
+      const row = y * w.width;
+      if (c !== 4) {
+        data.fill(128, (row + x0) * c, (row + x1) * c);
+        continue;
+      }
+      for (let i = (row + x0) * 4, end = (row + x1) * 4; i < end; i += 4) {
+        data[i] = 128; data[i + 1] = 128; data[i + 2] = 128;
       }
     }
   }
-  let n = 0;
-  for (const v of painted) n += v;
-  return n >= 0.9 * painted.length ? null : crop;
+  return crop;
 }
 
 /** Most textured boxes read (see texturedBoxes); the p-value counts this many whether found or not. */

@@ -556,7 +556,7 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
         const marks: { piece: PieceResult; areas: Window[] }[] = first.found ? [{ piece: withoutExtras(first), areas: litAreas(first, W, H) }] : [];
         for (const w of first.found ? [...boxes, ...windows] : []) {
           if (marks.length >= MAX_PIECES) break;
-          const crop = paintOut(cropSamples(img, w), w, marks.flatMap((f) => f.areas));
+          const crop = paintOut(img, w, marks.flatMap((f) => f.areas));
           if (!crop) continue;
           const mk = a.k.mark();
           offset = [w.left, w.top];

@@ -10,7 +10,7 @@ import { analyseOnGrid, ASPECT_DECODES, COMB_LATTICES, COMB_MIN_Z, dataEnergySco
 import { checkInfo, parsePayload, viterbi, LIST_SIZE } from '../dist/payload.js';
 import { regionMap } from '../dist/regions.js';
 import { frameTransform } from '../dist/transform.js';
-import { cropSamples, MAX_BOXES, pieceWindows, texturedBoxes } from '../dist/pieces.js';
+import { cropSamples, litAreas, MAX_BOXES, paintOut, pieceWindows, texturedBoxes } from '../dist/pieces.js';
 import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage, photoOnPage, SECOND_PAYLOAD, twoPieceCollage } from './helpers/collage.mjs';
 import { normalUpperTail, rankWeight } from '../dist/stats.js';
 import { deriveKey } from '../dist/key.js';
@@ -482,6 +482,42 @@ test("pieces: 'all': two photos marked with the same key and different payloads 
     // grows that box instead of adding a piece: without it this photo was listed twice.)
     assert.ok(lit > 0 && off === 0, `${p.payload}: ${off} of ${lit} marked cells off its photo`);
   }
+});
+
+test("pieces: 'all' helpers: paintOut paints a window's copy grey under the boxes (alpha kept, the image untouched), null at 90% or more (overlaps counted once); litAreas paints lit cells and small enclosed gaps", () => {
+  const width = 40, height = 20;
+  for (const channels of [1, 3, 4]) {
+    const data = new Uint8Array(width * height * channels).map((_, i) => (i * 7) % 251);
+    const img = { width, height, channels, data };
+    const before = data.slice();
+    const w = { left: 10, top: 5, width: 20, height: 10 };
+    const out = paintOut(img, w, [{ left: 0, top: 0, width: 15, height: 8 }, { left: 12, top: 6, width: 3, height: 2 }]);
+    assert.equal(data, before, 'the image itself is not changed');
+    assert.is(out.width, 20);
+    for (let y = 0; y < 10; y++) {
+      for (let x = 0; x < 20; x++) {
+        const src = ((y + 5) * width + x + 10) * channels, dst = (y * 20 + x) * channels;
+        const grey = x + 10 < 15 && y + 5 < 8;
+        for (let k = 0; k < channels; k++) {
+          const want = grey && (channels !== 4 || k < 3) ? 128 : before[src + k];
+          if (out.data[dst + k] !== want) assert.unreachable(`channels ${channels}: (${x}, ${y})[${k}] is ${out.data[dst + k]}, not ${want}`);
+        }
+      }
+    }
+    // 18 of 20 columns under two overlapping boxes: 90%, null; 17 columns (85%): a copy.
+    assert.is(paintOut(img, w, [{ left: 10, top: 0, width: 12, height: 20 }, { left: 16, top: 0, width: 12, height: 20 }]), null);
+    assert.ok(paintOut(img, w, [{ left: 10, top: 0, width: 12, height: 20 }, { left: 16, top: 0, width: 11, height: 20 }]) !== null, 'overlaps are counted once');
+  }
+  // A 4 x 3 map: two lit cells around an unlit one (a gap of one cell, enclosed: painted), a lit
+  // corner; the others unlit (the edge: left). Each run of a row is one rectangle.
+  const regions = { columns: 4, rows: 3, cellWidth: 10, cellHeight: 10, scores: [0, 3, 0, 5, 4, 1, 3.5, null, 0, 3, 0, 0] };
+  assert.equal(litAreas({ regions }, 40, 30), [
+    { left: 10, top: 0, width: 10, height: 10 }, { left: 30, top: 0, width: 10, height: 10 },
+    { left: 0, top: 10, width: 30, height: 10 },
+    { left: 10, top: 20, width: 10, height: 10 },
+  ]);
+  assert.equal(litAreas({ regions: { ...regions, scores: regions.scores.map(() => 1) } }, 40, 30), [{ left: 0, top: 0, width: 40, height: 30 }], 'no lit cell: the whole image');
+  assert.equal(litAreas({ regions: null }, 40, 30), [{ left: 0, top: 0, width: 40, height: 30 }]);
 });
 
 test("pieces: 'all': a photo pasted on a photo marked with another payload (a marked background) is listed too, placed on itself", async () => {
