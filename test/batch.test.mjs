@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -1106,6 +1107,17 @@ test('memoryBudget: a file over EARLY_FILE_BYTES asks for its bytes before it is
   assert.is(recorded, createHash('sha256').update(fs.readFileSync(n2)).digest('hex'), 'the manifest holds the changed file\'s hash');
   fs.rmSync(src, { recursive: true, force: true });
   fs.rmSync(manifest, { force: true });
+});
+
+test('signal: the batch\'s abort listener is removed when it ends, so a signal shared by many batches keeps none of them', async () => {
+  const src = path.join(dir, 'signal-in');
+  fs.mkdirSync(src, { recursive: true });
+  fs.copyFileSync(path.join(IN, 'moon.png'), path.join(src, 'moon.png'));
+  const controller = new AbortController();
+  const summary = await runBatch({ command: 'detect', input: src, key: KEY, jobs: 1, manifest: null, signal: controller.signal });
+  assert.is(summary.done, 1);
+  assert.is(getEventListeners(controller.signal, 'abort').length, 0, 'no abort listener left on the signal');
+  fs.rmSync(src, { recursive: true, force: true });
 });
 
 test('a stopped batch starts no file still waiting for memory: aborted at the first admission, the others waiting (for the gate or the early slot) end pending, unrecorded', async () => {

@@ -800,6 +800,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
   let stopError: { code: string; message: string } | undefined;
   /** Set once the gate exists: answers every file still waiting for memory "not now" (see admission). */
   let stopWaiting = () => {};
+  // Calls stopWaiting on abort; removed when the batch ends, so that a signal shared by many
+  // batches (a server's shutdown signal) does not keep each one's gate alive, nor pile up listeners.
+  const onAbort = () => stopWaiting();
   const emit = (r: BatchRecord) => {
     if (r.status === 'done') summary.done++;
     else if (r.status === 'skipped') summary.skipped++;
@@ -878,7 +881,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     stopWaiting = () => {
       for (const cancel of cancels) cancel();
     };
-    options.signal?.addEventListener('abort', () => stopWaiting(), { once: true });
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     const admission = (rel: string) => {
       const { port1, port2 } = new MessageChannel();
       let held: GateRequest | undefined;
@@ -1041,6 +1044,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     summary.interrupted = summary.pending > 0;
     if (stopError) summary.stopped = stopError;
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     await pool.destroy().catch(() => {});
     try {
       await saver?.close();
