@@ -1160,6 +1160,40 @@ test('a stopped batch starts no file still waiting for memory: aborted at the fi
   fs.rmSync(manifest, { force: true });
 });
 
+test('a stopped batch starts no file still waiting for memory, even one that withdrawing another\'s request or handing on the early slot would let in', async () => {
+  // Three files over EARLY_FILE_BYTES, one worker: b1 is admitted for its bytes, then its pixels;
+  // b2 (larger) then takes the early slot and waits at the gate, b3 waits for the slot. The
+  // budget holds b1 and b3's bytes but not b1 and b2's. Aborted then: withdrawing b2 handed the
+  // slot to b3, which fitted and was admitted before its own request was answered.
+  const src = path.join(dir, 'stop-race-in');
+  fs.mkdirSync(src, { recursive: true });
+  const noise = async (name, bytes) => {
+    const side = Math.ceil(Math.sqrt(bytes / 3)) + 16;
+    await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 1 }).toFile(path.join(src, name));
+    return { side, size: fs.statSync(path.join(src, name)).size };
+  };
+  const b1 = await noise('b1.png', EARLY_FILE_BYTES);
+  const b2 = await noise('b2.png', 1.5 * EARLY_FILE_BYTES);
+  const b3 = await noise('b3.png', EARLY_FILE_BYTES);
+  const memoryBudget = 3 * b1.side * b1.side * 3 + b1.size + (b2.size + b3.size) / 2;
+  const controller = new AbortController();
+  const events = [];
+  let abortedAt = -1;
+  const summary = await runBatch({
+    command: 'detect', input: src, key: KEY, jobs: 1, memoryBudget, manifest: null, signal: controller.signal,
+    [GATE_TRACE]: (e) => {
+      events.push(e);
+      // Once the first file's top-up has handed on the early slot.
+      if (abortedAt < 0 && e.phase === 'top-up') setImmediate(() => { abortedAt = events.length; controller.abort(); });
+    },
+  });
+  replayGate(events);
+  assert.ok(abortedAt > 0);
+  assert.equal(events.slice(abortedAt).filter((e) => e.event === 'admit'), [], 'no file admitted after the abort');
+  assert.equal([summary.done, summary.pending, summary.interrupted], [1, 2, true]);
+  fs.rmSync(src, { recursive: true, force: true });
+});
+
 test('memoryBudget and pixelBudget: bad values refused, not both at once; a 16-bit image counts 2 bytes a sample', async () => {
   for (const bad of [0, -1, Number.NaN, '8']) {
     const err = await runBatch({ command: 'detect', input: IN, key: KEY, memoryBudget: bad }).then(() => null, (e) => e);

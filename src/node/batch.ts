@@ -924,6 +924,12 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
           const have = held;
           const extra = Math.max(0, ask.bytes - have.bytes);
           const topUp = () => {
+            if (stopping()) {
+              // Admitted as the batch stopped (see ask1): given back, answered false.
+              gate.give(extra);
+              cancel();
+              return;
+            }
             have.bytes += extra;
             traced?.({ event: 'admit', file: rel, bytes: extra, thread: ask.thread, held: gate.holding, waited: !asking, phase: 'top-up' });
             leaveEarly();
@@ -941,6 +947,14 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
         // `held` is set as the gate admits (synchronously), so end() always knows what to give back.
         const ask1 = () => {
           withdraw = gate.request(ask.bytes, () => {
+            if (stopping()) {
+              // Admitted while the batch stops: stopWaiting withdrawing a request ahead of this
+              // one (or handing on the early slot) lets it in before its own cancel runs. Given
+              // back at once and answered false, as a request still waiting is.
+              gate.give(ask.bytes);
+              cancel();
+              return;
+            }
             held = { ...ask };
             traced?.({ event: 'admit', file: rel, bytes: ask.bytes, thread: ask.thread, held: gate.holding, waited: !asking, ...(early ? { phase: 'file' as const } : {}) });
             outstanding = false;
@@ -956,7 +970,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
           waitingEarly = () => {
             waitingEarly = undefined;
             inEarly = true;
-            ask1();
+            if (stopping()) cancel(); // handed the slot as the batch stops: passes it on, answered false
+            else ask1();
           };
           earlyWaiting.push(waitingEarly);
         }
