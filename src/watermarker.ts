@@ -74,7 +74,8 @@ export interface DetectCallOptions {
    *
    * `'all'` looks for every marked piece, not only the first: once one is found (by the whole
    * image or a window), every box and window is read again with the pieces found so far painted
-   * out (flat grey over the cells their region maps light, grown by a cell), and each further
+   * out (flat grey over the cells their region maps light, with the unlit gaps of one or two
+   * cells they enclose), and each further
    * find is added to the result's `pieces`. The p-value of each find counts the same windows
    * and boxes as with `true`, so no further piece is found by chance in an unmarked part with
    * probability over the threshold. An image with no mark takes as long as with `true`.
@@ -551,8 +552,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       let found: PieceResult[] | undefined;
       if (allPieces) {
         const first = result!;
-        // Each find with its cells painted out for the next reads: the cells its map lights, grown
-        // by a cell (litAreas), and more of them when it is found again.
+        // Each find with its cells painted out for the next reads: the cells its map lights and the
+        // small gaps they enclose (litAreas), and more of them when it is found again.
         const marks: { piece: PieceResult; areas: Window[] }[] = first.found ? [{ piece: withoutExtras(first), areas: litAreas(first, W, H) }] : [];
         for (const w of first.found ? [...boxes, ...windows] : []) {
           if (marks.length >= MAX_PIECES) break;
@@ -566,9 +567,9 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
           a.k.release(mk);
           const r = result.crcOk ? result : second;
           if (!r?.found) continue;
-          // The part of a piece found before that its painted box left out (its map lit only
+          // The part of a piece found before that its painted cells left out (its map lit only
           // some of its cells) is not a new piece: the same payload on the same grid (one tile
-          // origin of each lies a whole number of tiles from the other's). Its box grows instead.
+          // origin of each lies a whole number of tiles from the other's). Its cells are added instead.
           // Another copy of the same photo pasted elsewhere is on another grid (unless its offset
           // happens to be a whole number of tiles, within 8% of one each way: 2.6% of copies).
           const areas = litAreas(r, W, H);
