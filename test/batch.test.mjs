@@ -769,12 +769,15 @@ test('removeStaleLock: a stale manifest lock is removed, but one another batch p
 });
 
 test('Ctrl-C twice: the quit at once still records in the manifest every file reported done (written synchronously before exit), and releases the lock', async () => {
-  // Large images (about 130 ms each here) so that the files in progress after the first Ctrl-C
-  // take longer than the 250 ms within which a second SIGINT counts as the same press.
+  // Images so large (48 megapixels: over a third of the worker's 512 MiB budget each) that one
+  // is in progress at a time, and it takes longer than the 250 ms within which a second SIGINT
+  // counts as the same press: the file admitted as the one before is reported is still running
+  // when the first Ctrl-C comes (files still waiting for memory are not started after it).
   const input = path.join(dir, 'in-quit');
   fs.mkdirSync(input);
-  await sharp(path.join(PHOTOS, 'mate-Wood.jpg')).resize(4800).jpeg({ quality: 90 }).toFile(path.join(input, '00.jpg'));
-  for (let i = 1; i < 20; i++) fs.copyFileSync(path.join(input, '00.jpg'), path.join(input, `${String(i).padStart(2, '0')}.jpg`));
+  await sharp(path.join(PHOTOS, 'mate-Wood.jpg')).resize(8000, 6000, { fit: 'fill' }).jpeg({ quality: 90 }).toFile(path.join(input, '00.jpg'));
+  const FILES = 5;
+  for (let i = 1; i < FILES; i++) fs.copyFileSync(path.join(input, '00.jpg'), path.join(input, `${String(i).padStart(2, '0')}.jpg`));
   const out = path.join(dir, 'out-quit');
   const manifestPath = path.join(out, '.modelmark-manifest.json');
   const child = spawn(process.execPath, [BIN, ...embedArgs(input, out, '--jobs', '1')], { cwd: ROOT, env: baseEnv });
@@ -813,7 +816,7 @@ test('Ctrl-C twice: the quit at once still records in the manifest every file re
   const rest = cli(embedArgs(input, out, '--jobs', '1'));
   assert.is(rest.code, 0, rest.stderr);
   const s = lines(rest.stdout).summary;
-  assert.equal([s.skipped, s.done, s.errors], [done.length, 20 - done.length, 0]);
+  assert.equal([s.skipped, s.done, s.errors], [done.length, FILES - done.length, 0]);
 });
 
 test('manifest lock: three processes taking one stale lock over at once, many rounds: never two holders at once, and the lock names the one', async () => {
