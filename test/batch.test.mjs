@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { main } from '../dist/cli/main.js';
+import { main, parseMemoryBudget } from '../dist/cli/main.js';
 import { listImages, runBatch } from '../dist/node/batch.js';
 import { defaultMemoryBudget, EARLY_FILE_BYTES, GATE_TRACE, MemoryGate, MEMORY_PER_JOB } from '../dist/node/gate.js';
 import { createWatermarker, readImage } from '../dist/node/index.js';
@@ -1195,6 +1195,26 @@ test('a stopped batch starts no file still waiting for memory, even one that wit
   assert.equal(events.slice(abortedAt).filter((e) => e.event === 'admit'), [], 'no file admitted after the abort');
   assert.equal([summary.done, summary.pending, summary.interrupted], [1, 2, true]);
   fs.rmSync(src, { recursive: true, force: true });
+});
+
+test('--memory-budget sets the batch\'s memory budget (bytes, K, M or G, binary), reported in the summary with the default otherwise; bad values and single images refused', () => {
+  for (const [text, bytes] of [['300M', 300 * 2 ** 20], ['1.5G', 1.5 * 2 ** 30], ['64MiB', 64 * 2 ** 20], ['2048', 2048], ['512kb', 512 * 1024], ['1 g', 2 ** 30]]) {
+    assert.is(parseMemoryBudget({ 'memory-budget': text }), bytes, text);
+  }
+  assert.is(parseMemoryBudget({}), undefined);
+  const r = cli(['detect', IN, '--key', KEY, '--jobs', '2', '--memory-budget', '300M', '--json']);
+  assert.is(r.code, 2, 'IN holds a corrupt file and a tiny one');
+  assert.is(lines(r.stdout).summary.memoryBudget, 300 * 2 ** 20);
+  const d = cli(['detect', IN, '--key', KEY, '--jobs', '2', '--json']);
+  assert.is(lines(d.stdout).summary.memoryBudget, defaultMemoryBudget(2, os.totalmem()), 'the default, reported');
+  for (const bad of ['0', '-1', 'abc', '5x', '', '1e9', '0.1']) {
+    const b = cli(['detect', IN, '--key', KEY, '--memory-budget', bad]);
+    assert.is(b.code, 2, `${bad}: ${b.stderr}`);
+    assert.match(b.stderr, /--memory-budget/, bad);
+  }
+  const one = cli(['detect', path.join(IN, 'moon.png'), '--key', KEY, '--memory-budget', '1G']);
+  assert.is(one.code, 2);
+  assert.match(one.stderr, /--memory-budget is for folder runs/);
 });
 
 test('memoryBudget and pixelBudget: bad values refused, not both at once; a 16-bit image counts 2 bytes a sample', async () => {

@@ -33,7 +33,7 @@ const RUN_FILE = 'train-deep.json';
 const q = (s: string) => JSON.stringify(s);
 
 /** Flags of the classical embed that have no meaning with --deep. */
-const CLASSICAL_ONLY = ['key', 'key-file', 'payload', 'strength', 'jobs', 'manifest'] as const;
+const CLASSICAL_ONLY = ['key', 'key-file', 'payload', 'strength', 'jobs', 'memory-budget', 'manifest'] as const;
 
 /** The models folder to use: --models DIR (checked to be a folder) or the package's own. */
 async function modelsFolder(values: Values): Promise<{ dir: string; models: DeepModels }> {
@@ -65,7 +65,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   }
   for (const flag of CLASSICAL_ONLY) {
     if (values[flag] !== undefined) {
-      throw usageError(`--${flag} is an option of the classical (keyed) mark; --deep embeds the logo of its models and takes no --key, --payload, --strength, --jobs or --manifest`);
+      throw usageError(`--${flag} is an option of the classical (keyed) mark; --deep embeds the logo of its models and takes no --key, --payload, --strength, --jobs, --memory-budget or --manifest`);
     }
   }
   // The parser takes every embed flag: these two mean nothing here, and were silently ignored.

@@ -140,9 +140,9 @@ Usage:
   modelmark detect IN [--key KEY | --key-file F] [--threshold P] [--max-pixels N]
                  [--max-aspect N] [--pieces | --all-pieces] [--map OUT.png] [--json]
   modelmark embed DIR OUTDIR --payload HEX [--key KEY | --key-file F] [--jobs N]
-                 [--manifest FILE] [--no-follow-links] [embed options]
-  modelmark detect DIR [--key KEY | --key-file F] [--jobs N] [--manifest FILE]
-                 [--no-follow-links] [--json] [detect options]
+                 [--memory-budget SIZE] [--manifest FILE] [--no-follow-links] [embed options]
+  modelmark detect DIR [--key KEY | --key-file F] [--jobs N] [--memory-budget SIZE]
+                 [--manifest FILE] [--no-follow-links] [--json] [detect options]
   modelmark embed IN OUT --deep [--models DIR] [--quality Q] [--strip-metadata] [--max-pixels N]
                  [--json]
   modelmark extract IN [--out LOGO.png] [--scale N] [--models DIR] [--threshold T]
@@ -227,7 +227,7 @@ Folders:
      "score"?,"crcOk"?,"width"?,"height"?,"format"?,"bytes"?,"ms"?,"warnings"?,
      "error"?:{"code","message","stopsBatch"?}}
   then {"summary":{"command","total","done","skipped","errors","found"?,"notFound"?,
-    "pending","interrupted","stopped"?,"jobs","elapsedSeconds","filesPerSecond","manifest",
+    "pending","interrupted","stopped"?,"jobs","memoryBudget","elapsedSeconds","filesPerSecond","manifest",
     "evidence"?}}; "stopped" ({"code","message"}) says what stopped the batch early.
   Pooled evidence (detect): every file read also gives its evidence for the key's mark, and
   the summary tests the whole set at once, "evidence":{"count","score","spread","t","dof",
@@ -291,6 +291,11 @@ Options:
                     wall-clock time, so one seed gives alike, not identical, models)
   --init DIR|none   train-deep: models to start from (default: the package's, when present)
   --jobs N          folders: worker threads (default: the number of cores)
+  --memory-budget SIZE
+                    folders: memory the files in progress may hold at once, all workers
+                    together: bytes, or with K, M or G (binary: 512M is 512 MiB; default
+                    512M per job, at most half the machine's memory); a file larger than
+                    it runs alone
   --manifest FILE   folders: where the resume manifest is kept (embed: by default
                     OUTDIR/.modelmark-manifest.json; detect: none by default)
   --no-follow-links folders: do not read images that are symbolic links (for folders
@@ -303,6 +308,7 @@ const COMMON = {
   key: { type: 'string' },
   'key-file': { type: 'string' },
   jobs: { type: 'string' },
+  'memory-budget': { type: 'string' },
   manifest: { type: 'string' },
   'no-follow-links': { type: 'boolean' },
   'max-pixels': { type: 'string' },
@@ -469,6 +475,24 @@ function parseJobs(values: Record<string, string | boolean | undefined>): number
   return parseInteger('--jobs', values.jobs as string | undefined, 1, 256);
 }
 
+/**
+ * --memory-budget: bytes, or a number with K, M or G (binary units: 512M is 512 MiB; KiB, MiB,
+ * GiB, KB, MB and GB are read the same, B may follow), a whole number of bytes of at least 1.
+ * @example
+ * parseMemoryBudget({ 'memory-budget': '1.5G' }); // 1610612736
+ */
+export function parseMemoryBudget(values: Record<string, string | boolean | undefined>): number | undefined {
+  const text = values['memory-budget'] as string | undefined;
+  if (text === undefined) return undefined;
+  const expected = 'a size in bytes, or with K, M or G (512M, 2G)';
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])i?b?|b)?\s*$/i.exec(text);
+  if (!m) throw invalidParameter('--memory-budget', expected, text);
+  const unit = m[2] ? 1024 ** (' kmg'.indexOf(m[2].toLowerCase())) : 1;
+  const bytes = Math.floor(Number(m[1]) * unit);
+  if (!(bytes >= 1 && Number.isSafeInteger(bytes))) throw invalidParameter('--memory-budget', expected, text);
+  return bytes;
+}
+
 export async function isFolder(path: string): Promise<boolean> {
   return (await fsp.stat(path).catch(() => null))?.isDirectory() === true;
 }
@@ -513,11 +537,12 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
     if (IMAGE_EXTENSIONS.includes(ext) && !(await isFolder(output))) {
       throw usageError(`a folder IN needs an output folder, and ${JSON.stringify(output)} looks like an image file's name (${ext}); give a folder name`);
     }
-    return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined, ...followLinks(values) }, values, io);
+    return folder({ command: 'embed', input, output, key, payload, strength, quality, keepMetadata, maxPixels, maxAspect, jobs, memoryBudget: parseMemoryBudget(values), manifest: values.manifest as string | undefined, ...followLinks(values) }, values, io);
   }
   if (values.manifest !== undefined) throw usageError('--manifest is for folder runs (IN a folder); a single image has none');
   if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder)');
   if (values.jobs !== undefined) throw usageError('--jobs is for folder runs (IN a folder); a single image is one job');
+  if (values['memory-budget'] !== undefined) throw usageError('--memory-budget is for folder runs (IN a folder)');
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
   const { checkWritableSize, encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
   const { markFile } = await import('../node/frames.js');
@@ -596,11 +621,12 @@ async function detect(values: Record<string, string | boolean | undefined>, posi
   const jobs = parseJobs(values);
   if (input !== STDIO && await isFolder(input)) {
     if (mapPath !== undefined) throw usageError('--map takes a single image, not a folder');
-    return folder({ command: 'detect', input, key, threshold, pieces, maxPixels, maxAspect, jobs, manifest: values.manifest as string | undefined, ...followLinks(values) }, values, io);
+    return folder({ command: 'detect', input, key, threshold, pieces, maxPixels, maxAspect, jobs, memoryBudget: parseMemoryBudget(values), manifest: values.manifest as string | undefined, ...followLinks(values) }, values, io);
   }
   if (values.manifest !== undefined) throw usageError('--manifest is for folder runs (IN a folder); a single image has none');
   if (values['no-follow-links'] !== undefined) throw usageError('--no-follow-links is for folder runs (IN a folder)');
   if (values.jobs !== undefined) throw usageError('--jobs is for folder runs (IN a folder); a single image is one job');
+  if (values['memory-budget'] !== undefined) throw usageError('--memory-budget is for folder runs (IN a folder)');
   const { checkWritableSize, formatFromPath, writeImage } = await import('../node/io.js');
   const { detectFile, MAX_DETECT_FRAMES } = await import('../node/frames.js');
   const mapFormat = mapPath === undefined ? undefined : formatFromPath(mapPath) ?? 'png'; // unknown extension: fail before any work

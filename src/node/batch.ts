@@ -125,6 +125,8 @@ export interface BatchStartInfo {
   total: number;
   /** Worker threads. */
   jobs: number;
+  /** The memory budget, in bytes (memoryBudget, or its default). */
+  memoryBudget: number;
   /** The manifest's path, or null without one. */
   manifest: string | null;
 }
@@ -191,6 +193,8 @@ export interface BatchSummary {
    */
   stopped?: { code: string; message: string };
   jobs: number;
+  /** The memory budget the batch ran under, in bytes (memoryBudget, or its default). */
+  memoryBudget: number;
   elapsedSeconds: number;
   /** Files finished (done, skipped or failed) per second of wall time. */
   filesPerSecond: number;
@@ -777,7 +781,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
 
   const summary: BatchSummary = {
     command, total: 0, done: 0, skipped: 0, errors: 0, pending: 0,
-    interrupted: false, jobs, elapsedSeconds: 0, filesPerSecond: 0, manifest: manifestPath,
+    interrupted: false, jobs, memoryBudget, elapsedSeconds: 0, filesPerSecond: 0, manifest: manifestPath,
     ...(command === 'detect' ? { found: 0, notFound: 0, evidence: null } : {}),
   };
   // detect: every file's evidence, pooled (skipped files' from the manifest).
@@ -860,7 +864,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     const optionsPrint = await fingerprint(key, params, manifest?.salt ?? (manifest ? LEGACY_SALT : randomBytes(16).toString('hex')));
 
     summary.total = files.length + listing.errors.length;
-    options.onStart?.({ total: summary.total, jobs, manifest: manifestPath });
+    options.onStart?.({ total: summary.total, jobs, memoryBudget, manifest: manifestPath });
     for (const e of listing.errors) emit({ file: join(options.input, e.path), status: 'error', error: e.error });
 
     // The memory bound of the whole batch (see src/node/gate.ts for why it is kept here, in the
