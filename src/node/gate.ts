@@ -31,6 +31,11 @@
 // the task alone when only its own bytes are held. Every other holder has all it asked for and
 // gives it back when it ends, so the top-up is always admitted in the end. The slot is held from
 // the first ask through the read and the header, not the hash (taken after the top-up).
+//
+// Once the batch stops (abort, Ctrl-C, a callback that threw, an error every file would meet),
+// runBatch answers every request not yet admitted "no", waiting or new, and gives back what the
+// gate admits meanwhile: those files end 'cancelled' (pending), and only files already admitted
+// finish.
 
 /**
  * Memory a task is counted for per byte of its decoded samples (all frames): the samples, and
