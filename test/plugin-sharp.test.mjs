@@ -516,6 +516,14 @@ test('detect(sharp(collage), { pieces: true }) finds a marked photo pasted into 
   assert.ok(err instanceof InvalidArgumentError && err.message.includes('options.pieces'), String(err));
 });
 
+test('detect: a bad pieces or evidence value is refused before anything is read (not a decode error of a bad input first)', async () => {
+  for (const [name, call] of [['pieces', { pieces: 'ALL' }], ['evidence', { evidence: 'yes' }]]) {
+    let err;
+    try { await detect(sharp(Buffer.from('not an image at all')), { key: COLLAGE_KEY, ...call }); } catch (e) { err = e; }
+    assert.ok(err instanceof InvalidArgumentError && err.message.includes(`options.${name}`), `${name}: ${err}`);
+  }
+});
+
 test("detect(sharp(collage), { pieces: 'all' }) lists both photos of one key in a collage", async () => {
   const { jpeg } = await twoPieceCollage();
   const r = await detect(sharp(jpeg), { key: COLLAGE_KEY, pieces: 'all' });

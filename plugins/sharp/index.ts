@@ -9,6 +9,7 @@ import {
   FileError,
   ImageSizeError,
   booleanOption,
+  piecesOption,
   invalidParameter,
   ModelmarkError,
   parsePayload,
@@ -425,6 +426,11 @@ export async function watermark(image: Sharp, options: SharpWatermarkOptions): P
  * const { found, payload, pValue } = await detect(sharp('out.jpg'), { key: 'my secret' });
  */
 export async function detect(image: Sharp, options: WatermarkerOptions & DetectCallOptions): Promise<DetectResult> {
+  // The call's options checked before anything is decoded (the core checks them again).
+  if (options !== null && typeof options === 'object') {
+    booleanOption('options.evidence', options.evidence, false);
+    piecesOption('options.pieces', options.pieces);
+  }
   const { wm, pixels, stack } = await readForDetection(image, options, ['evidence', 'pieces']);
   // An animation's frames in turn, as the command line reads them (up to MAX_DETECT_FRAMES,
   // the p-value counting every frame read; evidence from the first frame).
