@@ -63,6 +63,11 @@ export function cropSamples(img: CheckedImage, w: Window): CheckedImage {
 export const MAX_PIECES = 8;
 /** A region map's cell carries the mark at this score or more (N(0, 1) where it carries none). */
 const LIT = 3;
+/** Whether cell `i` of map `m` carries the mark (see LIT). */
+const isLit = (m: RegionMap, i: number) => {
+  const s = m.scores[i];
+  return s !== null && s !== undefined && s >= LIT;
+};
 
 /**
  * Where a find lies, as the CLI prints it: the box of the cells its region map lights (score 3 or
@@ -77,8 +82,7 @@ export function litBox(r: { regions: RegionMap | null }, width: number, height: 
   if (m) {
     for (let y = 0; y < m.rows; y++) {
       for (let x = 0; x < m.columns; x++) {
-        const s = m.scores[y * m.columns + x];
-        if (s === null || s === undefined || s < LIT) continue;
+        if (!isLit(m, y * m.columns + x)) continue;
         x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
       }
     }
@@ -111,13 +115,10 @@ export function litAreas(r: { regions: RegionMap | null }, width: number, height
   const { columns: C, rows: R } = m;
   const paint = new Uint8Array(C * R);
   let any = false;
-  for (let y = 0; y < R; y++) {
-    for (let x = 0; x < C; x++) {
-      const s = m.scores[y * C + x];
-      if (s === null || s === undefined || s < LIT) continue;
-      any = true;
-      paint[y * C + x] = 1;
-    }
+  for (let i = 0; i < C * R; i++) {
+    if (!isLit(m, i)) continue;
+    any = true;
+    paint[i] = 1;
   }
   if (!any) return whole;
   // Enclosed gaps: 4-connected groups of unpainted cells that do not reach the map's edge.

@@ -549,7 +549,6 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
       // `pieces: 'all'`: the boxes and windows again, the pieces found so far painted out, each
       // further find added. A window that finds nothing new costs a full read: only images with a
       // find come here.
-      let found: PieceResult[] | undefined;
       if (allPieces) {
         const first = result!;
         // Each find with its cells painted out for the next reads: the cells its map lights and the
@@ -577,10 +576,8 @@ export async function createWatermarker(options: WatermarkerOptions): Promise<Wa
           if (same) same.areas.push(...areas);
           else marks.push({ piece: withoutExtras(r), areas });
         }
-        found = marks.map((f) => f.piece);
-        result = first;
+        result = { ...first, pieces: marks.map((f) => f.piece) };
       }
-      if (found) result = { ...result!, pieces: found };
     } finally {
       a.release();
     }
