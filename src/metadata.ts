@@ -13,12 +13,21 @@ import { genuineBytes } from './image.js';
  * - `exif`: the EXIF block as a TIFF structure (no "Exif\0\0" prefix).
  * - `icc`: the ICC profile; it describes the colours of the pixels it travels with.
  * - `xmp`: the XMP packet (XML, UTF-8).
+ * - `density`: the resolution in pixels per inch (as sharp's `density`): a JPEG's JFIF header, a
+ *   PNG's pHYs chunk, a TIFF's resolution. A scan's 300 dpi decides its printed size.
  */
 export interface ImageMetadata {
   exif?: Uint8Array | undefined;
   icc?: Uint8Array | undefined;
   xmp?: Uint8Array | undefined;
+  density?: number | undefined;
 }
+
+/** The largest resolution a copy carries, in pixels per inch (JFIF's field holds 65535). */
+const DENSITY_MAX = 65535;
+
+/** `d` when it is a resolution a copy can carry (finite, at least 1 pixel per inch, at most DENSITY_MAX), else undefined. */
+const densityOf = (d: unknown): number | undefined => (typeof d === 'number' && d >= 1 && d <= DENSITY_MAX ? d : undefined);
 
 /** Formats whose metadata {@link readMetadata} reads and {@link embedMetadata} writes. */
 export type MetadataFormat = 'jpeg' | 'png' | 'webp';
@@ -189,12 +198,14 @@ export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upr
   }
   if (keepIcc && meta.icc && meta.icc.length > 0) out.icc = meta.icc;
   if (meta.xmp && meta.xmp.length > 0) out.xmp = meta.xmp;
+  const density = densityOf(meta.density);
+  if (density !== undefined) out.density = density;
   // A block over its limit is left out (metadataWarnings says which).
   for (const k of ['exif', 'icc', 'xmp'] as const) if ((out[k]?.length ?? 0) > METADATA_LIMITS[k]) delete out[k];
   return out;
 }
 
-const hasAny = (m: ImageMetadata | undefined): m is ImageMetadata => !!m && !!(m.exif?.length || m.icc?.length || m.xmp?.length);
+const hasAny = (m: ImageMetadata | undefined): m is ImageMetadata => !!m && !!(m.exif?.length || m.icc?.length || m.xmp?.length || densityOf(m.density) !== undefined);
 
 // ---- JPEG: APP1 EXIF, APP1 XMP and APP2 ICC_PROFILE segments ----
 
@@ -222,9 +233,18 @@ function jpegWith(jpeg: Uint8Array, m: ImageMetadata): Uint8Array {
   }
   // After SOI, and after a JFIF APP0 when the encoder wrote one (JFIF wants to come first).
   let at = 2;
+  const jfif = jpeg[2] === 0xff && jpeg[3] === 0xe0 && jpeg.length >= 6 && startsWith(jpeg, 6, JFIF_TAG);
   if (jpeg[2] === 0xff && jpeg[3] === 0xe0 && jpeg.length >= 6) at = 4 + ((jpeg[4] << 8) | jpeg[5]);
-  return concat([jpeg.subarray(0, at), ...segments, jpeg.subarray(at)]);
+  const density = densityOf(m.density);
+  if (density === undefined) return concat([jpeg.subarray(0, at), ...segments, jpeg.subarray(at)]);
+  // The resolution goes in JFIF's header: the encoder's own (its default density) is replaced,
+  // or one is written first when the encoder wrote none.
+  const d = Math.round(density);
+  const app0 = segment(0xe0, JFIF_TAG, Uint8Array.of(1, 1, 1, d >> 8, d & 0xff, d >> 8, d & 0xff, 0, 0)); // version 1.01, units 1: per inch
+  return concat([jpeg.subarray(0, 2), app0, ...segments, jpeg.subarray(jfif ? at : 2)]);
 }
+
+const JFIF_TAG = ascii('JFIF\0');
 
 function jpegRead(jpeg: Uint8Array): ImageMetadata {
   const out: ImageMetadata = {};
@@ -238,7 +258,12 @@ function jpegRead(jpeg: Uint8Array): ImageMetadata {
     if (marker === 0xda || marker === 0xd9) break; // the scan: no metadata after it here
     const length = (jpeg[at + 2] << 8) | jpeg[at + 3];
     const body = jpeg.subarray(at + 4, Math.min(jpeg.length, at + 2 + length));
-    if (marker === 0xe1 && !out.exif && startsWith(body, 0, EXIF_TAG)) out.exif = body.subarray(EXIF_TAG.length);
+    if (marker === 0xe0 && out.density === undefined && startsWith(body, 0, JFIF_TAG) && body.length >= 12) {
+      // Units 1: per inch, 2: per centimetre (0: an aspect ratio only, no resolution).
+      const units = body[7], x = (body[8] << 8) | body[9];
+      const d = units === 1 ? x : units === 2 ? x * 2.54 : undefined;
+      if (densityOf(d) !== undefined) out.density = d;
+    } else if (marker === 0xe1 && !out.exif && startsWith(body, 0, EXIF_TAG)) out.exif = body.subarray(EXIF_TAG.length);
     else if (marker === 0xe1 && !out.xmp && startsWith(body, 0, XMP_NS)) out.xmp = body.subarray(XMP_NS.length);
     else if (marker === 0xe2 && startsWith(body, 0, ICC_TAG) && body.length > ICC_TAG.length + 2) {
       const seq = body[ICC_TAG.length], count = body[ICC_TAG.length + 1];
@@ -291,12 +316,32 @@ export async function pngMetadataChunks(m: ImageMetadata): Promise<Uint8Array[]>
   if (m.icc?.length) chunks.push(pngChunk('iCCP', concat([ascii('ICC profile\0\0'), await transform(m.icc, new CompressionStream('deflate')) as Uint8Array])));
   if (m.exif?.length) chunks.push(pngChunk('eXIf', m.exif));
   if (m.xmp?.length) chunks.push(pngChunk('iTXt', concat([ascii(`${XMP_KEYWORD}\0\0\0\0\0`), m.xmp])));
+  const density = densityOf(m.density);
+  if (density !== undefined) {
+    // Pixels per metre, unit 1 (the metre).
+    const ppm = Math.round(density / 0.0254), body = new Uint8Array(9);
+    view(body).setUint32(0, ppm);
+    view(body).setUint32(4, ppm);
+    body[8] = 1;
+    chunks.push(pngChunk('pHYs', body));
+  }
   return chunks;
 }
 
 async function pngWith(png: Uint8Array, m: ImageMetadata): Promise<Uint8Array> {
   const ihdrEnd = 8 + 12 + view(png).getUint32(8);
-  return concat([png.subarray(0, ihdrEnd), ...(await pngMetadataChunks(m)), png.subarray(ihdrEnd)]);
+  const chunks = await pngMetadataChunks(m);
+  if (densityOf(m.density) === undefined) return concat([png.subarray(0, ihdrEnd), ...chunks, png.subarray(ihdrEnd)]);
+  // One pHYs only: an encoder's own (its default resolution) gives way to the copy's.
+  const d = view(png), rest: Uint8Array[] = [];
+  let at = ihdrEnd, from = ihdrEnd;
+  for (; at + 12 <= png.length; at += 12 + d.getUint32(at)) {
+    const type = latin1(png, at + 4, at + 8);
+    if (type === 'IDAT' || type === 'IEND') break;
+    if (type === 'pHYs') { rest.push(png.subarray(from, at)); from = at + 12 + d.getUint32(at); }
+  }
+  rest.push(png.subarray(from));
+  return concat([png.subarray(0, ihdrEnd), ...chunks, ...rest]);
 }
 
 async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetadata> {
@@ -319,6 +364,10 @@ async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetada
     const body = png.subarray(at + 8, Math.min(png.length, at + 8 + n));
     if (type === 'IEND') break;
     if (type === 'eXIf' && !out.exif) out.exif = body;
+    else if (type === 'pHYs' && out.density === undefined && body.length === 9 && body[8] === 1) {
+      const d = view(body).getUint32(0) * 0.0254;
+      if (densityOf(d) !== undefined) out.density = d;
+    }
     else if (type === 'iCCP' && !iccSeen) {
       iccSeen = true;
       const nul = body.indexOf(0);
@@ -340,7 +389,7 @@ async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetada
     }
     at += 12 + n;
   }
-  for (const k of ['exif', 'icc', 'xmp'] as const) if (out[k] === undefined) delete out[k];
+  for (const k of ['exif', 'icc', 'xmp', 'density'] as const) if (out[k] === undefined) delete out[k];
   return out;
 }
 
@@ -438,6 +487,7 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
   }
   if (m.icc?.length) out.icc = m.icc;
   if (m.xmp?.length) out.xmp = m.xmp;
+  if (m.density !== undefined) out.density = m.density;
   // Stored blocks over their limits (no inflation): left out too, so that every block here can be carried.
   for (const w of metadataWarnings(out)) warnings.push(w);
   for (const k of ['exif', 'icc', 'xmp'] as const) if ((out[k]?.length ?? 0) > METADATA_LIMITS[k]) delete out[k];
@@ -465,6 +515,9 @@ export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat,
   for (const k of ['exif', 'icc', 'xmp'] as const) {
     const v = metadata?.[k];
     if (v !== undefined && !(v instanceof Uint8Array)) throw invalidParameter(`metadata.${k}`, 'a Uint8Array', v);
+  }
+  if (metadata?.density !== undefined && densityOf(metadata.density) === undefined) {
+    throw invalidParameter('metadata.density', `a resolution in pixels per inch, 1 to ${DENSITY_MAX}`, metadata.density);
   }
   if (!hasAny(metadata)) return encoded;
   if (sniff(encoded) !== format) throw invalidParameter('encoded', `the bytes of a ${format.toUpperCase()} stream (as format says)`, encoded);

@@ -153,7 +153,7 @@ test('AVIF limits: more than 16384 pixels a side is an ImageSizeError before enc
     assert.unreachable('animation');
   } catch (err) {
     assert.instance(err, InvalidArgumentError);
-    assert.match(err.message, /cannot be written as AVIF: write WebP or GIF/);
+    assert.match(err.message, /cannot be written as AVIF: write WebP, GIF or TIFF/);
   }
   assert.not.ok(fs.existsSync(file('anim.avif')));
 });
@@ -181,7 +181,7 @@ test('CLI: embed AVIF -> AVIF / JPEG, JPEG -> AVIF, --format avif, an extensionl
   assert.match(text.stdout, /AVIF 10-bit quality 95/);
   const bad = cli(['embed', 'in.jpg', 'c8', ...key, '--format', 'heic']);
   assert.is(bad.code, 2);
-  assert.match(bad.stderr, /--format must be jpeg, png, webp, gif or avif/);
+  assert.match(bad.stderr, /--format must be jpeg, png, webp, gif, avif or tiff/);
 });
 
 test('CLI folders: an .avif among the files is marked into an .avif copy, and detect reads it', () => {

@@ -59,7 +59,8 @@ test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 test('embedMetadata: JPEG, PNG and WebP carry EXIF, ICC and XMP that sharp reads back; the pixels are untouched', async () => {
   const meta = await sharp(p3Jpeg).metadata();
   const kept = metadataOf(meta, true, { upright: true });
-  assert.equal(Object.keys(kept).sort(), ['exif', 'icc', 'xmp']);
+  assert.equal(Object.keys(kept).sort(), ['density', 'exif', 'icc', 'xmp']);
+  assert.is(kept.density, meta.density, 'the resolution, as sharp reads it');
   assert.is(iccColourSpace(kept.icc), 'RGB');
   const pixels = await sharp(p3Jpeg).keepIccProfile().raw().toBuffer({ resolveWithObject: true });
   const { width, height, channels } = pixels.info;
@@ -84,6 +85,107 @@ test('embedMetadata: JPEG, PNG and WebP carry EXIF, ICC and XMP that sharp reads
   } catch (err) {
     assert.instance(err, InvalidArgumentError);
     assert.match(err.message, /the bytes of a JPEG stream .* for encoded/);
+  }
+});
+
+/** The JPEG's APP0 segments before its scan: [units, x density, y density] of each JFIF one. */
+function jfifSegments(jpeg) {
+  const out = [];
+  for (let at = 2; at + 4 <= jpeg.length && jpeg[at] === 0xff && jpeg[at + 1] !== 0xda;) {
+    const length = jpeg.readUInt16BE(at + 2);
+    if (jpeg[at + 1] === 0xe0 && jpeg.toString('latin1', at + 4, at + 9) === 'JFIF\0') {
+      out.push([jpeg[at + 11], jpeg.readUInt16BE(at + 12), jpeg.readUInt16BE(at + 14)]);
+    }
+    at += 2 + length;
+  }
+  return out;
+}
+
+/** The PNG's chunk types, in order. */
+function pngTypes(png) {
+  const out = [];
+  for (let at = 8; at + 12 <= png.length; at += 12 + png.readUInt32BE(at)) out.push(png.toString('latin1', at + 4, at + 8));
+  return out;
+}
+
+test('resolution: readMetadata reads a JPEG\'s JFIF density (per inch or per cm) and a PNG\'s pHYs; embedMetadata writes it in place of the encoder\'s own, once; the pixels are untouched', async () => {
+  const pixels = await sharp(path.join(PHOTOS, 'skimage-page.png')).raw().toBuffer({ resolveWithObject: true });
+  const { width, height, channels } = pixels.info;
+  const raw = () => sharp(pixels.data, { raw: { width, height, channels } });
+  const size = { width, height, alpha: false };
+
+  // JPEG: this sharp's encoder writes no JFIF header; one is written first, with the resolution.
+  const plainJpeg = await raw().jpeg().toBuffer();
+  assert.equal(jfifSegments(plainJpeg), []);
+  const jpeg = Buffer.from(await embedMetadata(plainJpeg, 'jpeg', { density: 300, xmp: new TextEncoder().encode(XMP) }, size));
+  assert.equal(jfifSegments(jpeg), [[1, 300, 300]]);
+  assert.is(jpeg[3], 0xe0, 'JFIF comes first');
+  assert.is((await sharp(jpeg).metadata()).density, 300);
+  assert.is((await readMetadata(jpeg)).density, 300);
+  assert.ok((await readMetadata(jpeg)).xmp?.length > 0);
+  assert.ok(Buffer.compare(await sharp(jpeg).raw().toBuffer(), await sharp(plainJpeg).raw().toBuffer()) === 0, 'JPEG pixels untouched');
+  // A JFIF header already there is replaced, not doubled.
+  const again = Buffer.from(await embedMetadata(jpeg, 'jpeg', { density: 150 }, size));
+  assert.equal(jfifSegments(again), [[1, 150, 150]]);
+  assert.is((await sharp(again).metadata()).density, 150);
+  // Dots per centimetre: 118 per cm is 299.72 per inch.
+  const perCm = Buffer.from(jpeg);
+  perCm[13] = 2; perCm.writeUInt16BE(118, 14); perCm.writeUInt16BE(118, 16);
+  assert.is((await readMetadata(perCm)).density, 118 * 2.54);
+  // Units 0 (an aspect ratio only): no resolution.
+  perCm[13] = 0;
+  assert.is((await readMetadata(perCm)).density, undefined);
+
+  // PNG: a made image's pHYs (libvips's 1 pixel per mm) replaced by one pHYs at 300 dpi.
+  const madePng = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123' } }).png().toBuffer();
+  assert.is(pngTypes(madePng).filter((t) => t === 'pHYs').length, 1);
+  const png = Buffer.from(await embedMetadata(madePng, 'png', { density: 300 }, { width: 8, height: 8, alpha: false }));
+  assert.is(pngTypes(png).filter((t) => t === 'pHYs').length, 1, 'one pHYs');
+  assert.ok(pngTypes(png).indexOf('pHYs') < pngTypes(png).indexOf('IDAT'));
+  assert.is((await sharp(png).metadata()).density, 300);
+  assert.ok(Math.abs((await readMetadata(png)).density - 300) < 0.01);
+  assert.ok(Buffer.compare(await sharp(png).raw().toBuffer(), await sharp(madePng).raw().toBuffer()) === 0, 'PNG pixels untouched');
+
+  // Out of range: refused, naming the field.
+  for (const bad of [0, -1, NaN, 1e6, '300']) {
+    try {
+      await embedMetadata(plainJpeg, 'jpeg', { density: bad }, size);
+      assert.unreachable(String(bad));
+    } catch (err) {
+      assert.instance(err, InvalidArgumentError);
+      assert.match(err.message, /metadata\.density/);
+    }
+  }
+});
+
+test('a 300 dpi scan keeps its 300 dpi when marked (PNG pHYs and JPEG JFIF with no EXIF: before, the copy came out with no resolution or 72 dpi)', async () => {
+  const tiff = await sharp(path.join(PHOTOS, 'skimage-page.png')).withMetadata({ density: 300 }).tiff().toBuffer();
+  const png = file('scan300.png');
+  await sharp(tiff).png().toFile(png);
+  const jpg = file('scan300.jpg');
+  const plain = await sharp(tiff).jpeg().toBuffer();
+  // A JFIF header at 300 dpi (version 1.01, units 1: per inch), after SOI.
+  const app0 = Buffer.from([0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 1, 1, 0x2c, 1, 0x2c, 0, 0]);
+  fs.writeFileSync(jpg, Buffer.concat([plain.subarray(0, 2), app0, plain.subarray(2)]));
+  for (const input of [png, jpg]) {
+    const m = await sharp(input).metadata();
+    assert.is(m.density, 300, `${input}: the input`);
+    assert.is(m.exif, undefined, 'no EXIF to carry it');
+    for (const ext of ['.png', '.jpg', '.tiff']) {
+      const out = file(`scan300-out-${path.basename(input)}${ext}`);
+      const r = cli(['embed', input, out, '--key', KEY, '--payload', PAYLOAD]);
+      assert.is(r.code, 0, r.stderr);
+      assert.is((await sharp(out).metadata()).density, 300, `${path.basename(input)} -> ${ext}`);
+    }
+  }
+  // writeImage refuses a resolution it cannot write.
+  const img = await readImage(png);
+  try {
+    await writeImage(file('bad-density.png'), img, { metadata: { density: 0 } });
+    assert.unreachable('density 0');
+  } catch (err) {
+    assert.instance(err, InvalidArgumentError);
+    assert.match(err.message, /options\.metadata\.density/);
   }
 });
 
@@ -126,7 +228,8 @@ test('readMetadata: the EXIF, ICC, XMP and orientation that sharp wrote, from JP
   }
   assert.equal(await readMetadata(new Uint8Array([1, 2, 3, 4])), {}, 'not an image: nothing');
   const bare = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).png().toBuffer();
-  assert.equal(await readMetadata(bare), { format: 'png' });
+  // libvips gives a made image 1 pixel per mm, written as pHYs: a resolution, and no block.
+  assert.equal(await readMetadata(bare), { format: 'png', density: 25.4 });
 });
 
 test('readMetadata on truncated and corrupted containers: always resolves, never throws or hangs', async () => {

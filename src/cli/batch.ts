@@ -148,10 +148,10 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
       onStart: ({ total, jobs }) => {
         const where = `${JSON.stringify(options.input)} is a directory`;
         if (total === 0) {
-          io.stderr.write(`modelmark: ${where} with no JPEG, PNG, WebP, GIF or AVIF files${options.recursive === false ? '' : ' (sub-folders included)'}\n`);
+          io.stderr.write(`modelmark: ${where} with no JPEG, PNG, WebP, GIF, AVIF or TIFF files${options.recursive === false ? '' : ' (sub-folders included)'}\n`);
           return;
         }
-        io.stderr.write(`modelmark: ${where}: ${options.command} in its ${total} JPEG, PNG, WebP, GIF and AVIF file${total === 1 ? '' : 's'} ` +
+        io.stderr.write(`modelmark: ${where}: ${options.command} in its ${total} JPEG, PNG, WebP, GIF, AVIF and TIFF file${total === 1 ? '' : 's'} ` +
           `(sub-folders included) with ${jobs} job${jobs === 1 ? '' : 's'}${options.command === 'embed' ? `, into ${JSON.stringify(options.output)}` : ''}\n`);
         if (!tty) return;
         const { MultiBar: Bars, Presets } = createRequire(import.meta.url)('cli-progress') as CliProgress;

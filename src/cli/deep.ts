@@ -13,7 +13,7 @@ import { isClosedPipe, onStopSignals, OUTPUT_CLOSED, reportedOutputErrors } from
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError, ModelError } from '../errors.js';
 import type { DeepModels } from '../deep/index.js';
 import type { PhaseEvent } from '../train/train.js';
-import { inFile, isFolder, keptMetadata, parseInteger, parseNumber, usageError, type CliIO } from './main.js';
+import { inFile, isFolder, keptMetadata, parseInteger, parseNumber, usageError, warnLeftOut, type CliIO } from './main.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -91,7 +91,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
       '(the classical mark, without --deep, marks every frame)', { code: 'ERR_ANIMATED' });
   }
   if (!outFormat && !isWritableFormat(image.format)) {
-    throw new InvalidArgumentError(`Cannot write ${q(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg or .webp extension`);
+    throw new InvalidArgumentError(`Cannot write ${q(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg, .webp, .avif, .tif or .tiff extension`);
   }
   // An image the output format cannot hold (WebP: 16383 pixels a side) is refused before the networks run.
   checkWritableSize(image.width, image.height, outFormat ?? image.format, output);
@@ -107,6 +107,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
     await deep.dispose();
   }
   const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input, metadata: image.metadata });
+  warnLeftOut(io, output, keptMetadata(image.metadata), written);
   const { psnr } = await import('../metrics.js');
   // A grey input comes back RGB (the deep mark is a colour pattern): measured against its RGB form.
   const madeRgb = image.channels === 1 && marked.channels === 3;
@@ -115,11 +116,11 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   if (values.json) {
     io.stdout.write(JSON.stringify({
       ok: true, mode: 'deep', input, output, models: resolve(dir), format: written.format, width: image.width, height: image.height,
-      bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: keptMetadata(image.metadata),
+      bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: written.metadata,
       channels: marked.channels,
     }) + '\n');
   } else {
-    const qual = written.format === 'png' || written.format === 'gif' ? '' : ` quality ${quality ?? 95}`;
+    const qual = written.format === 'png' || written.format === 'gif' || written.format === 'tiff' ? '' : ` quality ${quality ?? 95}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB (the marked pixels, before encoding)` : '';
     io.stdout.write(`deep-marked ${input} -> ${output}: the logo of ${dir}, ${image.width}x${image.height} ${written.format.toUpperCase()}${madeRgb ? ' (grey made RGB: the deep mark is a colour pattern)' : ''}${qual}${fidelity}\n`);
   }

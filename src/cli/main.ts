@@ -33,7 +33,7 @@ const STDIO = '-';
 const STDIN_LABEL = 'standard input';
 /** Largest image file read from standard input. */
 const STDIN_MAX_BYTES = 1 << 30;
-const FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif'] as const;
+const FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const;
 
 /**
  * The whole of standard input, refused when it is a terminal, or over 1 GiB or over what an image
@@ -154,10 +154,12 @@ Usage:
 
 Commands:
   embed    Write a marked copy of IN to OUT carrying a 64-bit payload (1 to 16 hex digits).
-           OUT's extension (.png, .jpg, .jpeg, .webp, .gif, .avif) picks its format; without one,
-           IN's format is kept. IN is never overwritten; OUT is written atomically. IN's
-           EXIF, ICC profile and XMP are kept (see --strip-metadata). Every frame of an
-           animated GIF or WebP is marked on its own (write it as .gif or .webp).
+           OUT's extension (.png, .jpg, .jpeg, .webp, .gif, .avif, .tif, .tiff) picks its
+           format; without one, IN's format is kept. IN is never overwritten; OUT is written
+           atomically. IN's EXIF, ICC profile and XMP are kept (see --strip-metadata; GIF
+           carries none of them, TIFF no EXIF: a warning says what was left out). Every frame
+           of an animated GIF or WebP is marked on its own (write it as .gif or .webp, or as
+           the pages of a .tiff), as is every page of a multi-page TIFF.
            IN - reads the image from standard input; OUT - writes it to standard output
            (the report then goes to standard error; refused when that is a terminal; exit
            status 141 when its reader quits before the end, as "| head -c 100" does).
@@ -210,7 +212,7 @@ Deep watermark (a logo image hidden by trained networks; no key, no payload):
            --minutes counts the whole training, earlier runs included.
 
 Folders:
-  When IN is a folder, every JPEG, PNG, WebP, GIF and AVIF file in it and its sub-folders is
+  When IN is a folder, every JPEG, PNG, WebP, GIF, AVIF and TIFF file in it and its sub-folders is
   processed (by extension; hidden files and folders and symbolic links to folders are skipped),
   in parallel, one worker per core. embed writes each marked copy to the same path under OUTDIR
   (created when missing), in the same format. OUTDIR may not be DIR or contain it; when it lies
@@ -250,9 +252,9 @@ Options:
                     --key-file -)
   --payload HEX     embed: the 64-bit payload, 1 to 16 hex digits (e.g. c0ffee0000000001)
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
-  --quality Q       embed: JPEG / WebP / AVIF quality, 1 to 100 (default 95); PNG and GIF outputs
-                    ignore it (PNG is lossless, GIF a 256-colour palette)
-  --format F        embed: jpeg, png, webp, gif or avif, for OUT - or an OUT without an extension
+  --quality Q       embed: JPEG / WebP / AVIF quality, 1 to 100 (default 95); PNG, TIFF and GIF
+                    outputs ignore it (PNG and TIFF are lossless, GIF a 256-colour palette)
+  --format F        embed: jpeg, png, webp, gif, avif or tiff, for OUT - or an OUT without an extension
                     (default: IN's format)
   --strip-metadata  embed: leave out the input's EXIF, ICC profile and XMP, which are kept by
                     default (EXIF with its orientation set upright, since the marked pixels
@@ -448,9 +450,26 @@ function resolveKeyFlag(flag: string | undefined, env: CliIO['env']): string {
   return fromEnv;
 }
 
-/** The kinds of metadata a copy kept, for --json: e.g. ['exif', 'icc']. */
+/** The kinds of metadata an image read carries: e.g. ['exif', 'icc']. */
 export function keptMetadata(m: { exif?: Uint8Array; icc?: Uint8Array; xmp?: Uint8Array } | undefined): string[] {
   return m ? (['exif', 'icc', 'xmp'] as const).filter((k) => (m[k]?.length ?? 0) > 0) : [];
+}
+
+const BLOCK_NAMES: Record<string, string> = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet' };
+const LEFT_OUT_WHY: Record<string, string> = {
+  gif: 'GIF files carry no metadata',
+  tiff: 'TIFF files are written with their ICC profile and XMP only',
+  jpeg: 'EXIF or XMP over 64 KB does not fit a JPEG segment',
+};
+
+/** A warning on standard error for each block of the input's metadata that the written file does not carry. */
+export function warnLeftOut(io: CliIO, label: string, had: string[], written: { format: string; metadata: string[] }): void {
+  const left = had.filter((k) => !written.metadata.includes(k));
+  if (left.length === 0) return;
+  const names = left.map((k) => `the ${BLOCK_NAMES[k] ?? k}`);
+  const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+  const why = LEFT_OUT_WHY[written.format] ?? `${written.format.toUpperCase()} output did not keep ${left.length === 1 ? 'it' : 'them'}`;
+  io.stderr.write(`modelmark: warning: ${label === 'the encoded image' ? label : JSON.stringify(label)}: ${list} of the input ${left.length === 1 ? 'was' : 'were'} left out (${why})\n`);
 }
 
 function formatP(p: number): string {
@@ -528,7 +547,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const keepMetadata = values['strip-metadata'] !== true;
   const formatFlag = values.format as string | undefined;
   if (formatFlag !== undefined && !(FORMATS as readonly string[]).includes(formatFlag)) {
-    throw usageError(`--format must be jpeg, png, webp, gif or avif, got ${JSON.stringify(formatFlag)}`);
+    throw usageError(`--format must be jpeg, png, webp, gif, avif or tiff, got ${JSON.stringify(formatFlag)}`);
   }
   if (input !== STDIO && await isFolder(input)) {
     if (formatFlag !== undefined) throw usageError('--format takes a single image: a folder keeps each file\'s format');
@@ -556,15 +575,15 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   }
 
   const wm = await makeWatermarker({ key, strength, maxPixels, maxAspect });
-  // 16-bit files stay 16-bit when written as PNG, 10-bit as AVIF (JPEG and WebP are 8-bit formats). With the
+  // 16-bit files stay 16-bit when written as PNG or TIFF, 10-bit as AVIF (JPEG, WebP and GIF are 8-bit formats). With the
   // metadata kept, the pixels stay in the colours of the file's ICC profile.
   // Every frame of an animation is read, and marked on its own.
   const image = await readInput(input, { maxPixels, keepDepth: true, metadata: keepMetadata, allFrames: true }, io);
   warn(io, input, image.warnings);
   if (!outFormat && !formatFlag && !isWritableFormat(image.format)) {
     throw new InvalidArgumentError(toStdout
-      ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png, webp, gif or avif`
-      : `Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg, .webp, .gif or .avif extension`);
+      ? `Cannot write the input's format (${image.format}) to standard output; choose one with --format jpeg, png, webp, gif, avif or tiff`
+      : `Cannot write ${JSON.stringify(output)} in the input's format (${image.format}); give it a .png, .jpg, .jpeg, .webp, .gif, .avif, .tif or .tiff extension`);
   }
   const format = formatFlag ?? image.format;
   const { animation } = image;
@@ -578,30 +597,31 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   } catch (err) {
     throw inFile(err, input);
   }
-  let written: { format: string; size: number };
+  let written: { format: string; size: number; metadata: string[] };
   if (toStdout) {
     const encoded = await encodeImage(marked, { format, quality, metadata: image.metadata, animation });
     if (await writeStdout(io, encoded.data) === 'closed') return OUTPUT_CLOSED;
-    written = { format: encoded.format, size: encoded.data.length };
+    written = { format: encoded.format, size: encoded.data.length, metadata: encoded.metadata };
   } else {
     if (input === STDIO) refuseStdinTarget(output);
     written = await writeImage(output, marked, { format, quality, sourcePath: input === STDIO ? undefined : input, metadata: image.metadata, animation });
   }
   // With the image on standard output, the report goes to standard error.
   const report = toStdout ? io.stderr : io.stdout;
+  warnLeftOut(io, toStdout ? 'the encoded image' : output, keptMetadata(image.metadata), written);
   // PSNR is informative only: the file is already written, so a failure here is not an error.
   const db = await psnr(image, marked).catch(() => NaN);
   const hex = payloadHex(payload);
-  /** Bits per sample written: 16 for a 16-bit input written as PNG, 10 as AVIF. */
-  const bits = !(image.data instanceof Uint16Array) ? 8 : written.format === 'png' ? 16 : written.format === 'avif' ? 10 : 8;
+  /** Bits per sample written: 16 for a 16-bit input written as PNG or TIFF, 10 as AVIF. */
+  const bits = !(image.data instanceof Uint16Array) ? 8 : written.format === 'png' || written.format === 'tiff' ? 16 : written.format === 'avif' ? 10 : 8;
   if (values.json) {
     report.write(JSON.stringify({
       ok: true, input, output, payload: hex, format: written.format, width: image.width, height, frames,
-      bits, bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: keptMetadata(image.metadata),
+      bits, bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: written.metadata,
       ...(image.warnings ? { warnings: image.warnings } : {}),
     }) + '\n');
   } else {
-    const q = written.format === 'png' || written.format === 'gif' ? '' : ` quality ${quality ?? 95}`;
+    const q = written.format === 'png' || written.format === 'gif' || written.format === 'tiff' ? '' : ` quality ${quality ?? 95}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
     const kind = `${written.format.toUpperCase()}${bits > 8 ? ` ${bits}-bit` : ''}${frames > 1 ? `, ${frames} frames each marked` : ''}`;
     report.write(`marked ${inputName(input)} -> ${toStdout ? 'standard output' : output}: payload ${hex}, ${image.width}x${height} ${kind}${q}${fidelity}\n`);

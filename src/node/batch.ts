@@ -24,7 +24,7 @@ import { defaultMemoryBudget, GATE_TRACE, MemoryGate, type GateEvent, type GateR
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
 export const MANIFEST_NAME = '.modelmark-manifest.json';
 /** File extensions a batch processes (case-insensitive); other files are left alone. */
-export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.avif'];
+export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.avif', '.tif', '.tiff'];
 /**
  * Files each worker thread works on at once (fewer when they are large: see memoryBudget). One file
  * alternates between the worker's thread (marking) and libuv's pool (sharp's decode and encode,
@@ -259,7 +259,7 @@ export interface ImageListing {
 }
 
 /**
- * List the JPEG, PNG, WebP, GIF and AVIF files of a folder by extension: sub-folders too unless
+ * List the JPEG, PNG, WebP, GIF, AVIF and TIFF files of a folder by extension: sub-folders too unless
  * `recursive` is false; hidden entries (names starting with a dot) and symbolic links to
  * folders are skipped, symbolic links to files are followed. `exclude` names real paths of
  * folders to leave out (e.g. an output folder inside the input).

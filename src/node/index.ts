@@ -4,7 +4,7 @@ export { readImage, decodeImageFile, encodeImage, writeImage, ENCODER_MAX_SIDE }
 export { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './frames.js';
 export { folderId } from './files.js';
 export type { InsideFolder } from './files.js';
-export type { Animation, EncodedImage, ImageFile, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
+export type { Animation, EncodedImage, ImageFile, MetadataKind, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
 export { readMetadata, embedMetadata, metadataOf, metadataWarnings, METADATA_LIMITS, uprightExif, iccColourSpace, profileFits } from '../metadata.js';
 export type { ImageMetadata, MetadataFormat, ReadMetadata } from '../metadata.js';
 export { renderRegionMap } from './map.js';

@@ -10,10 +10,10 @@ import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '..
 import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
 import { gifTruncatedAt } from '../header.js';
 import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder } from './files.js';
-import { embedMetadata, metadataOf, metadataWarnings, profileFits, type ImageMetadata } from '../metadata.js';
+import { embedMetadata, metadataOf, metadataWarnings, profileFits, readMetadata, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
-export type WriteFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif';
+export type WriteFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff';
 
 /**
  * The frames of an animated file, stacked top to bottom in one image (`height` = `frames` x
@@ -106,7 +106,7 @@ export interface ReadImageOptions {
 export interface WriteImageOptions {
   /** Format used when the path's extension does not name one, e.g. the input's format. */
   format?: string | undefined;
-  /** JPEG / WebP / AVIF quality, 1 to 100 (default 95, so that the mark survives its own save). Ignored for PNG and GIF. */
+  /** JPEG / WebP / AVIF quality, 1 to 100 (default 95, so that the mark survives its own save). Ignored for PNG, GIF and TIFF. */
   quality?: number | undefined;
   /** A file that must not be written over, e.g. the one the image was read from: refused always. */
   sourcePath?: string | undefined;
@@ -127,7 +127,8 @@ export interface WriteImageOptions {
   metadata?: ImageMetadata | undefined;
   /**
    * Write `image` as an animation: its rows are `frames` frames of `frameHeight` rows, stacked
-   * (as readImage's `allFrames` returns them). WebP and GIF only.
+   * (as readImage's `allFrames` returns them). WebP and GIF; TIFF writes the frames as pages
+   * (without timing, and without EXIF, ICC profile or XMP).
    */
   animation?: Animation | undefined;
   /**
@@ -144,7 +145,17 @@ export interface WriteImageOptions {
 export interface EncodedImage {
   data: Buffer;
   format: WriteFormat;
+  /**
+   * The blocks of `options.metadata` the file carries, read back from its bytes: e.g. `['exif',
+   * 'icc']`, `[]` for GIF (which carries none), no `'exif'` for TIFF (libvips writes TIFF's ICC
+   * profile and XMP only) nor for EXIF over 64 KB in JPEG.
+   */
+  metadata: MetadataKind[];
 }
+
+/** A kind of metadata block: the EXIF block, the ICC profile, the XMP packet. */
+export type MetadataKind = 'exif' | 'icc' | 'xmp';
+const METADATA_KINDS: readonly MetadataKind[] = ['exif', 'icc', 'xmp'];
 
 /** What {@link writeImage} wrote. */
 export interface WrittenImage {
@@ -152,22 +163,30 @@ export interface WrittenImage {
   format: WriteFormat;
   /** Size of the file in bytes. */
   size: number;
+  /** The blocks of `options.metadata` the file carries (as {@link EncodedImage.metadata}). */
+  metadata: MetadataKind[];
 }
 
-const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif', '.avif': 'avif' };
+const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif', '.avif': 'avif', '.tif': 'tiff', '.tiff': 'tiff' };
+/** The extensions {@link formatFromPath} knows, for messages. */
+const EXTENSION_LIST = '.png, .jpg, .jpeg, .webp, .gif, .avif, .tif or .tiff';
+/** The format names {@link writeImage} and {@link encodeImage} take, for messages. */
+const FORMAT_LIST = '"jpeg", "png", "webp", "gif", "avif" or "tiff"';
 /**
  * Format names writeImage takes. 'heif' is sharp's name of an AVIF input (AV1 in a HEIF
  * container; this sharp decodes no other HEIF): such an input is written back as AVIF.
  */
-const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', avif: 'avif', heif: 'avif' };
+const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', avif: 'avif', heif: 'avif', tiff: 'tiff', tif: 'tiff' };
 /**
  * Largest side each encoder accepts (writeImage and the sharp plug-in's stream refuse a larger
  * image before decoding it). JPEG's header could say 65535, but libjpeg-turbo (sharp's
  * encoder) refuses more than 65500 ("Maximum supported image dimension is 65500 pixels").
+ * TIFF's sides are 32-bit fields; a classic TIFF file stays under 4 GiB, which readImage's own
+ * limit on decoded samples (one Node buffer) keeps it under, deflated.
  */
-export const ENCODER_MAX_SIDE: Readonly<Record<WriteFormat, number>> = Object.freeze({ jpeg: 65500, png: 0x7fffffff, webp: 16383, gif: 65535, avif: 16384 });
+export const ENCODER_MAX_SIDE: Readonly<Record<WriteFormat, number>> = Object.freeze({ jpeg: 65500, png: 0x7fffffff, webp: 16383, gif: 65535, avif: 16384, tiff: 0x7fffffff });
 const DEFAULT_QUALITY = 95;
-const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', avif: 'AVIF' };
+const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', avif: 'AVIF', tiff: 'TIFF' };
 /**
  * Bits a sample of 16-bit pixels keep in AVIF: 10, what AV1's Main profile (and so every AVIF
  * decoder) takes; 12 bits need the Professional profile, which many decoders lack.
@@ -505,13 +524,13 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
 
 /**
  * The format a path's extension names, or undefined when it has none.
- * @throws InvalidArgumentError for an extension that is not .png, .jpg, .jpeg, .webp, .gif or .avif.
+ * @throws InvalidArgumentError for an extension that is not .png, .jpg, .jpeg, .webp, .gif, .avif, .tif or .tiff.
  */
 export function formatFromPath(path: string): WriteFormat | undefined {
   const ext = extname(path);
   if (ext === '' || ext === '.') return undefined;
   const f = EXTENSIONS[ext.toLowerCase()];
-  if (!f) throw invalidParameter(`the extension of ${q(path)}`, '.png, .jpg, .jpeg, .webp, .gif or .avif', ext);
+  if (!f) throw invalidParameter(`the extension of ${q(path)}`, EXTENSION_LIST, ext);
   return f;
 }
 
@@ -542,11 +561,11 @@ function outputFormat(path: string, format: unknown): WriteFormat {
   const fromExt = formatFromPath(path);
   if (fromExt) return fromExt;
   if (format === undefined) {
-    throw new InvalidArgumentError(`Cannot tell which format to write ${q(path)} in: give it a .png, .jpg, .jpeg, .webp, .gif or .avif extension, or pass options.format`);
+    throw new InvalidArgumentError(`Cannot tell which format to write ${q(path)} in: give it a ${EXTENSION_LIST} extension, or pass options.format`);
   }
   const f = typeof format === 'string' ? FORMAT_NAMES[format.toLowerCase()] : undefined;
   if (!f) {
-    throw invalidParameter('options.format', `"jpeg", "png", "webp", "gif" or "avif" (or a .png, .jpg, .webp, .gif or .avif extension on ${q(path)})`, format);
+    throw invalidParameter('options.format', `${FORMAT_LIST} (or a ${EXTENSION_LIST} extension on ${q(path)})`, format);
   }
   return f;
 }
@@ -582,6 +601,9 @@ function checkMetadata(metadata: unknown, channels: number): ImageMetadata | und
   for (const k of ['exif', 'icc', 'xmp']) {
     if (m[k] !== undefined && !(m[k] instanceof Uint8Array)) throw invalidParameter(`options.metadata.${k}`, 'a Buffer or Uint8Array', m[k]);
   }
+  if (m.density !== undefined && !(typeof m.density === 'number' && m.density >= 1 && m.density <= 65535)) {
+    throw invalidParameter('options.metadata.density', 'a resolution in pixels per inch, 1 to 65535', m.density);
+  }
   const md = metadata as ImageMetadata;
   if (md.icc?.length && !profileFits(md.icc, channels)) {
     throw new InvalidArgumentError(`options.metadata.icc: the ICC profile does not fit an image of ${channels} channel${channels > 1 ? 's' : ''} ` +
@@ -602,8 +624,8 @@ function checkAnimation(animation: unknown, format: WriteFormat, height: number)
     throw invalidParameter('options.animation.delay', `${a.frames} display times in milliseconds`, a.delay);
   }
   if (a.loop !== undefined && !(Number.isInteger(a.loop) && a.loop >= 0 && a.loop <= 65535)) throw invalidParameter('options.animation.loop', 'an integer from 0 (forever) to 65535', a.loop);
-  if (a.frames > 1 && format !== 'webp' && format !== 'gif') {
-    throw new InvalidArgumentError(`An animation (${a.frames} frames) cannot be written as ${DISPLAY[format]}: write WebP or GIF (a .webp or .gif extension)`);
+  if (a.frames > 1 && format !== 'webp' && format !== 'gif' && format !== 'tiff') {
+    throw new InvalidArgumentError(`An animation (${a.frames} frames) cannot be written as ${DISPLAY[format]}: write WebP, GIF or TIFF (pages, without timing)`);
   }
   return a;
 }
@@ -617,20 +639,22 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
   // frames of an animation are pages of one tall image.
   let p = sharp(data, { raw: { width, height, channels, ...(animation ? { pageHeight: frameHeight } : {}) }, limitInputPixels: false });
   const timing = animation ? { ...(animation.delay ? { delay: animation.delay } : {}), ...(animation.loop !== undefined ? { loop: animation.loop } : {}) } : {};
-  const deep = data instanceof Uint16Array && (format === 'png' || format === 'avif');
+  const deep = data instanceof Uint16Array && (format === 'png' || format === 'tiff' || format === 'avif');
   if (data instanceof Uint16Array) {
-    // PNG keeps the 16 bits, AVIF 10 of them; JPEG and WebP are 8-bit formats.
+    // PNG and TIFF keep the 16 bits, AVIF 10 of them; JPEG, WebP and GIF are 8-bit formats.
     p = deep ? p.toColourspace(channels <= 2 ? 'grey16' : 'rgb16') : p.toColourspace(channels <= 2 ? 'b-w' : 'srgb');
   } else if (channels <= 2) p = p.toColourspace('b-w');
-  if (format === 'avif' && hasMetadata(metadata)) {
-    // libheif writes EXIF, XMP and the ICC profile that sharp hands it from an input file, and
-    // sharp takes them from a file only: the pixels travel with the metadata in an uncompressed
-    // PNG, kept as they are (keepMetadata: no conversion to sRGB).
+  // (A TIFF of several pages goes without: the carrier PNG would hold one page. What it carries is
+  // read back from the file, so nothing is claimed.)
+  if ((format === 'avif' || (format === 'tiff' && (animation?.frames ?? 1) === 1)) && hasMetadata(metadata)) {
+    // libheif writes EXIF, XMP and the ICC profile that sharp hands it from an input file (libvips's
+    // TIFF writer the ICC profile and XMP), and sharp takes them from a file only: the pixels travel
+    // with the metadata in an uncompressed PNG, kept as they are (keepMetadata: no conversion to sRGB).
     let png: Buffer;
     try {
       png = await p.png({ compressionLevel: 0 }).toBuffer();
     } catch (err) {
-      throw new FileError(`Cannot encode ${q(path)} as AVIF: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new FileError(`Cannot encode ${q(path)} as ${DISPLAY[format]}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     const tagged = asBuffer(await embedMetadata(png, 'png', metadata, { width, height, alpha: channels === 2 || channels === 4 }));
     p = sharp(tagged, { limitInputPixels: false }).keepMetadata();
@@ -645,6 +669,14 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
     p = p.gif(timing);
   } else if (format === 'avif') {
     p = p.avif({ quality, bitdepth: deep ? AVIF_DEEP_BITS : 8 });
+  } else if (format === 'tiff') {
+    // Lossless, as PNG: deflate (read by libtiff and so by nearly every TIFF reader; smaller than
+    // LZW on photos, and never more than a few bytes in a thousand over the samples on noise,
+    // where LZW can grow by half) after horizontal differencing.
+    // The resolution in pixels per millimetre, labelled per inch (sharp's default is 1 per mm,
+    // which would print at 25.4 dpi): the input's, else 72 dpi.
+    const perMm = (metadata?.density ?? 72) / 25.4;
+    p = p.tiff({ compression: 'deflate', predictor: 'horizontal', xres: perMm, yres: perMm, resolutionUnit: 'inch' });
   } else {
     p = p.png();
   }
@@ -700,19 +732,38 @@ async function toSrgb(image: ReturnType<typeof checkRaw>, icc: Uint8Array, label
   }
 }
 
-async function encodeChecked({ img, format, quality, metadata, animation }: ReturnType<typeof checkEncoding>, label: string): Promise<Buffer> {
+async function encodeChecked({ img, format, quality, metadata, animation }: ReturnType<typeof checkEncoding>, label: string): Promise<{ bytes: Buffer; kinds: MetadataKind[] }> {
   // GIF carries no profile: pixels in a profile's colours are converted to sRGB first.
   if (format === 'gif' && metadata?.icc?.length) img = await toSrgb(img, metadata.icc, label);
-  const bytes = await encode(img, format, quality, label, animation, metadata);
-  if (format === 'gif' || format === 'avif') return bytes; // GIF has no place for EXIF or ICC here; AVIF's were written by encode
-  const height = animation?.frameHeight ?? img.height;
-  return asBuffer(await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: (img.channels === 2 || img.channels === 4) && format !== 'jpeg' }));
+  let bytes = await encode(img, format, quality, label, animation, metadata);
+  // GIF has no place for EXIF or ICC here; AVIF's and TIFF's were written by encode.
+  if (format !== 'gif' && format !== 'avif' && format !== 'tiff') {
+    const height = animation?.frameHeight ?? img.height;
+    bytes = asBuffer(await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: (img.channels === 2 || img.channels === 4) && format !== 'jpeg' }));
+  }
+  return { bytes, kinds: await carried(bytes, format, metadata) };
+}
+
+/**
+ * The blocks of `given` that the encoded file carries, read back from its bytes (its container's
+ * headers only), so that a caller reports what was written, not what was asked for.
+ */
+async function carried(bytes: Buffer, format: WriteFormat, given: ImageMetadata | undefined): Promise<MetadataKind[]> {
+  const asked = METADATA_KINDS.filter((k) => (given?.[k]?.length ?? 0) > 0);
+  if (asked.length === 0 || format === 'gif') return [];
+  let found: ImageMetadata;
+  try {
+    found = format === 'avif' || format === 'tiff' ? await loadSharp()(bytes, { limitInputPixels: false }).metadata() : await readMetadata(bytes);
+  } catch {
+    return []; // the file is written either way: what it carries is then unknown, so nothing is claimed
+  }
+  return asked.filter((k) => (found[k]?.length ?? 0) > 0);
 }
 
 /**
  * Encode `image` in memory as {@link writeImage} encodes files (the same formats, quality default,
  * 16-bit and alpha handling and metadata), e.g. for standard output or an HTTP response.
- * `options.format` is required: 'jpeg', 'png', 'webp', 'gif' or 'avif' (or a format name such as an input's).
+ * `options.format` is required: 'jpeg', 'png', 'webp', 'gif', 'avif' or 'tiff' (or a format name such as an input's).
  * @example
  * const jpeg = await encodeImage(wm.embed(img, 'c0ffee'), { format: 'jpeg', quality: 90 });
  */
@@ -720,19 +771,22 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
   checkOptionNames('options', options, ['format', 'quality', 'metadata', 'animation']);
   const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;
-  if (!f) throw invalidParameter('options.format', '"jpeg", "png", "webp", "gif" or "avif"', options.format);
-  return { data: await encodeChecked(checkEncoding(image, f, options), 'the encoded image'), format: f };
+  if (!f) throw invalidParameter('options.format', FORMAT_LIST, options.format);
+  const { bytes, kinds } = await encodeChecked(checkEncoding(image, f, options), 'the encoded image');
+  return { data: bytes, format: f, metadata: kinds };
 }
 
 /**
  * Encode `image` and write it to `path` atomically: the file is encoded in memory, written to a
  * temporary file beside the destination, flushed to disk and renamed over the destination, so
  * readers never see a partial file and a failure leaves the destination as it was. The format
- * comes from the extension (.png, .jpg, .jpeg, .webp, .gif, .avif), else from `options.format`. JPEG,
- * WebP and AVIF default to quality 95; PNG is lossless; GIF is quantised to 256 colours. 16-bit
- * samples (a Uint16Array) are written as 16-bit PNG or 10-bit AVIF, or scaled to 8 bits for the
- * other formats. AVIF is at most 16384 pixels a side and holds no animation. With
- * `options.animation`, the image's stacked frames are written as an animated WebP or GIF.
+ * comes from the extension (.png, .jpg, .jpeg, .webp, .gif, .avif, .tif, .tiff), else from
+ * `options.format`. JPEG, WebP and AVIF default to quality 95; PNG and TIFF (deflate) are lossless;
+ * GIF is quantised to 256 colours. 16-bit samples (a Uint16Array) are written as 16-bit PNG or
+ * TIFF or 10-bit AVIF, or scaled to 8 bits for the other formats. AVIF is at most 16384 pixels a
+ * side and holds no animation; TIFF carries no EXIF (its ICC profile and XMP are written). With
+ * `options.animation`, the image's stacked frames are written as an animated WebP or GIF, or as
+ * the pages of a TIFF.
  * Refuses to overwrite `options.sourcePath`, and the file the image was read from (readImage
  * records it on the image; copies made by `wm.embed` keep it) unless `options.overwriteSource`.
  * @example
@@ -788,7 +842,7 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
     }
   }
 
-  const bytes = await encodeChecked(encoding, path);
+  const { bytes, kinds } = await encodeChecked(encoding, path);
   await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path), ...(options.insideFolder ? { insideFolder: options.insideFolder } : {}) });
-  return { path, format: encoding.format, size: bytes.length };
+  return { path, format: encoding.format, size: bytes.length, metadata: kinds };
 }

@@ -1,0 +1,216 @@
+// TIFF through every Node path: readImage / writeImage / encodeImage (8-bit, 16-bit, grey, alpha,
+// lossless, metadata, resolution, no pages), the command line (single files, --format, standard
+// output, folders, --deep is not run here), and what a written file is reported to carry.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { createWatermarker, readImage, writeImage, encodeImage, InvalidArgumentError } from '../dist/node/index.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = path.join(ROOT, 'bin', 'modelmark.js');
+const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
+const KEY = 'tiff test key';
+const PAYLOAD = 'c0ffee00000000f1';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-tiff-'));
+const file = (name) => path.join(dir, name);
+const { MODELMARK_KEY: _drop, ...baseEnv } = process.env;
+const wm = await createWatermarker({ key: KEY });
+
+function cli(args, options = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, env: baseEnv, timeout: 120_000, ...options });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: String(r.stderr) };
+}
+
+const found = (r) => r.found && r.payload === PAYLOAD;
+
+const XMP = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' +
+  '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>Ada Lovelace</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>';
+
+test.before(async () => {
+  const base = () => sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(480, 300);
+  // A scan-like TIFF: JPEG-compressed, 300 dpi, Display P3 with XMP.
+  await base().withIccProfile('p3').withXmp(XMP).withMetadata({ density: 300 }).tiff({ compression: 'jpeg', quality: 90 }).toFile(file('scan.tiff'));
+  await base().toColourspace('rgb16').tiff({ compression: 'lzw' }).toFile(file('deep16.tif'));
+  // One-channel grey (sharp's grayscale() alone writes a grey-looking RGB TIFF).
+  const grey = await base().grayscale().raw().toBuffer({ resolveWithObject: true });
+  await sharp(grey.data, { raw: { width: grey.info.width, height: grey.info.height, channels: 1 } }).toColourspace('b-w').tiff().toFile(file('grey.tif'));
+  await base().ensureAlpha(0.5).png().toFile(file('alpha.png'));
+  // A JPEG with EXIF and an ICC profile (what TIFF output cannot all carry).
+  await base().withIccProfile('p3').withExif({ IFD0: { Copyright: 'Ada Lovelace 2026' } }).jpeg({ quality: 92 }).toFile(file('exif.jpg'));
+});
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('writeImage writes .tif / .tiff (and a TIFF input\'s format without an extension): lossless deflate, the marked pixels exactly, the mark found', async () => {
+  const img = await readImage(file('scan.tiff'));
+  assert.is(img.format, 'tiff');
+  const marked = wm.embed(img, PAYLOAD);
+  for (const name of ['out.tiff', 'out.TIF', 'out-noext']) {
+    const w = await writeImage(file(name), marked, { format: img.format });
+    assert.is(w.format, 'tiff', name);
+    const m = await sharp(file(name)).metadata();
+    assert.is(m.format, 'tiff', name);
+    const back = await readImage(file(name));
+    assert.equal(back.data, marked.data, `${name}: lossless (the marked samples read back exactly)`);
+    assert.ok(found(wm.detect(back)), name);
+  }
+  for (const format of ['tiff', 'tif', 'TIFF']) {
+    const e = await encodeImage(marked, { format });
+    assert.is(e.format, 'tiff');
+    assert.is((await sharp(e.data).metadata()).format, 'tiff', `encodeImage ${format}`);
+  }
+  // --quality has no say: the same bytes whatever it is.
+  const q10 = await encodeImage(marked, { format: 'tiff', quality: 10 });
+  const q95 = await encodeImage(marked, { format: 'tiff', quality: 95 });
+  assert.ok(Buffer.compare(q10.data, q95.data) === 0, 'TIFF is lossless: quality is ignored');
+});
+
+test('TIFF keeps 16-bit samples, grey stays one channel, alpha is kept exactly', async () => {
+  const deep = await readImage(file('deep16.tif'), { keepDepth: true });
+  assert.instance(deep.data, Uint16Array);
+  const marked = wm.embed(deep, PAYLOAD);
+  await writeImage(file('deep-out.tif'), marked);
+  const m = await sharp(file('deep-out.tif')).metadata();
+  assert.is(m.depth, 'ushort');
+  const back = await readImage(file('deep-out.tif'), { keepDepth: true });
+  assert.instance(back.data, Uint16Array);
+  assert.equal(back.data, marked.data, '16-bit samples read back exactly');
+  assert.ok(found(wm.detect(back)));
+
+  const grey = await readImage(file('grey.tif'));
+  assert.is(grey.channels, 1);
+  await writeImage(file('grey-out.tif'), wm.embed(grey, PAYLOAD));
+  const g = await sharp(file('grey-out.tif')).metadata();
+  assert.is(g.channels, 1);
+  assert.ok(found(wm.detect(await readImage(file('grey-out.tif')))));
+
+  const rgba = await readImage(file('alpha.png'));
+  assert.is(rgba.channels, 4);
+  const markedA = wm.embed(rgba, PAYLOAD);
+  await writeImage(file('alpha-out.tiff'), markedA);
+  const backA = await readImage(file('alpha-out.tiff'));
+  assert.is(backA.channels, 4);
+  assert.equal(backA.data, markedA.data, 'RGBA read back exactly, alpha included');
+});
+
+test('TIFF metadata: the ICC profile, XMP and resolution are kept, EXIF is not, and writeImage says so', async () => {
+  const scan = await readImage(file('scan.tiff'), { metadata: true });
+  assert.is(scan.metadata.density, 300);
+  assert.ok(scan.metadata.icc?.length > 0 && scan.metadata.xmp?.length > 0);
+  const w = await writeImage(file('meta-out.tiff'), wm.embed(scan, PAYLOAD), { metadata: scan.metadata });
+  assert.equal(w.metadata, ['icc', 'xmp']);
+  const m = await sharp(file('meta-out.tiff')).metadata();
+  assert.is(m.density, 300, 'printed at the scan\'s 300 dpi');
+  assert.is(m.resolutionUnit, 'inch');
+  assert.ok(Buffer.compare(m.icc, Buffer.from(scan.metadata.icc)) === 0, 'the same ICC profile');
+  assert.ok(Buffer.from(m.xmp).toString('utf8').includes('Ada Lovelace'));
+
+  const photo = await readImage(file('exif.jpg'), { metadata: true });
+  assert.ok(photo.metadata.exif?.length > 0);
+  const w2 = await writeImage(file('exif-out.tiff'), wm.embed(photo, PAYLOAD), { metadata: photo.metadata });
+  assert.equal(w2.metadata, ['icc'], 'EXIF asked for, not carried: not claimed');
+  assert.is((await sharp(file('exif-out.tiff')).metadata()).exif, undefined);
+  // No resolution known: 72 dpi, not sharp's default of 1 pixel per mm (25.4 dpi).
+  const bare = await encodeImage(wm.embed(photo, PAYLOAD), { format: 'tiff' });
+  assert.is((await sharp(bare.data).metadata()).density, 72);
+  assert.equal(bare.metadata, []);
+});
+
+test('frames (an animation, a multi-page TIFF) are written as TIFF pages, each marked; such a TIFF carries no metadata, and says so', async () => {
+  const photo = await sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(320, 200).raw().toBuffer({ resolveWithObject: true });
+  const stack = file('pages.tif');
+  await sharp(Buffer.concat([photo.data, photo.data, photo.data]), { raw: { ...photo.info, height: 600, pageHeight: 200 } }).tiff().toFile(stack);
+  const img = await readImage(stack, { allFrames: true, metadata: true });
+  assert.equal(img.animation, { frames: 3, frameHeight: 200 });
+  const { markFile } = await import('../dist/node/index.js');
+  const marked = markFile(wm, img, PAYLOAD);
+  const w = await writeImage(file('pages-out.tiff'), marked, { animation: img.animation, metadata: { xmp: new TextEncoder().encode(XMP) } });
+  assert.equal(w.metadata, [], 'the XMP asked for is not in a TIFF of pages: not claimed');
+  assert.is((await sharp(file('pages-out.tiff')).metadata()).pages, 3);
+  const back = await readImage(file('pages-out.tiff'), { allFrames: true });
+  assert.equal(back.animation, { frames: 3, frameHeight: 200 });
+  assert.equal(back.data, marked.data, 'every page, losslessly');
+  for (let i = 0; i < 3; i++) {
+    const page = { width: 320, height: 200, channels: 3, data: back.data.subarray(i * 320 * 200 * 3, (i + 1) * 320 * 200 * 3) };
+    assert.ok(found(wm.detect(page)), `page ${i + 1}`);
+  }
+  // AVIF still holds none: the message names what can.
+  try {
+    await writeImage(file('pages.avif'), marked, { animation: img.animation });
+    assert.unreachable('refused');
+  } catch (err) {
+    assert.instance(err, InvalidArgumentError);
+    assert.match(err.message, /cannot be written as AVIF: write WebP, GIF or TIFF/);
+  }
+  assert.not.ok(fs.existsSync(file('pages.avif')));
+});
+
+test('CLI: embed TIFF -> TIFF (an extensionless OUT keeps TIFF), JPEG -> --format tiff on standard output, 16-bit kept; the metadata left out is said, and --json lists what the file carries', () => {
+  let r = cli(['embed', 'scan.tiff', 'cli-out.tif', '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  let rep = JSON.parse(String(r.stdout));
+  assert.is(rep.format, 'tiff');
+  assert.equal(rep.metadata, ['icc', 'xmp']);
+  assert.is(r.stderr, '', 'nothing was left out');
+  r = cli(['detect', 'cli-out.tif', '--key', KEY, '--json']);
+  assert.is(r.code, 0);
+  assert.is(JSON.parse(String(r.stdout)).payload, PAYLOAD);
+
+  r = cli(['embed', 'deep16.tif', 'cli-noext', '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  rep = JSON.parse(String(r.stdout));
+  assert.is(rep.format, 'tiff');
+  assert.is(rep.bits, 16);
+
+  r = cli(['embed', 'exif.jpg', '-', '--format', 'tiff', '--key', KEY, '--payload', PAYLOAD], { maxBuffer: 64 << 20 });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout.subarray(0, 4).toString('latin1'), 'II*\0', 'a little-endian TIFF on standard output');
+  assert.match(r.stderr, /warning: the encoded image: the EXIF block of the input was left out \(TIFF files are written with their ICC profile and XMP only\)/);
+
+  // The text report names no quality for a lossless TIFF.
+  r = cli(['embed', 'grey.tif', 'cli-grey.tiff', '--key', KEY, '--payload', PAYLOAD]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(String(r.stdout), /TIFF, PSNR/);
+  assert.not.match(String(r.stdout), /quality/);
+});
+
+test('CLI: a GIF copy reports no metadata kept, and says what was left out (it had claimed the input\'s EXIF and ICC)', () => {
+  const r = cli(['embed', 'exif.jpg', 'cli.gif', '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(String(r.stdout)).metadata, []);
+  assert.match(r.stderr, /"cli\.gif": the EXIF block and the ICC profile of the input were left out \(GIF files carry no metadata\)/);
+  const j = cli(['embed', 'exif.jpg', 'cli.jpg', '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.equal(JSON.parse(String(j.stdout)).metadata, ['exif', 'icc']);
+  assert.is(j.stderr, '');
+});
+
+test('CLI folders: .tif and .tiff files are marked (as TIFF) and read; before, they were skipped without a word', () => {
+  const input = file('folder');
+  fs.mkdirSync(path.join(input, 'sub'), { recursive: true });
+  fs.copyFileSync(file('scan.tiff'), path.join(input, 'a.tiff'));
+  fs.copyFileSync(file('grey.tif'), path.join(input, 'sub', 'b.TIF'));
+  fs.copyFileSync(file('exif.jpg'), path.join(input, 'c.jpg'));
+  const out = file('folder-out');
+  let r = cli(['embed', input, out, '--key', KEY, '--payload', PAYLOAD, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const lines = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l));
+  const summary = lines.pop().summary;
+  assert.is(summary.done, 3);
+  const byFile = Object.fromEntries(lines.map((l) => [path.basename(l.file), l]));
+  assert.is(byFile['a.tiff'].format, 'tiff');
+  assert.is(byFile['b.TIF'].format, 'tiff');
+  assert.ok(fs.existsSync(path.join(out, 'a.tiff')) && fs.existsSync(path.join(out, 'sub', 'b.TIF')));
+  r = cli(['detect', out, '--key', KEY, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const reads = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l));
+  const detected = reads.pop().summary;
+  assert.is(detected.found, 3);
+  assert.ok(reads.every((l) => l.payload === PAYLOAD));
+});
+
+test.run();
