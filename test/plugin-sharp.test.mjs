@@ -284,6 +284,40 @@ test('stream: pipeline() from file to file, same format; format option', async (
   await assertMarked(dstWebp, 'stream PNG -> WebP');
 });
 
+test('TIFF in: written back losslessly at its resolution (sharp\'s own TIFF defaults are JPEG at quality 80 and 1 pixel per mm); the stream too, JPEG-compressed only when given a quality', async () => {
+  const src = join(dir, 'scan.tiff');
+  await sharp(photo('mate-Garden.jpg')).resize(480, 300).withMetadata({ density: 300 }).tiff({ compression: 'lzw' }).toFile(src);
+  const marked = await watermark(sharp(src), opts);
+  const pixels = await marked.clone().raw().toBuffer();
+  const out = await marked.toBuffer();
+  const m = await sharp(out).metadata();
+  assert.is(m.format, 'tiff');
+  assert.is(m.density, 300, 'the scan\'s resolution');
+  assert.ok(Buffer.compare(await sharp(out).raw().toBuffer(), pixels) === 0, 'lossless: the marked pixels exactly');
+  await assertMarked(out, 'TIFF');
+
+  const dst = join(dir, 'scan-stream.tiff');
+  await pipeline(createReadStream(src), watermarkStream(opts), createWriteStream(dst));
+  assert.is((await sharp(dst).metadata()).density, 300);
+  assert.ok(Buffer.compare(await sharp(dst).raw().toBuffer(), pixels) === 0, 'the stream: lossless too');
+  const lossy = join(dir, 'scan-stream-q90.tiff');
+  await pipeline(createReadStream(src), watermarkStream({ ...opts, quality: 90 }), createWriteStream(lossy));
+  assert.is((await sharp(lossy).metadata()).format, 'tiff');
+  assert.is((await sharp(lossy).metadata()).density, 300);
+  assert.ok(Buffer.compare(await sharp(lossy).raw().toBuffer(), pixels) !== 0, 'with quality: JPEG-compressed');
+  await assertMarked(lossy, 'TIFF, quality 90');
+
+  // A JPEG streamed out as TIFF: lossless, at the JPEG's own resolution (72 dpi here).
+  const jpeg = photo('skimage-rocket.jpg');
+  const fromJpeg = join(dir, 'rocket.tiff');
+  await pipeline(createReadStream(jpeg), watermarkStream({ ...opts, format: 'tiff' }), createWriteStream(fromJpeg));
+  const jm = await sharp(fromJpeg).metadata();
+  assert.is(jm.format, 'tiff');
+  assert.is(jm.density, (await sharp(jpeg).metadata()).density);
+  const jpegPixels = await (await watermark(sharp(jpeg), opts)).raw().toBuffer();
+  assert.ok(Buffer.compare(await sharp(fromJpeg).raw().toBuffer(), jpegPixels) === 0, 'JPEG -> TIFF: lossless');
+});
+
 test('argument checks: a bad payload before anything is decoded, not a sharp instance', async () => {
   // The input file does not exist: decoding first would give a FileError.
   const missing = sharp(join(dir, 'does-not-exist.jpg'));

@@ -3,7 +3,7 @@
 // sharp and the core and carries the input's metadata, depth and colour kind over to the result.
 import { constants as bufferConstants } from 'node:buffer';
 import { Transform } from 'node:stream';
-import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
+import sharp, { type Metadata, type OutputInfo, type Sharp, type TiffOptions } from 'sharp';
 import {
   DecodeError,
   FileError,
@@ -50,7 +50,10 @@ export type StreamFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | '
 export interface WatermarkStreamOptions extends SharpWatermarkOptions {
   /** Output format (default: the input's format; PNG when sharp cannot write that format). */
   format?: StreamFormat | undefined;
-  /** Output quality, 1 to 100, for lossy formats (JPEG, WebP, AVIF, HEIF, TIFF; default: sharp's). */
+  /**
+   * Output quality, 1 to 100, for lossy formats (JPEG, WebP, AVIF, HEIF; default: sharp's). A TIFF
+   * is written losslessly (deflate) unless this is given, then JPEG-compressed at this quality.
+   */
   quality?: number | undefined;
   /** Keep the input's EXIF, ICC profile and XMP in the output (default false, as sharp does). */
   keepMetadata?: boolean | undefined;
@@ -68,6 +71,21 @@ interface Marked {
   out: Sharp;
   /** The format the result is written in unless the caller chooses one. */
   format: OutFormat;
+  /** The input's resolution in pixels per inch, when it has one. */
+  density: number | undefined;
+}
+
+/**
+ * The options a TIFF is written with when this plug-in picks them (the input's format, or the
+ * stream's `format`): lossless deflate, as modelmark/node's writeImage writes TIFF, where sharp's
+ * own defaults are JPEG compression at quality 80 (a lossless scan re-encoded lossy) and 1 pixel per
+ * millimetre (a 300 dpi scan labelled 25.4 dpi); with `quality`, JPEG compression at that quality.
+ * Every TIFF keeps the input's resolution (else 72 dpi).
+ */
+function tiffOptions(density: number | undefined, quality?: number): TiffOptions {
+  const perMm = (density ?? 72) / 25.4;
+  const res = { xres: perMm, yres: perMm, resolutionUnit: 'inch' as const };
+  return quality === undefined ? { compression: 'deflate', predictor: 'horizontal', ...res } : { compression: 'jpeg', quality, ...res };
 }
 
 /**
@@ -159,17 +177,18 @@ function canSwapInput(s: SharpInternals): boolean {
  *   the lossless re-encode is paid only by pipelines that keep metadata.
  * clone() passes the hook on.
  */
-function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffer>, greyAlpha = false): Sharp {
+function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffer>, greyAlpha = false, density?: number): Sharp {
   const s = out as SharpInternals;
   const run = s._pipeline;
-  if (typeof run !== 'function' || typeof s.options !== 'object') out.toFormat(format);
+  const formatOptions = format === 'tiff' ? tiffOptions(density) : undefined;
+  if (typeof run !== 'function' || typeof s.options !== 'object') out.toFormat(format, formatOptions);
   else {
     Object.defineProperty(s, '_pipeline', {
       configurable: true,
       writable: true,
       value(this: SharpInternals, ...args: unknown[]) {
         const o = this.options!;
-        if (o.formatOut === 'input' && !namesFormat(o.fileOut)) this.toFormat(format);
+        if (o.formatOut === 'input' && !namesFormat(o.fileOut)) this.toFormat(format, formatOptions);
         // Raw output of a b-w image keeps its first band only: an 8-bit grey + alpha image would
         // lose its alpha. It comes out as plain sharp gives such an image raw: RGBA.
         if (greyAlpha && o.formatOut === 'raw') this.toColourspace('srgb');
@@ -196,7 +215,7 @@ function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffe
   Object.defineProperty(s, 'clone', {
     configurable: true,
     writable: true,
-    value(this: Sharp) { return continueAs(clone.call(this), format, carrier, greyAlpha); },
+    value(this: Sharp) { return continueAs(clone.call(this), format, carrier, greyAlpha, density); },
   });
   return out;
 }
@@ -354,7 +373,9 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   const depth16 = marked instanceof Uint16Array;
   const raw = { width, height, channels: channels as 1 | 2 | 3 | 4, ...(frames > 1 ? { pageHeight: frameHeight } : {}) };
   const kept = carry && !animated ? metadataOf(meta, keepIcc, { upright: true }) : {};
-  const hasMetadata = Object.keys(kept).length > 0;
+  // The blocks decide whether the carrier PNG is needed; the resolution alone (which sharp reports
+  // for nearly every input) travels in it when it is made, and is no reason to make it.
+  const hasMetadata = (['exif', 'icc', 'xmp'] as const).some((k) => kept[k] !== undefined);
   const space = depth16 ? (channels < 3 ? 'grey16' : 'rgb16') : channels < 3 ? 'b-w' : 'srgb';
   let png: Promise<Buffer> | undefined;
   /** The marked pixels as a lossless PNG (level 0: fast) with the input's metadata chunks. */
@@ -373,7 +394,8 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   // Keep the input's kind on output: 16-bit stays 16-bit, grey stays grey.
   if (depth16 || channels < 3) out = out.toColourspace(space);
   if (frames > 1) keepTiming(out, meta, frames);
-  return { out: continueAs(out, format, lazy, !depth16 && channels === 2), format };
+  const density = typeof meta.density === 'number' && meta.density >= 1 && meta.density <= 65535 ? meta.density : undefined;
+  return { out: continueAs(out, format, lazy, !depth16 && channels === 2, density), format, density };
 }
 
 /**
@@ -384,7 +406,9 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
  * continues: further operations (`.resize()`, ...), an output format (`.jpeg()`, `.png()`, ...;
  * set output options after this call), `.toBuffer()`, `.toFile()`, streaming, `.metadata()`.
  *
- * - Output format: the input's unless you choose one (or `toFile` names one by its extension).
+ * - Output format: the input's unless you choose one (or `toFile` names one by its extension). A
+ *   TIFF input is written back losslessly (deflate) at its resolution, not with sharp's TIFF
+ *   defaults (JPEG compression at quality 80, 1 pixel per mm); a format you choose has sharp's.
  * - Metadata: as with sharp, stripped unless you ask: `.keepMetadata()` / `.withMetadata()` /
  *   `.keepExif()` / `.keepIccProfile()` / `.keepXmp()` keep the input's EXIF, ICC profile and XMP
  *   (not IPTC). See {@link SharpWatermarkOptions.carryMetadata}.
@@ -559,7 +583,7 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
             `(at most ${side} pixels a side); choose another output format with options.format (png)`);
         }
         const animated = (head.pages ?? 1) > 1 && (written === 'gif' || written === 'webp');
-        const { out, format: own } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true, animated }), options, STREAM_NAMES);
+        const { out, format: own, density } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true, animated }), options, STREAM_NAMES);
         // Destroyed meanwhile (the consumer went away): no encoding for nobody.
         if (stream.destroyed) return Buffer.alloc(0);
         let p = keep ? out.keepMetadata() : out;
@@ -567,7 +591,9 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
         try {
           // heif: AV1 in a HEIF container (sharp needs the compression named); a format this
           // sharp cannot write (jp2 without OpenJPEG, ...) throws here, as a typed error below.
-          p = f === 'heif' ? p.heif({ compression: 'av1', ...(quality !== undefined ? { quality } : {}) }) : p.toFormat(f, quality !== undefined ? { quality } : undefined);
+          p = f === 'heif' ? p.heif({ compression: 'av1', ...(quality !== undefined ? { quality } : {}) })
+            : f === 'tiff' ? p.tiff(tiffOptions(density, quality))
+              : p.toFormat(f, quality !== undefined ? { quality } : undefined);
           return await p.toBuffer();
         } catch (err) {
           throw new FileError(`Cannot encode the marked image as ${f}: ${message(err)}`, { cause: err });
