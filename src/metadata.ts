@@ -526,5 +526,8 @@ export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat,
   }
   if (format === 'jpeg') return jpegWith(encoded, metadata);
   if (format === 'png') return pngWith(encoded, metadata);
+  // WebP has no field for the resolution: with no block to add, the file stays as it was (not
+  // rewritten in the extended format for nothing).
+  if (!metadata.exif?.length && !metadata.icc?.length && !metadata.xmp?.length) return encoded;
   return webpWith(encoded, metadata, size);
 }

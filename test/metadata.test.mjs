@@ -146,6 +146,11 @@ test('resolution: readMetadata reads a JPEG\'s JFIF density (per inch or per cm)
   assert.ok(Math.abs((await readMetadata(png)).density - 300) < 0.01);
   assert.ok(Buffer.compare(await sharp(png).raw().toBuffer(), await sharp(madePng).raw().toBuffer()) === 0, 'PNG pixels untouched');
 
+  // WebP has no field for it: a WebP with nothing else to carry comes back as it was (it had
+  // been rewritten in the extended format with nothing in it).
+  const webp = await raw().webp().toBuffer();
+  assert.is(await embedMetadata(webp, 'webp', { density: 300 }, size), webp);
+
   // Out of range: refused, naming the field.
   for (const bad of [0, -1, NaN, 1e6, '300']) {
     try {
