@@ -86,10 +86,32 @@ function moonFolder(name) {
 }
 
 test('listImages: JPEG, PNG and WebP by extension, recursive, sorted; hidden and other files skipped', async () => {
-  const { files, errors } = await listImages(IN);
+  const { files, errors, others } = await listImages(IN);
   assert.equal(files, [...GOOD, ...Object.keys(BAD)].sort());
   assert.equal(errors, []);
+  assert.equal(others, { '.txt': 1 }, 'the other files, counted by extension (hidden ones not at all)');
   assert.equal((await listImages(IN, { recursive: false })).files, ['aqua.jpg', 'chelsea.png', 'coffee.webp', 'corrupt.jpg', 'moon.png', 'tiny.png']);
+});
+
+test('the files a folder run leaves alone are said (an iPhone\'s .heic photos read as "no images" before); .jfif and .jpe JPEGs are taken and written back as JPEG', async () => {
+  const input = path.join(dir, 'mixed');
+  fs.mkdirSync(input);
+  fs.copyFileSync(path.join(IN, 'aqua.jpg'), path.join(input, 'download.JFIF'));
+  fs.copyFileSync(path.join(IN, 'aqua.jpg'), path.join(input, 'old.jpe'));
+  for (const name of ['IMG_0001.HEIC', 'IMG_0002.heic', 'README']) fs.writeFileSync(path.join(input, name), 'not read');
+  const listing = await listImages(input);
+  assert.equal(listing.files, ['download.JFIF', 'old.jpe']);
+  assert.equal(listing.others, { '.heic': 2, '': 1 });
+  const out = path.join(dir, 'mixed-out');
+  const r = cli(['embed', input, out, '--key', KEY, '--payload', PAYLOAD]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /"[^"]*mixed": 3 other files left alone \(not JPEG, PNG, WebP, GIF, AVIF or TIFF by their extension\): \.heic 2, \(no extension\) 1; HEIC photos \(HEVC, as iPhones save them\) cannot be decoded here: convert them to JPEG first/);
+  for (const name of ['download.JFIF', 'old.jpe']) assert.is((await sharp(path.join(out, name)).metadata()).format, 'jpeg', name);
+  const empty = path.join(dir, 'only-heic');
+  fs.mkdirSync(empty);
+  fs.writeFileSync(path.join(empty, 'IMG_0003.HEIC'), 'not read');
+  const d = cli(['detect', empty, '--key', KEY]);
+  assert.match(d.stderr, /with no JPEG, PNG, WebP, GIF, AVIF or TIFF files[^\n]*\nmodelmark: "[^"]*only-heic": 1 other file left alone \(not JPEG, PNG, WebP, GIF, AVIF or TIFF by its extension\): \.heic 1;/);
 });
 
 test('embed DIR OUTDIR: every image marked at its mirrored path, 16-bit stays 16-bit; corrupt and tiny files fail alone, exit 2', async () => {

@@ -145,14 +145,22 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
     const summary = await runBatch({
       ...options,
       signal: controller.signal,
-      onStart: ({ total, jobs }) => {
+      onStart: ({ total, jobs, notTaken }) => {
         const where = `${JSON.stringify(options.input)} is a directory`;
+        // Files the batch leaves alone, said once: a folder of iPhone photos (.heic) would
+        // otherwise read as "no images" or as fewer than the user put there.
+        const others = Object.entries(notTaken ?? {}).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+        const count = others.reduce((n, [, c]) => n + c, 0);
+        const notTakenLine = count === 0 ? '' : `modelmark: ${JSON.stringify(options.input)}: ${count} other file${count === 1 ? '' : 's'} left alone ` +
+          `(not JPEG, PNG, WebP, GIF, AVIF or TIFF by ${count === 1 ? 'its' : 'their'} extension): ` +
+          others.slice(0, 8).map(([ext, c]) => `${ext || '(no extension)'} ${c}`).join(', ') + (others.length > 8 ? ', ...' : '') +
+          (notTaken['.heic'] || notTaken['.heif'] ? '; HEIC photos (HEVC, as iPhones save them) cannot be decoded here: convert them to JPEG first' : '') + '\n';
         if (total === 0) {
-          io.stderr.write(`modelmark: ${where} with no JPEG, PNG, WebP, GIF, AVIF or TIFF files${options.recursive === false ? '' : ' (sub-folders included)'}\n`);
+          io.stderr.write(`modelmark: ${where} with no JPEG, PNG, WebP, GIF, AVIF or TIFF files${options.recursive === false ? '' : ' (sub-folders included)'}\n` + notTakenLine);
           return;
         }
         io.stderr.write(`modelmark: ${where}: ${options.command} in its ${total} JPEG, PNG, WebP, GIF, AVIF and TIFF file${total === 1 ? '' : 's'} ` +
-          `(sub-folders included) with ${jobs} job${jobs === 1 ? '' : 's'}${options.command === 'embed' ? `, into ${JSON.stringify(options.output)}` : ''}\n`);
+          `(sub-folders included) with ${jobs} job${jobs === 1 ? '' : 's'}${options.command === 'embed' ? `, into ${JSON.stringify(options.output)}` : ''}\n` + notTakenLine);
         if (!tty) return;
         const { MultiBar: Bars, Presets } = createRequire(import.meta.url)('cli-progress') as CliProgress;
         multibar = new Bars({

@@ -64,7 +64,7 @@ async function readStdin(io: CliIO, maxPixels: number): Promise<Buffer> {
 }
 
 /** Extensions that name an image file (a folder OUTDIR named so is more likely a mistake). */
-const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
+const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
 
 /**
  * Refuse to write `path` when it is the file standard input is reading (`embed - x.jpg < x.jpg`):

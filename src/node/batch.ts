@@ -24,7 +24,7 @@ import { defaultMemoryBudget, GATE_TRACE, MemoryGate, type GateEvent, type GateR
 /** Name of the embed manifest inside the output folder (hidden, so never taken for an image). */
 export const MANIFEST_NAME = '.modelmark-manifest.json';
 /** File extensions a batch processes (case-insensitive); other files are left alone. */
-export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.avif', '.tif', '.tiff'];
+export const BATCH_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.avif', '.tif', '.tiff'];
 /**
  * Files each worker thread works on at once (fewer when they are large: see memoryBudget). One file
  * alternates between the worker's thread (marking) and libuv's pool (sharp's decode and encode,
@@ -129,6 +129,8 @@ export interface BatchStartInfo {
   memoryBudget: number;
   /** The manifest's path, or null without one. */
   manifest: string | null;
+  /** The folder's other files, not taken, counted by extension ({@link ImageListing.others}). */
+  notTaken: Record<string, number>;
 }
 
 /** One marked piece of a file read with `pieces: 'all'` (its region map is left out). */
@@ -256,6 +258,12 @@ export interface ImageListing {
   files: string[];
   /** Sub-folders that could not be read, with why. */
   errors: { path: string; error: { code: string; message: string } }[];
+  /**
+   * The other files, not taken (not hidden, not an image by their extension), counted by
+   * extension in lower case ('' for none): e.g. `{ '.heic': 12, '.txt': 1 }`, so that a caller
+   * can say what was left alone (an iPhone's HEIC photos, which this sharp cannot decode).
+   */
+  others: Record<string, number>;
 }
 
 /**
@@ -277,6 +285,7 @@ export async function listImages(dir: string, options: { recursive?: boolean | u
   const exclude = new Set(options.exclude ?? []);
   const files: string[] = [];
   const errors: ImageListing['errors'] = [];
+  const others: Record<string, number> = Object.create(null);
   const root = await fsp.realpath(dir).catch((err) => {
     throw new FileError(`Cannot read the folder ${q(dir)}: ${(err as Error).message}`, { cause: err });
   });
@@ -319,11 +328,14 @@ export async function listImages(dir: string, options: { recursive?: boolean | u
         if (e.name.includes('\uFFFD')) {
           errors.push({ path: childRel, error: { code: 'ERR_FILE', message: `Cannot read ${q(join(dir, childRel))}: its name is not valid UTF-8; rename it` } });
         } else files.push(childRel);
+      } else if (isFile) {
+        const ext = extname(e.name).toLowerCase();
+        others[ext] = (others[ext] ?? 0) + 1;
       }
     }
   }
   await walk(root, '');
-  return { files, errors };
+  return { files, errors, others: { ...others } };
 }
 
 /** The real path of `p`, or, when it does not exist, that of its nearest existing parent joined with the rest. */
@@ -864,7 +876,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     const optionsPrint = await fingerprint(key, params, manifest?.salt ?? (manifest ? LEGACY_SALT : randomBytes(16).toString('hex')));
 
     summary.total = files.length + listing.errors.length;
-    options.onStart?.({ total: summary.total, jobs, memoryBudget, manifest: manifestPath });
+    options.onStart?.({ total: summary.total, jobs, memoryBudget, manifest: manifestPath, notTaken: listing.others });
     for (const e of listing.errors) emit({ file: join(options.input, e.path), status: 'error', error: e.error });
 
     // The memory bound of the whole batch (see src/node/gate.ts for why it is kept here, in the

@@ -167,7 +167,7 @@ export interface WrittenImage {
   metadata: MetadataKind[];
 }
 
-const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif', '.avif': 'avif', '.tif': 'tiff', '.tiff': 'tiff' };
+const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.jpe': 'jpeg', '.jfif': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif', '.avif': 'avif', '.tif': 'tiff', '.tiff': 'tiff' };
 /** The extensions {@link formatFromPath} knows, for messages. */
 const EXTENSION_LIST = '.png, .jpg, .jpeg, .webp, .gif, .avif, .tif or .tiff';
 /** The format names {@link writeImage} and {@link encodeImage} take, for messages. */
