@@ -13,6 +13,7 @@ import {
 } from '../dist/node/index.js';
 import { removePendingTempFiles, removeTempFilesUnder, writeFileAtomic } from '../dist/node/files.js';
 import { pngClaiming } from './helpers/png.mjs';
+import { hevcHeif } from './helpers/heic.mjs';
 
 const PHOTOS = new URL('../../shared/photos/', import.meta.url);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-errors-'));
@@ -147,6 +148,21 @@ test('multi-page TIFF: pages of one size are frames; pages of different sizes (a
   const stack = file('pages.tif');
   await sharp(Buffer.concat([photo.data, photo.data]), { raw: { ...photo.info, height: 600, pageHeight: 300 } }).tiff().toFile(stack);
   assert.equal((await readImage(stack, { allFrames: true })).animation, { frames: 2, frameHeight: 300 });
+});
+
+test('an iPhone\'s HEIC photo (HEVC, which sharp\'s prebuilt libvips cannot decode) is said to be one, not "the file is corrupt"', async () => {
+  const bytes = hevcHeif(4032, 3024);
+  const meta = await sharp(bytes).metadata();
+  assert.equal([meta.format, meta.compression, meta.width], ['heif', 'hevc', 4032], 'a sound header');
+  const heic = file('IMG_0001.HEIC');
+  fs.writeFileSync(heic, bytes);
+  for (const read of [() => readImage(heic), () => decodeImageFile(bytes, 'upload.heic')]) {
+    await rejects(read, DecodeError, 'ERR_DECODE', 'HEIF image compressed with HEVC', 'iPhones', 'convert it to JPEG or PNG first');
+    try { await read(); } catch (err) { assert.not.match(err.message, /corrupt/, err.message); }
+  }
+  // An AVIF named .heic (AV1 in HEIF) still decodes.
+  const avif = await sharp(photoJpeg).resize(200, 150).avif({ effort: 0 }).toBuffer();
+  assert.is((await decodeImageFile(avif, 'avif.heic')).format, 'avif');
 });
 
 test('a PNG header with zero width or height: DecodeError', async () => {

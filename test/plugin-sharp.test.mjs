@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { DecodeError, ImageSizeError, InvalidArgumentError, combineEvidence, createWatermarker, psnr } from 'modelmark';
 import { watermark, detect, evidence, watermarkStream } from 'modelmark/sharp';
 import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage, SECOND_PAYLOAD, twoPieceCollage } from './helpers/collage.mjs';
+import { hevcHeif } from './helpers/heic.mjs';
 
 const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const photo = (name) => join(PHOTOS, name);
@@ -316,6 +317,22 @@ test('TIFF in: written back losslessly at its resolution (sharp\'s own TIFF defa
   assert.is(jm.density, (await sharp(jpeg).metadata()).density);
   const jpegPixels = await (await watermark(sharp(jpeg), opts)).raw().toBuffer();
   assert.ok(Buffer.compare(await sharp(fromJpeg).raw().toBuffer(), jpegPixels) === 0, 'JPEG -> TIFF: lossless');
+});
+
+test('an iPhone\'s HEIC photo (HEVC): watermark(), detect() and the stream say what it is (DecodeError), not "the input is corrupt"', async () => {
+  const heic = hevcHeif(4032, 3024);
+  const expectHeic = async (run, what) => {
+    try {
+      await run();
+      assert.unreachable(what);
+    } catch (err) {
+      assert.instance(err, DecodeError, what);
+      assert.match(err.message, /HEIF image compressed with HEVC \(a HEIC photo, as iPhones save them\).*convert it to JPEG or PNG first/, what);
+    }
+  };
+  await expectHeic(() => watermark(sharp(heic), opts), 'watermark');
+  await expectHeic(() => detect(sharp(heic), { key: KEY }), 'detect');
+  await expectHeic(() => pipeline(Readable.from([heic]), watermarkStream(opts), new Writable({ write(_c, _e, cb) { cb(); } })), 'stream');
 });
 
 test('argument checks: a bad payload before anything is decoded, not a sharp instance', async () => {

@@ -26,7 +26,7 @@ import {
   type WatermarkerOptions,
 } from 'modelmark';
 import { embedMetadata, metadataOf } from 'modelmark/metadata';
-import { detectFile, ENCODER_MAX_SIDE, type SampleFile } from 'modelmark/node';
+import { detectFile, ENCODER_MAX_SIDE, heifCodec, type SampleFile } from 'modelmark/node';
 import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
 
 /** Options of {@link watermark}: the watermarker's options, the payload, and `carryMetadata`. */
@@ -274,11 +274,13 @@ async function readMetadata(image: Sharp): Promise<Metadata> {
   }
 }
 
-async function rawPixels(pipeline: Sharp): Promise<{ data: Buffer; info: OutputInfo }> {
+/** The pipeline's raw pixels; a failure as a typed error (an iPhone's HEIC photo said to be one, from `meta`, not a corrupt input). */
+async function rawPixels(pipeline: Sharp, meta: Metadata): Promise<{ data: Buffer; info: OutputInfo }> {
   try {
     return await pipeline.toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw readFailure(err);
+    const heif = heifCodec(meta);
+    throw heif ? new DecodeError(`Cannot decode the input image: ${heif}`, { cause: err }) : readFailure(err);
   }
 }
 
@@ -343,7 +345,7 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   else if (deep && meta.hasProfile && !cmyk && !grey) p = p.withIccProfile('srgb');
   if (deep) p = p.toColourspace(grey ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (grey && meta.channels !== 2 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
-  const { data, info } = await rawPixels(p);
+  const { data, info } = await rawPixels(p, meta);
   const { frames, frameHeight } = animated ? framesOf(info) : { frames: 1, frameHeight: info.height };
   const { width, height } = info;
   let channels: number = info.channels;
@@ -500,7 +502,7 @@ async function readForDetection(image: Sharp, options: WatermarkerOptions, known
   // watermark() marked (round(s / 257); sharp's own conversion to 8 bits truncates).
   if (deep) p = p.toColourspace(isGrey(meta) ? 'grey16' : 'rgb16').raw({ depth: 'ushort' });
   else p = (meta.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw({ depth: 'uchar' });
-  const { data, info } = await rawPixels(p);
+  const { data, info } = await rawPixels(p, meta);
   // An instance reading every frame of an animation: its frames (each carries the whole mark of a
   // marked animation), never the stack read as one tall image, where no mark would be found; the
   // first frame alone for evidence.

@@ -207,6 +207,19 @@ const q = (path: string) => JSON.stringify(path);
  */
 const FAIL_ON_NOTE = /^warning treated as error due to failOn setting:?$/i;
 
+/**
+ * Why a HEIF file may not decode, from its header: its image is compressed with a codec other than
+ * AV1 (HEVC, as iPhones save photos), which sharp's prebuilt libvips cannot decode. Else ''. For
+ * the message of a decoding that failed.
+ * @example
+ * const why = heifCodec(await sharp('IMG_0001.HEIC').metadata()); // 'it is a HEIF image compressed with HEVC ...'
+ */
+export function heifCodec(meta: { format?: string | undefined; compression?: string | undefined }): string {
+  if (meta.format !== 'heif' || meta.compression === undefined || meta.compression === 'av1') return '';
+  return `it is a HEIF image compressed with ${meta.compression.toUpperCase()} (a HEIC photo, as iPhones save them), which this sharp cannot ` +
+    'decode (its prebuilt libvips decodes AV1 in HEIF, i.e. AVIF, only); convert it to JPEG or PNG first';
+}
+
 /** Classify a sharp decoding failure into a short explanation. */
 function decodeReason(message: string): string {
   const m = message.toLowerCase();
@@ -399,8 +412,10 @@ function checkDecodable(path: string, width: number, height: number, frames: num
 async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metadata, firstFrame, allFrames, maxFrames }: ReadChecked,
   admit?: (pixels: number, sampleBytes: number) => Promise<void>): Promise<SampleFile> {
   const sharp = loadSharp();
+  let unsupported = '';
   const decodeError = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
+    if (unsupported) return new DecodeError(`Cannot decode image file ${q(path)}: ${unsupported}`, { cause: err });
     if (/pixel limit/i.test(message)) return new ImageSizeError('ERR_IMAGE_TOO_LARGE',
       `${q(path)} is over the limit of ${pixelCount(maxPixels)}; if you trust this file, raise the limit ` +
       'with the maxPixels option (--max-pixels on the command line). The limit protects against decompression bombs.');
@@ -422,6 +437,10 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     throw new DecodeError(`Cannot decode image file ${q(path)}: its header gives no valid size (${width}x${height})`);
   }
   if (width * height > maxPixels) throw tooLarge(path, width, height, maxPixels);
+  // HEIF whose image is HEVC (an iPhone's HEIC photo): sharp's prebuilt libvips decodes AV1 only
+  // (AVIF), and its loader's failure ("bad seek", "plugin ... not built in") had read as a corrupt
+  // file. Said plainly if decoding fails (a libvips built with libde265 decodes it).
+  unsupported = heifCodec(meta);
   // A GIF cut short: refused as a truncated still image is (libvips reads a truncated
   // animation as the frames it still has, and a frame cut in half as partly the one before).
   const cut = meta.format === 'gif' ? gifTruncatedAt(bytes) : -1;
