@@ -7,6 +7,7 @@
 
 import { invalidParameter } from './args.js';
 import { genuineBytes } from './image.js';
+import { isTiff, tiffRead, tiffWith } from './tiff.js';
 
 /**
  * The metadata of an image file that a copy keeps.
@@ -30,7 +31,7 @@ const DENSITY_MAX = 65535;
 const densityOf = (d: unknown): number | undefined => (typeof d === 'number' && d >= 1 && d <= DENSITY_MAX ? d : undefined);
 
 /** Formats whose metadata {@link readMetadata} reads and {@link embedMetadata} writes. */
-export type MetadataFormat = 'jpeg' | 'png' | 'webp';
+export type MetadataFormat = 'jpeg' | 'png' | 'webp' | 'tiff';
 
 /**
  * What {@link readMetadata} found: the blocks, the container's format and EXIF's orientation (1
@@ -457,12 +458,14 @@ function sniff(bytes: Uint8Array): MetadataFormat | undefined {
   if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
   if (startsWith(bytes, 0, PNG_SIGNATURE) && latin1(bytes, 12, 16) === 'IHDR') return 'png';
   if (bytes.length >= 20 && latin1(bytes, 0, 4) === 'RIFF' && latin1(bytes, 8, 12) === 'WEBP') return 'webp';
+  if (isTiff(bytes)) return 'tiff';
   return undefined;
 }
 
 /**
- * The EXIF (a TIFF structure), ICC profile and XMP of an encoded JPEG, PNG or WebP file, with
- * its format and EXIF orientation; an empty result for other bytes. Blocks are views into
+ * The EXIF (a TIFF structure), ICC profile, XMP and resolution of an encoded JPEG, PNG, WebP or
+ * TIFF file, with its format and orientation; an empty result for other bytes. (A TIFF's EXIF is
+ * its EXIF and GPS sub-IFDs and descriptive first-IFD tags, made into a block of their own.) Blocks are views into
  * `bytes` where they are stored whole (a JPEG profile split over segments, or a compressed PNG
  * one, is a new array). Reads the containers only: nothing is decoded. A block over
  * {@link METADATA_LIMITS} is left out, with a line in `warnings`; a compressed one (PNG) is
@@ -477,7 +480,8 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
   const format = sniff(bytes);
   if (!format) return {};
   const warnings: string[] = [];
-  const m = format === 'jpeg' ? jpegRead(bytes) : format === 'png' ? await pngRead(bytes, warnings) : webpRead(bytes);
+  const m: ImageMetadata & { orientation?: number } = format === 'jpeg' ? jpegRead(bytes) : format === 'png' ? await pngRead(bytes, warnings)
+    : format === 'tiff' ? tiffRead(bytes) : webpRead(bytes);
   const out: ReadMetadata = { format };
   const tiff = m.exif && tiffOf(m.exif);
   if (tiff) {
@@ -485,6 +489,7 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
     const o = orientationEntry(tiff);
     if (o && o.value >= 1 && o.value <= 8) out.orientation = o.value; // read even when the block is too large to carry
   }
+  if (m.orientation !== undefined) out.orientation = m.orientation; // a TIFF's own, in its first IFD
   if (m.icc?.length) out.icc = m.icc;
   if (m.xmp?.length) out.xmp = m.xmp;
   if (m.density !== undefined) out.density = m.density;
@@ -497,9 +502,11 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
 
 /**
  * Put `metadata` into an encoded image (as encoders write them from raw pixels: no metadata of
- * their own) without re-encoding it. `size` gives the image's width, height and whether it has
- * alpha (for WebP's extended header). A block too large for its container's segment (EXIF or XMP
- * over 64 KB in JPEG) is left out. Resolves with `encoded` itself when there is nothing to add.
+ * their own) without re-encoding it: JPEG, PNG, WebP or TIFF (classic TIFF: the blocks become tags
+ * of its first IFD, its EXIF the EXIF and GPS sub-IFDs). `size` gives the image's width, height and
+ * whether it has alpha (for WebP's extended header). A block too large for its container's segment
+ * (EXIF or XMP over 64 KB in JPEG) is left out. Resolves with `encoded` itself when there is
+ * nothing to add.
  * @throws InvalidArgumentError when `encoded` is not in `format`, or an argument is malformed.
  * @example
  * const jpeg = await encodeJpeg(marked);
@@ -510,7 +517,7 @@ export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat,
   const bytes = genuineBytes(encoded); // a Proxy is refused, a lying length measured by the array's slots
   if (bytes === undefined) throw invalidParameter('encoded', 'the bytes of an encoded image (a Uint8Array)', encoded);
   encoded = bytes;
-  if (format !== 'jpeg' && format !== 'png' && format !== 'webp') throw invalidParameter('format', '"jpeg", "png" or "webp"', format);
+  if (format !== 'jpeg' && format !== 'png' && format !== 'webp' && format !== 'tiff') throw invalidParameter('format', '"jpeg", "png", "webp" or "tiff"', format);
   if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null)) throw invalidParameter('metadata', 'an object { exif?, icc?, xmp? } or undefined', metadata);
   for (const k of ['exif', 'icc', 'xmp'] as const) {
     const v = metadata?.[k];
@@ -526,6 +533,7 @@ export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat,
   }
   if (format === 'jpeg') return jpegWith(encoded, metadata);
   if (format === 'png') return pngWith(encoded, metadata);
+  if (format === 'tiff') return tiffWith(encoded, metadata);
   // WebP has no field for the resolution: with no block to add, the file stays as it was (not
   // rewritten in the extended format for nothing).
   if (!metadata.exif?.length && !metadata.icc?.length && !metadata.xmp?.length) return encoded;

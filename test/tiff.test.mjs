@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { createWatermarker, readImage, writeImage, encodeImage, InvalidArgumentError } from '../dist/node/index.js';
+import { createWatermarker, readImage, writeImage, encodeImage, readMetadata, embedMetadata, InvalidArgumentError } from '../dist/node/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'modelmark.js');
@@ -41,8 +41,9 @@ test.before(async () => {
   const grey = await base().grayscale().raw().toBuffer({ resolveWithObject: true });
   await sharp(grey.data, { raw: { width: grey.info.width, height: grey.info.height, channels: 1 } }).toColourspace('b-w').tiff().toFile(file('grey.tif'));
   await base().ensureAlpha(0.5).png().toFile(file('alpha.png'));
-  // A JPEG with EXIF and an ICC profile (what TIFF output cannot all carry).
-  await base().withIccProfile('p3').withExif({ IFD0: { Copyright: 'Ada Lovelace 2026' } }).jpeg({ quality: 92 }).toFile(file('exif.jpg'));
+  // A JPEG with EXIF and an ICC profile (libvips writes no EXIF into a TIFF).
+  await base().withIccProfile('p3').withExif({ IFD0: { Copyright: 'Ada Lovelace 2026', Make: 'Analytical Engines' }, IFD2: { DateTimeOriginal: '2026:11:28 10:00:00' } })
+    .jpeg({ quality: 92 }).toFile(file('exif.jpg'));
 });
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -98,7 +99,31 @@ test('TIFF keeps 16-bit samples, grey stays one channel, alpha is kept exactly',
   assert.equal(backA.data, markedA.data, 'RGBA read back exactly, alpha included');
 });
 
-test('TIFF metadata: the ICC profile, XMP and resolution are kept, EXIF is not, and writeImage says so', async () => {
+/**
+ * An EXIF block's fields, by a parser of its own (not the library's): IFD0 and the EXIF sub-IFD,
+ * ASCII as strings, SHORT / LONG as numbers, RATIONAL as [numerator, denominator].
+ */
+function exifFields(b) {
+  const le = b[0] === 0x49, d = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out = {};
+  const ifd = (at) => {
+    const n = d.getUint16(at, le);
+    for (let i = 0; i < n; i++) {
+      const e = at + 2 + 12 * i, tag = d.getUint16(e, le), type = d.getUint16(e + 2, le), count = d.getUint32(e + 4, le);
+      const size = [0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8][type] * count;
+      const v = size <= 4 ? e + 8 : d.getUint32(e + 8, le);
+      if (tag === 34665) ifd(d.getUint32(e + 8, le));
+      else if (type === 2) out[tag] = Buffer.from(b.subarray(v, v + count)).toString('latin1').replace(/\0+$/, '');
+      else if (type === 3) out[tag] = d.getUint16(v, le);
+      else if (type === 4) out[tag] = d.getUint32(v, le);
+      else if (type === 5) out[tag] = [d.getUint32(v, le), d.getUint32(v + 4, le)];
+    }
+  };
+  ifd(d.getUint32(4, le));
+  return out;
+}
+
+test('TIFF metadata: the EXIF (as sub-IFDs: libvips writes none), ICC profile, XMP and resolution are kept, read back by readImage, and writeImage says so', async () => {
   const scan = await readImage(file('scan.tiff'), { metadata: true });
   assert.is(scan.metadata.density, 300);
   assert.ok(scan.metadata.icc?.length > 0 && scan.metadata.xmp?.length > 0);
@@ -113,15 +138,52 @@ test('TIFF metadata: the ICC profile, XMP and resolution are kept, EXIF is not, 
   const photo = await readImage(file('exif.jpg'), { metadata: true });
   assert.ok(photo.metadata.exif?.length > 0);
   const w2 = await writeImage(file('exif-out.tiff'), wm.embed(photo, PAYLOAD), { metadata: photo.metadata });
-  assert.equal(w2.metadata, ['icc'], 'EXIF asked for, not carried: not claimed');
-  assert.is((await sharp(file('exif-out.tiff')).metadata()).exif, undefined);
+  assert.equal(w2.metadata, ['exif', 'icc']);
+  // A sound TIFF for libtiff (decoded with warnings as errors), and its fields as written.
+  assert.is((await sharp(file('exif-out.tiff'), { failOn: 'warning' }).raw().toBuffer()).length, 480 * 300 * 3);
+  const back = await readImage(file('exif-out.tiff'), { metadata: true });
+  const fields = exifFields(back.metadata.exif);
+  assert.is(fields[33432], 'Ada Lovelace 2026', 'Copyright');
+  assert.is(fields[271], 'Analytical Engines', 'Make');
+  assert.is(fields[36867], '2026:11:28 10:00:00', 'DateTimeOriginal, in the EXIF sub-IFD');
+  assert.ok(Buffer.compare(Buffer.from(back.metadata.icc), Buffer.from(photo.metadata.icc)) === 0);
+  // And on into a JPEG: the EXIF a TIFF carried goes on.
+  await writeImage(file('exif-again.jpg'), back, { metadata: back.metadata });
+  assert.is(exifFields((await readMetadata(fs.readFileSync(file('exif-again.jpg')))).exif)[36867], '2026:11:28 10:00:00');
   // No resolution known: 72 dpi, not sharp's default of 1 pixel per mm (25.4 dpi).
   const bare = await encodeImage(wm.embed(photo, PAYLOAD), { format: 'tiff' });
   assert.is((await sharp(bare.data).metadata()).density, 72);
   assert.equal(bare.metadata, []);
 });
 
-test('frames (an animation, a multi-page TIFF) are written as TIFF pages, each marked; such a TIFF carries no metadata, and says so', async () => {
+test('an EXIF block in the other byte order (big-endian into libvips\'s little-endian TIFF) is converted value by value', async () => {
+  // IFD0: Make (ASCII), the EXIF pointer; EXIF IFD: ExposureTime 1/250 (RATIONAL), ISO 400 (SHORT),
+  // DateTimeOriginal (ASCII), all big-endian.
+  const be = Buffer.alloc(200);
+  be.write('MM', 0, 'latin1'); be.writeUInt16BE(42, 2); be.writeUInt32BE(8, 4);
+  be.writeUInt16BE(2, 8);
+  be.writeUInt16BE(271, 10); be.writeUInt16BE(2, 12); be.writeUInt32BE(8, 14); be.writeUInt32BE(100, 18);
+  be.writeUInt16BE(34665, 22); be.writeUInt16BE(4, 24); be.writeUInt32BE(1, 26); be.writeUInt32BE(40, 30);
+  be.writeUInt32BE(0, 34);
+  be.writeUInt16BE(3, 40);
+  be.writeUInt16BE(33434, 42); be.writeUInt16BE(5, 44); be.writeUInt32BE(1, 46); be.writeUInt32BE(120, 50);
+  be.writeUInt16BE(34855, 54); be.writeUInt16BE(3, 56); be.writeUInt32BE(1, 58); be.writeUInt16BE(400, 62);
+  be.writeUInt16BE(36867, 66); be.writeUInt16BE(2, 68); be.writeUInt32BE(20, 70); be.writeUInt32BE(130, 74);
+  be.writeUInt32BE(0, 78);
+  be.write('Babbage\0', 100, 'latin1');
+  be.writeUInt32BE(1, 120); be.writeUInt32BE(250, 124);
+  be.write('2026:11:28 10:00:00\0', 130, 'latin1');
+  const want = { 271: 'Babbage', 33434: [1, 250], 34855: 400, 36867: '2026:11:28 10:00:00' };
+  assert.equal(exifFields(be), want, 'the block as built');
+  const grey = await readImage(file('grey.tif'));
+  const tiff = (await encodeImage(grey, { format: 'tiff' })).data;
+  assert.is(tiff.toString('latin1', 0, 2), 'II');
+  const tagged = Buffer.from(await embedMetadata(tiff, 'tiff', { exif: be }, { width: grey.width, height: grey.height, alpha: false }));
+  assert.equal(exifFields((await readMetadata(tagged)).exif), want, 'read back, in little-endian');
+  assert.ok(Buffer.compare(await sharp(tagged, { failOn: 'warning' }).raw().toBuffer(), await sharp(tiff).raw().toBuffer()) === 0, 'the image untouched');
+});
+
+test('frames (an animation, a multi-page TIFF) are written as TIFF pages, each marked; the first page carries the metadata', async () => {
   const photo = await sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(320, 200).raw().toBuffer({ resolveWithObject: true });
   const stack = file('pages.tif');
   await sharp(Buffer.concat([photo.data, photo.data, photo.data]), { raw: { ...photo.info, height: 600, pageHeight: 200 } }).tiff().toFile(stack);
@@ -130,7 +192,7 @@ test('frames (an animation, a multi-page TIFF) are written as TIFF pages, each m
   const { markFile } = await import('../dist/node/index.js');
   const marked = markFile(wm, img, PAYLOAD);
   const w = await writeImage(file('pages-out.tiff'), marked, { animation: img.animation, metadata: { xmp: new TextEncoder().encode(XMP) } });
-  assert.equal(w.metadata, [], 'the XMP asked for is not in a TIFF of pages: not claimed');
+  assert.equal(w.metadata, ['xmp'], 'in the first page\'s IFD');
   assert.is((await sharp(file('pages-out.tiff')).metadata()).pages, 3);
   const back = await readImage(file('pages-out.tiff'), { allFrames: true });
   assert.equal(back.animation, { frames: 3, frameHeight: 200 });
@@ -150,7 +212,7 @@ test('frames (an animation, a multi-page TIFF) are written as TIFF pages, each m
   assert.not.ok(fs.existsSync(file('pages.avif')));
 });
 
-test('CLI: embed TIFF -> TIFF (an extensionless OUT keeps TIFF), JPEG -> --format tiff on standard output, 16-bit kept; the metadata left out is said, and --json lists what the file carries', () => {
+test('CLI: embed TIFF -> TIFF (an extensionless OUT keeps TIFF), JPEG -> --format tiff on standard output with its EXIF, 16-bit kept; --json lists what the file carries', async () => {
   let r = cli(['embed', 'scan.tiff', 'cli-out.tif', '--key', KEY, '--payload', PAYLOAD, '--json']);
   assert.is(r.code, 0, r.stderr);
   let rep = JSON.parse(String(r.stdout));
@@ -170,7 +232,8 @@ test('CLI: embed TIFF -> TIFF (an extensionless OUT keeps TIFF), JPEG -> --forma
   r = cli(['embed', 'exif.jpg', '-', '--format', 'tiff', '--key', KEY, '--payload', PAYLOAD], { maxBuffer: 64 << 20 });
   assert.is(r.code, 0, r.stderr);
   assert.is(r.stdout.subarray(0, 4).toString('latin1'), 'II*\0', 'a little-endian TIFF on standard output');
-  assert.match(r.stderr, /warning: the encoded image: the EXIF block of the input was left out \(TIFF files are written with their ICC profile and XMP only\)/);
+  assert.not.match(r.stderr, /warning/, 'nothing left out');
+  assert.is(exifFields((await readMetadata(r.stdout)).exif)[33432], 'Ada Lovelace 2026');
 
   // The text report names no quality for a lossless TIFF.
   r = cli(['embed', 'grey.tif', 'cli-grey.tiff', '--key', KEY, '--payload', PAYLOAD]);

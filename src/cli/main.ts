@@ -157,7 +157,7 @@ Commands:
            OUT's extension (.png, .jpg, .jpeg, .webp, .gif, .avif, .tif, .tiff) picks its
            format; without one, IN's format is kept. IN is never overwritten; OUT is written
            atomically. IN's EXIF, ICC profile and XMP are kept (see --strip-metadata; GIF
-           carries none of them, TIFF no EXIF: a warning says what was left out). Every frame
+           carries none of them: a warning says what was left out). Every frame
            of an animated GIF or WebP is marked on its own (write it as .gif or .webp, or as
            the pages of a .tiff), as is every page of a multi-page TIFF.
            IN - reads the image from standard input; OUT - writes it to standard output
@@ -458,7 +458,6 @@ export function keptMetadata(m: { exif?: Uint8Array; icc?: Uint8Array; xmp?: Uin
 const BLOCK_NAMES: Record<string, string> = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet' };
 const LEFT_OUT_WHY: Record<string, string> = {
   gif: 'GIF files carry no metadata',
-  tiff: 'TIFF files are written with their ICC profile and XMP only',
   jpeg: 'EXIF or XMP over 64 KB does not fit a JPEG segment',
 };
 

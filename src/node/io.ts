@@ -11,6 +11,7 @@ import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type Samp
 import { gifTruncatedAt } from '../header.js';
 import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder } from './files.js';
 import { embedMetadata, metadataOf, metadataWarnings, profileFits, readMetadata, type ImageMetadata } from '../metadata.js';
+import { tiffRead } from '../tiff.js';
 
 /** Formats {@link writeImage} can encode. */
 export type WriteFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff';
@@ -147,8 +148,7 @@ export interface EncodedImage {
   format: WriteFormat;
   /**
    * The blocks of `options.metadata` the file carries, read back from its bytes: e.g. `['exif',
-   * 'icc']`, `[]` for GIF (which carries none), no `'exif'` for TIFF (libvips writes TIFF's ICC
-   * profile and XMP only) nor for EXIF over 64 KB in JPEG.
+   * 'icc']`, `[]` for GIF (which carries none), no `'exif'` for EXIF over 64 KB in JPEG.
    */
   metadata: MetadataKind[];
 }
@@ -524,7 +524,10 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   const format = meta.format === 'heif' && meta.compression === 'av1' ? 'avif' : meta.format;
   const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format };
   if (metadata) {
-    file.metadata = metadataOf(meta, keepIcc, { upright: true });
+    // libvips reads a TIFF's ICC profile and XMP but not its EXIF sub-IFDs: those come from the
+    // file's first IFD (tiffRead), as a block of their own.
+    const exif = meta.exif ?? (meta.format === 'tiff' ? tiffRead(bytes).exif : undefined);
+    file.metadata = metadataOf(exif ? { ...meta, exif } : meta, keepIcc, { upright: true });
     // A block over METADATA_LIMITS is left out (a PNG's few KB of deflated XMP can be 16 MB of copy).
     const over = metadataWarnings({ exif: meta.exif, xmp: meta.xmp, ...(keepIcc ? { icc: meta.icc } : {}) });
     if (over.length) warnings = [...(warnings ?? []), ...over];
@@ -663,12 +666,10 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
     // PNG and TIFF keep the 16 bits, AVIF 10 of them; JPEG, WebP and GIF are 8-bit formats.
     p = deep ? p.toColourspace(channels <= 2 ? 'grey16' : 'rgb16') : p.toColourspace(channels <= 2 ? 'b-w' : 'srgb');
   } else if (channels <= 2) p = p.toColourspace('b-w');
-  // (A TIFF of several pages goes without: the carrier PNG would hold one page. What it carries is
-  // read back from the file, so nothing is claimed.)
-  if ((format === 'avif' || (format === 'tiff' && (animation?.frames ?? 1) === 1)) && hasMetadata(metadata)) {
-    // libheif writes EXIF, XMP and the ICC profile that sharp hands it from an input file (libvips's
-    // TIFF writer the ICC profile and XMP), and sharp takes them from a file only: the pixels travel
-    // with the metadata in an uncompressed PNG, kept as they are (keepMetadata: no conversion to sRGB).
+  if (format === 'avif' && hasMetadata(metadata)) {
+    // libheif writes EXIF, XMP and the ICC profile that sharp hands it from an input file, and
+    // sharp takes them from a file only: the pixels travel with the metadata in an uncompressed
+    // PNG, kept as they are (keepMetadata: no conversion to sRGB). (TIFF's go in as tags after.)
     let png: Buffer;
     try {
       png = await p.png({ compressionLevel: 0 }).toBuffer();
@@ -755,8 +756,9 @@ async function encodeChecked({ img, format, quality, metadata, animation }: Retu
   // GIF carries no profile: pixels in a profile's colours are converted to sRGB first.
   if (format === 'gif' && metadata?.icc?.length) img = await toSrgb(img, metadata.icc, label);
   let bytes = await encode(img, format, quality, label, animation, metadata);
-  // GIF has no place for EXIF or ICC here; AVIF's and TIFF's were written by encode.
-  if (format !== 'gif' && format !== 'avif' && format !== 'tiff') {
+  // GIF has no place for EXIF or ICC here; AVIF's were written by encode. TIFF's become tags of
+  // its first IFD (src/tiff.ts: libvips writes no EXIF, and ICC and XMP from a decoded file only).
+  if (format !== 'gif' && format !== 'avif') {
     const height = animation?.frameHeight ?? img.height;
     bytes = asBuffer(await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: (img.channels === 2 || img.channels === 4) && format !== 'jpeg' }));
   }
@@ -772,7 +774,7 @@ async function carried(bytes: Buffer, format: WriteFormat, given: ImageMetadata 
   if (asked.length === 0 || format === 'gif') return [];
   let found: ImageMetadata;
   try {
-    found = format === 'avif' || format === 'tiff' ? await loadSharp()(bytes, { limitInputPixels: false }).metadata() : await readMetadata(bytes);
+    found = format === 'avif' ? await loadSharp()(bytes, { limitInputPixels: false }).metadata() : await readMetadata(bytes);
   } catch {
     return []; // the file is written either way: what it carries is then unknown, so nothing is claimed
   }
@@ -803,7 +805,7 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
  * `options.format`. JPEG, WebP and AVIF default to quality 95; PNG and TIFF (deflate) are lossless;
  * GIF is quantised to 256 colours. 16-bit samples (a Uint16Array) are written as 16-bit PNG or
  * TIFF or 10-bit AVIF, or scaled to 8 bits for the other formats. AVIF is at most 16384 pixels a
- * side and holds no animation; TIFF carries no EXIF (its ICC profile and XMP are written). With
+ * side and holds no animation; a TIFF's EXIF, ICC profile and XMP are tags of its first IFD. With
  * `options.animation`, the image's stacked frames are written as an animated WebP or GIF, or as
  * the pages of a TIFF.
  * Refuses to overwrite `options.sourcePath`, and the file the image was read from (readImage
