@@ -320,7 +320,7 @@ export async function pngMetadataChunks(m: ImageMetadata): Promise<Uint8Array[]>
   const density = densityOf(m.density);
   if (density !== undefined) {
     // Pixels per metre, unit 1 (the metre).
-    const ppm = Math.round(density / 0.0254), body = new Uint8Array(9);
+    const ppm = ppmOf(density), body = new Uint8Array(9);
     view(body).setUint32(0, ppm);
     view(body).setUint32(4, ppm);
     body[8] = 1;
@@ -329,16 +329,21 @@ export async function pngMetadataChunks(m: ImageMetadata): Promise<Uint8Array[]>
   return chunks;
 }
 
+/** A resolution in pixels per inch as PNG's pixels per metre. */
+const ppmOf = (density: number) => Math.round(density / 0.0254);
+const PPM_MIN = ppmOf(1), PPM_MAX = ppmOf(DENSITY_MAX);
+
 async function pngWith(png: Uint8Array, m: ImageMetadata): Promise<Uint8Array> {
   const ihdrEnd = 8 + 12 + view(png).getUint32(8);
   const chunks = await pngMetadataChunks(m);
   if (densityOf(m.density) === undefined) return concat([png.subarray(0, ihdrEnd), ...chunks, png.subarray(ihdrEnd)]);
-  // One pHYs only: an encoder's own (its default resolution) gives way to the copy's.
+  // One pHYs only: an encoder's own (its default resolution) gives way to the copy's, wherever
+  // it is (one after IDAT, out of place, would be a second).
   const d = view(png), rest: Uint8Array[] = [];
   let at = ihdrEnd, from = ihdrEnd;
   for (; at + 12 <= png.length; at += 12 + d.getUint32(at)) {
     const type = latin1(png, at + 4, at + 8);
-    if (type === 'IDAT' || type === 'IEND') break;
+    if (type === 'IEND') break;
     if (type === 'pHYs') { rest.push(png.subarray(from, at)); from = at + 12 + d.getUint32(at); }
   }
   rest.push(png.subarray(from));
@@ -366,8 +371,10 @@ async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetada
     if (type === 'IEND') break;
     if (type === 'eXIf' && !out.exif) out.exif = body;
     else if (type === 'pHYs' && out.density === undefined && body.length === 9 && body[8] === 1) {
-      const d = view(body).getUint32(0) * 0.0254;
-      if (densityOf(d) !== undefined) out.density = d;
+      // Any count that a resolution from 1 to DENSITY_MAX rounds to when written (1 per inch is 39
+      // per metre, 0.99 per inch) reads back within that range.
+      const ppm = view(body).getUint32(0);
+      if (ppm >= PPM_MIN && ppm <= PPM_MAX) out.density = Math.min(DENSITY_MAX, Math.max(1, ppm * 0.0254));
     }
     else if (type === 'iCCP' && !iccSeen) {
       iccSeen = true;

@@ -163,6 +163,43 @@ test('resolution: readMetadata reads a JPEG\'s JFIF density (per inch or per cm)
   }
 });
 
+test('embedMetadata: a resolution alone leaves a WebP as it is (WebP has no field for it; before, a simple WebP was rewritten in the extended format)', async () => {
+  const webp = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#345' } }).webp().toBuffer();
+  assert.is(webp.toString('latin1', 12, 16), 'VP8 ');
+  const out = await embedMetadata(webp, 'webp', { density: 300 }, { width: 16, height: 16, alpha: false });
+  assert.ok(Buffer.compare(Buffer.from(out), webp) === 0, 'the same bytes');
+  const img = { width: 16, height: 16, channels: 3, data: new Uint8Array(16 * 16 * 3).fill(90) };
+  await writeImage(file('density.webp'), img, { metadata: { density: 300 } });
+  assert.is(fs.readFileSync(file('density.webp')).toString('latin1', 12, 16), 'VP8 ', 'writeImage too');
+  // With a block, the extended format as before.
+  const withXmp = Buffer.from(await embedMetadata(webp, 'webp', { density: 300, xmp: new TextEncoder().encode(XMP) }, { width: 16, height: 16, alpha: false }));
+  assert.is(withXmp.toString('latin1', 12, 16), 'VP8X');
+});
+
+test('PNG resolution: every density from 1 to 65535 reads back as written (before, 1 dpi was 39 per metre and read as none), and a pHYs after IDAT is replaced too (before, the copy had two)', async () => {
+  const madePng = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123' } }).png().toBuffer();
+  const size = { width: 8, height: 8, alpha: false };
+  for (const density of [1, 1.01, 2, 72, 300, 65535]) {
+    const png = Buffer.from(await embedMetadata(madePng, 'png', { density }, size));
+    const back = (await readMetadata(png)).density;
+    assert.ok(back !== undefined && Math.abs(back - density) < 0.02, `${density} dpi read back as ${back}`);
+    // And written again from what was read: the same chunk.
+    const again = Buffer.from(await embedMetadata(madePng, 'png', { density: back }, size));
+    assert.ok(Buffer.compare(again, png) === 0, `${density} dpi: the same pHYs written again`);
+  }
+  // A pHYs out of place (after IDAT): the copy has one pHYs, before IDAT.
+  const types = pngTypes(madePng);
+  const chunks = [];
+  for (let at = 8; at + 12 <= madePng.length; at += 12 + madePng.readUInt32BE(at)) chunks.push(madePng.subarray(at, at + 12 + madePng.readUInt32BE(at)));
+  const phys = chunks[types.indexOf('pHYs')];
+  const late = Buffer.concat([madePng.subarray(0, 8), ...chunks.filter((c, i) => types[i] !== 'pHYs' && types[i] !== 'IEND'), phys, chunks[types.indexOf('IEND')]]);
+  assert.ok(pngTypes(late).indexOf('pHYs') > pngTypes(late).indexOf('IDAT'));
+  const fixed = Buffer.from(await embedMetadata(late, 'png', { density: 300 }, size));
+  assert.is(pngTypes(fixed).filter((t) => t === 'pHYs').length, 1, 'one pHYs');
+  assert.ok(pngTypes(fixed).indexOf('pHYs') < pngTypes(fixed).indexOf('IDAT'));
+  assert.is((await sharp(fixed).metadata()).density, 300);
+});
+
 test('a 300 dpi scan keeps its 300 dpi when marked (PNG pHYs and JPEG JFIF with no EXIF: before, the copy came out with no resolution or 72 dpi)', async () => {
   const tiff = await sharp(path.join(PHOTOS, 'skimage-page.png')).withMetadata({ density: 300 }).tiff().toBuffer();
   const png = file('scan300.png');
