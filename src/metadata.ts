@@ -232,17 +232,22 @@ function jpegWith(jpeg: Uint8Array, m: ImageMetadata): Uint8Array {
       for (let i = 0; i < count; i++) segments.push(segment(0xe2, ICC_TAG, Uint8Array.of(i + 1, count), m.icc.subarray(i * room, (i + 1) * room)));
     }
   }
-  // After SOI, and after a JFIF APP0 when the encoder wrote one (JFIF wants to come first).
-  let at = 2;
-  const jfif = jpeg[2] === 0xff && jpeg[3] === 0xe0 && jpeg.length >= 6 && startsWith(jpeg, 6, JFIF_TAG);
-  if (jpeg[2] === 0xff && jpeg[3] === 0xe0 && jpeg.length >= 6) at = 4 + ((jpeg[4] << 8) | jpeg[5]);
+  // After SOI and the APP0 segments the encoder wrote there: JFIF wants to come first, and a JFXX
+  // extension (a thumbnail) straight after it.
   const density = densityOf(m.density);
-  if (density === undefined) return concat([jpeg.subarray(0, at), ...segments, jpeg.subarray(at)]);
-  // The resolution goes in JFIF's header: the encoder's own (its default density) is replaced,
-  // or one is written first when the encoder wrote none.
+  const app0s: Uint8Array[] = [];
+  let at = 2;
+  while (at + 4 <= jpeg.length && jpeg[at] === 0xff && jpeg[at + 1] === 0xe0) {
+    const end = Math.min(jpeg.length, at + 2 + ((jpeg[at + 2] << 8) | jpeg[at + 3]));
+    // With a resolution, the encoder's JFIF header (its default density) gives way to the copy's.
+    if (density === undefined || !startsWith(jpeg, at + 4, JFIF_TAG)) app0s.push(jpeg.subarray(at, end));
+    at = end;
+  }
+  if (density === undefined) return concat([jpeg.subarray(0, 2), ...app0s, ...segments, jpeg.subarray(at)]);
+  // The resolution goes in JFIF's header, written first.
   const d = Math.round(density);
   const app0 = segment(0xe0, JFIF_TAG, Uint8Array.of(1, 1, 1, d >> 8, d & 0xff, d >> 8, d & 0xff, 0, 0)); // version 1.01, units 1: per inch
-  return concat([jpeg.subarray(0, 2), app0, ...segments, jpeg.subarray(jfif ? at : 2)]);
+  return concat([jpeg.subarray(0, 2), app0, ...app0s, ...segments, jpeg.subarray(at)]);
 }
 
 const JFIF_TAG = ascii('JFIF\0');

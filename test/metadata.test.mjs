@@ -200,6 +200,31 @@ test('PNG resolution: every density from 1 to 65535 reads back as written (befor
   assert.is((await sharp(fixed).metadata()).density, 300);
 });
 
+test('JPEG resolution with a JFXX extension (a JFIF thumbnail) after the JFIF header, or first: the new JFIF header comes first and the JFXX segment straight after it, before EXIF / XMP (before, XMP came between them, or before the JFXX segment with no JFIF)', async () => {
+  const plain = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#456' } }).jpeg().toBuffer();
+  const size = { width: 16, height: 16, alpha: false };
+  const jfif = Buffer.from([0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 1, 0, 96, 0, 96, 0, 0]);
+  const jfxx = Buffer.from([0xff, 0xe0, 0, 8, 0x4a, 0x46, 0x58, 0x58, 0, 0x10]);
+  /** The APP segments before the frame: [marker, tag]. */
+  const apps = (b) => {
+    const out = [];
+    for (let at = 2; b[at] === 0xff && b[at + 1] >= 0xe0 && b[at + 1] <= 0xef; at += 2 + b.readUInt16BE(at + 2)) out.push([b[at + 1], b.toString('latin1', at + 4, at + 8)]);
+    return out;
+  };
+  const xmp = new TextEncoder().encode(XMP);
+  for (const head of [[jfif, jfxx], [jfxx]]) {
+    const src = Buffer.concat([plain.subarray(0, 2), ...head, plain.subarray(2)]);
+    const out = Buffer.from(await embedMetadata(src, 'jpeg', { density: 300, xmp }, size));
+    assert.equal(apps(out), [[0xe0, 'JFIF'], [0xe0, 'JFXX'], [0xe1, 'http']], `from ${head.length === 2 ? 'JFIF + JFXX' : 'JFXX alone'}`);
+    assert.is((await sharp(out).metadata()).density, 300);
+    assert.is((await readMetadata(out)).density, 300);
+    assert.ok(Buffer.compare(await sharp(out).raw().toBuffer(), await sharp(plain).raw().toBuffer()) === 0, 'pixels untouched');
+    // Without a resolution, the encoder's APP0 segments stay first, in their order.
+    const kept = Buffer.from(await embedMetadata(src, 'jpeg', { xmp }, size));
+    assert.equal(apps(kept), [...head.map((h) => [0xe0, h.toString('latin1', 4, 8)]), [0xe1, 'http']]);
+  }
+});
+
 test('a 300 dpi scan keeps its 300 dpi when marked (PNG pHYs and JPEG JFIF with no EXIF: before, the copy came out with no resolution or 72 dpi)', async () => {
   const tiff = await sharp(path.join(PHOTOS, 'skimage-page.png')).withMetadata({ density: 300 }).tiff().toBuffer();
   const png = file('scan300.png');
