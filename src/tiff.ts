@@ -23,6 +23,8 @@ const SWAP_UNIT = [0, 1, 1, 2, 4, 4, 1, 1, 2, 4, 4, 4, 8, 4];
 /** Sub-IFDs followed at most this deep, and entries read per IFD at most (a malformed block is not chased for ever). */
 const MAX_DEPTH = 4;
 const MAX_ENTRIES = 1024;
+/** Pages given the ICC profile at most (a longer chain keeps the rest as it was). */
+const MAX_PAGES = 65536;
 
 interface Entry { tag: number; type: number; count: number; /** The 4 value bytes as stored (file order). */ raw: Uint8Array }
 
@@ -182,7 +184,8 @@ export function tiffWith(tiff: Uint8Array, m: ImageMetadata): Uint8Array {
       }
     }
   }
-  if (m.icc?.length) added.set(TAG.ICC, entryBytes(TAG.ICC, 7, m.icc.length, out.put(m.icc.slice()), h.le));
+  const icc = m.icc?.length ? entryBytes(TAG.ICC, 7, m.icc.length, out.put(m.icc.slice()), h.le) : undefined;
+  if (icc) added.set(TAG.ICC, icc);
   if (m.xmp?.length) added.set(TAG.XMP, entryBytes(TAG.XMP, 1, m.xmp.length, out.put(m.xmp.slice()), h.le));
   if (m.density !== undefined && m.density > 0) {
     added.set(TAG.XResolution, entryBytes(TAG.XResolution, 5, 1, out.put(rational(m.density, h.le)), h.le));
@@ -192,18 +195,37 @@ export function tiffWith(tiff: Uint8Array, m: ImageMetadata): Uint8Array {
     added.set(TAG.ResolutionUnit, entryBytes(TAG.ResolutionUnit, 3, 1, inch, h.le));
   }
   if (added.size === 0) return tiff;
-  // The new first IFD: the file's own entries (their values stay where they are) with the added
-  // ones in place of any of the same tag, sorted by tag as TIFF requires; its link to the next
-  // page kept.
-  const entries = new Map<number, Uint8Array>();
-  for (const e of ifd0.entries) entries.set(e.tag, entryBytes(e.tag, e.type, e.count, e.raw, h.le));
-  for (const [tag, b] of added) entries.set(tag, b);
-  const tags = [...entries.keys()].sort((a, b) => a - b);
-  const block = new Uint8Array(2 + 12 * tags.length + 4), d = new DataView(block.buffer);
-  d.setUint16(0, tags.length, h.le);
-  tags.forEach((t, i) => block.set(entries.get(t)!, 2 + 12 * i));
-  d.setUint32(2 + 12 * tags.length, ifd0.next, h.le);
-  const ifdAt = out.put(block);
+  /** A new IFD: `own`'s entries (their values stay where they are) with `add`'s in place of any of the same tag, sorted by tag as TIFF requires, linked to `next`. */
+  const rewrite = (own: Entry[], add: Map<number, Uint8Array>, next: number) => {
+    const entries = new Map<number, Uint8Array>();
+    for (const e of own) entries.set(e.tag, entryBytes(e.tag, e.type, e.count, e.raw, h.le));
+    for (const [tag, b] of add) entries.set(tag, b);
+    const tags = [...entries.keys()].sort((a, b) => a - b);
+    const block = new Uint8Array(2 + 12 * tags.length + 4), d = new DataView(block.buffer);
+    d.setUint16(0, tags.length, h.le);
+    tags.forEach((t, i) => block.set(entries.get(t)!, 2 + 12 * i));
+    d.setUint32(2 + 12 * tags.length, next, h.le);
+    return out.put(block);
+  };
+  // The other pages (a multi-page TIFF) share the pixels' colours: each gets the ICC profile too,
+  // written once, so the chain of pages is rewritten from the last one back.
+  let next = ifd0.next;
+  if (icc) {
+    const pages: { entries: Entry[]; next: number }[] = [];
+    const seen = new Set<number>([h.ifd0]);
+    for (let at = ifd0.next; at !== 0 && !seen.has(at) && pages.length < MAX_PAGES;) {
+      seen.add(at);
+      const page = readIfd(tiff, at, h.le);
+      if (!page) break;
+      pages.push(page);
+      at = page.next;
+    }
+    if (pages.length > 0) {
+      next = pages[pages.length - 1].next; // past the pages read: as it was
+      for (let i = pages.length - 1; i >= 0; i--) next = rewrite(pages[i].entries, new Map([[TAG.ICC, icc]]), i === pages.length - 1 ? pages[i].next : next);
+    }
+  }
+  const ifdAt = rewrite(ifd0.entries, added, next);
   if (out.at > 0xffffffff) return tiff; // past classic TIFF's 4 GiB of offsets: left as it was
   const result = new Uint8Array(out.at);
   result.set(tiff);

@@ -156,6 +156,35 @@ test('TIFF metadata: the EXIF (as sub-IFDs: libvips writes none), ICC profile, X
   assert.equal(bare.metadata, []);
 });
 
+test('TIFF with metadata keeps the kind of the samples: 16-bit stays 16-bit, grey stays grey (through the carrier PNG they had been 8-bit and RGB)', async () => {
+  const xmp = new TextEncoder().encode(XMP);
+  // 16-bit RGB with its ICC profile and XMP: the samples read back exactly, at 16 bits.
+  const deep = await readImage(file('deep16.tif'), { keepDepth: true });
+  const marked = wm.embed(deep, PAYLOAD);
+  const w = await writeImage(file('deep-meta.tif'), marked, { metadata: { xmp, density: 300 } });
+  assert.equal(w.metadata, ['xmp']);
+  const m = await sharp(file('deep-meta.tif')).metadata();
+  assert.is(m.depth, 'ushort', '16 bits kept with metadata');
+  assert.is(m.density, 300);
+  const back = await readImage(file('deep-meta.tif'), { keepDepth: true });
+  assert.instance(back.data, Uint16Array);
+  assert.equal(back.data, marked.data, '16-bit samples read back exactly');
+  // One-channel grey, grey + alpha (8 and 16 bits): as many channels as given.
+  const grey = await readImage(file('grey.tif'));
+  const gm = await writeImage(file('grey-meta.tif'), wm.embed(grey, PAYLOAD), { metadata: { xmp } });
+  assert.equal(gm.metadata, ['xmp']);
+  const g = await sharp(file('grey-meta.tif')).metadata();
+  assert.is(g.channels, 1, 'grey stays one channel');
+  assert.equal((await readImage(file('grey-meta.tif'))).data, wm.embed(grey, PAYLOAD).data);
+  for (const Samples of [Uint8Array, Uint16Array]) {
+    const data = new Samples(grey.width * grey.height * 2).map((_, i) => (i % 2 ? (Samples === Uint8Array ? 200 : 51400) : grey.data[i >> 1] * (Samples === Uint8Array ? 1 : 257)));
+    await writeImage(file('grey-alpha-meta.tif'), { width: grey.width, height: grey.height, channels: 2, data }, { metadata: { xmp } });
+    const ga = await sharp(file('grey-alpha-meta.tif')).metadata();
+    assert.is(ga.channels, 2, `${Samples.name}: grey + alpha stays two channels`);
+    assert.is(ga.depth, Samples === Uint8Array ? 'uchar' : 'ushort');
+  }
+});
+
 test('an EXIF block in the other byte order (big-endian into libvips\'s little-endian TIFF) is converted value by value', async () => {
   // IFD0: Make (ASCII), the EXIF pointer; EXIF IFD: ExposureTime 1/250 (RATIONAL), ISO 400 (SHORT),
   // DateTimeOriginal (ASCII), all big-endian.
@@ -191,9 +220,15 @@ test('frames (an animation, a multi-page TIFF) are written as TIFF pages, each m
   assert.equal(img.animation, { frames: 3, frameHeight: 200 });
   const { markFile } = await import('../dist/node/index.js');
   const marked = markFile(wm, img, PAYLOAD);
-  const w = await writeImage(file('pages-out.tiff'), marked, { animation: img.animation, metadata: { xmp: new TextEncoder().encode(XMP) } });
-  assert.equal(w.metadata, ['xmp'], 'in the first page\'s IFD');
+  const icc = (await sharp(file('scan.tiff')).metadata()).icc;
+  const w = await writeImage(file('pages-out.tiff'), marked, { animation: img.animation, metadata: { xmp: new TextEncoder().encode(XMP), icc } });
+  assert.equal(w.metadata, ['icc', 'xmp'], 'in the first page\'s IFD');
   assert.is((await sharp(file('pages-out.tiff')).metadata()).pages, 3);
+  // Every page carries the profile (the pixels of every page are in its colours).
+  for (let page = 0; page < 3; page++) {
+    const m = await sharp(file('pages-out.tiff'), { page }).metadata();
+    assert.ok(m.icc && Buffer.compare(m.icc, icc) === 0, `page ${page + 1}: the ICC profile`);
+  }
   const back = await readImage(file('pages-out.tiff'), { allFrames: true });
   assert.equal(back.animation, { frames: 3, frameHeight: 200 });
   assert.equal(back.data, marked.data, 'every page, losslessly');
