@@ -256,9 +256,10 @@ Options:
                     outputs ignore it (PNG and TIFF are lossless, GIF a 256-colour palette)
   --format F        embed: jpeg, png, webp, gif, avif or tiff, for OUT - or an OUT without an extension
                     (default: IN's format)
-  --strip-metadata  embed: leave out the input's EXIF, ICC profile and XMP, which are kept by
-                    default (EXIF with its orientation set upright, since the marked pixels
-                    are; the pixels stay in the ICC profile's colours). IPTC is never kept.
+  --strip-metadata  embed: leave out the input's EXIF, ICC profile, XMP and resolution (dpi),
+                    which are kept by default (EXIF with its orientation set upright, since
+                    the marked pixels are; the pixels stay in the ICC profile's colours).
+                    IPTC is never kept.
   --threshold P     detect: p-value a mark must beat (default 1e-6)
   --max-pixels N    largest image accepted, in pixels (default 100000000)
   --max-aspect N    embed, detect: largest aspect ratio accepted, long side / short side,
