@@ -319,6 +319,27 @@ test('TIFF in: written back losslessly at its resolution (sharp\'s own TIFF defa
   assert.ok(Buffer.compare(await sharp(fromJpeg).raw().toBuffer(), jpegPixels) === 0, 'JPEG -> TIFF: lossless');
 });
 
+test('the stream with keepMetadata writes a TIFF\'s EXIF (libvips writes none, and reads none from a TIFF): from a JPEG, and from a TIFF', async () => {
+  const { readMetadata } = await import('modelmark/metadata');
+  const src = join(dir, 'exif-src.jpg');
+  await sharp(photo('mate-Garden.jpg')).resize(480, 300).withExif({ IFD0: { Copyright: 'Ada Lovelace 2026' } }).jpeg({ quality: 92 }).toFile(src);
+  const tiff = join(dir, 'exif-stream.tiff');
+  await pipeline(createReadStream(src), watermarkStream({ ...opts, format: 'tiff', keepMetadata: true }), createWriteStream(tiff));
+  const first = await readMetadata(await readFile(tiff));
+  assert.ok(first.exif && Buffer.from(first.exif).toString('latin1').includes('Ada Lovelace 2026'), 'JPEG -> TIFF: the EXIF');
+  assert.is((await sharp(tiff, { failOn: 'warning' }).raw().toBuffer()).length, 480 * 300 * 3);
+  await assertMarked(tiff, 'JPEG -> TIFF with EXIF');
+  // That TIFF streamed again (TIFF in, TIFF out): its EXIF, read by modelmark, goes on.
+  const again = join(dir, 'exif-stream-again.tiff');
+  await pipeline(createReadStream(tiff), watermarkStream({ ...opts, keepMetadata: true }), createWriteStream(again));
+  const second = await readMetadata(await readFile(again));
+  assert.ok(second.exif && Buffer.from(second.exif).toString('latin1').includes('Ada Lovelace 2026'), 'TIFF -> TIFF: the EXIF');
+  // Without keepMetadata: none, as sharp does.
+  const bare = join(dir, 'exif-stream-bare.tiff');
+  await pipeline(createReadStream(src), watermarkStream({ ...opts, format: 'tiff' }), createWriteStream(bare));
+  assert.is((await readMetadata(await readFile(bare))).exif, undefined);
+});
+
 test('an iPhone\'s HEIC photo (HEVC): watermark(), detect() and the stream say what it is (DecodeError), not "the input is corrupt"', async () => {
   const heic = hevcHeif(4032, 3024);
   const expectHeic = async (run, what) => {

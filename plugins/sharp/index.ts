@@ -25,7 +25,7 @@ import {
   type Watermarker,
   type WatermarkerOptions,
 } from 'modelmark';
-import { embedMetadata, metadataOf } from 'modelmark/metadata';
+import { embedMetadata, metadataOf, readMetadata as readFileMetadata } from 'modelmark/metadata';
 import { detectFile, ENCODER_MAX_SIDE, heifCodec, type SampleFile } from 'modelmark/node';
 import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
 
@@ -73,6 +73,8 @@ interface Marked {
   format: OutFormat;
   /** The input's resolution in pixels per inch, when it has one. */
   density: number | undefined;
+  /** The input's EXIF as it is carried (upright), when sharp read one. */
+  exif: Uint8Array | undefined;
 }
 
 /**
@@ -397,7 +399,7 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
   if (depth16 || channels < 3) out = out.toColourspace(space);
   if (frames > 1) keepTiming(out, meta, frames);
   const density = typeof meta.density === 'number' && meta.density >= 1 && meta.density <= 65535 ? meta.density : undefined;
-  return { out: continueAs(out, format, lazy, !depth16 && channels === 2, density), format, density };
+  return { out: continueAs(out, format, lazy, !depth16 && channels === 2, density), format, density, exif: kept.exif };
 }
 
 /**
@@ -585,7 +587,7 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
             `(at most ${side} pixels a side); choose another output format with options.format (png)`);
         }
         const animated = (head.pages ?? 1) > 1 && (written === 'gif' || written === 'webp');
-        const { out, format: own, density } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true, animated }), options, STREAM_NAMES);
+        const { out, format: own, density, exif } = await prepare(sharp(input, { failOn: 'truncated', limitInputPixels: options.maxPixels ?? true, animated }), options, STREAM_NAMES);
         // Destroyed meanwhile (the consumer went away): no encoding for nobody.
         if (stream.destroyed) return Buffer.alloc(0);
         let p = keep ? out.keepMetadata() : out;
@@ -596,7 +598,13 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
           p = f === 'heif' ? p.heif({ compression: 'av1', ...(quality !== undefined ? { quality } : {}) })
             : f === 'tiff' ? p.tiff(tiffOptions(density, quality))
               : p.toFormat(f, quality !== undefined ? { quality } : undefined);
-          return await p.toBuffer();
+          const bytes = await p.toBuffer();
+          // libvips writes a TIFF's ICC profile and XMP but no EXIF, and reads none from a TIFF
+          // input: kept EXIF goes in as the TIFF's EXIF sub-IFDs (modelmark/metadata).
+          const carried = f === 'tiff' && keep ? exif ?? (head.format === 'tiff' ? (await readFileMetadata(input)).exif : undefined) : undefined;
+          if (!carried) return bytes;
+          const tagged = await embedMetadata(bytes, 'tiff', { exif: carried }, { width: 0, height: 0, alpha: false });
+          return Buffer.from(tagged.buffer, tagged.byteOffset, tagged.byteLength);
         } catch (err) {
           throw new FileError(`Cannot encode the marked image as ${f}: ${message(err)}`, { cause: err });
         }
