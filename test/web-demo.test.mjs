@@ -12,6 +12,7 @@ import sharp from 'sharp';
 import { createWatermarker } from 'modelmark';
 import { createDeepWatermarker, loadDeepModels } from 'modelmark/node';
 import { launchChromium, serveStatic, watchErrors } from './helpers/browser.mjs';
+import { hevcHeif } from './helpers/heic.mjs';
 import { deepModelsForTest } from './helpers/deep-models.mjs';
 import { buildWeb } from '../scripts/build-web.mjs';
 import { crc32 } from './helpers/png.mjs';
@@ -265,6 +266,14 @@ test('keyboard: Enter on Mark and Space on Detect keep the focus on the button; 
   await state('error');
   assert.match(await page.getByRole('alert').first().textContent(), /notes\.txt could not be decoded as an image.*ERR_DECODE/);
   assert.is(await page.locator('#status').textContent(), '', 'no "Reading notes.txt…" left beside the error');
+  // A TIFF or an iPhone's HEIC, which browsers do not decode: said so, with what to do.
+  const tiff = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#468' } }).tiff().toBuffer();
+  await page.setInputFiles('#file', { name: 'scan.tif', mimeType: 'image/tiff', buffer: tiff });
+  await state('error');
+  assert.match(await page.getByRole('alert').first().textContent(), /scan\.tif could not be decoded as an image: it is a TIFF file, which browsers do not decode\. Convert it to JPEG or PNG first, or mark it with the command line/);
+  await page.setInputFiles('#file', { name: 'IMG_0001.HEIC', mimeType: 'image/heic', buffer: hevcHeif(4032, 3024) });
+  await state('error');
+  assert.match(await page.getByRole('alert').first().textContent(), /IMG_0001\.HEIC could not be decoded as an image: it is a HEIC file, which browsers do not decode\. Convert it to JPEG or PNG first\./);
   assert.equal(errors, []);
 });
 

@@ -6,16 +6,29 @@
 import { checkImageFileSize, DEFAULT_MAX_PIXELS } from 'modelmark';
 
 /** A file's pixels (RGBA ImageData, upright as its EXIF orientation says). */
+/** 'TIFF' or 'HEIC' when `bytes` start as such a file (formats browsers other than Safari do not decode), else ''. */
+function notForBrowsers(bytes) {
+  const ascii = (from, to) => String.fromCharCode(...bytes.subarray(from, to));
+  if ((ascii(0, 2) === 'II' && bytes[2] === 42 && bytes[3] === 0) || (ascii(0, 2) === 'MM' && bytes[2] === 0 && bytes[3] === 42)) return 'TIFF';
+  if (ascii(4, 8) === 'ftyp' && ['heic', 'heix', 'hevc', 'heim', 'heis', 'mif1'].includes(ascii(8, 12))) return 'HEIC';
+  return '';
+}
+
 export async function decodeFile(file) {
   const name = file.name || 'The file';
   // The watermarker refuses over 100 megapixels, but only after they are decoded: a 1 MB PNG can
   // declare a gigabyte of pixels. Refused from its header instead.
-  checkImageFileSize(new Uint8Array(await file.arrayBuffer()), DEFAULT_MAX_PIXELS, name);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  checkImageFileSize(bytes, DEFAULT_MAX_PIXELS, name);
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none', colorSpaceConversion: 'none', imageOrientation: 'from-image' });
   } catch {
-    throw Object.assign(new Error(`${name} could not be decoded as an image: it is not a PNG, JPEG or WebP image, or it is damaged or cut short.`), { code: 'ERR_DECODE' });
+    const kind = notForBrowsers(bytes);
+    throw Object.assign(new Error(kind
+      ? `${name} could not be decoded as an image: it is a ${kind} file, which browsers do not decode. Convert it to JPEG or PNG first` +
+        `${kind === 'TIFF' ? ', or mark it with the command line (modelmark embed), which reads and writes TIFF' : ''}.`
+      : `${name} could not be decoded as an image: it is not a PNG, JPEG, WebP, GIF or AVIF image, or it is damaged or cut short.`), { code: 'ERR_DECODE' });
   }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
