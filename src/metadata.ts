@@ -504,7 +504,9 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
   if (m.orientation !== undefined) out.orientation = m.orientation; // a TIFF's own, in its first IFD
   if (m.icc?.length) out.icc = m.icc;
   if (m.xmp?.length) out.xmp = m.xmp;
-  if (m.density !== undefined) out.density = m.density;
+  // (A TIFF's resolution can be any ratio: one a copy cannot carry, which embedMetadata refuses, is left out.)
+  const density = densityOf(m.density);
+  if (density !== undefined) out.density = density;
   // Stored blocks over their limits (no inflation): left out too, so that every block here can be carried.
   for (const w of metadataWarnings(out)) warnings.push(w);
   for (const k of ['exif', 'icc', 'xmp'] as const) if ((out[k]?.length ?? 0) > METADATA_LIMITS[k]) delete out[k];

@@ -212,6 +212,42 @@ test('an EXIF block in the other byte order (big-endian into libvips\'s little-e
   assert.ok(Buffer.compare(await sharp(tagged, { failOn: 'warning' }).raw().toBuffer(), await sharp(tiff).raw().toBuffer()) === 0, 'the image untouched');
 });
 
+/**
+ * A TIFF structure built by hand, in either byte order: `ifds` are [offset, entries, next], an
+ * entry [tag, type, count, value]: a number (the 4 value bytes as a LONG, or a SHORT when the type
+ * is SHORT and count 1), or bytes (inline when at most 4, else placed from `dataAt` on).
+ */
+function handTiff({ le = true, size = 4096, ifd0 = 8, ifds, dataAt = 2048, magic = 42 }) {
+  const b = Buffer.alloc(size);
+  const u16 = (v, at) => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
+  const u32 = (v, at) => (le ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at));
+  b.write(le ? 'II' : 'MM', 0, 'latin1'); u16(magic, 2); u32(ifd0, 4);
+  for (const [at, entries, next = 0] of ifds) {
+    u16(entries.length, at);
+    entries.forEach(([tag, type, count, value], i) => {
+      const e = at + 2 + 12 * i;
+      u16(tag, e); u16(type, e + 2); u32(count, e + 4);
+      if (typeof value === 'number') (type === 3 && count === 1 ? u16(value, e + 8) : u32(value, e + 8));
+      else if (value.length <= 4) Buffer.from(value).copy(b, e + 8);
+      else { Buffer.from(value).copy(b, dataAt); u32(dataAt, e + 8); dataAt += value.length + (value.length % 2); }
+    });
+    u32(next, at + 2 + 12 * entries.length);
+  }
+  return b;
+}
+const latin = (s) => Buffer.from(s, 'latin1');
+
+test('readMetadata: a TIFF\'s resolution that a copy cannot carry (under 1 or over 65535 dpi) is left out, so embedMetadata takes what it read (it had thrown)', async () => {
+  const jpeg = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f80' } }).jpeg().toBuffer();
+  const res = (num, den, unit) => handTiff({ ifds: [[8, [[282, 5, 1, Buffer.concat([u32le(num), u32le(den)])], [296, 3, 1, unit]]]] });
+  for (const [num, den, unit, want] of [[1, 4, 2, undefined], [1, 4, 3, undefined], [100000, 1, 2, undefined], [300, 1, 2, 300], [100, 1, 3, 254]]) {
+    const m = await readMetadata(res(num, den, unit));
+    assert.is(m.density, want, `${num}/${den} per ${unit === 2 ? 'inch' : 'cm'}`);
+    await embedMetadata(jpeg, 'jpeg', m, { width: 8, height: 8, alpha: false });
+  }
+});
+function u32le(v) { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; }
+
 test('frames (an animation, a multi-page TIFF) are written as TIFF pages, each marked; the first page carries the metadata', async () => {
   const photo = await sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(320, 200).raw().toBuffer({ resolveWithObject: true });
   const stack = file('pages.tif');
