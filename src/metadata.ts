@@ -68,9 +68,10 @@ export const METADATA_LIMITS: Readonly<Record<'exif' | 'icc' | 'xmp', number>> =
 const BLOCK_NAMES = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet' } as const;
 
 /** The warning for a block over its limit, left out. */
-function overLimit(kind: 'exif' | 'icc' | 'xmp', size: number | 'inflated'): string {
+function overLimit(kind: 'exif' | 'icc' | 'xmp', size: number | 'inflated' | 'rebuilt'): string {
   const limit = `${METADATA_LIMITS[kind] / (1 << 20)} MiB`;
-  return `metadata: the ${BLOCK_NAMES[kind]} ${size === 'inflated' ? 'inflates to' : `is ${size} bytes,`} over ${limit} (the most a copy carries): left out`;
+  const is = size === 'inflated' ? 'inflates to' : size === 'rebuilt' ? 'comes to' : `is ${size} bytes,`;
+  return `metadata: the ${BLOCK_NAMES[kind]} ${is} over ${limit} (the most a copy carries): left out`;
 }
 
 /**
@@ -493,7 +494,8 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
   if (!format) return {};
   const warnings: string[] = [];
   const m: ImageMetadata & { orientation?: number } = format === 'jpeg' ? jpegRead(bytes) : format === 'png' ? await pngRead(bytes, warnings)
-    : format === 'tiff' ? tiffRead(bytes) : webpRead(bytes);
+    : format === 'tiff' ? tiffRead(bytes, METADATA_LIMITS.exif) : webpRead(bytes);
+  if ('exifOver' in m) warnings.push(overLimit('exif', 'rebuilt')); // a TIFF's, made into a block of its own
   const out: ReadMetadata = { format };
   const tiff = m.exif && tiffOf(m.exif);
   if (tiff) {

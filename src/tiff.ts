@@ -26,6 +26,14 @@ const MAX_ENTRIES = 1024;
 /** Pages given the ICC profile at most (a longer chain keeps the rest as it was). */
 const MAX_PAGES = 65536;
 
+/**
+ * Bytes that copying an EXIF structure may still read and write: each IFD read costs its size, each
+ * value copied its length. A crafted block's IFDs can overlap and its entries share one large
+ * value, so without it a 1 MB file was copied into a 1 GB block (1000 entries naming one value).
+ * Once spent (below 0), the copy stops and is left out whole.
+ */
+interface Budget { left: number }
+
 interface Entry { tag: number; type: number; count: number; /** The 4 value bytes as stored (file order). */ raw: Uint8Array }
 
 /** A TIFF structure's byte order and IFD0 offset; undefined when the bytes are not a classic TIFF. */
@@ -108,9 +116,9 @@ function entryBytes(tag: number, type: number, count: number, value: Uint8Array 
  * after the IFDs' space when over 4 bytes; a sub-IFD pointer followed and the sub-IFD copied.
  * Undefined for an entry whose value lies outside `src` (dropped, not carried broken).
  */
-function copyEntry(src: Uint8Array, srcLe: boolean, e: Entry, out: Appender, depth: number, seen: Set<number>): Uint8Array | undefined {
+function copyEntry(src: Uint8Array, srcLe: boolean, e: Entry, out: Appender, depth: number, seen: Set<number>, budget: Budget): Uint8Array | undefined {
   if (POINTERS.has(e.tag) && (e.type === 4 || e.type === 13) && e.count === 1) {
-    const child = copyIfd(src, srcLe, new DataView(e.raw.buffer, e.raw.byteOffset, 4).getUint32(0, srcLe), out, depth + 1, seen);
+    const child = copyIfd(src, srcLe, new DataView(e.raw.buffer, e.raw.byteOffset, 4).getUint32(0, srcLe), out, depth + 1, seen, budget);
     return child === undefined ? undefined : entryBytes(e.tag, 4, 1, child, out.le);
   }
   const v = valueOf(src, e, srcLe);
@@ -121,21 +129,22 @@ function copyEntry(src: Uint8Array, srcLe: boolean, e: Entry, out: Appender, dep
     inline.set(value);
     return entryBytes(e.tag, e.type, e.count, inline, out.le);
   }
+  if ((budget.left -= value.length) < 0) return undefined;
   return entryBytes(e.tag, e.type, e.count, out.put(value.slice()), out.le);
 }
 
-/** The IFD of `src` at `at` copied into `out` (its chain to a next IFD not followed); its offset there. */
-function copyIfd(src: Uint8Array, srcLe: boolean, at: number, out: Appender, depth: number, seen: Set<number>): number | undefined {
-  if (depth > MAX_DEPTH || seen.has(at)) return undefined;
-  seen.add(at);
-  const ifd = readIfd(src, at, srcLe);
-  if (!ifd) return undefined;
-  const kept = ifd.entries.filter((e) => TYPE_SIZE[e.type] !== undefined && TYPE_SIZE[e.type] !== 0);
+/**
+ * `entries` of `src` written into `out` as one IFD (no link to a next one), entries of unknown
+ * type or with values outside `src` left out; its offset there. The IFD goes first, its values after it.
+ */
+function writeIfd(src: Uint8Array, srcLe: boolean, entries: Entry[], out: Appender, depth: number, seen: Set<number>, budget: Budget): number {
+  const kept: Entry[] = [];
+  for (const e of entries) if (TYPE_SIZE[e.type]) kept.push(e);
   const block = new Uint8Array(2 + 12 * kept.length + 4);
-  const off = out.put(block); // the IFD first, its values after it
+  const off = out.put(block);
   const bytes: Uint8Array[] = [];
   for (const e of kept) {
-    const b = copyEntry(src, srcLe, e, out, depth, seen);
+    const b = copyEntry(src, srcLe, e, out, depth, seen, budget);
     if (b) bytes.push(b);
   }
   const d = new DataView(block.buffer);
@@ -143,6 +152,15 @@ function copyIfd(src: Uint8Array, srcLe: boolean, at: number, out: Appender, dep
   bytes.forEach((b, i) => block.set(b, 2 + 12 * i));
   d.setUint32(2 + 12 * bytes.length, 0, out.le); // (the entries left out leave zeros after the link)
   return off;
+}
+
+/** The IFD of `src` at `at` copied into `out` (its chain to a next IFD not followed); its offset there. */
+function copyIfd(src: Uint8Array, srcLe: boolean, at: number, out: Appender, depth: number, seen: Set<number>, budget: Budget): number | undefined {
+  if (depth > MAX_DEPTH || seen.has(at) || budget.left < 0) return undefined;
+  seen.add(at);
+  const ifd = readIfd(src, at, srcLe);
+  if (!ifd || (budget.left -= 6 + 12 * ifd.entries.length) < 0) return undefined;
+  return writeIfd(src, srcLe, ifd.entries, out, depth, seen, budget);
 }
 
 /** A RATIONAL `x` as numerator / denominator (denominator 10000, or smaller for large values), in `le` order. */
@@ -177,10 +195,17 @@ export function tiffWith(tiff: Uint8Array, m: ImageMetadata): Uint8Array {
     if (eh && eifd) {
       const has = new Set(ifd0.entries.map((e) => e.tag));
       const seen = new Set<number>();
+      // A real block's copy is about its own size (each value copied once): twice that is plenty.
+      const budget: Budget = { left: 2 * m.exif.length + 4096 };
       for (const e of eifd.entries) {
         if (!(POINTERS.has(e.tag) && e.tag !== TAG.InteropIFD) && !(DESCRIPTIVE.includes(e.tag) && !has.has(e.tag))) continue;
-        const b = copyEntry(m.exif, eh.le, e, out, 0, seen);
+        const b = copyEntry(m.exif, eh.le, e, out, 0, seen, budget);
         if (b) added.set(e.tag, b);
+      }
+      if (budget.left < 0) { // a crafted block: its EXIF left out whole
+        added.clear();
+        out.parts = [];
+        out.at = out.base;
       }
     }
   }
@@ -213,10 +238,13 @@ export function tiffWith(tiff: Uint8Array, m: ImageMetadata): Uint8Array {
   if (icc) {
     const pages: { entries: Entry[]; next: number }[] = [];
     const seen = new Set<number>([h.ifd0]);
+    // The pages' IFDs of a real file lie side by side in it, so together they fit in its length;
+    // crafted ones overlap (65536 IFDs of 1024 entries in half a megabyte had made 800 MB of IFDs).
+    let room = tiff.length - (6 + 12 * ifd0.entries.length);
     for (let at = ifd0.next; at !== 0 && !seen.has(at) && pages.length < MAX_PAGES;) {
       seen.add(at);
       const page = readIfd(tiff, at, h.le);
-      if (!page) break;
+      if (!page || (room -= 6 + 12 * page.entries.length) < 0) break;
       pages.push(page);
       at = page.next;
     }
@@ -238,15 +266,17 @@ export function tiffWith(tiff: Uint8Array, m: ImageMetadata): Uint8Array {
 /**
  * The metadata in a TIFF file's first IFD: its EXIF (the EXIF and GPS sub-IFDs and the
  * descriptive IFD0 tags, as an EXIF block of their own: a TIFF structure), ICC profile, XMP,
- * resolution in pixels per inch and orientation. Nothing is decoded.
+ * resolution in pixels per inch and orientation. Nothing is decoded. An EXIF block that would come
+ * to over `exifLimit` bytes is not built (`exifOver` says so): a crafted file's entries can name
+ * one large value a thousand times over.
  * @example
- * const { icc, exif, density } = tiffRead(bytes);
+ * const { icc, exif, density } = tiffRead(bytes, METADATA_LIMITS.exif);
  */
-export function tiffRead(tiff: Uint8Array): ImageMetadata & { orientation?: number } {
+export function tiffRead(tiff: Uint8Array, exifLimit: number): ImageMetadata & { orientation?: number; exifOver?: true } {
   const h = header(tiff);
   const ifd0 = h && readIfd(tiff, h.ifd0, h.le);
   if (!h || !ifd0) return {};
-  const out: ImageMetadata & { orientation?: number } = {};
+  const out: ImageMetadata & { orientation?: number; exifOver?: true } = {};
   const value = (tag: number) => {
     const e = ifd0.entries.find((x) => x.tag === tag);
     return e && { e, v: valueOf(tiff, e, h.le) };
@@ -271,16 +301,12 @@ export function tiffRead(tiff: Uint8Array): ImageMetadata & { orientation?: numb
   const carried = ifd0.entries.filter((e) => (POINTERS.has(e.tag) && e.tag !== TAG.InteropIFD) || DESCRIPTIVE.includes(e.tag));
   if (carried.some((e) => e.tag === TAG.ExifIFD || e.tag === TAG.GPSIFD)) {
     const block = new Appender(8, h.le);
-    const ifd = new Uint8Array(2 + 12 * carried.length + 4);
-    block.put(ifd);
-    const seen = new Set<number>(), bytes: Uint8Array[] = [];
-    for (const e of carried) {
-      const b = copyEntry(tiff, h.le, e, block, 0, seen);
-      if (b) bytes.push(b);
+    const budget: Budget = { left: exifLimit - 8 - (6 + 12 * carried.length) };
+    writeIfd(tiff, h.le, carried, block, 0, new Set<number>(), budget);
+    if (budget.left < 0) {
+      out.exifOver = true;
+      return out;
     }
-    const d = new DataView(ifd.buffer);
-    d.setUint16(0, bytes.length, h.le);
-    bytes.forEach((b, i) => ifd.set(b, 2 + 12 * i));
     const exif = new Uint8Array(block.at);
     exif.set(h.le ? [0x49, 0x49, 42, 0, 8, 0, 0, 0] : [0x4d, 0x4d, 0, 42, 0, 0, 0, 8]);
     let at = 8;

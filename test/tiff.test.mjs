@@ -237,6 +237,27 @@ function handTiff({ le = true, size = 4096, ifd0 = 8, ifds, dataAt = 2048, magic
 }
 const latin = (s) => Buffer.from(s, 'latin1');
 
+test('hostile TIFFs: entries naming one value, overlapping sub-IFDs and pages are not copied over and over (a 64 KB file had made a 20 MB EXIF block, 45 KB of pages 40 MB)', async () => {
+  // IFD0 -> an EXIF IFD of 1000 tags that all name the same 20000 bytes.
+  const shared = handTiff({ size: 1 << 16, ifds: [[8, [[34665, 4, 1, 100]]], [100, Array.from({ length: 1000 }, (_, i) => [40000 + i, 7, 20000, 20000])]] });
+  const m = await readMetadata(shared);
+  assert.is(m.format, 'tiff');
+  assert.is(m.exif, undefined, 'no EXIF block of 1000 copies');
+  assert.equal(m.warnings, ['metadata: the EXIF block comes to over 1 MiB (the most a copy carries): left out']);
+  const base = await sharp({ create: { width: 16, height: 8, channels: 3, background: '#f80' } }).tiff().toBuffer();
+  const tagged = await embedMetadata(base, 'tiff', { exif: shared, xmp: new TextEncoder().encode(XMP) }, {});
+  assert.ok(tagged.length < base.length + 2 * XMP.length, `${tagged.length} bytes: the crafted EXIF left out, the XMP kept`);
+  assert.ok(Buffer.from(tagged).includes(Buffer.from('Ada Lovelace')));
+  // 4096 pages of 1024 entries, each IFD 8 bytes after the one before (they overlap): the ICC
+  // profile goes into as many as fit side by side, the rest of the chain is left as it was.
+  const K = 4096, N = 1024, pages = Buffer.alloc(8 + 8 * K + 12 * N + 16);
+  pages.write('II*\0', 0, 'latin1'); pages.writeUInt32LE(8, 4);
+  for (let k = 0; k < K; k++) pages.writeUInt16LE(N, 8 + 8 * k);
+  for (let k = 0; k < K; k++) pages.writeUInt32LE(k + 1 < K ? 16 + 8 * k : 0, 8 + 8 * k + 2 + 12 * N);
+  const paged = await embedMetadata(pages, 'tiff', { icc: new Uint8Array(200) }, {});
+  assert.ok(paged.length < 3 * pages.length, `${pages.length} bytes became ${paged.length}`);
+});
+
 test('readMetadata: a TIFF\'s resolution that a copy cannot carry (under 1 or over 65535 dpi) is left out, so embedMetadata takes what it read (it had thrown)', async () => {
   const jpeg = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f80' } }).jpeg().toBuffer();
   const res = (num, den, unit) => handTiff({ ifds: [[8, [[282, 5, 1, Buffer.concat([u32le(num), u32le(den)])], [296, 3, 1, unit]]]] });

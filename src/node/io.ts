@@ -11,7 +11,6 @@ import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type Samp
 import { gifTruncatedAt } from '../header.js';
 import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder } from './files.js';
 import { embedMetadata, metadataOf, metadataWarnings, profileFits, readMetadata, type ImageMetadata } from '../metadata.js';
-import { tiffRead } from '../tiff.js';
 
 /** Formats {@link writeImage} can encode. */
 export type WriteFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff';
@@ -525,11 +524,14 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format };
   if (metadata) {
     // libvips reads a TIFF's ICC profile and XMP but not its EXIF sub-IFDs: those come from the
-    // file's first IFD (tiffRead), as a block of their own.
-    const exif = meta.exif ?? (meta.format === 'tiff' ? tiffRead(bytes).exif : undefined);
+    // file's first IFD (readMetadata reads them with src/tiff.ts), as a block of their own, with a
+    // warning when a crafted one would come to over METADATA_LIMITS.
+    const fromTiff = meta.exif === undefined && meta.format === 'tiff' ? await readMetadata(bytes) : undefined;
+    const exif = meta.exif ?? fromTiff?.exif;
     file.metadata = metadataOf(exif ? { ...meta, exif } : meta, keepIcc, { upright: true });
     // A block over METADATA_LIMITS is left out (a PNG's few KB of deflated XMP can be 16 MB of copy).
-    const over = metadataWarnings({ exif: meta.exif, xmp: meta.xmp, ...(keepIcc ? { icc: meta.icc } : {}) });
+    const over = [...metadataWarnings({ exif: meta.exif, xmp: meta.xmp, ...(keepIcc ? { icc: meta.icc } : {}) }),
+      ...(fromTiff?.warnings ?? []).filter((w) => w.startsWith('metadata: the EXIF block'))];
     if (over.length) warnings = [...(warnings ?? []), ...over];
   }
   if (warnings) file.warnings = warnings;
