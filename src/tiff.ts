@@ -134,12 +134,15 @@ function copyEntry(src: Uint8Array, srcLe: boolean, e: Entry, out: Appender, dep
 }
 
 /**
- * `entries` of `src` written into `out` as one IFD (no link to a next one), entries of unknown
- * type or with values outside `src` left out; its offset there. The IFD goes first, its values after it.
+ * `entries` of `src` written into `out` as one IFD (no link to a next one), sorted by tag as TIFF
+ * requires, a tag given twice kept once (the first), entries of unknown type or with values
+ * outside `src` left out; its offset there. The IFD goes first, its values after it.
  */
 function writeIfd(src: Uint8Array, srcLe: boolean, entries: Entry[], out: Appender, depth: number, seen: Set<number>, budget: Budget): number {
   const kept: Entry[] = [];
-  for (const e of entries) if (TYPE_SIZE[e.type]) kept.push(e);
+  for (const e of [...entries].sort((a, b) => a.tag - b.tag)) {
+    if (TYPE_SIZE[e.type] && kept[kept.length - 1]?.tag !== e.tag) kept.push(e);
+  }
   const block = new Uint8Array(2 + 12 * kept.length + 4);
   const off = out.put(block);
   const bytes: Uint8Array[] = [];

@@ -269,6 +269,19 @@ test('readMetadata: a TIFF\'s resolution that a copy cannot carry (under 1 or ov
 });
 function u32le(v) { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; }
 
+test('the EXIF sub-IFDs written are sorted by tag, a tag once (as TIFF requires), whatever order the block gave', async () => {
+  const base = await sharp({ create: { width: 16, height: 8, channels: 3, background: '#f80' } }).tiff().toBuffer();
+  const exif = handTiff({ le: false, ifds: [[8, [[34665, 4, 1, 512]]], [512, [[36867, 2, 20, latin('2026:11:28 10:00:00\0')], [33434, 5, 1, latin('\0\0\0\x01\0\0\0\xfa')], [34855, 3, 1, 400], [33434, 5, 1, latin('\0\0\0\x01\0\0\0\x02')]]]] });
+  const out = Buffer.from(await embedMetadata(base, 'tiff', { exif }, {}));
+  // The file's own EXIF IFD, read straight from it.
+  const tagsAt = (at) => Array.from({ length: out.readUInt16LE(at) }, (_, i) => out.readUInt16LE(at + 2 + 12 * i));
+  const ifd0 = out.readUInt32LE(4), t0 = tagsAt(ifd0);
+  const ptr = t0.indexOf(34665);
+  const sub = tagsAt(out.readUInt32LE(ifd0 + 2 + 12 * ptr + 8));
+  assert.equal(sub, [33434, 34855, 36867]);
+  assert.equal(exifFields((await readMetadata(out)).exif)[33434], [1, 250], 'the first of the two');
+});
+
 test('frames (an animation, a multi-page TIFF) are written as TIFF pages, each marked; the first page carries the metadata', async () => {
   const photo = await sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(320, 200).raw().toBuffer({ resolveWithObject: true });
   const stack = file('pages.tif');
