@@ -117,7 +117,10 @@ function entryBytes(tag: number, type: number, count: number, value: Uint8Array 
  * Undefined for an entry whose value lies outside `src` (dropped, not carried broken).
  */
 function copyEntry(src: Uint8Array, srcLe: boolean, e: Entry, out: Appender, depth: number, seen: Set<number>, budget: Budget): Uint8Array | undefined {
-  if (POINTERS.has(e.tag) && (e.type === 4 || e.type === 13) && e.count === 1) {
+  if (POINTERS.has(e.tag)) {
+    // Only a sub-IFD's offset (one LONG or IFD) can be followed and relocated: any other value
+    // copied as it is would point at whatever lies at that offset of the output.
+    if (!((e.type === 4 || e.type === 13) && e.count === 1)) return undefined;
     const child = copyIfd(src, srcLe, new DataView(e.raw.buffer, e.raw.byteOffset, 4).getUint32(0, srcLe), out, depth + 1, seen, budget);
     return child === undefined ? undefined : entryBytes(e.tag, 4, 1, child, out.le);
   }
@@ -166,6 +169,25 @@ function copyIfd(src: Uint8Array, srcLe: boolean, at: number, out: Appender, dep
   return writeIfd(src, srcLe, ifd.entries, out, depth, seen, budget);
 }
 
+/**
+ * An ASCII entry of an EXIF block's IFD0 as libtiff takes it into a TIFF's IFD0: ASCII only, and
+ * ending with a NUL (one added when the camera left it out; libtiff warns of both, and a strict
+ * decoder refuses the file). Undefined for any other.
+ */
+function asciiEntry(src: Uint8Array, srcLe: boolean, e: Entry, out: Appender, budget: Budget): Uint8Array | undefined {
+  const v = e.type === 2 && e.count > 0 ? valueOf(src, e, srcLe) : undefined;
+  if (!v) return undefined;
+  const text = v[v.length - 1] === 0 ? v : new Uint8Array(v.length + 1);
+  if (text !== v) text.set(v);
+  if (text.length <= 4) {
+    const inline = new Uint8Array(4);
+    inline.set(text);
+    return entryBytes(e.tag, 2, text.length, inline, out.le);
+  }
+  if ((budget.left -= text.length) < 0) return undefined;
+  return entryBytes(e.tag, 2, text.length, out.put(text.slice()), out.le);
+}
+
 /** A RATIONAL `x` as numerator / denominator (denominator 10000, or smaller for large values), in `le` order. */
 function rational(x: number, le: boolean): Uint8Array {
   const out = new Uint8Array(8), d = new DataView(out.buffer);
@@ -201,8 +223,9 @@ export function tiffWith(tiff: Uint8Array, m: ImageMetadata): Uint8Array {
       // A real block's copy is about its own size (each value copied once): twice that is plenty.
       const budget: Budget = { left: 2 * m.exif.length + 4096 };
       for (const e of eifd.entries) {
-        if (!(POINTERS.has(e.tag) && e.tag !== TAG.InteropIFD) && !(DESCRIPTIVE.includes(e.tag) && !has.has(e.tag))) continue;
-        const b = copyEntry(m.exif, eh.le, e, out, 0, seen, budget);
+        if (added.has(e.tag)) continue; // a tag given twice: the first
+        const b = POINTERS.has(e.tag) ? (e.tag !== TAG.InteropIFD ? copyEntry(m.exif, eh.le, e, out, 0, seen, budget) : undefined)
+          : DESCRIPTIVE.includes(e.tag) && !has.has(e.tag) ? asciiEntry(m.exif, eh.le, e, out, budget) : undefined;
         if (b) added.set(e.tag, b);
       }
       if (budget.left < 0) { // a crafted block: its EXIF left out whole

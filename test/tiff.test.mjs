@@ -258,6 +258,38 @@ test('hostile TIFFs: entries naming one value, overlapping sub-IFDs and pages ar
   assert.ok(paged.length < 3 * pages.length, `${pages.length} bytes became ${paged.length}`);
 });
 
+test('an EXIF block\'s first-IFD tags go into a TIFF as libtiff takes them: ASCII ending in a NUL, sub-IFD pointers as offsets (a strict decoder had refused the file)', async () => {
+  const base = await sharp({ create: { width: 16, height: 8, channels: 3, background: '#f80' } }).tiff().toBuffer();
+  const date = '2026:11:28 10:00:00';
+  const cases = {
+    'Make without its NUL (as some cameras write it)': [[271, 2, 5, latin('Canon')]],
+    'DateTime of 19 characters, no NUL': [[306, 2, 19, latin(date)]],
+    'Model of 4 characters, no NUL (inline)': [[272, 2, 4, latin('EOS5')]],
+    'an empty Copyright': [[33432, 2, 0, 0]],
+    'Make as a SHORT': [[271, 3, 1, 5]],
+    'an Artist of 1 MB without a NUL': [[315, 2, 1 << 20, Buffer.alloc(1 << 20, 0x61)]],
+    'the EXIF pointer with a count of 2': [[34665, 4, 2, latin('\x00\x02\x00\x00\x00\x02\x00\x00')]],
+    'the EXIF pointer as 4 UNDEFINED bytes': [[34665, 7, 4, latin('\x00\x02\x00\x00')]],
+  };
+  for (const [name, entries] of Object.entries(cases)) {
+    for (const le of [true, false]) {
+      const exif = handTiff({ le, size: (1 << 20) + 8192, ifds: [[8, entries], [512, [[36867, 2, 20, latin(`${date}\0`)]]]] });
+      const out = await embedMetadata(base, 'tiff', { exif }, {});
+      try {
+        await sharp(out, { failOn: 'warning' }).raw().toBuffer();
+      } catch (err) {
+        assert.unreachable(`${name} (${le ? 'II' : 'MM'}): ${err.message}`);
+      }
+    }
+  }
+  // The text as the camera gave it, now with its NUL.
+  const out = await embedMetadata(base, 'tiff', { exif: handTiff({ ifds: [[8, [[271, 2, 5, latin('Canon')], [306, 2, 19, latin(date)], [34665, 4, 1, 512]]], [512, [[36867, 2, 20, latin(`${date}\0`)]]]] }) }, {});
+  const back = exifFields((await readMetadata(out)).exif);
+  assert.is(back[271], 'Canon');
+  assert.is(back[306], date);
+  assert.is(back[36867], date);
+});
+
 test('readMetadata: a TIFF\'s resolution that a copy cannot carry (under 1 or over 65535 dpi) is left out, so embedMetadata takes what it read (it had thrown)', async () => {
   const jpeg = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f80' } }).jpeg().toBuffer();
   const res = (num, den, unit) => handTiff({ ifds: [[8, [[282, 5, 1, Buffer.concat([u32le(num), u32le(den)])], [296, 3, 1, unit]]]] });
