@@ -314,6 +314,46 @@ test('the EXIF sub-IFDs written are sorted by tag, a tag once (as TIFF requires)
   assert.equal(exifFields((await readMetadata(out)).exif)[33434], [1, 250], 'the first of the two');
 });
 
+test('readMetadata and embedMetadata on broken and crafted TIFFs: never a throw, a hang or a runaway size', async () => {
+  const photo = sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(64, 40);
+  const raw = await photo.clone().raw().toBuffer();
+  const jpg = await photo.clone().withIccProfile('p3').withExif({ IFD0: { Copyright: 'Ada', Make: 'AE' }, IFD2: { DateTimeOriginal: '2026:11:28 10:00:00' }, IFD3: { GPSLatitudeRef: 'N' } }).jpeg().toBuffer();
+  const meta = await readMetadata(jpg);
+  const two = await sharp(Buffer.concat([raw, raw]), { raw: { width: 64, height: 80, channels: 3, pageHeight: 40 } }).tiff().toBuffer();
+  const tagged = await embedMetadata(two, 'tiff', { ...meta, density: 300 }, {});
+  const crafted = [
+    handTiff({ ifds: [[8, [[34665, 4, 1, 8]], 8]] }), // IFD0 its own EXIF IFD and next page
+    handTiff({ ifds: [[8, [[34665, 4, 1, 100], [34853, 4, 1, 100]]], [100, [[34665, 4, 1, 200], [40965, 4, 1, 100]]], [200, [[34665, 4, 1, 100]]]] }), // sub-IFD cycles
+    handTiff({ ifds: [[8, [[256, 3, 1, 1]], 100], [100, [[256, 3, 1, 1]], 200], [200, [[256, 3, 1, 1]], 100]] }), // a cycle of pages
+    handTiff({ ifds: [[8, [[34665, 4, 1, 100]]], [100, [[1, 0, 5, 0], [2, 99, 5, 0], [3, 4, 0xffffffff, 16], [4, 12, 0x20000001, 16], [5, 5, 0x40000000, 0xfffffff0], [6, 2, 3, 0x7fffffff]]]] }),
+    handTiff({ ifds: [[8, [[34665, 4, 1, 4095]]]] }), // a sub-IFD past the end
+    handTiff({ ifds: [[9, [[34665, 4, 1, 101], [34675, 7, 0xffffffff, 9]]], [101, [[271, 2, 3, 'abc']]]], ifd0: 9 }), // odd offsets
+    handTiff({ le: false, ifds: [[8, [[34665, 4, 1, 100], [282, 5, 1, latin('\0\0\0\0\0\0\0\0')]]], [100, [[33434, 5, 3, 4000]]]] }),
+    handTiff({ magic: 43, ifds: [] }), // BigTIFF
+    handTiff({ size: 16384, ifds: [[8, Array.from({ length: 1025 }, () => [271, 2, 1, 0])]] }), // more entries than any real IFD
+    handTiff({ ifd0: 4095, ifds: [] }), // IFD0 past the end
+  ];
+  let seed = 1;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x80000000; };
+  const mutated = Array.from({ length: 3000 }, () => {
+    const b = Uint8Array.from(tagged);
+    for (let j = 1 + Math.floor(rnd() * 8); j > 0; j--) {
+      // Mostly in the metadata after the pixels (the new IFD, the EXIF IFDs, the pages' IFDs).
+      const at = rnd() < 0.7 ? b.length - 1 - Math.floor(rnd() * 3000) : Math.floor(rnd() * b.length);
+      b[at] = rnd() < 0.5 ? b[at] ^ (1 << Math.floor(rnd() * 8)) : [0, 0xff, 1, 0x80, Math.floor(rnd() * 256)][Math.floor(rnd() * 5)];
+    }
+    return rnd() < 0.1 ? b.subarray(0, Math.floor(rnd() * b.length)) : b;
+  });
+  for (const [i, bytes] of [...crafted, ...mutated].entries()) {
+    const what = i < crafted.length ? `crafted ${i}` : `mutation ${i - crafted.length}`;
+    const m = await readMetadata(bytes);
+    if (m.format !== 'tiff') continue;
+    const outs = [await embedMetadata(bytes, 'tiff', { ...meta, density: 72 }, {}), await embedMetadata(two, 'tiff', { exif: bytes, xmp: new TextEncoder().encode(XMP) }, {})];
+    if (m.exif) outs.push(await embedMetadata(two, 'tiff', { exif: m.exif }, {}));
+    for (const out of outs) assert.ok(out.length < 2 * (two.length + bytes.length + meta.icc.length + meta.exif.length) + 4096, `${what}: ${out.length} bytes written`);
+  }
+});
+
 test('frames (an animation, a multi-page TIFF) are written as TIFF pages, each marked; the first page carries the metadata', async () => {
   const photo = await sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(320, 200).raw().toBuffer({ resolveWithObject: true });
   const stack = file('pages.tif');
