@@ -202,8 +202,9 @@ function rational(x: number, le: boolean): Uint8Array {
  * descriptive IFD0 tags (make, model, date, artist, copyright, ...) the file lacks, the ICC
  * profile, the XMP packet and the resolution (per inch), each replacing the file's own. The image
  * data and the other pages are untouched: the new entries and a new first IFD go at the end, and
- * the header points at it. Resolves to `tiff` itself when there is nothing to add, and for a
- * BigTIFF or bytes that are not a TIFF.
+ * the header points at it. Returns `tiff` itself when there is nothing to add, and for a BigTIFF
+ * or bytes that are not a TIFF (which embedMetadata, its public entry, refuses first: it takes
+ * classic TIFF only) or a first IFD it cannot read whole.
  * @example
  * const tagged = tiffWith(await sharp(raw, { raw: info }).tiff().toBuffer(), { icc, xmp, exif });
  */
