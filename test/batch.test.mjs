@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { main, parseMemoryBudget } from '../dist/cli/main.js';
-import { listImages, runBatch } from '../dist/node/batch.js';
+import { listImages, runBatch, saveIntervalAfter } from '../dist/node/batch.js';
 import { defaultMemoryBudget, EARLY_FILE_BYTES, GATE_TRACE, MemoryGate, MEMORY_PER_JOB } from '../dist/node/gate.js';
 import { createWatermarker, readImage } from '../dist/node/index.js';
 
@@ -286,6 +286,16 @@ test('OUTDIR == DIR and OUTDIR containing DIR are refused; an OUTDIR inside DIR 
   assert.not.ok(records.some((x) => x.file.includes('marked')));
   fs.rmSync(inner, { recursive: true });
   inputsUnchanged();
+});
+
+test('saveIntervalAfter: the manifest is saved every half second while saves are quick, else ten times a save apart (at most 30 s), so saving a large manifest takes a tenth of the batch, not all of it', () => {
+  assert.is(saveIntervalAfter(0), 500);
+  assert.is(saveIntervalAfter(5), 500);
+  assert.is(saveIntervalAfter(50), 500);
+  assert.is(saveIntervalAfter(80), 800);
+  assert.is(saveIntervalAfter(1200), 12000, 'an 80 MB manifest (200,000 files): 0.4 s to serialise, about a second with its write');
+  assert.is(saveIntervalAfter(10_000), 30000);
+  assert.is(saveIntervalAfter(NaN), 500);
 });
 
 test('defaultMemoryBudget: 512 MiB a worker, at most half the machine\'s memory, never under 512 MiB', () => {

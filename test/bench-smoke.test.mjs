@@ -100,6 +100,8 @@ const RUNS = [
   // Two files just over 16 MiB, so both take the early ask; one budget.
   { script: 'batch-memory.mjs', args: ['--files', '2', '--side', '2400', '--budgets', '1'], expect: has(/^2 noise PNGs of 2400x2400 \(1[78]\.\d MB each\), --jobs 2$/m,
     '| budget (bytes) | files | seconds | peak RSS (MB) |', /^\| 1 \| 2 \| [\d.]+ \| \d+ \|$/m) },
+  { script: 'batch-manifest.mjs', args: ['--files', '30', '--entries', '2000'], expect: has('30 thumbnails of 256x256, --jobs 2',
+    /^\| fresh \| 30 \| [\d.]+ \| \d+ \| [\d.]+ \|$/m, /^\| with 2000 earlier records \| 30 \| [\d.]+ \| \d+ \| [\d.]+ \|$/m) },
   { script: 'cold-start.mjs', args: ['1'], expect: has('Packages loaded by `import(entry)` alone:', '  modelmark/sharp: sharp', '| item | measure | ms |',
     /^\| import modelmark\/lite \+ init\(bytes\) \| import \| [\d.]+ /m, /^\| first calls \(1920x1080 RGB\) \| detect 3 \| [\d.]+ /m, /^\| CLI embed photo\.jpg out\.jpg \| process wall time \| [\d.]+ /m) },
   { script: 'worker-size.mjs', expect: has(/^modelmark\.wasm +\d+ B +\d+ B$/m, /^total +\d+ B +\d+ B/m, /^budget: 1000000 B gzip -> (within|OVER)/m, /core JS as a Worker bundles it \(modelmark\/lite\): \d+ B raw/) },
