@@ -419,6 +419,19 @@ test('CLI: embed TIFF -> TIFF (an extensionless OUT keeps TIFF), JPEG -> --forma
   assert.not.match(String(r.stdout), /quality/);
 });
 
+test('CLI: an animated GIF written as TIFF pages says its timing was left out (TIFF pages carry none)', async () => {
+  const frames = [];
+  for (const n of ['mate-Garden.jpg', 'mate-Dune.jpg', 'mate-Aqua.jpg']) frames.push(await sharp(path.join(PHOTOS, n)).resize(320, 200, { fit: 'fill' }).raw().toBuffer());
+  await sharp(Buffer.concat(frames), { raw: { width: 320, height: 600, channels: 3, pageHeight: 200 } }).gif({ delay: [100, 200, 300], loop: 0 }).toFile(file('anim.gif'));
+  const r = cli(['embed', 'anim.gif', 'anim.tiff', '--key', KEY, '--payload', PAYLOAD]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(String(r.stdout), /3 frames each marked/);
+  assert.match(r.stderr, /warning: "anim\.tiff": the animation's timing \(frame delays, loop count\) was left out: TIFF pages carry none/);
+  assert.is((await sharp(file('anim.tiff')).metadata()).pages, 3);
+  const g = cli(['embed', 'anim.gif', 'anim-out.gif', '--key', KEY, '--payload', PAYLOAD]);
+  assert.is(g.stderr, '', 'GIF keeps it: nothing to say');
+});
+
 test('CLI: a GIF copy reports no metadata kept, and says what was left out (it had claimed the input\'s EXIF and ICC)', () => {
   const r = cli(['embed', 'exif.jpg', 'cli.gif', '--key', KEY, '--payload', PAYLOAD, '--json']);
   assert.is(r.code, 0, r.stderr);

@@ -609,6 +609,10 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   // With the image on standard output, the report goes to standard error.
   const report = toStdout ? io.stderr : io.stdout;
   warnLeftOut(io, toStdout ? 'the encoded image' : output, keptMetadata(image.metadata), written);
+  if (written.format === 'tiff' && frames > 1 && (animation?.delay || animation?.loop !== undefined)) {
+    io.stderr.write(`modelmark: warning: ${toStdout ? 'the encoded image' : JSON.stringify(output)}: the animation's timing (frame delays, loop count) ` +
+      'was left out: TIFF pages carry none (write .gif or .webp to keep it)\n');
+  }
   // PSNR is informative only: the file is already written, so a failure here is not an error.
   const db = await psnr(image, marked).catch(() => NaN);
   const hex = payloadHex(payload);
