@@ -494,6 +494,13 @@ test('- as IN and OUT: the image through standard input and output, the report o
   failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'bmp']), '--format', 'jpeg, png, webp, gif, avif or tiff');
   failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'jpeg']), '--format jpeg', 'png');
   failed(cli(['embed', dir, file('outdir'), '--key', KEY, '--payload', PAYLOAD, '--format', 'png']), '--format', 'folder');
+  // The extensions' spellings are formats too (jpg was refused before), in any case.
+  for (const [flag, format] of [['jpg', 'jpeg'], ['JPG', 'jpeg'], ['tif', 'tiff'], ['PNG', 'png']]) {
+    const r = cli(['embed', storm, file(`alias-${flag}`), '--key', KEY, '--payload', PAYLOAD, '--format', flag, '--json']);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(jsonLine(r.stdout).format, format, flag);
+  }
+  failed(cli(['embed', storm, file('x.png'), '--key', KEY, '--payload', PAYLOAD, '--format', 'jpg']), '--format jpeg', 'png');
 
   // main() in-process: a terminal as standard input is refused with advice.
   let err = '';

@@ -34,6 +34,8 @@ const STDIN_LABEL = 'standard input';
 /** Largest image file read from standard input. */
 const STDIN_MAX_BYTES = 1 << 30;
 const FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const;
+/** Other names --format takes for them. */
+const FORMAT_ALIASES: Record<string, string> = { jpg: 'jpeg', jpe: 'jpeg', jfif: 'jpeg', tif: 'tiff' };
 
 /**
  * The whole of standard input, refused when it is a terminal, or over 1 GiB or over what an image
@@ -254,7 +256,7 @@ Options:
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
   --quality Q       embed: JPEG / WebP / AVIF quality, 1 to 100 (default 95); PNG, TIFF and GIF
                     outputs ignore it (PNG and TIFF are lossless, GIF a 256-colour palette)
-  --format F        embed: jpeg, png, webp, gif, avif or tiff, for OUT - or an OUT without an extension
+  --format F        embed: jpeg (jpg), png, webp, gif, avif or tiff (tif), for OUT - or an OUT without an extension
                     (default: IN's format)
   --strip-metadata  embed: leave out the input's EXIF, ICC profile, XMP and resolution (dpi),
                     which are kept by default (EXIF with its orientation set upright, since
@@ -545,9 +547,11 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const maxAspect = parseMaxAspect(values);
   const jobs = parseJobs(values);
   const keepMetadata = values['strip-metadata'] !== true;
-  const formatFlag = values.format as string | undefined;
+  // The extensions' spellings are taken too (jpg, tif), in any case: what users type.
+  const given = values.format as string | undefined;
+  const formatFlag = given === undefined ? undefined : FORMAT_ALIASES[given.toLowerCase()] ?? given.toLowerCase();
   if (formatFlag !== undefined && !(FORMATS as readonly string[]).includes(formatFlag)) {
-    throw usageError(`--format must be jpeg, png, webp, gif, avif or tiff, got ${JSON.stringify(formatFlag)}`);
+    throw usageError(`--format must be jpeg, png, webp, gif, avif or tiff, got ${JSON.stringify(given)}`);
   }
   if (input !== STDIO && await isFolder(input)) {
     if (formatFlag !== undefined) throw usageError('--format takes a single image: a folder keeps each file\'s format');
