@@ -256,8 +256,8 @@ Options:
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
   --quality Q       embed: JPEG / WebP / AVIF quality, 1 to 100 (default 95); PNG, TIFF and GIF
                     outputs ignore it (PNG and TIFF are lossless, GIF a 256-colour palette)
-  --format F        embed: jpeg (jpg), png, webp, gif, avif or tiff (tif), for OUT - or an OUT without an extension
-                    (default: IN's format)
+  --format F        embed: jpeg (jpg), png, webp, gif, avif or tiff (tif), for OUT - or an
+                    OUT without an extension (default: IN's format)
   --strip-metadata  embed: leave out the input's EXIF, ICC profile, XMP and resolution (dpi),
                     which are kept by default (EXIF with its orientation set upright, since
                     the marked pixels are; the pixels stay in the ICC profile's colours).
