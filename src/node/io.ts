@@ -70,8 +70,8 @@ export interface ReadImageOptions {
   keepDepth?: boolean | undefined;
   /**
    * Keep the file's metadata (default false): the result's `metadata` holds its EXIF (with the
-   * orientation set to upright, since the pixels are turned upright), its XMP and its ICC
-   * profile, for {@link writeImage} to write into a copy. The pixels then stay in the ICC
+   * orientation set to upright, since the pixels are turned upright), its XMP, its ICC profile
+   * and its resolution (`density`, pixels per inch), for {@link writeImage} to write into a copy. The pixels then stay in the ICC
    * profile's colours (a Display P3 photo keeps its P3 values, and its wide gamut) instead of
    * being converted to sRGB; profiles that cannot travel with the decoded pixels (CMYK, or a grey
    * profile on grey + alpha, which decodes as RGBA) are converted to sRGB as without this
@@ -128,7 +128,7 @@ export interface WriteImageOptions {
   /**
    * Write `image` as an animation: its rows are `frames` frames of `frameHeight` rows, stacked
    * (as readImage's `allFrames` returns them). WebP and GIF; TIFF writes the frames as pages
-   * (without timing, and without EXIF, ICC profile or XMP).
+   * (without timing; every page carries the ICC profile, the first the other metadata).
    */
   animation?: Animation | undefined;
   /**
