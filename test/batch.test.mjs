@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { main, parseMemoryBudget } from '../dist/cli/main.js';
-import { listImages, runBatch, saveIntervalAfter } from '../dist/node/batch.js';
+import { listImages, runBatch, saveIntervalAfter, saveManifestsNow } from '../dist/node/batch.js';
 import { defaultMemoryBudget, EARLY_FILE_BYTES, GATE_TRACE, MemoryGate, MEMORY_PER_JOB } from '../dist/node/gate.js';
 import { createWatermarker, readImage } from '../dist/node/index.js';
 
@@ -296,6 +296,104 @@ test('saveIntervalAfter: the manifest is saved every half second while saves are
   assert.is(saveIntervalAfter(1200), 12000, 'an 80 MB manifest (200,000 files): 0.4 s to serialise, about a second with its write');
   assert.is(saveIntervalAfter(10_000), 30000);
   assert.is(saveIntervalAfter(NaN), 500);
+});
+
+// The manifest saver's behaviour when the manifest is too large to serialise (past about 1.5
+// million files, where JSON.stringify throws "Invalid string length") or slow to write, made
+// cheap here: JSON.stringify throws as V8 would once the manifest holds `from` files, and the
+// manifest's rename is held back `ms`. The code under test is unchanged.
+const manifestFiles = async (name, n) => {
+  const folder = path.join(dir, name);
+  fs.mkdirSync(folder, { recursive: true });
+  for (let i = 0; i < n; i++) {
+    await sharp({ create: { width: 160, height: 160, channels: 3, background: { r: i * 8, g: 90, b: 200 - i * 5 } } }).png().toFile(path.join(folder, `m${String(i).padStart(2, '0')}.png`));
+  }
+  return folder;
+};
+const block = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+const isManifest = (v) => v !== null && typeof v === 'object' && v.format === 'modelmark-batch-manifest';
+async function withStringify(wrap, run) {
+  const original = JSON.stringify;
+  JSON.stringify = function (value, ...rest) { return wrap(value, () => original.call(this, value, ...rest)); };
+  try { return await run(); } finally { JSON.stringify = original; }
+}
+const TOO_LONG = (from, counter) => (value, go) => {
+  if (isManifest(value) && Object.keys(value.files).length >= from) { counter.n++; throw new RangeError('Invalid string length'); }
+  return go();
+};
+
+test('a manifest grown past what one JSON text holds: tried once (no serialising it again every interval), reported once at the end with the totals, and the CLI exits 2 after its summary', async () => {
+  const input = await manifestFiles('too-long-in', 14);
+  const tries = { n: 0 };
+  let records = 0;
+  const err = await withStringify(TOO_LONG(2, tries), () => runBatch({
+    command: 'embed', input, output: path.join(dir, 'too-long-out'), key: KEY, payload: PAYLOAD, jobs: 1,
+    // The batch spans several save intervals (half a second each).
+    onRecord: () => { records++; block(150); },
+  }).then(() => null, (e) => e));
+  assert.ok(err, 'the batch reports the manifest it could not save');
+  assert.is(err.code, 'ERR_FILE');
+  assert.match(err.message, /with 14 files it has grown past what one JSON text can hold \(Invalid string length\); run the folder in parts/);
+  assert.is(err.summary?.done, 14, 'with the totals');
+  assert.is(records, 14);
+  assert.is(tries.n, 1, `the manifest serialised in vain ${tries.n} times: once it is too long it stays so`);
+  // The command line: the summary line, then the error, exit 2 (a preloaded module makes the manifest too long).
+  const preload = path.join(dir, 'too-long.mjs');
+  fs.writeFileSync(preload, `const o = JSON.stringify; JSON.stringify = function (v, ...r) { if (v && v.format === 'modelmark-batch-manifest' && Object.keys(v.files).length >= 2) throw new RangeError('Invalid string length'); return o.call(this, v, ...r); };\n`);
+  const r = spawnSync(process.execPath, ['--import', preload, BIN, ...embedArgs(input, path.join(dir, 'too-long-cli'), '--jobs', '1')], { cwd: ROOT, env: baseEnv, encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.status, 2, r.stderr);
+  const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.is(out.at(-2).summary?.done, 14, 'the summary line, then the error');
+  assert.match(out.at(-1).error?.message ?? '', /grown past what one JSON text can hold/);
+  for (const [name, text] of [['stdout', r.stdout], ['stderr', r.stderr]]) {
+    assert.is(text.split('grown past what one JSON text can hold').length - 1, 1, `said once on ${name}: ${text}`);
+  }
+});
+
+test('a second Ctrl-C (saveManifestsNow) with a manifest too long to serialise: said as such, not V8\'s bare "Invalid string length"', async () => {
+  const input = await manifestFiles('now-long-in', 4);
+  const tries = { n: 0 };
+  const again = await withStringify(TOO_LONG(0, tries), async () => {
+    let found = [];
+    await runBatch({
+      command: 'embed', input, output: path.join(dir, 'now-long-out2'), key: KEY, payload: PAYLOAD, jobs: 1,
+      onRecord: () => { if (found.length === 0) found = saveManifestsNow(); },
+    }).catch(() => {});
+    return found;
+  });
+  assert.is(again.length, 1, 'the manifest that could not be written is reported');
+  assert.match(again[0].message, /^Cannot write the manifest ".*": with \d+ files? it has grown past what one JSON text can hold \(Invalid string length\); run the folder in parts/);
+});
+
+test('manifest saves never queue up behind a slow write: a change during a write waits for it, then the interval (no second copy of the text made meanwhile)', async () => {
+  const input = await manifestFiles('slow-save-in', 24);
+  const rename = fs.promises.rename;
+  let pending = 0, overlapped = 0, made = 0, last = false;
+  fs.promises.rename = async function (from, to, ...rest) {
+    if (String(to).endsWith('.modelmark-manifest.json')) {
+      pending++;
+      await new Promise((r) => setTimeout(r, 1200));
+      try { return await rename.call(this, from, to, ...rest); } finally { pending--; }
+    }
+    return rename.call(this, from, to, ...rest);
+  };
+  let records = 0;
+  try {
+    const s = await withStringify((value, go) => {
+      if (isManifest(value) && !last) { made++; if (pending > 0) overlapped++; }
+      return go();
+    }, () => runBatch({
+      command: 'embed', input, output: path.join(dir, 'slow-save-out'), key: KEY, payload: PAYLOAD, jobs: 1,
+      onRecord: () => { if (++records === 24) last = true; else block(100); },
+    }));
+    assert.is(s.done, 24);
+  } finally {
+    fs.promises.rename = rename;
+  }
+  assert.ok(made >= 1, 'a save while the batch ran');
+  assert.is(overlapped, 0, `${overlapped} of ${made} saves made their text while an earlier one was still being written`);
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'slow-save-out', '.modelmark-manifest.json'), 'utf8'));
+  assert.is(Object.keys(saved.files).length, 24, 'the final save has every file');
 });
 
 test('defaultMemoryBudget: 512 MiB a worker, at most half the machine\'s memory, never under 512 MiB', () => {

@@ -577,7 +577,12 @@ export async function takeLock(manifest: string): Promise<string> {
   throw new FileError(`Cannot take the lock ${q(`${manifest}.lock`)} of the manifest ${q(manifest)}: another batch keeps taking it`);
 }
 
-/** Saves the manifest at most every SAVE_INTERVAL_MS while files finish, one write at a time. */
+/**
+ * Saves the manifest while files finish, one write at a time: saveIntervalAfter the last save
+ * apart, counted from the end of its write (a change while a write is in flight waits for it,
+ * then the interval: saves never queue up behind a slow write, each holding its own copy of the
+ * text).
+ */
 class ManifestSaver {
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
@@ -586,14 +591,41 @@ class ManifestSaver {
   private final = false;
   /** The wait before the next save (saveIntervalAfter the last one). */
   private interval = SAVE_INTERVAL_MS;
+  /** Saves whose write is in flight (queued or running). */
+  private writing = 0;
+  /** Files recorded since the text of the last save was made. */
+  private dirty = false;
+  /**
+   * JSON.stringify's error once the manifest grew past what one string holds: it only grows, so
+   * it is not serialised again (seconds of this thread each time, for nothing); close() and
+   * saveNow() report it.
+   */
+  private tooLarge: unknown;
   constructor(private readonly path: string, private readonly manifest: Manifest) {}
   changed(): void {
-    if (this.final) return;
+    if (this.final || this.tooLarge !== undefined) return;
+    this.dirty = true;
+    if (this.writing === 0) this.arm();
+  }
+  private arm(): void {
     this.timer ??= setTimeout(() => { this.timer = undefined; void this.save(); }, this.interval);
   }
   private text(): string {
+    if (this.tooLarge !== undefined) throw this.tooLargeError();
     this.manifest.updated = new Date().toISOString();
-    return JSON.stringify(this.manifest, null, 1) + '\n';
+    this.dirty = false;
+    try {
+      return JSON.stringify(this.manifest, null, 1) + '\n';
+    } catch (err) {
+      // Past what one string holds (about 1.5 million files).
+      this.tooLarge = err;
+      throw this.tooLargeError();
+    }
+  }
+  private tooLargeError(): FileError {
+    const err = this.tooLarge;
+    return new FileError(`Cannot write ${this.label}: with ${Object.keys(this.manifest.files).length} files it has grown past what one JSON text can hold ` +
+      `(${err instanceof Error ? err.message : String(err)}); run the folder in parts, each with its own --manifest`, { cause: err });
   }
   private get label(): string {
     return `the manifest ${q(this.path)}`;
@@ -605,16 +637,20 @@ class ManifestSaver {
     try {
       text = this.text();
     } catch (err) {
-      // Past what one string holds (about 1.5 million files): said at the end, not thrown from a
-      // timer (which would end the process); the manifest keeps its last save.
-      this.failure = new FileError(`Cannot write ${this.label}: with ${Object.keys(this.manifest.files).length} files it has grown past what one JSON text can hold ` +
-        `(${err instanceof Error ? err.message : String(err)}); run the folder in parts, each with its own --manifest`, { cause: err });
+      // Said at the end (close), not thrown from a timer (which would end the process); the
+      // manifest keeps its last save.
+      this.failure = err;
       return this.chain;
     }
     const serialised = performance.now() - start;
     let writing = 0;
+    this.writing++;
     this.chain = this.chain.then(() => { writing = performance.now(); return writeFileAtomic(this.path, text, { mode: 0o600, label: this.label }); })
-      .then(() => { this.failure = undefined; this.interval = saveIntervalAfter(serialised + performance.now() - writing); }, (err) => { this.failure = err; });
+      .then(() => { this.failure = undefined; this.interval = saveIntervalAfter(serialised + performance.now() - writing); }, (err) => { this.failure = err; })
+      .finally(() => {
+        // Files finished while it was written: the next save, the interval after this one.
+        if (--this.writing === 0 && this.dirty && !this.final && this.tooLarge === undefined) this.arm();
+      });
     return this.chain;
   }
   /**
