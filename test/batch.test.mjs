@@ -114,6 +114,22 @@ test('the files a folder run leaves alone are said (an iPhone\'s .heic photos re
   assert.match(d.stderr, /with no JPEG, PNG, WebP, GIF, AVIF or TIFF files[^\n]*\nmodelmark: "[^"]*only-heic": 1 other file left alone \(not JPEG, PNG, WebP, GIF, AVIF or TIFF by its extension\): \.heic 1;/);
 });
 
+test('the line on the files left alone escapes their extensions (a name can hold terminal escapes) and stays on stderr in --json mode', () => {
+  const input = path.join(dir, 'odd-names');
+  fs.mkdirSync(input);
+  fs.copyFileSync(path.join(IN, 'aqua.jpg'), path.join(input, 'a.jpg'));
+  fs.writeFileSync(path.join(input, 'trap.\x1b[2J\x1b]0;owned\x07'), 'not read');
+  fs.writeFileSync(path.join(input, 'flip.\u202egpj'), 'not read');
+  const r = cli(['detect', input, '--key', KEY, '--json']);
+  assert.is(r.code, 1, r.stderr); // nothing found
+  for (const l of r.stdout.trim().split('\n')) JSON.parse(l); // standard output: JSON lines only
+  const line = r.stderr.split('\n').find((l) => l.includes('left alone')) ?? '';
+  assert.ok(line.includes('2 other files left alone'), r.stderr);
+  assert.not.match(line, /[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/, `no raw control characters: ${JSON.stringify(line)}`);
+  assert.ok(line.includes('".\\u001b[2j\\u001b]0;owned\\u0007" 1'), line);
+  assert.ok(line.includes('".\\u202egpj" 1'), line);
+});
+
 test('embed DIR OUTDIR: every image marked at its mirrored path, 16-bit stays 16-bit; corrupt and tiny files fail alone, exit 2', async () => {
   const r = cli(embedArgs(IN, OUT, '--jobs', '2'));
   assert.is(r.code, 2, r.stderr);

@@ -148,12 +148,13 @@ export async function runFolder(options: Omit<BatchOptions, 'onStart' | 'onRecor
       onStart: ({ total, jobs, notTaken }) => {
         const where = `${JSON.stringify(options.input)} is a directory`;
         // Files the batch leaves alone, said once: a folder of iPhone photos (.heic) would
-        // otherwise read as "no images" or as fewer than the user put there.
+        // otherwise read as "no images" or as fewer than the user put there. Their extensions
+        // come from file names: escaped as the names are (terminal escapes, bidi overrides).
         const others = Object.entries(notTaken ?? {}).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
         const count = others.reduce((n, [, c]) => n + c, 0);
         const notTakenLine = count === 0 ? '' : `modelmark: ${JSON.stringify(options.input)}: ${count} other file${count === 1 ? '' : 's'} left alone ` +
           `(not JPEG, PNG, WebP, GIF, AVIF or TIFF by ${count === 1 ? 'its' : 'their'} extension): ` +
-          others.slice(0, 8).map(([ext, c]) => `${ext || '(no extension)'} ${c}`).join(', ') + (others.length > 8 ? ', ...' : '') +
+          others.slice(0, 8).map(([ext, c]) => `${ext ? shown(ext) : '(no extension)'} ${c}`).join(', ') + (others.length > 8 ? ', ...' : '') +
           (notTaken['.heic'] || notTaken['.heif'] ? '; HEIC photos (HEVC, as iPhones save them) cannot be decoded here: convert them to JPEG first' : '') + '\n';
         if (total === 0) {
           io.stderr.write(`modelmark: ${where} with no JPEG, PNG, WebP, GIF, AVIF or TIFF files${options.recursive === false ? '' : ' (sub-folders included)'}\n` + notTakenLine);
