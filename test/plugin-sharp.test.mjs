@@ -334,6 +334,10 @@ test('the stream with keepMetadata writes a TIFF\'s EXIF (libvips writes none, a
   await pipeline(createReadStream(tiff), watermarkStream({ ...opts, keepMetadata: true }), createWriteStream(again));
   const second = await readMetadata(await readFile(again));
   assert.ok(second.exif && Buffer.from(second.exif).toString('latin1').includes('Ada Lovelace 2026'), 'TIFF -> TIFF: the EXIF');
+  // carryMetadata: false carries nothing, though keepMetadata asks: a TIFF input's EXIF neither.
+  const uncarried = join(dir, 'exif-stream-uncarried.tiff');
+  await pipeline(createReadStream(tiff), watermarkStream({ ...opts, keepMetadata: true, carryMetadata: false }), createWriteStream(uncarried));
+  assert.is((await readMetadata(await readFile(uncarried))).exif, undefined, 'TIFF -> TIFF, carryMetadata: false: no EXIF');
   // Without keepMetadata: none, as sharp does.
   const bare = join(dir, 'exif-stream-bare.tiff');
   await pipeline(createReadStream(src), watermarkStream({ ...opts, format: 'tiff' }), createWriteStream(bare));

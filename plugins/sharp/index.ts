@@ -537,7 +537,7 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
   const o = checkOptions(options, 'an object { key, payload, format?, quality?, keepMetadata?, maxInputBytes? }');
   checkOptionNames('options', options, [...WATERMARKER_OPTION_NAMES, 'payload', ...STREAM_NAMES]);
   parsePayload(options.payload, 'options.payload');
-  booleanOption('options.carryMetadata', o.carryMetadata, true);
+  const carry = booleanOption('options.carryMetadata', o.carryMetadata, true);
   const keep = booleanOption('options.keepMetadata', o.keepMetadata, false);
   const { format, quality } = options;
   if (format !== undefined && (typeof format !== 'string' || !FORMAT_NAMES.has(format))) {
@@ -601,7 +601,8 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
           const bytes = await p.toBuffer();
           // libvips writes a TIFF's ICC profile and XMP but no EXIF, and reads none from a TIFF
           // input: kept EXIF goes in as the TIFF's EXIF sub-IFDs (modelmark/metadata).
-          const carried = f === 'tiff' && keep ? exif ?? (head.format === 'tiff' ? (await readFileMetadata(input)).exif : undefined) : undefined;
+          // (carryMetadata: false carries nothing: not even a TIFF input's EXIF.)
+          const carried = f === 'tiff' && keep && carry ? exif ?? (head.format === 'tiff' ? (await readFileMetadata(input)).exif : undefined) : undefined;
           if (!carried) return bytes;
           const tagged = await embedMetadata(bytes, 'tiff', { exif: carried }, { width: 0, height: 0, alpha: false });
           return Buffer.from(tagged.buffer, tagged.byteOffset, tagged.byteLength);
