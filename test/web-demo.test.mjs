@@ -274,6 +274,20 @@ test('keyboard: Enter on Mark and Space on Detect keep the focus on the button; 
   await page.setInputFiles('#file', { name: 'IMG_0001.HEIC', mimeType: 'image/heic', buffer: hevcHeif(4032, 3024) });
   await state('error');
   assert.match(await page.getByRole('alert').first().textContent(), /IMG_0001\.HEIC could not be decoded as an image: it is a HEIC file, which browsers do not decode\. Convert it to JPEG or PNG first\./);
+  // An AVIF (which browsers decode) whose ftyp names 'mif1' first, as any HEIF may, cut short: not
+  // called a HEIC; a HEIC that names 'mif1' first (its compatible brands say HEVC) still is.
+  const avif = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#468' } }).avif({ effort: 0 }).toBuffer();
+  const cutAvif = Buffer.from(avif.subarray(0, 300));
+  assert.is(cutAvif.toString('latin1', 4, 12), 'ftypavif');
+  cutAvif.write('mif1', 8, 'latin1');
+  await page.setInputFiles('#file', { name: 'cut.avif', mimeType: 'image/avif', buffer: cutAvif });
+  await state('error');
+  assert.match(await page.getByRole('alert').first().textContent(), /cut\.avif could not be decoded as an image: it is not a PNG, JPEG, WebP, GIF or AVIF image, or it is damaged or cut short/);
+  const mif1Heic = hevcHeif(4032, 3024);
+  mif1Heic.write('mif1', 8, 'latin1');
+  await page.setInputFiles('#file', { name: 'IMG_0002.HEIC', mimeType: 'image/heic', buffer: mif1Heic });
+  await state('error');
+  assert.match(await page.getByRole('alert').first().textContent(), /IMG_0002\.HEIC could not be decoded as an image: it is a HEIC file/);
   assert.equal(errors, []);
 });
 

@@ -5,15 +5,23 @@
 // freeze the page (nor fill its memory) while its canvases are drawn.
 import { checkImageFileSize, DEFAULT_MAX_PIXELS } from 'modelmark';
 
-/** A file's pixels (RGBA ImageData, upright as its EXIF orientation says). */
-/** 'TIFF' or 'HEIC' when `bytes` start as such a file (formats browsers other than Safari do not decode), else ''. */
+/**
+ * 'TIFF' or 'HEIC' when `bytes` start as such a file (formats browsers other than Safari do not
+ * decode), else ''. HEIC by the brands of its ftyp box: HEVC ones, and no AV1 one (an AVIF may
+ * name 'mif1' first, as any HEIF may; browsers decode AVIF).
+ */
 function notForBrowsers(bytes) {
   const ascii = (from, to) => String.fromCharCode(...bytes.subarray(from, to));
   if ((ascii(0, 2) === 'II' && bytes[2] === 42 && bytes[3] === 0) || (ascii(0, 2) === 'MM' && bytes[2] === 0 && bytes[3] === 42)) return 'TIFF';
-  if (ascii(4, 8) === 'ftyp' && ['heic', 'heix', 'hevc', 'heim', 'heis', 'mif1'].includes(ascii(8, 12))) return 'HEIC';
-  return '';
+  if (bytes.length < 16 || ascii(4, 8) !== 'ftyp') return '';
+  const size = Math.min(bytes.length, ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0, 256);
+  const brands = [ascii(8, 12)];
+  for (let at = 16; at + 4 <= size; at += 4) brands.push(ascii(at, at + 4));
+  if (brands.some((b) => b === 'avif' || b === 'avis')) return '';
+  return brands.some((b) => ['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis'].includes(b)) ? 'HEIC' : '';
 }
 
+/** A file's pixels (RGBA ImageData, upright as its EXIF orientation says). */
 export async function decodeFile(file) {
   const name = file.name || 'The file';
   // The watermarker refuses over 100 megapixels, but only after they are decoded: a 1 MB PNG can
