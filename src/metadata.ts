@@ -478,9 +478,10 @@ function sniff(bytes: Uint8Array): MetadataFormat | undefined {
 /**
  * The EXIF (a TIFF structure), ICC profile, XMP and resolution of an encoded JPEG, PNG, WebP or
  * TIFF file, with its format and orientation; an empty result for other bytes. (A TIFF's EXIF is
- * its EXIF and GPS sub-IFDs and descriptive first-IFD tags, made into a block of their own.) Blocks are views into
- * `bytes` where they are stored whole (a JPEG profile split over segments, or a compressed PNG
- * one, is a new array). Reads the containers only: nothing is decoded. A block over
+ * its EXIF and GPS sub-IFDs and descriptive first-IFD tags, made into a block of their own.)
+ * Blocks are views into `bytes` where they are stored whole (a JPEG profile split over segments,
+ * a compressed PNG one or a TIFF's EXIF is a new array). Reads the containers only: nothing is
+ * decoded. A block over
  * {@link METADATA_LIMITS} is left out, with a line in `warnings`; a compressed one (PNG) is
  * inflated no further than its limit.
  * @example

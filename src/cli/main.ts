@@ -549,7 +549,8 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const keepMetadata = values['strip-metadata'] !== true;
   // The extensions' spellings are taken too (jpg, tif), in any case: what users type.
   const given = values.format as string | undefined;
-  const formatFlag = given === undefined ? undefined : FORMAT_ALIASES[given.toLowerCase()] ?? given.toLowerCase();
+  const lower = given?.toLowerCase();
+  const formatFlag = lower === undefined ? undefined : Object.hasOwn(FORMAT_ALIASES, lower) ? FORMAT_ALIASES[lower] : lower;
   if (formatFlag !== undefined && !(FORMATS as readonly string[]).includes(formatFlag)) {
     throw usageError(`--format must be jpeg, png, webp, gif, avif or tiff, got ${JSON.stringify(given)}`);
   }
