@@ -3,7 +3,7 @@
 // sharp and the core and carries the input's metadata, depth and colour kind over to the result.
 import { constants as bufferConstants } from 'node:buffer';
 import { Transform } from 'node:stream';
-import sharp, { type Metadata, type OutputInfo, type Sharp, type TiffOptions } from 'sharp';
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import {
   DecodeError,
   FileError,
@@ -26,7 +26,7 @@ import {
   type WatermarkerOptions,
 } from 'modelmark';
 import { embedMetadata, metadataOf, readMetadata as readFileMetadata } from 'modelmark/metadata';
-import { detectFile, ENCODER_MAX_SIDE, heifCodec, type SampleFile } from 'modelmark/node';
+import { detectFile, ENCODER_MAX_SIDE, heifCodec, tiffWriteOptions, type SampleFile } from 'modelmark/node';
 import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
 
 /** Options of {@link watermark}: the watermarker's options, the payload, and `carryMetadata`. */
@@ -77,18 +77,6 @@ interface Marked {
   exif: Uint8Array | undefined;
 }
 
-/**
- * The options a TIFF is written with when this plug-in picks them (the input's format, or the
- * stream's `format`): lossless deflate, as modelmark/node's writeImage writes TIFF, where sharp's
- * own defaults are JPEG compression at quality 80 (a lossless scan re-encoded lossy) and 1 pixel per
- * millimetre (a 300 dpi scan labelled 25.4 dpi); with `quality`, JPEG compression at that quality.
- * Every TIFF keeps the input's resolution (else 72 dpi).
- */
-function tiffOptions(density: number | undefined, quality?: number): TiffOptions {
-  const perMm = (density ?? 72) / 25.4;
-  const res = { xres: perMm, yres: perMm, resolutionUnit: 'inch' as const };
-  return quality === undefined ? { compression: 'deflate', predictor: 'horizontal', ...res } : { compression: 'jpeg', quality, ...res };
-}
 
 /**
  * Internals of a sharp instance that this plug-in reads (sharp 0.34-0.35). Where they differ, the
@@ -182,7 +170,7 @@ function canSwapInput(s: SharpInternals): boolean {
 function continueAs(out: Sharp, format: OutFormat, carrier?: () => Promise<Buffer>, greyAlpha = false, density?: number): Sharp {
   const s = out as SharpInternals;
   const run = s._pipeline;
-  const formatOptions = format === 'tiff' ? tiffOptions(density) : undefined;
+  const formatOptions = format === 'tiff' ? tiffWriteOptions(density) : undefined;
   if (typeof run !== 'function' || typeof s.options !== 'object') out.toFormat(format, formatOptions);
   else {
     Object.defineProperty(s, '_pipeline', {
@@ -596,7 +584,7 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
           // heif: AV1 in a HEIF container (sharp needs the compression named); a format this
           // sharp cannot write (jp2 without OpenJPEG, ...) throws here, as a typed error below.
           p = f === 'heif' ? p.heif({ compression: 'av1', ...(quality !== undefined ? { quality } : {}) })
-            : f === 'tiff' ? p.tiff(tiffOptions(density, quality))
+            : f === 'tiff' ? p.tiff(tiffWriteOptions(density, quality))
               : p.toFormat(f, quality !== undefined ? { quality } : undefined);
           const bytes = await p.toBuffer();
           // libvips writes a TIFF's ICC profile and XMP but no EXIF, and reads none from a TIFF

@@ -3,7 +3,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { extname } from 'node:path';
-import type { Metadata, OutputInfo } from 'sharp';
+import type { Metadata, OutputInfo, TiffOptions } from 'sharp';
 import loadSharp from './sharp.js';
 import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
@@ -217,6 +217,22 @@ export function heifCodec(meta: { format?: string | undefined; compression?: str
   if (meta.format !== 'heif' || meta.compression === undefined || meta.compression === 'av1') return '';
   return `it is a HEIF image compressed with ${meta.compression.toUpperCase()} (a HEIC photo, as iPhones save them), which this sharp cannot ` +
     'decode (its prebuilt libvips decodes AV1 in HEIF, i.e. AVIF, only); convert it to JPEG or PNG first';
+}
+
+/**
+ * sharp's TIFF output options as modelmark writes TIFF: lossless, as PNG, with deflate after
+ * horizontal differencing (read by libtiff and so by nearly every TIFF reader; smaller than LZW
+ * on photos, and never more than a few bytes in a thousand over the samples on noise, where LZW
+ * can grow by half); with `quality`, JPEG compression at that quality instead. The resolution is
+ * `density` (pixels per inch; else 72), labelled per inch: sharp's defaults are JPEG compression
+ * at quality 80 and 1 pixel per millimetre, which prints at 25.4 dpi.
+ * @example
+ * await sharp(input).tiff(tiffWriteOptions((await sharp(input).metadata()).density)).toFile('out.tiff');
+ */
+export function tiffWriteOptions(density: number | undefined, quality?: number): TiffOptions {
+  const perMm = (density ?? 72) / 25.4;
+  const res = { xres: perMm, yres: perMm, resolutionUnit: 'inch' as const };
+  return quality === undefined ? { compression: 'deflate', predictor: 'horizontal', ...res } : { compression: 'jpeg', quality, ...res };
 }
 
 /** Classify a sharp decoding failure into a short explanation. */
@@ -692,13 +708,7 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
   } else if (format === 'avif') {
     p = p.avif({ quality, bitdepth: deep ? AVIF_DEEP_BITS : 8 });
   } else if (format === 'tiff') {
-    // Lossless, as PNG: deflate (read by libtiff and so by nearly every TIFF reader; smaller than
-    // LZW on photos, and never more than a few bytes in a thousand over the samples on noise,
-    // where LZW can grow by half) after horizontal differencing.
-    // The resolution in pixels per millimetre, labelled per inch (sharp's default is 1 per mm,
-    // which would print at 25.4 dpi): the input's, else 72 dpi.
-    const perMm = (metadata?.density ?? 72) / 25.4;
-    p = p.tiff({ compression: 'deflate', predictor: 'horizontal', xres: perMm, yres: perMm, resolutionUnit: 'inch' });
+    p = p.tiff(tiffWriteOptions(metadata?.density));
   } else {
     p = p.png();
   }
