@@ -107,7 +107,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
     await deep.dispose();
   }
   const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input, metadata: image.metadata });
-  warnLeftOut(io, output, keptMetadata(image.metadata), written);
+  warnLeftOut(io, q(output), keptMetadata(image.metadata), written);
   const { psnr } = await import('../metrics.js');
   // A grey input comes back RGB (the deep mark is a colour pattern): measured against its RGB form.
   const madeRgb = image.channels === 1 && marked.channels === 3;

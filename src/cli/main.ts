@@ -464,14 +464,14 @@ const LEFT_OUT_WHY: Record<string, string> = {
   jpeg: 'EXIF or XMP over 64 KB does not fit a JPEG segment',
 };
 
-/** A warning on standard error for each block of the input's metadata that the written file does not carry. */
-export function warnLeftOut(io: CliIO, label: string, had: string[], written: { format: string; metadata: string[] }): void {
+/** A warning on standard error for each block of the input's metadata that the written file does not carry; `shown`: the output as printed (a quoted path, or "the encoded image"). */
+export function warnLeftOut(io: CliIO, shown: string, had: string[], written: { format: string; metadata: string[] }): void {
   const left = had.filter((k) => !written.metadata.includes(k));
   if (left.length === 0) return;
   const names = left.map((k) => `the ${BLOCK_NAMES[k] ?? k}`);
   const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
   const why = LEFT_OUT_WHY[written.format] ?? `${written.format.toUpperCase()} output did not keep ${left.length === 1 ? 'it' : 'them'}`;
-  io.stderr.write(`modelmark: warning: ${label === 'the encoded image' ? label : JSON.stringify(label)}: ${list} of the input ${left.length === 1 ? 'was' : 'were'} left out (${why})\n`);
+  io.stderr.write(`modelmark: warning: ${shown}: ${list} of the input ${left.length === 1 ? 'was' : 'were'} left out (${why})\n`);
 }
 
 function formatP(p: number): string {
@@ -613,9 +613,10 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   }
   // With the image on standard output, the report goes to standard error.
   const report = toStdout ? io.stderr : io.stdout;
-  warnLeftOut(io, toStdout ? 'the encoded image' : output, keptMetadata(image.metadata), written);
+  const shownOutput = toStdout ? 'the encoded image' : JSON.stringify(output);
+  warnLeftOut(io, shownOutput, keptMetadata(image.metadata), written);
   if (written.format === 'tiff' && frames > 1 && (animation?.delay || animation?.loop !== undefined)) {
-    io.stderr.write(`modelmark: warning: ${toStdout ? 'the encoded image' : JSON.stringify(output)}: the animation's timing (frame delays, loop count) ` +
+    io.stderr.write(`modelmark: warning: ${shownOutput}: the animation's timing (frame delays, loop count) ` +
       'was left out: TIFF pages carry none (write .gif or .webp to keep it)\n');
   }
   // PSNR is informative only: the file is already written, so a failure here is not an error.
