@@ -207,7 +207,10 @@ export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upr
   return out;
 }
 
-const hasAny = (m: ImageMetadata | undefined): m is ImageMetadata => !!m && !!(m.exif?.length || m.icc?.length || m.xmp?.length || densityOf(m.density) !== undefined);
+/** Whether `m` has a block (EXIF, ICC profile, XMP) to write. */
+const hasBlocks = (m: ImageMetadata | undefined): boolean => !!(m?.exif?.length || m?.icc?.length || m?.xmp?.length);
+/** Whether `m` has anything to write: a block or a resolution. */
+const hasAny = (m: ImageMetadata | undefined): m is ImageMetadata => !!m && (hasBlocks(m) || densityOf(m.density) !== undefined);
 
 // ---- JPEG: APP1 EXIF, APP1 XMP and APP2 ICC_PROFILE segments ----
 
@@ -553,6 +556,6 @@ export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat,
   if (format === 'tiff') return tiffWith(encoded, metadata);
   // WebP has no field for the resolution: with no block to add, the file stays as it was (not
   // rewritten in the extended format for nothing).
-  if (!metadata.exif?.length && !metadata.icc?.length && !metadata.xmp?.length) return encoded;
+  if (!hasBlocks(metadata)) return encoded;
   return webpWith(encoded, metadata, size);
 }
