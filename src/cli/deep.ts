@@ -106,7 +106,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   } finally {
     await deep.dispose();
   }
-  const written = await writeImage(output, marked, { format: image.format, quality, sourcePath: input, metadata: image.metadata });
+  const written = await writeImage(output, marked, { format: image.format, quality, encoding: image.encoding, sourcePath: input, metadata: image.metadata });
   warnLeftOut(io, q(output), keptMetadata(image.metadata), written);
   const { psnr } = await import('../metrics.js');
   // A grey input comes back RGB (the deep mark is a colour pattern): measured against its RGB form.
@@ -116,11 +116,11 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   if (values.json) {
     io.stdout.write(JSON.stringify({
       ok: true, mode: 'deep', input, output, models: resolve(dir), format: written.format, width: image.width, height: image.height,
-      bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: written.metadata,
+      bytes: written.size, quality: written.quality ?? null, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: written.metadata,
       channels: marked.channels,
     }) + '\n');
   } else {
-    const qual = written.format === 'png' || written.format === 'gif' || written.format === 'tiff' ? '' : ` quality ${quality ?? 95}`;
+    const qual = written.quality === undefined ? (written.format === 'webp' ? ' lossless' : '') : ` quality ${written.quality}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB (the marked pixels, before encoding)` : '';
     io.stdout.write(`deep-marked ${input} -> ${output}: the logo of ${dir}, ${image.width}x${image.height} ${written.format.toUpperCase()}${madeRgb ? ' (grey made RGB: the deep mark is a colour pattern)' : ''}${qual}${fidelity}\n`);
   }

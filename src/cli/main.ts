@@ -254,8 +254,12 @@ Options:
                     --key-file -)
   --payload HEX     embed: the 64-bit payload, 1 to 16 hex digits (e.g. c0ffee0000000001)
   --strength S      embed: strength, 0.25 to 4 (default 1, about 42 dB PSNR)
-  --quality Q       embed: JPEG / WebP / AVIF quality, 1 to 100 (default 95); PNG, TIFF and GIF
-                    outputs ignore it (PNG and TIFF are lossless, GIF a 256-colour palette)
+  --quality Q       embed: JPEG / WebP / AVIF quality, 1 to 100; PNG, TIFF and GIF outputs
+                    ignore it (PNG and TIFF are lossless, GIF a 256-colour palette). Default: a
+                    JPEG written from a JPEG keeps IN's quality (read from its tables; at least
+                    75), chroma subsampling and progressive mode, so the copy weighs what IN
+                    did, and is read back: where the mark does not survive that quality, it is
+                    written at 95 (a note says so); a lossless WebP stays lossless; the rest 95
   --format F        embed: jpeg (jpg), png, webp, gif, avif or tiff (tif), for OUT - or an
                     OUT without an extension (default: IN's format)
   --strip-metadata  embed: leave out the input's EXIF, ICC profile, XMP and resolution (dpi),
@@ -602,19 +606,24 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   } catch (err) {
     throw inFile(err, input);
   }
-  let written: { format: string; size: number; metadata: string[] };
+  let written: { format: string; size: number; metadata: string[]; quality?: number; raisedFrom?: number };
+  // A JPEG written at its input's quality (below 95) is read back before it is kept.
+  const verify = { watermarker: wm, payload };
   if (toStdout) {
-    const encoded = await encodeImage(marked, { format, quality, metadata: image.metadata, animation });
+    const encoded = await encodeImage(marked, { format, quality, encoding: image.encoding, verify, metadata: image.metadata, animation });
     if (await writeStdout(io, encoded.data) === 'closed') return OUTPUT_CLOSED;
-    written = { format: encoded.format, size: encoded.data.length, metadata: encoded.metadata };
+    written = { format: encoded.format, size: encoded.data.length, metadata: encoded.metadata, ...(encoded.quality !== undefined ? { quality: encoded.quality } : {}), ...(encoded.raisedFrom !== undefined ? { raisedFrom: encoded.raisedFrom } : {}) };
   } else {
     if (input === STDIO) refuseStdinTarget(output);
-    written = await writeImage(output, marked, { format, quality, sourcePath: input === STDIO ? undefined : input, metadata: image.metadata, animation });
+    written = await writeImage(output, marked, { format, quality, encoding: image.encoding, verify, sourcePath: input === STDIO ? undefined : input, metadata: image.metadata, animation });
   }
   // With the image on standard output, the report goes to standard error.
   const report = toStdout ? io.stderr : io.stdout;
   const shownOutput = toStdout ? 'the encoded image' : JSON.stringify(output);
   warnLeftOut(io, shownOutput, keptMetadata(image.metadata), written);
+  if (written.raisedFrom !== undefined) {
+    io.stderr.write(`modelmark: note: ${shownOutput}: at the input's JPEG quality ${written.raisedFrom} the mark did not read back from the copy; written at quality ${written.quality} instead\n`);
+  }
   if (written.format === 'tiff' && frames > 1 && (animation?.delay || animation?.loop !== undefined)) {
     io.stderr.write(`modelmark: warning: ${shownOutput}: the animation's timing (frame delays, loop count) ` +
       'was left out: TIFF pages carry none (write .gif or .webp to keep it)\n');
@@ -627,11 +636,11 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   if (values.json) {
     report.write(JSON.stringify({
       ok: true, input, output, payload: hex, format: written.format, width: image.width, height, frames,
-      bits, bytes: written.size, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: written.metadata,
+      bits, bytes: written.size, quality: written.quality ?? null, ...(written.raisedFrom !== undefined ? { qualityRaisedFrom: written.raisedFrom } : {}), psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: written.metadata,
       ...(image.warnings ? { warnings: image.warnings } : {}),
     }) + '\n');
   } else {
-    const q = written.format === 'png' || written.format === 'gif' || written.format === 'tiff' ? '' : ` quality ${quality ?? 95}`;
+    const q = written.quality === undefined ? (written.format === 'webp' ? ' lossless' : '') : ` quality ${written.quality}`;
     const fidelity = Number.isFinite(db) ? `, PSNR ${db.toFixed(1)} dB` : '';
     const kind = `${written.format.toUpperCase()}${bits > 8 ? ` ${bits}-bit` : ''}${frames > 1 ? `, ${frames} frames each marked` : ''}`;
     report.write(`marked ${inputName(input)} -> ${toStdout ? 'standard output' : output}: payload ${hex}, ${image.width}x${height} ${kind}${q}${fidelity}\n`);

@@ -239,11 +239,14 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
         throw inFile(err, task.input);
       }
       const written = await writeImage(output, marked, {
-        format: image.format, quality: data.quality, sourcePath: task.input, metadata: image.metadata, animation: image.animation,
+        format: image.format, quality: data.quality, encoding: image.encoding, verify: { watermarker: wm, payload: data.payload! }, sourcePath: task.input, metadata: image.metadata, animation: image.animation,
         // Checked again as the file is written: a folder swapped since checkOutput is refused.
         insideFolder: { path: data.outputRoot!, ...(data.outputRootId !== undefined ? { id: data.outputRootId } : {}) },
       });
-      return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size, ...(image.warnings ? { warnings: image.warnings } : {}) };
+      const raised = written.raisedFrom !== undefined
+        ? [`at the input's JPEG quality ${written.raisedFrom} the mark did not read back from the copy; written at quality ${written.quality} instead`] : [];
+      const warnings = [...(image.warnings ?? []), ...raised];
+      return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size, ...(warnings.length ? { warnings } : {}) };
     }
     let r;
     try {

@@ -73,7 +73,11 @@ export interface BatchOptions {
   payload?: Payload | undefined;
   /** embed: strength, 0.25 to 4 (default 1). */
   strength?: number | undefined;
-  /** embed: JPEG / WebP / AVIF quality, 1 to 100 (default 95). */
+  /**
+   * embed: JPEG / WebP / AVIF quality, 1 to 100. By default a JPEG is written at its source's
+   * quality (at least 75), with its subsampling and progressive mode, a lossless WebP stays
+   * lossless, and the rest are written at 95 (writeImage's `encoding` option).
+   */
   quality?: number | undefined;
   /**
    * embed: keep each input's EXIF (orientation set upright), ICC profile (the pixels stay in its
@@ -799,13 +803,14 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     if (options.payload === undefined) throw invalidParameter('options.payload', 'a 64-bit payload (1 to 16 hex digits, a bigint or 8 bytes)', undefined);
     const payload = payloadHex(parsePayload(options.payload, 'options.payload'));
     const strength = numberIn(flag('strength'), options.strength, 0.25, 4, 1);
-    const quality = numberIn(flag('quality'), options.quality, 1, 100, 95);
-    if (!Number.isInteger(quality)) throw invalidParameter(flag('quality'), 'a whole number between 1 and 100', quality);
+    // Unset: each file's own JPEG quality (at least MIN_MATCHED_QUALITY), else 95 (writeImage's encoding option).
+    const quality = options.quality === undefined ? undefined : numberIn(flag('quality'), options.quality, 1, 100, 95);
+    if (quality !== undefined && !Number.isInteger(quality)) throw invalidParameter(flag('quality'), 'a whole number between 1 and 100', quality);
     if (typeof options.output !== 'string' || options.output === '') throw invalidParameter('options.output', 'an output folder path', options.output);
     const keepMetadata = booleanOption('options.keepMetadata', options.keepMetadata, true);
     Object.assign(workerData, { payload, strength, quality, keepMetadata });
     // The copies differ with and without metadata: a change of it redoes the files.
-    params = { command, payload, strength, quality, keepMetadata };
+    params = { command, payload, strength, quality: quality ?? 'source', keepMetadata };
   } else {
     threshold = numberIn(flag('threshold'), options.threshold, Number.MIN_VALUE, 0.5, DEFAULT_THRESHOLD);
     workerData.threshold = threshold;

@@ -10,6 +10,9 @@ import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '..
 import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
 import { gifTruncatedAt } from '../header.js';
 import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder } from './files.js';
+import { matchedSettings, sourceEncoding, type SourceEncoding } from '../encoding.js';
+import { parsePayload, payloadHex, type Payload } from '../payload.js';
+import type { Watermarker } from '../watermarker.js';
 import { embedMetadata, metadataOf, metadataWarnings, profileFits, readMetadata, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
@@ -39,6 +42,12 @@ export interface ImageFile {
   format: string;
   /** With {@link ReadImageOptions.metadata}: the file's EXIF (upright), ICC profile and XMP, for {@link writeImage}. */
   metadata?: ImageMetadata;
+  /**
+   * How a JPEG or WebP file was encoded (a JPEG's quality, chroma subsampling and progressive
+   * mode, a WebP's lossless mode), for {@link WriteImageOptions.encoding}: a copy written with it
+   * matches the original's quality and size. Absent for other formats.
+   */
+  encoding?: SourceEncoding;
   /** For an animated file: its number of frames (with {@link ReadImageOptions.firstFrame} or `maxFrames`, more than were decoded). */
   pages?: number;
   /** With {@link ReadImageOptions.allFrames}, for an animated file: its frames, stacked in `data`. */
@@ -106,8 +115,29 @@ export interface ReadImageOptions {
 export interface WriteImageOptions {
   /** Format used when the path's extension does not name one, e.g. the input's format. */
   format?: string | undefined;
-  /** JPEG / WebP / AVIF quality, 1 to 100 (default 95, so that the mark survives its own save). Ignored for PNG, GIF and TIFF. */
+  /**
+   * JPEG / WebP / AVIF quality, 1 to 100. Ignored for PNG, GIF and TIFF. By default 95, so that
+   * the mark survives its own save, or for a JPEG written from a JPEG's `encoding`, that file's
+   * quality (at least MIN_MATCHED_QUALITY (75)).
+   */
   quality?: number | undefined;
+  /**
+   * The encoding of the file the image came from (readImage's `encoding`), matched when the
+   * output has the same format: a JPEG is written at the source's quality (estimated from its
+   * tables; at least MIN_MATCHED_QUALITY (75), where the mark keeps its margin; `quality`
+   * overrides it), with its chroma subsampling (4:2:0 stays 4:2:0, anything finer is written
+   * 4:4:4) and progressive if it was; a lossless WebP is written lossless (unless `quality` is
+   * given). Without it, or for another format, the defaults hold (quality 95, 4:2:0, baseline).
+   */
+  encoding?: SourceEncoding | undefined;
+  /**
+   * Make sure a JPEG written below quality 95 because it matches `encoding` still carries the
+   * mark: its bytes are decoded and read in place (`watermarker.detect`, no geometric search) and,
+   * when `payload` does not come back, the image is written at quality 95 instead
+   * ({@link WrittenImage.raisedFrom} then names the quality that lost it). A text scan at its
+   * source's quality 75 or 85 was such a case. Costs a decode and a read (about 8 ms at 1080p).
+   */
+  verify?: { watermarker: Pick<Watermarker, 'detect'>; payload: Payload } | undefined;
   /** A file that must not be written over, e.g. the one the image was read from: refused always. */
   sourcePath?: string | undefined;
   /**
@@ -150,6 +180,10 @@ export interface EncodedImage {
    * 'icc']`, `[]` for GIF (which carries none), no `'exif'` for EXIF over 64 KB in JPEG.
    */
   metadata: MetadataKind[];
+  /** The quality of a lossy JPEG, WebP or AVIF file (absent for PNG, GIF, TIFF and lossless WebP). */
+  quality?: number;
+  /** With `options.verify`: the source's quality at which the mark did not read back (the file is at `quality`, 95). */
+  raisedFrom?: number;
 }
 
 /** A kind of metadata block: the EXIF block, the ICC profile, the XMP packet. */
@@ -164,6 +198,10 @@ export interface WrittenImage {
   size: number;
   /** The blocks of `options.metadata` the file carries (as {@link EncodedImage.metadata}). */
   metadata: MetadataKind[];
+  /** The quality of a lossy JPEG, WebP or AVIF file (absent for PNG, GIF, TIFF and lossless WebP). */
+  quality?: number;
+  /** With `options.verify`: the source's quality at which the mark did not read back (the file is at `quality`, 95). */
+  raisedFrom?: number;
 }
 
 const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.jpe': 'jpeg', '.jfif': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif', '.avif': 'avif', '.tif': 'tiff', '.tiff': 'tiff' };
@@ -185,6 +223,42 @@ const FORMAT_NAMES: Record<string, WriteFormat> = { jpeg: 'jpeg', jpg: 'jpeg', p
  */
 export const ENCODER_MAX_SIDE: Readonly<Record<WriteFormat, number>> = Object.freeze({ jpeg: 65500, png: 0x7fffffff, webp: 16383, gif: 65535, avif: 16384, tiff: 0x7fffffff });
 const DEFAULT_QUALITY = 95;
+/** How an image is encoded: writeImage's and encodeImage's quality and encoding options resolved. */
+interface Settings {
+  /** JPEG, WebP and AVIF: the quality (unused when lossless). */
+  quality: number;
+  /** WebP: lossless. */
+  lossless: boolean;
+  /** JPEG. */
+  chromaSubsampling: '4:2:0' | '4:4:4';
+  /** JPEG. */
+  progressive: boolean;
+  /** Whether `quality` is the source's (matched), not the caller's or the default. */
+  matched: boolean;
+}
+
+function checkSourceEncoding(e: unknown): SourceEncoding | undefined {
+  if (e === undefined) return undefined;
+  const o = e as Partial<Record<string, unknown>>;
+  const ok = typeof e === 'object' && e !== null && (
+    (o.format === 'jpeg' && Number.isInteger(o.quality) && (o.quality as number) >= 1 && (o.quality as number) <= 100 &&
+      (o.chromaSubsampling === undefined || typeof o.chromaSubsampling === 'string') && typeof o.progressive === 'boolean') ||
+    (o.format === 'webp' && typeof o.lossless === 'boolean'));
+  if (!ok) {
+    throw invalidParameter('options.encoding', "readImage's encoding: { format: 'jpeg', quality, chromaSubsampling?, progressive } or { format: 'webp', lossless }", e);
+  }
+  return e as SourceEncoding;
+}
+
+/** The settings for writing `format`, matching `encoding` where it is of the same format. */
+function settingsFor(format: WriteFormat, quality: number | undefined, encoding: SourceEncoding | undefined): Settings {
+  const matched = matchedSettings(format, encoding, quality);
+  return { quality: quality ?? DEFAULT_QUALITY, lossless: false, chromaSubsampling: '4:2:0', progressive: false, ...matched, matched: matched.quality !== undefined };
+}
+
+/** The quality a file written with `s` as `format` has, if it is lossy. */
+const lossyQuality = (format: WriteFormat, s: Settings) =>
+  format === 'jpeg' || format === 'avif' || (format === 'webp' && !s.lossless) ? { quality: s.quality } : {};
 const DISPLAY: Record<WriteFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', avif: 'AVIF', tiff: 'TIFF' };
 /**
  * Bits a sample of 16-bit pixels keep in AVIF: 10, what AV1's Main profile (and so every AVIF
@@ -538,6 +612,8 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   // AVIF is AV1 in a HEIF container, which sharp names 'heif': named as writeImage and its users do.
   const format = meta.format === 'heif' && meta.compression === 'av1' ? 'avif' : meta.format;
   const file: SampleFile = { width: info.width, height: info.height, channels, data: samples, format };
+  const encoding = sourceEncoding(bytes);
+  if (encoding) file.encoding = encoding;
   if (metadata) {
     // libvips reads a TIFF's ICC profile and XMP but not its EXIF sub-IFDs: those come from the
     // file's first IFD (readMetadata reads them with src/tiff.ts), as a block of their own, with a
@@ -670,7 +746,7 @@ function checkAnimation(animation: unknown, format: WriteFormat, height: number)
   return a;
 }
 
-async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, quality: number, path: string, animation?: Animation, metadata?: ImageMetadata): Promise<Buffer> {
+async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, settings: Settings, path: string, animation?: Animation, metadata?: ImageMetadata): Promise<Buffer> {
   const sharp = loadSharp();
   const { width, height, channels, data } = image;
   const frameHeight = animation?.frameHeight ?? height;
@@ -700,13 +776,13 @@ async function encode(image: ReturnType<typeof checkRaw>, format: WriteFormat, q
   if (format === 'jpeg') {
     // JPEG has no alpha: composite onto white, as a viewer shows it (opaque pixels are unchanged).
     if (channels === 2 || channels === 4) p = p.flatten({ background: '#ffffff' });
-    p = p.jpeg({ quality });
+    p = p.jpeg({ quality: settings.quality, chromaSubsampling: settings.chromaSubsampling, progressive: settings.progressive });
   } else if (format === 'webp') {
-    p = p.webp({ quality, alphaQuality: 100, ...timing });
+    p = settings.lossless ? p.webp({ lossless: true, ...timing }) : p.webp({ quality: settings.quality, alphaQuality: 100, ...timing });
   } else if (format === 'gif') {
     p = p.gif(timing);
   } else if (format === 'avif') {
-    p = p.avif({ quality, bitdepth: deep ? AVIF_DEEP_BITS : 8 });
+    p = p.avif({ quality: settings.quality, bitdepth: deep ? AVIF_DEEP_BITS : 8 });
   } else if (format === 'tiff') {
     p = p.tiff(tiffWriteOptions(metadata?.density));
   } else {
@@ -737,10 +813,16 @@ const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.fro
 
 /** What writeImage and encodeImage check before encoding: the pixels, the quality, the metadata and the animation. */
 function checkEncoding(image: SampleImage, format: WriteFormat, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource' | 'format'>) {
-  const quality = options.quality ?? DEFAULT_QUALITY;
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
+  const quality = options.quality;
+  if (quality !== undefined && !(Number.isInteger(quality) && quality >= 1 && quality <= 100)) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
+  const settings = settingsFor(format, quality, checkSourceEncoding(options.encoding));
+  const v = options.verify;
+  if (v !== undefined && !(typeof v === 'object' && v !== null && typeof v.watermarker?.detect === 'function')) {
+    throw invalidParameter('options.verify', 'an object { watermarker, payload } (a watermarker from createWatermarker)', v);
+  }
+  const verify = v && { watermarker: v.watermarker, payload: payloadHex(parsePayload(v.payload, 'options.verify.payload')) };
   const img = checkRaw(image);
-  return { img, format, quality, metadata: checkMetadata(options.metadata, img.channels), animation: checkAnimation(options.animation, format, img.height) };
+  return { img, format, settings, verify, metadata: checkMetadata(options.metadata, img.channels), animation: checkAnimation(options.animation, format, img.height) };
 }
 
 /**
@@ -764,17 +846,33 @@ async function toSrgb(image: ReturnType<typeof checkRaw>, icc: Uint8Array, label
   }
 }
 
-async function encodeChecked({ img, format, quality, metadata, animation }: ReturnType<typeof checkEncoding>, label: string): Promise<{ bytes: Buffer; kinds: MetadataKind[] }> {
+/**
+ * Whether the mark of `verify` reads back from `bytes`, a JPEG encoded without metadata (so its
+ * pixels decode in the marked pixels' own colours), in place.
+ */
+async function marked(bytes: Buffer, verify: { watermarker: Pick<Watermarker, 'detect'>; payload: string }): Promise<boolean> {
+  const { data, info } = await loadSharp()(bytes, { limitInputPixels: false }).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const r = verify.watermarker.detect({ width: info.width, height: info.height, channels: info.channels as 1 | 3 | 4, data }, { search: false });
+  return r.found && r.payload === verify.payload;
+}
+
+async function encodeChecked({ img, format, settings, verify, metadata, animation }: ReturnType<typeof checkEncoding>, label: string): Promise<{ bytes: Buffer; kinds: MetadataKind[]; quality?: number; raisedFrom?: number }> {
   // GIF carries no profile: pixels in a profile's colours are converted to sRGB first.
   if (format === 'gif' && metadata?.icc?.length) img = await toSrgb(img, metadata.icc, label);
-  let bytes = await encode(img, format, quality, label, animation, metadata);
+  let bytes = await encode(img, format, settings, label, animation, metadata);
+  let raisedFrom: number | undefined;
+  if (verify && format === 'jpeg' && settings.quality < DEFAULT_QUALITY && settings.matched && !(await marked(bytes, verify))) {
+    raisedFrom = settings.quality;
+    settings = { ...settings, quality: DEFAULT_QUALITY };
+    bytes = await encode(img, format, settings, label, animation, metadata);
+  }
   // GIF has no place for EXIF or ICC here; AVIF's were written by encode. TIFF's become tags of
   // its first IFD (src/tiff.ts: libvips writes no EXIF, and ICC and XMP from a decoded file only).
   if (format !== 'gif' && format !== 'avif') {
     const height = animation?.frameHeight ?? img.height;
     bytes = asBuffer(await embedMetadata(bytes, format, metadata, { width: img.width, height, alpha: (img.channels === 2 || img.channels === 4) && format !== 'jpeg' }));
   }
-  return { bytes, kinds: await carried(bytes, format, metadata) };
+  return { bytes, kinds: await carried(bytes, format, metadata), ...lossyQuality(format, settings), ...(raisedFrom !== undefined ? { raisedFrom } : {}) };
 }
 
 /**
@@ -802,11 +900,11 @@ async function carried(bytes: Buffer, format: WriteFormat, given: ImageMetadata 
  */
 export async function encodeImage(image: SampleImage, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource' | 'insideFolder'> & { format: string }): Promise<EncodedImage> {
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object { format, quality?, metadata? }', options);
-  checkOptionNames('options', options, ['format', 'quality', 'metadata', 'animation']);
+  checkOptionNames('options', options, ['format', 'quality', 'encoding', 'verify', 'metadata', 'animation']);
   const f = typeof options.format === 'string' ? FORMAT_NAMES[options.format.toLowerCase()] : undefined;
   if (!f) throw invalidParameter('options.format', FORMAT_LIST, options.format);
-  const { bytes, kinds } = await encodeChecked(checkEncoding(image, f, options), 'the encoded image');
-  return { data: bytes, format: f, metadata: kinds };
+  const { bytes, kinds, quality, raisedFrom } = await encodeChecked(checkEncoding(image, f, options), 'the encoded image');
+  return { data: bytes, format: f, metadata: kinds, ...(quality !== undefined ? { quality } : {}), ...(raisedFrom !== undefined ? { raisedFrom } : {}) };
 }
 
 /**
@@ -814,7 +912,9 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
  * temporary file beside the destination, flushed to disk and renamed over the destination, so
  * readers never see a partial file and a failure leaves the destination as it was. The format
  * comes from the extension (.png, .jpg, .jpeg, .webp, .gif, .avif, .tif, .tiff), else from
- * `options.format`. JPEG, WebP and AVIF default to quality 95; PNG and TIFF (deflate) are lossless;
+ * `options.format`. JPEG, WebP and AVIF default to quality 95, or with `options.encoding` (readImage's)
+ * to the source's settings (a JPEG's quality, subsampling and progressive mode, a WebP's lossless
+ * mode) when the format is the same; PNG and TIFF (deflate) are lossless;
  * GIF is quantised to 256 colours. 16-bit samples (a Uint16Array) are written as 16-bit PNG or
  * TIFF or 10-bit AVIF, or scaled to 8 bits for the other formats. AVIF is at most 16384 pixels a
  * side and holds no animation; a TIFF's EXIF, ICC profile and XMP are tags of its first IFD. With
@@ -824,12 +924,12 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
  * records it on the image; copies made by `wm.embed` keep it) unless `options.overwriteSource`.
  * @example
  * const img = await readImage('in.jpg');
- * await writeImage('out.jpg', wm.embed(img, 'c0ffee'), { format: img.format, sourcePath: 'in.jpg' });
+ * await writeImage('out.jpg', wm.embed(img, 'c0ffee'), { format: img.format, encoding: img.encoding, sourcePath: 'in.jpg' });
  */
 export async function writeImage(path: string, image: SampleImage, options: WriteImageOptions = {}): Promise<WrittenImage> {
   checkPath(path, 'path');
   if (typeof options !== 'object' || options === null) throw invalidParameter('options', 'an object', options);
-  checkOptionNames('options', options, ['format', 'quality', 'sourcePath', 'overwriteSource', 'metadata', 'animation', 'insideFolder']);
+  checkOptionNames('options', options, ['format', 'quality', 'encoding', 'verify', 'sourcePath', 'overwriteSource', 'metadata', 'animation', 'insideFolder']);
   const inside = options.insideFolder;
   if (inside !== undefined && !(typeof inside === 'object' && inside !== null && typeof inside.path === 'string' && inside.path !== '' && (inside.id === undefined || typeof inside.id === 'string'))) {
     throw invalidParameter('options.insideFolder', 'an object { path, id? } (a folder\'s real path)', inside);
@@ -875,7 +975,7 @@ export async function writeImage(path: string, image: SampleImage, options: Writ
     }
   }
 
-  const { bytes, kinds } = await encodeChecked(encoding, path);
+  const { bytes, kinds, quality, raisedFrom } = await encodeChecked(encoding, path);
   await writeFileAtomic(target, bytes, { mode: existing ? existing.mode & 0o7777 : 0o666, label: q(path), ...(options.insideFolder ? { insideFolder: options.insideFolder } : {}) });
-  return { path, format: encoding.format, size: bytes.length, metadata: kinds };
+  return { path, format: encoding.format, size: bytes.length, metadata: kinds, ...(quality !== undefined ? { quality } : {}), ...(raisedFrom !== undefined ? { raisedFrom } : {}) };
 }
