@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Writable } from 'node:stream';
 import sharp from 'sharp';
-import { DecodeError, ImageSizeError, InvalidArgumentError, combineEvidence, createWatermarker, psnr } from 'modelmark';
+import { DecodeError, ImageSizeError, InvalidArgumentError, MIN_MATCHED_QUALITY, combineEvidence, createWatermarker, psnr, sourceEncoding } from 'modelmark';
 import { watermark, detect, evidence, watermarkStream } from 'modelmark/sharp';
 import { COLLAGE_KEY, COLLAGE_PAYLOAD, pastedCollage, SECOND_PAYLOAD, twoPieceCollage } from './helpers/collage.mjs';
 import { hevcHeif } from './helpers/heic.mjs';
@@ -283,6 +283,35 @@ test('stream: pipeline() from file to file, same format; format option', async (
   await pipeline(createReadStream(photo('skimage-coffee.png')), watermarkStream({ ...opts, format: 'webp', quality: 90 }), createWriteStream(dstWebp));
   assert.is((await sharp(dstWebp).metadata()).format, 'webp');
   await assertMarked(dstWebp, 'stream PNG -> WebP');
+});
+
+test('the stream writes a JPEG as the input JPEG was (quality, subsampling, progressive) and a lossless WebP lossless; options.quality wins', async () => {
+  const streamed = async (input, options) => {
+    const chunks = [];
+    await pipeline(Readable.from([input]), watermarkStream({ ...opts, ...options }), new Writable({ write(c, _e, cb) { chunks.push(c); cb(); } }));
+    return Buffer.concat(chunks);
+  };
+  const base = () => sharp(photo('mate-Garden.jpg')).resize(480, 300);
+  const jpeg = await base().jpeg({ quality: 82, chromaSubsampling: '4:4:4', progressive: true }).toBuffer();
+  const out = await streamed(jpeg);
+  assert.equal(sourceEncoding(out), { format: 'jpeg', quality: 82, standardTables: true, chromaSubsampling: '4:4:4', progressive: true });
+  await assertMarked(out, 'stream JPEG q82 4:4:4 progressive');
+  assert.is(sourceEncoding(await streamed(jpeg, { quality: 90 })).quality, 90);
+  // A low-quality input is written at the floor, where the mark keeps its margin.
+  assert.is(sourceEncoding(await streamed(await base().jpeg({ quality: 50 }).toBuffer())).quality, MIN_MATCHED_QUALITY);
+  const lossless = await base().webp({ lossless: true }).toBuffer();
+  const ll = await streamed(lossless);
+  assert.equal(sourceEncoding(ll), { format: 'webp', lossless: true });
+  await assertMarked(ll, 'stream lossless WebP');
+  assert.equal(sourceEncoding(await streamed(lossless, { quality: 80 })), { format: 'webp', lossless: false });
+  // A text scan at 75 loses the mark in place at 75: read back, it is written at 95 instead.
+  const page = await sharp(photo('skimage-page.png')).jpeg({ quality: 75 }).toBuffer();
+  const pageOut = await streamed(page);
+  assert.is(sourceEncoding(pageOut).quality, 95);
+  await assertMarked(pageOut, 'stream page scan');
+  // Another output format takes sharp's defaults (no quality of the input carried into a WebP).
+  const asWebp = await streamed(jpeg, { format: 'webp' });
+  assert.equal(sourceEncoding(asWebp), { format: 'webp', lossless: false });
 });
 
 test('TIFF in: written back losslessly at its resolution (sharp\'s own TIFF defaults are JPEG at quality 80 and 1 pixel per mm); the stream too, JPEG-compressed only when given a quality', async () => {

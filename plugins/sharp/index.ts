@@ -13,10 +13,13 @@ import {
   invalidParameter,
   ModelmarkError,
   parsePayload,
+  payloadHex,
   type DetectCallOptions,
   checkOptionNames,
   DEFAULT_MAX_PIXELS,
   gifTruncatedAt,
+  matchedSettings,
+  sourceEncoding,
   WATERMARKER_OPTION_NAMES,
   type DetectResult,
   type Evidence,
@@ -51,8 +54,11 @@ export interface WatermarkStreamOptions extends SharpWatermarkOptions {
   /** Output format (default: the input's format; PNG when sharp cannot write that format). */
   format?: StreamFormat | undefined;
   /**
-   * Output quality, 1 to 100, for lossy formats (JPEG, WebP, AVIF, HEIF; default: sharp's). A TIFF
-   * is written losslessly (deflate) unless this is given, then JPEG-compressed at this quality.
+   * Output quality, 1 to 100, for lossy formats (JPEG, WebP, AVIF, HEIF). By default a JPEG
+   * written from a JPEG takes the input's quality (read from its tables, at least 75), chroma
+   * subsampling and progressive mode, and a WebP written from a lossless WebP stays lossless
+   * (the core's matchedSettings); otherwise sharp's defaults. A TIFF is written losslessly
+   * (deflate) unless this is given, then JPEG-compressed at this quality.
    */
   quality?: number | undefined;
   /** Keep the input's EXIF, ICC profile and XMP in the output (default false, as sharp does). */
@@ -506,10 +512,21 @@ async function readForDetection(image: Sharp, options: WatermarkerOptions, known
 
 const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
 
+/** A JPEG matched to its input below this quality is read back; one that lost the mark is written at it (writeImage's default). */
+const VERIFY_BELOW = 95;
+
+/** Whether the stream's mark reads back, in place, from `bytes` (the JPEG it encoded, in its pixels' own colours). */
+async function carriesMark(bytes: Buffer, options: WatermarkStreamOptions): Promise<boolean> {
+  const { data, info } = await sharp(bytes, { limitInputPixels: false }).keepIccProfile().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const r = (await watermarkerFor(options)).detect({ width: info.width, height: info.height, channels: info.channels as 1 | 3 | 4, data }, { search: false });
+  return r.found && r.payload === payloadHex(parsePayload(options.payload, 'options.payload'));
+}
+
 
 /**
  * A stream filter for encoded images: write one image file's bytes in, read the marked image's
- * bytes out, in the input's format unless `options.format` says otherwise. An animated GIF or
+ * bytes out, in the input's format unless `options.format` says otherwise (a JPEG at the input's
+ * quality, subsampling and progressive mode, a lossless WebP lossless: see `options.quality`). An animated GIF or
  * WebP written as GIF or WebP keeps every frame (each marked), its delays and loop count; written
  * in another format, its first frame is marked and written. The whole input is
  * buffered (at most `options.maxInputBytes`, 256 MiB by default); errors (bad input, corrupt
@@ -583,10 +600,17 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
         try {
           // heif: AV1 in a HEIF container (sharp needs the compression named); a format this
           // sharp cannot write (jp2 without OpenJPEG, ...) throws here, as a typed error below.
+          const matched = matchedSettings(String(f), sourceEncoding(input), quality);
+          const base = p;
           p = f === 'heif' ? p.heif({ compression: 'av1', ...(quality !== undefined ? { quality } : {}) })
             : f === 'tiff' ? p.tiff(tiffWriteOptions(density, quality))
-              : p.toFormat(f, quality !== undefined ? { quality } : undefined);
-          const bytes = await p.toBuffer();
+              : p.toFormat(f, { ...(quality !== undefined ? { quality } : {}), ...matched });
+          let bytes = await p.toBuffer();
+          // A JPEG at its input's quality below 95 is read back (in place) before it is kept; where
+          // the mark does not come back (a text scan at 75), it is written at 95, as the CLI does.
+          if (matched.quality !== undefined && matched.quality < VERIFY_BELOW && !(await carriesMark(bytes, options))) {
+            bytes = await base.clone().toFormat(f, { ...matched, quality: VERIFY_BELOW }).toBuffer();
+          }
           // libvips writes a TIFF's ICC profile and XMP but no EXIF, and reads none from a TIFF
           // input: kept EXIF goes in as the TIFF's EXIF sub-IFDs (modelmark/metadata).
           // (carryMetadata: false carries nothing: not even a TIFF input's EXIF.)
