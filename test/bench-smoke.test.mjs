@@ -77,6 +77,8 @@ const RUNS = [
     /^All screenshots: [01]\/1 read whole, [01]\/1 with pieces/m) },
   { script: 'small.mjs', env: ONE, expect: has("| copy's short side (px) | read, as is | read, JPEG q80 |", /^\| 128 and over \| \d+\/\d+ \| \d+\/\d+ \|/m, 'smallest copy read:') },
   { script: 'gif.mjs', env: ONE, expect: has('| written as | exact payload (1 photos) |', /^\| GIF, dithered \(default\) \| [01]\/1 \|/m, /^\| GIF, no dithering \| [01]\/1 \|/m) },
+  { script: 'match-quality.mjs', env: { ...ONE, QUALITIES: '60,85' }, expect: has('1 photos, each saved as a JPEG at the source quality, marked and written (floor: quality 75).',
+    /^\| 60 \| source's, verified \| (75|95) \| [\d.]+x \| 1\/1 \| [01]\/1 \|/m, /^\| 85 \| source's \| 85 \| [\d.]+x \| [01]\/1 \| [01]\/1 \|/m, /^\| 60 \| source's, no floor \| 60 \|/m) },
   { script: 'icc.mjs', env: ONE, expect: has(/^1 photos converted into Display P3 and marked in P3 values: PSNR \d/m, /^\| stored \| [01]\/1 \|/m, /^\| srgb \+ JPEG q85 \| [01]\/1 \|/m) },
   { script: 'evidence.mjs', args: ['--quick', '--keys', '1'], env: ONE, expect: has('## 1. Calibration: 1 random keys per set', '| the 1 photos | 1 |',
     '## 2. Power: 1 marked photos, attacked', /^\| 0\.25 \| resize 0\.25x, JPEG q30 \| [01]\/1 \|/m, '## 3. Speed', 'wm.evidence at 1920x1080 RGBA:',
