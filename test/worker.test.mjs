@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { createWatermarker } from '../dist/index.js';
+import { createWatermarker, sourceEncoding } from '../dist/index.js';
 import { buildWorker } from '../examples/worker/build.mjs';
 import { pngWith, xmpITXt, xmpOf } from './helpers/png.mjs';
 
@@ -178,6 +178,36 @@ test('POST /embed writes sequential JPEG (half MozJPEG\'s CPU) unless progressiv
   const bad = await post(`/embed?payload=${PAYLOAD}&progressive=yes`, upload);
   assert.is(bad.res.status, 400);
   assert.is(jsonOf(bad.bytes).error.code, 'ERR_INVALID_ARGUMENT');
+});
+
+test('POST /embed: a JPEG upload comes back at its own quality and subsampling (standard tables), read back and at 95 where the mark is lost; ?quality= wins', async () => {
+  const storm = () => sharp(fileURLToPath(new URL('mate-Storm.jpg', PHOTOS))).resize(640);
+  const web = new Uint8Array(await storm().jpeg({ quality: 78, chromaSubsampling: '4:4:4' }).toBuffer());
+  const a = await post(`/embed?payload=${PAYLOAD}`, web);
+  assert.is(a.res.status, 200);
+  assert.equal(sourceEncoding(a.bytes), { format: 'jpeg', quality: 78, standardTables: true, chromaSubsampling: '4:4:4', progressive: false });
+  assert.is(a.res.headers.get('x-modelmark-quality'), '78');
+  assert.is(a.res.headers.get('x-modelmark-quality-raised-from'), null);
+  assert.ok(a.bytes.length < 1.25 * web.length, `${a.bytes.length} bytes for an upload of ${web.length}`);
+  assert.is((await detectInNode(a.bytes)).payload, PAYLOAD);
+  // Below the floor: 75; 4:2:0 stays 4:2:0.
+  const low = await post(`/embed?payload=${PAYLOAD}`, new Uint8Array(await storm().jpeg({ quality: 50 }).toBuffer()));
+  assert.equal(sourceEncoding(low.bytes), { format: 'jpeg', quality: 75, standardTables: true, chromaSubsampling: '4:2:0', progressive: false });
+  // The text scan at 75 loses the mark in place at 75: written at 95 instead (same tables and subsampling), and read.
+  const page = await post(`/embed?payload=${PAYLOAD}`, new Uint8Array(await sharp(fileURLToPath(new URL('skimage-page.png', PHOTOS))).jpeg({ quality: 75 }).toBuffer()));
+  assert.is(page.res.status, 200);
+  assert.is(page.res.headers.get('x-modelmark-quality'), '95');
+  assert.is(page.res.headers.get('x-modelmark-quality-raised-from'), '75');
+  assert.equal(sourceEncoding(page.bytes), { format: 'jpeg', quality: 95, standardTables: true, chromaSubsampling: '4:2:0', progressive: false });
+  assert.is((await detectInNode(page.bytes)).payload, PAYLOAD);
+  // ?quality= is the caller's: MozJPEG's tables at that quality, nothing matched; a PNG upload has no quality to match.
+  const chosen = await post(`/embed?payload=${PAYLOAD}&quality=90`, web);
+  assert.is(chosen.res.headers.get('x-modelmark-quality'), '90');
+  assert.is(sourceEncoding(chosen.bytes).standardTables, false);
+  const png = await post(`/embed?payload=${PAYLOAD}&format=jpeg`, new Uint8Array(await storm().png().toBuffer()));
+  assert.is(png.res.headers.get('x-modelmark-quality'), '92');
+  const asPng = await post(`/embed?payload=${PAYLOAD}&format=png`, web);
+  assert.is(asPng.res.headers.get('x-modelmark-quality'), null);
 });
 
 test('bad input gets a JSON error with a 4xx status and a code, and the Worker keeps serving', async () => {

@@ -127,15 +127,17 @@ export async function decode(format, bytes) {
 }
 
 /**
- * Encode RGBA pixels; `quality` (1-100) and `progressive` are for JPEG. Returns an ArrayBuffer.
- * MozJPEG's progressive scans cost about twice the CPU of a sequential file (1920x1080: 430-510
- * against 205 ms in wasm, the same size within 1%), so JPEG is sequential unless asked.
+ * Encode RGBA pixels; `jpeg` holds MozJPEG's options for JPEG (`quality` 1-100, `progressive`,
+ * and for a copy matched to its upload `quant_table: 0`, the standard tables, and the chroma
+ * subsampling). Returns an ArrayBuffer. MozJPEG's progressive scans cost about twice the CPU of
+ * a sequential file (1920x1080: 430-510 against 205 ms in wasm, the same size within 1%), so
+ * JPEG is sequential unless asked.
  */
-export async function encode(format, image, quality, progressive = false) {
+export async function encode(format, image, jpeg = {}) {
   await codecs(format, true);
   const d = image.data;
   // jSquash's PNG encoder reads `data.buffer` whole, so hand it a view that owns its buffer.
   const data = d.byteOffset === 0 && d.buffer.byteLength === d.length ? new Uint8ClampedArray(d.buffer) : new Uint8ClampedArray(d);
   const frame = { width: image.width, height: image.height, data };
-  return format === 'png' ? encodePng(frame) : encodeJpeg(frame, { quality, progressive });
+  return format === 'png' ? encodePng(frame) : encodeJpeg(frame, { progressive: false, ...jpeg });
 }

@@ -3,7 +3,10 @@
 //   POST /embed?payload=HEX (1 to 16 hex digits, as the API takes)[&format=png|jpeg][&quality=1-100][&progressive=1][&metadata=strip]
 //        body: a PNG or JPEG
 //        -> the marked image, in the upload's format unless `format` says otherwise (JPEG:
-//           sequential, half the CPU of progressive, unless `progressive=1`), with the upload's
+//           sequential, half the CPU of progressive, unless `progressive=1`; a JPEG upload at its
+//           own quality, at least 75, and chroma subsampling unless `quality` is given, read back
+//           and written at 95 where the mark does not survive that quality: the quality written
+//           in `x-modelmark-quality`, `x-modelmark-quality-raised-from` when raised), with the upload's
 //           EXIF, ICC profile and XMP unless `metadata=strip` (a block over the core's
 //           METADATA_LIMITS, XMP or EXIF over 1 MiB or a profile over 4 MiB, is left out and
 //           named in an `x-modelmark-warning` header)
@@ -26,7 +29,7 @@
 // kernels and the codecs) is imported as a pre-compiled WebAssembly.Module: wrangler and
 // examples/worker/build.mjs turn `.wasm` imports into wasm modules of the Worker.
 import './polyfill.js';
-import { createWatermarker, MAX_ASPECT_LIMIT, ModelmarkError } from 'modelmark';
+import { createWatermarker, matchedSettings, MAX_ASPECT_LIMIT, ModelmarkError, sourceEncoding } from 'modelmark';
 import { embedMetadata, metadataOf, profileFits, readMetadata } from 'modelmark/metadata';
 import modelmarkWasm from 'modelmark/modelmark.wasm';
 import { decode, encode, jpegScans, MAX_JPEG_SCANS, probe, truncation, TYPES } from './image.js';
@@ -36,6 +39,10 @@ const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_PIXELS = 8_000_000;
 const DEFAULT_MAX_EMBED_PIXELS = 2_100_000;
 const DEFAULT_MAX_ASPECT = 4;
+/** JPEG quality without ?quality= for an upload that is not a JPEG (MozJPEG's own tables). */
+const DEFAULT_QUALITY = 92;
+/** A matched JPEG below this quality is read back; one that lost the mark is written at it (as modelmark/node's writeImage does). */
+const RAISED_QUALITY = 95;
 
 /** One watermarker per isolate and key (creating one derives the key's layout). */
 let cached;
@@ -134,7 +141,7 @@ async function embedRoute(request, env, url) {
   const format = url.searchParams.get('format');
   if (format !== null && !Object.hasOwn(TYPES, format)) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?format= must be png or jpeg.');
   const q = url.searchParams.get('quality');
-  const quality = q === null ? 92 : Number(q);
+  const quality = q === null ? DEFAULT_QUALITY : Number(q);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?quality= must be an integer from 1 to 100.');
   const prog = url.searchParams.get('progressive');
   if (prog !== null && prog !== '0' && prog !== '1') throw new HttpError(400, 'ERR_INVALID_ARGUMENT', '?progressive= must be 0 or 1.');
@@ -145,8 +152,26 @@ async function embedRoute(request, env, url) {
   const payload = given.padStart(16, '0');
   const marked = wm.embed(image, payload.toLowerCase());
   const outFormat = format ?? inFormat;
-  let body = new Uint8Array(await encode(outFormat, marked, quality, prog === '1'));
+  const progressive = prog === '1';
+  // A JPEG upload without ?quality= comes back at its own quality (read from its tables, at least
+  // 75) and chroma subsampling, in the standard tables, so that it weighs what it did; read back
+  // in place, and at RAISED_QUALITY where the mark does not survive that quality (a text scan at 75).
+  const matched = outFormat === 'jpeg' && q === null ? matchedSettings('jpeg', sourceEncoding(bytes)) : {};
+  let written = matched.quality ?? (outFormat === 'jpeg' ? quality : undefined);
+  const like = (q) => ({ quality: q, progressive, quant_table: 0, auto_subsample: false, chroma_subsample: matched.chromaSubsampling === '4:4:4' ? 1 : 2 });
+  let body = new Uint8Array(await encode(outFormat, marked, matched.quality === undefined ? { quality, progressive } : like(matched.quality)));
+  let raisedFrom;
+  if (matched.quality !== undefined && matched.quality < RAISED_QUALITY) {
+    const r = wm.detect(await decode('jpeg', body), { search: false });
+    if (!(r.found && r.payload === payload.toLowerCase())) {
+      raisedFrom = matched.quality;
+      written = RAISED_QUALITY;
+      body = new Uint8Array(await encode(outFormat, marked, like(RAISED_QUALITY)));
+    }
+  }
   const headers = { 'content-type': TYPES[outFormat], 'x-modelmark-payload': payload.toLowerCase(), 'cache-control': 'no-store' };
+  if (written !== undefined) headers['x-modelmark-quality'] = String(written);
+  if (raisedFrom !== undefined) headers['x-modelmark-quality-raised-from'] = String(raisedFrom);
   if (keep !== 'strip') {
     // The codecs decode the stored pixels as they are (no EXIF rotation, no colour conversion),
     // so the upload's EXIF and ICC profile still describe the marked pixels: carried over as is.
