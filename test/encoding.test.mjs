@@ -183,6 +183,25 @@ test('verify: a JPEG whose mark does not read back at its source\'s quality is w
   assert.ok(await found(file('cli-page.jpg')));
 });
 
+test('embed --deep: a JPEG at its source\'s quality is read back, and written at 95 where the logo is not found in it', async () => {
+  // A photo keeps the logo at its quality 75; a small scan of coins does not (NC about 0.50 at 75, 0.89 at 95).
+  const web = cli(['embed', '--deep', 'web75.jpg', 'deep-web75.jpg', '--json']);
+  assert.is(web.code, 0, web.stderr);
+  const w = JSON.parse(String(web.stdout));
+  assert.is(w.quality, 75);
+  assert.is(w.qualityRaisedFrom, undefined);
+  await sharp(path.join(PHOTOS, 'skimage-coins.png')).resize(260).jpeg({ quality: 75 }).toFile(file('coins75.jpg'));
+  const r = cli(['embed', '--deep', 'coins75.jpg', 'deep-coins.jpg', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const out = JSON.parse(String(r.stdout));
+  assert.is(out.quality, 95);
+  assert.is(out.qualityRaisedFrom, 75);
+  assert.is(encodingOf(file('deep-coins.jpg')).quality, 95);
+  assert.match(r.stderr, /at the input's JPEG quality 75 the logo was not found in the copy; written at quality 95 instead/);
+  const x = cli(['extract', 'deep-coins.jpg', '--json']);
+  assert.ok(JSON.parse(String(x.stdout)).found, String(x.stdout));
+});
+
 test('writeImage and encodeImage refuse an encoding that is not one readImage gives', async () => {
   const img = await readImage(file('web75.jpg'));
   for (const bad of [{ format: 'jpeg', quality: 0, progressive: false }, { format: 'jpeg', quality: 75 }, { format: 'gif' }, 'jpeg', null]) {

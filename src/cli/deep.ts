@@ -98,16 +98,30 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   const { dir, models } = await modelsFolder(values);
   const { createDeepWatermarker } = await import('../node/deep.js');
   const deep = await createDeepWatermarker({ models, maxPixels });
-  let marked;
+  let marked, written, raisedFrom: number | undefined;
   try {
-    marked = await deep.embed(image);
-  } catch (err) {
-    throw inFile(err, input);
+    try {
+      marked = await deep.embed(image);
+    } catch (err) {
+      throw inFile(err, input);
+    }
+    const options = { format: image.format, quality, encoding: image.encoding, sourcePath: input, metadata: image.metadata };
+    written = await writeImage(output, marked, options);
+    // A JPEG written at its input's own quality (below 95) is read back, as the classical mark's
+    // copy is (writeImage's verify): where the logo is not found in it (a small scan or a
+    // thumbnail at 75), it is written at 95 instead.
+    if (quality === undefined && written.format === 'jpeg' && written.quality !== undefined && written.quality < 95 &&
+      !(await deep.extract(await readImage(output, { maxPixels, firstFrame: true }))).found) {
+      raisedFrom = written.quality;
+      written = await writeImage(output, marked, { ...options, quality: 95 });
+    }
   } finally {
     await deep.dispose();
   }
-  const written = await writeImage(output, marked, { format: image.format, quality, encoding: image.encoding, sourcePath: input, metadata: image.metadata });
   warnLeftOut(io, q(output), keptMetadata(image.metadata), written);
+  if (raisedFrom !== undefined) {
+    io.stderr.write(`modelmark: note: ${q(output)}: at the input's JPEG quality ${raisedFrom} the logo was not found in the copy; written at quality ${written.quality} instead\n`);
+  }
   const { psnr } = await import('../metrics.js');
   // A grey input comes back RGB (the deep mark is a colour pattern): measured against its RGB form.
   const madeRgb = image.channels === 1 && marked.channels === 3;
@@ -116,7 +130,7 @@ export async function embedDeep(values: Values, positionals: string[], io: CliIO
   if (values.json) {
     io.stdout.write(JSON.stringify({
       ok: true, mode: 'deep', input, output, models: resolve(dir), format: written.format, width: image.width, height: image.height,
-      bytes: written.size, quality: written.quality ?? null, psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: written.metadata,
+      bytes: written.size, quality: written.quality ?? null, ...(raisedFrom !== undefined ? { qualityRaisedFrom: raisedFrom } : {}), psnr: Number.isFinite(db) ? Math.round(db * 100) / 100 : null, metadata: written.metadata,
       channels: marked.channels,
     }) + '\n');
   } else {
