@@ -242,7 +242,10 @@ test('a folder run writes each JPEG at its own quality (no --quality; verified),
   assert.is(r.code, 0, r.stderr);
   const lines = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l));
   const c = lines.find((l) => l.file?.endsWith('c.jpg'));
-  assert.equal(c.warnings, ["at the input's JPEG quality 75 the mark did not read back from the copy; written at quality 95 instead"]);
+  assert.equal(c.warnings, ["quality: at the input's JPEG quality 75 the mark did not read back from the copy; written at quality 95 instead"]);
+  // Said as a note on the copy, not as damage the decoder found in the input.
+  const line = r.stderr.split('\n').find((l) => l.includes('did not read back'));
+  assert.is(line, `modelmark: warning: ${JSON.stringify(path.join(src, 'c.jpg'))}: at the input's JPEG quality 75 the mark did not read back from the copy; written at quality 95 instead`);
   assert.is(encodingOf(file('folder-out/c.jpg')).quality, 95);
   assert.ok(await found(file('folder-out/c.jpg')));
   assert.is(encodingOf(file('folder-out/a.jpg')).quality, 75);

@@ -86,12 +86,14 @@ function refuseStdinTarget(path: string): void {
 }
 
 /**
- * A warning about a file read, as printed: the decoder's (a damaged file, read all the same), or a
- * metadata block left out ("metadata: ..." from readImage).
+ * A warning about a file, as printed: the decoder's (a damaged file, read all the same), a
+ * metadata block left out ("metadata: ..." from readImage), or a folder run's copy written at 95
+ * because the mark did not read back at its input's quality ("quality: ...").
  */
 export function warningLine(name: string, w: string): string {
-  return w.startsWith('metadata: ')
-    ? `modelmark: warning: ${name}: ${w.slice(10)}\n`
+  const kind = /^(metadata|quality): /.exec(w);
+  return kind
+    ? `modelmark: warning: ${name}: ${w.slice(kind[0].length)}\n`
     : `modelmark: warning: decoding ${name}: ${w} (read as its decoder shows it; the file may be damaged)\n`;
 }
 

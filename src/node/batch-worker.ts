@@ -244,7 +244,7 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
         insideFolder: { path: data.outputRoot!, ...(data.outputRootId !== undefined ? { id: data.outputRootId } : {}) },
       });
       const raised = written.raisedFrom !== undefined
-        ? [`at the input's JPEG quality ${written.raisedFrom} the mark did not read back from the copy; written at quality ${written.quality} instead`] : [];
+        ? [`quality: at the input's JPEG quality ${written.raisedFrom} the mark did not read back from the copy; written at quality ${written.quality} instead`] : [];
       const warnings = [...(image.warnings ?? []), ...raised];
       return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size, ...(warnings.length ? { warnings } : {}) };
     }

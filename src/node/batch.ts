@@ -187,7 +187,11 @@ export interface BatchRecord extends BatchFileResult {
   output?: string;
   /** Milliseconds the worker spent on the file. */
   ms?: number;
-  /** 'done': what the decoder warned of (a damaged file, processed as its decoder shows it). */
+  /**
+   * 'done': what the decoder warned of (a damaged file, processed as its decoder shows it); a
+   * metadata block left out ('metadata: ...'); embed: a JPEG written at 95 because the mark did
+   * not read back at its input's quality ('quality: ...').
+   */
   warnings?: string[];
   /** 'error': what went wrong; `stopsBatch` when it stopped the batch (see BatchSummary's `stopped`). */
   error?: { code: string; message: string; stopsBatch?: boolean };
