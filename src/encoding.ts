@@ -7,6 +7,7 @@
  *
  * Plain byte parsing: no Node built-ins (this is core code, used in Node, browsers and workers).
  */
+import { invalidParameter } from './args.js';
 
 /** How a JPEG file was encoded. */
 export interface JpegEncoding {
@@ -57,6 +58,10 @@ function scaled(base: readonly number[], quality: number, i: number): number {
   return Math.min(255, Math.max(1, Math.floor((base[i] * scale + 50) / 100)));
 }
 
+const TABLE = 'a quantisation table: 64 integers from 0 to 65535 (an array or typed array), in natural (row-major) order';
+const isTable = (t: unknown): t is ArrayLike<number> => typeof t === 'object' && t !== null && (t as ArrayLike<unknown>).length === 64 &&
+  Array.from(t as ArrayLike<unknown>).every((v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535);
+
 /**
  * The quality whose standard tables are closest to `luma` (and `chroma` when given), both in
  * natural order: the smallest sum of absolute differences; among equals, the lowest quality
@@ -65,6 +70,8 @@ function scaled(base: readonly number[], quality: number, i: number): number {
  * jpegQualityOf(lumaTable, chromaTable); // { quality: 75, standardTables: true }
  */
 export function jpegQualityOf(luma: ArrayLike<number>, chroma?: ArrayLike<number>): { quality: number; standardTables: boolean } {
+  if (!isTable(luma)) throw invalidParameter('luma', TABLE, luma);
+  if (chroma !== undefined && !isTable(chroma)) throw invalidParameter('chroma', `${TABLE}, or undefined`, chroma);
   let best = 1, bestError = Infinity;
   for (let quality = 1; quality <= 100; quality++) {
     let error = 0;
@@ -193,6 +200,9 @@ export interface MatchedSettings {
  * // { quality: 82, chromaSubsampling: '4:4:4', progressive: true }
  */
 export function matchedSettings(format: string, encoding: SourceEncoding | undefined, quality?: number): MatchedSettings {
+  if (typeof format !== 'string') throw invalidParameter('format', "an output format's name, e.g. 'jpeg' or 'webp'", format);
+  checkSourceEncoding(encoding, 'encoding');
+  if (quality !== undefined && !(Number.isInteger(quality) && quality >= 1 && quality <= 100)) throw invalidParameter('quality', 'an integer between 1 and 100, or undefined', quality);
   if (encoding?.format === 'jpeg' && format === 'jpeg') {
     return {
       ...(quality === undefined ? { quality: Math.max(MIN_MATCHED_QUALITY, encoding.quality) } : {}),
@@ -202,4 +212,23 @@ export function matchedSettings(format: string, encoding: SourceEncoding | undef
   }
   if (encoding?.format === 'webp' && format === 'webp' && encoding.lossless && quality === undefined) return { lossless: true };
   return {};
+}
+
+/**
+ * `e` if it is an encoding as {@link sourceEncoding} gives one (or undefined); else an
+ * InvalidArgumentError naming `name`.
+ * @example
+ * checkSourceEncoding(options.encoding, 'options.encoding');
+ */
+export function checkSourceEncoding(e: unknown, name: string): SourceEncoding | undefined {
+  if (e === undefined) return undefined;
+  const o = e as Partial<Record<string, unknown>>;
+  const ok = typeof e === 'object' && e !== null && (
+    (o.format === 'jpeg' && Number.isInteger(o.quality) && (o.quality as number) >= 1 && (o.quality as number) <= 100 &&
+      (o.chromaSubsampling === undefined || typeof o.chromaSubsampling === 'string') && typeof o.progressive === 'boolean') ||
+    (o.format === 'webp' && typeof o.lossless === 'boolean'));
+  if (!ok) {
+    throw invalidParameter(name, "readImage's encoding: { format: 'jpeg', quality, chromaSubsampling?, progressive } or { format: 'webp', lossless }", e);
+  }
+  return e as SourceEncoding;
 }

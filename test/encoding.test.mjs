@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import {
-  createWatermarker, readImage, writeImage, encodeImage, sourceEncoding, jpegQualityOf, MIN_MATCHED_QUALITY, InvalidArgumentError,
+  createWatermarker, readImage, writeImage, encodeImage, sourceEncoding, jpegQualityOf, matchedSettings, MIN_MATCHED_QUALITY, InvalidArgumentError,
 } from '../dist/node/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -70,6 +70,26 @@ test('jpegQualityOf matches the standard tables scaled by libjpeg\'s rule', () =
   assert.equal(jpegQualityOf(new Array(64).fill(1)), { quality: 100, standardTables: true });
   const off = annexK.slice(); off[0] += 1;
   assert.equal(jpegQualityOf(off), { quality: 50, standardTables: false });
+});
+
+test('jpegQualityOf and matchedSettings refuse what is not a table, an encoding or a quality', () => {
+  const refused = (f, name) => {
+    const err = (() => { try { f(); return null; } catch (e) { return e; } })();
+    assert.ok(err instanceof InvalidArgumentError, `${f} gave no InvalidArgumentError: ${err}`);
+    assert.match(err.message, new RegExp(` for ${name} but received `));
+  };
+  // Before: { quality: 1, standardTables: false } for a table of 10 or 0 entries, a TypeError for none.
+  refused(() => jpegQualityOf(new Uint8Array(10)), 'luma');
+  refused(() => jpegQualityOf([]), 'luma');
+  refused(() => jpegQualityOf(undefined), 'luma');
+  refused(() => jpegQualityOf(new Array(64).fill(1), [1, 2]), 'chroma');
+  refused(() => jpegQualityOf(new Array(64).fill(0.5)), 'luma');
+  assert.equal(jpegQualityOf(new Uint16Array(64).fill(1), new Uint8Array(64).fill(1)), { quality: 100, standardTables: true });
+  // Before: { quality: NaN, ... } (sharp's own error later, when encoding).
+  refused(() => matchedSettings('jpeg', { format: 'jpeg' }), 'encoding');
+  refused(() => matchedSettings('jpeg', { format: 'jpeg', quality: 80, progressive: false }, 150), 'quality');
+  refused(() => matchedSettings(undefined, undefined), 'format');
+  assert.equal(matchedSettings('jpeg', { format: 'jpeg', quality: 60, progressive: true }), { quality: 75, chromaSubsampling: '4:2:0', progressive: true });
 });
 
 test('sourceEncoding: WebP lossless or lossy (animations frame by frame), other formats and broken headers', async () => {

@@ -10,7 +10,7 @@ import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '..
 import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
 import { gifTruncatedAt } from '../header.js';
 import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder } from './files.js';
-import { matchedSettings, sourceEncoding, type SourceEncoding } from '../encoding.js';
+import { checkSourceEncoding, matchedSettings, sourceEncoding, type SourceEncoding } from '../encoding.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
 import type { Watermarker } from '../watermarker.js';
 import { embedMetadata, metadataOf, metadataWarnings, profileFits, readMetadata, type ImageMetadata } from '../metadata.js';
@@ -235,19 +235,6 @@ interface Settings {
   progressive: boolean;
   /** Whether `quality` is the source's (matched), not the caller's or the default. */
   matched: boolean;
-}
-
-function checkSourceEncoding(e: unknown): SourceEncoding | undefined {
-  if (e === undefined) return undefined;
-  const o = e as Partial<Record<string, unknown>>;
-  const ok = typeof e === 'object' && e !== null && (
-    (o.format === 'jpeg' && Number.isInteger(o.quality) && (o.quality as number) >= 1 && (o.quality as number) <= 100 &&
-      (o.chromaSubsampling === undefined || typeof o.chromaSubsampling === 'string') && typeof o.progressive === 'boolean') ||
-    (o.format === 'webp' && typeof o.lossless === 'boolean'));
-  if (!ok) {
-    throw invalidParameter('options.encoding', "readImage's encoding: { format: 'jpeg', quality, chromaSubsampling?, progressive } or { format: 'webp', lossless }", e);
-  }
-  return e as SourceEncoding;
 }
 
 /** The settings for writing `format`, matching `encoding` where it is of the same format. */
@@ -815,7 +802,7 @@ const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.fro
 function checkEncoding(image: SampleImage, format: WriteFormat, options: Omit<WriteImageOptions, 'sourcePath' | 'overwriteSource' | 'format'>) {
   const quality = options.quality;
   if (quality !== undefined && !(Number.isInteger(quality) && quality >= 1 && quality <= 100)) throw invalidParameter('options.quality', 'an integer between 1 and 100', quality);
-  const settings = settingsFor(format, quality, checkSourceEncoding(options.encoding));
+  const settings = settingsFor(format, quality, checkSourceEncoding(options.encoding, 'options.encoding'));
   const v = options.verify;
   if (v !== undefined && !(typeof v === 'object' && v !== null && typeof v.watermarker?.detect === 'function')) {
     throw invalidParameter('options.verify', 'an object { watermarker, payload } (a watermarker from createWatermarker)', v);
