@@ -1,4 +1,4 @@
-// An image file's metadata (EXIF, ICC profile, XMP) read from encoded JPEG, PNG and WebP bytes and
+// An image file's metadata (EXIF, ICC profile, XMP, IPTC) read from encoded JPEG, PNG and WebP bytes and
 // written into others, so that a marked copy keeps what its original carried. Pixels are marked
 // as raw samples and re-encoded, and no encoder here carries metadata through raw samples: the
 // blocks go into the encoded container instead (JPEG APP1 / APP2 segments, PNG chunks, WebP's
@@ -7,6 +7,9 @@
 
 import { invalidParameter } from './args.js';
 import { genuineBytes } from './image.js';
+import { iptcRecords, IRB_SIGNATURE, PHOTOSHOP_TAG } from './iptc.js';
+
+export { iptcRecords };
 import { isTiff, tiffRead, tiffWith } from './tiff.js';
 
 /**
@@ -14,6 +17,9 @@ import { isTiff, tiffRead, tiffWith } from './tiff.js';
  * - `exif`: the EXIF block as a TIFF structure (no "Exif\0\0" prefix).
  * - `icc`: the ICC profile; it describes the colours of the pixels it travels with.
  * - `xmp`: the XMP packet (XML, UTF-8).
+ * - `iptc`: the IPTC-IIM records (IPTC-NAA: caption, creator, copyright notice, keywords, ...) as
+ *   a JPEG's Photoshop APP13 resource 0x0404 or a TIFF's tag 33723 holds them. JPEG and TIFF carry
+ *   them; PNG, WebP, AVIF and GIF have no standard place for them.
  * - `density`: the resolution in pixels per inch (as sharp's `density`): a JPEG's JFIF header, a
  *   PNG's pHYs chunk, a TIFF's resolution. A scan's 300 dpi decides its printed size.
  */
@@ -21,6 +27,7 @@ export interface ImageMetadata {
   exif?: Uint8Array | undefined;
   icc?: Uint8Array | undefined;
   xmp?: Uint8Array | undefined;
+  iptc?: Uint8Array | undefined;
   density?: number | undefined;
 }
 
@@ -56,19 +63,22 @@ function concat(parts: Uint8Array[]): Uint8Array {
 }
 
 /**
- * The largest block of each kind that a copy carries, in bytes: EXIF and XMP 1 MiB, an ICC profile
+ * The largest block of each kind that a copy carries, in bytes: EXIF, XMP and IPTC 1 MiB, an ICC profile
  * 4 MiB (real ones are kilobytes; a printer's LUT profile can reach a few megabytes). A PNG stores
  * XMP and ICC profiles deflated, so a few kilobytes of file can inflate to megabytes of metadata
  * that every marked copy would then carry uncompressed (a 17 KB upload became a 16 MB copy):
  * {@link readMetadata} stops inflating at these limits, and it and {@link metadataOf} leave a
  * larger block out (with a warning from {@link readMetadata} and {@link metadataWarnings}).
  */
-export const METADATA_LIMITS: Readonly<Record<'exif' | 'icc' | 'xmp', number>> = Object.freeze({ exif: 1 << 20, icc: 4 << 20, xmp: 1 << 20 });
+export const METADATA_LIMITS: Readonly<Record<BlockKind, number>> = Object.freeze({ exif: 1 << 20, icc: 4 << 20, xmp: 1 << 20, iptc: 1 << 20 });
 
-const BLOCK_NAMES = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet' } as const;
+/** The kinds of metadata block. */
+type BlockKind = 'exif' | 'icc' | 'xmp' | 'iptc';
+const BLOCK_KINDS: readonly BlockKind[] = ['exif', 'icc', 'xmp', 'iptc'];
+const BLOCK_NAMES = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet', iptc: 'IPTC data' } as const;
 
 /** The warning for a block over its limit, left out. */
-function overLimit(kind: 'exif' | 'icc' | 'xmp', size: number | 'inflated' | 'rebuilt'): string {
+function overLimit(kind: BlockKind, size: number | 'inflated' | 'rebuilt'): string {
   const limit = `${METADATA_LIMITS[kind] / (1 << 20)} MiB`;
   const is = size === 'inflated' ? 'inflates to' : size === 'rebuilt' ? 'comes to' : `is ${size} bytes,`;
   return `metadata: the ${BLOCK_NAMES[kind]} ${is} over ${limit} (the most a copy carries): left out`;
@@ -83,7 +93,7 @@ function overLimit(kind: 'exif' | 'icc' | 'xmp', size: number | 'inflated' | 're
  */
 export function metadataWarnings(meta: ImageMetadata): string[] {
   if (typeof meta !== 'object' || meta === null) throw invalidParameter('meta', 'an object { exif?, icc?, xmp? }', meta);
-  return (['exif', 'icc', 'xmp'] as const).filter((k) => (meta[k]?.length ?? 0) > METADATA_LIMITS[k]).map((k) => overLimit(k, meta[k]!.length));
+  return BLOCK_KINDS.filter((k) => (meta[k]?.length ?? 0) > METADATA_LIMITS[k]).map((k) => overLimit(k, meta[k]!.length));
 }
 
 /** Over its limit, an inflation stops there and gives this instead of the bytes. */
@@ -200,15 +210,18 @@ export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upr
   }
   if (keepIcc && meta.icc && meta.icc.length > 0) out.icc = meta.icc;
   if (meta.xmp && meta.xmp.length > 0) out.xmp = meta.xmp;
+  // sharp's `iptc` is a JPEG's whole APP13 payload (Photoshop resources): its IPTC records kept.
+  const iptc = meta.iptc && meta.iptc.length > 0 ? iptcRecords(meta.iptc) : undefined;
+  if (iptc) out.iptc = iptc;
   const density = densityOf(meta.density);
   if (density !== undefined) out.density = density;
   // A block over its limit is left out (metadataWarnings says which).
-  for (const k of ['exif', 'icc', 'xmp'] as const) if ((out[k]?.length ?? 0) > METADATA_LIMITS[k]) delete out[k];
+  for (const k of BLOCK_KINDS) if ((out[k]?.length ?? 0) > METADATA_LIMITS[k]) delete out[k];
   return out;
 }
 
-/** Whether `m` has a block (EXIF, ICC profile, XMP) to write. */
-const hasBlocks = (m: ImageMetadata | undefined): boolean => !!(m?.exif?.length || m?.icc?.length || m?.xmp?.length);
+/** Whether `m` has a block (EXIF, ICC profile, XMP, IPTC) to write. */
+const hasBlocks = (m: ImageMetadata | undefined): boolean => !!(m?.exif?.length || m?.icc?.length || m?.xmp?.length || m?.iptc?.length);
 /** Whether `m` has anything to write: a block or a resolution. */
 const hasAny = (m: ImageMetadata | undefined): m is ImageMetadata => !!m && (hasBlocks(m) || densityOf(m.density) !== undefined);
 
@@ -229,6 +242,12 @@ function jpegWith(jpeg: Uint8Array, m: ImageMetadata): Uint8Array {
   const segments: Uint8Array[] = [];
   if (m.exif?.length && m.exif.length + EXIF_TAG.length <= JPEG_SEGMENT_MAX) segments.push(segment(0xe1, EXIF_TAG, m.exif));
   if (m.xmp?.length && m.xmp.length + XMP_NS.length <= JPEG_SEGMENT_MAX) segments.push(segment(0xe1, XMP_NS, m.xmp));
+  if (m.iptc?.length) {
+    // One Photoshop resource, IPTC-NAA (0x0404), with an empty name; left out over one segment.
+    const size = m.iptc.length, pad = size & 1;
+    const resource = concat([IRB_SIGNATURE, Uint8Array.of(0x04, 0x04, 0, 0, size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff), m.iptc, new Uint8Array(pad)]);
+    if (PHOTOSHOP_TAG.length + resource.length <= JPEG_SEGMENT_MAX) segments.push(segment(0xed, PHOTOSHOP_TAG, resource));
+  }
   if (m.icc?.length) {
     const room = JPEG_SEGMENT_MAX - ICC_TAG.length - 2;
     const count = Math.ceil(m.icc.length / room);
@@ -255,9 +274,9 @@ function jpegWith(jpeg: Uint8Array, m: ImageMetadata): Uint8Array {
 }
 
 const JFIF_TAG = ascii('JFIF\0');
-
 function jpegRead(jpeg: Uint8Array): ImageMetadata {
   const out: ImageMetadata = {};
+  const photoshop: Uint8Array[] = [];
   const icc: Uint8Array[] = [];
   let iccCount = 0;
   for (let at = 2; at + 4 <= jpeg.length;) {
@@ -275,6 +294,8 @@ function jpegRead(jpeg: Uint8Array): ImageMetadata {
       if (densityOf(d) !== undefined) out.density = d;
     } else if (marker === 0xe1 && !out.exif && startsWith(body, 0, EXIF_TAG)) out.exif = body.subarray(EXIF_TAG.length);
     else if (marker === 0xe1 && !out.xmp && startsWith(body, 0, XMP_NS)) out.xmp = body.subarray(XMP_NS.length);
+    // Photoshop's resources, split over APP13 segments when large: read as one list.
+    else if (marker === 0xed && startsWith(body, 0, PHOTOSHOP_TAG)) photoshop.push(body.subarray(PHOTOSHOP_TAG.length));
     else if (marker === 0xe2 && startsWith(body, 0, ICC_TAG) && body.length > ICC_TAG.length + 2) {
       const seq = body[ICC_TAG.length], count = body[ICC_TAG.length + 1];
       if (seq >= 1 && seq <= count) { icc[seq - 1] = body.subarray(ICC_TAG.length + 2); iccCount = count; }
@@ -282,6 +303,8 @@ function jpegRead(jpeg: Uint8Array): ImageMetadata {
     at += 2 + length;
   }
   if (iccCount > 0 && icc.length === iccCount && icc.every(Boolean)) out.icc = concat(icc);
+  const iptc = photoshop.length ? iptcRecords(photoshop.length === 1 ? photoshop[0] : concat(photoshop)) : undefined;
+  if (iptc) out.iptc = iptc;
   return out;
 }
 
@@ -510,12 +533,13 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
   if (m.orientation !== undefined) out.orientation = m.orientation; // a TIFF's own, in its first IFD
   if (m.icc?.length) out.icc = m.icc;
   if (m.xmp?.length) out.xmp = m.xmp;
+  if (m.iptc?.length) out.iptc = m.iptc;
   // (A TIFF's resolution can be any ratio: one a copy cannot carry, which embedMetadata refuses, is left out.)
   const density = densityOf(m.density);
   if (density !== undefined) out.density = density;
   // Stored blocks over their limits (no inflation): left out too, so that every block here can be carried.
   for (const w of metadataWarnings(out)) warnings.push(w);
-  for (const k of ['exif', 'icc', 'xmp'] as const) if ((out[k]?.length ?? 0) > METADATA_LIMITS[k]) delete out[k];
+  for (const k of BLOCK_KINDS) if ((out[k]?.length ?? 0) > METADATA_LIMITS[k]) delete out[k];
   if (warnings.length) out.warnings = warnings;
   return out;
 }
@@ -539,7 +563,7 @@ export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat,
   encoded = bytes;
   if (format !== 'jpeg' && format !== 'png' && format !== 'webp' && format !== 'tiff') throw invalidParameter('format', '"jpeg", "png", "webp" or "tiff"', format);
   if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null)) throw invalidParameter('metadata', 'an object { exif?, icc?, xmp? } or undefined', metadata);
-  for (const k of ['exif', 'icc', 'xmp'] as const) {
+  for (const k of BLOCK_KINDS) {
     const v = metadata?.[k];
     if (v !== undefined && !(v instanceof Uint8Array)) throw invalidParameter(`metadata.${k}`, 'a Uint8Array', v);
   }

@@ -4,12 +4,13 @@
 // resolution but takes its ICC profile and XMP only from a decoded file, and writes no EXIF at
 // all; this puts them into the encoded bytes instead, as metadata.ts does for JPEG, PNG and WebP.
 // Classic TIFF only (BigTIFF is left as it is). Plain Uint8Array work: any runtime.
+import { iptcRecords } from './iptc.js';
 import type { ImageMetadata } from './metadata.js';
 
 const TAG = {
   ImageDescription: 270, Make: 271, Model: 272, Orientation: 274, XResolution: 282, YResolution: 283,
   ResolutionUnit: 296, Software: 305, DateTime: 306, Artist: 315, XMP: 700, Copyright: 33432,
-  ExifIFD: 34665, ICC: 34675, GPSIFD: 34853, InteropIFD: 40965,
+  IPTC: 33723, Photoshop: 34377, ExifIFD: 34665, ICC: 34675, GPSIFD: 34853, InteropIFD: 40965,
 } as const;
 
 /** IFD0 tags of an EXIF block that describe the photo, not the pixels' layout: carried into a TIFF's IFD0 when it lacks them. */
@@ -200,7 +201,7 @@ function rational(x: number, le: boolean): Uint8Array {
 /**
  * `tiff` with the metadata of `m` in its first IFD: the EXIF block's sub-IFDs (EXIF, GPS) and
  * descriptive IFD0 tags (make, model, date, artist, copyright, ...) the file lacks, the ICC
- * profile, the XMP packet and the resolution (per inch), each replacing the file's own. The image
+ * profile, the XMP packet, the IPTC records (tag 33723) and the resolution (per inch), each replacing the file's own. The image
  * data and the other pages are untouched: the new entries and a new first IFD go at the end, and
  * the header points at it. Returns `tiff` itself when there is nothing to add, and for a BigTIFF
  * or bytes that are not a TIFF (which embedMetadata, its public entry, refuses first: it takes
@@ -239,6 +240,7 @@ export function tiffWith(tiff: Uint8Array, m: ImageMetadata): Uint8Array {
   const icc = m.icc?.length ? entryBytes(TAG.ICC, 7, m.icc.length, out.put(m.icc.slice()), h.le) : undefined;
   if (icc) added.set(TAG.ICC, icc);
   if (m.xmp?.length) added.set(TAG.XMP, entryBytes(TAG.XMP, 1, m.xmp.length, out.put(m.xmp.slice()), h.le));
+  if (m.iptc?.length) added.set(TAG.IPTC, entryBytes(TAG.IPTC, 7, m.iptc.length, out.put(m.iptc.slice()), h.le));
   if (m.density !== undefined && m.density > 0) {
     added.set(TAG.XResolution, entryBytes(TAG.XResolution, 5, 1, out.put(rational(m.density, h.le)), h.le));
     added.set(TAG.YResolution, entryBytes(TAG.YResolution, 5, 1, out.put(rational(m.density, h.le)), h.le));
@@ -292,7 +294,7 @@ export function tiffWith(tiff: Uint8Array, m: ImageMetadata): Uint8Array {
 
 /**
  * The metadata in a TIFF file's first IFD: its EXIF (the EXIF and GPS sub-IFDs and the
- * descriptive IFD0 tags, as an EXIF block of their own: a TIFF structure), ICC profile, XMP,
+ * descriptive IFD0 tags, as an EXIF block of their own: a TIFF structure), ICC profile, XMP, IPTC records,
  * resolution in pixels per inch and orientation. Nothing is decoded. An EXIF block that would come
  * to over `exifLimit` bytes is not built (`exifOver` says so): a crafted file's entries can name
  * one large value a thousand times over.
@@ -312,6 +314,10 @@ export function tiffRead(tiff: Uint8Array, exifLimit: number): ImageMetadata & {
   if (icc?.length) out.icc = icc;
   const xmp = value(TAG.XMP)?.v;
   if (xmp?.length) out.xmp = xmp;
+  // IPTC-IIM records: tag 33723 (as bytes, whatever type it is written as), or inside the
+  // Photoshop resources of tag 34377.
+  const iptc = iptcRecords(value(TAG.IPTC)?.v) ?? iptcRecords(value(TAG.Photoshop)?.v);
+  if (iptc) out.iptc = iptc;
   const num = (r: { e: Entry; v: Uint8Array | undefined } | undefined) => {
     if (!r?.v) return undefined;
     const d = new DataView(r.v.buffer, r.v.byteOffset, r.v.byteLength);

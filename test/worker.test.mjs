@@ -167,6 +167,21 @@ test('POST /embed keeps the upload\'s EXIF (orientation as stored), ICC profile 
   assert.is(jsonOf(bad.bytes).error.code, 'ERR_INVALID_ARGUMENT');
 });
 
+test('POST /embed keeps a JPEG upload\'s IPTC records (caption, creator, copyright) in a JPEG answer', async () => {
+  const text = Buffer.from('Worker caption 2026', 'utf8');
+  const records = Buffer.concat([Buffer.from([0x1c, 2, 0x78, 0, text.length]), text]);
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(records.length);
+  const body = Buffer.concat([Buffer.from('Photoshop 3.0\0', 'latin1'), Buffer.from('8BIM'), Buffer.from([4, 4, 0, 0]), size, records, Buffer.alloc(records.length & 1)]);
+  const jpeg = await sharp(fileURLToPath(new URL('mate-Storm.jpg', PHOTOS))).resize(640).jpeg({ quality: 90 }).toBuffer();
+  const upload = Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xed, (body.length + 2) >> 8, (body.length + 2) & 255]), body, jpeg.subarray(2)]);
+  const { res, bytes } = await post(`/embed?payload=${PAYLOAD}`, new Uint8Array(upload));
+  assert.is(res.status, 200);
+  const iptc = (await sharp(bytes).metadata()).iptc;
+  assert.ok(iptc && iptc.includes(records), 'the records, read by libvips');
+  assert.is((await detectInNode(bytes)).payload, PAYLOAD);
+});
+
 test('POST /embed writes sequential JPEG (half MozJPEG\'s CPU) unless progressive=1; both carry the payload', async () => {
   const upload = new Uint8Array(await sharp(fileURLToPath(new URL('mate-Storm.jpg', PHOTOS))).resize(640).jpeg({ quality: 90 }).toBuffer());
   for (const [query, progressive] of [['', false], ['&progressive=1', true], ['&progressive=0', false]]) {

@@ -266,8 +266,9 @@ Options:
                     OUT without an extension (default: IN's format)
   --strip-metadata  embed: leave out the input's EXIF, ICC profile, XMP and resolution (dpi),
                     which are kept by default (EXIF with its orientation set upright, since
-                    the marked pixels are; the pixels stay in the ICC profile's colours).
-                    IPTC is never kept.
+                    the marked pixels are; the pixels stay in the ICC profile's colours),
+                    and a JPEG's or TIFF's IPTC records (caption, creator, copyright), which
+                    JPEG and TIFF outputs keep (PNG, WebP and AVIF have no place for them).
   --threshold P     detect: p-value a mark must beat (default 1e-6)
   --max-pixels N    largest image accepted, in pixels (default 100000000)
   --max-aspect N    embed, detect: largest aspect ratio accepted, long side / short side,
@@ -460,14 +461,14 @@ function resolveKeyFlag(flag: string | undefined, env: CliIO['env']): string {
 }
 
 /** The kinds of metadata an image read carries: e.g. ['exif', 'icc']. */
-export function keptMetadata(m: { exif?: Uint8Array; icc?: Uint8Array; xmp?: Uint8Array } | undefined): string[] {
-  return m ? (['exif', 'icc', 'xmp'] as const).filter((k) => (m[k]?.length ?? 0) > 0) : [];
+export function keptMetadata(m: { exif?: Uint8Array; icc?: Uint8Array; xmp?: Uint8Array; iptc?: Uint8Array } | undefined): string[] {
+  return m ? (['exif', 'icc', 'xmp', 'iptc'] as const).filter((k) => (m[k]?.length ?? 0) > 0) : [];
 }
 
-const BLOCK_NAMES: Record<string, string> = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet' };
+const BLOCK_NAMES: Record<string, string> = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet', iptc: 'IPTC data' };
 const LEFT_OUT_WHY: Record<string, string> = {
   gif: 'GIF files carry no metadata',
-  jpeg: 'EXIF or XMP over 64 KB does not fit a JPEG segment',
+  jpeg: 'EXIF, XMP or IPTC over 64 KB does not fit a JPEG segment',
 };
 
 /** A warning on standard error for each block of the input's metadata that the written file does not carry; `shown`: the output as printed (a quoted path, or "the encoded image"). */
@@ -476,7 +477,10 @@ export function warnLeftOut(io: CliIO, shown: string, had: string[], written: { 
   if (left.length === 0) return;
   const names = left.map((k) => `the ${BLOCK_NAMES[k] ?? k}`);
   const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
-  const why = LEFT_OUT_WHY[written.format] ?? `${written.format.toUpperCase()} output did not keep ${left.length === 1 ? 'it' : 'them'}`;
+  // IPTC alone: a place PNG, WebP and AVIF do not have (JPEG's is one segment, 64 KB).
+  const why = left.length === 1 && left[0] === 'iptc' && written.format !== 'jpeg' && written.format !== 'gif'
+    ? `${written.format.toUpperCase()} files have no standard place for IPTC records; write JPEG or TIFF to keep them`
+    : LEFT_OUT_WHY[written.format] ?? `${written.format.toUpperCase()} output did not keep ${left.length === 1 ? 'it' : 'them'}`;
   io.stderr.write(`modelmark: warning: ${shown}: ${list} of the input ${left.length === 1 ? 'was' : 'were'} left out (${why})\n`);
 }
 

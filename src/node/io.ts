@@ -40,7 +40,7 @@ export interface ImageFile {
   data: Uint8Array;
   /** The file format: sharp's name ('jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', ...), except 'avif' for AVIF (sharp's 'heif' with AV1). */
   format: string;
-  /** With {@link ReadImageOptions.metadata}: the file's EXIF (upright), ICC profile and XMP, for {@link writeImage}. */
+  /** With {@link ReadImageOptions.metadata}: the file's EXIF (upright), ICC profile, XMP, IPTC records and resolution, for {@link writeImage}. */
   metadata?: ImageMetadata;
   /**
    * How a JPEG or WebP file was encoded (a JPEG's quality, chroma subsampling and progressive
@@ -79,13 +79,13 @@ export interface ReadImageOptions {
   keepDepth?: boolean | undefined;
   /**
    * Keep the file's metadata (default false): the result's `metadata` holds its EXIF (with the
-   * orientation set to upright, since the pixels are turned upright), its XMP, its ICC profile
-   * and its resolution (`density`, pixels per inch), for {@link writeImage} to write into a copy. The pixels then stay in the ICC
+   * orientation set to upright, since the pixels are turned upright), its XMP, its IPTC records
+   * (a JPEG's or TIFF's: caption, creator, copyright notice), its ICC profile and its resolution (`density`, pixels per inch), for {@link writeImage} to write into a copy. The pixels then stay in the ICC
    * profile's colours (a Display P3 photo keeps its P3 values, and its wide gamut) instead of
    * being converted to sRGB; profiles that cannot travel with the decoded pixels (CMYK, or a grey
    * profile on grey + alpha, which decodes as RGBA) are converted to sRGB as without this
-   * option, and left out. IPTC is not kept, nor are a PNG's gAMA, cHRM and sRGB chunks (the
-   * pixels are taken as sRGB). 16-bit grey with a grey profile is read without its profile applied
+   * option, and left out. A PNG's gAMA, cHRM and sRGB chunks are not kept (the pixels are taken
+   * as sRGB), nor are Photoshop's other image resources beside its IPTC records. 16-bit grey with a grey profile is read without its profile applied
    * (libvips has no transform for it): keep the profile with this option to keep its look.
    */
   metadata?: boolean | undefined;
@@ -148,7 +148,7 @@ export interface WriteImageOptions {
    */
   overwriteSource?: boolean | undefined;
   /**
-   * Metadata to write into the file (EXIF, ICC profile, XMP), e.g. `readImage(..., { metadata:
+   * Metadata to write into the file (EXIF, ICC profile, XMP, IPTC records: JPEG and TIFF only), e.g. `readImage(..., { metadata:
    * true })`'s: written into the encoded file as it is (nothing re-encoded). The ICC profile must
    * fit the pixels (an RGB profile for RGB or RGBA, a grey one for grey). EXIF or XMP over 64 KB
    * does not fit a JPEG segment and is left out of JPEG files. GIF files carry none of it: for
@@ -187,8 +187,8 @@ export interface EncodedImage {
 }
 
 /** A kind of metadata block: the EXIF block, the ICC profile, the XMP packet. */
-export type MetadataKind = 'exif' | 'icc' | 'xmp';
-const METADATA_KINDS: readonly MetadataKind[] = ['exif', 'icc', 'xmp'];
+export type MetadataKind = 'exif' | 'icc' | 'xmp' | 'iptc';
+const METADATA_KINDS: readonly MetadataKind[] = ['exif', 'icc', 'xmp', 'iptc'];
 
 /** What {@link writeImage} wrote. */
 export interface WrittenImage {
@@ -609,7 +609,7 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     const exif = meta.exif ?? fromTiff?.exif;
     file.metadata = metadataOf(exif ? { ...meta, exif } : meta, keepIcc, { upright: true });
     // A block over METADATA_LIMITS is left out (a PNG's few KB of deflated XMP can be 16 MB of copy).
-    const over = [...metadataWarnings({ exif: meta.exif, xmp: meta.xmp, ...(keepIcc ? { icc: meta.icc } : {}) }),
+    const over = [...metadataWarnings({ exif: meta.exif, xmp: meta.xmp, iptc: meta.iptc, ...(keepIcc ? { icc: meta.icc } : {}) }),
       ...(fromTiff?.warnings ?? []).filter((w) => w.startsWith('metadata: the EXIF block'))];
     if (over.length) warnings = [...(warnings ?? []), ...over];
   }
@@ -699,9 +699,9 @@ function checkRaw(image: unknown): { width: number; height: number; channels: 1 
 
 function checkMetadata(metadata: unknown, channels: number): ImageMetadata | undefined {
   if (metadata === undefined) return undefined;
-  if (typeof metadata !== 'object' || metadata === null) throw invalidParameter('options.metadata', 'an object { exif?, icc?, xmp? }', metadata);
+  if (typeof metadata !== 'object' || metadata === null) throw invalidParameter('options.metadata', 'an object { exif?, icc?, xmp?, iptc?, density? }', metadata);
   const m = metadata as Record<string, unknown>;
-  for (const k of ['exif', 'icc', 'xmp']) {
+  for (const k of METADATA_KINDS) {
     if (m[k] !== undefined && !(m[k] instanceof Uint8Array)) throw invalidParameter(`options.metadata.${k}`, 'a Buffer or Uint8Array', m[k]);
   }
   if (m.density !== undefined && !(typeof m.density === 'number' && m.density >= 1 && m.density <= 65535)) {
@@ -904,7 +904,7 @@ export async function encodeImage(image: SampleImage, options: Omit<WriteImageOp
  * mode) when the format is the same; PNG and TIFF (deflate) are lossless;
  * GIF is quantised to 256 colours. 16-bit samples (a Uint16Array) are written as 16-bit PNG or
  * TIFF or 10-bit AVIF, or scaled to 8 bits for the other formats. AVIF is at most 16384 pixels a
- * side and holds no animation; a TIFF's EXIF, ICC profile and XMP are tags of its first IFD. With
+ * side and holds no animation; a TIFF's EXIF, ICC profile, XMP and IPTC are tags of its first IFD. With
  * `options.animation`, the image's stacked frames are written as an animated WebP or GIF, or as
  * the pages of a TIFF.
  * Refuses to overwrite `options.sourcePath`, and the file the image was read from (readImage

@@ -1,0 +1,137 @@
+// IPTC-IIM records (caption, creator, copyright notice) kept in marked copies: found in a JPEG's
+// Photoshop APP13 resources and a TIFF's tag 33723 (iptcRecords, readMetadata), written back into
+// JPEG and TIFF (embedMetadata, writeImage, the command line) and read there by libvips (sharp),
+// an independent reader; PNG and WebP, which have no place for them, get a warning.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { createWatermarker, readImage, writeImage, readMetadata, embedMetadata, iptcRecords, InvalidArgumentError } from '../dist/node/index.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = path.join(ROOT, 'bin', 'modelmark.js');
+const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
+const KEY = 'iptc test key';
+const PAYLOAD = 'c0ffee00000000d9';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-iptc-'));
+const file = (name) => path.join(dir, name);
+const { MODELMARK_KEY: _drop, ...baseEnv } = process.env;
+const wm = await createWatermarker({ key: KEY });
+
+function cli(args) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, env: { ...baseEnv, MODELMARK_KEY: KEY }, timeout: 120_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** One IPTC-IIM dataset of record 2 (the application record). */
+const dataset = (tag, text) => { const b = Buffer.from(text, 'utf8'); return Buffer.concat([Buffer.from([0x1c, 2, tag, b.length >> 8, b.length & 255]), b]); };
+const RECORDS = Buffer.concat([dataset(0x50, 'Ada Lovelace'), dataset(0x74, '© 2026 Ada Lovelace'), dataset(0x78, 'Analytical engine, plate 3')]);
+/** A Photoshop image resource: "8BIM", id, a Pascal name padded to even, size, data padded to even. */
+function resource(id, data, name = '') {
+  const n = Buffer.concat([Buffer.from([name.length]), Buffer.from(name, 'latin1')]);
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(data.length);
+  return Buffer.concat([Buffer.from('8BIM'), Buffer.from([id >> 8, id & 255]), n, Buffer.alloc(n.length & 1), size, data, Buffer.alloc(data.length & 1)]);
+}
+const PHOTOSHOP = Buffer.from('Photoshop 3.0\0', 'latin1');
+/** `jpeg` with APP13 segments holding `payloads` (each after the Photoshop signature) right after SOI. */
+function withApp13(jpeg, ...payloads) {
+  const segs = payloads.map((p) => { const body = Buffer.concat([PHOTOSHOP, p]); return Buffer.concat([Buffer.from([0xff, 0xed, (body.length + 2) >> 8, (body.length + 2) & 255]), body]); });
+  return Buffer.concat([jpeg.subarray(0, 2), ...segs, jpeg.subarray(2)]);
+}
+/** The IPTC records libvips reads from a file (sharp's iptc: a JPEG's whole APP13 payload, a TIFF's records). */
+const libvipsRecords = async (bytes) => iptcRecords((await sharp(bytes).metadata()).iptc);
+
+let photoJpeg;
+test.before(async () => {
+  photoJpeg = await sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(480, 300).jpeg({ quality: 90 }).toBuffer();
+  // As Photoshop writes it: another resource first (an odd-length name and data), then IPTC-NAA.
+  fs.writeFileSync(file('captioned.jpg'), withApp13(photoJpeg, Buffer.concat([resource(0x03ed, Buffer.alloc(15, 7), 'res'), resource(0x0404, RECORDS)])));
+});
+
+test('iptcRecords finds the records as records, in a resource list and in an APP13 payload; malformed lists give undefined', () => {
+  assert.ok(Buffer.from(iptcRecords(RECORDS)).equals(RECORDS));
+  const list = Buffer.concat([resource(0x040c, Buffer.alloc(33, 1), 'thumb'), resource(0x0404, RECORDS)]);
+  assert.ok(Buffer.from(iptcRecords(list)).equals(RECORDS));
+  assert.ok(Buffer.from(iptcRecords(Buffer.concat([PHOTOSHOP, list]))).equals(RECORDS));
+  assert.is(iptcRecords(resource(0x03ed, Buffer.alloc(8))), undefined, 'no IPTC resource');
+  assert.is(iptcRecords(list.subarray(0, list.length - 10)), undefined, 'cut short');
+  const lying = Buffer.from(list);
+  lying.writeUInt32BE(0xffffff00, 4 + 2 + 6);
+  assert.is(iptcRecords(lying), undefined, 'a size past the end');
+  assert.is(iptcRecords(Buffer.from('8BIX0000000000000000')), undefined);
+  assert.is(iptcRecords(resource(0x0404, Buffer.from('not records'))), undefined, 'IPTC resource without records');
+  assert.is(iptcRecords(undefined), undefined);
+  assert.is(iptcRecords('records'), undefined);
+});
+
+test('readMetadata reads a JPEG\'s IPTC records, also from resources split over two APP13 segments', async () => {
+  const m = await readMetadata(fs.readFileSync(file('captioned.jpg')));
+  assert.ok(Buffer.from(m.iptc).equals(RECORDS));
+  const list = resource(0x0404, RECORDS);
+  const split = withApp13(photoJpeg, list.subarray(0, 20), list.subarray(20));
+  assert.ok(Buffer.from((await readMetadata(split)).iptc).equals(RECORDS));
+  assert.is((await readMetadata(photoJpeg)).iptc, undefined);
+});
+
+test('embedMetadata writes IPTC records into JPEG (APP13) and TIFF (tag 33723) where libvips reads them; PNG and WebP carry none', async () => {
+  const jpeg = await embedMetadata(photoJpeg, 'jpeg', { iptc: RECORDS }, { width: 480, height: 300, alpha: false });
+  assert.ok(Buffer.from(await libvipsRecords(jpeg)).equals(RECORDS), 'JPEG');
+  assert.ok(Buffer.from((await readMetadata(jpeg)).iptc).equals(RECORDS));
+  const tiff = await embedMetadata(await sharp(photoJpeg).tiff().toBuffer(), 'tiff', { iptc: RECORDS }, { width: 480, height: 300, alpha: false });
+  assert.ok(Buffer.from(await libvipsRecords(tiff)).equals(RECORDS), 'TIFF');
+  assert.ok(Buffer.from((await readMetadata(tiff)).iptc).equals(RECORDS));
+  const png = await sharp(photoJpeg).png().toBuffer();
+  assert.is((await readMetadata(await embedMetadata(png, 'png', { iptc: RECORDS }, { width: 480, height: 300, alpha: false }))).iptc, undefined);
+  // Over one JPEG segment: left out, as EXIF or XMP over 64 KB.
+  const big = Buffer.concat(Array.from({ length: 700 }, () => dataset(0x78, 'x'.repeat(100))));
+  assert.is((await readMetadata(await embedMetadata(photoJpeg, 'jpeg', { iptc: big }, { width: 480, height: 300, alpha: false }))).iptc, undefined);
+  const err = await embedMetadata(photoJpeg, 'jpeg', { iptc: 'caption' }, { width: 480, height: 300, alpha: false }).then(() => null, (e) => e);
+  assert.ok(err instanceof InvalidArgumentError);
+  assert.match(err.message, /metadata\.iptc/);
+});
+
+test('readImage({ metadata: true }) keeps the IPTC records and writeImage writes them into JPEG and TIFF copies', async () => {
+  const img = await readImage(file('captioned.jpg'), { metadata: true });
+  assert.ok(Buffer.from(img.metadata.iptc).equals(RECORDS));
+  const marked = wm.embed(img, PAYLOAD);
+  const j = await writeImage(file('api.jpg'), marked, { metadata: img.metadata });
+  assert.equal(j.metadata, ['iptc']);
+  assert.ok(Buffer.from(await libvipsRecords(fs.readFileSync(file('api.jpg')))).equals(RECORDS));
+  const t = await writeImage(file('api.tif'), marked, { metadata: img.metadata });
+  assert.equal(t.metadata, ['iptc']);
+  // And from the TIFF back: a TIFF input's records.
+  const back = await readImage(file('api.tif'), { metadata: true });
+  assert.ok(Buffer.from(back.metadata.iptc).equals(RECORDS));
+  const p = await writeImage(file('api.png'), marked, { metadata: img.metadata });
+  assert.equal(p.metadata, []);
+  const err = await writeImage(file('bad.jpg'), marked, { metadata: { iptc: [0x1c] } }).then(() => null, (e) => e);
+  assert.ok(err instanceof InvalidArgumentError);
+  assert.match(err.message, /options\.metadata\.iptc/);
+});
+
+test('the command line keeps a JPEG\'s caption, creator and copyright in JPEG and TIFF copies, warns for PNG, and --strip-metadata drops them', async () => {
+  const r = cli(['embed', 'captioned.jpg', 'cli.jpg', '--payload', PAYLOAD, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).metadata, ['iptc']);
+  assert.is(r.stderr, '');
+  assert.ok(Buffer.from(await libvipsRecords(fs.readFileSync(file('cli.jpg')))).equals(RECORDS));
+  const found = wm.detect(await readImage(file('cli.jpg')));
+  assert.is(found.payload, PAYLOAD);
+  assert.is(cli(['embed', 'captioned.jpg', 'cli.tiff', '--payload', PAYLOAD]).code, 0);
+  assert.ok(Buffer.from(await libvipsRecords(fs.readFileSync(file('cli.tiff')))).equals(RECORDS));
+  const png = cli(['embed', 'captioned.jpg', 'cli.png', '--payload', PAYLOAD]);
+  assert.is(png.code, 0, png.stderr);
+  assert.match(png.stderr, /"cli\.png": the IPTC data of the input was left out \(PNG files have no standard place for IPTC records; write JPEG or TIFF to keep them\)/);
+  assert.is(cli(['embed', 'captioned.jpg', 'stripped.jpg', '--payload', PAYLOAD, '--strip-metadata']).code, 0);
+  assert.is((await sharp(file('stripped.jpg')).metadata()).iptc, undefined);
+});
+
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test.run();
