@@ -57,7 +57,8 @@ export interface WatermarkStreamOptions extends SharpWatermarkOptions {
    * Output quality, 1 to 100, for lossy formats (JPEG, WebP, AVIF, HEIF). By default a JPEG
    * written from a JPEG takes the input's quality (read from its tables, at least 75), chroma
    * subsampling and progressive mode, and a WebP written from a lossless WebP stays lossless
-   * (the core's matchedSettings); otherwise sharp's defaults. A TIFF is written losslessly
+   * (the core's matchedSettings); otherwise sharp's defaults. A quality given here replaces the
+   * input's (a JPEG keeps its subsampling and progressive mode) and makes a WebP lossy. A TIFF is written losslessly
    * (deflate) unless this is given, then JPEG-compressed at this quality.
    */
   quality?: number | undefined;
