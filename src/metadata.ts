@@ -20,6 +20,10 @@ import { isTiff, tiffRead, tiffWith } from './tiff.js';
  * - `iptc`: the IPTC-IIM records (IPTC-NAA: caption, creator, copyright notice, keywords, ...) as
  *   a JPEG's Photoshop APP13 resource 0x0404 or a TIFF's tag 33723 holds them. JPEG and TIFF carry
  *   them; PNG, WebP, AVIF and GIF have no standard place for them.
+ * - `pngText`: a PNG's text chunks (tEXt, zTXt, iTXt) as they are stored: title, author,
+ *   copyright, description, and what image generators record (Stable Diffusion's `parameters`,
+ *   ComfyUI's `prompt` and `workflow`). PNG copies carry them; other formats have no place for them.
+ *   The XMP packet (`xmp`) and ImageMagick's "Raw profile type" copies of EXIF, IPTC and XMP are not among them.
  * - `density`: the resolution in pixels per inch (as sharp's `density`): a JPEG's JFIF header, a
  *   PNG's pHYs chunk, a TIFF's resolution. A scan's 300 dpi decides its printed size.
  */
@@ -28,8 +32,25 @@ export interface ImageMetadata {
   icc?: Uint8Array | undefined;
   xmp?: Uint8Array | undefined;
   iptc?: Uint8Array | undefined;
+  pngText?: PngTextChunk[] | undefined;
   density?: number | undefined;
 }
+
+/** One PNG text chunk: its type and its data (keyword, separator and text, as stored; zTXt's deflated). */
+export interface PngTextChunk {
+  type: 'tEXt' | 'zTXt' | 'iTXt';
+  data: Uint8Array;
+}
+
+/** The PNG text chunk types. */
+const PNG_TEXT_TYPES = new Set(['tEXt', 'zTXt', 'iTXt']);
+
+/**
+ * The most PNG text a copy carries: 4 MiB of chunk data in all (an image generator's workflow is
+ * tens to hundreds of kilobytes), in at most 1024 chunks. The chunks are copied as stored
+ * (zTXt stays deflated), so a copy is never larger than the text of its original.
+ */
+export const PNG_TEXT_LIMITS = Object.freeze({ bytes: 4 << 20, chunks: 1024 });
 
 /** The largest resolution a copy carries, in pixels per inch (JFIF's field holds 65535). */
 const DENSITY_MAX = 65535;
@@ -213,6 +234,7 @@ export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upr
   // sharp's `iptc` is a JPEG's whole APP13 payload (Photoshop resources): its IPTC records kept.
   const iptc = meta.iptc && meta.iptc.length > 0 ? iptcRecords(meta.iptc) : undefined;
   if (iptc) out.iptc = iptc;
+  if (Array.isArray(meta.pngText) && meta.pngText.length > 0) out.pngText = meta.pngText;
   const density = densityOf(meta.density);
   if (density !== undefined) out.density = density;
   // A block over its limit is left out (metadataWarnings says which).
@@ -223,7 +245,7 @@ export function metadataOf(meta: ImageMetadata, keepIcc: boolean, options: { upr
 /** Whether `m` has a block (EXIF, ICC profile, XMP, IPTC) to write. */
 const hasBlocks = (m: ImageMetadata | undefined): boolean => !!(m?.exif?.length || m?.icc?.length || m?.xmp?.length || m?.iptc?.length);
 /** Whether `m` has anything to write: a block or a resolution. */
-const hasAny = (m: ImageMetadata | undefined): m is ImageMetadata => !!m && (hasBlocks(m) || densityOf(m.density) !== undefined);
+const hasAny = (m: ImageMetadata | undefined): m is ImageMetadata => !!m && (hasBlocks(m) || densityOf(m.density) !== undefined || !!m.pngText?.length);
 
 // ---- JPEG: APP1 EXIF, APP1 XMP and APP2 ICC_PROFILE segments ----
 
@@ -340,7 +362,7 @@ const PNG_SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x
 const XMP_KEYWORD = 'XML:com.adobe.xmp';
 
 /**
- * `metadata` as PNG chunks: iCCP (the profile deflated), eXIf and iTXt (XMP), in that order.
+ * `metadata` as PNG chunks: iCCP (the profile deflated), eXIf, iTXt (XMP), pHYs and the text chunks, in that order.
  * @example
  * const chunks = await pngMetadataChunks({ icc }); // [iCCP chunk]
  */
@@ -358,6 +380,7 @@ export async function pngMetadataChunks(m: ImageMetadata): Promise<Uint8Array[]>
     body[8] = 1;
     chunks.push(pngChunk('pHYs', body));
   }
+  for (const t of m.pngText ?? []) chunks.push(pngChunk(t.type, t.data));
   return chunks;
 }
 
@@ -395,7 +418,8 @@ async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetada
   // Only the first iCCP chunk and the first XMP text chunk are read, whether or not they inflate:
   // a file of a thousand compressed blocks that each inflate past METADATA_LIMITS (1 KB of upload
   // apiece) would otherwise cost the reader a thousand inflations to the limit.
-  let iccSeen = false, xmpSeen = false;
+  let iccSeen = false, xmpSeen = false, textOver = false, textBytes = 0;
+  const text: PngTextChunk[] = [];
   for (let at = 8; at + 12 <= png.length;) {
     const n = d.getUint32(at);
     const type = latin1(png, at + 4, at + 8);
@@ -426,11 +450,40 @@ async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetada
       // libvips writes XMP as compressed Latin-1 text (zTXt: keyword, 0, method 0, zlib data).
       const text = body.subarray(XMP_KEYWORD.length + (type === 'zTXt' ? 2 : 1));
       out.xmp = type === 'zTXt' ? await inflated(text, 'xmp') : text;
+    } else if (PNG_TEXT_TYPES.has(type) && body.length === n && !textOver && !isMetadataText(body)) {
+      // Every other text chunk, as stored, up to PNG_TEXT_LIMITS (past them: none, with a warning).
+      textBytes += n;
+      if (text.length >= PNG_TEXT_LIMITS.chunks || textBytes > PNG_TEXT_LIMITS.bytes) {
+        textOver = true;
+        warnings.push(`metadata: the PNG text comes to over ${text.length >= PNG_TEXT_LIMITS.chunks ? `${PNG_TEXT_LIMITS.chunks} chunks` : `${PNG_TEXT_LIMITS.bytes / (1 << 20)} MiB`} (the most a copy carries): left out`);
+      } else text.push({ type: type as PngTextChunk['type'], data: body });
     }
     at += 12 + n;
   }
   for (const k of ['exif', 'icc', 'xmp', 'density'] as const) if (out[k] === undefined) delete out[k];
+  if (text.length && !textOver) out.pngText = text;
   return out;
+}
+
+/**
+ * Check `text` as {@link ImageMetadata.pngText}: undefined, or an array of `{ type, data }` (type
+ * 'tEXt', 'zTXt' or 'iTXt'; data a Uint8Array) within PNG_TEXT_LIMITS.
+ * @example
+ * checkPngText('options.metadata.pngText', meta.pngText);
+ */
+export function checkPngText(name: string, text: unknown): void {
+  if (text === undefined) return;
+  const ok = Array.isArray(text) && text.length <= PNG_TEXT_LIMITS.chunks &&
+    text.every((t) => typeof t === 'object' && t !== null && PNG_TEXT_TYPES.has(t.type) && t.data instanceof Uint8Array) &&
+    text.reduce((n, t) => n + t.data.length, 0) <= PNG_TEXT_LIMITS.bytes;
+  if (!ok) throw invalidParameter(name, `an array of at most ${PNG_TEXT_LIMITS.chunks} { type: 'tEXt' | 'zTXt' | 'iTXt', data: Uint8Array } of at most ${PNG_TEXT_LIMITS.bytes} bytes in all`, text);
+}
+
+/** Whether a text chunk's keyword names metadata read on its own (XMP) or a copy of it (ImageMagick's "Raw profile type exif", ...). */
+function isMetadataText(body: Uint8Array): boolean {
+  const nul = body.indexOf(0);
+  const keyword = latin1(body, 0, nul < 0 ? Math.min(body.length, 80) : nul);
+  return keyword === XMP_KEYWORD || keyword.startsWith('Raw profile type');
 }
 
 // ---- WebP: the extended format (VP8X) with ICCP, EXIF and XMP chunks ----
@@ -534,6 +587,7 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
   if (m.icc?.length) out.icc = m.icc;
   if (m.xmp?.length) out.xmp = m.xmp;
   if (m.iptc?.length) out.iptc = m.iptc;
+  if (m.pngText?.length) out.pngText = m.pngText;
   // (A TIFF's resolution can be any ratio: one a copy cannot carry, which embedMetadata refuses, is left out.)
   const density = densityOf(m.density);
   if (density !== undefined) out.density = density;
@@ -567,6 +621,7 @@ export async function embedMetadata(encoded: Uint8Array, format: MetadataFormat,
     const v = metadata?.[k];
     if (v !== undefined && !(v instanceof Uint8Array)) throw invalidParameter(`metadata.${k}`, 'a Uint8Array', v);
   }
+  checkPngText('metadata.pngText', metadata?.pngText);
   if (metadata?.density !== undefined && densityOf(metadata.density) === undefined) {
     throw invalidParameter('metadata.density', `a resolution in pixels per inch, 1 to ${DENSITY_MAX}`, metadata.density);
   }

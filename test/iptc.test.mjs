@@ -127,7 +127,7 @@ test('the command line keeps a JPEG\'s caption, creator and copyright in JPEG an
   assert.ok(Buffer.from(await libvipsRecords(fs.readFileSync(file('cli.tiff')))).equals(RECORDS));
   const png = cli(['embed', 'captioned.jpg', 'cli.png', '--payload', PAYLOAD]);
   assert.is(png.code, 0, png.stderr);
-  assert.match(png.stderr, /"cli\.png": the IPTC data of the input was left out \(PNG files have no standard place for IPTC records; write JPEG or TIFF to keep them\)/);
+  assert.match(png.stderr, /"cli\.png": the IPTC data of the input was left out \(PNG files have no place for it; write JPEG or TIFF to keep it\)/);
   assert.is(cli(['embed', 'captioned.jpg', 'stripped.jpg', '--payload', PAYLOAD, '--strip-metadata']).code, 0);
   assert.is((await sharp(file('stripped.jpg')).metadata()).iptc, undefined);
 });

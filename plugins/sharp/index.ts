@@ -410,7 +410,7 @@ async function prepare(image: Sharp, options: SharpWatermarkOptions, known = EMB
  *   defaults (JPEG compression at quality 80, 1 pixel per mm); a format you choose has sharp's.
  * - Metadata: as with sharp, stripped unless you ask: `.keepMetadata()` / `.withMetadata()` /
  *   `.keepExif()` / `.keepIccProfile()` / `.keepXmp()` keep the input's EXIF, ICC profile and XMP
- *   (not IPTC). See {@link SharpWatermarkOptions.carryMetadata}.
+ *   (not IPTC, nor a PNG's text chunks: the command line and writeImage keep those). See {@link SharpWatermarkOptions.carryMetadata}.
  * - Depth and kind: 16-bit stays 16-bit, grey stays grey, alpha is kept byte for byte.
  *   CMYK and other colour spaces are converted to sRGB.
  * - `image` itself is used up (its output is set to raw pixels); keep using the returned one.

@@ -267,8 +267,9 @@ Options:
   --strip-metadata  embed: leave out the input's EXIF, ICC profile, XMP and resolution (dpi),
                     which are kept by default (EXIF with its orientation set upright, since
                     the marked pixels are; the pixels stay in the ICC profile's colours),
-                    and a JPEG's or TIFF's IPTC records (caption, creator, copyright), which
-                    JPEG and TIFF outputs keep (PNG, WebP and AVIF have no place for them).
+                    a JPEG's or TIFF's IPTC records (caption, creator, copyright), which JPEG
+                    and TIFF outputs keep, and a PNG's text chunks (title, author, an image
+                    generator's parameters and workflow), which PNG outputs keep.
   --threshold P     detect: p-value a mark must beat (default 1e-6)
   --max-pixels N    largest image accepted, in pixels (default 100000000)
   --max-aspect N    embed, detect: largest aspect ratio accepted, long side / short side,
@@ -461,11 +462,16 @@ function resolveKeyFlag(flag: string | undefined, env: CliIO['env']): string {
 }
 
 /** The kinds of metadata an image read carries: e.g. ['exif', 'icc']. */
-export function keptMetadata(m: { exif?: Uint8Array; icc?: Uint8Array; xmp?: Uint8Array; iptc?: Uint8Array } | undefined): string[] {
-  return m ? (['exif', 'icc', 'xmp', 'iptc'] as const).filter((k) => (m[k]?.length ?? 0) > 0) : [];
+export function keptMetadata(m: { exif?: Uint8Array; icc?: Uint8Array; xmp?: Uint8Array; iptc?: Uint8Array; pngText?: unknown[] } | undefined): string[] {
+  return m ? (['exif', 'icc', 'xmp', 'iptc', 'pngText'] as const).filter((k) => (m[k]?.length ?? 0) > 0) : [];
 }
 
-const BLOCK_NAMES: Record<string, string> = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet', iptc: 'IPTC data' };
+const BLOCK_NAMES: Record<string, string> = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet', iptc: 'IPTC data', pngText: 'PNG text (tEXt, zTXt, iTXt)' };
+/** Blocks only some formats have a place for: the formats that do. */
+const ONLY_IN: Record<string, { formats: string[]; names: string }> = {
+  iptc: { formats: ['jpeg', 'tiff'], names: 'JPEG or TIFF' },
+  pngText: { formats: ['png'], names: 'PNG' },
+};
 const LEFT_OUT_WHY: Record<string, string> = {
   gif: 'GIF files carry no metadata',
   jpeg: 'EXIF, XMP or IPTC over 64 KB does not fit a JPEG segment',
@@ -477,9 +483,10 @@ export function warnLeftOut(io: CliIO, shown: string, had: string[], written: { 
   if (left.length === 0) return;
   const names = left.map((k) => `the ${BLOCK_NAMES[k] ?? k}`);
   const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
-  // IPTC alone: a place PNG, WebP and AVIF do not have (JPEG's is one segment, 64 KB).
-  const why = left.length === 1 && left[0] === 'iptc' && written.format !== 'jpeg' && written.format !== 'gif'
-    ? `${written.format.toUpperCase()} files have no standard place for IPTC records; write JPEG or TIFF to keep them`
+  // Blocks the output's format has no place for (IPTC outside JPEG and TIFF, PNG text outside PNG).
+  const only = left.every((k) => ONLY_IN[k] && !ONLY_IN[k].formats.includes(written.format)) && written.format !== 'gif';
+  const why = only
+    ? `${written.format.toUpperCase()} files have no place for ${left.length === 1 ? 'it' : 'them'}; write ${left.map((k) => ONLY_IN[k].names).join(', or ')} to keep ${left.length === 1 ? 'it' : 'them'}`
     : LEFT_OUT_WHY[written.format] ?? `${written.format.toUpperCase()} output did not keep ${left.length === 1 ? 'it' : 'them'}`;
   io.stderr.write(`modelmark: warning: ${shown}: ${list} of the input ${left.length === 1 ? 'was' : 'were'} left out (${why})\n`);
 }

@@ -5,8 +5,8 @@ export { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './fram
 export { folderId } from './files.js';
 export type { InsideFolder } from './files.js';
 export type { Animation, EncodedImage, ImageFile, MetadataKind, SampleFile, ReadImageOptions, WriteImageOptions, WrittenImage, WriteFormat } from './io.js';
-export { readMetadata, embedMetadata, iptcRecords, metadataOf, metadataWarnings, METADATA_LIMITS, uprightExif, iccColourSpace, profileFits } from '../metadata.js';
-export type { ImageMetadata, MetadataFormat, ReadMetadata } from '../metadata.js';
+export { readMetadata, embedMetadata, iptcRecords, checkPngText, PNG_TEXT_LIMITS, metadataOf, metadataWarnings, METADATA_LIMITS, uprightExif, iccColourSpace, profileFits } from '../metadata.js';
+export type { ImageMetadata, MetadataFormat, PngTextChunk, ReadMetadata } from '../metadata.js';
 export { renderRegionMap } from './map.js';
 export { runBatch, listImages, isBatchImage, MANIFEST_NAME, BATCH_EXTENSIONS } from './batch.js';
 export type { BatchFileResult, BatchOptions, BatchPiece, BatchRecord, BatchStartInfo, BatchSummary, ImageListing } from './batch.js';

@@ -13,7 +13,7 @@ import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder
 import { checkSourceEncoding, matchedSettings, sourceEncoding, type SourceEncoding } from '../encoding.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
 import type { Watermarker } from '../watermarker.js';
-import { embedMetadata, metadataOf, metadataWarnings, profileFits, readMetadata, type ImageMetadata } from '../metadata.js';
+import { checkPngText, embedMetadata, metadataOf, metadataWarnings, profileFits, readMetadata, type ImageMetadata } from '../metadata.js';
 
 /** Formats {@link writeImage} can encode. */
 export type WriteFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff';
@@ -187,8 +187,8 @@ export interface EncodedImage {
 }
 
 /** A kind of metadata block: the EXIF block, the ICC profile, the XMP packet. */
-export type MetadataKind = 'exif' | 'icc' | 'xmp' | 'iptc';
-const METADATA_KINDS: readonly MetadataKind[] = ['exif', 'icc', 'xmp', 'iptc'];
+export type MetadataKind = 'exif' | 'icc' | 'xmp' | 'iptc' | 'pngText';
+const METADATA_KINDS: readonly MetadataKind[] = ['exif', 'icc', 'xmp', 'iptc', 'pngText'];
 
 /** What {@link writeImage} wrote. */
 export interface WrittenImage {
@@ -608,9 +608,14 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     const fromTiff = meta.exif === undefined && meta.format === 'tiff' ? await readMetadata(bytes) : undefined;
     const exif = meta.exif ?? fromTiff?.exif;
     file.metadata = metadataOf(exif ? { ...meta, exif } : meta, keepIcc, { upright: true });
+    // A PNG's text chunks (title, author, copyright, an image generator's prompt and workflow):
+    // libvips hands over none as they are stored, so they are read from the file.
+    const fromPng = meta.format === 'png' ? await readMetadata(bytes) : undefined;
+    if (fromPng?.pngText) file.metadata.pngText = fromPng.pngText;
     // A block over METADATA_LIMITS is left out (a PNG's few KB of deflated XMP can be 16 MB of copy).
     const over = [...metadataWarnings({ exif: meta.exif, xmp: meta.xmp, iptc: meta.iptc, ...(keepIcc ? { icc: meta.icc } : {}) }),
-      ...(fromTiff?.warnings ?? []).filter((w) => w.startsWith('metadata: the EXIF block'))];
+      ...(fromTiff?.warnings ?? []).filter((w) => w.startsWith('metadata: the EXIF block')),
+      ...(fromPng?.warnings ?? []).filter((w) => w.startsWith('metadata: the PNG text'))];
     if (over.length) warnings = [...(warnings ?? []), ...over];
   }
   if (warnings) file.warnings = warnings;
@@ -699,11 +704,12 @@ function checkRaw(image: unknown): { width: number; height: number; channels: 1 
 
 function checkMetadata(metadata: unknown, channels: number): ImageMetadata | undefined {
   if (metadata === undefined) return undefined;
-  if (typeof metadata !== 'object' || metadata === null) throw invalidParameter('options.metadata', 'an object { exif?, icc?, xmp?, iptc?, density? }', metadata);
+  if (typeof metadata !== 'object' || metadata === null) throw invalidParameter('options.metadata', 'an object { exif?, icc?, xmp?, iptc?, pngText?, density? }', metadata);
   const m = metadata as Record<string, unknown>;
-  for (const k of METADATA_KINDS) {
+  for (const k of ['exif', 'icc', 'xmp', 'iptc']) {
     if (m[k] !== undefined && !(m[k] instanceof Uint8Array)) throw invalidParameter(`options.metadata.${k}`, 'a Buffer or Uint8Array', m[k]);
   }
+  checkPngText('options.metadata.pngText', m.pngText);
   if (m.density !== undefined && !(typeof m.density === 'number' && m.density >= 1 && m.density <= 65535)) {
     throw invalidParameter('options.metadata.density', 'a resolution in pixels per inch, 1 to 65535', m.density);
   }
