@@ -132,6 +132,51 @@ test('the command line keeps a JPEG\'s caption, creator and copyright in JPEG an
   assert.is((await sharp(file('stripped.jpg')).metadata()).iptc, undefined);
 });
 
+/** An 8x8 grey TIFF (uncompressed), `le` or big-endian, with `extra` first-IFD entries [tag, type, count, bytes]. */
+function greyTiff(le, extra) {
+  const pix = Buffer.alloc(64, 128);
+  const entries = [[256, 3, 1, 8], [257, 3, 1, 8], [258, 3, 1, 8], [259, 3, 1, 1], [262, 3, 1, 1], [273, 4, 1, 'pixels'], [277, 3, 1, 1], [278, 3, 1, 8], [279, 4, 1, 64], ...extra].sort((a, b) => a[0] - b[0]);
+  const u16 = (b, o, v) => (le ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
+  const u32 = (b, o, v) => (le ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
+  const ifd = Buffer.alloc(2 + 12 * entries.length + 4);
+  u16(ifd, 0, entries.length);
+  let at = 8 + ifd.length;
+  const values = [];
+  entries.forEach(([tag, type, count, v], i) => {
+    const o = 2 + 12 * i;
+    u16(ifd, o, tag); u16(ifd, o + 2, type); u32(ifd, o + 4, count);
+    if (v === 'pixels') u32(ifd, o + 8, 8 + ifd.length + extra.reduce((n, e) => n + e[3].length, 0));
+    else if (Buffer.isBuffer(v)) { u32(ifd, o + 8, at); values.push(v); at += v.length; }
+    else if (type === 3) u16(ifd, o + 8, v); else u32(ifd, o + 8, v);
+  });
+  const head = Buffer.alloc(8);
+  head.write(le ? 'II' : 'MM', 0, 'latin1'); u16(head, 2, 42); u32(head, 4, 8);
+  return Buffer.concat([head, ifd, ...values, pix]);
+}
+
+test('readImage keeps the IPTC records libvips misses: split over APP13 segments, a big-endian TIFF\'s LONG tag 33723, a TIFF\'s Photoshop tag 34377', async () => {
+  const list = resource(0x0404, RECORDS);
+  fs.writeFileSync(file('split.jpg'), withApp13(photoJpeg, list.subarray(0, 20), list.subarray(20)));
+  // Photoshop writes tag 33723 as LONGs (the records padded to four bytes): bytes all the same, in either byte order.
+  const longs = Buffer.concat([RECORDS, Buffer.alloc((4 - RECORDS.length % 4) % 4)]);
+  fs.writeFileSync(file('be-long.tif'), greyTiff(false, [[33723, 4, longs.length / 4, longs]]));
+  fs.writeFileSync(file('photoshop.tif'), greyTiff(true, [[34377, 1, list.length, list]]));
+  for (const name of ['split.jpg', 'be-long.tif', 'photoshop.tif']) {
+    const iptc = (await readImage(file(name), { metadata: true })).metadata.iptc;
+    assert.ok(iptc && Buffer.from(iptc).subarray(0, RECORDS.length).equals(RECORDS), name);
+  }
+  const r = cli(['embed', 'split.jpg', 'split-out.jpg', '--payload', PAYLOAD, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).metadata, ['iptc']);
+  // Over METADATA_LIMITS (17 segments of records): left out, with readMetadata's warning.
+  const big = resource(0x0404, Buffer.concat(Array.from({ length: 11000 }, () => dataset(0x19, 'x'.repeat(100)))));
+  const parts = Array.from({ length: Math.ceil(big.length / 60000) }, (_, i) => big.subarray(i * 60000, (i + 1) * 60000));
+  fs.writeFileSync(file('over.jpg'), withApp13(photoJpeg, ...parts));
+  const over = await readImage(file('over.jpg'), { metadata: true });
+  assert.is(over.metadata.iptc, undefined);
+  assert.ok(over.warnings?.some((w) => /^metadata: the IPTC data is \d+ bytes, over 1 MiB/.test(w)), String(over.warnings));
+});
+
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test.run();

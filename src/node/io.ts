@@ -605,17 +605,21 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     // libvips reads a TIFF's ICC profile and XMP but not its EXIF sub-IFDs: those come from the
     // file's first IFD (readMetadata reads them with src/tiff.ts), as a block of their own, with a
     // warning when a crafted one would come to over METADATA_LIMITS.
-    const fromTiff = meta.exif === undefined && meta.format === 'tiff' ? await readMetadata(bytes) : undefined;
-    const exif = meta.exif ?? fromTiff?.exif;
-    file.metadata = metadataOf(exif ? { ...meta, exif } : meta, keepIcc, { upright: true });
+    // IPTC records come from the container too: libvips keeps a JPEG's first Photoshop APP13
+    // segment only (records split over two, or in a second one, were lost), reads a TIFF's tag
+    // 33723 as LONGs (a big-endian file's records came out byte-swapped) and not its Photoshop
+    // tag 34377.
     // A PNG's text chunks (title, author, copyright, an image generator's prompt and workflow):
-    // libvips hands over none as they are stored, so they are read from the file.
-    const fromPng = meta.format === 'png' ? await readMetadata(bytes) : undefined;
-    if (fromPng?.pngText) file.metadata.pngText = fromPng.pngText;
+    // libvips hands over none as they are stored, so they are read from the file too.
+    const read = meta.format === 'tiff' || meta.format === 'jpeg' || meta.format === 'png' ? await readMetadata(bytes) : undefined;
+    const fromTiff = meta.exif === undefined && meta.format === 'tiff' ? read : undefined;
+    const exif = meta.exif ?? fromTiff?.exif;
+    const { iptc: _libvips, ...rest } = meta;
+    file.metadata = metadataOf({ ...rest, ...(exif ? { exif } : {}), ...(read?.iptc ? { iptc: read.iptc } : {}) }, keepIcc, { upright: true });
+    if (read?.pngText) file.metadata.pngText = read.pngText;
     // A block over METADATA_LIMITS is left out (a PNG's few KB of deflated XMP can be 16 MB of copy).
-    const over = [...metadataWarnings({ exif: meta.exif, xmp: meta.xmp, iptc: meta.iptc, ...(keepIcc ? { icc: meta.icc } : {}) }),
-      ...(fromTiff?.warnings ?? []).filter((w) => w.startsWith('metadata: the EXIF block')),
-      ...(fromPng?.warnings ?? []).filter((w) => w.startsWith('metadata: the PNG text'))];
+    const over = [...metadataWarnings({ exif: meta.exif, xmp: meta.xmp, ...(keepIcc ? { icc: meta.icc } : {}) }),
+      ...(read?.warnings ?? []).filter((w) => (fromTiff && w.startsWith('metadata: the EXIF block')) || w.startsWith('metadata: the IPTC data') || w.startsWith('metadata: the PNG text'))];
     if (over.length) warnings = [...(warnings ?? []), ...over];
   }
   if (warnings) file.warnings = warnings;
