@@ -296,9 +296,18 @@ function jpegWith(jpeg: Uint8Array, m: ImageMetadata): Uint8Array {
 }
 
 const JFIF_TAG = ascii('JFIF\0');
-function jpegRead(jpeg: Uint8Array): ImageMetadata {
+/**
+ * The most of a JPEG's Photoshop resources (APP13 payloads, joined) read, in bytes: room for IPTC
+ * records over their limit (left out with a warning) after a thumbnail. A 50 MB file of tiny
+ * APP13 segments had made millions of views and a copy of them all (a second and 280 MB).
+ */
+const PHOTOSHOP_MAX = METADATA_LIMITS.iptc + (1 << 20);
+
+function jpegRead(jpeg: Uint8Array, warnings: string[]): ImageMetadata {
   const out: ImageMetadata = {};
-  const photoshop: Uint8Array[] = [];
+  // Photoshop's resources, split over APP13 segments when large, read as one list: the first
+  // segment's payload as it is, more joined in one buffer (grown by doubling), up to PHOTOSHOP_MAX.
+  let photoshop: Uint8Array | undefined, joined = 0, cut = false;
   const icc: Uint8Array[] = [];
   let iccCount = 0;
   for (let at = 2; at + 4 <= jpeg.length;) {
@@ -317,7 +326,20 @@ function jpegRead(jpeg: Uint8Array): ImageMetadata {
     } else if (marker === 0xe1 && !out.exif && startsWith(body, 0, EXIF_TAG)) out.exif = body.subarray(EXIF_TAG.length);
     else if (marker === 0xe1 && !out.xmp && startsWith(body, 0, XMP_NS)) out.xmp = body.subarray(XMP_NS.length);
     // Photoshop's resources, split over APP13 segments when large: read as one list.
-    else if (marker === 0xed && startsWith(body, 0, PHOTOSHOP_TAG)) photoshop.push(body.subarray(PHOTOSHOP_TAG.length));
+    else if (marker === 0xed && !cut && startsWith(body, 0, PHOTOSHOP_TAG)) {
+      const part = body.subarray(PHOTOSHOP_TAG.length);
+      if (!photoshop) { photoshop = part; joined = part.length; }
+      else if (joined + part.length > PHOTOSHOP_MAX) cut = true;
+      else if (part.length > 0) {
+        if (joined === photoshop.length || photoshop.buffer === jpeg.buffer) {
+          const grown = new Uint8Array(Math.min(PHOTOSHOP_MAX, Math.max(2 * joined, joined + part.length, 1024)));
+          grown.set(photoshop.subarray(0, joined));
+          photoshop = grown;
+        }
+        photoshop.set(part, joined);
+        joined += part.length;
+      }
+    }
     else if (marker === 0xe2 && startsWith(body, 0, ICC_TAG) && body.length > ICC_TAG.length + 2) {
       const seq = body[ICC_TAG.length], count = body[ICC_TAG.length + 1];
       if (seq >= 1 && seq <= count) { icc[seq - 1] = body.subarray(ICC_TAG.length + 2); iccCount = count; }
@@ -325,8 +347,9 @@ function jpegRead(jpeg: Uint8Array): ImageMetadata {
     at += 2 + length;
   }
   if (iccCount > 0 && icc.length === iccCount && icc.every(Boolean)) out.icc = concat(icc);
-  const iptc = photoshop.length ? iptcRecords(photoshop.length === 1 ? photoshop[0] : concat(photoshop)) : undefined;
+  const iptc = photoshop ? iptcRecords(photoshop.subarray(0, joined)) : undefined;
   if (iptc) out.iptc = iptc;
+  else if (cut) warnings.push(`metadata: the Photoshop resources (APP13 segments) come to over ${PHOTOSHOP_MAX / (1 << 20)} MiB: read no further, and no IPTC data found in them`);
   return out;
 }
 
@@ -573,7 +596,7 @@ export async function readMetadata(given: Uint8Array): Promise<ReadMetadata> {
   const format = sniff(bytes);
   if (!format) return {};
   const warnings: string[] = [];
-  const m: ImageMetadata & { orientation?: number } = format === 'jpeg' ? jpegRead(bytes) : format === 'png' ? await pngRead(bytes, warnings)
+  const m: ImageMetadata & { orientation?: number } = format === 'jpeg' ? jpegRead(bytes, warnings) : format === 'png' ? await pngRead(bytes, warnings)
     : format === 'tiff' ? tiffRead(bytes, METADATA_LIMITS.exif) : webpRead(bytes);
   if ('exifOver' in m) warnings.push(overLimit('exif', 'rebuilt')); // a TIFF's, made into a block of its own
   const out: ReadMetadata = { format };

@@ -79,6 +79,29 @@ test('readMetadata reads a JPEG\'s IPTC records, also from resources split over 
   assert.is((await readMetadata(photoJpeg)).iptc, undefined);
 });
 
+test('readMetadata joins no more than 2 MiB of APP13 segments: a 50 MB JPEG of tiny ones is read in bounded memory, with a warning', async () => {
+  const list = resource(0x0404, RECORDS);
+  // Split over three segments, then 2.8 million segments of two bytes each (50 MB).
+  const tiny = Buffer.concat([Buffer.from([0xff, 0xed, 0, 18]), PHOTOSHOP, Buffer.from('8B')]);
+  const many = Buffer.alloc(tiny.length * 2_800_000);
+  for (let at = 0; at < many.length; at += tiny.length) tiny.copy(many, at);
+  const withMany = (jpeg) => Buffer.concat([jpeg.subarray(0, 2), many, jpeg.subarray(2)]);
+  const input = withApp13(withMany(photoJpeg), list.subarray(0, 10), list.subarray(10, 50), list.subarray(50));
+  const used = () => { const u = process.memoryUsage(); return u.heapUsed + u.arrayBuffers; };
+  const before = used();
+  const m = await readMetadata(input);
+  const grew = used() - before;
+  assert.ok(grew < 64 << 20, `${grew >> 20} MB held reading 50 MB (a view of each segment was kept)`);
+  assert.ok(Buffer.from(m.iptc).equals(RECORDS), 'the records in the first segments');
+  const none = await readMetadata(withMany(photoJpeg));
+  assert.is(none.iptc, undefined);
+  assert.equal(none.warnings, ['metadata: the Photoshop resources (APP13 segments) come to over 2 MiB: read no further, and no IPTC data found in them']);
+  fs.writeFileSync(file('many.jpg'), withMany(photoJpeg));
+  const img = await readImage(file('many.jpg'), { metadata: true });
+  assert.is(img.metadata.iptc, undefined);
+  assert.equal(img.warnings, none.warnings);
+});
+
 test('embedMetadata writes IPTC records into JPEG (APP13) and TIFF (tag 33723) where libvips reads them; PNG and WebP carry none', async () => {
   const jpeg = await embedMetadata(photoJpeg, 'jpeg', { iptc: RECORDS }, { width: 480, height: 300, alpha: false });
   assert.ok(Buffer.from(await libvipsRecords(jpeg)).equals(RECORDS), 'JPEG');
