@@ -180,6 +180,12 @@ test('POST /embed keeps a JPEG upload\'s IPTC records (caption, creator, copyrig
   const iptc = (await sharp(bytes).metadata()).iptc;
   assert.ok(iptc && iptc.includes(records), 'the records, read by libvips');
   assert.is((await detectInNode(bytes)).payload, PAYLOAD);
+  assert.is(res.headers.get('x-modelmark-warning'), null);
+  // A PNG answer has no place for them: said in the warning header, as the CLI warns.
+  const png = await post(`/embed?payload=${PAYLOAD}&format=png`, new Uint8Array(upload));
+  assert.is(png.res.status, 200);
+  assert.is((await sharp(png.bytes).metadata()).iptc, undefined);
+  assert.match(png.res.headers.get('x-modelmark-warning') ?? '', /^metadata: the IPTC data was left out \(PNG has no standard place for IPTC records/);
 });
 
 test('POST /embed writes sequential JPEG (half MozJPEG\'s CPU) unless progressive=1; both carry the payload', async () => {

@@ -7,9 +7,10 @@
 //           own quality, at least 75, and chroma subsampling unless `quality` is given, read back
 //           and written at 95 where the mark does not survive that quality: the quality written
 //           in `x-modelmark-quality`, `x-modelmark-quality-raised-from` when raised), with the upload's
-//           EXIF, ICC profile and XMP unless `metadata=strip` (a block over the core's
-//           METADATA_LIMITS, XMP or EXIF over 1 MiB or a profile over 4 MiB, is left out and
-//           named in an `x-modelmark-warning` header)
+//           EXIF, ICC profile and XMP (and a JPEG's IPTC records, into a JPEG answer) unless
+//           `metadata=strip` (a block over the core's METADATA_LIMITS, XMP, EXIF or IPTC over
+//           1 MiB or a profile over 4 MiB, is left out and named in an `x-modelmark-warning`
+//           header, as are IPTC records a PNG answer cannot carry)
 //   POST /detect                                                  body: a PNG or JPEG
 //        -> { found, payload, pValue, transform }
 //
@@ -181,7 +182,9 @@ async function embedRoute(request, env, url) {
     // the x-modelmark-warning header.
     const meta = await readMetadata(bytes);
     body = await embedMetadata(body, outFormat, metadataOf(meta, profileFits(meta.icc, 4)), { width: marked.width, height: marked.height, alpha: outFormat === 'png' });
-    if (meta.warnings) headers['x-modelmark-warning'] = meta.warnings.join('; ');
+    // PNG has no standard place for IPTC records: a JPEG upload's are named as left out.
+    const warnings = [...(meta.warnings ?? []), ...(meta.iptc && outFormat !== 'jpeg' ? [`metadata: the IPTC data was left out (${outFormat.toUpperCase()} has no standard place for IPTC records; ask for format=jpeg to keep them)`] : [])];
+    if (warnings.length) headers['x-modelmark-warning'] = warnings.join('; ');
   }
   return new Response(body, { headers });
 }
