@@ -188,6 +188,18 @@ test('POST /embed keeps a JPEG upload\'s IPTC records (caption, creator, copyrig
   assert.match(png.res.headers.get('x-modelmark-warning') ?? '', /^metadata: the IPTC data was left out \(PNG has no standard place for IPTC records/);
 });
 
+test('POST /embed keeps a PNG upload\'s text chunks in a PNG answer and names them in x-modelmark-warning for a JPEG one', async () => {
+  const png = await sharp(fileURLToPath(new URL('mate-Storm.jpg', PHOTOS))).resize(400).png().toBuffer();
+  const upload = pngWith(png, [['tEXt', Buffer.from('parameters\0a storm, Steps: 20', 'latin1')]]);
+  const same = await post(`/embed?payload=${PAYLOAD}`, new Uint8Array(upload));
+  assert.is(same.res.status, 200);
+  assert.equal((await sharp(same.bytes).metadata()).comments, [{ keyword: 'parameters', text: 'a storm, Steps: 20' }]);
+  assert.is(same.res.headers.get('x-modelmark-warning'), null);
+  const jpeg = await post(`/embed?payload=${PAYLOAD}&format=jpeg`, new Uint8Array(upload));
+  assert.is(jpeg.res.status, 200);
+  assert.match(jpeg.res.headers.get('x-modelmark-warning') ?? '', /the PNG text was left out/);
+});
+
 test('POST /embed writes sequential JPEG (half MozJPEG\'s CPU) unless progressive=1; both carry the payload', async () => {
   const upload = new Uint8Array(await sharp(fileURLToPath(new URL('mate-Storm.jpg', PHOTOS))).resize(640).jpeg({ quality: 90 }).toBuffer());
   for (const [query, progressive] of [['', false], ['&progressive=1', true], ['&progressive=0', false]]) {

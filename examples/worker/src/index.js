@@ -10,7 +10,8 @@
 //           EXIF, ICC profile and XMP (and a JPEG's IPTC records, into a JPEG answer) unless
 //           `metadata=strip` (a block over the core's METADATA_LIMITS, XMP, EXIF or IPTC over
 //           1 MiB or a profile over 4 MiB, is left out and named in an `x-modelmark-warning`
-//           header, as are IPTC records a PNG answer cannot carry)
+//           header, as are IPTC records a PNG answer cannot carry and PNG text chunks, kept in a
+//           PNG answer, that a JPEG one cannot)
 //   POST /detect                                                  body: a PNG or JPEG
 //        -> { found, payload, pValue, transform }
 //
@@ -182,8 +183,10 @@ async function embedRoute(request, env, url) {
     // the x-modelmark-warning header.
     const meta = await readMetadata(bytes);
     body = await embedMetadata(body, outFormat, metadataOf(meta, profileFits(meta.icc, 4)), { width: marked.width, height: marked.height, alpha: outFormat === 'png' });
-    // PNG has no standard place for IPTC records: a JPEG upload's are named as left out.
-    const warnings = [...(meta.warnings ?? []), ...(meta.iptc && outFormat !== 'jpeg' ? [`metadata: the IPTC data was left out (${outFormat.toUpperCase()} has no standard place for IPTC records; ask for format=jpeg to keep them)`] : [])];
+    // PNG has no standard place for IPTC records, JPEG none for PNG text: named as left out.
+    const warnings = [...(meta.warnings ?? []),
+      ...(meta.iptc && outFormat !== 'jpeg' ? [`metadata: the IPTC data was left out (${outFormat.toUpperCase()} has no standard place for IPTC records; ask for format=jpeg to keep them)`] : []),
+      ...(meta.pngText && outFormat !== 'png' ? [`metadata: the PNG text was left out (${outFormat.toUpperCase()} has no place for PNG text chunks; ask for format=png to keep them)`] : [])];
     if (warnings.length) headers['x-modelmark-warning'] = warnings.join('; ');
   }
   return new Response(body, { headers });
