@@ -31,6 +31,8 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { photoPaths, syntheticPhoto } from './photos.mjs';
+// BATCH_ARGS='--quality 95' adds options to the command (space-separated), e.g. to compare the
+// default (each JPEG at its source's quality, read back) with a fixed quality.
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'modelmark.js');
@@ -66,7 +68,7 @@ async function ceiling() {
 function runEmbed(input, output, cores) {
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const command = [process.execPath, BIN, 'embed', input, output, '--key', 'bench key', '--payload', 'c0ffee0000000001', '--json'];
+    const command = [process.execPath, BIN, 'embed', input, output, '--key', 'bench key', '--payload', 'c0ffee0000000001', '--json', ...(process.env.BATCH_ARGS ? process.env.BATCH_ARGS.split(' ') : [])];
     const limited = TASKSET ? [TASKSET, '-c', Array.from({ length: cores }, (_, i) => i).join(','), ...command] : [...command, '--jobs', String(cores)];
     const child = spawn('/bin/sh', ['-c', '"$@"; s=$?; times >&2; exit $s', 'sh', ...limited], { cwd: ROOT });
     let buffer = '', stderr = '';
