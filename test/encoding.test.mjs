@@ -4,31 +4,18 @@
 // command line (single files, standard output, folders) writing with it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import {
   createWatermarker, readImage, writeImage, encodeImage, sourceEncoding, jpegQualityOf, matchedSettings, MIN_MATCHED_QUALITY, InvalidArgumentError,
 } from '../dist/node/index.js';
+import { PHOTOS, workspace } from './helpers/workspace.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = path.join(ROOT, 'bin', 'modelmark.js');
-const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const KEY = 'encoding test key';
 const PAYLOAD = 'c0ffee00000000e7';
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-encoding-'));
-const file = (name) => path.join(dir, name);
-const { MODELMARK_KEY: _drop, ...baseEnv } = process.env;
+const { dir, file, cli, remove } = workspace('encoding', KEY);
 const wm = await createWatermarker({ key: KEY });
-
-function cli(args) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, env: { ...baseEnv, MODELMARK_KEY: KEY }, timeout: 120_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: String(r.stderr) };
-}
 const photo = () => sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(640, 400);
 const encodingOf = (p) => sourceEncoding(fs.readFileSync(p));
 const found = async (p) => { const img = await readImage(p); const r = wm.detect(img); return r.found && r.payload === PAYLOAD; };
@@ -277,6 +264,6 @@ test('a folder run writes each JPEG at its own quality (no --quality; verified),
   assert.is(encodingOf(file('folder-out/b.jpg')).quality, 88);
 });
 
-test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+test.after(remove);
 
 test.run();

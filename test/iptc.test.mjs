@@ -4,29 +4,16 @@
 // an independent reader; PNG and WebP, which have no place for them, get a warning.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker, readImage, writeImage, readMetadata, embedMetadata, iptcRecords, InvalidArgumentError } from '../dist/node/index.js';
+import { PHOTOS, workspace } from './helpers/workspace.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = path.join(ROOT, 'bin', 'modelmark.js');
-const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const KEY = 'iptc test key';
 const PAYLOAD = 'c0ffee00000000d9';
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-iptc-'));
-const file = (name) => path.join(dir, name);
-const { MODELMARK_KEY: _drop, ...baseEnv } = process.env;
+const { dir, file, cli, remove } = workspace('iptc', KEY);
 const wm = await createWatermarker({ key: KEY });
-
-function cli(args) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, env: { ...baseEnv, MODELMARK_KEY: KEY }, timeout: 120_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
 
 /** One IPTC-IIM dataset of record 2 (the application record). */
 const dataset = (tag, text) => { const b = Buffer.from(text, 'utf8'); return Buffer.concat([Buffer.from([0x1c, 2, tag, b.length >> 8, b.length & 255]), b]); };
@@ -200,6 +187,6 @@ test('readImage keeps the IPTC records libvips misses: split over APP13 segments
   assert.ok(over.warnings?.some((w) => /^metadata: the IPTC data is \d+ bytes, over 1 MiB/.test(w)), String(over.warnings));
 });
 
-test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+test.after(remove);
 
 test.run();

@@ -4,31 +4,18 @@
 // an independent reader; other formats get a warning; limits hold against crafted files.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker, readImage, writeImage, readMetadata, embedMetadata, PNG_TEXT_LIMITS, InvalidArgumentError } from '../dist/node/index.js';
 import { pngWith } from './helpers/png.mjs';
+import { PHOTOS, workspace } from './helpers/workspace.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = path.join(ROOT, 'bin', 'modelmark.js');
-const PHOTOS = fileURLToPath(new URL('../../shared/photos/', import.meta.url));
 const KEY = 'png text test key';
 const PAYLOAD = 'c0ffee00000000c4';
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelmark-png-text-'));
-const file = (name) => path.join(dir, name);
-const { MODELMARK_KEY: _drop, ...baseEnv } = process.env;
+const { dir, file, cli, remove } = workspace('png-text', KEY);
 const wm = await createWatermarker({ key: KEY });
-
-function cli(args) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, env: { ...baseEnv, MODELMARK_KEY: KEY }, timeout: 120_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
 
 const WORKFLOW = JSON.stringify({ nodes: [{ id: 3, type: 'KSampler', seed: 1234 }], links: [] });
 /** The text chunks as an image generator and an editor leave them, and their texts as libvips reads them. */
@@ -125,6 +112,6 @@ test('the command line keeps a PNG\'s text in PNG copies, warns for JPEG, and --
   assert.equal(await comments(fs.readFileSync(file('out/a.png'))), COMMENTS);
 });
 
-test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+test.after(remove);
 
 test.run();
