@@ -253,7 +253,12 @@ const JPEG_SEGMENT_MAX = 65533; // the length field counts itself: 65535 - 2 byt
 const EXIF_TAG = ascii('Exif\0\0');
 const XMP_NS = ascii('http://ns.adobe.com/xap/1.0/\0');
 const ICC_TAG = ascii('ICC_PROFILE\0');
-const startsWith = (b: Uint8Array, at: number, tag: Uint8Array) => b.length >= at + tag.length && tag.every((v, i) => b[at + i] === v);
+/** Whether `b` holds `tag` at `at` (a plain loop: no closure made per call, as a crafted file's millions of segments would make). */
+function startsWith(b: Uint8Array, at: number, tag: Uint8Array): boolean {
+  if (b.length < at + tag.length) return false;
+  for (let i = 0; i < tag.length; i++) if (b[at + i] !== tag[i]) return false;
+  return true;
+}
 
 function segment(marker: number, ...parts: Uint8Array[]): Uint8Array {
   const length = 2 + parts.reduce((n, p) => n + p.length, 0);
@@ -317,6 +322,29 @@ function jpegRead(jpeg: Uint8Array, warnings: string[]): ImageMetadata {
     if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { at += 2; continue; }
     if (marker === 0xda || marker === 0xd9) break; // the scan: no metadata after it here
     const length = (jpeg[at + 2] << 8) | jpeg[at + 3];
+    if (marker === 0xed) {
+      // Photoshop's resources, split over APP13 segments when large: read as one list.
+      if (!cut && startsWith(jpeg, at + 4, PHOTOSHOP_TAG)) {
+        const from = at + 4 + PHOTOSHOP_TAG.length, size = Math.max(0, Math.min(jpeg.length, at + 2 + length) - from);
+        if (!photoshop) { photoshop = jpeg.subarray(from, from + size); joined = size; }
+        else if (joined + size > PHOTOSHOP_MAX) cut = true;
+        else if (size > 0) {
+          if (joined === photoshop.length || photoshop.buffer === jpeg.buffer) {
+            const grown = new Uint8Array(Math.min(PHOTOSHOP_MAX, Math.max(2 * joined, joined + size, 1024)));
+            grown.set(photoshop.subarray(0, joined));
+            photoshop = grown;
+          }
+          // Copied byte by byte when small: no view made for each of a crafted file's tiny segments.
+          if (size < 64) for (let i = 0; i < size; i++) photoshop[joined + i] = jpeg[from + i];
+          else photoshop.set(jpeg.subarray(from, from + size), joined);
+          joined += size;
+        }
+      }
+      at += 2 + length;
+      continue;
+    }
+    // A view of the body only for the segments read (a crafted file can hold millions of others).
+    if (marker !== 0xe0 && marker !== 0xe1 && marker !== 0xe2) { at += 2 + length; continue; }
     const body = jpeg.subarray(at + 4, Math.min(jpeg.length, at + 2 + length));
     if (marker === 0xe0 && out.density === undefined && startsWith(body, 0, JFIF_TAG) && body.length >= 12) {
       // Units 1: per inch, 2: per centimetre (0: an aspect ratio only, no resolution).
@@ -325,21 +353,6 @@ function jpegRead(jpeg: Uint8Array, warnings: string[]): ImageMetadata {
       if (densityOf(d) !== undefined) out.density = d;
     } else if (marker === 0xe1 && !out.exif && startsWith(body, 0, EXIF_TAG)) out.exif = body.subarray(EXIF_TAG.length);
     else if (marker === 0xe1 && !out.xmp && startsWith(body, 0, XMP_NS)) out.xmp = body.subarray(XMP_NS.length);
-    // Photoshop's resources, split over APP13 segments when large: read as one list.
-    else if (marker === 0xed && !cut && startsWith(body, 0, PHOTOSHOP_TAG)) {
-      const part = body.subarray(PHOTOSHOP_TAG.length);
-      if (!photoshop) { photoshop = part; joined = part.length; }
-      else if (joined + part.length > PHOTOSHOP_MAX) cut = true;
-      else if (part.length > 0) {
-        if (joined === photoshop.length || photoshop.buffer === jpeg.buffer) {
-          const grown = new Uint8Array(Math.min(PHOTOSHOP_MAX, Math.max(2 * joined, joined + part.length, 1024)));
-          grown.set(photoshop.subarray(0, joined));
-          photoshop = grown;
-        }
-        photoshop.set(part, joined);
-        joined += part.length;
-      }
-    }
     else if (marker === 0xe2 && startsWith(body, 0, ICC_TAG) && body.length > ICC_TAG.length + 2) {
       const seq = body[ICC_TAG.length], count = body[ICC_TAG.length + 1];
       if (seq >= 1 && seq <= count) { icc[seq - 1] = body.subarray(ICC_TAG.length + 2); iccCount = count; }
