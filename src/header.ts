@@ -136,3 +136,25 @@ export function gifTruncatedAt(bytes: Uint8Array): number {
   }
   return -1; // every block whole: a trailer left out, or a cut between blocks (what is there is sound)
 }
+
+/**
+ * The number of frames an animated PNG (APNG) declares in its acTL chunk, or 0 for a still PNG
+ * (or bytes that are not a PNG). libvips reads an APNG as a still image, its default image: a
+ * copy made from that loses the animation, so readImage refuses to make one (ERR_ANIMATED).
+ * @example
+ * if (apngFrames(bytes) > 1) throw new Error('an animated PNG: convert it to WebP or GIF first');
+ */
+export function apngFrames(bytes: Uint8Array): number {
+  const b = bytes;
+  if (!(b instanceof Uint8Array) || b.length < 8 || b[0] !== 0x89 || b[1] !== 0x50 || b[2] !== 0x4e || b[3] !== 0x47) return 0;
+  const u32 = (at: number) => ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+  // acTL comes before the first IDAT (the APNG specification): the chunks up to it are read.
+  for (let at = 8; at + 12 <= b.length;) {
+    const n = u32(at);
+    const type = String.fromCharCode(b[at + 4], b[at + 5], b[at + 6], b[at + 7]);
+    if (type === 'acTL') return n >= 8 && at + 12 <= b.length ? u32(at + 8) : 0;
+    if (type === 'IDAT' || type === 'IEND') return 0;
+    at += 12 + n;
+  }
+  return 0;
+}

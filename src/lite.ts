@@ -10,7 +10,7 @@ export { psnr, ssim } from './metrics.js';
 export { init } from './wasm.js';
 export { checkImage, checkSamples, MIN_SIDE, MIN_DETECT_SIDE, DEFAULT_MAX_PIXELS, DEFAULT_MAX_ASPECT, MAX_ASPECT_LIMIT } from './image.js';
 export type { Image, PixelData, SampleImage, SampleData } from './image.js';
-export { checkImageFileSize, gifTruncatedAt, imageHeader } from './header.js';
+export { apngFrames, checkImageFileSize, gifTruncatedAt, imageHeader } from './header.js';
 export { sourceEncoding, jpegQualityOf, matchedSettings, MIN_MATCHED_QUALITY } from './encoding.js';
 export type { SourceEncoding, JpegEncoding, WebpEncoding, MatchedSettings } from './encoding.js';
 export type { ImageHeader } from './header.js';

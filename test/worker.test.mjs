@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createWatermarker, sourceEncoding } from '../dist/index.js';
 import { buildWorker } from '../examples/worker/build.mjs';
-import { pngWith, xmpITXt, xmpOf } from './helpers/png.mjs';
+import { apngOf, pngWith, xmpITXt, xmpOf } from './helpers/png.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CONFIG = fileURLToPath(new URL('../examples/worker/config.capnp', import.meta.url));
@@ -198,6 +198,17 @@ test('POST /embed keeps a PNG upload\'s text chunks in a PNG answer and names th
   const jpeg = await post(`/embed?payload=${PAYLOAD}&format=jpeg`, new Uint8Array(upload));
   assert.is(jpeg.res.status, 200);
   assert.match(jpeg.res.headers.get('x-modelmark-warning') ?? '', /the PNG text was left out/);
+});
+
+test('POST /embed refuses an animated PNG (422 ERR_ANIMATED: the answer would keep its first image); /detect reads it', async () => {
+  const frame = (name) => sharp(fileURLToPath(new URL(name, PHOTOS))).resize(320, 200, { fit: 'fill' }).png().toBuffer();
+  const apng = new Uint8Array(apngOf([await frame('mate-Garden.jpg'), await frame('mate-Storm.jpg')]));
+  const e = await post(`/embed?payload=${PAYLOAD}`, apng);
+  assert.is(e.res.status, 422);
+  assert.is(jsonOf(e.bytes).error.code, 'ERR_ANIMATED');
+  const d = await post('/detect', apng);
+  assert.is(d.res.status, 200);
+  assert.is(jsonOf(d.bytes).found, false);
 });
 
 test('POST /embed writes sequential JPEG (half MozJPEG\'s CPU) unless progressive=1; both carry the payload', async () => {

@@ -18,6 +18,7 @@ import {
   checkOptionNames,
   DEFAULT_MAX_PIXELS,
   gifTruncatedAt,
+  apngFrames,
   matchedSettings,
   sourceEncoding,
   WATERMARKER_OPTION_NAMES,
@@ -584,6 +585,12 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
         // libvips reads a GIF cut off after its first frame silently (frames lost, one half filled).
         const cut = head.format === 'gif' ? gifTruncatedAt(input) : -1;
         if (cut >= 0) throw new DecodeError(`Cannot decode the input image: the input is truncated (its GIF data ends before the trailer, ${cut} whole frame${cut === 1 ? '' : 's'} in)`);
+        // An animated PNG: sharp reads its first image only, and the copy would lose the animation.
+        const apng = head.format === 'png' ? apngFrames(input) : 0;
+        if (apng > 1) {
+          throw new DecodeError(`The input is an animated PNG (APNG, ${apng} frames): sharp reads its first image only, and the copy would lose the animation; ` +
+            'convert it to an animated WebP or GIF first', { code: 'ERR_ANIMATED' });
+        }
         const written = format ?? String(outputFormatFor(String(head.format ?? '')));
         // A side the output format cannot hold (orientation only swaps the sides: either way),
         // refused from the header, before it is decoded and marked (modelmark/node's table).

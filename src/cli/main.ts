@@ -160,10 +160,11 @@ Commands:
   embed    Write a marked copy of IN to OUT carrying a 64-bit payload (1 to 16 hex digits).
            OUT's extension (.png, .jpg, .jpeg, .webp, .gif, .avif, .tif, .tiff) picks its
            format; without one, IN's format is kept. IN is never overwritten; OUT is written
-           atomically. IN's EXIF, ICC profile and XMP are kept (see --strip-metadata; GIF
-           carries none of them: a warning says what was left out). Every frame
-           of an animated GIF or WebP is marked on its own (write it as .gif or .webp, or as
-           the pages of a .tiff), as is every page of a multi-page TIFF.
+           atomically. IN's metadata is kept (see --strip-metadata; a warning names what an
+           output format cannot carry), and a JPEG is written at IN's quality (see --quality).
+           Every frame of an animated GIF or WebP is marked on its own (write it as .gif or
+           .webp, or as the pages of a .tiff), as is every page of a multi-page TIFF; an
+           animated PNG (APNG) is refused, since only its first image can be read here.
            IN - reads the image from standard input; OUT - writes it to standard output
            (the report then goes to standard error; refused when that is a terminal; exit
            status 141 when its reader quits before the end, as "| head -c 100" does).

@@ -8,7 +8,7 @@ import loadSharp from './sharp.js';
 import { booleanOption, checkOptionNames, invalidParameter, numberIn } from '../args.js';
 import { DecodeError, FileError, ImageSizeError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, genuineBytes, genuineSamples, pixelCount, type SampleImage } from '../image.js';
-import { gifTruncatedAt } from '../header.js';
+import { apngFrames, gifTruncatedAt } from '../header.js';
 import { fileKind, osReason, readRegularFile, writeFileAtomic, type InsideFolder } from './files.js';
 import { checkSourceEncoding, matchedSettings, sourceEncoding, type SourceEncoding } from '../encoding.js';
 import { parsePayload, payloadHex, type Payload } from '../payload.js';
@@ -524,6 +524,14 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     throw new DecodeError(`Cannot decode image file ${q(path)}: the file is truncated (its GIF data ends before the trailer, ` +
       `${cut} whole frame${cut === 1 ? '' : 's'} in)`);
   }
+  // An animated PNG: libvips reads its default image only. A copy would lose the animation, so
+  // none is made (detection, reading frames one by one, takes that image as the first frame).
+  const apng = meta.format === 'png' ? apngFrames(bytes) : 0;
+  if (apng > 1 && !firstFrame && maxFrames === Infinity) {
+    throw new DecodeError(`${q(path)} is an animated PNG (APNG, ${apng} frames): its frames cannot be read here (libvips reads its first image only), ` +
+      'and a copy made from that image would lose the animation; convert it to an animated WebP or GIF first ' +
+      '(readImage: { firstFrame: true } reads its first image)', { code: 'ERR_ANIMATED' });
+  }
   const pages = meta.pages ?? 1;
   // The frames decoded: all, or the first maxFrames of them. A read limited so (detection) takes
   // the frames of an animation (GIF, WebP) only; a multi-page file's pages, which may differ in
@@ -624,6 +632,7 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
   }
   if (warnings) file.warnings = warnings;
   if (pages > 1) file.pages = pages;
+  else if (apng > 1) file.pages = apng;
   if (animated) {
     const frameHeight = info.height / decoded;
     if (!Number.isInteger(frameHeight) || frameHeight !== height) {

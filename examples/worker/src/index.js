@@ -31,7 +31,7 @@
 // kernels and the codecs) is imported as a pre-compiled WebAssembly.Module: wrangler and
 // examples/worker/build.mjs turn `.wasm` imports into wasm modules of the Worker.
 import './polyfill.js';
-import { createWatermarker, matchedSettings, MAX_ASPECT_LIMIT, ModelmarkError, sourceEncoding } from 'modelmark';
+import { apngFrames, createWatermarker, matchedSettings, MAX_ASPECT_LIMIT, ModelmarkError, sourceEncoding } from 'modelmark';
 import { embedMetadata, metadataOf, profileFits, readMetadata } from 'modelmark/metadata';
 import modelmarkWasm from 'modelmark/modelmark.wasm';
 import { decode, encode, jpegScans, MAX_JPEG_SCANS, probe, truncation, TYPES } from './image.js';
@@ -109,6 +109,11 @@ async function readImage(request, env, embed) {
   const info = probe(bytes);
   if (!info) throw new HttpError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'The body is not a PNG or JPEG image.');
   if (info.width === 0 || info.height === 0) throw new HttpError(400, 'ERR_DECODE', 'The image header gives a zero width or height.');
+  // An animated PNG decodes as its first image: a marked answer would lose the animation.
+  const frames = embed && info.format === 'png' ? apngFrames(bytes) : 0;
+  if (frames > 1) {
+    throw new HttpError(422, 'ERR_ANIMATED', `The image is an animated PNG (APNG, ${frames} frames), and the marked answer would keep its first image only; convert it to a still image first (/detect reads its first image).`);
+  }
   // A 16-bit PNG decodes through twice the memory of an 8-bit one: it counts double.
   const cost = info.width * info.height * (info.depth === 16 ? 2 : 1);
   if (cost > limit) {
