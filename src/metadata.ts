@@ -68,7 +68,11 @@ export type MetadataFormat = 'jpeg' | 'png' | 'webp' | 'tiff';
 export interface ReadMetadata extends ImageMetadata {
   format?: MetadataFormat;
   orientation?: number;
-  /** A block over its limit in METADATA_LIMITS, left out (e.g. "metadata: the XMP packet inflates to over 1 MiB (the most a copy carries): left out"). */
+  /**
+   * A block over its limit in METADATA_LIMITS, left out (e.g. "metadata: the XMP packet inflates
+   * to over 1 MiB (the most a copy carries): left out"), or what a copy cannot carry (a JPEG's
+   * further images in Multi-Picture Format: an HDR gain map, a depth map).
+   */
   warnings?: string[];
 }
 
@@ -308,13 +312,31 @@ const JFIF_TAG = ascii('JFIF\0');
  */
 const PHOTOSHOP_MAX = METADATA_LIMITS.iptc + (1 << 20);
 
+const MPF_TAG = ascii('MPF\0');
+
+/** An MPF segment's NumberOfImages (tag 0xB001 of its MP Index IFD, a TIFF structure); 0 when unreadable. */
+function mpfImageCount(tiff: Uint8Array): number {
+  if (tiff.length < 8) return 0;
+  const le = tiff[0] === 0x49 && tiff[1] === 0x49;
+  if (!le && !(tiff[0] === 0x4d && tiff[1] === 0x4d)) return 0;
+  const d = view(tiff);
+  const ifd = d.getUint32(4, le);
+  if (ifd + 2 > tiff.length) return 0;
+  const count = d.getUint16(ifd, le);
+  for (let i = 0; i < count && ifd + 2 + 12 * i + 12 <= tiff.length; i++) {
+    const e = ifd + 2 + 12 * i;
+    if (d.getUint16(e, le) === 0xb001 && d.getUint16(e + 2, le) === 4) return d.getUint32(e + 8, le);
+  }
+  return 0;
+}
+
 function jpegRead(jpeg: Uint8Array, warnings: string[]): ImageMetadata {
   const out: ImageMetadata = {};
   // Photoshop's resources, split over APP13 segments when large, read as one list: the first
   // segment's payload as it is, more joined in one buffer (grown by doubling), up to PHOTOSHOP_MAX.
   let photoshop: Uint8Array | undefined, joined = 0, cut = false;
   const icc: Uint8Array[] = [];
-  let iccCount = 0;
+  let iccCount = 0, mpfSeen = false;
   for (let at = 2; at + 4 <= jpeg.length;) {
     if (jpeg[at] !== 0xff) break;
     const marker = jpeg[at + 1];
@@ -353,6 +375,15 @@ function jpegRead(jpeg: Uint8Array, warnings: string[]): ImageMetadata {
       if (densityOf(d) !== undefined) out.density = d;
     } else if (marker === 0xe1 && !out.exif && startsWith(body, 0, EXIF_TAG)) out.exif = body.subarray(EXIF_TAG.length);
     else if (marker === 0xe1 && !out.xmp && startsWith(body, 0, XMP_NS)) out.xmp = body.subarray(XMP_NS.length);
+    else if (marker === 0xe2 && !mpfSeen && startsWith(body, 0, MPF_TAG)) {
+      // Multi-Picture Format: more images after this one's end (an HDR gain map, a depth map, a
+      // preview). A copy re-encodes the main image alone: said, not silently dropped.
+      mpfSeen = true;
+      const images = mpfImageCount(body.subarray(MPF_TAG.length));
+      if (images > 1) {
+        warnings.push(`metadata: the file holds ${images} images (Multi-Picture Format: an HDR gain map, a depth map or a preview after the main one); a copy carries the main image only`);
+      }
+    }
     else if (marker === 0xe2 && startsWith(body, 0, ICC_TAG) && body.length > ICC_TAG.length + 2) {
       const seq = body[ICC_TAG.length], count = body[ICC_TAG.length + 1];
       if (seq >= 1 && seq <= count) { icc[seq - 1] = body.subarray(ICC_TAG.length + 2); iccCount = count; }

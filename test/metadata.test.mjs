@@ -539,4 +539,31 @@ test('GIF output of P3 pixels (kept in their profile\'s colours): converted to s
   assert.ok(da < 4, `CLI animated GIF looks like the P3 original (mean difference ${da.toFixed(2)})`);
 });
 
+test('a JPEG with further images in Multi-Picture Format (an HDR gain map, a depth map) is marked with a warning that the copy holds the main image only', async () => {
+  const main = await sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(480, 300).jpeg({ quality: 90 }).toBuffer();
+  const gainMap = await sharp(path.join(PHOTOS, 'mate-Garden.jpg')).resize(120, 75).greyscale().jpeg({ quality: 85 }).toBuffer();
+  // APP2 "MPF\0" with a big-endian MP Index IFD: version, NumberOfImages 2, the MP entries (offsets unchecked here).
+  const ifd = Buffer.alloc(8 + 2 + 3 * 12 + 4 + 32);
+  ifd.write('MM', 0, 'latin1'); ifd.writeUInt16BE(42, 2); ifd.writeUInt32BE(8, 4);
+  ifd.writeUInt16BE(3, 8);
+  const entry = (i, tag, type, count, value) => { const e = 10 + 12 * i; ifd.writeUInt16BE(tag, e); ifd.writeUInt16BE(type, e + 2); ifd.writeUInt32BE(count, e + 4); ifd.writeUInt32BE(value, e + 8); };
+  entry(0, 0xb000, 7, 4, 0x30313030);
+  entry(1, 0xb001, 4, 1, 2);
+  entry(2, 0xb002, 7, 32, 8 + 2 + 36 + 4);
+  const body = Buffer.concat([Buffer.from('MPF\0', 'latin1'), ifd]);
+  const app2 = Buffer.concat([Buffer.from([0xff, 0xe2, (body.length + 2) >> 8, (body.length + 2) & 255]), body]);
+  const mpf = Buffer.concat([main.subarray(0, 2), app2, main.subarray(2), gainMap]);
+  const note = 'metadata: the file holds 2 images (Multi-Picture Format: an HDR gain map, a depth map or a preview after the main one); a copy carries the main image only';
+  assert.equal((await readMetadata(mpf)).warnings, [note]);
+  assert.is((await readMetadata(main)).warnings, undefined);
+  fs.writeFileSync(file('ultrahdr.jpg'), mpf);
+  assert.equal((await readImage(file('ultrahdr.jpg'), { metadata: true })).warnings, [note]);
+  const r = cli(['embed', file('ultrahdr.jpg'), file('ultrahdr-marked.jpg'), '--key', KEY, '--payload', PAYLOAD]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /modelmark: warning: "[^"]*ultrahdr\.jpg": the file holds 2 images \(Multi-Picture Format/);
+  assert.not.match(r.stderr, /damaged/);
+  // --strip-metadata asks for the main image alone: nothing to say.
+  assert.is(cli(['embed', file('ultrahdr.jpg'), file('ultrahdr-stripped.jpg'), '--key', KEY, '--payload', PAYLOAD, '--strip-metadata']).stderr, '');
+});
+
 test.run();

@@ -627,7 +627,7 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
     if (read?.pngText) file.metadata.pngText = read.pngText;
     // A block over METADATA_LIMITS is left out (a PNG's few KB of deflated XMP can be 16 MB of copy).
     const over = [...metadataWarnings({ exif: meta.exif, xmp: meta.xmp, ...(keepIcc ? { icc: meta.icc } : {}) }),
-      ...(read?.warnings ?? []).filter((w) => (fromTiff && w.startsWith('metadata: the EXIF block')) || /^metadata: the (IPTC data|Photoshop resources|PNG text)/.test(w))];
+      ...(read?.warnings ?? []).filter((w) => (fromTiff && w.startsWith('metadata: the EXIF block')) || /^metadata: the (IPTC data|Photoshop resources|PNG text|file holds)/.test(w))];
     if (over.length) warnings = [...(warnings ?? []), ...over];
   }
   if (warnings) file.warnings = warnings;
