@@ -314,7 +314,13 @@ const PHOTOSHOP_MAX = METADATA_LIMITS.iptc + (1 << 20);
 
 const MPF_TAG = ascii('MPF\0');
 
-/** An MPF segment's NumberOfImages (tag 0xB001 of its MP Index IFD, a TIFF structure); 0 when unreadable. */
+/**
+ * An MPF segment's NumberOfImages (tag 0xB001 of its MP Index IFD, a TIFF structure, LONG as the
+ * standard has it or SHORT); 0 when unreadable. The count is believed only as far as the MP
+ * entries (tag 0xB002, 16 bytes per image, mandatory) list images within the segment: a bare or
+ * broken NumberOfImages (4294967295 in a crafted or damaged file) is not a count of images, and
+ * -1 then says "more than one, how many unknown".
+ */
 function mpfImageCount(tiff: Uint8Array): number {
   if (tiff.length < 8) return 0;
   const le = tiff[0] === 0x49 && tiff[1] === 0x49;
@@ -323,11 +329,18 @@ function mpfImageCount(tiff: Uint8Array): number {
   const ifd = d.getUint32(4, le);
   if (ifd + 2 > tiff.length) return 0;
   const count = d.getUint16(ifd, le);
+  let images = 0, listed = -1;
   for (let i = 0; i < count && ifd + 2 + 12 * i + 12 <= tiff.length; i++) {
-    const e = ifd + 2 + 12 * i;
-    if (d.getUint16(e, le) === 0xb001 && d.getUint16(e + 2, le) === 4) return d.getUint32(e + 8, le);
+    const e = ifd + 2 + 12 * i, tag = d.getUint16(e, le), type = d.getUint16(e + 2, le);
+    if (tag === 0xb001 && type === 4) images = d.getUint32(e + 8, le);
+    else if (tag === 0xb001 && type === 3) images = d.getUint16(e + 8, le);
+    else if (tag === 0xb002) {
+      const size = d.getUint32(e + 4, le), at = d.getUint32(e + 8, le);
+      if (size % 16 === 0 && at + size <= tiff.length) listed = size / 16;
+    }
   }
-  return 0;
+  if (images <= 1) return images;
+  return listed < 0 ? -1 : Math.min(images, listed) > 1 ? Math.min(images, listed) : -1;
 }
 
 function jpegRead(jpeg: Uint8Array, warnings: string[]): ImageMetadata {
@@ -380,8 +393,8 @@ function jpegRead(jpeg: Uint8Array, warnings: string[]): ImageMetadata {
       // preview). A copy re-encodes the main image alone: said, not silently dropped.
       mpfSeen = true;
       const images = mpfImageCount(body.subarray(MPF_TAG.length));
-      if (images > 1) {
-        warnings.push(`metadata: the file holds ${images} images (Multi-Picture Format: an HDR gain map, a depth map or a preview after the main one); a copy carries the main image only`);
+      if (images > 1 || images < 0) {
+        warnings.push(`metadata: the file holds ${images > 1 ? images : 'further'} images (Multi-Picture Format: an HDR gain map, a depth map or a preview after the main one); a copy carries the main image only`);
       }
     }
     else if (marker === 0xe2 && startsWith(body, 0, ICC_TAG) && body.length > ICC_TAG.length + 2) {

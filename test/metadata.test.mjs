@@ -566,4 +566,32 @@ test('a JPEG with further images in Multi-Picture Format (an HDR gain map, a dep
   assert.is(cli(['embed', file('ultrahdr.jpg'), file('ultrahdr-stripped.jpg'), '--key', KEY, '--payload', PAYLOAD, '--strip-metadata']).stderr, '');
 });
 
+test('MPF: NumberOfImages read from a little- or big-endian MP Index IFD, LONG or SHORT, and believed only as far as its MP entries list images', async () => {
+  const main = await sharp({ create: { width: 160, height: 160, channels: 3, background: '#888' } }).jpeg().toBuffer();
+  /** `main` with an APP2 "MPF\0" segment: NumberOfImages `n` (of `type`), and MP entries for `entries` images (none: no tag 0xB002; 'outside': past the segment's end). */
+  const withMpf = ({ le = false, type = 4, n, entries = n }) => {
+    const tags = entries === undefined ? 2 : 3, listed = typeof entries === 'number' ? entries : 0;
+    const ifd = Buffer.alloc(8 + 2 + 12 * tags + 4 + 16 * listed);
+    const w16 = (v, at) => (le ? ifd.writeUInt16LE(v, at) : ifd.writeUInt16BE(v, at));
+    const w32 = (v, at) => (le ? ifd.writeUInt32LE(v, at) : ifd.writeUInt32BE(v, at));
+    ifd.write(le ? 'II' : 'MM', 0, 'latin1'); w16(42, 2); w32(8, 4); w16(tags, 8);
+    const entry = (i, tag, t, count, value) => { const e = 10 + 12 * i; w16(tag, e); w16(t, e + 2); w32(count, e + 4); if (t === 3) w16(value, e + 8); else w32(value, e + 8); };
+    entry(0, 0xb000, 7, 4, 0x30313030);
+    entry(1, 0xb001, type, 1, n);
+    if (entries === 'outside') entry(2, 0xb002, 7, 16 * n, 8 + 2 + 36 + 4);
+    else if (entries !== undefined) entry(2, 0xb002, 7, 16 * entries, 8 + 2 + 36 + 4);
+    const body = Buffer.concat([Buffer.from('MPF\0', 'latin1'), ifd]);
+    return Buffer.concat([main.subarray(0, 2), Buffer.from([0xff, 0xe2, (body.length + 2) >> 8, (body.length + 2) & 255]), body, main.subarray(2)]);
+  };
+  const said = async (o) => (await readMetadata(withMpf(o))).warnings?.[0]?.match(/^metadata: the file holds (\S+) images \(Multi-Picture Format/)?.[1];
+  assert.is(await said({ le: true, n: 2 }), '2', 'little-endian');
+  assert.is(await said({ n: 3 }), '3', 'big-endian');
+  assert.is(await said({ le: true, type: 3, n: 2 }), '2', 'a SHORT count');
+  assert.is(await said({ n: 1 }), undefined, 'one image: nothing left out');
+  // A count the MP entries do not bear out is no count: "further images", not 4294967295 of them.
+  assert.is(await said({ n: 0xffffffff, entries: 2 }), '2');
+  assert.is(await said({ n: 3, entries: 'outside' }), 'further', 'MP entries past the segment');
+  assert.is(await said({ le: true, n: 1000000, entries: undefined }), 'further');
+});
+
 test.run();
