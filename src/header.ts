@@ -138,9 +138,12 @@ export function gifTruncatedAt(bytes: Uint8Array): number {
 }
 
 /**
- * The number of frames an animated PNG (APNG) declares in its acTL chunk, or 0 for a still PNG
- * (or bytes that are not a PNG). libvips reads an APNG as a still image, its default image: a
- * copy made from that loses the animation, so readImage refuses to make one (ERR_ANIMATED).
+ * The number of images an animated PNG (APNG) holds: the frames its acTL chunk declares, and its
+ * default image when that is not the first frame (an IDAT before the first fcTL: a fallback for
+ * viewers without APNG, which APNG viewers never show); 0 for a still PNG (or bytes that are not
+ * a PNG). libvips reads an APNG as a still image, its default image: a copy made from that loses
+ * the animation (or, for a one-frame APNG whose frame is not the default image, shows another
+ * image than APNG viewers do), so readImage refuses to make one (ERR_ANIMATED).
  * @example
  * if (apngFrames(bytes) > 1) throw new Error('an animated PNG: convert it to WebP or GIF first');
  */
@@ -148,13 +151,19 @@ export function apngFrames(bytes: Uint8Array): number {
   const b = bytes;
   if (!(b instanceof Uint8Array) || b.length < 8 || b[0] !== 0x89 || b[1] !== 0x50 || b[2] !== 0x4e || b[3] !== 0x47) return 0;
   const u32 = (at: number) => ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
-  // acTL comes before the first IDAT (the APNG specification): the chunks up to it are read.
+  // acTL comes before the first IDAT (the APNG specification), and the default image is the
+  // first frame when an fcTL comes before the IDAT too: the chunks up to the IDAT are read.
+  let frames = 0;
   for (let at = 8; at + 12 <= b.length;) {
     const n = u32(at);
     const type = String.fromCharCode(b[at + 4], b[at + 5], b[at + 6], b[at + 7]);
-    if (type === 'acTL') return n >= 8 && at + 12 <= b.length ? u32(at + 8) : 0;
-    if (type === 'IDAT' || type === 'IEND') return 0;
+    if (type === 'acTL' && frames === 0) {
+      frames = n >= 8 ? u32(at + 8) : 0;
+      if (frames === 0) return 0;
+    } else if (type === 'fcTL' && frames > 0) return frames; // the default image is the first frame
+    else if (type === 'IDAT') return frames > 0 ? frames + 1 : 0; // a default image outside the animation
+    else if (type === 'IEND') return frames;
     at += 12 + n;
   }
-  return 0;
+  return frames;
 }

@@ -37,6 +37,22 @@ test('apngFrames reads the frame count of an APNG\'s acTL; 0 for a still PNG, ot
   assert.is((await sharp(apng).metadata()).pages, undefined);
 });
 
+test('an APNG whose default image is not a frame (IDAT before the first fcTL) counts that image too: one frame and a fallback are refused, one frame that is the default image is a still', async () => {
+  const storm = await frame('mate-Storm.jpg');
+  const hidden = apngOf([storm], { defaultImage: still });
+  assert.is(apngFrames(hidden), 2);
+  assert.is(apngFrames(apngOf([still, storm], { defaultImage: still })), 3);
+  assert.is(apngFrames(apngOf([still])), 1, 'a one-frame APNG whose frame is its default image');
+  // libvips reads the fallback, which APNG viewers never show: a copy of it would be another picture.
+  fs.writeFileSync(file('hidden.png'), hidden);
+  const err = await readImage(file('hidden.png')).then(() => null, (e) => e);
+  assert.ok(err instanceof DecodeError);
+  assert.is(err.code, 'ERR_ANIMATED');
+  fs.writeFileSync(file('one.png'), apngOf([still]));
+  const one = await readImage(file('one.png'));
+  assert.equal([one.width, one.height], [320, 200]);
+});
+
 test('readImage refuses an APNG (ERR_ANIMATED, saying what to do) unless asked for its first image', async () => {
   for (const options of [{}, { allFrames: true }]) {
     const err = await readImage(file('anim.png'), options).then(() => null, (e) => e);

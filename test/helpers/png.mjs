@@ -56,9 +56,11 @@ export function pngClaiming(width, height) {
 
 /**
  * An animated PNG (APNG) of `frames` (PNG files of one size, e.g. sharp's): acTL, each frame's
- * fcTL, the first frame's IDAT as the default image and the others' as fdAT chunks.
+ * fcTL, the first frame's IDAT as the default image and the others' as fdAT chunks; with
+ * `defaultImage` (a PNG of the same size), its IDAT is the default image, outside the animation
+ * (no fcTL before it), and every frame is in fdAT chunks.
  */
-export function apngOf(frames, { loops = 0 } = {}) {
+export function apngOf(frames, { loops = 0, defaultImage } = {}) {
   const chunksOf = (b) => { const out = []; for (let at = 8; at < b.length;) { const n = b.readUInt32BE(at); out.push([b.toString('latin1', at + 4, at + 8), b.subarray(at + 8, at + 8 + n)]); at += 12 + n; } return out; };
   const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; };
   const u16 = (v) => { const b = Buffer.alloc(2); b.writeUInt16BE(v); return b; };
@@ -68,9 +70,10 @@ export function apngOf(frames, { loops = 0 } = {}) {
   const fctl = (seq) => Buffer.concat([u32(seq), u32(width), u32(height), u32(0), u32(0), u16(1), u16(2), Buffer.from([0, 0])]);
   let seq = 0;
   const parts = [frames[0].subarray(0, 8), pngChunk('IHDR', ihdr), pngChunk('acTL', Buffer.concat([u32(frames.length), u32(loops)]))];
+  if (defaultImage) for (const [t, d] of chunksOf(defaultImage)) if (t === 'IDAT') parts.push(pngChunk('IDAT', d));
   frames.forEach((f, i) => {
     parts.push(pngChunk('fcTL', fctl(seq++)));
-    for (const [t, d] of chunksOf(f)) if (t === 'IDAT') parts.push(i === 0 ? pngChunk('IDAT', d) : pngChunk('fdAT', Buffer.concat([u32(seq++), d])));
+    for (const [t, d] of chunksOf(f)) if (t === 'IDAT') parts.push(i === 0 && !defaultImage ? pngChunk('IDAT', d) : pngChunk('fdAT', Buffer.concat([u32(seq++), d])));
   });
   parts.push(pngChunk('IEND', Buffer.alloc(0)));
   return Buffer.concat(parts);
