@@ -498,7 +498,7 @@ async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetada
   // Only the first iCCP chunk and the first XMP text chunk are read, whether or not they inflate:
   // a file of a thousand compressed blocks that each inflate past METADATA_LIMITS (1 KB of upload
   // apiece) would otherwise cost the reader a thousand inflations to the limit.
-  let iccSeen = false, xmpSeen = false, textOver = false, textBytes = 0;
+  let iccSeen = false, xmpSeen = false, textOver = false, textBytes = 0, damaged = 0;
   const text: PngTextChunk[] = [];
   for (let at = 8; at + 12 <= png.length;) {
     const n = d.getUint32(at);
@@ -536,12 +536,15 @@ async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetada
       if (text.length >= PNG_TEXT_LIMITS.chunks || textBytes > PNG_TEXT_LIMITS.bytes) {
         textOver = true;
         warnings.push(`metadata: the PNG text comes to over ${text.length >= PNG_TEXT_LIMITS.chunks ? `${PNG_TEXT_LIMITS.chunks} chunks` : `${PNG_TEXT_LIMITS.bytes / (1 << 20)} MiB`} (the most a copy carries): left out`);
-      } else text.push({ type: type as PngTextChunk['type'], data: body });
+      } else if (at + 12 + n <= png.length && d.getUint32(at + 8 + n) === crc32(png.subarray(at + 4, at + 8 + n))) {
+        text.push({ type: type as PngTextChunk['type'], data: body });
+      } else damaged++; // its CRC fails (or is cut off): not carried into a copy under a new, sound CRC
     }
     at += 12 + n;
   }
   for (const k of ['exif', 'icc', 'xmp', 'density'] as const) if (out[k] === undefined) delete out[k];
   if (text.length && !textOver) out.pngText = text;
+  if (damaged && !textOver) warnings.push(`metadata: the PNG text holds ${damaged} chunk${damaged > 1 ? 's' : ''} that fail${damaged > 1 ? '' : 's'} its CRC check (damaged): left out`);
   return out;
 }
 

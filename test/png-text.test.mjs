@@ -94,6 +94,22 @@ test('past PNG_TEXT_LIMITS (chunks or bytes), a crafted file\'s text is left out
   assert.match(img.warnings.join('\n'), /the PNG text comes to over 4 MiB/);
 });
 
+test('a text chunk whose CRC fails (damaged) is left out with a warning, not copied under a new, sound CRC', async () => {
+  const bytes = pngWith(png, TEXT.slice(0, 2));
+  const first = 8 + 25; // the first text chunk, after IHDR
+  bytes[first + 12 + bytes.readUInt32BE(first) - 1] ^= 0xff; // its CRC's last byte
+  const m = await readMetadata(bytes);
+  assert.equal(m.pngText.map((t) => [t.type, Buffer.from(t.data)]), TEXT.slice(1, 2));
+  assert.equal(m.warnings, ['metadata: the PNG text holds 1 chunk that fails its CRC check (damaged): left out']);
+  fs.writeFileSync(file('damaged.png'), bytes);
+  const img = await readImage(file('damaged.png'), { metadata: true });
+  assert.is(img.metadata.pngText.length, 1);
+  assert.match(img.warnings.join('\n'), /1 chunk that fails its CRC check/);
+  // Cut off inside its CRC: left out too.
+  const cut = pngWith(png, [TEXT[0]]).subarray(0, first + 12 + TEXT[0][1].length - 2);
+  assert.is((await readMetadata(cut)).pngText, undefined);
+});
+
 test('the command line keeps a PNG\'s text in PNG copies, warns for JPEG, and --strip-metadata drops it', async () => {
   const r = cli(['embed', 'generated.png', 'cli.png', '--payload', PAYLOAD, '--json']);
   assert.is(r.code, 0, r.stderr);
