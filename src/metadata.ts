@@ -485,6 +485,13 @@ async function pngWith(png: Uint8Array, m: ImageMetadata): Promise<Uint8Array> {
   return concat([png.subarray(0, ihdrEnd), ...chunks, ...rest]);
 }
 
+/** A chunk type as the number its four bytes make (big-endian), as pngRead compares them. */
+const typeCode = (type: string) => view(ascii(type)).getUint32(0);
+const PNG_TEXT_CODES = new Set([...PNG_TEXT_TYPES].map(typeCode));
+/** The chunk types pngRead reads; it steps over the others. */
+const XMP_KEY = ascii(`${XMP_KEYWORD}\0`);
+const PNG_READ_TYPES = new Set([...PNG_TEXT_CODES, ...['IEND', 'eXIf', 'pHYs', 'iCCP'].map(typeCode)]);
+
 async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetadata> {
   const out: ImageMetadata = {};
   /** An inflated block, or undefined with a warning when it inflates past its limit. */
@@ -501,7 +508,10 @@ async function pngRead(png: Uint8Array, warnings: string[]): Promise<ImageMetada
   let iccSeen = false, xmpSeen = false, textOver = false, textBytes = 0, damaged = 0;
   const text: PngTextChunk[] = [];
   for (let at = 8; at + 12 <= png.length;) {
-    const n = d.getUint32(at);
+    const n = d.getUint32(at), code = d.getUint32(at + 4);
+    // No string or view made for a chunk not read (a crafted file can hold millions of tiny ones),
+    // nor for text chunks once the text is over its limits (unless one is the XMP, still unread).
+    if (!PNG_READ_TYPES.has(code) || (textOver && PNG_TEXT_CODES.has(code) && (xmpSeen || !startsWith(png, at + 8, XMP_KEY)))) { at += 12 + n; continue; }
     const type = latin1(png, at + 4, at + 8);
     const body = png.subarray(at + 8, Math.min(png.length, at + 8 + n));
     if (type === 'IEND') break;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { createWatermarker, readImage, writeImage, readMetadata, embedMetadata, PNG_TEXT_LIMITS, InvalidArgumentError } from '../dist/node/index.js';
-import { pngWith } from './helpers/png.mjs';
+import { pngChunk, pngWith } from './helpers/png.mjs';
 import { PHOTOS, workspace } from './helpers/workspace.mjs';
 
 const KEY = 'png text test key';
@@ -108,6 +108,27 @@ test('a text chunk whose CRC fails (damaged) is left out with a warning, not cop
   // Cut off inside its CRC: left out too.
   const cut = pngWith(png, [TEXT[0]]).subarray(0, first + 12 + TEXT[0][1].length - 2);
   assert.is((await readMetadata(cut)).pngText, undefined);
+});
+
+test('a 50 MB PNG of millions of tiny chunks (text past the limits or not) is read in time: no string or view made for each', async () => {
+  const flood = (type, data) => {
+    const one = pngChunk(type, data), many = Buffer.alloc(one.length * Math.floor(50e6 / one.length));
+    for (let at = 0; at < many.length; at += one.length) one.copy(many, at);
+    return many;
+  };
+  const ihdrEnd = 8 + 25;
+  const xmp = Buffer.from('<x:xmpmeta xmlns:x="adobe:ns:meta/"/>');
+  for (const [type, data] of [['prVt', Buffer.alloc(0)], ['tEXt', Buffer.from('k\0', 'latin1')]]) {
+    // The XMP after the flood is still read.
+    const bytes = Buffer.concat([png.subarray(0, ihdrEnd), flood(type, data), pngChunk('iTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0\0\0\0', 'latin1'), xmp])), png.subarray(ihdrEnd)]);
+    const t = performance.now();
+    const m = await readMetadata(bytes);
+    const ms = performance.now() - t;
+    assert.ok(ms < 500, `${type}: ${Math.round(ms)} ms (over a second when each chunk made a string and a view)`);
+    assert.ok(Buffer.from(m.xmp).equals(xmp), type);
+    assert.is(m.pngText, undefined);
+    if (type === 'tEXt') assert.match(m.warnings.join('\n'), /the PNG text comes to over 1024 chunks/);
+  }
 });
 
 test('the command line keeps a PNG\'s text in PNG copies, warns for JPEG, and --strip-metadata drops it', async () => {
