@@ -467,6 +467,8 @@ export function keptMetadata(m: { exif?: Uint8Array; icc?: Uint8Array; xmp?: Uin
   return m ? (['exif', 'icc', 'xmp', 'iptc', 'pngText'] as const).filter((k) => (m[k]?.length ?? 0) > 0) : [];
 }
 
+/** A format as people write it: WebP, not WEBP. */
+const formatName = (f: string) => (f === 'webp' ? 'WebP' : f.toUpperCase());
 const BLOCK_NAMES: Record<string, string> = { exif: 'EXIF block', icc: 'ICC profile', xmp: 'XMP packet', iptc: 'IPTC data', pngText: 'PNG text (tEXt, zTXt, iTXt)' };
 /** Blocks only some formats have a place for: the formats that do. */
 const ONLY_IN: Record<string, { formats: string[]; names: string }> = {
@@ -487,8 +489,8 @@ export function warnLeftOut(io: CliIO, shown: string, had: string[], written: { 
   // Blocks the output's format has no place for (IPTC outside JPEG and TIFF, PNG text outside PNG).
   const only = left.every((k) => ONLY_IN[k] && !ONLY_IN[k].formats.includes(written.format)) && written.format !== 'gif';
   const why = only
-    ? `${written.format.toUpperCase()} files have no place for ${left.length === 1 ? 'it' : 'them'}; write ${left.map((k) => ONLY_IN[k].names).join(', or ')} to keep ${left.length === 1 ? 'it' : 'them'}`
-    : LEFT_OUT_WHY[written.format] ?? `${written.format.toUpperCase()} output did not keep ${left.length === 1 ? 'it' : 'them'}`;
+    ? `${formatName(written.format)} files have no place for ${left.length === 1 ? 'it' : 'them'}; write ${left.map((k) => ONLY_IN[k].names).join(', or ')} to keep ${left.length === 1 ? 'it' : 'them'}`
+    : LEFT_OUT_WHY[written.format] ?? `${formatName(written.format)} output did not keep ${left.length === 1 ? 'it' : 'them'}`;
   io.stderr.write(`modelmark: warning: ${shown}: ${list} of the input ${left.length === 1 ? 'was' : 'were'} left out (${why})\n`);
 }
 
