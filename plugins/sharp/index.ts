@@ -13,7 +13,6 @@ import {
   invalidParameter,
   ModelmarkError,
   parsePayload,
-  payloadHex,
   type DetectCallOptions,
   checkOptionNames,
   DEFAULT_MAX_PIXELS,
@@ -30,7 +29,7 @@ import {
   type WatermarkerOptions,
 } from 'modelmark';
 import { embedMetadata, metadataOf, readMetadata as readFileMetadata } from 'modelmark/metadata';
-import { detectFile, ENCODER_MAX_SIDE, heifCodec, tiffWriteOptions, type SampleFile } from 'modelmark/node';
+import { detectFile, ENCODER_MAX_SIDE, heifCodec, markReadsBack, tiffWriteOptions, type SampleFile } from 'modelmark/node';
 import { embedSetup, watermarkerFor, type EmbedOptions } from '../shared/options.js';
 
 /** Options of {@link watermark}: the watermarker's options, the payload, and `carryMetadata`. */
@@ -517,12 +516,6 @@ const FORMAT_NAMES = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avi
 /** A JPEG matched to its input below this quality is read back; one that lost the mark is written at it (writeImage's default). */
 const VERIFY_BELOW = 95;
 
-/** Whether the stream's mark reads back, in place, from `bytes` (the JPEG it encoded, in its pixels' own colours). */
-async function carriesMark(bytes: Buffer, options: WatermarkStreamOptions): Promise<boolean> {
-  const { data, info } = await sharp(bytes, { limitInputPixels: false }).keepIccProfile().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-  const r = (await watermarkerFor(options)).detect({ width: info.width, height: info.height, channels: info.channels as 1 | 3 | 4, data }, { search: false });
-  return r.found && r.payload === payloadHex(parsePayload(options.payload, 'options.payload'));
-}
 
 
 /**
@@ -616,7 +609,7 @@ export function watermarkStream(options: WatermarkStreamOptions): Transform {
           let bytes = await p.toBuffer();
           // A JPEG at its input's quality below 95 is read back (in place) before it is kept; where
           // the mark does not come back (a text scan at 75), it is written at 95, as the CLI does.
-          if (matched.quality !== undefined && matched.quality < VERIFY_BELOW && !(await carriesMark(bytes, options))) {
+          if (matched.quality !== undefined && matched.quality < VERIFY_BELOW && !(await markReadsBack(bytes, await watermarkerFor(options), options.payload))) {
             bytes = await base.clone().toFormat(f, { ...matched, quality: VERIFY_BELOW }).toBuffer();
           }
           // libvips writes a TIFF's ICC profile and XMP but no EXIF, and reads none from a TIFF

@@ -1,6 +1,6 @@
 // Node entry point (`modelmark/node`): the core API plus image file input and output with sharp.
 export * from '../index.js';
-export { readImage, decodeImageFile, encodeImage, writeImage, ENCODER_MAX_SIDE, heifCodec, tiffWriteOptions } from './io.js';
+export { readImage, decodeImageFile, encodeImage, writeImage, markReadsBack, ENCODER_MAX_SIDE, heifCodec, tiffWriteOptions } from './io.js';
 export { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './frames.js';
 export { folderId } from './files.js';
 export type { InsideFolder } from './files.js';

@@ -853,13 +853,18 @@ async function toSrgb(image: ReturnType<typeof checkRaw>, icc: Uint8Array, label
 }
 
 /**
- * Whether the mark of `verify` reads back from `bytes`, a JPEG encoded without metadata (so its
- * pixels decode in the marked pixels' own colours), in place.
+ * Whether `payload`'s mark reads back, in place (no geometric search), from `bytes`, an image just
+ * encoded from marked pixels: decoded in its pixels' own colours (an ICC profile it carries is not
+ * applied). What writeImage's `verify` and the sharp plug-in's stream check before keeping a JPEG
+ * written at its source's lower quality.
+ * @example
+ * if (!(await markReadsBack(jpegBytes, wm, 'c0ffee0000000001'))) jpegBytes = await encodeImage(marked, { format: 'jpeg', quality: 95 }).then((e) => e.data);
  */
-async function marked(bytes: Buffer, verify: { watermarker: Pick<Watermarker, 'detect'>; payload: string }): Promise<boolean> {
-  const { data, info } = await loadSharp()(bytes, { limitInputPixels: false }).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-  const r = verify.watermarker.detect({ width: info.width, height: info.height, channels: info.channels as 1 | 3 | 4, data }, { search: false });
-  return r.found && r.payload === verify.payload;
+export async function markReadsBack(bytes: Uint8Array, watermarker: Pick<Watermarker, 'detect'>, payload: Payload): Promise<boolean> {
+  const hex = payloadHex(parsePayload(payload, 'payload'));
+  const { data, info } = await loadSharp()(asBuffer(bytes), { limitInputPixels: false }).keepIccProfile().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const r = watermarker.detect({ width: info.width, height: info.height, channels: info.channels as 1 | 3 | 4, data }, { search: false });
+  return r.found && r.payload === hex;
 }
 
 async function encodeChecked({ img, format, settings, verify, metadata, animation }: ReturnType<typeof checkEncoding>, label: string): Promise<{ bytes: Buffer; kinds: MetadataKind[]; quality?: number; raisedFrom?: number }> {
@@ -867,7 +872,7 @@ async function encodeChecked({ img, format, settings, verify, metadata, animatio
   if (format === 'gif' && metadata?.icc?.length) img = await toSrgb(img, metadata.icc, label);
   let bytes = await encode(img, format, settings, label, animation, metadata);
   let raisedFrom: number | undefined;
-  if (verify && format === 'jpeg' && settings.quality < DEFAULT_QUALITY && settings.matched && !(await marked(bytes, verify))) {
+  if (verify && format === 'jpeg' && settings.quality < DEFAULT_QUALITY && settings.matched && !(await markReadsBack(bytes, verify.watermarker, verify.payload))) {
     raisedFrom = settings.quality;
     settings = { ...settings, quality: DEFAULT_QUALITY };
     bytes = await encode(img, format, settings, label, animation, metadata);
