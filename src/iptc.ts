@@ -2,13 +2,7 @@
 // keep them: as records, inside Photoshop image resources (resource 0x0404), or in a JPEG's APP13
 // payload. Plain Uint8Array work (core code).
 
-const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
-/** Whether `b` holds `tag` at `at` (a plain loop: no closure made per call, as a crafted file's millions of segments would make). */
-function startsWith(b: Uint8Array, at: number, tag: Uint8Array): boolean {
-  if (b.length < at + tag.length) return false;
-  for (let i = 0; i < tag.length; i++) if (b[at + i] !== tag[i]) return false;
-  return true;
-}
+import { ascii, startsWith } from './bytes.js';
 
 /** A JPEG APP13 segment's signature, before its Photoshop image resources. */
 export const PHOTOSHOP_TAG = ascii('Photoshop 3.0\0');

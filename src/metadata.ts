@@ -6,6 +6,7 @@
 // CompressionStream for PNG's compressed profiles: runs in Node, browsers and workers alike.
 
 import { invalidParameter } from './args.js';
+import { ascii, startsWith } from './bytes.js';
 import { genuineBytes } from './image.js';
 import { iptcRecords, IRB_SIGNATURE, PHOTOSHOP_TAG } from './iptc.js';
 
@@ -77,7 +78,6 @@ export interface ReadMetadata extends ImageMetadata {
 }
 
 const latin1 = (b: Uint8Array, from: number, to: number) => String.fromCharCode(...b.subarray(from, Math.min(to, b.length)));
-const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -257,12 +257,6 @@ const JPEG_SEGMENT_MAX = 65533; // the length field counts itself: 65535 - 2 byt
 const EXIF_TAG = ascii('Exif\0\0');
 const XMP_NS = ascii('http://ns.adobe.com/xap/1.0/\0');
 const ICC_TAG = ascii('ICC_PROFILE\0');
-/** Whether `b` holds `tag` at `at` (a plain loop: no closure made per call, as a crafted file's millions of segments would make). */
-function startsWith(b: Uint8Array, at: number, tag: Uint8Array): boolean {
-  if (b.length < at + tag.length) return false;
-  for (let i = 0; i < tag.length; i++) if (b[at + i] !== tag[i]) return false;
-  return true;
-}
 
 function segment(marker: number, ...parts: Uint8Array[]): Uint8Array {
   const length = 2 + parts.reduce((n, p) => n + p.length, 0);
