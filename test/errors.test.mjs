@@ -325,7 +325,7 @@ test('strength, threshold and maxPixels out of range: InvalidArgumentError namin
 const leftovers = () => fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
 
 test('unknown or missing output extension: InvalidArgumentError naming it; nothing written', async () => {
-  await rejects(() => writeImage(file('out.bmp'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '.bmp', '.png');
+  await rejects(() => writeImage(file('out.bmp'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '.bmp', '.png', '.jpe', '.jfif');
   await rejects(() => writeImage(file('out.JPG2'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '.JPG2');
   await rejects(() => writeImage(file('noext'), photo), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'noext', 'extension');
   await rejects(() => writeImage(file('noext'), photo, { format: 'svg' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'format', 'svg');

@@ -206,7 +206,7 @@ export interface WrittenImage {
 
 const EXTENSIONS: Record<string, WriteFormat> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.jpe': 'jpeg', '.jfif': 'jpeg', '.png': 'png', '.webp': 'webp', '.gif': 'gif', '.avif': 'avif', '.tif': 'tiff', '.tiff': 'tiff' };
 /** The extensions {@link formatFromPath} knows, for messages. */
-const EXTENSION_LIST = '.png, .jpg, .jpeg, .webp, .gif, .avif, .tif or .tiff';
+const EXTENSION_LIST = '.png, .jpg, .jpeg, .jpe, .jfif, .webp, .gif, .avif, .tif or .tiff';
 /** The format names {@link writeImage} and {@link encodeImage} take, for messages. */
 const FORMAT_LIST = '"jpeg", "png", "webp", "gif", "avif" or "tiff"';
 /**
@@ -645,7 +645,7 @@ async function decode(bytes: Buffer, path: string, { maxPixels, keepDepth, metad
 
 /**
  * The format a path's extension names, or undefined when it has none.
- * @throws InvalidArgumentError for an extension that is not .png, .jpg, .jpeg, .webp, .gif, .avif, .tif or .tiff.
+ * @throws InvalidArgumentError for an extension that is not .png, .jpg, .jpeg, .jpe, .jfif, .webp, .gif, .avif, .tif or .tiff.
  */
 export function formatFromPath(path: string): WriteFormat | undefined {
   const ext = extname(path);
