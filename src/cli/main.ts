@@ -588,7 +588,7 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   if (values.jobs !== undefined) throw usageError('--jobs is for folder runs (IN a folder); a single image is one job');
   if (values['memory-budget'] !== undefined) throw usageError('--memory-budget is for folder runs (IN a folder)');
   // sharp (via node/io) is loaded only by the commands that need it: help and usage errors stay fast.
-  const { checkWritableSize, encodeImage, formatFromPath, isWritableFormat, writeImage } = await import('../node/io.js');
+  const { checkWritableSize, encodeImage, formatFromPath, isWritableFormat, raisedQualityNote, writeImage } = await import('../node/io.js');
   const { markFile } = await import('../node/frames.js');
   const toStdout = output === STDIO;
   if (toStdout && io.stdout.isTTY) {
@@ -637,9 +637,8 @@ async function embed(values: Record<string, string | boolean | undefined>, posit
   const report = toStdout ? io.stderr : io.stdout;
   const shownOutput = toStdout ? 'the encoded image' : JSON.stringify(output);
   warnLeftOut(io, shownOutput, keptMetadata(image.metadata), written);
-  if (written.raisedFrom !== undefined) {
-    io.stderr.write(`modelmark: note: ${shownOutput}: at the input's JPEG quality ${written.raisedFrom} the mark did not read back from the copy; written at quality ${written.quality} instead\n`);
-  }
+  const raised = raisedQualityNote(written);
+  if (raised) io.stderr.write(`modelmark: note: ${shownOutput}: ${raised}\n`);
   if (written.format === 'tiff' && frames > 1 && (animation?.delay || animation?.loop !== undefined)) {
     io.stderr.write(`modelmark: warning: ${shownOutput}: the animation's timing (frame delays, loop count) ` +
       'was left out: TIFF pages carry none (write .gif or .webp to keep it)\n');

@@ -11,7 +11,7 @@ import { threadId, workerData, type MessagePort } from 'node:worker_threads';
 import loadSharp from './sharp.js';
 import { FileError, inFile, ModelmarkError } from '../errors.js';
 import { createWatermarker, DEFAULT_MAX_PIXELS, type Evidence, type Watermarker } from '../index.js'; // the default entry: kernels built in
-import { decodeAdmitted, fileTooLarge, maxFileBytes, writeImage } from './io.js';
+import { decodeAdmitted, fileTooLarge, maxFileBytes, raisedQualityNote, writeImage } from './io.js';
 import { detectFile, markFile, MAX_DETECT_FRAMES, type FramesRead } from './frames.js';
 import { folderId, hashRegularFile, outside, readRegularFile, type RegularFileOptions } from './files.js';
 import { EARLY_FILE_BYTES, taskBytes, type GateRequest } from './gate.js';
@@ -243,8 +243,8 @@ export default async function run(task: BatchTask): Promise<BatchTaskResult> {
         // Checked again as the file is written: a folder swapped since checkOutput is refused.
         insideFolder: { path: data.outputRoot!, ...(data.outputRootId !== undefined ? { id: data.outputRootId } : {}) },
       });
-      const raised = written.raisedFrom !== undefined
-        ? [`quality: at the input's JPEG quality ${written.raisedFrom} the mark did not read back from the copy; written at quality ${written.quality} instead`] : [];
+      const note = raisedQualityNote(written);
+      const raised = note ? [`quality: ${note}`] : [];
       const warnings = [...(image.warnings ?? []), ...raised];
       return { status: 'done', hash, ms: performance.now() - start, width: image.width, height: image.animation?.frameHeight ?? image.height, format: written.format, bytes: written.size, ...(warnings.length ? { warnings } : {}) };
     }

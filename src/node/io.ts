@@ -135,7 +135,7 @@ export interface WriteImageOptions {
    * mark: its bytes are decoded and read in place (`watermarker.detect`, no geometric search) and,
    * when `payload` does not come back, the image is written at quality 95 instead
    * ({@link WrittenImage.raisedFrom} then names the quality that lost it). A text scan at its
-   * source's quality 75 or 85 was such a case. Costs a decode and a read (about 8 ms at 1080p).
+   * source's quality 75 or 85 was such a case. Costs a decode and a read (13-14 ms at 1080p on a 2-vCPU AMD EPYC).
    */
   verify?: { watermarker: Pick<Watermarker, 'detect'>; payload: Payload } | undefined;
   /** A file that must not be written over, e.g. the one the image was read from: refused always. */
@@ -850,6 +850,17 @@ async function toSrgb(image: ReturnType<typeof checkRaw>, icc: Uint8Array, label
   } catch (err) {
     throw new FileError(`Cannot encode ${q(label)} as GIF: converting its ICC profile's colours to sRGB failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+}
+
+/**
+ * What a copy whose quality `verify` raised says of it (undefined when nothing was raised): the
+ * command line's note and a folder run's record warning.
+ * @example
+ * const note = raisedQualityNote(await writeImage(out, marked, { encoding, verify })); // "at the input's JPEG quality 75 ..."
+ */
+export function raisedQualityNote(written: { raisedFrom?: number | undefined; quality?: number | undefined }): string | undefined {
+  return written.raisedFrom === undefined ? undefined
+    : `at the input's JPEG quality ${written.raisedFrom} the mark did not read back from the copy; written at quality ${written.quality} instead`;
 }
 
 /**
